@@ -1,0 +1,95 @@
+// What sidecache knows about every Redis 7.0 command: arity, flags, where the keys are, and how
+// the proxy routes it. Generated facts (scripts/gen_command_table.py from redis-server 7.0.15's
+// COMMAND INFO) plus sidecache's routing decision per command.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sidecache::resp {
+
+enum class Routing : std::uint8_t {
+  kLocal,        // answered by sidecache itself (PING, ECHO, INFO, HELLO, CLIENT SETNAME, ...)
+  kSingleNode,   // forwarded to the node of its keys; all keys must share a node (else CROSSSLOT);
+                 // a keyless command of this kind (EVAL with numkeys 0) goes to a deterministic node
+  kSplit,        // multi-key, split per node and merged: MGET, MSET, DEL, UNLINK, EXISTS, TOUCH
+  kBroadcast,    // sent to every node, replies combined: SCRIPT LOAD/FLUSH/EXISTS, DBSIZE
+  kRejected,     // cannot be routed meaningfully (KEYS, FLUSHALL, CONFIG SET, SHUTDOWN, ...)
+  kUnsupported,  // needs session pinning not built yet (MULTI, blocking pops, Pub/Sub, ...)
+};
+
+// Flags from Redis's command flags that sidecache cares about.
+enum CommandFlag : std::uint32_t {
+  kFlagWrite = 1u << 0,
+  kFlagReadOnly = 1u << 1,
+  kFlagAdmin = 1u << 2,
+  kFlagBlocking = 1u << 3,
+  kFlagPubSub = 1u << 4,
+  kFlagNoScript = 1u << 5,
+  kFlagFast = 1u << 6,
+  kFlagMovableKeys = 1u << 7,
+  kFlagDenyOom = 1u << 8,
+  kFlagLoading = 1u << 9,
+  kFlagStale = 1u << 10,
+  kFlagNoMulti = 1u << 11,
+};
+
+// A Redis 7 key spec (see COMMAND DOCS "key_specs"): where the search for keys begins, and how
+// keys are found from there.
+struct KeySpec {
+  enum class Begin : std::uint8_t { kIndex, kKeyword, kUnknown };
+  enum class Find : std::uint8_t { kRange, kKeynum, kUnknown };
+  Begin begin = Begin::kUnknown;
+  int begin_index = 0;             // kIndex: absolute argument index (command name is 0)
+  std::string_view keyword;        // kKeyword: keyword to search for (case-insensitive)
+  int keyword_startfrom = 0;       // kKeyword: start index; negative counts from the end
+  Find find = Find::kUnknown;
+  int range_lastkey = 0;           // kRange: relative to the first key; -1 = last argument
+  int range_keystep = 1;
+  int range_limit = 0;
+  int keynum_index = 0;            // kKeynum: index of numkeys, relative to begin
+  int keynum_firstkey = 1;         // first key, relative to begin
+  int keynum_keystep = 1;
+};
+
+struct CommandInfo {
+  std::string_view name;     // lower case; a subcommand is "container|sub", e.g. "config|get"
+  int arity = 0;             // Redis arity: > 0 exact count, < 0 at least -arity (name included)
+  std::uint32_t flags = 0;
+  int first_key = 0;         // legacy range from COMMAND (0: no keys)
+  int last_key = 0;
+  int step = 0;
+  std::span<const KeySpec> key_specs;
+  Routing routing = Routing::kRejected;
+  std::string_view note;     // why a command is rejected/unsupported (shown to the client)
+  std::span<const CommandInfo> subcommands;  // non-empty for container commands
+
+  bool has(CommandFlag f) const { return (flags & f) != 0; }
+  bool arity_ok(std::size_t argc) const {
+    return arity > 0 ? argc == static_cast<std::size_t>(arity)
+                     : argc >= static_cast<std::size_t>(-arity);
+  }
+};
+
+class CommandTable {
+ public:
+  static const CommandTable& instance();
+
+  // Case-insensitive look-up of a top-level command; nullptr when unknown.
+  const CommandInfo* find(std::string_view name) const;
+  // Resolves a container's subcommand (case-insensitive), e.g. CONFIG GET; nullptr when unknown.
+  static const CommandInfo* find_subcommand(const CommandInfo& container, std::string_view sub);
+  std::span<const CommandInfo> all() const;
+};
+
+// Indexes (into args, args[0] being the command name) of the key arguments of one request,
+// following the command's key specs as Redis's getKeysFromCommand does. Returns false with a
+// Redis-style error text (e.g. "ERR Number of keys can't be greater than number of args") when
+// the request's numkeys is malformed. `out` is cleared first.
+bool key_indexes(const CommandInfo& info, std::span<const std::string_view> args,
+                 std::vector<std::uint32_t>& out, std::string& error);
+
+}  // namespace sidecache::resp

@@ -1,0 +1,66 @@
+// Incremental, resumable parser for client requests (RESP multibulk and the inline form).
+//
+// The caller owns the bytes. It passes the unconsumed region of its buffer; on kNeedMore the
+// parser remembers how far it got (element granularity, offsets relative to the region start), so
+// the next call with the same region start plus more bytes continues without rescanning. The
+// region may move in memory between calls (buffer compaction); its content must not change.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sidecache::resp {
+
+struct ParserLimits {
+  std::size_t max_inline_bytes = 64 * 1024;       // inline line / multibulk header line
+  std::size_t max_args = 1024 * 1024;             // elements of one multibulk request
+  std::size_t max_bulk_bytes = 512 * 1024 * 1024;  // one argument
+};
+
+enum class ParseStatus {
+  kCommand,   // one complete command in `out`; `consumed` bytes belong to it
+  kNeedMore,  // incomplete; call again with the same region start and more bytes
+  kError,     // protocol error; error() has the text for "-ERR Protocol error: <text>"
+};
+
+struct Command {
+  // Arguments: views into the region passed to parse() (multibulk), or into parser-owned
+  // storage (inline form). Valid until the next parse() call or until the region changes.
+  std::vector<std::string_view> args;
+  bool inline_form = false;  // raw bytes are not RESP; re-encode before forwarding
+};
+
+class RequestParser {
+ public:
+  explicit RequestParser(const ParserLimits& limits = {});
+
+  // Parses at most one command from the start of `region`. On kCommand, `consumed` is the number
+  // of bytes of that command (its raw form is region.substr(0, consumed)). Empty inline lines are
+  // skipped as Redis does: they count in `consumed` of the following command.
+  // On kNeedMore and kError, `consumed` is 0.
+  ParseStatus parse(std::string_view region, Command& out, std::size_t& consumed);
+
+  // Text after "Protocol error: " for the last kError, e.g. "invalid bulk length".
+  std::string_view error() const { return error_; }
+
+  // Bytes the parser knows it still needs for the pending command (a hint for read sizing;
+  // 0 when unknown).
+  std::size_t need_hint() const;
+
+  void reset();
+
+ private:
+  // Implementation state, see parser.cpp.
+  ParserLimits limits_;
+  std::string error_;
+  std::size_t pos_ = 0;               // offset in the region where parsing resumes
+  std::int64_t args_left_ = -1;       // -1: header not yet read
+  std::int64_t bulk_len_ = -1;        // -1: bulk header not yet read
+  std::vector<std::pair<std::size_t, std::size_t>> spans_;  // (offset, length) of parsed args
+  std::string inline_storage_;
+};
+
+}  // namespace sidecache::resp

@@ -1,0 +1,23 @@
+// Encoding of replies and requests into a caller-owned buffer (append only, no allocation
+// beyond the buffer's growth).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace sidecache::resp {
+
+void append_simple(std::string& out, std::string_view text);   // +text
+void append_error(std::string& out, std::string_view text);    // -text (text includes prefix, e.g. "ERR ...")
+void append_integer(std::string& out, std::int64_t value);     // :n
+void append_bulk(std::string& out, std::string_view value);    // $len value
+void append_null_bulk(std::string& out);                       // $-1
+void append_null_array(std::string& out);                      // *-1
+void append_array_header(std::string& out, std::size_t count); // *count
+void append_bulk_header(std::string& out, std::size_t length); // $length (payload follows)
+// A request in multibulk form: *N $len arg ...
+void append_command(std::string& out, std::span<const std::string_view> args);
+
+}  // namespace sidecache::resp
