@@ -1,0 +1,37 @@
+// Where a backend reply goes: a client session's reply slot or a merger of a split command.
+// Asio-free so the dispatch logic can be tested against fakes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace sidecache::backend {
+
+class ReplySink {
+ public:
+  virtual ~ReplySink() = default;
+  // One complete RESP reply for the request tagged `tag` (a backend reply, or an error reply
+  // made by sidecache when the request failed). The bytes are valid only during the call.
+  virtual void on_reply(std::uint64_t tag, std::string_view reply) = 0;
+};
+
+struct ReplyTarget {
+  std::shared_ptr<ReplySink> sink;
+  std::uint64_t tag = 0;
+
+  void deliver(std::string_view reply) const { sink->on_reply(tag, reply); }
+};
+
+// Sends a request to one node. The real implementation is backend::Pool; tests use fakes.
+class NodeSender {
+ public:
+  virtual ~NodeSender() = default;
+  virtual std::uint32_t node_count() const = 0;
+  virtual std::uint32_t node_for_key(std::string_view key) const = 0;
+  // `request` is one or more complete RESP requests' bytes, copied before returning; exactly one
+  // reply is delivered to `target` per call (the request must be a single command).
+  virtual void send(std::uint32_t node, std::string_view request, ReplyTarget target) = 0;
+};
+
+}  // namespace sidecache::backend

@@ -1,0 +1,137 @@
+#include "dispatch/dispatcher.hpp"
+
+#include <utility>
+
+#include "dispatch/errors.hpp"
+#include "dispatch/local_commands.hpp"
+#include "dispatch/split.hpp"
+#include "resp/writer.hpp"
+
+namespace sidecache::dispatch {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
+  }
+  return true;
+}
+
+MergeKind merge_kind(std::string_view name) {
+  static constexpr std::pair<std::string_view, MergeKind> kKinds[] = {
+      {"mget", MergeKind::kMget},          {"mset", MergeKind::kAllOk},
+      {"del", MergeKind::kSumIntegers},    {"unlink", MergeKind::kSumIntegers},
+      {"exists", MergeKind::kSumIntegers}, {"touch", MergeKind::kSumIntegers},
+      {"dbsize", MergeKind::kSumIntegers}, {"script|load", MergeKind::kAllEqual},
+      {"script|flush", MergeKind::kAllOk}, {"script|exists", MergeKind::kAndArrays},
+  };
+  for (const auto& [n, kind] : kKinds) {
+    if (n == name) return kind;
+  }
+  return MergeKind::kAllEqual;  // a broadcast without a rule: nodes must agree
+}
+
+// XREAD/XREADGROUP block only with BLOCK; that would hold a shared pipelined connection.
+bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> args) {
+  if (!info.has(resp::kFlagBlocking)) return false;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (iequals(args[i], "BLOCK")) return true;
+    if (iequals(args[i], "STREAMS")) break;
+  }
+  return false;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process,
+                       WorkerStats& stats)
+    : nodes_(nodes), process_(process), stats_(stats) {}
+
+void Dispatcher::dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
+                          const backend::ReplyTarget& target) {
+  stats_.commands.add();
+  const auto& args = command.args;
+  const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
+  if (info == nullptr) return reply_error(target, errors::unknown_command(args));
+  if (!info->subcommands.empty() && args.size() >= 2) {
+    const resp::CommandInfo* sub = resp::CommandTable::find_subcommand(*info, args[1]);
+    if (sub == nullptr) return reply_error(target, errors::unknown_subcommand(info->name, args[1]));
+    info = sub;
+  }
+  if (!info->arity_ok(args.size())) return reply_error(target, errors::wrong_arity(info->name));
+
+  switch (info->routing) {
+    case resp::Routing::kSingleNode:
+      return forward(*info, command, raw, target);
+    case resp::Routing::kSplit:
+      return split(*info, command, raw, target);
+    case resp::Routing::kBroadcast:
+      return broadcast(*info, command, raw, target);
+    case resp::Routing::kLocal: {
+      scratch_.clear();
+      if (!run_local(LocalRequest{*info, args, client, process_}, scratch_)) {
+        return reply_error(target, errors::unsupported(info->name, "no local handler"));
+      }
+      return target.deliver(scratch_);
+    }
+    case resp::Routing::kRejected:
+      return reply_error(target, errors::rejected(info->name, info->note));
+    case resp::Routing::kUnsupported:
+      return reply_error(target, errors::unsupported(info->name, info->note));
+  }
+}
+
+void Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
+                         std::string_view raw, const backend::ReplyTarget& target) {
+  const auto& args = command.args;
+  if (blocks(info, args)) {
+    return reply_error(target, errors::unsupported(info.name, "blocking reads need a dedicated "
+                                                              "connection"));
+  }
+  if (!resp::key_indexes(info, args, keys_, error_)) return reply_error(target, error_);
+  std::uint32_t node = 0;
+  if (keys_.empty()) {
+    // No keys (EVAL with numkeys 0, ...): a deterministic node, spread by the first argument.
+    node = nodes_.node_for_key(args.size() > 1 ? args[1] : args[0]);
+  } else {
+    node = nodes_.node_for_key(args[keys_[0]]);
+    for (std::size_t i = 1; i < keys_.size(); ++i) {
+      if (nodes_.node_for_key(args[keys_[i]]) != node) {
+        return reply_error(target, errors::kCrossSlot);
+      }
+    }
+  }
+  nodes_.send(node, resp_form(command, raw), target);
+}
+
+void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& command,
+                       std::string_view raw, const backend::ReplyTarget& target) {
+  const auto& args = command.args;
+  if (!resp::key_indexes(info, args, keys_, error_)) return reply_error(target, error_);
+  const int step = info.step > 0 ? info.step : 1;
+  if (step > 1 && (args.size() - 1) % static_cast<std::size_t>(step) != 0) {
+    return reply_error(target, errors::wrong_arity(info.name));
+  }
+  split_by_node(merge_kind(info.name), args, keys_, step, resp_form(command, raw), nodes_, target);
+}
+
+void Dispatcher::broadcast(const resp::CommandInfo& info, const resp::Command& command,
+                           std::string_view raw, const backend::ReplyTarget& target) {
+  dispatch::broadcast(merge_kind(info.name), resp_form(command, raw), nodes_, target);
+}
+
+void Dispatcher::reply_error(const backend::ReplyTarget& target, std::string_view text) {
+  scratch_.clear();
+  resp::append_error(scratch_, text);
+  target.deliver(scratch_);
+}
+
+std::string_view Dispatcher::resp_form(const resp::Command& command, std::string_view raw) {
+  if (!command.inline_form) return raw;
+  scratch_.clear();
+  resp::append_command(scratch_, command.args);
+  return scratch_;
+}
+
+}  // namespace sidecache::dispatch

@@ -1,0 +1,46 @@
+// Decides what happens to one parsed request: answered locally, rejected, forwarded to the node
+// of its keys, split across nodes, or broadcast. Asio-free: nodes are reached through
+// backend::NodeSender, so tests drive it with a fake.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/reply_sink.hpp"
+#include "dispatch/process_state.hpp"
+#include "resp/command_table.hpp"
+#include "resp/parser.hpp"
+
+namespace sidecache::dispatch {
+
+class Dispatcher {
+ public:
+  Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats);
+
+  // Handles one request. `raw` is the request's bytes as the client sent them. The reply is
+  // delivered to `target`, at once (local answers, errors) or when the nodes reply.
+  void dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
+                const backend::ReplyTarget& target);
+
+ private:
+  void forward(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
+               const backend::ReplyTarget& target);
+  void split(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
+             const backend::ReplyTarget& target);
+  void broadcast(const resp::CommandInfo& info, const resp::Command& command,
+                 std::string_view raw, const backend::ReplyTarget& target);
+  void reply_error(const backend::ReplyTarget& target, std::string_view text);
+  // The request in RESP form: the client's bytes, or a re-encoding of an inline command.
+  std::string_view resp_form(const resp::Command& command, std::string_view raw);
+
+  backend::NodeSender& nodes_;
+  const ProcessState& process_;
+  WorkerStats& stats_;
+  std::vector<std::uint32_t> keys_;  // scratch, reused per request
+  std::string scratch_;
+  std::string error_;
+};
+
+}  // namespace sidecache::dispatch

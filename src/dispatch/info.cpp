@@ -1,0 +1,119 @@
+// INFO in Redis's format: "# Section" headers, "field:value" lines, CRLF separated.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "dispatch/local_commands.hpp"
+
+namespace sidecache::dispatch {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+struct Totals {
+  std::uint64_t accepted = 0, rejected = 0, commands = 0, protocol_errors = 0;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+  std::int64_t clients = 0;
+};
+
+Totals sum(const ProcessState& process) {
+  Totals t;
+  for (const auto& w : process.workers) {
+    t.accepted += w->connections_accepted.get();
+    t.rejected += w->connections_rejected.get();
+    t.commands += w->commands.get();
+    t.protocol_errors += w->protocol_errors.get();
+    t.bytes_in += w->bytes_in.get();
+    t.bytes_out += w->bytes_out.get();
+    t.clients += w->clients.get();
+  }
+  return t;
+}
+
+void field(std::string& out, std::string_view name, const std::string& value) {
+  out.append(name).append(":").append(value).append("\r\n");
+}
+template <typename T>
+void field(std::string& out, std::string_view name, T value) {
+  field(out, name, std::to_string(value));
+}
+
+}  // namespace
+
+std::string info_text(const ProcessState& process, std::span<const std::string_view> sections) {
+  bool all = sections.empty();
+  auto wanted = [&](std::string_view name) {
+    if (all) return true;
+    for (const auto s : sections) {
+      const std::string l = lower(s);
+      if (l == name || l == "all" || l == "default" || l == "everything") return true;
+    }
+    return false;
+  };
+  const Totals t = sum(process);
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now() - process.started)
+                          .count();
+  const auto& config = *process.config;
+  std::string out;
+  if (wanted("server")) {
+    out.append("# Server\r\n");
+    field(out, "redis_version", std::string("7.0.0"));
+    field(out, "sidecache_version", std::string(SIDECACHE_VERSION));
+    field(out, "redis_mode", std::string("standalone"));
+    field(out, "arch_bits", sizeof(void*) * 8);
+    field(out, "process_id", static_cast<long>(::getpid()));
+    field(out, "tcp_port", config.listen.port);
+    field(out, "uptime_in_seconds", uptime);
+    field(out, "uptime_in_days", uptime / 86400);
+    field(out, "io_threads_active", 0);
+    field(out, "workers", process.workers.size());
+    field(out, "config_file", config.source);
+    out.append("\r\n");
+  }
+  if (wanted("clients")) {
+    out.append("# Clients\r\n");
+    field(out, "connected_clients", t.clients);
+    field(out, "maxclients", config.limits.max_clients);
+    field(out, "blocked_clients", 0);
+    out.append("\r\n");
+  }
+  if (wanted("persistence")) {
+    out.append("# Persistence\r\n");
+    field(out, "loading", 0);
+    out.append("\r\n");
+  }
+  if (wanted("stats")) {
+    out.append("# Stats\r\n");
+    field(out, "total_connections_received", t.accepted);
+    field(out, "total_commands_processed", t.commands);
+    field(out, "total_net_input_bytes", t.bytes_in);
+    field(out, "total_net_output_bytes", t.bytes_out);
+    field(out, "rejected_connections", t.rejected);
+    field(out, "total_error_replies_protocol", t.protocol_errors);
+    out.append("\r\n");
+  }
+  if (wanted("sidecache")) {
+    out.append("# Sidecache\r\n");
+    field(out, "nodes", config.pool.nodes.size());
+    field(out, "hash", std::string(route::hash_kind_name(config.pool.hash)));
+    field(out, "distribution", std::string("ketama"));
+    for (std::size_t i = 0; i < config.pool.nodes.size(); ++i) {
+      const auto& n = config.pool.nodes[i];
+      field(out, "node" + std::to_string(i),
+            "name=" + n.name + ",addr=" + n.address.host + ":" + std::to_string(n.address.port) +
+                ",weight=" + std::to_string(n.weight));
+    }
+    out.append("\r\n");
+  }
+  if (out.size() >= 2) out.resize(out.size() - 2);  // no blank line after the last section
+  return out;
+}
+
+}  // namespace sidecache::dispatch

@@ -1,0 +1,44 @@
+// What every worker can see about the whole process: configuration, start time, and the
+// per-worker statistics (each written by its own worker, summed by readers).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "sidecache/util/counter.hpp"
+
+namespace sidecache::dispatch {
+
+struct WorkerStats {
+  Counter connections_accepted;
+  Counter connections_rejected;
+  Counter commands;
+  Counter protocol_errors;
+  Counter bytes_in;
+  Counter bytes_out;
+  Gauge clients;
+};
+
+struct ProcessState {
+  std::shared_ptr<const config::Config> config;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<WorkerStats>> workers;
+  std::atomic<std::int64_t> clients{0};          // across workers, for limits.max_clients
+  std::atomic<std::uint64_t> next_client_id{1};  // CLIENT ID
+};
+
+// Per-client state the local commands read and change.
+struct ClientState {
+  std::uint64_t id = 0;
+  std::string name;
+  std::string lib_name;
+  std::string lib_version;
+  bool quit = false;  // QUIT was read: close once its reply is written
+};
+
+}  // namespace sidecache::dispatch

@@ -1,0 +1,167 @@
+#include "dispatch/split.hpp"
+
+#include <memory>
+
+#include "resp/reply.hpp"
+#include "resp/writer.hpp"
+
+namespace sidecache::dispatch {
+namespace {
+
+// Collects the parts of one client request; answers the client when the last part arrives.
+// Parts are tagged with their index. Lives as long as a part is outstanding.
+class Merge final : public backend::ReplySink {
+ public:
+  Merge(MergeKind kind, backend::ReplyTarget client, std::size_t parts)
+      : kind_(kind), client_(std::move(client)), parts_(parts), remaining_(parts) {}
+
+  // For kMget: the part index of each key, in the client's order.
+  std::vector<std::uint32_t> key_part;
+
+  void on_reply(std::uint64_t tag, std::string_view reply) override {
+    parts_[tag].assign(reply);
+    if (--remaining_ == 0) finish();
+  }
+
+ private:
+  void finish() {
+    std::string out;
+    for (const auto& part : parts_) {
+      if (resp::is_error_reply(part)) {  // the first failed part answers for the request
+        client_.deliver(part);
+        return;
+      }
+    }
+    switch (kind_) {
+      case MergeKind::kMget: merge_mget(out); break;
+      case MergeKind::kAllOk: merge_all_ok(out); break;
+      case MergeKind::kSumIntegers: merge_sum(out); break;
+      case MergeKind::kAllEqual: merge_all_equal(out); break;
+      case MergeKind::kAndArrays: merge_and(out); break;
+    }
+    client_.deliver(out);
+  }
+
+  void bad_reply(std::string& out) {
+    out.clear();
+    resp::append_error(out, "ERR sidecache: unexpected reply from a node while merging");
+  }
+
+  void merge_mget(std::string& out) {
+    std::vector<std::vector<std::string_view>> elements(parts_.size());
+    std::size_t total_bytes = 16;
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      if (!resp::split_array(parts_[p], elements[p])) return bad_reply(out);
+      total_bytes += parts_[p].size();
+    }
+    std::vector<std::size_t> cursor(parts_.size(), 0);
+    out.reserve(total_bytes);
+    resp::append_array_header(out, key_part.size());
+    for (const std::uint32_t p : key_part) {
+      if (cursor[p] >= elements[p].size()) return bad_reply(out);
+      out.append(elements[p][cursor[p]++]);
+    }
+  }
+
+  void merge_all_ok(std::string& out) {
+    for (const auto& part : parts_) {
+      if (part != "+OK\r\n") return bad_reply(out);
+    }
+    out = "+OK\r\n";
+  }
+
+  void merge_sum(std::string& out) {
+    std::int64_t sum = 0;
+    for (const auto& part : parts_) {
+      const auto n = resp::integer_reply(part);
+      if (!n) return bad_reply(out);
+      sum += *n;
+    }
+    resp::append_integer(out, sum);
+  }
+
+  void merge_all_equal(std::string& out) {
+    for (const auto& part : parts_) {
+      if (part != parts_.front()) {
+        out.clear();
+        resp::append_error(out, "ERR sidecache: nodes answered differently");
+        return;
+      }
+    }
+    out = parts_.front();
+  }
+
+  void merge_and(std::string& out) {
+    std::vector<std::string_view> first;
+    std::vector<std::string_view> other;
+    if (!resp::split_array(parts_.front(), first)) return bad_reply(out);
+    std::vector<bool> all(first.size(), true);
+    for (const auto& part : parts_) {
+      other.clear();
+      if (!resp::split_array(part, other) || other.size() != all.size()) return bad_reply(out);
+      for (std::size_t i = 0; i < other.size(); ++i) {
+        if (resp::integer_reply(other[i]).value_or(0) == 0) all[i] = false;
+      }
+    }
+    resp::append_array_header(out, all.size());
+    for (const bool b : all) resp::append_integer(out, b ? 1 : 0);
+  }
+
+  MergeKind kind_;
+  backend::ReplyTarget client_;
+  std::vector<std::string> parts_;
+  std::size_t remaining_;
+};
+
+}  // namespace
+
+void split_by_node(MergeKind kind, std::span<const std::string_view> args,
+                   std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
+                   backend::NodeSender& nodes, backend::ReplyTarget target) {
+  // Node of each key; part index per distinct node, in order of first appearance.
+  const std::uint32_t node_count = nodes.node_count();
+  std::vector<std::int32_t> part_of_node(node_count, -1);
+  std::vector<std::uint32_t> part_nodes;
+  std::vector<std::uint32_t> key_part(key_positions.size());
+  for (std::size_t i = 0; i < key_positions.size(); ++i) {
+    const std::uint32_t node = nodes.node_for_key(args[key_positions[i]]);
+    if (part_of_node[node] < 0) {
+      part_of_node[node] = static_cast<std::int32_t>(part_nodes.size());
+      part_nodes.push_back(node);
+    }
+    key_part[i] = static_cast<std::uint32_t>(part_of_node[node]);
+  }
+  if (part_nodes.size() == 1 && !raw.empty()) {
+    nodes.send(part_nodes.front(), raw, std::move(target));
+    return;
+  }
+
+  auto merge = std::make_shared<Merge>(kind, std::move(target), part_nodes.size());
+  // Set before sending: a part may be answered at once (a node that is down).
+  if (kind == MergeKind::kMget) merge->key_part = key_part;
+  // Requests per part: command name, then the key groups of that part in client order.
+  std::vector<std::size_t> part_args(part_nodes.size(), 1);
+  for (const std::uint32_t p : key_part) part_args[p] += static_cast<std::size_t>(step);
+  std::string request;
+  for (std::uint32_t p = 0; p < part_nodes.size(); ++p) {
+    request.clear();
+    resp::append_array_header(request, part_args[p]);
+    resp::append_bulk(request, args[0]);
+    for (std::size_t i = 0; i < key_positions.size(); ++i) {
+      if (key_part[i] != p) continue;
+      for (int s = 0; s < step; ++s) resp::append_bulk(request, args[key_positions[i] + s]);
+    }
+    nodes.send(part_nodes[p], request, backend::ReplyTarget{merge, p});
+  }
+}
+
+void broadcast(MergeKind kind, std::string_view request, backend::NodeSender& nodes,
+               backend::ReplyTarget target) {
+  const std::uint32_t count = nodes.node_count();
+  auto merge = std::make_shared<Merge>(kind, std::move(target), count);
+  for (std::uint32_t node = 0; node < count; ++node) {
+    nodes.send(node, request, backend::ReplyTarget{merge, node});
+  }
+}
+
+}  // namespace sidecache::dispatch

@@ -1,0 +1,185 @@
+#include "server/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "resp/writer.hpp"
+
+namespace sidecache::server {
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kIdleBufferBytes = 64 * 1024;
+
+resp::ParserLimits parser_limits(const config::LimitsConfig& limits) {
+  resp::ParserLimits p;
+  p.max_args = limits.max_args;
+  p.max_bulk_bytes = limits.max_bulk_bytes;
+  p.max_inline_bytes = limits.max_inline_bytes;
+  return p;
+}
+
+}  // namespace
+
+Session::Session(tcp::socket socket, SessionContext context)
+    : socket_(std::move(socket)),
+      ctx_(context),
+      parser_(parser_limits(context.limits)),
+      resume_(socket_.get_executor()) {
+  client_.id = ctx_.process.next_client_id.fetch_add(1, std::memory_order_relaxed);
+  ctx_.stats.clients.add(1);
+}
+
+Session::~Session() {
+  ctx_.stats.clients.add(-1);
+  ctx_.process.clients.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Session::start() {
+  boost::system::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);
+  asio::co_spawn(socket_.get_executor(), read_loop(),
+                 [self = shared_from_this()](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& ex) {
+                     spdlog::error("client {}: session failed: {}", self->client_.id, ex.what());
+                   }
+                   self->stop();
+                 });
+}
+
+void Session::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  resume_.cancel();
+}
+
+asio::awaitable<void> Session::read_loop() {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  while (!stopped_ && !closing_) {
+    std::size_t free = 0;
+    const std::size_t want = std::max(kReadChunk, std::min(parser_.need_hint(), in_.size() + 4 * kReadChunk));
+    char* space = in_.prepare(want, free);
+    const std::size_t n = co_await socket_.async_read_some(
+        asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || stopped_) break;
+    in_.commit(n);
+    ctx_.stats.bytes_in.add(n);
+    process_input();
+    flush();
+    while (!stopped_ && !closing_ && over_limits()) {
+      reader_waiting_ = true;
+      resume_.expires_at(asio::steady_timer::time_point::max());
+      co_await resume_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      reader_waiting_ = false;
+    }
+    if (in_.size() == 0 && in_.capacity() > kIdleBufferBytes) in_.shrink_to(kIdleBufferBytes);
+  }
+  if (!closing_) stop();  // the client went away (or we stopped); pending replies are dropped
+}
+
+void Session::process_input() {
+  in_dispatch_ = true;
+  while (!closing_ && !stopped_) {
+    std::size_t consumed = 0;
+    const auto status = parser_.parse(in_.readable(), command_, consumed);
+    if (status == resp::ParseStatus::kNeedMore) {
+      if (in_.size() > ctx_.limits.max_pending_bytes) {
+        protocol_error("request exceeds limits.max_pending_bytes");
+      }
+      break;
+    }
+    if (status == resp::ParseStatus::kError) {
+      protocol_error(parser_.error());
+      break;
+    }
+    slots_.emplace_back();
+    const std::uint64_t tag = head_tag_ + slots_.size() - 1;
+    ctx_.dispatcher.dispatch(command_, in_.readable().substr(0, consumed), client_,
+                             backend::ReplyTarget{shared_from_this(), tag});
+    in_.consume(consumed);
+    if (client_.quit) closing_ = true;
+  }
+  in_dispatch_ = false;
+}
+
+void Session::protocol_error(std::string_view text) {
+  ctx_.stats.protocol_errors.add();
+  spdlog::debug("client {}: protocol error: {}", client_.id, text);
+  std::string reply;
+  resp::append_error(reply, "ERR Protocol error: " + std::string(text));
+  slots_.emplace_back();
+  on_reply(head_tag_ + slots_.size() - 1, reply);
+  closing_ = true;
+}
+
+void Session::on_reply(std::uint64_t tag, std::string_view reply) {
+  if (stopped_) return;
+  const std::size_t index = tag - head_tag_;
+  if (index != 0) {  // an earlier reply is still outstanding: park this one
+    Slot& slot = slots_[index];
+    slot.reply.assign(reply);
+    slot.ready = true;
+    return;
+  }
+  out_.append(reply);
+  slots_.pop_front();
+  ++head_tag_;
+  while (!slots_.empty() && slots_.front().ready) {
+    out_.append(slots_.front().reply);
+    slots_.pop_front();
+    ++head_tag_;
+  }
+  if (!in_dispatch_) schedule_flush();
+}
+
+void Session::schedule_flush() {
+  if (flush_posted_ || writing_active_) return;
+  flush_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
+void Session::flush() {
+  if (stopped_ || writing_active_) return;
+  if (out_.empty()) {
+    if (closing_ && slots_.empty()) {
+      boost::system::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      stop();
+    }
+    return;
+  }
+  writing_.swap(out_);
+  writing_active_ = true;
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                      self->writing_active_ = false;
+                      self->writing_.clear();
+                      if (ec) return self->stop();
+                      self->ctx_.stats.bytes_out.add(n);
+                      if (self->writing_.capacity() > kIdleBufferBytes * 16) {
+                        std::string().swap(self->writing_);
+                      }
+                      self->wake_reader();
+                      self->flush();
+                    });
+  wake_reader();
+}
+
+bool Session::over_limits() const {
+  return slots_.size() >= ctx_.limits.max_pipeline ||
+         out_.size() + writing_.size() >= ctx_.limits.max_output_bytes;
+}
+
+void Session::wake_reader() {
+  if (reader_waiting_ && !over_limits()) resume_.cancel();
+}
+
+}  // namespace sidecache::server

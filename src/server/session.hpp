@@ -1,0 +1,69 @@
+// One client connection: reads and frames requests (pipelined), hands each to the dispatcher
+// with a reply slot, and writes replies strictly in request order as they become ready.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "backend/reply_sink.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "dispatch/process_state.hpp"
+#include "resp/parser.hpp"
+#include "sidecache/util/asio.hpp"
+#include "sidecache/util/byte_buffer.hpp"
+
+namespace sidecache::server {
+
+struct SessionContext {
+  dispatch::Dispatcher& dispatcher;
+  dispatch::ProcessState& process;
+  dispatch::WorkerStats& stats;
+  const config::LimitsConfig& limits;
+};
+
+class Session final : public backend::ReplySink, public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, SessionContext context);
+  ~Session() override;
+
+  void start();
+  void stop();
+  void on_reply(std::uint64_t tag, std::string_view reply) override;
+
+ private:
+  struct Slot {
+    std::string reply;
+    bool ready = false;
+  };
+
+  asio::awaitable<void> read_loop();
+  void process_input();
+  void protocol_error(std::string_view text);
+  void flush();
+  void schedule_flush();
+  bool over_limits() const;
+  void wake_reader();
+
+  tcp::socket socket_;
+  SessionContext ctx_;
+  dispatch::ClientState client_;
+  resp::RequestParser parser_;
+  resp::Command command_;
+  ByteBuffer in_;
+  // Replies not yet written, in request order: slots_[i] has tag head_tag_ + i.
+  std::deque<Slot> slots_;
+  std::uint64_t head_tag_ = 0;
+  std::string out_;      // ready replies, in order, not yet handed to the socket
+  std::string writing_;  // the buffer of the write in progress
+  bool writing_active_ = false;
+  bool flush_posted_ = false;
+  bool in_dispatch_ = false;
+  bool closing_ = false;  // QUIT or protocol error: stop reading, close after the last reply
+  bool stopped_ = false;
+  bool reader_waiting_ = false;
+  asio::steady_timer resume_;  // the reader sleeps on it while over the pipeline limits
+};
+
+}  // namespace sidecache::server

@@ -1,0 +1,131 @@
+#include "server/worker.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/session.hpp"
+
+namespace sidecache::server {
+namespace {
+
+constexpr std::string_view kTooManyClients = "-ERR max number of clients reached\r\n";
+
+tcp::endpoint resolve_listen(const config::Endpoint& listen) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(listen.host, ec);
+  if (!ec) return {address, listen.port};
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(listen.host, std::to_string(listen.port), ec);
+  if (ec || results.empty()) {
+    throw std::runtime_error("cannot resolve listen address " + listen.host + ": " +
+                             ec.message());
+  }
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, dispatch::ProcessState& process)
+    : index_(index),
+      process_(process),
+      stats_(*process.workers.at(index)),
+      pool_(io_, process.config->pool),
+      dispatcher_(pool_, process_, stats_),
+      acceptor_(io_) {}
+
+Worker::~Worker() {
+  stop();
+  join();
+}
+
+void Worker::listen() {
+  const auto& listen = process_.config->listen;
+  const tcp::endpoint endpoint = resolve_listen(listen);
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) {
+    const int one = 1;
+    if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ec.assign(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + listen.host + ":" +
+                             std::to_string(listen.port) + ": " + ec.message());
+  }
+}
+
+void Worker::start() {
+  pool_.start();
+  asio::co_spawn(io_, accept_loop(), [index = index_](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("worker {}: accept loop failed: {}", index, ex.what());
+    }
+  });
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("worker {}: stopped by an exception: {}", index_, e.what());
+    }
+  });
+}
+
+void Worker::stop() {
+  asio::post(io_, [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    pool_.stop();
+    io_.stop();
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+asio::awaitable<void> Worker::accept_loop() {
+  boost::system::error_code ec;
+  asio::steady_timer pause(io_);
+  while (acceptor_.is_open()) {
+    tcp::socket socket(io_);
+    co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+    if (ec) {
+      // Out of file descriptors or similar: say so and give the process a moment.
+      spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
+      pause.expires_after(std::chrono::milliseconds(50));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    accept(std::move(socket));
+  }
+}
+
+void Worker::accept(tcp::socket socket) {
+  stats_.connections_accepted.add();
+  const auto max = static_cast<std::int64_t>(process_.config->limits.max_clients);
+  if (process_.clients.fetch_add(1, std::memory_order_relaxed) >= max) {
+    process_.clients.fetch_sub(1, std::memory_order_relaxed);
+    stats_.connections_rejected.add();
+    boost::system::error_code ignored;
+    socket.write_some(asio::buffer(kTooManyClients.data(), kTooManyClients.size()), ignored);
+    socket.close(ignored);
+    return;
+  }
+  auto session = std::make_shared<Session>(
+      std::move(socket),
+      SessionContext{dispatcher_, process_, stats_, process_.config->limits});
+  session->start();
+}
+
+}  // namespace sidecache::server
