@@ -3,6 +3,7 @@
 // COMMAND INFO) plus sidecache's routing decision per command.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -12,12 +13,12 @@
 namespace sidecache::resp {
 
 enum class Routing : std::uint8_t {
-  kLocal,        // answered by sidecache itself (PING, ECHO, INFO, HELLO, CLIENT SETNAME, ...)
-  kSingleNode,   // forwarded to the node of its keys; all keys must share a node (else CROSSSLOT);
-                 // a keyless command of this kind (EVAL with numkeys 0) goes to a deterministic node
-  kSplit,        // multi-key, split per node and merged: MGET, MSET, DEL, UNLINK, EXISTS, TOUCH
-  kBroadcast,    // sent to every node, replies combined: SCRIPT LOAD/FLUSH/EXISTS, DBSIZE
-  kRejected,     // cannot be routed meaningfully (KEYS, FLUSHALL, CONFIG SET, SHUTDOWN, ...)
+  kLocal,       // answered by sidecache itself (PING, ECHO, INFO, HELLO, CLIENT SETNAME, ...)
+  kSingleNode,  // forwarded to the node of its keys; all keys must share a node (else CROSSSLOT);
+                // a keyless command of this kind (EVAL with numkeys 0) goes to a deterministic node
+  kSplit,       // multi-key, split per node and merged: MGET, MSET, DEL, UNLINK, EXISTS, TOUCH
+  kBroadcast,   // sent to every node, replies combined: SCRIPT LOAD/FLUSH/EXISTS, DBSIZE
+  kRejected,    // cannot be routed meaningfully (KEYS, FLUSHALL, CONFIG SET, SHUTDOWN, ...)
   kUnsupported,  // needs session pinning not built yet (MULTI, blocking pops, Pub/Sub, ...)
 };
 
@@ -37,35 +38,66 @@ enum CommandFlag : std::uint32_t {
   kFlagNoMulti = 1u << 11,
 };
 
+// Key-spec flags from Redis (COMMAND INFO "flags" of a key spec): how the command uses the key.
+enum KeySpecFlag : std::uint16_t {
+  kKeyRO = 1u << 0,      // read only
+  kKeyRW = 1u << 1,      // read and modified
+  kKeyOW = 1u << 2,      // overwritten without being read
+  kKeyRM = 1u << 3,      // removed
+  kKeyAccess = 1u << 4,  // user data is returned
+  kKeyUpdate = 1u << 5,
+  kKeyInsert = 1u << 6,
+  kKeyDelete = 1u << 7,
+  kKeyNotKey = 1u << 8,  // a channel, not a key (SPUBLISH): skipped by key_indexes()
+  kKeyIncomplete = 1u << 9,
+  kKeyVariableFlags = 1u << 10,
+};
+
+// Where key_indexes() departs from the plain key-spec walk, to reproduce Redis's own argument
+// checks (numkeys error texts) or to find keys that key specs cannot describe.
+enum class KeyQuirk : std::uint8_t {
+  kNone,
+  kScriptNumkeys,    // EVAL, EVALSHA and their _RO forms: numkeys >= 0
+  kFunctionNumkeys,  // FCALL, FCALL_RO: as scripts, another text for a non-integer
+  kZsetNumkeys,      // ZUNION*, ZINTER*, ZDIFF*, ZINTERCARD: numkeys >= 1
+  kCardNumkeys,      // SINTERCARD
+  kMpopNumkeys,      // LMPOP, BLMPOP, ZMPOP, BZMPOP: numkeys >= 1, then a direction argument
+  kStreams,          // XREAD, XREADGROUP: balanced STREAMS list; BLOCK refused
+  kSort,             // SORT ... STORE dst
+  kMigrate,          // MIGRATE ... KEYS k1 k2
+};
+
 // A Redis 7 key spec (see COMMAND DOCS "key_specs"): where the search for keys begins, and how
 // keys are found from there.
 struct KeySpec {
   enum class Begin : std::uint8_t { kIndex, kKeyword, kUnknown };
   enum class Find : std::uint8_t { kRange, kKeynum, kUnknown };
   Begin begin = Begin::kUnknown;
-  int begin_index = 0;             // kIndex: absolute argument index (command name is 0)
-  std::string_view keyword;        // kKeyword: keyword to search for (case-insensitive)
-  int keyword_startfrom = 0;       // kKeyword: start index; negative counts from the end
+  int begin_index = 0;        // kIndex: absolute argument index (command name is 0)
+  std::string_view keyword;   // kKeyword: keyword to search for (case-insensitive)
+  int keyword_startfrom = 0;  // kKeyword: start index; negative counts from the end
   Find find = Find::kUnknown;
-  int range_lastkey = 0;           // kRange: relative to the first key; -1 = last argument
+  int range_lastkey = 0;  // kRange: relative to the first key; -1 = last argument
   int range_keystep = 1;
   int range_limit = 0;
-  int keynum_index = 0;            // kKeynum: index of numkeys, relative to begin
-  int keynum_firstkey = 1;         // first key, relative to begin
+  int keynum_index = 0;     // kKeynum: index of numkeys, relative to begin
+  int keynum_firstkey = 1;  // first key, relative to begin
   int keynum_keystep = 1;
+  std::uint16_t flags = 0;  // KeySpecFlag bits
 };
 
 struct CommandInfo {
-  std::string_view name;     // lower case; a subcommand is "container|sub", e.g. "config|get"
-  int arity = 0;             // Redis arity: > 0 exact count, < 0 at least -arity (name included)
+  std::string_view name;  // lower case; a subcommand is "container|sub", e.g. "config|get"
+  int arity = 0;          // Redis arity: > 0 exact count, < 0 at least -arity (name included)
   std::uint32_t flags = 0;
-  int first_key = 0;         // legacy range from COMMAND (0: no keys)
+  int first_key = 0;  // legacy range from COMMAND (0: no keys)
   int last_key = 0;
   int step = 0;
   std::span<const KeySpec> key_specs;
   Routing routing = Routing::kRejected;
-  std::string_view note;     // why a command is rejected/unsupported (shown to the client)
+  std::string_view note;  // why a command is rejected/unsupported (shown to the client)
   std::span<const CommandInfo> subcommands;  // non-empty for container commands
+  KeyQuirk quirk = KeyQuirk::kNone;
 
   bool has(CommandFlag f) const { return (flags & f) != 0; }
   bool arity_ok(std::size_t argc) const {
@@ -83,12 +115,29 @@ class CommandTable {
   // Resolves a container's subcommand (case-insensitive), e.g. CONFIG GET; nullptr when unknown.
   static const CommandInfo* find_subcommand(const CommandInfo& container, std::string_view sub);
   std::span<const CommandInfo> all() const;
+
+ private:
+  CommandTable();
+  static constexpr std::size_t kSlots = 512;   // open addressing, load factor < 1/2
+  std::array<std::uint16_t, kSlots> slots_{};  // index + 1 into all(); 0 = empty
+  std::size_t max_name_ = 0;
 };
+
+// "local", "single-node", ... for logs and docs.
+std::string_view routing_name(Routing routing);
+
+namespace detail {
+// Defined in the generated command_table_data.cpp: every top-level command, sorted by name.
+std::span<const CommandInfo> generated_commands();
+}  // namespace detail
 
 // Indexes (into args, args[0] being the command name) of the key arguments of one request,
 // following the command's key specs as Redis's getKeysFromCommand does. Returns false with a
 // Redis-style error text (e.g. "ERR Number of keys can't be greater than number of args") when
-// the request's numkeys is malformed. `out` is cleared first.
+// the request's numkeys is malformed, texts as redis-server 7.0.15 replies them. Also refuses
+// XREAD/XREADGROUP with BLOCK (it would stall a shared backend connection). Keys are listed in
+// key-spec order, not deduplicated; arguments past the end are ignored (the arity check is the
+// caller's). `out` is cleared first.
 bool key_indexes(const CommandInfo& info, std::span<const std::string_view> args,
                  std::vector<std::uint32_t>& out, std::string& error);
 
