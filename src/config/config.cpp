@@ -1,0 +1,246 @@
+// Loading sidecache's YAML config, staged like twemproxy's nc_conf.c:
+//   1. syntax: yaml-cpp builds the document (errors carry its position);
+//   2. structure and directives: each section is read with one table of keys (name, parser,
+//      help), so adding a key is one line; per-key types and ranges are checked here;
+//   3. semantics: checks across keys (validate.cpp).
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/reader.hpp"
+
+namespace sidecache::config {
+namespace {
+
+using detail::Directive;
+using detail::read_duration;
+using detail::read_endpoint;
+using detail::read_integer;
+using detail::read_size;
+using detail::Value;
+
+constexpr Millis::rep kMaxTimeoutMs = 10 * 60 * 1000;  // 10m
+constexpr std::uint64_t kMaxBytes = 1ull << 40;        // 1024gb: a sanity bound, not a tuning limit
+constexpr std::uint64_t kMaxCount = 1u << 20;
+
+void read_hash(PoolConfig& pool, const Value& value) {
+  const auto name = value.scalar();
+  if (const auto kind = route::parse_hash_kind(name)) {
+    pool.hash = *kind;
+    return;
+  }
+  std::string list;
+  for (auto i = 0; i <= static_cast<int>(route::HashKind::kHsieh); ++i) {
+    list += (list.empty() ? "" : ", ") +
+            std::string(route::hash_kind_name(static_cast<route::HashKind>(i)));
+  }
+  value.fail("unknown hash '" + name + "' (expected one of: " + list + ")");
+}
+
+void read_distribution(PoolConfig&, const Value& value) {
+  const auto name = value.scalar();
+  if (name == "ketama") return;
+  if (name == "modula" || name == "random") {
+    value.fail("distribution '" + name + "' is not supported yet (only 'ketama' is)");
+  }
+  value.fail("unknown distribution '" + name + "' (only 'ketama' is supported)");
+}
+
+void read_hash_tag(PoolConfig& pool, const Value& value) {
+  if (value.node().IsMap() && value.node().size() == 0) {
+    value.fail("an unquoted {} is an empty YAML map: write hash_tag: \"{}\"");
+  }
+  const auto tag = value.scalar();
+  if (tag.empty()) {
+    pool.hash_tag = route::HashTag{false, '{', '}'};
+  } else if (tag.size() == 2) {
+    pool.hash_tag = route::HashTag{true, tag[0], tag[1]};
+  } else {
+    value.fail("must be exactly two characters (e.g. \"{}\"), or \"\" to turn tags off; got '" +
+               tag + "'");
+  }
+}
+
+void read_level(LoggingConfig& logging, const Value& value) {
+  static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
+                                                 "error", "critical", "off"};
+  logging.level = value.one_of(kLevels);
+}
+
+void read_format(LoggingConfig& logging, const Value& value) {
+  static constexpr std::string_view kFormats[] = {"text", "json"};
+  logging.format = value.one_of(kFormats) == "json" ? LogFormat::kJson : LogFormat::kText;
+}
+
+void read_name(NodeConfig& node, const Value& value) { node.name = value.non_empty(); }
+
+constexpr Directive<PoolConfig> kBackoffDirectives[] = {
+    {"min", read_duration<&PoolConfig::reconnect_backoff_min, 1, kMaxTimeoutMs>,
+     "first delay before reconnecting to a node"},
+    {"max", read_duration<&PoolConfig::reconnect_backoff_max, 1, kMaxTimeoutMs>,
+     "the delay doubles up to this"},
+};
+
+constexpr Directive<NodeConfig> kNodeDirectives[] = {
+    {"name", read_name, "hashed on the ring; default twemproxy's: host:port (host for 11211)"},
+    {"address", read_endpoint<&NodeConfig::address>, "host:port or [v6]:port (required)"},
+    {"weight", read_integer<&NodeConfig::weight, detail::kMinWeight, detail::kMaxWeight>,
+     "share of the ring relative to the other nodes"},
+};
+
+NodeConfig read_node(const Value& value) {
+  NodeConfig node;
+  if (value.is_scalar()) {
+    try {
+      node = detail::parse_server_string(value.scalar());
+    } catch (const std::invalid_argument& e) {
+      value.fail(e.what());
+    }
+  } else if (value.node().IsMap()) {
+    detail::read_section(value, kNodeDirectives, node);
+    if (node.address.port == 0) value.fail("missing required key 'address'");
+  } else {
+    value.fail("expected a map {name, address, weight} or a \"host:port:weight [name]\" string");
+  }
+  // twemproxy's name for an unnamed server: "host:port", or "host" when the port is 11211.
+  if (node.name.empty()) node.name = route::default_node_name(node.address.host, node.address.port);
+  return node;
+}
+
+void read_nodes(PoolConfig& pool, const Value& value) {
+  value.expect_sequence();
+  pool.nodes.clear();
+  std::size_t index = 0;
+  for (const auto& item : value.node()) pool.nodes.push_back(read_node(value.item(item, index++)));
+}
+
+void read_backoff(PoolConfig& pool, const Value& value) {
+  detail::read_section(value, kBackoffDirectives, pool);
+}
+
+constexpr Directive<PoolConfig> kPoolDirectives[] = {
+    {"hash", read_hash, "key hash function (twemproxy's names)"},
+    {"distribution", read_distribution, "node selection: only ketama"},
+    {"hash_tag", read_hash_tag, "two characters around the hashed part of a key; \"\" for none"},
+    {"connections_per_node", read_integer<&PoolConfig::connections_per_node, 1, 64>,
+     "pipelined connections per node per worker"},
+    {"connect_timeout", read_duration<&PoolConfig::connect_timeout, 1, kMaxTimeoutMs>,
+     "time allowed to connect to a node"},
+    {"request_timeout", read_duration<&PoolConfig::request_timeout, 0, kMaxTimeoutMs>,
+     "time allowed for a node's reply; 0 disables"},
+    {"reconnect_backoff", read_backoff, "{min, max} delay between reconnection attempts"},
+    {"max_inflight_per_connection",
+     read_integer<&PoolConfig::max_inflight_per_connection, 1, kMaxCount>,
+     "requests awaiting a reply on one node connection"},
+    {"nodes", read_nodes, "the Redis servers of the ring"},
+};
+
+constexpr Directive<LimitsConfig> kLimitsDirectives[] = {
+    {"max_clients", read_integer<&LimitsConfig::max_clients, 1, 1000000>,
+     "client connections accepted at once"},
+    {"max_args", read_integer<&LimitsConfig::max_args, 1, 2147483647>, "arguments in one command"},
+    {"max_bulk_bytes", read_size<&LimitsConfig::max_bulk_bytes, 1, kMaxBytes>,
+     "bytes in one argument"},
+    {"max_inline_bytes", read_size<&LimitsConfig::max_inline_bytes, 1, kMaxBytes>,
+     "bytes in one inline command or header line"},
+    {"max_pending_bytes", read_size<&LimitsConfig::max_pending_bytes, 1, kMaxBytes>,
+     "one client's unparsed input"},
+    {"max_pipeline", read_integer<&LimitsConfig::max_pipeline, 1, kMaxCount>,
+     "one client's requests awaiting replies before reading pauses"},
+    {"max_output_bytes", read_size<&LimitsConfig::max_output_bytes, 1, kMaxBytes>,
+     "one client's unsent replies before reading pauses"},
+};
+
+constexpr Directive<LoggingConfig> kLoggingDirectives[] = {
+    {"level", read_level, "trace, debug, info, warn, error, critical or off"},
+    {"format", read_format, "text or json (one object per line)"},
+};
+
+void read_pool(Config& config, const Value& value) {
+  detail::read_section(value, kPoolDirectives, config.pool);
+}
+void read_limits(Config& config, const Value& value) {
+  detail::read_section(value, kLimitsDirectives, config.limits);
+}
+void read_logging(Config& config, const Value& value) {
+  detail::read_section(value, kLoggingDirectives, config.logging);
+}
+
+constexpr Directive<Config> kTopDirectives[] = {
+    {"listen", read_endpoint<&Config::listen>, "host:port or [v6]:port clients connect to"},
+    {"workers", read_integer<&Config::workers, 0, 256>, "worker threads; 0 = number of cores"},
+    {"pool", read_pool, "the Redis servers and how keys are spread over them"},
+    {"limits", read_limits, "per-client protocol and buffering limits"},
+    {"logging", read_logging, "log level and format"},
+};
+
+// A twemproxy file has pools named at the top level, each with `servers:`.
+void reject_twemproxy_layout(const Value& root) {
+  if (!root.node().IsMap() || root.node()["pool"]) return;
+  for (const auto& entry : root.node()) {
+    if (entry.second.IsMap() && entry.second["servers"]) {
+      detail::fail_at(root.locations().source(), entry.first.Mark(),
+                      "this looks like a twemproxy pool ('" + entry.first.Scalar() +
+                          ".servers'); sidecache has one 'pool:' with 'nodes:' "
+                          "(see docs/configuration.md, migrating from twemproxy)");
+    }
+  }
+}
+
+YAML::Node parse_document(const std::string& text, const std::string& source) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    detail::fail_at(source, e.mark, "YAML syntax error: " + e.msg);
+  }
+  if (documents.size() > 1) {
+    detail::fail_at(source, documents[1].Mark(),
+                    "expected one YAML document, found " + std::to_string(documents.size()));
+  }
+  if (documents.empty() || documents[0].IsNull()) {
+    detail::fail_at(source, YAML::Mark::null_mark(),
+                    "empty configuration: at least pool.nodes is required");
+  }
+  return documents[0];
+}
+
+}  // namespace
+
+Config load_string(std::string_view yaml, const std::string& source) {
+  const auto document = parse_document(std::string(yaml), source);
+  Config config;
+  config.source = source;
+  detail::Locations locations(source);
+  try {
+    const Value root(document, "", locations);
+    if (!document.IsMap()) root.fail("expected a map of keys at the top of the file");
+    reject_twemproxy_layout(root);
+    detail::read_section(root, kTopDirectives, config);
+  } catch (const YAML::Exception& e) {  // should not happen: every access is type-checked
+    detail::fail_at(source, e.mark, "unexpected YAML error: " + e.msg);
+  }
+  detail::validate(config, locations);
+  return config;
+}
+
+Config load_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError(path + ": cannot read config file: is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot read config file: " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigError(path + ": cannot read config file: read error");
+  return load_string(text.str(), path);
+}
+
+}  // namespace sidecache::config

@@ -1,0 +1,118 @@
+// Stage 3 of loading: checks that span keys (twemproxy's conf_validate_pool/server), reported at
+// the position of the key at fault.
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+#include "config/config.hpp"
+#include "config/reader.hpp"
+
+namespace sidecache::config {
+
+std::string format_endpoint(const Endpoint& endpoint) {
+  if (endpoint.host.find(':') != std::string::npos) {
+    return "[" + endpoint.host + "]:" + std::to_string(endpoint.port);
+  }
+  return endpoint.host + ":" + std::to_string(endpoint.port);
+}
+
+namespace detail {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+
+// Loopback names that reach this machine without resolving anything.
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+// Whether two addresses surely reach the same socket on this machine. Without resolving names
+// only the obvious cases are caught: equal hosts, and localhost against 127.0.0.1 / ::1.
+bool same_address(const Endpoint& a, const Endpoint& b) {
+  if (a.port != b.port) return false;
+  const auto host_a = lower(a.host);
+  const auto host_b = lower(b.host);
+  if (host_a == host_b) return true;
+  return (host_a == "localhost" && (host_b == "127.0.0.1" || host_b == "::1")) ||
+         (host_b == "localhost" && (host_a == "127.0.0.1" || host_a == "::1"));
+}
+
+// sidecache listening on `listen` would receive its own traffic for a node at `node`.
+bool listens_on(const Endpoint& listen, const Endpoint& node) {
+  if (same_address(listen, node)) return true;
+  const auto host = lower(node.host);
+  return listen.port == node.port && is_wildcard(listen.host) &&
+         (is_wildcard(host) || is_loopback(host));
+}
+
+std::string node_path(std::size_t index) { return "pool.nodes[" + std::to_string(index) + "]"; }
+
+void validate_nodes(const Config& config, const Locations& locations) {
+  const auto& nodes = config.pool.nodes;
+  if (nodes.empty()) locations.fail("pool.nodes", "at least one node is required");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const auto address = format_endpoint(nodes[i].address);
+    if (listens_on(config.listen, nodes[i].address)) {
+      locations.fail(node_path(i) + ".address", "node address " + address +
+                                                    " is sidecache's own listen address (listen: " +
+                                                    format_endpoint(config.listen) + ")");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (same_address(nodes[j].address, nodes[i].address)) {
+        locations.fail(node_path(i) + ".address",
+                       "duplicate node address " + address + " (also " + node_path(j) + ")");
+      }
+    }
+  }
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (nodes[j].name == nodes[i].name) {
+        locations.fail(node_path(i) + ".name",
+                       "duplicate node name '" + nodes[i].name + "' (also " + node_path(j) + ")");
+      }
+    }
+  }
+}
+
+void validate_pool(const PoolConfig& pool, const Locations& locations) {
+  if (pool.reconnect_backoff_min > pool.reconnect_backoff_max) {
+    locations.fail("pool.reconnect_backoff.min",
+                   std::to_string(pool.reconnect_backoff_min.count()) + "ms must not exceed max (" +
+                       std::to_string(pool.reconnect_backoff_max.count()) + "ms)");
+  }
+}
+
+// Input is buffered until a command is complete: a larger argument could never arrive.
+void check_fits_pending(const LimitsConfig& limits, const Locations& locations,
+                        std::string_view key, std::uint64_t value) {
+  if (value <= limits.max_pending_bytes) return;
+  const std::string path = "limits." + std::string(key);
+  const bool at_key = locations.has(path) || !locations.has("limits.max_pending_bytes");
+  locations.fail(at_key ? path : "limits.max_pending_bytes",
+                 std::string(key) + " (" + std::to_string(value) +
+                     " bytes) must not exceed max_pending_bytes (" +
+                     std::to_string(limits.max_pending_bytes) + " bytes)");
+}
+
+void validate_limits(const LimitsConfig& limits, const Locations& locations) {
+  check_fits_pending(limits, locations, "max_bulk_bytes", limits.max_bulk_bytes);
+  check_fits_pending(limits, locations, "max_inline_bytes", limits.max_inline_bytes);
+}
+
+}  // namespace
+
+void validate(const Config& config, const Locations& locations) {
+  validate_nodes(config, locations);
+  validate_pool(config.pool, locations);
+  validate_limits(config.limits, locations);
+}
+
+}  // namespace detail
+}  // namespace sidecache::config
