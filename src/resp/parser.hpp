@@ -10,13 +10,14 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sidecache::resp {
 
 struct ParserLimits {
-  std::size_t max_inline_bytes = 64 * 1024;       // inline line / multibulk header line
-  std::size_t max_args = 1024 * 1024;             // elements of one multibulk request
+  std::size_t max_inline_bytes = 64 * 1024;        // inline line / multibulk header line
+  std::size_t max_args = 1024 * 1024;              // elements of one multibulk request
   std::size_t max_bulk_bytes = 512 * 1024 * 1024;  // one argument
 };
 
@@ -38,9 +39,13 @@ class RequestParser {
   explicit RequestParser(const ParserLimits& limits = {});
 
   // Parses at most one command from the start of `region`. On kCommand, `consumed` is the number
-  // of bytes of that command (its raw form is region.substr(0, consumed)). Empty inline lines are
-  // skipped as Redis does: they count in `consumed` of the following command.
-  // On kNeedMore and kError, `consumed` is 0.
+  // of bytes of that command (its raw form is region.substr(0, consumed)). Empty inline lines
+  // (also whitespace-only ones) and empty multibulks (`*0`, `*-1`, any count <= 0) are skipped as
+  // Redis does: they count in `consumed` of the following command. If nothing follows them yet,
+  // the result is kNeedMore; the skipped bytes are not rescanned on the next call.
+  // On kNeedMore and kError, `consumed` is 0. After kError every call returns kError until
+  // reset(). Error texts never contain CR or LF (a raw byte in "expected '$', got 'X'" is
+  // replaced by a space, as Redis does when it formats error replies).
   ParseStatus parse(std::string_view region, Command& out, std::size_t& consumed);
 
   // Text after "Protocol error: " for the last kError, e.g. "invalid bulk length".
@@ -53,12 +58,24 @@ class RequestParser {
   void reset();
 
  private:
+  enum class Step : unsigned char;  // outcome of one parsing step, see parser.cpp
+
+  Step read_count(std::string_view region);
+  Step read_bulk_header(std::string_view region);
+  Step read_bulk(std::string_view region);
+  Step read_inline(std::string_view region);
+  Step find_crlf(std::string_view region, const char* too_long, std::size_t& cr);
+  Step fail(std::string_view text);
+  void emit(const char* base, bool inline_form, Command& out, std::size_t& consumed);
+
   // Implementation state, see parser.cpp.
   ParserLimits limits_;
   std::string error_;
-  std::size_t pos_ = 0;               // offset in the region where parsing resumes
-  std::int64_t args_left_ = -1;       // -1: header not yet read
-  std::int64_t bulk_len_ = -1;        // -1: bulk header not yet read
+  std::size_t pos_ = 0;          // offset in the region where parsing resumes
+  std::size_t scan_ = 0;         // offset up to which the current line was searched
+  std::size_t seen_ = 0;         // region size at the last call (for need_hint)
+  std::int64_t args_left_ = -1;  // -1: header not yet read
+  std::int64_t bulk_len_ = -1;   // -1: bulk header not yet read
   std::vector<std::pair<std::size_t, std::size_t>> spans_;  // (offset, length) of parsed args
   std::string inline_storage_;
 };

@@ -1,5 +1,6 @@
 // Encoding of replies and requests into a caller-owned buffer (append only, no allocation
-// beyond the buffer's growth).
+// beyond the buffer's growth). append_simple and append_error replace CR and LF in `text` with
+// spaces, as Redis does, so a reply line can never desynchronize the client.
 #pragma once
 
 #include <cstdint>
@@ -9,14 +10,15 @@
 
 namespace sidecache::resp {
 
-void append_simple(std::string& out, std::string_view text);   // +text
-void append_error(std::string& out, std::string_view text);    // -text (text includes prefix, e.g. "ERR ...")
-void append_integer(std::string& out, std::int64_t value);     // :n
-void append_bulk(std::string& out, std::string_view value);    // $len value
-void append_null_bulk(std::string& out);                       // $-1
-void append_null_array(std::string& out);                      // *-1
-void append_array_header(std::string& out, std::size_t count); // *count
-void append_bulk_header(std::string& out, std::size_t length); // $length (payload follows)
+void append_simple(std::string& out, std::string_view text);  // +text
+void append_error(std::string& out,
+                  std::string_view text);  // -text (text includes prefix, e.g. "ERR ...")
+void append_integer(std::string& out, std::int64_t value);      // :n
+void append_bulk(std::string& out, std::string_view value);     // $len value
+void append_null_bulk(std::string& out);                        // $-1
+void append_null_array(std::string& out);                       // *-1
+void append_array_header(std::string& out, std::size_t count);  // *count
+void append_bulk_header(std::string& out, std::size_t length);  // $length (payload follows)
 // A request in multibulk form: *N $len arg ...
 void append_command(std::string& out, std::span<const std::string_view> args);
 
