@@ -240,7 +240,7 @@ arity, flags, Redis 7 key specs, and a routing decision. The facts come from the
 Unknown commands are rejected, so a command added to Redis is never forwarded by accident: the
 generator fails until a keyless newcomer gets a decision (keyed ones default to single-node).
 
-Rejected and unsupported commands are answered with `-ERR <note>`, the note shown below.
+Unsupported commands are answered with `-ERR <note>`; rejected ones with `-ERR '<name>' is not allowed through sidecache: <note>`, the notes shown below.
 
 ## Routing kinds
 

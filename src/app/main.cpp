@@ -1,5 +1,7 @@
 // sidecache: command line, startup and shutdown. The data path lives in server/ (sessions and
 // workers), dispatch/ (what to do with a request) and backend/ (connections to the nodes).
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -7,8 +9,6 @@
 #include <string_view>
 #include <thread>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "app/logging.hpp"
 #include "config/config.hpp"
@@ -105,8 +105,9 @@ int run(const sidecache::config::Config& loaded) {
       [&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
         if (signal == SIGHUP) {
-          spdlog::warn("SIGHUP received: configuration reload is not available in this version; "
-                       "restart sidecache to apply changes");
+          spdlog::warn(
+              "SIGHUP received: configuration reload is not available in this version; "
+              "restart sidecache to apply changes");
           signals.async_wait(on_signal);
           return;
         }

@@ -79,22 +79,22 @@ void Connection::flush() {
   if (writing_ || out_.empty() || state_ != State::kConnected) return;
   writing_buf_.swap(out_);
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(writing_buf_),
-                    [self = shared_from_this(), gen = generation_](boost::system::error_code ec,
-                                                                   std::size_t) {
-                      self->writing_ = false;
-                      self->writing_buf_.clear();
-                      if (gen != self->generation_) {
-                        self->flush();  // a write of an earlier connection ended; use the new one
-                        return;
-                      }
-                      if (ec) {
-                        self->last_error_ = "write failed: " + ec.message();
-                        self->close_socket();  // the reader sees it and reconnects
-                        return;
-                      }
-                      self->flush();
-                    });
+  asio::async_write(
+      socket_, asio::buffer(writing_buf_),
+      [self = shared_from_this(), gen = generation_](boost::system::error_code ec, std::size_t) {
+        self->writing_ = false;
+        self->writing_buf_.clear();
+        if (gen != self->generation_) {
+          self->flush();  // a write of an earlier connection ended; use the new one
+          return;
+        }
+        if (ec) {
+          self->last_error_ = "write failed: " + ec.message();
+          self->close_socket();  // the reader sees it and reconnects
+          return;
+        }
+        self->flush();
+      });
 }
 
 asio::awaitable<void> Connection::run() {
@@ -136,8 +136,8 @@ asio::awaitable<void> Connection::run() {
 asio::awaitable<bool> Connection::connect() {
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(
-      node_.host, std::to_string(node_.port), asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(node_.host, std::to_string(node_.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     last_error_ = "cannot resolve " + node_.host + ": " + ec.message();
     co_return false;

@@ -70,7 +70,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool flush_posted_ = false;
   bool writing_ = false;
   bool timer_armed_ = false;
-  std::string out_;      // requests not yet handed to the socket
+  std::string out_;  // requests not yet handed to the socket
   std::string writing_buf_;
   ByteBuffer in_;
   resp::ReplyFramer framer_;

@@ -44,8 +44,7 @@ bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> arg
 
 }  // namespace
 
-Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process,
-                       WorkerStats& stats)
+Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats)
     : nodes_(nodes), process_(process), stats_(stats) {}
 
 void Dispatcher::dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
@@ -86,8 +85,10 @@ void Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& com
                          std::string_view raw, const backend::ReplyTarget& target) {
   const auto& args = command.args;
   if (blocks(info, args)) {
-    return reply_error(target, errors::unsupported(info.name, "blocking reads need a dedicated "
-                                                              "connection"));
+    return reply_error(
+        target,
+        errors::unsupported(
+            info.name, "XREAD and XREADGROUP with BLOCK are not supported through sidecache yet."));
   }
   if (!resp::key_indexes(info, args, keys_, error_)) return reply_error(target, error_);
   std::uint32_t node = 0;

@@ -29,8 +29,8 @@ class Dispatcher {
                const backend::ReplyTarget& target);
   void split(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
              const backend::ReplyTarget& target);
-  void broadcast(const resp::CommandInfo& info, const resp::Command& command,
-                 std::string_view raw, const backend::ReplyTarget& target);
+  void broadcast(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
+                 const backend::ReplyTarget& target);
   void reply_error(const backend::ReplyTarget& target, std::string_view text);
   // The request in RESP form: the client's bytes, or a re-encoding of an inline command.
   std::string_view resp_form(const resp::Command& command, std::string_view raw);

@@ -7,7 +7,8 @@ namespace sidecache::dispatch::errors {
 
 std::string one_line(std::string_view text) {
   std::string s(text);
-  std::replace_if(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
   return s;
 }
 
@@ -24,8 +25,8 @@ std::string unknown_command(std::span<const std::string_view> args) {
 std::string unknown_subcommand(std::string_view container, std::string_view sub) {
   std::string upper(container);
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return one_line("ERR unknown subcommand '" + std::string(sub.substr(0, 128)) + "'. Try " +
-                  upper + " HELP.");
+  return one_line("ERR unknown subcommand '" + std::string(sub.substr(0, 128)) + "'. Try " + upper +
+                  " HELP.");
 }
 
 std::string wrong_arity(std::string_view full_name) {
@@ -37,8 +38,8 @@ std::string rejected(std::string_view name, std::string_view note) {
 }
 
 std::string unsupported(std::string_view name, std::string_view note) {
-  return "ERR '" + std::string(name) + "' is not supported by sidecache yet: " +
-         std::string(note);
+  if (note.empty()) return "ERR '" + std::string(name) + "' is not supported by sidecache yet";
+  return "ERR " + std::string(note);
 }
 
 }  // namespace sidecache::dispatch::errors

@@ -101,13 +101,13 @@ void hello(const LocalRequest& r, std::string& out) {
             out, "ERR Client names cannot contain spaces, newlines or special characters.");
       }
     } else {
-      return resp::append_error(
-          out, errors::one_line("ERR Syntax error in HELLO option '" + std::string(r.args[i]) + "'"));
+      return resp::append_error(out, errors::one_line("ERR Syntax error in HELLO option '" +
+                                                      std::string(r.args[i]) + "'"));
     }
   }
   if (version == 3) {
-    return resp::append_error(out,
-                              "NOPROTO sidecache speaks RESP2 only for now; use HELLO 2 or no HELLO");
+    return resp::append_error(
+        out, "NOPROTO sidecache speaks RESP2 only for now; use HELLO 2 or no HELLO");
   }
   if (set_name) r.client.name = new_name;
   resp::append_array_header(out, 14);
@@ -125,6 +125,14 @@ void hello(const LocalRequest& r, std::string& out) {
   resp::append_bulk(out, "master");
   resp::append_bulk(out, "modules");
   resp::append_array_header(out, 0);
+}
+
+// RESET: back to a fresh connection's state (name and library info cleared).
+void reset(const LocalRequest& r, std::string& out) {
+  r.client.name.clear();
+  r.client.lib_name.clear();
+  r.client.lib_version.clear();
+  resp::append_simple(out, "RESET");
 }
 
 void client_setname(const LocalRequest& r, std::string& out) {
@@ -148,14 +156,14 @@ void client_id(const LocalRequest& r, std::string& out) {
 void client_setinfo(const LocalRequest& r, std::string& out) {
   if (iequals(r.args[2], "LIB-NAME")) {
     if (!valid_client_name(r.args[3])) {
-      return resp::append_error(out,
-                                "ERR lib-name cannot contain spaces, newlines or special characters.");
+      return resp::append_error(
+          out, "ERR lib-name cannot contain spaces, newlines or special characters.");
     }
     r.client.lib_name = r.args[3];
   } else if (iequals(r.args[2], "LIB-VER")) {
     if (!valid_client_name(r.args[3])) {
-      return resp::append_error(out,
-                                "ERR lib-ver cannot contain spaces, newlines or special characters.");
+      return resp::append_error(
+          out, "ERR lib-ver cannot contain spaces, newlines or special characters.");
     }
     r.client.lib_version = r.args[3];
   } else {
@@ -167,12 +175,12 @@ void client_setinfo(const LocalRequest& r, std::string& out) {
 
 void append_flags(std::string& out, std::uint32_t flags) {
   static constexpr std::pair<resp::CommandFlag, std::string_view> kNames[] = {
-      {resp::kFlagWrite, "write"},         {resp::kFlagReadOnly, "readonly"},
-      {resp::kFlagDenyOom, "denyoom"},     {resp::kFlagAdmin, "admin"},
-      {resp::kFlagPubSub, "pubsub"},       {resp::kFlagNoScript, "noscript"},
-      {resp::kFlagBlocking, "blocking"},   {resp::kFlagLoading, "loading"},
-      {resp::kFlagStale, "stale"},         {resp::kFlagNoMulti, "no_multi"},
-      {resp::kFlagFast, "fast"},           {resp::kFlagMovableKeys, "movablekeys"},
+      {resp::kFlagWrite, "write"},       {resp::kFlagReadOnly, "readonly"},
+      {resp::kFlagDenyOom, "denyoom"},   {resp::kFlagAdmin, "admin"},
+      {resp::kFlagPubSub, "pubsub"},     {resp::kFlagNoScript, "noscript"},
+      {resp::kFlagBlocking, "blocking"}, {resp::kFlagLoading, "loading"},
+      {resp::kFlagStale, "stale"},       {resp::kFlagNoMulti, "no_multi"},
+      {resp::kFlagFast, "fast"},         {resp::kFlagMovableKeys, "movablekeys"},
   };
   std::size_t count = 0;
   for (const auto& [flag, name] : kNames) count += (flags & flag) ? 1 : 0;
@@ -272,6 +280,7 @@ constexpr std::pair<std::string_view, Handler> kHandlers[] = {
     {"quit", quit},
     {"select", select_db},
     {"auth", auth},
+    {"reset", reset},
     {"hello", hello},
     {"client|setname", client_setname},
     {"client|getname", client_getname},

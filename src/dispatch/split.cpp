@@ -33,11 +33,21 @@ class Merge final : public backend::ReplySink {
       }
     }
     switch (kind_) {
-      case MergeKind::kMget: merge_mget(out); break;
-      case MergeKind::kAllOk: merge_all_ok(out); break;
-      case MergeKind::kSumIntegers: merge_sum(out); break;
-      case MergeKind::kAllEqual: merge_all_equal(out); break;
-      case MergeKind::kAndArrays: merge_and(out); break;
+      case MergeKind::kMget:
+        merge_mget(out);
+        break;
+      case MergeKind::kAllOk:
+        merge_all_ok(out);
+        break;
+      case MergeKind::kSumIntegers:
+        merge_sum(out);
+        break;
+      case MergeKind::kAllEqual:
+        merge_all_equal(out);
+        break;
+      case MergeKind::kAndArrays:
+        merge_and(out);
+        break;
     }
     client_.deliver(out);
   }

@@ -62,7 +62,8 @@ asio::awaitable<void> Session::read_loop() {
   boost::system::error_code ec;
   while (!stopped_ && !closing_) {
     std::size_t free = 0;
-    const std::size_t want = std::max(kReadChunk, std::min(parser_.need_hint(), in_.size() + 4 * kReadChunk));
+    const std::size_t want =
+        std::max(kReadChunk, std::min(parser_.need_hint(), in_.size() + 4 * kReadChunk));
     char* space = in_.prepare(want, free);
     const std::size_t n = co_await socket_.async_read_some(
         asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));

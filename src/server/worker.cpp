@@ -1,9 +1,9 @@
 #include "server/worker.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <boost/asio/ip/address.hpp>
-#include <spdlog/spdlog.h>
 
 #include "server/session.hpp"
 
@@ -20,8 +20,7 @@ tcp::endpoint resolve_listen(const config::Endpoint& listen) {
   tcp::resolver resolver(io);
   auto results = resolver.resolve(listen.host, std::to_string(listen.port), ec);
   if (ec || results.empty()) {
-    throw std::runtime_error("cannot resolve listen address " + listen.host + ": " +
-                             ec.message());
+    throw std::runtime_error("cannot resolve listen address " + listen.host + ": " + ec.message());
   }
   return results.begin()->endpoint();
 }
@@ -56,8 +55,8 @@ void Worker::listen() {
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error("cannot listen on " + listen.host + ":" +
-                             std::to_string(listen.port) + ": " + ec.message());
+    throw std::runtime_error("cannot listen on " + listen.host + ":" + std::to_string(listen.port) +
+                             ": " + ec.message());
   }
 }
 
@@ -123,8 +122,7 @@ void Worker::accept(tcp::socket socket) {
     return;
   }
   auto session = std::make_shared<Session>(
-      std::move(socket),
-      SessionContext{dispatcher_, process_, stats_, process_.config->limits});
+      std::move(socket), SessionContext{dispatcher_, process_, stats_, process_.config->limits});
   session->start();
 }
 

@@ -2,6 +2,7 @@
 // awaitable.hpp without including <utility>; libstdc++ 12 no longer brings it in transitively.
 #pragma once
 
+// Must come before any Asio header (its own include block, so formatting keeps it first).
 #include <utility>
 
 #include <boost/asio/awaitable.hpp>

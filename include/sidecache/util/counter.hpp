@@ -9,8 +9,9 @@ namespace sidecache {
 
 class Counter {
  public:
-  void add(std::uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n,
-                                               std::memory_order_relaxed); }
+  void add(std::uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -19,8 +20,9 @@ class Counter {
 
 class Gauge {
  public:
-  void add(std::int64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n,
-                                          std::memory_order_relaxed); }
+  void add(std::int64_t n) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   std::int64_t get() const { return value_.load(std::memory_order_relaxed); }
 
  private:

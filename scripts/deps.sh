@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what sidecache needs from Debian 12's packages. Idempotent: installs only what is
+# missing, so it is cheap to call from every script.
+#   scripts/deps.sh run    build + run (compiler, libraries, redis-server)
+#   scripts/deps.sh test   run + what the test suite drives (nutcracker, python3-redis, clang)
+#   scripts/deps.sh bench  test + benchmark tools
+set -euo pipefail
+
+profile=${1:-test}
+packages=(
+  g++ cmake ninja-build pkg-config ccache make
+  libboost-dev libhiredis-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev catch2
+  libsqlite3-dev libssl-dev
+  redis-server redis-tools
+)
+if [[ $profile == test || $profile == bench ]]; then
+  packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps)
+fi
+if [[ $profile == bench ]]; then
+  packages+=(hyperfine valgrind)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+echo "Installing: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" >/dev/null

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: installs what is missing, builds the
+# Release and ASan+UBSan configurations, and runs every unit and integration test with ctest
+# (each test has a hard time limit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh test
+
+cmake -G Ninja -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build/release
+ctest --test-dir build/release --output-on-failure --timeout 600
+
+cmake -G Ninja -S . -B build/asan -DCMAKE_BUILD_TYPE=Asan >/dev/null
+ninja -C build/asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure --timeout 600

@@ -1,0 +1,286 @@
+"""Test harness: real redis-server processes and the real sidecache binary on free loopback
+ports, each stopped by PID. Every wait is bounded; nothing here can hang a test run.
+
+Run with Debian's /usr/bin/python3 (it has python3-redis). ctest sets SIDECACHE_BIN,
+SIDECACHE_BUILD_DIR and SIDECACHE_SOURCE_DIR.
+"""
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("SIDECACHE_BIN", "")
+BUILD_DIR = os.environ.get("SIDECACHE_BUILD_DIR", "")
+SOURCE_DIR = os.environ.get(
+    "SIDECACHE_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+_used_ports = set()
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 below the ephemeral range (and its +10000 bus port)."""
+    for _ in range(500):
+        port = random.randint(20000, 22767)
+        if port in _used_ports:
+            continue
+        ok = True
+        for p in (port, port + 10000):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            _used_ports.add(port)
+            return port
+    raise RuntimeError("no free port found")
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+class RespConnection:
+    """A minimal RESP client over a socket, for byte-exact tests and raw protocol input."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    @staticmethod
+    def encode(*args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, int):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def command(self, *args):
+        self.send_raw(self.encode(*args))
+        return self.read_reply()
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed by peer")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read_reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._fill()
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data
+        if kind == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self.read_reply() for _ in range(n)]
+        raise ValueError("bad reply line %r" % line)
+
+    def is_closed(self, timeout=5.0):
+        """True when the peer closes the connection within the timeout (after any data)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (socket.timeout, TimeoutError):
+            return False
+        except ConnectionResetError:
+            return True
+
+
+class RespError(str):
+    """An error reply (a str holding the error text)."""
+
+
+def ping(port, timeout=0.5):
+    try:
+        c = RespConnection(port, timeout=timeout)
+        try:
+            return c.command("PING") == "PONG"
+        finally:
+            c.close()
+    except OSError:
+        return False
+
+
+class Process:
+    def __init__(self, args, log_path, env=None):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stops the process by PID; returns its exit code."""
+        if self.alive():
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)  # in case a test stopped it
+            except ProcessLookupError:
+                pass
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=timeout)
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class RedisServer:
+    def __init__(self, workdir, port=None, extra=()):
+        self.port = port or free_port()
+        self.dir = os.path.join(workdir, "redis-%d" % self.port)
+        os.makedirs(self.dir, exist_ok=True)
+        self.extra = list(extra)
+        self.process = None
+        self.start()
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
+                "--protected-mode", "no"] + self.extra
+        self.process = Process(args, os.path.join(self.dir, "redis.log"))
+        wait_until(lambda: ping(self.port), timeout=10, what="redis-server on %d" % self.port)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.process:
+            self.process.stop(sig)
+
+    def kill9(self):
+        self.process.signal(signal.SIGKILL)
+        self.process.proc.wait(timeout=10)
+
+    def client(self):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+
+def node_yaml(nodes):
+    lines = []
+    for name, port, weight in nodes:
+        lines.append("    - {name: %s, address: 127.0.0.1:%d, weight: %d}" % (name, port, weight))
+    return "\n".join(lines)
+
+
+class Sidecache:
+    """The sidecache binary with a generated config; `pool_extra`/`top_extra` add YAML lines."""
+
+    def __init__(self, workdir, nodes, workers=1, pool_extra="", top_extra="", port=None,
+                 wait=True):
+        self.port = port or free_port()
+        self.workdir = workdir
+        self.config_path = os.path.join(workdir, "sidecache-%d.yaml" % self.port)
+        with open(self.config_path, "w") as f:
+            f.write("listen: 127.0.0.1:%d\nworkers: %d\n%s\npool:\n  nodes:\n%s\n%s\n" % (
+                self.port, workers, top_extra, node_yaml(nodes), pool_extra))
+        self.process = Process([BIN, "-c", self.config_path],
+                               os.path.join(workdir, "sidecache-%d.log" % self.port))
+        if wait:
+            wait_until(lambda: ping(self.port) or not self.process.alive(), timeout=15,
+                       what="sidecache on %d" % self.port)
+            if not self.process.alive():
+                raise RuntimeError("sidecache exited: " + self.process.output())
+
+    def client(self, **kw):
+        import redis
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def raw(self, timeout=5.0):
+        return RespConnection(self.port, timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM):
+        return self.process.stop(sig)
+
+
+class Cluster:
+    """N redis-server nodes and one sidecache in front of them, in a temp dir."""
+
+    def __init__(self, n=3, weights=None, **sidecache_kw):
+        self.tmp = tempfile.mkdtemp(prefix="sidecache-test-")
+        self.redis = []
+        self.sidecache = None
+        try:
+            for _ in range(n):
+                self.redis.append(RedisServer(self.tmp))
+            weights = weights or [1] * n
+            self.nodes = [("node%d" % i, r.port, weights[i]) for i, r in enumerate(self.redis)]
+            self.sidecache = Sidecache(self.tmp, self.nodes, **sidecache_kw)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.sidecache:
+            self.sidecache.stop()
+        for r in self.redis:
+            r.stop()
+        if os.environ.get("SIDECACHE_KEEP_TMP") is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def node_of(self, key):
+        """Index of the backend that holds `key` (checked directly on the backends)."""
+        holders = [i for i, r in enumerate(self.redis) if r.client().exists(key)]
+        if len(holders) != 1:
+            raise AssertionError("key %r held by nodes %r" % (key, holders))
+        return holders[0]

@@ -1,0 +1,1 @@
+sidecache_unit_test(dispatch LIBS sidecache_dispatch)
