@@ -67,6 +67,12 @@ asio::awaitable<void> Session::read_loop() {
     char* space = in_.prepare(want, free);
     const std::size_t n = co_await socket_.async_read_some(
         asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof && !stopped_) {
+      // The client is done sending (a half-close, as `nc -q` does): answer what it sent.
+      closing_ = true;
+      flush();
+      break;
+    }
     if (ec || stopped_) break;
     in_.commit(n);
     ctx_.stats.bytes_in.add(n);
