@@ -545,7 +545,8 @@ def emit_info(cmd):
              ".routing = Routing::%s" % cmd["routing"],
              ".note = %s" % cpp_str(cmd["note"]),
              ".subcommands = %s" % ("kSub_" + name if cmd["subs"] else "{}"),
-             ".quirk = KeyQuirk::%s" % QUIRKS.get(cmd["name"], "kNone")]
+             ".quirk = KeyQuirk::%s" % QUIRKS.get(cmd["name"], "kNone"),
+             ".id = %d" % cmd["id"]]
     return "    {" + ", ".join(parts) + "},"
 
 
@@ -556,6 +557,12 @@ def render_cpp(commands):
            "#include <cstdint>", "#include <span>", "", '#include "resp/command_table.hpp"', "",
            "namespace sidecache::resp {", "namespace {", ""]
     everything = [c for cmd in commands for c in cmd["subs"]] + commands
+    # Dense ids (containers, then their subcommands) index per-command statistics.
+    next_id = 0
+    for cmd in commands:
+        for c in [cmd] + cmd["subs"]:
+            c["id"] = next_id
+            next_id += 1
     for cmd in everything:
         if cmd["specs"]:
             out.append("constexpr KeySpec kSpecs_%s[] = {" % ident(cmd["name"]))
@@ -572,6 +579,7 @@ def render_cpp(commands):
     out += [emit_info(c) for c in commands]
     out += ["};", "", "}  // namespace", "",
             "std::span<const CommandInfo> detail::generated_commands() { return kCommands; }", "",
+            "std::size_t CommandTable::id_count() { return %d; }" % next_id, "",
             "}  // namespace sidecache::resp", ""]
     return "\n".join(out)
 

@@ -12,6 +12,7 @@
 
 #include "app/logging.hpp"
 #include "config/config.hpp"
+#include "resp/command_table.hpp"
 #include "server/worker.hpp"
 #include "sidecache/util/asio.hpp"
 
@@ -86,7 +87,7 @@ int run(const sidecache::config::Config& loaded) {
   dispatch::ProcessState process;
   process.config = config;
   for (unsigned i = 0; i < workers; ++i) {
-    process.workers.push_back(std::make_unique<dispatch::WorkerStats>());
+    process.workers.push_back(std::make_unique<dispatch::WorkerStats>(resp::CommandTable::id_count()));
   }
   std::vector<std::unique_ptr<server::Worker>> pool;
   try {

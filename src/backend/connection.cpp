@@ -12,10 +12,12 @@ constexpr std::size_t kShrinkAbove = 1024 * 1024;
 
 }  // namespace
 
-Connection::Connection(asio::io_context& io, NodeAddress node, ConnectionOptions options)
+Connection::Connection(asio::io_context& io, NodeAddress node, ConnectionOptions options,
+                       std::shared_ptr<NodeStats> stats)
     : io_(io),
       node_(std::move(node)),
       options_(options),
+      stats_(std::move(stats)),
       socket_(io),
       timeout_timer_(io),
       backoff_timer_(io) {}
@@ -42,12 +44,15 @@ void Connection::stop() {
 }
 
 void Connection::send(std::string_view request, ReplyTarget target) {
+  stats_->requests.add();
   switch (state_) {
     case State::kStopped:
+      stats_->errors_connection.add();
       reply_error(target, "is unavailable (sidecache is shutting down)");
       return;
     case State::kBackoff:
       scratch_ = "is unavailable (" + last_error_ + ")";
+      stats_->errors_connection.add();
       reply_error(target, scratch_);
       return;
     case State::kIdle:
@@ -56,11 +61,12 @@ void Connection::send(std::string_view request, ReplyTarget target) {
       break;
   }
   if (pending_.size() >= options_.max_inflight) {
+    stats_->errors_connection.add();
     reply_error(target, "has too many requests in flight");
     return;
   }
-  const auto now = std::chrono::steady_clock::now();
-  pending_.push_back(Pending{std::move(target), now + options_.request_timeout});
+  pending_.push_back(Pending{std::move(target), std::chrono::steady_clock::now()});
+  stats_->inflight.add(1);
   out_.append(request);
   arm_timeout();
   schedule_flush();
@@ -109,14 +115,18 @@ asio::awaitable<void> Connection::run() {
       backoff = options_.backoff_min;
       logged_failure = false;
       spdlog::info("backend {}: connected to {}:{}", node_.name, node_.host, node_.port);
+      stats_->connects.add();
+      stats_->connections.add(1);
       flush();
       co_await read_replies();
+      stats_->connections.add(-1);
       if (state_ == State::kStopped) break;
       spdlog::warn("backend {}: connection lost: {}", node_.name, last_error_);
       fail_pending("connection lost (" + last_error_ + "), outcome unknown");
       continue;  // reconnect at once; back off only when connecting fails
     }
     if (state_ == State::kStopped) break;
+    stats_->connect_failures.add();
     state_ = State::kBackoff;
     fail_pending("is unavailable (" + last_error_ + ")");
     if (!logged_failure) {
@@ -195,10 +205,14 @@ asio::awaitable<void> Connection::read_replies() {
       }
       Pending done = std::move(pending_.front());
       pending_.pop_front();
+      stats_->inflight.add(-1);
       if (timed_out_ > 0) {
         --timed_out_;  // answered already with a timeout error
       } else {
-        done.target.deliver(in_.readable().substr(0, length));
+        const std::string_view reply = in_.readable().substr(0, length);
+        stats_->latency.observe(std::chrono::steady_clock::now() - done.sent);
+        if (resp::is_error_reply(reply)) stats_->errors_reply.add();
+        done.target.deliver(reply);
       }
       in_.consume(length);
     }
@@ -212,7 +226,7 @@ void Connection::arm_timeout() {
   const std::size_t first = timed_out_;
   if (first >= pending_.size()) return;
   timer_armed_ = true;
-  timeout_timer_.expires_at(pending_[first].deadline);
+  timeout_timer_.expires_at(pending_[first].sent + options_.request_timeout);
   timeout_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     self->timer_armed_ = false;
     if (ec || self->state_ == State::kStopped) return;
@@ -223,10 +237,12 @@ void Connection::arm_timeout() {
 void Connection::on_timeout() {
   const auto now = std::chrono::steady_clock::now();
   scratch_ = "timed out after " + std::to_string(options_.request_timeout.count()) + " ms";
-  while (timed_out_ < pending_.size() && pending_[timed_out_].deadline <= now) {
+  while (timed_out_ < pending_.size() &&
+         pending_[timed_out_].sent + options_.request_timeout <= now) {
     // The reply slot stays (replies come in order); the client is answered now.
     const ReplyTarget target = pending_[timed_out_].target;
     ++timed_out_;
+    stats_->errors_timeout.add();
     reply_error(target, scratch_);
   }
   arm_timeout();
@@ -238,8 +254,12 @@ void Connection::fail_pending(std::string_view reason) {
   failed.swap(pending_);
   const std::size_t skip = timed_out_;
   timed_out_ = 0;
+  stats_->inflight.add(-static_cast<std::int64_t>(failed.size()));
   const std::string text(reason);
-  for (std::size_t i = skip; i < failed.size(); ++i) reply_error(failed[i].target, text);
+  for (std::size_t i = skip; i < failed.size(); ++i) {
+    stats_->errors_connection.add();
+    reply_error(failed[i].target, text);
+  }
 }
 
 void Connection::reply_error(const ReplyTarget& target, std::string_view what) {

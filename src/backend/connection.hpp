@@ -12,6 +12,7 @@
 
 #include "backend/reply_sink.hpp"
 #include "resp/reply.hpp"
+#include "sidecache/stats.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
 
@@ -35,7 +36,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class State { kIdle, kConnecting, kConnected, kBackoff, kStopped };
 
-  Connection(asio::io_context& io, NodeAddress node, ConnectionOptions options);
+  Connection(asio::io_context& io, NodeAddress node, ConnectionOptions options,
+             std::shared_ptr<NodeStats> stats);
   void start();
   void stop();
   void send(std::string_view request, ReplyTarget target);
@@ -45,7 +47,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   struct Pending {
     ReplyTarget target;
-    std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point sent;
   };
 
   asio::awaitable<void> run();
@@ -62,6 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::io_context& io_;
   NodeAddress node_;
   ConnectionOptions options_;
+  std::shared_ptr<NodeStats> stats_;  // shared by this worker's connections to the node
   tcp::socket socket_;
   asio::steady_timer timeout_timer_;
   asio::steady_timer backoff_timer_;

@@ -11,20 +11,25 @@ std::vector<route::RingNode> ring_nodes(const config::PoolConfig& config) {
   return nodes;
 }
 
-Pool::Pool(asio::io_context& io, const config::PoolConfig& config)
+Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats)
     : router_(config.hash, config.hash_tag, ring_nodes(config)) {
   const ConnectionOptions options{config.connect_timeout, config.request_timeout,
                                   config.reconnect_backoff_min, config.reconnect_backoff_max,
                                   config.max_inflight_per_connection};
   nodes_.reserve(config.nodes.size());
+  std::vector<std::shared_ptr<NodeStats>> node_stats;
   for (const auto& node : config.nodes) {
     Node n{node.name, {}, 0};
+    auto counters = std::make_shared<NodeStats>(node.name);
     for (std::uint32_t c = 0; c < config.connections_per_node; ++c) {
       n.connections.push_back(std::make_shared<Connection>(
-          io, NodeAddress{node.name, node.address.host, node.address.port}, options));
+          io, NodeAddress{node.name, node.address.host, node.address.port}, options, counters));
     }
+    node_stats.push_back(std::move(counters));
     nodes_.push_back(std::move(n));
   }
+  const std::lock_guard lock(stats.nodes_mutex);
+  stats.nodes = std::move(node_stats);
 }
 
 Pool::~Pool() { stop(); }

@@ -14,7 +14,8 @@ namespace sidecache::backend {
 
 class Pool final : public NodeSender {
  public:
-  Pool(asio::io_context& io, const config::PoolConfig& config);
+  // Registers one NodeStats per node in `stats` (replacing what an earlier pool registered).
+  Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats);
   ~Pool() override;
 
   void start();
@@ -26,7 +27,7 @@ class Pool final : public NodeSender {
   }
   void send(std::uint32_t node, std::string_view request, ReplyTarget target) override;
 
-  const std::string& node_name(std::uint32_t node) const { return nodes_[node].name; }
+  const std::string& node_name(std::uint32_t node) const override { return nodes_[node].name; }
   // True when at least one connection to the node is connected.
   bool node_connected(std::uint32_t node) const;
 

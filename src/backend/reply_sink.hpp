@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace sidecache::backend {
@@ -32,6 +33,7 @@ class NodeSender {
   // `request` is one or more complete RESP requests' bytes, copied before returning; exactly one
   // reply is delivered to `target` per call (the request must be a single command).
   virtual void send(std::uint32_t node, std::string_view request, ReplyTarget target) = 0;
+  virtual const std::string& node_name(std::uint32_t node) const = 0;
 };
 
 }  // namespace sidecache::backend

@@ -160,6 +160,9 @@ constexpr Directive<LimitsConfig> kLimitsDirectives[] = {
 constexpr Directive<LoggingConfig> kLoggingDirectives[] = {
     {"level", read_level, "trace, debug, info, warn, error, critical or off"},
     {"format", read_format, "text or json (one object per line)"},
+    {"slow_request_threshold",
+     read_duration<&LoggingConfig::slow_request_threshold, 0, kMaxTimeoutMs>,
+     "log requests slower than this (command and node, never values); 0 disables"},
 };
 
 void read_pool(Config& config, const Value& value) {

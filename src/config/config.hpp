@@ -60,6 +60,7 @@ enum class LogFormat { kText, kJson };
 struct LoggingConfig {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   LogFormat format = LogFormat::kText;
+  Millis slow_request_threshold{0};  // 0: no slow-request log
 };
 
 struct Config {

@@ -47,50 +47,73 @@ bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> arg
 Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats)
     : nodes_(nodes), process_(process), stats_(stats) {}
 
-void Dispatcher::dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
-                          const backend::ReplyTarget& target) {
+Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view raw,
+                                ClientState& client, const backend::ReplyTarget& target) {
   stats_.commands.add();
   const auto& args = command.args;
+  Dispatched done;
   const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
-  if (info == nullptr) return reply_error(target, errors::unknown_command(args));
+  if (info == nullptr) {
+    reply_error(target, errors::unknown_command(args));
+    return done;
+  }
+  done.info = info;
   if (!info->subcommands.empty() && args.size() >= 2) {
     const resp::CommandInfo* sub = resp::CommandTable::find_subcommand(*info, args[1]);
-    if (sub == nullptr) return reply_error(target, errors::unknown_subcommand(info->name, args[1]));
-    info = sub;
+    if (sub == nullptr) {
+      reply_error(target, errors::unknown_subcommand(info->name, args[1]));
+      return done;
+    }
+    done.info = info = sub;
   }
-  if (!info->arity_ok(args.size())) return reply_error(target, errors::wrong_arity(info->name));
+  if (!info->arity_ok(args.size())) {
+    reply_error(target, errors::wrong_arity(info->name));
+    return done;
+  }
 
   switch (info->routing) {
     case resp::Routing::kSingleNode:
-      return forward(*info, command, raw, target);
+      done.node = forward(*info, command, raw, target);
+      break;
     case resp::Routing::kSplit:
-      return split(*info, command, raw, target);
+      done.node = Dispatched::kManyNodes;
+      split(*info, command, raw, target);
+      break;
     case resp::Routing::kBroadcast:
-      return broadcast(*info, command, raw, target);
-    case resp::Routing::kLocal: {
+      done.node = Dispatched::kManyNodes;
+      broadcast(*info, command, raw, target);
+      break;
+    case resp::Routing::kLocal:
       scratch_.clear();
       if (!run_local(LocalRequest{*info, args, client, process_}, scratch_)) {
-        return reply_error(target, errors::unsupported(info->name, "no local handler"));
+        reply_error(target, errors::unsupported(info->name, ""));
+      } else {
+        target.deliver(scratch_);
       }
-      return target.deliver(scratch_);
-    }
+      break;
     case resp::Routing::kRejected:
-      return reply_error(target, errors::rejected(info->name, info->note));
+      reply_error(target, errors::rejected(info->name, info->note));
+      break;
     case resp::Routing::kUnsupported:
-      return reply_error(target, errors::unsupported(info->name, info->note));
+      reply_error(target, errors::unsupported(info->name, info->note));
+      break;
   }
+  return done;
 }
 
-void Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
-                         std::string_view raw, const backend::ReplyTarget& target) {
+std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
+                                 std::string_view raw, const backend::ReplyTarget& target) {
   const auto& args = command.args;
   if (blocks(info, args)) {
-    return reply_error(
-        target,
-        errors::unsupported(
-            info.name, "XREAD and XREADGROUP with BLOCK are not supported through sidecache yet."));
+    reply_error(target, errors::unsupported(info.name,
+                                            "XREAD and XREADGROUP with BLOCK are not "
+                                            "supported through sidecache yet."));
+    return Dispatched::kNoNode;
   }
-  if (!resp::key_indexes(info, args, keys_, error_)) return reply_error(target, error_);
+  if (!resp::key_indexes(info, args, keys_, error_)) {
+    reply_error(target, error_);
+    return Dispatched::kNoNode;
+  }
   std::uint32_t node = 0;
   if (keys_.empty()) {
     // No keys (EVAL with numkeys 0, ...): a deterministic node, spread by the first argument.
@@ -99,11 +122,13 @@ void Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& com
     node = nodes_.node_for_key(args[keys_[0]]);
     for (std::size_t i = 1; i < keys_.size(); ++i) {
       if (nodes_.node_for_key(args[keys_[i]]) != node) {
-        return reply_error(target, errors::kCrossSlot);
+        reply_error(target, errors::kCrossSlot);
+        return Dispatched::kNoNode;
       }
     }
   }
   nodes_.send(node, resp_form(command, raw), target);
+  return static_cast<std::int32_t>(node);
 }
 
 void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& command,

@@ -15,18 +15,28 @@
 
 namespace sidecache::dispatch {
 
+// What the dispatcher did with a request, for statistics and the slow-request log.
+struct Dispatched {
+  static constexpr std::int32_t kNoNode = -1;     // answered locally or not at all
+  static constexpr std::int32_t kManyNodes = -2;  // split or broadcast
+  const resp::CommandInfo* info = nullptr;        // nullptr: unknown command
+  std::int32_t node = kNoNode;
+};
+
 class Dispatcher {
  public:
   Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats);
 
   // Handles one request. `raw` is the request's bytes as the client sent them. The reply is
   // delivered to `target`, at once (local answers, errors) or when the nodes reply.
-  void dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
-                const backend::ReplyTarget& target);
+  Dispatched dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
+                      const backend::ReplyTarget& target);
+  // The name of a node, for logs.
+  const std::string& node_name(std::uint32_t node) const { return nodes_.node_name(node); }
 
  private:
-  void forward(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
-               const backend::ReplyTarget& target);
+  std::int32_t forward(const resp::CommandInfo& info, const resp::Command& command,
+                       std::string_view raw, const backend::ReplyTarget& target);
   void split(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
              const backend::ReplyTarget& target);
   void broadcast(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,

@@ -10,19 +10,11 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "sidecache/util/counter.hpp"
+#include "sidecache/stats.hpp"
 
 namespace sidecache::dispatch {
 
-struct WorkerStats {
-  Counter connections_accepted;
-  Counter connections_rejected;
-  Counter commands;
-  Counter protocol_errors;
-  Counter bytes_in;
-  Counter bytes_out;
-  Gauge clients;
-};
+using WorkerStats = sidecache::WorkerStats;
 
 struct ProcessState {
   std::shared_ptr<const config::Config> config;
@@ -30,6 +22,8 @@ struct ProcessState {
   std::vector<std::unique_ptr<WorkerStats>> workers;
   std::atomic<std::int64_t> clients{0};          // across workers, for limits.max_clients
   std::atomic<std::uint64_t> next_client_id{1};  // CLIENT ID
+  std::atomic<std::uint64_t> reloads_ok{0};
+  std::atomic<std::uint64_t> reloads_failed{0};
 };
 
 // Per-client state the local commands read and change.

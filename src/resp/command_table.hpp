@@ -98,6 +98,7 @@ struct CommandInfo {
   std::string_view note;  // why a command is rejected/unsupported (shown to the client)
   std::span<const CommandInfo> subcommands;  // non-empty for container commands
   KeyQuirk quirk = KeyQuirk::kNone;
+  std::uint16_t id = 0;  // dense, 0 .. CommandTable::id_count() - 1: indexes per-command stats
 
   bool has(CommandFlag f) const { return (flags & f) != 0; }
   bool arity_ok(std::size_t argc) const {
@@ -115,6 +116,8 @@ class CommandTable {
   // Resolves a container's subcommand (case-insensitive), e.g. CONFIG GET; nullptr when unknown.
   static const CommandInfo* find_subcommand(const CommandInfo& container, std::string_view sub);
   std::span<const CommandInfo> all() const;
+  // Number of distinct command ids (top-level commands and subcommands).
+  static std::size_t id_count();
 
  private:
   CommandTable();

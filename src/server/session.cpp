@@ -10,6 +10,22 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kIdleBufferBytes = 64 * 1024;
 
+CommandClass command_class(const resp::CommandInfo& info) {
+  switch (info.routing) {
+    case resp::Routing::kLocal:
+      return CommandClass::kLocal;
+    case resp::Routing::kSplit:
+    case resp::Routing::kBroadcast:
+      return CommandClass::kMultiKey;
+    case resp::Routing::kSingleNode:
+      if (info.has(resp::kFlagReadOnly)) return CommandClass::kRead;
+      if (info.has(resp::kFlagWrite)) return CommandClass::kWrite;
+      return CommandClass::kOther;
+    default:
+      return CommandClass::kOther;
+  }
+}
+
 resp::ParserLimits parser_limits(const config::LimitsConfig& limits) {
   resp::ParserLimits p;
   p.max_args = limits.max_args;
@@ -91,6 +107,7 @@ asio::awaitable<void> Session::read_loop() {
 
 void Session::process_input() {
   in_dispatch_ = true;
+  const auto read_at = std::chrono::steady_clock::now();
   while (!closing_ && !stopped_) {
     std::size_t consumed = 0;
     const auto status = parser_.parse(in_.readable(), command_, consumed);
@@ -105,9 +122,19 @@ void Session::process_input() {
       break;
     }
     slots_.emplace_back();
+    slots_.back().start = read_at;
     const std::uint64_t tag = head_tag_ + slots_.size() - 1;
-    ctx_.dispatcher.dispatch(command_, in_.readable().substr(0, consumed), client_,
-                             backend::ReplyTarget{shared_from_this(), tag});
+    sync_tag_ = tag;
+    sync_replied_ = false;
+    const dispatch::Dispatched done =
+        ctx_.dispatcher.dispatch(command_, in_.readable().substr(0, consumed), client_,
+                                 backend::ReplyTarget{shared_from_this(), tag});
+    sync_tag_ = kNoTag;
+    if (sync_replied_) {
+      record(Slot{{}, true, read_at, done}, sync_error_);
+    } else {
+      slots_[tag - head_tag_].dispatched = done;
+    }
     in_.consume(consumed);
     if (client_.quit) closing_ = true;
   }
@@ -120,13 +147,22 @@ void Session::protocol_error(std::string_view text) {
   std::string reply;
   resp::append_error(reply, "ERR Protocol error: " + std::string(text));
   slots_.emplace_back();
-  on_reply(head_tag_ + slots_.size() - 1, reply);
+  sync_tag_ = head_tag_ + slots_.size() - 1;  // not a command: no command statistics
+  on_reply(sync_tag_, reply);
+  sync_tag_ = kNoTag;
   closing_ = true;
 }
 
 void Session::on_reply(std::uint64_t tag, std::string_view reply) {
   if (stopped_) return;
   const std::size_t index = tag - head_tag_;
+  const bool error = !reply.empty() && reply[0] == '-';
+  if (tag == sync_tag_) {
+    sync_replied_ = true;
+    sync_error_ = error;
+  } else {
+    record(slots_[index], error);
+  }
   if (index != 0) {  // an earlier reply is still outstanding: park this one
     Slot& slot = slots_[index];
     slot.reply.assign(reply);
@@ -178,6 +214,28 @@ void Session::flush() {
                       self->flush();
                     });
   wake_reader();
+}
+
+void Session::record(const Slot& slot, bool error) {
+  const auto elapsed = std::chrono::steady_clock::now() - slot.start;
+  const resp::CommandInfo* info = slot.dispatched.info;
+  if (info == nullptr) {
+    ctx_.stats.commands_unknown.add();
+    return;
+  }
+  (error ? ctx_.stats.commands_error : ctx_.stats.commands_ok)[info->id].add();
+  ctx_.stats.latency[static_cast<std::size_t>(command_class(*info))].observe(elapsed);
+  const auto threshold = ctx_.slow_request_threshold;
+  if (threshold.count() > 0 && elapsed >= threshold) {
+    const std::int32_t node = slot.dispatched.node;
+    const std::string where = node >= 0
+                                  ? ctx_.dispatcher.node_name(static_cast<std::uint32_t>(node))
+                              : node == dispatch::Dispatched::kManyNodes ? "several nodes"
+                                                                         : "sidecache";
+    spdlog::warn("slow request: {} on {} took {:.3f} ms (client {}{})", info->name, where,
+                 std::chrono::duration<double, std::milli>(elapsed).count(), client_.id,
+                 error ? ", error reply" : "");
+  }
 }
 
 bool Session::over_limits() const {

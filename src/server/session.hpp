@@ -2,6 +2,7 @@
 // with a reply slot, and writes replies strictly in request order as they become ready.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -21,6 +22,7 @@ struct SessionContext {
   dispatch::ProcessState& process;
   dispatch::WorkerStats& stats;
   const config::LimitsConfig& limits;
+  std::chrono::milliseconds slow_request_threshold{0};
 };
 
 class Session final : public backend::ReplySink, public std::enable_shared_from_this<Session> {
@@ -36,6 +38,8 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
   struct Slot {
     std::string reply;
     bool ready = false;
+    std::chrono::steady_clock::time_point start;  // when the request was read
+    dispatch::Dispatched dispatched;
   };
 
   asio::awaitable<void> read_loop();
@@ -45,6 +49,7 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
   void schedule_flush();
   bool over_limits() const;
   void wake_reader();
+  void record(const Slot& slot, bool error);
 
   tcp::socket socket_;
   SessionContext ctx_;
@@ -63,6 +68,12 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
   bool closing_ = false;  // QUIT or protocol error: stop reading, close after the last reply
   bool stopped_ = false;
   bool reader_waiting_ = false;
+  // A reply delivered while its request is being dispatched is recorded after dispatch()
+  // returns, when the session knows what the request was.
+  static constexpr std::uint64_t kNoTag = ~std::uint64_t{0};
+  std::uint64_t sync_tag_ = kNoTag;
+  bool sync_replied_ = false;
+  bool sync_error_ = false;
   asio::steady_timer resume_;  // the reader sleeps on it while over the pipeline limits
 };
 

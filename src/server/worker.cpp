@@ -31,7 +31,7 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process)
     : index_(index),
       process_(process),
       stats_(*process.workers.at(index)),
-      pool_(io_, process.config->pool),
+      pool_(io_, process.config->pool, stats_),
       dispatcher_(pool_, process_, stats_),
       acceptor_(io_) {}
 
@@ -44,6 +44,18 @@ void Worker::listen() {
   const auto& listen = process_.config->listen;
   const tcp::endpoint endpoint = resolve_listen(listen);
   boost::system::error_code ec;
+  if (index_ == 0) {
+    // SO_REUSEPORT lets our workers share the port, but it would also let a second process
+    // share it silently. A plain bind first fails if anyone holds the address.
+    tcp::acceptor probe(io_);
+    probe.open(endpoint.protocol(), ec);
+    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen on " + listen.host + ":" +
+                               std::to_string(listen.port) + ": " + ec.message());
+    }
+  }
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) {
@@ -122,7 +134,8 @@ void Worker::accept(tcp::socket socket) {
     return;
   }
   auto session = std::make_shared<Session>(
-      std::move(socket), SessionContext{dispatcher_, process_, stats_, process_.config->limits});
+      std::move(socket), SessionContext{dispatcher_, process_, stats_, process_.config->limits,
+                                        process_.config->logging.slow_request_threshold});
   session->start();
 }
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 BIN = os.environ.get("SIDECACHE_BIN", "")
 BUILD_DIR = os.environ.get("SIDECACHE_BUILD_DIR", "")
@@ -165,8 +166,9 @@ class Process:
         if self.alive():
             os.kill(self.proc.pid, sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        """Stops the process by PID; returns its exit code."""
+    def stop(self, sig=None, timeout=10.0):
+        """Stops the process by PID (SIGTERM unless `sig`); returns its exit code."""
+        sig = sig if sig is not None else signal.SIGTERM
         if self.alive():
             try:
                 os.kill(self.proc.pid, signal.SIGCONT)  # in case a test stopped it
@@ -185,15 +187,34 @@ class Process:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
+    def tail(self, lines=40):
+        return "\n".join(self.output().splitlines()[-lines:])
+
+
+# Lines a sanitizer writes when it finds something (ASan, LSan, UBSan); any of them in
+# sidecache's log fails the test.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer")
+
+
+def sanitizer_report(text):
+    """The first sanitizer finding in a log text, with some context, or None."""
+    for marker in SANITIZER_MARKERS:
+        at = text.find(marker)
+        if at >= 0:
+            return text[max(0, at - 200):at + 3000]
+    return None
+
 
 class RedisServer:
-    def __init__(self, workdir, port=None, extra=()):
+    def __init__(self, workdir, port=None, extra=(), start=True):
         self.port = port or free_port()
         self.dir = os.path.join(workdir, "redis-%d" % self.port)
         os.makedirs(self.dir, exist_ok=True)
         self.extra = list(extra)
         self.process = None
-        self.start()
+        if start:
+            self.start()
 
     def start(self):
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
@@ -209,10 +230,15 @@ class RedisServer:
     def kill9(self):
         self.process.signal(signal.SIGKILL)
         self.process.proc.wait(timeout=10)
+        self.process.log.close()
 
-    def client(self):
+    def alive(self):
+        return self.process is not None and self.process.alive()
+
+    def client(self, **kw):
         import redis
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        kw.setdefault("socket_timeout", 5)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
 
 def node_yaml(nodes):
@@ -252,31 +278,87 @@ class Sidecache:
     def stop(self, sig=signal.SIGTERM):
         return self.process.stop(sig)
 
+    def problems(self):
+        """What is wrong with this sidecache so far: it exited on its own, or its log holds a
+        sanitizer report. None when all is well."""
+        if not self.process.alive():
+            return "sidecache exited unexpectedly with code %s" % self.process.proc.returncode
+        report = sanitizer_report(self.process.output())
+        if report:
+            return "sanitizer report in sidecache's log:\n" + report
+        return None
+
+    def check(self):
+        """Raises AssertionError when problems() finds something (use it mid-test)."""
+        problem = self.problems()
+        if problem:
+            raise AssertionError(problem + "\n--- log tail ---\n" + self.process.tail())
+
+    def stop_checked(self):
+        """Stops sidecache by SIGTERM and fails when it had crashed, did not exit cleanly, or
+        its log holds a sanitizer report (ASan builds report leaks at exit)."""
+        problem = None if self.process.alive() else \
+            "sidecache exited unexpectedly with code %s" % self.process.proc.returncode
+        code = self.stop()
+        if problem is None and code != 0:
+            problem = "sidecache exited with code %s on SIGTERM" % code
+        report = sanitizer_report(self.process.output())
+        if report:
+            problem = (problem + "\n" if problem else "") + \
+                "sanitizer report in sidecache's log:\n" + report
+        if problem:
+            raise AssertionError(problem + "\n--- log tail ---\n" + self.process.tail())
+
 
 class Cluster:
-    """N redis-server nodes and one sidecache in front of them, in a temp dir."""
+    """N redis-server nodes and one sidecache in front of them, in a temp dir.
 
-    def __init__(self, n=3, weights=None, **sidecache_kw):
+    `down` lists node indexes whose redis-server is not started (start it later with
+    cluster.redis[i].start()). close() stops everything and then raises AssertionError when
+    sidecache crashed, did not stop cleanly on SIGTERM, or logged a sanitizer report."""
+
+    def __init__(self, n=3, weights=None, down=(), **sidecache_kw):
         self.tmp = tempfile.mkdtemp(prefix="sidecache-test-")
         self.redis = []
         self.sidecache = None
         try:
-            for _ in range(n):
-                self.redis.append(RedisServer(self.tmp))
+            for i in range(n):
+                self.redis.append(RedisServer(self.tmp, start=i not in down))
             weights = weights or [1] * n
             self.nodes = [("node%d" % i, r.port, weights[i]) for i, r in enumerate(self.redis)]
             self.sidecache = Sidecache(self.tmp, self.nodes, **sidecache_kw)
         except BaseException:
-            self.close()
+            self.close(check=False)
             raise
 
-    def close(self):
+    def close(self, check=True):
+        failure = None
         if self.sidecache:
-            self.sidecache.stop()
+            try:
+                self.sidecache.stop_checked()
+            except AssertionError as e:
+                failure = e
+            self.sidecache = None
         for r in self.redis:
             r.stop()
-        if os.environ.get("SIDECACHE_KEEP_TMP") is None:
+        keep = os.environ.get("SIDECACHE_KEEP_TMP") is not None
+        if not keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if failure is not None and check:
+            raise failure
+
+    def direct(self, i, **kw):
+        """A redis-py client connected straight to node i."""
+        return self.redis[i].client(**kw)
+
+    def client(self, **kw):
+        return self.sidecache.client(**kw)
+
+    def probe(self, keys, tag="{}"):
+        """Node indexes route_probe predicts for `keys` on this cluster's ring (fnv1a_64)."""
+        names = route_probe(keys, [(name, w) for name, _, w in self.nodes], tag=tag)
+        index = {name: i for i, (name, _, _) in enumerate(self.nodes)}
+        return [index[n] for n in names]
 
     def node_of(self, key):
         """Index of the backend that holds `key` (checked directly on the backends)."""
@@ -284,3 +366,46 @@ class Cluster:
         if len(holders) != 1:
             raise AssertionError("key %r held by nodes %r" % (key, holders))
         return holders[0]
+
+
+def find_tool(name):
+    """A tool built under SIDECACHE_BUILD_DIR (tests/<name> first, then anywhere)."""
+    if not BUILD_DIR:
+        raise unittest.SkipTest("SIDECACHE_BUILD_DIR not set")
+    candidate = os.path.join(BUILD_DIR, "tests", name)
+    if os.path.isfile(candidate):
+        return candidate
+    for root, _, files in os.walk(BUILD_DIR):
+        if name in files:
+            return os.path.join(root, name)
+    raise RuntimeError("%s not found under %s" % (name, BUILD_DIR))
+
+
+def route_probe(keys, nodes, hash_kind="fnv1a_64", tag="{}", timeout=60):
+    """Node names route_probe gives `keys` (str or bytes) on a ring of (name, weight) nodes."""
+    keys = [k.encode() if isinstance(k, str) else k for k in keys]
+    args = [find_tool("route_probe"), "--hex", "--hash", hash_kind]
+    if tag:
+        args += ["--tag", tag]
+    args += ["%s:%d" % (name, weight) for name, weight in nodes]
+    out = subprocess.run(args, input="".join(k.hex() + "\n" for k in keys), capture_output=True,
+                         text=True, timeout=timeout, check=True)
+    names = out.stdout.splitlines()
+    if len(names) != len(keys):
+        raise RuntimeError("route_probe answered %d lines for %d keys" % (len(names), len(keys)))
+    return names
+
+
+def keys_on_nodes(cluster, per_node, prefix="k", tag="{}"):
+    """`per_node` keys for each node of the cluster: a list (indexed by node) of key lists."""
+    found = [[] for _ in cluster.redis]
+    batch = 0
+    while min(len(f) for f in found) < per_node:
+        if batch > 100:
+            raise RuntimeError("could not find keys for every node")
+        keys = ["%s:%d:%d" % (prefix, batch, i) for i in range(64 * per_node)]
+        for key, node in zip(keys, cluster.probe(keys, tag=tag)):
+            if len(found[node]) < per_node:
+                found[node].append(key)
+        batch += 1
+    return found

@@ -35,9 +35,11 @@ class FakeNodes final : public backend::NodeSender {
     sent.push_back({node, std::string(request), std::move(target)});
   }
   void answer(std::size_t i, std::string_view reply) { sent.at(i).target.deliver(reply); }
+  const std::string& node_name(std::uint32_t) const override { return name_; }
 
  private:
   std::uint32_t count_;
+  std::string name_ = "fake";
 };
 
 class Recorder final : public backend::ReplySink {
@@ -57,7 +59,7 @@ std::string encode(std::vector<std::string_view> args) {
 struct Fixture {
   FakeNodes nodes{3};
   dispatch::ProcessState process;
-  dispatch::WorkerStats stats;
+  dispatch::WorkerStats stats{resp::CommandTable::id_count()};
   dispatch::Dispatcher dispatcher{nodes, process, stats};
   dispatch::ClientState client;
   std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();

@@ -1,0 +1,83 @@
+// Statistics every module writes on the data path and the metrics endpoint reads. Each value is
+// written by one worker thread only (plain relaxed load+store, no locked instructions) and
+// summed over workers when scraped. No Prometheus types here: the hot path stays free of them.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sidecache/util/counter.hpp"
+
+namespace sidecache {
+
+// Latency histogram with fixed buckets (upper bounds in seconds), Prometheus-style cumulative
+// on export. observe() is a short linear scan: most requests land in the first buckets.
+class Histogram {
+ public:
+  static constexpr std::array<double, 16> kBounds = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0};
+
+  void observe(std::chrono::nanoseconds d) {
+    const double seconds = static_cast<double>(d.count()) * 1e-9;
+    std::size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+    buckets_[i].add();
+    sum_ns_.add(static_cast<std::uint64_t>(d.count() < 0 ? 0 : d.count()));
+  }
+  // Non-cumulative count of bucket i (i == kBounds.size(): above the last bound).
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].get(); }
+  double sum_seconds() const { return static_cast<double>(sum_ns_.get()) * 1e-9; }
+
+ private:
+  std::array<Counter, kBounds.size() + 1> buckets_;
+  Counter sum_ns_;
+};
+
+// One backend node as seen by one worker.
+struct NodeStats {
+  explicit NodeStats(std::string n) : name(std::move(n)) {}
+  const std::string name;
+  Counter requests;
+  Counter errors_timeout;     // answered with a timeout error
+  Counter errors_connection;  // failed because the connection broke or could not be made
+  Counter errors_reply;       // the node answered with an error reply
+  Counter connects;           // successful connects (the first and every reconnect)
+  Counter connect_failures;
+  Gauge connections;  // connections currently established
+  Gauge inflight;     // requests sent and not yet answered
+  Histogram latency;
+};
+
+enum class CommandClass : std::uint8_t { kRead, kWrite, kMultiKey, kLocal, kOther, kCount };
+inline constexpr std::array<const char*, 5> kCommandClassNames = {"read", "write", "multikey",
+                                                                  "local", "other"};
+
+struct WorkerStats {
+  explicit WorkerStats(std::size_t command_ids)
+      : commands_ok(command_ids), commands_error(command_ids) {}
+
+  Counter connections_accepted;
+  Counter connections_rejected;
+  Gauge clients;
+  Counter commands;  // all requests framed
+  Counter protocol_errors;
+  Counter bytes_in;
+  Counter bytes_out;
+  std::vector<Counter> commands_ok;     // by CommandInfo::id
+  std::vector<Counter> commands_error;  // by CommandInfo::id (any error reply)
+  Counter commands_unknown;             // unknown command names (not labelled: unbounded)
+  std::array<Histogram, static_cast<std::size_t>(CommandClass::kCount)> latency;
+
+  // Node statistics of this worker's current pool. The list changes on reload (under the
+  // mutex); the values are written by the worker without it.
+  std::mutex nodes_mutex;
+  std::vector<std::shared_ptr<NodeStats>> nodes;
+};
+
+}  // namespace sidecache

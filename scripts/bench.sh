@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmark: redis-benchmark against direct Redis, twemproxy (nutcracker) and sidecache over the
+# same two redis-server backends, in one run, interleaved and repeated; prints a table of
+# requests/s, p50/p99, the ratios sidecache/direct and sidecache/twemproxy, each proxy's own CPU
+# per request and its memory, each checked against the project's targets.
+#
+#   bash scripts/bench.sh                  3 repetitions of ~3 s runs (about 6 minutes)
+#   bash scripts/bench.sh --quick          1 repetition of ~0.6 s runs (about 1 minute)
+#   bash scripts/bench.sh --repeat 5 --requests 200000 --write-docs
+#
+# Options (all passed to scripts/bench.py; `--help` lists them):
+#   --quick          short runs, one repetition: a smoke test, not a measurement
+#   --repeat N       repetitions (default 3; 1 with --quick)
+#   --requests N     fixed -n for every run (default: sized per workload and target so that each
+#                    run takes --duration seconds, default 3)
+#   --write-docs     put the results into docs/benchmarks.md (between the bench:results markers)
+#   --label TEXT     heading of the results block
+#   --only IDS       comma-separated workloads (get-16-P1, set-1024-P16, mget10-16-P1, ...)
+#   --no-build       use the sidecache binary as it is (with --sidecache PATH to pick another)
+#
+# Needs 2 cores: servers and proxies run on core 0 (taskset -c 0), redis-benchmark on core 1.
+# Everything listens on 127.0.0.1 ports below 32768 and is stopped by PID when the run ends.
+# Results also go to build/bench/results.md and results.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=1
+args=()
+for a in "$@"; do
+  if [[ $a == --no-build ]]; then build=0; else args+=("$a"); fi
+done
+
+bash scripts/deps.sh bench
+if ((build)); then
+  cmake -G Ninja -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C build/release sidecache
+fi
+
+# bench.py stops its servers itself (try/finally, SIGINT/SIGTERM/SIGHUP handlers, and
+# PR_SET_PDEATHSIG so they go even if it is killed); the trap forwards our signals to it.
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+cmdline="bash scripts/bench.sh${*:+ $*}"
+BENCH_COMMAND=$cmdline "$py" scripts/bench.py "${args[@]}" &
+bench_pid=$!
+trap 'kill -TERM "$bench_pid" 2>/dev/null || true' INT TERM HUP
+status=0
+wait "$bench_pid" || status=$?
+# wait returns early when a trapped signal arrives: wait again for bench.py to clean up.
+while kill -0 "$bench_pid" 2>/dev/null; do wait "$bench_pid" || status=$?; done
+exit "$status"
