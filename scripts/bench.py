@@ -331,8 +331,12 @@ def run_benchmark(env: Env, w: Workload, target: str, requests: int, rep: int, o
         if rec and rec[0] != "test":
             row = rec
     if proc.returncode != 0 or row is None or len(row) < 8:
+        dead = [f"{name} (pid {pid}) exited with status {p.returncode}"
+                for name, pid in env.pids.items() for p in _children
+                if p.pid == pid and p.poll() is not None]
         raise RuntimeError(f"redis-benchmark failed for {w.name} against {target} "
-                           f"(status {proc.returncode}): {proc.stderr.strip()[-400:]}")
+                           f"(status {proc.returncode}): {proc.stderr.strip()[-400:]}"
+                           + ("; " + "; ".join(dead) if dead else "; all servers still running"))
     rps = float(row[1]) if row[1] != "inf" else float("nan")
     avg, mn, p50, p95, p99, mx = (float(x) for x in row[2:8])
     del mn
@@ -669,7 +673,7 @@ def write_docs(text: str) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="one repetition of ~0.6 s runs (about a minute in all)")
+                    help="one repetition of ~1 s runs (under a minute in all)")
     ap.add_argument("--repeat", type=int, help="repetitions (default 3, --quick 1)")
     ap.add_argument("--requests", type=int,
                     help="requests per run for every run (default: sized per workload and "
@@ -689,7 +693,7 @@ def main() -> int:
     args = ap.parse_args()
 
     repeat = args.repeat or (1 if args.quick else 3)
-    duration = args.duration or (0.6 if args.quick else 3.0)
+    duration = args.duration or (1.0 if args.quick else 3.0)
     budget = 120 if args.quick else 600
     wls = workloads()
     if args.only:
@@ -751,6 +755,8 @@ def main() -> int:
               f"repetition(s) of {len(wls)} workloads x {len(TARGETS)} targets", flush=True)
 
         runs: list[Run] = []
+        failures: list[str] = []
+        over_budget = False
         for rep in range(repeat):
             for size in sizes:
                 populate(env, size)
@@ -758,11 +764,24 @@ def main() -> int:
                     shift = (rep + wi) % len(TARGETS)
                     order = TARGETS[shift:] + TARGETS[:shift]
                     for pos, t in enumerate(order):
-                        if time.monotonic() - started > budget * 1.5:
-                            raise RuntimeError("over the time budget; try fewer --repeat or a "
-                                               "shorter --duration")
+                        if time.monotonic() - started > budget and not over_budget:
+                            over_budget = True
+                            failures.append(f"time budget ({budget} s) used up: the remaining "
+                                            f"runs were skipped (a loaded machine?)")
+                            print(f"  {failures[-1]}", flush=True)
+                        if over_budget:
+                            continue
                         n = requests[(w.name, t)]
-                        r = run_benchmark(env, w, t, n, rep, pos, timeout=max(60, duration * 20))
+                        try:
+                            r = run_benchmark(env, w, t, n, rep, pos,
+                                              timeout=max(60, duration * 20))
+                        except (RuntimeError, subprocess.TimeoutExpired) as e:
+                            # Recorded and reported; the run goes on unless a server died.
+                            failures.append(f"rep {rep + 1}, {w.title}, {t}: {e}")
+                            print(f"  FAILED: {failures[-1]}", flush=True)
+                            if any(p.poll() is not None for p in _children):
+                                raise
+                            continue
                         runs.append(r)
                         cpu = (f", proxy {r.proxy_cpu_us_per_req:.2f} us/req"
                                if r.proxy_cpu_us_per_req is not None else "")
@@ -771,6 +790,12 @@ def main() -> int:
                               f"{cpu}", flush=True)
         rss = {name: (rss_kb(env.pids[name]), rss_kb(env.pids[name], "VmHWM"))
                for name in ("twemproxy", "sidecache")}
+        # sidecache's own error counters (a protocol error closes the client's connection).
+        sc_info = {k: info_field(env.ports["sidecache"], "stats", k)
+                   for k in ("total_error_replies_protocol", "rejected_connections")}
+        for k, v in sc_info.items():
+            if v not in (None, "0"):
+                failures.append(f"sidecache INFO stats {k}:{v} (should be 0)")
         meta = {
             "label": args.label or ("Quick run (--quick): indicative only" if args.quick
                                     else "Full run"),
@@ -784,6 +809,9 @@ def main() -> int:
         }
         summary = summarize(runs, wls)
         text, checks = report(summary, wls, rss, meta)
+        if failures:
+            text += ("\n### Failed runs (left out of the medians)\n\n"
+                     + "".join(f"- {f}\n" for f in failures))
         print()
         print(text)
         out = Path(args.out)
@@ -792,7 +820,7 @@ def main() -> int:
         (out / "results.json").write_text(json.dumps(
             {"meta": meta, "runs": [r.__dict__ for r in runs],
              "requests": {f"{k[0]}/{k[1]}": v for k, v in requests.items()},
-             "rss_kb": rss,
+             "rss_kb": rss, "failures": failures,
              "checks": [{"target": c[0], "goal": c[1], "measured": c[2], "met": c[3]}
                         for c in checks]}, indent=1))
         print(f"results: {out / 'results.md'}, {out / 'results.json'}; "

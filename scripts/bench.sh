@@ -5,7 +5,7 @@
 # per request and its memory, each checked against the project's targets.
 #
 #   bash scripts/bench.sh                  3 repetitions of ~3 s runs (about 6 minutes)
-#   bash scripts/bench.sh --quick          1 repetition of ~0.6 s runs (about 1 minute)
+#   bash scripts/bench.sh --quick          1 repetition of ~1 s runs (under a minute)
 #   bash scripts/bench.sh --repeat 5 --requests 200000 --write-docs
 #
 # Options (all passed to scripts/bench.py; `--help` lists them):

@@ -49,6 +49,7 @@ struct NodeStats {
   Counter errors_reply;       // the node answered with an error reply
   Counter connects;           // successful connects (the first and every reconnect)
   Counter connect_failures;
+  Counter retries;            // read-only requests sent again after a connection broke
   Gauge connections;  // connections currently established
   Gauge inflight;     // requests sent and not yet answered
   Histogram latency;

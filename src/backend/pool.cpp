@@ -1,5 +1,7 @@
 #include "backend/pool.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace sidecache::backend {
 
 std::vector<route::RingNode> ring_nodes(const config::PoolConfig& config) {
@@ -11,28 +13,62 @@ std::vector<route::RingNode> ring_nodes(const config::PoolConfig& config) {
   return nodes;
 }
 
-Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats)
-    : router_(config.hash, config.hash_tag, ring_nodes(config)) {
-  const ConnectionOptions options{config.connect_timeout, config.request_timeout,
-                                  config.reconnect_backoff_min, config.reconnect_backoff_max,
-                                  config.max_inflight_per_connection};
+std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& config,
+                                                   HealthChecker::OnChange on_change,
+                                                   const std::vector<std::string>& down) {
+  if (!config.health.enabled) return nullptr;
+  std::vector<NodeAddress> addresses;
+  for (const auto& n : config.nodes) {
+    addresses.push_back({n.name, n.address.host, n.address.port});
+  }
+  const auto& h = config.health;
+  return std::make_shared<HealthChecker>(
+      std::move(addresses),
+      HealthOptions{h.interval, h.timeout, h.failure_threshold, h.success_threshold,
+                    h.max_interval},
+      std::move(on_change), down);
+}
+
+Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats,
+           std::shared_ptr<HealthChecker> health)
+    : config_(config), router_(config.hash, config.hash_tag, ring_nodes(config)),
+      health_(std::move(health)) {
+  const ConnectionOptions options{config.connect_timeout,
+                                  config.request_timeout,
+                                  config.reconnect_backoff_min,
+                                  config.reconnect_backoff_max,
+                                  config.max_inflight_per_connection,
+                                  config.retry_budget_percent,
+                                  config.idle_timeout,
+                                  config.max_connection_age};
   nodes_.reserve(config.nodes.size());
   std::vector<std::shared_ptr<NodeStats>> node_stats;
-  for (const auto& node : config.nodes) {
-    Node n{node.name, {}, 0};
+  for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
+    const auto& node = config.nodes[i];
+    Node n{node.name, {}, 0, health_ ? health_->up(i) : true};
     auto counters = std::make_shared<NodeStats>(node.name);
+    Connection::OnFailure on_failure;
+    if (health_) {
+      on_failure = [checker = std::weak_ptr<HealthChecker>(health_), i](const std::string& why) {
+        if (auto c = checker.lock()) c->report_failure(i, why);
+      };
+    }
     for (std::uint32_t c = 0; c < config.connections_per_node; ++c) {
       n.connections.push_back(std::make_shared<Connection>(
-          io, NodeAddress{node.name, node.address.host, node.address.port}, options, counters));
+          io, NodeAddress{node.name, node.address.host, node.address.port}, options, counters,
+          on_failure));
     }
     node_stats.push_back(std::move(counters));
     nodes_.push_back(std::move(n));
   }
+  rebuild_ring();
   const std::lock_guard lock(stats.nodes_mutex);
   stats.nodes = std::move(node_stats);
 }
 
-Pool::~Pool() { stop(); }
+Pool::~Pool() {
+  if (!retired_) stop();
+}
 
 void Pool::start() {
   for (auto& node : nodes_) {
@@ -46,8 +82,30 @@ void Pool::stop() {
   }
 }
 
+void Pool::retire() {
+  retired_ = true;
+  for (auto& node : nodes_) {
+    for (auto& c : node.connections) c->retire();
+  }
+}
+
 void Pool::send(std::uint32_t node, std::string_view request, ReplyTarget target) {
+  send_to(node, request, std::move(target), false);
+}
+
+void Pool::send_read(std::uint32_t node, std::string_view request, ReplyTarget target) {
+  send_to(node, request, std::move(target), true);
+}
+
+void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget target,
+                   bool retryable) {
   Node& n = nodes_[node];
+  if (!n.up) {
+    // fail_fast, or remap with no node left up: say so at once.
+    scratch_ = "-ERR node " + n.name + " is down\r\n";
+    target.deliver(scratch_);
+    return;
+  }
   Connection* chosen = n.connections.front().get();
   if (n.connections.size() > 1) {
     // Prefer a connected connection, round robin among them.
@@ -59,7 +117,24 @@ void Pool::send(std::uint32_t node, std::string_view request, ReplyTarget target
       }
     }
   }
-  chosen->send(request, std::move(target));
+  chosen->send(request, std::move(target), retryable);
+}
+
+void Pool::set_node_up(std::uint32_t node, bool up) {
+  if (node >= nodes_.size() || nodes_[node].up == up) return;
+  nodes_[node].up = up;
+  rebuild_ring();
+}
+
+void Pool::rebuild_ring() {
+  if (config_.down_policy != config::DownPolicy::kRemap) return;
+  std::vector<route::RingNode> live;
+  auto all = ring_nodes(config_);
+  for (auto& n : all) {
+    if (nodes_[n.id].up) live.push_back(std::move(n));
+  }
+  // With no node up, keep the full ring: requests then fail fast with "node X is down".
+  router_ = route::Router(config_.hash, config_.hash_tag, live.empty() ? ring_nodes(config_) : live);
 }
 
 bool Pool::node_connected(std::uint32_t node) const {

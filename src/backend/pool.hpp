@@ -1,11 +1,13 @@
-// A worker's view of the backend nodes: the ring that places keys, and this worker's pipelined
-// connections to every node. Everything here runs on the worker's thread.
+// A worker's view of the backend nodes: the ring that places keys, this worker's pipelined
+// connections to every node, and which nodes are up. Everything here runs on the worker's
+// thread; health changes arrive by post (set_node_up).
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "backend/connection.hpp"
+#include "backend/health.hpp"
 #include "backend/reply_sink.hpp"
 #include "config/config.hpp"
 #include "route/router.hpp"
@@ -15,19 +17,27 @@ namespace sidecache::backend {
 class Pool final : public NodeSender {
  public:
   // Registers one NodeStats per node in `stats` (replacing what an earlier pool registered).
-  Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats);
+  // `health` (may be null) hears about connection failures and says which nodes are up.
+  Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats,
+       std::shared_ptr<HealthChecker> health = nullptr);
   ~Pool() override;
 
   void start();
   void stop();
+  // After a reload: answer what was sent, then close (connections stop on their own).
+  void retire();
 
   std::uint32_t node_count() const override { return static_cast<std::uint32_t>(nodes_.size()); }
   std::uint32_t node_for_key(std::string_view key) const override {
     return router_.node_for_key(key);
   }
   void send(std::uint32_t node, std::string_view request, ReplyTarget target) override;
-
+  void send_read(std::uint32_t node, std::string_view request, ReplyTarget target) override;
   const std::string& node_name(std::uint32_t node) const override { return nodes_[node].name; }
+
+  // A node's health changed (from the health checker, posted to this worker).
+  void set_node_up(std::uint32_t node, bool up);
+  bool node_up(std::uint32_t node) const { return nodes_[node].up; }
   // True when at least one connection to the node is connected.
   bool node_connected(std::uint32_t node) const;
 
@@ -36,13 +46,25 @@ class Pool final : public NodeSender {
     std::string name;
     std::vector<std::shared_ptr<Connection>> connections;
     std::uint32_t next = 0;  // round robin over connections
+    bool up = true;
   };
 
+  void send_to(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);
+  void rebuild_ring();
+
+  config::PoolConfig config_;
   route::Router router_;
   std::vector<Node> nodes_;
+  std::shared_ptr<HealthChecker> health_;
+  bool retired_ = false;
+  std::string scratch_;
 };
 
 // The ring nodes of a pool config (names, weights, ids = node index).
 std::vector<route::RingNode> ring_nodes(const config::PoolConfig& config);
+// The health checker for a pool config; `down` lists nodes known to be down already.
+std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& config,
+                                                   HealthChecker::OnChange on_change,
+                                                   const std::vector<std::string>& down = {});
 
 }  // namespace sidecache::backend

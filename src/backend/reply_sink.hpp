@@ -33,6 +33,10 @@ class NodeSender {
   // `request` is one or more complete RESP requests' bytes, copied before returning; exactly one
   // reply is delivered to `target` per call (the request must be a single command).
   virtual void send(std::uint32_t node, std::string_view request, ReplyTarget target) = 0;
+  // A read-only request: may be sent again if the connection breaks before its reply.
+  virtual void send_read(std::uint32_t node, std::string_view request, ReplyTarget target) {
+    send(node, request, std::move(target));
+  }
   virtual const std::string& node_name(std::uint32_t node) const = 0;
 };
 

@@ -80,6 +80,39 @@ void read_format(LoggingConfig& logging, const Value& value) {
 
 void read_name(NodeConfig& node, const Value& value) { node.name = value.non_empty(); }
 
+bool read_bool(const Value& value) {
+  static constexpr std::string_view kBools[] = {"true", "false"};
+  return value.one_of(kBools) == "true";
+}
+
+void read_down_policy(PoolConfig& pool, const Value& value) {
+  static constexpr std::string_view kPolicies[] = {"fail_fast", "remap"};
+  pool.down_policy =
+      value.one_of(kPolicies) == "remap" ? DownPolicy::kRemap : DownPolicy::kFailFast;
+}
+
+void read_health_enabled(HealthConfig& health, const Value& value) {
+  health.enabled = read_bool(value);
+}
+
+constexpr Directive<HealthConfig> kHealthDirectives[] = {
+    {"enabled", read_health_enabled, "probe nodes with PING and eject failing ones"},
+    {"interval", read_duration<&HealthConfig::interval, 10, kMaxTimeoutMs>,
+     "time between probes of a healthy node"},
+    {"timeout", read_duration<&HealthConfig::timeout, 1, kMaxTimeoutMs>,
+     "a probe not answered by then failed"},
+    {"failure_threshold", read_integer<&HealthConfig::failure_threshold, 1, 1000>,
+     "consecutive failures (probes or requests) that mark a node down"},
+    {"success_threshold", read_integer<&HealthConfig::success_threshold, 1, 1000>,
+     "consecutive successful probes that readmit a down node"},
+    {"max_interval", read_duration<&HealthConfig::max_interval, 10, kMaxTimeoutMs>,
+     "probes of a down node back off up to this interval"},
+};
+
+void read_health(PoolConfig& pool, const Value& value) {
+  detail::read_section(value, kHealthDirectives, pool.health);
+}
+
 constexpr Directive<PoolConfig> kBackoffDirectives[] = {
     {"min", read_duration<&PoolConfig::reconnect_backoff_min, 1, kMaxTimeoutMs>,
      "first delay before reconnecting to a node"},
@@ -139,6 +172,15 @@ constexpr Directive<PoolConfig> kPoolDirectives[] = {
      read_integer<&PoolConfig::max_inflight_per_connection, 1, kMaxCount>,
      "requests awaiting a reply on one node connection"},
     {"nodes", read_nodes, "the Redis servers of the ring"},
+    {"down_policy", read_down_policy,
+     "fail_fast (error for a down node's keys) or remap (its keys move while it is down)"},
+    {"health", read_health, "active PING probes and ejection of failing nodes"},
+    {"retry_budget_percent", read_integer<&PoolConfig::retry_budget_percent, 0, 100>,
+     "read-only retries after a broken connection, as a share of requests; 0 disables"},
+    {"idle_timeout", read_duration<&PoolConfig::idle_timeout, 0, kMaxTimeoutMs>,
+     "close a node connection idle this long (reopened on demand); 0 never"},
+    {"max_connection_age", read_duration<&PoolConfig::max_connection_age, 0, kMaxTimeoutMs>,
+     "replace a node connection after this long; 0 never"},
 };
 
 constexpr Directive<LimitsConfig> kLimitsDirectives[] = {
@@ -165,6 +207,32 @@ constexpr Directive<LoggingConfig> kLoggingDirectives[] = {
      "log requests slower than this (command and node, never values); 0 disables"},
 };
 
+void read_watch(ProcessConfig& process, const Value& value) {
+  process.watch_config = read_bool(value);
+}
+
+constexpr Directive<ProcessConfig> kProcessDirectives[] = {
+    {"watch_config", read_watch, "reload when the config file (or the symlink to it) changes"},
+    {"watch_interval", read_duration<&ProcessConfig::watch_interval, 10, kMaxTimeoutMs>,
+     "how often the config file is checked for changes"},
+    {"drain_timeout", read_duration<&ProcessConfig::drain_timeout, 0, kMaxTimeoutMs>,
+     "on SIGTERM, time allowed to answer requests already read before exiting"},
+};
+
+void read_process(Config& config, const Value& value) {
+  detail::read_section(value, kProcessDirectives, config.process);
+}
+
+constexpr Directive<HttpConfig> kHttpDirectives[] = {
+    {"listen", read_endpoint<&HttpConfig::listen>, "host:port or [v6]:port for /metrics and probes"},
+    {"ready_min_nodes_up", read_integer<&HttpConfig::ready_min_nodes_up, 0, kMaxCount>,
+     "/readyz answers 200 only while at least this many nodes are connected"},
+    {"max_connections", read_integer<&HttpConfig::max_connections, 1, 4096>,
+     "HTTP connections at once; more are closed"},
+    {"request_timeout", read_duration<&HttpConfig::request_timeout, 1, kMaxTimeoutMs>,
+     "time allowed to send a complete request; an idle connection is closed after it too"},
+};
+
 void read_pool(Config& config, const Value& value) {
   detail::read_section(value, kPoolDirectives, config.pool);
 }
@@ -175,12 +243,19 @@ void read_logging(Config& config, const Value& value) {
   detail::read_section(value, kLoggingDirectives, config.logging);
 }
 
+void read_http(Config& config, const Value& value) {
+  config.http.emplace();
+  detail::read_section(value, kHttpDirectives, *config.http);
+}
+
 constexpr Directive<Config> kTopDirectives[] = {
     {"listen", read_endpoint<&Config::listen>, "host:port or [v6]:port clients connect to"},
     {"workers", read_integer<&Config::workers, 0, 256>, "worker threads; 0 = number of cores"},
     {"pool", read_pool, "the Redis servers and how keys are spread over them"},
     {"limits", read_limits, "per-client protocol and buffering limits"},
     {"logging", read_logging, "log level and format"},
+    {"process", read_process, "live reload and graceful shutdown"},
+    {"http", read_http, "HTTP endpoint for metrics and health probes; off when absent"},
 };
 
 // A twemproxy file has pools named at the top level, each with `servers:`.
@@ -214,12 +289,26 @@ YAML::Node parse_document(const std::string& text, const std::string& source) {
   return documents[0];
 }
 
+// FNV-1a 64 of the file's bytes: identifies the loaded file in sidecache_config_info.
+std::string digest_of(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  for (const unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<std::size_t>(i)] = kHex[hash & 0xf];
+  return out;
+}
+
 }  // namespace
 
 Config load_string(std::string_view yaml, const std::string& source) {
   const auto document = parse_document(std::string(yaml), source);
   Config config;
   config.source = source;
+  config.digest = digest_of(yaml);
   detail::Locations locations(source);
   try {
     const Value root(document, "", locations);

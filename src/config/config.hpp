@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -31,6 +32,22 @@ struct NodeConfig {
   std::uint32_t weight = 1;
 };
 
+// Health checking of the nodes (backend/health.hpp).
+struct HealthConfig {
+  bool enabled = true;
+  Millis interval{1000};             // PING every node this often
+  Millis timeout{500};               // a probe without an answer by then failed
+  std::uint32_t failure_threshold = 3;  // consecutive failures (probes or requests): down
+  std::uint32_t success_threshold = 2;  // consecutive successful probes: up again
+  Millis max_interval{8000};         // probes of a down node back off up to this
+};
+
+// What requests for keys of a down node get.
+enum class DownPolicy {
+  kFailFast,  // an immediate error; no key moves (no stale reads, no writes to the wrong node)
+  kRemap,     // the node leaves the ring while down; its keys go to the next nodes
+};
+
 struct PoolConfig {
   route::HashKind hash = route::HashKind::kFnv1a64;
   route::HashTag hash_tag;  // "{}" by default; `hash_tag: ""` turns it off
@@ -41,6 +58,11 @@ struct PoolConfig {
   Millis reconnect_backoff_min{8};
   Millis reconnect_backoff_max{512};
   std::uint32_t max_inflight_per_connection = 65536;  // requests waiting for a reply
+  DownPolicy down_policy = DownPolicy::kFailFast;
+  HealthConfig health;
+  std::uint32_t retry_budget_percent = 10;  // read-only retries at most this share of requests
+  Millis idle_timeout{0};                   // close a node connection idle this long; 0: never
+  Millis max_connection_age{0};             // reconnect after this long; 0: never
 };
 
 struct LimitsConfig {
@@ -63,13 +85,31 @@ struct LoggingConfig {
   Millis slow_request_threshold{0};  // 0: no slow-request log
 };
 
+// Live reload and shutdown (app/).
+struct ProcessConfig {
+  bool watch_config = true;     // reload when the file changes (also a swapped symlink)
+  Millis watch_interval{1000};  // how often the file is checked
+  Millis drain_timeout{10000};  // SIGTERM: time to answer what was read before exiting
+};
+
+// The HTTP endpoint for metrics and probes (/metrics, /healthz, /readyz).
+struct HttpConfig {
+  Endpoint listen{"127.0.0.1", 9121};
+  std::uint32_t ready_min_nodes_up = 1;  // /readyz needs this many nodes connected
+  std::uint32_t max_connections = 64;    // HTTP connections at once; more are closed
+  Millis request_timeout{5000};          // to send a complete request; also the idle limit
+};
+
 struct Config {
   std::string source;  // file the config came from (for messages)
+  std::string digest;  // FNV-1a 64 of the file's bytes, 16 hex digits (sidecache_config_info)
   Endpoint listen{"127.0.0.1", 6380};
   std::uint32_t workers = 0;  // 0: number of cores
   PoolConfig pool;
   LimitsConfig limits;
   LoggingConfig logging;
+  ProcessConfig process;
+  std::optional<HttpConfig> http;  // absent: no HTTP endpoint
 };
 
 // Reads, parses and validates. Throws ConfigError ("file:line:col: message").

@@ -106,12 +106,33 @@ void validate_limits(const LimitsConfig& limits, const Locations& locations) {
   check_fits_pending(limits, locations, "max_inline_bytes", limits.max_inline_bytes);
 }
 
+void validate_http(const Config& config, const Locations& locations) {
+  if (!config.http) return;
+  const auto& http = *config.http;
+  const auto address = format_endpoint(http.listen);
+  if (listens_on(http.listen, config.listen) || listens_on(config.listen, http.listen)) {
+    locations.fail("http.listen", address + " is also the RESP listen address (listen: " +
+                                      format_endpoint(config.listen) + ")");
+  }
+  for (std::size_t i = 0; i < config.pool.nodes.size(); ++i) {
+    if (listens_on(http.listen, config.pool.nodes[i].address)) {
+      locations.fail("http.listen", address + " is the address of " + node_path(i));
+    }
+  }
+  if (http.ready_min_nodes_up > config.pool.nodes.size()) {
+    locations.fail("http.ready_min_nodes_up",
+                   std::to_string(http.ready_min_nodes_up) + " exceeds the number of nodes (" +
+                       std::to_string(config.pool.nodes.size()) + ")");
+  }
+}
+
 }  // namespace
 
 void validate(const Config& config, const Locations& locations) {
   validate_nodes(config, locations);
   validate_pool(config.pool, locations);
   validate_limits(config.limits, locations);
+  validate_http(config, locations);
 }
 
 }  // namespace detail

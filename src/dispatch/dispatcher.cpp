@@ -45,7 +45,7 @@ bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> arg
 }  // namespace
 
 Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats)
-    : nodes_(nodes), process_(process), stats_(stats) {}
+    : nodes_(&nodes), process_(process), stats_(stats) {}
 
 Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view raw,
                                 ClientState& client, const backend::ReplyTarget& target) {
@@ -117,17 +117,21 @@ std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Comm
   std::uint32_t node = 0;
   if (keys_.empty()) {
     // No keys (EVAL with numkeys 0, ...): a deterministic node, spread by the first argument.
-    node = nodes_.node_for_key(args.size() > 1 ? args[1] : args[0]);
+    node = nodes_->node_for_key(args.size() > 1 ? args[1] : args[0]);
   } else {
-    node = nodes_.node_for_key(args[keys_[0]]);
+    node = nodes_->node_for_key(args[keys_[0]]);
     for (std::size_t i = 1; i < keys_.size(); ++i) {
-      if (nodes_.node_for_key(args[keys_[i]]) != node) {
+      if (nodes_->node_for_key(args[keys_[i]]) != node) {
         reply_error(target, errors::kCrossSlot);
         return Dispatched::kNoNode;
       }
     }
   }
-  nodes_.send(node, resp_form(command, raw), target);
+  if (info.has(resp::kFlagReadOnly)) {
+    nodes_->send_read(node, resp_form(command, raw), target);
+  } else {
+    nodes_->send(node, resp_form(command, raw), target);
+  }
   return static_cast<std::int32_t>(node);
 }
 
@@ -139,12 +143,12 @@ void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& comma
   if (step > 1 && (args.size() - 1) % static_cast<std::size_t>(step) != 0) {
     return reply_error(target, errors::wrong_arity(info.name));
   }
-  split_by_node(merge_kind(info.name), args, keys_, step, resp_form(command, raw), nodes_, target);
+  split_by_node(merge_kind(info.name), args, keys_, step, resp_form(command, raw), *nodes_, target);
 }
 
 void Dispatcher::broadcast(const resp::CommandInfo& info, const resp::Command& command,
                            std::string_view raw, const backend::ReplyTarget& target) {
-  dispatch::broadcast(merge_kind(info.name), resp_form(command, raw), nodes_, target);
+  dispatch::broadcast(merge_kind(info.name), resp_form(command, raw), *nodes_, target);
 }
 
 void Dispatcher::reply_error(const backend::ReplyTarget& target, std::string_view text) {

@@ -32,7 +32,9 @@ class Dispatcher {
   Dispatched dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
                       const backend::ReplyTarget& target);
   // The name of a node, for logs.
-  const std::string& node_name(std::uint32_t node) const { return nodes_.node_name(node); }
+  const std::string& node_name(std::uint32_t node) const { return nodes_->node_name(node); }
+  // After a reload: new requests go to the new nodes.
+  void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
 
  private:
   std::int32_t forward(const resp::CommandInfo& info, const resp::Command& command,
@@ -45,7 +47,7 @@ class Dispatcher {
   // The request in RESP form: the client's bytes, or a re-encoding of an inline command.
   std::string_view resp_form(const resp::Command& command, std::string_view raw);
 
-  backend::NodeSender& nodes_;
+  backend::NodeSender* nodes_;
   const ProcessState& process_;
   WorkerStats& stats_;
   std::vector<std::uint32_t> keys_;  // scratch, reused per request

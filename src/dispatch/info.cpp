@@ -60,7 +60,8 @@ std::string info_text(const ProcessState& process, std::span<const std::string_v
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::steady_clock::now() - process.started)
                           .count();
-  const auto& config = *process.config;
+  const auto snapshot = process.current_config();
+  const auto& config = *snapshot;
   std::string out;
   if (wanted("server")) {
     out.append("# Server\r\n");

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,18 @@ namespace sidecache::dispatch {
 using WorkerStats = sidecache::WorkerStats;
 
 struct ProcessState {
+  // The configuration in force; replaced on reload. Read it with current_config() from any
+  // thread.
   std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const config::Config> current_config() const {
+    const std::lock_guard lock(config_mutex);
+    return config;
+  }
+  void set_config(std::shared_ptr<const config::Config> next) {
+    const std::lock_guard lock(config_mutex);
+    config = std::move(next);
+  }
+  mutable std::mutex config_mutex;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::vector<std::unique_ptr<WorkerStats>> workers;
   std::atomic<std::int64_t> clients{0};          // across workers, for limits.max_clients

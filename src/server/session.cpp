@@ -39,13 +39,15 @@ resp::ParserLimits parser_limits(const config::LimitsConfig& limits) {
 Session::Session(tcp::socket socket, SessionContext context)
     : socket_(std::move(socket)),
       ctx_(context),
-      parser_(parser_limits(context.limits)),
+      parser_(parser_limits(context.config->limits)),
       resume_(socket_.get_executor()) {
   client_.id = ctx_.process.next_client_id.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.clients.add(1);
+  ctx_.registry.add(this);
 }
 
 Session::~Session() {
+  ctx_.registry.remove(this);
   ctx_.stats.clients.add(-1);
   ctx_.process.clients.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -63,6 +65,15 @@ void Session::start() {
                    }
                    self->stop();
                  });
+}
+
+void Session::drain() {
+  if (stopped_ || closing_) return;
+  closing_ = true;
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);  // ends the pending read
+  resume_.cancel();
+  flush();  // closes at once when nothing is owed
 }
 
 void Session::stop() {
@@ -112,7 +123,7 @@ void Session::process_input() {
     std::size_t consumed = 0;
     const auto status = parser_.parse(in_.readable(), command_, consumed);
     if (status == resp::ParseStatus::kNeedMore) {
-      if (in_.size() > ctx_.limits.max_pending_bytes) {
+      if (in_.size() > ctx_.config->limits.max_pending_bytes) {
         protocol_error("request exceeds limits.max_pending_bytes");
       }
       break;
@@ -225,7 +236,7 @@ void Session::record(const Slot& slot, bool error) {
   }
   (error ? ctx_.stats.commands_error : ctx_.stats.commands_ok)[info->id].add();
   ctx_.stats.latency[static_cast<std::size_t>(command_class(*info))].observe(elapsed);
-  const auto threshold = ctx_.slow_request_threshold;
+  const auto threshold = ctx_.config->logging.slow_request_threshold;
   if (threshold.count() > 0 && elapsed >= threshold) {
     const std::int32_t node = slot.dispatched.node;
     const std::string where = node >= 0
@@ -239,8 +250,9 @@ void Session::record(const Slot& slot, bool error) {
 }
 
 bool Session::over_limits() const {
-  return slots_.size() >= ctx_.limits.max_pipeline ||
-         out_.size() + writing_.size() >= ctx_.limits.max_output_bytes;
+  const auto& limits = ctx_.config->limits;
+  return slots_.size() >= limits.max_pipeline ||
+         out_.size() + writing_.size() >= limits.max_output_bytes;
 }
 
 void Session::wake_reader() {

@@ -17,12 +17,23 @@
 
 namespace sidecache::server {
 
+class Session;
+
+// Sessions tell their worker when they start and end (for graceful drain).
+class SessionRegistry {
+ public:
+  virtual ~SessionRegistry() = default;
+  virtual void add(Session* session) = 0;
+  virtual void remove(Session* session) = 0;
+};
+
 struct SessionContext {
   dispatch::Dispatcher& dispatcher;
   dispatch::ProcessState& process;
   dispatch::WorkerStats& stats;
-  const config::LimitsConfig& limits;
-  std::chrono::milliseconds slow_request_threshold{0};
+  // The worker's current configuration (replaced on reload; read, never kept).
+  const std::shared_ptr<const config::Config>& config;
+  SessionRegistry& registry;
 };
 
 class Session final : public backend::ReplySink, public std::enable_shared_from_this<Session> {
@@ -32,6 +43,8 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
 
   void start();
   void stop();
+  // Graceful shutdown: read nothing more, answer what was read, then close.
+  void drain();
   void on_reply(std::uint64_t tag, std::string_view reply) override;
 
  private:

@@ -27,27 +27,39 @@ tcp::endpoint resolve_listen(const config::Endpoint& listen) {
 
 }  // namespace
 
-Worker::Worker(unsigned index, dispatch::ProcessState& process)
+Worker::Worker(unsigned index, dispatch::ProcessState& process,
+               std::shared_ptr<const config::Config> config,
+               std::shared_ptr<backend::HealthChecker> health)
     : index_(index),
       process_(process),
       stats_(*process.workers.at(index)),
-      pool_(io_, process.config->pool, stats_),
-      dispatcher_(pool_, process_, stats_),
-      acceptor_(io_) {}
+      config_(std::move(config)),
+      pool_(make_pool(std::move(health))),
+      dispatcher_(*pool_, process_, stats_),
+      acceptor_(std::make_unique<tcp::acceptor>(*io_)) {}
+
+std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::HealthChecker> health) {
+  return std::make_shared<backend::Pool>(*io_, config_->pool, stats_, std::move(health));
+}
 
 Worker::~Worker() {
   stop();
   join();
+  // Order matters: sockets before their io_context; the io_context (whose pending handlers
+  // own the sessions) before the members sessions use.
+  acceptor_.reset();
+  pool_.reset();
+  io_.reset();
 }
 
 void Worker::listen() {
-  const auto& listen = process_.config->listen;
+  const auto& listen = config_->listen;
   const tcp::endpoint endpoint = resolve_listen(listen);
   boost::system::error_code ec;
   if (index_ == 0) {
     // SO_REUSEPORT lets our workers share the port, but it would also let a second process
     // share it silently. A plain bind first fails if anyone holds the address.
-    tcp::acceptor probe(io_);
+    tcp::acceptor probe(*io_);
     probe.open(endpoint.protocol(), ec);
     if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) probe.bind(endpoint, ec);
@@ -56,16 +68,16 @@ void Worker::listen() {
                                std::to_string(listen.port) + ": " + ec.message());
     }
   }
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) {
     const int one = 1;
-    if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    if (::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       ec.assign(errno, boost::system::system_category());
     }
   }
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     throw std::runtime_error("cannot listen on " + listen.host + ":" + std::to_string(listen.port) +
                              ": " + ec.message());
@@ -73,8 +85,8 @@ void Worker::listen() {
 }
 
 void Worker::start() {
-  pool_.start();
-  asio::co_spawn(io_, accept_loop(), [index = index_](std::exception_ptr e) {
+  pool_->start();
+  asio::co_spawn(*io_, accept_loop(), [index = index_](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -84,7 +96,7 @@ void Worker::start() {
   });
   thread_ = std::thread([this] {
     try {
-      io_.run();
+      io_->run();
     } catch (const std::exception& e) {
       spdlog::critical("worker {}: stopped by an exception: {}", index_, e.what());
     }
@@ -92,11 +104,56 @@ void Worker::start() {
 }
 
 void Worker::stop() {
-  asio::post(io_, [this] {
+  asio::post(*io_, [this] {
     boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    pool_.stop();
-    io_.stop();
+    acceptor_->close(ignored);
+    pool_->stop();
+    io_->stop();
+  });
+}
+
+void Worker::drain() {
+  asio::post(*io_, [this] {
+    draining_ = true;
+    boost::system::error_code ignored;
+    acceptor_->close(ignored);
+    // drain() may end sessions at once (and so call remove()): iterate over a copy.
+    const std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
+    for (Session* s : sessions) s->drain();
+    if (sessions_.empty()) {
+      pool_->stop();
+      io_->stop();
+    }
+  });
+}
+
+void Worker::remove(Session* session) {
+  sessions_.erase(session);
+  if (draining_ && sessions_.empty() && io_) {  // io_ is null while the destructor ends it
+    asio::post(*io_, [this] {
+      pool_->stop();
+      io_->stop();
+    });
+  }
+}
+
+void Worker::apply(std::shared_ptr<const config::Config> config,
+                   std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation) {
+  asio::post(*io_, [this, config = std::move(config), health = std::move(health), generation] {
+    if (draining_) return;
+    config_ = config;
+    generation_ = generation;
+    auto old = pool_;
+    pool_ = make_pool(health);
+    pool_->start();
+    dispatcher_.set_nodes(*pool_);
+    old->retire();  // its connections close once their requests are answered
+  });
+}
+
+void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up) {
+  asio::post(*io_, [this, generation, node, up] {
+    if (generation == generation_) pool_->set_node_up(node, up);
   });
 }
 
@@ -106,11 +163,11 @@ void Worker::join() {
 
 asio::awaitable<void> Worker::accept_loop() {
   boost::system::error_code ec;
-  asio::steady_timer pause(io_);
-  while (acceptor_.is_open()) {
-    tcp::socket socket(io_);
-    co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+  asio::steady_timer pause(*io_);
+  while (acceptor_->is_open()) {
+    tcp::socket socket(*io_);
+    co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) break;
     if (ec) {
       // Out of file descriptors or similar: say so and give the process a moment.
       spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
@@ -124,7 +181,7 @@ asio::awaitable<void> Worker::accept_loop() {
 
 void Worker::accept(tcp::socket socket) {
   stats_.connections_accepted.add();
-  const auto max = static_cast<std::int64_t>(process_.config->limits.max_clients);
+  const auto max = static_cast<std::int64_t>(config_->limits.max_clients);
   if (process_.clients.fetch_add(1, std::memory_order_relaxed) >= max) {
     process_.clients.fetch_sub(1, std::memory_order_relaxed);
     stats_.connections_rejected.add();
@@ -134,8 +191,7 @@ void Worker::accept(tcp::socket socket) {
     return;
   }
   auto session = std::make_shared<Session>(
-      std::move(socket), SessionContext{dispatcher_, process_, stats_, process_.config->limits,
-                                        process_.config->logging.slow_request_threshold});
+      std::move(socket), SessionContext{dispatcher_, process_, stats_, config_, *this});
   session->start();
 }
 

@@ -1,42 +1,67 @@
 // One worker thread: its own io_context, acceptor (SO_REUSEPORT: the kernel spreads clients
-// over workers), backend connections and dispatcher. Nothing is shared with other workers
-// except the read-only configuration and the statistics they publish.
+// over workers), backend pool and dispatcher. Nothing is shared with other workers except the
+// read-only configuration snapshot and the statistics they publish. Other threads talk to a
+// worker only through the public methods below, which post to its thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <thread>
+#include <unordered_set>
+#include <vector>
 
 #include "backend/pool.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
+#include "server/session.hpp"
 #include "sidecache/util/asio.hpp"
 
 namespace sidecache::server {
 
-class Worker {
+class Worker final : public SessionRegistry {
  public:
-  Worker(unsigned index, dispatch::ProcessState& process);
-  ~Worker();
+  Worker(unsigned index, dispatch::ProcessState& process,
+         std::shared_ptr<const config::Config> config,
+         std::shared_ptr<backend::HealthChecker> health);
+  ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   // Binds the listen address; throws std::runtime_error naming the address on failure.
   void listen();
   void start();  // runs the worker's thread
-  void stop();   // from any thread
+  void stop();   // at once, from any thread
   void join();
+  // Stops accepting, lets every session answer what it read, then stops (from any thread).
+  void drain();
+  // A new configuration (from any thread): new requests use a new pool; requests in flight
+  // finish on the old one.
+  void apply(std::shared_ptr<const config::Config> config,
+             std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation);
+  // A node's health changed in configuration `generation` (from any thread).
+  void set_node_up(std::uint64_t generation, std::uint32_t node, bool up);
+
+  void add(Session* session) override { sessions_.insert(session); }
+  void remove(Session* session) override;
 
  private:
   asio::awaitable<void> accept_loop();
   void accept(tcp::socket socket);
+  std::shared_ptr<backend::Pool> make_pool(std::shared_ptr<backend::HealthChecker> health);
 
   unsigned index_;
   dispatch::ProcessState& process_;
   dispatch::WorkerStats& stats_;
-  asio::io_context io_{1};
-  backend::Pool pool_;
+  // A pointer so the destructor can end the io_context (and the sessions its handlers own)
+  // while the members the sessions use still exist.
+  std::unique_ptr<asio::io_context> io_ = std::make_unique<asio::io_context>(1);
+  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<backend::Pool> pool_;
+  std::uint64_t generation_ = 0;
   dispatch::Dispatcher dispatcher_;
-  tcp::acceptor acceptor_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unordered_set<Session*> sessions_;
+  bool draining_ = false;
   std::thread thread_;
 };
 

@@ -1,0 +1,209 @@
+#include "app/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+#include "resp/command_table.hpp"
+
+namespace sidecache::app {
+namespace {
+
+unsigned worker_count(const config::Config& config) {
+  return config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string node_list(const config::Config& config) {
+  std::string out;
+  for (const auto& n : config.pool.nodes) {
+    if (!out.empty()) out += ", ";
+    out += n.name + "=" + config::format_endpoint(n.address) + "/" + std::to_string(n.weight);
+  }
+  return out;
+}
+
+void log_startup(const config::Config& config, unsigned workers) {
+  spdlog::info("sidecache {} starting: listen {}, {} workers, config {}", SIDECACHE_VERSION,
+               config::format_endpoint(config.listen), workers, config.source);
+  const auto& pool = config.pool;
+  spdlog::info(
+      "pool: ketama, hash {}, hash_tag {}, down_policy {}, {} connection(s) per node per worker",
+      route::hash_kind_name(pool.hash),
+      pool.hash_tag.enabled ? std::string{pool.hash_tag.open, pool.hash_tag.close}
+                            : std::string("off"),
+      pool.down_policy == config::DownPolicy::kRemap ? "remap" : "fail_fast",
+      pool.connections_per_node);
+  spdlog::info("nodes: {}", node_list(config));
+}
+
+}  // namespace
+
+Daemon::Daemon(config::Config config, std::string config_path)
+    : path_(std::move(config_path)),
+      config_(std::make_shared<const config::Config>(std::move(config))) {
+  process_.set_config(config_);
+  stamp_ = stamp(path_);
+}
+
+Daemon::~Daemon() {
+  if (health_) health_->stop();  // first: its callbacks reach into the workers
+  workers_.clear();
+}
+
+std::shared_ptr<backend::HealthChecker> Daemon::make_health(
+    const config::Config& config, const std::vector<std::string>& down) {
+  const std::uint64_t generation = generation_.load();
+  return backend::make_health_checker(
+      config.pool,
+      [this, generation](std::uint32_t node, bool up, const std::string&) {
+        for (auto& w : workers_) w->set_node_up(generation, node, up);
+      },
+      down);
+}
+
+int Daemon::run() {
+  const unsigned workers = worker_count(*config_);
+  log_startup(*config_, workers);
+  for (unsigned i = 0; i < workers; ++i) {
+    process_.workers.push_back(
+        std::make_unique<WorkerStats>(resp::CommandTable::id_count()));
+  }
+  health_ = make_health(*config_, {});
+  try {
+    for (unsigned i = 0; i < workers; ++i) {
+      workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
+      workers_.back()->listen();
+    }
+    http_ = metrics::HttpEndpoint::create(process_);  // binds http.listen
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  signals_.add(SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> handler =
+      [this, &handler](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        on_signal(signal);
+        signals_.async_wait(handler);
+      };
+  signals_.async_wait(handler);
+  asio::co_spawn(control_, watch_config(), asio::detached);
+
+  if (health_) health_->start();
+  for (auto& w : workers_) w->start();
+  if (http_) http_->start();
+  spdlog::info("ready: connect with redis-cli -h {} -p {}", config_->listen.host,
+               config_->listen.port);
+  std::thread control_thread([this] { control_.run(); });
+  for (auto& w : workers_) w->join();
+  http_.reset();
+  control_.stop();
+  control_thread.join();
+  spdlog::info("sidecache stopped");
+  return 0;
+}
+
+void Daemon::on_signal(int signal) {
+  if (signal == SIGHUP) return reload("SIGHUP");
+  const char* name = signal == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (draining_) {
+    spdlog::warn("{} received again: stopping now", name);
+    return stop_now();
+  }
+  spdlog::info("{} received: draining (up to {} ms)", name,
+               config_->process.drain_timeout.count());
+  begin_drain();
+}
+
+void Daemon::begin_drain() {
+  draining_ = true;
+  for (auto& w : workers_) w->drain();
+  drain_timer_.expires_after(config_->process.drain_timeout);
+  drain_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    spdlog::warn("drain timeout reached: stopping with requests still open");
+    stop_now();
+  });
+}
+
+void Daemon::stop_now() {
+  drain_timer_.cancel();
+  for (auto& w : workers_) w->stop();
+}
+
+void Daemon::reload(const char* why) {
+  if (draining_) return;
+  config::Config loaded;
+  try {
+    loaded = config::load_file(path_);
+  } catch (const std::exception& e) {
+    process_.reloads_failed.fetch_add(1);
+    spdlog::error("reload ({}) failed, keeping the running configuration: {}", why, e.what());
+    return;
+  }
+  stamp_ = stamp(path_);
+  if (loaded.digest == config_->digest) {
+    spdlog::info("reload ({}): configuration unchanged", why);
+    return;
+  }
+  // What cannot change without a restart keeps its running value.
+  if (!(loaded.listen.host == config_->listen.host && loaded.listen.port == config_->listen.port)) {
+    spdlog::warn("reload: listen changed to {}: needs a restart; still listening on {}",
+                 config::format_endpoint(loaded.listen), config::format_endpoint(config_->listen));
+    loaded.listen = config_->listen;
+  }
+  if (loaded.workers != config_->workers) {
+    spdlog::warn("reload: workers changed to {}: needs a restart; keeping {}", loaded.workers,
+                 config_->workers);
+    loaded.workers = config_->workers;
+  }
+  if (loaded.logging.format != config_->logging.format) {
+    spdlog::warn("reload: logging.format changed: needs a restart");
+    loaded.logging.format = config_->logging.format;
+  }
+  spdlog::set_level(spdlog::level::from_str(loaded.logging.level));
+
+  auto next = std::make_shared<const config::Config>(std::move(loaded));
+  const auto down = health_ ? health_->down_names() : std::vector<std::string>{};
+  const std::uint64_t generation = generation_.fetch_add(1) + 1;
+  auto health = make_health(*next, down);
+  for (auto& w : workers_) w->apply(next, health, generation);
+  if (health_) health_->stop();
+  health_ = std::move(health);
+  if (health_) health_->start();
+  config_ = next;
+  process_.set_config(next);
+  process_.reloads_ok.fetch_add(1);
+  spdlog::info("reload ({}): applied configuration {} ({}); nodes: {}", why, path_, next->digest,
+               node_list(*next));
+}
+
+Daemon::FileStamp Daemon::stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return FileStamp{st.st_dev, st.st_ino, st.st_size,
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+asio::awaitable<void> Daemon::watch_config() {
+  // Polls the file (following symlinks), which also sees Kubernetes' ConfigMap update: the
+  // mounted file is a symlink through "..data", swapped atomically to a new directory.
+  asio::steady_timer timer(control_);
+  for (;;) {
+    timer.expires_after(config_->process.watch_interval);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    if (!config_->process.watch_config || draining_) continue;
+    const FileStamp now = stamp(path_);
+    if (now == stamp_ || now == FileStamp{}) continue;
+    stamp_ = now;
+    reload("config file changed");
+  }
+}
+
+}  // namespace sidecache::app

@@ -1,0 +1,62 @@
+// The running process: workers, the health checker, signals, live reload and graceful drain.
+//   SIGHUP or a changed config file: validate the file; apply it, or keep the running config.
+//   SIGTERM / SIGINT: stop accepting, answer what was read, exit 0 within process.drain_timeout;
+//   a second signal exits at once.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/health.hpp"
+#include "config/config.hpp"
+#include "dispatch/process_state.hpp"
+#include "metrics/http_endpoint.hpp"
+#include "server/worker.hpp"
+#include "sidecache/util/asio.hpp"
+
+namespace sidecache::app {
+
+class Daemon {
+ public:
+  Daemon(config::Config config, std::string config_path);
+  ~Daemon();
+  // Binds, runs until stopped; returns the exit code.
+  int run();
+
+ private:
+  struct FileStamp {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+
+  std::shared_ptr<backend::HealthChecker> make_health(const config::Config& config,
+                                                      const std::vector<std::string>& down);
+  void reload(const char* why);
+  void on_signal(int signal);
+  void begin_drain();
+  void stop_now();
+  asio::awaitable<void> watch_config();
+  static FileStamp stamp(const std::string& path);
+
+  std::string path_;
+  std::shared_ptr<const config::Config> config_;
+  dispatch::ProcessState process_;
+  std::shared_ptr<backend::HealthChecker> health_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::vector<std::unique_ptr<server::Worker>> workers_;
+  std::unique_ptr<metrics::HttpEndpoint> http_;  // /metrics and probes; null without `http:`
+  asio::io_context control_{1};  // signals, file watch, drain timer: the main thread's loop
+  asio::signal_set signals_{control_};
+  asio::steady_timer drain_timer_{control_};
+  bool draining_ = false;
+  FileStamp stamp_;
+};
+
+}  // namespace sidecache::app

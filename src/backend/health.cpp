@@ -1,0 +1,148 @@
+#include "backend/health.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace sidecache::backend {
+
+HealthChecker::HealthChecker(std::vector<NodeAddress> nodes, HealthOptions options,
+                             OnChange on_change, const std::vector<std::string>& initially_down)
+    : options_(options), on_change_(std::move(on_change)) {
+  for (auto& address : nodes) {
+    auto node = std::make_unique<Node>(io_, std::move(address));
+    if (std::find(initially_down.begin(), initially_down.end(), node->address.name) !=
+        initially_down.end()) {
+      node->up = false;
+    }
+    nodes_.push_back(std::move(node));
+  }
+}
+
+HealthChecker::~HealthChecker() { stop(); }
+
+void HealthChecker::start() {
+  for (std::uint32_t i = 0; i < nodes_.size(); ++i) {
+    asio::co_spawn(io_, probe_loop(i), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("health checker stopped probing: {}", ex.what());
+      }
+    });
+  }
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void HealthChecker::stop() {
+  if (!thread_.joinable()) return;
+  asio::post(io_, [this] {
+    stopped_ = true;
+    io_.stop();
+  });
+  thread_.join();
+}
+
+void HealthChecker::report_failure(std::uint32_t node, std::string reason) {
+  asio::post(io_, [this, node, reason = std::move(reason)] {
+    if (node < nodes_.size()) record(node, false, reason);
+  });
+}
+
+std::vector<std::string> HealthChecker::down_names() const {
+  std::vector<std::string> names;
+  for (const auto& n : nodes_) {
+    if (!n->up.load(std::memory_order_relaxed)) names.push_back(n->address.name);
+  }
+  return names;
+}
+
+asio::awaitable<void> HealthChecker::probe_loop(std::uint32_t index) {
+  Node& node = *nodes_[index];
+  asio::steady_timer wait(io_);
+  auto interval = options_.interval;
+  while (!stopped_) {
+    const std::string reason = co_await probe(node);
+    record(index, reason.empty(), reason);
+    // While a node is down, probe less and less often (up to max_interval).
+    interval = node.up ? options_.interval : std::min(interval * 2, options_.max_interval);
+    wait.expires_after(interval);
+    boost::system::error_code ec;
+    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<std::string> HealthChecker::probe(Node& node) {
+  boost::system::error_code ec;
+  bool timed_out = false;
+  asio::steady_timer watchdog(io_);
+  watchdog.expires_after(options_.timeout);
+  watchdog.async_wait([&node, &timed_out](boost::system::error_code wec) {
+    if (wec) return;
+    timed_out = true;
+    boost::system::error_code ignored;
+    node.socket.close(ignored);
+  });
+  auto fail = [&](std::string what) {
+    boost::system::error_code ignored;
+    node.socket.close(ignored);
+    return timed_out ? "no answer to PING within " + std::to_string(options_.timeout.count()) +
+                           " ms"
+                     : what;
+  };
+  if (!node.socket.is_open()) {
+    tcp::resolver resolver(io_);
+    auto endpoints =
+        co_await resolver.async_resolve(node.address.host, std::to_string(node.address.port),
+                                        asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      co_await asio::async_connect(node.socket, endpoints,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) co_return fail("connect: " + ec.message());
+  }
+  static constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
+  co_await asio::async_write(node.socket, asio::buffer(kPing.data(), kPing.size()),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return fail("write: " + ec.message());
+  std::string reply;
+  char buf[256];
+  while (reply.find("\r\n") == std::string::npos && reply.size() < sizeof buf) {
+    const std::size_t n = co_await node.socket.async_read_some(
+        asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return fail(ec == asio::error::eof ? "closed by the node" : "read: " + ec.message());
+    reply.append(buf, n);
+  }
+  watchdog.cancel();
+  if (reply.rfind("+PONG\r\n", 0) != 0) {
+    const auto end = reply.find("\r\n");
+    co_return fail("PING answered " + reply.substr(0, end == std::string::npos ? 64 : end));
+  }
+  co_return std::string();
+}
+
+void HealthChecker::record(std::uint32_t index, bool ok, const std::string& reason) {
+  Node& node = *nodes_[index];
+  const bool was_up = node.up.load(std::memory_order_relaxed);
+  if (ok) {
+    node.failures = 0;
+    if (was_up) return;
+    if (++node.successes < options_.success_threshold) return;
+    node.successes = 0;
+    node.up = true;
+    spdlog::info("node {} is up again after {} successful probes; readmitted", node.address.name,
+                 options_.success_threshold);
+    on_change_(index, true, "probes succeeded");
+    return;
+  }
+  node.successes = 0;
+  if (!was_up) return;
+  if (++node.failures < options_.failure_threshold) return;
+  node.up = false;
+  spdlog::warn("node {} is down after {} consecutive failures: {}", node.address.name,
+               node.failures, reason);
+  on_change_(index, false, reason);
+}
+
+}  // namespace sidecache::backend

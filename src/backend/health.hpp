@@ -1,0 +1,71 @@
+// Active and passive health of the backend nodes, decided in one place for the whole process.
+// Its own thread probes every node with PING; workers report connection-level failures. After
+// `failure_threshold` consecutive failures a node is down; while down it is probed with backoff
+// and comes back after `success_threshold` consecutive successful probes. Every change is
+// logged once, with the reason, and handed to `on_change` (called on the checker's thread).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend/connection.hpp"
+#include "sidecache/util/asio.hpp"
+
+namespace sidecache::backend {
+
+struct HealthOptions {
+  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds timeout{500};
+  std::uint32_t failure_threshold = 3;
+  std::uint32_t success_threshold = 2;
+  std::chrono::milliseconds max_interval{8000};  // probe backoff cap while a node is down
+};
+
+class HealthChecker {
+ public:
+  using OnChange = std::function<void(std::uint32_t node, bool up, const std::string& reason)>;
+
+  // `initially_down`: names of nodes known to be down (carried over a reload).
+  HealthChecker(std::vector<NodeAddress> nodes, HealthOptions options, OnChange on_change,
+                const std::vector<std::string>& initially_down = {});
+  ~HealthChecker();
+  HealthChecker(const HealthChecker&) = delete;
+  HealthChecker& operator=(const HealthChecker&) = delete;
+
+  void start();
+  void stop();
+  // From any thread: a request-path failure (connect failed, connection lost, timeout).
+  void report_failure(std::uint32_t node, std::string reason);
+  bool up(std::uint32_t node) const { return nodes_[node]->up.load(std::memory_order_relaxed); }
+  std::size_t size() const { return nodes_.size(); }
+  std::vector<std::string> down_names() const;
+
+ private:
+  struct Node {
+    NodeAddress address;
+    std::atomic<bool> up{true};
+    std::uint32_t failures = 0;   // consecutive, checker thread only
+    std::uint32_t successes = 0;  // consecutive while down
+    tcp::socket socket;
+    explicit Node(asio::io_context& io, NodeAddress a) : address(std::move(a)), socket(io) {}
+  };
+
+  asio::awaitable<void> probe_loop(std::uint32_t index);
+  asio::awaitable<std::string> probe(Node& node);  // "" on success, else the reason
+  void record(std::uint32_t index, bool ok, const std::string& reason);
+
+  HealthOptions options_;
+  OnChange on_change_;
+  asio::io_context io_{1};
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+}  // namespace sidecache::backend

@@ -1,0 +1,289 @@
+// Every metric family, from tables: name, help, and where the value comes from (TWEM nc_stats.h,
+// PEL's metric tables). Values are summed over workers at scrape time.
+#include "metrics/collector.hpp"
+
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "resp/command_table.hpp"
+
+namespace sidecache::metrics {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+constexpr std::size_t kBuckets = Histogram::kBounds.size() + 1;
+
+struct WorkerCounterSpec {
+  const char* name;
+  const char* help;
+  Counter WorkerStats::*member;
+};
+
+constexpr WorkerCounterSpec kWorkerCounters[] = {
+    {"sidecache_client_connections_accepted_total", "Client connections accepted.",
+     &WorkerStats::connections_accepted},
+    {"sidecache_client_connections_rejected_total",
+     "Client connections refused because limits.max_clients was reached.",
+     &WorkerStats::connections_rejected},
+    {"sidecache_client_bytes_received_total", "Bytes read from client connections.",
+     &WorkerStats::bytes_in},
+    {"sidecache_client_bytes_sent_total", "Bytes written to client connections.",
+     &WorkerStats::bytes_out},
+    {"sidecache_protocol_errors_total",
+     "Client connections closed after a RESP protocol error.", &WorkerStats::protocol_errors},
+    {"sidecache_unknown_commands_total",
+     "Commands with a name sidecache does not know, answered with an error.",
+     &WorkerStats::commands_unknown},
+};
+
+struct NodeCounterSpec {
+  const char* name;
+  const char* help;
+  std::uint64_t NodeTotals::*member;
+};
+
+constexpr NodeCounterSpec kNodeCounters[] = {
+    {"sidecache_node_requests_total", "Requests sent (or failed fast) to a backend node.",
+     &NodeTotals::requests},
+    {"sidecache_node_connects_total",
+     "Connections established to a backend node (the first and every reconnect).",
+     &NodeTotals::connects},
+    {"sidecache_node_connect_failures_total", "Failed attempts to connect to a backend node.",
+     &NodeTotals::connect_failures},
+};
+
+struct NodeGaugeSpec {
+  const char* name;
+  const char* help;
+  std::int64_t NodeTotals::*member;
+};
+
+constexpr NodeGaugeSpec kNodeGauges[] = {
+    {"sidecache_node_connections", "Connections to a backend node currently established.",
+     &NodeTotals::connections},
+    {"sidecache_node_inflight_requests",
+     "Requests sent to a backend node and not yet answered.", &NodeTotals::inflight},
+};
+
+struct ErrorKind {
+  const char* label;
+  std::uint64_t NodeTotals::*member;
+};
+
+constexpr ErrorKind kErrorKinds[] = {
+    {"timeout", &NodeTotals::errors_timeout},
+    {"connection", &NodeTotals::errors_connection},
+    {"reply", &NodeTotals::errors_reply},
+};
+
+// The reference is valid until the next add_family on `out`.
+MetricFamily& add_family(std::vector<MetricFamily>& out, const char* name, const char* help,
+                         MetricType type) {
+  out.push_back(MetricFamily{name, help, type, {}});
+  return out.back();
+}
+
+void add_value(MetricFamily& family, double value, Labels labels = {}) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  if (family.type == MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  family.metric.push_back(std::move(metric));
+}
+
+void add_histogram(MetricFamily& family, const std::vector<std::uint64_t>& buckets, double sum,
+                   Labels labels) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < kBuckets; ++i) {
+    cumulative += buckets[i];
+    const double bound = i < Histogram::kBounds.size() ? Histogram::kBounds[i]
+                                                       : std::numeric_limits<double>::infinity();
+    metric.histogram.bucket.push_back({cumulative, bound});
+  }
+  metric.histogram.sample_count = cumulative;
+  metric.histogram.sample_sum = sum;
+  family.metric.push_back(std::move(metric));
+}
+
+void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+  std::int64_t clients = 0;
+  for (const auto& w : process.workers) clients += w->clients.get();
+  add_value(add_family(out, "sidecache_client_connections", "Client connections currently open.",
+                       MetricType::Gauge),
+            static_cast<double>(clients));
+  for (const auto& spec : kWorkerCounters) {
+    std::uint64_t total = 0;
+    for (const auto& w : process.workers) total += ((*w).*(spec.member)).get();
+    add_value(add_family(out, spec.name, spec.help, MetricType::Counter),
+              static_cast<double>(total));
+  }
+}
+
+// Commands with a nonzero count only, so the output stays small (the table has ~400 ids).
+void collect_commands(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+  auto& family = add_family(out, "sidecache_commands_total",
+                            "Commands answered, by command name and result (ok, or any error "
+                            "reply). Subcommands are named container|sub, e.g. config|get.",
+                            MetricType::Counter);
+  const auto add = [&](const resp::CommandInfo& info) {
+    std::uint64_t ok = 0;
+    std::uint64_t error = 0;
+    for (const auto& w : process.workers) {
+      if (info.id < w->commands_ok.size()) ok += w->commands_ok[info.id].get();
+      if (info.id < w->commands_error.size()) error += w->commands_error[info.id].get();
+    }
+    const std::string name(info.name);
+    if (ok != 0) add_value(family, static_cast<double>(ok), {{"command", name}, {"result", "ok"}});
+    if (error != 0) {
+      add_value(family, static_cast<double>(error), {{"command", name}, {"result", "error"}});
+    }
+  };
+  for (const auto& info : resp::CommandTable::instance().all()) {
+    add(info);
+    for (const auto& sub : info.subcommands) add(sub);
+  }
+
+  auto& latency = add_family(out, "sidecache_request_duration_seconds",
+                             "Time from reading a command to its reply being ready, by command "
+                             "class (read, write, multikey, local, other).",
+                             MetricType::Histogram);
+  for (std::size_t c = 0; c < kCommandClassNames.size(); ++c) {
+    std::vector<std::uint64_t> buckets(kBuckets, 0);
+    double sum = 0;
+    for (const auto& w : process.workers) {
+      for (std::size_t i = 0; i < kBuckets; ++i) buckets[i] += w->latency[c].bucket(i);
+      sum += w->latency[c].sum_seconds();
+    }
+    add_histogram(latency, buckets, sum, {{"class", kCommandClassNames[c]}});
+  }
+}
+
+void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+  const auto nodes = node_totals(process);
+  const auto node_label = [](const NodeTotals& n) { return Labels{{"node", n.name}}; };
+  auto& up = add_family(out, "sidecache_node_up",
+                        "1 when at least one worker has a connection to the node established.",
+                        MetricType::Gauge);
+  for (const auto& n : nodes) add_value(up, n.up ? 1 : 0, node_label(n));
+  for (const auto& spec : kNodeCounters) {
+    auto& family = add_family(out, spec.name, spec.help, MetricType::Counter);
+    for (const auto& n : nodes) add_value(family, static_cast<double>(n.*(spec.member)), node_label(n));
+  }
+  auto& errors = add_family(out, "sidecache_node_errors_total",
+                            "Failed backend requests by kind: timeout (no reply in time), "
+                            "connection (broken, unavailable or overloaded), reply (error reply).",
+                            MetricType::Counter);
+  for (const auto& n : nodes) {
+    for (const auto& kind : kErrorKinds) {
+      add_value(errors, static_cast<double>(n.*(kind.member)),
+                {{"node", n.name}, {"kind", kind.label}});
+    }
+  }
+  for (const auto& spec : kNodeGauges) {
+    auto& family = add_family(out, spec.name, spec.help, MetricType::Gauge);
+    for (const auto& n : nodes) add_value(family, static_cast<double>(n.*(spec.member)), node_label(n));
+  }
+  auto& latency = add_family(out, "sidecache_node_request_duration_seconds",
+                             "Time from sending a request to a backend node to its reply.",
+                             MetricType::Histogram);
+  for (const auto& n : nodes) add_histogram(latency, n.buckets, n.latency_sum, node_label(n));
+}
+
+void collect_process_info(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+  auto& reloads = add_family(out, "sidecache_config_reloads_total",
+                             "Configuration reloads, by result (ok, or failed: the old one stays).",
+                             MetricType::Counter);
+  add_value(reloads, static_cast<double>(process.reloads_ok.load(std::memory_order_relaxed)),
+            {{"result", "ok"}});
+  add_value(reloads, static_cast<double>(process.reloads_failed.load(std::memory_order_relaxed)),
+            {{"result", "failed"}});
+
+  const auto config = process.config;
+  auto& info = add_family(out, "sidecache_config_info",
+                          "The loaded configuration: FNV-1a 64 hash of the file's bytes, and "
+                          "its path. Always 1.",
+                          MetricType::Gauge);
+  if (config) add_value(info, 1, {{"file", config->source}, {"hash", config->digest}});
+  add_value(add_family(out, "sidecache_build_info", "sidecache's version. Always 1.",
+                       MetricType::Gauge),
+            1, {{"version", SIDECACHE_VERSION}});
+  const std::chrono::duration<double> uptime = std::chrono::steady_clock::now() - process.started;
+  add_value(add_family(out, "sidecache_uptime_seconds", "Seconds since sidecache started.",
+                       MetricType::Gauge),
+            uptime.count());
+}
+
+NodeTotals make_totals(const std::string& name) {
+  NodeTotals totals;
+  totals.name = name;
+  totals.buckets.assign(kBuckets, 0);
+  return totals;
+}
+
+void add_node(std::vector<NodeTotals>& totals, const NodeStats& node) {
+  auto it = std::find_if(totals.begin(), totals.end(),
+                         [&](const NodeTotals& t) { return t.name == node.name; });
+  if (it == totals.end()) {
+    totals.push_back(make_totals(node.name));
+    it = std::prev(totals.end());
+  }
+  auto& t = *it;
+  t.requests += node.requests.get();
+  t.errors_timeout += node.errors_timeout.get();
+  t.errors_connection += node.errors_connection.get();
+  t.errors_reply += node.errors_reply.get();
+  t.connects += node.connects.get();
+  t.connect_failures += node.connect_failures.get();
+  t.connections += node.connections.get();
+  t.inflight += node.inflight.get();
+  t.up = t.up || node.connections.get() > 0;
+  for (std::size_t i = 0; i < kBuckets; ++i) t.buckets[i] += node.latency.bucket(i);
+  t.latency_sum += node.latency.sum_seconds();
+}
+
+}  // namespace
+
+std::vector<NodeTotals> node_totals(const dispatch::ProcessState& process) {
+  std::vector<NodeTotals> totals;
+  if (const auto config = process.config) {
+    for (const auto& node : config->pool.nodes) {
+      totals.push_back(make_totals(node.name));
+    }
+  }
+  for (const auto& w : process.workers) {
+    std::vector<std::shared_ptr<NodeStats>> nodes;
+    {
+      const std::lock_guard lock(w->nodes_mutex);
+      nodes = w->nodes;
+    }
+    for (const auto& node : nodes) add_node(totals, *node);
+  }
+  return totals;
+}
+
+std::vector<MetricFamily> Collector::Collect() const {
+  std::vector<MetricFamily> out;
+  collect_clients(process_, out);
+  collect_commands(process_, out);
+  collect_nodes(process_, out);
+  collect_process_info(process_, out);
+  collect_process_metrics(process_, out);
+  return out;
+}
+
+std::string serialize(const std::vector<MetricFamily>& families) {
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace sidecache::metrics

@@ -1,0 +1,55 @@
+#include "metrics/probes.hpp"
+
+#include <array>
+
+namespace sidecache::metrics {
+namespace {
+
+constexpr std::string_view kAllowed = "GET, HEAD";
+constexpr std::array<std::string_view, 3> kPaths = {"/metrics", "/healthz", "/readyz"};
+
+HttpReply text(unsigned status, std::string body) {
+  HttpReply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  reply.body += '\n';
+  return reply;
+}
+
+}  // namespace
+
+std::string Probes::not_ready_reason() const {
+  if (!process_.config) return "no configuration loaded";
+  if (!serving_.load(std::memory_order_relaxed)) return "not accepting clients";
+  std::size_t up = 0;
+  const auto nodes = node_totals(process_);
+  for (const auto& node : nodes) up += node.up ? 1 : 0;
+  if (up < ready_min_nodes_up_) {
+    return std::to_string(up) + " of " + std::to_string(nodes.size()) + " nodes up, need " +
+           std::to_string(ready_min_nodes_up_);
+  }
+  return {};
+}
+
+HttpReply Probes::respond(std::string_view method, std::string_view target) const {
+  const auto path = target.substr(0, target.find('?'));
+  bool known = false;
+  for (const auto p : kPaths) known = known || p == path;
+  if (!known) return text(404, "not found; try /metrics, /healthz or /readyz");
+  if (method != "GET" && method != "HEAD") {
+    auto reply = text(405, "method not allowed; use GET or HEAD");
+    reply.allow = kAllowed;
+    return reply;
+  }
+  if (path == "/metrics") {
+    HttpReply reply;
+    reply.content_type = kMetricsContentType;
+    reply.body = serialize(collector_.Collect());
+    return reply;
+  }
+  if (path == "/healthz") return text(200, "ok");
+  auto reason = not_ready_reason();
+  return reason.empty() ? text(200, "ready") : text(503, std::move(reason));
+}
+
+}  // namespace sidecache::metrics

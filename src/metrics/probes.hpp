@@ -1,0 +1,47 @@
+// What the HTTP endpoint answers, without any socket: /metrics, /healthz, /readyz, and the HTTP
+// errors for other paths and methods. The endpoint (http_endpoint.hpp) only moves bytes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "dispatch/process_state.hpp"
+#include "metrics/collector.hpp"
+
+namespace sidecache::metrics {
+
+inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view kTextContentType = "text/plain; charset=utf-8";
+
+struct HttpReply {
+  unsigned status = 200;
+  std::string content_type{kTextContentType};
+  std::string body;
+  std::string allow;  // the Allow header of a 405
+};
+
+class Probes {
+ public:
+  Probes(const dispatch::ProcessState& process, std::uint32_t ready_min_nodes_up)
+      : process_(process), collector_(process), ready_min_nodes_up_(ready_min_nodes_up) {}
+
+  // Whether sidecache accepts clients (set once its workers listen, cleared when stopping).
+  void set_serving(bool serving) { serving_.store(serving, std::memory_order_relaxed); }
+
+  // Empty when ready; else one line saying why not, e.g. "2 of 3 nodes up, need 3".
+  std::string not_ready_reason() const;
+
+  // The reply to `method` on `target` (a query string is ignored). HEAD gets GET's reply; the
+  // caller sends its headers only.
+  HttpReply respond(std::string_view method, std::string_view target) const;
+
+ private:
+  const dispatch::ProcessState& process_;
+  Collector collector_;
+  std::uint32_t ready_min_nodes_up_;
+  std::atomic<bool> serving_{false};
+};
+
+}  // namespace sidecache::metrics
