@@ -1,0 +1,1 @@
+sidecache_unit_test(backend LIBS sidecache_backend)
