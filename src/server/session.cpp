@@ -47,7 +47,7 @@ Session::Session(tcp::socket socket, SessionContext context)
 }
 
 Session::~Session() {
-  ctx_.registry.remove(this);
+  if (!stopped_) ctx_.registry.remove(this);
   ctx_.stats.clients.add(-1);
   ctx_.process.clients.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -79,6 +79,9 @@ void Session::drain() {
 void Session::stop() {
   if (stopped_) return;
   stopped_ = true;
+  // Done for the worker now, even if a node still holds a reference to this session for a
+  // reply that timed out (it is dropped when it comes).
+  ctx_.registry.remove(this);
   boost::system::error_code ignored;
   socket_.close(ignored);
   resume_.cancel();
