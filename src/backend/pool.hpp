@@ -37,7 +37,7 @@ class Pool final : public NodeSender {
 
   // A node's health changed (from the health checker, posted to this worker).
   void set_node_up(std::uint32_t node, bool up);
-  bool node_up(std::uint32_t node) const { return nodes_[node].up; }
+  bool node_up(std::uint32_t node) const override { return nodes_[node].up; }
   // True when at least one connection to the node is connected.
   bool node_connected(std::uint32_t node) const;
 

@@ -38,6 +38,8 @@ class NodeSender {
     send(node, request, std::move(target));
   }
   virtual const std::string& node_name(std::uint32_t node) const = 0;
+  // False while the health checker has the node marked down.
+  virtual bool node_up(std::uint32_t /*node*/) const { return true; }
 };
 
 }  // namespace sidecache::backend

@@ -85,7 +85,7 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
       break;
     case resp::Routing::kLocal:
       scratch_.clear();
-      if (!run_local(LocalRequest{*info, args, client, process_}, scratch_)) {
+      if (!run_local(LocalRequest{*info, args, client, process_, *nodes_}, scratch_)) {
         reply_error(target, errors::unsupported(info->name, ""));
       } else {
         target.deliver(scratch_);

@@ -44,9 +44,31 @@ void field(std::string& out, std::string_view name, T value) {
   field(out, name, std::to_string(value));
 }
 
+// Per node, summed over workers: requests, errors, connections.
+struct NodeTotals {
+  std::uint64_t requests = 0, errors = 0;
+  std::int64_t connections = 0, inflight = 0;
+};
+
+NodeTotals node_totals(const ProcessState& process, const std::string& name) {
+  NodeTotals t;
+  for (const auto& w : process.workers) {
+    const std::lock_guard lock(w->nodes_mutex);
+    for (const auto& n : w->nodes) {
+      if (n->name != name) continue;
+      t.requests += n->requests.get();
+      t.errors += n->errors_timeout.get() + n->errors_connection.get() + n->errors_reply.get();
+      t.connections += n->connections.get();
+      t.inflight += n->inflight.get();
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
-std::string info_text(const ProcessState& process, std::span<const std::string_view> sections) {
+std::string info_text(const ProcessState& process, const backend::NodeSender& nodes,
+                      std::span<const std::string_view> sections) {
   bool all = sections.empty();
   auto wanted = [&](std::string_view name) {
     if (all) return true;
@@ -101,15 +123,33 @@ std::string info_text(const ProcessState& process, std::span<const std::string_v
     out.append("\r\n");
   }
   if (wanted("sidecache")) {
+    std::uint32_t up = 0;
+    for (std::uint32_t i = 0; i < nodes.node_count(); ++i) up += nodes.node_up(i) ? 1 : 0;
     out.append("# Sidecache\r\n");
     field(out, "nodes", config.pool.nodes.size());
+    field(out, "nodes_up", up);
     field(out, "hash", std::string(route::hash_kind_name(config.pool.hash)));
     field(out, "distribution", std::string("ketama"));
-    for (std::size_t i = 0; i < config.pool.nodes.size(); ++i) {
+    field(out, "down_policy", std::string(config.pool.down_policy == config::DownPolicy::kRemap
+                                              ? "remap"
+                                              : "fail_fast"));
+    field(out, "config_digest", config.digest);
+    field(out, "config_reloads_ok", process.reloads_ok.load());
+    field(out, "config_reloads_failed", process.reloads_failed.load());
+    out.append("\r\n");
+  }
+  if (wanted("nodes")) {
+    // One line per node, like INFO keyspace's "db0:keys=..,expires=..".
+    out.append("# Nodes\r\n");
+    for (std::uint32_t i = 0; i < config.pool.nodes.size(); ++i) {
       const auto& n = config.pool.nodes[i];
-      field(out, "node" + std::to_string(i),
-            "name=" + n.name + ",addr=" + n.address.host + ":" + std::to_string(n.address.port) +
-                ",weight=" + std::to_string(n.weight));
+      const NodeTotals nt = node_totals(process, n.name);
+      const bool is_up = i < nodes.node_count() ? nodes.node_up(i) : true;
+      field(out, n.name,
+            "addr=" + config::format_endpoint(n.address) + ",weight=" + std::to_string(n.weight) +
+                ",state=" + (is_up ? "up" : "down") + ",connections=" +
+                std::to_string(nt.connections) + ",inflight=" + std::to_string(nt.inflight) +
+                ",requests=" + std::to_string(nt.requests) + ",errors=" + std::to_string(nt.errors));
     }
     out.append("\r\n");
   }

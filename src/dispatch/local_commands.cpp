@@ -28,6 +28,7 @@ bool parse_int(std::string_view text, long long& value) {
 }
 
 void ping(const LocalRequest& r, std::string& out) {
+  if (r.args.size() > 2) return resp::append_error(out, errors::wrong_arity("ping"));  // as Redis
   if (r.args.size() == 1) {
     resp::append_simple(out, "PONG");
   } else {
@@ -257,7 +258,7 @@ void command_getkeys(const LocalRequest& r, std::string& out) {
 }
 
 void info(const LocalRequest& r, std::string& out) {
-  resp::append_bulk(out, info_text(r.process, r.args.subspan(1)));
+  resp::append_bulk(out, info_text(r.process, r.nodes, r.args.subspan(1)));
 }
 
 void config_get(const LocalRequest&, std::string& out) {
