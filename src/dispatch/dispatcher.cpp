@@ -143,7 +143,8 @@ void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& comma
   if (step > 1 && (args.size() - 1) % static_cast<std::size_t>(step) != 0) {
     return reply_error(target, errors::wrong_arity(info.name));
   }
-  split_by_node(merge_kind(info.name), args, keys_, step, resp_form(command, raw), *nodes_, target);
+  split_by_node(merge_kind(info.name), args, keys_, step, resp_form(command, raw), *nodes_, target,
+                split_scratch_);
 }
 
 void Dispatcher::broadcast(const resp::CommandInfo& info, const resp::Command& command,

@@ -10,6 +10,7 @@
 
 #include "backend/reply_sink.hpp"
 #include "dispatch/process_state.hpp"
+#include "dispatch/split.hpp"
 #include "resp/command_table.hpp"
 #include "resp/parser.hpp"
 
@@ -51,6 +52,7 @@ class Dispatcher {
   const ProcessState& process_;
   WorkerStats& stats_;
   std::vector<std::uint32_t> keys_;  // scratch, reused per request
+  SplitScratch split_scratch_;
   std::string scratch_;
   std::string error_;
 };

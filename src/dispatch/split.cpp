@@ -9,7 +9,8 @@ namespace sidecache::dispatch {
 namespace {
 
 // Collects the parts of one client request; answers the client when the last part arrives.
-// Parts are tagged with their index. Lives as long as a part is outstanding.
+// Parts are tagged with their index. The parts' replies go into one arena. Lives as long as a
+// part is outstanding.
 class Merge final : public backend::ReplySink {
  public:
   Merge(MergeKind kind, backend::ReplyTarget client, std::size_t parts)
@@ -19,19 +20,26 @@ class Merge final : public backend::ReplySink {
   std::vector<std::uint32_t> key_part;
 
   void on_reply(std::uint64_t tag, std::string_view reply) override {
-    parts_[tag].assign(reply);
+    if (!failed_) {
+      if (resp::is_error_reply(reply)) {
+        failed_ = true;  // the first failed part answers for the request
+        arena_.assign(reply);
+      } else {
+        parts_[tag] = {arena_.size(), reply.size()};
+        arena_.append(reply);
+      }
+    }
     if (--remaining_ == 0) finish();
   }
 
  private:
+  std::string_view part(std::size_t i) const {
+    return std::string_view(arena_).substr(parts_[i].first, parts_[i].second);
+  }
+
   void finish() {
+    if (failed_) return client_.deliver(arena_);
     std::string out;
-    for (const auto& part : parts_) {
-      if (resp::is_error_reply(part)) {  // the first failed part answers for the request
-        client_.deliver(part);
-        return;
-      }
-    }
     switch (kind_) {
       case MergeKind::kMget:
         merge_mget(out);
@@ -52,38 +60,38 @@ class Merge final : public backend::ReplySink {
     client_.deliver(out);
   }
 
-  void bad_reply(std::string& out) {
+  static void bad_reply(std::string& out) {
     out.clear();
     resp::append_error(out, "ERR sidecache: unexpected reply from a node while merging");
   }
 
   void merge_mget(std::string& out) {
-    std::vector<std::vector<std::string_view>> elements(parts_.size());
-    std::size_t total_bytes = 16;
+    // All parts' elements in one vector; first[p] is where part p's elements start.
+    std::vector<std::string_view> elements;
+    elements.reserve(key_part.size());
+    std::vector<std::size_t> first(parts_.size() + 1);
     for (std::size_t p = 0; p < parts_.size(); ++p) {
-      if (!resp::split_array(parts_[p], elements[p])) return bad_reply(out);
-      total_bytes += parts_[p].size();
+      first[p] = elements.size();
+      if (!resp::split_array(part(p), elements)) return bad_reply(out);
     }
-    std::vector<std::size_t> cursor(parts_.size(), 0);
-    out.reserve(total_bytes);
+    first[parts_.size()] = elements.size();
+    if (elements.size() != key_part.size()) return bad_reply(out);
+    out.reserve(arena_.size() + 16);
     resp::append_array_header(out, key_part.size());
-    for (const std::uint32_t p : key_part) {
-      if (cursor[p] >= elements[p].size()) return bad_reply(out);
-      out.append(elements[p][cursor[p]++]);
-    }
+    for (const std::uint32_t p : key_part) out.append(elements[first[p]++]);
   }
 
   void merge_all_ok(std::string& out) {
-    for (const auto& part : parts_) {
-      if (part != "+OK\r\n") return bad_reply(out);
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      if (part(p) != "+OK\r\n") return bad_reply(out);
     }
     out = "+OK\r\n";
   }
 
   void merge_sum(std::string& out) {
     std::int64_t sum = 0;
-    for (const auto& part : parts_) {
-      const auto n = resp::integer_reply(part);
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      const auto n = resp::integer_reply(part(p));
       if (!n) return bad_reply(out);
       sum += *n;
     }
@@ -91,24 +99,24 @@ class Merge final : public backend::ReplySink {
   }
 
   void merge_all_equal(std::string& out) {
-    for (const auto& part : parts_) {
-      if (part != parts_.front()) {
+    for (std::size_t p = 1; p < parts_.size(); ++p) {
+      if (part(p) != part(0)) {
         out.clear();
         resp::append_error(out, "ERR sidecache: nodes answered differently");
         return;
       }
     }
-    out = parts_.front();
+    out = part(0);
   }
 
   void merge_and(std::string& out) {
     std::vector<std::string_view> first;
     std::vector<std::string_view> other;
-    if (!resp::split_array(parts_.front(), first)) return bad_reply(out);
+    if (!resp::split_array(part(0), first)) return bad_reply(out);
     std::vector<bool> all(first.size(), true);
-    for (const auto& part : parts_) {
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
       other.clear();
-      if (!resp::split_array(part, other) || other.size() != all.size()) return bad_reply(out);
+      if (!resp::split_array(part(p), other) || other.size() != all.size()) return bad_reply(out);
       for (std::size_t i = 0; i < other.size(); ++i) {
         if (resp::integer_reply(other[i]).value_or(0) == 0) all[i] = false;
       }
@@ -119,20 +127,24 @@ class Merge final : public backend::ReplySink {
 
   MergeKind kind_;
   backend::ReplyTarget client_;
-  std::vector<std::string> parts_;
+  std::vector<std::pair<std::size_t, std::size_t>> parts_;  // (offset, length) in arena_
+  std::string arena_;
   std::size_t remaining_;
+  bool failed_ = false;
 };
 
 }  // namespace
 
 void split_by_node(MergeKind kind, std::span<const std::string_view> args,
                    std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
-                   backend::NodeSender& nodes, backend::ReplyTarget target) {
+                   backend::NodeSender& nodes, backend::ReplyTarget target, SplitScratch& scratch) {
   // Node of each key; part index per distinct node, in order of first appearance.
-  const std::uint32_t node_count = nodes.node_count();
-  std::vector<std::int32_t> part_of_node(node_count, -1);
-  std::vector<std::uint32_t> part_nodes;
-  std::vector<std::uint32_t> key_part(key_positions.size());
+  auto& part_of_node = scratch.part_of_node;
+  auto& part_nodes = scratch.part_nodes;
+  auto& key_part = scratch.key_part;
+  part_of_node.assign(nodes.node_count(), -1);
+  part_nodes.clear();
+  key_part.resize(key_positions.size());
   for (std::size_t i = 0; i < key_positions.size(); ++i) {
     const std::uint32_t node = nodes.node_for_key(args[key_positions[i]]);
     if (part_of_node[node] < 0) {
@@ -150,9 +162,10 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
   // Set before sending: a part may be answered at once (a node that is down).
   if (kind == MergeKind::kMget) merge->key_part = key_part;
   // Requests per part: command name, then the key groups of that part in client order.
-  std::vector<std::size_t> part_args(part_nodes.size(), 1);
+  auto& part_args = scratch.part_args;
+  part_args.assign(part_nodes.size(), 1);
   for (const std::uint32_t p : key_part) part_args[p] += static_cast<std::size_t>(step);
-  std::string request;
+  std::string& request = scratch.request;
   for (std::uint32_t p = 0; p < part_nodes.size(); ++p) {
     request.clear();
     resp::append_array_header(request, part_args[p]);

@@ -21,12 +21,23 @@ enum class MergeKind : std::uint8_t {
   kAndArrays,    // arrays of 0/1 combined element-wise with AND (SCRIPT EXISTS)
 };
 
+// Working memory of split_by_node, owned by the caller and reused across requests so the
+// steady state allocates only the merge itself.
+struct SplitScratch {
+  std::vector<std::int32_t> part_of_node;
+  std::vector<std::uint32_t> part_nodes;
+  std::vector<std::uint32_t> key_part;
+  std::vector<std::size_t> part_args;
+  std::string request;
+};
+
 // Splits a multi-key command by node. `key_positions` index args; each key carries the
 // `step` - 1 arguments after it (MSET's value). Sends one request per node; if all keys share a
 // node, sends the client's raw bytes (`raw`, which must be RESP) unchanged instead.
 void split_by_node(MergeKind kind, std::span<const std::string_view> args,
                    std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
-                   backend::NodeSender& nodes, backend::ReplyTarget target);
+                   backend::NodeSender& nodes, backend::ReplyTarget target,
+                   SplitScratch& scratch);
 
 // Sends the same request to every node and merges the replies.
 void broadcast(MergeKind kind, std::string_view request, backend::NodeSender& nodes,
