@@ -14,7 +14,8 @@ packages=(
   redis-server redis-tools
 )
 if [[ $profile == test || $profile == bench ]]; then
-  packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps)
+  # prometheus: promtool checks /metrics and the PromQL in docs/operations.md
+  packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps prometheus)
 fi
 if [[ $profile == bench ]]; then
   packages+=(hyperfine valgrind)

@@ -121,6 +121,7 @@ void Daemon::on_signal(int signal) {
 
 void Daemon::begin_drain() {
   draining_ = true;
+  if (http_) http_->set_draining();  // /readyz: 503 while open requests finish
   for (auto& w : workers_) w->drain();
   drain_timer_.expires_after(config_->process.drain_timeout);
   drain_timer_.async_wait([this](boost::system::error_code ec) {

@@ -35,8 +35,8 @@ constexpr WorkerCounterSpec kWorkerCounters[] = {
      &WorkerStats::bytes_in},
     {"sidecache_client_bytes_sent_total", "Bytes written to client connections.",
      &WorkerStats::bytes_out},
-    {"sidecache_protocol_errors_total",
-     "Client connections closed after a RESP protocol error.", &WorkerStats::protocol_errors},
+    {"sidecache_protocol_errors_total", "Client connections closed after a RESP protocol error.",
+     &WorkerStats::protocol_errors},
     {"sidecache_unknown_commands_total",
      "Commands with a name sidecache does not know, answered with an error.",
      &WorkerStats::commands_unknown},
@@ -67,8 +67,8 @@ struct NodeGaugeSpec {
 constexpr NodeGaugeSpec kNodeGauges[] = {
     {"sidecache_node_connections", "Connections to a backend node currently established.",
      &NodeTotals::connections},
-    {"sidecache_node_inflight_requests",
-     "Requests sent to a backend node and not yet answered.", &NodeTotals::inflight},
+    {"sidecache_node_inflight_requests", "Requests sent to a backend node and not yet answered.",
+     &NodeTotals::inflight},
 };
 
 struct ErrorKind {
@@ -178,7 +178,8 @@ void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFami
   for (const auto& n : nodes) add_value(up, n.up ? 1 : 0, node_label(n));
   for (const auto& spec : kNodeCounters) {
     auto& family = add_family(out, spec.name, spec.help, MetricType::Counter);
-    for (const auto& n : nodes) add_value(family, static_cast<double>(n.*(spec.member)), node_label(n));
+    for (const auto& n : nodes)
+      add_value(family, static_cast<double>(n.*(spec.member)), node_label(n));
   }
   auto& errors = add_family(out, "sidecache_node_errors_total",
                             "Failed backend requests by kind: timeout (no reply in time), "
@@ -192,7 +193,8 @@ void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFami
   }
   for (const auto& spec : kNodeGauges) {
     auto& family = add_family(out, spec.name, spec.help, MetricType::Gauge);
-    for (const auto& n : nodes) add_value(family, static_cast<double>(n.*(spec.member)), node_label(n));
+    for (const auto& n : nodes)
+      add_value(family, static_cast<double>(n.*(spec.member)), node_label(n));
   }
   auto& latency = add_family(out, "sidecache_node_request_duration_seconds",
                              "Time from sending a request to a backend node to its reply.",
@@ -209,15 +211,15 @@ void collect_process_info(const dispatch::ProcessState& process, std::vector<Met
   add_value(reloads, static_cast<double>(process.reloads_failed.load(std::memory_order_relaxed)),
             {{"result", "failed"}});
 
-  const auto config = process.config;
+  const auto config = process.current_config();
   auto& info = add_family(out, "sidecache_config_info",
                           "The loaded configuration: FNV-1a 64 hash of the file's bytes, and "
                           "its path. Always 1.",
                           MetricType::Gauge);
   if (config) add_value(info, 1, {{"file", config->source}, {"hash", config->digest}});
-  add_value(add_family(out, "sidecache_build_info", "sidecache's version. Always 1.",
-                       MetricType::Gauge),
-            1, {{"version", SIDECACHE_VERSION}});
+  add_value(
+      add_family(out, "sidecache_build_info", "sidecache's version. Always 1.", MetricType::Gauge),
+      1, {{"version", SIDECACHE_VERSION}});
   const std::chrono::duration<double> uptime = std::chrono::steady_clock::now() - process.started;
   add_value(add_family(out, "sidecache_uptime_seconds", "Seconds since sidecache started.",
                        MetricType::Gauge),
@@ -256,7 +258,7 @@ void add_node(std::vector<NodeTotals>& totals, const NodeStats& node) {
 
 std::vector<NodeTotals> node_totals(const dispatch::ProcessState& process) {
   std::vector<NodeTotals> totals;
-  if (const auto config = process.config) {
+  if (const auto config = process.current_config()) {
     for (const auto& node : config->pool.nodes) {
       totals.push_back(make_totals(node.name));
     }

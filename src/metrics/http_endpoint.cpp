@@ -78,15 +78,15 @@ class Registration {
 }  // namespace
 
 std::unique_ptr<HttpEndpoint> HttpEndpoint::create(const dispatch::ProcessState& process) {
-  if (!process.config || !process.config->http) return nullptr;
-  auto endpoint = std::make_unique<HttpEndpoint>(*process.config->http, process);
+  const auto config = process.current_config();
+  if (!config || !config->http) return nullptr;
+  auto endpoint = std::make_unique<HttpEndpoint>(*config->http, process);
   endpoint->listen();
   return endpoint;
 }
 
 HttpEndpoint::HttpEndpoint(const config::HttpConfig& config, const dispatch::ProcessState& process)
     : config_(config), probes_(process, config.ready_min_nodes_up), acceptor_(io_) {}
-
 
 HttpEndpoint::~HttpEndpoint() {
   stop();
@@ -102,8 +102,8 @@ void HttpEndpoint::listen() {
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     throw std::runtime_error("cannot listen on HTTP address " +
-                             config::format_endpoint(config_.listen) + " (http.listen): " +
-                             ec.message());
+                             config::format_endpoint(config_.listen) +
+                             " (http.listen): " + ec.message());
   }
 }
 
@@ -118,13 +118,15 @@ void HttpEndpoint::start() {
       spdlog::critical("http: stopped by an exception: {}", e.what());
     }
   });
-  probes_.set_serving(true);
+  probes_.set_state(Probes::State::kServing);
   spdlog::info("http: serving /metrics, /healthz, /readyz on {}",
                config::format_endpoint({config_.listen.host, port()}));
 }
 
+void HttpEndpoint::set_draining() { probes_.set_state(Probes::State::kDraining); }
+
 void HttpEndpoint::stop() {
-  probes_.set_serving(false);
+  probes_.set_state(Probes::State::kDraining);
   asio::post(io_, [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -168,7 +170,8 @@ asio::awaitable<void> HttpEndpoint::serve(tcp::socket socket) {
     parser.body_limit(kMaxBodyBytes);
     // One deadline for the whole request: a client trickling bytes is closed all the same.
     stream.expires_after(config_.request_timeout);
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(stream, buffer, parser,
+                              asio::redirect_error(asio::use_awaitable, ec));
     HttpReply reply;
     bool keep_alive = false;
     bool head = false;

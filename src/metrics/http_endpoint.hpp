@@ -31,6 +31,7 @@ class HttpEndpoint {
   void listen();               // binds; throws std::runtime_error naming the address
   std::uint16_t port() const;  // the bound port (http.listen may ask for port 0)
   void start();                // runs the thread; /readyz may now answer 200
+  void set_draining();         // from any thread: /readyz answers 503 "draining: ..."
   void stop();                 // from any thread: /readyz answers 503, connections close
 
  private:

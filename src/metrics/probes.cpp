@@ -19,14 +19,24 @@ HttpReply text(unsigned status, std::string body) {
 }  // namespace
 
 std::string Probes::not_ready_reason() const {
-  if (!process_.config) return "no configuration loaded";
-  if (!serving_.load(std::memory_order_relaxed)) return "not accepting clients";
+  const auto config = process_.current_config();
+  if (!config) return "no configuration loaded";
+  switch (state_.load(std::memory_order_relaxed)) {
+    case State::kStarting:
+      return "not accepting clients yet";
+    case State::kDraining:
+      return "draining: finishing open requests before exiting";
+    case State::kServing:
+      break;
+  }
+  // A reloaded configuration may change the number (http.listen itself needs a restart).
+  const auto need = config->http ? config->http->ready_min_nodes_up : ready_min_nodes_up_;
   std::size_t up = 0;
   const auto nodes = node_totals(process_);
   for (const auto& node : nodes) up += node.up ? 1 : 0;
-  if (up < ready_min_nodes_up_) {
+  if (up < need) {
     return std::to_string(up) + " of " + std::to_string(nodes.size()) + " nodes up, need " +
-           std::to_string(ready_min_nodes_up_);
+           std::to_string(need);
   }
   return {};
 }

@@ -27,10 +27,14 @@ class Probes {
   Probes(const dispatch::ProcessState& process, std::uint32_t ready_min_nodes_up)
       : process_(process), collector_(process), ready_min_nodes_up_(ready_min_nodes_up) {}
 
-  // Whether sidecache accepts clients (set once its workers listen, cleared when stopping).
-  void set_serving(bool serving) { serving_.store(serving, std::memory_order_relaxed); }
+  // Not ready until serving; not ready again once draining (SIGTERM) so that Kubernetes stops
+  // sending traffic while open requests finish.
+  enum class State { kStarting, kServing, kDraining };
+  void set_state(State state) { state_.store(state, std::memory_order_relaxed); }
 
-  // Empty when ready; else one line saying why not, e.g. "2 of 3 nodes up, need 3".
+  // Empty when ready; else one line saying why not, e.g. "2 of 3 nodes up, need 3". The
+  // number of nodes needed is the current configuration's http.ready_min_nodes_up, else the
+  // constructor's.
   std::string not_ready_reason() const;
 
   // The reply to `method` on `target` (a query string is ignored). HEAD gets GET's reply; the
@@ -41,7 +45,7 @@ class Probes {
   const dispatch::ProcessState& process_;
   Collector collector_;
   std::uint32_t ready_min_nodes_up_;
-  std::atomic<bool> serving_{false};
+  std::atomic<State> state_{State::kStarting};
 };
 
 }  // namespace sidecache::metrics

@@ -46,8 +46,8 @@ void collect_process_metrics(const dispatch::ProcessState& process,
   if (std::ifstream statm("/proc/self/statm"); statm >> virtual_pages >> resident_pages) {
     add_one(out, "process_resident_memory_bytes", "Resident memory size in bytes.",
             MetricType::Gauge, static_cast<double>(resident_pages) * page);
-    add_one(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
-            MetricType::Gauge, static_cast<double>(virtual_pages) * page);
+    add_one(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
+            static_cast<double>(virtual_pages) * page);
   }
   rusage usage{};
   if (::getrusage(RUSAGE_SELF, &usage) == 0) {

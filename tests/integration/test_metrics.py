@@ -70,7 +70,8 @@ def backend_calls(client, *commands):
 
 def promtool(*args, input_text=None):
     if shutil.which("promtool") is None:
-        raise unittest.SkipTest("promtool not installed (Debian package prometheus)")
+        raise AssertionError("promtool not found: install it with scripts/deps.sh test "
+                             "(Debian package prometheus)")
     return subprocess.run(["promtool"] + list(args), input=input_text, capture_output=True,
                           text=True, timeout=60)
 
@@ -132,6 +133,7 @@ class MetricsTest(unittest.TestCase):
         bad.send_raw(b"*1\r\n$x\r\n")
         self.assertIn("Protocol error", bad.read_reply())
         self.assertTrue(bad.is_closed())
+        bad.close()
         stop.set()
         thread.join(30)
         self.assertEqual(failures, [])
@@ -246,6 +248,40 @@ class ReadinessTest(unittest.TestCase):
             self.assertGreater(total(samples, "sidecache_node_connects_total", node="node0"), 2)
         finally:
             cluster.close()
+
+
+    def test_readyz_503_while_draining(self):
+        http_port = harness.free_port()
+        cluster = harness.Cluster(n=2, top_extra=http_config(http_port, 1) +
+                                  "process: {drain_timeout: 10s}\n")
+        stopped = None
+        try:
+            harness.wait_until(lambda: http_get(http_port, "/readyz")[0] == 200, timeout=10,
+                               what="/readyz 200")
+            key = harness.keys_on_nodes(cluster, 1, prefix="drain")[0][0]  # a key on node 0
+            stopped = cluster.redis[0].process
+            stopped.signal(signal.SIGSTOP)  # the GET below stays open
+            pending = threading.Thread(target=lambda: cluster.client().get(key), daemon=True)
+            pending.start()
+            harness.wait_until(lambda: value(parse(http_get(http_port, "/metrics")[2]),
+                                             "sidecache_node_inflight_requests",
+                                             node="node0") == 1,
+                               timeout=5, what="the GET in flight on node0")
+            cluster.sidecache.process.signal(signal.SIGTERM)
+            harness.wait_until(lambda: http_get(http_port, "/readyz")[0] == 503, timeout=5,
+                               what="/readyz 503 while draining")
+            self.assertEqual(http_get(http_port, "/readyz")[2],
+                             "draining: finishing open requests before exiting\n")
+            self.assertEqual(http_get(http_port, "/healthz")[0], 200)
+            stopped.signal(signal.SIGCONT)
+            stopped = None
+            pending.join(10)
+            cluster.sidecache.process.proc.wait(timeout=15)
+            self.assertEqual(cluster.sidecache.process.proc.returncode, 0)
+        finally:
+            if stopped is not None:
+                stopped.signal(signal.SIGCONT)
+            cluster.close(check=False)  # sidecache has exited on its own
 
 
 class StartupTest(unittest.TestCase):

@@ -50,14 +50,30 @@ http:
   CHECK(config.http->max_connections == 8);
   CHECK(config.http->request_timeout == 250ms);
   // 0 nodes needed: ready as soon as sidecache listens.
-  CHECK(load_string(kNodes + "http: {ready_min_nodes_up: 0}\n", "t.yaml").http->ready_min_nodes_up ==
-        0);
+  CHECK(
+      load_string(kNodes + "http: {ready_min_nodes_up: 0}\n", "t.yaml").http->ready_min_nodes_up ==
+      0);
+}
+
+TEST_CASE("the samples spell out the http defaults", "[config][http][samples]") {
+  const HttpConfig defaults;
+  for (const char* sample : {"/config/sidecache.yaml", "/config/twemproxy-migration.yaml"}) {
+    INFO(sample);
+    const auto config = load_file(std::string(SIDECACHE_SOURCE_DIR) + sample);
+    REQUIRE(config.http.has_value());
+    CHECK(config.http->listen.host == defaults.listen.host);
+    CHECK(config.http->listen.port == defaults.listen.port);
+    CHECK(config.http->ready_min_nodes_up == defaults.ready_min_nodes_up);
+    CHECK(config.http->max_connections == defaults.max_connections);
+    CHECK(config.http->request_timeout == defaults.request_timeout);
+  }
 }
 
 TEST_CASE("http errors", "[config][http]") {
   CHECK(error_of(kNodes + "http:\n  lisen: 127.0.0.1:9121\n") ==
         "t.yaml:4:3: unknown key 'http.lisen' (did you mean 'listen'?)");
-  CHECK(error_of(kNodes + "http:\n") == "t.yaml:3:1: http: expected a map of keys, got nothing (missing value)");
+  CHECK(error_of(kNodes + "http:\n") ==
+        "t.yaml:3:1: http: expected a map of keys, got nothing (missing value)");
   CHECK(error_of(kNodes + "http: {max_connections: 0}\n") ==
         "t.yaml:3:25: http.max_connections: 0 is out of range (1..4096)");
   CHECK(error_of(kNodes + "http: {request_timeout: 0}\n") ==

@@ -89,7 +89,8 @@ TEST_CASE("latency histograms are cumulative, in seconds", "[metrics][collector]
       starting_with(lines, R"(sidecache_request_duration_seconds_bucket{class="read")");
   REQUIRE(read_lines.size() == Histogram::kBounds.size() + 1);
   CHECK(read_lines[0] == R"(sidecache_request_duration_seconds_bucket{class="read",le="5e-05"} 1)");
-  CHECK(read_lines[1] == R"(sidecache_request_duration_seconds_bucket{class="read",le="0.0001"} 1)");
+  CHECK(read_lines[1] ==
+        R"(sidecache_request_duration_seconds_bucket{class="read",le="0.0001"} 1)");
   CHECK(read_lines[2] ==
         R"(sidecache_request_duration_seconds_bucket{class="read",le="0.00025"} 2)");
   CHECK(read_lines[15] == R"(sidecache_request_duration_seconds_bucket{class="read",le="5"} 2)");
@@ -134,10 +135,10 @@ TEST_CASE("node metrics are summed by node name", "[metrics][collector]") {
   CHECK(has_line(lines, R"(sidecache_node_inflight_requests{node="a"} 2)"));
   CHECK(has_line(lines, R"(sidecache_node_request_duration_seconds_count{node="a"} 2)"));
   CHECK(has_line(lines, R"(sidecache_node_request_duration_seconds_sum{node="a"} 0.005)"));
-  CHECK(has_line(lines,
-                 R"(sidecache_node_request_duration_seconds_bucket{node="a",le="0.0025"} 1)"));
-  CHECK(has_line(lines,
-                 R"(sidecache_node_request_duration_seconds_bucket{node="a",le="0.005"} 2)"));
+  CHECK(
+      has_line(lines, R"(sidecache_node_request_duration_seconds_bucket{node="a",le="0.0025"} 1)"));
+  CHECK(
+      has_line(lines, R"(sidecache_node_request_duration_seconds_bucket{node="a",le="0.005"} 2)"));
 }
 
 TEST_CASE("node_totals: config order first, then names only workers know", "[metrics][collector]") {
@@ -160,7 +161,7 @@ TEST_CASE("process, config and build information", "[metrics][collector]") {
   const auto lines = lines_of(scrape(fake.process));
   CHECK(has_line(lines, R"(sidecache_config_reloads_total{result="ok"} 2)"));
   CHECK(has_line(lines, R"(sidecache_config_reloads_total{result="failed"} 1)"));
-  const auto& digest = fake.process.config->digest;
+  const auto& digest = fake.process.current_config()->digest;
   CHECK(digest.size() == 16);
   CHECK(has_line(lines, R"(sidecache_config_info{file="fake.yaml",hash=")" + digest + R"("} 1)"));
   CHECK(has_line(lines, R"(sidecache_build_info{version=")" SIDECACHE_VERSION R"("} 1)"));
@@ -179,7 +180,8 @@ TEST_CASE("every family has HELP and TYPE, names follow the conventions", "[metr
     const bool sidecache = family.name.starts_with("sidecache_");
     CHECK((sidecache || family.name.starts_with("process_")));
     if (family.type == prometheus::MetricType::Counter) CHECK(family.name.ends_with("_total"));
-    if (family.type != prometheus::MetricType::Counter) CHECK_FALSE(family.name.ends_with("_total"));
+    if (family.type != prometheus::MetricType::Counter)
+      CHECK_FALSE(family.name.ends_with("_total"));
   }
 }
 

@@ -13,11 +13,11 @@ namespace sidecache::metrics::test {
 // Two nodes (a, b); `workers` workers, each with NodeStats for both nodes.
 struct FakeProcess {
   explicit FakeProcess(unsigned workers = 2, const std::string& extra_yaml = "") {
-    process.config = std::make_shared<const config::Config>(config::load_string(
-        "pool:\n  nodes:\n    - {name: a, address: 127.0.0.1:7001}\n"
-        "    - {name: b, address: 127.0.0.1:7002}\n" +
-            extra_yaml,
-        "fake.yaml"));
+    process.set_config(std::make_shared<const config::Config>(
+        config::load_string("pool:\n  nodes:\n    - {name: a, address: 127.0.0.1:7001}\n"
+                            "    - {name: b, address: 127.0.0.1:7002}\n" +
+                                extra_yaml,
+                            "fake.yaml")));
     for (unsigned i = 0; i < workers; ++i) {
       auto stats = std::make_unique<WorkerStats>(resp::CommandTable::id_count());
       stats->nodes = {std::make_shared<NodeStats>("a"), std::make_shared<NodeStats>("b")};

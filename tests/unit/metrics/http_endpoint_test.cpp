@@ -174,8 +174,8 @@ TEST_CASE("create: none without an http section, else bound", "[metrics][http]")
   CHECK(HttpEndpoint::create(fake.process) == nullptr);
   // A port taken by a listener of ours: create() reports it.
   Running running(on_free_port());
-  FakeProcess with_http(1, "http: {listen: 127.0.0.1:" +
-                               std::to_string(running.endpoint.port()) + "}\n");
+  FakeProcess with_http(
+      1, "http: {listen: 127.0.0.1:" + std::to_string(running.endpoint.port()) + "}\n");
   CHECK_THROWS_WITH(HttpEndpoint::create(with_http.process),
                     Catch::Contains("cannot listen on HTTP address"));
 }

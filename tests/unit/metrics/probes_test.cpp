@@ -13,7 +13,7 @@ using test::FakeProcess;
 TEST_CASE("paths, methods and their status codes", "[metrics][probes]") {
   FakeProcess fake;
   Probes probes(fake.process, 0);
-  probes.set_serving(true);
+  probes.set_state(Probes::State::kServing);
   CHECK(probes.respond("GET", "/healthz").status == 200);
   CHECK(probes.respond("GET", "/healthz").body == "ok\n");
   CHECK(probes.respond("HEAD", "/healthz").status == 200);
@@ -37,8 +37,8 @@ TEST_CASE("paths, methods and their status codes", "[metrics][probes]") {
 TEST_CASE("/readyz: listening and enough nodes up", "[metrics][probes]") {
   FakeProcess fake;
   Probes probes(fake.process, 2);
-  CHECK(probes.not_ready_reason() == "not accepting clients");
-  probes.set_serving(true);
+  CHECK(probes.not_ready_reason() == "not accepting clients yet");
+  probes.set_state(Probes::State::kServing);
   CHECK(probes.not_ready_reason() == "0 of 2 nodes up, need 2");
   fake.node(1, 0).connections.add(1);  // node a, on worker 1 only
   CHECK(probes.not_ready_reason() == "1 of 2 nodes up, need 2");
@@ -50,14 +50,28 @@ TEST_CASE("/readyz: listening and enough nodes up", "[metrics][probes]") {
   CHECK(probes.respond("GET", "/readyz").status == 200);
   fake.node(0, 1).connections.add(-1);
   CHECK(probes.respond("GET", "/readyz").status == 503);
-  probes.set_serving(false);
-  CHECK(probes.not_ready_reason() == "not accepting clients");
+  probes.set_state(Probes::State::kDraining);
+  CHECK(probes.not_ready_reason() == "draining: finishing open requests before exiting");
+}
+
+TEST_CASE("/readyz follows http.ready_min_nodes_up of the current configuration",
+          "[metrics][probes]") {
+  FakeProcess fake(1, "http: {ready_min_nodes_up: 2}\n");
+  Probes probes(fake.process, 0);
+  probes.set_state(Probes::State::kServing);
+  fake.node(0, 0).connections.add(1);
+  CHECK(probes.not_ready_reason() == "1 of 2 nodes up, need 2");
+  // A reload lowers it.
+  auto next = std::make_shared<config::Config>(*fake.process.current_config());
+  next->http->ready_min_nodes_up = 1;
+  fake.process.set_config(std::move(next));
+  CHECK(probes.not_ready_reason().empty());
 }
 
 TEST_CASE("/readyz without a configuration", "[metrics][probes]") {
   dispatch::ProcessState empty;
   Probes probes(empty, 1);
-  probes.set_serving(true);
+  probes.set_state(Probes::State::kServing);
   CHECK(probes.not_ready_reason() == "no configuration loaded");
   CHECK(probes.respond("GET", "/healthz").status == 200);
 }
