@@ -41,7 +41,7 @@ class Histogram {
 
 // One backend node as seen by one worker.
 struct NodeStats {
-  explicit NodeStats(std::string n) : name(std::move(n)) {}
+  explicit NodeStats(std::string n) : name(std::move(n)) { healthy.add(1); }
   const std::string name;
   Counter requests;
   Counter errors_timeout;     // answered with a timeout error
@@ -50,6 +50,8 @@ struct NodeStats {
   Counter connects;           // successful connects (the first and every reconnect)
   Counter connect_failures;
   Counter retries;            // read-only requests sent again after a connection broke
+  Counter ejections;          // marked down by the health checker
+  Gauge healthy;              // 1 unless marked down (set in the constructor)
   Gauge connections;  // connections currently established
   Gauge inflight;     // requests sent and not yet answered
   Histogram latency;

@@ -45,8 +45,9 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
   std::vector<std::shared_ptr<NodeStats>> node_stats;
   for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
     const auto& node = config.nodes[i];
-    Node n{node.name, {}, 0, health_ ? health_->up(i) : true};
     auto counters = std::make_shared<NodeStats>(node.name);
+    Node n{node.name, {}, 0, health_ ? health_->up(i) : true, counters};
+    if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
     if (health_) {
       on_failure = [checker = std::weak_ptr<HealthChecker>(health_), i](const std::string& why) {
@@ -123,6 +124,8 @@ void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget tar
 void Pool::set_node_up(std::uint32_t node, bool up) {
   if (node >= nodes_.size() || nodes_[node].up == up) return;
   nodes_[node].up = up;
+  nodes_[node].stats->healthy.add(up ? 1 : -1);
+  if (!up) nodes_[node].stats->ejections.add();
   rebuild_ring();
 }
 

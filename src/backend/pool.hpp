@@ -47,6 +47,7 @@ class Pool final : public NodeSender {
     std::vector<std::shared_ptr<Connection>> connections;
     std::uint32_t next = 0;  // round robin over connections
     bool up = true;
+    std::shared_ptr<NodeStats> stats;
   };
 
   void send_to(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);

@@ -56,6 +56,12 @@ constexpr NodeCounterSpec kNodeCounters[] = {
      &NodeTotals::connects},
     {"sidecache_node_connect_failures_total", "Failed attempts to connect to a backend node.",
      &NodeTotals::connect_failures},
+    {"sidecache_node_retries_total",
+     "Read-only requests sent again after the node connection broke before their reply.",
+     &NodeTotals::retries},
+    {"sidecache_node_ejections_total",
+     "Times the health checker marked the node down (consecutive failures).",
+     &NodeTotals::ejections},
 };
 
 struct NodeGaugeSpec {
@@ -176,6 +182,10 @@ void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFami
                         "1 when at least one worker has a connection to the node established.",
                         MetricType::Gauge);
   for (const auto& n : nodes) add_value(up, n.up ? 1 : 0, node_label(n));
+  auto& healthy = add_family(out, "sidecache_node_healthy",
+                             "1 unless the health checker has marked the node down.",
+                             MetricType::Gauge);
+  for (const auto& n : nodes) add_value(healthy, n.healthy ? 1 : 0, node_label(n));
   for (const auto& spec : kNodeCounters) {
     auto& family = add_family(out, spec.name, spec.help, MetricType::Counter);
     for (const auto& n : nodes)
@@ -247,6 +257,9 @@ void add_node(std::vector<NodeTotals>& totals, const NodeStats& node) {
   t.errors_reply += node.errors_reply.get();
   t.connects += node.connects.get();
   t.connect_failures += node.connect_failures.get();
+  t.retries += node.retries.get();
+  t.ejections = std::max(t.ejections, node.ejections.get());
+  t.healthy = t.healthy && node.healthy.get() != 0;
   t.connections += node.connections.get();
   t.inflight += node.inflight.get();
   t.up = t.up || node.connections.get() > 0;
