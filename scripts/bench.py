@@ -7,9 +7,11 @@ Started by scripts/bench.sh (which installs the tools and builds sidecache); usa
 
 Layout on a 2-core machine: both redis-server backends, nutcracker and sidecache on core 0
 (taskset -c 0), redis-benchmark on core 1. "direct" is redis-benchmark against backend 1.
-Every workload runs against the three targets interleaved (for each repetition, for each
+"sidecache_metrics" is a second sidecache process, identical but with its HTTP endpoint on, and
+scraped (GET /metrics every second) while a workload runs against it: metrics on vs metrics off.
+Every workload runs against the four targets interleaved (for each repetition, for each
 workload, each target, in an order that rotates), so slow drift of a noisy machine hits all
-three alike. Standard library only; talks to Redis over plain sockets.
+alike. Standard library only; talks to Redis over plain sockets and HTTP with urllib.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYSPACE = 100_000  # redis-benchmark -r: keys key:000000000000 .. key:000000099999
 CLIENTS = 50
 NODE_NAMES = ("node-a", "node-b")
-TARGETS = ("direct", "twemproxy", "sidecache")
+TARGETS = ("direct", "twemproxy", "sidecache", "sidecache_metrics")
+PROXIES = ("twemproxy", "sidecache", "sidecache_metrics")
+SIDECACHES = ("sidecache", "sidecache_metrics")
+SCRAPE_INTERVAL_S = 1.0  # Prometheus' default is 15 s (scrape_interval); 1 s is stricter
+SCRAPE_TIMEOUT_S = 2.0
 DEFAULT_BIN = "build/release/src/app/sidecache"
 DOCS_BEGIN = "<!-- bench:results:begin -->"
 DOCS_END = "<!-- bench:results:end -->"
@@ -82,6 +92,12 @@ def cpu_target_us(w: Workload) -> float:
 
 P99_FACTOR = 1.5
 RSS_TARGET_MB = 8.0
+METRICS_RATIO_TARGET = 0.97  # issue 4: metrics on within 3 % of metrics off
+
+# Seconds per measured run. Full run: 3 repetitions x 9 workloads x 4 targets x 2.5 s is
+# ~4.5 minutes of runs (~5 in all), inside the 600 s budget with room for a loaded machine.
+FULL_DURATION_S = 2.5
+QUICK_DURATION_S = 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,6 +278,96 @@ def rss_kb(pid: int, key: str = "VmRSS") -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Prometheus-like scraper
+
+
+@dataclass
+class ScrapeStats:
+    ok: int = 0  # 200 with a body that has sidecache_ metrics
+    failed: int = 0
+    max_ms: float = 0.0  # slowest scrape (request to last byte)
+    body_bytes: int = 0  # size of the last good body
+    errors: list[str] = field(default_factory=list)
+
+
+class Scraper:
+    """GET /metrics every SCRAPE_INTERVAL_S on a thread, from start() until stop().
+
+    The first scrape is at start(), the next ones on a fixed 1 s schedule (a slow scrape delays
+    the next one, it does not pile them up). Each scrape is a new connection (urllib does not
+    keep it alive; Prometheus does), slightly more work for sidecache than a real scrape. The
+    thread runs on core 1 with redis-benchmark (the client side), so its own cost does not land
+    on the proxy's core."""
+
+    def __init__(self, port: int):
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.stats = ScrapeStats()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scraper", daemon=True)
+
+    def start(self) -> "Scraper":
+        self._thread.start()
+        return self
+
+    def stop(self) -> ScrapeStats:
+        self._stop.set()
+        self._thread.join(timeout=SCRAPE_TIMEOUT_S + 5)
+        return self.stats
+
+    def _loop(self) -> None:
+        try:
+            os.sched_setaffinity(0, {1})  # this thread only
+        except (OSError, AttributeError):
+            pass
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            self.scrape_once()
+            next_at += SCRAPE_INTERVAL_S
+            now = time.monotonic()
+            if next_at < now:
+                next_at = now
+            self._stop.wait(next_at - now)
+
+    def scrape_once(self) -> None:
+        t0 = time.monotonic()
+        try:
+            with urllib.request.urlopen(self.url, timeout=SCRAPE_TIMEOUT_S) as resp:
+                status, body = resp.status, resp.read()
+        except urllib.error.HTTPError as e:  # non-2xx
+            status, body = e.code, b""
+        except (OSError, ValueError) as e:  # refused, reset, timeout, bad response
+            self._fail(f"{type(e).__name__}: {e}")
+            return
+        elapsed_ms = (time.monotonic() - t0) * 1e3
+        if status != 200:
+            self._fail(f"HTTP {status}")
+        elif b"sidecache_" not in body:
+            self._fail(f"200 without sidecache_ metrics ({len(body)} bytes)")
+        else:
+            self.stats.ok += 1
+            self.stats.body_bytes = len(body)
+            self.stats.max_ms = max(self.stats.max_ms, elapsed_ms)
+
+    def _fail(self, why: str) -> None:
+        self.stats.failed += 1
+        if len(self.stats.errors) < 3:
+            self.stats.errors.append(why)
+
+
+@contextmanager
+def scraping(env: "Env", target: str):
+    """A running Scraper for the target with metrics on (yields None for the others)."""
+    if target != "sidecache_metrics":
+        yield None
+        return
+    scraper = Scraper(env.ports["sidecache_metrics_http"]).start()
+    try:
+        yield scraper
+    finally:
+        scraper.stop()
+
+
+# ---------------------------------------------------------------------------------------------
 # The bench
 
 
@@ -284,6 +390,10 @@ class Run:
     backend_cmds_per_req: float
     backend_misses: int
     proxy_rss_kb: int | None
+    scrapes_ok: int | None = None  # sidecache_metrics only: /metrics scrapes during the run
+    scrapes_failed: int | None = None
+    scrape_max_ms: float | None = None
+    scrape_errors: list[str] | None = None
 
 
 @dataclass
@@ -307,25 +417,32 @@ def benchmark_argv(w: Workload, port: int, requests: int) -> list[str]:
     return argv
 
 
-def run_benchmark(env: Env, w: Workload, target: str, requests: int, rep: int, order: int,
-                  timeout: float) -> Run:
-    port = env.ports["redis1" if target == "direct" else target]
-    proxy_pid = env.pids.get(target)
-    backends = [env.pids["redis1"], env.pids["redis2"]]
-    bports = [env.ports["redis1"], env.ports["redis2"]]
-    counters_before = [backend_counters(p) for p in bports]
-    proxy_cpu0 = cpu_seconds(proxy_pid) if proxy_pid else 0.0
-    back_cpu0 = sum(cpu_seconds(p) for p in backends)
-    t0 = time.monotonic()
-    argv = ["taskset", "-c", "1"] + benchmark_argv(w, port, requests)
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    wall = time.monotonic() - t0
-    proxy_cpu1 = cpu_seconds(proxy_pid) if proxy_pid else 0.0
-    back_cpu1 = sum(cpu_seconds(p) for p in backends)
-    counters_after = [backend_counters(p) for p in bports]
-    with open(env.work / "redis-benchmark.log", "a") as log:
-        log.write(f"### rep {rep} {w.name} {target}: {shlex.join(argv)}\n{proc.stdout}"
-                  f"{proc.stderr}\n")
+def target_port(env: Env, target: str) -> int:
+    return env.ports["redis1" if target == "direct" else target]
+
+
+@dataclass
+class Snapshot:
+    """CPU of the proxy and the backends, and the backends' counters, at one instant."""
+    proxy_cpu: float
+    backends_cpu: float
+    counters: list[dict[str, int]]
+
+    @staticmethod
+    def take(env: Env, target: str) -> "Snapshot":
+        proxy_pid = env.pids.get(target)
+        return Snapshot(
+            proxy_cpu=cpu_seconds(proxy_pid) if proxy_pid else 0.0,
+            backends_cpu=sum(cpu_seconds(env.pids[b]) for b in ("redis1", "redis2")),
+            counters=[backend_counters(env.ports[b]) for b in ("redis1", "redis2")])
+
+    def delta(self, before: "Snapshot", key: str) -> int:
+        return sum(a[key] - b[key] for a, b in zip(self.counters, before.counters))
+
+
+def benchmark_csv_row(env: Env, proc: subprocess.CompletedProcess, w: Workload,
+                      target: str) -> list[str]:
+    """The last data row of redis-benchmark's --csv output; raises if the run failed."""
     row = None
     for rec in csv.reader(io.StringIO(proc.stdout)):
         if rec and rec[0] != "test":
@@ -337,22 +454,41 @@ def run_benchmark(env: Env, w: Workload, target: str, requests: int, rep: int, o
         raise RuntimeError(f"redis-benchmark failed for {w.name} against {target} "
                            f"(status {proc.returncode}): {proc.stderr.strip()[-400:]}"
                            + ("; " + "; ".join(dead) if dead else "; all servers still running"))
+    return row
+
+
+def run_benchmark(env: Env, w: Workload, target: str, requests: int, rep: int, order: int,
+                  timeout: float) -> Run:
+    """One redis-benchmark run against the target (scraped while it runs if metrics are on)."""
+    proxy_pid = env.pids.get(target)
+    argv = ["taskset", "-c", "1"] + benchmark_argv(w, target_port(env, target), requests)
+    before = Snapshot.take(env, target)
+    with scraping(env, target) as scraper:
+        t0 = time.monotonic()
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        wall = time.monotonic() - t0
+    after = Snapshot.take(env, target)
+    with open(env.work / "redis-benchmark.log", "a") as log:
+        log.write(f"### rep {rep} {w.name} {target}: {shlex.join(argv)}\n{proc.stdout}"
+                  f"{proc.stderr}\n")
+    row = benchmark_csv_row(env, proc, w, target)
     rps = float(row[1]) if row[1] != "inf" else float("nan")
-    avg, mn, p50, p95, p99, mx = (float(x) for x in row[2:8])
-    del mn
-    cmds = sum(a["total_commands_processed"] - b["total_commands_processed"]
-               for a, b in zip(counters_after, counters_before))
-    misses = sum(a["keyspace_misses"] - b["keyspace_misses"]
-                 for a, b in zip(counters_after, counters_before))
-    return Run(
+    avg, _min, p50, p95, p99, mx = (float(x) for x in row[2:8])
+    run = Run(
         workload=w.name, target=target, rep=rep, order=order, requests=requests, rps=rps,
         avg_ms=avg, p50_ms=p50, p95_ms=p95, p99_ms=p99, max_ms=mx, wall_s=wall,
-        proxy_cpu_us_per_req=(proxy_cpu1 - proxy_cpu0) / requests * 1e6 if proxy_pid else None,
-        backends_cpu_us_per_req=(back_cpu1 - back_cpu0) / requests * 1e6,
-        backend_cmds_per_req=cmds / requests,
-        backend_misses=misses,
+        proxy_cpu_us_per_req=((after.proxy_cpu - before.proxy_cpu) / requests * 1e6
+                              if proxy_pid else None),
+        backends_cpu_us_per_req=(after.backends_cpu - before.backends_cpu) / requests * 1e6,
+        backend_cmds_per_req=after.delta(before, "total_commands_processed") / requests,
+        backend_misses=after.delta(before, "keyspace_misses"),
         proxy_rss_kb=rss_kb(proxy_pid) if proxy_pid else None,
     )
+    if scraper is not None:
+        st = scraper.stats
+        run.scrapes_ok, run.scrapes_failed = st.ok, st.failed
+        run.scrape_max_ms, run.scrape_errors = st.max_ms, st.errors
+    return run
 
 
 def populate(env: Env, size: int) -> None:
@@ -381,20 +517,58 @@ def check_targets(env: Env, size: int) -> None:
     """Every target answers GET and a 10-key MGET with values of the populated size."""
     keys = [f"key:{i:012d}" for i in random.sample(range(KEYSPACE), 10)]
     for target in TARGETS:
-        port = env.ports["redis1" if target == "direct" else target]
-        with Redis(port) as r:
+        with Redis(target_port(env, target)) as r:
             got = r.call("MGET", *keys)
             one = r.call("GET", keys[0])
         if not isinstance(got, list) or len(got) != 10 or any(
                 not isinstance(v, bytes) or len(v) != size for v in got) or len(one or b"") != size:
             raise RuntimeError(f"{target}: MGET/GET through it did not return the populated "
                                f"values: {str(got)[:200]}")
+    check_metrics_endpoint(env)
+
+
+def check_metrics_endpoint(env: Env) -> None:
+    """sidecache_metrics serves /metrics (a 200 with sidecache_ metrics in it)."""
+    scraper = Scraper(env.ports["sidecache_metrics_http"])
+    scraper.scrape_once()
+    if scraper.stats.ok != 1:
+        raise RuntimeError(f"sidecache_metrics: GET {scraper.url} failed: {scraper.stats.errors}")
+
+
+def nutcracker_config(port: int, servers: list[tuple[str, str]]) -> str:
+    """twemproxy: ketama, fnv1a_64, the same named servers, no hash_tag."""
+    return ("bench:\n"
+            f"  listen: 127.0.0.1:{port}\n"
+            "  hash: fnv1a_64\n"
+            "  distribution: ketama\n"
+            "  redis: true\n"
+            "  preconnect: true\n"
+            "  auto_eject_hosts: false\n"
+            "  servers:\n" + "".join(f"    - {addr}:1 {name}\n" for addr, name in servers))
+
+
+def sidecache_config(port: int, servers: list[tuple[str, str]],
+                     http_port: int | None = None) -> str:
+    """sidecache: one worker (one core for everything server-side), same ring, tags off; with
+    http_port, the same plus the HTTP endpoint (metrics on)."""
+    text = (f"listen: 127.0.0.1:{port}\n"
+            "workers: 1\n"
+            "pool:\n"
+            "  hash: fnv1a_64\n"
+            "  distribution: ketama\n"
+            "  hash_tag: \"\"\n"
+            "  nodes:\n" + "".join(f"    - {{name: {name}, address: {addr}, weight: 1}}\n"
+                                   for addr, name in servers) +
+            "logging: {level: warn, format: text}\n")
+    if http_port is not None:
+        text += f"http:\n  listen: 127.0.0.1:{http_port}\n"
+    return text
 
 
 def start_servers(work: Path, sidecache_bin: str) -> Env:
-    names = ["redis1", "redis2", "twemproxy", "twemproxy_stats", "sidecache"]
+    names = ["redis1", "redis2", "twemproxy", "twemproxy_stats", "sidecache",
+             "sidecache_metrics", "sidecache_metrics_http"]
     ports = dict(zip(names, free_ports(len(names))))
-    pids: dict[str, int] = {}
     procs = {}
     for name in ("redis1", "redis2"):
         d = work / name
@@ -404,39 +578,21 @@ def start_servers(work: Path, sidecache_bin: str) -> Env:
                              "--daemonize", "no"], work / f"{name}.log")
     servers = [(f"127.0.0.1:{ports['redis1']}", NODE_NAMES[0]),
                (f"127.0.0.1:{ports['redis2']}", NODE_NAMES[1])]
-    # twemproxy: ketama, fnv1a_64, the same named servers, no hash_tag.
     nut_conf = work / "nutcracker.yml"
-    nut_conf.write_text(
-        "bench:\n"
-        f"  listen: 127.0.0.1:{ports['twemproxy']}\n"
-        "  hash: fnv1a_64\n"
-        "  distribution: ketama\n"
-        "  redis: true\n"
-        "  preconnect: true\n"
-        "  auto_eject_hosts: false\n"
-        "  servers:\n" + "".join(f"    - {addr}:1 {name}\n" for addr, name in servers))
-    # sidecache: one worker (one core for everything server-side), same ring, tags off.
-    sc_conf = work / "sidecache.yaml"
-    sc_conf.write_text(
-        f"listen: 127.0.0.1:{ports['sidecache']}\n"
-        "workers: 1\n"
-        "pool:\n"
-        "  hash: fnv1a_64\n"
-        "  distribution: ketama\n"
-        "  hash_tag: \"\"\n"
-        "  nodes:\n" + "".join(f"    - {{name: {name}, address: {addr}, weight: 1}}\n"
-                               for addr, name in servers) +
-        "logging: {level: warn, format: text}\n")
+    nut_conf.write_text(nutcracker_config(ports["twemproxy"], servers))
     for name in ("redis1", "redis2"):
         wait_ready(ports[name], procs[name], name)
     procs["twemproxy"] = spawn(["nutcracker", "-c", str(nut_conf), "-s",
                                 str(ports["twemproxy_stats"]), "-a", "127.0.0.1",
                                 "-o", str(work / "nutcracker.log")], work / "nutcracker.out")
-    procs["sidecache"] = spawn([sidecache_bin, "-c", str(sc_conf)], work / "sidecache.log")
+    for name in SIDECACHES:  # the same binary and config; sidecache_metrics adds http:
+        conf = work / f"{name}.yaml"
+        conf.write_text(sidecache_config(ports[name], servers, ports.get(f"{name}_http")))
+        procs[name] = spawn([sidecache_bin, "-c", str(conf)], work / f"{name}.log")
     wait_ready(ports["twemproxy"], procs["twemproxy"], "nutcracker")
-    wait_ready(ports["sidecache"], procs["sidecache"], "sidecache")
-    for name, p in procs.items():
-        pids[name] = p.pid
+    for name in SIDECACHES:
+        wait_ready(ports[name], procs[name], name)
+    pids = {name: p.pid for name, p in procs.items()}
     return Env(ports=ports, pids=pids, work=work, sidecache_bin=sidecache_bin)
 
 
@@ -504,8 +660,36 @@ def fmt_x(v: float) -> str:
     return "n/a" if v != v else f"{v:.2f}x"
 
 
+def fmt_cpu(v: float | None) -> str:
+    return "n/a" if v is None or v != v else f"{v:.2f}"
+
+
+def fmt_us(v: float | None) -> str:
+    return "n/a" if v is None or v != v else f"{v:.2f} µs"
+
+
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**met**" if ok else "**missed**")
+
+
+def summarize_target(rs: list[Run], target: str) -> dict:
+    out = {
+        "runs": len(rs),
+        "rps": med([r.rps for r in rs]),
+        "rps_min": min((r.rps for r in rs), default=float("nan")),
+        "rps_max": max((r.rps for r in rs), default=float("nan")),
+        "p50": med([r.p50_ms for r in rs]),
+        "p99": med([r.p99_ms for r in rs]),
+        "cpu": med([r.proxy_cpu_us_per_req for r in rs]) if target != "direct" else None,
+        "backend_cpu": med([r.backends_cpu_us_per_req for r in rs]),
+        "backend_cmds": med([r.backend_cmds_per_req for r in rs]),
+        "misses": sum(r.backend_misses for r in rs),
+    }
+    if target == "sidecache_metrics":
+        out["scrapes_ok"] = sum(r.scrapes_ok or 0 for r in rs)
+        out["scrapes_failed"] = sum(r.scrapes_failed or 0 for r in rs)
+        out["scrape_max_ms"] = max((r.scrape_max_ms or 0.0 for r in rs), default=float("nan"))
+    return out
 
 
 def summarize(runs: list[Run], wls: list[Workload]) -> dict:
@@ -514,21 +698,9 @@ def summarize(runs: list[Run], wls: list[Workload]) -> dict:
         by.setdefault((r.workload, r.target), []).append(r)
     summary = {}
     for w in wls:
-        s = {"workload": w, "targets": {}}
-        for t in TARGETS:
-            rs = by.get((w.name, t), [])
-            s["targets"][t] = {
-                "runs": len(rs),
-                "rps": med([r.rps for r in rs]),
-                "rps_min": min((r.rps for r in rs), default=float("nan")),
-                "rps_max": max((r.rps for r in rs), default=float("nan")),
-                "p50": med([r.p50_ms for r in rs]),
-                "p99": med([r.p99_ms for r in rs]),
-                "cpu": med([r.proxy_cpu_us_per_req for r in rs]) if t != "direct" else None,
-                "backend_cpu": med([r.backends_cpu_us_per_req for r in rs]),
-                "backend_cmds": med([r.backend_cmds_per_req for r in rs]),
-                "misses": sum(r.backend_misses for r in rs),
-            }
+        s = {"workload": w,
+             "targets": {t: summarize_target(by.get((w.name, t), []), t) for t in TARGETS}}
+
         # Ratios: median over repetitions of the paired (same repetition) ratio.
         def paired(a: str, b: str) -> float:
             ra = {r.rep: r.rps for r in by.get((w.name, a), [])}
@@ -537,29 +709,33 @@ def summarize(runs: list[Run], wls: list[Workload]) -> dict:
         s["sc_direct"] = paired("sidecache", "direct")
         s["sc_twem"] = paired("sidecache", "twemproxy")
         s["twem_direct"] = paired("twemproxy", "direct")
+        s["metrics_on_off"] = paired("sidecache_metrics", "sidecache")
         summary[w.name] = s
     return summary
 
 
-def report(summary: dict, wls: list[Workload], rss: dict, meta: dict) -> tuple[str, list]:
-    lines: list[str] = []
-    checks: list[tuple[str, str, str, bool | None]] = []
-    add = lines.append
-    add(f"**{meta['label']}** — {meta['date']}, {meta['repeat']} repetition(s), "
+Check = tuple[str, str, str, "bool | None"]  # target, goal, measured, met
+
+
+def report_header(meta: dict) -> list[str]:
+    m = meta["machine"]
+    return [
+        f"**{meta['label']}** — {meta['date']}, {meta['repeat']} repetition(s), "
         f"{CLIENTS} clients, keyspace {KEYSPACE:,}, ~{meta['duration']:g} s per run; "
-        f"load average {meta['load_start']} at start, {meta['load_end']} at end.")
-    add("")
-    add("Machine: " + f"{meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
-        f"{meta['machine']['os']}, kernel {meta['machine']['kernel']}.  ")
-    add(f"Versions: {meta['machine']['redis']}; {meta['machine']['twemproxy']}; "
-        f"{meta['machine']['sidecache']}.  ")
-    add(f"Command: `{meta['command']}`")
-    add("")
-    add("### Throughput (median requests/s over the repetitions)")
-    add("")
-    add("| workload | direct | twemproxy | sidecache | twemproxy/direct | sidecache/direct "
-        "| sidecache/twemproxy | target sidecache/direct | |")
-    add("|---|--:|--:|--:|--:|--:|--:|--:|---|")
+        f"load average {meta['load_start']} at start, {meta['load_end']} at end.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}, kernel {m['kernel']}.  ",
+        f"Versions: {m['redis']}; {m['twemproxy']}; {m['sidecache']}.  ",
+        f"Command: `{meta['command']}`",
+        "",
+    ]
+
+
+def report_throughput(summary: dict, wls: list[Workload], checks: list[Check]) -> list[str]:
+    out = ["### Throughput (median requests/s over the repetitions)", "",
+           "| workload | direct | twemproxy | sidecache | twemproxy/direct | sidecache/direct "
+           "| sidecache/twemproxy | target sidecache/direct | |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|---|"]
     for w in wls:
         s = summary[w.name]
         t = s["targets"]
@@ -567,15 +743,18 @@ def report(summary: dict, wls: list[Workload], rss: dict, meta: dict) -> tuple[s
         ok = None if s["sc_direct"] != s["sc_direct"] else s["sc_direct"] >= goal
         checks.append((f"{w.title}: sidecache/direct req/s", f"≥ {goal:.2f}x",
                        fmt_x(s["sc_direct"]), ok))
-        add(f"| {w.title} | {fmt_rps(t['direct']['rps'])} | {fmt_rps(t['twemproxy']['rps'])} | "
-            f"{fmt_rps(t['sidecache']['rps'])} | {fmt_x(s['twem_direct'])} | "
-            f"{fmt_x(s['sc_direct'])} | {fmt_x(s['sc_twem'])} | ≥ {goal:.2f}x | {verdict(ok)} |")
-    add("")
-    add("### Latency (median over the repetitions of redis-benchmark's p50 / p99, ms)")
-    add("")
-    add("| workload | direct p50 | direct p99 | twemproxy p50 | twemproxy p99 | sidecache p50 "
-        "| sidecache p99 | sidecache p99 / direct p99 | target | |")
-    add("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+        out.append(f"| {w.title} | {fmt_rps(t['direct']['rps'])} | "
+                   f"{fmt_rps(t['twemproxy']['rps'])} | {fmt_rps(t['sidecache']['rps'])} | "
+                   f"{fmt_x(s['twem_direct'])} | {fmt_x(s['sc_direct'])} | "
+                   f"{fmt_x(s['sc_twem'])} | ≥ {goal:.2f}x | {verdict(ok)} |")
+    return out + [""]
+
+
+def report_latency(summary: dict, wls: list[Workload], checks: list[Check]) -> list[str]:
+    out = ["### Latency (median over the repetitions of redis-benchmark's p50 / p99, ms)", "",
+           "| workload | direct p50 | direct p99 | twemproxy p50 | twemproxy p99 | sidecache p50 "
+           "| sidecache p99 | sidecache p99 / direct p99 | target | |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for w in wls:
         t = summary[w.name]["targets"]
         d99, s99 = t["direct"]["p99"], t["sidecache"]["p99"]
@@ -583,73 +762,122 @@ def report(summary: dict, wls: list[Workload], rss: dict, meta: dict) -> tuple[s
         ok = None if ratio != ratio else ratio <= P99_FACTOR
         checks.append((f"{w.title}: sidecache p99 / direct p99", f"≤ {P99_FACTOR:.1f}x",
                        fmt_x(ratio), ok))
-        add(f"| {w.title} | {fmt_ms(t['direct']['p50'])} | {fmt_ms(d99)} | "
-            f"{fmt_ms(t['twemproxy']['p50'])} | {fmt_ms(t['twemproxy']['p99'])} | "
-            f"{fmt_ms(t['sidecache']['p50'])} | {fmt_ms(s99)} | {fmt_x(ratio)} | "
-            f"≤ {P99_FACTOR:.1f}x | {verdict(ok)} |")
-    add("")
-    add("### CPU per request (µs of the process's own user+system CPU, /proc/PID/stat)")
-    add("")
-    add("The proxy's own CPU divided by the requests of the run (median over repetitions); "
-        "the target applies to the pipelined runs. \"backends\" is both redis-servers together, "
-        "for the same run.")
-    add("")
-    add("| workload | twemproxy | sidecache | target sidecache | | backends (direct) "
-        "| backends (twemproxy) | backends (sidecache) |")
-    add("|---|--:|--:|--:|---|--:|--:|--:|")
+        out.append(f"| {w.title} | {fmt_ms(t['direct']['p50'])} | {fmt_ms(d99)} | "
+                   f"{fmt_ms(t['twemproxy']['p50'])} | {fmt_ms(t['twemproxy']['p99'])} | "
+                   f"{fmt_ms(t['sidecache']['p50'])} | {fmt_ms(s99)} | {fmt_x(ratio)} | "
+                   f"≤ {P99_FACTOR:.1f}x | {verdict(ok)} |")
+    return out + [""]
+
+
+def report_cpu(summary: dict, wls: list[Workload], checks: list[Check]) -> list[str]:
+    out = ["### CPU per request (µs of the process's own user+system CPU, /proc/PID/stat)", "",
+           "The proxy's own CPU divided by the requests of the run (median over repetitions); "
+           "the target applies to the pipelined runs. \"backends\" is both redis-servers "
+           "together, for the same run.", "",
+           "| workload | twemproxy | sidecache | target sidecache | | backends (direct) "
+           "| backends (twemproxy) | backends (sidecache) |",
+           "|---|--:|--:|--:|---|--:|--:|--:|"]
     for w in wls:
         t = summary[w.name]["targets"]
         sc = t["sidecache"]["cpu"]
+        goal_s, v = "", ""
         if w.pipeline > 1:
             goal = cpu_target_us(w)
             ok = None if sc != sc else sc <= goal
             checks.append((f"{w.title}: sidecache CPU per request", f"≤ {goal:.1f} µs",
-                           f"{sc:.2f} µs", ok))
+                           fmt_us(sc), ok))
             goal_s, v = f"≤ {goal:.1f}", verdict(ok)
-        else:
-            goal_s, v = "", ""
-        add(f"| {w.title} | {t['twemproxy']['cpu']:.2f} | {sc:.2f} | {goal_s} | {v} | "
-            f"{t['direct']['backend_cpu']:.2f} | {t['twemproxy']['backend_cpu']:.2f} | "
-            f"{t['sidecache']['backend_cpu']:.2f} |")
-    add("")
-    add("### Memory (resident set after the last run)")
-    add("")
-    add("| process | VmRSS after the run | VmHWM (peak) | target | |")
-    add("|---|--:|--:|--:|---|")
-    for name in ("twemproxy", "sidecache"):
+        out.append(f"| {w.title} | {fmt_cpu(t['twemproxy']['cpu'])} | {fmt_cpu(sc)} | "
+                   f"{goal_s} | {v} | {fmt_cpu(t['direct']['backend_cpu'])} | "
+                   f"{fmt_cpu(t['twemproxy']['backend_cpu'])} | "
+                   f"{fmt_cpu(t['sidecache']['backend_cpu'])} |")
+    return out + [""]
+
+
+def report_metrics(summary: dict, wls: list[Workload], checks: list[Check]) -> list[str]:
+    out = ["### Metrics on vs metrics off (sidecache_metrics vs sidecache)", "",
+           f"The same sidecache binary and configuration, plus `http:` and a `GET /metrics` "
+           f"every {SCRAPE_INTERVAL_S:g} s during each run (Prometheus' default interval is "
+           f"15 s). *on / off* is the median over repetitions of sidecache_metrics ÷ sidecache "
+           f"req/s within the same repetition; CPU is the proxy's own, per request, scrapes "
+           f"included.", "",
+           "| workload | off req/s | on req/s | on / off | target | | off p50 | on p50 "
+           "| off p99 | on p99 | off CPU µs/req | on CPU µs/req | scrapes 200 | slowest scrape |",
+           "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for w in wls:
+        s = summary[w.name]
+        off, on = s["targets"]["sidecache"], s["targets"]["sidecache_metrics"]
+        ratio = s["metrics_on_off"]
+        ok = None if ratio != ratio else ratio >= METRICS_RATIO_TARGET
+        checks.append((f"{w.title}: metrics on / metrics off req/s",
+                       f"≥ {METRICS_RATIO_TARGET:.2f}x", fmt_x(ratio), ok))
+        scrapes = on["scrapes_ok"] + on["scrapes_failed"]
+        out.append(f"| {w.title} | {fmt_rps(off['rps'])} | {fmt_rps(on['rps'])} | "
+                   f"{fmt_x(ratio)} | ≥ {METRICS_RATIO_TARGET:.2f}x | {verdict(ok)} | "
+                   f"{fmt_ms(off['p50'])} | {fmt_ms(on['p50'])} | {fmt_ms(off['p99'])} | "
+                   f"{fmt_ms(on['p99'])} | {fmt_cpu(off['cpu'])} | {fmt_cpu(on['cpu'])} | "
+                   f"{on['scrapes_ok']} of {scrapes} | {fmt_ms(on['scrape_max_ms'])} ms |")
+    ok_total = sum(summary[w.name]["targets"]["sidecache_metrics"]["scrapes_ok"] for w in wls)
+    failed = sum(summary[w.name]["targets"]["sidecache_metrics"]["scrapes_failed"] for w in wls)
+    checks.append(("every `/metrics` scrape during the runs answered 200", "all",
+                   f"{ok_total} of {ok_total + failed}",
+                   None if ok_total + failed == 0 else failed == 0))
+    return out + [""]
+
+
+def report_memory(rss: dict, checks: list[Check]) -> list[str]:
+    out = ["### Memory (resident set after the last run)", "",
+           "| process | VmRSS after the run | VmHWM (peak) | target | |",
+           "|---|--:|--:|--:|---|"]
+    for name in PROXIES:
         cur, peak = rss[name]
+        goal_s, v = "", ""
         if name == "sidecache":
             ok = cur / 1024 <= RSS_TARGET_MB
             checks.append(("sidecache RSS after the run", f"≤ {RSS_TARGET_MB:g} MB",
                            f"{cur / 1024:.1f} MB", ok))
             goal_s, v = f"≤ {RSS_TARGET_MB:g} MB", verdict(ok)
-        else:
-            goal_s, v = "", ""
-        add(f"| {name} | {cur / 1024:.1f} MB | {peak / 1024:.1f} MB | {goal_s} | {v} |")
-    add("")
+        out.append(f"| {name} | {cur / 1024:.1f} MB | {peak / 1024:.1f} MB | {goal_s} | {v} |")
+    return out + [""]
+
+
+def report_checks(checks: list[Check]) -> list[str]:
     met = sum(1 for c in checks if c[3])
     decided = sum(1 for c in checks if c[3] is not None)
-    add(f"### Targets: {met} of {decided} met")
-    add("")
-    add("| target | goal | measured | |")
-    add("|---|--:|--:|---|")
-    for name, goal, measured, ok in checks:
-        add(f"| {name} | {goal} | {measured} | {verdict(ok)} |")
-    add("")
-    add("### Sanity checks")
-    add("")
-    add("Backend commands per request and key misses, from the backends' `INFO stats` around "
-        "each run (GET: 1 command and no miss per request; MGET through a proxy: one command per "
-        "node touched, so ~2). A proxy answering errors instead of forwarding would show here.")
-    add("")
-    add("| workload | direct cmds/req | twemproxy cmds/req | sidecache cmds/req | misses |")
-    add("|---|--:|--:|--:|--:|")
+    out = [f"### Targets: {met} of {decided} met", "",
+           "| target | goal | measured | |", "|---|--:|--:|---|"]
+    out += [f"| {name} | {goal} | {measured} | {verdict(ok)} |"
+            for name, goal, measured, ok in checks]
+    return out + [""]
+
+
+def report_sanity(summary: dict, wls: list[Workload]) -> list[str]:
+    out = ["### Sanity checks", "",
+           "Backend commands per request and key misses, from the backends' `INFO stats` "
+           "around each run (GET: 1 command and no miss per request; MGET through a proxy: one "
+           "command per node touched, so ~2). A proxy answering errors instead of forwarding "
+           "would show here.", "",
+           "| workload | direct cmds/req | twemproxy cmds/req | sidecache cmds/req "
+           "| sidecache_metrics cmds/req | misses |",
+           "|---|--:|--:|--:|--:|--:|"]
     for w in wls:
         t = summary[w.name]["targets"]
         misses = sum(t[x]["misses"] for x in TARGETS)
-        add(f"| {w.title} | {t['direct']['backend_cmds']:.2f} | "
-            f"{t['twemproxy']['backend_cmds']:.2f} | {t['sidecache']['backend_cmds']:.2f} | "
-            f"{misses} |")
+        out.append(f"| {w.title} | "
+                   + " | ".join(f"{t[x]['backend_cmds']:.2f}" for x in TARGETS)
+                   + f" | {misses} |")
+    return out
+
+
+def report(summary: dict, wls: list[Workload], rss: dict, meta: dict) -> tuple[str, list]:
+    checks: list[Check] = []
+    lines = (report_header(meta)
+             + report_throughput(summary, wls, checks)
+             + report_latency(summary, wls, checks)
+             + report_cpu(summary, wls, checks)
+             + report_metrics(summary, wls, checks)
+             + report_memory(rss, checks))
+    lines += report_checks(checks) + report_sanity(summary, wls)
     return "\n".join(lines) + "\n", checks
 
 
@@ -670,6 +898,105 @@ def write_docs(text: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
+def target_order(rep: int, wi: int) -> list[str]:
+    """Targets of one workload in one repetition. direct, twemproxy and the sidecache pair take
+    turns going first; the pair (metrics off, metrics on) always runs back to back, its order
+    alternating, so the on/off ratio compares neighbouring runs and neither side always goes
+    first."""
+    k = rep + wi
+    pair = ["sidecache", "sidecache_metrics"][:: 1 if k % 2 == 0 else -1]
+    slots: list[list[str]] = [["direct"], ["twemproxy"], pair]
+    slots = slots[k % 3:] + slots[:k % 3]
+    return [t for slot in slots for t in slot]
+
+
+def calibrate(env: Env, wls: list[Workload], size: int, duration: float,
+              fixed: int | None) -> dict[tuple[str, str], int]:
+    """-n per (workload, target) of this value size, so each run takes about `duration` s.
+
+    A short run per workload and target gives its rate (and warms every connection up)."""
+    requests = {}
+    for w in (w for w in wls if w.size == size):
+        for t in TARGETS:
+            if fixed:
+                requests[(w.name, t)] = fixed
+                continue
+            n = 5000 if w.pipeline == 1 else 40000
+            r = run_benchmark(env, w, t, n, rep=-1, order=0, timeout=60)
+            rate = r.rps if r.rps == r.rps else n / r.wall_s
+            step = 1000 if w.pipeline == 1 else 16000
+            requests[(w.name, t)] = max(step, int(rate * duration / step) * step)
+    return requests
+
+
+def print_run(r: Run, w: Workload, repeat: int) -> None:
+    cpu = (f", proxy {r.proxy_cpu_us_per_req:.2f} us/req"
+           if r.proxy_cpu_us_per_req is not None else "")
+    scrapes = (f", /metrics {r.scrapes_ok}/{r.scrapes_ok + r.scrapes_failed} ok"
+               if r.scrapes_ok is not None else "")
+    print(f"  rep {r.rep + 1}/{repeat} {w.title:<26} {r.target:<17} "
+          f"{r.rps:>11,.0f} req/s  p50 {r.p50_ms:.3f}  p99 {r.p99_ms:.3f} ms{cpu}{scrapes}",
+          flush=True)
+
+
+class Measurement:
+    """The measured runs: repetitions x workloads x targets, interleaved, within a time budget.
+    A failed run is recorded (and reported) and the bench goes on unless a server died."""
+
+    def __init__(self, env: Env, requests: dict, repeat: int, duration: float,
+                 budget: float, started: float):
+        self.env, self.requests, self.repeat = env, requests, repeat
+        self.timeout = max(60, duration * 20)
+        self.budget, self.started = budget, started
+        self.runs: list[Run] = []
+        self.failures: list[str] = []
+        self.over_budget = False
+
+    def fail(self, text: str) -> None:
+        self.failures.append(text)
+        print(f"  FAILED: {text}", flush=True)
+
+    def out_of_time(self) -> bool:
+        if not self.over_budget and time.monotonic() - self.started > self.budget:
+            self.over_budget = True
+            self.failures.append(f"time budget ({self.budget:g} s) used up: the remaining runs "
+                                 f"were skipped (a loaded machine?)")
+            print(f"  {self.failures[-1]}", flush=True)
+        return self.over_budget
+
+    def workload(self, w: Workload, rep: int, wi: int) -> None:
+        for pos, t in enumerate(target_order(rep, wi)):
+            if self.out_of_time():
+                return
+            try:
+                r = run_benchmark(self.env, w, t, self.requests[(w.name, t)], rep, pos,
+                                  timeout=self.timeout)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                self.fail(f"rep {rep + 1}, {w.title}, {t} (left out of the medians): {e}")
+                if any(p.poll() is not None for p in _children):
+                    raise
+                continue
+            self.runs.append(r)
+            print_run(r, w, self.repeat)
+            if r.scrapes_failed:
+                self.fail(f"rep {rep + 1}, {w.title}, {t}: {r.scrapes_failed} of "
+                          f"{r.scrapes_ok + r.scrapes_failed} /metrics scrapes failed "
+                          f"({'; '.join(r.scrape_errors or [])}); the run is kept")
+            elif r.scrapes_ok == 0:
+                self.fail(f"rep {rep + 1}, {w.title}, {t}: no /metrics scrape completed")
+
+
+def sidecache_error_counters(env: Env) -> list[str]:
+    """sidecache's own error counters (a protocol error closes the client's connection)."""
+    bad = []
+    for name in SIDECACHES:
+        for k in ("total_error_replies_protocol", "rejected_connections"):
+            v = info_field(env.ports[name], "stats", k)
+            if v not in (None, "0"):
+                bad.append(f"{name} INFO stats {k}:{v} (should be 0)")
+    return bad
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -678,7 +1005,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int,
                     help="requests per run for every run (default: sized per workload and "
                          "target from a calibration run so each run takes --duration)")
-    ap.add_argument("--duration", type=float, help="seconds per run (default 3, --quick 0.6)")
+    ap.add_argument("--duration", type=float,
+                    help=f"seconds per run (default {FULL_DURATION_S:g}, "
+                         f"--quick {QUICK_DURATION_S:g})")
     ap.add_argument("--only", help="comma-separated workload ids to run (e.g. get-16-P16)")
     ap.add_argument("--write-docs", action="store_true",
                     help="replace the results block of docs/benchmarks.md")
@@ -693,7 +1022,7 @@ def main() -> int:
     args = ap.parse_args()
 
     repeat = args.repeat or (1 if args.quick else 3)
-    duration = args.duration or (1.0 if args.quick else 3.0)
+    duration = args.duration or (QUICK_DURATION_S if args.quick else FULL_DURATION_S)
     budget = 120 if args.quick else 600
     wls = workloads()
     if args.only:
@@ -722,8 +1051,9 @@ def main() -> int:
         env = start_servers(work, args.sidecache)
         machine = machine_info(env)
         print(f"servers: redis {env.ports['redis1']} {env.ports['redis2']}, twemproxy "
-              f"{env.ports['twemproxy']}, sidecache {env.ports['sidecache']} (work dir {work})",
-              flush=True)
+              f"{env.ports['twemproxy']}, sidecache {env.ports['sidecache']}, "
+              f"sidecache_metrics {env.ports['sidecache_metrics']} (http "
+              f"{env.ports['sidecache_metrics_http']}) (work dir {work})", flush=True)
         if args.serve:
             populate(env, 16)
             check_targets(env, 16)
@@ -735,67 +1065,25 @@ def main() -> int:
         load_start = loadavg()
         sizes = sorted({w.size for w in wls})
         requests: dict[tuple[str, str], int] = {}
-
-        # Calibration, which also warms up every connection: a short run per workload and
-        # target gives its rate; -n is then sized for `duration` seconds per run.
         for size in sizes:
             populate(env, size)
             check_targets(env, size)
-            for w in (w for w in wls if w.size == size):
-                for t in TARGETS:
-                    if args.requests:
-                        requests[(w.name, t)] = args.requests
-                        continue
-                    n = 5000 if w.pipeline == 1 else 40000
-                    r = run_benchmark(env, w, t, n, rep=-1, order=0, timeout=60)
-                    rate = r.rps if r.rps == r.rps else n / r.wall_s
-                    step = 1000 if w.pipeline == 1 else 16000
-                    requests[(w.name, t)] = max(step, int(rate * duration / step) * step)
+            requests.update(calibrate(env, wls, size, duration, args.requests))
         print(f"calibrated in {time.monotonic() - started:.0f} s; running {repeat} "
               f"repetition(s) of {len(wls)} workloads x {len(TARGETS)} targets", flush=True)
 
-        runs: list[Run] = []
-        failures: list[str] = []
-        over_budget = False
+        m = Measurement(env, requests, repeat, duration, budget, started)
         for rep in range(repeat):
             for size in sizes:
+                if m.out_of_time():
+                    break
                 populate(env, size)
                 for wi, w in enumerate(w for w in wls if w.size == size):
-                    shift = (rep + wi) % len(TARGETS)
-                    order = TARGETS[shift:] + TARGETS[:shift]
-                    for pos, t in enumerate(order):
-                        if time.monotonic() - started > budget and not over_budget:
-                            over_budget = True
-                            failures.append(f"time budget ({budget} s) used up: the remaining "
-                                            f"runs were skipped (a loaded machine?)")
-                            print(f"  {failures[-1]}", flush=True)
-                        if over_budget:
-                            continue
-                        n = requests[(w.name, t)]
-                        try:
-                            r = run_benchmark(env, w, t, n, rep, pos,
-                                              timeout=max(60, duration * 20))
-                        except (RuntimeError, subprocess.TimeoutExpired) as e:
-                            # Recorded and reported; the run goes on unless a server died.
-                            failures.append(f"rep {rep + 1}, {w.title}, {t}: {e}")
-                            print(f"  FAILED: {failures[-1]}", flush=True)
-                            if any(p.poll() is not None for p in _children):
-                                raise
-                            continue
-                        runs.append(r)
-                        cpu = (f", proxy {r.proxy_cpu_us_per_req:.2f} us/req"
-                               if r.proxy_cpu_us_per_req is not None else "")
-                        print(f"  rep {rep + 1}/{repeat} {w.title:<26} {t:<10} "
-                              f"{r.rps:>11,.0f} req/s  p50 {r.p50_ms:.3f}  p99 {r.p99_ms:.3f} ms"
-                              f"{cpu}", flush=True)
+                    m.workload(w, rep, wi)
+        runs, failures = m.runs, m.failures
         rss = {name: (rss_kb(env.pids[name]), rss_kb(env.pids[name], "VmHWM"))
-               for name in ("twemproxy", "sidecache")}
-        # sidecache's own error counters (a protocol error closes the client's connection).
-        sc_info = {k: info_field(env.ports["sidecache"], "stats", k)
-                   for k in ("total_error_replies_protocol", "rejected_connections")}
-        for k, v in sc_info.items():
-            if v not in (None, "0"):
-                failures.append(f"sidecache INFO stats {k}:{v} (should be 0)")
+               for name in PROXIES}
+        failures += sidecache_error_counters(env)
         meta = {
             "label": args.label or ("Quick run (--quick): indicative only" if args.quick
                                     else "Full run"),
@@ -810,7 +1098,7 @@ def main() -> int:
         summary = summarize(runs, wls)
         text, checks = report(summary, wls, rss, meta)
         if failures:
-            text += ("\n### Failed runs (left out of the medians)\n\n"
+            text += ("\n### Failed runs and other problems\n\n"
                      + "".join(f"- {f}\n" for f in failures))
         print()
         print(text)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark: redis-benchmark against direct Redis, twemproxy (nutcracker) and sidecache over the
-# same two redis-server backends, in one run, interleaved and repeated; prints a table of
-# requests/s, p50/p99, the ratios sidecache/direct and sidecache/twemproxy, each proxy's own CPU
-# per request and its memory, each checked against the project's targets.
+# Benchmark: redis-benchmark against direct Redis, twemproxy (nutcracker), sidecache and
+# sidecache with metrics on (a second sidecache with its HTTP endpoint, scraped every second)
+# over the same two redis-server backends, in one run, interleaved and repeated; prints a table
+# of requests/s, p50/p99, the ratios sidecache/direct, sidecache/twemproxy and metrics on/off,
+# each proxy's own CPU per request and its memory, each checked against the project's targets.
 #
-#   bash scripts/bench.sh                  3 repetitions of ~3 s runs (about 6 minutes)
+#   bash scripts/bench.sh                  3 repetitions of ~2.5 s runs (about 5 minutes)
 #   bash scripts/bench.sh --quick          1 repetition of ~1 s runs (under a minute)
 #   bash scripts/bench.sh --repeat 5 --requests 200000 --write-docs
 #
@@ -12,7 +13,7 @@
 #   --quick          short runs, one repetition: a smoke test, not a measurement
 #   --repeat N       repetitions (default 3; 1 with --quick)
 #   --requests N     fixed -n for every run (default: sized per workload and target so that each
-#                    run takes --duration seconds, default 3)
+#                    run takes --duration seconds, default 2.5)
 #   --write-docs     put the results into docs/benchmarks.md (between the bench:results markers)
 #   --label TEXT     heading of the results block
 #   --only IDS       comma-separated workloads (get-16-P1, set-1024-P16, mget10-16-P1, ...)

@@ -65,8 +65,10 @@ asio::awaitable<void> HealthChecker::probe_loop(std::uint32_t index) {
   while (!stopped_) {
     const std::string reason = co_await probe(node);
     record(index, reason.empty(), reason);
-    // While a node is down, probe less and less often (up to max_interval).
-    interval = node.up ? options_.interval : std::min(interval * 2, options_.max_interval);
+    // While a node is down and failing, probe less and less often (up to max_interval); once
+    // it answers again, probe at the normal pace so it is readmitted quickly.
+    interval = node.up || reason.empty() ? options_.interval
+                                         : std::min(interval * 2, options_.max_interval);
     wait.expires_after(interval);
     boost::system::error_code ec;
     co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));

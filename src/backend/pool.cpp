@@ -46,7 +46,7 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
   for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
     const auto& node = config.nodes[i];
     auto counters = std::make_shared<NodeStats>(node.name);
-    Node n{node.name, {}, 0, health_ ? health_->up(i) : true, counters};
+    Node n{node.name, {}, health_ ? health_->up(i) : true, counters};
     if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
     if (health_) {
@@ -107,17 +107,8 @@ void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget tar
     target.deliver(scratch_);
     return;
   }
-  Connection* chosen = n.connections.front().get();
-  if (n.connections.size() > 1) {
-    // Prefer a connected connection, round robin among them.
-    for (std::size_t tries = 0; tries < n.connections.size(); ++tries) {
-      Connection* c = n.connections[n.next++ % n.connections.size()].get();
-      if (c->state() == Connection::State::kConnected) {
-        chosen = c;
-        break;
-      }
-    }
-  }
+  // One client's requests always take the same connection (ordering); clients spread.
+  Connection* chosen = n.connections[target.lane % n.connections.size()].get();
   chosen->send(request, std::move(target), retryable);
 }
 

@@ -45,7 +45,6 @@ class Pool final : public NodeSender {
   struct Node {
     std::string name;
     std::vector<std::shared_ptr<Connection>> connections;
-    std::uint32_t next = 0;  // round robin over connections
     bool up = true;
     std::shared_ptr<NodeStats> stats;
   };

@@ -20,6 +20,9 @@ class ReplySink {
 struct ReplyTarget {
   std::shared_ptr<ReplySink> sink;
   std::uint64_t tag = 0;
+  // The client a request belongs to: with several connections per node, one client's requests
+  // always take the same one, so a pipeline runs in order.
+  std::uint64_t lane = 0;
 
   void deliver(std::string_view reply) const { sink->on_reply(tag, reply); }
 };

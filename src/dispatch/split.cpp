@@ -158,6 +158,7 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
     return;
   }
 
+  const std::uint64_t lane = target.lane;
   auto merge = std::make_shared<Merge>(kind, std::move(target), part_nodes.size());
   // Set before sending: a part may be answered at once (a node that is down).
   if (kind == MergeKind::kMget) merge->key_part = key_part;
@@ -174,16 +175,17 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
       if (key_part[i] != p) continue;
       for (int s = 0; s < step; ++s) resp::append_bulk(request, args[key_positions[i] + s]);
     }
-    nodes.send(part_nodes[p], request, backend::ReplyTarget{merge, p});
+    nodes.send(part_nodes[p], request, backend::ReplyTarget{merge, p, lane});
   }
 }
 
 void broadcast(MergeKind kind, std::string_view request, backend::NodeSender& nodes,
                backend::ReplyTarget target) {
   const std::uint32_t count = nodes.node_count();
+  const std::uint64_t lane = target.lane;
   auto merge = std::make_shared<Merge>(kind, std::move(target), count);
   for (std::uint32_t node = 0; node < count; ++node) {
-    nodes.send(node, request, backend::ReplyTarget{merge, node});
+    nodes.send(node, request, backend::ReplyTarget{merge, node, lane});
   }
 }
 

@@ -132,7 +132,7 @@ RequestParser::RequestParser(const ParserLimits& limits) : limits_(limits) {}
 
 void RequestParser::reset() {
   error_.clear();
-  pos_ = scan_ = seen_ = 0;
+  pos_ = scan_ = seen_ = start_ = 0;
   args_left_ = bulk_len_ = -1;
   spans_.clear();
   inline_storage_.clear();
@@ -176,6 +176,7 @@ RequestParser::Step RequestParser::find_crlf(std::string_view region, const char
 
 // "*<count>\r\n" at pos_ (region[pos_] == '*').
 RequestParser::Step RequestParser::read_count(std::string_view region) {
+  const std::size_t header_at = pos_;
   std::size_t cr = 0;
   if (Step s = find_crlf(region, "too big mbulk count string", cr); s != Step::kContinue) return s;
   std::int64_t n = 0;
@@ -185,6 +186,7 @@ RequestParser::Step RequestParser::read_count(std::string_view region) {
   }
   pos_ = cr + 2;
   if (n <= 0) return Step::kContinue;  // empty multibulk: skipped, like Redis
+  start_ = header_at;
   args_left_ = n;
   spans_.clear();
   spans_.reserve(std::min<std::size_t>(static_cast<std::size_t>(n), kMaxReserve));
@@ -238,6 +240,7 @@ RequestParser::Step RequestParser::read_inline(std::string_view region) {
   std::size_t end = lf;
   if (end > pos_ && region[end - 1] == '\r') --end;
   if (end - pos_ > limits_.max_inline_bytes) return fail("too big inline request");
+  start_ = pos_;
   if (!split_inline(region.substr(pos_, end - pos_), inline_storage_, spans_)) {
     return fail("unbalanced quotes in request");
   }
@@ -251,8 +254,9 @@ void RequestParser::emit(const char* base, bool inline_form, Command& out, std::
   out.args.reserve(spans_.size());
   for (const auto& [offset, length] : spans_) out.args.emplace_back(base + offset, length);
   out.inline_form = inline_form;
+  out.start = start_;
   consumed = pos_;
-  pos_ = scan_ = 0;
+  pos_ = scan_ = start_ = 0;
   args_left_ = bulk_len_ = -1;
   spans_.clear();
 }

@@ -32,6 +32,9 @@ struct Command {
   // storage (inline form). Valid until the next parse() call or until the region changes.
   std::vector<std::string_view> args;
   bool inline_form = false;  // raw bytes are not RESP; re-encode before forwarding
+  // Where the command's own bytes start within what parse() reports as consumed: skipped
+  // empty lines and empty multibulks come first and must not be forwarded.
+  std::size_t start = 0;
 };
 
 class RequestParser {
@@ -71,7 +74,8 @@ class RequestParser {
   // Implementation state, see parser.cpp.
   ParserLimits limits_;
   std::string error_;
-  std::size_t pos_ = 0;          // offset in the region where parsing resumes
+  std::size_t pos_ = 0;
+  std::size_t start_ = 0;  // offset of the current command's first byte          // offset in the region where parsing resumes
   std::size_t scan_ = 0;         // offset up to which the current line was searched
   std::size_t seen_ = 0;         // region size at the last call (for need_hint)
   std::int64_t args_left_ = -1;  // -1: header not yet read

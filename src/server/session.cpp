@@ -9,6 +9,7 @@ namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kIdleBufferBytes = 64 * 1024;
+constexpr std::chrono::seconds kLingerTime{2};
 
 CommandClass command_class(const resp::CommandInfo& info) {
   switch (info.routing) {
@@ -40,7 +41,8 @@ Session::Session(tcp::socket socket, SessionContext context)
     : socket_(std::move(socket)),
       ctx_(context),
       parser_(parser_limits(context.config->limits)),
-      resume_(socket_.get_executor()) {
+      resume_(socket_.get_executor()),
+      linger_(socket_.get_executor()) {
   client_.id = ctx_.process.next_client_id.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.clients.add(1);
   ctx_.registry.add(this);
@@ -69,9 +71,7 @@ void Session::start() {
 
 void Session::drain() {
   if (stopped_ || closing_) return;
-  closing_ = true;
-  boost::system::error_code ignored;
-  socket_.cancel(ignored);  // ends the pending read
+  closing_ = true;  // what is read from now on is dropped; what was read is answered
   resume_.cancel();
   flush();  // closes at once when nothing is owed
 }
@@ -85,25 +85,35 @@ void Session::stop() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   resume_.cancel();
+  linger_.cancel();
 }
 
 asio::awaitable<void> Session::read_loop() {
   auto self = shared_from_this();
   boost::system::error_code ec;
-  while (!stopped_ && !closing_) {
+  while (!stopped_) {
     std::size_t free = 0;
     const std::size_t want =
         std::max(kReadChunk, std::min(parser_.need_hint(), in_.size() + 4 * kReadChunk));
     char* space = in_.prepare(want, free);
     const std::size_t n = co_await socket_.async_read_some(
         asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::eof && !stopped_) {
+    if (stopped_) break;
+    if (ec == asio::error::eof) {
       // The client is done sending (a half-close, as `nc -q` does): answer what it sent.
+      peer_closed_ = true;
       closing_ = true;
-      flush();
-      break;
+      if (fin_sent_) break;  // we were lingering for exactly this
+      flush();               // closes once the last reply is written
+      co_return;
     }
-    if (ec || stopped_) break;
+    if (ec) break;
+    if (closing_) {
+      // After QUIT, a protocol error or a drain: input is read and dropped, so that closing
+      // with unread input does not reset the connection and lose replies still being sent.
+      in_.consume(in_.size());
+      continue;
+    }
     in_.commit(n);
     ctx_.stats.bytes_in.add(n);
     process_input();
@@ -116,7 +126,7 @@ asio::awaitable<void> Session::read_loop() {
     }
     if (in_.size() == 0 && in_.capacity() > kIdleBufferBytes) in_.shrink_to(kIdleBufferBytes);
   }
-  if (!closing_) stop();  // the client went away (or we stopped); pending replies are dropped
+  stop();  // the client went away (or we stopped); pending replies are dropped
 }
 
 void Session::process_input() {
@@ -141,8 +151,10 @@ void Session::process_input() {
     sync_tag_ = tag;
     sync_replied_ = false;
     const dispatch::Dispatched done =
-        ctx_.dispatcher.dispatch(command_, in_.readable().substr(0, consumed), client_,
-                                 backend::ReplyTarget{shared_from_this(), tag});
+        ctx_.dispatcher.dispatch(command_,
+                                 in_.readable().substr(command_.start, consumed - command_.start),
+                                 client_,
+                                 backend::ReplyTarget{shared_from_this(), tag, client_.id});
     sync_tag_ = kNoTag;
     if (sync_replied_) {
       record(Slot{{}, true, read_at, done}, sync_error_);
@@ -206,11 +218,7 @@ void Session::schedule_flush() {
 void Session::flush() {
   if (stopped_ || writing_active_) return;
   if (out_.empty()) {
-    if (closing_ && slots_.empty()) {
-      boost::system::error_code ignored;
-      socket_.shutdown(tcp::socket::shutdown_send, ignored);
-      stop();
-    }
+    if (closing_ && slots_.empty()) finish_close();
     return;
   }
   writing_.swap(out_);
@@ -228,6 +236,22 @@ void Session::flush() {
                       self->flush();
                     });
   wake_reader();
+}
+
+// Everything owed is written: send FIN and close. With unread input, closing would reset the
+// connection and the client could lose the last replies: then wait (reading and dropping) for
+// the client to close too, or a grace period.
+void Session::finish_close() {
+  if (fin_sent_) return;
+  fin_sent_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  // Nothing unread: the kernel delivers what is queued and closes cleanly.
+  if (peer_closed_ || socket_.available(ignored) == 0) return stop();
+  linger_.expires_after(kLingerTime);
+  linger_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->stop();
+  });
 }
 
 void Session::record(const Slot& slot, bool error) {

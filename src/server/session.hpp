@@ -63,6 +63,7 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
   bool over_limits() const;
   void wake_reader();
   void record(const Slot& slot, bool error);
+  void finish_close();
 
   tcp::socket socket_;
   SessionContext ctx_;
@@ -88,6 +89,9 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
   bool sync_replied_ = false;
   bool sync_error_ = false;
   asio::steady_timer resume_;  // the reader sleeps on it while over the pipeline limits
+  asio::steady_timer linger_;  // after our FIN: how long to wait for the client's
+  bool peer_closed_ = false;   // the client half-closed (EOF read)
+  bool fin_sent_ = false;
 };
 
 }  // namespace sidecache::server

@@ -152,6 +152,7 @@ class Process:
         self.args = args
         self.log_path = log_path
         self.log = open(log_path, "ab")
+        self.stopped = False  # stop() was called: an exit is expected
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
 
@@ -169,6 +170,7 @@ class Process:
     def stop(self, sig=None, timeout=10.0):
         """Stops the process by PID (SIGTERM unless `sig`); returns its exit code."""
         sig = sig if sig is not None else signal.SIGTERM
+        self.stopped = True
         if self.alive():
             try:
                 os.kill(self.proc.pid, signal.SIGCONT)  # in case a test stopped it
@@ -248,17 +250,24 @@ def node_yaml(nodes):
     return "\n".join(lines)
 
 
+def config_yaml(port, nodes, workers=1, pool_extra="", top_extra=""):
+    """The config file Sidecache writes (tests that reload write new versions of it)."""
+    return "listen: 127.0.0.1:%d\nworkers: %d\n%s\npool:\n  nodes:\n%s\n%s\n" % (
+        port, workers, top_extra, node_yaml(nodes), pool_extra)
+
+
 class Sidecache:
     """The sidecache binary with a generated config; `pool_extra`/`top_extra` add YAML lines."""
 
     def __init__(self, workdir, nodes, workers=1, pool_extra="", top_extra="", port=None,
-                 wait=True):
+                 wait=True, config_path=None):
+        """`config_path`: where to write the config and what `-c` names (it may be a symlink,
+        written through); by default a new file in `workdir`."""
         self.port = port or free_port()
         self.workdir = workdir
-        self.config_path = os.path.join(workdir, "sidecache-%d.yaml" % self.port)
+        self.config_path = config_path or os.path.join(workdir, "sidecache-%d.yaml" % self.port)
         with open(self.config_path, "w") as f:
-            f.write("listen: 127.0.0.1:%d\nworkers: %d\n%s\npool:\n  nodes:\n%s\n%s\n" % (
-                self.port, workers, top_extra, node_yaml(nodes), pool_extra))
+            f.write(config_yaml(self.port, nodes, workers, pool_extra, top_extra))
         self.process = Process([BIN, "-c", self.config_path],
                                os.path.join(workdir, "sidecache-%d.log" % self.port))
         if wait:
@@ -281,7 +290,7 @@ class Sidecache:
     def problems(self):
         """What is wrong with this sidecache so far: it exited on its own, or its log holds a
         sanitizer report. None when all is well."""
-        if not self.process.alive():
+        if not self.process.alive() and not self.process.stopped:
             return "sidecache exited unexpectedly with code %s" % self.process.proc.returncode
         report = sanitizer_report(self.process.output())
         if report:
@@ -297,10 +306,12 @@ class Sidecache:
     def stop_checked(self):
         """Stops sidecache by SIGTERM and fails when it had crashed, did not exit cleanly, or
         its log holds a sanitizer report (ASan builds report leaks at exit)."""
-        problem = None if self.process.alive() else \
-            "sidecache exited unexpectedly with code %s" % self.process.proc.returncode
+        problem = None
+        if not self.process.alive() and not self.process.stopped:
+            problem = "sidecache exited unexpectedly with code %s" % self.process.proc.returncode
+        stopped_here = self.process.alive()
         code = self.stop()
-        if problem is None and code != 0:
+        if problem is None and stopped_here and code != 0:
             problem = "sidecache exited with code %s on SIGTERM" % code
         report = sanitizer_report(self.process.output())
         if report:

@@ -196,5 +196,34 @@ class BadInput(unittest.TestCase):
         self.assertGreaterEqual(errors, len(PROTOCOL_ERRORS))
 
 
+class SkippedPrefixes(unittest.TestCase):
+    """Empty lines and empty multibulks before a command are skipped, as Redis does. They must
+    not reach a node: a node connection is shared by every client, and Redis stops reading
+    a connection whose input starts with a NUL byte before a newline (strchr stops at it)."""
+
+    def test_bytes_skipped_before_a_command_are_not_forwarded(self):
+        cluster = harness.Cluster(1, pool_extra="  request_timeout: 500ms\n")
+        try:
+            bystander = cluster.sidecache.raw()
+            self.assertEqual(bystander.command("SET", "k", "v"), "OK")
+            for prefix in (b"\r\n", b"   \r\n", b"*0\r\n", b"*-1\r\n", b"\x00\r\n",
+                           b"\x00junk\r\n"):
+                with self.subTest(prefix=prefix):
+                    conn = cluster.sidecache.raw()
+                    try:
+                        conn.send_raw(prefix + conn.encode("GET", "k"))
+                        reply = conn.read_reply()
+                        self.assertTrue(reply == b"v" or reply.startswith("ERR Protocol error"),
+                                        reply)
+                    finally:
+                        conn.close()
+                    # Another client's requests to the same node are unaffected.
+                    self.assertEqual(bystander.command("GET", "k"), b"v")
+            bystander.close()
+            cluster.sidecache.check()
+        finally:
+            cluster.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

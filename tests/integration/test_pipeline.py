@@ -178,5 +178,22 @@ class SmallMaxPipeline(unittest.TestCase):
     first_mismatch = Pipeline.first_mismatch
 
 
+class ConnectionsPerNode(unittest.TestCase):
+    """With several connections per node, one client's pipeline must still run in order on
+    the node: a GET after a SET of the same key sees it, INCR replies count up."""
+
+    def test_pipeline_order_with_4_connections_per_node(self):
+        cluster = harness.Cluster(3, pool_extra="  connections_per_node: 4\n")
+        try:
+            commands, expected = mixed_commands(random.Random(5), 4000, "cpn")
+            got = run_raw_pipeline(cluster.sidecache.port, commands)
+            wrong = sum(1 for g, w in zip(got, expected) if g != w)
+            self.assertEqual(wrong, 0, "%d of %d replies differ from in-order execution; first: %s"
+                             % (wrong, len(got), Pipeline.first_mismatch(self, got, expected)))
+            cluster.sidecache.check()
+        finally:
+            cluster.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -82,7 +82,8 @@ void expect_integer(const redisReply* r, long long value, const std::string& wha
 }
 
 void run_checks(redisContext* c, const std::string& p) {
-  const std::string binary("bin\0\r\n\xff value", 15);
+  static constexpr char kBinary[] = "bin\0\r\n\xff value";
+  const std::string binary(kBinary, sizeof kBinary - 1);  // with the NUL inside
   expect_status(command(c, {"SET", p + ":a", "alpha"}).get(), "OK", "SET");
   expect_string(command(c, {"GET", p + ":a"}).get(), "alpha", "GET");
   expect_status(command(c, {"SET", p + ":bin", binary}).get(), "OK", "SET binary");

@@ -293,3 +293,18 @@ TEST_CASE("a 4 MiB bulk in one-byte reads", "[parser][slow]") {
   // A view into the region, not a copy (parenthesized: Catch would print 4 MiB C strings).
   CHECK((cmd.args[1].data() == input.data() + header));
 }
+
+TEST_CASE("Command::start skips the empty lines and empty multibulks before a command") {
+  using namespace sidecache::resp;
+  RequestParser parser;
+  Command command;
+  std::size_t consumed = 0;
+  const std::string input = std::string("\r\n\x00\r\n*0\r\n*-1\r\n", 14) + "*1\r\n$4\r\nPING\r\n";
+  REQUIRE(parser.parse(input, command, consumed) == ParseStatus::kCommand);
+  CHECK(consumed == input.size());
+  CHECK(input.substr(command.start, consumed - command.start) == "*1\r\n$4\r\nPING\r\n");
+
+  const std::string inline_input = "\r\n\r\nGET k\r\n";
+  REQUIRE(parser.parse(inline_input, command, consumed) == ParseStatus::kCommand);
+  CHECK(inline_input.substr(command.start, consumed - command.start) == "GET k\r\n");
+}
