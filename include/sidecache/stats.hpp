@@ -49,9 +49,9 @@ struct NodeStats {
   Counter errors_reply;       // the node answered with an error reply
   Counter connects;           // successful connects (the first and every reconnect)
   Counter connect_failures;
-  Counter retries;            // read-only requests sent again after a connection broke
-  Counter ejections;          // marked down by the health checker
-  Gauge healthy;              // 1 unless marked down (set in the constructor)
+  Counter retries;    // read-only requests sent again after a connection broke
+  Counter ejections;  // marked down by the health checker
+  Gauge healthy;      // 1 unless marked down (set in the constructor)
   Gauge connections;  // connections currently established
   Gauge inflight;     // requests sent and not yet answered
   Histogram latency;

@@ -51,8 +51,8 @@ Daemon::~Daemon() {
   workers_.clear();
 }
 
-std::shared_ptr<backend::HealthChecker> Daemon::make_health(
-    const config::Config& config, const std::vector<std::string>& down) {
+std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config& config,
+                                                            const std::vector<std::string>& down) {
   const std::uint64_t generation = generation_.load();
   return backend::make_health_checker(
       config.pool,
@@ -66,8 +66,7 @@ int Daemon::run() {
   const unsigned workers = worker_count(*config_);
   log_startup(*config_, workers);
   for (unsigned i = 0; i < workers; ++i) {
-    process_.workers.push_back(
-        std::make_unique<WorkerStats>(resp::CommandTable::id_count()));
+    process_.workers.push_back(std::make_unique<WorkerStats>(resp::CommandTable::id_count()));
   }
   health_ = make_health(*config_, {});
   try {
@@ -114,8 +113,7 @@ void Daemon::on_signal(int signal) {
     spdlog::warn("{} received again: stopping now", name);
     return stop_now();
   }
-  spdlog::info("{} received: draining (up to {} ms)", name,
-               config_->process.drain_timeout.count());
+  spdlog::info("{} received: draining (up to {} ms)", name, config_->process.drain_timeout.count());
   begin_drain();
 }
 

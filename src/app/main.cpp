@@ -1,5 +1,6 @@
-// sidecache: the command line. app/daemon.cpp runs the process. The data path lives in server/ (sessions and
-// workers), dispatch/ (what to do with a request) and backend/ (connections to the nodes).
+// sidecache: the command line. app/daemon.cpp runs the process. The data path lives in server/
+// (sessions and workers), dispatch/ (what to do with a request) and backend/ (connections to the
+// nodes).
 #include <spdlog/spdlog.h>
 
 #include <csignal>

@@ -89,8 +89,7 @@ void Connection::send(std::string_view request, ReplyTarget target, bool retryab
   last_used_ = now;
   Pending p{std::move(target), now, retained_base_ + retained_.size(), 0};
   if (retryable && options_.retry_budget_percent > 0) {
-    retry_tokens_ =
-        std::min(kRetryBurst, retry_tokens_ + options_.retry_budget_percent / 100.0);
+    retry_tokens_ = std::min(kRetryBurst, retry_tokens_ + options_.retry_budget_percent / 100.0);
     retained_.append(request);
     p.retained_len = static_cast<std::uint32_t>(request.size());
   }
@@ -115,22 +114,22 @@ void Connection::flush() {
   writing_buf_.swap(out_);
   writing_ = true;
   written_ = pending_.size();  // everything queued is in this write
-  asio::async_write(socket_, asio::buffer(writing_buf_),
-                    [self = shared_from_this(), gen = generation_](boost::system::error_code ec,
-                                                                   std::size_t) {
-                      self->writing_ = false;
-                      self->writing_buf_.clear();
-                      if (gen != self->generation_) {
-                        self->flush();  // a write of an earlier connection ended; use the new one
-                        return;
-                      }
-                      if (ec) {
-                        self->last_error_ = "write failed: " + ec.message();
-                        self->close_socket();  // the reader sees it and reconnects
-                        return;
-                      }
-                      self->flush();
-                    });
+  asio::async_write(
+      socket_, asio::buffer(writing_buf_),
+      [self = shared_from_this(), gen = generation_](boost::system::error_code ec, std::size_t) {
+        self->writing_ = false;
+        self->writing_buf_.clear();
+        if (gen != self->generation_) {
+          self->flush();  // a write of an earlier connection ended; use the new one
+          return;
+        }
+        if (ec) {
+          self->last_error_ = "write failed: " + ec.message();
+          self->close_socket();  // the reader sees it and reconnects
+          return;
+        }
+        self->flush();
+      });
 }
 
 asio::awaitable<void> Connection::run() {
@@ -204,8 +203,8 @@ asio::awaitable<void> Connection::wait_for_work() {
 asio::awaitable<bool> Connection::connect() {
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(
-      node_.host, std::to_string(node_.port), asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints = co_await resolver.async_resolve(node_.host, std::to_string(node_.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     last_error_ = "cannot resolve " + node_.host + ": " + ec.message();
     co_return false;
@@ -387,8 +386,8 @@ void Connection::requeue_or_fail(std::string_view reason) {
   const std::string text(reason);
   for (std::size_t i = skip; i < broken.size(); ++i) {
     Pending& p = broken[i];
-    const bool in_time = options_.request_timeout.count() == 0 ||
-                         now < p.sent + options_.request_timeout;
+    const bool in_time =
+        options_.request_timeout.count() == 0 || now < p.sent + options_.request_timeout;
     if (p.retained_len > 0 && in_time && retry_tokens_ >= 1 && !retiring_) {
       retry_tokens_ -= 1;
       stats_->retries.add();

@@ -26,8 +26,8 @@ struct ConnectionOptions {
   std::chrono::milliseconds backoff_min{8};
   std::chrono::milliseconds backoff_max{512};
   std::uint32_t max_inflight = 65536;
-  std::uint32_t retry_budget_percent = 10;  // retries per 100 requests at most (+ a small burst)
-  std::chrono::milliseconds idle_timeout{0};        // 0: never close an idle connection
+  std::uint32_t retry_budget_percent = 10;    // retries per 100 requests at most (+ a small burst)
+  std::chrono::milliseconds idle_timeout{0};  // 0: never close an idle connection
   std::chrono::milliseconds max_connection_age{0};  // 0: never replace a connection
 };
 
@@ -58,7 +58,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Pending {
     ReplyTarget target;
     std::chrono::steady_clock::time_point sent;
-    std::uint64_t retained_at = 0;  // absolute offset of the request bytes in retained_
+    std::uint64_t retained_at = 0;   // absolute offset of the request bytes in retained_
     std::uint32_t retained_len = 0;  // 0: not retryable
   };
   enum class Recycle { kNone, kIdle, kAged };

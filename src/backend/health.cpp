@@ -89,9 +89,9 @@ asio::awaitable<std::string> HealthChecker::probe(Node& node) {
   auto fail = [&](std::string what) {
     boost::system::error_code ignored;
     node.socket.close(ignored);
-    return timed_out ? "no answer to PING within " + std::to_string(options_.timeout.count()) +
-                           " ms"
-                     : what;
+    return timed_out
+               ? "no answer to PING within " + std::to_string(options_.timeout.count()) + " ms"
+               : what;
   };
   if (!node.socket.is_open()) {
     tcp::resolver resolver(io_);

@@ -22,16 +22,16 @@ std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& con
     addresses.push_back({n.name, n.address.host, n.address.port});
   }
   const auto& h = config.health;
-  return std::make_shared<HealthChecker>(
-      std::move(addresses),
-      HealthOptions{h.interval, h.timeout, h.failure_threshold, h.success_threshold,
-                    h.max_interval},
-      std::move(on_change), down);
+  return std::make_shared<HealthChecker>(std::move(addresses),
+                                         HealthOptions{h.interval, h.timeout, h.failure_threshold,
+                                                       h.success_threshold, h.max_interval},
+                                         std::move(on_change), down);
 }
 
 Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats,
            std::shared_ptr<HealthChecker> health)
-    : config_(config), router_(config.hash, config.hash_tag, ring_nodes(config)),
+    : config_(config),
+      router_(config.hash, config.hash_tag, ring_nodes(config)),
       health_(std::move(health)) {
   const ConnectionOptions options{config.connect_timeout,
                                   config.request_timeout,
@@ -128,7 +128,8 @@ void Pool::rebuild_ring() {
     if (nodes_[n.id].up) live.push_back(std::move(n));
   }
   // With no node up, keep the full ring: requests then fail fast with "node X is down".
-  router_ = route::Router(config_.hash, config_.hash_tag, live.empty() ? ring_nodes(config_) : live);
+  router_ =
+      route::Router(config_.hash, config_.hash_tag, live.empty() ? ring_nodes(config_) : live);
 }
 
 bool Pool::node_connected(std::uint32_t node) const {

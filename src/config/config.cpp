@@ -224,7 +224,8 @@ void read_process(Config& config, const Value& value) {
 }
 
 constexpr Directive<HttpConfig> kHttpDirectives[] = {
-    {"listen", read_endpoint<&HttpConfig::listen>, "host:port or [v6]:port for /metrics and probes"},
+    {"listen", read_endpoint<&HttpConfig::listen>,
+     "host:port or [v6]:port for /metrics and probes"},
     {"ready_min_nodes_up", read_integer<&HttpConfig::ready_min_nodes_up, 0, kMaxCount>,
      "/readyz answers 200 only while at least this many nodes are connected"},
     {"max_connections", read_integer<&HttpConfig::max_connections, 1, 4096>,

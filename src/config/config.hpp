@@ -35,11 +35,11 @@ struct NodeConfig {
 // Health checking of the nodes (backend/health.hpp).
 struct HealthConfig {
   bool enabled = true;
-  Millis interval{1000};             // PING every node this often
-  Millis timeout{500};               // a probe without an answer by then failed
+  Millis interval{1000};                // PING every node this often
+  Millis timeout{500};                  // a probe without an answer by then failed
   std::uint32_t failure_threshold = 3;  // consecutive failures (probes or requests): down
   std::uint32_t success_threshold = 2;  // consecutive successful probes: up again
-  Millis max_interval{8000};         // probes of a down node back off up to this
+  Millis max_interval{8000};            // probes of a down node back off up to this
 };
 
 // What requests for keys of a down node get.

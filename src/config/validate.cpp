@@ -120,9 +120,9 @@ void validate_http(const Config& config, const Locations& locations) {
     }
   }
   if (http.ready_min_nodes_up > config.pool.nodes.size()) {
-    locations.fail("http.ready_min_nodes_up",
-                   std::to_string(http.ready_min_nodes_up) + " exceeds the number of nodes (" +
-                       std::to_string(config.pool.nodes.size()) + ")");
+    locations.fail("http.ready_min_nodes_up", std::to_string(http.ready_min_nodes_up) +
+                                                  " exceeds the number of nodes (" +
+                                                  std::to_string(config.pool.nodes.size()) + ")");
   }
 }
 

@@ -130,9 +130,9 @@ std::string info_text(const ProcessState& process, const backend::NodeSender& no
     field(out, "nodes_up", up);
     field(out, "hash", std::string(route::hash_kind_name(config.pool.hash)));
     field(out, "distribution", std::string("ketama"));
-    field(out, "down_policy", std::string(config.pool.down_policy == config::DownPolicy::kRemap
-                                              ? "remap"
-                                              : "fail_fast"));
+    field(
+        out, "down_policy",
+        std::string(config.pool.down_policy == config::DownPolicy::kRemap ? "remap" : "fail_fast"));
     field(out, "config_digest", config.digest);
     field(out, "config_reloads_ok", process.reloads_ok.load());
     field(out, "config_reloads_failed", process.reloads_failed.load());
@@ -149,7 +149,8 @@ std::string info_text(const ProcessState& process, const backend::NodeSender& no
             "addr=" + config::format_endpoint(n.address) + ",weight=" + std::to_string(n.weight) +
                 ",state=" + (is_up ? "up" : "down") + ",connections=" +
                 std::to_string(nt.connections) + ",inflight=" + std::to_string(nt.inflight) +
-                ",requests=" + std::to_string(nt.requests) + ",errors=" + std::to_string(nt.errors));
+                ",requests=" + std::to_string(nt.requests) +
+                ",errors=" + std::to_string(nt.errors));
     }
     out.append("\r\n");
   }

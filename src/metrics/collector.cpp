@@ -182,9 +182,9 @@ void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFami
                         "1 when at least one worker has a connection to the node established.",
                         MetricType::Gauge);
   for (const auto& n : nodes) add_value(up, n.up ? 1 : 0, node_label(n));
-  auto& healthy = add_family(out, "sidecache_node_healthy",
-                             "1 unless the health checker has marked the node down.",
-                             MetricType::Gauge);
+  auto& healthy =
+      add_family(out, "sidecache_node_healthy",
+                 "1 unless the health checker has marked the node down.", MetricType::Gauge);
   for (const auto& n : nodes) add_value(healthy, n.healthy ? 1 : 0, node_label(n));
   for (const auto& spec : kNodeCounters) {
     auto& family = add_family(out, spec.name, spec.help, MetricType::Counter);

@@ -75,11 +75,12 @@ class RequestParser {
   ParserLimits limits_;
   std::string error_;
   std::size_t pos_ = 0;
-  std::size_t start_ = 0;  // offset of the current command's first byte          // offset in the region where parsing resumes
-  std::size_t scan_ = 0;         // offset up to which the current line was searched
-  std::size_t seen_ = 0;         // region size at the last call (for need_hint)
-  std::int64_t args_left_ = -1;  // -1: header not yet read
-  std::int64_t bulk_len_ = -1;   // -1: bulk header not yet read
+  std::size_t start_ = 0;  // offset of the current command's first byte          // offset in the
+                           // region where parsing resumes
+  std::size_t scan_ = 0;   // offset up to which the current line was searched
+  std::size_t seen_ = 0;   // region size at the last call (for need_hint)
+  std::int64_t args_left_ = -1;                             // -1: header not yet read
+  std::int64_t bulk_len_ = -1;                              // -1: bulk header not yet read
   std::vector<std::pair<std::size_t, std::size_t>> spans_;  // (offset, length) of parsed args
   std::string inline_storage_;
 };

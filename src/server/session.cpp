@@ -150,11 +150,9 @@ void Session::process_input() {
     const std::uint64_t tag = head_tag_ + slots_.size() - 1;
     sync_tag_ = tag;
     sync_replied_ = false;
-    const dispatch::Dispatched done =
-        ctx_.dispatcher.dispatch(command_,
-                                 in_.readable().substr(command_.start, consumed - command_.start),
-                                 client_,
-                                 backend::ReplyTarget{shared_from_this(), tag, client_.id});
+    const dispatch::Dispatched done = ctx_.dispatcher.dispatch(
+        command_, in_.readable().substr(command_.start, consumed - command_.start), client_,
+        backend::ReplyTarget{shared_from_this(), tag, client_.id});
     sync_tag_ = kNoTag;
     if (sync_replied_) {
       record(Slot{{}, true, read_at, done}, sync_error_);

@@ -32,13 +32,20 @@ void fail(const std::string& what) {
 std::string describe(const redisReply* r) {
   if (r == nullptr) return "no reply";
   switch (r->type) {
-    case REDIS_REPLY_STRING: return "string '" + std::string(r->str, r->len) + "'";
-    case REDIS_REPLY_STATUS: return "status '" + std::string(r->str, r->len) + "'";
-    case REDIS_REPLY_ERROR: return "error '" + std::string(r->str, r->len) + "'";
-    case REDIS_REPLY_INTEGER: return "integer " + std::to_string(r->integer);
-    case REDIS_REPLY_NIL: return "nil";
-    case REDIS_REPLY_ARRAY: return "array of " + std::to_string(r->elements);
-    default: return "type " + std::to_string(r->type);
+    case REDIS_REPLY_STRING:
+      return "string '" + std::string(r->str, r->len) + "'";
+    case REDIS_REPLY_STATUS:
+      return "status '" + std::string(r->str, r->len) + "'";
+    case REDIS_REPLY_ERROR:
+      return "error '" + std::string(r->str, r->len) + "'";
+    case REDIS_REPLY_INTEGER:
+      return "integer " + std::to_string(r->integer);
+    case REDIS_REPLY_NIL:
+      return "nil";
+    case REDIS_REPLY_ARRAY:
+      return "array of " + std::to_string(r->elements);
+    default:
+      return "type " + std::to_string(r->type);
   }
 }
 
@@ -135,7 +142,8 @@ void run_checks(redisContext* c, const std::string& p) {
     }
   }
   got = command(c, {"NOSUCHCOMMAND"});
-  if (got->type != REDIS_REPLY_ERROR) fail("unknown command: want an error, got " + describe(got.get()));
+  if (got->type != REDIS_REPLY_ERROR)
+    fail("unknown command: want an error, got " + describe(got.get()));
 
   // Pipeline: 1000 appended commands (SET, GET, INCR by turns), then every reply in order.
   constexpr int kPipeline = 1000;
@@ -146,8 +154,12 @@ void run_checks(redisContext* c, const std::string& p) {
       case 0:
         redisAppendCommand(c, "SET %b %b", key.data(), key.size(), value.data(), value.size());
         break;
-      case 1: redisAppendCommand(c, "GET %b", key.data(), key.size()); break;
-      default: redisAppendCommand(c, "INCR %s", (p + ":pipectr").c_str()); break;
+      case 1:
+        redisAppendCommand(c, "GET %b", key.data(), key.size());
+        break;
+      default:
+        redisAppendCommand(c, "INCR %s", (p + ":pipectr").c_str());
+        break;
     }
   }
   std::map<std::string, std::string> model;
@@ -173,7 +185,9 @@ void run_checks(redisContext* c, const std::string& p) {
           expect_nil(r.get(), what);
         }
         break;
-      default: expect_integer(r.get(), ++counter, what); break;
+      default:
+        expect_integer(r.get(), ++counter, what);
+        break;
     }
   }
 }
