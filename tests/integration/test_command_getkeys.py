@@ -10,73 +10,33 @@ Needs SIDECACHE_BUILD_DIR (a build dir with command_keys_probe built). Python 3 
 """
 
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 
-class RedisError(str):
-    pass
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+RedisError = harness.RespError
 
 
 class Resp:
+    """harness.RespConnection with bulk strings decoded (COMMAND INFO is text)."""
+
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.rfile = self.sock.makefile("rb")
+        self.conn = harness.RespConnection(port, timeout=10)
 
     def call(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            b = a.encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
-        return self._read()
+        return self._decode(self.conn.command(*args))
 
-    def _read(self):
-        line = self.rfile.readline()
-        if not line.endswith(b"\r\n"):
-            raise RuntimeError("connection closed")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return RedisError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.rfile.read(n + 2)[:-2].decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise RuntimeError("bad reply %r" % line)
-
-
-def start_redis(workdir):
-    for _ in range(20):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", workdir],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if Resp(port).call("PING") == "PONG":
-                    return proc, port
-            except OSError:
-                time.sleep(0.05)
-        proc.terminate()
-        proc.wait()
-    raise RuntimeError("could not start redis-server")
+    def _decode(self, reply):
+        if isinstance(reply, bytes):
+            return reply.decode()
+        if isinstance(reply, list):
+            return [self._decode(r) for r in reply]
+        return reply
 
 
 def find_probe():
@@ -176,7 +136,8 @@ def generated(info, sha):
 def main():
     probe = find_probe()
     workdir = tempfile.mkdtemp(prefix="sidecache-getkeys-")
-    proc, port = start_redis(workdir)
+    redis = harness.RedisServer(workdir)
+    port = redis.port
     failures, compared = [], 0
     try:
         r = Resp(port)
@@ -210,8 +171,7 @@ def main():
             if ours != theirs and (tuple(req), tuple(ours)) not in KNOWN_DIVERGENCES:
                 failures.append("%s: ours %r, redis %r" % (req, ours, theirs))
     finally:
-        proc.terminate()
-        proc.wait()
+        redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print("compared %d requests, %d mismatches" % (compared, len(failures)))
     for f in failures:
