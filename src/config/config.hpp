@@ -100,6 +100,72 @@ struct HttpConfig {
   Millis request_timeout{5000};          // to send a complete request; also the idle limit
 };
 
+// The database the cache loads from (db/). SQLite is the embedded default.
+enum class DatabaseKind { kSqlite, kPostgres };
+
+struct DatabaseConfig {
+  DatabaseKind kind = DatabaseKind::kSqlite;
+  std::string path;      // SQLite: the database file
+  std::string conninfo;  // PostgreSQL: a libpq connection string
+  std::uint32_t pool_size = 4;      // connections, each on its own database thread
+  std::uint32_t max_queue = 10000;  // calls waiting for a database thread; more fail at once
+  Millis query_timeout{1000};       // a query running longer is cancelled
+  Millis connect_timeout{1000};
+};
+
+// How a row becomes the cached value.
+enum class ValueMapping {
+  kColumn,  // one column's value is the string value
+  kJson,    // the row as a JSON object string
+  kHash,    // the columns are the fields of a Redis hash
+};
+
+// Warming: keys loaded when the policy is (re)loaded.
+struct WarmConfig {
+  std::vector<std::string> ids;  // ids (the part matched by '*')
+  std::string query;             // or a query returning ids in its first column
+  std::uint32_t concurrency = 4;   // batches in flight at once
+  std::uint32_t batch_size = 100;  // ids per database call
+};
+
+// One read-through policy (cache/): keys matching `match` are loaded from the database.
+struct CachePolicy {
+  std::string name;     // for metrics and logs; defaults to the match pattern
+  std::string match;    // "product:*": the text in place of '*' is the id
+  std::string where;    // "file:line" of the policy, for errors found after parsing
+  std::string table;    // source: table + key_column (+ columns) ...
+  std::string key_column;
+  std::vector<std::string> columns;
+  std::string query;    // ... or a parameterised query returning at most one row
+  ValueMapping mapping = ValueMapping::kColumn;
+  std::string value_column;  // kColumn: which column (default: the only non-key column)
+  std::optional<Millis> ttl;  // unset: from the TTL rules
+  double ttl_jitter = 0.1;    // +- this share of the TTL, at random per key
+  Millis negative_ttl{30000};  // absent rows are remembered this long; 0: not at all
+  Millis load_timeout{2000};   // a miss waits this long for its load, then errors
+  bool lease = false;          // a Redis lease so one sidecache of many loads a key
+  Millis lease_ttl{2000};
+  Millis lease_wait{1000};     // how long others wait for the leaseholder's value
+  double xfetch_beta = 1.0;    // early refresh (XFetch); 0 turns it off
+  Millis stale_while_revalidate{0};
+  Millis stale_if_error{0};
+  std::optional<WarmConfig> warm;
+};
+
+// The tutorial's TTL manager: a TTL per kind of key, by pattern; the first match wins.
+struct TtlRule {
+  std::string match;
+  Millis ttl{0};
+};
+
+struct CacheConfig {
+  std::optional<DatabaseConfig> database;  // required when there are policies
+  std::vector<CachePolicy> policies;
+  std::vector<TtlRule> ttl_rules;
+  Millis default_ttl{300000};
+  bool ready_waits_for_warming = false;  // /readyz answers 503 until warming is done
+};
+
 struct Config {
   std::string source;  // file the config came from (for messages)
   std::string digest;  // FNV-1a 64 of the file's bytes, 16 hex digits (sidecache_config_info)
@@ -110,6 +176,7 @@ struct Config {
   LoggingConfig logging;
   ProcessConfig process;
   std::optional<HttpConfig> http;  // absent: no HTTP endpoint
+  CacheConfig cache;
 };
 
 // Reads, parses and validates. Throws ConfigError ("file:line:col: message").

@@ -1,0 +1,83 @@
+// The database behind the cache: one small interface, with SQLite (embedded default) and
+// PostgreSQL adapters. Every call blocks, so it runs only on the database threads
+// (db/executor.hpp), never on a proxy worker. Asio-free.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sidecache::db {
+
+// Where a policy's rows come from: a table and key column, or a parameterised query that
+// takes the id as its one parameter ($1 for PostgreSQL, ? or ?1 for SQLite) and returns at
+// most one row.
+struct Source {
+  std::string table;
+  std::string key_column;
+  std::vector<std::string> columns;  // the columns read; empty: every column
+  std::string query;                 // when set, table/key_column are not used for reads
+};
+
+// One row: column names and values in the database's order. NULL is nullopt.
+struct Row {
+  std::vector<std::string> columns;
+  std::vector<std::optional<std::string>> values;
+
+  // The value of a column, or nullptr when the row has no such column or it is NULL.
+  const std::string* get(std::string_view column) const;
+};
+
+enum class ErrorKind {
+  kNone,
+  kUnavailable,  // cannot connect, connection lost, database locked: worth retrying later
+  kTimeout,      // the query ran past its timeout and was cancelled
+  kRejected,     // the database refused the statement (constraint, syntax, unknown column)
+};
+
+// The result of one call. ok() or an error with its kind and the database's message.
+struct Status {
+  ErrorKind kind = ErrorKind::kNone;
+  std::string message;
+  bool ok() const { return kind == ErrorKind::kNone; }
+};
+
+// rows[i] is the row of ids[i], or nullopt when the database has none.
+struct FetchResult {
+  Status status;
+  std::vector<std::optional<Row>> rows;
+};
+
+struct IdsResult {
+  Status status;
+  std::vector<std::string> ids;  // the first column of every row, in order
+};
+
+// One write of one row (write-through / write-behind): insert or update by key.
+struct Upsert {
+  std::string key;  // the value of the key column
+  std::vector<std::pair<std::string, std::optional<std::string>>> values;  // column -> value
+};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+
+  // Loads the rows of `ids` (one batched query for a table source; one query per id, in one
+  // transaction, for a query source). Reconnects first when the connection was lost.
+  virtual FetchResult fetch(const Source& source, std::span<const std::string> ids) = 0;
+  // Runs a warming query: every row's first column, as text.
+  virtual IdsResult fetch_ids(std::string_view query) = 0;
+  // Checks at load time that the table, key column, columns (and the query) exist and are
+  // valid. Returns an error naming what is missing.
+  virtual Status validate(const Source& source) = 0;
+  // Applies upserts (and deletes of `deletes`) to `table` in one transaction, in order.
+  virtual Status write(const std::string& table, const std::string& key_column,
+                       std::span<const Upsert> upserts, std::span<const std::string> deletes) = 0;
+};
+
+}  // namespace sidecache::db
