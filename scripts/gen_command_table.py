@@ -68,40 +68,26 @@ SINGLE_NODE_KEYLESS = {
     "command|getkeys": "", "command|getkeysandflags": "",
 }
 
+# Commands the client session handles itself, because they need a backend connection of their
+# own: transactions (pinned to the node of their keys), blocking commands, Pub/Sub.
+SESSION = {name: "" for name in (
+    "multi", "exec", "discard", "watch", "unwatch",
+    "blpop", "brpop", "blmove", "brpoplpush", "bzpopmin", "bzpopmax", "blmpop", "bzmpop",
+    "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish",
+    "ssubscribe", "sunsubscribe", "spublish",
+    "pubsub|channels", "pubsub|numpat", "pubsub|numsub", "pubsub|shardchannels",
+    "pubsub|shardnumsub")}
+
+# Whole-keyspace commands, made to work across every node by the dispatcher (a cursor over the
+# nodes, a random node, concatenation); KEYS and FLUSHDB/FLUSHALL only when enabled in config.
+KEYSPACE = {name: "" for name in ("scan", "randomkey", "keys", "flushdb", "flushall")}
+
 _NS = " is not supported through sidecache yet."
 _TRACKING = "Client-side caching (CLIENT TRACKING) is not supported until the L1 cache exists."
 _CLIENT_CONN = " would act on sidecache's backend connections, not on yours."
 
 UNSUPPORTED = {
-    "multi": "MULTI" + _NS,
-    "exec": "EXEC" + _NS,
-    "discard": "DISCARD" + _NS,
-    "watch": "WATCH" + _NS,
-    "unwatch": "UNWATCH" + _NS,
-    "blpop": "Blocking command BLPOP" + _NS,
-    "brpop": "Blocking command BRPOP" + _NS,
-    "blmove": "Blocking command BLMOVE" + _NS,
-    "brpoplpush": "Blocking command BRPOPLPUSH" + _NS,
-    "bzpopmin": "Blocking command BZPOPMIN" + _NS,
-    "bzpopmax": "Blocking command BZPOPMAX" + _NS,
-    "blmpop": "Blocking command BLMPOP" + _NS,
-    "bzmpop": "Blocking command BZMPOP" + _NS,
     "wait": "WAIT" + _NS,
-    "subscribe": "Pub/Sub" + _NS,
-    "unsubscribe": "Pub/Sub" + _NS,
-    "psubscribe": "Pub/Sub" + _NS,
-    "punsubscribe": "Pub/Sub" + _NS,
-    "publish": "Pub/Sub" + _NS,
-    "ssubscribe": "Sharded Pub/Sub" + _NS,
-    "sunsubscribe": "Sharded Pub/Sub" + _NS,
-    "spublish": "Sharded Pub/Sub" + _NS,
-    "pubsub|channels": "PUBSUB" + _NS,
-    "pubsub|numpat": "PUBSUB" + _NS,
-    "pubsub|numsub": "PUBSUB" + _NS,
-    "pubsub|shardchannels": "PUBSUB" + _NS,
-    "pubsub|shardnumsub": "PUBSUB" + _NS,
-    "scan": "SCAN across several nodes" + _NS,
-    "randomkey": "RANDOMKEY across several nodes" + _NS,
     "function|load": "FUNCTION LOAD" + _NS + " Load functions on every node directly.",
     "function|delete": "FUNCTION DELETE" + _NS + " Run it on every node directly.",
     "function|flush": "FUNCTION FLUSH" + _NS + " Run it on every node directly.",
@@ -123,9 +109,6 @@ _ADMIN = " is an administrative command; run it on the nodes directly."
 _EVERY_NODE = " would run on every node and block them."
 
 REJECTED = {
-    "keys": "KEYS" + _EVERY_NODE,
-    "flushall": "FLUSHALL would wipe every node; run it on the nodes directly.",
-    "flushdb": "FLUSHDB would wipe every node; run it on the nodes directly.",
     "shutdown": "SHUTDOWN" + _ADMIN,
     "debug": "DEBUG" + _ADMIN,
     "monitor": "MONITOR" + _ADMIN,
@@ -251,8 +234,10 @@ Unsupported commands are answered with `-ERR <note>`; rejected ones with `-ERR '
 | broadcast | sends to every node and combines the replies | DBSIZE (summed), SCRIPT LOAD/FLUSH/EXISTS (scripts must exist on every node for EVALSHA) |
 | single-node | forwards the client's bytes untouched to the node owning the keys; all keys must map to one node (use hash tags), else the dispatcher answers a CROSSSLOT-style error | every other command with keys: strings, hashes, lists, sets, sorted sets, streams, geo, HyperLogLog, bitmaps, multi-key commands such as MSETNX, RENAME, SMOVE, SINTER, LMOVE, COPY, ZUNIONSTORE; key-taking subcommands (OBJECT ENCODING, MEMORY USAGE, XINFO, XGROUP) |
 | single-node, keyless | EVAL/EVALSHA/FCALL (and the _RO variants) with numkeys 0, COMMAND GETKEYS/GETKEYSANDFLAGS: one deterministic node answers | |
-| unsupported | needs session pinning, a cross-node cursor or the L1 cache, none of which exist yet | transactions, blocking commands, Pub/Sub, SCAN, RANDOMKEY, FUNCTION, SCRIPT KILL/DEBUG, client-side caching |
-| rejected | cannot be routed meaningfully or would harm every node | KEYS, FLUSHALL/FLUSHDB, administration, replication, Redis Cluster commands, other databases (MOVE, SWAPDB), all HELP subcommands |
+| session | the client's session handles it on a backend connection of its own | transactions (MULTI/EXEC/WATCH), blocking commands, Pub/Sub |
+| keyspace | made to work across every node | SCAN, RANDOMKEY, KEYS and FLUSHDB/FLUSHALL (the last three only when enabled in config) |
+| unsupported | not supported yet | WAIT, FUNCTION, SCRIPT KILL/DEBUG, client-side caching |
+| rejected | cannot be routed meaningfully or would harm every node | administration, replication, Redis Cluster commands, other databases (MOVE, SWAPDB), all HELP subcommands |
 
 A container command (CONFIG, CLIENT, OBJECT, ...) is routed by its subcommand. The container's
 own entry says "rejected: needs a subcommand"; an unknown subcommand is answered like Redis does
@@ -445,7 +430,8 @@ def decide(cmd, container=None):
     """Returns (routing, note) for one command or subcommand; None when undecided."""
     name = cmd["name"]
     tables = (("kLocal", LOCAL), ("kSplit", SPLIT), ("kBroadcast", BROADCAST),
-              ("kSingleNode", SINGLE_NODE_KEYLESS), ("kUnsupported", UNSUPPORTED),
+              ("kSingleNode", SINGLE_NODE_KEYLESS), ("kSession", SESSION), ("kKeyspace", KEYSPACE),
+              ("kUnsupported", UNSUPPORTED),
               ("kRejected", REJECTED))
     found = [(kind, t[name]) for kind, t in tables if name in t]
     if len(found) > 1:
@@ -588,6 +574,8 @@ KIND_TITLES = [("kLocal", "Answered by sidecache (local)"),
                ("kSplit", "Split per node and merged"),
                ("kBroadcast", "Broadcast to every node"),
                ("kSingleNode", "Forwarded to one node"),
+               ("kSession", "Handled by the session on a connection of its own"),
+               ("kKeyspace", "Across the whole keyspace"),
                ("kUnsupported", "Not supported yet"),
                ("kRejected", "Rejected")]
 

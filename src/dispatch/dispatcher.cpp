@@ -94,6 +94,10 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
     case resp::Routing::kRejected:
       reply_error(target, errors::rejected(info->name, info->note));
       break;
+    case resp::Routing::kKeyspace:  // TODO(issue 7): whole-keyspace commands
+      reply_error(target, errors::rejected(info->name, info->note));
+      break;
+    case resp::Routing::kSession:  // TODO(issue 7): pinned session modes
     case resp::Routing::kUnsupported:
       reply_error(target, errors::unsupported(info->name, info->note));
       break;

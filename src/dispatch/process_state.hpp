@@ -44,6 +44,7 @@ struct ClientState {
   std::string name;
   std::string lib_name;
   std::string lib_version;
+  int protocol = 2;   // RESP version the client speaks: 2, or 3 after HELLO 3
   bool quit = false;  // QUIT was read: close once its reply is written
 };
 

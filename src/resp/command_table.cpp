@@ -288,6 +288,10 @@ std::string_view routing_name(Routing routing) {
       return "split";
     case Routing::kBroadcast:
       return "broadcast";
+    case Routing::kSession:
+      return "session";
+    case Routing::kKeyspace:
+      return "keyspace";
     case Routing::kRejected:
       return "rejected";
     case Routing::kUnsupported:

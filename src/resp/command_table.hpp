@@ -19,7 +19,10 @@ enum class Routing : std::uint8_t {
   kSplit,       // multi-key, split per node and merged: MGET, MSET, DEL, UNLINK, EXISTS, TOUCH
   kBroadcast,   // sent to every node, replies combined: SCRIPT LOAD/FLUSH/EXISTS, DBSIZE
   kRejected,    // cannot be routed meaningfully (KEYS, FLUSHALL, CONFIG SET, SHUTDOWN, ...)
-  kUnsupported,  // needs session pinning not built yet (MULTI, blocking pops, Pub/Sub, ...)
+  kSession,     // the session handles it on a backend connection of its own: transactions,
+                // blocking commands, Pub/Sub
+  kKeyspace,    // across every node: SCAN (a cursor over the nodes), RANDOMKEY, KEYS, FLUSHDB
+  kUnsupported,  // not supported (yet): WAIT, CLIENT TRACKING, ...
 };
 
 // Flags from Redis's command flags that sidecache cares about.

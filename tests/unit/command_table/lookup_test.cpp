@@ -145,16 +145,16 @@ TEST_CASE("routing decisions", "[command_table]") {
       {"zunionstore", Routing::kSingleNode},
       {"sort", Routing::kSingleNode},
       {"xread", Routing::kSingleNode},
-      {"multi", Routing::kUnsupported},
-      {"watch", Routing::kUnsupported},
-      {"blpop", Routing::kUnsupported},
-      {"bzmpop", Routing::kUnsupported},
+      {"multi", Routing::kSession},
+      {"watch", Routing::kSession},
+      {"blpop", Routing::kSession},
+      {"bzmpop", Routing::kSession},
       {"wait", Routing::kUnsupported},
-      {"subscribe", Routing::kUnsupported},
-      {"spublish", Routing::kUnsupported},
-      {"scan", Routing::kUnsupported},
-      {"keys", Routing::kRejected},
-      {"flushall", Routing::kRejected},
+      {"subscribe", Routing::kSession},
+      {"spublish", Routing::kSession},
+      {"scan", Routing::kKeyspace},
+      {"keys", Routing::kKeyspace},
+      {"flushall", Routing::kKeyspace},
       {"shutdown", Routing::kRejected},
       {"move", Routing::kRejected},
       {"migrate", Routing::kRejected},
@@ -165,7 +165,7 @@ TEST_CASE("routing decisions", "[command_table]") {
     REQUIRE(find(c.name) != nullptr);
     CHECK(find(c.name)->routing == c.routing);
   }
-  CHECK(find("keys")->note == "KEYS would run on every node and block them.");
+  CHECK(find("shutdown")->note == "SHUTDOWN is an administrative command; run it on the nodes directly.");
   CHECK(find("config")->note == "CONFIG needs a subcommand.");
   CHECK(sidecache::resp::routing_name(Routing::kSingleNode) == "single-node");
 }
@@ -214,7 +214,7 @@ TEST_CASE("the table covers exactly redis-server 7.0.15's commands", "[command_t
 }
 
 TEST_CASE("routing counts", "[command_table]") {
-  std::size_t counts[6] = {};
+  std::size_t counts[8] = {};
   for (const CommandInfo& info : CommandTable::instance().all()) {
     if (info.subcommands.empty() || info.routing != Routing::kRejected) {
       ++counts[static_cast<int>(info.routing)];
@@ -226,6 +226,8 @@ TEST_CASE("routing counts", "[command_table]") {
   CHECK(counts[static_cast<int>(Routing::kSplit)] == 6);
   CHECK(counts[static_cast<int>(Routing::kBroadcast)] == 4);
   CHECK(counts[static_cast<int>(Routing::kSingleNode)] == 173);
-  CHECK(counts[static_cast<int>(Routing::kUnsupported)] == 44);
-  CHECK(counts[static_cast<int>(Routing::kRejected)] == 107);
+  CHECK(counts[static_cast<int>(Routing::kSession)] == 26);
+  CHECK(counts[static_cast<int>(Routing::kKeyspace)] == 5);
+  CHECK(counts[static_cast<int>(Routing::kUnsupported)] == 16);
+  CHECK(counts[static_cast<int>(Routing::kRejected)] == 104);
 }
