@@ -105,8 +105,8 @@ enum class DatabaseKind { kSqlite, kPostgres };
 
 struct DatabaseConfig {
   DatabaseKind kind = DatabaseKind::kSqlite;
-  std::string path;      // SQLite: the database file
-  std::string conninfo;  // PostgreSQL: a libpq connection string
+  std::string path;                 // SQLite: the database file
+  std::string conninfo;             // PostgreSQL: a libpq connection string
   std::uint32_t pool_size = 4;      // connections, each on its own database thread
   std::uint32_t max_queue = 10000;  // calls waiting for a database thread; more fail at once
   Millis query_timeout{1000};       // a query running longer is cancelled
@@ -122,31 +122,31 @@ enum class ValueMapping {
 
 // Warming: keys loaded when the policy is (re)loaded.
 struct WarmConfig {
-  std::vector<std::string> ids;  // ids (the part matched by '*')
-  std::string query;             // or a query returning ids in its first column
+  std::vector<std::string> ids;    // ids (the part matched by '*')
+  std::string query;               // or a query returning ids in its first column
   std::uint32_t concurrency = 4;   // batches in flight at once
   std::uint32_t batch_size = 100;  // ids per database call
 };
 
 // One read-through policy (cache/): keys matching `match` are loaded from the database.
 struct CachePolicy {
-  std::string name;     // for metrics and logs; defaults to the match pattern
-  std::string match;    // "product:*": the text in place of '*' is the id
-  std::string where;    // "file:line" of the policy, for errors found after parsing
-  std::string table;    // source: table + key_column (+ columns) ...
+  std::string name;   // for metrics and logs; defaults to the match pattern
+  std::string match;  // "product:*": the text in place of '*' is the id
+  std::string where;  // "file:line" of the policy, for errors found after parsing
+  std::string table;  // source: table + key_column (+ columns) ...
   std::string key_column;
   std::vector<std::string> columns;
-  std::string query;    // ... or a parameterised query returning at most one row
+  std::string query;  // ... or a parameterised query returning at most one row
   ValueMapping mapping = ValueMapping::kColumn;
-  std::string value_column;  // kColumn: which column (default: the only non-key column)
-  std::optional<Millis> ttl;  // unset: from the TTL rules
-  double ttl_jitter = 0.1;    // +- this share of the TTL, at random per key
+  std::string value_column;    // kColumn: which column (default: the only non-key column)
+  std::optional<Millis> ttl;   // unset: from the TTL rules
+  double ttl_jitter = 0.1;     // +- this share of the TTL, at random per key
   Millis negative_ttl{30000};  // absent rows are remembered this long; 0: not at all
   Millis load_timeout{2000};   // a miss waits this long for its load, then errors
   bool lease = false;          // a Redis lease so one sidecache of many loads a key
   Millis lease_ttl{2000};
-  Millis lease_wait{1000};     // how long others wait for the leaseholder's value
-  double xfetch_beta = 1.0;    // early refresh (XFetch); 0 turns it off
+  Millis lease_wait{1000};   // how long others wait for the leaseholder's value
+  double xfetch_beta = 1.0;  // early refresh (XFetch); 0 turns it off
   Millis stale_while_revalidate{0};
   Millis stale_if_error{0};
   std::optional<WarmConfig> warm;
