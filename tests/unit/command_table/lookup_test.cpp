@@ -125,47 +125,31 @@ TEST_CASE("routing decisions", "[command_table]") {
     Routing routing;
   };
   const Case cases[] = {
-      {"ping", Routing::kLocal},
-      {"hello", Routing::kLocal},
-      {"command", Routing::kLocal},
-      {"select", Routing::kLocal},
-      {"mget", Routing::kSplit},
-      {"mset", Routing::kSplit},
-      {"del", Routing::kSplit},
-      {"unlink", Routing::kSplit},
-      {"exists", Routing::kSplit},
-      {"touch", Routing::kSplit},
-      {"dbsize", Routing::kBroadcast},
-      {"get", Routing::kSingleNode},
-      {"eval", Routing::kSingleNode},
-      {"fcall_ro", Routing::kSingleNode},
-      {"msetnx", Routing::kSingleNode},
-      {"rename", Routing::kSingleNode},
-      {"lmove", Routing::kSingleNode},
-      {"zunionstore", Routing::kSingleNode},
-      {"sort", Routing::kSingleNode},
-      {"xread", Routing::kSingleNode},
-      {"multi", Routing::kSession},
-      {"watch", Routing::kSession},
-      {"blpop", Routing::kSession},
-      {"bzmpop", Routing::kSession},
-      {"wait", Routing::kUnsupported},
-      {"subscribe", Routing::kSession},
-      {"spublish", Routing::kSession},
-      {"scan", Routing::kKeyspace},
-      {"keys", Routing::kKeyspace},
-      {"flushall", Routing::kKeyspace},
-      {"shutdown", Routing::kRejected},
-      {"move", Routing::kRejected},
-      {"migrate", Routing::kRejected},
-      {"config", Routing::kRejected},
+      {"ping", Routing::kLocal},        {"hello", Routing::kLocal},
+      {"command", Routing::kLocal},     {"select", Routing::kLocal},
+      {"mget", Routing::kSplit},        {"mset", Routing::kSplit},
+      {"del", Routing::kSplit},         {"unlink", Routing::kSplit},
+      {"exists", Routing::kSplit},      {"touch", Routing::kSplit},
+      {"dbsize", Routing::kBroadcast},  {"get", Routing::kSingleNode},
+      {"eval", Routing::kSingleNode},   {"fcall_ro", Routing::kSingleNode},
+      {"msetnx", Routing::kSingleNode}, {"rename", Routing::kSingleNode},
+      {"lmove", Routing::kSingleNode},  {"zunionstore", Routing::kSingleNode},
+      {"sort", Routing::kSingleNode},   {"xread", Routing::kSingleNode},
+      {"multi", Routing::kSession},     {"watch", Routing::kSession},
+      {"blpop", Routing::kSession},     {"bzmpop", Routing::kSession},
+      {"wait", Routing::kUnsupported},  {"subscribe", Routing::kSession},
+      {"spublish", Routing::kSession},  {"scan", Routing::kKeyspace},
+      {"keys", Routing::kKeyspace},     {"flushall", Routing::kKeyspace},
+      {"shutdown", Routing::kRejected}, {"move", Routing::kRejected},
+      {"migrate", Routing::kRejected},  {"config", Routing::kRejected},
   };
   for (const Case& c : cases) {
     INFO(c.name);
     REQUIRE(find(c.name) != nullptr);
     CHECK(find(c.name)->routing == c.routing);
   }
-  CHECK(find("shutdown")->note == "SHUTDOWN is an administrative command; run it on the nodes directly.");
+  CHECK(find("shutdown")->note ==
+        "SHUTDOWN is an administrative command; run it on the nodes directly.");
   CHECK(find("config")->note == "CONFIG needs a subcommand.");
   CHECK(sidecache::resp::routing_name(Routing::kSingleNode) == "single-node");
 }
