@@ -159,6 +159,7 @@ Status PostgresDatabase::connect() {
 
 Status PostgresDatabase::failure(const PGresult* result, const std::string& what) {
   last_sqlstate_.clear();
+  last_message_.clear();
   if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) {
     std::string message = conn_ ? trimmed(PQerrorMessage(conn_)) : "no connection";
     if (result && message.empty()) message = trimmed(PQresultErrorMessage(result));
@@ -174,7 +175,9 @@ Status PostgresDatabase::failure(const PGresult* result, const std::string& what
     return {ErrorKind::kTimeout, "postgres: " + what + ": ran past query_timeout (" +
                                      std::to_string(query_timeout_.count()) + " ms)"};
   }
-  return {kind, "postgres: " + what + ": " + trimmed(PQresultErrorMessage(result))};
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  last_message_ = trimmed(primary ? primary : PQresultErrorMessage(result));
+  return {kind, "postgres: " + what + ": " + last_message_};
 }
 
 Status PostgresDatabase::timed_out() {
@@ -201,8 +204,8 @@ Status PostgresDatabase::await_result(Result* out) {
     while (!PQisBusy(conn_)) {
       PGresult* r = PQgetResult(conn_);
       if (!r) {
-        if (first_error) return failure(first_error.get(), "statement");
-        if (PQstatus(conn_) == CONNECTION_BAD) return failure(nullptr, "statement");
+        if (first_error) return failure(first_error.get(), "query failed");
+        if (PQstatus(conn_) == CONNECTION_BAD) return failure(nullptr, "query failed");
         if (out) *out = std::move(last);
         return {};
       }
@@ -364,7 +367,21 @@ Status PostgresDatabase::fetch_table(const Source& source, std::span<const std::
 }
 
 bool PostgresDatabase::bad_id(const Status& s) const {
-  return s.kind == ErrorKind::kRejected && conn_ && last_sqlstate_.rfind("22", 0) == 0;
+  // The text of a parameter that does not convert to the type it is compared with. Other data
+  // exceptions (division by zero, ...) are errors of the query, not of the id.
+  static constexpr std::string_view kConversions[] = {
+      "22P02",  // invalid_text_representation: "abc" for an integer
+      "22003",  // numeric_value_out_of_range
+      "22021",  // character_not_in_repertoire: bad UTF-8
+      "22007",  // invalid_datetime_format
+      "22008",  // datetime_field_overflow
+      "22001",  // string_data_right_truncation
+  };
+  if (s.kind != ErrorKind::kRejected || !conn_) return false;
+  for (const auto code : kConversions) {
+    if (last_sqlstate_ == code) return true;
+  }
+  return false;
 }
 
 Status PostgresDatabase::fetch_query(const Source& source, std::span<const std::string> ids,
@@ -418,7 +435,8 @@ Status PostgresDatabase::validate(const Source& source) {
     if (!source.query.empty()) {
       Status s = prepare(source.query, &params, &fields);
       if (!s.ok()) {
-        s.message = "query '" + source.query + "': " + s.message;
+        if (s.kind == ErrorKind::kRejected && !last_message_.empty())
+          s.message = "postgres: query '" + source.query + "': " + last_message_;
         return s;
       }
       if (params != 1) {
@@ -431,7 +449,9 @@ Status PostgresDatabase::validate(const Source& source) {
     }
     Status s =
         prepare(sql::select_by_keys(source, 1, sql::Placeholders::kDollar), &params, &fields);
-    if (!s.ok()) s.message = "table '" + source.table + "': " + s.message;
+    if (s.kind == ErrorKind::kRejected && !last_message_.empty()) {
+      s.message = "postgres: table '" + source.table + "': " + last_message_;
+    }
     return s;
   });
 }

@@ -54,7 +54,7 @@ class PostgresDatabase final : public Database {
   Status timed_out();
   Status failure(const pg_result* result, const std::string& what);
   void rollback();
-  // The statement failed because an id does not fit the key column's type (SQLSTATE class 22).
+  // The statement failed because an id does not convert to the key column's type (22P02, ...).
   bool bad_id(const Status& s) const;
   // Runs `attempt` with a fresh deadline; once more when it found the reused connection dead.
   template <typename F>
@@ -74,6 +74,7 @@ class PostgresDatabase final : public Database {
   bool lost_ = false;          // the connection broke during the current attempt
   bool commit_sent_ = false;   // write(): COMMIT was sent (a lost connection is no retry then)
   std::string last_sqlstate_;  // of the last failed statement
+  std::string last_message_;   // the server's message for it
   Clock::time_point deadline_{};
 };
 

@@ -130,6 +130,13 @@ TEST_CASE("PostgreSQL adapter: ids the key type cannot hold are absent", "[.post
   CHECK(test::value_of(r.rows[0], "name") == "apple");
   CHECK_FALSE(r.rows[1].has_value());
   CHECK(test::value_of(r.rows[2], "name") == "fig");
+
+  // Other data exceptions are errors of the query, not absent rows.
+  r = db.fetch(Source{"", "", {}, "SELECT 1 / (id - id) AS x FROM products WHERE id = $1"},
+               std::vector<std::string>{"1"});
+  CHECK(r.status.kind == ErrorKind::kRejected);
+  CHECK_THAT(r.status.message, Catch::Contains("division by zero"));
+  CHECK_FALSE(r.rows.at(0).has_value());
 }
 
 TEST_CASE("PostgreSQL adapter: a slow query is cancelled at query_timeout", "[.postgres]") {
