@@ -140,6 +140,9 @@ Status PostgresDatabase::connect() {
     return s;
   }
   PQsetnonblocking(conn_, 1);
+  // Notices and warnings (e.g. ROLLBACK outside a transaction) would go to stderr.
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   // The server stops a statement too, a little after this side cancels it: the backstop for a
   // statement this side gave up on without a successful cancel.
   if (Status s = exec(
