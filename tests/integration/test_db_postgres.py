@@ -2,7 +2,8 @@
 """The PostgreSQL adapter (src/db/postgres.cpp) against a real PostgreSQL server started here:
 loads tests/unit/db/schema.sql, then runs unit_db's hidden [.postgres] cases one by one (the
 Database contract, ids the key type cannot hold, pg_sleep past query_timeout, the session's
-statement_timeout, the server stopped and started again between calls, a slow query on one
+statement_timeout, the server stopped and started again between calls, a connection killed
+between calls (pg_terminate_backend) replaced without an error, a slow query on one
 database thread beside a fast one on another). The Python side checks what only the server can
 see: a timed-out statement was really cancelled on the server (not left sleeping), and the
 tables are as the cases left them.
@@ -83,6 +84,9 @@ class PostgresAdapterTest(unittest.TestCase):
         self.assertTrue(self.pg.ready())
         self.assertEqual(self.pg.psql("SELECT count(*) FROM kv WHERE k = 'w'"), [["0"]])
 
+    def test_killed_connection(self):
+        self.run_case(CASES["killed"])
+
     def test_slow_query_does_not_block_another_thread(self):
         self.run_case(CASES["threads"])
         harness.wait_until(lambda: self.active_sleeps() == 0, timeout=5,
@@ -96,6 +100,7 @@ CASES = {
     "statement_timeout": "PostgreSQL adapter: the session's statement_timeout is query_timeout + 250 ms",
     "restart": "PostgreSQL adapter: a stopped server is unavailable and the next call reconnects",
     "threads": "PostgreSQL adapter: a slow query on one thread does not hold up another",
+    "killed": "PostgreSQL adapter: a connection killed between calls is replaced at once",
 }
 
 if __name__ == "__main__":

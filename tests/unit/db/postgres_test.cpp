@@ -203,6 +203,33 @@ TEST_CASE("PostgreSQL adapter: a stopped server is unavailable and the next call
   REQUIRE(db.write("kv", "k", {}, std::vector<std::string>{"w"}).ok());
 }
 
+TEST_CASE("PostgreSQL adapter: a connection killed between calls is replaced at once",
+          "[.postgres]") {
+  ThreadStats stats;
+  PostgresDatabase db(pg_config(env("SIDECACHE_TEST_PG")), &stats);
+  PostgresDatabase killer(pg_config(env("SIDECACHE_TEST_PG")));
+  const auto kill = [&] {
+    const IdsResult pid = db.fetch_ids("SELECT pg_backend_pid()");
+    REQUIRE(pid.ids.size() == 1);
+    const IdsResult killed = killer.fetch_ids("SELECT pg_terminate_backend(" + pid.ids[0] + ")");
+    REQUIRE(killed.ids == std::vector<std::string>{"t"});
+  };
+  kill();
+  // A read retries once on a new connection: no error for the caller.
+  FetchResult r = db.fetch(test::products(), std::vector<std::string>{"3"});
+  REQUIRE(r.status.ok());
+  CHECK(test::value_of(r.rows[0], "name") == "fig");
+  CHECK(stats.reconnects.get() == 1);
+  // A write whose connection broke before COMMIT was sent is retried too.
+  kill();
+  REQUIRE(db.write("kv", "k", std::vector<Upsert>{{"killed", {{"v", "1"}}}}, {}).ok());
+  CHECK(stats.reconnects.get() == 2);
+  r = db.fetch(Source{"kv", "k", {"v"}, ""}, std::vector<std::string>{"killed"});
+  REQUIRE(r.status.ok());
+  CHECK(test::value_of(r.rows[0], "v") == "1");
+  REQUIRE(db.write("kv", "k", {}, std::vector<std::string>{"killed"}).ok());
+}
+
 TEST_CASE("PostgreSQL adapter: a slow query on one thread does not hold up another",
           "[.postgres]") {
   auto config = pg_config(env("SIDECACHE_TEST_PG"), 1500);
