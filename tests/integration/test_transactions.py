@@ -176,6 +176,21 @@ class Transactions(unittest.TestCase):
             self.assertEqual(p.execute(), [True, 2, 2, [b"y", b"x"]])
         r.close()
 
+    def test_half_closed_client_gets_every_reply(self):
+        """A client that sends a pipeline with a transaction and half-closes (nc -q) gets the
+        replies of everything it sent, including what waited behind EXEC."""
+        import socket
+        k = self.keys[2][2]
+        e = harness.RespConnection.encode
+        c = self.raw()
+        n = 2000  # a long transaction: its EXEC is answered well after the FIN is read
+        c.send_raw(e("MULTI") + e("SET", k, "v") * n + e("EXEC") + e("GET", k) + e("PING"))
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual([c.read_reply() for _ in range(n + 1)], ["OK"] + ["QUEUED"] * n)
+        self.assertEqual(c.read_reply(), ["OK"] * n)
+        self.assertEqual([c.read_reply(), c.read_reply()], [b"v", "PONG"])
+        self.assertTrue(c.is_closed(timeout=5))
+
     def test_optimistic_increments_from_many_clients(self):
         """WATCH/MULTI/EXEC retry loops (redis-py's transaction helper) from several threads
         next to plain traffic: no increment is lost."""
