@@ -262,6 +262,30 @@ class Transactions(unittest.TestCase):
         other.close()
         direct.close()
 
+    def test_resp3_client_gets_resp3_from_its_connections(self):
+        """A RESP3 client's dedicated connections speak RESP3 (HELLO 3 sent first, its reply
+        dropped); a RESP2 client's do not. Skipped until sidecache answers HELLO 3."""
+        c = self.raw()
+        hello = c.command("HELLO", "3")
+        if isinstance(hello, harness.RespError):
+            self.skipTest("HELLO 3 is not available yet: " + hello)
+        c.buf = b""
+        h = self.keys[0][3] + "h"
+        e = harness.RespConnection.encode
+        c.send_raw(e("MULTI") + e("HSET", h, "f", "v") + e("HGETALL", h) + e("EXEC") +
+                   e("BLPOP", h + "q", "0.01"))
+        want = (b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n"
+                b"_\r\n")
+        while len(c.buf) < len(want):
+            c._fill()
+        self.assertEqual(c.buf, want)
+        plain = self.raw()  # RESP2 next to it: never a RESP3 reply
+        plain.send_raw(e("MULTI") + e("HGETALL", h) + e("EXEC") + e("BLPOP", h + "q", "0.01"))
+        want = b"+OK\r\n+QUEUED\r\n*1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*-1\r\n"
+        while len(plain.buf) < len(want):
+            plain._fill()
+        self.assertEqual(plain.buf, want)
+
     def test_client_leaving_mid_transaction(self):
         c = self.raw()
         k = self.keys[2][3]
