@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/link_limiter.hpp"
 #include "config/config.hpp"
 #include "db/stats.hpp"
 #include "sidecache/stats.hpp"
@@ -49,6 +50,8 @@ struct ProcessState {
     db_stats_ = std::move(stats);
   }
   std::shared_ptr<const db::ExecutorStats> db_stats_;
+  // Dedicated node connections of all workers, against pool.max_dedicated_connections.
+  backend::LinkLimiter dedicated_links;
 };
 
 // Per-client state the local commands read and change.
