@@ -3,7 +3,9 @@
 and verbatim strings from real commands on every node; redis-cli -3 reads them; a RESP2 client
 on the same proxy at the same time never sees a RESP3 type; HELLO 2 and RESET switch back. The
 nodes serve RESP3 clients on connections of their own (CLIENT LIST shows resp=3)."""
+import http.client
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -18,7 +20,9 @@ RESP2_TYPES = {"+", "-", ":", "$", "*"}
 class Resp3(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.cluster = harness.Cluster(3, pool_extra="  connections_per_node: 2")
+        cls.http_port = harness.free_port()
+        cls.cluster = harness.Cluster(3, pool_extra="  connections_per_node: 2",
+                                      top_extra="http:\n  listen: 127.0.0.1:%d\n" % cls.http_port)
         cls.keys = harness.keys_on_nodes(cls.cluster, 1, prefix="r3")
         setup = cls.cluster.client()
         for node, (key,) in enumerate(cls.keys):
@@ -33,6 +37,24 @@ class Resp3(unittest.TestCase):
 
     def tearDown(self):
         self.cluster.sidecache.check()
+
+    def resp3_gauge(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return float(re.search(r"^sidecache_client_resp3_connections (\S+)$", text, re.M).group(1))
+
+    def test_resp3_clients_gauge(self):
+        # Clients of earlier tests are gone once their sessions have ended.
+        harness.wait_until(lambda: self.resp3_gauge() == 0, timeout=5, what="no RESP3 client")
+        a, b = self.hello3(), self.hello3()
+        self.assertEqual(self.resp3_gauge(), 2)
+        b.command("HELLO", "2")
+        self.assertEqual(self.resp3_gauge(), 1)
+        a.close()
+        harness.wait_until(lambda: self.resp3_gauge() == 0, timeout=5, what="gauge back to 0")
+        b.close()
 
     def hello3(self):
         c = self.cluster.sidecache.raw()
