@@ -285,6 +285,7 @@ TEST_CASE("a RESP3 connection sends HELLO 3 on every connect and drops its reply
   });
   backend::ConnectionOptions options;
   options.resp3 = true;
+  options.drop_pushes = true;
   auto c = f.connect(server.port(), options);
   REQUIRE(c->state() == backend::Connection::State::kConnected);
   CHECK(server.hellos == 1);
