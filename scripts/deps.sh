@@ -16,6 +16,12 @@ packages=(
 if [[ $profile == test || $profile == bench ]]; then
   # prometheus: promtool checks /metrics and the PromQL in docs/operations.md
   packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps prometheus)
+  # node + npm run the real Node.js clients (tests/integration/test_node_clients.py). Checked by
+  # command, not by package: a NodeSource nodejs ships npm itself, and Debian's npm conflicts
+  # with it.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+  fi
 fi
 if [[ $profile == bench ]]; then
   packages+=(hyperfine valgrind)
