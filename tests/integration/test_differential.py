@@ -95,6 +95,19 @@ class C:
         return text if len(text) < 120 else text[:117] + "..."
 
 
+class Read:
+    """Reads the next reply without sending anything: the extra replies of a multi-channel
+    SUBSCRIBE, a published message, a push frame."""
+
+    def __init__(self, other=False):
+        self.norm = self.raw_norm = None
+        self.other = other
+        self.args = ()
+
+    def label(self):
+        return "(next message on the %s connection)" % ("second" if self.other else "first")
+
+
 class ScanAll:
     """SCAN-like iteration to the end (cursor 0); the keys seen are compared as a set."""
 
@@ -489,6 +502,53 @@ def scan(p, spread):
     return steps
 
 
+def pubsub(p, spread):
+    """The first connection subscribes, the second publishes; messages are read in order."""
+    a, b, c = spread(1, p + ":ch")
+    return [
+        C("SUBSCRIBE", a), C("PUBLISH", a, "hello", other=True), Read(),
+        C("SUBSCRIBE", b, c), Read(), C("PUBSUB", "NUMSUB", a, b, "nobody", other=True),
+        C("PUBSUB", "CHANNELS", p + ":ch*", other=True, norm=unordered),
+        C("PUBLISH", c, "to c", other=True), Read(), C("PUBLISH", b, "to b", other=True), Read(),
+        C("PING"), C("PING", "payload"), C("PSUBSCRIBE", p + ":pat:*"),
+        C("PUBSUB", "NUMPAT", other=True), C("PUBLISH", p + ":pat:x", "pm", other=True), Read(),
+        C("PUBLISH", p + ":none", "lost", other=True), C("GET", p + ":k"),
+        C("UNSUBSCRIBE", a), C("PUBLISH", a, "after", other=True), C("PUBLISH", b, "still",
+                                                                      other=True), Read(),
+        C("PUNSUBSCRIBE"), C("UNSUBSCRIBE"), Read(), C("PUBSUB", "NUMSUB", a, b, other=True),
+        C("SET", p + ":k", "normal again"), C("GET", p + ":k"), C("UNSUBSCRIBE"),
+        C("SSUBSCRIBE", p + ":shard"), C("SPUBLISH", p + ":shard", "sm", other=True), Read(),
+        C("SUNSUBSCRIBE"), C("PUBSUB", "SHARDNUMSUB", p + ":shard", other=True),
+    ]
+
+
+def resp3_types(p, spread):
+    """Every RESP3 type a command can return (in RESP2 the same requests give RESP2 replies)."""
+    lua = "redis.setresp(3); return redis.call(%s)"
+    return [
+        C("HSET", p + ":h", "a", 1, "b", 2), C("HGETALL", p + ":h"),
+        C("HRANDFIELD", p + ":h", 2, "WITHVALUES", norm=shape),
+        C("SADD", p + ":s", 1, 2, 3), C("SMEMBERS", p + ":s"),
+        C("ZADD", p + ":z", "1.5", "a", "inf", "b", "-inf", "c"), C("ZSCORE", p + ":z", "a"),
+        C("ZSCORE", p + ":z", "b"), C("ZRANGE", p + ":z", 0, -1, "WITHSCORES"),
+        C("ZPOPMIN", p + ":z"), C("ZINCRBY", p + ":z", "0.1", "x"),
+        C("ZRANDMEMBER", p + ":z", 1, "WITHSCORES", norm=shape), C("GET", p + ":none"),
+        C("MGET", p + ":none", p + ":h"), C("LPOP", p + ":none"), C("LPOP", p + ":none", 2),
+        C("EVAL", "return {double=3.25}", 0), C("EVAL", "return {map={a=1, b={1, 2}}}", 0),
+        C("EVAL", "return {set={x=true}}", 0), C("EVAL", "return true", 0),
+        C("EVAL", "return false", 0), C("EVAL", "return nil", 0),
+        C("EVAL", "return {big_number='123456789012345678901234567890'}", 0),
+        C("EVAL", lua % "'HGETALL', KEYS[1]", 1, p + ":h"),
+        C("EVAL", lua % "'SMEMBERS', KEYS[1]", 1, p + ":s"),
+        C("EVAL", lua % "'ZSCORE', KEYS[1], 'a'", 1, p + ":z"),
+        C("EVAL", lua % "'GET', KEYS[1]", 1, p + ":none"),
+        C("XADD", p + ":x", "1-0", "f", "v"), C("XINFO", "STREAM", p + ":x"),
+        C("XINFO", "STREAM", p + ":x", "FULL"),
+        C("XREAD", "STREAMS", p + ":x", 0), C("XREAD", "STREAMS", p + ":x", "$"),
+        C("OBJECT", "FREQ", p + ":h"),
+    ]
+
+
 def errors(p, spread):
     return [
         C("GET"), C("GET", "a", "b"), C("SET", p + ":k"), C("PING", "a", "b"), C("ECHO"),
@@ -514,7 +574,8 @@ FAMILIES = {
     "sorted_sets": zsets, "hyperloglog": hyperloglog, "geo": geo, "streams": streams,
     "keys_expiry": keys_expiry, "split_multikey": split_multikey,
     "transactions": transactions, "blocking": blocking, "scripts": scripts,
-    "functions": functions, "scan": scan, "errors": errors,
+    "functions": functions, "scan": scan, "pubsub": pubsub, "resp3_types": resp3_types,
+    "errors": errors,
 }
 
 
@@ -575,10 +636,13 @@ def run_steps(test, steps, direct_port, proxy_port, protocol):
                 try:
                     if isinstance(step, ScanAll):
                         replies.append(scan_all(conn, step))
+                    elif isinstance(step, Read):
+                        replies.append(conn.read_raw())
                     else:
                         replies.append(conn.command_raw(*step.args))
                 except (OSError, ConnectionError) as e:
-                    mismatches.append((step.label(), "-", "%s: %r" % (side.name, e)))
+                    mismatches.append((step.label(), "(not compared)",
+                                       "%s connection failed: %r" % (side.name, e)))
                     return mismatches  # a broken connection: the rest would be noise
             if compared(step, replies[0]) != compared(step, replies[1]):
                 mismatches.append((step.label(), replies[0], replies[1]))
