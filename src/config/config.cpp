@@ -181,6 +181,9 @@ constexpr Directive<PoolConfig> kPoolDirectives[] = {
      "close a node connection idle this long (reopened on demand); 0 never"},
     {"max_connection_age", read_duration<&PoolConfig::max_connection_age, 0, kMaxTimeoutMs>,
      "replace a node connection after this long; 0 never"},
+    {"max_dedicated_connections",
+     read_integer<&PoolConfig::max_dedicated_connections, 1, kMaxCount>,
+     "connections of clients' own (MULTI, blocking commands, Pub/Sub) per node, whole process"},
 };
 
 constexpr Directive<LimitsConfig> kLimitsDirectives[] = {

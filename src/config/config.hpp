@@ -63,6 +63,8 @@ struct PoolConfig {
   std::uint32_t retry_budget_percent = 10;  // read-only retries at most this share of requests
   Millis idle_timeout{0};                   // close a node connection idle this long; 0: never
   Millis max_connection_age{0};             // reconnect after this long; 0: never
+  // Dedicated connections (transactions, blocking commands, Pub/Sub) per node, whole process.
+  std::uint32_t max_dedicated_connections = 1024;
 };
 
 struct LimitsConfig {

@@ -32,7 +32,7 @@ MergeKind merge_kind(std::string_view name) {
   return MergeKind::kAllEqual;  // a broadcast without a rule: nodes must agree
 }
 
-// XREAD/XREADGROUP block only with BLOCK; that would hold a shared pipelined connection.
+// XREAD/XREADGROUP block only with BLOCK: the session runs them on a connection of its own.
 bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> args) {
   if (!info.has(resp::kFlagBlocking)) return false;
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -71,6 +71,10 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
     return done;
   }
 
+  if (info->routing == resp::Routing::kSession || blocks(*info, args)) {
+    done.session = true;  // the session's transaction, blocking or Pub/Sub mode
+    return done;
+  }
   switch (info->routing) {
     case resp::Routing::kSingleNode:
       done.node = forward(*info, command, raw, target);
@@ -97,7 +101,7 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
     case resp::Routing::kKeyspace:  // TODO(issue 7): whole-keyspace commands
       reply_error(target, errors::rejected(info->name, info->note));
       break;
-    case resp::Routing::kSession:  // TODO(issue 7): pinned session modes
+    case resp::Routing::kSession:  // handled above
     case resp::Routing::kUnsupported:
       reply_error(target, errors::unsupported(info->name, info->note));
       break;
@@ -108,12 +112,6 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
 std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
                                  std::string_view raw, const backend::ReplyTarget& target) {
   const auto& args = command.args;
-  if (blocks(info, args)) {
-    reply_error(target, errors::unsupported(info.name,
-                                            "XREAD and XREADGROUP with BLOCK are not "
-                                            "supported through sidecache yet."));
-    return Dispatched::kNoNode;
-  }
   if (!resp::key_indexes(info, args, keys_, error_)) {
     reply_error(target, error_);
     return Dispatched::kNoNode;

@@ -22,6 +22,9 @@ struct Dispatched {
   static constexpr std::int32_t kManyNodes = -2;  // split or broadcast
   const resp::CommandInfo* info = nullptr;        // nullptr: unknown command
   std::int32_t node = kNoNode;
+  // Not handled here: the session runs it on a connection of its own (transactions, blocking
+  // commands, Pub/Sub; routing kSession, and XREAD/XREADGROUP with BLOCK). Nothing was replied.
+  bool session = false;
 };
 
 class Dispatcher {
@@ -34,6 +37,8 @@ class Dispatcher {
                       const backend::ReplyTarget& target);
   // The name of a node, for logs.
   const std::string& node_name(std::uint32_t node) const { return nodes_->node_name(node); }
+  // This worker's nodes (ring and shared connections), for the session's own modes.
+  backend::NodeSender& nodes() const { return *nodes_; }
   // After a reload: new requests go to the new nodes.
   void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
 

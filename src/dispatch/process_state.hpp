@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/link_limiter.hpp"
 #include "config/config.hpp"
 #include "sidecache/stats.hpp"
 
@@ -36,6 +37,8 @@ struct ProcessState {
   std::atomic<std::uint64_t> next_client_id{1};  // CLIENT ID
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  // Dedicated node connections of all workers, against pool.max_dedicated_connections.
+  backend::LinkLimiter dedicated_links;
 };
 
 // Per-client state the local commands read and change.
