@@ -108,6 +108,24 @@ class Read:
         return "(next message on the %s connection)" % ("second" if self.other else "first")
 
 
+class Pipelined:
+    """Several commands sent in one write (as client libraries send a pipeline or a
+    transaction); their replies are compared together."""
+
+    def __init__(self, *commands):
+        self.commands = commands  # tuples of arguments
+        self.norm = self.raw_norm = None
+        self.other = False
+
+    def label(self):
+        text = " | ".join(" ".join(map(str, c)) for c in self.commands)
+        return "pipelined: " + (text if len(text) < 120 else text[:117] + "...")
+
+    def run(self, conn):
+        conn.send_raw(b"".join(harness.RespConnection.encode(*c) for c in self.commands))
+        return b"".join(conn.read_raw() for _ in self.commands)
+
+
 class ScanAll:
     """SCAN-like iteration to the end (cursor 0); the keys seen are compared as a set."""
 
@@ -395,6 +413,9 @@ def split_multikey(p, spread):
 def transactions(p, spread):
     t = "{%s}" % p
     return [
+        Pipelined(("MULTI",), ("SET", t + "p", 1), ("INCR", t + "p"), ("GET", t + "p"),
+                  ("EXEC",), ("GET", t + "p")),
+        Pipelined(("SET", t + "p", 5), ("MULTI",), ("INCR", t + "p"), ("EXEC",)),
         C("MULTI"), C("SET", t + "a", 1), C("INCR", t + "a"), C("GET", t + "a"),
         C("LPUSH", t + "l", "x"), C("EXEC"),
         C("MULTI"), C("SET", t + "a", 5), C("DISCARD"), C("GET", t + "a"),
@@ -620,9 +641,12 @@ def compared(step, raw):
 
 
 def run_steps(test, steps, direct_port, proxy_port, protocol):
-    """Runs every step on both sides; fails with the list of differing replies."""
-    direct = Side("redis", direct_port, protocol)
-    proxy = Side("sidecache", proxy_port, protocol)
+    """Runs every step on both sides; returns the differing replies. A side whose connection
+    fails (a timeout: no reply) is noted, then both sides start over on new connections, so one
+    stuck reply does not hide the rest (later replies may differ because of it)."""
+    def open_sides():
+        return Side("redis", direct_port, protocol), Side("sidecache", proxy_port, protocol)
+    direct, proxy = open_sides()
     mismatches = []
     try:
         if protocol == 3:
@@ -636,14 +660,20 @@ def run_steps(test, steps, direct_port, proxy_port, protocol):
                 try:
                     if isinstance(step, ScanAll):
                         replies.append(scan_all(conn, step))
+                    elif isinstance(step, Pipelined):
+                        replies.append(step.run(conn))
                     elif isinstance(step, Read):
                         replies.append(conn.read_raw())
                     else:
                         replies.append(conn.command_raw(*step.args))
                 except (OSError, ConnectionError) as e:
-                    mismatches.append((step.label(), "(not compared)",
-                                       "%s connection failed: %r" % (side.name, e)))
-                    return mismatches  # a broken connection: the rest would be noise
+                    replies.append("%s connection failed: %r" % (side.name, e))
+            if isinstance(replies[0], str) or isinstance(replies[1], str):
+                mismatches.append((step.label(), replies[0], replies[1]))
+                direct.close()
+                proxy.close()
+                direct, proxy = open_sides()
+                continue
             if compared(step, replies[0]) != compared(step, replies[1]):
                 mismatches.append((step.label(), replies[0], replies[1]))
     finally:
