@@ -27,13 +27,16 @@ void Link::set_handlers(OnFrame on_frame, OnClose on_close) {
 
 void Link::start() {
   if (options_.resp3) send_quiet(kHello3);
-  asio::co_spawn(executor_, run(), [name = node_.name](std::exception_ptr e) {
+  // The completion handler holds the link until its task ends: its owner may let go of it
+  // before the task first runs (a released link still delivers its replies).
+  asio::co_spawn(executor_, run(), [self = shared_from_this()](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      spdlog::error("backend {}: dedicated connection failed: {}", name, ex.what());
+      spdlog::error("backend {}: dedicated connection failed: {}", self->node_.name, ex.what());
     }
+    self->stop();
   });
 }
 
