@@ -112,10 +112,22 @@ class Pipelined:
     """Several commands sent in one write (as client libraries send a pipeline or a
     transaction); their replies are compared together."""
 
-    def __init__(self, *commands):
+    def __init__(self, *commands, extra_replies=0, unordered=False):
         self.commands = commands  # tuples of arguments
+        self.extra = extra_replies  # replies beyond one per command (UNSUBSCRIBE of several)
         self.norm = self.raw_norm = None
+        if unordered:  # the replies as a multiset (UNSUBSCRIBE of all: in the server's order)
+            self.raw_norm = lambda raw: sorted(self.split(raw))
         self.other = False
+
+    @staticmethod
+    def split(raw):
+        replies, at = [], 0
+        while at < len(raw):
+            end = harness.reply_end(raw, at)
+            replies.append(raw[at:end])
+            at = end
+        return replies
 
     def label(self):
         text = " | ".join(" ".join(map(str, c)) for c in self.commands)
@@ -123,7 +135,7 @@ class Pipelined:
 
     def run(self, conn):
         conn.send_raw(b"".join(harness.RespConnection.encode(*c) for c in self.commands))
-        return b"".join(conn.read_raw() for _ in self.commands)
+        return b"".join(conn.read_raw() for _ in range(len(self.commands) + self.extra))
 
 
 class ScanAll:
@@ -536,7 +548,8 @@ def pubsub(p, spread):
         C("PUBLISH", p + ":none", "lost", other=True), C("GET", p + ":k"),
         C("UNSUBSCRIBE", a), C("PUBLISH", a, "after", other=True), C("PUBLISH", b, "still",
                                                                       other=True), Read(),
-        C("PUNSUBSCRIBE"), C("UNSUBSCRIBE"), Read(), C("PUBSUB", "NUMSUB", a, b, other=True),
+        C("PUNSUBSCRIBE"), Pipelined(("UNSUBSCRIBE",), extra_replies=1, unordered=True),
+        C("PUBSUB", "NUMSUB", a, b, other=True),
         C("SET", p + ":k", "normal again"), C("GET", p + ":k"), C("UNSUBSCRIBE"),
         C("SSUBSCRIBE", p + ":shard"), C("SPUBLISH", p + ":shard", "sm", other=True), Read(),
         C("SUNSUBSCRIBE"), C("PUBSUB", "SHARDNUMSUB", p + ":shard", other=True),
@@ -749,6 +762,40 @@ class Differential(unittest.TestCase):
                                                                  report(mismatches, protocol)))
         finally:
             second.stop()
+
+    def test_commands_after_a_session_command_in_one_write(self):
+        # A command pipelined behind EXEC, DISCARD, UNWATCH or a blocking pop (in the same
+        # write) runs once, and the connection keeps working: the next writes are answered.
+        cases = [
+            [("MULTI",), ("INCR", "{after}n"), ("EXEC",), ("INCR", "{after}n")],
+            [("MULTI",), ("DISCARD",), ("INCR", "{after}n")],
+            [("WATCH", "{after}n"), ("UNWATCH",), ("INCR", "{after}n")],
+            [("BLPOP", "{after}list", "0.1"), ("INCR", "{after}n")],
+            [("SUBSCRIBE", "{after}ch"), ("UNSUBSCRIBE",), ("INCR", "{after}n")],
+        ]
+        encode = harness.RespConnection.encode
+        for case in cases:
+            for side_port in (self.direct.port, self.cluster.sidecache.port):
+                conn = harness.RespConnection(side_port, timeout=3)
+                try:
+                    before = int(conn.command("GET", "{after}n") or 0)
+                    conn.send_raw(b"".join(encode(*c) for c in case))
+                    replies = [conn.read_raw() for _ in case]
+                    self.assertEqual(replies[-1], b":%d\r\n" % (before + 1 + (
+                        1 if case[0][0] == "MULTI" and case[2][0] == "EXEC" else 0)),
+                        "%r on port %d" % (case, side_port))
+                    try:
+                        pong = conn.command("PING")
+                        echo = conn.command("ECHO", "x")
+                        after = int(conn.command("GET", "{after}n"))
+                    except (OSError, ConnectionError) as e:
+                        self.fail("after %r in one write (port %d), the next command got no "
+                                  "reply: %r" % (case, side_port, e))
+                    self.assertEqual((pong, echo), ("PONG", b"x"), "after %r" % (case,))
+                    self.assertEqual(after, int(replies[-1][1:-2]),
+                                     "%r ran a command twice (port %d)" % (case, side_port))
+                finally:
+                    conn.close()
 
     def test_normalisers_can_fail(self):
         # A wrong reply is caught: the comparison of a family against a deliberately different
