@@ -66,24 +66,27 @@ void Link::stop() {
   ticket_.release();
   close_socket();
   // The targets may hold the last reference to their client session, which may be the caller:
-  // let them go after this call.
-  if (!pending_.empty()) {
-    asio::post(executor_, [dead = std::move(pending_)] {});
-    pending_.clear();
-  }
+  // they go when the link's task ends.
+  for (auto& target : pending_) dropped_.push_back(std::move(target));
+  pending_.clear();
 }
 
 asio::awaitable<void> Link::run() {
   auto self = shared_from_this();
   if (!co_await connect()) {
     fail("cannot connect: " + error_);
+    dropped_.clear();
     co_return;
   }
-  if (stopped_) co_return;
+  if (stopped_) {
+    dropped_.clear();
+    co_return;
+  }
   connected_ = true;
   flush();
   co_await read_frames();
   if (!stopped_) fail(error_);
+  dropped_.clear();
 }
 
 asio::awaitable<bool> Link::connect() {

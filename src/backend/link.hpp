@@ -83,6 +83,7 @@ class Link : public std::enable_shared_from_this<Link> {
   ByteBuffer in_;
   resp::ReplyFramer framer_;
   std::deque<ReplyTarget> pending_;  // a target without a sink: the reply is dropped
+  std::deque<ReplyTarget> dropped_;  // pending when stopped; released when the task ends
   std::string error_;
 };
 

@@ -40,6 +40,36 @@ constexpr WorkerCounterSpec kWorkerCounters[] = {
     {"sidecache_unknown_commands_total",
      "Commands with a name sidecache does not know, answered with an error.",
      &WorkerStats::commands_unknown},
+    {"sidecache_pubsub_messages_total",
+     "Pub/Sub messages delivered to subscribed clients (a pattern match counts once per "
+     "pattern, as Redis sends it).",
+     &WorkerStats::pubsub_messages},
+};
+
+struct WorkerGaugeSpec {
+  const char* name;
+  const char* help;
+  Gauge WorkerStats::*member;
+};
+
+constexpr WorkerGaugeSpec kWorkerGauges[] = {
+    {"sidecache_blocking_commands",
+     "Blocking commands (BLPOP, XREAD BLOCK, ...) waiting for their reply on a dedicated node "
+     "connection.",
+     &WorkerStats::blocking_inflight},
+    {"sidecache_pubsub_clients", "Clients with at least one Pub/Sub subscription.",
+     &WorkerStats::subscribed_clients},
+};
+
+struct TransactionResult {
+  const char* label;
+  Counter WorkerStats::*member;
+};
+
+constexpr TransactionResult kTransactionResults[] = {
+    {"exec", &WorkerStats::transactions_exec},
+    {"discard", &WorkerStats::transactions_discard},
+    {"aborted", &WorkerStats::transactions_aborted},
 };
 
 struct NodeCounterSpec {
@@ -133,6 +163,40 @@ void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFa
     for (const auto& w : process.workers) total += ((*w).*(spec.member)).get();
     add_value(add_family(out, spec.name, spec.help, MetricType::Counter),
               static_cast<double>(total));
+  }
+}
+
+// Transactions, blocking commands, Pub/Sub, and the dedicated node connections they use.
+void collect_sessions(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+  auto& transactions = add_family(out, "sidecache_transactions_total",
+                                  "Transactions ended, by result: exec (EXEC sent to the node), "
+                                  "discard, aborted (EXECABORT after a queued error).",
+                                  MetricType::Counter);
+  for (const auto& result : kTransactionResults) {
+    std::uint64_t total = 0;
+    for (const auto& w : process.workers) total += ((*w).*(result.member)).get();
+    add_value(transactions, static_cast<double>(total), {{"result", result.label}});
+  }
+  for (const auto& spec : kWorkerGauges) {
+    std::int64_t total = 0;
+    for (const auto& w : process.workers) total += ((*w).*(spec.member)).get();
+    add_value(add_family(out, spec.name, spec.help, MetricType::Gauge), static_cast<double>(total));
+  }
+  auto& dedicated = add_family(
+      out, "sidecache_node_dedicated_connections",
+      "Dedicated node connections open or opening (transactions, blocking commands, Pub/Sub), "
+      "counted against pool.max_dedicated_connections.",
+      MetricType::Gauge);
+  auto used = process.dedicated_links.snapshot();
+  if (const auto config = process.current_config()) {
+    for (const auto& node : config->pool.nodes) {
+      const bool listed = std::any_of(used.begin(), used.end(),
+                                      [&](const auto& u) { return u.first == node.name; });
+      if (!listed) used.emplace_back(node.name, 0);
+    }
+  }
+  for (const auto& [name, count] : used) {
+    add_value(dedicated, static_cast<double>(count), {{"node", name}});
   }
 }
 
@@ -291,6 +355,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   std::vector<MetricFamily> out;
   collect_clients(process_, out);
   collect_commands(process_, out);
+  collect_sessions(process_, out);
   collect_nodes(process_, out);
   collect_process_info(process_, out);
   collect_process_metrics(process_, out);

@@ -223,17 +223,93 @@ class Transactions(unittest.TestCase):
         k = self.keys[2][3]
         self.assertEqual(c.command("MULTI"), "OK")
         self.assertEqual(c.command("SET", k, "x"), "QUEUED")
+        direct = self.cluster.direct(2)
+        # the node holds one client in a MULTI context (flag x): sidecache's dedicated one
+        self.assertEqual(self.in_multi(direct), 1)
         c.close()
         self.conns.remove(c)
-        harness.wait_until(lambda: self.dedicated_clients(2) == 0, timeout=5,
+        harness.wait_until(lambda: self.in_multi(direct) == 0, timeout=5,
                            what="the dedicated connection to close")
-        self.assertIsNone(self.cluster.direct(2).get(k))
+        self.assertIsNone(direct.get(k))
+        direct.close()
 
-    def dedicated_clients(self, node):
-        """Clients on node `node` other than sidecache's shared connections and this query."""
-        clients = self.cluster.direct(node).client_list()
-        return sum(1 for cl in clients if cl.get("cmd") not in ("client|list", "ping", "NULL")
-                   and cl.get("cmd") != "client")
+    @staticmethod
+    def in_multi(direct):
+        return sum(1 for cl in direct.client_list() if "x" in cl["flags"])
+
+
+def scrape(port):
+    """The sidecache_* samples of /metrics as {"name{labels}": value}."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    samples = {}
+    for line in body.splitlines():
+        if line.startswith("sidecache_"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+class SessionMetrics(unittest.TestCase):
+    """Metrics of the session modes: transactions by result, blocking commands in progress,
+    subscribed clients, messages delivered, dedicated connections per node."""
+
+    def test_metrics(self):
+        http_port = harness.free_port()
+        cluster = harness.Cluster(3, workers=2, top_extra="http:\n  listen: 127.0.0.1:%d" %
+                                  http_port)
+        conns = []
+        try:
+            keys = harness.keys_on_nodes(cluster, 2, prefix="m")
+            c = cluster.sidecache.raw()
+            conns.append(c)
+            for ending in ("EXEC", "DISCARD"):
+                c.command("MULTI")
+                c.command("SET", keys[0][0], "1")
+                c.command(ending)
+            c.command("MULTI")
+            c.command("SET", keys[0][0], "1")
+            c.command("SET", keys[1][0], "1")  # CROSSSLOT
+            c.command("EXEC")
+            blocked = cluster.sidecache.raw()
+            conns.append(blocked)
+            blocked.send_raw(blocked.encode("BLPOP", keys[2][0], "0"))
+            sub = cluster.sidecache.raw()
+            conns.append(sub)
+            sub.command("SUBSCRIBE", keys[1][1])
+            c.command("PUBLISH", keys[1][1], "m")
+            sub.read_reply()
+            direct = cluster.direct(2)
+            harness.wait_until(lambda: int(direct.info("clients")["blocked_clients"]) == 1,
+                               timeout=5, what="a blocked client")
+            m = scrape(http_port)
+            self.assertEqual(m['sidecache_transactions_total{result="exec"}'], 1)
+            self.assertEqual(m['sidecache_transactions_total{result="discard"}'], 1)
+            self.assertEqual(m['sidecache_transactions_total{result="aborted"}'], 1)
+            self.assertEqual(m["sidecache_blocking_commands"], 1)
+            self.assertEqual(m["sidecache_pubsub_clients"], 1)
+            self.assertEqual(m["sidecache_pubsub_messages_total"], 1)
+            self.assertEqual(m['sidecache_node_dedicated_connections{node="node2"}'], 1)
+            self.assertEqual(m['sidecache_node_dedicated_connections{node="node1"}'], 1)
+            self.assertEqual(m['sidecache_node_dedicated_connections{node="node0"}'], 0)
+            for x in conns:
+                x.close()
+            conns = []
+            harness.wait_until(
+                lambda: scrape(http_port)["sidecache_blocking_commands"] == 0 and
+                scrape(http_port)["sidecache_pubsub_clients"] == 0 and
+                scrape(http_port)['sidecache_node_dedicated_connections{node="node2"}'] == 0,
+                timeout=5, what="the gauges to drop")
+            direct.close()
+        finally:
+            for x in conns:
+                x.close()
+            cluster.close()
 
 
 if __name__ == "__main__":
