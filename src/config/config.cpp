@@ -237,6 +237,22 @@ constexpr Directive<HttpConfig> kHttpDirectives[] = {
      "time allowed to send a complete request; an idle connection is closed after it too"},
 };
 
+void read_allow_keys(CommandsConfig& commands, const Value& value) {
+  commands.allow_keys = read_bool(value);
+}
+void read_allow_flush(CommandsConfig& commands, const Value& value) {
+  commands.allow_flush = read_bool(value);
+}
+
+constexpr Directive<CommandsConfig> kCommandsDirectives[] = {
+    {"allow_keys", read_allow_keys, "allow KEYS (runs on every node and blocks each); false"},
+    {"allow_flush", read_allow_flush, "allow FLUSHDB and FLUSHALL (empty every node); false"},
+};
+
+void read_commands(Config& config, const Value& value) {
+  detail::read_section(value, kCommandsDirectives, config.commands);
+}
+
 void read_pool(Config& config, const Value& value) {
   detail::read_section(value, kPoolDirectives, config.pool);
 }
@@ -260,6 +276,7 @@ constexpr Directive<Config> kTopDirectives[] = {
     {"logging", read_logging, "log level and format"},
     {"process", read_process, "live reload and graceful shutdown"},
     {"http", read_http, "HTTP endpoint for metrics and health probes; off when absent"},
+    {"commands", read_commands, "whole-keyspace commands allowed through sidecache"},
 };
 
 // A twemproxy file has pools named at the top level, each with `servers:`.

@@ -67,6 +67,12 @@ struct PoolConfig {
   std::uint32_t max_dedicated_connections = 1024;
 };
 
+// Commands that act on every node at once: off by default (commands:).
+struct CommandsConfig {
+  bool allow_keys = false;   // KEYS: runs on every node and blocks each while it scans
+  bool allow_flush = false;  // FLUSHDB / FLUSHALL: empties every node
+};
+
 struct LimitsConfig {
   std::uint32_t max_clients = 10000;
   std::uint64_t max_args = 1024 * 1024;
@@ -179,6 +185,7 @@ struct Config {
   ProcessConfig process;
   std::optional<HttpConfig> http;  // absent: no HTTP endpoint
   CacheConfig cache;
+  CommandsConfig commands;
 };
 
 // Reads, parses and validates. Throws ConfigError ("file:line:col: message").

@@ -44,6 +44,13 @@ constexpr WorkerCounterSpec kWorkerCounters[] = {
      "Pub/Sub messages delivered to subscribed clients (a pattern match counts once per "
      "pattern, as Redis sends it).",
      &WorkerStats::pubsub_messages},
+    {"sidecache_script_reloads_total",
+     "EVALSHA answered NOSCRIPT by a node and healed: the script body sidecache remembered was "
+     "loaded on that node (SCRIPT LOAD) and the EVALSHA sent again.",
+     &WorkerStats::script_reloads},
+    {"sidecache_script_registry_full_total",
+     "Script bodies not remembered for NOSCRIPT healing because the registry was full.",
+     &WorkerStats::script_registry_full},
 };
 
 struct WorkerGaugeSpec {
@@ -158,6 +165,11 @@ void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFa
   add_value(add_family(out, "sidecache_client_connections", "Client connections currently open.",
                        MetricType::Gauge),
             static_cast<double>(clients));
+  std::int64_t resp3 = 0;
+  for (const auto& w : process.workers) resp3 += w->resp3_clients.get();
+  add_value(add_family(out, "sidecache_client_resp3_connections",
+                       "Client connections speaking RESP3 (after HELLO 3).", MetricType::Gauge),
+            static_cast<double>(resp3));
   for (const auto& spec : kWorkerCounters) {
     std::uint64_t total = 0;
     for (const auto& w : process.workers) total += ((*w).*(spec.member)).get();
