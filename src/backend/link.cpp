@@ -26,6 +26,8 @@ void Link::set_handlers(OnFrame on_frame, OnClose on_close) {
 }
 
 void Link::start() {
+  if (started_) return;
+  started_ = true;
   if (options_.resp3) send_quiet(kHello3);
   // The completion handler holds the link until its task ends: its owner may let go of it
   // before the task first runs (a released link still delivers its replies).
@@ -55,9 +57,20 @@ void Link::send_unmatched(std::string_view request) {
   flush();
 }
 
-void Link::release() {
+void Link::release(OnIdle on_idle) {
   releasing_ = true;
-  if (pending_.empty()) stop();
+  on_idle_ = std::move(on_idle);
+  if (pending_.empty()) finish_release();
+}
+
+void Link::finish_release() {
+  releasing_ = false;
+  OnIdle on_idle = std::move(on_idle_);
+  on_idle_ = nullptr;
+  if (!on_idle || stopped_) return stop();
+  on_frame_ = nullptr;
+  on_close_ = nullptr;
+  on_idle(shared_from_this());
 }
 
 void Link::stop() {
@@ -173,7 +186,7 @@ void Link::on_frame(std::string_view frame) {
   const ReplyTarget target = std::move(pending_.front());
   pending_.pop_front();
   if (target.sink) target.deliver(frame);
-  if (releasing_ && pending_.empty()) stop();
+  if (releasing_ && pending_.empty()) finish_release();
 }
 
 void Link::fail(const std::string& reason) {

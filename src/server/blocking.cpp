@@ -23,7 +23,12 @@ std::int32_t Blocking::run(const resp::CommandInfo& info, const resp::Command& c
   ctx_.stats.blocking_inflight.add(1);
   counted_ = true;
   link_->send(resp_form(command, raw, scratch_), target);
-  link_->release();  // closes after the reply: the next blocking command opens its own
+  // After the reply the connection is idle again: back to the worker's cache, and no longer
+  // this client's (stop() must not close it under its next user).
+  link_->release([this](std::shared_ptr<backend::Link> link) {
+    link_.reset();
+    keep_for_reuse()(std::move(link));
+  });
   return static_cast<std::int32_t>(node);
 }
 

@@ -3,7 +3,7 @@
 // never holds a shared pipelined connection. Redis itself honours the command's timeout. The
 // session reads on while the command blocks (to notice the client leaving) but processes
 // nothing more until its reply is written; the client leaving closes the connection, which
-// unblocks Redis.
+// unblocks Redis. Answered, the connection goes back to the worker's idle cache.
 #pragma once
 
 #include <memory>

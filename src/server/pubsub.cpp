@@ -109,34 +109,35 @@ void PubSub::append_confirmation(std::string& out, std::string_view type, const 
   resp::append_integer(out, static_cast<std::int64_t>(count));
 }
 
-bool PubSub::ensure_link(std::uint32_t node, std::string& error) {
-  if (links_.size() <= node) links_.resize(node + 1);
-  NodeLink& entry = links_[node];
-  if (entry.link) return true;
-  entry.link = open_link(ctx_, node, error);
-  if (!entry.link) return false;
-  entry.link->set_handlers([this, node](std::string_view frame) { on_frame(node, frame); },
-                           [this, node](const std::string& reason) {
-                             // Its subscriptions are gone: the client must subscribe again,
-                             // as after a Redis restart. Closing it makes clients do so.
-                             links_[node].link.reset();
-                             ctx_.host.close_client("Pub/Sub connection to node " +
-                                                    ctx_.nodes().node_name(node) +
-                                                    " lost: " + reason);
-                           });
+PubSub::NodeLink* PubSub::ensure_link(std::uint32_t index, std::string& error) {
+  const std::string& name = ctx_.nodes().node_name(index);
+  NodeLink& entry = links_[name];
+  if (entry.link) return &entry;
+  entry.link = open_link(ctx_, index, error);
+  if (!entry.link) {
+    links_.erase(name);
+    return nullptr;
+  }
+  entry.link->set_handlers(
+      [this, name](std::string_view frame) { on_frame(name, frame); },
+      [this, name](const std::string& reason) {
+        // Its subscriptions are gone: the client must subscribe again,
+        // as after a Redis restart. Closing it makes clients do so.
+        links_[name].link.reset();
+        ctx_.host.close_client("Pub/Sub connection to node " + name + " lost: " + reason);
+      });
   entry.link->start();
-  return true;
+  return &entry;
 }
 
-void PubSub::send(std::uint32_t node, std::string_view verb,
-                  const std::vector<std::string_view>& args, const std::shared_ptr<Op>& op) {
+void PubSub::send(NodeLink& entry, std::string_view verb, const std::vector<std::string_view>& args,
+                  const std::shared_ptr<Op>& op) {
   std::vector<std::string_view> words;
   words.reserve(args.size() + 1);
   words.push_back(verb);
   words.insert(words.end(), args.begin(), args.end());
   scratch_.clear();
   resp::append_command(scratch_, words);
-  NodeLink& entry = links_[node];
   entry.link->send_unmatched(scratch_);
   entry.expected.emplace_back(op, static_cast<std::uint32_t>(args.size()));
   ++op->waiting;
@@ -157,8 +158,11 @@ void PubSub::subscribe(Kind kind, const resp::Command& command,
       per_node[nodes.node_for_key(args[i])].push_back(args[i]);
     }
   }
+  std::vector<NodeLink*> entries(node_count, nullptr);
   for (std::uint32_t n = 0; n < node_count; ++n) {
-    if (!per_node[n].empty() && !ensure_link(n, error_)) {
+    if (per_node[n].empty()) continue;
+    entries[n] = ensure_link(n, error_);
+    if (entries[n] == nullptr) {
       close_idle_links();
       return reply_error(target, error_);
     }
@@ -170,17 +174,17 @@ void PubSub::subscribe(Kind kind, const resp::Command& command,
   for (std::size_t i = 1; i < args.size(); ++i) {
     const auto [it, added] = set.emplace(args[i]);
     if (added && kind == Kind::kPattern) {
-      for (auto& entry : links_) ++entry.subscriptions;
+      for (auto* entry : entries) ++entry->subscriptions;
     } else if (added) {
       const std::uint32_t node = nodes.node_for_key(args[i]);
-      node_of_[node_key(key_kind, args[i])] = node;
-      ++links_[node].subscriptions;
+      node_of_[node_key(key_kind, args[i])] = nodes.node_name(node);
+      ++entries[node]->subscriptions;
     }
     append_confirmation(op->reply, kNames[static_cast<int>(kind)].subscribe, &*it, count_for(kind));
   }
   update_gauge();
   for (std::uint32_t n = 0; n < node_count; ++n) {
-    if (!per_node[n].empty()) send(n, args[0], per_node[n], op);
+    if (!per_node[n].empty()) send(*entries[n], args[0], per_node[n], op);
   }
   if (op->waiting == 0) target.deliver(op->reply);
 }
@@ -198,38 +202,33 @@ void PubSub::unsubscribe(Kind kind, const resp::Command& command,
   op->target = target;
   const std::string_view type = kNames[static_cast<int>(kind)].unsubscribe;
   if (names.empty()) append_confirmation(op->reply, type, nullptr, count_for(kind));
-  std::vector<std::vector<std::string_view>> per_node(links_.size());
+  std::map<std::string, std::vector<std::string_view>> per_node;
   const char key_kind = kind == Kind::kShard ? 's' : 'c';
   for (const auto& name : names) {
     if (set.erase(name) > 0) {
       if (kind == Kind::kPattern) {
-        for (std::size_t n = 0; n < links_.size(); ++n) {
-          if (!links_[n].link) continue;
-          --links_[n].subscriptions;
-          per_node[n].push_back(name);
+        for (auto& [node, entry] : links_) {
+          if (!entry.link) continue;
+          --entry.subscriptions;
+          per_node[node].push_back(name);
         }
-      } else {
-        const auto it = node_of_.find(node_key(key_kind, name));
-        if (it != node_of_.end()) {
-          const std::uint32_t n = it->second;
-          node_of_.erase(it);
-          if (n < links_.size() && links_[n].link) {
-            --links_[n].subscriptions;
-            per_node[n].push_back(name);
-          }
+      } else if (const auto it = node_of_.find(node_key(key_kind, name)); it != node_of_.end()) {
+        const auto entry = links_.find(it->second);
+        if (entry != links_.end() && entry->second.link) {
+          --entry->second.subscriptions;
+          per_node[it->second].push_back(name);
         }
+        node_of_.erase(it);
       }
     }
     append_confirmation(op->reply, type, &name, count_for(kind));
   }
   update_gauge();
-  for (std::uint32_t n = 0; n < per_node.size(); ++n) {
-    if (!per_node[n].empty()) send(n, command.args[0], per_node[n], op);
-  }
+  for (const auto& [node, list] : per_node) send(links_[node], command.args[0], list, op);
   if (op->waiting == 0) target.deliver(op->reply);
 }
 
-void PubSub::on_frame(std::uint32_t node, std::string_view frame) {
+void PubSub::on_frame(const std::string& node, std::string_view frame) {
   if (frame[0] == '-') return confirmed(node, frame);
   const std::string_view type = frame_type(frame);
   if (type == "message" || type == "pmessage" || type == "smessage") {
@@ -244,9 +243,10 @@ void PubSub::on_frame(std::uint32_t node, std::string_view frame) {
 }
 
 // One confirmation frame (or an error answering a whole request) from `node`.
-void PubSub::confirmed(std::uint32_t node, std::string_view error) {
-  NodeLink& entry = links_[node];
-  if (entry.expected.empty()) return;
+void PubSub::confirmed(const std::string& node, std::string_view error) {
+  const auto found = links_.find(node);
+  if (found == links_.end() || found->second.expected.empty()) return;
+  NodeLink& entry = found->second;
   auto& [op, frames] = entry.expected.front();
   if (!error.empty()) {
     op->reply.assign(error);  // the node refused: the client sees its error
@@ -262,10 +262,13 @@ void PubSub::confirmed(std::uint32_t node, std::string_view error) {
 }
 
 void PubSub::close_idle_links() {
-  for (auto& entry : links_) {
-    if (entry.link && entry.subscriptions == 0 && entry.expected.empty()) {
-      entry.link->stop();
-      entry.link.reset();
+  for (auto it = links_.begin(); it != links_.end();) {
+    NodeLink& entry = it->second;
+    if (entry.subscriptions == 0 && entry.expected.empty()) {
+      if (entry.link) entry.link->stop();
+      it = links_.erase(it);
+    } else {
+      ++it;
     }
   }
 }
@@ -279,7 +282,7 @@ void PubSub::update_gauge() {
 
 void PubSub::reset() {
   std::vector<std::shared_ptr<Op>> owed;
-  for (auto& entry : links_) {
+  for (auto& [node, entry] : links_) {
     for (auto& [op, frames] : entry.expected) {
       if (op->waiting > 0) {
         op->waiting = 0;

@@ -57,22 +57,25 @@ class PubSub {
   std::size_t count_for(Kind kind) const;
   void append_confirmation(std::string& out, std::string_view type, const std::string* name,
                            std::size_t count) const;
-  bool ensure_link(std::uint32_t node, std::string& error);
-  void send(std::uint32_t node, std::string_view verb, const std::vector<std::string_view>& args,
+  // The link to node `index` of the current configuration, opened if needed; nullptr with
+  // `error` set when it cannot be.
+  NodeLink* ensure_link(std::uint32_t index, std::string& error);
+  void send(NodeLink& entry, std::string_view verb, const std::vector<std::string_view>& args,
             const std::shared_ptr<Op>& op);
-  void on_frame(std::uint32_t node, std::string_view frame);
-  void confirmed(std::uint32_t node, std::string_view error);
+  void on_frame(const std::string& node, std::string_view frame);
+  void confirmed(const std::string& node, std::string_view error);
   void close_idle_links();
   void update_gauge();
   void reply_error(const backend::ReplyTarget& target, std::string_view text);
 
   ModeContext ctx_;
-  std::vector<NodeLink> links_;  // by node index
+  // By node name, not index: the node list may change on reload while subscriptions last.
+  std::map<std::string, NodeLink> links_;
   std::set<std::string> channels_;
   std::set<std::string> patterns_;
   std::set<std::string> shard_;
-  std::map<std::string, std::uint32_t> node_of_;  // channel and shard channel -> its node
-  bool counted_ = false;                          // in stats.subscribed_clients
+  std::map<std::string, std::string> node_of_;  // channel and shard channel -> its node
+  bool counted_ = false;                        // in stats.subscribed_clients
   std::string scratch_;
   std::string error_;
 };

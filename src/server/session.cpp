@@ -436,7 +436,8 @@ void Session::record(const Slot& slot, bool error) {
 bool Session::over_limits() const {
   const auto& limits = ctx_.config->limits;
   return slots_.size() >= limits.max_pipeline ||
-         out_.size() + writing_.size() >= limits.max_output_bytes;
+         out_.size() + writing_.size() >= limits.max_output_bytes ||
+         (hold_ && in_.size() >= limits.max_pending_bytes);  // input waiting behind a hold
 }
 
 void Session::wake_reader() {

@@ -1,11 +1,82 @@
 #include "server/session_modes.hpp"
 
+#include <map>
 #include <vector>
 
 #include "dispatch/errors.hpp"
 #include "resp/writer.hpp"
 
 namespace sidecache::server {
+
+namespace {
+
+// This worker's idle dedicated connections (one worker per thread), by node address and
+// protocol. Each still holds its share of pool.max_dedicated_connections.
+thread_local std::map<std::string, std::vector<std::shared_ptr<backend::Link>>> idle_links;
+
+std::string idle_key(const std::string& name, const std::string& host, std::uint16_t port,
+                     bool resp3) {
+  return name + '\n' + host + ':' + std::to_string(port) + (resp3 ? "/3" : "/2");
+}
+
+std::string idle_key(const backend::Link& link) {
+  return idle_key(link.node().name, link.node().host, link.node().port, link.speaks_resp3());
+}
+
+void forget_idle(const std::string& key, const backend::Link* link) {
+  auto found = idle_links.find(key);
+  if (found == idle_links.end()) return;
+  auto& list = found->second;
+  for (auto it = list.begin(); it != list.end(); ++it) {
+    if (it->get() != link) continue;
+    (*it)->stop();
+    list.erase(it);
+    return;
+  }
+}
+
+void keep_idle(std::shared_ptr<backend::Link> link) {
+  const std::string key = idle_key(*link);
+  auto& list = idle_links[key];
+  if (list.size() >= kIdleLinksPerNode) return link->stop();
+  const backend::Link* raw = link.get();
+  // Idle, the node has nothing to say: any frame, or the node closing it, ends it.
+  link->set_handlers([key, raw](std::string_view) { forget_idle(key, raw); },
+                     [key, raw](const std::string&) { forget_idle(key, raw); });
+  list.push_back(std::move(link));
+}
+
+std::shared_ptr<backend::Link> take_idle(const std::string& key) {
+  auto found = idle_links.find(key);
+  if (found == idle_links.end()) return nullptr;
+  auto& list = found->second;
+  while (!list.empty()) {
+    auto link = std::move(list.back());
+    list.pop_back();
+    if (link->stopped()) continue;
+    link->set_handlers({}, {});
+    return link;
+  }
+  return nullptr;
+}
+
+// Closes one of this worker's idle connections to the node (any protocol): its share of the
+// cap goes to a client that needs one now. False when there is none.
+bool evict_idle(const std::string& name) {
+  const std::string prefix = name + '\n';
+  for (auto it = idle_links.lower_bound(prefix);
+       it != idle_links.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (it->second.empty()) continue;
+    it->second.back()->stop();
+    it->second.pop_back();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+backend::Link::OnIdle keep_for_reuse() { return keep_idle; }
 
 std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t node,
                                          std::string& error) {
@@ -15,7 +86,15 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
     error = "ERR node " + address.name + " is down";
     return nullptr;
   }
+  const bool resp3 = ctx.client.protocol == 3;
+  if (auto idle =
+          take_idle(idle_key(address.name, address.address.host, address.address.port, resp3))) {
+    return idle;
+  }
   auto ticket = ctx.process.dedicated_links.acquire(address.name, pool.max_dedicated_connections);
+  while (!ticket.held() && evict_idle(address.name)) {
+    ticket = ctx.process.dedicated_links.acquire(address.name, pool.max_dedicated_connections);
+  }
   if (!ticket.held()) {
     error = "ERR sidecache: too many dedicated connections to node " + address.name +
             " (pool.max_dedicated_connections=" + std::to_string(pool.max_dedicated_connections) +
@@ -24,7 +103,7 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
   }
   auto link = std::make_shared<backend::Link>(
       ctx.executor, backend::NodeAddress{address.name, address.address.host, address.address.port},
-      backend::LinkOptions{pool.connect_timeout, ctx.client.protocol == 3}, std::move(ticket));
+      backend::LinkOptions{pool.connect_timeout, resp3}, std::move(ticket));
   return link;
 }
 

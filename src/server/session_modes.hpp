@@ -42,6 +42,13 @@ struct ModeContext {
 std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t node,
                                          std::string& error);
 
+// For Link::release(): keeps the released link in this worker's small cache of idle
+// dedicated connections (up to kIdleLinksPerNode per node and protocol), from which open_link()
+// takes it again: no connect per transaction or blocking command, and no TIME_WAIT pile-up on
+// busy work queues. Only for links the node holds no client state on.
+backend::Link::OnIdle keep_for_reuse();
+inline constexpr std::size_t kIdleLinksPerNode = 4;
+
 // The request as RESP: the client's bytes, or a re-encoding of an inline command.
 std::string_view resp_form(const resp::Command& command, std::string_view raw,
                            std::string& scratch);

@@ -71,7 +71,7 @@ std::int32_t Transaction::command(const resp::CommandInfo& info, const resp::Com
   }
   const auto node = static_cast<std::int32_t>(node_);
   link_->send(resp_form(command, raw, scratch_), target);
-  release();
+  release(true);  // UNWATCH leaves nothing on the node
   return node;
 }
 
@@ -193,14 +193,14 @@ std::int32_t Transaction::exec(const backend::ReplyTarget& target) {
   if (flagged_) {
     ctx_.stats.transactions_aborted.add();
     if (link_ && multi_sent_) link_->send_quiet(kDiscard);
-    if (link_) release();
+    if (link_) release(multi_sent_);  // DISCARD unwatches too; a bare WATCH must be closed
     flagged_ = false;
     buffered_.clear();
     reply_error(target, "EXECABORT Transaction discarded because of previous errors.");
     return Dispatched::kNoNode;
   }
   if (watch_lost_) {  // the WATCH died with its connection: do not run unguarded
-    if (link_) release();
+    if (link_) release(false);
     buffered_.clear();
     watch_lost_ = false;
     scratch_.clear();
@@ -221,7 +221,7 @@ std::int32_t Transaction::exec(const backend::ReplyTarget& target) {
   const auto node = static_cast<std::int32_t>(node_);
   ctx_.stats.transactions_exec.add();
   link_->send(kExec, target);
-  release();
+  release(true);  // EXEC unwatches everything
   return node;
 }
 
@@ -233,10 +233,10 @@ std::int32_t Transaction::discard(const backend::ReplyTarget& target) {
   if (link_ && multi_sent_) {
     const auto node = static_cast<std::int32_t>(node_);
     link_->send(kDiscard, target);
-    release();
+    release(true);
     return node;
   }
-  if (link_) release();  // only WATCH was sent: closing the connection drops it
+  if (link_) release(false);  // only WATCH was sent: closing the connection drops it
   watch_lost_ = false;
   reply(target, kOk);
   return Dispatched::kNoNode;
@@ -259,10 +259,11 @@ void Transaction::send_multi() {
   buffered_.clear();
 }
 
-// The connection closes once EXEC's (DISCARD's, UNWATCH's) reply is in; nothing else uses it.
-void Transaction::release() {
+// Once EXEC's (DISCARD's, UNWATCH's) reply is in, the connection goes back to the worker's idle
+// cache (`reusable`: the node holds no WATCH or MULTI of this client) or closes.
+void Transaction::release(bool reusable) {
   link_->set_handlers({}, {});
-  link_->release();
+  link_->release(reusable ? keep_for_reuse() : backend::Link::OnIdle{});
   link_.reset();
   multi_sent_ = false;
   watching_ = false;

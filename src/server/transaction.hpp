@@ -3,8 +3,9 @@
 // first keyed command (or of the keys WATCH pinned). Keyless commands queued before that node
 // is known are answered +QUEUED here and sent, replies dropped, once it is. A key on another
 // node answers CROSSSLOT and flags the transaction: EXEC then answers EXECABORT as Redis does
-// and DISCARD goes to the node. +QUEUED and EXEC's reply pass through unchanged. The connection
-// closes after EXEC, DISCARD or UNWATCH (so no WATCH state can leak to another client).
+// and DISCARD goes to the node. +QUEUED and EXEC's reply pass through unchanged. After EXEC,
+// DISCARD or UNWATCH the connection goes back to the worker's idle cache; one that may still
+// hold a WATCH is closed instead, so no WATCH state can leak to another client.
 #pragma once
 
 #include <memory>
@@ -44,7 +45,7 @@ class Transaction {
                        std::string_view raw, const backend::ReplyTarget& target);
   bool pin(std::uint32_t node, std::string& error);
   void send_multi();
-  void release();
+  void release(bool reusable);
   void on_link_lost();
   void flag() { flagged_ = true; }
   void reply(const backend::ReplyTarget& target, std::string_view bytes) const {

@@ -123,6 +123,19 @@ class Blocking(unittest.TestCase):
         self.assertIsNone(c.read_reply())
         self.assertEqual(c.read_reply(), "PONG")
 
+    def test_connections_are_reused(self):
+        """Blocking commands in a loop (a consumer polling with a timeout) reuse one idle
+        dedicated connection instead of connecting each time."""
+        q = self.keys[2][2]
+        direct = self.cluster.direct(2)
+        before = int(direct.info("stats")["total_connections_received"])
+        c = self.raw()
+        for _ in range(20):
+            self.assertIsNone(c.command("BLPOP", q, "0.01"))
+        after = int(direct.info("stats")["total_connections_received"])
+        self.assertLessEqual(after - before, 1)
+        direct.close()
+
     def test_keys_on_two_nodes_refused(self):
         c = self.raw()
         reply = c.command("BLPOP", self.keys[0][0], self.keys[1][0], "0")

@@ -249,5 +249,48 @@ class PubSub(unittest.TestCase):
         self.assertEqual(reply, [b"unsubscribe", None, 0])
 
 
+class PubSubReload(unittest.TestCase):
+    def test_subscriptions_survive_a_reload_that_reorders_the_nodes(self):
+        """Node indexes change, names (and so the ring) do not: the subscriber's connections
+        are its nodes' by name, before and after."""
+        cluster = harness.Cluster(3)
+        conns = []
+        try:
+            channels = [names[0] for names in harness.keys_on_nodes(cluster, 2, "rl")]
+            sub = Conn(cluster.sidecache.port)
+            pub = Conn(cluster.sidecache.port)
+            conns += [sub, pub]
+            sub.send_raw(sub.encode("SUBSCRIBE", *channels))
+            for _ in channels:
+                sub.read_reply()
+            sc = cluster.sidecache
+            with open(sc.config_path, "w") as f:
+                f.write(harness.config_yaml(sc.port, list(reversed(cluster.nodes))))
+            import signal
+            sc.process.signal(signal.SIGHUP)
+            harness.wait_until(lambda: "reload (SIGHUP): applied configuration" in
+                               sc.process.output(), timeout=10, what="the reload")
+            for ch in channels:
+                self.assertEqual(pub.command("PUBLISH", ch, "after"), 1)
+                self.assertEqual(sub.read_reply(), [b"message", ch.encode(), b"after"])
+            extra = harness.keys_on_nodes(cluster, 2, "rl2")[0][0]
+            self.assertEqual(sub.command("SUBSCRIBE", extra), [b"subscribe", extra.encode(), 4])
+            self.assertEqual(pub.command("PUBLISH", extra, "x"), 1)
+            self.assertEqual(sub.read_reply(), [b"message", extra.encode(), b"x"])
+            sub.send_raw(sub.encode("UNSUBSCRIBE"))
+            counts = sorted(sub.read_reply()[2] for _ in range(4))
+            self.assertEqual(counts, [0, 1, 2, 3])
+            for node in range(3):
+                direct = cluster.direct(node)
+                harness.wait_until(
+                    lambda: not any(int(cl["sub"]) for cl in direct.client_list()), timeout=5,
+                    what="node %d's subscriber connection to close" % node)
+                direct.close()
+        finally:
+            for c in conns:
+                c.close()
+            cluster.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
