@@ -115,7 +115,7 @@ class RespConnection:
         returned). `types_seen` collects every type byte read (see reset_types)."""
         line = self._line()
         kind, rest = line[:1], line[1:]
-        self.types_seen.add(kind.decode())
+        self.__dict__.setdefault("types_seen", set()).add(kind.decode())
         if kind == b"+":
             return rest.decode()
         if kind == b"-":
