@@ -72,12 +72,6 @@ def stream_ids(raw):
     return STREAM_ID.sub(sub, raw)
 
 
-def pairs_of_time(node):
-    """TIME: two integers as bulk strings."""
-    kind, items = node
-    return (kind, [(k, v.isdigit()) for k, v in items] if isinstance(items, list) else items)
-
-
 # ---- steps ----------------------------------------------------------------------------------
 
 class C:
@@ -604,7 +598,7 @@ def errors(p, spread):
         C("SETBIT", p + ":b", 4294967296, 1), C("ZRANGE", p + ":z", 0),
         C("XADD", p + ":x", "0-0", "f", "v"), C("XADD", p + ":x", "bad-id", "f", "v"),
         C("XADD", p + ":x", "1-1", "f"), C("SELECT", "x"), C("SELECT", 0), C("PING"),
-        C("PING", "payload"), C("ECHO", "echoed"),
+        C("PING", "payload"), C("ECHO", "echoed"), C("TIME", norm=shape),
         C("DEL"), C("MGET"), C("SINTERCARD", 2, p + ":a"), C("ZUNION", 0),
         C("LMPOP", 1, p + ":l"), C("EVAL", "return 1"), C("EVALSHA", "0" * 40, "x"),
         C("CLIENT", "NOSUCHSUB"), C("COMMAND", "NOSUCHSUB"), C("XREAD", "STREAMS", p + ":x"),
