@@ -126,10 +126,11 @@ asio::awaitable<void> Session::read_loop() {
     if (ec == asio::error::eof) {
       // The client is done sending (a half-close, as `nc -q` does): answer what it sent.
       peer_closed_ = true;
-      closing_ = true;
       if (fin_sent_) break;           // we were lingering for exactly this
       if (blocking_.active()) break;  // as Redis: a client gone while blocked is closed
-      flush();                        // closes once the last reply is written
+      // Input held behind EXEC & co is still answered: process_input() closes after it.
+      if (!hold_) closing_ = true;
+      flush();  // closes once the last reply is written
       co_return;
     }
     if (ec) break;
@@ -197,6 +198,7 @@ void Session::process_input() {
     in_.consume(consumed);
     if (client_.quit) closing_ = true;
   }
+  if (peer_closed_ && !hold_) closing_ = true;  // the client half-closed: all its input is read
   in_dispatch_ = false;
 }
 

@@ -208,10 +208,18 @@ std::int32_t Transaction::exec(const backend::ReplyTarget& target) {
     reply(target, scratch_);
     return Dispatched::kNoNode;
   }
+  if (!link_ && buffered_.empty()) {  // MULTI EXEC: nothing to run anywhere
+    ctx_.stats.transactions_exec.add();
+    reply(target, "*0\r\n");
+    return Dispatched::kNoNode;
+  }
   if (!link_) {
-    // Nothing keyed: any node runs it; spread clients over the nodes.
-    const auto count = ctx_.nodes().node_count();
-    if (!pin(static_cast<std::uint32_t>(ctx_.client.id % count), error_)) {
+    // Nothing keyed: any node that is up runs it; clients spread over the nodes.
+    auto& nodes = ctx_.nodes();
+    const auto count = nodes.node_count();
+    auto node = static_cast<std::uint32_t>(ctx_.client.id % count);
+    for (std::uint32_t i = 0; i < count && !nodes.node_up(node); ++i) node = (node + 1) % count;
+    if (!pin(node, error_)) {
       buffered_.clear();
       reply_error(target, error_);
       return Dispatched::kNoNode;
