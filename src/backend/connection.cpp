@@ -303,6 +303,14 @@ asio::awaitable<void> Connection::read_replies() {
       std::size_t length = 0;
       const auto status = framer_.frame(in_.readable(), length);
       if (status == resp::FrameStatus::kNeedMore) break;
+      if (status == resp::FrameStatus::kComplete && options_.drop_pushes &&
+          in_.readable()[0] == '>') {
+        // A RESP3 push is never the reply to a request sent on a shared connection (tracking
+        // and Pub/Sub do not run here): drop it rather than hand it to the wrong request.
+        spdlog::debug("backend {}: dropped an unsolicited RESP3 push", node_.name);
+        in_.consume(length);
+        continue;
+      }
       if (status == resp::FrameStatus::kError || pending_.empty()) {
         last_error_ = status == resp::FrameStatus::kError
                           ? "protocol error from node: " + std::string(framer_.error())

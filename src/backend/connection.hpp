@@ -30,6 +30,9 @@ struct ConnectionOptions {
   std::chrono::milliseconds idle_timeout{0};  // 0: never close an idle connection
   std::chrono::milliseconds max_connection_age{0};  // 0: never replace a connection
   bool resp3 = false;  // send HELLO 3 on every (re)connect, before any request
+  // Drop RESP3 push frames (`>`): on a shared connection no request's reply is a push. A
+  // connection that serves Pub/Sub or tracking must leave this off.
+  bool drop_pushes = false;
 };
 
 struct NodeAddress {

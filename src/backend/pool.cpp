@@ -42,6 +42,7 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
                                config.retry_budget_percent,
                                config.idle_timeout,
                                config.max_connection_age,
+                               false,
                                false};
   const ConnectionOptions& options = options_;
   nodes_.reserve(config.nodes.size());
@@ -105,6 +106,7 @@ std::vector<std::shared_ptr<Connection>>& Pool::resp3_connections(Node& node) {
   if (node.connections3.empty()) {
     ConnectionOptions options = options_;
     options.resp3 = true;
+    options.drop_pushes = true;  // shared connections: no Pub/Sub or tracking here
     for (std::size_t c = 0; c < node.connections.size(); ++c) {
       auto conn =
           std::make_shared<Connection>(io_, node.address, options, node.stats, node.on_failure);

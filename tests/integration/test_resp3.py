@@ -3,7 +3,9 @@
 and verbatim strings from real commands on every node; redis-cli -3 reads them; a RESP2 client
 on the same proxy at the same time never sees a RESP3 type; HELLO 2 and RESET switch back. The
 nodes serve RESP3 clients on connections of their own (CLIENT LIST shows resp=3)."""
+import http.client
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -18,14 +20,18 @@ RESP2_TYPES = {"+", "-", ":", "$", "*"}
 class Resp3(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.cluster = harness.Cluster(3, pool_extra="  connections_per_node: 2")
-        cls.keys = harness.keys_on_nodes(cls.cluster, 1, prefix="r3")
+        cls.http_port = harness.free_port()
+        cls.cluster = harness.Cluster(3, pool_extra="  connections_per_node: 2",
+                                      top_extra="http:\n  listen: 127.0.0.1:%d\n" % cls.http_port)
+        # "{k}:h", "{k}:z", ... hash like k, which keys_on_nodes put on node i.
+        cls.keys = [["{%s}" % k[0]] for k in harness.keys_on_nodes(cls.cluster, 1, prefix="r3")]
         setup = cls.cluster.client()
         for node, (key,) in enumerate(cls.keys):
             setup.hset(key + ":h", mapping={"f1": "v1", "f2": "v2"})
             setup.zadd(key + ":z", {"m": 1.5})
             setup.sadd(key + ":s", "a", "b")
             setup.set(key + ":str", "x%d" % node)
+            assert cls.cluster.node_of(key + ":str") == node
 
     @classmethod
     def tearDownClass(cls):
@@ -33,6 +39,24 @@ class Resp3(unittest.TestCase):
 
     def tearDown(self):
         self.cluster.sidecache.check()
+
+    def resp3_gauge(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return float(re.search(r"^sidecache_client_resp3_connections (\S+)$", text, re.M).group(1))
+
+    def test_resp3_clients_gauge(self):
+        # Clients of earlier tests are gone once their sessions have ended.
+        harness.wait_until(lambda: self.resp3_gauge() == 0, timeout=5, what="no RESP3 client")
+        a, b = self.hello3(), self.hello3()
+        self.assertEqual(self.resp3_gauge(), 2)
+        b.command("HELLO", "2")
+        self.assertEqual(self.resp3_gauge(), 1)
+        a.close()
+        harness.wait_until(lambda: self.resp3_gauge() == 0, timeout=5, what="gauge back to 0")
+        b.close()
 
     def hello3(self):
         c = self.cluster.sidecache.raw()
@@ -145,6 +169,38 @@ class Resp3(unittest.TestCase):
             text = clients.decode() if isinstance(clients, bytes) else clients
             self.assertIn("resp=3", text)
             self.assertIn("resp=2", text)
+
+    def test_same_replies_as_the_node(self):
+        """Reads sent to a node directly and through sidecache, both in RESP3 and in RESP2,
+        decode to the same values of the same types (sidecache splices the node's bytes)."""
+        setup = self.cluster.client()
+        for key, in self.keys:
+            setup.rpush(key + ":l", "a", "b", "a")
+            setup.xadd(key + ":x", {"f": "v"}, id="1-1")
+            setup.zadd(key + ":z2", {"p": 1, "q": 2.25})
+        for protocol in ("3", "2"):
+            via = self.cluster.sidecache.raw()
+            via.command("HELLO", protocol)
+            for node, (key,) in enumerate(self.keys):
+                direct = harness.RespConnection(self.cluster.redis[node].port)
+                direct.command("HELLO", protocol)
+                for cmd in (["HGETALL", key + ":h"], ["HMGET", key + ":h", "f1", "nope"],
+                            ["ZRANGE", key + ":z2", "0", "-1", "WITHSCORES"],
+                            ["ZMSCORE", key + ":z2", "p", "nope"], ["ZSCORE", key + ":z", "m"],
+                            ["ZRANK", key + ":z2", "q"], ["SMEMBERS", key + ":s"],
+                            ["GET", key + ":missing"], ["TYPE", key + ":x"],
+                            ["LPOS", key + ":l", "a", "COUNT", "0"],
+                            ["XRANGE", key + ":x", "-", "+"], ["XINFO", "STREAM", key + ":x"],
+                            ["OBJECT", "ENCODING", key + ":s"], ["EXISTS", key + ":h"],
+                            ["HSTRLEN", key + ":h", "f1"], ["SISMEMBER", key + ":s", "zz"]):
+                    direct.reset_types()
+                    via.reset_types()
+                    want, got = direct.command(*cmd), via.command(*cmd)
+                    self.assertEqual(got, want, (protocol, cmd))
+                    self.assertEqual(type(got), type(want), (protocol, cmd))
+                    self.assertEqual(via.types_seen, direct.types_seen, (protocol, cmd))
+                direct.close()
+            via.close()
 
     def test_redis_cli_3(self):
         key = self.keys[2][0]

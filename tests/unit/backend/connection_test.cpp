@@ -280,10 +280,12 @@ TEST_CASE("a RESP3 connection sends HELLO 3 on every connect and drops its reply
   Fixture f;
   ScriptedServer server(f.io, [](int connection, int request) -> std::string {
     if (connection == 0 && request == 1) return "CLOSE";
-    return "%1\r\n+c\r\n:" + std::to_string(connection) + "\r\n";
+    // An unsolicited push before the reply is dropped, not taken for the reply.
+    return ">2\r\n+x\r\n+y\r\n%1\r\n+c\r\n:" + std::to_string(connection) + "\r\n";
   });
   backend::ConnectionOptions options;
   options.resp3 = true;
+  options.drop_pushes = true;
   auto c = f.connect(server.port(), options);
   REQUIRE(c->state() == backend::Connection::State::kConnected);
   CHECK(server.hellos == 1);
