@@ -19,6 +19,12 @@ if [[ $profile == test || $profile == bench ]]; then
   packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps prometheus)
   # postgresql: test_db_postgres.py and the read-through tests start their own server
   packages+=(postgresql)
+  # node + npm run the real Node.js clients (tests/integration/test_node_clients.py). Checked by
+  # command, not by package: a NodeSource nodejs ships npm itself, and Debian's npm conflicts
+  # with it.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+  fi
 fi
 if [[ $profile == bench ]]; then
   packages+=(hyperfine valgrind)

@@ -82,6 +82,21 @@ class RespConnection:
         self.send_raw(self.encode(*args))
         return self.read_reply()
 
+    def command_raw(self, *args):
+        """Sends one command; returns its reply's exact bytes (RESP2 or RESP3)."""
+        self.send_raw(self.encode(*args))
+        return self.read_raw()
+
+    def read_raw(self):
+        """The exact bytes of the next reply, RESP2 or RESP3 (an attribute with the reply it
+        precedes); decode_reply() turns them into a tree."""
+        while True:
+            end = reply_end(self.buf)
+            if end is not None:
+                raw, self.buf = self.buf[:end], self.buf[end:]
+                return raw
+            self._fill()
+
     def _fill(self):
         chunk = self.sock.recv(65536)
         if not chunk:
@@ -163,6 +178,80 @@ class RespConnection:
 
 class RespError(str):
     """An error reply (a str holding the error text)."""
+
+
+# RESP2 and RESP3 reply types by their first byte: a line, a length-prefixed blob, an aggregate
+# of N elements (a map or attribute has N pairs).
+_LINE_TYPES = frozenset(b"+-:_,#(")
+_BLOB_TYPES = frozenset(b"$=!")
+_AGGREGATE_TYPES = frozenset(b"*~>")
+_PAIR_TYPES = frozenset(b"%|")
+
+
+def _parse_reply(buf, pos):
+    """(node, end) for the reply starting at buf[pos], or None when buf holds only part of it.
+    A node is (type_byte_as_str, value): bytes for lines and blobs (None for nulls), a list of
+    nodes for aggregates (maps: keys and values alternating; an attribute: its pairs, then the
+    reply it precedes)."""
+    eol = buf.find(b"\r\n", pos)
+    if eol < 0:
+        return None
+    kind, head, after = buf[pos], buf[pos + 1:eol], eol + 2
+    if kind in _LINE_TYPES:
+        return (chr(kind), head), after
+    if kind in _BLOB_TYPES:
+        n = int(head)
+        if n < 0:
+            return (chr(kind), None), after
+        if len(buf) < after + n + 2:
+            return None
+        return (chr(kind), buf[after:after + n]), after + n + 2
+    if kind in _AGGREGATE_TYPES or kind in _PAIR_TYPES:
+        n = int(head)
+        if n < 0:
+            return (chr(kind), None), after
+        count = n * 2 if kind in _PAIR_TYPES else n
+        if kind == ord("|"):
+            count += 1  # the attributed reply follows the pairs
+        items = []
+        for _ in range(count):
+            parsed = _parse_reply(buf, after)
+            if parsed is None:
+                return None
+            node, after = parsed
+            items.append(node)
+        return (chr(kind), items), after
+    raise ValueError("bad reply type byte %r at %d in %r" % (chr(kind), pos, buf[pos:pos + 40]))
+
+
+def reply_end(buf, pos=0):
+    """Where the reply starting at buf[pos] ends, or None when it is incomplete."""
+    parsed = _parse_reply(buf, pos)
+    return None if parsed is None else parsed[1]
+
+
+def decode_reply(raw):
+    """The tree of one complete reply's bytes (see _parse_reply); raises on trailing bytes."""
+    parsed = _parse_reply(raw, 0)
+    if parsed is None or parsed[1] != len(raw):
+        raise ValueError("not exactly one reply: %r" % raw[:200])
+    return parsed[0]
+
+
+def encode_reply(node):
+    """The bytes of a reply tree (the inverse of decode_reply)."""
+    kind, value = node
+    tag = kind.encode()
+    if value is None:
+        return tag + b"-1\r\n"
+    if kind in "+-:_,#(":
+        return tag + value + b"\r\n"
+    if kind in "$=!":
+        return tag + b"%d\r\n" % len(value) + value + b"\r\n"
+    count = len(value)
+    if kind in "%|":
+        count = (count - (1 if kind == "|" else 0)) // 2
+    return tag + b"%d\r\n" % count + b"".join(encode_reply(v) for v in value)
 
 
 class Verbatim(bytes):

@@ -1,11 +1,13 @@
 // hiredis_client: a real hiredis (0.14) application against sidecache, for test_clients.py.
 //
-//   hiredis_client HOST PORT [PREFIX]
+//   hiredis_client HOST PORT [PREFIX [session]]
 //
 // Connects with a timeout, runs SET/GET/MGET/MSET/INCR/HSET/HGETALL and a pipeline of 1000
 // commands (redisAppendCommand, then redisGetReply for each), checks every reply, prints one
 // line per failed check, and exits 0 only when every check passed (1 on a mismatch, 2 on a
 // connection problem). Keys start with PREFIX (default "hc") so runs do not collide.
+// With "session", it runs the session checks instead: MULTI/EXEC, BLPOP (data and timeout),
+// and SUBSCRIBE on a second connection receiving a PUBLISH from the first.
 #include <hiredis/hiredis.h>
 
 #include <cstdio>
@@ -192,6 +194,66 @@ void run_checks(redisContext* c, const std::string& p) {
   }
 }
 
+void expect_array(const redisReply* r, std::size_t n, const std::string& what) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+    fail(what + ": want array of " + std::to_string(n) + ", got " + describe(r));
+  }
+}
+
+redisContext* connect(const char* host, int port) {
+  const timeval connect_timeout{2, 0};
+  redisContext* c = redisConnectWithTimeout(host, port, connect_timeout);
+  if (c == nullptr || c->err != 0) {
+    std::fprintf(stderr, "cannot connect: %s\n", c != nullptr ? c->errstr : "out of memory");
+    std::exit(2);
+  }
+  const timeval io_timeout{10, 0};
+  if (redisSetTimeout(c, io_timeout) != REDIS_OK) {
+    std::fprintf(stderr, "redisSetTimeout failed: %s\n", c->errstr);
+    std::exit(2);
+  }
+  return c;
+}
+
+// Transactions, blocking pops and Pub/Sub: the commands that need a session of their own.
+void run_session_checks(redisContext* c, redisContext* sub, const std::string& p) {
+  const std::string a = "{" + p + "}:a";
+  const std::string list = "{" + p + "}:list";
+  command(c, {"DEL", a, list});
+  expect_status(command(c, {"MULTI"}).get(), "OK", "MULTI");
+  expect_status(command(c, {"SET", a, "1"}).get(), "QUEUED", "SET in MULTI");
+  expect_status(command(c, {"INCR", a}).get(), "QUEUED", "INCR in MULTI");
+  Reply exec = command(c, {"EXEC"});
+  expect_array(exec.get(), 2, "EXEC");
+  if (exec->type == REDIS_REPLY_ARRAY && exec->elements == 2) {
+    expect_status(exec->element[0], "OK", "EXEC[0]");
+    expect_integer(exec->element[1], 2, "EXEC[1]");
+  }
+  expect_nil(command(c, {"BLPOP", list, "0.1"}).get(), "BLPOP timeout");
+  expect_integer(command(c, {"RPUSH", list, "job"}).get(), 1, "RPUSH");
+  Reply popped = command(c, {"BLPOP", list, "1"});
+  expect_array(popped.get(), 2, "BLPOP");
+  if (popped->type == REDIS_REPLY_ARRAY && popped->elements == 2) {
+    expect_string(popped->element[1], "job", "BLPOP value");
+  }
+  const std::string channel = p + ":chan";
+  Reply subscribed = command(sub, {"SUBSCRIBE", channel});
+  expect_array(subscribed.get(), 3, "SUBSCRIBE");
+  expect_integer(command(c, {"PUBLISH", channel, "hello"}).get(), 1, "PUBLISH");
+  void* raw = nullptr;
+  if (redisGetReply(sub, &raw) != REDIS_OK) {
+    fail(std::string("message: connection error: ") + sub->errstr);
+    return;
+  }
+  Reply message(static_cast<redisReply*>(raw));
+  expect_array(message.get(), 3, "message");
+  if (message->type == REDIS_REPLY_ARRAY && message->elements == 3) {
+    expect_string(message->element[0], "message", "message kind");
+    expect_string(message->element[1], channel, "message channel");
+    expect_string(message->element[2], "hello", "message payload");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,23 +262,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string prefix = argc > 3 ? argv[3] : "hc";
-  const timeval connect_timeout{2, 0};
-  redisContext* c = redisConnectWithTimeout(argv[1], std::atoi(argv[2]), connect_timeout);
-  if (c == nullptr || c->err != 0) {
-    std::fprintf(stderr, "cannot connect: %s\n", c != nullptr ? c->errstr : "out of memory");
-    if (c != nullptr) redisFree(c);
-    return 2;
+  const bool session = argc > 4 && std::string(argv[4]) == "session";
+  redisContext* c = connect(argv[1], std::atoi(argv[2]));
+  if (session) {
+    redisContext* sub = connect(argv[1], std::atoi(argv[2]));
+    run_session_checks(c, sub, prefix);
+    redisFree(sub);
+  } else {
+    // Keys from an earlier run would change the counters.
+    command(c, {"DEL", prefix + ":pipectr"});
+    for (int i = 0; i < 50; ++i) command(c, {"DEL", prefix + ":pipe" + std::to_string(i)});
+    run_checks(c, prefix);
   }
-  const timeval io_timeout{10, 0};
-  if (redisSetTimeout(c, io_timeout) != REDIS_OK) {
-    std::fprintf(stderr, "redisSetTimeout failed: %s\n", c->errstr);
-    redisFree(c);
-    return 2;
-  }
-  // Keys from an earlier run would change the counters.
-  command(c, {"DEL", prefix + ":pipectr"});
-  for (int i = 0; i < 50; ++i) command(c, {"DEL", prefix + ":pipe" + std::to_string(i)});
-  run_checks(c, prefix);
   redisFree(c);
   if (g_failures != 0) {
     std::fprintf(stderr, "%d check(s) failed\n", g_failures);
