@@ -18,9 +18,12 @@ class ByteBuffer {
   std::size_t size() const { return wpos_ - rpos_; }
   std::size_t capacity() const { return capacity_; }
 
-  // At least `min_free` writable bytes at the end (allocating or compacting as needed).
+  // At least `min_free` writable bytes at the end (allocating or compacting as needed). Only
+  // prepare() and shrink_to() move bytes: the space it returns stays valid while its read is in
+  // flight, even when the readable bytes are consumed meanwhile.
   char* prepare(std::size_t min_free, std::size_t& free) {
     if (!data_) data_ = std::make_unique<char[]>(capacity_);
+    if (rpos_ == wpos_) rpos_ = wpos_ = 0;
     if (capacity_ - wpos_ < min_free) {
       const std::size_t used = wpos_ - rpos_;
       if (capacity_ - used >= min_free && rpos_ > 0) {
@@ -40,10 +43,7 @@ class ByteBuffer {
     return data_.get() + wpos_;
   }
   void commit(std::size_t n) { wpos_ += n; }
-  void consume(std::size_t n) {
-    rpos_ += n;
-    if (rpos_ == wpos_) rpos_ = wpos_ = 0;
-  }
+  void consume(std::size_t n) { rpos_ += n; }
   // Gives memory back after a burst (e.g. a huge request), keeping the unread bytes.
   void shrink_to(std::size_t target) {
     if (capacity_ <= target || size() > target) return;
