@@ -70,6 +70,10 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
     reply_error(target, errors::wrong_arity(info->name));
     return done;
   }
+  if (cache_ != nullptr && cache_->handle(info->name, args, target)) {
+    done.node = Dispatched::kManyNodes;
+    return done;
+  }
 
   switch (info->routing) {
     case resp::Routing::kSingleNode:

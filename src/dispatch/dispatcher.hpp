@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/reply_sink.hpp"
+#include "cache/engine.hpp"
 #include "dispatch/process_state.hpp"
 #include "dispatch/split.hpp"
 #include "resp/command_table.hpp"
@@ -35,7 +36,16 @@ class Dispatcher {
   // The name of a node, for logs.
   const std::string& node_name(std::uint32_t node) const { return nodes_->node_name(node); }
   // After a reload: new requests go to the new nodes.
-  void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
+  void set_nodes(backend::NodeSender& nodes) {
+    nodes_ = &nodes;
+    if (cache_ != nullptr) cache_->set_nodes(nodes);
+  }
+  // The read-through engine (issue 5), or nullptr: it takes read commands on policy keys
+  // before normal routing.
+  void set_cache(cache::Engine* engine) {
+    cache_ = engine;
+    if (cache_ != nullptr) cache_->set_nodes(*nodes_);
+  }
 
  private:
   std::int32_t forward(const resp::CommandInfo& info, const resp::Command& command,
@@ -49,6 +59,7 @@ class Dispatcher {
   std::string_view resp_form(const resp::Command& command, std::string_view raw);
 
   backend::NodeSender* nodes_;
+  cache::Engine* cache_ = nullptr;
   const ProcessState& process_;
   WorkerStats& stats_;
   std::vector<std::uint32_t> keys_;  // scratch, reused per request
