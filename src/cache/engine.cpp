@@ -134,8 +134,8 @@ void Engine::on_read(const ReadPtr& r, std::size_t i, std::string_view reply, st
   }
   const bool absent = pttl == -2 || (!p.is_hash() && is_null_reply(reply));
   if (absent) return check_negative(r, i);
-  const std::int64_t remaining = pttl < 0 ? std::numeric_limits<std::int64_t>::max()
-                                          : pttl - p.grace.count();
+  const std::int64_t remaining =
+      pttl < 0 ? std::numeric_limits<std::int64_t>::max() : pttl - p.grace.count();
   if (remaining > 0) {
     st.hits.add();
     s.reply = std::string(reply);
@@ -207,9 +207,10 @@ void Engine::launch_loads(const ReadPtr& r) {
     const Policy& p = r->snap->policy(s.index);
     wait = std::max(wait, p.config.load_timeout);
     auto runtime = runtime_;
-    const bool leader = shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
-      runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
-    });
+    const bool leader =
+        shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
+          runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
+        });
     if (leader) {
       leads[s.index].push_back(KeyLoad{s.key, s.id, {}});
     } else {
