@@ -66,8 +66,12 @@ bool Engine::handle(std::string_view name, std::span<const std::string_view> arg
                     const backend::ReplyTarget& target) {
   const ReadOp op = read_op(name);
   if (op == ReadOp::kNone || args.size() < 2) return false;
-  auto snap = shared_->snapshot();
-  if (snap->set->empty()) return false;
+  if (const auto g = shared_->generation(); g != generation_) {
+    snapshot_ = shared_->snapshot();
+    generation_ = g;
+  }
+  if (snapshot_->set->empty()) return false;
+  auto snap = snapshot_;
   const bool get_like = op == ReadOp::kGet || op == ReadOp::kMget;
   auto r = std::make_shared<Read>();
   const std::size_t last = op == ReadOp::kMget ? args.size() : 2;

@@ -132,8 +132,9 @@ void Engine::fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> 
   auto self = shared_from_this();
   auto shared_keys = std::make_shared<std::vector<KeyLoad>>(std::move(keys));
   const auto started = self->runtime_->now();
+  const auto runner = shared_->db();
   const bool queued =
-      shared_->db().submit([self, snap, index, shared_keys, started](db::Database* db) {
+      runner && runner->submit([self, snap, index, shared_keys, started](db::Database* db) {
         db::FetchResult result;
         if (db == nullptr) {
           result.status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
@@ -221,6 +222,30 @@ void Engine::release_lease(const KeyLoad& key) {
 
 // Warming ---------------------------------------------------------------------------------
 
+void Engine::warm_all(SnapPtr snap, std::function<void()> done) {
+  struct All {
+    std::size_t pending = 1;
+    std::uint64_t warmed = 0;
+    std::function<void()> done;
+  };
+  auto all = std::make_shared<All>();
+  all->done = std::move(done);
+  auto finish = [all] {
+    if (--all->pending != 0) return;
+    spdlog::info("cache: warming done: {} key(s) cached", all->warmed);
+    if (all->done) all->done();
+  };
+  for (std::size_t i = 0; i < snap->set->policies().size(); ++i) {
+    if (!snap->policy(i).config.warm) continue;
+    ++all->pending;
+    warm(snap, i, [all, finish](std::uint64_t n) {
+      all->warmed += n;
+      finish();
+    });
+  }
+  finish();
+}
+
 struct Engine::Warm {
   SnapPtr snap;
   std::size_t index = 0;
@@ -246,7 +271,8 @@ void Engine::warm(SnapPtr snap, std::size_t index, std::function<void(std::uint6
     return warm_next(w);
   }
   auto self = shared_from_this();
-  const bool queued = shared_->db().submit([self, w](db::Database* db) {
+  const auto runner = shared_->db();
+  const bool queued = runner && runner->submit([self, w](db::Database* db) {
     db::IdsResult ids;
     if (db == nullptr) {
       ids.status = {db::ErrorKind::kUnavailable, "shutting down"};
