@@ -15,6 +15,7 @@ std::string Daemon::prepare_cache(const config::Config& config) {
   if (!db_) {
     db_ = std::make_shared<db::Executor>(database);
     process_.cache->set_db(cache::make_db_runner(db_));
+    process_.set_db_stats(db_->shared_stats());
     spdlog::info("cache: {} database, {} connection(s)",
                  database.kind == config::DatabaseKind::kSqlite ? "SQLite" : "PostgreSQL",
                  database.pool_size);

@@ -12,6 +12,7 @@
 
 #include "cache/shared.hpp"
 #include "config/config.hpp"
+#include "db/stats.hpp"
 #include "sidecache/stats.hpp"
 
 namespace sidecache::dispatch {
@@ -40,6 +41,18 @@ struct ProcessState {
   // The read-through cache shared by the workers' engines (policies, single flight, database
   // threads, statistics); set before the workers are made, even with no policies.
   std::shared_ptr<cache::Shared> cache;
+
+  // The database threads' statistics (db::Executor), while a database is configured; whoever
+  // starts or replaces the executor sets it (nullptr: no sidecache_db_* metrics).
+  std::shared_ptr<const db::ExecutorStats> db_stats() const {
+    const std::lock_guard lock(config_mutex);
+    return db_stats_;
+  }
+  void set_db_stats(std::shared_ptr<const db::ExecutorStats> stats) {
+    const std::lock_guard lock(config_mutex);
+    db_stats_ = std::move(stats);
+  }
+  std::shared_ptr<const db::ExecutorStats> db_stats_;
 };
 
 // Per-client state the local commands read and change.

@@ -370,6 +370,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   collect_nodes(process_, out);
   collect_cache(process_, out);
   collect_process_info(process_, out);
+  if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
   collect_process_metrics(process_, out);
   return out;
 }
