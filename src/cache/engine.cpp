@@ -73,9 +73,16 @@ bool Engine::handle(std::string_view name, std::span<const std::string_view> arg
   if (snapshot_->set->empty()) return false;
   auto snap = snapshot_;
   const bool get_like = op == ReadOp::kGet || op == ReadOp::kMget;
-  auto r = std::make_shared<Read>();
   const std::size_t last = op == ReadOp::kMget ? args.size() : 2;
+  const auto applies = [&](std::string_view key) {
+    const auto m = snap->set->match(key);
+    return m.policy != nullptr && m.policy->is_hash() != get_like;
+  };
+  // Plain keys cost one pattern scan and no allocation.
   bool any = false;
+  for (std::size_t i = 1; i < last && !any; ++i) any = applies(args[i]);
+  if (!any) return false;
+  auto r = std::make_shared<Read>();
   for (std::size_t i = 1; i < last; ++i) {
     Read::Slot slot;
     slot.key = std::string(args[i]);
@@ -84,11 +91,9 @@ bool Engine::handle(std::string_view name, std::span<const std::string_view> arg
       slot.policy = true;
       slot.index = m.policy->index;
       slot.id = std::string(m.id);
-      any = true;
     }
     r->slots.push_back(std::move(slot));
   }
-  if (!any) return false;
   r->op = op;
   r->args.assign(args.begin(), args.end());
   r->target = target;

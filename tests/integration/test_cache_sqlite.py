@@ -145,6 +145,24 @@ class CacheSqliteTest(unittest.TestCase):
         self.assertEqual(json.loads(self.c.get("pj:3"))["price"], None)
         self.assertEqual(self.r.get("pj:3"), self.c.get("pj:3"))
 
+    def test_metrics_pass_promtool(self):
+        import shutil
+        import subprocess
+        self.c.get("product:2")
+        text = harness.metrics_text(self.http)
+        for family in ("hits", "misses", "negative_hits", "loads", "single_flight_waits",
+                       "lease_waits", "early_refreshes", "keys_warmed", "stale_answers",
+                       "load_errors"):
+            self.assertTrue("sidecache_cache_%s_total{" % family in text, family)
+        self.assertTrue('sidecache_cache_load_duration_seconds_bucket{policy="products",le="0.001"}'
+                        in text)
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool not installed")
+        out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
     def test_plain_keys_and_writes_pass_through(self):
         self.assertTrue(self.c.set("other:1", "x"))
         self.assertEqual(self.c.get("other:1"), "x")
