@@ -222,7 +222,7 @@ void Engine::release_lease(const KeyLoad& key) {
 
 // Warming ---------------------------------------------------------------------------------
 
-void Engine::warm_all(SnapPtr snap, std::function<void()> done) {
+void Engine::warm_all(SnapPtr snap, std::vector<std::size_t> indexes, std::function<void()> done) {
   struct All {
     std::size_t pending = 1;
     std::uint64_t warmed = 0;
@@ -235,8 +235,8 @@ void Engine::warm_all(SnapPtr snap, std::function<void()> done) {
     spdlog::info("cache: warming done: {} key(s) cached", all->warmed);
     if (all->done) all->done();
   };
-  for (std::size_t i = 0; i < snap->set->policies().size(); ++i) {
-    if (!snap->policy(i).config.warm) continue;
+  for (const std::size_t i : indexes) {
+    if (i >= snap->set->policies().size() || !snap->policy(i).config.warm) continue;
     ++all->pending;
     warm(snap, i, [all, finish](std::uint64_t n) {
       all->warmed += n;

@@ -195,7 +195,7 @@ class CachePostgresDownTest(unittest.TestCase):
                 pg.stop()
                 time.sleep(max(0, loaded + 1.3 - time.monotonic()))
                 self.assertEqual(c.get("sie:3"), "item-3")  # logically expired: stale
-                self.assertEqual(harness.metric(http, "sidecache_cache_stale_answers_total",
+                self.assertEqual(harness.metric(http, "sidecache_cache_stale_total",
                                                 policy="sie", reason="error"), 1)
                 self.assertGreaterEqual(harness.metric(
                     http, "sidecache_cache_load_errors_total", policy="sie", reason="unavailable"),

@@ -233,6 +233,9 @@ class CacheSqliteStartupTest(unittest.TestCase):
                                what="the reload")
             self.assertIn('"name":"lamp"', c.get("item:1"))
             self.assertIsNone(c.get("pj:1"))  # no policy any more: a plain miss
+            # The products policy did not change: it was not warmed again.
+            self.assertEqual(harness.metric(self.http, "sidecache_cache_keys_warmed_total",
+                                            policy="products"), 3)
         finally:
             side.stop_checked()
 
