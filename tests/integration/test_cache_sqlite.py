@@ -151,7 +151,7 @@ class CacheSqliteTest(unittest.TestCase):
         self.c.get("product:2")
         text = harness.metrics_text(self.http)
         for family in ("hits", "misses", "negative_hits", "loads", "single_flight_waits",
-                       "lease_waits", "early_refreshes", "keys_warmed", "stale_answers",
+                       "lease_waits", "early_refreshes", "keys_warmed", "stale",
                        "load_errors"):
             self.assertTrue("sidecache_cache_%s_total{" % family in text, family)
         self.assertTrue('sidecache_cache_load_duration_seconds_bucket{policy="products",le="0.001"}'
