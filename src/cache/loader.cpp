@@ -9,6 +9,7 @@ namespace sidecache::cache {
 namespace {
 
 constexpr Millis kLeasePoll{5};
+constexpr std::string_view kShuttingDown = "sidecache is shutting down";
 
 std::string reason_text(const db::Status& status) {
   switch (status.kind) {
@@ -137,7 +138,7 @@ void Engine::fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> 
       runner && runner->submit([self, snap, index, shared_keys, started](db::Database* db) {
         db::FetchResult result;
         if (db == nullptr) {
-          result.status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+          result.status = {db::ErrorKind::kUnavailable, std::string(kShuttingDown)};
         } else {
           std::vector<std::string> ids;
           ids.reserve(shared_keys->size());
@@ -164,7 +165,9 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
   PolicyStats& st = *snap->stats[index];
   st.observe_load(took);
   if (!result.status.ok()) {
-    const LoadError error = load_error_of(result.status.kind);
+    const LoadError error = result.status.message == kShuttingDown
+                                ? LoadError::kShutdown
+                                : load_error_of(result.status.kind);
     st.load_errors[static_cast<std::size_t>(error)].add();
     auto shared_result = error_result(error, reason_text(result.status));
     spdlog::debug("cache: policy {}: load of {} key(s) failed: {}", p.name(), keys.size(),
@@ -189,6 +192,8 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
       requests = store_requests(k.key, loaded->value, ttl.count());
     } else {
       loaded->kind = LoadResult::Kind::kAbsent;
+      // A stale value of a row that is gone goes too, so the negative marker is read next.
+      redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
       if (p.config.negative_ttl.count() > 0) {
         const std::string neg = negative_key(k.key);
         requests.push_back(

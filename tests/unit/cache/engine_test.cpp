@@ -323,3 +323,17 @@ TEST_CASE("engine: warming loads the configured ids in batches") {
   CHECK(f.call({"GET", "product:2"}) == "$4\r\ndesk\r\n");
   CHECK(f.db->fetches == 2);
 }
+
+TEST_CASE("engine: a row deleted while its value is stale: nil, the stale value goes") {
+  auto p = product_policy();
+  p.stale_if_error = 3000ms;
+  Fixture f({p});
+  REQUIRE(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  f.db->rows.erase("1");
+  f.w.runtime->advance(1500ms);
+  CHECK(f.call({"GET", "product:1"}) == "$-1\r\n");
+  CHECK(f.w.redis.find("product:1") == nullptr);
+  CHECK(f.call({"GET", "product:1"}) == "$-1\r\n");  // the negative marker now
+  CHECK(f.db->fetches == 2);
+  CHECK(f.st().negative_hits.get() == 1);
+}
