@@ -50,6 +50,16 @@ struct Fixture {
   Worker w;
   std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
   std::uint64_t next_tag = 0;
+  std::vector<Worker*> others;  // extra workers of a test, cleared with the fixture
+
+  ~Fixture() {
+    // Pending timers, held jobs and flights reference the engines, which reference their
+    // runtimes: drop them so everything is freed.
+    shared->flights().clear();
+    db->held.clear();
+    w.runtime->clear();
+    for (auto* o : others) o->runtime->clear();
+  }
 
   explicit Fixture(std::vector<config::CachePolicy> policies = {product_policy()}) {
     config::CacheConfig cache;
@@ -172,6 +182,7 @@ TEST_CASE("engine: concurrent misses on workers share one load (single flight)")
   Fixture f;
   Worker other;
   other.engine = std::make_shared<Engine>(f.shared, other.runtime, other.redis);
+  f.others.push_back(&other);
   f.db->hold = true;
   const auto a = f.send({"GET", "product:2"});
   const auto b = f.send({"GET", "product:2"});
