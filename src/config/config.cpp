@@ -232,16 +232,11 @@ constexpr Directive<HttpConfig> kHttpDirectives[] = {
      "time allowed to send a complete request; an idle connection is closed after it too"},
 };
 
-void read_allow_keys(CommandsConfig& commands, const Value& value) {
-  commands.allow_keys = read_bool(value);
-}
-void read_allow_flush(CommandsConfig& commands, const Value& value) {
-  commands.allow_flush = read_bool(value);
-}
-
 constexpr Directive<CommandsConfig> kCommandsDirectives[] = {
-    {"allow_keys", read_allow_keys, "allow KEYS (runs on every node and blocks each); false"},
-    {"allow_flush", read_allow_flush, "allow FLUSHDB and FLUSHALL (empty every node); false"},
+    {"allow_keys", detail::read_boolean<&CommandsConfig::allow_keys>,
+     "allow KEYS (runs on every node and blocks each); false"},
+    {"allow_flush", detail::read_boolean<&CommandsConfig::allow_flush>,
+     "allow FLUSHDB and FLUSHALL (empty every node); false"},
 };
 
 void read_commands(Config& config, const Value& value) {
