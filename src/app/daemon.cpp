@@ -48,7 +48,9 @@ Daemon::Daemon(config::Config config, std::string config_path)
 
 Daemon::~Daemon() {
   if (health_) health_->stop();  // first: its callbacks reach into the workers
+  if (process_.cache) process_.cache->flights().clear();
   workers_.clear();
+  stop_cache();
 }
 
 std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config& config,
@@ -69,6 +71,11 @@ int Daemon::run() {
     process_.workers.push_back(std::make_unique<WorkerStats>(resp::CommandTable::id_count()));
   }
   health_ = make_health(*config_, {});
+  process_.cache = std::make_shared<cache::Shared>(nullptr, std::make_shared<cache::CacheStats>());
+  if (auto error = prepare_cache(*config_); !error.empty()) {
+    spdlog::critical("{}", error);
+    return 1;
+  }
   try {
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
@@ -92,6 +99,7 @@ int Daemon::run() {
   signals_.async_wait(handler);
   asio::co_spawn(control_, watch_config(), asio::detached);
 
+  apply_cache(*config_);  // before the workers start: they answer with the policies at once
   if (health_) health_->start();
   for (auto& w : workers_) w->start();
   if (http_) http_->start();
@@ -99,7 +107,9 @@ int Daemon::run() {
                config_->listen.port);
   std::thread control_thread([this] { control_.run(); });
   for (auto& w : workers_) w->join();
+  if (process_.cache) process_.cache->flights().clear();  // sessions go while workers exist
   http_.reset();
+  stop_cache();
   control_.stop();
   control_thread.join();
   spdlog::info("sidecache stopped");
@@ -164,6 +174,11 @@ void Daemon::reload(const char* why) {
     spdlog::warn("reload: logging.format changed: needs a restart");
     loaded.logging.format = config_->logging.format;
   }
+  if (auto error = prepare_cache(loaded); !error.empty()) {
+    process_.reloads_failed.fetch_add(1);
+    spdlog::error("reload ({}) failed, keeping the running configuration: {}", why, error);
+    return;
+  }
   spdlog::set_level(spdlog::level::from_str(loaded.logging.level));
 
   auto next = std::make_shared<const config::Config>(std::move(loaded));
@@ -176,6 +191,7 @@ void Daemon::reload(const char* why) {
   if (health_) health_->start();
   config_ = next;
   process_.set_config(next);
+  apply_cache(*next);
   process_.reloads_ok.fetch_add(1);
   spdlog::info("reload ({}): applied configuration {} ({}); nodes: {}", why, path_, next->digest,
                node_list(*next));

@@ -91,6 +91,10 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
     reply_error(target, errors::wrong_arity(info->name));
     return done;
   }
+  if (cache_ != nullptr && cache_->handle(info->name, args, target)) {
+    done.node = Dispatched::kManyNodes;
+    return done;
+  }
 
   if (info->routing == resp::Routing::kSession || blocks(*info, args)) {
     done.session = true;  // the session's transaction, blocking or Pub/Sub mode

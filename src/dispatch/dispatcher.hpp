@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/reply_sink.hpp"
+#include "cache/engine.hpp"
 #include "dispatch/process_state.hpp"
 #include "dispatch/scripts.hpp"
 #include "dispatch/split.hpp"
@@ -45,6 +46,13 @@ class Dispatcher {
     nodes_ = &nodes;
     scripts_.nodes = &nodes;
     ++scripts_.generation;
+    if (cache_ != nullptr) cache_->set_nodes(nodes);
+  }
+  // The read-through engine (issue 5), or nullptr: it takes read commands on policy keys
+  // before normal routing.
+  void set_cache(cache::Engine* engine) {
+    cache_ = engine;
+    if (cache_ != nullptr) cache_->set_nodes(*nodes_);
   }
 
  private:
@@ -65,6 +73,7 @@ class Dispatcher {
   std::string_view resp_form(const resp::Command& command, std::string_view raw);
 
   backend::NodeSender* nodes_;
+  cache::Engine* cache_ = nullptr;
   const ProcessState& process_;
   WorkerStats& stats_;
   std::vector<std::uint32_t> keys_;  // scratch, reused per request

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/link_limiter.hpp"
+#include "cache/shared.hpp"
 #include "config/config.hpp"
 #include "db/stats.hpp"
 #include "dispatch/scripts.hpp"
@@ -39,6 +40,9 @@ struct ProcessState {
   std::atomic<std::uint64_t> next_client_id{1};  // CLIENT ID
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  // The read-through cache shared by the workers' engines (policies, single flight, database
+  // threads, statistics); set before the workers are made, even with no policies.
+  std::shared_ptr<cache::Shared> cache;
 
   // The database threads' statistics (db::Executor), while a database is configured; whoever
   // starts or replaces the executor sets it (nullptr: no sidecache_db_* metrics).

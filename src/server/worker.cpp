@@ -36,7 +36,13 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
       config_(std::move(config)),
       pool_(make_pool(std::move(health))),
       dispatcher_(*pool_, process_, stats_),
-      acceptor_(std::make_unique<tcp::acceptor>(*io_)) {}
+      acceptor_(std::make_unique<tcp::acceptor>(*io_)) {
+  if (process_.cache) {
+    cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
+    cache_ = std::make_shared<cache::Engine>(process_.cache, cache_runtime_, *pool_);
+    dispatcher_.set_cache(cache_.get());
+  }
+}
 
 std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::HealthChecker> health) {
   return std::make_shared<backend::Pool>(*io_, config_->pool, stats_, std::move(health));
@@ -48,6 +54,7 @@ Worker::~Worker() {
   // Order matters: sockets before their io_context; the io_context (whose pending handlers
   // own the sessions) before the members sessions use.
   acceptor_.reset();
+  if (cache_runtime_) cache_runtime_->close();  // database threads post no more
   pool_.reset();
   io_.reset();
 }
@@ -157,6 +164,15 @@ void Worker::apply(std::shared_ptr<const config::Config> config,
 void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up) {
   asio::post(*io_, [this, generation, node, up] {
     if (generation == generation_) pool_->set_node_up(node, up);
+  });
+}
+
+void Worker::warm_cache(std::shared_ptr<const cache::Snapshot> snap,
+                        std::vector<std::size_t> indexes, std::function<void()> done) {
+  asio::post(*io_, [this, snap = std::move(snap), indexes = std::move(indexes),
+                    done = std::move(done)]() mutable {
+    if (!cache_) return done();
+    cache_->warm_all(std::move(snap), std::move(indexes), std::move(done));
   });
 }
 

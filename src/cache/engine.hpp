@@ -1,0 +1,95 @@
+// The read-through engine of one worker: takes GET/MGET (column, json) and HGET, HMGET,
+// HGETALL, HEXISTS, HLEN (hash) on policy keys from the dispatcher, answers hits from Redis
+// and loads misses from the database (single flight, optional lease), storing what it loads.
+// Runs on its worker's thread; talks to Redis through the worker's backend::NodeSender and to
+// the database through DbRunner. Asio-free (Runtime gives it posts and timers).
+//
+// What is stored: the value itself (a string, or the fields of a hash) with a physical TTL of
+// ttl (+-jitter) + grace, grace = max(stale_while_revalidate, stale_if_error). A read pipelines
+// the command and PTTL; logical expiry = PTTL - grace. Absent rows: "sidecache:neg:<key>"
+// with PX negative_ttl. Leases: "sidecache:lease:<key>".
+#pragma once
+
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/reply_sink.hpp"
+#include "cache/shared.hpp"
+
+namespace sidecache::cache {
+
+class Engine : public std::enable_shared_from_this<Engine> {
+ public:
+  Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime,
+         backend::NodeSender& nodes);
+
+  // Takes the request when it is a read-through command on at least one policy key (exactly
+  // one reply goes to `target`, later); false: route it as usual. `name` is lower case.
+  bool handle(std::string_view name, std::span<const std::string_view> args,
+              const backend::ReplyTarget& target);
+  // After a reload: new Redis requests go to the new nodes.
+  void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
+
+  // Loads `ids` of policy `index` (bounded concurrency, batches), then calls `done` on this
+  // worker with the number of keys warmed. `ids` empty and a warm query: the query's ids.
+  void warm(std::shared_ptr<const Snapshot> snap, std::size_t index,
+            std::function<void(std::uint64_t)> done);
+
+  // Warms the policies `indexes` of `snap` (concurrently), then calls `done`.
+  void warm_all(std::shared_ptr<const Snapshot> snap, std::vector<std::size_t> indexes,
+                std::function<void()> done);
+
+  struct KeyLoad {
+    std::string key;
+    std::string id;
+    std::string token;  // the lease token when this sidecache holds the key's lease
+  };
+
+ private:
+  struct Read;
+  struct Warm;
+  using ReadPtr = std::shared_ptr<Read>;
+  using SnapPtr = std::shared_ptr<const Snapshot>;
+
+  // Read path (engine.cpp).
+  void start_read(const ReadPtr& r, std::size_t i);
+  void on_read(const ReadPtr& r, std::size_t i, std::string_view reply, std::int64_t pttl);
+  void check_negative(const ReadPtr& r, std::size_t i);
+  void need_load(const ReadPtr& r, std::size_t i);
+  void launch_loads(const ReadPtr& r);
+  void on_loaded(const ReadPtr& r, std::size_t i, const LoadResultPtr& result);
+  void on_timeout(const ReadPtr& r);
+  void finish_slot(const ReadPtr& r, std::size_t i);
+  void answer(const ReadPtr& r);
+  void refresh(const SnapPtr& snap, std::size_t index, const std::string& key,
+               const std::string& id, bool early);
+
+  // Loading (loader.cpp). The caller leads the flights of every key.
+  void start_load(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
+  void poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
+                  std::chrono::steady_clock::time_point deadline);
+  void fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
+  void on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
+                  const db::FetchResult& result, std::chrono::nanoseconds took);
+  void release_lease(const KeyLoad& key);
+  void warm_next(const std::shared_ptr<Warm>& w);
+
+  // Redis: one request to the node of `key`, `on_reply` called on this worker.
+  void redis(std::string_view key, std::string request, bool read, std::uint64_t lane,
+             std::function<void(std::string_view)> on_reply, int protocol = 2);
+  std::string token();
+  double uniform();
+
+  std::shared_ptr<Shared> shared_;
+  std::uint64_t generation_ = ~std::uint64_t{0};
+  SnapPtr snapshot_;  // the policies of `generation_`
+  std::shared_ptr<Runtime> runtime_;
+  backend::NodeSender* nodes_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace sidecache::cache

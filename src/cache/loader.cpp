@@ -1,0 +1,359 @@
+// The load path: lease (optional), one batched database call per policy, store in Redis (or
+// the negative marker), release the lease, and finish the flights. Also warming.
+#include <spdlog/spdlog.h>
+
+#include "cache/engine.hpp"
+#include "resp/reply.hpp"
+
+namespace sidecache::cache {
+namespace {
+
+constexpr Millis kLeasePoll{5};
+constexpr std::string_view kShuttingDown = "sidecache is shutting down";
+
+std::string reason_text(const db::Status& status) {
+  switch (status.kind) {
+    case db::ErrorKind::kTimeout:
+      return "database query timed out" + (status.message.empty() ? "" : ": " + status.message);
+    case db::ErrorKind::kRejected:
+      return "database rejected the query: " + status.message;
+    default:
+      return "database unavailable" + (status.message.empty() ? "" : ": " + status.message);
+  }
+}
+
+LoadResultPtr error_result(LoadError error, std::string reason) {
+  auto r = std::make_shared<LoadResult>();
+  r->kind = LoadResult::Kind::kError;
+  r->error = error;
+  r->reason = std::move(reason);
+  return r;
+}
+
+}  // namespace
+
+void Engine::start_load(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys) {
+  const Policy& p = snap->policy(index);
+  if (!p.config.lease) return fetch(snap, index, std::move(keys));
+  // SET <lease key> <token> NX PX lease_ttl for every key; the ones won are loaded in one
+  // batch, the others wait for their holder's value.
+  struct State {
+    std::vector<KeyLoad> mine, others;
+    std::size_t pending = 0;
+  };
+  auto state = std::make_shared<State>();
+  state->pending = keys.size();
+  auto self = shared_from_this();
+  const auto ttl = std::to_string(p.config.lease_ttl.count());
+  for (auto& k : keys) {
+    k.token = token();
+    const std::string lk = lease_key(k.key);
+    redis(lk, command({"SET", lk, k.token, "NX", "PX", ttl}), false, 0,
+          [self, snap, index, state, k](std::string_view reply) mutable {
+            if (reply.starts_with("+OK")) {
+              state->mine.push_back(std::move(k));
+            } else if (is_null_reply(reply)) {
+              state->others.push_back(std::move(k));
+            } else {  // Redis failed: load without a lease
+              k.token.clear();
+              state->mine.push_back(std::move(k));
+            }
+            if (--state->pending != 0) return;
+            if (!state->mine.empty()) self->fetch(snap, index, std::move(state->mine));
+            const auto deadline = self->runtime_->now() + snap->policy(index).config.lease_wait;
+            for (auto& other : state->others) {
+              snap->stats[index]->lease_waits.add();
+              other.token.clear();
+              self->poll_lease(snap, index, std::move(other), deadline);
+            }
+          });
+  }
+}
+
+// Another sidecache holds the lease: look for its value every few ms until lease_wait, then
+// load ourselves.
+void Engine::poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
+                        std::chrono::steady_clock::time_point deadline) {
+  auto self = shared_from_this();
+  runtime_->after(kLeasePoll, [self, snap, index, key = std::move(key), deadline]() mutable {
+    const Policy& p = snap->policy(index);
+    struct Seen {
+      std::string value;
+      bool negative = false;
+      int pending = 2;
+    };
+    auto seen = std::make_shared<Seen>();
+    auto done = [self, snap, index, key, deadline, seen]() mutable {
+      if (--seen->pending != 0) return;
+      const Policy& policy = snap->policy(index);
+      auto result = std::make_shared<LoadResult>();
+      if (seen->negative) {
+        result->kind = LoadResult::Kind::kAbsent;
+      } else if (!seen->value.empty() && !resp::is_error_reply(seen->value) &&
+                 !is_null_reply(seen->value)) {
+        result->kind = LoadResult::Kind::kValue;
+        if (policy.is_hash()) {
+          result->value.is_hash = true;
+          if (!hash_fields(seen->value, result->value.fields) || result->value.fields.empty()) {
+            result = nullptr;
+          }
+        } else if (auto payload = bulk_payload(seen->value)) {
+          result->value.text = std::string(*payload);
+        } else {
+          result = nullptr;
+        }
+      } else {
+        result = nullptr;
+      }
+      if (result) return self->shared_->flights().finish(key.key, result);
+      if (self->runtime_->now() >= deadline) {
+        return self->fetch(snap, index, {std::move(key)});
+      }
+      self->poll_lease(snap, index, std::move(key), deadline);
+    };
+    const std::string read =
+        p.is_hash() ? command({"HGETALL", key.key}) : command({"GET", key.key});
+    self->redis(key.key, read, true, 0, [seen, done](std::string_view reply) mutable {
+      seen->value = std::string(reply);
+      done();
+    });
+    const std::string neg = negative_key(key.key);
+    self->redis(neg, command({"EXISTS", neg}), true, 0,
+                [seen, done](std::string_view reply) mutable {
+                  seen->negative = resp::integer_reply(reply).value_or(0) > 0;
+                  done();
+                });
+  });
+}
+
+void Engine::fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys) {
+  PolicyStats& st = *snap->stats[index];
+  st.loads.add();
+  st.keys_loaded.add(keys.size());
+  auto self = shared_from_this();
+  auto shared_keys = std::make_shared<std::vector<KeyLoad>>(std::move(keys));
+  const auto started = self->runtime_->now();
+  const auto runner = shared_->db();
+  const bool queued =
+      runner && runner->submit([self, snap, index, shared_keys, started](db::Database* db) {
+        db::FetchResult result;
+        if (db == nullptr) {
+          result.status = {db::ErrorKind::kUnavailable, std::string(kShuttingDown)};
+        } else {
+          std::vector<std::string> ids;
+          ids.reserve(shared_keys->size());
+          for (const auto& k : *shared_keys) ids.push_back(k.id);
+          result = db->fetch(snap->policy(index).source, ids);
+        }
+        const auto took = self->runtime_->now() - started;
+        self->runtime_->post([self, snap, index, shared_keys, result = std::move(result), took] {
+          self->on_fetched(snap, index, *shared_keys, result, took);
+        });
+      });
+  if (!queued) {
+    st.load_errors[static_cast<std::size_t>(LoadError::kQueueFull)].add();
+    for (const auto& k : *shared_keys) {
+      release_lease(k);
+      shared_->flights().finish(k.key, error_result(LoadError::kQueueFull, "database queue full"));
+    }
+  }
+}
+
+void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
+                        const db::FetchResult& result, std::chrono::nanoseconds took) {
+  const Policy& p = snap->policy(index);
+  PolicyStats& st = *snap->stats[index];
+  st.observe_load(took);
+  if (!result.status.ok()) {
+    const LoadError error = result.status.message == kShuttingDown
+                                ? LoadError::kShutdown
+                                : load_error_of(result.status.kind);
+    st.load_errors[static_cast<std::size_t>(error)].add();
+    auto shared_result = error_result(error, reason_text(result.status));
+    spdlog::debug("cache: policy {}: load of {} key(s) failed: {}", p.name(), keys.size(),
+                  shared_result->reason);
+    for (const auto& k : keys) {
+      release_lease(k);
+      shared_->flights().finish(k.key, shared_result);
+    }
+    return;
+  }
+  snap->load_ms[index]->observe(std::chrono::duration<double, std::milli>(took).count());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const auto& k = keys[i];
+    auto loaded = std::make_shared<LoadResult>();
+    std::optional<Value> value;
+    if (i < result.rows.size() && result.rows[i]) value = map_row(p.config, *result.rows[i]);
+    std::vector<std::string> requests;
+    if (value) {
+      loaded->kind = LoadResult::Kind::kValue;
+      loaded->value = std::move(*value);
+      const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
+      requests = store_requests(k.key, loaded->value, ttl.count());
+    } else {
+      loaded->kind = LoadResult::Kind::kAbsent;
+      // A stale value of a row that is gone goes too, so the negative marker is read next.
+      redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
+      if (p.config.negative_ttl.count() > 0) {
+        const std::string neg = negative_key(k.key);
+        requests.push_back(
+            command({"SET", neg, "1", "PX", std::to_string(p.config.negative_ttl.count())}));
+      }
+    }
+    // The requests go out back to back on one connection (lane 0 of the key's node), so a
+    // MULTI ... EXEC is never interleaved. The lease goes once the last one is answered.
+    const std::string& node_key = value ? k.key : negative_key(k.key);
+    for (std::size_t j = 0; j < requests.size(); ++j) {
+      const bool last = j + 1 == requests.size();
+      auto self = shared_from_this();
+      redis(node_key, std::move(requests[j]), false, 0, [self, k, last](std::string_view reply) {
+        if (resp::is_error_reply(reply)) {
+          spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
+        }
+        if (last) self->release_lease(k);
+      });
+    }
+    if (requests.empty()) release_lease(k);
+    shared_->flights().finish(k.key, loaded);
+  }
+}
+
+void Engine::release_lease(const KeyLoad& key) {
+  if (key.token.empty()) return;
+  const std::string lk = lease_key(key.key);
+  redis(lk, command({"EVAL", kReleaseScript, "1", lk, key.token}), false, 0,
+        [](std::string_view) {});
+}
+
+// Warming ---------------------------------------------------------------------------------
+
+void Engine::warm_all(SnapPtr snap, std::vector<std::size_t> indexes, std::function<void()> done) {
+  struct All {
+    std::size_t pending = 1;
+    std::uint64_t warmed = 0;
+    std::function<void()> done;
+  };
+  auto all = std::make_shared<All>();
+  all->done = std::move(done);
+  auto finish = [all] {
+    if (--all->pending != 0) return;
+    spdlog::info("cache: warming done: {} key(s) cached", all->warmed);
+    if (all->done) all->done();
+  };
+  for (const std::size_t i : indexes) {
+    if (i >= snap->set->policies().size() || !snap->policy(i).config.warm) continue;
+    ++all->pending;
+    warm(snap, i, [all, finish](std::uint64_t n) {
+      all->warmed += n;
+      finish();
+    });
+  }
+  finish();
+}
+
+struct Engine::Warm {
+  SnapPtr snap;
+  std::size_t index = 0;
+  std::vector<std::string> ids;
+  std::size_t next = 0;      // first id not started
+  std::size_t inflight = 0;  // batches running
+  std::size_t done_ids = 0;
+  std::uint64_t warmed = 0;
+  std::size_t logged = 0;
+  std::function<void(std::uint64_t)> done;
+};
+
+void Engine::warm(SnapPtr snap, std::size_t index, std::function<void(std::uint64_t)> done) {
+  auto w = std::make_shared<Warm>();
+  w->snap = std::move(snap);
+  w->index = index;
+  w->done = std::move(done);
+  const Policy& p = w->snap->policy(index);
+  if (!p.config.warm) return w->done(0);
+  if (!p.config.warm->ids.empty() || p.config.warm->query.empty()) {
+    w->ids = p.config.warm->ids;
+    spdlog::info("cache: warming policy {}: {} key(s)", p.name(), w->ids.size());
+    return warm_next(w);
+  }
+  auto self = shared_from_this();
+  const auto runner = shared_->db();
+  const bool queued = runner && runner->submit([self, w](db::Database* db) {
+    db::IdsResult ids;
+    if (db == nullptr) {
+      ids.status = {db::ErrorKind::kUnavailable, "shutting down"};
+    } else {
+      ids = db->fetch_ids(w->snap->policy(w->index).config.warm->query);
+    }
+    self->runtime_->post([self, w, ids = std::move(ids)]() mutable {
+      const Policy& policy = w->snap->policy(w->index);
+      if (!ids.status.ok()) {
+        spdlog::error("cache: warming policy {}: the warm query failed: {}", policy.name(),
+                      ids.status.message);
+        return w->done(0);
+      }
+      w->ids = std::move(ids.ids);
+      spdlog::info("cache: warming policy {}: {} key(s) from its query", policy.name(),
+                   w->ids.size());
+      self->warm_next(w);
+    });
+  });
+  if (!queued) {
+    spdlog::error("cache: warming policy {}: database queue full", p.name());
+    w->done(0);
+  }
+}
+
+void Engine::warm_next(const std::shared_ptr<Warm>& w) {
+  const Policy& p = w->snap->policy(w->index);
+  const auto& cfg = *p.config.warm;
+  const std::size_t batch = std::max<std::size_t>(1, cfg.batch_size);
+  const std::size_t concurrency = std::max<std::size_t>(1, cfg.concurrency);
+  if (w->next >= w->ids.size() && w->inflight == 0) {
+    spdlog::info("cache: warming policy {} done: {} of {} key(s) cached", p.name(), w->warmed,
+                 w->ids.size());
+    auto done = std::move(w->done);
+    w->done = nullptr;
+    if (done) done(w->warmed);
+    return;
+  }
+  auto self = shared_from_this();
+  while (w->inflight < concurrency && w->next < w->ids.size()) {
+    const std::size_t end = std::min(w->ids.size(), w->next + batch);
+    struct Batch {
+      std::size_t pending = 0;
+      std::uint64_t values = 0;
+    };
+    auto b = std::make_shared<Batch>();
+    b->pending = end - w->next;
+    ++w->inflight;
+    std::vector<KeyLoad> leads;
+    for (std::size_t i = w->next; i < end; ++i) {
+      std::string key = key_of(p.config.match, w->ids[i]);
+      auto runtime = runtime_;
+      const bool leader = shared_->flights().join(
+          key, [self, runtime, w, b, size = end - w->next](const LoadResultPtr& r) {
+            const bool value = r->kind == LoadResult::Kind::kValue;
+            runtime->post([self, w, b, value, size] {
+              b->values += value ? 1 : 0;
+              if (--b->pending != 0) return;
+              --w->inflight;
+              w->warmed += b->values;
+              w->done_ids += size;
+              w->snap->stats[w->index]->keys_warmed.add(b->values);
+              if (w->done_ids - w->logged >= std::max<std::size_t>(w->ids.size() / 10, 1) &&
+                  w->done_ids < w->ids.size()) {
+                w->logged = w->done_ids;
+                spdlog::info("cache: warming policy {}: {}/{} key(s)",
+                             w->snap->policy(w->index).name(), w->done_ids, w->ids.size());
+              }
+              self->warm_next(w);
+            });
+          });
+      if (leader) leads.push_back(KeyLoad{key, w->ids[i], {}});
+    }
+    w->next = end;
+    if (!leads.empty()) start_load(w->snap, w->index, std::move(leads));
+  }
+}
+
+}  // namespace sidecache::cache

@@ -1,0 +1,31 @@
+// XFetch early refresh (Vattani, Chierichetti, Lowenstein, "Optimal Probabilistic Cache
+// Stampede Prevention", VLDB 2015): a reader refreshes a value ahead of its expiry when
+//   now - delta * beta * ln(u) >= expiry,   u uniform in (0, 1]
+// delta being the time a recomputation takes. With `remaining = expiry - now` this is
+// -delta * beta * ln(u) >= remaining, i.e. it fires with probability exp(-remaining /
+// (delta * beta)): negligible while many deltas remain, certain at expiry. Not a linear
+// age/ttl probability, which the paper shows is not optimal. Asio-free.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+namespace sidecache::cache {
+
+// True when a reader should refresh now. `remaining_ms` is the time to logical expiry,
+// `delta_ms` the measured recompute time, `beta` >= 0 (0: never early), `u` in (0, 1].
+bool xfetch_should_refresh(double remaining_ms, double delta_ms, double beta, double u);
+
+// Exponentially weighted moving average of load times (thread-safe; alpha = 0.2).
+class Ewma {
+ public:
+  void observe(double value_ms);
+  double get() const;  // 0 until the first observation
+
+ private:
+  mutable std::mutex mutex_;
+  double value_ = 0;
+  bool seeded_ = false;
+};
+
+}  // namespace sidecache::cache
