@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what sidecache needs from Debian 12's packages. Idempotent: installs only what is
 # missing, so it is cheap to call from every script.
-#   scripts/deps.sh run    build + run (compiler, libraries, redis-server)
+#   scripts/deps.sh run    build + run (compiler, libraries, redis-server, sqlite3)
 #   scripts/deps.sh test   run + what the test suite drives (nutcracker, python3-redis, clang)
 #   scripts/deps.sh bench  test + benchmark tools
 set -euo pipefail
@@ -10,8 +10,8 @@ profile=${1:-test}
 packages=(
   g++ cmake ninja-build pkg-config ccache make
   libboost-dev libhiredis-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev catch2
-  libsqlite3-dev libssl-dev
-  redis-server redis-tools
+  libsqlite3-dev libssl-dev libpq-dev
+  redis-server redis-tools sqlite3
 )
 if [[ $profile == test || $profile == bench ]]; then
   # prometheus: promtool checks /metrics and the PromQL in docs/operations.md

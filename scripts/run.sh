@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start on a fresh Debian 12 machine: installs what is missing, builds sidecache, starts
 # two local redis-server nodes (127.0.0.1:7001 and :7002) and sidecache in front of them with
-# config/sidecache.yaml on 127.0.0.1:6380. Ctrl-C stops all three.
+# config/sidecache.yaml on 127.0.0.1:6380, reading through to a sample SQLite database
+# (.run/sample.db, made from config/sample-data.sql). Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,10 @@ ninja -C build/release sidecache
 
 run_dir=.run
 mkdir -p "$run_dir"
+# The read-through cache's sample database (config/sidecache.yaml, cache.database).
+if [[ ! -s $run_dir/sample.db ]]; then
+  sqlite3 "$run_dir/sample.db" <config/sample-data.sql
+fi
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -36,6 +41,7 @@ done
 echo
 echo "sidecache is starting on 127.0.0.1:6380 in front of redis 127.0.0.1:7001 and :7002."
 echo "Connect with:   redis-cli -p 6380"
+echo "Read-through:   redis-cli -p 6380 get product:42   (loaded from $run_dir/sample.db)"
 echo "Stop with:      Ctrl-C"
 echo
 build/release/src/app/sidecache -c config/sidecache.yaml &

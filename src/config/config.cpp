@@ -80,11 +80,6 @@ void read_format(LoggingConfig& logging, const Value& value) {
 
 void read_name(NodeConfig& node, const Value& value) { node.name = value.non_empty(); }
 
-bool read_bool(const Value& value) {
-  static constexpr std::string_view kBools[] = {"true", "false"};
-  return value.one_of(kBools) == "true";
-}
-
 void read_down_policy(PoolConfig& pool, const Value& value) {
   static constexpr std::string_view kPolicies[] = {"fail_fast", "remap"};
   pool.down_policy =
@@ -92,7 +87,7 @@ void read_down_policy(PoolConfig& pool, const Value& value) {
 }
 
 void read_health_enabled(HealthConfig& health, const Value& value) {
-  health.enabled = read_bool(value);
+  health.enabled = value.boolean();
 }
 
 constexpr Directive<HealthConfig> kHealthDirectives[] = {
@@ -208,7 +203,7 @@ constexpr Directive<LoggingConfig> kLoggingDirectives[] = {
 };
 
 void read_watch(ProcessConfig& process, const Value& value) {
-  process.watch_config = read_bool(value);
+  process.watch_config = value.boolean();
 }
 
 constexpr Directive<ProcessConfig> kProcessDirectives[] = {
@@ -257,6 +252,7 @@ constexpr Directive<Config> kTopDirectives[] = {
     {"logging", read_logging, "log level and format"},
     {"process", read_process, "live reload and graceful shutdown"},
     {"http", read_http, "HTTP endpoint for metrics and health probes; off when absent"},
+    {"cache", detail::read_cache, "read-through caching from a database, per key pattern"},
 };
 
 // A twemproxy file has pools named at the top level, each with `servers:`.

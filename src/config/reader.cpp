@@ -145,6 +145,24 @@ Millis Value::duration(Millis min, Millis max) const {
   return value;
 }
 
+bool Value::boolean() const {
+  static constexpr std::string_view kBools[] = {"true", "false"};
+  return one_of(kBools) == "true";
+}
+
+double Value::real(double min, double max) const {
+  const auto text = scalar();
+  double value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+    fail("expected a number, got '" + text + "'");
+  }
+  if (!(value >= min && value <= max)) {
+    fail(text + " is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
+  }
+  return value;
+}
+
 std::string Value::one_of(std::span<const std::string_view> choices) const {
   const auto text = scalar();
   if (std::find(choices.begin(), choices.end(), text) != choices.end()) return text;

@@ -68,6 +68,8 @@ class Value {
   std::uint64_t integer(std::uint64_t min, std::uint64_t max) const;
   std::uint64_t size(std::uint64_t min, std::uint64_t max) const;
   Millis duration(Millis min, Millis max) const;
+  bool boolean() const;  // true or false
+  double real(double min, double max) const;
   // The scalar if it is one of `choices`, else fails listing them.
   std::string one_of(std::span<const std::string_view> choices) const;
   void expect_map() const;
@@ -130,6 +132,16 @@ void read_endpoint(ClassOf<Member>& target, const Value& value) {
   }
 }
 
+template <auto Member>
+void read_boolean(ClassOf<Member>& target, const Value& value) {
+  target.*Member = value.boolean();
+}
+
+template <auto Member>
+void read_string(ClassOf<Member>& target, const Value& value) {
+  target.*Member = value.non_empty();
+}
+
 // Checks that `map` is a map whose keys are among `names`, each at most once, then calls
 // `handle(index into names, value)` for each entry in file order. Unknown and duplicate keys
 // are errors.
@@ -149,6 +161,9 @@ std::string_view closest_match(std::string_view word, std::span<const std::strin
 // twemproxy's server string "host:port:weight [name]" (weight required, as in nutcracker).
 // Throws std::invalid_argument with a reason. The name is left empty when absent.
 NodeConfig parse_server_string(std::string_view text);
+
+// The `cache:` section (cache_config.cpp).
+void read_cache(Config& config, const Value& value);
 
 // Semantic checks across keys (stage 3), reporting at the recorded locations.
 void validate(const Config& config, const Locations& locations);

@@ -103,7 +103,8 @@ std::uint16_t parse_port(std::string_view text) {
 
 Millis parse_duration(std::string_view text) {
   constexpr std::string_view kExpected =
-      "an integer with unit ms, s or m (e.g. 500ms, 2s, 1m), or an integer of milliseconds";
+      "an integer with unit ms, s, m, h or d (e.g. 500ms, 2s, 1m, 24h), or an integer of "
+      "milliseconds";
   const auto [value, unit] = split_number(text, "duration", kExpected);
   std::uint64_t scale = 0;
   if (unit.empty() || unit == "ms") {
@@ -112,6 +113,10 @@ Millis parse_duration(std::string_view text) {
     scale = 1000;
   } else if (unit == "m") {
     scale = 60 * 1000;
+  } else if (unit == "h") {
+    scale = 3600 * 1000;
+  } else if (unit == "d") {
+    scale = 24 * 3600 * 1000;
   } else {
     throw std::invalid_argument("invalid duration " + quoted(text) + ": expected " +
                                 std::string(kExpected));

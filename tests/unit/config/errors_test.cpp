@@ -7,18 +7,12 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "error_of.hpp"
 
 namespace sidecache::config {
 namespace {
 
-std::string error_of(const std::string& yaml) {
-  try {
-    load_string(yaml, "t.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 // A valid pool to append keys to.
 const std::string kNodes = "pool:\n  nodes: [127.0.0.1:7001:1]\n";
@@ -132,9 +126,9 @@ TEST_CASE("durations in the file are checked", "[config][errors]") {
         "t.yaml:2:20: pool.connect_timeout: 0 is out of range (1ms..10m)");
   CHECK(error_of("pool:\n  request_timeout: 11m\n") ==
         "t.yaml:2:20: pool.request_timeout: 11m is out of range (0ms..10m)");
-  CHECK(error_of("pool:\n  request_timeout: 2h\n") ==
-        "t.yaml:2:20: pool.request_timeout: invalid duration '2h': expected an integer with unit "
-        "ms, s or m (e.g. 500ms, 2s, 1m), or an integer of milliseconds");
+  CHECK(error_of("pool:\n  request_timeout: 2w\n") ==
+        "t.yaml:2:20: pool.request_timeout: invalid duration '2w': expected an integer with unit "
+        "ms, s, m, h or d (e.g. 500ms, 2s, 1m, 24h), or an integer of milliseconds");
   CHECK(error_of("pool:\n  request_timeout: 99999999999999999999s\n") ==
         "t.yaml:2:20: pool.request_timeout: duration '99999999999999999999s' is too large");
   CHECK(error_of("pool:\n  request_timeout: 9999999999999999s\n") ==

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "error_of.hpp"
 
 namespace sidecache::config {
 namespace {
@@ -11,14 +12,7 @@ using namespace std::chrono_literals;
 
 const std::string kNodes = "pool:\n  nodes: [127.0.0.1:7001:1, 127.0.0.1:7002:1]\n";
 
-std::string error_of(const std::string& yaml) {
-  try {
-    load_string(yaml, "t.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 TEST_CASE("http is off when absent", "[config][http]") {
   CHECK_FALSE(load_string(kNodes, "t.yaml").http.has_value());

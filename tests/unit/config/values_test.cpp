@@ -21,13 +21,15 @@ TEST_CASE("durations take ms, s, m or a bare integer of milliseconds", "[config]
 
 TEST_CASE("durations reject other forms", "[config][values]") {
   for (const char* text :
-       {"", "ms", "1h", "1.5s", "-1s", "+1s", " 1s", "1 s", "1s ", "1sec", "0x10", "1e3"}) {
+       {"", "ms", "1w", "1.5s", "-1s", "+1s", " 1s", "1 s", "1s ", "1sec", "0x10", "1e3"}) {
     INFO(text);
     CHECK_THROWS_AS(parse_duration(text), std::invalid_argument);
   }
-  CHECK_THROWS_WITH(parse_duration("1h"),
-                    "invalid duration '1h': expected an integer with unit ms, s or m (e.g. "
-                    "500ms, 2s, 1m), or an integer of milliseconds");
+  CHECK_THROWS_WITH(parse_duration("1w"),
+                    "invalid duration '1w': expected an integer with unit ms, s, m, h or d (e.g. "
+                    "500ms, 2s, 1m, 24h), or an integer of milliseconds");
+  CHECK(parse_duration("2h") == std::chrono::hours(2));
+  CHECK(parse_duration("1d") == std::chrono::hours(24));
 }
 
 TEST_CASE("durations are overflow-checked", "[config][values]") {

@@ -1,0 +1,276 @@
+// cache_load: a closed-loop read load with Zipf-like key popularity, for scripts/bench_cache.py.
+//
+//   cache_load --port P --mode sidecache|naive [--pg CONNINFO --query SQL] [--keys N]
+//              [--zipf S] [--threads T] [--seconds D] [--ttl-ms MS] [--prefix product:]
+//              [--seed N]
+//
+// Each thread has its own hiredis connection and GETs `prefix + id`, id drawn with probability
+// proportional to 1 / rank^S over 1..N.
+//   sidecache: the proxy reads through to the database itself; every GET is one request.
+//   naive:     hand-written cache-aside against Redis: GET; on a miss, run the query (the same
+//              one the sidecache policy runs, $1 = id) on PostgreSQL with the thread's own
+//              connection, build the row's JSON, SET PX ttl. No single flight, no early
+//              refresh: what most application code does.
+// Prints one JSON object: requests, seconds, rps, misses seen by the client, database queries
+// made by the client (naive only), latency percentiles, and the worst per-second p99.
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  int port = 0;
+  std::string mode = "sidecache";
+  std::string pg;
+  std::string query;
+  int keys = 100000;
+  double zipf = 0.99;
+  int threads = 8;
+  double seconds = 10;
+  long ttl_ms = 5000;
+  std::string prefix = "product:";
+  unsigned seed = 1;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr, "cache_load: %s\n", why);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+    const char* v = argv[++i];
+    if (a == "--port") {
+      o.port = std::atoi(v);
+    } else if (a == "--mode") {
+      o.mode = v;
+    } else if (a == "--pg") {
+      o.pg = v;
+    } else if (a == "--query") {
+      o.query = v;
+    } else if (a == "--keys") {
+      o.keys = std::atoi(v);
+    } else if (a == "--zipf") {
+      o.zipf = std::atof(v);
+    } else if (a == "--threads") {
+      o.threads = std::atoi(v);
+    } else if (a == "--seconds") {
+      o.seconds = std::atof(v);
+    } else if (a == "--ttl-ms") {
+      o.ttl_ms = std::atol(v);
+    } else if (a == "--prefix") {
+      o.prefix = v;
+    } else if (a == "--seed") {
+      o.seed = static_cast<unsigned>(std::atoi(v));
+    } else {
+      usage(("unknown option " + a).c_str());
+    }
+  }
+  if (o.port <= 0 || o.keys <= 0 || o.threads <= 0) usage("--port, --keys, --threads > 0");
+  if (o.mode != "sidecache" && o.mode != "naive") usage("--mode sidecache|naive");
+  if (o.mode == "naive" && (o.pg.empty() || o.query.empty())) {
+    usage("--mode naive needs --pg and --query");
+  }
+  return o;
+}
+
+// Cumulative distribution of ranks 1..n with weight 1/rank^s; sampled by binary search.
+std::vector<double> zipf_cdf(int n, double s) {
+  std::vector<double> cdf(static_cast<std::size_t>(n));
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    sum += 1.0 / std::pow(i + 1, s);
+    cdf[static_cast<std::size_t>(i)] = sum;
+  }
+  for (auto& c : cdf) c /= sum;
+  return cdf;
+}
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+void json_string(std::string& out, const char* text) {
+  out += '"';
+  for (const char* p = text; *p != '\0'; ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+}
+
+// The naive loader: the row as a JSON object of its columns (text values), or "" when absent.
+class RowLoader {
+ public:
+  RowLoader(const std::string& conninfo, std::string query) : query_(std::move(query)) {
+    conn_ = PQconnectdb(conninfo.c_str());
+    if (PQstatus(conn_) != CONNECTION_OK) usage(PQerrorMessage(conn_));
+  }
+  ~RowLoader() { PQfinish(conn_); }
+  RowLoader(const RowLoader&) = delete;
+  RowLoader& operator=(const RowLoader&) = delete;
+
+  std::string load(const std::string& id) {
+    const char* params[] = {id.c_str()};
+    PGresult* res = PQexecParams(conn_, query_.c_str(), 1, nullptr, params, nullptr, nullptr, 0);
+    std::string out;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) usage(PQresultErrorMessage(res));
+    if (PQntuples(res) > 0) {
+      out = "{";
+      for (int c = 0; c < PQnfields(res); ++c) {
+        if (c > 0) out += ',';
+        json_string(out, PQfname(res, c));
+        out += ':';
+        if (PQgetisnull(res, 0, c)) {
+          out += "null";
+        } else {
+          json_string(out, PQgetvalue(res, 0, c));
+        }
+      }
+      out += '}';
+    }
+    PQclear(res);
+    return out;
+  }
+
+ private:
+  PGconn* conn_ = nullptr;
+  std::string query_;
+};
+
+struct ThreadResult {
+  std::uint64_t requests = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t queries = 0;
+  std::uint64_t errors = 0;
+  std::vector<std::uint32_t> latencies_us;             // every request
+  std::vector<std::vector<std::uint32_t>> per_second;  // latencies by second of the run
+};
+
+void run_thread(const Options& o, const std::vector<double>& cdf, unsigned seed,
+                Clock::time_point start, Clock::time_point end, ThreadResult& out) {
+  timeval tv{2, 0};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", o.port, tv);
+  if (c == nullptr || c->err) usage("cannot connect to redis/sidecache");
+  redisSetTimeout(c, tv);
+  std::unique_ptr<RowLoader> loader;
+  if (o.mode == "naive") loader = std::make_unique<RowLoader>(o.pg, o.query);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  const auto seconds = static_cast<std::size_t>(std::ceil(o.seconds)) + 1;
+  out.per_second.resize(seconds);
+  for (auto now = Clock::now(); now < end; now = Clock::now()) {
+    const auto rank = std::lower_bound(cdf.begin(), cdf.end(), uniform(rng)) - cdf.begin();
+    const std::string id = std::to_string(rank + 1);
+    const std::string key = o.prefix + id;
+    Reply r(static_cast<redisReply*>(redisCommand(c, "GET %b", key.data(), key.size())));
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      ++out.errors;
+      if (!r) usage("connection lost");
+    } else if (r->type == REDIS_REPLY_NIL) {
+      ++out.misses;
+      if (loader) {
+        ++out.queries;
+        const std::string value = loader->load(id);
+        if (!value.empty()) {
+          Reply set(
+              static_cast<redisReply*>(redisCommand(c, "SET %b %b PX %ld", key.data(), key.size(),
+                                                    value.data(), value.size(), o.ttl_ms)));
+          if (!set) usage("connection lost");
+        }
+      }
+    }
+    const auto done = Clock::now();
+    const auto us = static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(done - now).count());
+    ++out.requests;
+    out.latencies_us.push_back(us);
+    const auto second = static_cast<std::size_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(now - start).count());
+    if (second < seconds) out.per_second[second].push_back(us);
+  }
+  redisFree(c);
+}
+
+double percentile(std::vector<std::uint32_t>& v, double p) {
+  if (v.empty()) return 0;
+  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k] / 1000.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  const auto cdf = zipf_cdf(o.keys, o.zipf);
+  std::vector<ThreadResult> results(static_cast<std::size_t>(o.threads));
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  for (int t = 0; t < o.threads; ++t) {
+    threads.emplace_back(run_thread, std::cref(o), std::cref(cdf), o.seed * 1000 + t, start, end,
+                         std::ref(results[static_cast<std::size_t>(t)]));
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+
+  ThreadResult all;
+  all.per_second.resize(static_cast<std::size_t>(std::ceil(o.seconds)) + 1);
+  for (auto& r : results) {
+    all.requests += r.requests;
+    all.misses += r.misses;
+    all.queries += r.queries;
+    all.errors += r.errors;
+    all.latencies_us.insert(all.latencies_us.end(), r.latencies_us.begin(), r.latencies_us.end());
+    for (std::size_t s = 0; s < r.per_second.size(); ++s) {
+      all.per_second[s].insert(all.per_second[s].end(), r.per_second[s].begin(),
+                               r.per_second[s].end());
+    }
+  }
+  double worst_second_p99 = 0;
+  for (auto& s : all.per_second) {
+    if (s.size() >= 100) worst_second_p99 = std::max(worst_second_p99, percentile(s, 0.99));
+  }
+  const double p50 = percentile(all.latencies_us, 0.50);
+  const double p99 = percentile(all.latencies_us, 0.99);
+  const double p999 = percentile(all.latencies_us, 0.999);
+  std::printf(
+      "{\"mode\": \"%s\", \"requests\": %llu, \"seconds\": %.3f, \"rps\": %.1f, "
+      "\"client_misses\": %llu, \"client_queries\": %llu, \"errors\": %llu, "
+      "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, \"worst_second_p99_ms\": %.3f}\n",
+      o.mode.c_str(), static_cast<unsigned long long>(all.requests), elapsed,
+      static_cast<double>(all.requests) / elapsed, static_cast<unsigned long long>(all.misses),
+      static_cast<unsigned long long>(all.queries), static_cast<unsigned long long>(all.errors),
+      p50, p99, p999, worst_second_p99);
+  return 0;
+}

@@ -1,0 +1,166 @@
+// The `cache:` section: database, policies and TTL rules, with their defaults and checks.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "config/config.hpp"
+#include "error_of.hpp"
+
+namespace sidecache::config {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::error_of;
+
+const std::string kNodes = "pool:\n  nodes: [127.0.0.1:7001:1]\n";
+const std::string kDb = "cache:\n  database: {type: sqlite, path: app.db}\n";
+
+TEST_CASE("no cache section: no policies, no database", "[config][cache]") {
+  const auto config = load_string(kNodes, "t.yaml");
+  CHECK_FALSE(config.cache.database.has_value());
+  CHECK(config.cache.policies.empty());
+  CHECK(config.cache.default_ttl == 5min);
+}
+
+TEST_CASE("a full cache section is read", "[config][cache]") {
+  const auto config = load_string(kNodes + R"(
+cache:
+  database:
+    type: postgres
+    conninfo: "host=127.0.0.1 port=5432 dbname=app"
+    pool_size: 8
+    max_queue: 100
+    query_timeout: 250ms
+    connect_timeout: 2s
+  default_ttl: 10m
+  ready_waits_for_warming: true
+  ttl_rules:
+    - {match: "session:*", ttl: 24h}
+    - {match: "user:*", ttl: 30m}
+  policies:
+    - name: products
+      match: "product:*"
+      table: products
+      key_column: id
+      columns: [name, price]
+      mapping: json
+      ttl: 1m
+      ttl_jitter: 0.2
+      negative_ttl: 5s
+      load_timeout: 3s
+      lease: true
+      lease_ttl: 1s
+      lease_wait: 500ms
+      xfetch_beta: 2.5
+      stale_while_revalidate: 10s
+      stale_if_error: 1h
+      warm: {query: "SELECT id FROM products ORDER BY sales DESC LIMIT 1000", concurrency: 2}
+    - match: "user:*"
+      query: "SELECT name FROM users WHERE id = $1"
+      value_column: name
+)",
+                                  "t.yaml");
+  const auto& cache = config.cache;
+  REQUIRE(cache.database.has_value());
+  CHECK(cache.database->kind == DatabaseKind::kPostgres);
+  CHECK(cache.database->conninfo == "host=127.0.0.1 port=5432 dbname=app");
+  CHECK(cache.database->pool_size == 8);
+  CHECK(cache.database->max_queue == 100);
+  CHECK(cache.database->query_timeout == 250ms);
+  CHECK(cache.database->connect_timeout == 2s);
+  CHECK(cache.default_ttl == 10min);
+  CHECK(cache.ready_waits_for_warming);
+  REQUIRE(cache.ttl_rules.size() == 2);
+  CHECK(cache.ttl_rules[0].match == "session:*");
+  CHECK(cache.ttl_rules[0].ttl == 24h);
+  REQUIRE(cache.policies.size() == 2);
+  const auto& p = cache.policies[0];
+  CHECK(p.name == "products");
+  CHECK(p.match == "product:*");
+  CHECK(p.where == "t.yaml:18");
+  CHECK(p.table == "products");
+  CHECK(p.key_column == "id");
+  CHECK(p.columns == std::vector<std::string>{"name", "price"});
+  CHECK(p.mapping == ValueMapping::kJson);
+  CHECK(p.ttl == 1min);
+  CHECK(p.ttl_jitter == Approx(0.2));
+  CHECK(p.negative_ttl == 5s);
+  CHECK(p.load_timeout == 3s);
+  CHECK(p.lease);
+  CHECK(p.lease_ttl == 1s);
+  CHECK(p.lease_wait == 500ms);
+  CHECK(p.xfetch_beta == Approx(2.5));
+  CHECK(p.stale_while_revalidate == 10s);
+  CHECK(p.stale_if_error == 1h);
+  REQUIRE(p.warm.has_value());
+  CHECK(p.warm->concurrency == 2);
+  CHECK(p.warm->batch_size == 100);
+  const auto& u = cache.policies[1];
+  CHECK(u.name == "user:*");  // the pattern names an unnamed policy
+  CHECK(u.mapping == ValueMapping::kColumn);
+  CHECK(u.value_column == "name");
+  CHECK_FALSE(u.ttl.has_value());  // from the TTL rules, at startup
+  CHECK(u.xfetch_beta == Approx(1.0));
+}
+
+TEST_CASE("a relative SQLite path is relative to the config file", "[config][cache]") {
+  const auto config = load_string(kNodes + kDb, "/etc/sidecache/sidecache.yaml");
+  CHECK(config.cache.database->path == "/etc/sidecache/app.db");
+  const auto absolute =
+      load_string(kNodes + "cache:\n  database: {type: sqlite, path: /data/a.db}\n", "x/t.yaml");
+  CHECK(absolute.cache.database->path == "/data/a.db");
+}
+
+TEST_CASE("a single listed column is the value of a column mapping", "[config][cache]") {
+  const auto config = load_string(
+      kNodes + kDb +
+          "  policies:\n    - {match: \"p:*\", table: t, key_column: id, columns: [v]}\n",
+      "t.yaml");
+  CHECK(config.cache.policies[0].value_column == "v");
+}
+
+TEST_CASE("cache errors point at the key at fault", "[config][cache]") {
+  const std::string policy = kNodes + kDb + "  policies:\n    - ";
+  CHECK(
+      error_of(kNodes + "cache:\n  policies:\n    - {match: \"p:*\", query: q, mapping: json}\n") ==
+      "t.yaml:4:3: cache: policies need a 'database'");
+  CHECK(error_of(kNodes + "cache:\n  database: {type: sqlite}\n") ==
+        "t.yaml:4:13: cache.database: type sqlite needs 'path'");
+  CHECK(error_of(kNodes + "cache:\n  database: {type: postgres, path: a}\n") ==
+        "t.yaml:4:13: cache.database: type postgres needs 'conninfo'");
+  CHECK(error_of(kNodes + "cache:\n  database: {type: mysql}\n") ==
+        "t.yaml:4:20: cache.database.type: unknown value 'mysql' (expected one of: sqlite, "
+        "postgres)");
+  CHECK(error_of(policy + "{match: \"p:*:*\", query: q}\n") ==
+        "t.yaml:6:15: cache.policies[0].match: 'p:*:*' must contain exactly one '*' (it stands "
+        "for the id)");
+  CHECK(error_of(policy + "{match: \"p:*\"}\n") ==
+        "t.yaml:6:7: cache.policies[0]: needs a source: either 'table' + 'key_column' or 'query'");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, query: q}\n") ==
+        "t.yaml:6:7: cache.policies[0]: needs a source: either 'table' + 'key_column' or 'query'");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t}\n") ==
+        "t.yaml:6:7: cache.policies[0]: 'table' needs 'key_column'");
+  CHECK(error_of(policy + "{match: \"p:*\", table: \"t; drop\", key_column: id}\n") ==
+        "t.yaml:6:29: cache.policies[0].table: 't; drop' is not a plain identifier (letters, "
+        "digits, '_', '.')");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id}\n") ==
+        "t.yaml:6:7: cache.policies[0]: mapping 'column' needs 'value_column' (or exactly one "
+        "entry in 'columns')");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: hash, value_column: v}\n") ==
+        "t.yaml:6:7: cache.policies[0]: 'value_column' applies to mapping 'column' only");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json, ttl_jitter: 0.9}\n") ==
+        "t.yaml:6:59: cache.policies[0].ttl_jitter: 0.9 is out of range (0.000000..0.500000)");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json, lease: true, "
+                          "lease_wait: 5s}\n") ==
+        "t.yaml:6:7: cache.policies[0]: lease_wait must be shorter than load_timeout, or "
+        "waiting clients time out first");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json, warm: {}}\n") ==
+        "t.yaml:6:53: cache.policies[0].warm: needs exactly one of 'ids' or 'query'");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json, tll: 1s}\n") ==
+        "t.yaml:6:47: unknown key 'cache.policies[0].tll' (did you mean 'ttl'?)");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json}\n    - {match: \"p:*\", "
+                          "query: r, mapping: json}\n") ==
+        "t.yaml:7:7: cache.policies[1]: duplicate match 'p:*' (also at t.yaml:6)");
+}
+
+}  // namespace
+}  // namespace sidecache::config
