@@ -11,7 +11,13 @@
 #include <string_view>
 #include <vector>
 
+namespace sidecache::config {
+struct DatabaseConfig;
+}
+
 namespace sidecache::db {
+
+struct ThreadStats;
 
 // Where a policy's rows come from: a table and key column, or a parameterised query that
 // takes the id as its one parameter ($1 for PostgreSQL, ? or ?1 for SQLite) and returns at
@@ -38,6 +44,10 @@ enum class ErrorKind {
   kTimeout,      // the query ran past its timeout and was cancelled
   kRejected,     // the database refused the statement (constraint, syntax, unknown column)
 };
+inline constexpr std::size_t kErrorKinds = 4;
+
+// "ok", "unavailable", "timeout", "rejected" (metric labels, logs).
+const char* to_string(ErrorKind kind);
 
 // The result of one call. ok() or an error with its kind and the database's message.
 struct Status {
@@ -67,17 +77,32 @@ class Database {
  public:
   virtual ~Database() = default;
 
-  // Loads the rows of `ids` (one batched query for a table source; one query per id, in one
-  // transaction, for a query source). Reconnects first when the connection was lost.
+  // Loads the rows of `ids` (one batched query per chunk of at most 500 ids for a table source;
+  // one query per id, in one transaction, for a query source). Reconnects first when the
+  // connection was lost.
+  // - Table source: rows are matched back to ids by the text of the key column as the database
+  //   returns it (an integer key 42 matches the id "42", not "042"). Row holds `columns` in
+  //   their order, or every column of the table (`*`, the key column included) when empty.
+  // - Query source: Row holds the query's columns; when the query returns more than one row the
+  //   first one is taken (the others are ignored).
+  // An id the key column's type cannot represent (PostgreSQL: "abc" for an integer key) is
+  // absent, not an error.
   virtual FetchResult fetch(const Source& source, std::span<const std::string> ids) = 0;
   // Runs a warming query: every row's first column, as text.
   virtual IdsResult fetch_ids(std::string_view query) = 0;
   // Checks at load time that the table, key column, columns (and the query) exist and are
   // valid. Returns an error naming what is missing.
   virtual Status validate(const Source& source) = 0;
-  // Applies upserts (and deletes of `deletes`) to `table` in one transaction, in order.
+  // Applies upserts, then the deletes of `deletes` (by key), to `table` in one transaction, each
+  // list in its order. All or nothing.
   virtual Status write(const std::string& table, const std::string& key_column,
                        std::span<const Upsert> upserts, std::span<const std::string> deletes) = 0;
 };
+
+// The adapter `config` names (SQLite or PostgreSQL). Connects lazily, on the first call; every
+// call then runs on the calling thread (one Database per database thread). `stats` (optional)
+// receives connects and reconnects.
+std::unique_ptr<Database> make_database(const config::DatabaseConfig& config,
+                                        ThreadStats* stats = nullptr);
 
 }  // namespace sidecache::db

@@ -1,0 +1,92 @@
+#include "db/sql.hpp"
+
+namespace sidecache::db::sql {
+
+std::string quote_identifier(std::string_view name) {
+  if (name.find('\0') != std::string_view::npos) return {};
+  std::string out;
+  out.reserve(name.size() + 2);
+  for (;;) {
+    const std::size_t dot = name.find('.');
+    const std::string_view part = name.substr(0, dot);
+    if (part.empty()) return {};
+    out += '"';
+    for (const char c : part) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+    if (dot == std::string_view::npos) return out;
+    out += '.';
+    name.remove_prefix(dot + 1);
+  }
+}
+
+std::string check_source(const Source& source) {
+  if (!source.query.empty()) {
+    if (source.query.find('\0') != std::string::npos) return "the query holds a NUL byte";
+    return {};
+  }
+  if (source.table.empty()) return "no table and no query";
+  if (quote_identifier(source.table).empty()) return "bad table name '" + source.table + "'";
+  if (source.key_column.empty()) return "no key column for table '" + source.table + "'";
+  if (quote_identifier(source.key_column).empty())
+    return "bad key column name '" + source.key_column + "'";
+  for (const auto& c : source.columns) {
+    if (quote_identifier(c).empty()) return "bad column name '" + c + "'";
+  }
+  return {};
+}
+
+std::string placeholder(std::size_t i, Placeholders style) {
+  std::string out(1, style == Placeholders::kDollar ? '$' : '?');
+  out += std::to_string(i);
+  return out;
+}
+
+std::string select_by_keys(const Source& source, std::size_t n, Placeholders style) {
+  const std::string key = quote_identifier(source.key_column);
+  std::string out = "SELECT " + key + ", ";
+  if (source.columns.empty()) {
+    out += "*";
+  } else {
+    for (std::size_t i = 0; i < source.columns.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += quote_identifier(source.columns[i]);
+    }
+  }
+  out += " FROM " + quote_identifier(source.table) + " WHERE " + key + " IN (";
+  for (std::size_t i = 1; i <= n; ++i) {
+    if (i > 1) out += ", ";
+    out += placeholder(i, style);
+  }
+  out += ")";
+  return out;
+}
+
+std::string upsert(std::string_view table, std::string_view key_column, const Upsert& row,
+                   Placeholders style) {
+  const std::string key = quote_identifier(key_column);
+  std::string names = key;
+  std::string values = placeholder(1, style);
+  std::string updates;
+  std::size_t i = 2;
+  for (const auto& [column, value] : row.values) {
+    const std::string q = quote_identifier(column);
+    names += ", " + q;
+    values += ", " + placeholder(i++, style);
+    if (!updates.empty()) updates += ", ";
+    updates += q + " = excluded." + q;
+  }
+  std::string out = "INSERT INTO " + quote_identifier(table) + " (" + names + ") VALUES (" +
+                    values + ") ON CONFLICT (" + key + ") DO ";
+  out += updates.empty() ? "NOTHING" : "UPDATE SET " + updates;
+  return out;
+}
+
+std::string delete_by_key(std::string_view table, std::string_view key_column, Placeholders style) {
+  return "DELETE FROM " + quote_identifier(table) + " WHERE " + quote_identifier(key_column) +
+         " = " + placeholder(1, style);
+}
+
+}  // namespace sidecache::db::sql

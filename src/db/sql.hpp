@@ -1,0 +1,41 @@
+// SQL text shared by the adapters: quoted identifiers and the statements of a table source.
+// Values never appear here: they are always bound as parameters. Asio-free, no database.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "db/database.hpp"
+
+namespace sidecache::db::sql {
+
+// How parameter i (1-based) is written: PostgreSQL "$1", SQLite "?1".
+enum class Placeholders { kDollar, kQuestion };
+
+// `name` as a quoted identifier: "name", with '"' doubled. A dotted name (schema.table) is
+// quoted part by part. Returns an empty string when the name is empty, has an empty part, or
+// holds a NUL byte (callers answer kRejected).
+std::string quote_identifier(std::string_view name);
+
+// Why `source` cannot be turned into SQL (empty names, NUL bytes), or empty when it can.
+std::string check_source(const Source& source);
+
+// SELECT "key", <columns or *> FROM "table" WHERE "key" IN (<n placeholders>).
+std::string select_by_keys(const Source& source, std::size_t n, Placeholders style);
+
+// INSERT INTO "table" ("key", c...) VALUES (...) ON CONFLICT ("key") DO UPDATE SET c =
+// excluded.c, ... (DO NOTHING when the upsert names no other column). Parameters: the key,
+// then the values in `upsert.values` order.
+std::string upsert(std::string_view table, std::string_view key_column, const Upsert& upsert,
+                   Placeholders style);
+
+// DELETE FROM "table" WHERE "key" = <placeholder 1>.
+std::string delete_by_key(std::string_view table, std::string_view key_column, Placeholders style);
+
+std::string placeholder(std::size_t i, Placeholders style);
+
+// Ids are sent in chunks of at most this many per statement.
+inline constexpr std::size_t kMaxIdsPerStatement = 500;
+
+}  // namespace sidecache::db::sql
