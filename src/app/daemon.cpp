@@ -70,6 +70,8 @@ int Daemon::run() {
   }
   health_ = make_health(*config_, {});
   try {
+    writes_ = write::Service::create(*config_);
+    if (writes_) process_.writes = writes_->shared();
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
       workers_.back()->listen();
@@ -93,12 +95,15 @@ int Daemon::run() {
   asio::co_spawn(control_, watch_config(), asio::detached);
 
   if (health_) health_->start();
+  if (writes_) writes_->start();
   for (auto& w : workers_) w->start();
   if (http_) http_->start();
   spdlog::info("ready: connect with redis-cli -h {} -p {}", config_->listen.host,
                config_->listen.port);
   std::thread control_thread([this] { control_.run(); });
   for (auto& w : workers_) w->join();
+  // Flushers write what they can within the drain timeout; the rest stays queued in Redis.
+  if (writes_) writes_->stop(config_->process.drain_timeout);
   http_.reset();
   control_.stop();
   control_thread.join();

@@ -17,6 +17,7 @@
 #include "metrics/http_endpoint.hpp"
 #include "server/worker.hpp"
 #include "sidecache/util/asio.hpp"
+#include "write/service.hpp"
 
 namespace sidecache::app {
 
@@ -51,6 +52,7 @@ class Daemon {
   std::shared_ptr<backend::HealthChecker> health_;
   std::atomic<std::uint64_t> generation_{0};
   std::vector<std::unique_ptr<server::Worker>> workers_;
+  std::unique_ptr<write::Service> writes_;       // write modes (issue 6); null without them
   std::unique_ptr<metrics::HttpEndpoint> http_;  // /metrics and probes; null without `http:`
   asio::io_context control_{1};  // signals, file watch, drain timer: the main thread's loop
   asio::signal_set signals_{control_};

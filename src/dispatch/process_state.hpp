@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "sidecache/stats.hpp"
+#include "write/writer.hpp"
 
 namespace sidecache::dispatch {
 
@@ -36,6 +37,8 @@ struct ProcessState {
   std::atomic<std::uint64_t> next_client_id{1};  // CLIENT ID
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  // Write modes (issue 6): what each worker's write::Writer is made with; null without them.
+  std::shared_ptr<const write::WriterShared> writes;
 };
 
 // Per-client state the local commands read and change.

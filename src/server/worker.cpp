@@ -36,7 +36,13 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
       config_(std::move(config)),
       pool_(make_pool(std::move(health))),
       dispatcher_(*pool_, process_, stats_),
-      acceptor_(std::make_unique<tcp::acceptor>(*io_)) {}
+      acceptor_(std::make_unique<tcp::acceptor>(*io_)) {
+  if (process_.writes) {
+    write_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
+    writer_ = std::make_shared<write::Writer>(process_.writes, write_runtime_, *pool_);
+    dispatcher_.set_writer(writer_.get());
+  }
+}
 
 std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::HealthChecker> health) {
   return std::make_shared<backend::Pool>(*io_, config_->pool, stats_, std::move(health));
@@ -45,6 +51,7 @@ std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::Health
 Worker::~Worker() {
   stop();
   join();
+  if (write_runtime_) write_runtime_->close();  // database threads' posts become no-ops
   // Order matters: sockets before their io_context; the io_context (whose pending handlers
   // own the sessions) before the members sessions use.
   acceptor_.reset();

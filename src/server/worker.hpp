@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/pool.hpp"
+#include "cache/asio_runtime.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
 #include "server/session.hpp"
@@ -61,6 +62,9 @@ class Worker final : public SessionRegistry {
   dispatch::Dispatcher dispatcher_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unordered_set<Session*> sessions_;
+  // Write modes (issue 6): null unless the configuration has them.
+  std::shared_ptr<cache::AsioRuntime> write_runtime_;
+  std::shared_ptr<write::Writer> writer_;
   bool draining_ = false;
   std::thread thread_;
 };
