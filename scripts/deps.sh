@@ -2,7 +2,8 @@
 # Installs what sidecache needs from Debian 12's packages. Idempotent: installs only what is
 # missing, so it is cheap to call from every script.
 #   scripts/deps.sh run    build + run (compiler, libraries, redis-server, sqlite3)
-#   scripts/deps.sh test   run + what the test suite drives (nutcracker, python3-redis, clang)
+#   scripts/deps.sh test   run + what the test suite drives (nutcracker, python3-redis, clang,
+#                          the PostgreSQL server)
 #   scripts/deps.sh bench  test + benchmark tools
 set -euo pipefail
 
@@ -10,12 +11,15 @@ profile=${1:-test}
 packages=(
   g++ cmake ninja-build pkg-config ccache make
   libboost-dev libhiredis-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev catch2
-  libsqlite3-dev libssl-dev libpq-dev
+  libsqlite3-dev libpq-dev libssl-dev
   redis-server redis-tools sqlite3
 )
 if [[ $profile == test || $profile == bench ]]; then
   # prometheus: promtool checks /metrics and the PromQL in docs/operations.md
   packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps prometheus)
+  # postgresql: test_db_postgres.py and the read-through tests start their own server;
+  # sqlite3: the command-line shell, to look into test databases
+  packages+=(postgresql sqlite3)
 fi
 if [[ $profile == bench ]]; then
   packages+=(hyperfine valgrind)

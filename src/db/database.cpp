@@ -1,6 +1,7 @@
 #include "db/database.hpp"
 
 #include "config/config.hpp"
+#include "db/postgres.hpp"
 #include "db/sqlite.hpp"
 
 namespace sidecache::db {
@@ -28,20 +29,7 @@ const char* to_string(ErrorKind kind) {
 
 std::unique_ptr<Database> make_database(const config::DatabaseConfig& config, ThreadStats* stats) {
   if (config.kind == config::DatabaseKind::kPostgres) {
-    // First version: the PostgreSQL adapter comes in the next commit.
-    struct Unavailable final : Database {
-      static Status down() { return {ErrorKind::kUnavailable, "postgres: not built yet"}; }
-      FetchResult fetch(const Source&, std::span<const std::string> ids) override {
-        return {down(), std::vector<std::optional<Row>>(ids.size())};
-      }
-      IdsResult fetch_ids(std::string_view) override { return {down(), {}}; }
-      Status validate(const Source&) override { return down(); }
-      Status write(const std::string&, const std::string&, std::span<const Upsert>,
-                   std::span<const std::string>) override {
-        return down();
-      }
-    };
-    return std::make_unique<Unavailable>();
+    return std::make_unique<PostgresDatabase>(config, stats);
   }
   return std::make_unique<SqliteDatabase>(config, stats);
 }

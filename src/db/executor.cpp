@@ -91,7 +91,7 @@ Executor::Executor(const config::DatabaseConfig& config)
                [config](ThreadStats* stats) { return make_database(config, stats); }) {}
 
 Executor::Executor(std::size_t threads, std::size_t max_queue, Factory factory)
-    : max_queue_(max_queue),
+    : max_queue_(std::max<std::size_t>(max_queue, 1)),
       stats_(std::make_shared<ExecutorStats>(std::max<std::size_t>(threads, 1))) {
   threads = std::max<std::size_t>(threads, 1);
   threads_.reserve(threads);

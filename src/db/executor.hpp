@@ -32,8 +32,8 @@ class Executor {
   // job). `stats` belongs to that thread.
   using Factory = std::function<std::unique_ptr<Database>(ThreadStats* stats)>;
 
-  // config.pool_size threads (at least 1), each with make_database(config); queue of
-  // config.max_queue jobs.
+  // config.pool_size threads (at least 1), each with make_database(config); a queue of
+  // config.max_queue jobs (at least 1). Threads start at once; connections open on first use.
   explicit Executor(const config::DatabaseConfig& config);
   Executor(std::size_t threads, std::size_t max_queue, Factory factory);
   ~Executor();  // stop()
@@ -44,13 +44,14 @@ class Executor {
   // or the executor is stopping: the caller answers an error at once.
   bool submit(Job job);
 
-  // Stops taking jobs, lets the running jobs finish, joins the threads and then runs every job
-  // still queued with nullptr, on the calling thread. Idempotent.
+  // Stops taking jobs, lets the running jobs finish (each within its query_timeout), joins the
+  // threads and then runs every job still queued with nullptr, on the calling thread.
+  // Idempotent; not to be called from a job or from two threads at once.
   void stop();
 
   const ExecutorStats& stats() const { return *stats_; }
   std::shared_ptr<const ExecutorStats> shared_stats() const { return stats_; }
-  std::size_t threads() const { return threads_.size(); }
+  std::size_t threads() const { return stats_->per_thread.size(); }
 
  private:
   void run(std::size_t index, const Factory& factory);

@@ -141,7 +141,8 @@ Status SqliteDatabase::begin_call() {
 
 Status SqliteDatabase::error(int rc, const std::string& what) const {
   const int primary = rc & 0xff;
-  std::string message = "sqlite: " + what + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+  last_message_ = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+  std::string message = "sqlite: " + what + ": " + last_message_;
   switch (primary) {
     case SQLITE_INTERRUPT:
       if (timed_out_) {
@@ -172,10 +173,11 @@ Status SqliteDatabase::exec(const char* sql) {
 }
 
 Status SqliteDatabase::prepare(const std::string& sql, sqlite3_stmt** stmt) {
+  last_message_.clear();
   const char* tail = nullptr;
   const int rc =
       sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size() + 1), stmt, &tail);
-  if (rc != SQLITE_OK) return error(rc, "prepare");
+  if (rc != SQLITE_OK) return error(rc, "cannot prepare");
   if (*stmt == nullptr) return rejected("sqlite: empty statement");
   if (tail) {
     while (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';') ++tail;
@@ -296,7 +298,9 @@ Status SqliteDatabase::validate(const Source& source) {
   if (!source.query.empty()) {
     Status s = prepare(source.query, &raw);
     if (!s.ok()) {
-      s.message = "query '" + source.query + "': " + s.message;
+      if (s.kind == ErrorKind::kRejected && !last_message_.empty()) {
+        s.message = "sqlite: query '" + source.query + "': " + last_message_;
+      }
       return s;
     }
     Stmt stmt(raw);
@@ -312,7 +316,9 @@ Status SqliteDatabase::validate(const Source& source) {
   }
   Status s = prepare(sql::select_by_keys(source, 1, sql::Placeholders::kQuestion), &raw);
   Stmt stmt(raw);
-  if (!s.ok()) s.message = "table '" + source.table + "': " + s.message;
+  if (s.kind == ErrorKind::kRejected && !last_message_.empty()) {
+    s.message = "sqlite: table '" + source.table + "': " + last_message_;
+  }
   return s;
 }
 

@@ -53,7 +53,8 @@ class SqliteDatabase final : public Database {
   sqlite3* db_ = nullptr;
   bool opened_before_ = false;
   Clock::time_point deadline_{};
-  bool timed_out_ = false;  // the progress handler interrupted the statement
+  bool timed_out_ = false;            // the progress handler interrupted the statement
+  mutable std::string last_message_;  // SQLite's message for the last error
 };
 
 }  // namespace sidecache::db

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "db/stats.hpp"
 #include "sidecache/stats.hpp"
 #include "write/writer.hpp"
 
@@ -39,6 +40,18 @@ struct ProcessState {
   std::atomic<std::uint64_t> reloads_failed{0};
   // Write modes (issue 6): what each worker's write::Writer is made with; null without them.
   std::shared_ptr<const write::WriterShared> writes;
+
+  // The database threads' statistics (db::Executor), while a database is configured; whoever
+  // starts or replaces the executor sets it (nullptr: no sidecache_db_* metrics).
+  std::shared_ptr<const db::ExecutorStats> db_stats() const {
+    const std::lock_guard lock(config_mutex);
+    return db_stats_;
+  }
+  void set_db_stats(std::shared_ptr<const db::ExecutorStats> stats) {
+    const std::lock_guard lock(config_mutex);
+    db_stats_ = std::move(stats);
+  }
+  std::shared_ptr<const db::ExecutorStats> db_stats_;
 };
 
 // Per-client state the local commands read and change.

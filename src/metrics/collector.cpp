@@ -293,6 +293,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   collect_commands(process_, out);
   collect_nodes(process_, out);
   collect_process_info(process_, out);
+  if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
   collect_process_metrics(process_, out);
   return out;
 }

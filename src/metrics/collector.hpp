@@ -41,6 +41,9 @@ class Collector final : public prometheus::Collectable {
 // The text exposition format 0.0.4 of `families`.
 std::string serialize(const std::vector<prometheus::MetricFamily>& families);
 
+// sidecache_db_* metrics (the database threads) appended to `out`.
+void collect_db_metrics(const db::ExecutorStats& stats, std::vector<prometheus::MetricFamily>& out);
+
 // process_* metrics (resident memory, CPU seconds, open fds, ...) appended to `out`.
 void collect_process_metrics(const dispatch::ProcessState& process,
                              std::vector<prometheus::MetricFamily>& out);

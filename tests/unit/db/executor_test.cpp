@@ -76,8 +76,9 @@ TEST_CASE("Executor: a full queue rejects at once", "[db][executor]") {
   Executor ex(1, 2, null_factory());
   Gate gate;
   std::atomic<int> ran{0};
+  std::atomic<bool> had_db{false};  // checked here: Catch's macros are not thread-safe
   REQUIRE(ex.submit([&](Database* db) {
-    CHECK(db != nullptr);
+    had_db = db != nullptr;
     gate.wait();
     ++ran;
   }));
@@ -94,6 +95,7 @@ TEST_CASE("Executor: a full queue rejects at once", "[db][executor]") {
   CHECK(eventually([&] { return ex.stats().busy.load() == 0; }));
   CHECK(ex.stats().queue_depth.load() == 0);
   CHECK(ex.stats().jobs.load() == 3);
+  CHECK(had_db.load());
 }
 
 TEST_CASE("Executor: stop lets running jobs finish and gives queued jobs nullptr",
