@@ -48,7 +48,7 @@ def query_for(latency_ms):
 def idx_scans(pg):
     # Statistics reach pg_stat_* when a backend ends or goes idle; the callers close their
     # connections (or stop sidecache) first, and pg_stat_force_next_flush() covers ours.
-    rows = pg.query("SELECT coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM "
+    rows = pg.psql("SELECT coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM "
                     "pg_stat_user_tables WHERE relname = 'products'")
     return int(rows[0][0])
 
@@ -103,21 +103,21 @@ def main():
     query = query_for(args.db_latency_ms)
 
     with tempfile.TemporaryDirectory(prefix="sidecache-bench-cache-") as work:
-        pg = harness.Postgres(work)
+        pg = harness.Postgres()
         redis = harness.RedisServer(work)
         try:
-            pg.execute("CREATE TABLE products (id integer PRIMARY KEY, name text, category text, "
+            pg.psql("CREATE TABLE products (id integer PRIMARY KEY, name text, category text, "
                        "price numeric(10,2), stock integer)")
-            pg.execute("INSERT INTO products SELECT i, 'Product ' || i, "
+            pg.psql("INSERT INTO products SELECT i, 'Product ' || i, "
                        "(ARRAY['books','games','garden','kitchen'])[i % 4 + 1], "
                        "5 + (i * 37) % 500 + ((i * 13) % 100) / 100.0, (i * 7) % 250 "
                        "FROM generate_series(1, %d) AS i" % ROWS)
-            pg.execute("ANALYZE products")
+            pg.psql("ANALYZE products")
             results = {}
 
             before = scans_after_flush(pg, 0)
             naive = run_load(args.tool, redis.port, "naive", args,
-                             ("--pg", pg.conninfo, "--query", query))
+                             ("--pg", pg.conninfo(), "--query", query))
             naive["db_queries"] = scans_after_flush(pg, before)
             naive["hit_ratio"] = 1 - naive["client_misses"] / max(1, naive["requests"])
             naive["own_count"] = naive["client_queries"]
@@ -128,7 +128,7 @@ def main():
             cache = f"""
 http: {{listen: 127.0.0.1:{http_port}}}
 cache:
-  database: {{type: postgres, conninfo: "{pg.conninfo}", pool_size: 8, query_timeout: 2s}}
+  database: {{type: postgres, conninfo: "{pg.conninfo()}", pool_size: 8, query_timeout: 2s}}
   policies:
     - name: products
       match: "product:*"
@@ -152,7 +152,7 @@ cache:
             results["sidecache"] = side
         finally:
             redis.stop()
-            pg.stop()
+            pg.close()
 
     for r in results.values():
         r["queries_per_1000"] = 1000.0 * r["db_queries"] / max(1, r["requests"])

@@ -49,6 +49,7 @@ Daemon::Daemon(config::Config config, std::string config_path)
 Daemon::~Daemon() {
   if (health_) health_->stop();  // first: its callbacks reach into the workers
   workers_.clear();
+  stop_cache();
 }
 
 std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config& config,
@@ -69,6 +70,11 @@ int Daemon::run() {
     process_.workers.push_back(std::make_unique<WorkerStats>(resp::CommandTable::id_count()));
   }
   health_ = make_health(*config_, {});
+  process_.cache = std::make_shared<cache::Shared>(nullptr, std::make_shared<cache::CacheStats>());
+  if (auto error = prepare_cache(*config_); !error.empty()) {
+    spdlog::critical("{}", error);
+    return 1;
+  }
   try {
     writes_ = write::Service::create(*config_);
     if (writes_) process_.writes = writes_->shared();
@@ -94,6 +100,7 @@ int Daemon::run() {
   signals_.async_wait(handler);
   asio::co_spawn(control_, watch_config(), asio::detached);
 
+  apply_cache(*config_);  // before the workers start: they answer with the policies at once
   if (health_) health_->start();
   if (writes_) writes_->start();
   for (auto& w : workers_) w->start();
@@ -105,6 +112,7 @@ int Daemon::run() {
   // Flushers write what they can within the drain timeout; the rest stays queued in Redis.
   if (writes_) writes_->stop(config_->process.drain_timeout);
   http_.reset();
+  stop_cache();
   control_.stop();
   control_thread.join();
   spdlog::info("sidecache stopped");
@@ -169,6 +177,11 @@ void Daemon::reload(const char* why) {
     spdlog::warn("reload: logging.format changed: needs a restart");
     loaded.logging.format = config_->logging.format;
   }
+  if (auto error = prepare_cache(loaded); !error.empty()) {
+    process_.reloads_failed.fetch_add(1);
+    spdlog::error("reload ({}) failed, keeping the running configuration: {}", why, error);
+    return;
+  }
   spdlog::set_level(spdlog::level::from_str(loaded.logging.level));
 
   auto next = std::make_shared<const config::Config>(std::move(loaded));
@@ -181,6 +194,7 @@ void Daemon::reload(const char* why) {
   if (health_) health_->start();
   config_ = next;
   process_.set_config(next);
+  apply_cache(*next);
   process_.reloads_ok.fetch_add(1);
   spdlog::info("reload ({}): applied configuration {} ({}); nodes: {}", why, path_, next->digest,
                node_list(*next));

@@ -13,6 +13,7 @@
 
 #include "backend/health.hpp"
 #include "config/config.hpp"
+#include "db/executor.hpp"
 #include "dispatch/process_state.hpp"
 #include "metrics/http_endpoint.hpp"
 #include "server/worker.hpp"
@@ -40,6 +41,12 @@ class Daemon {
   std::shared_ptr<backend::HealthChecker> make_health(const config::Config& config,
                                                       const std::vector<std::string>& down);
   void reload(const char* why);
+  // The read-through cache (cache_wiring.cpp). prepare_cache: database threads for `config`
+  // (started once) and its policies validated against the database; an error names the
+  // policy's file:line. apply_cache: the policies take effect; those with `warm:` are warmed.
+  std::string prepare_cache(const config::Config& config);
+  void apply_cache(const config::Config& config);
+  void stop_cache();
   void on_signal(int signal);
   void begin_drain();
   void stop_now();
@@ -50,6 +57,7 @@ class Daemon {
   std::shared_ptr<const config::Config> config_;
   dispatch::ProcessState process_;
   std::shared_ptr<backend::HealthChecker> health_;
+  std::shared_ptr<db::Executor> db_;  // database threads; null until a policy needs them
   std::atomic<std::uint64_t> generation_{0};
   std::vector<std::unique_ptr<server::Worker>> workers_;
   std::unique_ptr<write::Service> writes_;       // write modes (issue 6); null without them

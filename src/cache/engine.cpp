@@ -66,12 +66,23 @@ bool Engine::handle(std::string_view name, std::span<const std::string_view> arg
                     const backend::ReplyTarget& target) {
   const ReadOp op = read_op(name);
   if (op == ReadOp::kNone || args.size() < 2) return false;
-  auto snap = shared_->snapshot();
-  if (snap->set->empty()) return false;
+  if (const auto g = shared_->generation(); g != generation_) {
+    snapshot_ = shared_->snapshot();
+    generation_ = g;
+  }
+  if (snapshot_->set->empty()) return false;
+  auto snap = snapshot_;
   const bool get_like = op == ReadOp::kGet || op == ReadOp::kMget;
-  auto r = std::make_shared<Read>();
   const std::size_t last = op == ReadOp::kMget ? args.size() : 2;
+  const auto applies = [&](std::string_view key) {
+    const auto m = snap->set->match(key);
+    return m.policy != nullptr && m.policy->is_hash() != get_like;
+  };
+  // Plain keys cost one pattern scan and no allocation.
   bool any = false;
+  for (std::size_t i = 1; i < last && !any; ++i) any = applies(args[i]);
+  if (!any) return false;
+  auto r = std::make_shared<Read>();
   for (std::size_t i = 1; i < last; ++i) {
     Read::Slot slot;
     slot.key = std::string(args[i]);
@@ -80,11 +91,9 @@ bool Engine::handle(std::string_view name, std::span<const std::string_view> arg
       slot.policy = true;
       slot.index = m.policy->index;
       slot.id = std::string(m.id);
-      any = true;
     }
     r->slots.push_back(std::move(slot));
   }
-  if (!any) return false;
   r->op = op;
   r->args.assign(args.begin(), args.end());
   r->target = target;
@@ -134,8 +143,8 @@ void Engine::on_read(const ReadPtr& r, std::size_t i, std::string_view reply, st
   }
   const bool absent = pttl == -2 || (!p.is_hash() && is_null_reply(reply));
   if (absent) return check_negative(r, i);
-  const std::int64_t remaining = pttl < 0 ? std::numeric_limits<std::int64_t>::max()
-                                          : pttl - p.grace.count();
+  const std::int64_t remaining =
+      pttl < 0 ? std::numeric_limits<std::int64_t>::max() : pttl - p.grace.count();
   if (remaining > 0) {
     st.hits.add();
     s.reply = std::string(reply);
@@ -207,9 +216,10 @@ void Engine::launch_loads(const ReadPtr& r) {
     const Policy& p = r->snap->policy(s.index);
     wait = std::max(wait, p.config.load_timeout);
     auto runtime = runtime_;
-    const bool leader = shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
-      runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
-    });
+    const bool leader =
+        shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
+          runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
+        });
     if (leader) {
       leads[s.index].push_back(KeyLoad{s.key, s.id, {}});
     } else {

@@ -39,6 +39,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void warm(std::shared_ptr<const Snapshot> snap, std::size_t index,
             std::function<void(std::uint64_t)> done);
 
+  // Warms every policy of `snap` that has `warm:` (concurrently), then calls `done`.
+  void warm_all(std::shared_ptr<const Snapshot> snap, std::function<void()> done);
+
   struct KeyLoad {
     std::string key;
     std::string id;
@@ -81,6 +84,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   double uniform();
 
   std::shared_ptr<Shared> shared_;
+  std::uint64_t generation_ = ~std::uint64_t{0};
+  SnapPtr snapshot_;  // the policies of `generation_`
   std::shared_ptr<Runtime> runtime_;
   backend::NodeSender* nodes_;
   std::mt19937_64 rng_;

@@ -59,7 +59,7 @@ void Engine::start_load(const SnapPtr& snap, std::size_t index, std::vector<KeyL
             }
             if (--state->pending != 0) return;
             if (!state->mine.empty()) self->fetch(snap, index, std::move(state->mine));
-            const auto deadline = std::chrono::steady_clock::now() + snap->policy(index).config.lease_wait;
+            const auto deadline = self->runtime_->now() + snap->policy(index).config.lease_wait;
             for (auto& other : state->others) {
               snap->stats[index]->lease_waits.add();
               other.token.clear();
@@ -105,21 +105,23 @@ void Engine::poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
         result = nullptr;
       }
       if (result) return self->shared_->flights().finish(key.key, result);
-      if (std::chrono::steady_clock::now() >= deadline) {
+      if (self->runtime_->now() >= deadline) {
         return self->fetch(snap, index, {std::move(key)});
       }
       self->poll_lease(snap, index, std::move(key), deadline);
     };
-    const std::string read = p.is_hash() ? command({"HGETALL", key.key}) : command({"GET", key.key});
+    const std::string read =
+        p.is_hash() ? command({"HGETALL", key.key}) : command({"GET", key.key});
     self->redis(key.key, read, true, 0, [seen, done](std::string_view reply) mutable {
       seen->value = std::string(reply);
       done();
     });
     const std::string neg = negative_key(key.key);
-    self->redis(neg, command({"EXISTS", neg}), true, 0, [seen, done](std::string_view reply) mutable {
-      seen->negative = resp::integer_reply(reply).value_or(0) > 0;
-      done();
-    });
+    self->redis(neg, command({"EXISTS", neg}), true, 0,
+                [seen, done](std::string_view reply) mutable {
+                  seen->negative = resp::integer_reply(reply).value_or(0) > 0;
+                  done();
+                });
   });
 }
 
@@ -129,22 +131,24 @@ void Engine::fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> 
   st.keys_loaded.add(keys.size());
   auto self = shared_from_this();
   auto shared_keys = std::make_shared<std::vector<KeyLoad>>(std::move(keys));
-  const auto started = std::chrono::steady_clock::now();
-  const bool queued = shared_->db().submit([self, snap, index, shared_keys, started](db::Database* db) {
-    db::FetchResult result;
-    if (db == nullptr) {
-      result.status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
-    } else {
-      std::vector<std::string> ids;
-      ids.reserve(shared_keys->size());
-      for (const auto& k : *shared_keys) ids.push_back(k.id);
-      result = db->fetch(snap->policy(index).source, ids);
-    }
-    const auto took = std::chrono::steady_clock::now() - started;
-    self->runtime_->post([self, snap, index, shared_keys, result = std::move(result), took] {
-      self->on_fetched(snap, index, *shared_keys, result, took);
-    });
-  });
+  const auto started = self->runtime_->now();
+  const auto runner = shared_->db();
+  const bool queued =
+      runner && runner->submit([self, snap, index, shared_keys, started](db::Database* db) {
+        db::FetchResult result;
+        if (db == nullptr) {
+          result.status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+        } else {
+          std::vector<std::string> ids;
+          ids.reserve(shared_keys->size());
+          for (const auto& k : *shared_keys) ids.push_back(k.id);
+          result = db->fetch(snap->policy(index).source, ids);
+        }
+        const auto took = self->runtime_->now() - started;
+        self->runtime_->post([self, snap, index, shared_keys, result = std::move(result), took] {
+          self->on_fetched(snap, index, *shared_keys, result, took);
+        });
+      });
   if (!queued) {
     st.load_errors[static_cast<std::size_t>(LoadError::kQueueFull)].add();
     for (const auto& k : *shared_keys) {
@@ -218,6 +222,30 @@ void Engine::release_lease(const KeyLoad& key) {
 
 // Warming ---------------------------------------------------------------------------------
 
+void Engine::warm_all(SnapPtr snap, std::function<void()> done) {
+  struct All {
+    std::size_t pending = 1;
+    std::uint64_t warmed = 0;
+    std::function<void()> done;
+  };
+  auto all = std::make_shared<All>();
+  all->done = std::move(done);
+  auto finish = [all] {
+    if (--all->pending != 0) return;
+    spdlog::info("cache: warming done: {} key(s) cached", all->warmed);
+    if (all->done) all->done();
+  };
+  for (std::size_t i = 0; i < snap->set->policies().size(); ++i) {
+    if (!snap->policy(i).config.warm) continue;
+    ++all->pending;
+    warm(snap, i, [all, finish](std::uint64_t n) {
+      all->warmed += n;
+      finish();
+    });
+  }
+  finish();
+}
+
 struct Engine::Warm {
   SnapPtr snap;
   std::size_t index = 0;
@@ -243,7 +271,8 @@ void Engine::warm(SnapPtr snap, std::size_t index, std::function<void(std::uint6
     return warm_next(w);
   }
   auto self = shared_from_this();
-  const bool queued = shared_->db().submit([self, w](db::Database* db) {
+  const auto runner = shared_->db();
+  const bool queued = runner && runner->submit([self, w](db::Database* db) {
     db::IdsResult ids;
     if (db == nullptr) {
       ids.status = {db::ErrorKind::kUnavailable, "shutting down"};
@@ -296,9 +325,8 @@ void Engine::warm_next(const std::shared_ptr<Warm>& w) {
     for (std::size_t i = w->next; i < end; ++i) {
       std::string key = key_of(p.config.match, w->ids[i]);
       auto runtime = runtime_;
-      const bool leader =
-          shared_->flights().join(key, [self, runtime, w, b, size = end - w->next](
-                                           const LoadResultPtr& r) {
+      const bool leader = shared_->flights().join(
+          key, [self, runtime, w, b, size = end - w->next](const LoadResultPtr& r) {
             const bool value = r->kind == LoadResult::Kind::kValue;
             runtime->post([self, w, b, value, size] {
               b->values += value ? 1 : 0;

@@ -21,6 +21,10 @@ class Runtime {
   virtual void post(std::function<void()> fn) = 0;
   // Runs `fn` on the worker's thread after `delay`. Only from the worker's thread.
   virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+  // The clock of lease deadlines and load times (tests use a manual one). From any thread.
+  virtual std::chrono::steady_clock::time_point now() const {
+    return std::chrono::steady_clock::now();
+  }
 };
 
 // The database threads (db::Executor): runs `job` on one of them with its connection, or with

@@ -23,7 +23,23 @@ std::shared_ptr<const Snapshot> Shared::set_policies(const config::CacheConfig& 
     next->load_ms.push_back(ewma);
   }
   snapshot_ = next;
+  generation_.fetch_add(1, std::memory_order_release);
   return next;
+}
+
+void Shared::set_db(std::shared_ptr<DbRunner> db) {
+  const std::lock_guard lock(mutex_);
+  db_ = std::move(db);
+}
+
+std::shared_ptr<DbRunner> Shared::db() const {
+  const std::lock_guard lock(mutex_);
+  return db_;
+}
+
+bool Shared::has_db() const {
+  const std::lock_guard lock(mutex_);
+  return db_ != nullptr;
 }
 
 }  // namespace sidecache::cache

@@ -3,6 +3,8 @@
 // Asio-free.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +31,10 @@ class Shared {
  public:
   Shared(std::shared_ptr<DbRunner> db, std::shared_ptr<CacheStats> stats);
 
+  // Bumped by every set_policies(): engines keep a copy of the snapshot and re-read it only
+  // when this changes (no lock on the request path).
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   std::shared_ptr<const Snapshot> snapshot() const;
   // New policies (startup, reload). Statistics and load-time averages stay by policy name.
   std::shared_ptr<const Snapshot> set_policies(const config::CacheConfig& cache);
@@ -36,10 +42,14 @@ class Shared {
   SingleFlight& flights() { return flights_; }
   CacheStats& stats() { return *stats_; }
   const std::shared_ptr<CacheStats>& stats_ptr() const { return stats_; }
-  DbRunner& db() { return *db_; }
+  std::shared_ptr<DbRunner> db() const;
+  // The database threads, when the cache is turned on after startup (reload).
+  void set_db(std::shared_ptr<DbRunner> db);
+  bool has_db() const;
 
  private:
   std::shared_ptr<DbRunner> db_;
+  std::atomic<std::uint64_t> generation_{0};
   std::shared_ptr<CacheStats> stats_;
   SingleFlight flights_;
   mutable std::mutex mutex_;

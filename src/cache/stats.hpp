@@ -25,11 +25,11 @@ struct AtomicCounter {
 };
 
 struct PolicyStats {
-  AtomicCounter hits;           // answered from Redis, fresh
-  AtomicCounter misses;         // not in Redis (or logically expired past the swr window)
-  AtomicCounter negative_hits;  // answered "absent" from the negative marker
-  AtomicCounter loads;          // database calls (one per batch)
-  AtomicCounter keys_loaded;    // keys those calls asked for
+  AtomicCounter hits;                 // answered from Redis, fresh
+  AtomicCounter misses;               // not in Redis (or logically expired past the swr window)
+  AtomicCounter negative_hits;        // answered "absent" from the negative marker
+  AtomicCounter loads;                // database calls (one per batch)
+  AtomicCounter keys_loaded;          // keys those calls asked for
   AtomicCounter single_flight_waits;  // misses that joined a load in flight
   AtomicCounter lease_waits;          // loads that found another sidecache's lease
   AtomicCounter early_refreshes;      // XFetch refreshes started

@@ -145,7 +145,8 @@ void render(ReadOp op, std::span<const std::string> args, const Value* value, st
       if (value == nullptr) return resp::append_null_bulk(out);
       return resp::append_bulk(out, value->text);
     case ReadOp::kHget: {
-      const std::string* v = value != nullptr && args.size() > 2 ? field_of(*value, args[2]) : nullptr;
+      const std::string* v =
+          value != nullptr && args.size() > 2 ? field_of(*value, args[2]) : nullptr;
       if (v == nullptr) return resp::append_null_bulk(out);
       return resp::append_bulk(out, *v);
     }
@@ -239,9 +240,7 @@ std::vector<std::string> store_requests(std::string_view key, const Value& value
           command({"PEXPIRE", key, ttl}), command({"EXEC"})};
 }
 
-std::string negative_key(std::string_view key) {
-  return "sidecache:neg:" + std::string(key);
-}
+std::string negative_key(std::string_view key) { return "sidecache:neg:" + std::string(key); }
 
 std::string lease_key(std::string_view key) { return "sidecache:lease:" + std::string(key); }
 

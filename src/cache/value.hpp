@@ -25,9 +25,8 @@ struct Value {
 
 // Why a load failed, as a metric label.
 enum class LoadError { kNone, kUnavailable, kTimeout, kRejected, kQueueFull, kShutdown, kWait };
-inline constexpr const char* kLoadErrorNames[] = {"none",       "unavailable", "timeout",
-                                                  "rejected",   "queue_full",  "shutdown",
-                                                  "wait_timeout"};
+inline constexpr const char* kLoadErrorNames[] = {
+    "none", "unavailable", "timeout", "rejected", "queue_full", "shutdown", "wait_timeout"};
 inline constexpr std::size_t kLoadErrorCount = 7;
 
 // The outcome of one key's load, shared by every waiter.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/shared.hpp"
 #include "config/config.hpp"
 #include "db/stats.hpp"
 #include "sidecache/stats.hpp"
@@ -38,6 +39,9 @@ struct ProcessState {
   std::atomic<std::uint64_t> next_client_id{1};  // CLIENT ID
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  // The read-through cache shared by the workers' engines (policies, single flight, database
+  // threads, statistics); set before the workers are made, even with no policies.
+  std::shared_ptr<cache::Shared> cache;
   // Write modes (issue 6): what each worker's write::Writer is made with; null without them.
   std::shared_ptr<const write::WriterShared> writes;
 

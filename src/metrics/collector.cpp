@@ -236,6 +236,82 @@ void collect_process_info(const dispatch::ProcessState& process, std::vector<Met
             uptime.count());
 }
 
+struct CacheCounterSpec {
+  const char* name;
+  const char* help;
+  cache::AtomicCounter cache::PolicyStats::*member;
+};
+
+constexpr CacheCounterSpec kCacheCounters[] = {
+    {"sidecache_cache_hits_total", "Read-through reads answered from Redis with a fresh value.",
+     &cache::PolicyStats::hits},
+    {"sidecache_cache_misses_total",
+     "Read-through reads that needed a load (absent from Redis, or past their logical expiry "
+     "and the stale-while-revalidate window).",
+     &cache::PolicyStats::misses},
+    {"sidecache_cache_negative_hits_total",
+     "Read-through reads answered 'absent' from a negative-cache marker, without the database.",
+     &cache::PolicyStats::negative_hits},
+    {"sidecache_cache_loads_total", "Database calls made to load keys (one per batch).",
+     &cache::PolicyStats::loads},
+    {"sidecache_cache_keys_loaded_total", "Keys asked of the database by those calls.",
+     &cache::PolicyStats::keys_loaded},
+    {"sidecache_cache_single_flight_waits_total",
+     "Misses that joined a load already in flight in this process instead of querying.",
+     &cache::PolicyStats::single_flight_waits},
+    {"sidecache_cache_lease_waits_total",
+     "Loads that found another sidecache's lease and waited for its value.",
+     &cache::PolicyStats::lease_waits},
+    {"sidecache_cache_early_refreshes_total",
+     "Background refreshes started by XFetch before the logical expiry.",
+     &cache::PolicyStats::early_refreshes},
+    {"sidecache_cache_keys_warmed_total", "Keys loaded and cached by warming.",
+     &cache::PolicyStats::keys_warmed},
+};
+
+void collect_cache(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+  if (!process.cache) return;
+  const auto policies = process.cache->stats().all();
+  const auto label = [](const std::string& name) { return Labels{{"policy", name}}; };
+  for (const auto& spec : kCacheCounters) {
+    auto& family = add_family(out, spec.name, spec.help, MetricType::Counter);
+    for (const auto& [name, st] : policies) {
+      add_value(family, static_cast<double>(((*st).*(spec.member)).get()), label(name));
+    }
+  }
+  auto& stale = add_family(out, "sidecache_cache_stale_answers_total",
+                           "Stale values answered, by reason: swr (within "
+                           "stale_while_revalidate, refreshing), error (the load failed; "
+                           "within stale_if_error).",
+                           MetricType::Counter);
+  auto& errors = add_family(out, "sidecache_cache_load_errors_total",
+                            "Failed loads by reason: unavailable, timeout, rejected (database), "
+                            "queue_full, shutdown, wait_timeout (no result within load_timeout).",
+                            MetricType::Counter);
+  for (const auto& [name, st] : policies) {
+    add_value(stale, static_cast<double>(st->stale_swr.get()),
+              {{"policy", name}, {"reason", "swr"}});
+    add_value(stale, static_cast<double>(st->stale_error.get()),
+              {{"policy", name}, {"reason", "error"}});
+    for (std::size_t e = 1; e < cache::kLoadErrorCount; ++e) {
+      add_value(errors, static_cast<double>(st->load_errors[e].get()),
+                {{"policy", name}, {"reason", cache::kLoadErrorNames[e]}});
+    }
+  }
+  auto& latency = add_family(out, "sidecache_cache_load_duration_seconds",
+                             "Time of one database load (a batch), from queueing to result.",
+                             MetricType::Histogram);
+  for (const auto& [name, st] : policies) {
+    std::vector<std::uint64_t> buckets(kBuckets, 0);
+    for (std::size_t i = 0; i < kBuckets; ++i) buckets[i] = st->latency_buckets[i].get();
+    add_histogram(latency, buckets, static_cast<double>(st->latency_sum_ns.get()) * 1e-9,
+                  label(name));
+  }
+  add_value(add_family(out, "sidecache_cache_warming",
+                       "1 while cache warming (startup or reload) is running.", MetricType::Gauge),
+            process.cache->stats().warming_done.load() ? 0 : 1);
+}
+
 NodeTotals make_totals(const std::string& name) {
   NodeTotals totals;
   totals.name = name;
@@ -292,6 +368,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   collect_clients(process_, out);
   collect_commands(process_, out);
   collect_nodes(process_, out);
+  collect_cache(process_, out);
   collect_process_info(process_, out);
   if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
   collect_process_metrics(process_, out);

@@ -40,6 +40,10 @@ std::string Probes::not_ready_reason() const {
     return std::to_string(up) + " of " + std::to_string(nodes.size()) + " nodes up, need " +
            std::to_string(need);
   }
+  if (config->cache.ready_waits_for_warming && process_.cache &&
+      !process_.cache->stats().warming_done.load()) {
+    return "warming the cache (cache.ready_waits_for_warming)";
+  }
   return {};
 }
 

@@ -37,6 +37,11 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
       pool_(make_pool(std::move(health))),
       dispatcher_(*pool_, process_, stats_),
       acceptor_(std::make_unique<tcp::acceptor>(*io_)) {
+  if (process_.cache) {
+    cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
+    cache_ = std::make_shared<cache::Engine>(process_.cache, cache_runtime_, *pool_);
+    dispatcher_.set_cache(cache_.get());
+  }
   if (process_.writes) {
     write_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
     writer_ = std::make_shared<write::Writer>(process_.writes, write_runtime_, *pool_);
@@ -55,6 +60,7 @@ Worker::~Worker() {
   // Order matters: sockets before their io_context; the io_context (whose pending handlers
   // own the sessions) before the members sessions use.
   acceptor_.reset();
+  if (cache_runtime_) cache_runtime_->close();  // database threads post no more
   pool_.reset();
   io_.reset();
 }
@@ -161,6 +167,13 @@ void Worker::apply(std::shared_ptr<const config::Config> config,
 void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up) {
   asio::post(*io_, [this, generation, node, up] {
     if (generation == generation_) pool_->set_node_up(node, up);
+  });
+}
+
+void Worker::warm_cache(std::shared_ptr<const cache::Snapshot> snap, std::function<void()> done) {
+  asio::post(*io_, [this, snap = std::move(snap), done = std::move(done)]() mutable {
+    if (!cache_) return done();
+    cache_->warm_all(std::move(snap), std::move(done));
   });
 }
 

@@ -12,6 +12,7 @@
 
 #include "backend/pool.hpp"
 #include "cache/asio_runtime.hpp"
+#include "cache/engine.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
 #include "server/session.hpp"
@@ -42,6 +43,10 @@ class Worker final : public SessionRegistry {
   // A node's health changed in configuration `generation` (from any thread).
   void set_node_up(std::uint64_t generation, std::uint32_t node, bool up);
 
+  // Warms the cache policies of `snap` that have `warm:` on this worker (from any thread);
+  // `done` runs on this worker when every one has finished.
+  void warm_cache(std::shared_ptr<const cache::Snapshot> snap, std::function<void()> done);
+
   void add(Session* session) override { sessions_.insert(session); }
   void remove(Session* session) override;
 
@@ -60,6 +65,8 @@ class Worker final : public SessionRegistry {
   std::shared_ptr<backend::Pool> pool_;
   std::uint64_t generation_ = 0;
   dispatch::Dispatcher dispatcher_;
+  std::shared_ptr<cache::AsioRuntime> cache_runtime_;
+  std::shared_ptr<cache::Engine> cache_;  // when process.cache is set
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unordered_set<Session*> sessions_;
   // Write modes (issue 6): null unless the configuration has them.

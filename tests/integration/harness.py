@@ -526,3 +526,41 @@ class Postgres:
                 return f.read()
         except OSError:
             return ""
+
+
+def metrics_text(http_port, timeout=5.0):
+    """The /metrics page of a sidecache's HTTP endpoint."""
+    import urllib.request
+    return urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port,
+                                  timeout=timeout).read().decode()
+
+
+def metric(http_port, name, **labels):
+    """The sum of the samples of metric `name` whose labels include `labels` (0 when none)."""
+    total = 0.0
+    for line in metrics_text(http_port).splitlines():
+        if line.startswith("#") or not (line.startswith(name + "{") or
+                                        line.startswith(name + " ")):
+            continue
+        head, value = line.rsplit(" ", 1)
+        if all('%s="%s"' % (k, v) in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def http_status(http_port, path, timeout=5.0):
+    """The HTTP status of GET `path` on a sidecache's HTTP endpoint."""
+    import urllib.error
+    import urllib.request
+    try:
+        return urllib.request.urlopen("http://127.0.0.1:%d%s" % (http_port, path),
+                                      timeout=timeout).status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def cache_yaml(http_port, database, policies, extra=""):
+    """Top-level YAML for a read-through sidecache: an http endpoint and a cache section.
+    `database` and `policies` are YAML text indented for their place (4 spaces)."""
+    return ("http:\n  listen: 127.0.0.1:%d\n  ready_min_nodes_up: 0\n"
+            "cache:\n  database:\n%s\n  policies:\n%s\n%s" % (http_port, database, policies, extra))

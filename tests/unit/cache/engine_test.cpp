@@ -1,0 +1,325 @@
+// The engine against the in-memory Redis and database fakes, on a manual clock.
+#include "cache/engine.hpp"
+
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "fakes.hpp"
+
+using namespace sidecache;
+using namespace sidecache::cache;
+using namespace sidecache::cache::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+class Recorder final : public backend::ReplySink {
+ public:
+  std::map<std::uint64_t, std::string> replies;
+  void on_reply(std::uint64_t tag, std::string_view reply) override {
+    CHECK(replies.count(tag) == 0);  // exactly one reply per request
+    replies[tag] = std::string(reply);
+  }
+};
+
+config::CachePolicy product_policy() {
+  config::CachePolicy p;
+  p.name = "products";
+  p.match = "product:*";
+  p.table = "products";
+  p.key_column = "id";
+  p.value_column = "name";
+  p.ttl = 1000ms;
+  p.ttl_jitter = 0;
+  p.negative_ttl = 5000ms;
+  p.load_timeout = 2000ms;
+  p.xfetch_beta = 0;
+  return p;
+}
+
+struct Worker {
+  std::shared_ptr<ManualRuntime> runtime = std::make_shared<ManualRuntime>();
+  FakeRedis redis{*runtime};
+  std::shared_ptr<Engine> engine;
+};
+
+struct Fixture {
+  std::shared_ptr<FakeDb> db = std::make_shared<FakeDb>();
+  std::shared_ptr<CacheStats> stats = std::make_shared<CacheStats>();
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>(db, stats);
+  Worker w;
+  std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
+  std::uint64_t next_tag = 0;
+
+  explicit Fixture(std::vector<config::CachePolicy> policies = {product_policy()}) {
+    config::CacheConfig cache;
+    cache.policies = std::move(policies);
+    shared->set_policies(cache);
+    w.engine = std::make_shared<Engine>(shared, w.runtime, w.redis);
+    db->rows["1"] = row({{"id", "1"}, {"name", "lamp"}, {"price", "10"}});
+    db->rows["2"] = row({{"id", "2"}, {"name", "desk"}, {"price", "99"}});
+    db->rows["3"] = row({{"id", "3"}, {"name", "sofa"}, {"price", std::nullopt}});
+  }
+  // Sends a request; returns its tag, or -1 when the engine did not take it.
+  std::int64_t send(std::vector<std::string_view> args, Worker* on = nullptr) {
+    Worker& wk = on != nullptr ? *on : w;
+    std::string name(args[0]);
+    for (auto& c : name) c = static_cast<char>(c | 0x20);
+    const std::uint64_t tag = next_tag++;
+    if (!wk.engine->handle(name, args, backend::ReplyTarget{recorder, tag, 0})) return -1;
+    return static_cast<std::int64_t>(tag);
+  }
+  std::string reply(std::int64_t tag) {
+    auto it = recorder->replies.find(static_cast<std::uint64_t>(tag));
+    return it == recorder->replies.end() ? "<none>" : it->second;
+  }
+  std::string call(std::vector<std::string_view> args) {
+    const auto tag = send(args);
+    if (tag < 0) return "<not taken>";
+    w.runtime->run();
+    return reply(tag);
+  }
+  PolicyStats& st(const std::string& name = "products") { return *stats->policy(name); }
+};
+
+}  // namespace
+
+TEST_CASE("engine: a miss loads and stores with the TTL; the next GET is a hit") {
+  Fixture f;
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.db->fetches == 1);
+  CHECK(f.w.redis.count("SET product:1 lamp PX 1000") == 1);
+  CHECK(f.w.redis.pttl("product:1") == 1000);
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.db->fetches == 1);
+  CHECK(f.st().hits.get() == 1);
+  CHECK(f.st().misses.get() == 1);
+  CHECK(f.st().loads.get() == 1);
+  // Keys of no policy, and commands the engine does not read through, are not taken.
+  CHECK(f.call({"GET", "user:1"}) == "<not taken>");
+  CHECK(f.call({"HGETALL", "product:1"}) == "<not taken>");
+  CHECK(f.call({"SET", "product:1", "x"}) == "<not taken>");
+  CHECK(f.call({"MGET", "a", "b"}) == "<not taken>");
+  // After the TTL the key is gone and loads again.
+  f.w.runtime->advance(1001ms);
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.db->fetches == 2);
+}
+
+TEST_CASE("engine: json mapping stores the row as a JSON object") {
+  auto p = product_policy();
+  p.mapping = config::ValueMapping::kJson;
+  Fixture f({p});
+  CHECK(f.call({"GET", "product:3"}) ==
+        "$37\r\n{\"id\":\"3\",\"name\":\"sofa\",\"price\":null}\r\n");
+}
+
+TEST_CASE("engine: MGET loads only the policy misses, in one batch per policy") {
+  Fixture f;
+  f.w.redis.data["plain"] = {"P", {}, std::nullopt};
+  REQUIRE(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");  // cached
+  f.db->fetched.clear();
+  const auto r =
+      f.call({"MGET", "product:1", "plain", "product:2", "product:3", "product:9", "nope"});
+  CHECK(r == "*6\r\n$4\r\nlamp\r\n$1\r\nP\r\n$4\r\ndesk\r\n$4\r\nsofa\r\n$-1\r\n$-1\r\n");
+  REQUIRE(f.db->fetched.size() == 1);
+  CHECK(f.db->fetched[0] == std::vector<std::string>{"2", "3", "9"});
+  CHECK(f.st().hits.get() == 1);
+  CHECK(f.st().misses.get() == 4);
+  CHECK(f.w.redis.count("SET sidecache:neg:product:9 1 PX 5000") == 1);
+}
+
+TEST_CASE("engine: hash read-through for HGET, HMGET, HGETALL, HEXISTS, HLEN") {
+  auto p = product_policy();
+  p.name = "items";
+  p.match = "item:*";
+  p.mapping = config::ValueMapping::kHash;
+  p.value_column.clear();
+  Fixture f({p});
+  CHECK(f.call({"HGETALL", "item:3"}) == "*2\r\n$4\r\nname\r\n$4\r\nsofa\r\n");  // NULL: no field
+  CHECK(f.w.redis.count("MULTI") == 1);
+  CHECK(f.w.redis.count("HSET item:3 name sofa") == 1);
+  CHECK(f.w.redis.count("PEXPIRE item:3 1000") == 1);
+  CHECK(f.w.redis.count("EXEC") == 1);
+  CHECK(f.db->fetches == 1);
+  CHECK(f.call({"HGET", "item:3", "name"}) == "$4\r\nsofa\r\n");  // from Redis
+  CHECK(f.call({"HLEN", "item:3"}) == ":1\r\n");
+  CHECK(f.db->fetches == 1);
+  CHECK(f.call({"HMGET", "item:2", "price", "nope", "name"}) ==
+        "*3\r\n$2\r\n99\r\n$-1\r\n$4\r\ndesk\r\n");
+  CHECK(f.call({"HEXISTS", "item:1", "price"}) == ":1\r\n");
+  CHECK(f.call({"HEXISTS", "item:404", "price"}) == ":0\r\n");
+  CHECK(f.call({"HGETALL", "item:404"}) == "*0\r\n");
+  CHECK(f.call({"HLEN", "item:404"}) == ":0\r\n");
+  CHECK(f.st("items").negative_hits.get() == 2);
+  CHECK(f.call({"GET", "item:1"}) == "<not taken>");
+}
+
+TEST_CASE("engine: negative caching asks the database once per key per negative_ttl") {
+  Fixture f;
+  CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+  CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+  CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+  CHECK(f.db->fetches == 1);
+  CHECK(f.st().negative_hits.get() == 2);
+  CHECK(f.w.redis.find("product:404") == nullptr);  // the key itself stays absent
+  f.w.runtime->advance(5001ms);
+  CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+  CHECK(f.db->fetches == 2);
+}
+
+TEST_CASE("engine: concurrent misses on workers share one load (single flight)") {
+  Fixture f;
+  Worker other;
+  other.engine = std::make_shared<Engine>(f.shared, other.runtime, other.redis);
+  f.db->hold = true;
+  const auto a = f.send({"GET", "product:2"});
+  const auto b = f.send({"GET", "product:2"});
+  const auto c = f.send({"GET", "product:2"}, &other);
+  f.w.runtime->run();
+  other.runtime->run();
+  CHECK(f.db->held.size() == 1);
+  CHECK(f.reply(a) == "<none>");
+  f.db->release();
+  f.w.runtime->run();
+  other.runtime->run();
+  CHECK(f.reply(a) == "$4\r\ndesk\r\n");
+  CHECK(f.reply(b) == "$4\r\ndesk\r\n");
+  CHECK(f.reply(c) == "$4\r\ndesk\r\n");
+  CHECK(f.db->fetches == 1);
+  CHECK(f.st().single_flight_waits.get() == 2);
+}
+
+TEST_CASE("engine: a load that takes too long answers an error after load_timeout") {
+  Fixture f;
+  f.db->hold = true;
+  const auto a = f.send({"GET", "product:1"});
+  f.w.runtime->advance(1999ms);
+  CHECK(f.reply(a) == "<none>");
+  f.w.runtime->advance(2ms);
+  CHECK(f.reply(a) == "-ERR sidecache: cannot load product:1: no result within 2000 ms\r\n");
+  f.db->release();  // the late result is stored, not answered twice
+  f.w.runtime->run();
+  CHECK(f.w.redis.find("product:1") != nullptr);
+  CHECK(f.st().load_errors[static_cast<std::size_t>(LoadError::kWait)].get() == 1);
+}
+
+TEST_CASE("engine: database errors and a full queue are error replies, counted by reason") {
+  Fixture f;
+  f.db->fail = db::Status{db::ErrorKind::kUnavailable, "connection refused"};
+  CHECK(f.call({"GET", "product:1"}) ==
+        "-ERR sidecache: cannot load product:1: database unavailable: connection refused\r\n");
+  CHECK(f.st().load_errors[static_cast<std::size_t>(LoadError::kUnavailable)].get() == 1);
+  f.db->fail.reset();
+  f.db->full = true;
+  CHECK(f.call({"GET", "product:1"}) ==
+        "-ERR sidecache: cannot load product:1: database queue full\r\n");
+  CHECK(f.st().load_errors[static_cast<std::size_t>(LoadError::kQueueFull)].get() == 1);
+  f.db->full = false;
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");  // recovers
+}
+
+TEST_CASE("engine: stale-if-error answers a stale value up to its age, then errors") {
+  auto p = product_policy();
+  p.stale_if_error = 3000ms;
+  Fixture f({p});
+  REQUIRE(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.w.redis.pttl("product:1") == 4000);  // ttl + grace
+  f.db->fail = db::Status{db::ErrorKind::kTimeout, ""};
+  f.w.runtime->advance(500ms);
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");  // fresh: no load
+  CHECK(f.db->fetches == 1);
+  f.w.runtime->advance(1500ms);  // 1 s past logical expiry
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.db->fetches == 2);
+  CHECK(f.st().stale_error.get() == 1);
+  f.w.runtime->advance(2001ms);  // past stale_if_error: gone
+  CHECK(f.call({"GET", "product:1"}) ==
+        "-ERR sidecache: cannot load product:1: database query timed out\r\n");
+  f.db->fail.reset();
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+}
+
+TEST_CASE("engine: stale-while-revalidate answers at once and refreshes once in the background") {
+  auto p = product_policy();
+  p.stale_while_revalidate = 2000ms;
+  Fixture f({p});
+  REQUIRE(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  f.db->rows["1"] = row({{"id", "1"}, {"name", "LAMP"}});
+  f.w.runtime->advance(1500ms);
+  f.db->hold = true;
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");  // stale, at once
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.db->held.size() == 1);  // one refresh
+  CHECK(f.st().stale_swr.get() == 2);
+  f.db->release();
+  f.w.runtime->run();
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nLAMP\r\n");
+  CHECK(f.st().hits.get() == 1);
+}
+
+TEST_CASE("engine: XFetch refreshes a hot key before it expires") {
+  auto p = product_policy();
+  p.xfetch_beta = 1.0;
+  p.ttl = 10000ms;
+  Fixture f({p});
+  REQUIRE(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  f.shared->snapshot()->load_ms[0]->observe(1000);  // as if a load took 1 s
+  // Far from expiry (9 s = 9 load times left): P = exp(-9) per read.
+  for (int i = 0; i < 50; ++i) f.call({"GET", "product:1"});
+  CHECK(f.st().early_refreshes.get() <= 1);
+  // 50 ms before expiry nearly every read would refresh; single flight keeps it to one load.
+  f.w.runtime->advance(9950ms);
+  const auto before = f.db->fetches;
+  f.db->hold = true;
+  for (int i = 0; i < 20; ++i) CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.db->held.size() == 1);
+  f.db->release();
+  f.w.runtime->run();
+  CHECK(f.db->fetches == before + 1);
+  CHECK(f.w.redis.pttl("product:1") > 9000);  // refreshed before it expired
+  CHECK(f.st().misses.get() == 1);            // only the first read missed
+}
+
+TEST_CASE("engine: with a lease, another holder's value is awaited instead of loading") {
+  auto p = product_policy();
+  p.lease = true;
+  p.lease_wait = 100ms;
+  Fixture f({p});
+  f.w.redis.data["sidecache:lease:product:1"] = {"someone-else", {}, std::nullopt};
+  const auto a = f.send({"GET", "product:1"});
+  f.w.runtime->advance(20ms);
+  CHECK(f.reply(a) == "<none>");
+  f.w.redis.data["product:1"] = {"lamp-from-peer", {}, std::nullopt};
+  f.w.runtime->advance(10ms);
+  CHECK(f.reply(a) == "$14\r\nlamp-from-peer\r\n");
+  CHECK(f.db->fetches == 0);
+  CHECK(f.st().lease_waits.get() == 1);
+  // A holder that never delivers: after lease_wait we load ourselves.
+  f.w.redis.data["sidecache:lease:product:2"] = {"someone-else", {}, std::nullopt};
+  const auto b = f.send({"GET", "product:2"});
+  f.w.runtime->advance(200ms);
+  CHECK(f.reply(b) == "$4\r\ndesk\r\n");
+  CHECK(f.db->fetches == 1);
+  // Our own lease is taken, then released by token once the value is stored.
+  CHECK(f.call({"GET", "product:3"}) == "$4\r\nsofa\r\n");
+  CHECK(f.w.redis.count("SET sidecache:lease:product:3") == 1);
+  CHECK(f.w.redis.count("EVAL") == 1);
+  CHECK(f.w.redis.find("sidecache:lease:product:3") == nullptr);
+  CHECK(f.w.redis.find("sidecache:lease:product:1") != nullptr);  // not ours: kept
+}
+
+TEST_CASE("engine: warming loads the configured ids in batches") {
+  auto p = product_policy();
+  p.warm = config::WarmConfig{{"1", "2", "3", "404"}, "", 2, 3};
+  Fixture f({p});
+  std::uint64_t warmed = 99;
+  f.w.engine->warm(f.shared->snapshot(), 0, [&](std::uint64_t n) { warmed = n; });
+  f.w.runtime->run();
+  CHECK(warmed == 3);
+  CHECK(f.db->fetched.size() == 2);  // batches of 3
+  CHECK(f.st().keys_warmed.get() == 3);
+  CHECK(f.w.redis.find("product:2") != nullptr);
+  CHECK(f.call({"GET", "product:2"}) == "$4\r\ndesk\r\n");
+  CHECK(f.db->fetches == 2);
+}
