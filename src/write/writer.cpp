@@ -55,6 +55,14 @@ constexpr std::string_view kHsetIfAbsent =
 
 constexpr std::chrono::milliseconds kSlowPoll{20};
 
+// The scripts' own errors: "-SIDECACHE_FULL ..." or, as Redis 7 prefixes a one-word error,
+// "-ERR SIDECACHE_MISS".
+bool script_error(std::string_view reply, std::string_view code) {
+  if (!resp::is_error_reply(reply)) return false;
+  const auto at = reply.find(code);
+  return at == 1 || at == 5;
+}
+
 std::string integer(std::int64_t n) {
   std::string out(1, ':');
   out += std::to_string(n);
@@ -251,7 +259,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
       [self, op, must_exist, node](std::string_view reply) {
         const KeyWrite& kw = op->c.writes.front();
         const auto& wb = kw.policy->config.write_behind;
-        if (reply.starts_with("-SIDECACHE_FULL")) {
+        if (script_error(reply, "SIDECACHE_FULL")) {
           if (!op->waited) {
             self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
           }
@@ -272,7 +280,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
                               " is full (queue_max " + std::to_string(wb.queue_max) +
                               "): the database is behind, retry later"));
         }
-        if (reply.starts_with("-SIDECACHE_MISS")) return self->load_then_enqueue(op);
+        if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
         if (!resp::is_error_reply(reply)) {
           const std::string neg = cache::negative_key(kw.key);
           self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
@@ -387,7 +395,7 @@ void Writer::run_del(const OpPtr& op) {
                                     "del"};
       self->redis_node(node, cache::command(std::span<const std::string>(args)), op->target.lane,
                        [on_reply](std::string_view reply) {
-                         if (reply.starts_with("-SIDECACHE_FULL")) {
+                         if (script_error(reply, "SIDECACHE_FULL")) {
                            return on_reply(
                                "-ERR write-behind queue is full: the database is behind, retry "
                                "later\r\n");
