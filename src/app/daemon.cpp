@@ -110,7 +110,17 @@ int Daemon::run() {
   std::thread control_thread([this] { control_.run(); });
   for (auto& w : workers_) w->join();
   // Flushers write what they can within the drain timeout; the rest stays queued in Redis.
-  if (writes_) writes_->stop(config_->process.drain_timeout);
+  if (writes_) {
+    auto left = config_->process.drain_timeout;
+    if (const auto started = drain_started_.load(); started != 0) {
+      const auto spent =
+          std::chrono::steady_clock::now() -
+          std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(started));
+      left = std::max(std::chrono::milliseconds(500),
+                      left - std::chrono::duration_cast<std::chrono::milliseconds>(spent));
+    }
+    writes_->stop(left);
+  }
   http_.reset();
   stop_cache();
   control_.stop();
@@ -131,6 +141,7 @@ void Daemon::on_signal(int signal) {
 }
 
 void Daemon::begin_drain() {
+  drain_started_.store(std::chrono::steady_clock::now().time_since_epoch().count());
   draining_ = true;
   if (http_) http_->set_draining();  // /readyz: 503 while open requests finish
   for (auto& w : workers_) w->drain();
