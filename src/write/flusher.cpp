@@ -269,6 +269,7 @@ struct Flusher::Impl {
                      o.node_name, s.message, delay.count());
       }
       nap(delay);
+      update_gauges();  // the depth grows while the database is down: keep it visible
       if (past_deadline()) return s;
       // Keep the lease while waiting for the database.
       if (!take_lease()) return {db::ErrorKind::kUnavailable, "lost the lease"};
