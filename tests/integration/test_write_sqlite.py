@@ -349,5 +349,45 @@ class BackPressureTest(WriteSqliteTest):
     test_dead_letter_on_constraint_violation = None
 
 
+class MultiNodeTest(unittest.TestCase):
+    """Two Redis nodes: each node has its own queue, on that node, with its own flusher."""
+
+    def test_queue_per_node(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            dbpath = os.path.join(tmp, "app.db")
+            db = sqlite3.connect(dbpath)
+            db.executescript(SCHEMA)
+            db.close()
+            nodes = [harness.RedisServer(tmp), harness.RedisServer(tmp)]
+            http = harness.free_port()
+            database = "    type: sqlite\n    path: %s" % dbpath
+            # murmur: fnv1a_64 happens to put every "kv:<n>" on one of two nodes.
+            sc = harness.Sidecache(tmp, [("a", nodes[0].port, 1), ("b", nodes[1].port, 1)],
+                                   pool_extra="  hash: murmur",
+                                   top_extra=harness.cache_yaml(http, database, POLICIES))
+            try:
+                names = re.findall(r"node (\w): queue (\S+) \(pending (\S+)", sc.process.output())
+                self.assertEqual(len(names), 2)
+                c = sc.client(decode_responses=True)
+                for i in range(200):
+                    c.set("kv:%d" % i, "v%d" % i)
+                direct = [n.client(decode_responses=True) for n in nodes]
+                # Each key is on one node; each node's stream is on that node.
+                on_node = [sum(1 for i in range(200) if d.exists("kv:%d" % i)) for d in direct]
+                self.assertEqual(sum(on_node), 200)
+                self.assertTrue(all(n > 0 for n in on_node), on_node)
+                for (node, stream, pending), d in zip(sorted(names), direct):
+                    harness.wait_until(lambda: d.exists(stream) == 1 and d.xlen(stream) == 0 and
+                                       d.hlen(pending) == 0, timeout=20, what="node drained")
+                db = sqlite3.connect(dbpath)
+                rows = dict(db.execute("SELECT id, v FROM kv").fetchall())
+                db.close()
+                self.assertEqual(rows, {str(i): "v%d" % i for i in range(200)})
+            finally:
+                sc.stop_checked()
+                for n in nodes:
+                    n.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
