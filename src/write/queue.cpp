@@ -1,5 +1,7 @@
 #include "write/queue.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
@@ -152,6 +154,19 @@ std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::mi
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(1.0, jittered)));
 }
 
+std::string script_sha1(std::string_view script) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(script.data(), script.size(), md, &len, EVP_sha1(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
 const std::string_view kEnqueueScript = R"lua(
 if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[1]) then
   return redis.error_reply('SIDECACHE_FULL write-behind queue is full')
@@ -198,6 +213,7 @@ else
 end
 redis.call('XADD', KEYS[2], '*', unpack(entry))
 redis.call('HINCRBY', KEYS[3], KEYS[1], 1)
+if KEYS[4] then redis.call('DEL', KEYS[4]) end
 return reply
 )lua";
 

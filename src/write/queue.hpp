@@ -74,7 +74,11 @@ WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& 
 std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::milliseconds max,
                                   std::uint32_t attempt, double unit_random);
 
-// Scripts (EVAL). Enqueue: KEYS key, stream, pending; ARGV queue_max, must_exist (0|1),
+// The SHA1 of a script, as EVALSHA wants it (40 lower-case hex digits).
+std::string script_sha1(std::string_view script);
+
+// Scripts (EVAL). Enqueue: KEYS key, stream, pending (and the key's negative marker when it is
+// on the same node: deleted too); ARGV queue_max, must_exist (0|1),
 // policy, id, op (set|incr|hset|hincr|del), then the payload (set: value; incr: delta; hset:
 // field value ...; hincr: field delta). Answers what the client's command answers; errors
 // "SIDECACHE_FULL ..." (queue at queue_max) and "SIDECACHE_MISS" (must_exist and the key is not

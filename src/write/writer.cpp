@@ -223,17 +223,9 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
   if (node >= shared_->queues.size()) {
     return finish(op, error_reply("ERR no write-behind queue for this node"));
   }
-  const NodeQueue& q = shared_->queues[node];
-  std::vector<std::string> args{"EVAL",
-                                std::string(kEnqueueScript),
-                                "3",
-                                w.key,
-                                q.stream,
-                                q.pending,
-                                std::to_string(p.config.write_behind.queue_max),
-                                must_exist ? "1" : "0",
-                                p.name(),
-                                w.id};
+  std::vector<std::string> args = enqueue_keys(node, w.key);
+  args.insert(args.end(), {std::to_string(p.config.write_behind.queue_max), must_exist ? "1" : "0",
+                           p.name(), w.id});
   switch (w.op) {
     case Op::kSet:
       args.insert(args.end(), {"set", w.value});
@@ -254,41 +246,41 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
   }
   auto self = shared_from_this();
   const std::uint64_t lane = op->target.lane;
-  redis_node(
-      node, cache::command(std::span<const std::string>(args)), lane,
-      [self, op, must_exist, node](std::string_view reply) {
-        const KeyWrite& kw = op->c.writes.front();
-        const auto& wb = kw.policy->config.write_behind;
-        if (script_error(reply, "SIDECACHE_FULL")) {
-          if (!op->waited) {
-            self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
-          }
-          const auto now = Clock::now();
-          if (wb.on_full == config::OnFull::kSlow) {
-            if (!op->waited) {
-              op->waited = true;
-              op->slow_deadline = now + wb.slow_wait;
-            }
-            if (now < op->slow_deadline) {
-              self->runtime_->after(kSlowPoll,
-                                    [self, op, must_exist] { self->run_behind(op, must_exist); });
-              return;
-            }
-          }
-          return self->finish(
-              op, error_reply("ERR write-behind queue of node " + self->nodes_->node_name(node) +
-                              " is full (queue_max " + std::to_string(wb.queue_max) +
-                              "): the database is behind, retry later"));
+  enqueue(node, std::move(args), lane, [self, op, must_exist, node](std::string_view reply) {
+    const KeyWrite& kw = op->c.writes.front();
+    const auto& wb = kw.policy->config.write_behind;
+    if (script_error(reply, "SIDECACHE_FULL")) {
+      if (!op->waited) {
+        self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
+      }
+      const auto now = Clock::now();
+      if (wb.on_full == config::OnFull::kSlow) {
+        if (!op->waited) {
+          op->waited = true;
+          op->slow_deadline = now + wb.slow_wait;
         }
-        if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
-        if (!resp::is_error_reply(reply)) {
-          const std::string neg = cache::negative_key(kw.key);
-          self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
-        } else {
-          self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+        if (now < op->slow_deadline) {
+          self->runtime_->after(kSlowPoll,
+                                [self, op, must_exist] { self->run_behind(op, must_exist); });
+          return;
         }
-        self->finish(op, std::string(reply));
-      });
+      }
+      return self->finish(
+          op, error_reply("ERR write-behind queue of node " + self->nodes_->node_name(node) +
+                          " is full (queue_max " + std::to_string(wb.queue_max) +
+                          "): the database is behind, retry later"));
+    }
+    if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
+    if (!resp::is_error_reply(reply)) {
+      const std::string neg = cache::negative_key(kw.key);
+      if (self->nodes_->node_for_key(neg) != node) {  // else the script deleted it
+        self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
+      }
+    } else {
+      self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    self->finish(op, std::string(reply));
+  });
 }
 
 // INCR, HSET and HINCRBY of a key that is not cached start from the database row, so that
@@ -381,27 +373,17 @@ void Writer::run_del(const OpPtr& op) {
         on_reply("-ERR no write-behind queue for this node\r\n");
         continue;
       }
-      const NodeQueue& q = self->shared_->queues[node];
-      std::vector<std::string> args{"EVAL",
-                                    std::string(kEnqueueScript),
-                                    "3",
-                                    key,
-                                    q.stream,
-                                    q.pending,
-                                    std::to_string(w.policy->config.write_behind.queue_max),
-                                    "0",
-                                    w.policy->name(),
-                                    w.id,
-                                    "del"};
-      self->redis_node(node, cache::command(std::span<const std::string>(args)), op->target.lane,
-                       [on_reply](std::string_view reply) {
-                         if (script_error(reply, "SIDECACHE_FULL")) {
-                           return on_reply(
-                               "-ERR write-behind queue is full: the database is behind, retry "
-                               "later\r\n");
-                         }
-                         on_reply(reply);
-                       });
+      std::vector<std::string> args = self->enqueue_keys(node, key);
+      args.insert(args.end(), {std::to_string(w.policy->config.write_behind.queue_max), "0",
+                               w.policy->name(), w.id, "del"});
+      self->enqueue(node, std::move(args), op->target.lane, [on_reply](std::string_view reply) {
+        if (script_error(reply, "SIDECACHE_FULL")) {
+          return on_reply(
+              "-ERR write-behind queue is full: the database is behind, retry "
+              "later\r\n");
+        }
+        on_reply(reply);
+      });
     }
   };
   if (rows.empty()) return redis_part();
@@ -447,6 +429,31 @@ void Writer::finish(const OpPtr& op, std::string reply) {
   // Later, not inline: a long chain must not grow the stack.
   auto self = shared_from_this();
   runtime_->post([self, next] { self->start(next); });
+}
+
+std::vector<std::string> Writer::enqueue_keys(std::uint32_t node, const std::string& key) {
+  const NodeQueue& q = shared_->queues[node];
+  std::string neg = cache::negative_key(key);
+  if (nodes_->node_for_key(neg) == node) return {"4", key, q.stream, q.pending, std::move(neg)};
+  return {"3", key, q.stream, q.pending};
+}
+
+void Writer::enqueue(std::uint32_t node, std::vector<std::string> rest, std::uint64_t lane,
+                     std::function<void(std::string_view)> on_reply) {
+  static const std::string kSha = script_sha1(kEnqueueScript);
+  std::vector<std::string> args{"EVALSHA", kSha};
+  args.insert(args.end(), rest.begin(), rest.end());
+  auto self = shared_from_this();
+  redis_node(node, cache::command(std::span<const std::string>(args)), lane,
+             [self, node, rest = std::move(rest), lane,
+              on_reply = std::move(on_reply)](std::string_view reply) mutable {
+               if (!reply.starts_with("-NOSCRIPT")) return on_reply(reply);
+               // Not in this node's script cache yet (or Redis restarted): EVAL loads it.
+               std::vector<std::string> eval{"EVAL", std::string(kEnqueueScript)};
+               eval.insert(eval.end(), rest.begin(), rest.end());
+               self->redis_node(node, cache::command(std::span<const std::string>(eval)), lane,
+                                std::move(on_reply));
+             });
 }
 
 void Writer::redis(std::string_view key, std::string request, std::uint64_t lane,

@@ -54,6 +54,11 @@ class Writer : public std::enable_shared_from_this<Writer> {
   void run_del(const OpPtr& op);
   void finish(const OpPtr& op, std::string reply);
 
+  // EVALSHA of the enqueue script with `rest` (numkeys, keys, args); EVAL on NOSCRIPT.
+  void enqueue(std::uint32_t node, std::vector<std::string> rest, std::uint64_t lane,
+               std::function<void(std::string_view)> on_reply);
+  // numkeys and keys of the enqueue script for `key` on `node`.
+  std::vector<std::string> enqueue_keys(std::uint32_t node, const std::string& key);
   void redis(std::string_view key, std::string request, std::uint64_t lane,
              std::function<void(std::string_view)> on_reply);
   void redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
