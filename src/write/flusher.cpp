@@ -104,8 +104,27 @@ struct Flusher::Impl {
       spdlog::warn("write-behind: node {}: redis error: {}", o.node_name,
                    redis->errstr[0] != '\0' ? redis->errstr : "connection lost");
       disconnect();
+    } else if (r->type == REDIS_REPLY_ERROR &&
+               std::string_view(r->str, r->len).starts_with("NOGROUP")) {
+      // The stream or its group went away (Redis restarted without persistence, FLUSHALL):
+      // make them again; the caller retries next round.
+      freeReplyObject(r);
+      create_group();
+      return nullptr;
     }
     return Reply(r);
+  }
+
+  void create_group() {
+    const char* argv[] = {"XGROUP",      "CREATE", o.queue.stream.c_str(),
+                          kGroup.data(), "0",      "MKSTREAM"};
+    const std::size_t lens[] = {6, 6, o.queue.stream.size(), kGroup.size(), 1, 8};
+    auto* r = static_cast<redisReply*>(redisCommandArgv(redis, 6, argv, lens));
+    if (r == nullptr) {
+      disconnect();
+    } else {
+      freeReplyObject(r);
+    }
   }
 
   bool connect() {
@@ -121,7 +140,7 @@ struct Flusher::Impl {
     const auto block = o.queue_options.flush_interval.count() + ms;
     timeval rt{static_cast<time_t>(block / 1000), static_cast<suseconds_t>((block % 1000) * 1000)};
     redisSetTimeout(redis, rt);
-    auto r = command({"XGROUP", "CREATE", o.queue.stream, std::string(kGroup), "0", "MKSTREAM"});
+    create_group();
     return redis != nullptr;
   }
 
