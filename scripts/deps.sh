@@ -17,9 +17,8 @@ packages=(
 if [[ $profile == test || $profile == bench ]]; then
   # prometheus: promtool checks /metrics and the PromQL in docs/operations.md
   packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps prometheus)
-  # postgresql: test_db_postgres.py and the read-through tests start their own server;
-  # sqlite3: the command-line shell, to look into test databases
-  packages+=(postgresql sqlite3)
+  # postgresql: test_db_postgres.py and the read-through tests start their own server
+  packages+=(postgresql)
 fi
 if [[ $profile == bench ]]; then
   packages+=(hyperfine valgrind)

@@ -29,8 +29,25 @@ std::string Daemon::prepare_cache(const config::Config& config) {
   return cache::validate_policies(*process_.cache->db(), cache, timeout);
 }
 
+namespace {
+
+// What a policy loads: when this changes on reload, the policy is warmed again.
+std::string load_identity(const config::CachePolicy& p) {
+  std::string id = p.match + '\n' + p.table + '\n' + p.key_column + '\n' + p.query + '\n' +
+                   p.value_column + '\n' + std::to_string(static_cast<int>(p.mapping)) + '\n';
+  for (const auto& c : p.columns) id += c + ',';
+  if (p.warm) {
+    id += '\n' + p.warm->query + '\n';
+    for (const auto& w : p.warm->ids) id += w + ',';
+  }
+  return id;
+}
+
+}  // namespace
+
 void Daemon::apply_cache(const config::Config& config) {
   auto& shared = *process_.cache;
+  const auto previous = shared.snapshot();
   auto snap = shared.set_policies(config.cache);
   if (!config.cache.policies.empty()) {
     std::string names;
@@ -40,13 +57,22 @@ void Daemon::apply_cache(const config::Config& config) {
     }
     spdlog::info("cache: {} read-through policies: {}", snap->set->policies().size(), names);
   }
-  bool warm = false;
-  for (const auto& p : snap->set->policies()) warm = warm || p->config.warm.has_value();
-  if (!warm || workers_.empty()) return;
+  // Warm the policies with `warm:` that are new or load something else than before.
+  std::vector<std::size_t> warm;
+  for (const auto& p : snap->set->policies()) {
+    if (!p->config.warm) continue;
+    bool same = false;
+    for (const auto& old : previous->set->policies()) {
+      same = same ||
+             (old->name() == p->name() && load_identity(old->config) == load_identity(p->config));
+    }
+    if (!same) warm.push_back(p->index);
+  }
+  if (warm.empty() || workers_.empty()) return;
   auto stats = shared.stats_ptr();
   stats->warming_running.fetch_add(1);
   stats->warming_done.store(false);
-  workers_.front()->warm_cache(snap, [stats] {
+  workers_.front()->warm_cache(snap, std::move(warm), [stats] {
     if (stats->warming_running.fetch_sub(1) == 1) stats->warming_done.store(true);
   });
 }

@@ -48,6 +48,7 @@ Daemon::Daemon(config::Config config, std::string config_path)
 
 Daemon::~Daemon() {
   if (health_) health_->stop();  // first: its callbacks reach into the workers
+  if (process_.cache) process_.cache->flights().clear();
   workers_.clear();
   stop_cache();
 }
@@ -109,6 +110,7 @@ int Daemon::run() {
                config_->listen.port);
   std::thread control_thread([this] { control_.run(); });
   for (auto& w : workers_) w->join();
+  if (process_.cache) process_.cache->flights().clear();  // sessions go while workers exist
   // Flushers write what they can within the drain timeout; the rest stays queued in Redis.
   if (writes_) {
     auto left = config_->process.drain_timeout;

@@ -39,8 +39,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void warm(std::shared_ptr<const Snapshot> snap, std::size_t index,
             std::function<void(std::uint64_t)> done);
 
-  // Warms every policy of `snap` that has `warm:` (concurrently), then calls `done`.
-  void warm_all(std::shared_ptr<const Snapshot> snap, std::function<void()> done);
+  // Warms the policies `indexes` of `snap` (concurrently), then calls `done`.
+  void warm_all(std::shared_ptr<const Snapshot> snap, std::vector<std::size_t> indexes,
+                std::function<void()> done);
 
   struct KeyLoad {
     std::string key;

@@ -9,6 +9,7 @@ namespace sidecache::cache {
 namespace {
 
 constexpr Millis kLeasePoll{5};
+constexpr std::string_view kShuttingDown = "sidecache is shutting down";
 
 std::string reason_text(const db::Status& status) {
   switch (status.kind) {
@@ -137,7 +138,7 @@ void Engine::fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> 
       runner && runner->submit([self, snap, index, shared_keys, started](db::Database* db) {
         db::FetchResult result;
         if (db == nullptr) {
-          result.status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+          result.status = {db::ErrorKind::kUnavailable, std::string(kShuttingDown)};
         } else {
           std::vector<std::string> ids;
           ids.reserve(shared_keys->size());
@@ -164,7 +165,9 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
   PolicyStats& st = *snap->stats[index];
   st.observe_load(took);
   if (!result.status.ok()) {
-    const LoadError error = load_error_of(result.status.kind);
+    const LoadError error = result.status.message == kShuttingDown
+                                ? LoadError::kShutdown
+                                : load_error_of(result.status.kind);
     st.load_errors[static_cast<std::size_t>(error)].add();
     auto shared_result = error_result(error, reason_text(result.status));
     spdlog::debug("cache: policy {}: load of {} key(s) failed: {}", p.name(), keys.size(),
@@ -193,6 +196,8 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
       }
     } else {
       loaded->kind = LoadResult::Kind::kAbsent;
+      // A stale value of a row that is gone goes too, so the negative marker is read next.
+      redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
       if (p.config.negative_ttl.count() > 0) {
         const std::string neg = negative_key(k.key);
         requests.push_back(
@@ -226,7 +231,7 @@ void Engine::release_lease(const KeyLoad& key) {
 
 // Warming ---------------------------------------------------------------------------------
 
-void Engine::warm_all(SnapPtr snap, std::function<void()> done) {
+void Engine::warm_all(SnapPtr snap, std::vector<std::size_t> indexes, std::function<void()> done) {
   struct All {
     std::size_t pending = 1;
     std::uint64_t warmed = 0;
@@ -239,8 +244,8 @@ void Engine::warm_all(SnapPtr snap, std::function<void()> done) {
     spdlog::info("cache: warming done: {} key(s) cached", all->warmed);
     if (all->done) all->done();
   };
-  for (std::size_t i = 0; i < snap->set->policies().size(); ++i) {
-    if (!snap->policy(i).config.warm) continue;
+  for (const std::size_t i : indexes) {
+    if (i >= snap->set->policies().size() || !snap->policy(i).config.warm) continue;
     ++all->pending;
     warm(snap, i, [all, finish](std::uint64_t n) {
       all->warmed += n;

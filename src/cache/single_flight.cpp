@@ -21,6 +21,14 @@ void SingleFlight::finish(const std::string& key, const LoadResultPtr& result) {
   for (auto& cb : callbacks) cb(result);
 }
 
+void SingleFlight::clear() {
+  std::unordered_map<std::string, std::vector<Callback>> flights;
+  {
+    const std::lock_guard lock(mutex_);
+    flights.swap(flights_);
+  }
+}
+
 bool SingleFlight::in_flight(const std::string& key) const {
   const std::lock_guard lock(mutex_);
   return flights_.count(key) != 0;

@@ -25,6 +25,9 @@ class SingleFlight {
   // Ends the flight of `key`: every registered callback is called with `result`, outside the
   // lock, on the calling thread. Later join()s start a new flight.
   void finish(const std::string& key, const LoadResultPtr& result);
+  // Drops every flight without calling its callbacks (shutdown, once the workers have stopped:
+  // callbacks hold client sessions, which must go while their workers exist).
+  void clear();
   bool in_flight(const std::string& key) const;
   std::size_t size() const;
 

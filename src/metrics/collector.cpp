@@ -279,7 +279,7 @@ void collect_cache(const dispatch::ProcessState& process, std::vector<MetricFami
       add_value(family, static_cast<double>(((*st).*(spec.member)).get()), label(name));
     }
   }
-  auto& stale = add_family(out, "sidecache_cache_stale_answers_total",
+  auto& stale = add_family(out, "sidecache_cache_stale_total",
                            "Stale values answered, by reason: swr (within "
                            "stale_while_revalidate, refreshing), error (the load failed; "
                            "within stale_if_error).",

@@ -170,10 +170,12 @@ void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up) 
   });
 }
 
-void Worker::warm_cache(std::shared_ptr<const cache::Snapshot> snap, std::function<void()> done) {
-  asio::post(*io_, [this, snap = std::move(snap), done = std::move(done)]() mutable {
+void Worker::warm_cache(std::shared_ptr<const cache::Snapshot> snap,
+                        std::vector<std::size_t> indexes, std::function<void()> done) {
+  asio::post(*io_, [this, snap = std::move(snap), indexes = std::move(indexes),
+                    done = std::move(done)]() mutable {
     if (!cache_) return done();
-    cache_->warm_all(std::move(snap), std::move(done));
+    cache_->warm_all(std::move(snap), std::move(indexes), std::move(done));
   });
 }
 

@@ -43,9 +43,10 @@ class Worker final : public SessionRegistry {
   // A node's health changed in configuration `generation` (from any thread).
   void set_node_up(std::uint64_t generation, std::uint32_t node, bool up);
 
-  // Warms the cache policies of `snap` that have `warm:` on this worker (from any thread);
+  // Warms the cache policies `indexes` of `snap` on this worker (from any thread);
   // `done` runs on this worker when every one has finished.
-  void warm_cache(std::shared_ptr<const cache::Snapshot> snap, std::function<void()> done);
+  void warm_cache(std::shared_ptr<const cache::Snapshot> snap, std::vector<std::size_t> indexes,
+                  std::function<void()> done);
 
   void add(Session* session) override { sessions_.insert(session); }
   void remove(Session* session) override;

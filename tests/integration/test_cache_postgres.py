@@ -168,7 +168,7 @@ class CachePostgresTest(unittest.TestCase):
         self.assertGreaterEqual(
             harness.metric(side.http, "sidecache_cache_early_refreshes_total", policy="hot"), 2)
         self.assertGreaterEqual(reads(self.pg, "5"), 3)
-        self.assertLess(slowest, 0.15)  # no reader waited for a 200 ms load
+        self.assertLess(slowest, 0.19)  # no reader waited for a 200 ms load (pg_sleep)
 
 
 class CachePostgresDownTest(unittest.TestCase):
@@ -195,7 +195,7 @@ class CachePostgresDownTest(unittest.TestCase):
                 pg.stop()
                 time.sleep(max(0, loaded + 1.3 - time.monotonic()))
                 self.assertEqual(c.get("sie:3"), "item-3")  # logically expired: stale
-                self.assertEqual(harness.metric(http, "sidecache_cache_stale_answers_total",
+                self.assertEqual(harness.metric(http, "sidecache_cache_stale_total",
                                                 policy="sie", reason="error"), 1)
                 self.assertGreaterEqual(harness.metric(
                     http, "sidecache_cache_load_errors_total", policy="sie", reason="unavailable"),

@@ -151,7 +151,7 @@ class CacheSqliteTest(unittest.TestCase):
         self.c.get("product:2")
         text = harness.metrics_text(self.http)
         for family in ("hits", "misses", "negative_hits", "loads", "single_flight_waits",
-                       "lease_waits", "early_refreshes", "keys_warmed", "stale_answers",
+                       "lease_waits", "early_refreshes", "keys_warmed", "stale",
                        "load_errors"):
             self.assertTrue("sidecache_cache_%s_total{" % family in text, family)
         self.assertTrue('sidecache_cache_load_duration_seconds_bucket{policy="products",le="0.001"}'
@@ -233,6 +233,9 @@ class CacheSqliteStartupTest(unittest.TestCase):
                                what="the reload")
             self.assertIn('"name":"lamp"', c.get("item:1"))
             self.assertIsNone(c.get("pj:1"))  # no policy any more: a plain miss
+            # The products policy did not change: it was not warmed again.
+            self.assertEqual(harness.metric(self.http, "sidecache_cache_keys_warmed_total",
+                                            policy="products"), 3)
         finally:
             side.stop_checked()
 

@@ -258,11 +258,11 @@ class CommandLine(unittest.TestCase):
         code, out, err = self.run_bin("--check-config", sample)
         self.assertEqual(code, 0, err)
         self.assertIn("valid", out)
-        bad = self.write("listen: 127.0.0.1:6390\npool:\n  request_timeout: 2h\n  nodes:\n"
+        bad = self.write("listen: 127.0.0.1:6390\npool:\n  request_timeout: 2w\n  nodes:\n"
                          "    - {name: a, address: 127.0.0.1:7001}\n")
         code, out, err = self.run_bin("--check-config", bad)
         self.assertNotEqual(code, 0)
-        self.assertIn("%s:3:20: pool.request_timeout: invalid duration '2h'" % bad, err)
+        self.assertIn("%s:3:20: pool.request_timeout: invalid duration '2w'" % bad, err)
         unknown = self.write("listen: 127.0.0.1:6390\npool:\n  hahs: fnv1a_64\n  nodes:\n"
                              "    - {name: a, address: 127.0.0.1:7001}\n")
         code, out, err = self.run_bin("--check-config", unknown)

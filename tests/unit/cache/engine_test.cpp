@@ -50,6 +50,16 @@ struct Fixture {
   Worker w;
   std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
   std::uint64_t next_tag = 0;
+  std::vector<Worker*> others;  // extra workers of a test, cleared with the fixture
+
+  ~Fixture() {
+    // Pending timers, held jobs and flights reference the engines, which reference their
+    // runtimes: drop them so everything is freed.
+    shared->flights().clear();
+    db->held.clear();
+    w.runtime->clear();
+    for (auto* o : others) o->runtime->clear();
+  }
 
   explicit Fixture(std::vector<config::CachePolicy> policies = {product_policy()}) {
     config::CacheConfig cache;
@@ -172,6 +182,7 @@ TEST_CASE("engine: concurrent misses on workers share one load (single flight)")
   Fixture f;
   Worker other;
   other.engine = std::make_shared<Engine>(f.shared, other.runtime, other.redis);
+  f.others.push_back(&other);
   f.db->hold = true;
   const auto a = f.send({"GET", "product:2"});
   const auto b = f.send({"GET", "product:2"});
@@ -322,4 +333,18 @@ TEST_CASE("engine: warming loads the configured ids in batches") {
   CHECK(f.w.redis.find("product:2") != nullptr);
   CHECK(f.call({"GET", "product:2"}) == "$4\r\ndesk\r\n");
   CHECK(f.db->fetches == 2);
+}
+
+TEST_CASE("engine: a row deleted while its value is stale: nil, the stale value goes") {
+  auto p = product_policy();
+  p.stale_if_error = 3000ms;
+  Fixture f({p});
+  REQUIRE(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  f.db->rows.erase("1");
+  f.w.runtime->advance(1500ms);
+  CHECK(f.call({"GET", "product:1"}) == "$-1\r\n");
+  CHECK(f.w.redis.find("product:1") == nullptr);
+  CHECK(f.call({"GET", "product:1"}) == "$-1\r\n");  // the negative marker now
+  CHECK(f.db->fetches == 2);
+  CHECK(f.st().negative_hits.get() == 1);
 }

@@ -33,6 +33,16 @@ class ManualRuntime final : public Runtime {
   }
   Clock::time_point now() const override { return now_; }
 
+  // Drops pending work and timers (they hold the engine, which holds this runtime).
+  void clear() {
+    std::deque<std::function<void()>> queue;
+    std::multimap<Clock::time_point, std::function<void()>> timers;
+    {
+      const std::lock_guard lock(mutex_);
+      queue.swap(queue_);
+    }
+    timers.swap(timers_);
+  }
   // Runs posted work until none is left.
   void run() {
     for (;;) {
