@@ -223,17 +223,30 @@ struct Flusher::Impl {
   }
 
   // XACK + XDEL + pending counts (+ TTL back) of `done`.
+  // One script per policy: each key gets its own policy's TTL back.
   bool acknowledge(const std::vector<const Entry*>& done, const std::vector<std::string>& junk) {
+    std::map<std::string, std::vector<const Entry*>> by_policy;
+    for (const Entry* e : done) by_policy[e->policy].push_back(e);
+    bool ok = true;
+    const std::vector<std::string> none;
+    bool first = true;
+    for (const auto& [name, entries] : by_policy) {
+      std::int64_t ttl = 0;
+      for (const auto& p : o.policies->policies()) {
+        if (p->name() == name) ttl = (p->ttl + p->grace).count();
+      }
+      ok = acknowledge_group(entries, first ? junk : none, ttl) && ok;
+      first = false;
+    }
+    if (first && !junk.empty()) ok = acknowledge_group({}, junk, 0);
+    return ok;
+  }
+
+  bool acknowledge_group(const std::vector<const Entry*>& done,
+                         const std::vector<std::string>& junk, std::int64_t ttl) {
     if (done.empty() && junk.empty()) return true;
     std::map<std::string, std::int64_t> counts;
     for (const Entry* e : done) ++counts[e->key];
-    // One TTL for the batch: the first policy's (a key gets it back once nothing is queued).
-    std::int64_t ttl = 0;
-    if (!done.empty()) {
-      for (const auto& p : o.policies->policies()) {
-        if (p->name() == done.front()->policy) ttl = (p->ttl + p->grace).count();
-      }
-    }
     std::vector<std::string> args{"EVAL", std::string(kDoneScript),
                                   std::to_string(2 + counts.size()), o.queue.stream,
                                   o.queue.pending};
