@@ -63,6 +63,13 @@ bool script_error(std::string_view reply, std::string_view code) {
   return at == 1 || at == 5;
 }
 
+// An error reply's text, without '-' and CRLF.
+std::string_view error_text(std::string_view reply) {
+  reply.remove_prefix(reply.empty() ? 0 : 1);
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.remove_suffix(1);
+  return reply;
+}
+
 std::string integer(std::int64_t n) {
   std::string out(1, ':');
   out += std::to_string(n);
@@ -182,10 +189,9 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
     redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
         self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
-        return self->finish(op,
-                            "-ERR the database was written but the cached key could not be "
-                            "deleted: " +
-                                std::string(reply.substr(1)));
+        return self->finish(op, error_reply("ERR the database was written but the cached key "
+                                            "could not be deleted: " +
+                                            std::string(error_text(reply))));
       }
       self->finish(op, ok);
     });
@@ -210,7 +216,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
     if (!resp::is_error_reply(reply)) return self->finish(op, ok);
     // The database has the new value, the cache may hold an older one: drop it.
     self->shared_->stats->cache_repairs.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("write: through: caching {} failed ({}); key deleted", key, reply.substr(1));
+    spdlog::warn("write: through: caching {} failed ({}); key deleted", key, error_text(reply));
     self->redis(key, cache::command({"DEL", key}), lane,
                 [self, op, ok](std::string_view) { self->finish(op, ok); });
   });
