@@ -59,6 +59,12 @@ BROADCAST = {
     "script|load": "",
     "script|flush": "",
     "script|exists": "",
+    # Functions are loaded on every node, so FCALL works wherever its keys are; every node must
+    # answer the same (library name, or OK).
+    "function|load": "",
+    "function|delete": "",
+    "function|flush": "",
+    "function|restore": "",
 }
 
 # Keyless commands that still go to one backend (a deterministic one): the reply does not depend
@@ -66,6 +72,9 @@ BROADCAST = {
 SINGLE_NODE_KEYLESS = {
     "eval": "", "evalsha": "", "eval_ro": "", "evalsha_ro": "", "fcall": "", "fcall_ro": "",
     "command|getkeys": "", "command|getkeysandflags": "",
+    # Loads go to every node, so one node's answer stands for all (FUNCTION STATS shows only
+    # that node's running script).
+    "function|list": "", "function|dump": "", "function|stats": "",
 }
 
 # Commands the client session handles itself, because they need a backend connection of their
@@ -80,7 +89,16 @@ SESSION = {name: "" for name in (
 
 # Whole-keyspace commands, made to work across every node by the dispatcher (a cursor over the
 # nodes, a random node, concatenation); KEYS and FLUSHDB/FLUSHALL only when enabled in config.
-KEYSPACE = {name: "" for name in ("scan", "randomkey", "keys", "flushdb", "flushall")}
+KEYSPACE = {
+    "scan": "",
+    "randomkey": "",
+    "keys": "KEYS would block every node while it scans; enable it with "
+            "'commands.allow_keys: true' in the config.",
+    "flushdb": "FLUSHDB empties every node; enable it with 'commands.allow_flush: true' in the "
+               "config.",
+    "flushall": "FLUSHALL empties every node; enable it with 'commands.allow_flush: true' in the "
+                "config.",
+}
 
 _NS = " is not supported through sidecache yet."
 _TRACKING = "Client-side caching (CLIENT TRACKING) is not supported until the L1 cache exists."
@@ -88,13 +106,6 @@ _CLIENT_CONN = " would act on sidecache's backend connections, not on yours."
 
 UNSUPPORTED = {
     "wait": "WAIT" + _NS,
-    "function|load": "FUNCTION LOAD" + _NS + " Load functions on every node directly.",
-    "function|delete": "FUNCTION DELETE" + _NS + " Run it on every node directly.",
-    "function|flush": "FUNCTION FLUSH" + _NS + " Run it on every node directly.",
-    "function|restore": "FUNCTION RESTORE" + _NS + " Run it on every node directly.",
-    "function|dump": "FUNCTION DUMP" + _NS + " Run it on a node directly.",
-    "function|list": "FUNCTION LIST" + _NS + " Run it on a node directly.",
-    "function|stats": "FUNCTION STATS" + _NS + " Run it on a node directly.",
     "function|kill": "FUNCTION KILL" + _NS + " Run it on the busy node directly.",
     "script|kill": "SCRIPT KILL" + _NS + " Run it on the busy node directly.",
     "script|debug": "SCRIPT DEBUG" + _NS,
@@ -231,12 +242,12 @@ Unsupported commands are answered with `-ERR <note>`; rejected ones with `-ERR '
 |---|---|---|
 | local | answers itself; nothing goes to a node | PING, ECHO, QUIT, SELECT (database 0 only), HELLO, AUTH, RESET, TIME, INFO, CLIENT SETNAME/GETNAME/SETINFO/ID, COMMAND and COMMAND COUNT/INFO/DOCS/LIST, CONFIG GET |
 | split | splits the keys per node, sends one sub-request per node, merges the replies | MGET, MSET, DEL, UNLINK, EXISTS, TOUCH |
-| broadcast | sends to every node and combines the replies | DBSIZE (summed), SCRIPT LOAD/FLUSH/EXISTS (scripts must exist on every node for EVALSHA) |
+| broadcast | sends to every node and combines the replies | DBSIZE (summed), SCRIPT LOAD/FLUSH/EXISTS (EVALSHA's NOSCRIPT is healed: see docs/resp3-and-keyspace.md), FUNCTION LOAD/DELETE/FLUSH/RESTORE (every node must answer the same) |
 | single-node | forwards the client's bytes untouched to the node owning the keys; all keys must map to one node (use hash tags), else the dispatcher answers a CROSSSLOT-style error | every other command with keys: strings, hashes, lists, sets, sorted sets, streams, geo, HyperLogLog, bitmaps, multi-key commands such as MSETNX, RENAME, SMOVE, SINTER, LMOVE, COPY, ZUNIONSTORE; key-taking subcommands (OBJECT ENCODING, MEMORY USAGE, XINFO, XGROUP) |
-| single-node, keyless | EVAL/EVALSHA/FCALL (and the _RO variants) with numkeys 0, COMMAND GETKEYS/GETKEYSANDFLAGS: one deterministic node answers | |
+| single-node, keyless | one deterministic node answers | EVAL/EVALSHA/FCALL (and the _RO variants) with numkeys 0, COMMAND GETKEYS/GETKEYSANDFLAGS, FUNCTION LIST/DUMP/STATS (functions are loaded on every node; STATS shows that node's running script only) |
 | session | the client's session handles it on a backend connection of its own | transactions (MULTI/EXEC/WATCH), blocking commands, Pub/Sub |
-| keyspace | made to work across every node | SCAN, RANDOMKEY, KEYS and FLUSHDB/FLUSHALL (the last three only when enabled in config) |
-| unsupported | not supported yet | WAIT, FUNCTION, SCRIPT KILL/DEBUG, client-side caching |
+| keyspace | made to work across every node (docs/resp3-and-keyspace.md) | SCAN (one cursor walks the nodes in turn), RANDOMKEY, KEYS (`commands.allow_keys`) and FLUSHDB/FLUSHALL (`commands.allow_flush`), the last three off by default |
+| unsupported | not supported yet | WAIT, FUNCTION KILL, SCRIPT KILL/DEBUG, client-side caching |
 | rejected | cannot be routed meaningfully or would harm every node | administration, replication, Redis Cluster commands, other databases (MOVE, SWAPDB), all HELP subcommands |
 
 A container command (CONFIG, CLIENT, OBJECT, ...) is routed by its subcommand. The container's

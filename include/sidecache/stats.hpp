@@ -75,7 +75,18 @@ struct WorkerStats {
   std::vector<Counter> commands_ok;     // by CommandInfo::id
   std::vector<Counter> commands_error;  // by CommandInfo::id (any error reply)
   Counter commands_unknown;             // unknown command names (not labelled: unbounded)
+  Gauge resp3_clients;                  // clients that switched to RESP3 with HELLO 3
+  Counter script_reloads;               // NOSCRIPT healed: SCRIPT LOAD sent to a node, retried
+  Counter script_registry_full;         // script bodies not remembered (registry at its cap)
   std::array<Histogram, static_cast<std::size_t>(CommandClass::kCount)> latency;
+
+  // Session modes on dedicated node connections (server/transaction, blocking, pubsub).
+  Counter transactions_exec;     // EXEC sent to a node
+  Counter transactions_discard;  // DISCARD
+  Counter transactions_aborted;  // EXEC answered EXECABORT (an error was queued)
+  Gauge blocking_inflight;       // blocking commands waiting for their reply
+  Gauge subscribed_clients;      // clients with at least one subscription
+  Counter pubsub_messages;       // Pub/Sub messages delivered to clients
 
   // Node statistics of this worker's current pool. The list changes on reload (under the
   // mutex); the values are written by the worker without it.

@@ -232,6 +232,56 @@ asio::awaitable<bool> Connection::connect() {
   }
   socket_.set_option(tcp::no_delay(true), ec);
   socket_.set_option(asio::socket_base::keep_alive(true), ec);
+  if (options_.resp3) co_return co_await handshake();
+  co_return true;
+}
+
+// A RESP3 connection: HELLO 3 goes first and its reply (the server's map) is read and dropped
+// here, before any client request is written (requests wait in out_ while kConnecting).
+asio::awaitable<bool> Connection::handshake() {
+  static constexpr std::string_view kHello3 = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+  bool timed_out = false;
+  asio::steady_timer watchdog(io_);
+  watchdog.expires_after(options_.connect_timeout);
+  watchdog.async_wait([this, &timed_out](boost::system::error_code wec) {
+    if (wec) return;
+    timed_out = true;
+    close_socket();
+  });
+  boost::system::error_code ec;
+  co_await asio::async_write(socket_, asio::buffer(kHello3.data(), kHello3.size()),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  std::size_t length = 0;
+  while (!ec) {
+    const auto status = framer_.frame(in_.readable(), length);
+    if (status == resp::FrameStatus::kComplete) break;
+    if (status == resp::FrameStatus::kError) {
+      watchdog.cancel();
+      last_error_ = "protocol error from node after HELLO 3: " + std::string(framer_.error());
+      close_socket();
+      co_return false;
+    }
+    std::size_t free = 0;
+    char* space = in_.prepare(kReadChunk, free);
+    const std::size_t n = co_await socket_.async_read_some(
+        asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) in_.commit(n);
+  }
+  watchdog.cancel();
+  if (ec) {
+    last_error_ = timed_out ? "HELLO 3 not answered within " +
+                                  std::to_string(options_.connect_timeout.count()) + " ms"
+                            : "HELLO 3 failed: " + ec.message();
+    close_socket();
+    co_return false;
+  }
+  const std::string_view reply = in_.readable().substr(0, length);
+  if (resp::is_error_reply(reply)) {
+    last_error_ = "HELLO 3 refused: " + std::string(reply.substr(1, reply.size() - 3));
+    close_socket();
+    co_return false;
+  }
+  in_.consume(length);
   co_return true;
 }
 
@@ -253,6 +303,14 @@ asio::awaitable<void> Connection::read_replies() {
       std::size_t length = 0;
       const auto status = framer_.frame(in_.readable(), length);
       if (status == resp::FrameStatus::kNeedMore) break;
+      if (status == resp::FrameStatus::kComplete && options_.drop_pushes &&
+          in_.readable()[0] == '>') {
+        // A RESP3 push is never the reply to a request sent on a shared connection (tracking
+        // and Pub/Sub do not run here): drop it rather than hand it to the wrong request.
+        spdlog::debug("backend {}: dropped an unsolicited RESP3 push", node_.name);
+        in_.consume(length);
+        continue;
+      }
       if (status == resp::FrameStatus::kError || pending_.empty()) {
         last_error_ = status == resp::FrameStatus::kError
                           ? "protocol error from node: " + std::string(framer_.error())

@@ -29,6 +29,10 @@ struct ConnectionOptions {
   std::uint32_t retry_budget_percent = 10;    // retries per 100 requests at most (+ a small burst)
   std::chrono::milliseconds idle_timeout{0};  // 0: never close an idle connection
   std::chrono::milliseconds max_connection_age{0};  // 0: never replace a connection
+  bool resp3 = false;  // send HELLO 3 on every (re)connect, before any request
+  // Drop RESP3 push frames (`>`): on a shared connection no request's reply is a push. A
+  // connection that serves Pub/Sub or tracking must leave this off.
+  bool drop_pushes = false;
 };
 
 struct NodeAddress {
@@ -65,6 +69,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::awaitable<void> run();
   asio::awaitable<bool> connect();
+  asio::awaitable<bool> handshake();
   asio::awaitable<void> read_replies();
   asio::awaitable<void> wait_for_work();
   void deliver_front(std::string_view reply);

@@ -32,21 +32,25 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
            std::shared_ptr<HealthChecker> health)
     : config_(config),
       router_(config.hash, config.hash_tag, ring_nodes(config)),
-      health_(std::move(health)) {
-  const ConnectionOptions options{config.connect_timeout,
-                                  config.request_timeout,
-                                  config.reconnect_backoff_min,
-                                  config.reconnect_backoff_max,
-                                  config.max_inflight_per_connection,
-                                  config.retry_budget_percent,
-                                  config.idle_timeout,
-                                  config.max_connection_age};
+      health_(std::move(health)),
+      io_(io) {
+  options_ = ConnectionOptions{config.connect_timeout,
+                               config.request_timeout,
+                               config.reconnect_backoff_min,
+                               config.reconnect_backoff_max,
+                               config.max_inflight_per_connection,
+                               config.retry_budget_percent,
+                               config.idle_timeout,
+                               config.max_connection_age,
+                               false,
+                               false};
+  const ConnectionOptions& options = options_;
   nodes_.reserve(config.nodes.size());
   std::vector<std::shared_ptr<NodeStats>> node_stats;
   for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
     const auto& node = config.nodes[i];
     auto counters = std::make_shared<NodeStats>(node.name);
-    Node n{node.name, {}, health_ ? health_->up(i) : true, counters};
+    Node n{node.name, {}, {}, {}, {}, health_ ? health_->up(i) : true, counters};
     if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
     if (health_) {
@@ -54,10 +58,11 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
         if (auto c = checker.lock()) c->report_failure(i, why);
       };
     }
+    n.address = NodeAddress{node.name, node.address.host, node.address.port};
+    n.on_failure = on_failure;
     for (std::uint32_t c = 0; c < config.connections_per_node; ++c) {
-      n.connections.push_back(std::make_shared<Connection>(
-          io, NodeAddress{node.name, node.address.host, node.address.port}, options, counters,
-          on_failure));
+      n.connections.push_back(
+          std::make_shared<Connection>(io, n.address, options, counters, on_failure));
     }
     node_stats.push_back(std::move(counters));
     nodes_.push_back(std::move(n));
@@ -72,14 +77,18 @@ Pool::~Pool() {
 }
 
 void Pool::start() {
+  started_ = true;
   for (auto& node : nodes_) {
     for (auto& c : node.connections) c->start();
+    for (auto& c : node.connections3) c->start();
   }
 }
 
 void Pool::stop() {
+  stopped_ = true;
   for (auto& node : nodes_) {
     for (auto& c : node.connections) c->stop();
+    for (auto& c : node.connections3) c->stop();
   }
 }
 
@@ -87,7 +96,30 @@ void Pool::retire() {
   retired_ = true;
   for (auto& node : nodes_) {
     for (auto& c : node.connections) c->retire();
+    for (auto& c : node.connections3) c->retire();
   }
+}
+
+// RESP3 connections to a node exist only once a RESP3 client sent something there. Once made
+// they live as long as the pool (idle_timeout closes them like the RESP2 ones).
+std::vector<std::shared_ptr<Connection>>& Pool::resp3_connections(Node& node) {
+  if (node.connections3.empty()) {
+    ConnectionOptions options = options_;
+    options.resp3 = true;
+    options.drop_pushes = true;  // shared connections: no Pub/Sub or tracking here
+    for (std::size_t c = 0; c < node.connections.size(); ++c) {
+      auto conn =
+          std::make_shared<Connection>(io_, node.address, options, node.stats, node.on_failure);
+      if (stopped_) {
+        conn->stop();
+      } else if (started_) {
+        conn->start();
+        if (retired_) conn->retire();
+      }
+      node.connections3.push_back(std::move(conn));
+    }
+  }
+  return node.connections3;
 }
 
 void Pool::send(std::uint32_t node, std::string_view request, ReplyTarget target) {
@@ -107,8 +139,10 @@ void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget tar
     target.deliver(scratch_);
     return;
   }
-  // One client's requests always take the same connection (ordering); clients spread.
-  Connection* chosen = n.connections[target.lane % n.connections.size()].get();
+  // One client's requests always take the same connection (ordering); clients spread. The
+  // client's RESP version picks the set, so reply bytes never need converting.
+  auto& set = target.protocol == 3 ? resp3_connections(n) : n.connections;
+  Connection* chosen = set[target.lane % set.size()].get();
   chosen->send(request, std::move(target), retryable);
 }
 

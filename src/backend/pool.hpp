@@ -44,18 +44,26 @@ class Pool final : public NodeSender {
  private:
   struct Node {
     std::string name;
-    std::vector<std::shared_ptr<Connection>> connections;
+    std::vector<std::shared_ptr<Connection>> connections;   // RESP2
+    std::vector<std::shared_ptr<Connection>> connections3;  // RESP3, made on first use
+    Connection::OnFailure on_failure;
+    NodeAddress address;
     bool up = true;
     std::shared_ptr<NodeStats> stats;
   };
 
   void send_to(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);
   void rebuild_ring();
+  std::vector<std::shared_ptr<Connection>>& resp3_connections(Node& node);
 
   config::PoolConfig config_;
   route::Router router_;
   std::vector<Node> nodes_;
   std::shared_ptr<HealthChecker> health_;
+  asio::io_context& io_;
+  ConnectionOptions options_;
+  bool started_ = false;
+  bool stopped_ = false;
   bool retired_ = false;
   std::string scratch_;
 };

@@ -23,6 +23,9 @@ struct ReplyTarget {
   // The client a request belongs to: with several connections per node, one client's requests
   // always take the same one, so a pipeline runs in order.
   std::uint64_t lane = 0;
+  // RESP version of the client (2 or 3): the request goes to a node connection speaking the
+  // same version, so the reply bytes pass through unchanged (no conversion).
+  std::uint8_t protocol = 2;
 
   void deliver(std::string_view reply) const { sink->on_reply(tag, reply); }
 };

@@ -108,26 +108,38 @@ void Engine::start_read(const ReadPtr& r, std::size_t i) {
   auto& s = r->slots[i];
   const std::uint64_t lane = r->target.lane;
   if (!s.policy) {
-    redis(s.key, command({"GET", s.key}), true, lane, [this, r, i](std::string_view reply) {
-      auto& slot = r->slots[i];
-      slot.reply = resp::is_error_reply(reply) ? "$-1\r\n" : std::string(reply);
-      finish_slot(r, i);
-    });
+    redis(
+        s.key, command({"GET", s.key}), true, lane,
+        [this, r, i](std::string_view reply) {
+          auto& slot = r->slots[i];
+          slot.reply = resp::is_error_reply(reply) ? std::string(null_reply(r->target.protocol))
+                                                   : std::string(reply);
+          finish_slot(r, i);
+        },
+        r->target.protocol);
     return;
   }
   std::string cmd = r->op == ReadOp::kMget ? command({"GET", s.key}) : command(r->args);
   s.pending = 2;
   auto self = shared_from_this();
-  redis(s.key, std::move(cmd), true, lane, [self, r, i](std::string_view reply) {
-    auto& slot = r->slots[i];
-    slot.cmd_reply = std::string(reply);
-    if (--slot.pending == 0) self->on_read(r, i, slot.cmd_reply, slot.pttl);
-  });
-  redis(s.key, command({"PTTL", s.key}), true, lane, [self, r, i](std::string_view reply) {
-    auto& slot = r->slots[i];
-    slot.pttl = resp::integer_reply(reply).value_or(-2);
-    if (--slot.pending == 0) self->on_read(r, i, slot.cmd_reply, slot.pttl);
-  });
+  // The client's RESP version: a hit's reply bytes go to the client unchanged.
+  const int protocol = r->target.protocol;
+  redis(
+      s.key, std::move(cmd), true, lane,
+      [self, r, i](std::string_view reply) {
+        auto& slot = r->slots[i];
+        slot.cmd_reply = std::string(reply);
+        if (--slot.pending == 0) self->on_read(r, i, slot.cmd_reply, slot.pttl);
+      },
+      protocol);
+  redis(
+      s.key, command({"PTTL", s.key}), true, lane,
+      [self, r, i](std::string_view reply) {
+        auto& slot = r->slots[i];
+        slot.pttl = resp::integer_reply(reply).value_or(-2);
+        if (--slot.pending == 0) self->on_read(r, i, slot.cmd_reply, slot.pttl);
+      },
+      protocol);
 }
 
 void Engine::on_read(const ReadPtr& r, std::size_t i, std::string_view reply, std::int64_t pttl) {
@@ -135,7 +147,8 @@ void Engine::on_read(const ReadPtr& r, std::size_t i, std::string_view reply, st
   const Policy& p = r->snap->policy(s.index);
   PolicyStats& st = *r->snap->stats[s.index];
   if (resp::is_error_reply(reply)) {  // WRONGTYPE, node down, ...: as Redis (MGET: nil)
-    s.reply = r->op == ReadOp::kMget ? "$-1\r\n" : std::string(reply);
+    s.reply =
+        r->op == ReadOp::kMget ? std::string(null_reply(r->target.protocol)) : std::string(reply);
     --r->reading;
     finish_slot(r, i);
     if (r->reading == 0) launch_loads(r);
@@ -188,7 +201,8 @@ void Engine::check_negative(const ReadPtr& r, std::size_t i) {
     if (resp::integer_reply(reply).value_or(0) > 0) {
       st.negative_hits.add();
       slot.reply.clear();
-      render(r->op == ReadOp::kMget ? ReadOp::kGet : r->op, r->args, nullptr, slot.reply);
+      render(r->op == ReadOp::kMget ? ReadOp::kGet : r->op, r->args, nullptr, slot.reply,
+             r->target.protocol);
       --r->reading;
       self->finish_slot(r, i);
       if (r->reading == 0) self->launch_loads(r);
@@ -243,10 +257,10 @@ void Engine::on_loaded(const ReadPtr& r, std::size_t i, const LoadResultPtr& res
   s.reply.clear();
   switch (result->kind) {
     case LoadResult::Kind::kValue:
-      render(op, r->args, &result->value, s.reply);
+      render(op, r->args, &result->value, s.reply, r->target.protocol);
       break;
     case LoadResult::Kind::kAbsent:
-      render(op, r->args, nullptr, s.reply);
+      render(op, r->args, nullptr, s.reply, r->target.protocol);
       break;
     case LoadResult::Kind::kError:
       if (s.has_stale && s.stale_for_ms <= p.config.stale_if_error.count()) {
@@ -312,9 +326,10 @@ void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& 
 }
 
 void Engine::redis(std::string_view key, std::string request, bool read, std::uint64_t lane,
-                   std::function<void(std::string_view)> on_reply) {
+                   std::function<void(std::string_view)> on_reply, int protocol) {
   const std::uint32_t node = nodes_->node_for_key(key);
   backend::ReplyTarget target{std::make_shared<FnSink>(std::move(on_reply)), 0, lane};
+  target.protocol = static_cast<std::uint8_t>(protocol);
   if (read) {
     nodes_->send_read(node, request, std::move(target));
   } else {

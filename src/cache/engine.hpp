@@ -80,7 +80,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   // Redis: one request to the node of `key`, `on_reply` called on this worker.
   void redis(std::string_view key, std::string request, bool read, std::uint64_t lane,
-             std::function<void(std::string_view)> on_reply);
+             std::function<void(std::string_view)> on_reply, int protocol = 2);
   std::string token();
   double uniform();
 

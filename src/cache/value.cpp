@@ -133,7 +133,10 @@ ReadOp read_op(std::string_view name) {
   return ReadOp::kNone;
 }
 
-void render(ReadOp op, std::span<const std::string> args, const Value* value, std::string& out) {
+std::string_view null_reply(int protocol) { return protocol >= 3 ? "_\r\n" : "$-1\r\n"; }
+
+void render(ReadOp op, std::span<const std::string> args, const Value* value, std::string& out,
+            int protocol) {
   const bool is_get = op == ReadOp::kGet || op == ReadOp::kMget;
   if (value != nullptr && value->is_hash == is_get) {
     resp::append_error(out, kWrongType);
@@ -142,12 +145,18 @@ void render(ReadOp op, std::span<const std::string> args, const Value* value, st
   switch (op) {
     case ReadOp::kGet:
     case ReadOp::kMget:
-      if (value == nullptr) return resp::append_null_bulk(out);
+      if (value == nullptr) {
+        out += null_reply(protocol);
+        return;
+      }
       return resp::append_bulk(out, value->text);
     case ReadOp::kHget: {
       const std::string* v =
           value != nullptr && args.size() > 2 ? field_of(*value, args[2]) : nullptr;
-      if (v == nullptr) return resp::append_null_bulk(out);
+      if (v == nullptr) {
+        out += null_reply(protocol);
+        return;
+      }
       return resp::append_bulk(out, *v);
     }
     case ReadOp::kHmget:
@@ -155,14 +164,18 @@ void render(ReadOp op, std::span<const std::string> args, const Value* value, st
       for (std::size_t i = 2; i < args.size(); ++i) {
         const std::string* v = value != nullptr ? field_of(*value, args[i]) : nullptr;
         if (v == nullptr) {
-          resp::append_null_bulk(out);
+          out += null_reply(protocol);
         } else {
           resp::append_bulk(out, *v);
         }
       }
       return;
     case ReadOp::kHgetall:
-      resp::append_array_header(out, value != nullptr ? value->fields.size() * 2 : 0);
+      if (protocol >= 3) {
+        resp::append_map_header(out, value != nullptr ? value->fields.size() : 0);
+      } else {
+        resp::append_array_header(out, value != nullptr ? value->fields.size() * 2 : 0);
+      }
       if (value != nullptr) {
         for (const auto& [f, v] : value->fields) {
           resp::append_bulk(out, f);

@@ -53,8 +53,11 @@ enum class ReadOp { kGet, kMget, kHget, kHmget, kHgetall, kHexists, kHlen, kNone
 ReadOp read_op(std::string_view lower_name);
 
 // The reply Redis would give to `args` (a single-key read op) for `value`, or for a missing
-// key when `value` is null. RESP2.
-void render(ReadOp op, std::span<const std::string> args, const Value* value, std::string& out);
+// key when `value` is null, in RESP `protocol` (2, or 3: null `_`, HGETALL a map).
+void render(ReadOp op, std::span<const std::string> args, const Value* value, std::string& out,
+            int protocol = 2);
+// A null reply in RESP `protocol`.
+std::string_view null_reply(int protocol);
 
 // Decoders of complete replies. The payload of a bulk reply ("$n\r\n...\r\n"), nullopt for a
 // null bulk or another type.

@@ -176,6 +176,9 @@ constexpr Directive<PoolConfig> kPoolDirectives[] = {
      "close a node connection idle this long (reopened on demand); 0 never"},
     {"max_connection_age", read_duration<&PoolConfig::max_connection_age, 0, kMaxTimeoutMs>,
      "replace a node connection after this long; 0 never"},
+    {"max_dedicated_connections",
+     read_integer<&PoolConfig::max_dedicated_connections, 1, kMaxCount>,
+     "connections of clients' own (MULTI, blocking commands, Pub/Sub) per node, whole process"},
 };
 
 constexpr Directive<LimitsConfig> kLimitsDirectives[] = {
@@ -229,6 +232,17 @@ constexpr Directive<HttpConfig> kHttpDirectives[] = {
      "time allowed to send a complete request; an idle connection is closed after it too"},
 };
 
+constexpr Directive<CommandsConfig> kCommandsDirectives[] = {
+    {"allow_keys", detail::read_boolean<&CommandsConfig::allow_keys>,
+     "allow KEYS (runs on every node and blocks each); false"},
+    {"allow_flush", detail::read_boolean<&CommandsConfig::allow_flush>,
+     "allow FLUSHDB and FLUSHALL (empty every node); false"},
+};
+
+void read_commands(Config& config, const Value& value) {
+  detail::read_section(value, kCommandsDirectives, config.commands);
+}
+
 void read_pool(Config& config, const Value& value) {
   detail::read_section(value, kPoolDirectives, config.pool);
 }
@@ -253,6 +267,7 @@ constexpr Directive<Config> kTopDirectives[] = {
     {"process", read_process, "live reload and graceful shutdown"},
     {"http", read_http, "HTTP endpoint for metrics and health probes; off when absent"},
     {"cache", detail::read_cache, "read-through caching from a database, per key pattern"},
+    {"commands", read_commands, "whole-keyspace commands allowed through sidecache"},
 };
 
 // A twemproxy file has pools named at the top level, each with `servers:`.

@@ -63,6 +63,14 @@ struct PoolConfig {
   std::uint32_t retry_budget_percent = 10;  // read-only retries at most this share of requests
   Millis idle_timeout{0};                   // close a node connection idle this long; 0: never
   Millis max_connection_age{0};             // reconnect after this long; 0: never
+  // Dedicated connections (transactions, blocking commands, Pub/Sub) per node, whole process.
+  std::uint32_t max_dedicated_connections = 1024;
+};
+
+// Commands that act on every node at once: off by default (commands:).
+struct CommandsConfig {
+  bool allow_keys = false;   // KEYS: runs on every node and blocks each while it scans
+  bool allow_flush = false;  // FLUSHDB / FLUSHALL: empties every node
 };
 
 struct LimitsConfig {
@@ -213,6 +221,7 @@ struct Config {
   ProcessConfig process;
   std::optional<HttpConfig> http;  // absent: no HTTP endpoint
   CacheConfig cache;
+  CommandsConfig commands;
 };
 
 // Reads, parses and validates. Throws ConfigError ("file:line:col: message").

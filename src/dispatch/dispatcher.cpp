@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "dispatch/errors.hpp"
+#include "dispatch/keyspace.hpp"
 #include "dispatch/local_commands.hpp"
 #include "dispatch/split.hpp"
 #include "resp/writer.hpp"
@@ -25,6 +26,8 @@ MergeKind merge_kind(std::string_view name) {
       {"exists", MergeKind::kSumIntegers}, {"touch", MergeKind::kSumIntegers},
       {"dbsize", MergeKind::kSumIntegers}, {"script|load", MergeKind::kAllEqual},
       {"script|flush", MergeKind::kAllOk}, {"script|exists", MergeKind::kAndArrays},
+      {"keys", MergeKind::kConcatArrays},  {"randomkey", MergeKind::kAnyNonNull},
+      {"flushdb", MergeKind::kAllOk},      {"flushall", MergeKind::kAllOk},
   };
   for (const auto& [n, kind] : kKinds) {
     if (n == name) return kind;
@@ -32,7 +35,7 @@ MergeKind merge_kind(std::string_view name) {
   return MergeKind::kAllEqual;  // a broadcast without a rule: nodes must agree
 }
 
-// XREAD/XREADGROUP block only with BLOCK; that would hold a shared pipelined connection.
+// XREAD/XREADGROUP block only with BLOCK: the session runs them on a connection of its own.
 bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> args) {
   if (!info.has(resp::kFlagBlocking)) return false;
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -45,10 +48,28 @@ bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> arg
 }  // namespace
 
 Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats)
-    : nodes_(&nodes), process_(process), stats_(stats) {}
+    : nodes_(&nodes),
+      process_(process),
+      stats_(stats),
+      scripts_{&nodes, 0, process.scripts, stats} {
+  const auto& table = resp::CommandTable::instance();
+  eval_ = table.find("eval");
+  eval_ro_ = table.find("eval_ro");
+  evalsha_ = table.find("evalsha");
+  evalsha_ro_ = table.find("evalsha_ro");
+}
 
 Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view raw,
                                 ClientState& client, const backend::ReplyTarget& target) {
+  // Requests go to node connections of the client's RESP version (backend::Pool).
+  if (target.protocol == client.protocol) return dispatch_as(command, raw, client, target);
+  backend::ReplyTarget as_client = target;
+  as_client.protocol = static_cast<std::uint8_t>(client.protocol);
+  return dispatch_as(command, raw, client, as_client);
+}
+
+Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_view raw,
+                                   ClientState& client, const backend::ReplyTarget& target) {
   stats_.commands.add();
   const auto& args = command.args;
   Dispatched done;
@@ -80,6 +101,10 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
     return done;
   }
 
+  if (info->routing == resp::Routing::kSession || blocks(*info, args)) {
+    done.session = true;  // the session's transaction, blocking or Pub/Sub mode
+    return done;
+  }
   switch (info->routing) {
     case resp::Routing::kSingleNode:
       done.node = forward(*info, command, raw, target);
@@ -93,20 +118,16 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
       broadcast(*info, command, raw, target);
       break;
     case resp::Routing::kLocal:
-      scratch_.clear();
-      if (!run_local(LocalRequest{*info, args, client, process_, *nodes_}, scratch_)) {
-        reply_error(target, errors::unsupported(info->name, ""));
-      } else {
-        target.deliver(scratch_);
-      }
+      run_local_command(*info, command, client, target);
       break;
     case resp::Routing::kRejected:
       reply_error(target, errors::rejected(info->name, info->note));
       break;
-    case resp::Routing::kKeyspace:  // TODO(issue 7): whole-keyspace commands
-      reply_error(target, errors::rejected(info->name, info->note));
+    case resp::Routing::kKeyspace:
+      done.node = Dispatched::kManyNodes;
+      keyspace(*info, command, raw, target);
       break;
-    case resp::Routing::kSession:  // TODO(issue 7): pinned session modes
+    case resp::Routing::kSession:  // handled above
     case resp::Routing::kUnsupported:
       reply_error(target, errors::unsupported(info->name, info->note));
       break;
@@ -114,15 +135,24 @@ Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view r
   return done;
 }
 
+void Dispatcher::run_local_command(const resp::CommandInfo& info, const resp::Command& command,
+                                   ClientState& client, const backend::ReplyTarget& target) {
+  scratch_.clear();
+  if (!run_local(LocalRequest{info, command.args, client, process_, *nodes_}, scratch_)) {
+    return reply_error(target, errors::unsupported(info.name, ""));
+  }
+  if (client.protocol == 3) {  // HELLO 3 / RESET change it
+    client.resp3.hold(stats_.resp3_clients);
+  } else {
+    client.resp3.release();
+  }
+  // The reply to HELLO 3 is already RESP3; the target's protocol only matters for node sends.
+  target.deliver(scratch_);
+}
+
 std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
                                  std::string_view raw, const backend::ReplyTarget& target) {
   const auto& args = command.args;
-  if (blocks(info, args)) {
-    reply_error(target, errors::unsupported(info.name,
-                                            "XREAD and XREADGROUP with BLOCK are not "
-                                            "supported through sidecache yet."));
-    return Dispatched::kNoNode;
-  }
   if (!resp::key_indexes(info, args, keys_, error_)) {
     reply_error(target, error_);
     return Dispatched::kNoNode;
@@ -139,6 +169,14 @@ std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Comm
         return Dispatched::kNoNode;
       }
     }
+  }
+  if (&info == evalsha_ || &info == evalsha_ro_) {
+    send_evalsha(scripts_, node, resp_form(command, raw), args[1], info.has(resp::kFlagReadOnly),
+                 target);
+    return static_cast<std::int32_t>(node);
+  }
+  if ((&info == eval_ || &info == eval_ro_) && !process_.scripts.learn(args[1])) {
+    stats_.script_registry_full.add();
   }
   if (info.has(resp::kFlagReadOnly)) {
     nodes_->send_read(node, resp_form(command, raw), target);
@@ -162,6 +200,23 @@ void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& comma
 
 void Dispatcher::broadcast(const resp::CommandInfo& info, const resp::Command& command,
                            std::string_view raw, const backend::ReplyTarget& target) {
+  if (info.name == "script|load" && !process_.scripts.learn(command.args[2])) {
+    stats_.script_registry_full.add();
+  } else if (info.name == "script|flush") {
+    process_.scripts.clear();  // as the nodes forget them, so does sidecache
+  }
+  dispatch::broadcast(merge_kind(info.name), resp_form(command, raw), *nodes_, target);
+}
+
+void Dispatcher::keyspace(const resp::CommandInfo& info, const resp::Command& command,
+                          std::string_view raw, const backend::ReplyTarget& target) {
+  if (info.name == "scan") return scan(command.args, *nodes_, target, scratch_);
+  if (info.name == "keys" || info.name == "flushdb" || info.name == "flushall") {
+    const auto config = process_.current_config();
+    const bool allowed = info.name == "keys" ? config && config->commands.allow_keys
+                                             : config && config->commands.allow_flush;
+    if (!allowed) return reply_error(target, errors::rejected(info.name, info.note));
+  }
   dispatch::broadcast(merge_kind(info.name), resp_form(command, raw), *nodes_, target);
 }
 

@@ -11,6 +11,7 @@
 #include "backend/reply_sink.hpp"
 #include "cache/engine.hpp"
 #include "dispatch/process_state.hpp"
+#include "dispatch/scripts.hpp"
 #include "dispatch/split.hpp"
 #include "resp/command_table.hpp"
 #include "resp/parser.hpp"
@@ -24,6 +25,9 @@ struct Dispatched {
   static constexpr std::int32_t kManyNodes = -2;  // split or broadcast
   const resp::CommandInfo* info = nullptr;        // nullptr: unknown command
   std::int32_t node = kNoNode;
+  // Not handled here: the session runs it on a connection of its own (transactions, blocking
+  // commands, Pub/Sub; routing kSession, and XREAD/XREADGROUP with BLOCK). Nothing was replied.
+  bool session = false;
 };
 
 class Dispatcher {
@@ -36,9 +40,13 @@ class Dispatcher {
                       const backend::ReplyTarget& target);
   // The name of a node, for logs.
   const std::string& node_name(std::uint32_t node) const { return nodes_->node_name(node); }
+  // This worker's nodes (ring and shared connections), for the session's own modes.
+  backend::NodeSender& nodes() const { return *nodes_; }
   // After a reload: new requests go to the new nodes.
   void set_nodes(backend::NodeSender& nodes) {
     nodes_ = &nodes;
+    scripts_.nodes = &nodes;
+    ++scripts_.generation;
     if (cache_ != nullptr) cache_->set_nodes(nodes);
     if (writer_ != nullptr) writer_->set_nodes(nodes);
   }
@@ -61,6 +69,12 @@ class Dispatcher {
              const backend::ReplyTarget& target);
   void broadcast(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
                  const backend::ReplyTarget& target);
+  void keyspace(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
+                const backend::ReplyTarget& target);
+  Dispatched dispatch_as(const resp::Command& command, std::string_view raw, ClientState& client,
+                         const backend::ReplyTarget& target);
+  void run_local_command(const resp::CommandInfo& info, const resp::Command& command,
+                         ClientState& client, const backend::ReplyTarget& target);
   void reply_error(const backend::ReplyTarget& target, std::string_view text);
   // The request in RESP form: the client's bytes, or a re-encoding of an inline command.
   std::string_view resp_form(const resp::Command& command, std::string_view raw);
@@ -74,6 +88,12 @@ class Dispatcher {
   SplitScratch split_scratch_;
   std::string scratch_;
   std::string error_;
+  ScriptContext scripts_;
+  // Commands the dispatcher treats specially, found once.
+  const resp::CommandInfo* eval_ = nullptr;
+  const resp::CommandInfo* eval_ro_ = nullptr;
+  const resp::CommandInfo* evalsha_ = nullptr;
+  const resp::CommandInfo* evalsha_ro_ = nullptr;
 };
 
 }  // namespace sidecache::dispatch

@@ -77,8 +77,9 @@ bool valid_client_name(std::string_view name) {
   return true;
 }
 
+// HELLO [protover [AUTH user pass] [SETNAME name]]: without protover the protocol stays.
 void hello(const LocalRequest& r, std::string& out) {
-  long long version = 2;
+  long long version = r.client.protocol;
   if (r.args.size() >= 2) {
     if (!parse_int(r.args[1], version)) {
       return resp::append_error(out, "ERR Protocol version is not an integer or out of range");
@@ -106,18 +107,20 @@ void hello(const LocalRequest& r, std::string& out) {
                                                       std::string(r.args[i]) + "'"));
     }
   }
-  if (version == 3) {
-    return resp::append_error(
-        out, "NOPROTO sidecache speaks RESP2 only for now; use HELLO 2 or no HELLO");
-  }
   if (set_name) r.client.name = new_name;
-  resp::append_array_header(out, 14);
+  r.client.protocol = static_cast<int>(version);
+  // The map Redis sends: a RESP3 map, or a flat array of pairs in RESP2.
+  if (version == 3) {
+    resp::append_map_header(out, 7);
+  } else {
+    resp::append_array_header(out, 14);
+  }
   resp::append_bulk(out, "server");
   resp::append_bulk(out, "redis");
   resp::append_bulk(out, "version");
   resp::append_bulk(out, "7.0.0");
   resp::append_bulk(out, "proto");
-  resp::append_integer(out, 2);
+  resp::append_integer(out, version);
   resp::append_bulk(out, "id");
   resp::append_integer(out, static_cast<std::int64_t>(r.client.id));
   resp::append_bulk(out, "mode");
@@ -128,12 +131,19 @@ void hello(const LocalRequest& r, std::string& out) {
   resp::append_array_header(out, 0);
 }
 
-// RESET: back to a fresh connection's state (name and library info cleared).
+// RESET: back to a fresh connection's state (name and library info cleared, RESP2).
 void reset(const LocalRequest& r, std::string& out) {
   r.client.name.clear();
   r.client.lib_name.clear();
   r.client.lib_version.clear();
+  r.client.protocol = 2;
   resp::append_simple(out, "RESET");
+}
+
+// Null in the client's protocol: `_` in RESP3, the null bulk string in RESP2.
+void append_null(const LocalRequest& r, std::string& out) {
+  if (r.client.protocol == 3) return resp::append_null(out);
+  resp::append_null_bulk(out);
 }
 
 void client_setname(const LocalRequest& r, std::string& out) {
@@ -146,7 +156,7 @@ void client_setname(const LocalRequest& r, std::string& out) {
 }
 
 void client_getname(const LocalRequest& r, std::string& out) {
-  if (r.client.name.empty()) return resp::append_null_bulk(out);
+  if (r.client.name.empty()) return append_null(r, out);
   resp::append_bulk(out, r.client.name);
 }
 
@@ -230,14 +240,21 @@ void command_info(const LocalRequest& r, std::string& out) {
   for (std::size_t i = 2; i < r.args.size(); ++i) {
     const resp::CommandInfo* info = table.find(r.args[i]);
     if (info == nullptr) {
-      resp::append_null_array(out);
+      if (r.client.protocol == 3) {
+        resp::append_null(out);
+      } else {
+        resp::append_null_array(out);
+      }
     } else {
       append_command_info(out, *info);
     }
   }
 }
 
-void command_docs(const LocalRequest&, std::string& out) { resp::append_array_header(out, 0); }
+void command_docs(const LocalRequest& r, std::string& out) {
+  if (r.client.protocol == 3) return resp::append_map_header(out, 0);  // a map, as Redis
+  resp::append_array_header(out, 0);
+}
 
 void command_getkeys(const LocalRequest& r, std::string& out) {
   const auto args = r.args.subspan(2);
@@ -258,12 +275,15 @@ void command_getkeys(const LocalRequest& r, std::string& out) {
 }
 
 void info(const LocalRequest& r, std::string& out) {
-  resp::append_bulk(out, info_text(r.process, r.nodes, r.args.subspan(1)));
+  const std::string text = info_text(r.process, r.nodes, r.args.subspan(1));
+  if (r.client.protocol == 3) return resp::append_verbatim(out, "txt", text);  // as Redis 7
+  resp::append_bulk(out, text);
 }
 
-void config_get(const LocalRequest&, std::string& out) {
+void config_get(const LocalRequest& r, std::string& out) {
   // sidecache has no Redis settings to show; an empty answer keeps tools such as
-  // redis-benchmark (which asks for "save" and "appendonly") going.
+  // redis-benchmark (which asks for "save" and "appendonly") going. RESP3: a map.
+  if (r.client.protocol == 3) return resp::append_map_header(out, 0);
   resp::append_array_header(out, 0);
 }
 

@@ -10,9 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "backend/link_limiter.hpp"
 #include "cache/shared.hpp"
 #include "config/config.hpp"
 #include "db/stats.hpp"
+#include "dispatch/scripts.hpp"
 #include "sidecache/stats.hpp"
 #include "write/writer.hpp"
 
@@ -56,6 +58,31 @@ struct ProcessState {
     db_stats_ = std::move(stats);
   }
   std::shared_ptr<const db::ExecutorStats> db_stats_;
+  // Dedicated node connections of all workers, against pool.max_dedicated_connections.
+  backend::LinkLimiter dedicated_links;
+  mutable ScriptRegistry scripts;  // Lua bodies seen (SCRIPT LOAD, EVAL), to heal NOSCRIPT
+};
+
+// Holds one unit of a per-worker gauge while set (RESP3 clients), released on destruction.
+class GaugeHold {
+ public:
+  GaugeHold() = default;
+  GaugeHold(const GaugeHold&) = delete;
+  GaugeHold& operator=(const GaugeHold&) = delete;
+  ~GaugeHold() { release(); }
+  void hold(Gauge& gauge) {
+    if (gauge_ == &gauge) return;
+    release();
+    gauge_ = &gauge;
+    gauge_->add(1);
+  }
+  void release() {
+    if (gauge_ != nullptr) gauge_->add(-1);
+    gauge_ = nullptr;
+  }
+
+ private:
+  Gauge* gauge_ = nullptr;
 };
 
 // Per-client state the local commands read and change.
@@ -66,6 +93,7 @@ struct ClientState {
   std::string lib_version;
   int protocol = 2;   // RESP version the client speaks: 2, or 3 after HELLO 3
   bool quit = false;  // QUIT was read: close once its reply is written
+  GaugeHold resp3;    // counted in WorkerStats::resp3_clients while protocol == 3
 };
 
 }  // namespace sidecache::dispatch

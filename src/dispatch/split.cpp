@@ -1,6 +1,7 @@
 #include "dispatch/split.hpp"
 
 #include <memory>
+#include <random>
 
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
@@ -55,6 +56,12 @@ class Merge final : public backend::ReplySink {
         break;
       case MergeKind::kAndArrays:
         merge_and(out);
+        break;
+      case MergeKind::kConcatArrays:
+        merge_concat(out);
+        break;
+      case MergeKind::kAnyNonNull:
+        merge_any_non_null(out);
         break;
     }
     client_.deliver(out);
@@ -125,6 +132,33 @@ class Merge final : public backend::ReplySink {
     for (const bool b : all) resp::append_integer(out, b ? 1 : 0);
   }
 
+  void merge_concat(std::string& out) {
+    std::vector<std::string_view> elements;
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      if (!resp::split_array(part(p), elements)) return bad_reply(out);
+    }
+    out.reserve(arena_.size() + 16);
+    resp::append_array_header(out, elements.size());
+    for (const auto e : elements) out.append(e);
+  }
+
+  static bool is_null(std::string_view reply) {
+    return reply == "$-1\r\n" || reply == "_\r\n" || reply == "*-1\r\n";
+  }
+
+  void merge_any_non_null(std::string& out) {
+    std::vector<std::size_t> found;
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      if (!is_null(part(p))) found.push_back(p);
+    }
+    if (found.empty()) {
+      out = part(0);  // the null of the client's protocol
+      return;
+    }
+    thread_local std::minstd_rand random{std::random_device{}()};
+    out = part(found[std::uniform_int_distribution<std::size_t>(0, found.size() - 1)(random)]);
+  }
+
   MergeKind kind_;
   backend::ReplyTarget client_;
   std::vector<std::pair<std::size_t, std::size_t>> parts_;  // (offset, length) in arena_
@@ -159,6 +193,7 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
   }
 
   const std::uint64_t lane = target.lane;
+  const std::uint8_t protocol = target.protocol;
   auto merge = std::make_shared<Merge>(kind, std::move(target), part_nodes.size());
   // Set before sending: a part may be answered at once (a node that is down).
   if (kind == MergeKind::kMget) merge->key_part = key_part;
@@ -175,7 +210,7 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
       if (key_part[i] != p) continue;
       for (int s = 0; s < step; ++s) resp::append_bulk(request, args[key_positions[i] + s]);
     }
-    nodes.send(part_nodes[p], request, backend::ReplyTarget{merge, p, lane});
+    nodes.send(part_nodes[p], request, backend::ReplyTarget{merge, p, lane, protocol});
   }
 }
 
@@ -183,9 +218,10 @@ void broadcast(MergeKind kind, std::string_view request, backend::NodeSender& no
                backend::ReplyTarget target) {
   const std::uint32_t count = nodes.node_count();
   const std::uint64_t lane = target.lane;
+  const std::uint8_t protocol = target.protocol;
   auto merge = std::make_shared<Merge>(kind, std::move(target), count);
   for (std::uint32_t node = 0; node < count; ++node) {
-    nodes.send(node, request, backend::ReplyTarget{merge, node, lane});
+    nodes.send(node, request, backend::ReplyTarget{merge, node, lane, protocol});
   }
 }
 

@@ -14,11 +14,13 @@ namespace sidecache::dispatch {
 
 // How the parts' replies combine into the client's reply.
 enum class MergeKind : std::uint8_t {
-  kMget,         // arrays, elements put back in the client's key order
-  kAllOk,        // +OK from every part -> +OK (MSET, SCRIPT FLUSH)
-  kSumIntegers,  // integers summed (DEL, UNLINK, EXISTS, TOUCH, DBSIZE)
-  kAllEqual,     // every part must answer the same (SCRIPT LOAD's sha)
-  kAndArrays,    // arrays of 0/1 combined element-wise with AND (SCRIPT EXISTS)
+  kMget,          // arrays, elements put back in the client's key order
+  kAllOk,         // +OK from every part -> +OK (MSET, SCRIPT FLUSH)
+  kSumIntegers,   // integers summed (DEL, UNLINK, EXISTS, TOUCH, DBSIZE)
+  kAllEqual,      // every part must answer the same (SCRIPT LOAD's sha)
+  kAndArrays,     // arrays of 0/1 combined element-wise with AND (SCRIPT EXISTS)
+  kConcatArrays,  // arrays (or RESP3 sets) concatenated in node order (KEYS)
+  kAnyNonNull,    // one non-null reply picked at random, null when all are (RANDOMKEY)
 };
 
 // Working memory of split_by_node, owned by the caller and reused across requests so the

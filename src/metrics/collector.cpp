@@ -40,6 +40,43 @@ constexpr WorkerCounterSpec kWorkerCounters[] = {
     {"sidecache_unknown_commands_total",
      "Commands with a name sidecache does not know, answered with an error.",
      &WorkerStats::commands_unknown},
+    {"sidecache_script_reloads_total",
+     "EVALSHA answered NOSCRIPT by a node and healed: the script body sidecache remembered was "
+     "loaded on that node (SCRIPT LOAD) and the EVALSHA sent again.",
+     &WorkerStats::script_reloads},
+    {"sidecache_script_registry_full_total",
+     "Script bodies not remembered for NOSCRIPT healing because the registry was full.",
+     &WorkerStats::script_registry_full},
+    {"sidecache_pubsub_messages_total",
+     "Pub/Sub messages delivered to subscribed clients (a pattern match counts once per "
+     "pattern, as Redis sends it).",
+     &WorkerStats::pubsub_messages},
+};
+
+struct WorkerGaugeSpec {
+  const char* name;
+  const char* help;
+  Gauge WorkerStats::*member;
+};
+
+constexpr WorkerGaugeSpec kWorkerGauges[] = {
+    {"sidecache_blocking_commands",
+     "Blocking commands (BLPOP, XREAD BLOCK, ...) waiting for their reply on a dedicated node "
+     "connection.",
+     &WorkerStats::blocking_inflight},
+    {"sidecache_pubsub_clients", "Clients with at least one Pub/Sub subscription.",
+     &WorkerStats::subscribed_clients},
+};
+
+struct TransactionResult {
+  const char* label;
+  Counter WorkerStats::*member;
+};
+
+constexpr TransactionResult kTransactionResults[] = {
+    {"exec", &WorkerStats::transactions_exec},
+    {"discard", &WorkerStats::transactions_discard},
+    {"aborted", &WorkerStats::transactions_aborted},
 };
 
 struct NodeCounterSpec {
@@ -128,11 +165,50 @@ void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFa
   add_value(add_family(out, "sidecache_client_connections", "Client connections currently open.",
                        MetricType::Gauge),
             static_cast<double>(clients));
+  std::int64_t resp3 = 0;
+  for (const auto& w : process.workers) resp3 += w->resp3_clients.get();
+  add_value(add_family(out, "sidecache_client_resp3_connections",
+                       "Client connections speaking RESP3 (after HELLO 3).", MetricType::Gauge),
+            static_cast<double>(resp3));
   for (const auto& spec : kWorkerCounters) {
     std::uint64_t total = 0;
     for (const auto& w : process.workers) total += ((*w).*(spec.member)).get();
     add_value(add_family(out, spec.name, spec.help, MetricType::Counter),
               static_cast<double>(total));
+  }
+}
+
+// Transactions, blocking commands, Pub/Sub, and the dedicated node connections they use.
+void collect_sessions(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+  auto& transactions = add_family(out, "sidecache_transactions_total",
+                                  "Transactions ended, by result: exec (EXEC sent to the node), "
+                                  "discard, aborted (EXECABORT after a queued error).",
+                                  MetricType::Counter);
+  for (const auto& result : kTransactionResults) {
+    std::uint64_t total = 0;
+    for (const auto& w : process.workers) total += ((*w).*(result.member)).get();
+    add_value(transactions, static_cast<double>(total), {{"result", result.label}});
+  }
+  for (const auto& spec : kWorkerGauges) {
+    std::int64_t total = 0;
+    for (const auto& w : process.workers) total += ((*w).*(spec.member)).get();
+    add_value(add_family(out, spec.name, spec.help, MetricType::Gauge), static_cast<double>(total));
+  }
+  auto& dedicated = add_family(
+      out, "sidecache_node_dedicated_connections",
+      "Dedicated node connections open or opening (transactions, blocking commands, Pub/Sub), "
+      "counted against pool.max_dedicated_connections.",
+      MetricType::Gauge);
+  auto used = process.dedicated_links.snapshot();
+  if (const auto config = process.current_config()) {
+    for (const auto& node : config->pool.nodes) {
+      const bool listed = std::any_of(used.begin(), used.end(),
+                                      [&](const auto& u) { return u.first == node.name; });
+      if (!listed) used.emplace_back(node.name, 0);
+    }
+  }
+  for (const auto& [name, count] : used) {
+    add_value(dedicated, static_cast<double>(count), {{"node", name}});
   }
 }
 
@@ -367,6 +443,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   std::vector<MetricFamily> out;
   collect_clients(process_, out);
   collect_commands(process_, out);
+  collect_sessions(process_, out);
   collect_nodes(process_, out);
   collect_cache(process_, out);
   collect_process_info(process_, out);

@@ -222,13 +222,7 @@ bool check_streams(const CommandInfo& info, std::span<const std::string_view> ar
       streams = i;
       break;
     }
-    if (equals_folded("block", args[i])) {
-      error = "ERR ";
-      for (char c : info.name) error.push_back(static_cast<char>(c - 32));
-      error.append(" with BLOCK is not supported through sidecache yet.");
-      return false;
-    }
-    if (equals_folded("count", args[i])) ++i;
+    if (equals_folded("count", args[i]) || equals_folded("block", args[i])) ++i;
   }
   if (streams != 0 && (args.size() - streams - 1) % 2 != 0) {
     error = kUnbalanced;

@@ -65,7 +65,7 @@ enum class KeyQuirk : std::uint8_t {
   kZsetNumkeys,      // ZUNION*, ZINTER*, ZDIFF*, ZINTERCARD: numkeys >= 1
   kCardNumkeys,      // SINTERCARD
   kMpopNumkeys,      // LMPOP, BLMPOP, ZMPOP, BZMPOP: numkeys >= 1, then a direction argument
-  kStreams,          // XREAD, XREADGROUP: balanced STREAMS list; BLOCK refused
+  kStreams,          // XREAD, XREADGROUP: balanced STREAMS list
   kSort,             // SORT ... STORE dst
   kMigrate,          // MIGRATE ... KEYS k1 k2
 };
@@ -140,8 +140,7 @@ std::span<const CommandInfo> generated_commands();
 // Indexes (into args, args[0] being the command name) of the key arguments of one request,
 // following the command's key specs as Redis's getKeysFromCommand does. Returns false with a
 // Redis-style error text (e.g. "ERR Number of keys can't be greater than number of args") when
-// the request's numkeys is malformed, texts as redis-server 7.0.15 replies them. Also refuses
-// XREAD/XREADGROUP with BLOCK (it would stall a shared backend connection). Keys are listed in
+// the request's numkeys is malformed, texts as redis-server 7.0.15 replies them. Keys are listed in
 // key-spec order, not deduplicated; arguments past the end are ignored (the arity check is the
 // caller's). `out` is cleared first.
 bool key_indexes(const CommandInfo& info, std::span<const std::string_view> args,

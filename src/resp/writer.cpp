@@ -70,6 +70,15 @@ void append_array_header(std::string& out, std::size_t count) { append_header(ou
 
 void append_bulk_header(std::string& out, std::size_t length) { append_header(out, '$', length); }
 
+void append_null(std::string& out) { out.append("_\r\n", 3); }
+
+void append_map_header(std::string& out, std::size_t pairs) { append_header(out, '%', pairs); }
+
+void append_verbatim(std::string& out, std::string_view format, std::string_view text) {
+  append_header(out, '=', format.size() + 1 + text.size());
+  out.append(format).append(1, ':').append(text).append("\r\n", 2);
+}
+
 void append_command(std::string& out, std::span<const std::string_view> args) {
   std::size_t total = 3 + decimal_digits(args.size());
   for (std::string_view arg : args) total += 5 + decimal_digits(arg.size()) + arg.size();

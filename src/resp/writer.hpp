@@ -19,6 +19,11 @@ void append_null_bulk(std::string& out);                        // $-1
 void append_null_array(std::string& out);                       // *-1
 void append_array_header(std::string& out, std::size_t count);  // *count
 void append_bulk_header(std::string& out, std::size_t length);  // $length (payload follows)
+// RESP3 only: the null `_`, a map header (`%pairs`, 2 * pairs elements follow) and a verbatim
+// string (`=len fmt:text`; `format` is three characters such as "txt").
+void append_null(std::string& out);
+void append_map_header(std::string& out, std::size_t pairs);
+void append_verbatim(std::string& out, std::string_view format, std::string_view text);
 // A request in multibulk form: *N $len arg ...
 void append_command(std::string& out, std::span<const std::string_view> args);
 

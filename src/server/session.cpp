@@ -27,6 +27,19 @@ CommandClass command_class(const resp::CommandInfo& info) {
   }
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
+  }
+  return true;
+}
+
+bool is_transaction_command(std::string_view name) {
+  return name == "multi" || name == "exec" || name == "discard" || name == "watch" ||
+         name == "unwatch";
+}
+
 resp::ParserLimits parser_limits(const config::LimitsConfig& limits) {
   resp::ParserLimits p;
   p.max_args = limits.max_args;
@@ -42,7 +55,13 @@ Session::Session(tcp::socket socket, SessionContext context)
       ctx_(context),
       parser_(parser_limits(context.config->limits)),
       resume_(socket_.get_executor()),
-      linger_(socket_.get_executor()) {
+      linger_(socket_.get_executor()),
+      transaction_(ModeContext{socket_.get_executor(), ctx_.dispatcher, ctx_.config, ctx_.process,
+                               ctx_.stats, client_, *this}),
+      blocking_(ModeContext{socket_.get_executor(), ctx_.dispatcher, ctx_.config, ctx_.process,
+                            ctx_.stats, client_, *this}),
+      pubsub_(ModeContext{socket_.get_executor(), ctx_.dispatcher, ctx_.config, ctx_.process,
+                          ctx_.stats, client_, *this}) {
   client_.id = ctx_.process.next_client_id.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.clients.add(1);
   ctx_.registry.add(this);
@@ -86,6 +105,11 @@ void Session::stop() {
   socket_.close(ignored);
   resume_.cancel();
   linger_.cancel();
+  // Dedicated node connections close (a blocked command unblocks on the node); their pending
+  // replies held references to this session.
+  transaction_.reset();
+  blocking_.stop();
+  pubsub_.reset();
 }
 
 asio::awaitable<void> Session::read_loop() {
@@ -102,9 +126,11 @@ asio::awaitable<void> Session::read_loop() {
     if (ec == asio::error::eof) {
       // The client is done sending (a half-close, as `nc -q` does): answer what it sent.
       peer_closed_ = true;
-      closing_ = true;
-      if (fin_sent_) break;  // we were lingering for exactly this
-      flush();               // closes once the last reply is written
+      if (fin_sent_) break;           // we were lingering for exactly this
+      if (blocking_.active()) break;  // as Redis: a client gone while blocked is closed
+      // Input held behind EXEC & co is still answered: process_input() closes after it.
+      if (!hold_) closing_ = true;
+      flush();  // closes once the last reply is written
       co_return;
     }
     if (ec) break;
@@ -133,6 +159,11 @@ void Session::process_input() {
   in_dispatch_ = true;
   const auto read_at = std::chrono::steady_clock::now();
   while (!closing_ && !stopped_) {
+    if (hold_) {
+      if (!slots_.empty()) break;
+      hold_ = false;
+      blocking_.done();
+    }
     std::size_t consumed = 0;
     const auto status = parser_.parse(in_.readable(), command_, consumed);
     if (status == resp::ParseStatus::kNeedMore) {
@@ -150,19 +181,141 @@ void Session::process_input() {
     const std::uint64_t tag = head_tag_ + slots_.size() - 1;
     sync_tag_ = tag;
     sync_replied_ = false;
-    const dispatch::Dispatched done = ctx_.dispatcher.dispatch(
-        command_, in_.readable().substr(command_.start, consumed - command_.start), client_,
-        backend::ReplyTarget{shared_from_this(), tag, client_.id});
+    const dispatch::Dispatched done =
+        handle(in_.readable().substr(command_.start, consumed - command_.start),
+               backend::ReplyTarget{shared_from_this(), tag, client_.id});
     sync_tag_ = kNoTag;
+    if (deferred_ != nullptr) {  // read again once the replies owed are ready
+      slots_.pop_back();
+      hold_ = true;
+      break;
+    }
     if (sync_replied_) {
-      record(Slot{{}, true, read_at, done}, sync_error_);
+      record(Slot{{}, true, read_at, done, {}}, sync_error_);
     } else {
       slots_[tag - head_tag_].dispatched = done;
     }
     in_.consume(consumed);
     if (client_.quit) closing_ = true;
   }
+  if (peer_closed_ && !hold_) closing_ = true;  // the client half-closed: all its input is read
   in_dispatch_ = false;
+}
+
+dispatch::Dispatched Session::handle(std::string_view raw, const backend::ReplyTarget& target) {
+  const auto& args = command_.args;
+  if (iequals(args[0], "reset")) {  // leaves every mode (then answered as usual)
+    transaction_.reset();
+    pubsub_.reset();
+  }
+  if (transaction_.in_multi() && !iequals(args[0], "reset") && !iequals(args[0], "quit")) {
+    const auto done = transaction_.queue(command_, raw, target);
+    if (!transaction_.in_multi()) hold_ = true;  // EXEC or DISCARD: nothing overtakes them
+    return done;
+  }
+  dispatch::Dispatched done;
+  if (client_.protocol == 2 && pubsub_.subscriptions() > 0 && subscribed_mode_reply(target, done)) {
+    return done;
+  }
+  if (deferred_ != nullptr) {  // dispatched already, then deferred
+    done.info = std::exchange(deferred_, nullptr);
+    done.session = true;
+  } else {
+    done = ctx_.dispatcher.dispatch(command_, raw, client_, target);
+  }
+  if (!done.session) return done;
+  return session_command(*done.info, raw, target);
+}
+
+dispatch::Dispatched Session::session_command(const resp::CommandInfo& info, std::string_view raw,
+                                              const backend::ReplyTarget& target) {
+  dispatch::Dispatched done;
+  done.info = &info;
+  const std::string_view name = info.name;
+  const bool blocking = info.has(resp::kFlagBlocking);
+  // Earlier requests still in flight on the shared connections must reach their nodes before
+  // a dedicated connection starts: wait for their replies, then read this request again.
+  if ((blocking || name == "multi" || name == "watch") && slots_.size() > 1) {
+    deferred_ = &info;
+    return done;
+  }
+  if (blocking) {
+    done.node = blocking_.run(info, command_, raw, target);
+    hold_ = true;  // like Redis: nothing after it runs before its reply
+  } else if (is_transaction_command(name)) {
+    done.node = transaction_.command(info, command_, raw, target);
+    if (name == "unwatch") hold_ = true;
+  } else {
+    done.node = pubsub_.command(info, command_, raw, target);
+  }
+  return done;
+}
+
+bool Session::subscribed_mode_reply(const backend::ReplyTarget& target,
+                                    dispatch::Dispatched& done) {
+  const auto& args = command_.args;
+  const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
+  if (info == nullptr) return false;  // the dispatcher answers unknown commands
+  if (!info->subcommands.empty() && args.size() >= 2) {
+    if (const auto* sub = resp::CommandTable::find_subcommand(*info, args[1])) info = sub;
+  }
+  const std::string_view name = info->name;
+  static constexpr std::string_view kAllowed[] = {"subscribe",   "psubscribe",   "ssubscribe",
+                                                  "unsubscribe", "punsubscribe", "sunsubscribe",
+                                                  "quit",        "reset"};
+  for (const auto allowed : kAllowed) {
+    if (name == allowed) return false;
+  }
+  std::string reply;
+  if (name == "ping" && args.size() <= 2) {
+    ctx_.stats.commands.add();
+    done.info = info;
+    reply = "*2\r\n";
+    resp::append_bulk(reply, "pong");
+    resp::append_bulk(reply, args.size() == 2 ? args[1] : std::string_view());
+    target.deliver(reply);
+    return true;
+  }
+  if (name == "ping") return false;  // wrong arity: the dispatcher says so
+  ctx_.stats.commands.add();
+  done.info = info;
+  resp::append_error(reply, "ERR Can't execute '" + std::string(name) +
+                                "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                                "RESET are allowed in this context");
+  target.deliver(reply);
+  return true;
+}
+
+void Session::push(std::string_view frame) {
+  if (stopped_) return;
+  // After the replies owed: a message never lands between a command and its confirmation.
+  if (slots_.empty()) {
+    out_.append(frame);
+  } else {
+    slots_.back().after.append(frame);
+  }
+  if (out_.size() + writing_.size() > ctx_.config->limits.max_output_bytes) {
+    // Like Redis's pubsub client-output-buffer-limit: a subscriber that does not read is
+    // closed rather than buffered without bound.
+    return close_client("output exceeds limits.max_output_bytes while subscribed");
+  }
+  if (!in_dispatch_) schedule_flush();
+}
+
+void Session::close_client(std::string_view why) {
+  spdlog::warn("client {}: closed: {}", client_.id, why);
+  stop();
+}
+
+void Session::schedule_resume() {
+  if (resume_posted_ || stopped_) return;
+  resume_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->resume_posted_ = false;
+    if (self->stopped_) return;
+    self->process_input();
+    self->flush();
+  });
 }
 
 void Session::protocol_error(std::string_view text) {
@@ -194,14 +347,21 @@ void Session::on_reply(std::uint64_t tag, std::string_view reply) {
     return;
   }
   out_.append(reply);
+  out_.append(slots_.front().after);
   slots_.pop_front();
   ++head_tag_;
   while (!slots_.empty() && slots_.front().ready) {
-    out_.append(slots_.front().reply);
+    append_ready(slots_.front());
     slots_.pop_front();
     ++head_tag_;
   }
+  if (hold_ && slots_.empty() && !in_dispatch_) schedule_resume();
   if (!in_dispatch_) schedule_flush();
+}
+
+void Session::append_ready(Slot& slot) {
+  out_.append(slot.reply);
+  out_.append(slot.after);
 }
 
 void Session::schedule_flush() {
@@ -262,7 +422,8 @@ void Session::record(const Slot& slot, bool error) {
   (error ? ctx_.stats.commands_error : ctx_.stats.commands_ok)[info->id].add();
   ctx_.stats.latency[static_cast<std::size_t>(command_class(*info))].observe(elapsed);
   const auto threshold = ctx_.config->logging.slow_request_threshold;
-  if (threshold.count() > 0 && elapsed >= threshold) {
+  // Blocking commands wait on purpose: not slow requests.
+  if (threshold.count() > 0 && elapsed >= threshold && !info->has(resp::kFlagBlocking)) {
     const std::int32_t node = slot.dispatched.node;
     const std::string where = node >= 0
                                   ? ctx_.dispatcher.node_name(static_cast<std::uint32_t>(node))
@@ -277,7 +438,8 @@ void Session::record(const Slot& slot, bool error) {
 bool Session::over_limits() const {
   const auto& limits = ctx_.config->limits;
   return slots_.size() >= limits.max_pipeline ||
-         out_.size() + writing_.size() >= limits.max_output_bytes;
+         out_.size() + writing_.size() >= limits.max_output_bytes ||
+         (hold_ && in_.size() >= limits.max_pending_bytes);  // input waiting behind a hold
 }
 
 void Session::wake_reader() {

@@ -12,6 +12,10 @@
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
 #include "resp/parser.hpp"
+#include "server/blocking.hpp"
+#include "server/pubsub.hpp"
+#include "server/session_modes.hpp"
+#include "server/transaction.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
 
@@ -36,7 +40,9 @@ struct SessionContext {
   SessionRegistry& registry;
 };
 
-class Session final : public backend::ReplySink, public std::enable_shared_from_this<Session> {
+class Session final : public backend::ReplySink,
+                      public ModeHost,
+                      public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, SessionContext context);
   ~Session() override;
@@ -46,6 +52,9 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
   // Graceful shutdown: read nothing more, answer what was read, then close.
   void drain();
   void on_reply(std::uint64_t tag, std::string_view reply) override;
+  // ModeHost: Pub/Sub messages, and closing a client whose subscriptions were lost.
+  void push(std::string_view frame) override;
+  void close_client(std::string_view why) override;
 
  private:
   struct Slot {
@@ -53,10 +62,19 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
     bool ready = false;
     std::chrono::steady_clock::time_point start;  // when the request was read
     dispatch::Dispatched dispatched;
+    std::string after;  // pushes (Pub/Sub messages) to write right after this reply
   };
 
   asio::awaitable<void> read_loop();
   void process_input();
+  // One framed request: to the transaction (inside MULTI), the dispatcher, or a session mode.
+  dispatch::Dispatched handle(std::string_view raw, const backend::ReplyTarget& target);
+  dispatch::Dispatched session_command(const resp::CommandInfo& info, std::string_view raw,
+                                       const backend::ReplyTarget& target);
+  // RESP2 subscribed mode: only the subscribe commands, PING, QUIT and RESET.
+  bool subscribed_mode_reply(const backend::ReplyTarget& target, dispatch::Dispatched& done);
+  void append_ready(Slot& slot);
+  void schedule_resume();
   void protocol_error(std::string_view text);
   void flush();
   void schedule_flush();
@@ -92,6 +110,17 @@ class Session final : public backend::ReplySink, public std::enable_shared_from_
   asio::steady_timer linger_;  // after our FIN: how long to wait for the client's
   bool peer_closed_ = false;   // the client half-closed (EOF read)
   bool fin_sent_ = false;
+  // Session modes on dedicated node connections (transactions, blocking commands, Pub/Sub).
+  Transaction transaction_;
+  Blocking blocking_;
+  PubSub pubsub_;
+  // Process no request until every reply owed is ready: after EXEC/DISCARD/UNWATCH and
+  // blocking commands (later requests must not overtake them), and before MULTI, WATCH and
+  // blocking commands while earlier replies are outstanding (`deferred_`: re-read, not
+  // dispatched again).
+  bool hold_ = false;
+  bool resume_posted_ = false;
+  const resp::CommandInfo* deferred_ = nullptr;
 };
 
 }  // namespace sidecache::server

@@ -120,6 +120,9 @@ void Worker::stop() {
   asio::post(*io_, [this] {
     boost::system::error_code ignored;
     acceptor_->close(ignored);
+    // Sessions close their dedicated node connections (which hold references back to them).
+    const std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
+    for (Session* s : sessions) s->stop();
     pool_->stop();
     io_->stop();
   });

@@ -59,6 +59,7 @@ class RespConnection:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
+        self.types_seen = set()
 
     def close(self):
         self.sock.close()
@@ -94,28 +95,56 @@ class RespConnection:
         return line
 
     def read_reply(self):
+        """One reply. RESP3 types: `_` None, `,` float, `#` bool, `(` int, `=` Verbatim, `%`
+        dict, `~` RespSet, `>` Push, `|` attribute (dropped: the value it describes is
+        returned). `types_seen` collects every type byte read (see reset_types)."""
         line = self._line()
         kind, rest = line[:1], line[1:]
+        self.__dict__.setdefault("types_seen", set()).add(kind.decode())
         if kind == b"+":
             return rest.decode()
         if kind == b"-":
             return RespError(rest.decode())
-        if kind == b":":
+        if kind in (b":", b"("):
             return int(rest)
-        if kind == b"$":
+        if kind in (b"$", b"=", b"!"):
             n = int(rest)
             if n < 0:
                 return None
             while len(self.buf) < n + 2:
                 self._fill()
             data, self.buf = self.buf[:n], self.buf[n + 2:]
+            if kind == b"=":
+                return Verbatim(data[4:], data[:3].decode())
+            if kind == b"!":
+                return RespError(data.decode())
             return data
-        if kind == b"*":
+        if kind in (b"*", b"~", b">"):
             n = int(rest)
             if n < 0:
                 return None
-            return [self.read_reply() for _ in range(n)]
+            items = [self.read_reply() for _ in range(n)]
+            return RespSet(items) if kind == b"~" else Push(items) if kind == b">" else items
+        if kind == b"%":
+            out = {}
+            for _ in range(int(rest)):
+                key = self.read_reply()
+                out[key] = self.read_reply()
+            return out
+        if kind == b"|":
+            for _ in range(2 * int(rest)):
+                self.read_reply()
+            return self.read_reply()
+        if kind == b"_":
+            return None
+        if kind == b",":
+            return float(rest)
+        if kind == b"#":
+            return rest == b"t"
         raise ValueError("bad reply line %r" % line)
+
+    def reset_types(self):
+        self.types_seen = set()
 
     def is_closed(self, timeout=5.0):
         """True when the peer closes the connection within the timeout (after any data)."""
@@ -134,6 +163,23 @@ class RespConnection:
 
 class RespError(str):
     """An error reply (a str holding the error text)."""
+
+
+class Verbatim(bytes):
+    """A RESP3 verbatim string; `format` is its three-letter format ("txt", "mkd")."""
+
+    def __new__(cls, data, fmt):
+        obj = super().__new__(cls, data)
+        obj.format = fmt
+        return obj
+
+
+class RespSet(list):
+    """A RESP3 set (`~`), elements in the order received."""
+
+
+class Push(list):
+    """A RESP3 push (`>`)."""
 
 
 def ping(port, timeout=0.5):

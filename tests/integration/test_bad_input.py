@@ -169,8 +169,10 @@ class BadInput(unittest.TestCase):
         conn = self.cluster.sidecache.raw()
         try:
             for cmd, needle in ((["KEYS", "*"], "'keys' is not allowed through sidecache"),
+                                (["KEYS", "*"], "commands.allow_keys: true"),
                                 (["FLUSHALL"], "'flushall' is not allowed"),
                                 (["FLUSHDB"], "'flushdb' is not allowed"),
+                                (["FLUSHDB"], "commands.allow_flush: true"),
                                 (["CONFIG", "SET", "maxmemory", "1"], "'config|set' is not allowed"),
                                 (["SHUTDOWN"], "'shutdown' is not allowed"),
                                 (["SHUTDOWN", "NOSAVE"], "'shutdown' is not allowed"),

@@ -124,6 +124,24 @@ class CacheSqliteTest(unittest.TestCase):
         self.assertEqual(self.c.hlen("user:999"), 0)
         self.assertFalse(self.c.hexists("user:999", "name"))
 
+    def test_resp3_clients(self):
+        conn = self.side.raw()
+        try:
+            conn.command("HELLO", "3")
+            conn.reset_types()
+            expected = {b"name": b"ann", b"email": b"ann@example.com", b"plan": b"pro"}
+            self.c.delete("user:1")
+            self.assertEqual(conn.command("HGETALL", "user:1"), expected)  # loaded
+            self.assertEqual(conn.command("HGETALL", "user:1"), expected)  # from Redis
+            self.assertEqual(conn.types_seen, {"%", "$"})
+            conn.reset_types()
+            self.assertIsNone(conn.command("HGET", "user:1", "nope"))
+            self.assertIsNone(conn.command("GET", "product:4040"))  # absent row
+            self.assertIsNone(conn.command("GET", "product:4040"))  # negative marker
+            self.assertEqual(conn.types_seen, {"_"})  # RESP3 nulls, never $-1
+        finally:
+            conn.close()
+
     def test_negative_caching(self):
         before = self.m("sidecache_cache_loads_total", policy="products")
         self.assertIsNone(self.c.get("product:404"))

@@ -48,7 +48,8 @@ class Clients(unittest.TestCase):
         self.assertEqual(self.cli("MGET", "cli:key", "cli:none", "cli:ctr")[1],
                          "hello world\n\n7\n")
         code, out, _ = self.cli("KEYS", "*")
-        self.assertIn("not allowed through sidecache", out)
+        self.assertIn("'keys' is not allowed through sidecache", out)
+        self.assertIn("commands.allow_keys", out)  # off by default; the error names the switch
         self.assertEqual(self.cli("--no-raw", "GET", "cli:none")[1], "(nil)\n")
         code, out, _ = self.cli("INFO", "server")
         self.assertEqual(code, 0)

@@ -38,7 +38,9 @@ class ScriptedServer {
   }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
   int connections = 0;
-  int eofs = 0;  // connections the client closed
+  int eofs = 0;    // connections the client closed
+  int hellos = 0;  // HELLO 3 handshakes received (answered with hello_reply)
+  std::string hello_reply = "%1\r\n$5\r\nproto\r\n:3\r\n";
 
  private:
   asio::awaitable<void> accept_loop() {
@@ -64,6 +66,13 @@ class ScriptedServer {
         co_return;
       }
       buffer.append(chunk, n);
+      static constexpr std::string_view kHello3 = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+      if (buffer.starts_with(kHello3)) {
+        buffer.erase(0, kHello3.size());
+        ++hellos;
+        co_await asio::async_write(socket, asio::buffer(hello_reply),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
       // One request per "*1\r\n" header (the tests send single-argument commands).
       std::size_t at = 0;
       while ((at = buffer.find("*1\r\n")) != std::string::npos) {
@@ -264,5 +273,45 @@ TEST_CASE("a connection past its max age is replaced without losing requests") {
   REQUIRE(f.recorder->replies.size() == tag);
   for (const auto& [t, reply] : f.recorder->replies) CHECK(reply.rfind(":", 0) == 0);
   CHECK(server.connections >= 3);
+  c->stop();
+}
+
+TEST_CASE("a RESP3 connection sends HELLO 3 on every connect and drops its reply") {
+  Fixture f;
+  ScriptedServer server(f.io, [](int connection, int request) -> std::string {
+    if (connection == 0 && request == 1) return "CLOSE";
+    // An unsolicited push before the reply is dropped, not taken for the reply.
+    return ">2\r\n+x\r\n+y\r\n%1\r\n+c\r\n:" + std::to_string(connection) + "\r\n";
+  });
+  backend::ConnectionOptions options;
+  options.resp3 = true;
+  options.drop_pushes = true;
+  auto c = f.connect(server.port(), options);
+  REQUIRE(c->state() == backend::Connection::State::kConnected);
+  CHECK(server.hellos == 1);
+  f.send(*c, "GET", 0);
+  run_until(f.io, [&] { return f.has(1); });
+  CHECK(f.recorder->replies[0] == "%1\r\n+c\r\n:0\r\n");  // the request's reply, not HELLO's
+  f.send(*c, "GET", 1, /*read=*/true);  // the server closes: retried on a new connection
+  run_until(f.io, [&] { return f.has(2); });
+  CHECK(f.recorder->replies[1] == "%1\r\n+c\r\n:1\r\n");
+  CHECK(server.hellos == 2);
+  c->stop();
+}
+
+TEST_CASE("a node refusing HELLO 3 fails the connect, not the requests' replies") {
+  Fixture f;
+  ScriptedServer server(f.io, [](int, int) -> std::string { return "+OK\r\n"; });
+  server.hello_reply = "-ERR unknown command 'HELLO'\r\n";
+  backend::ConnectionOptions options;
+  options.resp3 = true;
+  auto c = std::make_shared<backend::Connection>(
+      f.io, backend::NodeAddress{"n", "127.0.0.1", server.port()}, options, f.stats);
+  c->start();
+  f.send(*c, "GET", 0);  // queued while connecting
+  run_until(f.io, [&] { return f.has(1); });
+  CHECK(f.recorder->replies[0] ==
+        "-ERR backend 'n' is unavailable (HELLO 3 refused: ERR unknown command 'HELLO')\r\n");
+  CHECK(f.stats->connect_failures.get() >= 1);
   c->stop();
 }

@@ -348,3 +348,27 @@ TEST_CASE("engine: a row deleted while its value is stale: nil, the stale value 
   CHECK(f.db->fetches == 2);
   CHECK(f.st().negative_hits.get() == 1);
 }
+
+TEST_CASE("render: RESP3 clients get RESP3 nulls and maps") {
+  Value hash;
+  hash.is_hash = true;
+  hash.fields = {{"name", "ann"}};
+  const std::vector<std::string> hgetall = {"HGETALL", "user:1"};
+  const std::vector<std::string> hget = {"HGET", "user:1", "nope"};
+  const std::vector<std::string> get = {"GET", "k"};
+  std::string out;
+  render(ReadOp::kHgetall, hgetall, &hash, out, 3);
+  CHECK(out == "%1\r\n$4\r\nname\r\n$3\r\nann\r\n");
+  out.clear();
+  render(ReadOp::kHgetall, hgetall, &hash, out, 2);
+  CHECK(out == "*2\r\n$4\r\nname\r\n$3\r\nann\r\n");
+  out.clear();
+  render(ReadOp::kHget, hget, &hash, out, 3);
+  CHECK(out == "_\r\n");
+  out.clear();
+  render(ReadOp::kGet, get, nullptr, out, 3);
+  CHECK(out == "_\r\n");
+  out.clear();
+  render(ReadOp::kGet, get, nullptr, out, 2);
+  CHECK(out == "$-1\r\n");
+}

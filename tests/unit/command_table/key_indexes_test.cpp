@@ -159,10 +159,9 @@ TEST_CASE("keyword begin: streams and GEORADIUS STORE", "[key_indexes]") {
       "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
   check_error({"XREAD", "STREAMS", "a", "b", "c"}, unbalanced);
   check_error({"XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "b", "c"}, unbalanced);
-  check_error({"XREAD", "BLOCK", "0", "STREAMS", "a", "$"},
-              "ERR XREAD with BLOCK is not supported through sidecache yet.");
-  check_error({"XREADGROUP", "GROUP", "g", "c", "block", "10", "STREAMS", "a", ">"},
-              "ERR XREADGROUP with BLOCK is not supported through sidecache yet.");
+  check_keys({"XREAD", "BLOCK", "0", "STREAMS", "a", "$"}, Keys{4});
+  check_keys({"XREADGROUP", "GROUP", "g", "c", "block", "10", "STREAMS", "a", "b", ">", ">"},
+             Keys{7, 8});
 
   check_keys({"GEORADIUS", "src", "0", "0", "10", "km"}, Keys{1});
   check_keys({"GEORADIUS", "src", "0", "0", "10", "km", "STORE", "dst"}, Keys{1, 7});

@@ -114,7 +114,10 @@ TEST_CASE("subcommands", "[command_table]") {
   CHECK(find_sub("memory", "usage")->routing == Routing::kSingleNode);
   CHECK(find_sub("memory", "stats")->routing == Routing::kRejected);
   CHECK(find_sub("xgroup", "create")->routing == Routing::kSingleNode);
-  CHECK(find_sub("function", "load")->routing == Routing::kUnsupported);
+  CHECK(find_sub("function", "load")->routing == Routing::kBroadcast);
+  CHECK(find_sub("function", "flush")->routing == Routing::kBroadcast);
+  CHECK(find_sub("function", "list")->routing == Routing::kSingleNode);
+  CHECK(find_sub("function", "kill")->routing == Routing::kUnsupported);
   CHECK(find_sub("command", "count")->routing == Routing::kLocal);
   CHECK(find_sub("cluster", "nodes")->routing == Routing::kRejected);
 }
@@ -208,10 +211,10 @@ TEST_CASE("routing counts", "[command_table]") {
   // Same numbers as docs/commands.md.
   CHECK(counts[static_cast<int>(Routing::kLocal)] == 19);
   CHECK(counts[static_cast<int>(Routing::kSplit)] == 6);
-  CHECK(counts[static_cast<int>(Routing::kBroadcast)] == 4);
-  CHECK(counts[static_cast<int>(Routing::kSingleNode)] == 173);
+  CHECK(counts[static_cast<int>(Routing::kBroadcast)] == 8);
+  CHECK(counts[static_cast<int>(Routing::kSingleNode)] == 176);
   CHECK(counts[static_cast<int>(Routing::kSession)] == 26);
   CHECK(counts[static_cast<int>(Routing::kKeyspace)] == 5);
-  CHECK(counts[static_cast<int>(Routing::kUnsupported)] == 16);
+  CHECK(counts[static_cast<int>(Routing::kUnsupported)] == 9);
   CHECK(counts[static_cast<int>(Routing::kRejected)] == 104);
 }

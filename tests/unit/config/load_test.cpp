@@ -59,6 +59,8 @@ TEST_CASE("the quick-start sample spells out the defaults", "[config][samples]")
   CHECK(config.limits.max_output_bytes == defaults.limits.max_output_bytes);
   CHECK(config.logging.level == defaults.logging.level);
   CHECK(config.logging.format == defaults.logging.format);
+  CHECK(config.commands.allow_keys == defaults.commands.allow_keys);
+  CHECK(config.commands.allow_flush == defaults.commands.allow_flush);
 }
 
 TEST_CASE("the twemproxy migration sample keeps nutcracker's ring", "[config][samples]") {
@@ -225,6 +227,27 @@ pool:
   CHECK(config.pool.connect_timeout == 3s);
   CHECK(config.pool.request_timeout == 3s);
   CHECK(config.pool.connections_per_node == 2);
+}
+
+}  // namespace
+}  // namespace sidecache::config
+
+namespace sidecache::config {
+namespace {
+
+TEST_CASE("commands: KEYS and FLUSH are off unless enabled", "[config][load]") {
+  const std::string nodes = "pool:\n  nodes: [127.0.0.1:7001:1]\n";
+  const auto defaults = load_string(nodes, "d.yaml");
+  CHECK_FALSE(defaults.commands.allow_keys);
+  CHECK_FALSE(defaults.commands.allow_flush);
+  const auto on =
+      load_string(nodes + "commands: {allow_keys: true, allow_flush: true}\n", "on.yaml");
+  CHECK(on.commands.allow_keys);
+  CHECK(on.commands.allow_flush);
+  CHECK_THROWS_WITH(load_string(nodes + "commands:\n  allow_keys: yes\n", "t.yaml"),
+                    Catch::Contains("t.yaml:4:15") && Catch::Contains("allow_keys"));
+  CHECK_THROWS_WITH(load_string(nodes + "commands:\n  allow_scan: true\n", "t.yaml"),
+                    Catch::Contains("unknown key 'commands.allow_scan'"));
 }
 
 }  // namespace

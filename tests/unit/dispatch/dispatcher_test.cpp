@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/keyspace.hpp"
 #include "dispatch/local_commands.hpp"
+#include "dispatch/scripts.hpp"
 #include "resp/writer.hpp"
 
 using namespace sidecache;
@@ -207,12 +209,31 @@ TEST_CASE("unknown, rejected and unsupported commands get clear errors") {
         "-ERR unknown subcommand 'NOPE'. Try CONFIG HELP.\r\n");
   const std::string keys = f.reply(f.run({"KEYS", "*"}));
   CHECK(keys.rfind("-ERR 'keys' is not allowed through sidecache: ", 0) == 0);
-  const std::string blpop = f.reply(f.run({"BLPOP", "q", "0"}));
-  CHECK(blpop.rfind("-ERR ", 0) == 0);  // the session handles blocking commands, not the dispatcher
-  const std::string xread = f.reply(f.run({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"}));
-  CHECK(xread.rfind("-ERR ", 0) == 0);
-  CHECK(xread.find("not supported") != std::string::npos);
   CHECK(f.nodes.sent.empty());
+}
+
+TEST_CASE("session commands are left to the session, unanswered") {
+  Fixture f;
+  // Blocking commands, transactions and Pub/Sub run on the session's own node connections.
+  for (const auto& args : std::vector<std::vector<std::string_view>>{
+           {"BLPOP", "q", "0"},
+           {"XREAD", "BLOCK", "0", "STREAMS", "s", "$"},
+           {"XREADGROUP", "GROUP", "g", "c", "BLOCK", "5", "STREAMS", "s", ">"},
+           {"MULTI"},
+           {"SUBSCRIBE", "ch"},
+           {"PUBSUB", "NUMPAT"}}) {
+    resp::Command command;
+    command.args = args;
+    const std::string raw = encode(args);
+    const auto done =
+        f.dispatcher.dispatch(command, raw, f.client, backend::ReplyTarget{f.recorder, f.next_tag});
+    CHECK(done.session);
+    CHECK(done.info != nullptr);
+    CHECK(f.reply(f.next_tag++) == "<none>");
+  }
+  CHECK(f.nodes.sent.empty());
+  CHECK(f.reply(f.run({"BLPOP", "q"})) ==  // arity is still the dispatcher's
+        "-ERR wrong number of arguments for 'blpop' command\r\n");
   f.run({"XREAD", "COUNT", "1", "STREAMS", "s", "0"});
   CHECK(f.nodes.sent.size() == 1);
 }
@@ -244,8 +265,7 @@ TEST_CASE("local commands: the connection handshake real clients send") {
   CHECK(f.reply(f.run({"ECHO", "x"})) == "$1\r\nx\r\n");
   CHECK(f.reply(f.run({"SELECT", "0"})) == "+OK\r\n");
   CHECK(f.reply(f.run({"SELECT", "1"})).rfind("-ERR", 0) == 0);
-  const std::string hello3 = f.reply(f.run({"HELLO", "3"}));
-  CHECK(hello3.rfind("-NOPROTO", 0) == 0);
+  CHECK(f.reply(f.run({"HELLO", "4"})) == "-NOPROTO unsupported protocol version\r\n");
   const std::string hello2 = f.reply(f.run({"HELLO", "2", "SETNAME", "app"}));
   CHECK(hello2.rfind("*14\r\n$6\r\nserver\r\n", 0) == 0);
   CHECK(f.client.name == "app");
@@ -272,4 +292,231 @@ TEST_CASE("every command the table answers locally has a handler") {
       }
     }
   }
+}
+
+namespace {
+
+std::shared_ptr<config::Config> config_with(bool keys, bool flush) {
+  auto cfg = std::make_shared<config::Config>();
+  cfg->pool.nodes.push_back({"a", {"127.0.0.1", 7001}, 1});
+  cfg->commands.allow_keys = keys;
+  cfg->commands.allow_flush = flush;
+  return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("HELLO 3 switches the client to RESP3: local replies and node connections follow") {
+  Fixture f;
+  const std::string hello3 =
+      f.reply(f.run({"HELLO", "3", "AUTH", "default", "pw", "SETNAME", "c"}));
+  CHECK(hello3.rfind("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n", 0) == 0);
+  CHECK(hello3.find("$5\r\nproto\r\n:3\r\n") != std::string::npos);
+  CHECK(f.client.protocol == 3);
+  CHECK(f.client.name == "c");
+  CHECK(f.stats.resp3_clients.get() == 1);
+  // Without a version HELLO keeps the protocol.
+  CHECK(f.reply(f.run({"HELLO"})).rfind("%7\r\n", 0) == 0);
+  CHECK(f.stats.resp3_clients.get() == 1);
+
+  CHECK(f.reply(f.run({"CONFIG", "GET", "save"})) == "%0\r\n");
+  const std::string info = f.reply(f.run({"INFO"}));
+  CHECK(info.rfind("=", 0) == 0);
+  CHECK(info.find("\r\ntxt:# Server") != std::string::npos);
+  f.run({"CLIENT", "SETNAME", ""});
+  CHECK(f.reply(f.run({"CLIENT", "GETNAME"})) == "_\r\n");
+  CHECK(f.reply(f.run({"COMMAND", "INFO", "nosuch"})) == "*1\r\n_\r\n");
+
+  // Forwarded, split and broadcast requests carry the client's protocol to the pool.
+  f.nodes.placement = {{"a", 0}, {"b", 1}};
+  f.run({"GET", "a"});
+  f.run({"MGET", "a", "b"});
+  f.run({"DBSIZE"});
+  REQUIRE(f.nodes.sent.size() == 6);
+  for (const auto& sent : f.nodes.sent) CHECK(sent.target.protocol == 3);
+  // A RESP3 MGET merges `_` nulls like RESP2 ones.
+  const auto tag = f.next_tag - 2;
+  f.nodes.answer(1, "*1\r\n_\r\n");
+  f.nodes.answer(2, "*1\r\n$1\r\nB\r\n");
+  CHECK(f.reply(tag) == "*2\r\n_\r\n$1\r\nB\r\n");
+
+  CHECK(f.reply(f.run({"HELLO", "2"})).rfind("*14\r\n", 0) == 0);
+  CHECK(f.stats.resp3_clients.get() == 0);
+  f.run({"HELLO", "3"});
+  CHECK(f.reply(f.run({"RESET"})) == "+RESET\r\n");
+  CHECK(f.client.protocol == 2);
+  CHECK(f.stats.resp3_clients.get() == 0);
+  CHECK(f.reply(f.run({"CLIENT", "GETNAME"})) == "$-1\r\n");
+  f.run({"GET", "a"});
+  CHECK(f.nodes.sent.back().target.protocol == 2);
+}
+
+TEST_CASE("a RESP3 client leaving without HELLO 2 is uncounted") {
+  Fixture f;
+  {
+    dispatch::ClientState other;
+    f.dispatcher.dispatch(resp::Command{{"HELLO", "3"}}, encode({"HELLO", "3"}), other,
+                          backend::ReplyTarget{f.recorder, 99});
+    CHECK(f.stats.resp3_clients.get() == 1);
+  }
+  CHECK(f.stats.resp3_clients.get() == 0);
+}
+
+TEST_CASE("SCAN walks every node with one cursor") {
+  Fixture f;
+  auto tag = f.run({"SCAN", "0", "MATCH", "k*", "COUNT", "5"});
+  REQUIRE(f.nodes.sent.size() == 1);
+  CHECK(f.nodes.sent[0].node == 0);
+  CHECK(f.nodes.sent[0].request == encode({"SCAN", "0", "MATCH", "k*", "COUNT", "5"}));
+  f.nodes.answer(0, "*2\r\n$2\r\n12\r\n*1\r\n$2\r\nk1\r\n");
+  CHECK(f.reply(tag) == "*2\r\n$2\r\n12\r\n*1\r\n$2\r\nk1\r\n");  // node 0: its own cursor
+
+  tag = f.run({"SCAN", "12", "TYPE", "string"});
+  CHECK(f.nodes.sent[1].node == 0);
+  CHECK(f.nodes.sent[1].request == encode({"SCAN", "12", "TYPE", "string"}));
+  f.nodes.answer(1, "*2\r\n$1\r\n0\r\n*0\r\n");  // node 0 done: the next starts node 1
+  const std::string next = std::to_string(std::uint64_t{1} << 54);
+  CHECK(f.reply(tag) == "*2\r\n$" + std::to_string(next.size()) + "\r\n" + next + "\r\n*0\r\n");
+
+  tag = f.run({"SCAN", std::to_string((std::uint64_t{2} << 54) | 7)});
+  CHECK(f.nodes.sent[2].node == 2);
+  CHECK(f.nodes.sent[2].request == encode({"SCAN", "7"}));
+  f.nodes.answer(2, "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nz\r\n");  // the last node done: 0
+  CHECK(f.reply(tag) == "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nz\r\n");
+
+  // Invalid cursors: not a number, or a node that does not exist.
+  CHECK(f.reply(f.run({"SCAN", "abc"})) == "-ERR invalid cursor\r\n");
+  CHECK(f.reply(f.run({"SCAN", "-1"})) == "-ERR invalid cursor\r\n");
+  CHECK(f.reply(f.run({"SCAN", std::to_string(std::uint64_t{3} << 54)})) ==
+        "-ERR invalid cursor\r\n");
+  CHECK(f.nodes.sent.size() == 3);
+  // Errors from the node pass through.
+  tag = f.run({"SCAN", "0", "COUNT", "x"});
+  f.nodes.answer(3, "-ERR value is not an integer or out of range\r\n");
+  CHECK(f.reply(tag) == "-ERR value is not an integer or out of range\r\n");
+}
+
+TEST_CASE("SCAN cursor encoding") {
+  using dispatch::decode_scan_cursor;
+  using dispatch::next_scan_cursor;
+  using dispatch::ScanCursor;
+  CHECK(decode_scan_cursor("0", 3) == (ScanCursor{0, 0}));
+  CHECK(decode_scan_cursor("123", 3) == (ScanCursor{0, 123}));
+  const std::uint64_t node2 = std::uint64_t{2} << 54;
+  CHECK(decode_scan_cursor(std::to_string(node2 + 5), 3) == (ScanCursor{2, 5}));
+  CHECK(!decode_scan_cursor(std::to_string(node2), 2));
+  CHECK(!decode_scan_cursor("", 3));
+  CHECK(!decode_scan_cursor("1x", 3));
+  CHECK(!decode_scan_cursor("18446744073709551616", 3));  // 2^64
+  CHECK(next_scan_cursor(0, 9, 3) == 9u);
+  CHECK(next_scan_cursor(0, 0, 3) == (std::uint64_t{1} << 54));
+  CHECK(next_scan_cursor(2, 0, 3) == 0u);
+  CHECK(!next_scan_cursor(1, std::uint64_t{1} << 54, 3));
+  // Every cursor stays below 2^63 (signed 64-bit clients).
+  CHECK((dispatch::encode_scan_cursor({511, (std::uint64_t{1} << 54) - 1}) <
+         (std::uint64_t{1} << 63)));
+  for (std::uint32_t node = 0; node < 512; node += 37) {
+    const ScanCursor c{node, 0x3ffffu * node + 1};
+    CHECK((decode_scan_cursor(std::to_string(dispatch::encode_scan_cursor(c)), 512) == c));
+  }
+}
+
+TEST_CASE("KEYS and FLUSH only when enabled; RANDOMKEY picks a non-empty node") {
+  Fixture f;
+  const std::string keys = f.reply(f.run({"KEYS", "*"}));
+  CHECK(keys.rfind("-ERR 'keys' is not allowed through sidecache: ", 0) == 0);
+  CHECK(keys.find("commands.allow_keys") != std::string::npos);
+  const std::string flush = f.reply(f.run({"FLUSHALL"}));
+  CHECK(flush.rfind("-ERR 'flushall' is not allowed through sidecache: ", 0) == 0);
+  CHECK(flush.find("commands.allow_flush") != std::string::npos);
+  CHECK(f.reply(f.run({"FLUSHDB", "ASYNC"})).find("commands.allow_flush") != std::string::npos);
+  CHECK(f.nodes.sent.empty());
+
+  f.process.set_config(config_with(true, true));
+  auto tag = f.run({"KEYS", "k*"});
+  REQUIRE(f.nodes.sent.size() == 3);
+  f.nodes.answer(0, "*1\r\n$2\r\nk1\r\n");
+  f.nodes.answer(1, "*0\r\n");
+  f.nodes.answer(2, "*2\r\n$2\r\nk2\r\n$2\r\nk3\r\n");
+  CHECK(f.reply(tag) == "*3\r\n$2\r\nk1\r\n$2\r\nk2\r\n$2\r\nk3\r\n");
+
+  tag = f.run({"FLUSHALL", "SYNC"});
+  CHECK(f.nodes.sent[3].request == encode({"FLUSHALL", "SYNC"}));
+  for (std::size_t i = 3; i < 6; ++i) f.nodes.answer(i, "+OK\r\n");
+  CHECK(f.reply(tag) == "+OK\r\n");
+  tag = f.run({"FLUSHDB"});
+  f.nodes.answer(6, "+OK\r\n");
+  f.nodes.answer(7, "-ERR node busy\r\n");
+  f.nodes.answer(8, "+OK\r\n");
+  CHECK(f.reply(tag) == "-ERR node busy\r\n");
+
+  tag = f.run({"RANDOMKEY"});
+  f.nodes.answer(9, "$-1\r\n");
+  f.nodes.answer(10, "$1\r\nx\r\n");
+  f.nodes.answer(11, "$-1\r\n");
+  CHECK(f.reply(tag) == "$1\r\nx\r\n");
+  tag = f.run({"RANDOMKEY"});
+  for (std::size_t i = 12; i < 15; ++i) f.nodes.answer(i, "_\r\n");
+  CHECK(f.reply(tag) == "_\r\n");
+}
+
+TEST_CASE("EVALSHA answered NOSCRIPT is healed with the remembered body, once") {
+  Fixture f;
+  const std::string body = "return 'hi'";
+  const std::string sha = dispatch::sha1_hex(body);
+  CHECK(dispatch::sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+
+  // Unknown script: NOSCRIPT passes through.
+  auto tag = f.run({"EVALSHA", sha, "0"});
+  f.nodes.answer(0, "-NOSCRIPT No matching script.\r\n");
+  CHECK(f.reply(tag) == "-NOSCRIPT No matching script.\r\n");
+  CHECK(f.stats.script_reloads.get() == 0);
+
+  // EVAL teaches sidecache the body.
+  f.run({"EVAL", body, "0"});
+  CHECK(f.process.scripts.body(sha).value_or("") == body);
+  CHECK(f.nodes.sent.size() == 2);
+
+  const std::size_t first = f.nodes.sent.size();
+  tag = f.run({"EVALSHA", sha, "0"});
+  const std::uint32_t node = f.nodes.sent[first].node;
+  f.nodes.answer(first, "-NOSCRIPT No matching script.\r\n");
+  REQUIRE(f.nodes.sent.size() == first + 3);
+  CHECK(f.nodes.sent[first + 1].node == node);
+  CHECK(f.nodes.sent[first + 1].request == encode({"SCRIPT", "LOAD", body}));
+  CHECK(f.nodes.sent[first + 2].request == encode({"EVALSHA", sha, "0"}));
+  CHECK(f.reply(tag) == "<none>");
+  f.nodes.answer(first + 1, "$40\r\n" + sha + "\r\n");
+  f.nodes.answer(first + 2, "$2\r\nhi\r\n");
+  CHECK(f.reply(tag) == "$2\r\nhi\r\n");
+  CHECK(f.stats.script_reloads.get() == 1);
+
+  // Healed once only: a second NOSCRIPT passes through.
+  tag = f.run({"EVALSHA_RO", sha, "0"});
+  const std::size_t second = f.nodes.sent.size() - 1;
+  f.nodes.answer(second, "-NOSCRIPT No matching script.\r\n");
+  f.nodes.answer(second + 2, "-NOSCRIPT No matching script.\r\n");
+  CHECK(f.reply(tag) == "-NOSCRIPT No matching script.\r\n");
+  CHECK(f.stats.script_reloads.get() == 2);
+
+  // SCRIPT FLUSH through sidecache forgets; SCRIPT LOAD teaches.
+  f.run({"SCRIPT", "FLUSH"});
+  CHECK(!f.process.scripts.body(sha));
+  f.run({"SCRIPT", "LOAD", body});
+  CHECK(f.process.scripts.body(sha).value_or("") == body);
+}
+
+TEST_CASE("FUNCTION LOAD goes to every node; FUNCTION LIST to one") {
+  Fixture f;
+  auto tag = f.run({"FUNCTION", "LOAD", "#!lua name=lib\n..."});
+  REQUIRE(f.nodes.sent.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) f.nodes.answer(i, "$3\r\nlib\r\n");
+  CHECK(f.reply(tag) == "$3\r\nlib\r\n");
+  tag = f.run({"FUNCTION", "DELETE", "lib"});
+  f.nodes.answer(3, "+OK\r\n");
+  f.nodes.answer(4, "-ERR Library not found\r\n");
+  f.nodes.answer(5, "+OK\r\n");
+  CHECK(f.reply(tag) == "-ERR Library not found\r\n");
+  f.run({"FUNCTION", "LIST"});
+  CHECK(f.nodes.sent.size() == 7);
 }

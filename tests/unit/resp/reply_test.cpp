@@ -92,6 +92,38 @@ TEST_CASE("RESP3 replies", "[reply]") {
        "|0\r\n+x\r\n", "*2\r\n|1\r\n+ttl\r\n:3\r\n+v\r\n:1\r\n", "%1\r\n*1\r\n_\r\n~1\r\n#f\r\n"});
 }
 
+TEST_CASE("RESP3 replies as real commands send them", "[reply]") {
+  expect_replies(
+      {// HGETALL / CONFIG GET: maps; SMEMBERS: a set; ZSCORE: a double; GET missing: null.
+       "%2\r\n$2\r\nf1\r\n$2\r\nv1\r\n$2\r\nf2\r\n$2\r\nv2\r\n",
+       "~3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", "~0\r\n", ",1.5\r\n", ",-inf\r\n", ",nan\r\n",
+       ",-1.25e-10\r\n", "_\r\n", "#f\r\n", "(-12345678901234567890123\r\n",
+       // ZRANGE WITHSCORES: pairs of [member, double]; SCAN: [cursor, array].
+       "*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n",
+       "*2\r\n$1\r\n0\r\n*1\r\n$1\r\nk\r\n",
+       // INFO: verbatim; a verbatim holding CRLF; HELLO 3's map with nested empty array.
+       "=10\r\ntxt:a\r\nb:c\r\n", "=4\r\nmkd:\r\n",
+       "%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nmodules\r\n*0\r\n",
+       // Pushes (Pub/Sub, invalidation) with nested aggregates; an attribute before a map value.
+       ">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$1\r\nm\r\n",
+       ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n", ">2\r\n$10\r\ninvalidate\r\n_\r\n",
+       "%1\r\n$1\r\nk\r\n|1\r\n+a\r\n#t\r\n%1\r\n+x\r\n~1\r\n,0\r\n",
+       "|1\r\n+a\r\n:0\r\n|1\r\n+b\r\n:1\r\n:2\r\n",  // an attribute on an attribute's value
+       "*3\r\n!3\r\nERR\r\n_\r\n%0\r\n"});
+}
+
+TEST_CASE("split_array over RESP3 elements", "[reply]") {
+  std::vector<std::string_view> out;
+  const std::string reply = "*5\r\n_\r\n,2.5\r\n%1\r\n+a\r\n~1\r\n#t\r\n=5\r\ntxt:x\r\n(7\r\n";
+  REQUIRE(split_array(reply, out));
+  REQUIRE(out.size() == 5);
+  CHECK(out[0] == "_\r\n");
+  CHECK(out[1] == ",2.5\r\n");
+  CHECK(out[2] == "%1\r\n+a\r\n~1\r\n#t\r\n");
+  CHECK(out[3] == "=5\r\ntxt:x\r\n");
+  CHECK(out[4] == "(7\r\n");
+}
+
 TEST_CASE("malformed replies", "[reply]") {
   expect_error("?foo\r\n", "invalid reply type byte");
   expect_error("\r\n", "invalid reply type byte");

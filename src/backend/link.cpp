@@ -1,0 +1,214 @@
+#include "backend/link.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace sidecache::backend {
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::string_view kHello3 = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+
+}  // namespace
+
+Link::Link(asio::any_io_executor executor, NodeAddress node, LinkOptions options,
+           LinkLimiter::Ticket ticket)
+    : executor_(std::move(executor)),
+      node_(std::move(node)),
+      options_(options),
+      ticket_(std::move(ticket)),
+      socket_(executor_) {}
+
+Link::~Link() { ticket_.release(); }
+
+void Link::set_handlers(OnFrame on_frame, OnClose on_close) {
+  on_frame_ = std::move(on_frame);
+  on_close_ = std::move(on_close);
+}
+
+void Link::start() {
+  if (started_) return;
+  started_ = true;
+  if (options_.resp3) send_quiet(kHello3);
+  // The completion handler holds the link until its task ends: its owner may let go of it
+  // before the task first runs (a released link still delivers its replies).
+  asio::co_spawn(executor_, run(), [self = shared_from_this()](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("backend {}: dedicated connection failed: {}", self->node_.name, ex.what());
+    }
+    self->stop();
+  });
+}
+
+void Link::send(std::string_view request, ReplyTarget target) {
+  if (stopped_) return;
+  pending_.push_back(std::move(target));
+  out_.append(request);
+  flush();
+}
+
+void Link::send_quiet(std::string_view request) { send(request, ReplyTarget{}); }
+
+void Link::send_unmatched(std::string_view request) {
+  if (stopped_) return;
+  out_.append(request);
+  flush();
+}
+
+void Link::release(OnIdle on_idle) {
+  releasing_ = true;
+  on_idle_ = std::move(on_idle);
+  if (pending_.empty()) finish_release();
+}
+
+void Link::finish_release() {
+  releasing_ = false;
+  OnIdle on_idle = std::move(on_idle_);
+  on_idle_ = nullptr;
+  if (!on_idle || stopped_) return stop();
+  on_frame_ = nullptr;
+  on_close_ = nullptr;
+  on_idle(shared_from_this());
+}
+
+void Link::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  ticket_.release();
+  close_socket();
+  // The targets may hold the last reference to their client session, which may be the caller:
+  // they go when the link's task ends.
+  for (auto& target : pending_) dropped_.push_back(std::move(target));
+  pending_.clear();
+}
+
+asio::awaitable<void> Link::run() {
+  auto self = shared_from_this();
+  if (!co_await connect()) {
+    fail("cannot connect: " + error_);
+    dropped_.clear();
+    co_return;
+  }
+  if (stopped_) {
+    dropped_.clear();
+    co_return;
+  }
+  connected_ = true;
+  flush();
+  co_await read_frames();
+  if (!stopped_) fail(error_);
+  dropped_.clear();
+}
+
+asio::awaitable<bool> Link::connect() {
+  boost::system::error_code ec;
+  tcp::resolver resolver(executor_);
+  auto endpoints = co_await resolver.async_resolve(node_.host, std::to_string(node_.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    error_ = "cannot resolve " + node_.host + ": " + ec.message();
+    co_return false;
+  }
+  if (stopped_) co_return false;
+  bool timed_out = false;
+  asio::steady_timer watchdog(executor_);
+  watchdog.expires_after(options_.connect_timeout);
+  watchdog.async_wait([this, &timed_out](boost::system::error_code wec) {
+    if (wec) return;
+    timed_out = true;
+    close_socket();
+  });
+  co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  watchdog.cancel();
+  if (ec) {
+    error_ = timed_out ? "connect timed out after " +
+                             std::to_string(options_.connect_timeout.count()) + " ms"
+                       : ec.message();
+    co_return false;
+  }
+  socket_.set_option(tcp::no_delay(true), ec);
+  socket_.set_option(asio::socket_base::keep_alive(true), ec);
+  co_return true;
+}
+
+void Link::flush() {
+  if (!connected_ || writing_ || out_.empty() || stopped_) return;
+  writing_buf_.swap(out_);
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(writing_buf_),
+                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                      self->writing_ = false;
+                      self->writing_buf_.clear();
+                      if (ec) {
+                        if (self->error_.empty()) self->error_ = "write failed: " + ec.message();
+                        self->close_socket();  // the reader ends and reports
+                        return;
+                      }
+                      self->flush();
+                    });
+}
+
+asio::awaitable<void> Link::read_frames() {
+  boost::system::error_code ec;
+  while (!stopped_) {
+    std::size_t free = 0;
+    char* space = in_.prepare(kReadChunk, free);
+    const std::size_t n = co_await socket_.async_read_some(
+        asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (error_.empty()) error_ = ec == asio::error::eof ? "closed by the node" : ec.message();
+      co_return;
+    }
+    in_.commit(n);
+    while (!stopped_) {
+      std::size_t length = 0;
+      const auto status = framer_.frame(in_.readable(), length);
+      if (status == resp::FrameStatus::kNeedMore) break;
+      if (status == resp::FrameStatus::kError) {
+        error_ = "protocol error from node: " + std::string(framer_.error());
+        close_socket();
+        co_return;
+      }
+      on_frame(in_.readable().substr(0, length));
+      in_.consume(length);
+    }
+  }
+}
+
+void Link::on_frame(std::string_view frame) {
+  // Pushes (RESP3) and frames nobody asked for (RESP2 Pub/Sub) go to the frame handler.
+  if (frame[0] == '>' || pending_.empty()) {
+    if (on_frame_) on_frame_(frame);
+    return;
+  }
+  const ReplyTarget target = std::move(pending_.front());
+  pending_.pop_front();
+  if (target.sink) target.deliver(frame);
+  if (releasing_ && pending_.empty()) finish_release();
+}
+
+void Link::fail(const std::string& reason) {
+  if (stopped_) return;
+  spdlog::debug("backend {}: dedicated connection lost: {}", node_.name, reason);
+  std::string reply = "-ERR sidecache: dedicated connection to node '" + node_.name + "' lost (" +
+                      reason + "), outcome unknown\r\n";
+  std::deque<ReplyTarget> failed;
+  failed.swap(pending_);
+  const bool releasing = releasing_;
+  stopped_ = true;
+  ticket_.release();
+  close_socket();
+  for (const auto& target : failed) {
+    if (target.sink) target.deliver(reply);
+  }
+  if (!releasing && on_close_) on_close_(reason);
+}
+
+void Link::close_socket() {
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+}  // namespace sidecache::backend

@@ -1,0 +1,42 @@
+// Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN/MAX, BLMPOP, BZMPOP, XREAD and
+// XREADGROUP with BLOCK): each runs on a dedicated connection to the node of its keys, so it
+// never holds a shared pipelined connection. Redis itself honours the command's timeout. The
+// session reads on while the command blocks (to notice the client leaving) but processes
+// nothing more until its reply is written; the client leaving closes the connection, which
+// unblocks Redis. Answered, the connection goes back to the worker's idle cache.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "server/session_modes.hpp"
+
+namespace sidecache::server {
+
+class Blocking {
+ public:
+  explicit Blocking(ModeContext ctx) : ctx_(ctx) {}
+  ~Blocking() { stop(); }
+  Blocking(const Blocking&) = delete;
+  Blocking& operator=(const Blocking&) = delete;
+
+  // Runs the command; its reply (or an error) goes to `target`. Returns the node, or
+  // Dispatched::kNoNode when answered at once with an error.
+  std::int32_t run(const resp::CommandInfo& info, const resp::Command& command,
+                   std::string_view raw, const backend::ReplyTarget& target);
+  // True while a blocking command waits for its reply.
+  bool active() const { return link_ && !link_->stopped(); }
+  // Its reply was delivered (by the link) or the client is gone.
+  void done();
+  // The client left or the session stops: close the connection.
+  void stop();
+
+ private:
+  ModeContext ctx_;
+  std::shared_ptr<backend::Link> link_;
+  bool counted_ = false;  // in stats.blocking_inflight
+  std::string error_;
+  std::string scratch_;
+};
+
+}  // namespace sidecache::server

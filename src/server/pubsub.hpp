@@ -1,0 +1,83 @@
+// Pub/Sub for one client. A channel lives on the node the ring gives its name
+// (node_for_key(channel)), so PUBLISH and SUBSCRIBE of one channel meet on one node; patterns
+// are subscribed on every node (a PUBLISH reaches exactly one node, so a message arrives once).
+// The client keeps one dedicated connection per node it has subscriptions on, speaking its
+// protocol (RESP3 clients get push frames), and receives every message on its one connection.
+// Confirmations are built here with the client's total subscription count, in argument order,
+// once every node involved has confirmed. PUBLISH/SPUBLISH and PUBSUB queries use the shared
+// connections.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "server/session_modes.hpp"
+
+namespace sidecache::server {
+
+class PubSub {
+ public:
+  explicit PubSub(ModeContext ctx) : ctx_(ctx) {}
+  ~PubSub() { reset(); }
+  PubSub(const PubSub&) = delete;
+  PubSub& operator=(const PubSub&) = delete;
+
+  // Channels, patterns and shard channels subscribed to (RESP2 clients are then limited to
+  // the subscribe commands, PING, QUIT and RESET).
+  std::size_t subscriptions() const { return channels_.size() + patterns_.size() + shard_.size(); }
+  // (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB <sub>. Returns the node used
+  // (Dispatched::kNoNode / kManyNodes otherwise).
+  std::int32_t command(const resp::CommandInfo& info, const resp::Command& command,
+                       std::string_view raw, const backend::ReplyTarget& target);
+  // RESET or the client leaving: every subscription ends, the connections close. Confirmations
+  // still owed are answered.
+  void reset();
+
+ private:
+  enum class Kind { kChannel, kPattern, kShard };
+  // One client command waiting for the nodes' confirmations.
+  struct Op {
+    backend::ReplyTarget target;
+    std::string reply;  // built here, delivered when `waiting` reaches 0
+    std::uint32_t waiting = 0;
+  };
+  struct NodeLink {
+    std::shared_ptr<backend::Link> link;
+    std::uint32_t subscriptions = 0;  // of this client on this node
+    std::deque<std::pair<std::shared_ptr<Op>, std::uint32_t>> expected;  // frames still owed
+  };
+
+  void subscribe(Kind kind, const resp::Command& command, const backend::ReplyTarget& target);
+  void unsubscribe(Kind kind, const resp::Command& command, const backend::ReplyTarget& target);
+  std::set<std::string>& set_of(Kind kind);
+  std::size_t count_for(Kind kind) const;
+  void append_confirmation(std::string& out, std::string_view type, const std::string* name,
+                           std::size_t count) const;
+  // The link to node `index` of the current configuration, opened if needed; nullptr with
+  // `error` set when it cannot be.
+  NodeLink* ensure_link(std::uint32_t index, std::string& error);
+  void send(NodeLink& entry, std::string_view verb, const std::vector<std::string_view>& args,
+            const std::shared_ptr<Op>& op);
+  void on_frame(const std::string& node, std::string_view frame);
+  void confirmed(const std::string& node, std::string_view error);
+  void close_idle_links();
+  void update_gauge();
+  void reply_error(const backend::ReplyTarget& target, std::string_view text);
+
+  ModeContext ctx_;
+  // By node name, not index: the node list may change on reload while subscriptions last.
+  std::map<std::string, NodeLink> links_;
+  std::set<std::string> channels_;
+  std::set<std::string> patterns_;
+  std::set<std::string> shard_;
+  std::map<std::string, std::string> node_of_;  // channel and shard channel -> its node
+  bool counted_ = false;                        // in stats.subscribed_clients
+  std::string scratch_;
+  std::string error_;
+};
+
+}  // namespace sidecache::server

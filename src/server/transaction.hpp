@@ -1,0 +1,69 @@
+// MULTI/EXEC/DISCARD/WATCH/UNWATCH. MULTI is answered here; the commands queued after it are
+// checked (known, arity, keys) and go, with MULTI, to a dedicated connection to the node of the
+// first keyed command (or of the keys WATCH pinned). Keyless commands queued before that node
+// is known are answered +QUEUED here and sent, replies dropped, once it is. A key on another
+// node answers CROSSSLOT and flags the transaction: EXEC then answers EXECABORT as Redis does
+// and DISCARD goes to the node. +QUEUED and EXEC's reply pass through unchanged. After EXEC,
+// DISCARD or UNWATCH the connection goes back to the worker's idle cache; one that may still
+// hold a WATCH is closed instead, so no WATCH state can leak to another client.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/session_modes.hpp"
+
+namespace sidecache::server {
+
+class Transaction {
+ public:
+  explicit Transaction(ModeContext ctx) : ctx_(ctx) {}
+  ~Transaction() { reset(); }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  // Between MULTI and EXEC/DISCARD: every command goes to queue().
+  bool in_multi() const { return multi_; }
+  // MULTI, EXEC, DISCARD, WATCH or UNWATCH outside a transaction. Returns the node used, or
+  // Dispatched::kNoNode.
+  std::int32_t command(const resp::CommandInfo& info, const resp::Command& command,
+                       std::string_view raw, const backend::ReplyTarget& target);
+  // Any command inside MULTI (looked up here; EXEC and DISCARD end the transaction).
+  dispatch::Dispatched queue(const resp::Command& command, std::string_view raw,
+                             const backend::ReplyTarget& target);
+  // RESET, QUIT, the client leaving: forget the transaction and close the connection.
+  void reset();
+
+ private:
+  std::int32_t exec(const backend::ReplyTarget& target);
+  std::int32_t discard(const backend::ReplyTarget& target);
+  std::int32_t watch(const resp::CommandInfo& info, const resp::Command& command,
+                     std::string_view raw, const backend::ReplyTarget& target);
+  // Queues one checked command: `keyed` with its `node`, or keyless.
+  std::int32_t enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
+                       std::string_view raw, const backend::ReplyTarget& target);
+  bool pin(std::uint32_t node, std::string& error);
+  void send_multi();
+  void release(bool reusable);
+  void on_link_lost();
+  void flag() { flagged_ = true; }
+  void reply(const backend::ReplyTarget& target, std::string_view bytes) const {
+    target.deliver(bytes);
+  }
+  void reply_error(const backend::ReplyTarget& target, std::string_view text);
+
+  ModeContext ctx_;
+  std::shared_ptr<backend::Link> link_;
+  std::uint32_t node_ = 0;
+  bool multi_ = false;                 // MULTI read, EXEC/DISCARD not yet
+  bool multi_sent_ = false;            // MULTI sent on link_
+  bool flagged_ = false;               // an error was queued: EXEC answers EXECABORT
+  bool watching_ = false;              // WATCH sent on link_
+  bool watch_lost_ = false;            // the connection holding WATCH broke: EXEC answers nil
+  std::vector<std::string> buffered_;  // keyless commands queued before the node was known
+  std::string error_;
+  std::string scratch_;
+};
+
+}  // namespace sidecache::server
