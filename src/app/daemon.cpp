@@ -77,6 +77,8 @@ int Daemon::run() {
     return 1;
   }
   try {
+    writes_ = write::Service::create(*config_);
+    if (writes_) process_.writes = writes_->shared();
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
       workers_.back()->listen();
@@ -101,6 +103,7 @@ int Daemon::run() {
 
   apply_cache(*config_);  // before the workers start: they answer with the policies at once
   if (health_) health_->start();
+  if (writes_) writes_->start();
   for (auto& w : workers_) w->start();
   if (http_) http_->start();
   spdlog::info("ready: connect with redis-cli -h {} -p {}", config_->listen.host,
@@ -108,6 +111,18 @@ int Daemon::run() {
   std::thread control_thread([this] { control_.run(); });
   for (auto& w : workers_) w->join();
   if (process_.cache) process_.cache->flights().clear();  // sessions go while workers exist
+  // Flushers write what they can within the drain timeout; the rest stays queued in Redis.
+  if (writes_) {
+    auto left = config_->process.drain_timeout;
+    if (const auto started = drain_started_.load(); started != 0) {
+      const auto spent =
+          std::chrono::steady_clock::now() -
+          std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(started));
+      left = std::max(std::chrono::milliseconds(500),
+                      left - std::chrono::duration_cast<std::chrono::milliseconds>(spent));
+    }
+    writes_->stop(left);
+  }
   http_.reset();
   stop_cache();
   control_.stop();
@@ -128,6 +143,7 @@ void Daemon::on_signal(int signal) {
 }
 
 void Daemon::begin_drain() {
+  drain_started_.store(std::chrono::steady_clock::now().time_since_epoch().count());
   draining_ = true;
   if (http_) http_->set_draining();  // /readyz: 503 while open requests finish
   for (auto& w : workers_) w->drain();

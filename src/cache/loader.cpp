@@ -189,7 +189,11 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
       loaded->kind = LoadResult::Kind::kValue;
       loaded->value = std::move(*value);
       const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
-      requests = store_requests(k.key, loaded->value, ttl.count());
+      if (p.config.write == config::WriteMode::kBehind) {  // issue 6: read-your-writes
+        requests.push_back(guarded_store_request(k.key, loaded->value, ttl.count()));
+      } else {
+        requests = store_requests(k.key, loaded->value, ttl.count());
+      }
     } else {
       loaded->kind = LoadResult::Kind::kAbsent;
       // A stale value of a row that is gone goes too, so the negative marker is read next.

@@ -253,6 +253,23 @@ std::vector<std::string> store_requests(std::string_view key, const Value& value
           command({"PEXPIRE", key, ttl}), command({"EXEC"})};
 }
 
+std::string guarded_store_request(std::string_view key, const Value& value, std::int64_t ttl_ms) {
+  static constexpr std::string_view kScript =
+      "if redis.call('PTTL', KEYS[1]) == -1 then return 0 end "
+      "if ARGV[2] == 'h' then redis.call('DEL', KEYS[1]) "
+      "redis.call('HSET', KEYS[1], unpack(ARGV, 3)) redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
+      "else redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1]) end return 1";
+  std::vector<std::string> args{
+      "EVAL",           std::string(kScript),   "1",
+      std::string(key), std::to_string(ttl_ms), value.is_hash ? "h" : "s"};
+  if (value.is_hash) {
+    for (const auto& [f, v] : value.fields) args.insert(args.end(), {f, v});
+  } else {
+    args.push_back(value.text);
+  }
+  return command(std::span<const std::string>(args));
+}
+
 std::string negative_key(std::string_view key) { return "sidecache:neg:" + std::string(key); }
 
 std::string lease_key(std::string_view key) { return "sidecache:lease:" + std::string(key); }

@@ -74,6 +74,11 @@ std::string command(std::span<const std::string> args);
 std::vector<std::string> store_requests(std::string_view key, const Value& value,
                                         std::int64_t ttl_ms);
 
+// Write-behind (issue 6, docs/write-modes.md): one EVAL that stores like store_requests unless
+// the key exists without a TTL, which for a write: behind policy means it has writes queued
+// for the database: a load that raced with a write must not put the older row over it.
+std::string guarded_store_request(std::string_view key, const Value& value, std::int64_t ttl_ms);
+
 // Redis keys of the metadata kept beside a policy key.
 std::string negative_key(std::string_view key);  // "sidecache:neg:<key>"
 std::string lease_key(std::string_view key);     // "sidecache:lease:<key>"

@@ -135,6 +135,51 @@ void read_warm(CachePolicy& policy, const Value& value) {
   }
 }
 
+void read_write_mode(CachePolicy& policy, const Value& value) {
+  static constexpr std::string_view kModes[] = {"none", "invalidate", "through", "behind"};
+  const auto name = value.one_of(kModes);
+  policy.write = name == "invalidate" ? WriteMode::kInvalidate
+                 : name == "through"  ? WriteMode::kThrough
+                 : name == "behind"   ? WriteMode::kBehind
+                                      : WriteMode::kNone;
+}
+
+void read_on_full(WriteBehindConfig& behind, const Value& value) {
+  static constexpr std::string_view kChoices[] = {"error", "slow"};
+  behind.on_full = value.one_of(kChoices) == "slow" ? OnFull::kSlow : OnFull::kError;
+}
+
+constexpr Directive<WriteBehindConfig> kWriteBehindDirectives[] = {
+    {"batch_size", read_integer<&WriteBehindConfig::batch_size, 1, 100000>,
+     "entries per database transaction at most"},
+    {"flush_interval", read_duration<&WriteBehindConfig::flush_interval, 1, kMaxTimeoutMs>,
+     "a partial batch is written after this long"},
+    {"coalesce", read_boolean<&WriteBehindConfig::coalesce>,
+     "write only the last value of a key within a batch"},
+    {"max_retries", read_integer<&WriteBehindConfig::max_retries, 0, 1000>,
+     "tries of a batch the database rejects before its entries go dead-letter"},
+    {"backoff_min", read_duration<&WriteBehindConfig::backoff_min, 1, kMaxTimeoutMs>,
+     "retry delay after the first failure"},
+    {"backoff_max", read_duration<&WriteBehindConfig::backoff_max, 1, kMaxTimeoutMs>,
+     "the retry delay doubles (with jitter) up to this"},
+    {"queue_max", read_integer<&WriteBehindConfig::queue_max, 1, 1ull << 40>,
+     "entries queued per node before back-pressure"},
+    {"on_full", read_on_full, "a write to a full queue: error (at once) or slow (wait for room)"},
+    {"slow_wait", read_duration<&WriteBehindConfig::slow_wait, 1, kMaxTimeoutMs>,
+     "on_full slow: how long a write waits for room before its error"},
+    {"claim_idle", read_duration<&WriteBehindConfig::claim_idle, 100, kMaxTimeoutMs>,
+     "entries a dead flusher left pending this long are taken over"},
+    {"dead_letter", read_boolean<&WriteBehindConfig::dead_letter>,
+     "entries the database rejects go to a dead-letter stream (else dropped, logged)"},
+};
+
+void read_write_behind(CachePolicy& policy, const Value& value) {
+  read_section(value, kWriteBehindDirectives, policy.write_behind);
+  if (policy.write_behind.backoff_min > policy.write_behind.backoff_max) {
+    value.fail("backoff_min must not be above backoff_max");
+  }
+}
+
 constexpr Directive<CachePolicy> kPolicyDirectives[] = {
     {"name", read_string<&CachePolicy::name>, "label in metrics and logs (default: match)"},
     {"match", read_match, "key pattern with one '*' for the id, e.g. \"product:*\" (required)"},
@@ -163,6 +208,12 @@ constexpr Directive<CachePolicy> kPolicyDirectives[] = {
     {"stale_if_error", read_duration<&CachePolicy::stale_if_error, 0, kMaxTtlMs>,
      "when the database fails, answer values expired up to this long ago"},
     {"warm", read_warm, "keys to load at startup and reload: {ids | query}"},
+    {"write", read_write_mode,
+     "writes to policy keys: none (Redis only), invalidate, through or behind"},
+    {"delete_row_on_del", read_boolean<&CachePolicy::delete_row_on_del>,
+     "DEL/UNLINK of a policy key also deletes its row"},
+    {"write_behind", read_write_behind,
+     "write: behind queue and flushers: {batch_size, flush_interval, coalesce, ...}"},
 };
 
 // Checks within one policy, at the policy's position.
@@ -187,6 +238,18 @@ void check_policy(CachePolicy& policy, const Value& value) {
   }
   if (policy.lease && policy.lease_wait >= policy.load_timeout) {
     value.fail("lease_wait must be shorter than load_timeout, or waiting clients time out first");
+  }
+  if (policy.write != WriteMode::kNone) {
+    if (!by_table) value.fail("'write' needs a 'table' + 'key_column' source (not a 'query')");
+    if (policy.mapping == ValueMapping::kJson) {
+      value.fail(
+          "'write' supports mapping column or hash (a json value is not split into columns)");
+    }
+  } else if (policy.delete_row_on_del) {
+    value.fail("'delete_row_on_del' needs a 'write' mode");
+  }
+  if (policy.write != WriteMode::kBehind && value.node()["write_behind"]) {
+    value.fail("'write_behind' applies to write: behind only");
   }
   policy.where = position(value);
 }
@@ -248,6 +311,10 @@ void read_database(CacheConfig& cache, const Value& value) {
   }
 }
 
+void read_channel(CacheConfig& cache, const Value& value) {
+  cache.invalidation_channel = identifier(value);
+}
+
 constexpr Directive<CacheConfig> kCacheDirectives[] = {
     {"database", read_database, "the database policies load from: {type, path | conninfo, ...}"},
     {"policies", read_policies, "read-through policies, first match wins"},
@@ -256,6 +323,8 @@ constexpr Directive<CacheConfig> kCacheDirectives[] = {
      "TTL of policies without one and no matching rule"},
     {"ready_waits_for_warming", read_boolean<&CacheConfig::ready_waits_for_warming>,
      "/readyz answers 503 until warming has finished"},
+    {"invalidation_channel", read_channel,
+     "PostgreSQL LISTEN channel whose payloads are cache keys to delete"},
 };
 
 }  // namespace
@@ -264,6 +333,10 @@ void read_cache(Config& config, const Value& value) {
   read_section(value, kCacheDirectives, config.cache);
   if (!config.cache.policies.empty() && !config.cache.database) {
     value.fail("policies need a 'database'");
+  }
+  if (!config.cache.invalidation_channel.empty() &&
+      (!config.cache.database || config.cache.database->kind != DatabaseKind::kPostgres)) {
+    value.fail("'invalidation_channel' needs a postgres database");
   }
 }
 

@@ -136,6 +136,37 @@ struct WarmConfig {
   std::uint32_t batch_size = 100;  // ids per database call
 };
 
+// How writes (SET, HSET, INCR, DEL, ...) to a policy key reach the database (write/, see
+// docs/write-modes.md).
+enum class WriteMode {
+  kNone,        // Redis only; the application writes the database itself
+  kInvalidate,  // database upsert, then DEL of the cache key
+  kThrough,     // database first, then the cache (DEL when the cache write fails)
+  kBehind,      // the cache and a durable queue entry (a Redis Stream) in one MULTI/EXEC;
+                // flushers write the database later, in batches
+};
+
+// What a write-behind write does when its queue holds queue_max entries.
+enum class OnFull {
+  kError,  // answer an error at once
+  kSlow,   // wait (up to slow_wait) for room, then answer an error
+};
+
+// The write-behind queue and its flushers (one queue per policy and node).
+struct WriteBehindConfig {
+  std::uint32_t batch_size = 500;    // entries per database transaction at most
+  Millis flush_interval{100};        // a partial batch is written after this long
+  bool coalesce = true;              // only the last value of a key within a batch is written
+  std::uint32_t max_retries = 5;     // rejected batches: tries before entries go dead-letter
+  Millis backoff_min{100};           // retry delay after the first failure ...
+  Millis backoff_max{10000};         // ... doubling (with jitter) up to this
+  std::uint64_t queue_max = 100000;  // entries queued per node; more: back-pressure
+  OnFull on_full = OnFull::kError;
+  Millis slow_wait{2000};    // on_full slow: how long a write waits for room
+  Millis claim_idle{30000};  // entries pending this long on a dead flusher are taken over
+  bool dead_letter = true;   // rejected entries go to a dead-letter stream (else: dropped, logged)
+};
+
 // One read-through policy (cache/): keys matching `match` are loaded from the database.
 struct CachePolicy {
   std::string name;   // for metrics and logs; defaults to the match pattern
@@ -158,6 +189,9 @@ struct CachePolicy {
   Millis stale_while_revalidate{0};
   Millis stale_if_error{0};
   std::optional<WarmConfig> warm;
+  WriteMode write = WriteMode::kNone;  // needs a table source and mapping column or hash
+  bool delete_row_on_del = false;      // DEL/UNLINK also deletes the row (write != none)
+  WriteBehindConfig write_behind;      // write: behind
 };
 
 // The tutorial's TTL manager: a TTL per kind of key, by pattern; the first match wins.
@@ -172,6 +206,8 @@ struct CacheConfig {
   std::vector<TtlRule> ttl_rules;
   Millis default_ttl{300000};
   bool ready_waits_for_warming = false;  // /readyz answers 503 until warming is done
+  // PostgreSQL LISTEN/NOTIFY channel whose payloads are cache keys to delete; empty: off.
+  std::string invalidation_channel;
 };
 
 struct Config {

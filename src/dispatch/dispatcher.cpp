@@ -91,6 +91,11 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
     reply_error(target, errors::wrong_arity(info->name));
     return done;
   }
+  if (writer_ != nullptr &&
+      writer_->handle(info->name, args, info->has(resp::kFlagWrite), target)) {
+    done.node = Dispatched::kManyNodes;
+    return done;
+  }
   if (cache_ != nullptr && cache_->handle(info->name, args, target)) {
     done.node = Dispatched::kManyNodes;
     return done;

@@ -15,6 +15,7 @@
 #include "dispatch/split.hpp"
 #include "resp/command_table.hpp"
 #include "resp/parser.hpp"
+#include "write/writer.hpp"
 
 namespace sidecache::dispatch {
 
@@ -47,6 +48,12 @@ class Dispatcher {
     scripts_.nodes = &nodes;
     ++scripts_.generation;
     if (cache_ != nullptr) cache_->set_nodes(nodes);
+    if (writer_ != nullptr) writer_->set_nodes(nodes);
+  }
+  // The write modes (issue 6), or nullptr: they take writes on write-policy keys first.
+  void set_writer(write::Writer* writer) {
+    writer_ = writer;
+    if (writer_ != nullptr) writer_->set_nodes(*nodes_);
   }
   // The read-through engine (issue 5), or nullptr: it takes read commands on policy keys
   // before normal routing.
@@ -74,6 +81,7 @@ class Dispatcher {
 
   backend::NodeSender* nodes_;
   cache::Engine* cache_ = nullptr;
+  write::Writer* writer_ = nullptr;
   const ProcessState& process_;
   WorkerStats& stats_;
   std::vector<std::uint32_t> keys_;  // scratch, reused per request

@@ -16,6 +16,7 @@
 #include "db/stats.hpp"
 #include "dispatch/scripts.hpp"
 #include "sidecache/stats.hpp"
+#include "write/writer.hpp"
 
 namespace sidecache::dispatch {
 
@@ -43,6 +44,8 @@ struct ProcessState {
   // The read-through cache shared by the workers' engines (policies, single flight, database
   // threads, statistics); set before the workers are made, even with no policies.
   std::shared_ptr<cache::Shared> cache;
+  // Write modes (issue 6): what each worker's write::Writer is made with; null without them.
+  std::shared_ptr<const write::WriterShared> writes;
 
   // The database threads' statistics (db::Executor), while a database is configured; whoever
   // starts or replaces the executor sets it (nullptr: no sidecache_db_* metrics).

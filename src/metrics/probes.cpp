@@ -1,5 +1,7 @@
 #include "metrics/probes.hpp"
 
+#include "write/stats.hpp"
+
 #include <array>
 
 namespace sidecache::metrics {
@@ -59,6 +61,7 @@ HttpReply Probes::respond(std::string_view method, std::string_view target) cons
     HttpReply reply;
     reply.content_type = kMetricsContentType;
     reply.body = serialize(collector_.Collect());
+    if (process_.writes) write::append_metrics(*process_.writes->stats, reply.body);
     return reply;
   }
   if (path == "/healthz") return text(200, "ok");

@@ -42,6 +42,11 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
     cache_ = std::make_shared<cache::Engine>(process_.cache, cache_runtime_, *pool_);
     dispatcher_.set_cache(cache_.get());
   }
+  if (process_.writes) {
+    write_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
+    writer_ = std::make_shared<write::Writer>(process_.writes, write_runtime_, *pool_);
+    dispatcher_.set_writer(writer_.get());
+  }
 }
 
 std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::HealthChecker> health) {
@@ -51,6 +56,7 @@ std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::Health
 Worker::~Worker() {
   stop();
   join();
+  if (write_runtime_) write_runtime_->close();  // database threads' posts become no-ops
   // Order matters: sockets before their io_context; the io_context (whose pending handlers
   // own the sessions) before the members sessions use.
   acceptor_.reset();

@@ -70,6 +70,9 @@ class Worker final : public SessionRegistry {
   std::shared_ptr<cache::Engine> cache_;  // when process.cache is set
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unordered_set<Session*> sessions_;
+  // Write modes (issue 6): null unless the configuration has them.
+  std::shared_ptr<cache::AsioRuntime> write_runtime_;
+  std::shared_ptr<write::Writer> writer_;
   bool draining_ = false;
   std::thread thread_;
 };

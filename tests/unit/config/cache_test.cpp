@@ -162,5 +162,105 @@ TEST_CASE("cache errors point at the key at fault", "[config][cache]") {
         "t.yaml:7:7: cache.policies[1]: duplicate match 'p:*' (also at t.yaml:6)");
 }
 
+TEST_CASE("write modes default to none", "[config][cache][write]") {
+  const auto config = load_string(
+      kNodes + kDb +
+          "  policies:\n    - {match: \"p:*\", table: t, key_column: id, columns: [v]}\n",
+      "t.yaml");
+  const auto& p = config.cache.policies[0];
+  CHECK(p.write == WriteMode::kNone);
+  CHECK_FALSE(p.delete_row_on_del);
+  CHECK(p.write_behind.batch_size == 500);
+  CHECK(p.write_behind.coalesce);
+  CHECK(p.write_behind.on_full == OnFull::kError);
+  CHECK(config.cache.invalidation_channel.empty());
+}
+
+TEST_CASE("write modes and write-behind options are read", "[config][cache][write]") {
+  const auto config = load_string(kNodes + R"(
+cache:
+  database: {type: postgres, conninfo: "dbname=app"}
+  invalidation_channel: sidecache_invalidate
+  policies:
+    - match: "a:*"
+      table: a
+      key_column: id
+      value_column: v
+      write: invalidate
+      delete_row_on_del: true
+    - {match: "b:*", table: b, key_column: id, mapping: hash, write: through}
+    - match: "c:*"
+      table: c
+      key_column: id
+      value_column: v
+      write: behind
+      write_behind:
+        batch_size: 50
+        flush_interval: 20ms
+        coalesce: false
+        max_retries: 2
+        backoff_min: 10ms
+        backoff_max: 1s
+        queue_max: 1000
+        on_full: slow
+        slow_wait: 500ms
+        claim_idle: 5s
+        dead_letter: false
+)",
+                                  "t.yaml");
+  const auto& cache = config.cache;
+  CHECK(cache.invalidation_channel == "sidecache_invalidate");
+  REQUIRE(cache.policies.size() == 3);
+  CHECK(cache.policies[0].write == WriteMode::kInvalidate);
+  CHECK(cache.policies[0].delete_row_on_del);
+  CHECK(cache.policies[1].write == WriteMode::kThrough);
+  const auto& c = cache.policies[2];
+  CHECK(c.write == WriteMode::kBehind);
+  CHECK(c.write_behind.batch_size == 50);
+  CHECK(c.write_behind.flush_interval == 20ms);
+  CHECK_FALSE(c.write_behind.coalesce);
+  CHECK(c.write_behind.max_retries == 2);
+  CHECK(c.write_behind.backoff_min == 10ms);
+  CHECK(c.write_behind.backoff_max == 1s);
+  CHECK(c.write_behind.queue_max == 1000);
+  CHECK(c.write_behind.on_full == OnFull::kSlow);
+  CHECK(c.write_behind.slow_wait == 500ms);
+  CHECK(c.write_behind.claim_idle == 5s);
+  CHECK_FALSE(c.write_behind.dead_letter);
+}
+
+TEST_CASE("write mode errors point at the key at fault", "[config][cache][write]") {
+  const std::string policy = kNodes + kDb + "  policies:\n    - ";
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
+                          "sometimes}\n") ==
+        "t.yaml:6:69: cache.policies[0].write: unknown value 'sometimes' (expected one of: none, "
+        "invalidate, through, behind)");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, value_column: v, write: through}\n") ==
+        "t.yaml:6:7: cache.policies[0]: 'write' needs a 'table' + 'key_column' source (not a "
+        "'query')");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, mapping: json, write: "
+                          "behind}\n") ==
+        "t.yaml:6:7: cache.policies[0]: 'write' supports mapping column or hash (a json value is "
+        "not split into columns)");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], "
+                          "delete_row_on_del: true}\n") ==
+        "t.yaml:6:7: cache.policies[0]: 'delete_row_on_del' needs a 'write' mode");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
+                          "through, write_behind: {batch_size: 5}}\n") ==
+        "t.yaml:6:7: cache.policies[0]: 'write_behind' applies to write: behind only");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
+                          "behind, write_behind: {backoff_min: 2s, backoff_max: 1s}}\n") ==
+        "t.yaml:6:91: cache.policies[0].write_behind: backoff_min must not be above backoff_max");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
+                          "behind, write_behind: {on_full: drop}}\n") ==
+        "t.yaml:6:101: cache.policies[0].write_behind.on_full: unknown value 'drop' (expected one "
+        "of: error, slow)");
+  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
+                          "behind, write_behind: {batch_size: 0}}\n") ==
+        "t.yaml:6:104: cache.policies[0].write_behind.batch_size: 0 is out of range (1..100000)");
+  CHECK(error_of(kNodes + kDb + "  invalidation_channel: inv\n") ==
+        "t.yaml:4:3: cache: 'invalidation_channel' needs a postgres database");
+}
+
 }  // namespace
 }  // namespace sidecache::config

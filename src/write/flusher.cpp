@@ -1,0 +1,451 @@
+#include "write/flusher.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <random>
+#include <unordered_map>
+
+#include "db/database.hpp"
+
+namespace sidecache::write {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const {
+    if (r != nullptr) freeReplyObject(r);
+  }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+std::string str(const redisReply* r) {
+  if (r == nullptr) return {};
+  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+      r->type == REDIS_REPLY_ERROR) {
+    return std::string(r->str, r->len);
+  }
+  if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+  return {};
+}
+
+// [[id, [f, v, ...]], ...] -> entries (a deleted entry's fields are nil: skipped but acked).
+void parse_entries(const redisReply* list, std::vector<Entry>& out,
+                   std::vector<std::string>& junk) {
+  if (list == nullptr || list->type != REDIS_REPLY_ARRAY) return;
+  for (std::size_t i = 0; i < list->elements; ++i) {
+    const redisReply* e = list->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
+    std::string id = str(e->element[0]);
+    const redisReply* fv = e->element[1];
+    std::vector<std::pair<std::string, std::string>> fields;
+    if (fv->type == REDIS_REPLY_ARRAY) {
+      for (std::size_t j = 0; j + 1 < fv->elements; j += 2) {
+        fields.emplace_back(str(fv->element[j]), str(fv->element[j + 1]));
+      }
+    }
+    auto entry = parse_entry(id, fields);
+    if (entry) {
+      out.push_back(std::move(*entry));
+    } else {
+      junk.push_back(std::move(id));
+    }
+  }
+}
+
+}  // namespace
+
+struct Flusher::Impl {
+  FlusherOptions o;
+  std::thread thread;
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::atomic<bool> stopping{false};
+  Clock::time_point drain_deadline{};
+  redisContext* redis = nullptr;
+  std::unique_ptr<db::Database> db;
+  std::mt19937_64 rng{std::random_device{}()};
+  bool leader = false;
+  Clock::time_point last_claim{};
+  Clock::time_point last_gauge{};
+  std::unordered_map<std::string, std::uint32_t> rejections;  // entry id -> rejected tries
+
+  explicit Impl(FlusherOptions options) : o(std::move(options)) {}
+  ~Impl() { disconnect(); }
+
+  void disconnect() {
+    if (redis != nullptr) redisFree(redis);
+    redis = nullptr;
+    leader = false;
+  }
+
+  bool past_deadline() const { return stopping.load() && Clock::now() >= drain_deadline; }
+
+  // Sleeps up to `d`, less when stopping.
+  void nap(Millis d) {
+    std::unique_lock lock(mutex);
+    wake.wait_for(lock, d, [&] { return past_deadline(); });
+  }
+
+  Reply command(const std::vector<std::string>& args) {
+    if (redis == nullptr) return nullptr;
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(redis, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (r == nullptr) {
+      spdlog::warn("write-behind: node {}: redis error: {}", o.node_name,
+                   redis->errstr[0] != '\0' ? redis->errstr : "connection lost");
+      disconnect();
+    } else if (r->type == REDIS_REPLY_ERROR &&
+               std::string_view(r->str, r->len).starts_with("NOGROUP")) {
+      // The stream or its group went away (Redis restarted without persistence, FLUSHALL):
+      // make them again; the caller retries next round.
+      freeReplyObject(r);
+      create_group();
+      return nullptr;
+    }
+    return Reply(r);
+  }
+
+  void create_group() {
+    const char* argv[] = {"XGROUP",      "CREATE", o.queue.stream.c_str(),
+                          kGroup.data(), "0",      "MKSTREAM"};
+    const std::size_t lens[] = {6, 6, o.queue.stream.size(), kGroup.size(), 1, 8};
+    auto* r = static_cast<redisReply*>(redisCommandArgv(redis, 6, argv, lens));
+    if (r == nullptr) {
+      disconnect();
+    } else {
+      freeReplyObject(r);
+    }
+  }
+
+  bool connect() {
+    if (redis != nullptr) return true;
+    const auto ms = o.redis_timeout.count();
+    timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+    redis = redisConnectWithTimeout(o.address.host.c_str(), o.address.port, tv);
+    if (redis == nullptr || redis->err != 0) {
+      if (redis != nullptr) redisFree(redis);
+      redis = nullptr;
+      return false;
+    }
+    const auto block = o.queue_options.flush_interval.count() + ms;
+    timeval rt{static_cast<time_t>(block / 1000), static_cast<suseconds_t>((block % 1000) * 1000)};
+    redisSetTimeout(redis, rt);
+    create_group();
+    return redis != nullptr;
+  }
+
+  bool take_lease() {
+    const auto ttl = std::to_string(o.queue_options.claim_idle.count());
+    auto r = command({"EVAL", std::string(kLeaseScript), "1", o.queue.lease, o.consumer, ttl});
+    const bool held = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (held && !leader)
+      spdlog::info("write-behind: node {}: flushing as {}", o.node_name, o.consumer);
+    leader = held;
+    return held;
+  }
+
+  void update_gauges() {
+    if (Clock::now() - last_gauge < Millis(250)) return;
+    last_gauge = Clock::now();
+    auto& g = *o.stats->nodes[o.node];
+    if (auto r = command({"XLEN", o.queue.stream}); r && r->type == REDIS_REPLY_INTEGER) {
+      g.depth.store(r->integer);
+    }
+    std::int64_t age = 0;
+    if (auto r = command({"XRANGE", o.queue.stream, "-", "+", "COUNT", "1"});
+        r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+      const std::string id = str(r->element[0]->element[0]);
+      const auto ms = std::stoll(id.substr(0, id.find('-')));
+      const auto now =
+          std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      age = std::max<std::int64_t>(0, now - ms);
+    }
+    g.oldest_age_ms.store(age);
+  }
+
+  // Entries to write next, oldest first: our own pending ones (a failed batch, or those of our
+  // previous life), then — when no other consumer has entries pending — new ones.
+  std::vector<Entry> next_batch(std::vector<std::string>& junk) {
+    std::vector<Entry> out;
+    const auto& q = o.queue_options;
+    const std::string count = std::to_string(q.batch_size);
+    if (Clock::now() - last_claim >= q.claim_idle / 4) {
+      last_claim = Clock::now();
+      command({"XAUTOCLAIM", o.queue.stream, std::string(kGroup), o.consumer,
+               std::to_string(q.claim_idle.count()), "0-0", "COUNT", "1000"});
+    }
+    auto mine = command({"XREADGROUP", "GROUP", std::string(kGroup), o.consumer, "COUNT", count,
+                         "STREAMS", o.queue.stream, "0"});
+    if (mine && mine->type == REDIS_REPLY_ARRAY && mine->elements == 1) {
+      parse_entries(mine->element[0]->element[1], out, junk);
+      if (!out.empty() || !junk.empty()) return out;
+    }
+    if (redis == nullptr) return out;
+    // Entries pending on another (dead) consumer are older than anything new: wait for them.
+    auto pending = command({"XPENDING", o.queue.stream, std::string(kGroup)});
+    if (pending && pending->type == REDIS_REPLY_ARRAY && pending->elements > 0 &&
+        pending->element[0]->type == REDIS_REPLY_INTEGER && pending->element[0]->integer > 0) {
+      nap(Millis(50));
+      return out;
+    }
+    const auto first_deadline = Clock::now() + q.flush_interval;
+    while (out.size() < q.batch_size && redis != nullptr) {
+      const auto left = std::chrono::duration_cast<Millis>(first_deadline - Clock::now());
+      if (!out.empty() && left.count() <= 0) break;
+      const bool draining = stopping.load();
+      std::vector<std::string> args{
+          "XREADGROUP", "GROUP", std::string(kGroup),
+          o.consumer,   "COUNT", std::to_string(q.batch_size - out.size())};
+      if (!draining) {
+        args.insert(args.end(), {"BLOCK", std::to_string(std::max<std::int64_t>(1, left.count()))});
+      }
+      args.insert(args.end(), {"STREAMS", o.queue.stream, ">"});
+      auto r = command(args);
+      const std::size_t before = out.size();
+      if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        parse_entries(r->element[0]->element[1], out, junk);
+      }
+      if (out.size() == before && (draining || left.count() <= 0)) break;
+      if (out.size() == before && out.empty() && Clock::now() >= first_deadline) break;
+    }
+    return out;
+  }
+
+  // XACK + XDEL + pending counts (+ TTL back) of `done`.
+  // One script per policy: each key gets its own policy's TTL back.
+  bool acknowledge(const std::vector<const Entry*>& done, const std::vector<std::string>& junk) {
+    std::map<std::string, std::vector<const Entry*>> by_policy;
+    for (const Entry* e : done) by_policy[e->policy].push_back(e);
+    bool ok = true;
+    const std::vector<std::string> none;
+    bool first = true;
+    for (const auto& [name, entries] : by_policy) {
+      std::int64_t ttl = 0;
+      for (const auto& p : o.policies->policies()) {
+        if (p->name() == name) ttl = (p->ttl + p->grace).count();
+      }
+      ok = acknowledge_group(entries, first ? junk : none, ttl) && ok;
+      first = false;
+    }
+    if (first && !junk.empty()) ok = acknowledge_group({}, junk, 0);
+    return ok;
+  }
+
+  bool acknowledge_group(const std::vector<const Entry*>& done,
+                         const std::vector<std::string>& junk, std::int64_t ttl) {
+    if (done.empty() && junk.empty()) return true;
+    std::map<std::string, std::int64_t> counts;
+    for (const Entry* e : done) ++counts[e->key];
+    std::vector<std::string> args{"EVAL", std::string(kDoneScript),
+                                  std::to_string(2 + counts.size()), o.queue.stream,
+                                  o.queue.pending};
+    for (const auto& [key, n] : counts) args.push_back(key);
+    args.insert(args.end(), {std::string(kGroup), std::to_string(ttl),
+                             std::to_string(done.size() + junk.size())});
+    for (const Entry* e : done) args.push_back(e->stream_id);
+    for (const auto& id : junk) args.push_back(id);
+    for (const auto& [key, n] : counts) args.push_back(std::to_string(n));
+    auto r = command(args);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      spdlog::warn("write-behind: node {}: acknowledging failed: {}", o.node_name, str(r.get()));
+      return false;
+    }
+    o.stats->flushed.fetch_add(done.size(), std::memory_order_relaxed);
+    return true;
+  }
+
+  void dead_letter(const Entry& e, const std::string& reason) {
+    o.stats->dead_letters.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("write-behind: dead letter: key {} (policy {}, entry {}): {}", e.key, e.policy,
+                 e.stream_id, reason);
+    std::vector<std::string> args{"XADD", o.queue.dead, "*",        "k",  e.key,
+                                  "p",    e.policy,     "id",       e.id, "reason",
+                                  reason, "entry",      e.stream_id};
+    if (e.op == Entry::Op::kSet) args.insert(args.end(), {"op", "set", "v", e.value});
+    if (e.op == Entry::Op::kDel) args.insert(args.end(), {"op", "del"});
+    if (e.op == Entry::Op::kHset) {
+      args.insert(args.end(), {"op", "hset"});
+      for (const auto& [f, v] : e.fields) args.insert(args.end(), {"f:" + f, v});
+    }
+    command(args);
+  }
+
+  // One database write with retries while the database is unavailable. Returns the final
+  // status (ok, rejected, or unavailable when the drain deadline passed).
+  db::Status write_step(const cache::Policy& p, const WritePlan::Step& step) {
+    for (std::uint32_t attempt = 0;; ++attempt) {
+      const auto t0 = Clock::now();
+      db::Status s = db->write(p.config.table, p.config.key_column, step.upserts, step.deletes);
+      if (s.ok()) {
+        o.stats->observe_batch(step.upserts.size() + step.deletes.size(), Clock::now() - t0);
+        return s;
+      }
+      if (s.kind == db::ErrorKind::kRejected) return s;
+      if (past_deadline()) return s;
+      o.stats->retries.fetch_add(1, std::memory_order_relaxed);
+      const auto delay = backoff(o.queue_options.backoff_min, o.queue_options.backoff_max, attempt,
+                                 std::uniform_real_distribution<double>(0, 1)(rng));
+      if (attempt == 0 || attempt % 10 == 0) {
+        spdlog::warn("write-behind: node {}: database write failed ({}), retrying in {} ms",
+                     o.node_name, s.message, delay.count());
+      }
+      nap(delay);
+      update_gauges();  // the depth grows while the database is down: keep it visible
+      if (past_deadline()) return s;
+      // Keep the lease while waiting for the database.
+      if (!take_lease()) return {db::ErrorKind::kUnavailable, "lost the lease"};
+    }
+  }
+
+  // Writes one policy's entries; fills `done` with those settled (written or dead-lettered).
+  // False: stop here (database down past the deadline, lease lost).
+  bool write_policy(const cache::Policy& p, std::vector<const Entry*>& entries,
+                    std::vector<const Entry*>& done) {
+    const auto& wb = p.config.write_behind;
+    const std::string value_column = p.is_hash() ? std::string() : p.config.value_column;
+    WritePlan plan = plan_writes(entries, value_column, wb.coalesce);
+    bool rejected = false;
+    db::Status last;
+    for (const auto& step : plan.steps) {
+      last = write_step(p, step);
+      if (last.kind == db::ErrorKind::kRejected) {
+        rejected = true;
+        break;
+      }
+      if (!last.ok()) return false;
+    }
+    if (!rejected) {
+      o.stats->coalesced.fetch_add(plan.coalesced, std::memory_order_relaxed);
+      done.insert(done.end(), entries.begin(), entries.end());
+      return true;
+    }
+    // A rejected batch: one entry per transaction finds the entries at fault (the batch's
+    // other entries are written again: upserts are idempotent).
+    for (const Entry* e : entries) {
+      const Entry* one[] = {e};
+      WritePlan single = plan_writes(one, value_column, false);
+      db::Status s;
+      for (const auto& step : single.steps) {
+        s = write_step(p, step);
+        if (!s.ok()) break;
+      }
+      if (s.ok()) {
+        done.push_back(e);
+        continue;
+      }
+      if (s.kind != db::ErrorKind::kRejected) return false;
+      const auto tries = ++rejections[e->stream_id];
+      if (tries <= wb.max_retries) {
+        o.stats->retries.fetch_add(1, std::memory_order_relaxed);
+        return false;  // retried with the next batch (it stays pending, first in order)
+      }
+      rejections.erase(e->stream_id);
+      if (wb.dead_letter) {
+        dead_letter(*e, s.message);
+      } else {
+        o.stats->dead_letters.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("write-behind: dropped rejected write of key {} (policy {}): {}", e->key,
+                     e->policy, s.message);
+      }
+      done.push_back(e);
+    }
+    return true;
+  }
+
+  // True when the batch was settled and acknowledged.
+  bool flush(std::vector<Entry>& entries, std::vector<std::string>& junk) {
+    if (!db) db = db::make_database(o.database);
+    std::vector<const Entry*> done;
+    std::map<std::string, std::vector<const Entry*>> by_policy;
+    std::vector<std::string> order;
+    for (const auto& e : entries) {
+      auto [it, fresh] = by_policy.try_emplace(e.policy);
+      if (fresh) order.push_back(e.policy);
+      it->second.push_back(&e);
+    }
+    bool complete = true;
+    for (const auto& name : order) {
+      const cache::Policy* policy = nullptr;
+      for (const auto& p : o.policies->policies()) {
+        if (p->name() == name && p->config.write == config::WriteMode::kBehind) policy = p.get();
+      }
+      auto& list = by_policy[name];
+      if (policy == nullptr) {
+        for (const Entry* e : list) {
+          dead_letter(*e, "no write: behind policy named '" + name + "' is configured");
+          done.push_back(e);
+        }
+        continue;
+      }
+      if (!write_policy(*policy, list, done)) {
+        complete = false;
+        break;
+      }
+    }
+    // What was settled is acknowledged even when the rest waits.
+    acknowledge(done, junk);
+    return complete;
+  }
+
+  void run() {
+    std::uint32_t failures = 0;
+    while (true) {
+      if (stopping.load() && (past_deadline())) break;
+      if (!connect() || !take_lease()) {
+        if (stopping.load()) break;  // not the flusher (or no Redis): nothing of ours to drain
+        nap(redis == nullptr ? backoff(Millis(100), Millis(2000), failures++, 0.5)
+                             : std::min<Millis>(Millis(1000), o.queue_options.claim_idle / 3));
+        continue;
+      }
+      failures = 0;
+      update_gauges();
+      std::vector<std::string> junk;
+      auto entries = next_batch(junk);
+      if (entries.empty() && junk.empty()) {
+        if (stopping.load()) break;  // drained
+        continue;
+      }
+      if (!flush(entries, junk)) nap(Millis(10));
+    }
+    if (redis != nullptr) {
+      update_gauges();
+      command({"EVAL",
+               "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
+               "end return 0",
+               "1", o.queue.lease, o.consumer});
+    }
+    disconnect();
+  }
+};
+
+Flusher::Flusher(FlusherOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Flusher::~Flusher() { stop(std::chrono::milliseconds(0)); }
+
+void Flusher::start() {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void Flusher::stop(std::chrono::milliseconds drain) {
+  if (!impl_->thread.joinable()) return;
+  {
+    const std::lock_guard lock(impl_->mutex);
+    impl_->drain_deadline = Clock::now() + drain;
+    impl_->stopping.store(true);
+  }
+  impl_->wake.notify_all();
+  impl_->thread.join();
+}
+
+}  // namespace sidecache::write

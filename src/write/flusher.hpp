@@ -1,0 +1,55 @@
+// The flusher of one node's write-behind queue: its own thread and a hiredis connection to the
+// node. Takes the node's lease, reclaims entries a dead flusher left pending, reads batches
+// with a consumer group, writes each batch in one database transaction (coalesced), and
+// acknowledges (XACK + XDEL) only after the commit. Retries with backoff while the database is
+// down; entries the database rejects go dead-letter after max_retries. See
+// docs/write-modes.md.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cache/policy.hpp"
+#include "config/config.hpp"
+#include "write/queue.hpp"
+#include "write/stats.hpp"
+
+namespace sidecache::write {
+
+struct FlusherOptions {
+  std::uint32_t node = 0;
+  config::Endpoint address;
+  std::string node_name;
+  NodeQueue queue;
+  std::string consumer;  // stable across restarts of the same sidecache
+  config::DatabaseConfig database;
+  std::shared_ptr<const cache::PolicySet> policies;
+  config::WriteBehindConfig queue_options;  // batch_size, flush_interval, backoff, claim_idle
+  std::shared_ptr<WriteStats> stats;
+  std::chrono::milliseconds redis_timeout{2000};
+};
+
+class Flusher {
+ public:
+  explicit Flusher(FlusherOptions options);
+  ~Flusher();
+  Flusher(const Flusher&) = delete;
+  Flusher& operator=(const Flusher&) = delete;
+
+  void start();
+  // Writes what it can within `drain` (what remains stays queued for the next flusher), then
+  // stops and joins.
+  void stop(std::chrono::milliseconds drain);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sidecache::write

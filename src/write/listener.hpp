@@ -1,0 +1,35 @@
+// PostgreSQL LISTEN/NOTIFY invalidation: a thread LISTENs on the configured channel; each
+// notification's payload is a cache key, deleted from its node (hiredis). Reconnects with
+// backoff. The trigger that sends the keys is in docs/write-modes.md.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "config/config.hpp"
+#include "write/stats.hpp"
+
+namespace sidecache::write {
+
+class Listener {
+ public:
+  Listener(config::DatabaseConfig database, std::string channel, config::PoolConfig pool,
+           std::shared_ptr<WriteStats> stats);
+  ~Listener();
+  void start();
+  void stop();
+
+ private:
+  void run();
+
+  config::DatabaseConfig database_;
+  std::string channel_;
+  config::PoolConfig pool_;
+  std::shared_ptr<WriteStats> stats_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace sidecache::write

@@ -1,0 +1,252 @@
+#include "write/queue.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace sidecache::write {
+
+std::vector<NodeQueue> queue_names(
+    std::uint32_t nodes, const std::function<std::uint32_t(std::string_view)>& node_for_key) {
+  // Each name is searched on its own: with hash tags off the whole name is hashed, so names
+  // sharing a tag need not share a node.
+  auto find = [&](std::string_view prefix, std::uint32_t node) {
+    for (std::uint32_t i = 0;; ++i) {
+      std::string name = std::string(prefix) + "{" + std::to_string(i) + "}";
+      if (node_for_key(name) == node) return name;
+      if (i > 1000000) return name;  // a node with no share of the ring: never used
+    }
+  };
+  std::vector<NodeQueue> out;
+  for (std::uint32_t n = 0; n < nodes; ++n) {
+    out.push_back({find("sidecache:wb:", n), find("sidecache:wbp:", n), find("sidecache:wbl:", n),
+                   find("sidecache:wbdead:", n)});
+  }
+  return out;
+}
+
+std::optional<Entry> parse_entry(std::string stream_id,
+                                 std::span<const std::pair<std::string, std::string>> fields) {
+  Entry e;
+  e.stream_id = std::move(stream_id);
+  std::string op;
+  bool has_key = false;
+  for (const auto& [name, value] : fields) {
+    if (name == "k") {
+      e.key = value;
+      has_key = true;
+    } else if (name == "p") {
+      e.policy = value;
+    } else if (name == "id") {
+      e.id = value;
+    } else if (name == "op") {
+      op = value;
+    } else if (name == "v") {
+      e.value = value;
+    } else if (name.starts_with("f:")) {
+      e.fields.emplace_back(name.substr(2), value);
+    }
+  }
+  if (!has_key || e.policy.empty()) return std::nullopt;
+  if (op == "set") {
+    e.op = Entry::Op::kSet;
+  } else if (op == "hset") {
+    e.op = Entry::Op::kHset;
+  } else if (op == "del") {
+    e.op = Entry::Op::kDel;
+  } else {
+    return std::nullopt;
+  }
+  return e;
+}
+
+namespace {
+
+db::Upsert upsert_of(const Entry& e, const std::string& value_column) {
+  db::Upsert u;
+  u.key = e.id;
+  if (e.op == Entry::Op::kSet) {
+    u.values.emplace_back(value_column, e.value);
+  } else {
+    for (const auto& [f, v] : e.fields) u.values.emplace_back(f, v);
+  }
+  return u;
+}
+
+void merge(db::Upsert& into, const db::Upsert& from) {
+  for (const auto& [column, value] : from.values) {
+    auto it = std::find_if(into.values.begin(), into.values.end(),
+                           [&](const auto& cv) { return cv.first == column; });
+    if (it == into.values.end()) {
+      into.values.emplace_back(column, value);
+    } else {
+      it->second = value;
+    }
+  }
+}
+
+}  // namespace
+
+WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& value_column,
+                      bool coalesce) {
+  WritePlan plan;
+  if (!coalesce) {
+    for (const Entry* e : entries) {
+      const bool del = e->op == Entry::Op::kDel;
+      // A new step when the kind of run changes: upserts of a step run before its deletes.
+      if (plan.steps.empty() || (!del && !plan.steps.back().deletes.empty())) {
+        plan.steps.emplace_back();
+      }
+      if (del) {
+        plan.steps.back().deletes.push_back(e->id);
+      } else {
+        plan.steps.back().upserts.push_back(upsert_of(*e, value_column));
+      }
+    }
+    return plan;
+  }
+  // Coalesced: one state per key, in order of each key's first entry.
+  struct State {
+    bool deleted = false;
+    db::Upsert upsert;
+  };
+  std::vector<std::string> order;
+  std::unordered_map<std::string, State> states;
+  for (const Entry* e : entries) {
+    auto [it, fresh] = states.try_emplace(e->id);
+    if (fresh) {
+      order.push_back(e->id);
+    } else {
+      ++plan.coalesced;
+    }
+    State& s = it->second;
+    if (e->op == Entry::Op::kDel) {
+      s.deleted = true;
+      s.upsert = {};
+    } else if (e->op == Entry::Op::kSet || s.deleted || fresh) {
+      // A set replaces the value; after a delete a hash starts again from these fields.
+      s.deleted = false;
+      s.upsert = upsert_of(*e, value_column);
+    } else {
+      merge(s.upsert, upsert_of(*e, value_column));
+    }
+  }
+  WritePlan::Step step;
+  for (const auto& id : order) {
+    State& s = states[id];
+    if (s.deleted) {
+      step.deletes.push_back(id);
+    } else {
+      step.upserts.push_back(std::move(s.upsert));
+    }
+  }
+  if (!step.upserts.empty() || !step.deletes.empty()) plan.steps.push_back(std::move(step));
+  return plan;
+}
+
+std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::milliseconds max,
+                                  std::uint32_t attempt, double unit_random) {
+  const double base = static_cast<double>(min.count()) * std::pow(2.0, std::min(attempt, 30u));
+  const double capped = std::min(base, static_cast<double>(max.count()));
+  const double jittered = capped * (0.5 + 0.5 * std::clamp(unit_random, 0.0, 1.0));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(1.0, jittered)));
+}
+
+std::string script_sha1(std::string_view script) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(script.data(), script.size(), md, &len, EVP_sha1(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+const std::string_view kEnqueueScript = R"lua(
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[1]) then
+  return redis.error_reply('SIDECACHE_FULL write-behind queue is full')
+end
+local op = ARGV[5]
+if ARGV[2] == '1' and op ~= 'set' and op ~= 'del' and redis.call('EXISTS', KEYS[1]) == 0 then
+  return redis.error_reply('SIDECACHE_MISS')
+end
+local entry = {'k', KEYS[1], 'p', ARGV[3], 'id', ARGV[4]}
+local reply
+if op == 'set' then
+  redis.call('SET', KEYS[1], ARGV[6])
+  reply = redis.status_reply('OK')
+  table.insert(entry, 'op') table.insert(entry, 'set')
+  table.insert(entry, 'v') table.insert(entry, ARGV[6])
+elseif op == 'incr' then
+  local ok, v = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[6])
+  if not ok then return v end
+  redis.call('PERSIST', KEYS[1])
+  reply = v
+  table.insert(entry, 'op') table.insert(entry, 'set')
+  table.insert(entry, 'v') table.insert(entry, tostring(v))
+elseif op == 'hset' then
+  local args = {}
+  for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
+  local ok, v = pcall(redis.call, 'HSET', KEYS[1], unpack(args))
+  if not ok then return v end
+  redis.call('PERSIST', KEYS[1])
+  reply = v
+  table.insert(entry, 'op') table.insert(entry, 'hset')
+  for i = 6, #ARGV, 2 do
+    table.insert(entry, 'f:' .. ARGV[i]) table.insert(entry, ARGV[i + 1])
+  end
+elseif op == 'hincr' then
+  local ok, v = pcall(redis.call, 'HINCRBY', KEYS[1], ARGV[6], ARGV[7])
+  if not ok then return v end
+  redis.call('PERSIST', KEYS[1])
+  reply = v
+  table.insert(entry, 'op') table.insert(entry, 'hset')
+  table.insert(entry, 'f:' .. ARGV[6]) table.insert(entry, tostring(v))
+else
+  reply = redis.call('DEL', KEYS[1])
+  table.insert(entry, 'op') table.insert(entry, 'del')
+end
+redis.call('XADD', KEYS[2], '*', unpack(entry))
+redis.call('HINCRBY', KEYS[3], KEYS[1], 1)
+if KEYS[4] then redis.call('DEL', KEYS[4]) end
+return reply
+)lua";
+
+const std::string_view kDoneScript = R"lua(
+local n = tonumber(ARGV[3])
+local ids = {}
+for i = 1, n do ids[i] = ARGV[3 + i] end
+if n > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+  redis.call('XDEL', KEYS[1], unpack(ids))
+end
+local ttl = tonumber(ARGV[2])
+for i = 3, #KEYS do
+  local left = redis.call('HINCRBY', KEYS[2], KEYS[i], -tonumber(ARGV[3 + n + i - 2]))
+  if left <= 0 then
+    redis.call('HDEL', KEYS[2], KEYS[i])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+return n
+)lua";
+
+const std::string_view kLeaseScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+)lua";
+
+}  // namespace sidecache::write

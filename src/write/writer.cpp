@@ -1,0 +1,476 @@
+#include "write/writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+
+#include "cache/value.hpp"
+#include "resp/reply.hpp"
+#include "resp/writer.hpp"
+
+namespace sidecache::write {
+namespace {
+
+using config::WriteMode;
+using Clock = std::chrono::steady_clock;
+
+class FnSink final : public backend::ReplySink {
+ public:
+  explicit FnSink(std::function<void(std::string_view)> fn) : fn_(std::move(fn)) {}
+  void on_reply(std::uint64_t, std::string_view reply) override {
+    if (!fn_) return;
+    auto fn = std::move(fn_);
+    fn_ = nullptr;
+    fn(reply);
+  }
+
+ private:
+  std::function<void(std::string_view)> fn_;
+};
+
+std::string error_reply(std::string_view text) {
+  std::string out;
+  resp::append_error(out, text);
+  return out;
+}
+
+std::string db_error_text(const db::Status& status) {
+  switch (status.kind) {
+    case db::ErrorKind::kRejected:
+      return "ERR database rejected the write: " + status.message;
+    case db::ErrorKind::kTimeout:
+      return "ERR database write timed out: " + status.message;
+    default:
+      return "ERR database unavailable, nothing written: " + status.message;
+  }
+}
+
+constexpr std::string_view kHsetIfCached =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) "
+    "return 1 end return 0";
+constexpr std::string_view kHsetIfAbsent =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) "
+    "return 1 end return 0";
+
+constexpr std::chrono::milliseconds kSlowPoll{20};
+
+// The scripts' own errors: "-SIDECACHE_FULL ..." or, as Redis 7 prefixes a one-word error,
+// "-ERR SIDECACHE_MISS".
+bool script_error(std::string_view reply, std::string_view code) {
+  if (!resp::is_error_reply(reply)) return false;
+  const auto at = reply.find(code);
+  return at == 1 || at == 5;
+}
+
+// An error reply's text, without '-' and CRLF.
+std::string_view error_text(std::string_view reply) {
+  reply.remove_prefix(reply.empty() ? 0 : 1);
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.remove_suffix(1);
+  return reply;
+}
+
+std::string integer(std::int64_t n) {
+  std::string out(1, ':');
+  out += std::to_string(n);
+  out += "\r\n";
+  return out;
+}
+
+}  // namespace
+
+struct Writer::Task {
+  Classified c;
+  std::string name;
+  backend::ReplyTarget target;
+  std::string chain;
+  Clock::time_point slow_deadline{};
+  bool waited = false;
+};
+
+Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
+               backend::NodeSender& nodes)
+    : shared_(std::move(shared)),
+      runtime_(std::move(runtime)),
+      nodes_(&nodes),
+      rng_(std::random_device{}()) {}
+
+bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
+                    const backend::ReplyTarget& target) {
+  if (!shared_->policies || shared_->policies->empty()) return false;
+  static constexpr std::string_view kTtlOnly[] = {"expire",    "pexpire", "expireat",
+                                                  "pexpireat", "persist", "touch"};
+  for (const auto n : kTtlOnly) {
+    if (n == name) return false;
+  }
+  Classified c = classify(*shared_->policies, name, args, writes_keys);
+  if (c.kind == Classified::Kind::kPass) return false;
+  if (c.kind == Classified::Kind::kError) {
+    target.deliver(error_reply(c.error));
+    return true;
+  }
+  if (name == "del" || name == "unlink") {
+    bool any = false;
+    for (const auto& w : c.writes) any = any || w.policy->config.delete_row_on_del;
+    if (!any) return false;  // only the cached copies go: a plain DEL
+  }
+  auto op = std::make_shared<Task>();
+  op->c = std::move(c);
+  op->name = std::string(name);
+  op->target = target;
+  op->chain = op->c.writes.front().key;
+  auto& chain = chains_[op->chain];
+  chain.push_back(op);
+  if (chain.size() == 1) start(op);
+  return true;
+}
+
+void Writer::start(const OpPtr& op) {
+  if (op->name == "del" || op->name == "unlink") return run_del(op);
+  const KeyWrite& w = op->c.writes.front();
+  const auto mode = w.policy->config.write;
+  shared_->stats->writes[static_cast<std::size_t>(mode)].fetch_add(1, std::memory_order_relaxed);
+  if (mode == WriteMode::kBehind) {
+    return run_behind(op, w.op != Op::kSet);
+  }
+  if (w.op == Op::kIncr || w.op == Op::kHincr) {
+    return finish(op, error_reply("ERR " + op->name +
+                                  " needs write: behind (an increment is not atomic against the "
+                                  "database); use SET / HSET on policy '" +
+                                  w.policy->name() + "'"));
+  }
+  run_database_first(op);
+}
+
+void Writer::run_database_first(const OpPtr& op) {
+  const KeyWrite& w = op->c.writes.front();
+  db::Upsert upsert;
+  upsert.key = w.id;
+  if (w.op == Op::kSet) {
+    upsert.values.emplace_back(w.policy->config.value_column, w.value);
+  } else {
+    for (const auto& [f, v] : w.fields) upsert.values.emplace_back(f, v);
+  }
+  auto self = shared_from_this();
+  auto runtime = runtime_;
+  const std::string table = w.policy->config.table;
+  const std::string key_column = w.policy->config.key_column;
+  const bool queued = shared_->db->submit(
+      [self, runtime, op, table, key_column, upsert = std::move(upsert)](db::Database* db) {
+        db::Status status;
+        if (db == nullptr) {
+          status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+        } else {
+          status = db->write(table, key_column, std::span<const db::Upsert>(&upsert, 1), {});
+        }
+        runtime->post([self, op, status] { self->after_database(op, status); });
+      });
+  if (!queued) {
+    after_database(op, {db::ErrorKind::kUnavailable, "the database queue is full"});
+  }
+}
+
+void Writer::after_database(const OpPtr& op, const db::Status& status) {
+  if (!status.ok()) {
+    shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+    return finish(op, error_reply(db_error_text(status)));
+  }
+  const KeyWrite& w = op->c.writes.front();
+  const cache::Policy& p = *w.policy;
+  const std::uint64_t lane = op->target.lane;
+  const std::string ok = w.op == Op::kSet || op->name == "hmset"
+                             ? std::string("+OK\r\n")
+                             : integer(static_cast<std::int64_t>(w.fields.size()));
+  // The row exists now: a negative marker would hide it.
+  const std::string neg = cache::negative_key(w.key);
+  redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
+  auto self = shared_from_this();
+  if (p.config.write == WriteMode::kInvalidate) {
+    redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
+      if (resp::is_error_reply(reply)) {
+        self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+        return self->finish(op, error_reply("ERR the database was written but the cached key "
+                                            "could not be deleted: " +
+                                            std::string(error_text(reply))));
+      }
+      self->finish(op, ok);
+    });
+    return;
+  }
+  // through
+  std::string request;
+  if (w.op == Op::kSet) {
+    const auto ttl = cache::jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
+    request = cache::command({"SET", w.key, w.value, "PX", std::to_string(ttl.count())});
+  } else {
+    // A hash is updated only when cached: a partial hash would read as the whole row.
+    std::vector<std::string> args{"EVAL", std::string(kHsetIfCached), "1", w.key};
+    for (const auto& [f, v] : w.fields) {
+      args.push_back(f);
+      args.push_back(v);
+    }
+    request = cache::command(std::span<const std::string>(args));
+  }
+  const std::string key = w.key;
+  redis(key, std::move(request), lane, [self, op, ok, key, lane](std::string_view reply) {
+    if (!resp::is_error_reply(reply)) return self->finish(op, ok);
+    // The database has the new value, the cache may hold an older one: drop it.
+    self->shared_->stats->cache_repairs.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("write: through: caching {} failed ({}); key deleted", key, error_text(reply));
+    self->redis(key, cache::command({"DEL", key}), lane,
+                [self, op, ok](std::string_view) { self->finish(op, ok); });
+  });
+}
+
+void Writer::run_behind(const OpPtr& op, bool must_exist) {
+  const KeyWrite& w = op->c.writes.front();
+  const cache::Policy& p = *w.policy;
+  const std::uint32_t node = nodes_->node_for_key(w.key);
+  if (node >= shared_->queues.size()) {
+    return finish(op, error_reply("ERR no write-behind queue for this node"));
+  }
+  std::vector<std::string> args = enqueue_keys(node, w.key);
+  args.insert(args.end(), {std::to_string(p.config.write_behind.queue_max), must_exist ? "1" : "0",
+                           p.name(), w.id});
+  switch (w.op) {
+    case Op::kSet:
+      args.insert(args.end(), {"set", w.value});
+      break;
+    case Op::kIncr:
+      args.insert(args.end(), {"incr", std::to_string(w.delta)});
+      break;
+    case Op::kHset:
+      args.push_back("hset");
+      for (const auto& [f, v] : w.fields) args.insert(args.end(), {f, v});
+      break;
+    case Op::kHincr:
+      args.insert(args.end(), {"hincr", w.field, std::to_string(w.delta)});
+      break;
+    case Op::kDel:
+      args.push_back("del");
+      break;
+  }
+  auto self = shared_from_this();
+  const std::uint64_t lane = op->target.lane;
+  enqueue(node, std::move(args), lane, [self, op, must_exist, node](std::string_view reply) {
+    const KeyWrite& kw = op->c.writes.front();
+    const auto& wb = kw.policy->config.write_behind;
+    if (script_error(reply, "SIDECACHE_FULL")) {
+      if (!op->waited) {
+        self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
+      }
+      const auto now = Clock::now();
+      if (wb.on_full == config::OnFull::kSlow) {
+        if (!op->waited) {
+          op->waited = true;
+          op->slow_deadline = now + wb.slow_wait;
+        }
+        if (now < op->slow_deadline) {
+          self->runtime_->after(kSlowPoll,
+                                [self, op, must_exist] { self->run_behind(op, must_exist); });
+          return;
+        }
+      }
+      return self->finish(
+          op, error_reply("ERR write-behind queue of node " + self->nodes_->node_name(node) +
+                          " is full (queue_max " + std::to_string(wb.queue_max) +
+                          "): the database is behind, retry later"));
+    }
+    if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
+    if (!resp::is_error_reply(reply)) {
+      const std::string neg = cache::negative_key(kw.key);
+      if (self->nodes_->node_for_key(neg) != node) {  // else the script deleted it
+        self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
+      }
+    } else {
+      self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    self->finish(op, std::string(reply));
+  });
+}
+
+// INCR, HSET and HINCRBY of a key that is not cached start from the database row, so that
+// the row's other columns and the counter's value are not lost.
+void Writer::load_then_enqueue(const OpPtr& op) {
+  const KeyWrite& w = op->c.writes.front();
+  auto self = shared_from_this();
+  auto runtime = runtime_;
+  const cache::Policy* policy = w.policy;
+  const std::string id = w.id;
+  auto source = policy->source;
+  const bool queued = shared_->db->submit([self, runtime, op, source, id](db::Database* db) {
+    db::FetchResult result;
+    if (db == nullptr) {
+      result.status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+    } else {
+      result = db->fetch(source, std::span<const std::string>(&id, 1));
+    }
+    runtime->post([self, op, result = std::move(result)] {
+      const KeyWrite& kw = op->c.writes.front();
+      if (!result.status.ok()) {
+        self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+        return self->finish(op, error_reply(db_error_text(result.status)));
+      }
+      std::optional<cache::Value> value;
+      if (!result.rows.empty() && result.rows[0]) {
+        value = cache::map_row(kw.policy->config, *result.rows[0]);
+      }
+      if (!value || (value->is_hash && value->fields.empty())) {
+        return self->run_behind(op, false);
+      }
+      std::string request;
+      if (value->is_hash) {
+        std::vector<std::string> args{"EVAL", std::string(kHsetIfAbsent), "1", kw.key};
+        for (const auto& [f, v] : value->fields) args.insert(args.end(), {f, v});
+        request = cache::command(std::span<const std::string>(args));
+      } else {
+        request = cache::command({"SET", kw.key, value->text, "NX"});
+      }
+      self->redis(kw.key, std::move(request), op->target.lane,
+                  [self, op](std::string_view) { self->run_behind(op, false); });
+    });
+  });
+  if (!queued) finish(op, error_reply("ERR database unavailable: the database queue is full"));
+}
+
+void Writer::run_del(const OpPtr& op) {
+  // 1. Rows of invalidate/through policies with delete_row_on_del, one transaction per policy.
+  std::map<const cache::Policy*, std::vector<std::string>> rows;
+  for (const auto& w : op->c.writes) {
+    const auto& cfg = w.policy->config;
+    shared_->stats->writes[static_cast<std::size_t>(cfg.write)].fetch_add(
+        1, std::memory_order_relaxed);
+    if (cfg.delete_row_on_del && cfg.write != WriteMode::kBehind) rows[w.policy].push_back(w.id);
+  }
+  auto self = shared_from_this();
+  auto redis_part = [self, op] {
+    struct Sum {
+      std::int64_t total = 0;
+      std::size_t pending = 0;
+      std::string error;
+    };
+    auto sum = std::make_shared<Sum>();
+    const std::string verb = op->name == "unlink" ? "UNLINK" : "DEL";
+    std::vector<std::pair<std::string, bool>> keys;  // key, enqueue (behind + delete row)
+    for (const auto& w : op->c.writes) {
+      keys.emplace_back(w.key, w.policy->config.write == WriteMode::kBehind &&
+                                   w.policy->config.delete_row_on_del);
+    }
+    for (const auto& k : op->c.plain_keys) keys.emplace_back(k, false);
+    sum->pending = keys.size();
+    auto on_reply = [self, op, sum](std::string_view reply) {
+      if (resp::is_error_reply(reply)) {
+        if (sum->error.empty()) sum->error = std::string(reply);
+      } else {
+        sum->total += resp::integer_reply(reply).value_or(0);
+      }
+      if (--sum->pending != 0) return;
+      self->finish(op, !sum->error.empty() ? sum->error : integer(sum->total));
+    };
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto& [key, enqueue] = keys[i];
+      if (!enqueue) {
+        self->redis(key, cache::command({verb, key}), op->target.lane, on_reply);
+        continue;
+      }
+      const KeyWrite& w = op->c.writes[i];
+      const std::uint32_t node = self->nodes_->node_for_key(key);
+      if (node >= self->shared_->queues.size()) {
+        on_reply("-ERR no write-behind queue for this node\r\n");
+        continue;
+      }
+      std::vector<std::string> args = self->enqueue_keys(node, key);
+      args.insert(args.end(), {std::to_string(w.policy->config.write_behind.queue_max), "0",
+                               w.policy->name(), w.id, "del"});
+      self->enqueue(node, std::move(args), op->target.lane, [on_reply](std::string_view reply) {
+        if (script_error(reply, "SIDECACHE_FULL")) {
+          return on_reply(
+              "-ERR write-behind queue is full: the database is behind, retry "
+              "later\r\n");
+        }
+        on_reply(reply);
+      });
+    }
+  };
+  if (rows.empty()) return redis_part();
+  struct Job {
+    std::string table, key_column;
+    std::vector<std::string> ids;
+  };
+  std::vector<Job> jobs;
+  for (auto& [policy, ids] : rows) {
+    jobs.push_back({policy->config.table, policy->config.key_column, std::move(ids)});
+  }
+  auto runtime = runtime_;
+  const bool queued = shared_->db->submit(
+      [self, runtime, op, jobs = std::move(jobs), redis_part](db::Database* db) {
+        db::Status status;
+        if (db == nullptr) status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+        for (const auto& j : jobs) {
+          if (!status.ok()) break;
+          status = db->write(j.table, j.key_column, {}, j.ids);
+        }
+        runtime->post([self, op, status, redis_part] {
+          if (!status.ok()) {
+            self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+            return self->finish(op, error_reply(db_error_text(status)));
+          }
+          redis_part();
+        });
+      });
+  if (!queued) finish(op, error_reply("ERR database unavailable: the database queue is full"));
+}
+
+void Writer::finish(const OpPtr& op, std::string reply) {
+  op->target.deliver(reply);
+  auto it = chains_.find(op->chain);
+  if (it == chains_.end()) return;
+  auto& chain = it->second;
+  if (!chain.empty() && chain.front() == op) chain.pop_front();
+  if (chain.empty()) {
+    chains_.erase(it);
+    return;
+  }
+  auto next = chain.front();
+  // Later, not inline: a long chain must not grow the stack.
+  auto self = shared_from_this();
+  runtime_->post([self, next] { self->start(next); });
+}
+
+std::vector<std::string> Writer::enqueue_keys(std::uint32_t node, const std::string& key) {
+  const NodeQueue& q = shared_->queues[node];
+  std::string neg = cache::negative_key(key);
+  if (nodes_->node_for_key(neg) == node) return {"4", key, q.stream, q.pending, std::move(neg)};
+  return {"3", key, q.stream, q.pending};
+}
+
+void Writer::enqueue(std::uint32_t node, std::vector<std::string> rest, std::uint64_t lane,
+                     std::function<void(std::string_view)> on_reply) {
+  static const std::string kSha = script_sha1(kEnqueueScript);
+  std::vector<std::string> args{"EVALSHA", kSha};
+  args.insert(args.end(), rest.begin(), rest.end());
+  auto self = shared_from_this();
+  redis_node(node, cache::command(std::span<const std::string>(args)), lane,
+             [self, node, rest = std::move(rest), lane,
+              on_reply = std::move(on_reply)](std::string_view reply) mutable {
+               if (!reply.starts_with("-NOSCRIPT")) return on_reply(reply);
+               // Not in this node's script cache yet (or Redis restarted): EVAL loads it.
+               std::vector<std::string> eval{"EVAL", std::string(kEnqueueScript)};
+               eval.insert(eval.end(), rest.begin(), rest.end());
+               self->redis_node(node, cache::command(std::span<const std::string>(eval)), lane,
+                                std::move(on_reply));
+             });
+}
+
+void Writer::redis(std::string_view key, std::string request, std::uint64_t lane,
+                   std::function<void(std::string_view)> on_reply) {
+  redis_node(nodes_->node_for_key(key), std::move(request), lane, std::move(on_reply));
+}
+
+void Writer::redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
+                        std::function<void(std::string_view)> on_reply) {
+  backend::ReplyTarget target{std::make_shared<FnSink>(std::move(on_reply)), 0, lane};
+  nodes_->send(node, request, std::move(target));
+}
+
+}  // namespace sidecache::write

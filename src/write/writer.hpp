@@ -1,0 +1,75 @@
+// The write path of one worker: SET, INCR*, HSET, HMSET, HINCRBY, DEL and UNLINK on keys of a
+// policy with a write mode (invalidate, through, behind; docs/write-modes.md). Runs on its
+// worker's thread; the database through cache::DbRunner (the database threads), Redis through
+// the worker's backend::NodeSender. Asio-free.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/reply_sink.hpp"
+#include "cache/policy.hpp"
+#include "cache/runtime.hpp"
+#include "write/commands.hpp"
+#include "write/queue.hpp"
+#include "write/stats.hpp"
+
+namespace sidecache::write {
+
+// What every worker's writer shares (thread-safe, read-mostly).
+struct WriterShared {
+  std::shared_ptr<const cache::PolicySet> policies;
+  std::shared_ptr<cache::DbRunner> db;
+  std::vector<NodeQueue> queues;  // by node index
+  std::shared_ptr<WriteStats> stats;
+};
+
+class Writer : public std::enable_shared_from_this<Writer> {
+ public:
+  Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
+         backend::NodeSender& nodes);
+
+  // Takes the request when it writes a key of a write-mode policy (exactly one reply goes to
+  // `target`, later) or cannot be mapped (an error reply, now). False: route it as usual.
+  bool handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
+              const backend::ReplyTarget& target);
+  void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
+
+ private:
+  struct Task;
+  using OpPtr = std::shared_ptr<Task>;
+
+  void start(const OpPtr& op);
+  void run_database_first(const OpPtr& op);
+  void after_database(const OpPtr& op, const db::Status& status);
+  void run_behind(const OpPtr& op, bool must_exist);
+  void load_then_enqueue(const OpPtr& op);
+  void run_del(const OpPtr& op);
+  void finish(const OpPtr& op, std::string reply);
+
+  // EVALSHA of the enqueue script with `rest` (numkeys, keys, args); EVAL on NOSCRIPT.
+  void enqueue(std::uint32_t node, std::vector<std::string> rest, std::uint64_t lane,
+               std::function<void(std::string_view)> on_reply);
+  // numkeys and keys of the enqueue script for `key` on `node`.
+  std::vector<std::string> enqueue_keys(std::uint32_t node, const std::string& key);
+  void redis(std::string_view key, std::string request, std::uint64_t lane,
+             std::function<void(std::string_view)> on_reply);
+  void redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
+                  std::function<void(std::string_view)> on_reply);
+
+  std::shared_ptr<const WriterShared> shared_;
+  std::shared_ptr<cache::Runtime> runtime_;
+  backend::NodeSender* nodes_;
+  std::mt19937_64 rng_;
+  // Writes of one key run one after the other (a client's pipeline stays in order).
+  std::unordered_map<std::string, std::deque<OpPtr>> chains_;
+};
+
+}  // namespace sidecache::write

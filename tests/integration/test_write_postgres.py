@@ -1,0 +1,162 @@
+"""Write modes (issue 6) against a real PostgreSQL and redis-server (appendonly yes):
+write-through with the database stopped (error, cache unchanged) and back; write-behind while
+PostgreSQL is stopped for 10 s under load (nothing lost, the queue drains, the depth metric
+returns to 0); LISTEN/NOTIFY invalidation (an UPDATE in psql makes the next GET load the new
+row), with the trigger from docs/write-modes.md."""
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+SCHEMA = """
+CREATE TABLE items (id text PRIMARY KEY, v text);
+CREATE TABLE kv (id text PRIMARY KEY, v text);
+CREATE TABLE things (id text PRIMARY KEY, v text);
+INSERT INTO items VALUES ('1', 'one'), ('2', 'two');
+INSERT INTO things VALUES ('2', 'two');
+"""
+
+
+def trigger_sql():
+    """The trigger SQL shipped in docs/write-modes.md (between the markers), so the test
+    checks what the docs say."""
+    path = os.path.join(harness.SOURCE_DIR, "docs", "write-modes.md")
+    with open(path) as f:
+        text = f.read()
+    m = re.search(r"<!-- trigger-sql -->\s*```sql\n(.*?)```", text, re.S)
+    assert m, "no trigger SQL in docs/write-modes.md"
+    return m.group(1)
+
+
+POLICIES = """    - {match: "thing:*", table: things, key_column: id, value_column: v, ttl: 60s,
+       write: through}
+    - {match: "item:*", table: items, key_column: id, value_column: v, ttl: 60s}
+    - match: "kv:*"
+      table: kv
+      key_column: id
+      value_column: v
+      write: behind
+      write_behind: {batch_size: 200, flush_interval: 20ms, backoff_min: 50ms, backoff_max: 500ms}
+"""
+
+
+class WritePostgresTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = harness.Postgres()
+        cls.pg.psql(SCHEMA)
+        cls.pg.psql(trigger_sql().replace("TABLE_NAME", "items").replace("KEY_PREFIX", "item:"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.close()
+
+    def setUp(self):
+        if self.pg.pid() is None:
+            self.pg.start()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.redis = harness.RedisServer(self.tmp.name, extra=["--appendonly", "yes"])
+        self.r = self.redis.client(decode_responses=True)
+        self.http = harness.free_port()
+        database = ("    type: postgres\n    conninfo: \"%s\"\n    pool_size: 2\n"
+                    "    query_timeout: 2s\n    connect_timeout: 500ms" % self.pg.conninfo())
+        top = harness.cache_yaml(self.http, database, POLICIES,
+                                 "  invalidation_channel: sidecache_invalidate\n")
+        self.sc = harness.Sidecache(self.tmp.name, [("a", self.redis.port, 1)], workers=2,
+                                    top_extra=top)
+        self.c = self.sc.client(decode_responses=True)
+        m = re.search(r"queue (\S+) \(pending (\S+)", self.sc.process.output())
+        self.stream, self.pending = m.group(1), m.group(2)
+
+    def tearDown(self):
+        try:
+            self.sc.stop_checked()
+        finally:
+            self.redis.stop()
+            self.tmp.cleanup()
+
+    def test_through_with_database_down(self):
+        self.assertEqual(self.c.get("thing:2"), "two")
+        self.assertTrue(self.c.set("thing:2", "dos"))
+        self.assertEqual(self.pg.psql("SELECT v FROM things WHERE id = '2'"), [["dos"]])
+        self.pg.stop()
+        try:
+            with self.assertRaises(Exception) as e:
+                self.c.set("thing:2", "deux")
+            self.assertIn("database", str(e.exception))
+            self.assertEqual(self.r.get("thing:2"), "dos")  # cache unchanged
+        finally:
+            self.pg.start()
+        harness.wait_until(lambda: self._try_set("thing:2", "zwei"), timeout=20,
+                           what="write-through after the database is back")
+        self.assertEqual(self.pg.psql("SELECT v FROM things WHERE id = '2'"), [["zwei"]])
+        self.assertEqual(self.r.get("thing:2"), "zwei")
+
+    def _try_set(self, key, value):
+        try:
+            return self.c.set(key, value)
+        except Exception:
+            time.sleep(0.1)
+            return False
+
+    def test_behind_with_database_stopped_10s(self):
+        last = {}
+        stop = threading.Event()
+        errors = []
+
+        def load():
+            import redis
+            client = redis.Redis(host="127.0.0.1", port=self.sc.port, socket_timeout=5,
+                                 decode_responses=True)
+            n = 0
+            while not stop.is_set():
+                k = "kv:%d" % (n % 300)
+                v = "v%d" % n
+                try:
+                    client.set(k, v)
+                    last[k] = v
+                except Exception as e:  # noqa: BLE001
+                    errors.append(str(e))
+                n += 1
+                time.sleep(0.001)
+
+        t = threading.Thread(target=load)
+        t.start()
+        try:
+            time.sleep(1)
+            self.pg.stop()
+            time.sleep(10)
+            depth = harness.metric(self.http, "sidecache_write_behind_queue_depth")
+            self.assertGreater(depth, 0)
+            self.pg.start()
+            time.sleep(1)
+        finally:
+            stop.set()
+            t.join(timeout=30)
+        self.assertEqual(errors, [])
+        harness.wait_until(lambda: self.r.xlen(self.stream) == 0 and self.r.hlen(self.pending) == 0,
+                           timeout=60, what="queue drained")
+        rows = dict((k, v) for k, v in self.pg.psql("SELECT id, v FROM kv"))
+        wrong = [(k, v, rows.get(k[3:])) for k, v in last.items() if rows.get(k[3:]) != v]
+        self.assertEqual(wrong, [])
+        harness.wait_until(
+            lambda: harness.metric(self.http, "sidecache_write_behind_queue_depth") == 0,
+            timeout=5, what="depth metric 0")
+        self.assertGreater(harness.metric(self.http, "sidecache_write_behind_retries_total"), 0)
+
+    def test_listen_notify_invalidation(self):
+        self.assertEqual(self.c.get("item:1"), "one")
+        self.pg.psql("UPDATE items SET v = 'uno' WHERE id = '1'")
+        harness.wait_until(lambda: self.c.get("item:1") == "uno", timeout=10,
+                           what="the new row after NOTIFY")
+        self.assertGreaterEqual(harness.metric(self.http, "sidecache_invalidations_total"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,138 @@
+// The pure parts of write-behind: stream entries, batch planning (coalescing, order), backoff
+// and the per-node queue names.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "write/queue.hpp"
+
+namespace sidecache::write {
+namespace {
+
+using namespace std::chrono_literals;
+
+Entry set(std::string id, std::string v) {
+  Entry e;
+  e.key = "k:" + id;
+  e.policy = "p";
+  e.id = std::move(id);
+  e.op = Entry::Op::kSet;
+  e.value = std::move(v);
+  return e;
+}
+
+Entry hset(std::string id, std::vector<std::pair<std::string, std::string>> fields) {
+  Entry e = set(std::move(id), "");
+  e.op = Entry::Op::kHset;
+  e.fields = std::move(fields);
+  return e;
+}
+
+Entry del(std::string id) {
+  Entry e = set(std::move(id), "");
+  e.op = Entry::Op::kDel;
+  return e;
+}
+
+std::vector<const Entry*> ptrs(const std::vector<Entry>& v) {
+  std::vector<const Entry*> out;
+  for (const auto& e : v) out.push_back(&e);
+  return out;
+}
+
+TEST_CASE("stream entries parse; foreign ones do not", "[write][queue]") {
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"k", "user:1"}, {"p", "users"}, {"id", "1"}, {"op", "hset"}, {"f:name", "ann"}};
+  const auto e = parse_entry("1-0", fields);
+  REQUIRE(e.has_value());
+  CHECK(e->key == "user:1");
+  CHECK(e->policy == "users");
+  CHECK(e->op == Entry::Op::kHset);
+  REQUIRE(e->fields.size() == 1);
+  CHECK(e->fields[0] == std::pair<std::string, std::string>{"name", "ann"});
+  const std::vector<std::pair<std::string, std::string>> junk = {{"x", "y"}};
+  CHECK_FALSE(parse_entry("2-0", junk).has_value());
+  const std::vector<std::pair<std::string, std::string>> bad_op = {
+      {"k", "a"}, {"p", "p"}, {"op", "lpush"}};
+  CHECK_FALSE(parse_entry("3-0", bad_op).has_value());
+}
+
+TEST_CASE("coalescing keeps the last value of each key, in first-seen order", "[write][queue]") {
+  const std::vector<Entry> entries = {set("1", "a"), set("2", "b"), set("1", "c"), set("1", "d")};
+  const auto plan = plan_writes(ptrs(entries), "v", true);
+  REQUIRE(plan.steps.size() == 1);
+  const auto& ups = plan.steps[0].upserts;
+  REQUIRE(ups.size() == 2);
+  CHECK(ups[0].key == "1");
+  CHECK(ups[0].values.at(0).second == "d");
+  CHECK(ups[1].key == "2");
+  CHECK(plan.coalesced == 2);
+}
+
+TEST_CASE("coalescing merges hash fields and lets a delete win", "[write][queue]") {
+  const std::vector<Entry> entries = {hset("1", {{"name", "ann"}}), hset("1", {{"email", "a@x"}}),
+                                      hset("1", {{"name", "anna"}}), set("2", "x"), del("2")};
+  const auto plan = plan_writes(ptrs(entries), "", true);
+  REQUIRE(plan.steps.size() == 1);
+  REQUIRE(plan.steps[0].upserts.size() == 1);
+  const auto& v = plan.steps[0].upserts[0].values;
+  REQUIRE(v.size() == 2);
+  CHECK(v[0] == std::pair<std::string, std::optional<std::string>>{"name", "anna"});
+  CHECK(v[1] == std::pair<std::string, std::optional<std::string>>{"email", "a@x"});
+  CHECK(plan.steps[0].deletes == std::vector<std::string>{"2"});
+}
+
+TEST_CASE("a set after a delete upserts again", "[write][queue]") {
+  const std::vector<Entry> entries = {del("1"), set("1", "back")};
+  const auto plan = plan_writes(ptrs(entries), "v", true);
+  REQUIRE(plan.steps.size() == 1);
+  CHECK(plan.steps[0].deletes.empty());
+  REQUIRE(plan.steps[0].upserts.size() == 1);
+  CHECK(plan.steps[0].upserts[0].values[0].second == "back");
+}
+
+TEST_CASE("without coalescing every entry is written, in order", "[write][queue]") {
+  const std::vector<Entry> entries = {set("1", "a"), set("1", "b"), del("1"), set("1", "c")};
+  const auto plan = plan_writes(ptrs(entries), "v", false);
+  // upserts of a step run before its deletes: the set after the delete needs a new step.
+  REQUIRE(plan.steps.size() == 2);
+  REQUIRE(plan.steps[0].upserts.size() == 2);
+  CHECK(plan.steps[0].upserts[0].values[0].second == "a");
+  CHECK(plan.steps[0].upserts[1].values[0].second == "b");
+  CHECK(plan.steps[0].deletes == std::vector<std::string>{"1"});
+  REQUIRE(plan.steps[1].upserts.size() == 1);
+  CHECK(plan.steps[1].upserts[0].values[0].second == "c");
+  CHECK(plan.coalesced == 0);
+}
+
+TEST_CASE("backoff doubles with jitter up to the cap", "[write][queue]") {
+  CHECK(backoff(100ms, 10s, 0, 1.0) == 100ms);
+  CHECK(backoff(100ms, 10s, 0, 0.0) == 50ms);
+  CHECK(backoff(100ms, 10s, 3, 1.0) == 800ms);
+  CHECK(backoff(100ms, 10s, 20, 1.0) == 10s);
+  CHECK(backoff(100ms, 10s, 1000, 0.0) == 5s);
+  const auto mid = backoff(100ms, 10s, 2, 0.5);
+  CHECK(mid >= 200ms);
+  CHECK(mid <= 400ms);
+}
+
+TEST_CASE("queue names land on their node and are stable", "[write][queue]") {
+  // A fake routing: the node is the sum of the bytes modulo 3.
+  auto route = [](std::string_view key) {
+    std::uint32_t sum = 0;
+    for (const unsigned char c : key) sum += c;
+    return sum % 3;
+  };
+  const auto names = queue_names(3, route);
+  REQUIRE(names.size() == 3);
+  for (std::uint32_t n = 0; n < 3; ++n) {
+    CHECK(route(names[n].stream) == n);
+    CHECK(route(names[n].pending) == n);
+    CHECK(route(names[n].lease) == n);
+    CHECK(names[n].stream.starts_with("sidecache:wb:{"));
+  }
+  CHECK(queue_names(3, route)[1].stream == names[1].stream);
+}
+
+}  // namespace
+}  // namespace sidecache::write

@@ -1,0 +1,254 @@
+// The per-worker write path against fakes: Redis requests and replies, the database threads
+// and the event loop are all in the test's hands.
+#include <catch2/catch.hpp>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "resp/parser.hpp"
+#include "write/writer.hpp"
+
+namespace sidecache::write {
+namespace {
+
+class Loop final : public cache::Runtime {
+ public:
+  void post(std::function<void()> fn) override { queue.push_back(std::move(fn)); }
+  void after(std::chrono::milliseconds, std::function<void()> fn) override {
+    queue.push_back(std::move(fn));
+  }
+  void run() {
+    while (!queue.empty()) {
+      auto fn = std::move(queue.front());
+      queue.pop_front();
+      fn();
+    }
+  }
+  std::deque<std::function<void()>> queue;
+};
+
+// Answers each request with `answer(args)`, later (on the loop).
+class Redis final : public backend::NodeSender {
+ public:
+  explicit Redis(Loop& loop) : loop_(loop) {}
+  std::function<std::string(const std::vector<std::string>&)> answer =
+      [](const std::vector<std::string>&) { return std::string("+OK\r\n"); };
+  std::vector<std::vector<std::string>> requests;
+  std::uint32_t node_count() const override { return 1; }
+  std::uint32_t node_for_key(std::string_view) const override { return 0; }
+  const std::string& node_name(std::uint32_t) const override { return name_; }
+  void send(std::uint32_t, std::string_view request, backend::ReplyTarget target) override {
+    resp::RequestParser parser;
+    resp::Command command;
+    std::size_t used = 0;
+    REQUIRE(parser.parse(request, command, used) == resp::ParseStatus::kCommand);
+    std::vector<std::string> args(command.args.begin(), command.args.end());
+    requests.push_back(args);
+    std::string reply = answer(args);
+    loop_.post([target = std::move(target), reply] { target.deliver(reply); });
+  }
+
+ private:
+  Loop& loop_;
+  std::string name_ = "n0";
+};
+
+class Db final : public db::Database, public cache::DbRunner {
+ public:
+  db::Status status;
+  bool hold = false;
+  std::vector<std::function<void(db::Database*)>> held;
+  std::vector<std::string> written;  // "table:key=value"
+  bool submit(std::function<void(db::Database*)> job) override {
+    if (hold) {
+      held.push_back(std::move(job));
+    } else {
+      job(this);
+    }
+    return true;
+  }
+  db::FetchResult fetch(const db::Source&, std::span<const std::string> ids) override {
+    db::FetchResult r;
+    r.rows.resize(ids.size());
+    return r;
+  }
+  db::IdsResult fetch_ids(std::string_view) override { return {}; }
+  db::Status validate(const db::Source&) override { return {}; }
+  db::Status write(const std::string& table, const std::string&, std::span<const db::Upsert> ups,
+                   std::span<const std::string> dels) override {
+    if (!status.ok()) return status;
+    for (const auto& u : ups) written.push_back(table + ":" + u.key + "=" + *u.values[0].second);
+    for (const auto& d : dels) written.push_back(table + ":-" + d);
+    return {};
+  }
+};
+
+class Replies final : public backend::ReplySink {
+ public:
+  std::vector<std::string> got;
+  void on_reply(std::uint64_t, std::string_view reply) override { got.emplace_back(reply); }
+};
+
+struct Fixture {
+  Loop loop;
+  Redis redis{loop};
+  std::shared_ptr<Db> db = std::make_shared<Db>();
+  std::shared_ptr<Replies> replies = std::make_shared<Replies>();
+  std::shared_ptr<Writer> writer;
+
+  explicit Fixture(config::WriteMode mode, config::OnFull on_full = config::OnFull::kError) {
+    config::CacheConfig cache;
+    config::CachePolicy p;
+    p.name = "items";
+    p.match = "item:*";
+    p.table = "items";
+    p.key_column = "id";
+    p.value_column = "v";
+    p.ttl = std::chrono::milliseconds(60000);
+    p.write = mode;
+    p.write_behind.on_full = on_full;
+    cache.policies.push_back(p);
+    auto shared = std::make_shared<WriterShared>();
+    shared->policies = std::make_shared<const cache::PolicySet>(cache);
+    shared->db = db;
+    shared->queues = {{"s", "p", "l", "d"}};
+    shared->stats = std::make_shared<WriteStats>();
+    shared->stats->nodes.push_back(std::make_unique<NodeQueueStats>());
+    stats = shared->stats;
+    writer = std::make_shared<Writer>(shared, std::shared_ptr<cache::Runtime>(&loop, [](auto*) {}),
+                                      redis);
+  }
+  std::shared_ptr<WriteStats> stats;
+
+  bool send(std::vector<std::string_view> args) {
+    std::string name(args[0]);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return writer->handle(name, args, true, backend::ReplyTarget{replies, 0, 0});
+  }
+  bool sent(std::string_view verb) const {
+    for (const auto& r : redis.requests) {
+      if (r[0] == verb) return true;
+    }
+    return false;
+  }
+};
+
+TEST_CASE("through: the row first, then the cache with the policy TTL", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:1=x"});
+  REQUIRE(f.replies->got == std::vector<std::string>{"+OK\r\n"});
+  bool cached = false;
+  for (const auto& r : f.redis.requests) {
+    if (r[0] == "SET") {
+      cached = r[1] == "item:1" && r[2] == "x" && r[3] == "PX";
+      CHECK(std::stoll(r[4]) >= 54000);
+    }
+  }
+  CHECK(cached);
+}
+
+TEST_CASE("through: a database error answers an error and leaves Redis alone", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.db->status = {db::ErrorKind::kUnavailable, "down"};
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  f.loop.run();
+  REQUIRE(f.replies->got.size() == 1);
+  CHECK(f.replies->got[0].starts_with("-ERR database unavailable"));
+  CHECK(f.redis.requests.empty());
+  CHECK(f.stats->write_errors.load() == 1);
+}
+
+TEST_CASE("through: a failed cache write deletes the key", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    return a[0] == "SET" ? std::string("-ERR OOM\r\n") : std::string(":1\r\n");
+  };
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  f.loop.run();
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
+  CHECK(f.redis.requests.back() == std::vector<std::string>{"DEL", "item:1"});
+  CHECK(f.stats->cache_repairs.load() == 1);
+}
+
+TEST_CASE("invalidate: the row, then DEL of the key", "[write][writer]") {
+  Fixture f(config::WriteMode::kInvalidate);
+  REQUIRE(f.send({"SET", "item:2", "y"}));
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:2=y"});
+  CHECK(f.sent("DEL"));
+  CHECK_FALSE(f.sent("SET"));
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
+}
+
+TEST_CASE("invalidate: a failed DEL after the commit is a well-formed error", "[write][writer]") {
+  Fixture f(config::WriteMode::kInvalidate);
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    return a[1] == "item:2" ? std::string("-ERR node n0 is down\r\n") : std::string(":0\r\n");
+  };
+  REQUIRE(f.send({"SET", "item:2", "y"}));
+  f.loop.run();
+  REQUIRE(f.replies->got.size() == 1);
+  CHECK(f.replies->got[0] ==
+        "-ERR the database was written but the cached key could not be deleted: ERR node n0 is "
+        "down\r\n");
+}
+
+TEST_CASE("writes of one key run one after the other", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.db->hold = true;
+  REQUIRE(f.send({"SET", "item:1", "a"}));
+  REQUIRE(f.send({"SET", "item:1", "b"}));
+  f.loop.run();
+  CHECK(f.db->held.size() == 1);  // the second waits for the first
+  f.db->hold = false;
+  auto jobs = std::move(f.db->held);
+  for (auto& j : jobs) j(f.db.get());
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:1=a", "items:1=b"});
+  CHECK(f.replies->got.size() == 2);
+}
+
+TEST_CASE("behind: EVALSHA, EVAL when the script is not loaded", "[write][writer]") {
+  Fixture f(config::WriteMode::kBehind);
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    if (a[0] == "EVALSHA") return std::string("-NOSCRIPT No matching script\r\n");
+    return std::string("+OK\r\n");
+  };
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  f.loop.run();
+  REQUIRE(f.redis.requests.size() >= 2);
+  CHECK(f.redis.requests[0][0] == "EVALSHA");
+  CHECK(f.redis.requests[0][1].size() == 40);
+  CHECK(f.redis.requests[1][0] == "EVAL");
+  CHECK(f.redis.requests[1][3] == "item:1");  // KEYS[1], then stream and pending
+  CHECK(f.redis.requests[1][4] == "s");
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
+  CHECK(f.db->written.empty());  // the flusher writes the database
+}
+
+TEST_CASE("behind: a full queue answers an error (on_full error)", "[write][writer]") {
+  Fixture f(config::WriteMode::kBehind);
+  f.redis.answer = [](const std::vector<std::string>&) {
+    return std::string("-SIDECACHE_FULL write-behind queue is full\r\n");
+  };
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  f.loop.run();
+  REQUIRE(f.replies->got.size() == 1);
+  CHECK(f.replies->got[0].find("queue of node n0 is full") != std::string::npos);
+  CHECK(f.stats->backpressure.load() == 1);
+}
+
+TEST_CASE("unmappable commands are answered at once", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  REQUIRE(f.send({"LPUSH", "item:1", "x"}));
+  REQUIRE(f.replies->got.size() == 1);
+  CHECK(f.replies->got[0].starts_with("-ERR LPUSH cannot be written"));
+  CHECK_FALSE(f.send({"SET", "other", "x"}));
+  CHECK_FALSE(f.send({"EXPIRE", "item:1", "5"}));
+}
+
+}  // namespace
+}  // namespace sidecache::write
