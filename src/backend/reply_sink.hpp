@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +16,21 @@ class ReplySink {
   // One complete RESP reply for the request tagged `tag` (a backend reply, or an error reply
   // made by sidecache when the request failed). The bytes are valid only during the call.
   virtual void on_reply(std::uint64_t tag, std::string_view reply) = 0;
+};
+
+// A sink for one reply, handed to a function (the first reply only; later ones are dropped).
+class CallbackSink final : public ReplySink {
+ public:
+  explicit CallbackSink(std::function<void(std::string_view)> fn) : fn_(std::move(fn)) {}
+  void on_reply(std::uint64_t, std::string_view reply) override {
+    if (!fn_) return;
+    auto fn = std::move(fn_);
+    fn_ = nullptr;
+    fn(reply);
+  }
+
+ private:
+  std::function<void(std::string_view)> fn_;
 };
 
 struct ReplyTarget {

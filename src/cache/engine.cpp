@@ -7,23 +7,7 @@
 #include "resp/writer.hpp"
 
 namespace sidecache::cache {
-namespace {
-
-class FnSink final : public backend::ReplySink {
- public:
-  explicit FnSink(std::function<void(std::string_view)> fn) : fn_(std::move(fn)) {}
-  void on_reply(std::uint64_t, std::string_view reply) override {
-    if (!fn_) return;
-    auto fn = std::move(fn_);
-    fn_ = nullptr;
-    fn(reply);
-  }
-
- private:
-  std::function<void(std::string_view)> fn_;
-};
-
-}  // namespace
+namespace {}  // namespace
 
 // One client request taken by the engine, with one slot per key.
 struct Engine::Read {
@@ -328,7 +312,8 @@ void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& 
 void Engine::redis(std::string_view key, std::string request, bool read, std::uint64_t lane,
                    std::function<void(std::string_view)> on_reply, int protocol) {
   const std::uint32_t node = nodes_->node_for_key(key);
-  backend::ReplyTarget target{std::make_shared<FnSink>(std::move(on_reply)), 0, lane};
+  backend::ReplyTarget target{std::make_shared<backend::CallbackSink>(std::move(on_reply)), 0,
+                              lane};
   target.protocol = static_cast<std::uint8_t>(protocol);
   if (read) {
     nodes_->send_read(node, request, std::move(target));

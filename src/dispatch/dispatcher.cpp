@@ -47,6 +47,28 @@ bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> arg
 
 }  // namespace
 
+const resp::CommandInfo* resolve_command(std::span<const std::string_view> args,
+                                         const resp::CommandInfo*& known, std::string& error) {
+  known = resp::CommandTable::instance().find(args[0]);
+  if (known == nullptr) {
+    error = errors::unknown_command(args);
+    return nullptr;
+  }
+  if (!known->subcommands.empty() && args.size() >= 2) {
+    const resp::CommandInfo* sub = resp::CommandTable::find_subcommand(*known, args[1]);
+    if (sub == nullptr) {
+      error = errors::unknown_subcommand(known->name, args[1]);
+      return nullptr;
+    }
+    known = sub;
+  }
+  if (!known->arity_ok(args.size())) {
+    error = errors::wrong_arity(known->name);
+    return nullptr;
+  }
+  return known;
+}
+
 Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats)
     : nodes_(&nodes),
       process_(process),
@@ -73,22 +95,9 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
   stats_.commands.add();
   const auto& args = command.args;
   Dispatched done;
-  const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
+  const resp::CommandInfo* info = resolve_command(args, done.info, error_);
   if (info == nullptr) {
-    reply_error(target, errors::unknown_command(args));
-    return done;
-  }
-  done.info = info;
-  if (!info->subcommands.empty() && args.size() >= 2) {
-    const resp::CommandInfo* sub = resp::CommandTable::find_subcommand(*info, args[1]);
-    if (sub == nullptr) {
-      reply_error(target, errors::unknown_subcommand(info->name, args[1]));
-      return done;
-    }
-    done.info = info = sub;
-  }
-  if (!info->arity_ok(args.size())) {
-    reply_error(target, errors::wrong_arity(info->name));
+    reply_error(target, error_);
     return done;
   }
   if (writer_ != nullptr &&

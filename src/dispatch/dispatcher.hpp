@@ -30,6 +30,12 @@ struct Dispatched {
   bool session = false;
 };
 
+// Looks up a request's command (and subcommand) and checks its arity. Returns the command to
+// run, or nullptr with `error` set to the reply's text. `known` is what was recognised (the
+// container of an unknown subcommand, say), for statistics; nullptr for an unknown command.
+const resp::CommandInfo* resolve_command(std::span<const std::string_view> args,
+                                         const resp::CommandInfo*& known, std::string& error);
+
 class Dispatcher {
  public:
   Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats);

@@ -101,25 +101,11 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
   ctx_.stats.commands.add();
   const auto& args = command.args;
   Dispatched done;
-  const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
+  std::string error;
+  const resp::CommandInfo* info = dispatch::resolve_command(args, done.info, error);
   if (info == nullptr) {
     flag();
-    reply_error(target, errors::unknown_command(args));
-    return done;
-  }
-  done.info = info;
-  if (!info->subcommands.empty() && args.size() >= 2) {
-    const resp::CommandInfo* sub = resp::CommandTable::find_subcommand(*info, args[1]);
-    if (sub == nullptr) {
-      flag();
-      reply_error(target, errors::unknown_subcommand(info->name, args[1]));
-      return done;
-    }
-    done.info = info = sub;
-  }
-  if (!info->arity_ok(args.size())) {
-    flag();
-    reply_error(target, errors::wrong_arity(info->name));
+    reply_error(target, error);
     return done;
   }
   const std::string_view name = info->name;

@@ -15,20 +15,6 @@ namespace {
 using config::WriteMode;
 using Clock = std::chrono::steady_clock;
 
-class FnSink final : public backend::ReplySink {
- public:
-  explicit FnSink(std::function<void(std::string_view)> fn) : fn_(std::move(fn)) {}
-  void on_reply(std::uint64_t, std::string_view reply) override {
-    if (!fn_) return;
-    auto fn = std::move(fn_);
-    fn_ = nullptr;
-    fn(reply);
-  }
-
- private:
-  std::function<void(std::string_view)> fn_;
-};
-
 std::string error_reply(std::string_view text) {
   std::string out;
   resp::append_error(out, text);
@@ -469,7 +455,8 @@ void Writer::redis(std::string_view key, std::string request, std::uint64_t lane
 
 void Writer::redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
                         std::function<void(std::string_view)> on_reply) {
-  backend::ReplyTarget target{std::make_shared<FnSink>(std::move(on_reply)), 0, lane};
+  backend::ReplyTarget target{std::make_shared<backend::CallbackSink>(std::move(on_reply)), 0,
+                              lane};
   nodes_->send(node, request, std::move(target));
 }
 
