@@ -75,11 +75,13 @@ def metric_sum(port, name):
     return total
 
 
-def run_load(tool, port, mode, args, extra=()):
+def run_load(tool, port, mode, args, extra=(), seconds=None, seed=1):
+    seconds = args.seconds if seconds is None else seconds
     cmd = [tool, "--port", str(port), "--mode", mode, "--keys", str(ROWS),
-           "--zipf", str(args.zipf), "--threads", str(args.threads),
-           "--seconds", str(args.seconds), "--ttl-ms", str(args.ttl_ms), *extra]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 60)
+           "--zipf", str(args.zipf), "--threads", str(args.threads), "--seed", str(seed),
+           "--seconds", str(seconds), "--ttl-ms", str(args.ttl_ms), "--rate", str(args.rate),
+           *extra]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if out.returncode != 0:
         sys.exit("cache_load failed: " + out.stderr)
     return json.loads(out.stdout)
@@ -94,12 +96,18 @@ def main():
     parser.add_argument("--zipf", type=float, default=1.0)
     parser.add_argument("--ttl-ms", type=int, default=5000)
     parser.add_argument("--db-latency-ms", type=float, default=2.0)
+    parser.add_argument("--rate", type=float, default=8000,
+                        help="requests/s of both runs (equal rates give comparable hit ratios)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds of load before each measured run (default: 2 TTLs)")
     parser.add_argument("--quick", action="store_true", help="8 s per run")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.seconds = 8
-    os.environ["SIDECACHE_BIN"] = args.bin
+    if args.warmup is None:
+        args.warmup = 2 * args.ttl_ms / 1000.0
+    harness.BIN = args.bin
     query = query_for(args.db_latency_ms)
 
     with tempfile.TemporaryDirectory(prefix="sidecache-bench-cache-") as work:
@@ -109,26 +117,30 @@ def main():
             pg.psql("CREATE TABLE products (id integer PRIMARY KEY, name text, category text, "
                        "price numeric(10,2), stock integer)")
             pg.psql("INSERT INTO products SELECT i, 'Product ' || i, "
-                       "(ARRAY['books','games','garden','kitchen'])[i % 4 + 1], "
-                       "5 + (i * 37) % 500 + ((i * 13) % 100) / 100.0, (i * 7) % 250 "
-                       "FROM generate_series(1, %d) AS i" % ROWS)
+                    "(ARRAY['books','games','garden','kitchen'])[i % 4 + 1], "
+                    "5 + (i * 37) % 500 + ((i * 13) % 100) / 100.0, (i * 7) % 250 "
+                    f"FROM generate_series(1, {ROWS}) AS i")
             pg.psql("ANALYZE products")
             results = {}
 
+            naive_args = ("--pg", pg.conninfo(), "--query", query)
+            run_load(args.tool, redis.port, "naive", args, naive_args, args.warmup, seed=2)
             before = scans_after_flush(pg, 0)
-            naive = run_load(args.tool, redis.port, "naive", args,
-                             ("--pg", pg.conninfo(), "--query", query))
+            naive = run_load(args.tool, redis.port, "naive", args, naive_args)
             naive["db_queries"] = scans_after_flush(pg, before)
             naive["hit_ratio"] = 1 - naive["client_misses"] / max(1, naive["requests"])
             naive["own_count"] = naive["client_queries"]
             results["naive"] = naive
 
-            redis.client().flushall()
+            conn = harness.RespConnection(redis.port)
+            conn.command("FLUSHALL")
+            conn.close()
             http_port = harness.free_port()
             cache = f"""
 http: {{listen: 127.0.0.1:{http_port}}}
 cache:
-  database: {{type: postgres, conninfo: "{pg.conninfo()}", pool_size: 8, query_timeout: 2s}}
+  database: {{type: postgres, conninfo: "{pg.conninfo()}", pool_size: {args.threads},
+              query_timeout: 2s}}
   policies:
     - name: products
       match: "product:*"
@@ -138,14 +150,19 @@ cache:
       ttl_jitter: 0.1
       xfetch_beta: 1
 """
-            sc = harness.Sidecache(work, [redis], workers=1, top_extra=cache)
+            # Warm-up on one sidecache process, measurement on a fresh one: its database
+            # connections end with it, so PostgreSQL's counts of the two phases do not mix.
+            sc = harness.Sidecache(work, [("n1", redis.port, 1)], workers=1, top_extra=cache)
+            run_load(args.tool, sc.port, "sidecache", args, (), args.warmup, seed=2)
+            sc.stop()
             before = scans_after_flush(pg, 0)
+            sc = harness.Sidecache(work, [("n1", redis.port, 1)], workers=1, top_extra=cache)
+            names = ("hits", "misses", "loads", "early_refreshes", "negative_hits")
             side = run_load(args.tool, sc.port, "sidecache", args)
-            hits = metric_sum(http_port, "sidecache_cache_hits_total")
-            misses = metric_sum(http_port, "sidecache_cache_misses_total")
-            side["own_count"] = int(metric_sum(http_port, "sidecache_cache_loads_total"))
-            side["early_refreshes"] = int(metric_sum(http_port,
-                                                     "sidecache_cache_early_refreshes_total"))
+            got = {n: metric_sum(http_port, "sidecache_cache_%s_total" % n) for n in names}
+            hits, misses = got["hits"], got["misses"]
+            side["own_count"] = int(got["loads"])
+            side["early_refreshes"] = int(got["early_refreshes"])
             sc.stop()
             side["db_queries"] = scans_after_flush(pg, before)
             side["hit_ratio"] = hits / max(1.0, hits + misses)
@@ -159,9 +176,12 @@ cache:
     ratio = results["naive"]["queries_per_1000"] / max(1e-9,
                                                        results["sidecache"]["queries_per_1000"])
     lines = [
-        "Zipf s=%g over %d rows, %d client threads, %g s per run, TTL %d ms (jitter 10%% for "
-        "sidecache), query with pg_sleep(%g ms); queries counted by PostgreSQL." % (
-            args.zipf, ROWS, args.threads, args.seconds, args.ttl_ms, args.db_latency_ms),
+        "Zipf s=%g over %d rows, %g requests/s from %d client threads (and as many database "
+        "connections), %g s "
+        "measured after %g s of warm-up, TTL %d ms (jitter 10%% for sidecache), query with "
+        "pg_sleep(%g ms); queries counted by PostgreSQL." % (
+            args.zipf, ROWS, args.rate, args.threads, args.seconds, args.warmup, args.ttl_ms,
+            args.db_latency_ms),
         "",
         "| | requests/s | hit ratio | db queries / 1000 req | (own count) | p50 ms | p99 ms "
         "| p99.9 ms | worst 1 s p99 ms |",

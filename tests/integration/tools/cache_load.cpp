@@ -2,10 +2,12 @@
 //
 //   cache_load --port P --mode sidecache|naive [--pg CONNINFO --query SQL] [--keys N]
 //              [--zipf S] [--threads T] [--seconds D] [--ttl-ms MS] [--prefix product:]
-//              [--seed N]
+//              [--seed N] [--rate R]
 //
 // Each thread has its own hiredis connection and GETs `prefix + id`, id drawn with probability
-// proportional to 1 / rank^S over 1..N.
+// proportional to 1 / rank^S over 1..N. With --rate, the threads together send R requests per
+// second (each on its own schedule; a late request is sent at once, not skipped), so that runs
+// against different targets see the same request rate, and so the same hit ratio for a TTL.
 //   sidecache: the proxy reads through to the database itself; every GET is one request.
 //   naive:     hand-written cache-aside against Redis: GET; on a miss, run the query (the same
 //              one the sidecache policy runs, $1 = id) on PostgreSQL with the thread's own
@@ -45,6 +47,7 @@ struct Options {
   long ttl_ms = 5000;
   std::string prefix = "product:";
   unsigned seed = 1;
+  double rate = 0;  // requests per second over all threads; 0: as fast as possible
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -78,6 +81,8 @@ Options parse(int argc, char** argv) {
       o.ttl_ms = std::atol(v);
     } else if (a == "--prefix") {
       o.prefix = v;
+    } else if (a == "--rate") {
+      o.rate = std::atof(v);
     } else if (a == "--seed") {
       o.seed = static_cast<unsigned>(std::atoi(v));
     } else {
@@ -187,7 +192,18 @@ void run_thread(const Options& o, const std::vector<double>& cdf, unsigned seed,
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   const auto seconds = static_cast<std::size_t>(std::ceil(o.seconds)) + 1;
   out.per_second.resize(seconds);
+  const auto interval = o.rate > 0 ? std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(o.threads / o.rate))
+                                   : Clock::duration::zero();
+  auto next = start + interval * (seed % 1000) / std::max(1, o.threads);
   for (auto now = Clock::now(); now < end; now = Clock::now()) {
+    if (o.rate > 0) {
+      if (now < next) {
+        std::this_thread::sleep_until(next);
+        now = Clock::now();
+      }
+      next += interval;
+    }
     const auto rank = std::lower_bound(cdf.begin(), cdf.end(), uniform(rng)) - cdf.begin();
     const std::string id = std::to_string(rank + 1);
     const std::string key = o.prefix + id;
