@@ -498,6 +498,15 @@ Status PostgresDatabase::write_all(const std::string& table, const std::string& 
     for (const auto& [column, value] : u.values) {
       params.push_back(value ? value->c_str() : nullptr);
     }
+    // An existing row is updated in the named columns only (a partial write must not trip
+    // NOT NULL constraints of the others); a new one is inserted, conflict-safe.
+    const std::string update = sql::update_by_key(table, key_column, u, sql::Placeholders::kDollar);
+    if (!update.empty()) {
+      Result updated;
+      if (Status s = exec(update, params, &updated); !s.ok()) return s;
+      const char* count = updated ? PQcmdTuples(updated.get()) : "";
+      if (count[0] != '\0' && std::string_view(count) != "0") continue;
+    }
     if (Status s = exec(sql::upsert(table, key_column, u, sql::Placeholders::kDollar), params);
         !s.ok()) {
       return s;

@@ -84,6 +84,19 @@ std::string upsert(std::string_view table, std::string_view key_column, const Up
   return out;
 }
 
+std::string update_by_key(std::string_view table, std::string_view key_column, const Upsert& row,
+                          Placeholders style) {
+  if (row.values.empty()) return {};
+  std::string out = "UPDATE " + quote_identifier(table) + " SET ";
+  std::size_t i = 2;
+  for (const auto& [column, value] : row.values) {
+    if (i > 2) out += ", ";
+    out += quote_identifier(column) + " = " + placeholder(i++, style);
+  }
+  out += " WHERE " + quote_identifier(key_column) + " = " + placeholder(1, style);
+  return out;
+}
+
 std::string delete_by_key(std::string_view table, std::string_view key_column, Placeholders style) {
   return "DELETE FROM " + quote_identifier(table) + " WHERE " + quote_identifier(key_column) +
          " = " + placeholder(1, style);

@@ -30,6 +30,13 @@ std::string select_by_keys(const Source& source, std::size_t n, Placeholders sty
 std::string upsert(std::string_view table, std::string_view key_column, const Upsert& upsert,
                    Placeholders style);
 
+// UPDATE "table" SET c = <placeholder 2>, ... WHERE "key" = <placeholder 1>: the upsert's
+// columns only, so that a partial write (HSET of one field) of an existing row does not trip
+// NOT NULL constraints of the columns it leaves out, as the INSERT of upsert() would. Empty
+// when the upsert names no column. Parameters as for upsert().
+std::string update_by_key(std::string_view table, std::string_view key_column, const Upsert& upsert,
+                          Placeholders style);
+
 // DELETE FROM "table" WHERE "key" = <placeholder 1>.
 std::string delete_by_key(std::string_view table, std::string_view key_column, Placeholders style);
 

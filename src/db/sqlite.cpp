@@ -347,18 +347,30 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
                                  std::span<const Upsert> upserts,
                                  std::span<const std::string> deletes) {
   if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  for (const auto& u : upserts) {
+  // An existing row is updated in the named columns only; a new one is inserted (the insert
+  // still resolves a conflict, should the row appear in between).
+  auto run = [&](const std::string& text, const Upsert& u) -> Status {
     sqlite3_stmt* raw = nullptr;
-    if (Status s = prepare(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), &raw);
-        !s.ok()) {
-      return s;
-    }
+    if (Status s = prepare(text, &raw); !s.ok()) return s;
     Stmt stmt(raw);
     bind(raw, 1, u.key);
     int i = 2;
     for (const auto& [column, value] : u.values) bind(raw, i++, value);
     if (const int rc = sqlite3_step(raw); rc != SQLITE_DONE) {
       return error(rc, "upsert into " + table);
+    }
+    return {};
+  };
+  for (const auto& u : upserts) {
+    const std::string update =
+        sql::update_by_key(table, key_column, u, sql::Placeholders::kQuestion);
+    if (!update.empty()) {
+      if (Status s = run(update, u); !s.ok()) return s;
+      if (sqlite3_changes(db_) > 0) continue;
+    }
+    if (Status s = run(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), u);
+        !s.ok()) {
+      return s;
     }
   }
   if (!deletes.empty()) {

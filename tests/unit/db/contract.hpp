@@ -184,6 +184,18 @@ inline void check_write(Database& db) {
   CHECK(r.rows[0].has_value());
   CHECK(value_of(r.rows[1], "v") == "2");
 
+  // A partial write of an existing row (HSET of one field) updates that column and leaves the
+  // NOT NULL ones alone; the same partial write of a new row is refused by the constraint.
+  const Source products{"products", "id", {"name", "price"}, ""};
+  REQUIRE(db.write("products", "id", std::vector<Upsert>{{"2", {{"price", "2.50"}}}}, {}).ok());
+  r = db.fetch(products, std::vector<std::string>{"2"});
+  REQUIRE(r.status.ok());
+  CHECK(value_of(r.rows[0], "name") == "pear");
+  CHECK(value_of(r.rows[0], "price") == "2.50");
+  CHECK(db.write("products", "id", std::vector<Upsert>{{"99", {{"price", "1"}}}}, {}).kind ==
+        ErrorKind::kRejected);
+  REQUIRE(db.write("products", "id", std::vector<Upsert>{{"2", {{"price", "2.00"}}}}, {}).ok());
+
   // Clean up for the next run on the same database.
   REQUIRE(db.write("kv", "k", {}, std::vector<std::string>{"a", "b", "f"}).ok());
 }
