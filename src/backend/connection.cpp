@@ -200,38 +200,43 @@ asio::awaitable<void> Connection::wait_for_work() {
   }
 }
 
-asio::awaitable<bool> Connection::connect() {
+asio::awaitable<std::string> dial(tcp::socket& socket, const NodeAddress& node,
+                                  std::chrono::milliseconds timeout) {
   boost::system::error_code ec;
-  tcp::resolver resolver(io_);
-  auto endpoints = co_await resolver.async_resolve(node_.host, std::to_string(node_.port),
+  tcp::resolver resolver(socket.get_executor());
+  auto endpoints = co_await resolver.async_resolve(node.host, std::to_string(node.port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return "cannot resolve " + node.host + ": " + ec.message();
+  // The flag outlives this frame: a watchdog that fired just before cancel() still runs.
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer watchdog(socket.get_executor());
+  watchdog.expires_after(timeout);
+  watchdog.async_wait([&socket, timed_out](boost::system::error_code wec) {
+    if (wec) return;
+    *timed_out = true;
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  });
+  co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  watchdog.cancel();
   if (ec) {
-    last_error_ = "cannot resolve " + node_.host + ": " + ec.message();
-    co_return false;
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    co_return *timed_out ? "connect timed out after " + std::to_string(timeout.count()) + " ms"
+                         : ec.message();
   }
+  socket.set_option(tcp::no_delay(true), ec);
+  socket.set_option(asio::socket_base::keep_alive(true), ec);
+  co_return std::string();
+}
+
+asio::awaitable<bool> Connection::connect() {
   ++generation_;
   socket_ = tcp::socket(io_);
   in_.consume(in_.size());
   framer_.reset();
-  bool timed_out = false;
-  asio::steady_timer watchdog(io_);
-  watchdog.expires_after(options_.connect_timeout);
-  watchdog.async_wait([this, &timed_out](boost::system::error_code wec) {
-    if (wec) return;
-    timed_out = true;
-    close_socket();
-  });
-  co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  watchdog.cancel();
-  if (ec) {
-    last_error_ = timed_out ? "connect timed out after " +
-                                  std::to_string(options_.connect_timeout.count()) + " ms"
-                            : ec.message();
-    close_socket();
-    co_return false;
-  }
-  socket_.set_option(tcp::no_delay(true), ec);
-  socket_.set_option(asio::socket_base::keep_alive(true), ec);
+  last_error_ = co_await dial(socket_, node_, options_.connect_timeout);
+  if (!last_error_.empty()) co_return false;
   if (options_.resp3) co_return co_await handshake();
   co_return true;
 }

@@ -41,6 +41,12 @@ struct NodeAddress {
   std::uint16_t port = 0;
 };
 
+// Resolves `node` and connects `socket` to it within `timeout`, with TCP_NODELAY and
+// keep-alive on. Returns an empty string, or why it failed ("connect timed out after N ms").
+// Shared by the pipelined connections and the dedicated links.
+asio::awaitable<std::string> dial(tcp::socket& socket, const NodeAddress& node,
+                                  std::chrono::milliseconds timeout);
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class State { kIdle, kConnecting, kConnected, kBackoff, kStopped };

@@ -103,34 +103,8 @@ asio::awaitable<void> Link::run() {
 }
 
 asio::awaitable<bool> Link::connect() {
-  boost::system::error_code ec;
-  tcp::resolver resolver(executor_);
-  auto endpoints = co_await resolver.async_resolve(node_.host, std::to_string(node_.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) {
-    error_ = "cannot resolve " + node_.host + ": " + ec.message();
-    co_return false;
-  }
-  if (stopped_) co_return false;
-  bool timed_out = false;
-  asio::steady_timer watchdog(executor_);
-  watchdog.expires_after(options_.connect_timeout);
-  watchdog.async_wait([this, &timed_out](boost::system::error_code wec) {
-    if (wec) return;
-    timed_out = true;
-    close_socket();
-  });
-  co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  watchdog.cancel();
-  if (ec) {
-    error_ = timed_out ? "connect timed out after " +
-                             std::to_string(options_.connect_timeout.count()) + " ms"
-                       : ec.message();
-    co_return false;
-  }
-  socket_.set_option(tcp::no_delay(true), ec);
-  socket_.set_option(asio::socket_base::keep_alive(true), ec);
-  co_return true;
+  error_ = co_await dial(socket_, node_, options_.connect_timeout);
+  co_return error_.empty();
 }
 
 void Link::flush() {
