@@ -78,7 +78,12 @@ int Daemon::run() {
   }
   try {
     writes_ = write::Service::create(*config_);
-    if (writes_) process_.writes = writes_->shared();
+    if (writes_) {
+      process_.writes = writes_->shared();
+      std::vector<std::string> pending;
+      for (const auto& q : writes_->shared()->queues) pending.push_back(q.pending);
+      process_.cache->set_write_pending(std::move(pending));
+    }
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
       workers_.back()->listen();

@@ -306,7 +306,7 @@ void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& 
                      const std::string& id, bool early) {
   if (!shared_->flights().join(key, {})) return;  // a load is already under way
   if (early) snap->stats[index]->early_refreshes.add();
-  start_load(snap, index, {KeyLoad{key, id, {}}});
+  start_load(snap, index, {KeyLoad{key, id, {}, false}});
 }
 
 void Engine::redis(std::string_view key, std::string request, bool read, std::uint64_t lane,

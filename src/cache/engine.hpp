@@ -47,6 +47,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     std::string key;
     std::string id;
     std::string token;  // the lease token when this sidecache holds the key's lease
+    bool miss = true;   // loaded because a read missed (false: refresh, warming)
   };
 
  private:
@@ -75,6 +76,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
   void on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
                   const db::FetchResult& result, std::chrono::nanoseconds took);
+  void store_behind(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
   void release_lease(const KeyLoad& key);
   void warm_next(const std::shared_ptr<Warm>& w);
 

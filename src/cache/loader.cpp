@@ -179,23 +179,27 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     return;
   }
   snap->load_ms[index]->observe(std::chrono::duration<double, std::milli>(took).count());
+  const bool behind = p.config.write == config::WriteMode::kBehind;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const auto& k = keys[i];
     auto loaded = std::make_shared<LoadResult>();
     std::optional<Value> value;
     if (i < result.rows.size() && result.rows[i]) value = map_row(p.config, *result.rows[i]);
-    std::vector<std::string> requests;
     if (value) {
       loaded->kind = LoadResult::Kind::kValue;
       loaded->value = std::move(*value);
-      const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
-      if (p.config.write == config::WriteMode::kBehind) {  // issue 6: read-your-writes
-        requests.push_back(guarded_store_request(k.key, loaded->value, ttl.count()));
-      } else {
-        requests = store_requests(k.key, loaded->value, ttl.count());
-      }
     } else {
       loaded->kind = LoadResult::Kind::kAbsent;
+    }
+    if (behind) {
+      store_behind(p, k, std::move(loaded));
+      continue;
+    }
+    std::vector<std::string> requests;
+    if (loaded->kind == LoadResult::Kind::kValue) {
+      const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
+      requests = store_requests(k.key, loaded->value, ttl.count());
+    } else {
       // A stale value of a row that is gone goes too, so the negative marker is read next.
       redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
       if (p.config.negative_ttl.count() > 0) {
@@ -206,7 +210,8 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     }
     // The requests go out back to back on one connection (lane 0 of the key's node), so a
     // MULTI ... EXEC is never interleaved. The lease goes once the last one is answered.
-    const std::string& node_key = value ? k.key : negative_key(k.key);
+    const std::string& node_key = loaded->kind == LoadResult::Kind::kValue ? k.key
+                                                                           : negative_key(k.key);
     for (std::size_t j = 0; j < requests.size(); ++j) {
       const bool last = j + 1 == requests.size();
       auto self = shared_from_this();
@@ -220,6 +225,42 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     if (requests.empty()) release_lease(k);
     shared_->flights().finish(k.key, loaded);
   }
+}
+
+// A `behind` policy's cache can be newer than the database (writes still queued): the row is
+// stored only when it is not older (guarded_store_request), and the readers waiting for it get
+// what the cache holds when it is.
+void Engine::store_behind(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded) {
+  std::string pending;
+  if (const auto names = shared_->write_pending()) {
+    const std::uint32_t node = nodes_->node_for_key(k.key);
+    if (node < names->size()) pending = (*names)[node];
+  }
+  const bool has_value = loaded->kind == LoadResult::Kind::kValue;
+  const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
+  std::string request = guarded_store_request(k.key, pending, k.miss,
+                                              has_value ? &loaded->value : nullptr, ttl.count());
+  const bool is_hash = p.is_hash();
+  const std::int64_t negative_ms = has_value ? 0 : p.config.negative_ttl.count();
+  auto self = shared_from_this();
+  redis(k.key, std::move(request), false, 0,
+        [self, k, loaded, is_hash, negative_ms](std::string_view reply) {
+          self->release_lease(k);
+          const auto outcome = guard_outcome(reply, is_hash);
+          if (!outcome) {
+            spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
+          } else if (!outcome->stored) {
+            auto kept = std::make_shared<LoadResult>();
+            kept->kind = outcome->kept ? LoadResult::Kind::kValue : LoadResult::Kind::kAbsent;
+            if (outcome->kept) kept->value = *outcome->kept;
+            return self->shared_->flights().finish(k.key, kept);
+          } else if (negative_ms > 0) {
+            const std::string neg = negative_key(k.key);
+            self->redis(neg, command({"SET", neg, "1", "PX", std::to_string(negative_ms)}), false,
+                        0, [](std::string_view) {});
+          }
+          self->shared_->flights().finish(k.key, loaded);
+        });
 }
 
 void Engine::release_lease(const KeyLoad& key) {
@@ -353,7 +394,7 @@ void Engine::warm_next(const std::shared_ptr<Warm>& w) {
               self->warm_next(w);
             });
           });
-      if (leader) leads.push_back(KeyLoad{key, w->ids[i], {}});
+      if (leader) leads.push_back(KeyLoad{key, w->ids[i], {}, false});
     }
     w->next = end;
     if (!leads.empty()) start_load(w->snap, w->index, std::move(leads));

@@ -42,4 +42,15 @@ bool Shared::has_db() const {
   return db_ != nullptr;
 }
 
+void Shared::set_write_pending(std::vector<std::string> names) {
+  auto next = std::make_shared<const std::vector<std::string>>(std::move(names));
+  const std::lock_guard lock(mutex_);
+  write_pending_ = std::move(next);
+}
+
+std::shared_ptr<const std::vector<std::string>> Shared::write_pending() const {
+  const std::lock_guard lock(mutex_);
+  return write_pending_;
+}
+
 }  // namespace sidecache::cache

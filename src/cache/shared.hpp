@@ -47,6 +47,12 @@ class Shared {
   void set_db(std::shared_ptr<DbRunner> db);
   bool has_db() const;
 
+  // Write-behind (docs/write-modes.md): the name of each node's pending-count hash (by node
+  // index), which a load of a `behind` policy key checks before it stores the row. Null until
+  // the write path has queues.
+  void set_write_pending(std::vector<std::string> names);
+  std::shared_ptr<const std::vector<std::string>> write_pending() const;
+
  private:
   std::shared_ptr<DbRunner> db_;
   std::atomic<std::uint64_t> generation_{0};
@@ -55,6 +61,7 @@ class Shared {
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::map<std::string, std::shared_ptr<Ewma>> load_ms_;
+  std::shared_ptr<const std::vector<std::string>> write_pending_;
 };
 
 }  // namespace sidecache::cache

@@ -236,6 +236,11 @@ end
 return n
 )lua";
 
+const std::string_view kDelUnlessQueuedScript = R"lua(
+if redis.call('HEXISTS', KEYS[2], KEYS[1]) == 1 then return redis.call('EXISTS', KEYS[1]) end
+return redis.call(ARGV[1], KEYS[1])
+)lua";
+
 const std::string_view kLeaseScript = R"lua(
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then

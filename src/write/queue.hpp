@@ -88,6 +88,10 @@ extern const std::string_view kEnqueueScript;
 // count per key. XACK + XDEL of the ids; each key's pending count drops by its count, and a key
 // with none left gets its TTL back.
 extern const std::string_view kDoneScript;
+// DEL of a write-behind key without delete_row_on_del: KEYS key, pending; ARGV DEL | UNLINK.
+// A key with writes still queued keeps its value (answered as deleted when it exists: the
+// cached copy is dropped once flushed, by its TTL); any other key is deleted.
+extern const std::string_view kDelUnlessQueuedScript;
 // Lease: KEYS lease; ARGV owner, ttl_ms. 1 when the caller holds it (taken or renewed).
 extern const std::string_view kLeaseScript;
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -63,6 +64,20 @@ std::string integer(std::int64_t n) {
   return out;
 }
 
+// How many distinct fields of `fields` are not among `had` (null: no row), as HSET counts.
+std::int64_t new_fields(const std::vector<std::pair<std::string, std::string>>& fields,
+                        const std::vector<std::pair<std::string, std::string>>* had) {
+  std::vector<std::string_view> seen;
+  for (const auto& [f, v] : fields) {
+    if (std::find(seen.begin(), seen.end(), f) != seen.end()) continue;
+    const bool existed = had != nullptr && std::any_of(had->begin(), had->end(), [&](const auto& h) {
+                           return h.first == f;
+                         });
+    if (!existed) seen.push_back(f);
+  }
+  return static_cast<std::int64_t>(seen.size());
+}
+
 }  // namespace
 
 struct Writer::Task {
@@ -72,6 +87,7 @@ struct Writer::Task {
   std::string chain;
   Clock::time_point slow_deadline{};
   bool waited = false;
+  std::int64_t added = 0;  // HSET (through, invalidate): fields the row did not have
 };
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
@@ -97,7 +113,10 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
   }
   if (name == "del" || name == "unlink") {
     bool any = false;
-    for (const auto& w : c.writes) any = any || w.policy->config.delete_row_on_del;
+    for (const auto& w : c.writes) {
+      any = any || w.policy->config.delete_row_on_del ||
+            w.policy->config.write == WriteMode::kBehind;
+    }
     if (!any) return false;  // only the cached copies go: a plain DEL
   }
   auto op = std::make_shared<Task>();
@@ -141,16 +160,32 @@ void Writer::run_database_first(const OpPtr& op) {
   auto runtime = runtime_;
   const std::string table = w.policy->config.table;
   const std::string key_column = w.policy->config.key_column;
-  const bool queued = shared_->db->submit(
-      [self, runtime, op, table, key_column, upsert = std::move(upsert)](db::Database* db) {
-        db::Status status;
-        if (db == nullptr) {
-          status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
-        } else {
-          status = db->write(table, key_column, std::span<const db::Upsert>(&upsert, 1), {});
+  // HSET answers the number of fields that are new; the row as it was tells (one more query).
+  const bool count_new = w.op == Op::kHset && op->name != "hmset";
+  const bool queued = shared_->db->submit([self, runtime, op, table, key_column, count_new,
+                                           upsert = std::move(upsert)](db::Database* db) {
+    db::Status status;
+    if (db == nullptr) {
+      status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+    } else {
+      if (count_new) {
+        const KeyWrite& kw = op->c.writes.front();
+        const auto before = db->fetch(kw.policy->source, std::span<const std::string>(&kw.id, 1));
+        status = before.status;
+        if (status.ok()) {
+          std::optional<cache::Value> old;
+          if (!before.rows.empty() && before.rows[0]) {
+            old = cache::map_row(kw.policy->config, *before.rows[0]);
+          }
+          op->added = new_fields(kw.fields, old ? &old->fields : nullptr);
         }
-        runtime->post([self, op, status] { self->after_database(op, status); });
-      });
+      }
+      if (status.ok()) {
+        status = db->write(table, key_column, std::span<const db::Upsert>(&upsert, 1), {});
+      }
+    }
+    runtime->post([self, op, status] { self->after_database(op, status); });
+  });
   if (!queued) {
     after_database(op, {db::ErrorKind::kUnavailable, "the database queue is full"});
   }
@@ -164,9 +199,8 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   const KeyWrite& w = op->c.writes.front();
   const cache::Policy& p = *w.policy;
   const std::uint64_t lane = op->target.lane;
-  const std::string ok = w.op == Op::kSet || op->name == "hmset"
-                             ? std::string("+OK\r\n")
-                             : integer(static_cast<std::int64_t>(w.fields.size()));
+  const std::string ok =
+      w.op == Op::kSet || op->name == "hmset" ? std::string("+OK\r\n") : integer(op->added);
   // The row exists now: a negative marker would hide it.
   const std::string neg = cache::negative_key(w.key);
   redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
@@ -337,12 +371,19 @@ void Writer::run_del(const OpPtr& op) {
     };
     auto sum = std::make_shared<Sum>();
     const std::string verb = op->name == "unlink" ? "UNLINK" : "DEL";
-    std::vector<std::pair<std::string, bool>> keys;  // key, enqueue (behind + delete row)
+    // How each key goes: a plain DEL; a queued delete (behind, delete_row_on_del); or, for a
+    // behind key, a DEL that keeps a value with writes still queued (it is what the database
+    // will hold, and a read must not load the older row in its place).
+    enum class How { kPlain, kQueueDelete, kKeepQueued };
+    std::vector<std::pair<std::string, How>> keys;
     for (const auto& w : op->c.writes) {
-      keys.emplace_back(w.key, w.policy->config.write == WriteMode::kBehind &&
-                                   w.policy->config.delete_row_on_del);
+      const auto& cfg = w.policy->config;
+      const How how = cfg.write != WriteMode::kBehind ? How::kPlain
+                      : cfg.delete_row_on_del         ? How::kQueueDelete
+                                                      : How::kKeepQueued;
+      keys.emplace_back(w.key, how);
     }
-    for (const auto& k : op->c.plain_keys) keys.emplace_back(k, false);
+    for (const auto& k : op->c.plain_keys) keys.emplace_back(k, How::kPlain);
     sum->pending = keys.size();
     auto on_reply = [self, op, sum](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
@@ -354,8 +395,8 @@ void Writer::run_del(const OpPtr& op) {
       self->finish(op, !sum->error.empty() ? sum->error : integer(sum->total));
     };
     for (std::size_t i = 0; i < keys.size(); ++i) {
-      const auto& [key, enqueue] = keys[i];
-      if (!enqueue) {
+      const auto& [key, how] = keys[i];
+      if (how == How::kPlain) {
         self->redis(key, cache::command({verb, key}), op->target.lane, on_reply);
         continue;
       }
@@ -363,6 +404,13 @@ void Writer::run_del(const OpPtr& op) {
       const std::uint32_t node = self->nodes_->node_for_key(key);
       if (node >= self->shared_->queues.size()) {
         on_reply("-ERR no write-behind queue for this node\r\n");
+        continue;
+      }
+      if (how == How::kKeepQueued) {
+        self->redis_node(node,
+                         cache::command({"EVAL", kDelUnlessQueuedScript, "2", key,
+                                         self->shared_->queues[node].pending, verb}),
+                         op->target.lane, on_reply);
         continue;
       }
       std::vector<std::string> args = self->enqueue_keys(node, key);
