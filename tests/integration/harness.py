@@ -55,8 +55,8 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
 class RespConnection:
     """A minimal RESP client over a socket, for byte-exact tests and raw protocol input."""
 
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=5.0, sock=None):
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.types_seen = set()
@@ -103,60 +103,11 @@ class RespConnection:
             raise ConnectionError("connection closed by peer")
         self.buf += chunk
 
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
     def read_reply(self):
-        """One reply. RESP3 types: `_` None, `,` float, `#` bool, `(` int, `=` Verbatim, `%`
-        dict, `~` RespSet, `>` Push, `|` attribute (dropped: the value it describes is
-        returned). `types_seen` collects every type byte read (see reset_types)."""
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        self.__dict__.setdefault("types_seen", set()).add(kind.decode())
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return RespError(rest.decode())
-        if kind in (b":", b"("):
-            return int(rest)
-        if kind in (b"$", b"=", b"!"):
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self._fill()
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            if kind == b"=":
-                return Verbatim(data[4:], data[:3].decode())
-            if kind == b"!":
-                return RespError(data.decode())
-            return data
-        if kind in (b"*", b"~", b">"):
-            n = int(rest)
-            if n < 0:
-                return None
-            items = [self.read_reply() for _ in range(n)]
-            return RespSet(items) if kind == b"~" else Push(items) if kind == b">" else items
-        if kind == b"%":
-            out = {}
-            for _ in range(int(rest)):
-                key = self.read_reply()
-                out[key] = self.read_reply()
-            return out
-        if kind == b"|":
-            for _ in range(2 * int(rest)):
-                self.read_reply()
-            return self.read_reply()
-        if kind == b"_":
-            return None
-        if kind == b",":
-            return float(rest)
-        if kind == b"#":
-            return rest == b"t"
-        raise ValueError("bad reply line %r" % line)
+        """One reply, decoded. RESP3 types: `_` None, `,` float, `#` bool, `(` int, `=`
+        Verbatim, `%` dict, `~` RespSet, `>` Push, `|` attribute (dropped: the value it
+        describes is returned). `types_seen` collects every type byte read (see reset_types)."""
+        return _to_value(decode_reply(self.read_raw()), self.types_seen)
 
     def reset_types(self):
         self.types_seen = set()
@@ -222,6 +173,37 @@ def _parse_reply(buf, pos):
             items.append(node)
         return (chr(kind), items), after
     raise ValueError("bad reply type byte %r at %d in %r" % (chr(kind), pos, buf[pos:pos + 40]))
+
+
+def _to_value(node, seen):
+    """The Python value of a reply tree (see RespConnection.read_reply); adds every type byte
+    to `seen`."""
+    kind, value = node
+    seen.add(kind)
+    if kind == "+":
+        return value.decode()
+    if kind == "-":
+        return RespError(value.decode())
+    if kind in ":(":
+        return int(value)
+    if kind == "_" or value is None:
+        return None
+    if kind == ",":
+        return float(value)
+    if kind == "#":
+        return value == b"t"
+    if kind == "$":
+        return value
+    if kind == "=":
+        return Verbatim(value[4:], value[:3].decode())
+    if kind == "!":
+        return RespError(value.decode())
+    items = [_to_value(v, seen) for v in value]
+    if kind == "%":
+        return dict(zip(items[0::2], items[1::2]))
+    if kind == "|":
+        return items[-1]
+    return RespSet(items) if kind == "~" else Push(items) if kind == ">" else items
 
 
 def reply_end(buf, pos=0):

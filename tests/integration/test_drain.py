@@ -141,8 +141,7 @@ class Drain(unittest.TestCase):
         sent_at = time.monotonic()
         sc.process.signal(signal.SIGTERM)
         time.sleep(0.3)  # the client is slow: it starts reading only now
-        conn = harness.RespConnection.__new__(harness.RespConnection)
-        conn.sock, conn.buf = sock, b""
+        conn = harness.RespConnection(None, timeout=sock.gettimeout() or 5.0, sock=sock)
         replies, ending = [], "EOF"
         try:
             while len(replies) < 2 * pairs:

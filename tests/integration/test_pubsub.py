@@ -18,24 +18,11 @@ import harness  # noqa: E402
 import redis  # noqa: E402
 
 
-class Push(list):
-    """A RESP3 push frame."""
+Push = harness.Push
 
 
 class Conn(harness.RespConnection):
-    """RespConnection that also reads the RESP3 types a subscriber meets (push, null)."""
-
-    def read_reply(self):
-        if self.buf[:1] in (b">", b"_") or not self.buf:
-            if not self.buf:
-                self._fill()
-            if self.buf[:1] == b"_":
-                self._line()
-                return None
-            if self.buf[:1] == b">":
-                n = int(self._line()[1:])
-                return Push(self.read_reply() for _ in range(n))
-        return super().read_reply()
+    """RespConnection that can tell when nothing more arrives."""
 
     def nothing_more(self, wait=0.3):
         """True when nothing arrives within `wait` seconds."""
