@@ -163,13 +163,12 @@ def free_ports(count: int) -> list[int]:
 # Minimal RESP client
 
 
-class Redis:
-    def __init__(self, port: int, timeout: float = 5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from harness import RespConnection  # noqa: E402
 
-    def close(self) -> None:
-        self.sock.close()
+
+class Redis(RespConnection):
+    """The tests' RESP client (harness.RespConnection) as a context manager."""
 
     def __enter__(self):
         return self
@@ -177,47 +176,8 @@ class Redis:
     def __exit__(self, *exc):
         self.close()
 
-    def _fill(self) -> None:
-        data = self.sock.recv(1 << 20)
-        if not data:
-            raise ConnectionError("connection closed")
-        self.buf += data
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            self._fill()
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _read(self):
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                self._fill()
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise RuntimeError(f"bad reply line {line!r}")
-
     def call(self, *args):
-        parts = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(parts))
-        return self._read()
+        return self.command(*args)
 
 
 def wait_ready(port: int, proc: subprocess.Popen, what: str, timeout: float = 10.0) -> None:
