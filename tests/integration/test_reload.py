@@ -372,12 +372,12 @@ class Reload(unittest.TestCase):
             wait_log(sc, APPLIED_HUP, count=n + 1, busy=lambda: self.assertTrue(client.set(k, k)))
             self.assertEqual(client.get(k), k.encode())
         self.assertEqual(client.client_id(), cid)
-        # Per node: one data connection (1 worker) and one health probe, besides ours.
+        # Per node: one data connection (1 worker) and one health probe, besides ours. The
+        # probe is reopened after a reload, so the count settles at 3; a leak stays above.
         for r in c.redis:
             direct = r.client()
-            harness.wait_until(lambda: len(direct.client_list()) <= 3, timeout=5,
-                               what="old pools' connections closed")
-            self.assertEqual(len(direct.client_list()), 3, direct.client_list())
+            harness.wait_until(lambda: len(direct.client_list()) == 3, timeout=10,
+                               what="old pools' connections closed, probe connected")
         sc.check()
 
     def test_i_reload_keeps_a_down_node_down(self):
