@@ -1,5 +1,7 @@
 #include "db/database.hpp"
 
+#include <charconv>
+
 #include "config/config.hpp"
 #include "db/postgres.hpp"
 #include "db/sqlite.hpp"
@@ -25,6 +27,24 @@ const char* to_string(ErrorKind kind) {
       return "rejected";
   }
   return "unknown";
+}
+
+IncrementResult add_integer(const std::optional<std::string>& old, std::int64_t delta) {
+  IncrementResult out;
+  std::int64_t base = 0;
+  if (old) {
+    const char* first = old->data();
+    const char* last = first + old->size();
+    const auto [end, ec] = std::from_chars(first, last, base);
+    if (old->empty() || ec != std::errc() || end != last) {
+      out.status = {ErrorKind::kRejected, "value is not an integer or out of range"};
+      return out;
+    }
+  }
+  if (__builtin_add_overflow(base, delta, &out.value)) {
+    out.status = {ErrorKind::kRejected, "increment or decrement would overflow"};
+  }
+  return out;
 }
 
 std::unique_ptr<Database> make_database(const config::DatabaseConfig& config, ThreadStats* stats) {

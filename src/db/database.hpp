@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -62,6 +63,12 @@ struct FetchResult {
   std::vector<std::optional<Row>> rows;
 };
 
+// The value an increment wrote.
+struct IncrementResult {
+  Status status;
+  std::int64_t value = 0;
+};
+
 struct IdsResult {
   Status status;
   std::vector<std::string> ids;  // the first column of every row, in order
@@ -97,7 +104,18 @@ class Database {
   // list in its order. All or nothing.
   virtual Status write(const std::string& table, const std::string& key_column,
                        std::span<const Upsert> upserts, std::span<const std::string> deletes) = 0;
+  // Adds `delta` to the integer in `column` of the row `key` as Redis INCRBY does (no row, or
+  // NULL, counts as 0; a new row is inserted), atomically against other writers: the row stays
+  // locked from its read to the commit. kRejected when the stored value is not an integer or
+  // the sum overflows (add_integer).
+  virtual IncrementResult increment(const std::string& table, const std::string& key_column,
+                                    const std::string& key, const std::string& column,
+                                    std::int64_t delta) = 0;
 };
+
+// `old` (text; nullopt: no value, 0) plus `delta`, with Redis INCRBY's errors: kRejected "value
+// is not an integer or out of range" or "increment or decrement would overflow".
+IncrementResult add_integer(const std::optional<std::string>& old, std::int64_t delta);
 
 // The adapter `config` names (SQLite or PostgreSQL). Connects lazily, on the first call; every
 // call then runs on the calling thread (one Database per database thread). `stats` (optional)

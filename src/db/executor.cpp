@@ -22,6 +22,7 @@ class CountingDatabase final : public Database {
   static const Status& status_of(const Status& s) { return s; }
   static const Status& status_of(const FetchResult& r) { return r.status; }
   static const Status& status_of(const IdsResult& r) { return r.status; }
+  static const Status& status_of(const IncrementResult& r) { return r.status; }
 
   template <typename F>
   auto count(F&& call) {
@@ -45,6 +46,11 @@ class CountingDatabase final : public Database {
   Status write(const std::string& table, const std::string& key_column,
                std::span<const Upsert> upserts, std::span<const std::string> deletes) override {
     return count([&] { return inner_->write(table, key_column, upserts, deletes); });
+  }
+  IncrementResult increment(const std::string& table, const std::string& key_column,
+                            const std::string& key, const std::string& column,
+                            std::int64_t delta) override {
+    return count([&] { return inner_->increment(table, key_column, key, column, delta); });
   }
 
  private:

@@ -520,4 +520,81 @@ Status PostgresDatabase::write_all(const std::string& table, const std::string& 
   return exec("COMMIT", {});
 }
 
+IncrementResult PostgresDatabase::increment(const std::string& table, const std::string& key_column,
+                                            const std::string& key, const std::string& column,
+                                            std::int64_t delta) {
+  IncrementResult out;
+  if (sql::quote_identifier(table).empty() || sql::quote_identifier(key_column).empty() ||
+      sql::quote_identifier(column).empty()) {
+    out.status = rejected("postgres: bad table or column name");
+    return out;
+  }
+  if (has_nul(key)) {
+    out.status = rejected("postgres: a key holds a NUL byte");
+    return out;
+  }
+  // A new row inserted by another transaction first makes ours insert nothing: the whole
+  // transaction runs again and then finds (and locks) that row.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    bool raced = false;
+    out = with_retry([&] {
+      commit_sent_ = false;
+      IncrementResult r = increment_once(table, key_column, key, column, delta, raced);
+      if (!r.status.ok() || raced) {
+        rollback();
+        if (commit_sent_) lost_ = false;
+      }
+      return r;
+    });
+    if (!raced) return out;
+  }
+  out.status = unavailable("postgres: increment of a new row kept racing with other inserts");
+  return out;
+}
+
+// SELECT ... FOR UPDATE locks the row until COMMIT: concurrent increments of it queue.
+IncrementResult PostgresDatabase::increment_once(const std::string& table,
+                                                 const std::string& key_column,
+                                                 const std::string& key, const std::string& column,
+                                                 std::int64_t delta, bool& raced) {
+  IncrementResult out;
+  raced = false;
+  if (Status s = exec("BEGIN", {}); !s.ok()) {
+    out.status = std::move(s);
+    return out;
+  }
+  Result selected;
+  const std::string select =
+      sql::select_column_by_key(table, key_column, column, sql::Placeholders::kDollar, true);
+  if (Status s = exec(select, {key.c_str()}, &selected); !s.ok()) {
+    out.status = std::move(s);
+    return out;
+  }
+  const bool found = selected && PQntuples(selected.get()) > 0;
+  std::optional<std::string> old;
+  if (found && !PQgetisnull(selected.get(), 0, 0)) {
+    old = std::string(PQgetvalue(selected.get(), 0, 0),
+                      static_cast<std::size_t>(PQgetlength(selected.get(), 0, 0)));
+  }
+  out = add_integer(old, delta);
+  if (!out.status.ok()) return out;
+  const std::string value = std::to_string(out.value);
+  const Upsert u{key, {{column, value}}};
+  const std::string text =
+      found ? sql::update_by_key(table, key_column, u, sql::Placeholders::kDollar)
+            : sql::insert_if_absent(table, key_column, u, sql::Placeholders::kDollar);
+  Result written;
+  if (Status s = exec(text, {key.c_str(), value.c_str()}, &written); !s.ok()) {
+    out.status = std::move(s);
+    return out;
+  }
+  if (!found && written && std::string_view(PQcmdTuples(written.get())) == "0") {
+    raced = true;
+    return out;
+  }
+  commit_sent_ = true;
+  out.status = exec("COMMIT", {});
+  return out;
+}
+
 }  // namespace sidecache::db

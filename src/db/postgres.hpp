@@ -34,6 +34,9 @@ class PostgresDatabase final : public Database {
   Status validate(const Source& source) override;
   Status write(const std::string& table, const std::string& key_column,
                std::span<const Upsert> upserts, std::span<const std::string> deletes) override;
+  IncrementResult increment(const std::string& table, const std::string& key_column,
+                            const std::string& key, const std::string& column,
+                            std::int64_t delta) override;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -64,6 +67,10 @@ class PostgresDatabase final : public Database {
   Status fetch_query(const Source& source, std::span<const std::string> ids, FetchResult& out);
   Status write_all(const std::string& table, const std::string& key_column,
                    std::span<const Upsert> upserts, std::span<const std::string> deletes);
+  // One try of increment(); `raced`: another transaction inserted the new row first.
+  IncrementResult increment_once(const std::string& table, const std::string& key_column,
+                                 const std::string& key, const std::string& column,
+                                 std::int64_t delta, bool& raced);
 
   std::string conninfo_;
   std::chrono::milliseconds query_timeout_;

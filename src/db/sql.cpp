@@ -64,8 +64,13 @@ std::string select_by_keys(const Source& source, std::size_t n, Placeholders sty
   return out;
 }
 
-std::string upsert(std::string_view table, std::string_view key_column, const Upsert& row,
-                   Placeholders style) {
+namespace {
+
+// INSERT INTO "table" ("key", c...) VALUES (...) ON CONFLICT ("key") DO <on_conflict>, where
+// <on_conflict> gets the SET list of the upsert's columns ("c = excluded.c, ...").
+template <typename F>
+std::string insert(std::string_view table, std::string_view key_column, const Upsert& row,
+                   Placeholders style, F on_conflict) {
   const std::string key = quote_identifier(key_column);
   std::string names = key;
   std::string values = placeholder(1, style);
@@ -78,10 +83,28 @@ std::string upsert(std::string_view table, std::string_view key_column, const Up
     if (!updates.empty()) updates += ", ";
     updates += q + " = excluded." + q;
   }
-  std::string out = "INSERT INTO " + quote_identifier(table) + " (" + names + ") VALUES (" +
-                    values + ") ON CONFLICT (" + key + ") DO ";
-  out += updates.empty() ? "NOTHING" : "UPDATE SET " + updates;
-  return out;
+  return "INSERT INTO " + quote_identifier(table) + " (" + names + ") VALUES (" + values +
+         ") ON CONFLICT (" + key + ") DO " + on_conflict(updates);
+}
+
+}  // namespace
+
+std::string insert_if_absent(std::string_view table, std::string_view key_column, const Upsert& row,
+                             Placeholders style) {
+  return insert(table, key_column, row, style, [](const std::string&) { return "NOTHING"; });
+}
+
+std::string select_column_by_key(std::string_view table, std::string_view key_column,
+                                 std::string_view column, Placeholders style, bool lock) {
+  return "SELECT " + quote_identifier(column) + " FROM " + quote_identifier(table) + " WHERE " +
+         quote_identifier(key_column) + " = " + placeholder(1, style) + (lock ? " FOR UPDATE" : "");
+}
+
+std::string upsert(std::string_view table, std::string_view key_column, const Upsert& row,
+                   Placeholders style) {
+  return insert(table, key_column, row, style, [](const std::string& updates) {
+    return updates.empty() ? std::string("NOTHING") : "UPDATE SET " + updates;
+  });
 }
 
 std::string update_by_key(std::string_view table, std::string_view key_column, const Upsert& row,

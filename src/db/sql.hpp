@@ -37,6 +37,15 @@ std::string upsert(std::string_view table, std::string_view key_column, const Up
 std::string update_by_key(std::string_view table, std::string_view key_column, const Upsert& upsert,
                           Placeholders style);
 
+// INSERT ... ON CONFLICT ("key") DO NOTHING: upsert()'s insert that never overwrites.
+std::string insert_if_absent(std::string_view table, std::string_view key_column,
+                             const Upsert& upsert, Placeholders style);
+
+// SELECT "column" FROM "table" WHERE "key" = <placeholder 1>, with " FOR UPDATE" when
+// `lock` (PostgreSQL: the row stays locked until the transaction ends).
+std::string select_column_by_key(std::string_view table, std::string_view key_column,
+                                 std::string_view column, Placeholders style, bool lock);
+
 // DELETE FROM "table" WHERE "key" = <placeholder 1>.
 std::string delete_by_key(std::string_view table, std::string_view key_column, Placeholders style);
 

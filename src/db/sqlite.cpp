@@ -336,11 +336,28 @@ Status SqliteDatabase::write(const std::string& table, const std::string& key_co
   if (upserts.empty() && deletes.empty()) return {};
   if (Status s = begin_call(); !s.ok()) return s;
   Status s = write_all(table, key_column, upserts, deletes);
-  if (!s.ok() && db_ && !sqlite3_get_autocommit(db_)) {
+  if (!s.ok()) rollback_open();
+  return s;
+}
+
+void SqliteDatabase::rollback_open() {
+  if (db_ && !sqlite3_get_autocommit(db_)) {
     deadline_ = Clock::now() + std::chrono::seconds(1);
     exec("ROLLBACK");
   }
-  return s;
+}
+
+Status SqliteDatabase::run(const std::string& text, const Upsert& u, const std::string& table) {
+  sqlite3_stmt* raw = nullptr;
+  if (Status s = prepare(text, &raw); !s.ok()) return s;
+  Stmt stmt(raw);
+  bind(raw, 1, u.key);
+  int i = 2;
+  for (const auto& [column, value] : u.values) bind(raw, i++, value);
+  if (const int rc = sqlite3_step(raw); rc != SQLITE_DONE) {
+    return error(rc, "write into " + table);
+  }
+  return {};
 }
 
 Status SqliteDatabase::write_all(const std::string& table, const std::string& key_column,
@@ -349,26 +366,14 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
   if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   // An existing row is updated in the named columns only; a new one is inserted (the insert
   // still resolves a conflict, should the row appear in between).
-  auto run = [&](const std::string& text, const Upsert& u) -> Status {
-    sqlite3_stmt* raw = nullptr;
-    if (Status s = prepare(text, &raw); !s.ok()) return s;
-    Stmt stmt(raw);
-    bind(raw, 1, u.key);
-    int i = 2;
-    for (const auto& [column, value] : u.values) bind(raw, i++, value);
-    if (const int rc = sqlite3_step(raw); rc != SQLITE_DONE) {
-      return error(rc, "upsert into " + table);
-    }
-    return {};
-  };
   for (const auto& u : upserts) {
     const std::string update =
         sql::update_by_key(table, key_column, u, sql::Placeholders::kQuestion);
     if (!update.empty()) {
-      if (Status s = run(update, u); !s.ok()) return s;
+      if (Status s = run(update, u, table); !s.ok()) return s;
       if (sqlite3_changes(db_) > 0) continue;
     }
-    if (Status s = run(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), u);
+    if (Status s = run(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), u, table);
         !s.ok()) {
       return s;
     }
@@ -390,6 +395,69 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
     }
   }
   return exec("COMMIT");
+}
+
+IncrementResult SqliteDatabase::increment(const std::string& table, const std::string& key_column,
+                                          const std::string& key, const std::string& column,
+                                          std::int64_t delta) {
+  IncrementResult out;
+  if (sql::quote_identifier(table).empty() || sql::quote_identifier(key_column).empty() ||
+      sql::quote_identifier(column).empty()) {
+    out.status = rejected("sqlite: bad table or column name");
+    return out;
+  }
+  if (Status s = begin_call(); !s.ok()) {
+    out.status = std::move(s);
+    return out;
+  }
+  out = increment_all(table, key_column, key, column, delta);
+  if (!out.status.ok()) rollback_open();
+  return out;
+}
+
+// BEGIN IMMEDIATE takes the database's write lock: no other writer between the read and the
+// commit.
+IncrementResult SqliteDatabase::increment_all(const std::string& table,
+                                              const std::string& key_column, const std::string& key,
+                                              const std::string& column, std::int64_t delta) {
+  IncrementResult out;
+  if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) {
+    out.status = std::move(s);
+    return out;
+  }
+  std::optional<std::string> old;
+  bool found = false;
+  {
+    sqlite3_stmt* raw = nullptr;
+    const std::string select =
+        sql::select_column_by_key(table, key_column, column, sql::Placeholders::kQuestion, false);
+    if (Status s = prepare(select, &raw); !s.ok()) {
+      out.status = std::move(s);
+      return out;
+    }
+    Stmt stmt(raw);
+    bind(raw, 1, key);
+    const int rc = sqlite3_step(raw);
+    if (rc == SQLITE_ROW) {
+      found = true;
+      old = column_value(raw, 0);
+    } else if (rc != SQLITE_DONE) {
+      out.status = error(rc, "select from " + table);
+      return out;
+    }
+  }
+  out = add_integer(old, delta);
+  if (!out.status.ok()) return out;
+  const Upsert u{key, {{column, std::to_string(out.value)}}};
+  const std::string text =
+      found ? sql::update_by_key(table, key_column, u, sql::Placeholders::kQuestion)
+            : sql::insert_if_absent(table, key_column, u, sql::Placeholders::kQuestion);
+  if (Status s = run(text, u, table); !s.ok()) {
+    out.status = std::move(s);
+    return out;
+  }
+  out.status = exec("COMMIT");
+  return out;
 }
 
 }  // namespace sidecache::db

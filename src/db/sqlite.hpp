@@ -29,6 +29,9 @@ class SqliteDatabase final : public Database {
   Status validate(const Source& source) override;
   Status write(const std::string& table, const std::string& key_column,
                std::span<const Upsert> upserts, std::span<const std::string> deletes) override;
+  IncrementResult increment(const std::string& table, const std::string& key_column,
+                            const std::string& key, const std::string& column,
+                            std::int64_t delta) override;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -43,6 +46,13 @@ class SqliteDatabase final : public Database {
   Status fetch_query(const Source& source, std::span<const std::string> ids, FetchResult& out);
   Status write_all(const std::string& table, const std::string& key_column,
                    std::span<const Upsert> upserts, std::span<const std::string> deletes);
+  IncrementResult increment_all(const std::string& table, const std::string& key_column,
+                                const std::string& key, const std::string& column,
+                                std::int64_t delta);
+  // Runs one statement with the parameters of `u` (its key, then its values).
+  Status run(const std::string& sql, const Upsert& u, const std::string& table);
+  // After a failed call: ROLLBACK when a transaction is still open.
+  void rollback_open();
 
   static int on_progress(void* self);
   static int on_busy(void* self, int count);

@@ -70,9 +70,8 @@ std::int64_t new_fields(const std::vector<std::pair<std::string, std::string>>& 
   std::vector<std::string_view> seen;
   for (const auto& [f, v] : fields) {
     if (std::find(seen.begin(), seen.end(), f) != seen.end()) continue;
-    const bool existed = had != nullptr && std::any_of(had->begin(), had->end(), [&](const auto& h) {
-                           return h.first == f;
-                         });
+    const bool existed = had != nullptr && std::any_of(had->begin(), had->end(),
+                                                       [&](const auto& h) { return h.first == f; });
     if (!existed) seen.push_back(f);
   }
   return static_cast<std::int64_t>(seen.size());
@@ -88,6 +87,7 @@ struct Writer::Task {
   Clock::time_point slow_deadline{};
   bool waited = false;
   std::int64_t added = 0;  // HSET (through, invalidate): fields the row did not have
+  std::string reply;       // when set, the reply (an increment's sum)
 };
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
@@ -114,8 +114,8 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
   if (name == "del" || name == "unlink") {
     bool any = false;
     for (const auto& w : c.writes) {
-      any = any || w.policy->config.delete_row_on_del ||
-            w.policy->config.write == WriteMode::kBehind;
+      any =
+          any || w.policy->config.delete_row_on_del || w.policy->config.write == WriteMode::kBehind;
     }
     if (!any) return false;  // only the cached copies go: a plain DEL
   }
@@ -138,12 +138,7 @@ void Writer::start(const OpPtr& op) {
   if (mode == WriteMode::kBehind) {
     return run_behind(op, w.op != Op::kSet);
   }
-  if (w.op == Op::kIncr || w.op == Op::kHincr) {
-    return finish(op, error_reply("ERR " + op->name +
-                                  " needs write: behind (an increment is not atomic against the "
-                                  "database); use SET / HSET on policy '" +
-                                  w.policy->name() + "'"));
-  }
+  if (w.op == Op::kIncr || w.op == Op::kHincr) return run_increment(op);
   run_database_first(op);
 }
 
@@ -191,6 +186,41 @@ void Writer::run_database_first(const OpPtr& op) {
   }
 }
 
+// through / invalidate: the database adds the delta under a row lock (so concurrent increments
+// from any number of sidecaches all count), then the cache gets the sum like a SET / HSET.
+void Writer::run_increment(const OpPtr& op) {
+  const KeyWrite& w = op->c.writes.front();
+  const auto& cfg = w.policy->config;
+  const std::string column = w.op == Op::kIncr ? cfg.value_column : w.field;
+  auto self = shared_from_this();
+  auto runtime = runtime_;
+  const bool queued =
+      shared_->db->submit([self, runtime, op, table = cfg.table, key_column = cfg.key_column,
+                           id = w.id, column, delta = w.delta](db::Database* db) {
+        db::IncrementResult r;
+        if (db == nullptr) {
+          r.status = {db::ErrorKind::kUnavailable, "sidecache is shutting down"};
+        } else {
+          r = db->increment(table, key_column, id, column, delta);
+        }
+        runtime->post([self, op, r] {
+          if (r.status.ok()) {
+            KeyWrite& kw = op->c.writes.front();
+            op->reply = integer(r.value);
+            if (kw.op == Op::kIncr) {
+              kw.op = Op::kSet;
+              kw.value = std::to_string(r.value);
+            } else {
+              kw.op = Op::kHset;
+              kw.fields = {{kw.field, std::to_string(r.value)}};
+            }
+          }
+          self->after_database(op, r.status);
+        });
+      });
+  if (!queued) after_database(op, {db::ErrorKind::kUnavailable, "the database queue is full"});
+}
+
 void Writer::after_database(const OpPtr& op, const db::Status& status) {
   if (!status.ok()) {
     shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
@@ -199,8 +229,9 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   const KeyWrite& w = op->c.writes.front();
   const cache::Policy& p = *w.policy;
   const std::uint64_t lane = op->target.lane;
-  const std::string ok =
-      w.op == Op::kSet || op->name == "hmset" ? std::string("+OK\r\n") : integer(op->added);
+  const std::string ok = !op->reply.empty()                        ? op->reply
+                         : w.op == Op::kSet || op->name == "hmset" ? std::string("+OK\r\n")
+                                                                   : integer(op->added);
   // The row exists now: a negative marker would hide it.
   const std::string neg = cache::negative_key(w.key);
   redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});

@@ -49,6 +49,7 @@ class Writer : public std::enable_shared_from_this<Writer> {
   void start(const OpPtr& op);
   void run_database_first(const OpPtr& op);
   void after_database(const OpPtr& op, const db::Status& status);
+  void run_increment(const OpPtr& op);
   void run_behind(const OpPtr& op, bool must_exist);
   void load_then_enqueue(const OpPtr& op);
   void run_del(const OpPtr& op);

@@ -59,6 +59,10 @@ class PostgresAdapterTest(unittest.TestCase):
         names = [line.strip() for line in out.stdout.splitlines() if line.strip()]
         self.assertEqual(sorted(names), sorted(CASES.values()))
 
+    def test_concurrent_increments(self):
+        self.run_case(CASES["increments"])
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM kv"), [["0"]])
+
     def test_contract(self):
         self.run_case(CASES["contract"])
         # The write case cleaned up after itself: kv is empty again.
@@ -101,6 +105,7 @@ CASES = {
     "restart": "PostgreSQL adapter: a stopped server is unavailable and the next call reconnects",
     "threads": "PostgreSQL adapter: a slow query on one thread does not hold up another",
     "killed": "PostgreSQL adapter: a connection killed between calls is replaced at once",
+    "increments": "PostgreSQL adapter: concurrent increments all count",
 }
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ SCHEMA = """
 CREATE TABLE items (id text PRIMARY KEY, v text);
 CREATE TABLE kv (id text PRIMARY KEY, v text);
 CREATE TABLE things (id text PRIMARY KEY, v text);
+CREATE TABLE counters (id text PRIMARY KEY, n bigint NOT NULL DEFAULT 0, note text);
 INSERT INTO items VALUES ('1', 'one'), ('2', 'two');
 INSERT INTO things VALUES ('2', 'two');
 """
@@ -37,6 +38,7 @@ def trigger_sql():
 POLICIES = """    - {match: "thing:*", table: things, key_column: id, value_column: v, ttl: 60s,
        write: through}
     - {match: "item:*", table: items, key_column: id, value_column: v, ttl: 60s}
+    - {match: "cnt:*", table: counters, key_column: id, value_column: n, write: through}
     - match: "kv:*"
       table: kv
       key_column: id
@@ -97,6 +99,33 @@ class WritePostgresTest(unittest.TestCase):
                            what="write-through after the database is back")
         self.assertEqual(self.pg.psql("SELECT v FROM things WHERE id = '2'"), [["zwei"]])
         self.assertEqual(self.r.get("thing:2"), "zwei")
+
+    def test_concurrent_increments_through(self):
+        # Two sidecache workers and four clients racing on one new row: PostgreSQL locks the
+        # row (or retries the insert that lost), so every increment counts once.
+        got = []
+        lock = threading.Lock()
+
+        def worker():
+            client = self.sc.client(decode_responses=True)
+            mine = [client.incrby("cnt:hot", 2) for _ in range(40)]
+            with lock:
+                got.extend(mine)
+            client.close()
+
+        ts = [threading.Thread(target=worker) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(sorted(got), list(range(2, 2 * 160 + 1, 2)))
+        self.assertEqual(self.pg.psql("SELECT n FROM counters WHERE id = 'hot'"), [["320"]])
+        self.assertEqual(self.c.decr("cnt:hot"), 319)
+        self.assertEqual(self.r.get("cnt:hot"), "319")
+        with self.assertRaises(Exception) as e:
+            self.c.incrby("cnt:hot", 2 ** 63 - 1)
+        self.assertIn("overflow", str(e.exception))
 
     def _try_set(self, key, value):
         try:

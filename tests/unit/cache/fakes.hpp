@@ -197,6 +197,10 @@ class FakeDb final : public db::Database, public DbRunner {
                    std::span<const std::string>) override {
     return {};
   }
+  db::IncrementResult increment(const std::string&, const std::string&, const std::string&,
+                                const std::string&, std::int64_t) override {
+    return {{db::ErrorKind::kRejected, "not in this fake"}, 0};
+  }
 };
 
 inline db::Row row(std::vector<std::pair<std::string, std::optional<std::string>>> cols) {

@@ -5,7 +5,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "db/database.hpp"
@@ -200,6 +204,81 @@ inline void check_write(Database& db) {
   REQUIRE(db.write("kv", "k", {}, std::vector<std::string>{"a", "b", "f"}).ok());
 }
 
+// INCRBY semantics: a missing row or NULL is 0, a new row is inserted, a non-integer or an
+// overflow is refused and changes nothing.
+inline void check_increment(Database& db) {
+  const Source kv{"kv", "k", {"v", "n"}, ""};
+  REQUIRE(db.write("kv", "k",
+                   std::vector<Upsert>{{"i1", {{"v", "x"}, {"n", "40"}}}, {"i2", {{"v", "12"}}}},
+                   {})
+              .ok());
+  IncrementResult r = db.increment("kv", "k", "i1", "n", 2);
+  REQUIRE(r.status.ok());
+  CHECK(r.value == 42);
+  r = db.increment("kv", "k", "i2", "n", -5);  // NULL counts as 0
+  REQUIRE(r.status.ok());
+  CHECK(r.value == -5);
+  r = db.increment("kv", "k", "i2", "v", 1);  // a text column holding an integer
+  REQUIRE(r.status.ok());
+  CHECK(r.value == 13);
+  r = db.increment("kv", "k", "i3", "n", 7);  // no row: inserted
+  REQUIRE(r.status.ok());
+  CHECK(r.value == 7);
+  FetchResult f = db.fetch(kv, std::vector<std::string>{"i1", "i2", "i3"});
+  REQUIRE(f.status.ok());
+  CHECK(value_of(f.rows[0], "n") == "42");
+  CHECK(value_of(f.rows[0], "v") == "x");
+  CHECK(value_of(f.rows[1], "n") == "-5");
+  CHECK(value_of(f.rows[1], "v") == "13");
+  CHECK(value_of(f.rows[2], "n") == "7");
+
+  r = db.increment("kv", "k", "i1", "v", 1);  // "x"
+  CHECK(r.status.kind == ErrorKind::kRejected);
+  CHECK_THAT(r.status.message, Catch::Contains("not an integer"));
+  REQUIRE(
+      db.write("kv", "k", std::vector<Upsert>{{"i2", {{"v", "9223372036854775807"}}}}, {}).ok());
+  r = db.increment("kv", "k", "i2", "v", 1);
+  CHECK(r.status.kind == ErrorKind::kRejected);
+  CHECK_THAT(r.status.message, Catch::Contains("overflow"));
+  CHECK(db.increment("kv", "k", "i1", "nosuch", 1).status.kind == ErrorKind::kRejected);
+  // Nothing of the refused increments stayed, and the connection is usable.
+  f = db.fetch(kv, std::vector<std::string>{"i1"});
+  REQUIRE(f.status.ok());
+  CHECK(value_of(f.rows[0], "v") == "x");
+  CHECK(value_of(f.rows[0], "n") == "42");
+  REQUIRE(db.write("kv", "k", {}, std::vector<std::string>{"i1", "i2", "i3"}).ok());
+}
+
+// Increments from several connections at once, on an existing row and on one that none of
+// them finds at first: every one counts.
+inline void check_concurrent_increments(const std::function<std::unique_ptr<Database>()>& make) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 50;
+  auto db = make();
+  REQUIRE(db->write("kv", "k", std::vector<Upsert>{{"c1", {{"n", "0"}}}},
+                    std::vector<std::string>{"c2"})
+              .ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      auto mine = make();
+      for (int i = 0; i < kEach; ++i) {
+        if (!mine->increment("kv", "k", "c1", "n", 1).status.ok()) ++failed;
+        if (!mine->increment("kv", "k", "c2", "n", 2).status.ok()) ++failed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failed == 0);
+  const FetchResult f =
+      db->fetch(Source{"kv", "k", {"n"}, ""}, std::vector<std::string>{"c1", "c2"});
+  REQUIRE(f.status.ok());
+  CHECK(value_of(f.rows[0], "n") == std::to_string(kThreads * kEach));
+  CHECK(value_of(f.rows[1], "n") == std::to_string(2 * kThreads * kEach));
+  REQUIRE(db->write("kv", "k", {}, std::vector<std::string>{"c1", "c2"}).ok());
+}
+
 inline void check_contract(Database& db, const std::string& p1) {
   SECTION("table source: batch fetch, missing ids, NULLs") { check_fetch_table(db); }
   SECTION("table source: more ids than one statement takes") { check_fetch_many(db); }
@@ -208,6 +287,7 @@ inline void check_contract(Database& db, const std::string& p1) {
   SECTION("fetch_ids") { check_fetch_ids(db); }
   SECTION("validate") { check_validate(db, p1); }
   SECTION("write: upserts then deletes, in order, in one transaction") { check_write(db); }
+  SECTION("increment: INCRBY on a column, under a row lock") { check_increment(db); }
 }
 
 }  // namespace sidecache::db::test

@@ -33,6 +33,10 @@ class NullDatabase final : public Database {
                std::span<const std::string>) override {
     return {};
   }
+  IncrementResult increment(const std::string&, const std::string&, const std::string&,
+                            const std::string&, std::int64_t) override {
+    return {};
+  }
 };
 
 Executor::Factory null_factory() {

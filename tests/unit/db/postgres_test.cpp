@@ -116,6 +116,12 @@ TEST_CASE("PostgreSQL adapter: the Database contract", "[.postgres]") {
   test::check_contract(db, "$1");
 }
 
+TEST_CASE("PostgreSQL adapter: concurrent increments all count", "[.postgres]") {
+  const std::string conninfo = env("SIDECACHE_TEST_PG");
+  test::check_concurrent_increments(
+      [&] { return std::make_unique<PostgresDatabase>(pg_config(conninfo)); });
+}
+
 TEST_CASE("PostgreSQL adapter: ids the key type cannot hold are absent", "[.postgres]") {
   PostgresDatabase db(pg_config(env("SIDECACHE_TEST_PG")));
   // "abc" is no integer: PostgreSQL rejects the statement; the adapter asks id by id.

@@ -40,6 +40,13 @@ TEST_CASE("SQLite adapter: the Database contract", "[db][sqlite]") {
   test::check_contract(db, "?1");
 }
 
+TEST_CASE("SQLite adapter: concurrent increments all count", "[db][sqlite]") {
+  TempSqlite file;
+  file.exec(schema());
+  test::check_concurrent_increments(
+      [&] { return std::make_unique<SqliteDatabase>(file.config(5000)); });
+}
+
 TEST_CASE("SQLite adapter: the file is opened in WAL mode", "[db][sqlite]") {
   TempSqlite file;
   file.exec(schema());

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <deque>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,15 @@ class Db final : public db::Database, public cache::DbRunner {
     for (const auto& u : ups) written.push_back(table + ":" + u.key + "=" + *u.values[0].second);
     for (const auto& d : dels) written.push_back(table + ":-" + d);
     return {};
+  }
+  std::map<std::string, std::int64_t> counters;  // by key
+  db::IncrementResult increment(const std::string& table, const std::string&,
+                                const std::string& key, const std::string& column,
+                                std::int64_t delta) override {
+    if (!status.ok()) return {status, 0};
+    const std::int64_t v = counters[key] += delta;
+    written.push_back(table + ":" + key + "." + column + "+=" + std::to_string(delta));
+    return {{}, v};
   }
 };
 
@@ -171,6 +181,39 @@ TEST_CASE("through: a failed cache write deletes the key", "[write][writer]") {
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
   CHECK(f.redis.requests.back() == std::vector<std::string>{"DEL", "item:1"});
   CHECK(f.stats->cache_repairs.load() == 1);
+}
+
+TEST_CASE("through: INCRBY adds in the database, then caches the sum", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  REQUIRE(f.send({"INCRBY", "item:7", "5"}));
+  REQUIRE(f.send({"DECR", "item:7"}));
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:7.v+=5", "items:7.v+=-1"});
+  CHECK(f.replies->got == std::vector<std::string>{":5\r\n", ":4\r\n"});
+  std::vector<std::string> cached;
+  for (const auto& r : f.redis.requests) {
+    if (r[0] == "SET") cached.push_back(r[2]);
+  }
+  CHECK(cached == std::vector<std::string>{"5", "4"});
+}
+
+TEST_CASE("invalidate: INCR adds in the database, then deletes the key", "[write][writer]") {
+  Fixture f(config::WriteMode::kInvalidate);
+  REQUIRE(f.send({"INCR", "item:8"}));
+  f.loop.run();
+  CHECK(f.replies->got == std::vector<std::string>{":1\r\n"});
+  CHECK(f.sent("DEL"));
+  CHECK_FALSE(f.sent("SET"));
+}
+
+TEST_CASE("through: a refused increment is an error and leaves Redis alone", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.db->status = {db::ErrorKind::kRejected, "value is not an integer or out of range"};
+  REQUIRE(f.send({"INCR", "item:9"}));
+  f.loop.run();
+  REQUIRE(f.replies->got.size() == 1);
+  CHECK(f.replies->got[0].find("not an integer") != std::string::npos);
+  CHECK(f.redis.requests.empty());
 }
 
 TEST_CASE("invalidate: the row, then DEL of the key", "[write][writer]") {
