@@ -84,11 +84,6 @@ Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache
 bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
                     const backend::ReplyTarget& target) {
   if (!shared_->policies || shared_->policies->empty()) return false;
-  static constexpr std::string_view kTtlOnly[] = {"expire",    "pexpire", "expireat",
-                                                  "pexpireat", "persist", "touch"};
-  for (const auto n : kTtlOnly) {
-    if (n == name) return false;
-  }
   Classified c = classify(*shared_->policies, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
   if (c.kind == Classified::Kind::kError) {
@@ -109,6 +104,13 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
   chain.push_back(op);
   if (chain.size() == 1) start(op);
   return true;
+}
+
+std::string Writer::refusal_in_transaction(std::string_view name,
+                                           std::span<const std::string_view> args,
+                                           bool writes_keys) const {
+  if (!shared_->policies || shared_->policies->empty()) return {};
+  return write::refusal_in_transaction(*shared_->policies, name, args, writes_keys);
 }
 
 void Writer::start(const OpPtr& op) {
@@ -132,7 +134,9 @@ void Writer::run_database_first(const OpPtr& op) {
   const KeyWrite& w = op->c.writes.front();
   db::Upsert upsert;
   upsert.key = w.id;
-  if (w.op == Op::kSet) {
+  if (w.op == Op::kSet && w.policy->config.mapping == config::ValueMapping::kJson) {
+    upsert.values = w.columns;
+  } else if (w.op == Op::kSet) {
     upsert.values.emplace_back(w.policy->config.value_column, w.value);
   } else {
     for (const auto& [f, v] : w.fields) upsert.values.emplace_back(f, v);
@@ -171,7 +175,8 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   const std::string neg = cache::negative_key(w.key);
   redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
   auto self = shared_from_this();
-  if (p.config.write == WriteMode::kInvalidate) {
+  // A json value is the whole row as the database returns it: the next read loads it.
+  if (p.config.write == WriteMode::kInvalidate || p.config.mapping == config::ValueMapping::kJson) {
     redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
         self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
