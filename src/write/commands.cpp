@@ -154,12 +154,12 @@ PolicyKey first_policy_key(const cache::PolicySet& set, std::span<const std::str
 }
 
 // SET on a json policy: the value is a JSON object of the row's columns.
-bool json_columns(const cache::Policy& p, std::string_view id, std::string_view text,
-                  JsonColumns& out, std::string& error) {
+bool json_columns(std::string_view command, const cache::Policy& p, std::string_view id,
+                  std::string_view text, JsonColumns& out, std::string& error) {
   std::string why;
   JsonColumns parsed;
   if (!parse_json_columns(text, parsed, why)) {
-    error = "ERR SET on key of json policy '" + p.name() + "': " + why;
+    error = "ERR " + upper(command) + " on key of json policy '" + p.name() + "': " + why;
     return false;
   }
   out.clear();
@@ -179,7 +179,7 @@ bool json_columns(const cache::Policy& p, std::string_view id, std::string_view 
     out.emplace_back(std::move(name), std::move(value));
   }
   if (out.empty()) {
-    error = "ERR SET on key of json policy '" + p.name() +
+    error = "ERR " + upper(command) + " on key of json policy '" + p.name() +
             "': the JSON object holds no column to write";
     return false;
   }
@@ -190,6 +190,42 @@ Classified unmappable(std::string_view name, const cache::Policy& p, std::string
   return error("ERR " + upper(name) + " cannot be written to the database on key of policy '" +
                p.name() + "' (mapping " + mapping_name(p) +
                ", write mode set): " + std::string(hint));
+}
+
+// MSET: one SET per key, those of write policies through the writer. Every pair is checked
+// before anything is written.
+Classified classify_mset(const cache::PolicySet& policies, std::span<const std::string_view> args) {
+  Classified c;
+  if (args.size() % 2 == 0) return c;  // the normal routing answers the arity error
+  for (std::size_t i = 1; i + 1 < args.size(); i += 2) {
+    std::string_view id;
+    const cache::Policy* p = write_policy(policies, args[i], id);
+    if (p == nullptr) {
+      c.plain_sets.emplace_back(std::string(args[i]), std::string(args[i + 1]));
+      continue;
+    }
+    if (p->is_hash()) {
+      return error("ERR MSET cannot write key '" + std::string(args[i]) + "' of hash policy '" +
+                   p->name() + "': use HSET on it; nothing was written");
+    }
+    KeyWrite w;
+    w.key = std::string(args[i]);
+    w.id = std::string(id);
+    w.policy = p;
+    w.op = Op::kSet;
+    w.value = std::string(args[i + 1]);
+    if (is_json(*p) && !json_columns("mset", *p, id, args[i + 1], w.columns, c.error)) {
+      c.error += "; nothing was written";
+      c.kind = Classified::Kind::kError;
+      c.writes.clear();
+      c.plain_sets.clear();
+      return c;
+    }
+    c.writes.push_back(std::move(w));
+  }
+  if (c.writes.empty()) return Classified{};
+  c.kind = Classified::Kind::kWrite;
+  return c;
 }
 
 }  // namespace
@@ -221,6 +257,7 @@ Classified classify(const cache::PolicySet& policies, std::string_view name,
   const bool script = is_script(name);
   if (!writes_keys && !script) return c;  // a read: the read-through engine or plain routing
   if (!single_key_mapped(name)) {
+    if (name == "mset") return classify_mset(policies, args);
     const resp::CommandInfo* info = find_info(name);
     std::vector<KeyUse> uses;
     if (info == nullptr || !key_uses(*info, args, uses)) return c;
@@ -267,7 +304,7 @@ Classified classify(const cache::PolicySet& policies, std::string_view name,
     }
     w.op = Op::kSet;
     w.value = std::string(args[2]);
-    if (is_json(*p) && !json_columns(*p, id, args[2], w.columns, c.error)) {
+    if (is_json(*p) && !json_columns(name, *p, id, args[2], w.columns, c.error)) {
       c.kind = Classified::Kind::kError;
       return c;
     }

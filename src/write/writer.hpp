@@ -51,6 +51,7 @@ class Writer : public std::enable_shared_from_this<Writer> {
   using OpPtr = std::shared_ptr<Task>;
 
   void start(const OpPtr& op);
+  void run_mset(Classified c, const backend::ReplyTarget& target);
   void run_database_first(const OpPtr& op);
   void after_database(const OpPtr& op, const db::Status& status);
   void run_behind(const OpPtr& op, bool must_exist);

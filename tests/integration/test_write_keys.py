@@ -1,6 +1,7 @@
 """Write modes at every key position, inside MULTI and in scripts, and the json mapping's
-writes, against a real redis-server and a real SQLite file: multi-key writes (MSET, RENAME,
-COPY, ...) that change a write-policy key answer an error and change nothing; a write to a
+writes, against a real redis-server and a real SQLite file: MSET is one SET per key (policy keys
+through their write mode); other multi-key writes (MSETNX, RENAME, COPY, ...) that change a
+write-policy key answer an error and change nothing; a write to a
 write-policy key queued inside MULTI answers an error at queue time and EXEC answers EXECABORT;
 EVAL on a write-policy key is refused, EVAL_RO passes; SET of a JSON object on a json policy
 writes the row's columns (through, invalidate, behind; coalesced partial objects merge)."""
@@ -99,18 +100,38 @@ class WriteKeysTest(unittest.TestCase):
     # Multi-key writes and scripts.
 
     def test_mset_with_policy_key_in_second_position(self):
-        before = self.query("SELECT v FROM items WHERE id = '2'")
-        err = self.error_of("MSET", "mk:plain", "1", "item:2", "x")
-        self.assertIn("MSET changes key 'item:2' of write policy", err)
-        self.assertIn("write each key with SET", err)
-        # Nothing was written: neither the plain key, nor the row, nor the cache.
-        self.assertEqual(self.r.exists("mk:plain"), 0)
-        self.assertEqual(self.query("SELECT v FROM items WHERE id = '2'"), before)
-        self.assertIsNone(self.r.get("item:2"))
-        self.assertIn("key 'user:5'", self.error_of("MSETNX", "mk:a", "1", "user:5", "x"))
+        # One SET per key: the write-policy key goes through its write mode.
+        self.assertTrue(self.c.mset({"mk:plain": "1", "item:3": "drei", "ro:7": "3"}))
+        self.assertEqual(self.query("SELECT v FROM items WHERE id = '3'"), [("drei",)])
+        self.assertEqual(self.r.get("item:3"), "drei")  # through: cached with the policy TTL
+        self.assertGreater(self.r.pttl("item:3"), 0)
+        self.assertEqual(self.r.mget("mk:plain", "ro:7"), ["1", "3"])
+        self.assertTrue(self.c.mset({"mk:j": "x", "doc:5": '{"title": "Five", "pages": 5}',
+                                     "jb:6": '{"title": "Six"}'}))
+        self.assertEqual(self.query("SELECT title, pages FROM docs WHERE id = '5'"),
+                         [("Five", 5)])
+        self.drained()
+        self.assertEqual(self.query("SELECT title FROM docs WHERE id = '6'"), [("Six",)])
+        # A pair that cannot be written refuses the whole MSET before anything is written.
+        err = self.error_of("MSET", "mk:none", "1", "user:5", "x")
+        self.assertIn("MSET cannot write key 'user:5' of hash policy", err)
+        err = self.error_of("MSET", "mk:none", "1", "doc:5", "{bad")
+        self.assertIn("invalid JSON at byte 1", err)
+        self.assertIn("nothing was written", err)
+        self.assertEqual(self.r.exists("mk:none"), 0)
+        # Not atomic: a database rejection answers the error, the other keys are written.
+        err = self.error_of("MSET", "mk:partial", "1", "doc:5", '{"title": null}')
+        self.assertIn("database rejected the write", err)
+        self.assertEqual(self.r.get("mk:partial"), "1")
+        self.assertEqual(self.query("SELECT title FROM docs WHERE id = '5'"), [("Five",)])
+        # MSETNX cannot be split: refused, naming the key.
+        self.assertIn("MSETNX changes key 'item:5'", self.error_of("MSETNX", "mk:a", "1",
+                                                                   "item:5", "x"))
+        self.assertEqual(self.r.exists("mk:a"), 0)
         # Plain keys (and keys of a policy without write mode) keep working as before.
-        self.assertTrue(self.c.mset({"mk:a": "1", "mk:b": "2", "ro:7": "3"}))
-        self.assertEqual(self.c.mget("mk:a", "mk:b", "ro:7"), ["1", "2", "3"])
+        self.assertTrue(self.c.mset({"mk:a": "1", "mk:b": "2", "ro:7": "4"}))
+        self.assertEqual(self.c.mget("mk:a", "mk:b", "ro:7"), ["1", "2", "4"])
+        self.assertGreater(harness.metric(self.http, "sidecache_write_refused_total"), 0)
 
     def test_rename_copy_and_moves(self):
         self.c.set("mk:src", "v")

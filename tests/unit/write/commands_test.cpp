@@ -105,13 +105,26 @@ TEST_CASE("DEL mixes policy keys and plain keys", "[write][commands]") {
 
 TEST_CASE("multi-key writes look at every key", "[write][commands]") {
   const cache::PolicySet set(policies());
-  auto c = run(set, {"MSET", "plain", "1", "item:2", "x"});
+  // MSET: one SET per key, the write-policy key in 2nd position included.
+  auto c = run(set, {"MSET", "plain", "1", "item:2", "x", "ro:1", "y"});
+  REQUIRE(c.kind == Classified::Kind::kWrite);
+  REQUIRE(c.writes.size() == 1);
+  CHECK(c.writes[0].key == "item:2");
+  CHECK(c.writes[0].id == "2");
+  CHECK(c.writes[0].op == Op::kSet);
+  CHECK(c.writes[0].value == "x");
+  using KV = std::pair<std::string, std::string>;
+  CHECK(c.plain_sets == std::vector<KV>{{"plain", "1"}, {"ro:1", "y"}});
+  CHECK(run(set, {"MSET", "plain", "1", "user:2", "x"}).error ==
+        "ERR MSET cannot write key 'user:2' of hash policy 'users': use HSET on it; nothing was "
+        "written");
+  CHECK(run(set, {"MSET", "plain", "1", "item:2"}).kind == Classified::Kind::kPass);  // arity
+  c = run(set, {"MSETNX", "a", "1", "b", "2", "user:1", "x"});
   REQUIRE(c.kind == Classified::Kind::kError);
   CHECK(c.error ==
-        "ERR MSET changes key 'item:2' of write policy 'items' (write mode through): a multi-key "
-        "write cannot be mapped to the database; write each key with SET (or DEL it) on its own");
-  CHECK(run(set, {"MSETNX", "a", "1", "b", "2", "user:1", "x"}).error.find("key 'user:1'") !=
-        std::string::npos);
+        "ERR MSETNX changes key 'user:1' of write policy 'users' (write mode behind): a "
+        "multi-key write cannot be mapped to the database; write each key with HSET (or DEL it) "
+        "on its own");
   // RENAME plain -> policy key: the destination is overwritten.
   c = run(set, {"RENAME", "plain", "item:9"});
   REQUIRE(c.kind == Classified::Kind::kError);
@@ -167,6 +180,7 @@ TEST_CASE("inside MULTI writes to write-policy keys are refused", "[write][comma
         "include; send it outside MULTI");
   CHECK(refusal({"HSET", "user:1", "name", "x"}).find("write mode behind") != std::string::npos);
   CHECK(refusal({"LPUSH", "item:1", "x"}).find("ERR LPUSH cannot be written") == 0);
+  CHECK(refusal({"MSET", "plain", "x", "item:2", "y"}).find("ERR MSET on key 'item:2'") == 0);
   CHECK(refusal({"SET", "plain", "x"}).empty());
   CHECK(refusal({"GET", "item:1"}, false).empty());
   CHECK(refusal({"DEL", "item:1", "plain"}).empty());  // no delete_row_on_del: a plain DEL
@@ -210,6 +224,13 @@ TEST_CASE("SET on a json policy key maps the object's members to columns", "[wri
         std::string::npos);
   CHECK(run(set, {"SET", "doc:4", "{}"}).error.find("no column to write") != std::string::npos);
   CHECK(run(set, {"INCR", "doc:4"}).error.find("JSON object") != std::string::npos);
+  CHECK(run(set, {"MSET", "a", "1", "doc:4", "[]"}).error ==
+        "ERR MSET on key of json policy 'docs': invalid JSON at byte 0: expected '{' (the value "
+        "must be a JSON object); nothing was written");
+  c = run(set, {"MSET", "doc:4", R"({"title":"x"})", "doc:5", R"({"pages":1})"});
+  REQUIRE(c.kind == Classified::Kind::kWrite);
+  REQUIRE(c.writes.size() == 2);
+  CHECK(c.writes[1].columns.at(0).first == "pages");
   CHECK(run(set, {"HSET", "doc:4", "title", "x"}).error.find("JSON object") != std::string::npos);
 }
 
