@@ -197,6 +197,12 @@ Classified unmappable(std::string_view name, const cache::Policy& p, std::string
 Classified classify_mset(const cache::PolicySet& policies, std::span<const std::string_view> args) {
   Classified c;
   if (args.size() % 2 == 0) return c;  // the normal routing answers the arity error
+  bool any = false;
+  for (std::size_t i = 1; i + 1 < args.size() && !any; i += 2) {
+    std::string_view id;
+    any = write_policy(policies, args[i], id) != nullptr;
+  }
+  if (!any) return c;  // plain keys only: routed as before, nothing copied
   for (std::size_t i = 1; i + 1 < args.size(); i += 2) {
     std::string_view id;
     const cache::Policy* p = write_policy(policies, args[i], id);
