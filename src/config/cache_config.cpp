@@ -241,10 +241,6 @@ void check_policy(CachePolicy& policy, const Value& value) {
   }
   if (policy.write != WriteMode::kNone) {
     if (!by_table) value.fail("'write' needs a 'table' + 'key_column' source (not a 'query')");
-    if (policy.mapping == ValueMapping::kJson) {
-      value.fail(
-          "'write' supports mapping column or hash (a json value is not split into columns)");
-    }
   } else if (policy.delete_row_on_del) {
     value.fail("'delete_row_on_del' needs a 'write' mode");
   }

@@ -189,7 +189,7 @@ struct CachePolicy {
   Millis stale_while_revalidate{0};
   Millis stale_if_error{0};
   std::optional<WarmConfig> warm;
-  WriteMode write = WriteMode::kNone;  // needs a table source and mapping column or hash
+  WriteMode write = WriteMode::kNone;  // needs a table source
   bool delete_row_on_del = false;      // DEL/UNLINK also deletes the row (write != none)
   WriteBehindConfig write_behind;      // write: behind
 };

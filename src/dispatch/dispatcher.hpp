@@ -61,6 +61,7 @@ class Dispatcher {
     writer_ = writer;
     if (writer_ != nullptr) writer_->set_nodes(*nodes_);
   }
+  write::Writer* writer() const { return writer_; }
   // The read-through engine (issue 5), or nullptr: it takes read commands on policy keys
   // before normal routing.
   void set_cache(cache::Engine* engine) {

@@ -125,6 +125,15 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
     reply_error(target, "ERR WATCH inside MULTI is not allowed");
     return done;
   }
+  // Write modes need the database, which a Redis transaction cannot include.
+  if (const write::Writer* writer = ctx_.dispatcher.writer(); writer != nullptr) {
+    std::string refusal = writer->refusal_in_transaction(name, args, info->has(resp::kFlagWrite));
+    if (!refusal.empty()) {
+      flag();
+      reply_error(target, refusal);
+      return done;
+    }
+  }
   const Queueable kind = queueable(*info);
   if (kind == Queueable::kNo) {
     flag();

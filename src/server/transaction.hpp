@@ -6,6 +6,8 @@
 // and DISCARD goes to the node. +QUEUED and EXEC's reply pass through unchanged. After EXEC,
 // DISCARD or UNWATCH the connection goes back to the worker's idle cache; one that may still
 // hold a WATCH is closed instead, so no WATCH state can leak to another client.
+// A write to a key of a write-mode policy cannot be queued (write::refusal_in_transaction): it
+// answers an error and flags the transaction.
 #pragma once
 
 #include <memory>

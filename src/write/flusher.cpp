@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -314,7 +315,10 @@ struct Flusher::Impl {
                     std::vector<const Entry*>& done) {
     const auto& wb = p.config.write_behind;
     const std::string value_column = p.is_hash() ? std::string() : p.config.value_column;
-    WritePlan plan = plan_writes(entries, value_column, wb.coalesce);
+    std::optional<JsonSet> json;
+    if (p.config.mapping == config::ValueMapping::kJson) json = JsonSet{p.config.key_column};
+    const JsonSet* json_set = json ? &*json : nullptr;
+    WritePlan plan = plan_writes(entries, value_column, wb.coalesce, json_set);
     bool rejected = false;
     db::Status last;
     for (const auto& step : plan.steps) {
@@ -334,7 +338,7 @@ struct Flusher::Impl {
     // other entries are written again: upserts are idempotent).
     for (const Entry* e : entries) {
       const Entry* one[] = {e};
-      WritePlan single = plan_writes(one, value_column, false);
+      WritePlan single = plan_writes(one, value_column, false, json_set);
       db::Status s;
       for (const auto& step : single.steps) {
         s = write_step(p, step);

@@ -49,6 +49,10 @@ void append_metrics(const WriteStats& s, std::string& out) {
            static_cast<double>(s.writes[i].load()));
   }
   counter(out, "sidecache_write_errors_total", "Writes answered with an error", s.write_errors);
+  counter(out, "sidecache_write_refused_total",
+          "Writes to write-policy keys refused before anything was written (command that does not "
+          "map to the row, multi-key write, script, inside MULTI, invalid JSON)",
+          s.refused);
   counter(out, "sidecache_write_cache_repairs_total",
           "Write-through: cache write failed after the database commit, key deleted",
           s.cache_repairs);

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "write/json_row.hpp"
+
 namespace sidecache::write {
 
 std::vector<NodeQueue> queue_names(
@@ -64,10 +66,23 @@ std::optional<Entry> parse_entry(std::string stream_id,
 
 namespace {
 
-db::Upsert upsert_of(const Entry& e, const std::string& value_column) {
+// A json policy's set: the object's members are the columns (validated when the write was
+// taken; the key column is left out).
+void json_values(const Entry& e, const std::string& key_column, db::Upsert& u) {
+  JsonColumns columns;
+  std::string error;
+  if (!parse_json_columns(e.value, columns, error)) return;
+  for (auto& [name, value] : columns) {
+    if (name != key_column) u.values.emplace_back(std::move(name), std::move(value));
+  }
+}
+
+db::Upsert upsert_of(const Entry& e, const std::string& value_column, const JsonSet* json) {
   db::Upsert u;
   u.key = e.id;
-  if (e.op == Entry::Op::kSet) {
+  if (e.op == Entry::Op::kSet && json != nullptr) {
+    json_values(e, json->key_column, u);
+  } else if (e.op == Entry::Op::kSet) {
     u.values.emplace_back(value_column, e.value);
   } else {
     for (const auto& [f, v] : e.fields) u.values.emplace_back(f, v);
@@ -90,7 +105,7 @@ void merge(db::Upsert& into, const db::Upsert& from) {
 }  // namespace
 
 WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& value_column,
-                      bool coalesce) {
+                      bool coalesce, const JsonSet* json) {
   WritePlan plan;
   if (!coalesce) {
     for (const Entry* e : entries) {
@@ -102,7 +117,7 @@ WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& 
       if (del) {
         plan.steps.back().deletes.push_back(e->id);
       } else {
-        plan.steps.back().upserts.push_back(upsert_of(*e, value_column));
+        plan.steps.back().upserts.push_back(upsert_of(*e, value_column, json));
       }
     }
     return plan;
@@ -125,12 +140,13 @@ WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& 
     if (e->op == Entry::Op::kDel) {
       s.deleted = true;
       s.upsert = {};
-    } else if (e->op == Entry::Op::kSet || s.deleted || fresh) {
-      // A set replaces the value; after a delete a hash starts again from these fields.
+    } else if ((e->op == Entry::Op::kSet && json == nullptr) || s.deleted || fresh) {
+      // A set replaces the value (a json set names its columns: merged as hash fields are);
+      // after a delete a hash starts again from these fields.
       s.deleted = false;
-      s.upsert = upsert_of(*e, value_column);
+      s.upsert = upsert_of(*e, value_column, json);
     } else {
-      merge(s.upsert, upsert_of(*e, value_column));
+      merge(s.upsert, upsert_of(*e, value_column, json));
     }
   }
   WritePlan::Step step;

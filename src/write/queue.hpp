@@ -64,11 +64,17 @@ struct WritePlan {
   std::uint64_t coalesced = 0;  // entries folded into a later entry of the same key
 };
 
+// A json mapping: a set's value is a JSON object of columns (write/json_row.hpp).
+struct JsonSet {
+  std::string key_column;  // a member of this name is left out
+};
+
 // `value_column`: the column of a column mapping; empty for a hash mapping (fields are columns).
 // With `coalesce`, a key's entries become one upsert (fields merged in order, a later set
-// replacing an earlier one) or one delete (when its last entry is a delete).
+// replacing an earlier one) or one delete (when its last entry is a delete). `json` set: sets
+// hold JSON objects whose members are the columns, merged in order as hash fields are.
 WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& value_column,
-                      bool coalesce);
+                      bool coalesce, const JsonSet* json = nullptr);
 
 // Exponential backoff with full jitter in [delay/2, delay]: min * 2^attempt capped at max.
 std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::milliseconds max,

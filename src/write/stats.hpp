@@ -20,7 +20,8 @@ struct NodeQueueStats {
 struct WriteStats {
   // Client writes by mode (invalidate, through, behind) and result.
   std::array<std::atomic<std::uint64_t>, 4> writes{};
-  std::atomic<std::uint64_t> write_errors{0};   // database or Redis error answered
+  std::atomic<std::uint64_t> write_errors{0};  // database or Redis error answered
+  std::atomic<std::uint64_t> refused{0};  // refused before writing: unmappable, MULTI, script, JSON
   std::atomic<std::uint64_t> cache_repairs{0};  // through: cache write failed, key deleted
   std::atomic<std::uint64_t> backpressure{0};   // writes that found their queue full
   std::atomic<std::uint64_t> flushed{0};        // entries acknowledged after a commit

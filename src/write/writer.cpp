@@ -100,15 +100,15 @@ Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache
 bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
                     const backend::ReplyTarget& target) {
   if (!shared_->policies || shared_->policies->empty()) return false;
-  static constexpr std::string_view kTtlOnly[] = {"expire",    "pexpire", "expireat",
-                                                  "pexpireat", "persist", "touch"};
-  for (const auto n : kTtlOnly) {
-    if (n == name) return false;
-  }
   Classified c = classify(*shared_->policies, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
   if (c.kind == Classified::Kind::kError) {
+    shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
     target.deliver(error_reply(c.error));
+    return true;
+  }
+  if (name == "mset") {
+    run_mset(std::move(c), target);
     return true;
   }
   if (name == "del" || name == "unlink") {
@@ -130,6 +130,49 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
   return true;
 }
 
+std::string Writer::refusal_in_transaction(std::string_view name,
+                                           std::span<const std::string_view> args,
+                                           bool writes_keys) const {
+  if (!shared_->policies || shared_->policies->empty()) return {};
+  std::string refusal = write::refusal_in_transaction(*shared_->policies, name, args, writes_keys);
+  if (!refusal.empty()) shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
+  return refusal;
+}
+
+// MSET: one SET per key (write-policy keys in their key's chain, plain keys straight to Redis);
+// +OK once all are answered without error, else the first error. Not atomic.
+void Writer::run_mset(Classified c, const backend::ReplyTarget& target) {
+  struct Sum {
+    std::size_t pending = 0;
+    std::string error;
+    backend::ReplyTarget target;
+  };
+  auto sum = std::make_shared<Sum>();
+  sum->pending = c.writes.size() + c.plain_sets.size();
+  sum->target = target;
+  auto on_reply = [sum](std::string_view reply) {
+    if (resp::is_error_reply(reply) && sum->error.empty()) sum->error = std::string(reply);
+    if (--sum->pending != 0) return;
+    sum->target.deliver(sum->error.empty() ? std::string_view("+OK\r\n") : sum->error);
+  };
+  for (auto& w : c.writes) {
+    auto op = std::make_shared<Task>();
+    op->c.kind = Classified::Kind::kWrite;
+    op->c.writes.push_back(std::move(w));
+    op->name = "set";
+    op->target = target;
+    op->target.sink = std::make_shared<backend::CallbackSink>(on_reply);
+    op->target.tag = 0;
+    op->chain = op->c.writes.front().key;
+    auto& chain = chains_[op->chain];
+    chain.push_back(op);
+    if (chain.size() == 1) start(op);
+  }
+  for (const auto& [key, value] : c.plain_sets) {
+    redis(key, cache::command({"SET", key, value}), target.lane, on_reply);
+  }
+}
+
 void Writer::start(const OpPtr& op) {
   if (op->name == "del" || op->name == "unlink") return run_del(op);
   const KeyWrite& w = op->c.writes.front();
@@ -146,7 +189,9 @@ void Writer::run_database_first(const OpPtr& op) {
   const KeyWrite& w = op->c.writes.front();
   db::Upsert upsert;
   upsert.key = w.id;
-  if (w.op == Op::kSet) {
+  if (w.op == Op::kSet && w.policy->config.mapping == config::ValueMapping::kJson) {
+    upsert.values = w.columns;
+  } else if (w.op == Op::kSet) {
     upsert.values.emplace_back(w.policy->config.value_column, w.value);
   } else {
     for (const auto& [f, v] : w.fields) upsert.values.emplace_back(f, v);
@@ -236,7 +281,8 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   const std::string neg = cache::negative_key(w.key);
   redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
   auto self = shared_from_this();
-  if (p.config.write == WriteMode::kInvalidate) {
+  // A json value is the whole row as the database returns it: the next read loads it.
+  if (p.config.write == WriteMode::kInvalidate || p.config.mapping == config::ValueMapping::kJson) {
     redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
         self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);

@@ -41,12 +41,17 @@ class Writer : public std::enable_shared_from_this<Writer> {
   bool handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
               const backend::ReplyTarget& target);
   void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
+  // A command queued inside MULTI: the error to answer when it writes a key of a write policy
+  // (write::refusal_in_transaction), else empty.
+  std::string refusal_in_transaction(std::string_view name, std::span<const std::string_view> args,
+                                     bool writes_keys) const;
 
  private:
   struct Task;
   using OpPtr = std::shared_ptr<Task>;
 
   void start(const OpPtr& op);
+  void run_mset(Classified c, const backend::ReplyTarget& target);
   void run_database_first(const OpPtr& op);
   void after_database(const OpPtr& op, const db::Status& status);
   void run_increment(const OpPtr& op);

@@ -2,7 +2,9 @@
 write-through with the database stopped (error, cache unchanged) and back; write-behind while
 PostgreSQL is stopped for 10 s under load (nothing lost, the queue drains, the depth metric
 returns to 0); LISTEN/NOTIFY invalidation (an UPDATE in psql makes the next GET load the new
-row), with the trigger from docs/write-modes.md."""
+row), with the trigger from docs/write-modes.md; json mapping writes (through and behind)
+into typed columns (integer, numeric, boolean, NULL)."""
+import json
 import os
 import re
 import sys
@@ -21,6 +23,8 @@ CREATE TABLE things (id text PRIMARY KEY, v text);
 CREATE TABLE counters (id text PRIMARY KEY, n bigint NOT NULL DEFAULT 0, note text);
 INSERT INTO items VALUES ('1', 'one'), ('2', 'two');
 INSERT INTO things VALUES ('2', 'two');
+CREATE TABLE docs (id integer PRIMARY KEY, title text NOT NULL DEFAULT '', pages integer,
+                   price numeric, draft boolean);
 """
 
 
@@ -45,6 +49,10 @@ POLICIES = """    - {match: "thing:*", table: things, key_column: id, value_colu
       value_column: v
       write: behind
       write_behind: {batch_size: 200, flush_interval: 20ms, backoff_min: 50ms, backoff_max: 500ms}
+    - {match: "doc:*", table: docs, key_column: id, mapping: json,
+       columns: [title, pages, price, draft], ttl: 60s, write: through}
+    - {match: "jb:*", table: docs, key_column: id, mapping: json, ttl: 60s, write: behind,
+       write_behind: {flush_interval: 20ms, max_retries: 1}}
 """
 
 
@@ -178,6 +186,38 @@ class WritePostgresTest(unittest.TestCase):
             lambda: harness.metric(self.http, "sidecache_write_behind_queue_depth") == 0,
             timeout=5, what="depth metric 0")
         self.assertGreater(harness.metric(self.http, "sidecache_write_behind_retries_total"), 0)
+
+    def test_json_through(self):
+        doc = r'{"title": "\u00dcber \"PG\"", "pages": 12, "price": -1.5e2, "draft": true}'
+        self.assertTrue(self.c.set("doc:1", doc))
+        self.assertEqual(self.pg.psql("SELECT title, pages, price, draft FROM docs WHERE id = 1"),
+                         [['Über "PG"', "12", "-150", "t"]])
+        self.assertEqual(self.r.exists("doc:1"), 0)  # the next read loads the row
+        loaded = json.loads(self.c.get("doc:1"))
+        self.assertEqual(loaded["pages"], "12")
+        self.assertTrue(self.c.set("doc:1", '{"draft": false, "price": null}'))
+        self.assertEqual(self.pg.psql("SELECT pages, price, draft FROM docs WHERE id = 1"),
+                         [["12", "", "f"]])
+        # A value the column type rejects: the database's error, nothing written.
+        with self.assertRaises(Exception) as e:
+            self.c.set("doc:1", '{"pages": "many"}')
+        self.assertIn("database rejected the write", str(e.exception))
+        with self.assertRaises(Exception) as e:
+            self.c.set("doc:1", '{"pages": 1,}')
+        self.assertIn("invalid JSON at byte 12", str(e.exception))
+        self.assertEqual(self.pg.psql("SELECT pages FROM docs WHERE id = 1"), [["12"]])
+
+    def test_json_behind(self):
+        self.assertTrue(self.c.set("jb:7", '{"title": "seven", "pages": 7}'))
+        self.assertTrue(self.c.set("jb:7", '{"draft": true}'))
+        self.assertEqual(self.c.get("jb:7"), '{"draft": true}')  # the value as last written
+        self.assertTrue(self.c.set("jb:8", '{"title": "eight", "price": 8.25}'))
+        harness.wait_until(lambda: self.r.xlen(self.stream) == 0 and self.r.hlen(self.pending) == 0,
+                           timeout=20, what="queue drained")
+        self.assertEqual(
+            self.pg.psql("SELECT id, title, pages, price, draft FROM docs WHERE id IN (7, 8) "
+                         "ORDER BY id"),
+            [["7", "seven", "7", "", "t"], ["8", "eight", "", "8.25", ""]])
 
     def test_listen_notify_invalidation(self):
         self.assertEqual(self.c.get("item:1"), "one")

@@ -134,5 +134,26 @@ TEST_CASE("queue names land on their node and are stable", "[write][queue]") {
   CHECK(queue_names(3, route)[1].stream == names[1].stream);
 }
 
+TEST_CASE("json sets become columns, merged when coalesced", "[write][queue]") {
+  const JsonSet json{"id"};
+  const std::vector<Entry> entries = {set("1", R"({"id":"1","name":"ann","n":1})"),
+                                      set("1", R"({"n":2,"plan":null})"), set("2", R"({"a":1})"),
+                                      del("2")};
+  auto plan = plan_writes(ptrs(entries), "", true, &json);
+  REQUIRE(plan.steps.size() == 1);
+  REQUIRE(plan.steps[0].upserts.size() == 1);
+  const auto& v = plan.steps[0].upserts[0].values;
+  using CV = std::pair<std::string, std::optional<std::string>>;
+  REQUIRE(v.size() == 3);
+  CHECK(v[0] == CV{"name", "ann"});
+  CHECK(v[1] == CV{"n", "2"});
+  CHECK(v[2] == CV{"plan", std::nullopt});
+  CHECK(plan.steps[0].deletes == std::vector<std::string>{"2"});
+  plan = plan_writes(ptrs(entries), "", false, &json);
+  REQUIRE(plan.steps.size() == 1);
+  REQUIRE(plan.steps[0].upserts.size() == 3);
+  CHECK(plan.steps[0].upserts[1].values.size() == 2);
+}
+
 }  // namespace
 }  // namespace sidecache::write

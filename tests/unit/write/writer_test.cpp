@@ -293,5 +293,39 @@ TEST_CASE("unmappable commands are answered at once", "[write][writer]") {
   CHECK_FALSE(f.send({"EXPIRE", "item:1", "5"}));
 }
 
+TEST_CASE("MSET: one SET per key, +OK once all succeeded", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  REQUIRE(f.send({"MSET", "plain", "1", "item:1", "x", "item:2", "y"}));
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:1=x", "items:2=y"});
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
+  bool plain = false;
+  for (const auto& r : f.redis.requests) {
+    plain = plain || r == std::vector<std::string>{"SET", "plain", "1"};
+  }
+  CHECK(plain);
+  CHECK(f.stats->writes[static_cast<std::size_t>(config::WriteMode::kThrough)].load() == 2);
+  // Plain keys only: not the writer's.
+  CHECK_FALSE(f.send({"MSET", "a", "1", "b", "2"}));
+}
+
+TEST_CASE("MSET: one failed key answers its error, once", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.db->status = {db::ErrorKind::kRejected, "no"};
+  REQUIRE(f.send({"MSET", "item:1", "x", "plain", "1", "item:2", "y"}));
+  f.loop.run();
+  REQUIRE(f.replies->got.size() == 1);
+  CHECK(f.replies->got[0] == "-ERR database rejected the write: no\r\n");
+}
+
+TEST_CASE("refused writes are counted", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  REQUIRE(f.send({"RENAME", "plain", "item:1"}));
+  CHECK(f.replies->got.at(0).starts_with("-ERR RENAME changes key 'item:1'"));
+  const std::vector<std::string_view> set = {"SET", "item:1", "x"};
+  CHECK_FALSE(f.writer->refusal_in_transaction("set", set, true).empty());
+  CHECK(f.stats->refused.load() == 2);
+}
+
 }  // namespace
 }  // namespace sidecache::write
