@@ -48,7 +48,11 @@ std::string load_identity(const config::CachePolicy& p) {
 void Daemon::apply_cache(const config::Config& config) {
   auto& shared = *process_.cache;
   const auto previous = shared.snapshot();
+  // The write path reads the same snapshot: it learns first which behind policies go, so what
+  // is queued for them is still flushed.
+  if (writes_) writes_->before_apply(config.cache);
   auto snap = shared.set_policies(config.cache);
+  if (writes_) writes_->apply(config);
   if (!config.cache.policies.empty()) {
     std::string names;
     for (const auto& p : snap->set->policies()) {

@@ -77,7 +77,7 @@ int Daemon::run() {
     return 1;
   }
   try {
-    writes_ = write::Service::create(*config_);
+    writes_ = write::Service::create(*config_, process_.cache);
     if (writes_) process_.writes = writes_->shared();
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));

@@ -66,6 +66,7 @@ std::string integer(std::int64_t n) {
 }  // namespace
 
 struct Writer::Task {
+  std::shared_ptr<const cache::Snapshot> snap;  // owns the policies `c` points to
   Classified c;
   std::string name;
   backend::ReplyTarget target;
@@ -83,13 +84,21 @@ Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache
 
 bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
                     const backend::ReplyTarget& target) {
-  if (!shared_->policies || shared_->policies->empty()) return false;
+  if (const auto g = shared_->cache->generation(); g != generation_) {
+    snapshot_ = shared_->cache->snapshot();
+    generation_ = g;
+    writes_ = false;
+    for (const auto& p : snapshot_->set->policies()) {
+      writes_ = writes_ || p->config.write != WriteMode::kNone;
+    }
+  }
+  if (!writes_) return false;
   static constexpr std::string_view kTtlOnly[] = {"expire",    "pexpire", "expireat",
                                                   "pexpireat", "persist", "touch"};
   for (const auto n : kTtlOnly) {
     if (n == name) return false;
   }
-  Classified c = classify(*shared_->policies, name, args, writes_keys);
+  Classified c = classify(*snapshot_->set, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
   if (c.kind == Classified::Kind::kError) {
     target.deliver(error_reply(c.error));
@@ -101,6 +110,7 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
     if (!any) return false;  // only the cached copies go: a plain DEL
   }
   auto op = std::make_shared<Task>();
+  op->snap = snapshot_;
   op->c = std::move(c);
   op->name = std::string(name);
   op->target = target;

@@ -110,7 +110,8 @@ struct Fixture {
     p.write_behind.on_full = on_full;
     cache.policies.push_back(p);
     auto shared = std::make_shared<WriterShared>();
-    shared->policies = std::make_shared<const cache::PolicySet>(cache);
+    shared->cache = std::make_shared<cache::Shared>(db, std::make_shared<cache::CacheStats>());
+    shared->cache->set_policies(cache);
     shared->db = db;
     shared->queues = {{"s", "p", "l", "d"}};
     shared->stats = std::make_shared<WriteStats>();
