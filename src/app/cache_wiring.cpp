@@ -16,7 +16,7 @@ std::string Daemon::prepare_cache(const config::Config& config) {
     db_ = std::make_shared<db::Executor>(database);
     process_.cache->set_db(cache::make_db_runner(db_));
     process_.set_db_stats(db_->shared_stats());
-    spdlog::info("cache: {} database, {} connection(s)",
+    spdlog::info("cache: {} database, {} connection(s) for reads and writes",
                  database.kind == config::DatabaseKind::kSqlite ? "SQLite" : "PostgreSQL",
                  database.pool_size);
   } else if (const auto& running = config_->cache.database;

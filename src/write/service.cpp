@@ -102,6 +102,18 @@ void Service::apply(const config::Config& config) {
   if (!config.cache.database) {
     spdlog::warn("reload: cache.database removed: write modes need it; the running database stays");
   }
+  bool same_nodes = config.pool.nodes.size() == pool_.nodes.size();
+  for (std::size_t i = 0; same_nodes && i < pool_.nodes.size(); ++i) {
+    const auto& a = config.pool.nodes[i];
+    const auto& b = pool_.nodes[i];
+    same_nodes =
+        a.name == b.name && a.address.host == b.address.host && a.address.port == b.address.port;
+  }
+  if (!same_nodes && modes[static_cast<std::size_t>(config::WriteMode::kBehind)] > 0) {
+    spdlog::warn(
+        "reload: pool.nodes changed: the write-behind queues and flushers keep the "
+        "startup node list until a restart (drain the queues first)");
+  }
   const std::lock_guard lock(mutex_);
   if (stopped_ || !flushers_.empty() || !any_behind(*snap->set)) return;
   make_flushers();
