@@ -183,6 +183,39 @@ class WriteReloadTest(unittest.TestCase):
         harness.wait_until(lambda: self.rows("kv").get("8") == "behind", timeout=15,
                            what="row written behind")
 
+    def batches(self, le):
+        return harness.metric(self.http, "sidecache_write_behind_batch_size_bucket", le=le)
+
+    def queue_while_locked(self, prefix, n):
+        """`n` behind writes while the database refuses writes, then unlocked: one drain."""
+        lock = sqlite3.connect(self.dbpath, timeout=5, isolation_level=None,
+                               check_same_thread=False)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            for i in range(n):
+                self.assertTrue(self.c.set("%s:%d" % (prefix, i), "v%d" % i))
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+
+    def test_g_queue_options_apply_on_reload(self):
+        self.start(policy("wb:*", "kv", "behind"),
+                   "  write_behind: {batch_size: 500, flush_interval: 20ms}\n")
+        stream, pending = self.queue_names()
+        self.queue_while_locked("wb", 40)
+        harness.wait_until(lambda: len(self.rows("kv")) == 40, timeout=15, what="40 rows")
+        small_before, all_before = self.batches("10"), self.batches("+Inf")
+        self.assertGreater(all_before, 0)
+        # batch_size 5: the same 40 writes now take at least 8 batches of at most 5 entries.
+        self.reload(policy("wb:*", "kv", "behind"),
+                    "  write_behind: {batch_size: 5, flush_interval: 20ms}\n")
+        self.queue_while_locked("wb", 40)
+        harness.wait_until(lambda: self.r.xlen(stream) == 0 and self.r.hlen(pending) == 0,
+                           timeout=15, what="queue drained")
+        small, total = self.batches("10") - small_before, self.batches("+Inf") - all_before
+        self.assertGreaterEqual(total, 8)
+        self.assertEqual(small, total, "a batch above batch_size 5 after the reload")
+
     def db_connections(self):
         fd_dir = "/proc/%d/fd" % self.sc.process.pid
         n = 0
