@@ -53,6 +53,13 @@ void Daemon::apply_cache(const config::Config& config) {
   if (writes_) writes_->before_apply(config.cache);
   auto snap = shared.set_policies(config.cache);
   if (writes_) writes_->apply(config);
+  for (const auto& p : config.cache.policies) {
+    if (writes_ || p.write == config::WriteMode::kNone) continue;
+    spdlog::warn(
+        "cache policy '{}': write modes need a restart (sidecache started without "
+        "cache.database); until then its writes go to Redis only",
+        p.name);
+  }
   if (!config.cache.policies.empty()) {
     std::string names;
     for (const auto& p : snap->set->policies()) {
