@@ -137,7 +137,11 @@ class WriteReloadTest(unittest.TestCase):
         self.assertEqual(harness.metric(self.http, "sidecache_write_policies", mode="behind"), 1)
 
     def test_c_behind_to_none_still_flushes_what_is_queued(self):
-        self.start(policy("wb:*", "kv", "behind"))
+        # Batches of 5: the flusher holds one batch while the database is locked; the other
+        # entries are read, and their policy looked up, after the reload.
+        queue = "  write_behind: {batch_size: 5, flush_interval: 20ms, backoff_min: 20ms, " \
+                "backoff_max: 100ms}\n"
+        self.start(policy("wb:*", "kv", "behind"), queue)
         stream, pending = self.queue_names()
         # BEGIN IMMEDIATE blocks writers but not readers: the reload's policy check still runs.
         lock = sqlite3.connect(self.dbpath, timeout=5, isolation_level=None,
@@ -148,7 +152,7 @@ class WriteReloadTest(unittest.TestCase):
                 self.assertTrue(self.c.set("wb:%d" % i, "q%d" % i))
             self.assertGreater(self.r.xlen(stream), 0)
             # Not behind any more, and pointed at another table.
-            self.reload(policy("wb:*", "kv2", "none"))
+            self.reload(policy("wb:*", "kv2", "none"), queue)
             self.assertIn("policy 'wb:*' no longer writes behind", self.sc.process.output())
             queued = self.r.xlen(stream)
             self.assertGreater(queued, 0, "the queue drained while the database was locked")
@@ -209,6 +213,8 @@ class WriteReloadTest(unittest.TestCase):
         # batch_size 5: the same 40 writes now take at least 8 batches of at most 5 entries.
         self.reload(policy("wb:*", "kv", "behind"),
                     "  write_behind: {batch_size: 5, flush_interval: 20ms}\n")
+        # The flusher reads the options once per round (a round idles at most flush_interval).
+        time.sleep(0.3)
         self.queue_while_locked("wb", 40)
         harness.wait_until(lambda: self.r.xlen(stream) == 0 and self.r.hlen(pending) == 0,
                            timeout=15, what="queue drained")
