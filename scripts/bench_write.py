@@ -26,21 +26,24 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import harness  # noqa: E402
 
 
-def policies(batch_size):
+def policies():
     return """    - match: "wb:*"
       table: kv
       key_column: id
       value_column: v
       write: behind
-      write_behind: {batch_size: %d, flush_interval: 50ms, queue_max: 10000000}
-""" % batch_size
+      write_behind: {queue_max: 10000000}
+"""
 
 
 def start(tmp, dbpath, redis, batch_size):
     http = harness.free_port()
     database = "    type: sqlite\n    path: %s\n    query_timeout: 5s" % dbpath
     sc = harness.Sidecache(tmp, [("a", redis.port, 1)], workers=2,
-                           top_extra=harness.cache_yaml(http, database, policies(batch_size)))
+                           top_extra=harness.cache_yaml(
+                               http, database, policies(),
+                               "  write_behind: {batch_size: %d, flush_interval: 50ms}\n"
+                               % batch_size))
     return sc, http
 
 

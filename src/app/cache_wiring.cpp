@@ -16,7 +16,7 @@ std::string Daemon::prepare_cache(const config::Config& config) {
     db_ = std::make_shared<db::Executor>(database);
     process_.cache->set_db(cache::make_db_runner(db_));
     process_.set_db_stats(db_->shared_stats());
-    spdlog::info("cache: {} database, {} connection(s)",
+    spdlog::info("cache: {} database, {} connection(s) for reads and writes",
                  database.kind == config::DatabaseKind::kSqlite ? "SQLite" : "PostgreSQL",
                  database.pool_size);
   } else if (const auto& running = config_->cache.database;
@@ -48,7 +48,18 @@ std::string load_identity(const config::CachePolicy& p) {
 void Daemon::apply_cache(const config::Config& config) {
   auto& shared = *process_.cache;
   const auto previous = shared.snapshot();
+  // The write path reads the same snapshot: it learns first which behind policies go, so what
+  // is queued for them is still flushed.
+  if (writes_) writes_->before_apply(config.cache);
   auto snap = shared.set_policies(config.cache);
+  if (writes_) writes_->apply(config);
+  for (const auto& p : config.cache.policies) {
+    if (writes_ || p.write == config::WriteMode::kNone) continue;
+    spdlog::warn(
+        "cache policy '{}': write modes need a restart (sidecache started without "
+        "cache.database); until then its writes go to Redis only",
+        p.name);
+  }
   if (!config.cache.policies.empty()) {
     std::string names;
     for (const auto& p : snap->set->policies()) {

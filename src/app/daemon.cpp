@@ -77,7 +77,7 @@ int Daemon::run() {
     return 1;
   }
   try {
-    writes_ = write::Service::create(*config_);
+    writes_ = write::Service::create(*config_, process_.cache);
     if (writes_) {
       process_.writes = writes_->shared();
       std::vector<std::string> pending;

@@ -15,6 +15,7 @@ std::shared_ptr<const Snapshot> Shared::snapshot() const {
 std::shared_ptr<const Snapshot> Shared::set_policies(const config::CacheConfig& cache) {
   auto next = std::make_shared<Snapshot>();
   next->set = std::make_shared<const PolicySet>(cache);
+  next->write_behind = cache.write_behind;
   const std::lock_guard lock(mutex_);
   for (const auto& p : next->set->policies()) {
     next->stats.push_back(stats_->policy(p->name()));

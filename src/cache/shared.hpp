@@ -24,6 +24,8 @@ struct Snapshot {
   std::shared_ptr<const PolicySet> set;
   std::vector<std::shared_ptr<PolicyStats>> stats;
   std::vector<std::shared_ptr<Ewma>> load_ms;
+  // cache.write_behind of the same configuration: the write path's queue-wide options.
+  config::WriteBehindQueueConfig write_behind;
   const Policy& policy(std::size_t i) const { return *set->policies()[i]; }
 };
 

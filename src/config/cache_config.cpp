@@ -149,33 +149,65 @@ void read_on_full(WriteBehindConfig& behind, const Value& value) {
   behind.on_full = value.one_of(kChoices) == "slow" ? OnFull::kSlow : OnFull::kError;
 }
 
+// A queue-wide key under a policy's write_behind: it moved to cache.write_behind.
+void moved_to_cache(WriteBehindConfig&, const Value& value) {
+  const auto key = value.path().substr(value.path().rfind('.') + 1);
+  value.fail(
+      "is queue-wide (every behind policy shares one queue per node): set it in "
+      "cache.write_behind: {" +
+      key + ": ...}");
+}
+
 constexpr Directive<WriteBehindConfig> kWriteBehindDirectives[] = {
-    {"batch_size", read_integer<&WriteBehindConfig::batch_size, 1, 100000>,
-     "entries per database transaction at most"},
-    {"flush_interval", read_duration<&WriteBehindConfig::flush_interval, 1, kMaxTimeoutMs>,
-     "a partial batch is written after this long"},
     {"coalesce", read_boolean<&WriteBehindConfig::coalesce>,
      "write only the last value of a key within a batch"},
     {"max_retries", read_integer<&WriteBehindConfig::max_retries, 0, 1000>,
      "tries of a batch the database rejects before its entries go dead-letter"},
-    {"backoff_min", read_duration<&WriteBehindConfig::backoff_min, 1, kMaxTimeoutMs>,
-     "retry delay after the first failure"},
-    {"backoff_max", read_duration<&WriteBehindConfig::backoff_max, 1, kMaxTimeoutMs>,
-     "the retry delay doubles (with jitter) up to this"},
     {"queue_max", read_integer<&WriteBehindConfig::queue_max, 1, 1ull << 40>,
      "entries queued per node before back-pressure"},
     {"on_full", read_on_full, "a write to a full queue: error (at once) or slow (wait for room)"},
     {"slow_wait", read_duration<&WriteBehindConfig::slow_wait, 1, kMaxTimeoutMs>,
      "on_full slow: how long a write waits for room before its error"},
-    {"claim_idle", read_duration<&WriteBehindConfig::claim_idle, 100, kMaxTimeoutMs>,
-     "entries a dead flusher left pending this long are taken over"},
     {"dead_letter", read_boolean<&WriteBehindConfig::dead_letter>,
      "entries the database rejects go to a dead-letter stream (else dropped, logged)"},
+    {"batch_size", moved_to_cache, "queue-wide: set in cache.write_behind"},
+    {"flush_interval", moved_to_cache, "queue-wide: set in cache.write_behind"},
+    {"backoff_min", moved_to_cache, "queue-wide: set in cache.write_behind"},
+    {"backoff_max", moved_to_cache, "queue-wide: set in cache.write_behind"},
+    {"claim_idle", moved_to_cache, "queue-wide: set in cache.write_behind"},
 };
 
 void read_write_behind(CachePolicy& policy, const Value& value) {
   read_section(value, kWriteBehindDirectives, policy.write_behind);
-  if (policy.write_behind.backoff_min > policy.write_behind.backoff_max) {
+}
+
+// A per-policy key under cache.write_behind.
+void per_policy(WriteBehindQueueConfig&, const Value& value) {
+  value.fail("is set per policy: in the write_behind of each behind policy");
+}
+
+constexpr Directive<WriteBehindQueueConfig> kQueueDirectives[] = {
+    {"batch_size", read_integer<&WriteBehindQueueConfig::batch_size, 1, 100000>,
+     "entries per database transaction at most"},
+    {"flush_interval", read_duration<&WriteBehindQueueConfig::flush_interval, 1, kMaxTimeoutMs>,
+     "a partial batch is written after this long"},
+    {"backoff_min", read_duration<&WriteBehindQueueConfig::backoff_min, 1, kMaxTimeoutMs>,
+     "retry delay after the first failure"},
+    {"backoff_max", read_duration<&WriteBehindQueueConfig::backoff_max, 1, kMaxTimeoutMs>,
+     "the retry delay doubles (with jitter) up to this"},
+    {"claim_idle", read_duration<&WriteBehindQueueConfig::claim_idle, 100, kMaxTimeoutMs>,
+     "flusher lease TTL; entries a dead flusher left pending this long are taken over"},
+    {"coalesce", per_policy, "per policy: set in the policy's write_behind"},
+    {"max_retries", per_policy, "per policy: set in the policy's write_behind"},
+    {"queue_max", per_policy, "per policy: set in the policy's write_behind"},
+    {"on_full", per_policy, "per policy: set in the policy's write_behind"},
+    {"slow_wait", per_policy, "per policy: set in the policy's write_behind"},
+    {"dead_letter", per_policy, "per policy: set in the policy's write_behind"},
+};
+
+void read_queue(CacheConfig& cache, const Value& value) {
+  read_section(value, kQueueDirectives, cache.write_behind);
+  if (cache.write_behind.backoff_min > cache.write_behind.backoff_max) {
     value.fail("backoff_min must not be above backoff_max");
   }
 }
@@ -213,7 +245,7 @@ constexpr Directive<CachePolicy> kPolicyDirectives[] = {
     {"delete_row_on_del", read_boolean<&CachePolicy::delete_row_on_del>,
      "DEL/UNLINK of a policy key also deletes its row"},
     {"write_behind", read_write_behind,
-     "write: behind queue and flushers: {batch_size, flush_interval, coalesce, ...}"},
+     "write: behind options of this policy: {coalesce, max_retries, queue_max, on_full, ...}"},
 };
 
 // Checks within one policy, at the policy's position.
@@ -321,6 +353,9 @@ constexpr Directive<CacheConfig> kCacheDirectives[] = {
      "/readyz answers 503 until warming has finished"},
     {"invalidation_channel", read_channel,
      "PostgreSQL LISTEN channel whose payloads are cache keys to delete"},
+    {"write_behind", read_queue,
+     "write-behind queue of every behind policy: {batch_size, flush_interval, backoff_min, "
+     "backoff_max, claim_idle}"},
 };
 
 }  // namespace

@@ -152,19 +152,24 @@ enum class OnFull {
   kSlow,   // wait (up to slow_wait) for room, then answer an error
 };
 
-// The write-behind queue and its flushers (one queue per policy and node).
+// cache.write_behind: the queue-wide write-behind options. Every behind policy shares one
+// stream per node and its flusher, so batching, backoff and takeover are set once.
+struct WriteBehindQueueConfig {
+  std::uint32_t batch_size = 500;  // entries per database transaction at most
+  Millis flush_interval{100};      // a partial batch is written after this long
+  Millis backoff_min{100};         // retry delay after the first failure ...
+  Millis backoff_max{10000};       // ... doubling (with jitter) up to this
+  Millis claim_idle{30000};        // lease TTL; entries pending this long on a dead flusher move
+};
+
+// A behind policy's own write-behind options (`write_behind:` of the policy).
 struct WriteBehindConfig {
-  std::uint32_t batch_size = 500;    // entries per database transaction at most
-  Millis flush_interval{100};        // a partial batch is written after this long
   bool coalesce = true;              // only the last value of a key within a batch is written
   std::uint32_t max_retries = 5;     // rejected batches: tries before entries go dead-letter
-  Millis backoff_min{100};           // retry delay after the first failure ...
-  Millis backoff_max{10000};         // ... doubling (with jitter) up to this
   std::uint64_t queue_max = 100000;  // entries queued per node; more: back-pressure
   OnFull on_full = OnFull::kError;
-  Millis slow_wait{2000};    // on_full slow: how long a write waits for room
-  Millis claim_idle{30000};  // entries pending this long on a dead flusher are taken over
-  bool dead_letter = true;   // rejected entries go to a dead-letter stream (else: dropped, logged)
+  Millis slow_wait{2000};   // on_full slow: how long a write waits for room
+  bool dead_letter = true;  // rejected entries go to a dead-letter stream (else: dropped, logged)
 };
 
 // One read-through policy (cache/): keys matching `match` are loaded from the database.
@@ -208,6 +213,7 @@ struct CacheConfig {
   bool ready_waits_for_warming = false;  // /readyz answers 503 until warming is done
   // PostgreSQL LISTEN/NOTIFY channel whose payloads are cache keys to delete; empty: off.
   std::string invalidation_channel;
+  WriteBehindQueueConfig write_behind;  // queue-wide options of every behind policy
 };
 
 struct Config {

@@ -126,7 +126,7 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
     return done;
   }
   // Write modes need the database, which a Redis transaction cannot include.
-  if (const write::Writer* writer = ctx_.dispatcher.writer(); writer != nullptr) {
+  if (write::Writer* writer = ctx_.dispatcher.writer(); writer != nullptr) {
     std::string refusal = writer->refusal_in_transaction(name, args, info->has(resp::kFlagWrite));
     if (!refusal.empty()) {
       flag();

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <unordered_map>
 
 #include "db/database.hpp"
@@ -73,8 +74,27 @@ struct Flusher::Impl {
   Clock::time_point last_claim{};
   Clock::time_point last_gauge{};
   std::unordered_map<std::string, std::uint32_t> rejections;  // entry id -> rejected tries
+  config::WriteBehindQueueConfig queue_options;  // of the running config (refresh_options)
+  std::set<std::string> retired_seen;            // policies logged as written after retirement
 
-  explicit Impl(FlusherOptions options) : o(std::move(options)) {}
+  explicit Impl(FlusherOptions options) : o(std::move(options)) {
+    queue_options = o.book->snapshot()->write_behind;
+  }
+
+  // cache.write_behind of the running config (a reload may have changed it).
+  void refresh_options() {
+    const auto next = o.book->snapshot()->write_behind;
+    const bool longer_block = next.flush_interval != queue_options.flush_interval;
+    queue_options = next;
+    if (longer_block && redis != nullptr) set_read_timeout();
+  }
+
+  // Reads wait up to the BLOCK of XREADGROUP (flush_interval) plus the Redis timeout.
+  void set_read_timeout() {
+    const auto block = queue_options.flush_interval.count() + o.redis_timeout.count();
+    timeval rt{static_cast<time_t>(block / 1000), static_cast<suseconds_t>((block % 1000) * 1000)};
+    redisSetTimeout(redis, rt);
+  }
   ~Impl() { disconnect(); }
 
   void disconnect() {
@@ -138,15 +158,13 @@ struct Flusher::Impl {
       redis = nullptr;
       return false;
     }
-    const auto block = o.queue_options.flush_interval.count() + ms;
-    timeval rt{static_cast<time_t>(block / 1000), static_cast<suseconds_t>((block % 1000) * 1000)};
-    redisSetTimeout(redis, rt);
+    set_read_timeout();
     create_group();
     return redis != nullptr;
   }
 
   bool take_lease() {
-    const auto ttl = std::to_string(o.queue_options.claim_idle.count());
+    const auto ttl = std::to_string(queue_options.claim_idle.count());
     auto r = command({"EVAL", std::string(kLeaseScript), "1", o.queue.lease, o.consumer, ttl});
     const bool held = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     if (held && !leader)
@@ -179,7 +197,7 @@ struct Flusher::Impl {
   // previous life), then — when no other consumer has entries pending — new ones.
   std::vector<Entry> next_batch(std::vector<std::string>& junk) {
     std::vector<Entry> out;
-    const auto& q = o.queue_options;
+    const auto& q = queue_options;
     const std::string count = std::to_string(q.batch_size);
     if (Clock::now() - last_claim >= q.claim_idle / 4) {
       last_claim = Clock::now();
@@ -232,10 +250,7 @@ struct Flusher::Impl {
     const std::vector<std::string> none;
     bool first = true;
     for (const auto& [name, entries] : by_policy) {
-      std::int64_t ttl = 0;
-      for (const auto& p : o.policies->policies()) {
-        if (p->name() == name) ttl = (p->ttl + p->grace).count();
-      }
+      const std::int64_t ttl = o.book->ttl(name).count();
       ok = acknowledge_group(entries, first ? junk : none, ttl) && ok;
       first = false;
     }
@@ -295,7 +310,7 @@ struct Flusher::Impl {
       if (s.kind == db::ErrorKind::kRejected) return s;
       if (past_deadline()) return s;
       o.stats->retries.fetch_add(1, std::memory_order_relaxed);
-      const auto delay = backoff(o.queue_options.backoff_min, o.queue_options.backoff_max, attempt,
+      const auto delay = backoff(queue_options.backoff_min, queue_options.backoff_max, attempt,
                                  std::uniform_real_distribution<double>(0, 1)(rng));
       if (attempt == 0 || attempt % 10 == 0) {
         spdlog::warn("write-behind: node {}: database write failed ({}), retrying in {} ms",
@@ -380,11 +395,15 @@ struct Flusher::Impl {
     }
     bool complete = true;
     for (const auto& name : order) {
-      const cache::Policy* policy = nullptr;
-      for (const auto& p : o.policies->policies()) {
-        if (p->name() == name && p->config.write == config::WriteMode::kBehind) policy = p.get();
-      }
+      bool retired = false;
+      const auto policy = o.book->behind(name, &retired);
       auto& list = by_policy[name];
+      if (retired && retired_seen.insert(name).second) {
+        spdlog::info(
+            "write-behind: node {}: policy '{}' no longer writes behind (reload): its queued "
+            "entries are still written, to table {}",
+            o.node_name, name, policy->config.table);
+      }
       if (policy == nullptr) {
         for (const Entry* e : list) {
           dead_letter(*e, "no write: behind policy named '" + name + "' is configured");
@@ -409,10 +428,11 @@ struct Flusher::Impl {
       if (!connect() || !take_lease()) {
         if (stopping.load()) break;  // not the flusher (or no Redis): nothing of ours to drain
         nap(redis == nullptr ? backoff(Millis(100), Millis(2000), failures++, 0.5)
-                             : std::min<Millis>(Millis(1000), o.queue_options.claim_idle / 3));
+                             : std::min<Millis>(Millis(1000), queue_options.claim_idle / 3));
         continue;
       }
       failures = 0;
+      refresh_options();
       update_gauges();
       std::vector<std::string> junk;
       auto entries = next_batch(junk);

@@ -15,8 +15,8 @@
 #include <string>
 #include <thread>
 
-#include "cache/policy.hpp"
 #include "config/config.hpp"
+#include "write/policy_book.hpp"
 #include "write/queue.hpp"
 #include "write/stats.hpp"
 
@@ -29,8 +29,9 @@ struct FlusherOptions {
   NodeQueue queue;
   std::string consumer;  // stable across restarts of the same sidecache
   config::DatabaseConfig database;
-  std::shared_ptr<const cache::PolicySet> policies;
-  config::WriteBehindConfig queue_options;  // batch_size, flush_interval, backoff, claim_idle
+  // Policies and cache.write_behind in force (re-read every round: a reload applies), and
+  // the behind policies a reload retired.
+  std::shared_ptr<const PolicyBook> book;
   std::shared_ptr<WriteStats> stats;
   std::chrono::milliseconds redis_timeout{2000};
 };

@@ -48,6 +48,12 @@ void append_metrics(const WriteStats& s, std::string& out) {
     sample(out, "sidecache_write_requests_total", std::string("mode=\"") + kModes[i] + "\"",
            static_cast<double>(s.writes[i].load()));
   }
+  family(out, "sidecache_write_policies", "gauge",
+         "Cache policies in force by write mode (changes with a reload)");
+  for (std::size_t i = 0; i < 4; ++i) {
+    sample(out, "sidecache_write_policies", std::string("mode=\"") + kModes[i] + "\"",
+           static_cast<double>(s.policies[i].load()));
+  }
   counter(out, "sidecache_write_errors_total", "Writes answered with an error", s.write_errors);
   counter(out, "sidecache_write_refused_total",
           "Writes to write-policy keys refused before anything was written (command that does not "

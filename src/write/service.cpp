@@ -2,7 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "db/executor.hpp"
+#include <thread>
+
 #include "route/router.hpp"
 #include "write/flusher.hpp"
 #include "write/listener.hpp"
@@ -10,87 +11,127 @@
 namespace sidecache::write {
 namespace {
 
-class ExecutorRunner final : public cache::DbRunner {
+// The database threads of the read-through engine, whichever cache::Shared has now (a
+// reload that turns the cache on sets them later).
+class SharedRunner final : public cache::DbRunner {
  public:
-  explicit ExecutorRunner(db::Executor& executor) : executor_(executor) {}
+  explicit SharedRunner(std::shared_ptr<cache::Shared> cache) : cache_(std::move(cache)) {}
   bool submit(std::function<void(db::Database*)> job) override {
-    return executor_.submit(std::move(job));
+    const auto db = cache_->db();
+    return db != nullptr && db->submit(std::move(job));
   }
 
  private:
-  db::Executor& executor_;
+  std::shared_ptr<cache::Shared> cache_;
 };
-
-bool uses_writes(const config::Config& config) {
-  if (!config.cache.invalidation_channel.empty()) return true;
-  for (const auto& p : config.cache.policies) {
-    if (p.write != config::WriteMode::kNone) return true;
-  }
-  return false;
-}
 
 }  // namespace
 
-std::unique_ptr<Service> Service::create(const config::Config& config) {
-  if (!uses_writes(config) || !config.cache.database) return nullptr;
-  return std::unique_ptr<Service>(new Service(config));
+std::unique_ptr<Service> Service::create(const config::Config& config,
+                                         std::shared_ptr<cache::Shared> cache) {
+  if (!config.cache.database) return nullptr;
+  return std::unique_ptr<Service>(new Service(config, std::move(cache)));
 }
 
-Service::Service(const config::Config& config) {
-  executor_ = std::make_unique<db::Executor>(*config.cache.database);
+Service::Service(const config::Config& config, std::shared_ptr<cache::Shared> cache)
+    : book_(std::make_shared<PolicyBook>(cache)),
+      pool_(config.pool),
+      database_(*config.cache.database),
+      consumer_("sidecache-" + config::format_endpoint(config.listen)),
+      channel_(config.cache.invalidation_channel) {
   shared_ = std::make_shared<WriterShared>();
-  shared_->policies = std::make_shared<const cache::PolicySet>(config.cache);
-  shared_->db = std::make_shared<ExecutorRunner>(*executor_);
+  shared_->cache = cache;
+  shared_->db = std::make_shared<SharedRunner>(cache);
   shared_->stats = std::make_shared<WriteStats>();
-  const auto& pool = config.pool;
   std::vector<route::RingNode> ring;
-  for (std::uint32_t i = 0; i < pool.nodes.size(); ++i) {
-    ring.push_back({pool.nodes[i].name, pool.nodes[i].weight, i});
+  for (std::uint32_t i = 0; i < pool_.nodes.size(); ++i) {
+    ring.push_back({pool_.nodes[i].name, pool_.nodes[i].weight, i});
   }
-  const route::Router router(pool.hash, pool.hash_tag, ring);
-  shared_->queues = queue_names(static_cast<std::uint32_t>(pool.nodes.size()),
+  const route::Router router(pool_.hash, pool_.hash_tag, ring);
+  shared_->queues = queue_names(static_cast<std::uint32_t>(pool_.nodes.size()),
                                 [&](std::string_view key) { return router.node_for_key(key); });
-  for (const auto& n : pool.nodes) {
+  for (const auto& n : pool_.nodes) {
     shared_->stats->nodes.push_back(std::make_unique<NodeQueueStats>());
     shared_->stats->nodes.back()->node = n.name;
   }
-  const config::CachePolicy* behind = nullptr;
-  for (const auto& p : config.cache.policies) {
-    if (p.write == config::WriteMode::kBehind && behind == nullptr) behind = &p;
-  }
-  if (behind != nullptr) {
-    const std::string consumer = "sidecache-" + config::format_endpoint(config.listen);
-    for (std::uint32_t i = 0; i < pool.nodes.size(); ++i) {
-      FlusherOptions o;
-      o.node = i;
-      o.address = pool.nodes[i].address;
-      o.node_name = pool.nodes[i].name;
-      o.queue = shared_->queues[i];
-      o.consumer = consumer;
-      o.database = *config.cache.database;
-      o.policies = shared_->policies;
-      o.queue_options = behind->write_behind;
-      o.stats = shared_->stats;
-      flushers_.push_back(std::make_unique<Flusher>(std::move(o)));
-      spdlog::info("write-behind: node {}: queue {} (pending {}, dead letters {})",
-                   pool.nodes[i].name, shared_->queues[i].stream, shared_->queues[i].pending,
-                   shared_->queues[i].dead);
-    }
-  }
-  if (!config.cache.invalidation_channel.empty()) {
-    listener_ = std::make_unique<Listener>(*config.cache.database,
-                                           config.cache.invalidation_channel, pool, shared_->stats);
+  if (!channel_.empty()) {
+    listener_ = std::make_unique<Listener>(database_, channel_, pool_, shared_->stats);
   }
 }
 
 Service::~Service() { stop(std::chrono::milliseconds(0)); }
 
+void Service::make_flushers() {
+  for (std::uint32_t i = 0; i < pool_.nodes.size(); ++i) {
+    FlusherOptions o;
+    o.node = i;
+    o.address = pool_.nodes[i].address;
+    o.node_name = pool_.nodes[i].name;
+    o.queue = shared_->queues[i];
+    o.consumer = consumer_;
+    o.database = database_;
+    o.book = book_;
+    o.stats = shared_->stats;
+    flushers_.push_back(std::make_unique<Flusher>(std::move(o)));
+    spdlog::info("write-behind: node {}: queue {} (pending {}, dead letters {})",
+                 pool_.nodes[i].name, shared_->queues[i].stream, shared_->queues[i].pending,
+                 shared_->queues[i].dead);
+  }
+}
+
+void Service::before_apply(const config::CacheConfig& next) {
+  for (const auto& name : book_->retire(next)) {
+    spdlog::info(
+        "write-behind: policy '{}' no longer writes behind: what is queued for it is still "
+        "written with its last table and columns",
+        name);
+  }
+}
+
+void Service::apply(const config::Config& config) {
+  const auto snap = book_->snapshot();
+  std::array<std::int64_t, 4> modes{};
+  for (const auto& p : snap->set->policies()) ++modes[static_cast<std::size_t>(p->config.write)];
+  for (std::size_t i = 0; i < modes.size(); ++i) shared_->stats->policies[i].store(modes[i]);
+  if (config.cache.invalidation_channel != channel_) {
+    spdlog::warn(
+        "reload: cache.invalidation_channel changed: needs a restart; still listening on "
+        "'{}'",
+        channel_);
+  }
+  if (!config.cache.database) {
+    spdlog::warn("reload: cache.database removed: write modes need it; the running database stays");
+  }
+  bool same_nodes = config.pool.nodes.size() == pool_.nodes.size();
+  for (std::size_t i = 0; same_nodes && i < pool_.nodes.size(); ++i) {
+    const auto& a = config.pool.nodes[i];
+    const auto& b = pool_.nodes[i];
+    same_nodes =
+        a.name == b.name && a.address.host == b.address.host && a.address.port == b.address.port;
+  }
+  if (!same_nodes && modes[static_cast<std::size_t>(config::WriteMode::kBehind)] > 0) {
+    spdlog::warn(
+        "reload: pool.nodes changed: the write-behind queues and flushers keep the "
+        "startup node list until a restart (drain the queues first)");
+  }
+  const std::lock_guard lock(mutex_);
+  if (stopped_ || !flushers_.empty() || !any_behind(*snap->set)) return;
+  make_flushers();
+  if (started_) {
+    for (auto& f : flushers_) f->start();
+  }
+}
+
 void Service::start() {
+  const std::lock_guard lock(mutex_);
+  if (started_ || stopped_) return;
+  started_ = true;
   for (auto& f : flushers_) f->start();
   if (listener_) listener_->start();
 }
 
 void Service::stop(std::chrono::milliseconds drain) {
+  const std::lock_guard lock(mutex_);
   if (stopped_) return;
   stopped_ = true;
   if (listener_) listener_->stop();
@@ -100,7 +141,6 @@ void Service::stop(std::chrono::milliseconds drain) {
     stoppers.emplace_back([&f, drain] { f->stop(drain); });
   }
   for (auto& t : stoppers) t.join();
-  executor_->stop();
 }
 
 }  // namespace sidecache::write

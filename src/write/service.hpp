@@ -1,19 +1,20 @@
-// The process-wide part of the write modes: the database threads writers use, the queue names,
-// one write-behind flusher per node, and the LISTEN/NOTIFY invalidation listener. Created by
-// the daemon when a policy has a write mode or cache.invalidation_channel is set. Asio-free.
+// The process-wide part of the write modes: the queue names, one write-behind flusher per
+// node, and the LISTEN/NOTIFY invalidation listener. Created by the daemon when a database is
+// configured. The policies come from the read-through engine's snapshot (cache::Shared), and
+// database calls go to its database threads: one policy set and one connection pool for reads
+// and writes; a reload changes both at once. Asio-free.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "cache/shared.hpp"
 #include "config/config.hpp"
+#include "write/policy_book.hpp"
 #include "write/writer.hpp"
-
-namespace sidecache::db {
-class Executor;
-}
 
 namespace sidecache::write {
 
@@ -22,25 +23,40 @@ class Listener;
 
 class Service {
  public:
-  // Null when the configuration uses no write mode and no invalidation channel.
-  static std::unique_ptr<Service> create(const config::Config& config);
+  // Null when the configuration has no cache.database (write modes need one).
+  static std::unique_ptr<Service> create(const config::Config& config,
+                                         std::shared_ptr<cache::Shared> cache);
   ~Service();
 
   // What each worker's Writer is made with.
   std::shared_ptr<const WriterShared> shared() const { return shared_; }
   const std::shared_ptr<WriteStats>& stats() const { return shared_->stats; }
 
+  // Reload, in this order: before_apply(next) before `next` replaces the running policies in
+  // cache::Shared (behind policies it takes away stay known to the flushers, so what is
+  // queued for them is still written), then apply(next) (flushers start with the first behind
+  // policy; once started they stay, to drain what is queued).
+  void before_apply(const config::CacheConfig& next);
+  void apply(const config::Config& config);
+
   void start();
   // Flushers write what they can within `drain`; the rest stays queued in Redis.
   void stop(std::chrono::milliseconds drain);
 
  private:
-  explicit Service(const config::Config& config);
+  Service(const config::Config& config, std::shared_ptr<cache::Shared> cache);
+  void make_flushers();
 
-  std::unique_ptr<db::Executor> executor_;
+  std::shared_ptr<PolicyBook> book_;
   std::shared_ptr<WriterShared> shared_;
+  config::PoolConfig pool_;  // of the startup config: the queue names are fixed at startup
+  config::DatabaseConfig database_;
+  std::string consumer_;
+  std::string channel_;
+  std::mutex mutex_;  // flushers_, started_, stopped_ (apply runs on the reload thread)
   std::vector<std::unique_ptr<Flusher>> flushers_;
   std::unique_ptr<Listener> listener_;
+  bool started_ = false;
   bool stopped_ = false;
 };
 

@@ -30,6 +30,9 @@ struct WriteStats {
   std::atomic<std::uint64_t> retries{0};  // database calls retried after a failure
   std::atomic<std::uint64_t> dead_letters{0};
   std::atomic<std::uint64_t> invalidations{0};  // keys deleted on a NOTIFY
+  // Policies in force by write mode (none, invalidate, through, behind): set at startup and
+  // by every reload.
+  std::array<std::atomic<std::int64_t>, 4> policies{};
   // Batch sizes: buckets <=1, <=10, <=100, <=1000, more.
   static constexpr std::array<std::uint64_t, 4> kBatchBounds = {1, 10, 100, 1000};
   std::array<std::atomic<std::uint64_t>, 5> batch_size{};

@@ -80,6 +80,7 @@ std::int64_t new_fields(const std::vector<std::pair<std::string, std::string>>& 
 }  // namespace
 
 struct Writer::Task {
+  std::shared_ptr<const cache::Snapshot> snap;  // owns the policies `c` points to
   Classified c;
   std::string name;
   backend::ReplyTarget target;
@@ -97,10 +98,22 @@ Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache
       nodes_(&nodes),
       rng_(std::random_device{}()) {}
 
+bool Writer::refresh() {
+  if (const auto g = shared_->cache->generation(); g != generation_) {
+    snapshot_ = shared_->cache->snapshot();
+    generation_ = g;
+    writes_ = false;
+    for (const auto& p : snapshot_->set->policies()) {
+      writes_ = writes_ || p->config.write != WriteMode::kNone;
+    }
+  }
+  return writes_;
+}
+
 bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
                     const backend::ReplyTarget& target) {
-  if (!shared_->policies || shared_->policies->empty()) return false;
-  Classified c = classify(*shared_->policies, name, args, writes_keys);
+  if (!refresh()) return false;
+  Classified c = classify(*snapshot_->set, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
   if (c.kind == Classified::Kind::kError) {
     shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
@@ -120,6 +133,7 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
     if (!any) return false;  // only the cached copies go: a plain DEL
   }
   auto op = std::make_shared<Task>();
+  op->snap = snapshot_;
   op->c = std::move(c);
   op->name = std::string(name);
   op->target = target;
@@ -132,9 +146,9 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
 
 std::string Writer::refusal_in_transaction(std::string_view name,
                                            std::span<const std::string_view> args,
-                                           bool writes_keys) const {
-  if (!shared_->policies || shared_->policies->empty()) return {};
-  std::string refusal = write::refusal_in_transaction(*shared_->policies, name, args, writes_keys);
+                                           bool writes_keys) {
+  if (!refresh()) return {};
+  std::string refusal = write::refusal_in_transaction(*snapshot_->set, name, args, writes_keys);
   if (!refusal.empty()) shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
   return refusal;
 }
@@ -157,6 +171,7 @@ void Writer::run_mset(Classified c, const backend::ReplyTarget& target) {
   };
   for (auto& w : c.writes) {
     auto op = std::make_shared<Task>();
+    op->snap = snapshot_;
     op->c.kind = Classified::Kind::kWrite;
     op->c.writes.push_back(std::move(w));
     op->name = "set";

@@ -17,6 +17,7 @@
 #include "backend/reply_sink.hpp"
 #include "cache/policy.hpp"
 #include "cache/runtime.hpp"
+#include "cache/shared.hpp"
 #include "write/commands.hpp"
 #include "write/queue.hpp"
 #include "write/stats.hpp"
@@ -25,9 +26,10 @@ namespace sidecache::write {
 
 // What every worker's writer shares (thread-safe, read-mostly).
 struct WriterShared {
-  std::shared_ptr<const cache::PolicySet> policies;
-  std::shared_ptr<cache::DbRunner> db;
-  std::vector<NodeQueue> queues;  // by node index
+  // The policies in force: the read-through engine's snapshot (swapped on reload).
+  std::shared_ptr<cache::Shared> cache;
+  std::shared_ptr<cache::DbRunner> db;  // the database threads (shared with the engine)
+  std::vector<NodeQueue> queues;        // by node index
   std::shared_ptr<WriteStats> stats;
 };
 
@@ -44,7 +46,7 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // A command queued inside MULTI: the error to answer when it writes a key of a write policy
   // (write::refusal_in_transaction), else empty.
   std::string refusal_in_transaction(std::string_view name, std::span<const std::string_view> args,
-                                     bool writes_keys) const;
+                                     bool writes_keys);
 
  private:
   struct Task;
@@ -71,6 +73,13 @@ class Writer : public std::enable_shared_from_this<Writer> {
                   std::function<void(std::string_view)> on_reply);
 
   std::shared_ptr<const WriterShared> shared_;
+  // The snapshot of shared_->cache's `generation_` (re-read when it changes; no lock per
+  // request), and whether it has any write policy.
+  // Re-reads the snapshot when the generation changed; true when a policy has a write mode.
+  bool refresh();
+  std::uint64_t generation_ = ~std::uint64_t{0};
+  std::shared_ptr<const cache::Snapshot> snapshot_;
+  bool writes_ = false;
   std::shared_ptr<cache::Runtime> runtime_;
   backend::NodeSender* nodes_;
   std::mt19937_64 rng_;

@@ -30,7 +30,7 @@ POLICIES = """    - {match: "item:*", table: items, key_column: id, value_column
     - {match: "gone:*", table: items, key_column: id, value_column: v, write: through,
        delete_row_on_del: true}
     - {match: "user:*", table: users, key_column: id, mapping: hash, columns: [name, email],
-       write: behind, write_behind: {flush_interval: 20ms}}
+       write: behind}
     - {match: "doc:*", table: docs, key_column: id, mapping: json,
        columns: [title, pages, draft], ttl: 60s, write: through}
     - {match: "jinv:*", table: docs, key_column: id, mapping: json, write: invalidate}
@@ -54,7 +54,9 @@ class WriteKeysTest(unittest.TestCase):
         cls.http = harness.free_port()
         database = "    type: sqlite\n    path: %s\n    query_timeout: 1s" % cls.dbpath
         cls.sc = harness.Sidecache(cls.tmp.name, [("a", cls.redis.port, 1)], workers=2,
-                                   top_extra=harness.cache_yaml(cls.http, database, POLICIES))
+                                   top_extra=harness.cache_yaml(
+                                       cls.http, database, POLICIES,
+                                       "  write_behind: {flush_interval: 20ms}\n"))
         m = re.search(r"queue (\S+) \(pending (\S+)", cls.sc.process.output())
         assert m, cls.sc.process.tail()
         cls.stream, cls.pending = m.group(1), m.group(2)

@@ -48,11 +48,10 @@ POLICIES = """    - {match: "thing:*", table: things, key_column: id, value_colu
       key_column: id
       value_column: v
       write: behind
-      write_behind: {batch_size: 200, flush_interval: 20ms, backoff_min: 50ms, backoff_max: 500ms}
     - {match: "doc:*", table: docs, key_column: id, mapping: json,
        columns: [title, pages, price, draft], ttl: 60s, write: through}
     - {match: "jb:*", table: docs, key_column: id, mapping: json, ttl: 60s, write: behind,
-       write_behind: {flush_interval: 20ms, max_retries: 1}}
+       write_behind: {max_retries: 1}}
 """
 
 
@@ -77,7 +76,9 @@ class WritePostgresTest(unittest.TestCase):
         database = ("    type: postgres\n    conninfo: \"%s\"\n    pool_size: 2\n"
                     "    query_timeout: 2s\n    connect_timeout: 500ms" % self.pg.conninfo())
         top = harness.cache_yaml(self.http, database, POLICIES,
-                                 "  invalidation_channel: sidecache_invalidate\n")
+                                 "  invalidation_channel: sidecache_invalidate\n"
+                                 "  write_behind: {batch_size: 200, flush_interval: 20ms, "
+                                 "backoff_min: 50ms, backoff_max: 500ms}\n")
         self.sc = harness.Sidecache(self.tmp.name, [("a", self.redis.port, 1)], workers=2,
                                     top_extra=top)
         self.c = self.sc.client(decode_responses=True)

@@ -29,6 +29,9 @@ CREATE TABLE stats (id TEXT PRIMARY KEY, views INTEGER, likes INTEGER);
 INSERT INTO items VALUES ('1', 'one'), ('2', 'two');
 """
 
+# cache.write_behind: queue-wide options (one queue per node for every behind policy).
+QUEUE = "  write_behind: {flush_interval: 20ms, claim_idle: 1s, backoff_min: 20ms, backoff_max: 200ms}\n"
+
 POLICIES = """    - {match: "item:*", table: items, key_column: id, value_column: v, ttl: 60s,
        write: through, delete_row_on_del: true}
     - {match: "inv:*", table: items, key_column: id, value_column: v, write: invalidate}
@@ -37,7 +40,6 @@ POLICIES = """    - {match: "item:*", table: items, key_column: id, value_column
       key_column: id
       value_column: v
       write: behind
-      write_behind: {flush_interval: 20ms, claim_idle: 1s, backoff_min: 20ms, backoff_max: 200ms}
     - {match: "user:*", table: users, key_column: id, mapping: hash, columns: [name, email],
        write: behind}
     - {match: "kv:*", table: kv, key_column: id, value_column: v, ttl: 60s, write: behind}
@@ -86,13 +88,13 @@ class WriteFixture(unittest.TestCase):
         self.sc = None
         self.start()
 
-    def start(self, port=None, extra_policy_yaml=POLICIES, queue_opts=""):
+    def start(self, port=None, extra_policy_yaml=POLICIES, queue_opts=QUEUE):
         self.http = harness.free_port()
         database = "    type: sqlite\n    path: %s\n    query_timeout: 300ms" % self.dbpath
         self.sc = harness.Sidecache(self.tmp.name, [("a", self.redis.port, 1)], workers=2,
                                     port=port,
                                     top_extra=harness.cache_yaml(self.http, database,
-                                                                 extra_policy_yaml))
+                                                                 extra_policy_yaml, queue_opts))
         self.c = self.sc.client(decode_responses=True)
         self.stream, self.pending, self.dead = queue_names(self.sc)
 
@@ -427,7 +429,7 @@ class BackPressureTest(WriteFixture):
       key_column: id
       value_column: v
       write: behind
-      write_behind: {queue_max: 20, backoff_min: 20ms, backoff_max: 100ms}
+      write_behind: {queue_max: 20}
     - match: "slow:*"
       table: kv
       key_column: id
@@ -435,7 +437,9 @@ class BackPressureTest(WriteFixture):
       write: behind
       write_behind: {queue_max: 20, on_full: slow, slow_wait: 3s}
 """
-        super().start(port, policies)
+        super().start(port, policies,
+                      "  write_behind: {flush_interval: 100ms, backoff_min: 20ms, "
+                      "backoff_max: 100ms}\n")
 
     def test_back_pressure(self):
         lock = sqlite3.connect(self.dbpath, timeout=5, isolation_level=None,

@@ -170,10 +170,16 @@ TEST_CASE("write modes default to none", "[config][cache][write]") {
   const auto& p = config.cache.policies[0];
   CHECK(p.write == WriteMode::kNone);
   CHECK_FALSE(p.delete_row_on_del);
-  CHECK(p.write_behind.batch_size == 500);
   CHECK(p.write_behind.coalesce);
+  CHECK(p.write_behind.queue_max == 100000);
   CHECK(p.write_behind.on_full == OnFull::kError);
   CHECK(config.cache.invalidation_channel.empty());
+  const auto& q = config.cache.write_behind;
+  CHECK(q.batch_size == 500);
+  CHECK(q.flush_interval == 100ms);
+  CHECK(q.backoff_min == 100ms);
+  CHECK(q.backoff_max == 10s);
+  CHECK(q.claim_idle == 30s);
 }
 
 TEST_CASE("write modes and write-behind options are read", "[config][cache][write]") {
@@ -181,6 +187,12 @@ TEST_CASE("write modes and write-behind options are read", "[config][cache][writ
 cache:
   database: {type: postgres, conninfo: "dbname=app"}
   invalidation_channel: sidecache_invalidate
+  write_behind:
+    batch_size: 50
+    flush_interval: 20ms
+    backoff_min: 10ms
+    backoff_max: 1s
+    claim_idle: 5s
   policies:
     - match: "a:*"
       table: a
@@ -195,16 +207,11 @@ cache:
       value_column: v
       write: behind
       write_behind:
-        batch_size: 50
-        flush_interval: 20ms
         coalesce: false
         max_retries: 2
-        backoff_min: 10ms
-        backoff_max: 1s
         queue_max: 1000
         on_full: slow
         slow_wait: 500ms
-        claim_idle: 5s
         dead_letter: false
 )",
                                   "t.yaml");
@@ -216,17 +223,17 @@ cache:
   CHECK(cache.policies[1].write == WriteMode::kThrough);
   const auto& c = cache.policies[2];
   CHECK(c.write == WriteMode::kBehind);
-  CHECK(c.write_behind.batch_size == 50);
-  CHECK(c.write_behind.flush_interval == 20ms);
   CHECK_FALSE(c.write_behind.coalesce);
   CHECK(c.write_behind.max_retries == 2);
-  CHECK(c.write_behind.backoff_min == 10ms);
-  CHECK(c.write_behind.backoff_max == 1s);
   CHECK(c.write_behind.queue_max == 1000);
   CHECK(c.write_behind.on_full == OnFull::kSlow);
   CHECK(c.write_behind.slow_wait == 500ms);
-  CHECK(c.write_behind.claim_idle == 5s);
   CHECK_FALSE(c.write_behind.dead_letter);
+  CHECK(cache.write_behind.batch_size == 50);
+  CHECK(cache.write_behind.flush_interval == 20ms);
+  CHECK(cache.write_behind.backoff_min == 10ms);
+  CHECK(cache.write_behind.backoff_max == 1s);
+  CHECK(cache.write_behind.claim_idle == 5s);
 }
 
 TEST_CASE("write mode errors point at the key at fault", "[config][cache][write]") {
@@ -245,20 +252,48 @@ TEST_CASE("write mode errors point at the key at fault", "[config][cache][write]
                           "delete_row_on_del: true}\n") ==
         "t.yaml:6:7: cache.policies[0]: 'delete_row_on_del' needs a 'write' mode");
   CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
-                          "through, write_behind: {batch_size: 5}}\n") ==
+                          "through, write_behind: {coalesce: false}}\n") ==
         "t.yaml:6:7: cache.policies[0]: 'write_behind' applies to write: behind only");
-  CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
-                          "behind, write_behind: {backoff_min: 2s, backoff_max: 1s}}\n") ==
-        "t.yaml:6:91: cache.policies[0].write_behind: backoff_min must not be above backoff_max");
   CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
                           "behind, write_behind: {on_full: drop}}\n") ==
         "t.yaml:6:101: cache.policies[0].write_behind.on_full: unknown value 'drop' (expected one "
         "of: error, slow)");
   CHECK(error_of(policy + "{match: \"p:*\", table: t, key_column: id, columns: [v], write: "
-                          "behind, write_behind: {batch_size: 0}}\n") ==
-        "t.yaml:6:104: cache.policies[0].write_behind.batch_size: 0 is out of range (1..100000)");
+                          "behind, write_behind: {queue_max: 0}}\n") ==
+        "t.yaml:6:103: cache.policies[0].write_behind.queue_max: 0 is out of range "
+        "(1..1099511627776)");
   CHECK(error_of(kNodes + kDb + "  invalidation_channel: inv\n") ==
         "t.yaml:4:3: cache: 'invalidation_channel' needs a postgres database");
+}
+
+TEST_CASE("queue-wide write-behind keys of a policy say where they moved",
+          "[config][cache][write]") {
+  const std::string policy = kNodes + kDb +
+                             "  policies:\n    - {match: \"p:*\", table: t, key_column: id, "
+                             "columns: [v], write: behind, write_behind: {";
+  CHECK(error_of(policy + "coalesce: true, batch_size: 5}}\n") ==
+        "t.yaml:6:120: cache.policies[0].write_behind.batch_size: is queue-wide (every behind "
+        "policy shares one queue per node): set it in cache.write_behind: {batch_size: ...}");
+  for (const std::string key : {"flush_interval", "backoff_min", "backoff_max", "claim_idle"}) {
+    const auto error = error_of(policy + key + ": 1s}}\n");
+    // The column of the value: after "{", the key and ": ".
+    const auto column = std::to_string(92 + key.size() + 2);
+    CHECK(error.starts_with("t.yaml:6:" + column + ": cache.policies[0].write_behind." + key +
+                            ": is queue-wide"));
+    CHECK(error.ends_with("set it in cache.write_behind: {" + key + ": ...}"));
+  }
+}
+
+TEST_CASE("cache.write_behind errors point at the key at fault", "[config][cache][write]") {
+  CHECK(error_of(kNodes + kDb + "  write_behind: {backoff_min: 2s, backoff_max: 1s}\n") ==
+        "t.yaml:5:17: cache.write_behind: backoff_min must not be above backoff_max");
+  CHECK(error_of(kNodes + kDb + "  write_behind: {batch_size: 0}\n") ==
+        "t.yaml:5:30: cache.write_behind.batch_size: 0 is out of range (1..100000)");
+  CHECK(error_of(kNodes + kDb + "  write_behind: {claim_idle: 10ms}\n") ==
+        "t.yaml:5:30: cache.write_behind.claim_idle: 10ms is out of range (100ms..10m)");
+  CHECK(error_of(kNodes + kDb + "  write_behind: {coalesce: false}\n") ==
+        "t.yaml:5:28: cache.write_behind.coalesce: is set per policy: in the write_behind of "
+        "each behind policy");
 }
 
 }  // namespace

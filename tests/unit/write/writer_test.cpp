@@ -107,20 +107,33 @@ struct Fixture {
   std::shared_ptr<Replies> replies = std::make_shared<Replies>();
   std::shared_ptr<Writer> writer;
 
-  explicit Fixture(config::WriteMode mode, config::OnFull on_full = config::OnFull::kError) {
+  std::shared_ptr<cache::Shared> cache_shared;
+
+  static config::CacheConfig policies(config::WriteMode mode, config::OnFull on_full,
+                                      std::string table = "items") {
     config::CacheConfig cache;
     config::CachePolicy p;
     p.name = "items";
     p.match = "item:*";
-    p.table = "items";
+    p.table = std::move(table);
     p.key_column = "id";
     p.value_column = "v";
     p.ttl = std::chrono::milliseconds(60000);
     p.write = mode;
     p.write_behind.on_full = on_full;
     cache.policies.push_back(p);
+    return cache;
+  }
+  // A reload: the new policies in the snapshot the writer reads.
+  void reload(config::WriteMode mode, std::string table) {
+    cache_shared->set_policies(policies(mode, config::OnFull::kError, std::move(table)));
+  }
+
+  explicit Fixture(config::WriteMode mode, config::OnFull on_full = config::OnFull::kError) {
     auto shared = std::make_shared<WriterShared>();
-    shared->policies = std::make_shared<const cache::PolicySet>(cache);
+    cache_shared = std::make_shared<cache::Shared>(db, std::make_shared<cache::CacheStats>());
+    cache_shared->set_policies(policies(mode, on_full));
+    shared->cache = cache_shared;
     shared->db = db;
     shared->queues = {{"s", "p", "l", "d"}};
     shared->stats = std::make_shared<WriteStats>();
@@ -158,6 +171,38 @@ TEST_CASE("through: the row first, then the cache with the policy TTL", "[write]
     }
   }
   CHECK(cached);
+}
+
+TEST_CASE("a reload changes the write mode of the next write", "[write][writer][reload]") {
+  Fixture f(config::WriteMode::kNone);
+  CHECK_FALSE(f.send({"SET", "item:1", "x"}));  // none: routed as usual
+  f.reload(config::WriteMode::kThrough, "items");
+  REQUIRE(f.send({"SET", "item:1", "y"}));
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:1=y"});
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
+  f.reload(config::WriteMode::kNone, "items");
+  CHECK_FALSE(f.send({"SET", "item:1", "z"}));
+}
+
+TEST_CASE("a write in flight during a reload finishes with its own policy",
+          "[write][writer][reload]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.db->hold = true;
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  f.loop.run();
+  REQUIRE(f.db->held.size() == 1);
+  f.reload(config::WriteMode::kInvalidate, "elsewhere");  // the old snapshot is dropped
+  f.db->hold = false;
+  auto jobs = std::move(f.db->held);  // the jobs hold the writer: not kept by the fake
+  jobs[0](f.db.get());
+  jobs.clear();
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:1=x"});
+  CHECK(f.sent("SET"));  // through: cached, not deleted
+  REQUIRE(f.send({"SET", "item:2", "y"}));
+  f.loop.run();
+  CHECK(f.db->written.back() == "elsewhere:2=y");
 }
 
 TEST_CASE("through: a database error answers an error and leaves Redis alone", "[write][writer]") {
