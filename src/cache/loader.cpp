@@ -210,8 +210,8 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     }
     // The requests go out back to back on one connection (lane 0 of the key's node), so a
     // MULTI ... EXEC is never interleaved. The lease goes once the last one is answered.
-    const std::string& node_key = loaded->kind == LoadResult::Kind::kValue ? k.key
-                                                                           : negative_key(k.key);
+    const std::string& node_key =
+        loaded->kind == LoadResult::Kind::kValue ? k.key : negative_key(k.key);
     for (std::size_t j = 0; j < requests.size(); ++j) {
       const bool last = j + 1 == requests.size();
       auto self = shared_from_this();
