@@ -349,10 +349,19 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
   if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   // An existing row is updated in the named columns only; a new one is inserted (the insert
   // still resolves a conflict, should the row appear in between).
+  // Statements are prepared once per transaction, not once per row (rows of a batch share
+  // their SQL text unless they name different columns).
+  std::unordered_map<std::string, Stmt> prepared;
   auto run = [&](const std::string& text, const Upsert& u) -> Status {
-    sqlite3_stmt* raw = nullptr;
-    if (Status s = prepare(text, &raw); !s.ok()) return s;
-    Stmt stmt(raw);
+    auto it = prepared.find(text);
+    if (it == prepared.end()) {
+      sqlite3_stmt* fresh = nullptr;
+      if (Status s = prepare(text, &fresh); !s.ok()) return s;
+      it = prepared.emplace(text, Stmt(fresh)).first;
+    }
+    sqlite3_stmt* raw = it->second.get();
+    sqlite3_reset(raw);
+    sqlite3_clear_bindings(raw);
     bind(raw, 1, u.key);
     int i = 2;
     for (const auto& [column, value] : u.values) bind(raw, i++, value);
@@ -389,6 +398,7 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
       }
     }
   }
+  for (auto& [text, stmt] : prepared) sqlite3_reset(stmt.get());
   return exec("COMMIT");
 }
 

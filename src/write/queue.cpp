@@ -223,7 +223,21 @@ local ids = {}
 for i = 1, n do ids[i] = ARGV[3 + i] end
 if n > 0 then
   redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
-  redis.call('XDEL', KEYS[1], unpack(ids))
+  -- Trim instead of XDEL: every entry below the oldest one still pending (or above the
+  -- newest acknowledged one) has been acknowledged; whole stream nodes go at once.
+  local top = '0-0'
+  for i = 1, n do
+    local a, b = string.match(ids[i], '(%d+)-(%d+)')
+    local t, u = string.match(top, '(%d+)-(%d+)')
+    if #a > #t or (#a == #t and (a > t or (a == t and tonumber(b) > tonumber(u)))) then
+      top = ids[i]
+    end
+  end
+  local ms, seq = string.match(top, '(%d+)-(%d+)')
+  local minid = ms .. '-' .. tostring(tonumber(seq) + 1)
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+  if p[1] > 0 then minid = p[2] end
+  redis.call('XTRIM', KEYS[1], 'MINID', minid)
 end
 local ttl = tonumber(ARGV[2])
 for i = 3, #KEYS do
