@@ -40,12 +40,29 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // `target`, later) or cannot be mapped (an error reply, now). False: route it as usual.
   bool handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
               const backend::ReplyTarget& target);
-  void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
+  void set_nodes(backend::NodeSender& nodes) {
+    send_batches();  // to the pool they were made for
+    nodes_ = &nodes;
+  }
 
  private:
   struct Task;
   using OpPtr = std::shared_ptr<Task>;
 
+  // Enqueue writes waiting for one script call: those of one node and one node connection.
+  struct Batch {
+    std::uint32_t node = 0;
+    std::uint64_t connection = 0;
+    std::uint64_t lane = 0;
+    std::string keys;  // the writes' KEYS as RESP bulks (after stream and pending)
+    std::string args;  // the writes' ARGV as RESP bulks
+    std::size_t key_count = 0;
+    std::size_t arg_count = 0;
+    std::vector<std::function<void(std::string_view)>> replies;  // one per write, in order
+  };
+
+  bool take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
+            const backend::ReplyTarget& target);
   void start(const OpPtr& op);
   void run_database_first(const OpPtr& op);
   void after_database(const OpPtr& op, const db::Status& status);
@@ -54,11 +71,16 @@ class Writer : public std::enable_shared_from_this<Writer> {
   void run_del(const OpPtr& op);
   void finish(const OpPtr& op, std::string reply);
 
-  // EVALSHA of the enqueue script with `rest` (numkeys, keys, args); EVAL on NOSCRIPT.
-  void enqueue(std::uint32_t node, std::vector<std::string> rest, std::uint64_t lane,
-               std::function<void(std::string_view)> on_reply);
-  // numkeys and keys of the enqueue script for `key` on `node`.
-  std::vector<std::string> enqueue_keys(std::uint32_t node, const std::string& key);
+  // Adds the write `w` (`op`: set | incr | hset | hincr | del) to the next enqueue script call
+  // of `node`: one EVALSHA (EVAL on NOSCRIPT) carries the writes that arrive in one turn of
+  // the event loop. `on_reply` gets the write's own reply.
+  void enqueue(std::uint32_t node, const KeyWrite& w, std::string_view op, bool must_exist,
+               std::uint64_t lane, std::function<void(std::string_view)> on_reply);
+  // Sends the enqueue calls waiting to be sent. Before any other request leaves the writer's
+  // hands (so a client's pipeline reaches Redis in order), at the end of the event-loop turn,
+  // and when a call is full.
+  void send_batches();
+  void send_batch(Batch batch);
   void redis(std::string_view key, std::string request, std::uint64_t lane,
              std::function<void(std::string_view)> on_reply);
   void redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
@@ -70,6 +92,9 @@ class Writer : public std::enable_shared_from_this<Writer> {
   std::mt19937_64 rng_;
   // Writes of one key run one after the other (a client's pipeline stays in order).
   std::unordered_map<std::string, std::deque<OpPtr>> chains_;
+
+  std::vector<Batch> batches_;
+  bool batches_posted_ = false;
 };
 
 }  // namespace sidecache::write
