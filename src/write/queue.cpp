@@ -169,6 +169,11 @@ std::string script_sha1(std::string_view script) {
 
 const std::string_view kEnqueueScript = R"lua(
 local len = redis.call('XLEN', KEYS[1])
+-- A command's error caught by pcall, as an error reply (Redis 7.0 gives its text as a string).
+local function failed(v)
+  if type(v) == 'table' then return v end
+  return redis.error_reply(v)
+end
 local function write(key, neg, a, p, n)
 if len >= tonumber(ARGV[a + 1]) then
   return redis.error_reply('SIDECACHE_FULL write-behind queue is full')
@@ -185,7 +190,7 @@ if op == 'set' then
   entry[7], entry[8], entry[9], entry[10] = 'op', 'set', 'v', ARGV[p]
 elseif op == 'incr' then
   local ok, v = pcall(redis.call, 'INCRBY', key, ARGV[p])
-  if not ok then return v end
+  if not ok then return failed(v) end
   redis.call('PERSIST', key)
   reply = v
   entry[7], entry[8], entry[9], entry[10] = 'op', 'set', 'v', tostring(v)
@@ -193,7 +198,7 @@ elseif op == 'hset' then
   local args = {}
   for i = p, p + n - 1 do args[#args + 1] = ARGV[i] end
   local ok, v = pcall(redis.call, 'HSET', key, unpack(args))
-  if not ok then return v end
+  if not ok then return failed(v) end
   redis.call('PERSIST', key)
   reply = v
   table.insert(entry, 'op') table.insert(entry, 'hset')
@@ -202,7 +207,7 @@ elseif op == 'hset' then
   end
 elseif op == 'hincr' then
   local ok, v = pcall(redis.call, 'HINCRBY', key, ARGV[p], ARGV[p + 1])
-  if not ok then return v end
+  if not ok then return failed(v) end
   redis.call('PERSIST', key)
   reply = v
   table.insert(entry, 'op') table.insert(entry, 'hset')
@@ -212,7 +217,7 @@ else
   table.insert(entry, 'op') table.insert(entry, 'del')
 end
 redis.call('XADD', KEYS[1], '*', unpack(entry))
-redis.call('HINCRBY', KEYS[2], key, 1)
+redis.call('HINCRBY', KEYS[2], key, '1')
 if neg then redis.call('DEL', neg) end
 len = len + 1
 return reply
@@ -235,29 +240,43 @@ local ids = {}
 for i = 1, n do ids[i] = ARGV[3 + i] end
 if n > 0 then
   redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
-  -- Trim instead of XDEL: every entry below the oldest one still pending (or above the
-  -- newest acknowledged one) has been acknowledged; whole stream nodes go at once.
-  local top = '0-0'
-  for i = 1, n do
-    local a, b = string.match(ids[i], '(%d+)-(%d+)')
-    local t, u = string.match(top, '(%d+)-(%d+)')
-    if #a > #t or (#a == #t and (a > t or (a == t and tonumber(b) > tonumber(u)))) then
-      top = ids[i]
+  -- Trim instead of XDEL (whole stream nodes go at once): every entry below the oldest one
+  -- still pending, or up to the last one delivered when none is, has been acknowledged.
+  local minid
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+  if p[1] > 0 then
+    minid = p[2]
+  else
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+      local info = {}
+      for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+      if info['name'] == ARGV[1] then
+        local ms, seq = string.match(info['last-delivered-id'], '(%d+)-(%d+)')
+        minid = ms .. '-' .. tostring(tonumber(seq) + 1)
+      end
     end
   end
-  local ms, seq = string.match(top, '(%d+)-(%d+)')
-  local minid = ms .. '-' .. tostring(tonumber(seq) + 1)
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1])
-  if p[1] > 0 then minid = p[2] end
-  redis.call('XTRIM', KEYS[1], 'MINID', minid)
+  if minid then redis.call('XTRIM', KEYS[1], 'MINID', minid) end
 end
 local ttl = tonumber(ARGV[2])
-for i = 3, #KEYS do
-  local left = redis.call('HINCRBY', KEYS[2], KEYS[i], -tonumber(ARGV[3 + n + i - 2]))
-  if left <= 0 then
-    redis.call('HDEL', KEYS[2], KEYS[i])
-    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+-- Pending counts of all keys read and written back at once (HMGET, then one HDEL, one HSET).
+if #KEYS > 2 then
+  local keys = {}
+  for i = 3, #KEYS do keys[#keys + 1] = KEYS[i] end
+  local counts = redis.call('HMGET', KEYS[2], unpack(keys))
+  local gone, still = {}, {}
+  for i = 1, #keys do
+    local left = (tonumber(counts[i]) or 0) - tonumber(ARGV[3 + n + i])
+    if left <= 0 then
+      gone[#gone + 1] = keys[i]
+      if ttl > 0 then redis.call('PEXPIRE', keys[i], ARGV[2]) end
+    else
+      still[#still + 1] = keys[i]
+      still[#still + 1] = tostring(left)
+    end
   end
+  if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end
+  if #still > 0 then redis.call('HSET', KEYS[2], unpack(still)) end
 end
 return n
 )lua";
