@@ -349,38 +349,67 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
   if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   // An existing row is updated in the named columns only; a new one is inserted (the insert
   // still resolves a conflict, should the row appear in between).
-  // Statements are prepared once per transaction, not once per row (rows of a batch share
-  // their SQL text unless they name different columns).
-  std::unordered_map<std::string, Stmt> prepared;
-  auto run = [&](const std::string& text, const Upsert& u) -> Status {
-    auto it = prepared.find(text);
-    if (it == prepared.end()) {
-      sqlite3_stmt* fresh = nullptr;
-      if (Status s = prepare(text, &fresh); !s.ok()) return s;
-      it = prepared.emplace(text, Stmt(fresh)).first;
+  // Statements are made and prepared once per transaction and column list, not once per row
+  // (the rows of a batch usually name the same columns).
+  struct Shape {
+    const Upsert* first;  // a row with these columns
+    Stmt update;          // null when the row names no column besides the key
+    Stmt insert;
+  };
+  std::vector<Shape> shapes;
+  auto same_columns = [](const Upsert& a, const Upsert& b) {
+    if (a.values.size() != b.values.size()) return false;
+    for (std::size_t i = 0; i < a.values.size(); ++i) {
+      if (a.values[i].first != b.values[i].first) return false;
     }
-    sqlite3_stmt* raw = it->second.get();
-    sqlite3_reset(raw);
-    sqlite3_clear_bindings(raw);
-    bind(raw, 1, u.key);
+    return true;
+  };
+  auto shape_of = [&](const Upsert& u, Shape*& out) -> Status {
+    for (auto& sh : shapes) {
+      if (same_columns(*sh.first, u)) {
+        out = &sh;
+        return {};
+      }
+    }
+    Shape sh{&u, nullptr, nullptr};
+    sqlite3_stmt* raw = nullptr;
+    const std::string update =
+        sql::update_by_key(table, key_column, u, sql::Placeholders::kQuestion);
+    if (!update.empty()) {
+      if (Status s = prepare(update, &raw); !s.ok()) return s;
+      sh.update.reset(raw);
+    }
+    if (Status s = prepare(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), &raw);
+        !s.ok()) {
+      return s;
+    }
+    sh.insert.reset(raw);
+    out = &shapes.emplace_back(std::move(sh));
+    return {};
+  };
+  auto run = [&](sqlite3_stmt* stmt, const Upsert& u) -> Status {
+    sqlite3_reset(stmt);
+    bind(stmt, 1, u.key);
     int i = 2;
-    for (const auto& [column, value] : u.values) bind(raw, i++, value);
-    if (const int rc = sqlite3_step(raw); rc != SQLITE_DONE) {
+    for (const auto& [column, value] : u.values) bind(stmt, i++, value);
+    if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
       return error(rc, "upsert into " + table);
     }
     return {};
   };
+  shapes.reserve(4);
   for (const auto& u : upserts) {
-    const std::string update =
-        sql::update_by_key(table, key_column, u, sql::Placeholders::kQuestion);
-    if (!update.empty()) {
-      if (Status s = run(update, u); !s.ok()) return s;
+    Shape* sh = nullptr;
+    if (Status s = shape_of(u, sh); !s.ok()) return s;
+    if (sh->update) {
+      if (Status s = run(sh->update.get(), u); !s.ok()) return s;
       if (sqlite3_changes(db_) > 0) continue;
     }
-    if (Status s = run(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), u);
-        !s.ok()) {
-      return s;
-    }
+    if (Status s = run(sh->insert.get(), u); !s.ok()) return s;
+  }
+  for (auto& sh : shapes) {
+    if (sh.update) sqlite3_reset(sh.update.get());
+    sqlite3_reset(sh.insert.get());
   }
   if (!deletes.empty()) {
     sqlite3_stmt* raw = nullptr;
@@ -398,7 +427,6 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
       }
     }
   }
-  for (auto& [text, stmt] : prepared) sqlite3_reset(stmt.get());
   return exec("COMMIT");
 }
 
