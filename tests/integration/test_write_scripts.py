@@ -93,6 +93,17 @@ class WriteScripts(unittest.TestCase):
         self.assertEqual(self.r.hgetall(PENDING),
                          {b"item:1": b"1", b"item:2": b"1", b"item:5": b"1"})
 
+    def test_pending_counts_add_up_within_and_across_calls(self):
+        self.enqueue(record("item:1", "set", ["a"]))
+        self.r.set("sidecache:neg:item:2", "1")
+        self.enqueue(record("item:1", "set", ["b"]), record("item:2", "del", []),
+                     record("item:1", "set", ["c"]))
+        self.assertEqual(self.r.hgetall(PENDING), {b"item:1": b"3", b"item:2": b"1"})
+        self.assertEqual(self.r.get("item:1"), b"c")
+        self.assertEqual(self.r.exists("sidecache:neg:item:2"), 0)
+        self.assertEqual([f[b"v"] for _, f in self.r.xrange(STREAM) if f[b"k"] == b"item:1"],
+                         [b"a", b"b", b"c"])
+
     def test_queue_bound_is_counted_inside_one_call(self):
         replies = self.enqueue(*[record("item:%d" % i, "set", ["v"], queue_max=3)
                                  for i in range(5)])
