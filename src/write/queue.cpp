@@ -169,7 +169,6 @@ std::string script_sha1(std::string_view script) {
 
 const std::string_view kEnqueueScript = R"lua(
 local len = redis.call('XLEN', KEYS[1])
-local queued, keys, negs = {}, {}, {}  -- writes queued per key, those keys, markers to delete
 -- A command's error caught by pcall, as an error reply (Redis 7.0 gives its text as a string).
 local function failed(v)
   if type(v) == 'table' then return v end
@@ -218,9 +217,8 @@ else
   table.insert(entry, 'op') table.insert(entry, 'del')
 end
 redis.call('XADD', KEYS[1], '*', unpack(entry))
-queued[key] = (queued[key] or 0) + 1
-if queued[key] == 1 then keys[#keys + 1] = key end
-if neg then negs[#negs + 1] = neg end
+redis.call('HINCRBY', KEYS[2], key, '1')
+if neg then redis.call('DEL', neg) end
 len = len + 1
 return reply
 end
@@ -233,17 +231,6 @@ while a <= #ARGV do
   out[#out + 1] = write(KEYS[k], neg, a, a + 7, n)
   k, a = k + nk, a + 7 + n
 end
--- The queued keys' pending counts and the negative markers, once for all writes.
-if #keys > 0 then
-  local counts = redis.call('HMGET', KEYS[2], unpack(keys))
-  local set = {}
-  for i = 1, #keys do
-    set[#set + 1] = keys[i]
-    set[#set + 1] = tostring((tonumber(counts[i]) or 0) + queued[keys[i]])
-  end
-  redis.call('HSET', KEYS[2], unpack(set))
-end
-if #negs > 0 then redis.call('DEL', unpack(negs)) end
 return out
 )lua";
 
