@@ -399,7 +399,7 @@ void Writer::finish(const OpPtr& op, std::string reply) {
   auto it = chains_.find(op->chain);
   if (it == chains_.end()) return;
   auto& chain = it->second;
-  if (!chain.empty() && chain.front() == op) chain.pop_front();
+  if (!chain.empty() && chain.front() == op) chain.erase(chain.begin());
   if (chain.empty()) {
     chains_.erase(it);
     return;

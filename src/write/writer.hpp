@@ -4,7 +4,6 @@
 // the worker's backend::NodeSender. Asio-free.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -90,8 +89,9 @@ class Writer : public std::enable_shared_from_this<Writer> {
   std::shared_ptr<cache::Runtime> runtime_;
   backend::NodeSender* nodes_;
   std::mt19937_64 rng_;
-  // Writes of one key run one after the other (a client's pipeline stays in order).
-  std::unordered_map<std::string, std::deque<OpPtr>> chains_;
+  // Writes of one key run one after the other (a client's pipeline stays in order). Chains are
+  // short (mostly one write): a vector, as a deque allocates two blocks even for one.
+  std::unordered_map<std::string, std::vector<OpPtr>> chains_;
 
   std::vector<Batch> batches_;
   bool batches_posted_ = false;
