@@ -354,7 +354,7 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
   struct Shape {
     const Upsert* first;  // a row with these columns
     Stmt update;          // null when the row names no column besides the key
-    Stmt insert;
+    Stmt insert;          // made when a row is missing
   };
   std::vector<Shape> shapes;
   auto same_columns = [](const Upsert& a, const Upsert& b) {
@@ -379,11 +379,6 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
       if (Status s = prepare(update, &raw); !s.ok()) return s;
       sh.update.reset(raw);
     }
-    if (Status s = prepare(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), &raw);
-        !s.ok()) {
-      return s;
-    }
-    sh.insert.reset(raw);
     out = &shapes.emplace_back(std::move(sh));
     return {};
   };
@@ -405,11 +400,19 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
       if (Status s = run(sh->update.get(), u); !s.ok()) return s;
       if (sqlite3_changes(db_) > 0) continue;
     }
+    if (!sh->insert) {  // made when first needed: updates of existing rows never need it
+      sqlite3_stmt* raw = nullptr;
+      if (Status s = prepare(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), &raw);
+          !s.ok()) {
+        return s;
+      }
+      sh->insert.reset(raw);
+    }
     if (Status s = run(sh->insert.get(), u); !s.ok()) return s;
   }
   for (auto& sh : shapes) {
     if (sh.update) sqlite3_reset(sh.update.get());
-    sqlite3_reset(sh.insert.get());
+    if (sh.insert) sqlite3_reset(sh.insert.get());
   }
   if (!deletes.empty()) {
     sqlite3_stmt* raw = nullptr;
