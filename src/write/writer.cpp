@@ -222,47 +222,45 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
   if (node >= shared_->queues.size()) {
     return finish(op, error_reply("ERR no write-behind queue for this node"));
   }
-  static constexpr std::string_view kOps[] = {"set", "incr", "hset", "hincr", "del"};
+  static constexpr std::string_view kOps[] = {"set", "incr", "hset", "hincr", "del"};  // by Op
   auto self = shared_from_this();
   const std::uint64_t lane = op->target.lane;
-  enqueue(node, w, kOps[static_cast<std::size_t>(w.op)], must_exist, lane,
-          [self, op, must_exist, node](std::string_view reply) {
-            const KeyWrite& kw = op->c.writes.front();
-            const auto& wb = kw.policy->config.write_behind;
-            if (script_error(reply, "SIDECACHE_FULL")) {
-              if (!op->waited) {
-                self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
-              }
-              const auto now = Clock::now();
-              if (wb.on_full == config::OnFull::kSlow) {
-                if (!op->waited) {
-                  op->waited = true;
-                  op->slow_deadline = now + wb.slow_wait;
-                }
-                if (now < op->slow_deadline) {
-                  self->runtime_->after(
-                      kSlowPoll, [self, op, must_exist] { self->run_behind(op, must_exist); });
-                  return;
-                }
-              }
-              return self->finish(
-                  op,
-                  error_reply("ERR write-behind queue of node " + self->nodes_->node_name(node) +
-                              " is full (queue_max " + std::to_string(wb.queue_max) +
-                              "): the database is behind, retry later"));
-            }
-            if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
-            if (!resp::is_error_reply(reply)) {
-              const std::string neg = cache::negative_key(kw.key);
-              if (self->nodes_->node_for_key(neg) != node) {  // else the script deleted it
-                self->redis(neg, cache::command({"DEL", neg}), op->target.lane,
-                            [](std::string_view) {});
-              }
-            } else {
-              self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
-            }
-            self->finish(op, std::string(reply));
-          });
+  auto on_reply = [self, op, must_exist, node](std::string_view reply) {
+    const KeyWrite& kw = op->c.writes.front();
+    const auto& wb = kw.policy->config.write_behind;
+    if (script_error(reply, "SIDECACHE_FULL")) {
+      if (!op->waited) {
+        self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
+      }
+      const auto now = Clock::now();
+      if (wb.on_full == config::OnFull::kSlow) {
+        if (!op->waited) {
+          op->waited = true;
+          op->slow_deadline = now + wb.slow_wait;
+        }
+        if (now < op->slow_deadline) {
+          self->runtime_->after(kSlowPoll,
+                                [self, op, must_exist] { self->run_behind(op, must_exist); });
+          return;
+        }
+      }
+      return self->finish(
+          op, error_reply("ERR write-behind queue of node " + self->nodes_->node_name(node) +
+                          " is full (queue_max " + std::to_string(wb.queue_max) +
+                          "): the database is behind, retry later"));
+    }
+    if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
+    if (!resp::is_error_reply(reply)) {
+      const std::string neg = cache::negative_key(kw.key);
+      if (self->nodes_->node_for_key(neg) != node) {  // else the script deleted it
+        self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
+      }
+    } else {
+      self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    self->finish(op, std::string(reply));
+  };
+  enqueue(node, w, kOps[static_cast<std::size_t>(w.op)], must_exist, lane, std::move(on_reply));
 }
 
 // INCR, HSET and HINCRBY of a key that is not cached start from the database row, so that
