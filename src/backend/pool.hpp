@@ -38,6 +38,10 @@ class Pool final : public NodeSender {
   // A node's health changed (from the health checker, posted to this worker).
   void set_node_up(std::uint32_t node, bool up);
   bool node_up(std::uint32_t node) const override { return nodes_[node].up; }
+  std::uint64_t connection_of(std::uint32_t node, std::uint64_t lane) const override {
+    const auto n = nodes_[node].connections.size();
+    return n == 0 ? lane : lane % n;
+  }
   // True when at least one connection to the node is connected.
   bool node_connected(std::uint32_t node) const;
 

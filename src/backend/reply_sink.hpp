@@ -59,6 +59,11 @@ class NodeSender {
   virtual void send_read(std::uint32_t node, std::string_view request, ReplyTarget target) {
     send(node, request, std::move(target));
   }
+  // Which RESP2 connection of `node` a request of `lane` takes: requests with the same answer
+  // reach the node in the order they were sent. By default every lane is its own connection.
+  virtual std::uint64_t connection_of(std::uint32_t /*node*/, std::uint64_t lane) const {
+    return lane;
+  }
   virtual const std::string& node_name(std::uint32_t node) const = 0;
   // False while the health checker has the node marked down.
   virtual bool node_up(std::uint32_t /*node*/) const { return true; }

@@ -365,18 +365,70 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
                                  std::span<const std::string> deletes) {
   if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   // An existing row is updated in the named columns only; a new one is inserted (the insert
-  // still resolves a conflict, should the row appear in between).
-  for (const auto& u : upserts) {
+  // still resolves a conflict, should the row appear in between). Statements are made and prepared once per transaction and column list, not once per row
+  // (the rows of a batch usually name the same columns).
+  struct Shape {
+    const Upsert* first;  // a row with these columns
+    Stmt update;          // null when the row names no column besides the key
+    Stmt insert;          // made when a row is missing
+  };
+  std::vector<Shape> shapes;
+  auto same_columns = [](const Upsert& a, const Upsert& b) {
+    if (a.values.size() != b.values.size()) return false;
+    for (std::size_t i = 0; i < a.values.size(); ++i) {
+      if (a.values[i].first != b.values[i].first) return false;
+    }
+    return true;
+  };
+  auto shape_of = [&](const Upsert& u, Shape*& out) -> Status {
+    for (auto& sh : shapes) {
+      if (same_columns(*sh.first, u)) {
+        out = &sh;
+        return {};
+      }
+    }
+    Shape sh{&u, nullptr, nullptr};
+    sqlite3_stmt* raw = nullptr;
     const std::string update =
         sql::update_by_key(table, key_column, u, sql::Placeholders::kQuestion);
     if (!update.empty()) {
-      if (Status s = run(update, u, table); !s.ok()) return s;
+      if (Status s = prepare(update, &raw); !s.ok()) return s;
+      sh.update.reset(raw);
+    }
+    out = &shapes.emplace_back(std::move(sh));
+    return {};
+  };
+  auto step = [&](sqlite3_stmt* stmt, const Upsert& u) -> Status {
+    sqlite3_reset(stmt);
+    bind(stmt, 1, u.key);
+    int i = 2;
+    for (const auto& [column, value] : u.values) bind(stmt, i++, value);
+    if (const int rc = sqlite3_step(stmt); rc != SQLITE_DONE) {
+      return error(rc, "upsert into " + table);
+    }
+    return {};
+  };
+  shapes.reserve(4);
+  for (const auto& u : upserts) {
+    Shape* sh = nullptr;
+    if (Status s = shape_of(u, sh); !s.ok()) return s;
+    if (sh->update) {
+      if (Status s = step(sh->update.get(), u); !s.ok()) return s;
       if (sqlite3_changes(db_) > 0) continue;
     }
-    if (Status s = run(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), u, table);
-        !s.ok()) {
-      return s;
+    if (!sh->insert) {  // made when first needed: updates of existing rows never need it
+      sqlite3_stmt* raw = nullptr;
+      if (Status s = prepare(sql::upsert(table, key_column, u, sql::Placeholders::kQuestion), &raw);
+          !s.ok()) {
+        return s;
+      }
+      sh->insert.reset(raw);
     }
+    if (Status s = step(sh->insert.get(), u); !s.ok()) return s;
+  }
+  for (auto& sh : shapes) {
+    if (sh.update) sqlite3_reset(sh.update.get());
+    if (sh.insert) sqlite3_reset(sh.insert.get());
   }
   if (!deletes.empty()) {
     sqlite3_stmt* raw = nullptr;

@@ -38,12 +38,14 @@ std::string str(const redisReply* r) {
 void parse_entries(const redisReply* list, std::vector<Entry>& out,
                    std::vector<std::string>& junk) {
   if (list == nullptr || list->type != REDIS_REPLY_ARRAY) return;
+  out.reserve(out.size() + list->elements);
+  std::vector<std::pair<std::string, std::string>> fields;  // reused: its capacity stays
   for (std::size_t i = 0; i < list->elements; ++i) {
     const redisReply* e = list->element[i];
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
     std::string id = str(e->element[0]);
     const redisReply* fv = e->element[1];
-    std::vector<std::pair<std::string, std::string>> fields;
+    fields.clear();
     if (fv->type == REDIS_REPLY_ARRAY) {
       for (std::size_t j = 0; j + 1 < fv->elements; j += 2) {
         fields.emplace_back(str(fv->element[j]), str(fv->element[j + 1]));

@@ -184,53 +184,70 @@ std::string script_sha1(std::string_view script) {
 }
 
 const std::string_view kEnqueueScript = R"lua(
-if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[1]) then
+local len = redis.call('XLEN', KEYS[1])
+-- A command's error caught by pcall, as an error reply (Redis 7.0 gives its text as a string).
+local function failed(v)
+  if type(v) == 'table' then return v end
+  return redis.error_reply(v)
+end
+local function write(key, neg, a, p, n)
+if len >= tonumber(ARGV[a + 1]) then
   return redis.error_reply('SIDECACHE_FULL write-behind queue is full')
 end
-local op = ARGV[5]
-if ARGV[2] == '1' and op ~= 'set' and op ~= 'del' and redis.call('EXISTS', KEYS[1]) == 0 then
+local op = ARGV[a + 5]
+if ARGV[a + 2] == '1' and op ~= 'set' and op ~= 'del' and redis.call('EXISTS', key) == 0 then
   return redis.error_reply('SIDECACHE_MISS')
 end
-local entry = {'k', KEYS[1], 'p', ARGV[3], 'id', ARGV[4]}
+local entry = {'k', key, 'p', ARGV[a + 3], 'id', ARGV[a + 4]}
 local reply
 if op == 'set' then
-  redis.call('SET', KEYS[1], ARGV[6])
+  redis.call('SET', key, ARGV[p])
   reply = redis.status_reply('OK')
-  table.insert(entry, 'op') table.insert(entry, 'set')
-  table.insert(entry, 'v') table.insert(entry, ARGV[6])
+  entry[7], entry[8], entry[9], entry[10] = 'op', 'set', 'v', ARGV[p]
 elseif op == 'incr' then
-  local ok, v = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[6])
-  if not ok then return v end
-  redis.call('PERSIST', KEYS[1])
+  local ok, v = pcall(redis.call, 'INCRBY', key, ARGV[p])
+  if not ok then return failed(v) end
+  redis.call('PERSIST', key)
   reply = v
-  table.insert(entry, 'op') table.insert(entry, 'set')
-  table.insert(entry, 'v') table.insert(entry, tostring(v))
+  entry[7], entry[8], entry[9], entry[10] = 'op', 'set', 'v', tostring(v)
 elseif op == 'hset' then
   local args = {}
-  for i = 6, #ARGV do args[#args + 1] = ARGV[i] end
-  local ok, v = pcall(redis.call, 'HSET', KEYS[1], unpack(args))
-  if not ok then return v end
-  redis.call('PERSIST', KEYS[1])
+  for i = p, p + n - 1 do args[#args + 1] = ARGV[i] end
+  local ok, v = pcall(redis.call, 'HSET', key, unpack(args))
+  if not ok then return failed(v) end
+  redis.call('PERSIST', key)
   reply = v
   table.insert(entry, 'op') table.insert(entry, 'hset')
-  for i = 6, #ARGV, 2 do
+  for i = p, p + n - 1, 2 do
     table.insert(entry, 'f:' .. ARGV[i]) table.insert(entry, ARGV[i + 1])
   end
 elseif op == 'hincr' then
-  local ok, v = pcall(redis.call, 'HINCRBY', KEYS[1], ARGV[6], ARGV[7])
-  if not ok then return v end
-  redis.call('PERSIST', KEYS[1])
+  local ok, v = pcall(redis.call, 'HINCRBY', key, ARGV[p], ARGV[p + 1])
+  if not ok then return failed(v) end
+  redis.call('PERSIST', key)
   reply = v
   table.insert(entry, 'op') table.insert(entry, 'hset')
-  table.insert(entry, 'f:' .. ARGV[6]) table.insert(entry, tostring(v))
+  table.insert(entry, 'f:' .. ARGV[p]) table.insert(entry, tostring(v))
 else
-  reply = redis.call('DEL', KEYS[1])
+  reply = redis.call('DEL', key)
   table.insert(entry, 'op') table.insert(entry, 'del')
 end
-redis.call('XADD', KEYS[2], '*', unpack(entry))
-redis.call('HINCRBY', KEYS[3], KEYS[1], 1)
-if KEYS[4] then redis.call('DEL', KEYS[4]) end
+redis.call('XADD', KEYS[1], '*', unpack(entry))
+redis.call('HINCRBY', KEYS[2], key, '1')
+if neg then redis.call('DEL', neg) end
+len = len + 1
 return reply
+end
+local out = {}
+local k, a = 3, 1
+while a <= #ARGV do
+  local nk, n = tonumber(ARGV[a]), tonumber(ARGV[a + 6])
+  local neg = nil
+  if nk == 2 then neg = KEYS[k + 1] end
+  out[#out + 1] = write(KEYS[k], neg, a, a + 7, n)
+  k, a = k + nk, a + 7 + n
+end
+return out
 )lua";
 
 const std::string_view kDoneScript = R"lua(
@@ -239,15 +256,43 @@ local ids = {}
 for i = 1, n do ids[i] = ARGV[3 + i] end
 if n > 0 then
   redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
-  redis.call('XDEL', KEYS[1], unpack(ids))
+  -- Trim instead of XDEL (whole stream nodes go at once): every entry below the oldest one
+  -- still pending, or up to the last one delivered when none is, has been acknowledged.
+  local minid
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1])
+  if p[1] > 0 then
+    minid = p[2]
+  else
+    for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+      local info = {}
+      for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+      if info['name'] == ARGV[1] then
+        local ms, seq = string.match(info['last-delivered-id'], '(%d+)-(%d+)')
+        minid = ms .. '-' .. tostring(tonumber(seq) + 1)
+      end
+    end
+  end
+  if minid then redis.call('XTRIM', KEYS[1], 'MINID', minid) end
 end
 local ttl = tonumber(ARGV[2])
-for i = 3, #KEYS do
-  local left = redis.call('HINCRBY', KEYS[2], KEYS[i], -tonumber(ARGV[3 + n + i - 2]))
-  if left <= 0 then
-    redis.call('HDEL', KEYS[2], KEYS[i])
-    if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+-- Pending counts of all keys read and written back at once (HMGET, then one HDEL, one HSET).
+if #KEYS > 2 then
+  local keys = {}
+  for i = 3, #KEYS do keys[#keys + 1] = KEYS[i] end
+  local counts = redis.call('HMGET', KEYS[2], unpack(keys))
+  local gone, still = {}, {}
+  for i = 1, #keys do
+    local left = (tonumber(counts[i]) or 0) - tonumber(ARGV[3 + n + i])
+    if left <= 0 then
+      gone[#gone + 1] = keys[i]
+      if ttl > 0 then redis.call('PEXPIRE', keys[i], ARGV[2]) end
+    else
+      still[#still + 1] = keys[i]
+      still[#still + 1] = tostring(left)
+    end
   end
+  if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end
+  if #still > 0 then redis.call('HSET', KEYS[2], unpack(still)) end
 end
 return n
 )lua";

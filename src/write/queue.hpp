@@ -83,16 +83,17 @@ std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::mi
 // The SHA1 of a script, as EVALSHA wants it (40 lower-case hex digits).
 std::string script_sha1(std::string_view script);
 
-// Scripts (EVAL). Enqueue: KEYS key, stream, pending (and the key's negative marker when it is
-// on the same node: deleted too); ARGV queue_max, must_exist (0|1),
-// policy, id, op (set|incr|hset|hincr|del), then the payload (set: value; incr: delta; hset:
-// field value ...; hincr: field delta). Answers what the client's command answers; errors
-// "SIDECACHE_FULL ..." (queue at queue_max) and "SIDECACHE_MISS" (must_exist and the key is not
-// cached: the caller loads it first).
+// Scripts (EVAL). Enqueue: one or more writes of one node in one atomic step. KEYS stream,
+// pending, then per write its key (and its negative marker when on the same node: deleted
+// too); ARGV per write: key count (1|2), queue_max, must_exist (0|1), policy, id, op
+// (set|incr|hset|hincr|del), payload count n, then the payload (set: value; incr: delta; hset:
+// field value ...; hincr: field delta). Answers an array, per write what the client's command
+// answers, or the errors "SIDECACHE_FULL ..." (queue at queue_max) and "SIDECACHE_MISS"
+// (must_exist and the key is not cached: the caller loads it first).
 extern const std::string_view kEnqueueScript;
 // Done: KEYS stream, pending, key...; ARGV group, ttl_ms (0: none), id count n, ids..., then one
-// count per key. XACK + XDEL of the ids; each key's pending count drops by its count, and a key
-// with none left gets its TTL back.
+// count per key. XACK of the ids, then XTRIM MINID below the oldest entry still pending; each
+// key's pending count drops by its count, and a key with none left gets its TTL back.
 extern const std::string_view kDoneScript;
 // DEL of a write-behind key without delete_row_on_del: KEYS key, pending; ARGV DEL | UNLINK.
 // A key with writes still queued keeps its value (answered as deleted when it exists: the

@@ -112,6 +112,14 @@ bool Writer::refresh() {
 
 bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
                     const backend::ReplyTarget& target) {
+  if (take(name, args, writes_keys, target)) return true;
+  // The request goes to Redis now: the writes queued before it must get there first.
+  if (!batches_.empty()) send_batches();
+  return false;
+}
+
+bool Writer::take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
+                  const backend::ReplyTarget& target) {
   if (!refresh()) return false;
   Classified c = classify(*snapshot_->set, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
@@ -336,35 +344,14 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
 
 void Writer::run_behind(const OpPtr& op, bool must_exist) {
   const KeyWrite& w = op->c.writes.front();
-  const cache::Policy& p = *w.policy;
   const std::uint32_t node = nodes_->node_for_key(w.key);
   if (node >= shared_->queues.size()) {
     return finish(op, error_reply("ERR no write-behind queue for this node"));
   }
-  std::vector<std::string> args = enqueue_keys(node, w.key);
-  args.insert(args.end(), {std::to_string(p.config.write_behind.queue_max), must_exist ? "1" : "0",
-                           p.name(), w.id});
-  switch (w.op) {
-    case Op::kSet:
-      args.insert(args.end(), {"set", w.value});
-      break;
-    case Op::kIncr:
-      args.insert(args.end(), {"incr", std::to_string(w.delta)});
-      break;
-    case Op::kHset:
-      args.push_back("hset");
-      for (const auto& [f, v] : w.fields) args.insert(args.end(), {f, v});
-      break;
-    case Op::kHincr:
-      args.insert(args.end(), {"hincr", w.field, std::to_string(w.delta)});
-      break;
-    case Op::kDel:
-      args.push_back("del");
-      break;
-  }
+  static constexpr std::string_view kOps[] = {"set", "incr", "hset", "hincr", "del"};  // by Op
   auto self = shared_from_this();
   const std::uint64_t lane = op->target.lane;
-  enqueue(node, std::move(args), lane, [self, op, must_exist, node](std::string_view reply) {
+  auto on_reply = [self, op, must_exist, node](std::string_view reply) {
     const KeyWrite& kw = op->c.writes.front();
     const auto& wb = kw.policy->config.write_behind;
     if (script_error(reply, "SIDECACHE_FULL")) {
@@ -398,7 +385,8 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
       self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
     }
     self->finish(op, std::string(reply));
-  });
+  };
+  enqueue(node, w, kOps[static_cast<std::size_t>(w.op)], must_exist, lane, std::move(on_reply));
 }
 
 // INCR, HSET and HINCRBY of a key that is not cached start from the database row, so that
@@ -505,10 +493,7 @@ void Writer::run_del(const OpPtr& op) {
                          op->target.lane, on_reply);
         continue;
       }
-      std::vector<std::string> args = self->enqueue_keys(node, key);
-      args.insert(args.end(), {std::to_string(w.policy->config.write_behind.queue_max), "0",
-                               w.policy->name(), w.id, "del"});
-      self->enqueue(node, std::move(args), op->target.lane, [on_reply](std::string_view reply) {
+      self->enqueue(node, w, "del", false, op->target.lane, [on_reply](std::string_view reply) {
         if (script_error(reply, "SIDECACHE_FULL")) {
           return on_reply(
               "-ERR write-behind queue is full: the database is behind, retry "
@@ -552,7 +537,7 @@ void Writer::finish(const OpPtr& op, std::string reply) {
   auto it = chains_.find(op->chain);
   if (it == chains_.end()) return;
   auto& chain = it->second;
-  if (!chain.empty() && chain.front() == op) chain.pop_front();
+  if (!chain.empty() && chain.front() == op) chain.erase(chain.begin());
   if (chain.empty()) {
     chains_.erase(it);
     return;
@@ -563,28 +548,105 @@ void Writer::finish(const OpPtr& op, std::string reply) {
   runtime_->post([self, next] { self->start(next); });
 }
 
-std::vector<std::string> Writer::enqueue_keys(std::uint32_t node, const std::string& key) {
-  const NodeQueue& q = shared_->queues[node];
-  std::string neg = cache::negative_key(key);
-  if (nodes_->node_for_key(neg) == node) return {"4", key, q.stream, q.pending, std::move(neg)};
-  return {"3", key, q.stream, q.pending};
+void Writer::enqueue(std::uint32_t node, const KeyWrite& w, std::string_view op, bool must_exist,
+                     std::uint64_t lane, std::function<void(std::string_view)> on_reply) {
+  constexpr std::size_t kMaxWrites = 256;
+  const std::uint64_t connection = nodes_->connection_of(node, lane);
+  Batch* batch = nullptr;
+  for (auto& b : batches_) {
+    if (b.node == node && b.connection == connection) batch = &b;
+  }
+  if (batch == nullptr) {
+    batch = &batches_.emplace_back();
+    batch->node = node;
+    batch->connection = connection;
+    batch->lane = lane;
+  }
+  // KEYS: the key, and its negative marker when on this node (the script deletes it).
+  const std::string neg = cache::negative_key(w.key);
+  const bool with_neg = nodes_->node_for_key(neg) == node;
+  resp::append_bulk(batch->keys, w.key);
+  if (with_neg) resp::append_bulk(batch->keys, neg);
+  batch->key_count += with_neg ? 2 : 1;
+  // ARGV: key count, queue_max, must_exist, policy, id, op, payload count, payload.
+  std::size_t payload = 0;
+  if (op == "set") payload = 1;
+  if (op == "incr") payload = 1;
+  if (op == "hset") payload = 2 * w.fields.size();
+  if (op == "hincr") payload = 2;
+  std::string& a = batch->args;
+  resp::append_bulk(a, with_neg ? "2" : "1");
+  resp::append_bulk(a, std::to_string(w.policy->config.write_behind.queue_max));
+  resp::append_bulk(a, must_exist ? "1" : "0");
+  resp::append_bulk(a, w.policy->name());
+  resp::append_bulk(a, w.id);
+  resp::append_bulk(a, op);
+  resp::append_bulk(a, std::to_string(payload));
+  if (op == "set") resp::append_bulk(a, w.value);
+  if (op == "incr") resp::append_bulk(a, std::to_string(w.delta));
+  if (op == "hset") {
+    for (const auto& [f, v] : w.fields) {
+      resp::append_bulk(a, f);
+      resp::append_bulk(a, v);
+    }
+  }
+  if (op == "hincr") {
+    resp::append_bulk(a, w.field);
+    resp::append_bulk(a, std::to_string(w.delta));
+  }
+  batch->arg_count += 7 + payload;
+  batch->replies.push_back(std::move(on_reply));
+  if (batch->replies.size() >= kMaxWrites) {
+    Batch full = std::move(*batch);
+    batches_.erase(batches_.begin() + (batch - batches_.data()));
+    send_batch(std::move(full));
+    return;
+  }
+  if (!batches_posted_) {
+    batches_posted_ = true;
+    auto self = shared_from_this();
+    runtime_->post([self] { self->send_batches(); });
+  }
 }
 
-void Writer::enqueue(std::uint32_t node, std::vector<std::string> rest, std::uint64_t lane,
-                     std::function<void(std::string_view)> on_reply) {
+void Writer::send_batches() {
+  batches_posted_ = false;
+  auto batches = std::move(batches_);
+  batches_.clear();
+  for (auto& b : batches) send_batch(std::move(b));
+}
+
+void Writer::send_batch(Batch batch) {
   static const std::string kSha = script_sha1(kEnqueueScript);
-  std::vector<std::string> args{"EVALSHA", kSha};
-  args.insert(args.end(), rest.begin(), rest.end());
+  auto b = std::make_shared<Batch>(std::move(batch));
+  const NodeQueue* q = &shared_->queues[b->node];  // shared_ outlives the requests
+  // EVALSHA|EVAL, sha|script, numkeys, stream, pending, the writes' keys, their arguments.
+  auto request = [b, q](std::string_view verb, std::string_view body) {
+    std::string out;
+    out.reserve(64 + body.size() + q->stream.size() + q->pending.size() + b->keys.size() +
+                b->args.size());
+    resp::append_array_header(out, 5 + b->key_count + b->arg_count);
+    resp::append_bulk(out, verb);
+    resp::append_bulk(out, body);
+    resp::append_bulk(out, std::to_string(2 + b->key_count));
+    resp::append_bulk(out, q->stream);
+    resp::append_bulk(out, q->pending);
+    out += b->keys;
+    out += b->args;
+    return out;
+  };
+  // One reply per write: the script's array, or one error (NOSCRIPT again, connection) for all.
+  auto deliver = [b](std::string_view reply) {
+    std::vector<std::string_view> parts;
+    const bool split = resp::split_array(reply, parts) && parts.size() == b->replies.size();
+    for (std::size_t i = 0; i < b->replies.size(); ++i) b->replies[i](split ? parts[i] : reply);
+  };
   auto self = shared_from_this();
-  redis_node(node, cache::command(std::span<const std::string>(args)), lane,
-             [self, node, rest = std::move(rest), lane,
-              on_reply = std::move(on_reply)](std::string_view reply) mutable {
-               if (!reply.starts_with("-NOSCRIPT")) return on_reply(reply);
+  redis_node(b->node, request("EVALSHA", kSha), b->lane,
+             [self, b, request, deliver](std::string_view reply) {
+               if (!reply.starts_with("-NOSCRIPT")) return deliver(reply);
                // Not in this node's script cache yet (or Redis restarted): EVAL loads it.
-               std::vector<std::string> eval{"EVAL", std::string(kEnqueueScript)};
-               eval.insert(eval.end(), rest.begin(), rest.end());
-               self->redis_node(node, cache::command(std::span<const std::string>(eval)), lane,
-                                std::move(on_reply));
+               self->redis_node(b->node, request("EVAL", kEnqueueScript), b->lane, deliver);
              });
 }
 

@@ -4,7 +4,6 @@
 // the worker's backend::NodeSender. Asio-free.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -42,7 +41,10 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // `target`, later) or cannot be mapped (an error reply, now). False: route it as usual.
   bool handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
               const backend::ReplyTarget& target);
-  void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
+  void set_nodes(backend::NodeSender& nodes) {
+    send_batches();  // to the pool they were made for
+    nodes_ = &nodes;
+  }
   // A command queued inside MULTI: the error to answer when it writes a key of a write policy
   // (write::refusal_in_transaction), else empty.
   std::string refusal_in_transaction(std::string_view name, std::span<const std::string_view> args,
@@ -52,6 +54,20 @@ class Writer : public std::enable_shared_from_this<Writer> {
   struct Task;
   using OpPtr = std::shared_ptr<Task>;
 
+  // Enqueue writes waiting for one script call: those of one node and one node connection.
+  struct Batch {
+    std::uint32_t node = 0;
+    std::uint64_t connection = 0;
+    std::uint64_t lane = 0;
+    std::string keys;  // the writes' KEYS as RESP bulks (after stream and pending)
+    std::string args;  // the writes' ARGV as RESP bulks
+    std::size_t key_count = 0;
+    std::size_t arg_count = 0;
+    std::vector<std::function<void(std::string_view)>> replies;  // one per write, in order
+  };
+
+  bool take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
+            const backend::ReplyTarget& target);
   void start(const OpPtr& op);
   void run_mset(Classified c, const backend::ReplyTarget& target);
   void run_database_first(const OpPtr& op);
@@ -62,11 +78,16 @@ class Writer : public std::enable_shared_from_this<Writer> {
   void run_del(const OpPtr& op);
   void finish(const OpPtr& op, std::string reply);
 
-  // EVALSHA of the enqueue script with `rest` (numkeys, keys, args); EVAL on NOSCRIPT.
-  void enqueue(std::uint32_t node, std::vector<std::string> rest, std::uint64_t lane,
-               std::function<void(std::string_view)> on_reply);
-  // numkeys and keys of the enqueue script for `key` on `node`.
-  std::vector<std::string> enqueue_keys(std::uint32_t node, const std::string& key);
+  // Adds the write `w` (`op`: set | incr | hset | hincr | del) to the next enqueue script call
+  // of `node`: one EVALSHA (EVAL on NOSCRIPT) carries the writes that arrive in one turn of
+  // the event loop. `on_reply` gets the write's own reply.
+  void enqueue(std::uint32_t node, const KeyWrite& w, std::string_view op, bool must_exist,
+               std::uint64_t lane, std::function<void(std::string_view)> on_reply);
+  // Sends the enqueue calls waiting to be sent. Before any other request leaves the writer's
+  // hands (so a client's pipeline reaches Redis in order), at the end of the event-loop turn,
+  // and when a call is full.
+  void send_batches();
+  void send_batch(Batch batch);
   void redis(std::string_view key, std::string request, std::uint64_t lane,
              std::function<void(std::string_view)> on_reply);
   void redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
@@ -83,8 +104,12 @@ class Writer : public std::enable_shared_from_this<Writer> {
   std::shared_ptr<cache::Runtime> runtime_;
   backend::NodeSender* nodes_;
   std::mt19937_64 rng_;
-  // Writes of one key run one after the other (a client's pipeline stays in order).
-  std::unordered_map<std::string, std::deque<OpPtr>> chains_;
+  // Writes of one key run one after the other (a client's pipeline stays in order). Chains are
+  // short (mostly one write): a vector, as a deque allocates two blocks even for one.
+  std::unordered_map<std::string, std::vector<OpPtr>> chains_;
+
+  std::vector<Batch> batches_;
+  bool batches_posted_ = false;
 };
 
 }  // namespace sidecache::write

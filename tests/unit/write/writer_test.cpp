@@ -144,10 +144,10 @@ struct Fixture {
   }
   std::shared_ptr<WriteStats> stats;
 
-  bool send(std::vector<std::string_view> args) {
+  bool send(std::vector<std::string_view> args, bool writes_keys = true) {
     std::string name(args[0]);
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return writer->handle(name, args, true, backend::ReplyTarget{replies, 0, 0});
+    return writer->handle(name, args, writes_keys, backend::ReplyTarget{replies, 0, 0});
   }
   bool sent(std::string_view verb) const {
     for (const auto& r : redis.requests) {
@@ -311,10 +311,53 @@ TEST_CASE("behind: EVALSHA, EVAL when the script is not loaded", "[write][writer
   CHECK(f.redis.requests[0][0] == "EVALSHA");
   CHECK(f.redis.requests[0][1].size() == 40);
   CHECK(f.redis.requests[1][0] == "EVAL");
-  CHECK(f.redis.requests[1][3] == "item:1");  // KEYS[1], then stream and pending
-  CHECK(f.redis.requests[1][4] == "s");
+  CHECK(f.redis.requests[1][3] == "s");  // stream, pending, then the write's key
+  CHECK(f.redis.requests[1][4] == "p");
+  CHECK(f.redis.requests[1][5] == "item:1");
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
   CHECK(f.db->written.empty());  // the flusher writes the database
+}
+
+TEST_CASE("behind: writes of one loop turn share one script call, each gets its reply",
+          "[write][writer]") {
+  Fixture f(config::WriteMode::kBehind);
+  // The script answers one reply per write: OK for the first, an error for the second.
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    if (a[0] != "EVALSHA") return std::string("+OK\r\n");
+    return std::string("*2\r\n+OK\r\n-WRONGTYPE wrong kind\r\n");
+  };
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  REQUIRE(f.send({"SET", "item:2", "y"}));
+  CHECK(f.redis.requests.empty());  // waiting for the end of the loop turn
+  f.loop.run();
+  REQUIRE(f.redis.requests.size() == 1);
+  const auto& r = f.redis.requests[0];
+  REQUIRE(r.size() == 25);
+  CHECK(r[0] == "EVALSHA");
+  // KEYS: stream, pending, then each key and its negative marker (same node in this fake).
+  CHECK(r[2] == "6");
+  CHECK(r[5] == "item:1");
+  CHECK(r[6] == "sidecache:neg:item:1");
+  CHECK(r[7] == "item:2");
+  // ARGV per write: key count, queue_max, must_exist, policy, id, op, payload count, value.
+  CHECK(std::vector<std::string>(r.begin() + 9, r.begin() + 17) ==
+        std::vector<std::string>{"2", "100000", "0", "items", "1", "set", "1", "x"});
+  CHECK(std::vector<std::string>(r.begin() + 17, r.end()) ==
+        std::vector<std::string>{"2", "100000", "0", "items", "2", "set", "1", "y"});
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n", "-WRONGTYPE wrong kind\r\n"});
+}
+
+TEST_CASE("behind: a request that is not a write sends the queued writes first",
+          "[write][writer]") {
+  Fixture f(config::WriteMode::kBehind);
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  CHECK(f.redis.requests.empty());
+  CHECK_FALSE(f.send({"GET", "item:1"}, false));  // the caller sends the GET after this
+  REQUIRE(f.redis.requests.size() == 1);
+  CHECK(f.redis.requests[0][0] == "EVALSHA");
+  f.loop.run();
+  CHECK(f.redis.requests.size() == 1);  // nothing sent twice
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
 }
 
 TEST_CASE("behind: a full queue answers an error (on_full error)", "[write][writer]") {
