@@ -365,8 +365,9 @@ Status SqliteDatabase::write_all(const std::string& table, const std::string& ke
                                  std::span<const std::string> deletes) {
   if (Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   // An existing row is updated in the named columns only; a new one is inserted (the insert
-  // still resolves a conflict, should the row appear in between). Statements are made and prepared once per transaction and column list, not once per row
-  // (the rows of a batch usually name the same columns).
+  // still resolves a conflict, should the row appear in between). Statements are made and prepared
+  // once per transaction and column list, not once per row (the rows of a batch usually name the
+  // same columns).
   struct Shape {
     const Upsert* first;  // a row with these columns
     Stmt update;          // null when the row names no column besides the key
