@@ -48,6 +48,28 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
+
+def reads_and_writes(sc, per_kind):
+    """`per_kind` read misses (item:<i>) and write-through writes (kv:<i>) at once, each on a
+    client of its own; the errors of each kind."""
+    read_errors, write_errors = [], []
+
+    def run(i, call, errors):
+        try:
+            call(sc.client(socket_timeout=10), i)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i, lambda c, i: c.get("item:%d" % i),
+                                                   read_errors)) for i in range(per_kind)]
+    threads += [threading.Thread(target=run, args=(i, lambda c, i: c.set("kv:%d" % i, "x"),
+                                                    write_errors)) for i in range(per_kind)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return read_errors, write_errors
+
 class WriteReloadTest(unittest.TestCase):
     POOL_SIZE = 2
 
@@ -239,30 +261,13 @@ class WriteReloadTest(unittest.TestCase):
         lock = sqlite3.connect(self.dbpath, timeout=5, isolation_level=None,
                                check_same_thread=False)
         lock.execute("BEGIN IMMEDIATE")
-        errors = []
-
-        def read(i):
-            try:
-                self.sc.client(socket_timeout=10).get("item:%d" % i)
-            except Exception as e:  # noqa: BLE001
-                errors.append(e)
-
-        def write(i):
-            try:
-                self.sc.client(socket_timeout=10).set("kv:%d" % i, "x")
-            except Exception:  # noqa: BLE001 - the locked database answers an error
-                pass
         try:
-            threads = [threading.Thread(target=read, args=(i,)) for i in range(per_kind)]
-            threads += [threading.Thread(target=write, args=(i,)) for i in range(per_kind)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(30)
+            # The locked database answers the writes an error: only the reads must succeed.
+            read_errors, _ = reads_and_writes(self.sc, per_kind)
         finally:
             lock.execute("ROLLBACK")
             lock.close()
-        self.assertEqual(errors, [])
+        self.assertEqual(read_errors, [])
 
     def test_e_one_pool_for_reads_and_writes(self):
         self.start(policy("kv:*", "kv", "through") +
@@ -311,26 +316,8 @@ class PostgresPoolTest(unittest.TestCase):
 
     def test_f_pool_size_connections(self):
         # 16 concurrent reads and writes: every database thread gets work.
-        errors = []
-
-        def read(i):
-            try:
-                self.sc.client(socket_timeout=10).get("item:%d" % i)
-            except Exception as e:  # noqa: BLE001
-                errors.append(e)
-
-        def write(i):
-            try:
-                self.sc.client(socket_timeout=10).set("kv:%d" % i, "x")
-            except Exception as e:  # noqa: BLE001
-                errors.append(e)
-        threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
-        threads += [threading.Thread(target=write, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        self.assertEqual(errors, [])
+        read_errors, write_errors = reads_and_writes(self.sc, 8)
+        self.assertEqual(read_errors + write_errors, [])
         self.assertEqual(len(self.pg.psql("SELECT id FROM kv")), 8)
         n = self.connections()
         self.assertGreaterEqual(n, 1)
