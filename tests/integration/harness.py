@@ -681,3 +681,37 @@ def cache_yaml(http_port, database, policies, extra=""):
     `database` and `policies` are YAML text indented for their place (4 spaces)."""
     return ("http:\n  listen: 127.0.0.1:%d\n  ready_min_nodes_up: 0\n"
             "cache:\n  database:\n%s\n  policies:\n%s\n%s" % (http_port, database, policies, extra))
+
+
+class ClusterSessionTest(unittest.TestCase):
+    """Base of the session-mode tests (transactions, blocking): one sidecache over three
+    redis-servers for the class, `keys[node]` the KEYS_PER_NODE keys (prefix KEY_PREFIX) that
+    route to each node, every node flushed before each test, raw connections closed and the
+    sidecache checked alive after it."""
+    KEY_PREFIX = "k"
+    KEYS_PER_NODE = 4
+    RAW_TIMEOUT = 5
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(3)
+        cls.keys = keys_on_nodes(cls.cluster, cls.KEYS_PER_NODE, prefix=cls.KEY_PREFIX)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+
+    def setUp(self):
+        for i in range(3):
+            self.cluster.direct(i).flushall()
+        self.conns = []
+
+    def tearDown(self):
+        for c in self.conns:
+            c.close()
+        self.cluster.sidecache.check()
+
+    def raw(self, timeout=None):
+        c = self.cluster.sidecache.raw(timeout=timeout or self.RAW_TIMEOUT)
+        self.conns.append(c)
+        return c

@@ -21,30 +21,9 @@ def blocked_clients(r):
     return int(r.info("clients")["blocked_clients"])
 
 
-class Blocking(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = harness.Cluster(3)
-        cls.keys = harness.keys_on_nodes(cls.cluster, 4, prefix="bl")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close()
-
-    def setUp(self):
-        for i in range(3):
-            self.cluster.direct(i).flushall()
-        self.conns = []
-
-    def tearDown(self):
-        for c in self.conns:
-            c.close()
-        self.cluster.sidecache.check()
-
-    def raw(self, timeout=10):
-        c = self.cluster.sidecache.raw(timeout=timeout)
-        self.conns.append(c)
-        return c
+class Blocking(harness.ClusterSessionTest):
+    KEY_PREFIX = "bl"
+    RAW_TIMEOUT = 10
 
     def wait_blocked(self, node, n=1):
         direct = self.cluster.direct(node)

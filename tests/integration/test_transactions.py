@@ -15,30 +15,8 @@ import harness  # noqa: E402
 import redis  # noqa: E402
 
 
-class Transactions(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = harness.Cluster(3)
-        cls.keys = harness.keys_on_nodes(cls.cluster, 4, prefix="tx")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close()
-
-    def setUp(self):
-        for i in range(3):
-            self.cluster.direct(i).flushall()
-        self.conns = []
-
-    def tearDown(self):
-        for c in self.conns:
-            c.close()
-        self.cluster.sidecache.check()
-
-    def raw(self):
-        c = self.cluster.sidecache.raw(timeout=5)
-        self.conns.append(c)
-        return c
+class Transactions(harness.ClusterSessionTest):
+    KEY_PREFIX = "tx"
 
     def test_multi_exec_passes_replies_through(self):
         c = self.raw()
