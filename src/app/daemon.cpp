@@ -176,6 +176,7 @@ void Daemon::reload(const char* why) {
     return;
   }
   stamp_ = stamp(path_);
+  for (const auto& warning : loaded.warnings) spdlog::warn("reload ({}): config: {}", why, warning);
   if (loaded.digest == config_->digest) {
     spdlog::info("reload ({}): configuration unchanged", why);
     return;

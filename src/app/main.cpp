@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (options.check_only) {
+    for (const auto& warning : config.warnings) std::cerr << "warning: " << warning << "\n";
     std::cout << "configuration file " << options.config << " is valid\n";
     return 0;
   }
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
     std::cerr << options.config << ": " << e.what() << "\n";
     return 1;
   }
+  for (const auto& warning : config.warnings) spdlog::warn("config: {}", warning);
   sidecache::app::Daemon daemon(std::move(config), options.config);
   return daemon.run();
 }

@@ -331,6 +331,7 @@ Config load_string(std::string_view yaml, const std::string& source) {
     detail::fail_at(source, e.mark, "unexpected YAML error: " + e.msg);
   }
   detail::validate(config, locations);
+  config.warnings = locations.warnings();
   return config;
 }
 

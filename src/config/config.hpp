@@ -26,6 +26,19 @@ struct Endpoint {
   std::uint16_t port = 0;
 };
 
+// A secret (a password) named by the config but, ideally, not held in it: read from a file
+// (the Kubernetes Secret volume way; re-read on every reload and when the file changes), from an
+// environment variable, or, warned about by --check-config, written in the YAML itself.
+// read_secret() (config/secret.hpp) gives its current value; nothing prints one.
+struct SecretSource {
+  enum class Kind { kNone, kLiteral, kFile, kEnv };
+  Kind kind = Kind::kNone;
+  std::string value;  // the literal text, the file path or the variable name
+  std::string where;  // "file:line:col" of the key, for messages
+  bool empty() const { return kind == Kind::kNone; }
+  bool operator==(const SecretSource&) const = default;
+};
+
 struct NodeConfig {
   std::string name;  // hashed on the ring; default "host:port" ("host" for 11211) like twemproxy
   Endpoint address;
@@ -219,6 +232,9 @@ struct CacheConfig {
 struct Config {
   std::string source;  // file the config came from (for messages)
   std::string digest;  // FNV-1a 64 of the file's bytes, 16 hex digits (sidecache_config_info)
+  // Things that are valid but probably not meant ("file:line:col: message"): printed by
+  // --check-config, logged at warn when the file is loaded or reloaded.
+  std::vector<std::string> warnings;
   Endpoint listen{"127.0.0.1", 6380};
   std::uint32_t workers = 0;  // 0: number of cores
   PoolConfig pool;

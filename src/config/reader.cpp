@@ -66,6 +66,13 @@ void Locations::fail(std::string_view path, std::string_view message) const {
   fail_at(source_, find(path), std::string(path) + ": " + std::string(message));
 }
 
+void Locations::warn(const YAML::Mark& mark, std::string_view message) {
+  const int line = mark.line < 0 ? 1 : mark.line + 1;
+  const int column = mark.column < 0 ? 1 : mark.column + 1;
+  warnings_.push_back(source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                      std::string(message));
+}
+
 Value::Value(YAML::Node node, std::string path, Locations& locations,
              std::optional<YAML::Mark> mark)
     : node_(std::move(node)),
@@ -78,6 +85,30 @@ Value::Value(YAML::Node node, std::string path, Locations& locations,
 void Value::fail(std::string_view message) const {
   const std::string prefix = path_.empty() ? "" : path_ + ": ";
   fail_at(locations_->source(), mark_, prefix + std::string(message));
+}
+
+void Value::warn(std::string_view message) const {
+  const std::string prefix = path_.empty() ? "" : path_ + ": ";
+  locations_->warn(mark_, prefix + std::string(message));
+}
+
+std::string Value::where() const {
+  const int line = mark_.line < 0 ? 1 : mark_.line + 1;
+  const int column = mark_.column < 0 ? 1 : mark_.column + 1;
+  return locations_->source() + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+void set_secret(SecretSource& secret, SecretSource::Kind kind, const Value& value) {
+  if (!secret.empty()) {
+    value.fail("a secret comes from one of password, password_file or password_env, not several");
+  }
+  secret.kind = kind;
+  secret.value = value.non_empty();
+  secret.where = value.where();
+  if (kind == SecretSource::Kind::kLiteral) {
+    value.warn("the password is written in the config file; prefer password_file (a mounted "
+               "Secret) or password_env");
+  }
 }
 
 Value Value::child(const YAML::Node& node, std::string_view key,

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -38,9 +39,13 @@ class Locations {
   bool has(std::string_view path) const { return marks_.find(path) != marks_.end(); }
   // Throws "source:line:col: path: message" at find(path).
   [[noreturn]] void fail(std::string_view path, std::string_view message) const;
+  // Records "source:line:col: message" for Config::warnings.
+  void warn(const YAML::Mark& mark, std::string_view message);
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   std::string source_;
+  std::vector<std::string> warnings_;
   std::map<std::string, YAML::Mark, std::less<>> marks_;
 };
 
@@ -57,6 +62,10 @@ class Value {
 
   // Throws "source:line:col: path: message" at this value.
   [[noreturn]] void fail(std::string_view message) const;
+  // A warning at this value: "source:line:col: path: message" in Config::warnings.
+  void warn(std::string_view message) const;
+  // "source:line:col" of this value.
+  std::string where() const;
   const YAML::Mark& mark() const { return mark_; }
   Value child(const YAML::Node& node, std::string_view key,
               std::optional<YAML::Mark> mark = std::nullopt) const;  // path.key
@@ -140,6 +149,15 @@ void read_boolean(ClassOf<Member>& target, const Value& value) {
 template <auto Member>
 void read_string(ClassOf<Member>& target, const Value& value) {
   target.*Member = value.non_empty();
+}
+
+// The three keys of a secret: `password` (a literal, warned about), `password_file` and
+// `password_env`. At most one of them may be set; table entries:
+//   {"password_file", read_secret<&NodeConfig::password, SecretSource::Kind::kFile>, "..."},
+void set_secret(SecretSource& secret, SecretSource::Kind kind, const Value& value);
+template <auto Member, SecretSource::Kind Kind>
+void read_secret(ClassOf<Member>& target, const Value& value) {
+  set_secret(target.*Member, Kind, value);
 }
 
 // Checks that `map` is a map whose keys are among `names`, each at most once, then calls
