@@ -17,6 +17,8 @@ packages=(
 if [[ $profile == test || $profile == bench ]]; then
   # prometheus: promtool checks /metrics and the PromQL in docs/operations.md
   packages+=(nutcracker python3 python3-redis clang libclang-rt-14-dev procps prometheus)
+  # nlohmann-json3-dev: the reference JSON parser the typed JSON mapping is checked against
+  packages+=(nlohmann-json3-dev)
   # postgresql: test_db_postgres.py and the read-through tests start their own server
   packages+=(postgresql)
   # node + npm run the real Node.js clients (tests/integration/test_node_clients.py). Checked by

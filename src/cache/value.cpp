@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "db/row_json.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
 
@@ -13,38 +14,6 @@ const std::string* column_value(const db::Row& row, std::string_view column) {
     if (row.columns[i] == column) return row.values[i] ? &*row.values[i] : nullptr;
   }
   return nullptr;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
 }
 
 const std::string* field_of(const Value& value, std::string_view field) {
@@ -73,27 +42,11 @@ LoadError load_error_of(db::ErrorKind kind) {
   return LoadError::kUnavailable;
 }
 
-std::string row_json(const db::Row& row) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < row.columns.size() && i < row.values.size(); ++i) {
-    if (i != 0) out += ',';
-    append_json_string(out, row.columns[i]);
-    out += ':';
-    if (row.values[i]) {
-      append_json_string(out, *row.values[i]);
-    } else {
-      out += "null";
-    }
-  }
-  out += '}';
-  return out;
-}
-
 std::optional<Value> map_row(const config::CachePolicy& policy, const db::Row& row) {
   Value value;
   switch (policy.mapping) {
     case config::ValueMapping::kJson:
-      value.text = row_json(row);
+      value.text = db::row_json(row, policy.json_typed);
       return value;
     case config::ValueMapping::kHash:
       value.is_hash = true;

@@ -45,9 +45,6 @@ LoadError load_error_of(db::ErrorKind kind);
 // (the value column is NULL, or a hash would have no field): cached as absent.
 std::optional<Value> map_row(const config::CachePolicy& policy, const db::Row& row);
 
-// The row as a JSON object string: {"column":"text",...}, NULL as null.
-std::string row_json(const db::Row& row);
-
 // The client commands the engine reads through.
 enum class ReadOp { kGet, kMget, kHget, kHmget, kHgetall, kHexists, kHlen, kNone };
 ReadOp read_op(std::string_view lower_name);

@@ -115,6 +115,11 @@ void read_mapping(CachePolicy& policy, const Value& value) {
                                     : ValueMapping::kColumn;
 }
 
+void read_json_types(CachePolicy& policy, const Value& value) {
+  static constexpr std::string_view kForms[] = {"typed", "text"};
+  policy.json_typed = value.one_of(kForms) == "typed";
+}
+
 void read_ttl(CachePolicy& policy, const Value& value) {
   policy.ttl = value.duration(Millis(1000), Millis(kMaxTtlMs));
 }
@@ -222,6 +227,8 @@ constexpr Directive<CachePolicy> kPolicyDirectives[] = {
      "or a query with one parameter ($1 / ?) returning at most one row"},
     {"mapping", read_mapping, "column (one column's value), json (the row), hash (fields)"},
     {"value_column", read_value_column, "mapping column: which column is the value"},
+    {"json_types", read_json_types,
+     "mapping json: typed (numbers, booleans, nested JSON as the database types them) or text"},
     {"ttl", read_ttl, "cache TTL (default: from ttl_rules, else default_ttl)"},
     {"ttl_jitter", read_jitter, "random +- share of the TTL per key (0..0.5), default 0.1"},
     {"negative_ttl", read_duration<&CachePolicy::negative_ttl, 0, kMaxTtlMs>,

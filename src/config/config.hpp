@@ -196,6 +196,7 @@ struct CachePolicy {
   std::string query;  // ... or a parameterised query returning at most one row
   ValueMapping mapping = ValueMapping::kColumn;
   std::string value_column;    // kColumn: which column (default: the only non-key column)
+  bool json_typed = true;      // kJson: columns as their database types (false: all strings)
   std::optional<Millis> ttl;   // unset: from the TTL rules
   double ttl_jitter = 0.1;     // +- this share of the TTL, at random per key
   Millis negative_ttl{30000};  // absent rows are remembered this long; 0: not at all

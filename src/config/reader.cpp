@@ -106,8 +106,9 @@ void set_secret(SecretSource& secret, SecretSource::Kind kind, const Value& valu
   secret.value = value.non_empty();
   secret.where = value.where();
   if (kind == SecretSource::Kind::kLiteral) {
-    value.warn("the password is written in the config file; prefer password_file (a mounted "
-               "Secret) or password_env");
+    value.warn(
+        "the password is written in the config file; prefer password_file (a mounted "
+        "Secret) or password_env");
   }
 }
 

@@ -23,7 +23,8 @@ std::string read_file(const SecretSource& secret) {
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (in.bad()) fail(secret, "cannot read password file " + secret.value + ": read error");
   text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxSecretBytes) fail(secret, "password file " + secret.value + " is too large");
+  if (text.size() > kMaxSecretBytes)
+    fail(secret, "password file " + secret.value + " is too large");
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (!text.empty() && text.back() == '\r') text.pop_back();
   if (text.empty()) fail(secret, "password file " + secret.value + " is empty");

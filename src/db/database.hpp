@@ -30,10 +30,30 @@ struct Source {
   std::string query;                 // when set, table/key_column are not used for reads
 };
 
-// One row: column names and values in the database's order. NULL is nullopt.
+// What a column's value is, as the database typed it; the typed JSON mapping (db/row_json.hpp)
+// writes each kind its own way. SQLite types by storage class (INTEGER, REAL, TEXT, BLOB).
+enum class ValueKind : std::uint8_t {
+  kText,       // a string
+  kInteger,    // decimal integer text
+  kNumber,     // exact decimal or float text as the database printed it (may be NaN/Infinity)
+  kBoolean,    // "t"/"f" (PostgreSQL) or "true"/"false"
+  kJson,       // JSON text (PostgreSQL json, jsonb)
+  kBytes,      // raw bytes (bytea, BLOB)
+  kTimestamp,  // PostgreSQL's ISO DateStyle text: "2024-05-01 10:00:00+02"
+};
+
+struct ColumnType {
+  ValueKind kind = ValueKind::kText;
+  bool array = false;  // a PostgreSQL array of `kind`, in its text form "{1,2,NULL}"
+  bool operator==(const ColumnType&) const = default;
+};
+
+// One row: column names and values in the database's order. NULL is nullopt. `types` is
+// parallel to `values` when the adapter knows them (else every value counts as text).
 struct Row {
   std::vector<std::string> columns;
   std::vector<std::optional<std::string>> values;
+  std::vector<ColumnType> types;
 
   // The value of a column, or nullptr when the row has no such column or it is NULL.
   const std::string* get(std::string_view column) const;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "config/config.hpp"
+#include "db/row_json.hpp"
 #include "db/sql.hpp"
 #include "db/stats.hpp"
 
@@ -84,17 +85,81 @@ ErrorKind kind_of(const char* sqlstate) {
   return ErrorKind::kRejected;
 }
 
+// A column's type by its OID (pg_type.dat of PostgreSQL 15; built-in OIDs are stable).
+ColumnType column_type(Oid oid) {
+  switch (oid) {
+    case 20:
+    case 21:
+    case 23:
+    case 26:  // int8, int2, int4, oid
+      return {ValueKind::kInteger, false};
+    case 700:
+    case 701:
+    case 1700:  // float4, float8, numeric
+      return {ValueKind::kNumber, false};
+    case 16:  // bool
+      return {ValueKind::kBoolean, false};
+    case 114:
+    case 3802:  // json, jsonb
+      return {ValueKind::kJson, false};
+    case 17:  // bytea
+      return {ValueKind::kBytes, false};
+    case 1114:
+    case 1184:
+    case 1082:
+    case 1083:
+    case 1266:  // timestamp(tz), date, time(tz)
+      return {ValueKind::kTimestamp, false};
+    case 1016:
+    case 1005:
+    case 1007:
+    case 1028:  // int8[], int2[], int4[], oid[]
+      return {ValueKind::kInteger, true};
+    case 1021:
+    case 1022:
+    case 1231:  // float4[], float8[], numeric[]
+      return {ValueKind::kNumber, true};
+    case 1000:  // bool[]
+      return {ValueKind::kBoolean, true};
+    case 199:
+    case 3807:  // json[], jsonb[]
+      return {ValueKind::kJson, true};
+    case 1001:  // bytea[]
+      return {ValueKind::kBytes, true};
+    case 1115:
+    case 1185:
+    case 1182:
+    case 1183:
+    case 1270:  // timestamp(tz)[], date[], time(tz)[]
+      return {ValueKind::kTimestamp, true};
+    case 1009:
+    case 1015:
+    case 1014:
+    case 2951:
+    case 1002:  // text[], varchar[], bpchar[], uuid[], char[]
+      return {ValueKind::kText, true};
+    default:
+      return {ValueKind::kText, false};
+  }
+}
+
 Row read_row(const PGresult* r, int row, int first) {
   Row out;
   const int n = PQnfields(r);
   for (int c = first; c < n; ++c) {
     out.columns.emplace_back(PQfname(r, c));
+    const ColumnType type = column_type(PQftype(r, c));
+    out.types.push_back(type);
     if (PQgetisnull(r, row, c)) {
       out.values.emplace_back(std::nullopt);
-    } else {
-      out.values.emplace_back(
-          std::string(PQgetvalue(r, row, c), static_cast<std::size_t>(PQgetlength(r, row, c))));
+      continue;
     }
+    std::string text(PQgetvalue(r, row, c), static_cast<std::size_t>(PQgetlength(r, row, c)));
+    // bytea arrives as hex text ("\x0aff"): a bytes value is its bytes, as SQLite's BLOB.
+    if (type == ColumnType{ValueKind::kBytes, false}) {
+      if (auto bytes = decode_bytea_hex(text)) text = std::move(*bytes);
+    }
+    out.values.emplace_back(std::move(text));
   }
   return out;
 }
@@ -149,6 +214,16 @@ Status PostgresDatabase::connect() {
           "SET statement_timeout = " + std::to_string((query_timeout_ + kCancelBudget).count()),
           {});
       !s.ok()) {
+    disconnect();
+    return s;
+  }
+  // Timestamps in the form the typed JSON mapping turns into ISO-8601, and floats printed
+  // exactly (shortest text that reads back the same), whatever the server's defaults.
+  if (Status s = exec("SET DateStyle = 'ISO, YMD'", {}); !s.ok()) {
+    disconnect();
+    return s;
+  }
+  if (Status s = exec("SET extra_float_digits = 1", {}); !s.ok()) {
     disconnect();
     return s;
   }

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -24,16 +26,35 @@ using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 
 Status rejected(std::string message) { return {ErrorKind::kRejected, std::move(message)}; }
 
-std::optional<std::string> column_value(sqlite3_stmt* stmt, int i) {
+// A REAL as the shortest text that reads back as the same double (SQLite's own text keeps 15
+// digits, which can round), in SQLite's style for integral values ("42.0").
+std::string real_text(double value) {
+  char buf[32];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  if (ec != std::errc()) return std::to_string(value);
+  std::string text(buf, end);
+  if (std::isfinite(value) && text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
+}
+
+// The value of column `i` and its type by storage class.
+std::optional<std::string> column_value(sqlite3_stmt* stmt, int i, ColumnType& type) {
   switch (sqlite3_column_type(stmt, i)) {
     case SQLITE_NULL:
       return std::nullopt;
     case SQLITE_BLOB: {
+      type.kind = ValueKind::kBytes;
       const void* p = sqlite3_column_blob(stmt, i);
       const int n = sqlite3_column_bytes(stmt, i);
       return p ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(n))
                : std::string();
     }
+    case SQLITE_FLOAT:
+      type.kind = ValueKind::kNumber;
+      return real_text(sqlite3_column_double(stmt, i));
+    case SQLITE_INTEGER:
+      type.kind = ValueKind::kInteger;
+      [[fallthrough]];
     default: {
       const unsigned char* p = sqlite3_column_text(stmt, i);
       const int n = sqlite3_column_bytes(stmt, i);
@@ -43,6 +64,11 @@ std::optional<std::string> column_value(sqlite3_stmt* stmt, int i) {
   }
 }
 
+std::optional<std::string> column_value(sqlite3_stmt* stmt, int i) {
+  ColumnType ignored;
+  return column_value(stmt, i, ignored);
+}
+
 // The row under `stmt`, from column `first` on.
 Row read_row(sqlite3_stmt* stmt, int first) {
   Row row;
@@ -50,7 +76,9 @@ Row read_row(sqlite3_stmt* stmt, int first) {
   for (int i = first; i < n; ++i) {
     const char* name = sqlite3_column_name(stmt, i);
     row.columns.emplace_back(name ? name : "");
-    row.values.push_back(column_value(stmt, i));
+    ColumnType type;
+    row.values.push_back(column_value(stmt, i, type));
+    row.types.push_back(type);
   }
   return row;
 }

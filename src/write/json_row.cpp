@@ -81,10 +81,10 @@ class Parser {
       value.emplace();
       return string(*value);
     }
+    (void)name;
     if (c == '{' || c == '[') {
-      error_ = "JSON member '" + name + "' is " + (c == '{' ? "an object" : "an array") +
-               ": only strings, numbers, booleans and null map to a column";
-      return false;
+      value.emplace();
+      return nested(*value);
     }
     if (c == 't') {
       value = "true";
@@ -103,6 +103,72 @@ class Parser {
       return number(*value);
     }
     return fail("expected a value");
+  }
+
+  // A scalar value (string, number, literal), checked and dropped.
+  bool scalar() {
+    std::string ignored;
+    const int c = peek();
+    if (c == '"') return string(ignored);
+    if (c == 't') return literal("true");
+    if (c == 'f') return literal("false");
+    if (c == 'n') return literal("null");
+    if (c == '-' || (c >= '0' && c <= '9')) return number(ignored);
+    return fail("expected a value");
+  }
+
+  // `"name"` then ':' inside a nested object.
+  bool member_name() {
+    skip_space();
+    if (peek() != '"') return fail("expected a member name in double quotes");
+    std::string ignored;
+    if (!string(ignored)) return false;
+    skip_space();
+    return expect(':', "expected ':' after the member name");
+  }
+
+  // A nested object or array, checked without recursion (the depth is bounded by the text
+  // alone); `out` is its text as written.
+  bool nested(std::string& out) {
+    const std::size_t start = i_;
+    std::string closers;  // what each open level ends with
+    bool want_value = true;
+    for (;;) {
+      skip_space();
+      if (want_value) {
+        const int c = peek();
+        if (c == '{' || c == '[') {
+          ++i_;
+          closers += c == '{' ? '}' : ']';
+          skip_space();
+          if (peek() == static_cast<unsigned char>(closers.back())) {
+            ++i_;
+            closers.pop_back();
+            want_value = false;
+          } else if (c == '{' && !member_name()) {
+            return false;
+          }
+          continue;
+        }
+        if (!scalar()) return false;
+        want_value = false;
+        continue;
+      }
+      if (closers.empty()) break;
+      if (peek() == ',') {
+        ++i_;
+        if (closers.back() == '}' && !member_name()) return false;
+        want_value = true;
+      } else if (peek() == static_cast<unsigned char>(closers.back())) {
+        ++i_;
+        closers.pop_back();
+      } else {
+        return fail(closers.back() == '}' ? "expected ',' or '}' in an object"
+                                          : "expected ',' or ']' in an array");
+      }
+    }
+    out.assign(s_.substr(start, i_ - start));
+    return true;
   }
 
   bool digits() {

@@ -133,6 +133,49 @@ class CachePostgresTest(unittest.TestCase):
         self.assertGreaterEqual(waits, 2)
         self.assertEqual(self.redis.client().exists("sidecache:lease:lease:11"), 0)  # released
 
+    def test_json_mapping_is_typed(self):
+        self.pg.psql(r"""
+CREATE TABLE typed (id int PRIMARY KEY, big numeric, price numeric(10,2), ratio float8,
+  ok boolean, doc jsonb, raw json, tags text[], nums int[], grid int[][], blob bytea,
+  at timestamptz, day date, name text, nan float8);
+INSERT INTO typed VALUES (1, 123456789012345678901234567890.123456789, 59.46, 0.1,
+  true, '{"a": [1, {"b": null}]}', '[1,2]', '{"x y","q\"d",NULL}', '{1,2,3}', '{{1,2},{3,4}}',
+  '\x00ff41', '2024-05-01 10:00:00.5+02', '2024-05-01', 'Über', 'NaN');
+INSERT INTO typed (id) VALUES (2);
+""")
+        p = ("    - {name: typed, match: \"typed:*\", table: typed, key_column: id, mapping: json}\n"
+             "    - {name: typed_text, match: \"tt:*\", table: typed, key_column: id, mapping: json,"
+             " json_types: text, columns: [ok, price]}\n")
+        side = self.start(p)
+        c = side.client(decode_responses=True)
+        text = c.get("typed:1")
+        # Exact digits, never through a double.
+        self.assertIn('"big":123456789012345678901234567890.123456789', text)
+        self.assertIn('"price":59.46', text)
+        import json
+        row = json.loads(text)
+        self.assertEqual(row["id"], 1)
+        self.assertEqual(row["ratio"], 0.1)
+        self.assertIs(row["ok"], True)
+        self.assertEqual(row["doc"], {"a": [1, {"b": None}]})
+        self.assertEqual(row["raw"], [1, 2])
+        self.assertEqual(row["tags"], ["x y", 'q"d', None])
+        self.assertEqual(row["nums"], [1, 2, 3])
+        self.assertEqual(row["grid"], [[1, 2], [3, 4]])
+        self.assertEqual(row["blob"], "AP9B")  # base64 of 00 ff 41
+        # ISO-8601 in the server's time zone: the same instant, whatever the zone.
+        import datetime
+        self.assertRegex(row["at"], r"^2024-05-01T\d\d:00:00\.5[+-]\d\d:\d\d$")
+        self.assertEqual(datetime.datetime.fromisoformat(row["at"]),
+                         datetime.datetime(2024, 5, 1, 8, 0, 0, 500000, datetime.timezone.utc))
+        self.assertEqual(row["day"], "2024-05-01")
+        self.assertEqual(row["name"], "Über")
+        self.assertEqual(row["nan"], "NaN")  # JSON has no NaN: a string
+        self.assertEqual(json.loads(c.get("typed:2")),
+                         {k: (2 if k == "id" else None) for k in row})
+        # The text form keeps every value a string.
+        self.assertEqual(json.loads(c.get("tt:1")), {"ok": "t", "price": "59.46"})
+
     def test_slow_query_does_not_block_other_keys(self):
         side = self.start(policy("slow", "slow:*", query(2.0, sleep_only_id="1"),
                                  "      load_timeout: 5s\n"))

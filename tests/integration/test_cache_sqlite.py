@@ -29,6 +29,7 @@ POLICIES = """    - name: products
       key_column: id
       mapping: json
       ttl: 60s
+    - {name: kinds, match: "kind:*", table: kinds, key_column: id, mapping: json}
     - name: users
       match: "user:*"
       table: users
@@ -43,6 +44,9 @@ def make_db(path):
     db.executescript("""
         CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price TEXT);
         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, plan TEXT);
+        CREATE TABLE kinds (id INTEGER PRIMARY KEY, r REAL, b BLOB, t TEXT, bad TEXT);
+        INSERT INTO kinds VALUES (1, 0.30000000000000004, X'00ff41', 'x"yé',
+                                  CAST(X'41ff42' AS TEXT));
         INSERT INTO products VALUES (1, 'lamp', '10'), (2, 'desk', '99'), (3, 'sofa', NULL);
         INSERT INTO users VALUES (1, 'ann', 'ann@example.com', 'pro'),
                                  (2, 'bob', 'bob@example.com', NULL);
@@ -159,9 +163,16 @@ class CacheSqliteTest(unittest.TestCase):
 
     def test_json_mapping(self):
         import json
-        self.assertEqual(json.loads(self.c.get("pj:2")), {"id": "2", "name": "desk", "price": "99"})
+        self.assertEqual(json.loads(self.c.get("pj:2")), {"id": 2, "name": "desk", "price": "99"})
         self.assertEqual(json.loads(self.c.get("pj:3"))["price"], None)
         self.assertEqual(self.r.get("pj:3"), self.c.get("pj:3"))
+
+    def test_json_mapping_types_by_storage_class(self):
+        import json
+        raw = self.c.get("kind:1")
+        # Invalid UTF-8 in the database never makes invalid JSON: the bad byte becomes U+FFFD.
+        self.assertEqual(json.loads(raw), {"id": 1, "r": 0.30000000000000004, "b": "AP9B",
+                                           "t": 'x"y\u00e9', "bad": "A\ufffdB"})
 
     def test_metrics_pass_promtool(self):
         import shutil

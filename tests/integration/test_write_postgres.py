@@ -195,7 +195,7 @@ class WritePostgresTest(unittest.TestCase):
                          [['Über "PG"', "12", "-150", "t"]])
         self.assertEqual(self.r.exists("doc:1"), 0)  # the next read loads the row
         loaded = json.loads(self.c.get("doc:1"))
-        self.assertEqual(loaded["pages"], "12")
+        self.assertEqual(loaded["pages"], 12)
         self.assertTrue(self.c.set("doc:1", '{"draft": false, "price": null}'))
         self.assertEqual(self.pg.psql("SELECT pages, price, draft FROM docs WHERE id = 1"),
                          [["12", "", "f"]])

@@ -41,7 +41,7 @@ TEST_CASE("sources that cannot become SQL", "[db][sql]") {
 }
 
 TEST_CASE("Row::get", "[db]") {
-  Row row{{"a", "b"}, {std::string("1"), std::nullopt}};
+  Row row{{"a", "b"}, {std::string("1"), std::nullopt}, {}};
   REQUIRE(row.get("a") != nullptr);
   CHECK(*row.get("a") == "1");
   CHECK(row.get("b") == nullptr);

@@ -5,3 +5,6 @@ find_package(SQLite3 REQUIRED)
 sidecache_unit_test(db LIBS sidecache_db SQLite::SQLite3)
 target_compile_definitions(unit_db PRIVATE
   SIDECACHE_DB_SCHEMA="${CMAKE_CURRENT_SOURCE_DIR}/unit/db/schema.sql")
+# The typed JSON mapping is checked against a reference JSON library (tests only).
+find_package(nlohmann_json 3 REQUIRED CONFIG)
+target_link_libraries(unit_db PRIVATE nlohmann_json::nlohmann_json)

@@ -82,10 +82,12 @@ TEST_CASE("bad inputs answer an error with the offending byte", "[write][json]")
       {"{\"a\":\"\xed\xa0\x80\"}", "invalid JSON at byte 6: invalid UTF-8"},  // surrogate
       {"{\"a\":1} x", "invalid JSON at byte 8: unexpected data after the object"},
       {"{\"a\":1}{}", "invalid JSON at byte 7: unexpected data after the object"},
-      {"{\"a\":{\"b\":1}}",
-       "JSON member 'a' is an object: only strings, numbers, booleans and null map to a column"},
-      {"{\"a\":[1]}",
-       "JSON member 'a' is an array: only strings, numbers, booleans and null map to a column"},
+      {"{\"a\":{\"b\":}}", "invalid JSON at byte 10: expected a value"},
+      {"{\"a\":{\"b\" 1}}", "invalid JSON at byte 10: expected ':' after the member name"},
+      {"{\"a\":[1,]}", "invalid JSON at byte 8: expected a value"},
+      {"{\"a\":[1}", "invalid JSON at byte 7: expected ',' or ']' in an array"},
+      {"{\"a\":{\"b\":1]}", "invalid JSON at byte 11: expected ',' or '}' in an object"},
+      {"{\"a\":[[[", "invalid JSON at byte 8: unexpected end of input (expected a value)"},
       {"{\"a\":1,\"a\":2}", "JSON member 'a' appears twice"},
       {std::string("{\"a\":\"x\0\"}", 10),
        "invalid JSON at byte 7: control character in a string (escape it)"},
@@ -98,6 +100,22 @@ TEST_CASE("bad inputs answer an error with the offending byte", "[write][json]")
     CHECK(error == bad.error);
     CHECK(out.empty());
   }
+}
+
+TEST_CASE("nested objects and arrays are kept as their JSON text", "[write][json]") {
+  JsonColumns out;
+  std::string error;
+  REQUIRE(parse_json_columns(R"({"tags": ["a", {"b": [1, 2.5, null]}, []], "doc":{ }, "n":1})", out,
+                             error));
+  REQUIRE(out.size() == 3);
+  CHECK(out[0] == std::pair<std::string, std::optional<std::string>>{
+                      "tags", R"(["a", {"b": [1, 2.5, null]}, []])"});
+  CHECK(out[1].second == "{ }");
+  CHECK(out[2].second == "1");
+  // Depth is bounded by the text, not by a constant or the stack.
+  const std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  REQUIRE(parse_json_columns(deep, out, error));
+  CHECK(out[0].second->size() == 200000);
 }
 
 TEST_CASE("every prefix of a valid object fails cleanly", "[write][json]") {
