@@ -10,6 +10,7 @@
 // with PX negative_ttl. Leases: "sidecache:lease:<key>".
 #pragma once
 
+#include <map>
 #include <memory>
 #include <random>
 #include <span>
@@ -73,7 +74,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void start_load(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
   void poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
                   std::chrono::steady_clock::time_point deadline);
+  // Loads `keys` now, or gathers misses for one batched call (load_batch_window).
   void fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
+  void fetch_now(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
+  void flush_batch(const Snapshot* snap, std::size_t index, std::uint64_t id);
   void on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
                   const db::FetchResult& result, std::chrono::nanoseconds took);
   void store_behind(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
@@ -91,6 +95,14 @@ class Engine : public std::enable_shared_from_this<Engine> {
   SnapPtr snapshot_;  // the policies of `generation_`
   std::shared_ptr<Runtime> runtime_;
   backend::NodeSender* nodes_;
+  // Misses of one policy gathered within load_batch_window, by (snapshot, policy index).
+  struct MissBatch {
+    SnapPtr snap;
+    std::vector<KeyLoad> keys;
+    std::uint64_t id = 0;  // which window's timer may flush it
+  };
+  std::map<std::pair<const Snapshot*, std::size_t>, MissBatch> batches_;
+  std::uint64_t next_batch_id_ = 0;
   std::mt19937_64 rng_;
 };
 

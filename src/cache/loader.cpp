@@ -2,6 +2,8 @@
 // the negative marker), release the lease, and finish the flights. Also warming.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "cache/engine.hpp"
 #include "resp/reply.hpp"
 
@@ -126,7 +128,38 @@ void Engine::poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
   });
 }
 
+// Misses (not refreshes or warming, which are batched already or must not wait) of a policy
+// with a load_batch_window wait up to that long for misses of other keys, then share one
+// database call (one IN (...) query for a table source), at most load_batch_max keys.
 void Engine::fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys) {
+  const auto& config = snap->policy(index).config;
+  const bool misses =
+      std::all_of(keys.begin(), keys.end(), [](const KeyLoad& k) { return k.miss; });
+  if (config.load_batch_window.count() == 0 || !misses || keys.size() >= config.load_batch_max) {
+    return fetch_now(snap, index, std::move(keys));
+  }
+  MissBatch& batch = batches_[{snap.get(), index}];
+  if (batch.keys.empty()) {
+    batch.snap = snap;
+    batch.id = ++next_batch_id_;
+    auto self = shared_from_this();
+    runtime_->after(config.load_batch_window, [self, snap, index, id = batch.id] {
+      self->flush_batch(snap.get(), index, id);
+    });
+  }
+  for (auto& k : keys) batch.keys.push_back(std::move(k));
+  if (batch.keys.size() >= config.load_batch_max) flush_batch(snap.get(), index, batch.id);
+}
+
+void Engine::flush_batch(const Snapshot* snap, std::size_t index, std::uint64_t id) {
+  const auto it = batches_.find({snap, index});
+  if (it == batches_.end() || it->second.id != id) return;  // flushed when it filled up
+  MissBatch batch = std::move(it->second);
+  batches_.erase(it);
+  fetch_now(batch.snap, index, std::move(batch.keys));
+}
+
+void Engine::fetch_now(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys) {
   PolicyStats& st = *snap->stats[index];
   st.loads.add();
   st.keys_loaded.add(keys.size());

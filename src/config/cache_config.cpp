@@ -235,6 +235,10 @@ constexpr Directive<CachePolicy> kPolicyDirectives[] = {
      "remember absent rows this long; 0 never"},
     {"load_timeout", read_duration<&CachePolicy::load_timeout, 1, kMaxTimeoutMs>,
      "a miss waits this long for its load, then gets an error"},
+    {"load_batch_window", read_duration<&CachePolicy::load_batch_window, 0, 1000>,
+     "misses of different keys within this window share one database query; 0 off"},
+    {"load_batch_max", read_integer<&CachePolicy::load_batch_max, 1, 500>,
+     "keys in one batched query at most"},
     {"lease", read_boolean<&CachePolicy::lease>,
      "take a Redis lease so that one sidecache of many loads a key"},
     {"lease_ttl", read_duration<&CachePolicy::lease_ttl, 10, kMaxTimeoutMs>,
@@ -277,6 +281,9 @@ void check_policy(CachePolicy& policy, const Value& value) {
   }
   if (policy.lease && policy.lease_wait >= policy.load_timeout) {
     value.fail("lease_wait must be shorter than load_timeout, or waiting clients time out first");
+  }
+  if (policy.load_batch_window >= policy.load_timeout) {
+    value.fail("load_batch_window must be shorter than load_timeout");
   }
   if (policy.write != WriteMode::kNone) {
     if (!by_table) value.fail("'write' needs a 'table' + 'key_column' source (not a 'query')");

@@ -201,6 +201,8 @@ struct CachePolicy {
   double ttl_jitter = 0.1;     // +- this share of the TTL, at random per key
   Millis negative_ttl{30000};  // absent rows are remembered this long; 0: not at all
   Millis load_timeout{2000};   // a miss waits this long for its load, then errors
+  Millis load_batch_window{0};        // misses within this window share one query; 0: off
+  std::uint32_t load_batch_max = 100;  // keys in one such query at most
   bool lease = false;          // a Redis lease so one sidecache of many loads a key
   Millis lease_ttl{2000};
   Millis lease_wait{1000};   // how long others wait for the leaseholder's value

@@ -30,6 +30,8 @@ POLICIES = """    - name: products
       mapping: json
       ttl: 60s
     - {name: kinds, match: "kind:*", table: kinds, key_column: id, mapping: json}
+    - {name: batched, match: "pb:*", table: products, key_column: id, value_column: name,
+       load_batch_window: 100ms, load_batch_max: 50}
     - name: users
       match: "user:*"
       table: users
@@ -166,6 +168,26 @@ class CacheSqliteTest(unittest.TestCase):
         self.assertEqual(json.loads(self.c.get("pj:2")), {"id": 2, "name": "desk", "price": "99"})
         self.assertEqual(json.loads(self.c.get("pj:3"))["price"], None)
         self.assertEqual(self.r.get("pj:3"), self.c.get("pj:3"))
+
+    def test_misses_within_the_batch_window_share_a_query(self):
+        ids = [str(i) for i in range(1, 21)]
+        replies = {}
+        conns = [harness.RespConnection(self.side.port, timeout=10) for _ in ids]
+        try:
+            for conn, i in zip(conns, ids):  # 20 clients, one miss each, at (nearly) once
+                conn.send_raw(harness.RespConnection.encode("GET", "pb:" + i))
+            for conn, i in zip(conns, ids):
+                replies[i] = conn.read_reply()
+        finally:
+            for conn in conns:
+                conn.close()
+        self.assertIsNotNone(replies["1"])  # other tests rename it
+        self.assertEqual([replies[i] for i in ("2", "3")], [b"desk", b"sofa"])
+        self.assertTrue(all(replies[i] is None for i in ids[3:]), replies)
+        # One query per worker's window (2 workers), not one per key.
+        loads = self.m("sidecache_cache_loads_total", policy="batched")
+        self.assertEqual(self.m("sidecache_cache_keys_loaded_total", policy="batched"), 20)
+        self.assertLessEqual(loads, 4)
 
     def test_json_mapping_types_by_storage_class(self):
         import json

@@ -139,6 +139,41 @@ TEST_CASE("engine: MGET loads only the policy misses, in one batch per policy") 
   CHECK(f.w.redis.count("SET sidecache:neg:product:9 1 PX 5000") == 1);
 }
 
+TEST_CASE("engine: misses within load_batch_window share one database call, bounded") {
+  auto p = product_policy();
+  p.load_batch_window = 5ms;
+  p.load_batch_max = 4;
+  Fixture f({p});
+  const auto a = f.send({"GET", "product:1"});
+  const auto b = f.send({"GET", "product:2"});
+  const auto c = f.send({"MGET", "product:3", "product:8"});
+  f.w.runtime->run();
+  CHECK(f.db->fetches == 0);  // waiting for the window
+  f.w.runtime->advance(5ms);
+  REQUIRE(f.db->fetched.size() == 1);
+  CHECK(f.db->fetched[0] == std::vector<std::string>{"1", "2", "3", "8"});
+  CHECK(f.reply(a) == "$4\r\nlamp\r\n");
+  CHECK(f.reply(b) == "$4\r\ndesk\r\n");
+  CHECK(f.reply(c) == "*2\r\n$4\r\nsofa\r\n$-1\r\n");
+  CHECK(f.st().loads.get() == 1);
+  CHECK(f.st().keys_loaded.get() == 4);
+  // A window that fills up is loaded at once; the next miss starts a new window.
+  f.db->fetched.clear();
+  f.w.redis.data.clear();
+  f.send({"GET", "product:1"});
+  f.send({"GET", "product:2"});
+  f.send({"GET", "product:3"});
+  f.send({"GET", "product:8"});
+  const auto d = f.send({"GET", "product:9"});
+  f.w.runtime->run();
+  REQUIRE(f.db->fetched.size() == 1);
+  CHECK(f.db->fetched[0] == std::vector<std::string>{"1", "2", "3", "8"});
+  f.w.runtime->advance(5ms);
+  REQUIRE(f.db->fetched.size() == 2);
+  CHECK(f.db->fetched[1] == std::vector<std::string>{"9"});
+  CHECK(f.reply(d) == "$-1\r\n");
+}
+
 TEST_CASE("engine: hash read-through for HGET, HMGET, HGETALL, HEXISTS, HLEN") {
   auto p = product_policy();
   p.name = "items";
