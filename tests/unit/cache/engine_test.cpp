@@ -142,7 +142,7 @@ TEST_CASE("engine: MGET loads only the policy misses, in one batch per policy") 
 TEST_CASE("engine: misses within load_batch_window share one database call, bounded") {
   auto p = product_policy();
   p.load_batch_window = 5ms;
-  p.load_batch_max = 4;
+  p.load_batch_max = 5;
   Fixture f({p});
   const auto a = f.send({"GET", "product:1"});
   const auto b = f.send({"GET", "product:2"});
@@ -164,10 +164,11 @@ TEST_CASE("engine: misses within load_batch_window share one database call, boun
   f.send({"GET", "product:2"});
   f.send({"GET", "product:3"});
   f.send({"GET", "product:8"});
+  f.send({"GET", "product:7"});
   const auto d = f.send({"GET", "product:9"});
   f.w.runtime->run();
   REQUIRE(f.db->fetched.size() == 1);
-  CHECK(f.db->fetched[0] == std::vector<std::string>{"1", "2", "3", "8"});
+  CHECK(f.db->fetched[0] == std::vector<std::string>{"1", "2", "3", "8", "7"});
   f.w.runtime->advance(5ms);
   REQUIRE(f.db->fetched.size() == 2);
   CHECK(f.db->fetched[1] == std::vector<std::string>{"9"});
