@@ -5,13 +5,20 @@
 #include <csignal>
 #include <thread>
 
+#include "app/cpu_limit.hpp"
 #include "resp/command_table.hpp"
 
 namespace sidecache::app {
 namespace {
 
 unsigned worker_count(const config::Config& config) {
-  return config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  if (config.workers != 0) return config.workers;
+  const unsigned cores = std::thread::hardware_concurrency();
+  const auto limit = cgroup_cpu_limit("/sys/fs/cgroup", "/proc/self/cgroup");
+  const unsigned workers = default_worker_count(cores, limit);
+  spdlog::info("workers: 0: {} workers ({} cores, cgroup CPU limit {})", workers, cores,
+               limit ? std::to_string(*limit) : std::string("none"));
+  return workers;
 }
 
 std::string node_list(const config::Config& config) {
