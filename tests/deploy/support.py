@@ -42,7 +42,11 @@ def ensure_tools():
     target = os.path.join(BUILD, "deploy-tools")
     stamp = os.path.join(target, ".layer-size")
     size = str(os.path.getsize(layer))
-    if not os.path.exists(stamp) or open(stamp).read() != size:
+    have = None
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            have = f.read()
+    if have != size:
         os.makedirs(target, exist_ok=True)
         with zipfile.ZipFile(layer) as z:
             for name in ("helm/helm", "kubectl/kubectl"):
