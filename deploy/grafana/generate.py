@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes deploy/grafana/sidecache.json and its copy in the Helm chart (files/sidecache.json).
 Edit the panels here and run it; test_deploy_monitoring.py checks the JSON is its output."""
+import json
 import os
 
-import json
+
 def sel(extra=""):
     return '{namespace=~"$namespace", pod=~"$pod"%s}' % ((", " + extra) if extra else "")
 R = "[$__rate_interval]"
