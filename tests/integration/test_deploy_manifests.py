@@ -120,6 +120,41 @@ class ChartTest(unittest.TestCase):
         with open(os.path.join(support.SOURCE, "deploy", "grafana", "sidecache.json")) as f:
             self.assertEqual(json.loads(board["data"]["sidecache.json"]), json.load(f))
 
+    def test_existing_config_map(self):
+        objects = support.helm_template(Rendered.tools, [support.values_file("tier.yaml")],
+                                        extra=["--set", "config.existingConfigMap=team-config"])
+        self.assertNotIn("ConfigMap", [o["kind"] for o in objects])
+        (_, spec), = support.pod_specs(objects)
+        volume = [v for v in spec["volumes"] if v["name"] == "sidecache-config"][0]
+        self.assertEqual(volume["configMap"]["name"], "team-config")
+
+    def test_notes_render_for_both_modes(self):
+        """NOTES.txt through the template engine (a copy of the chart with a template that
+        includes it: `helm template` does not print notes, `helm install` needs a cluster)."""
+        chart = os.path.join(Rendered.tmp.name, "notes-chart")
+        if not os.path.exists(chart):
+            support.shutil.copytree(support.CHART, chart)
+            with open(os.path.join(chart, "templates", "zz-notes.yaml"), "w") as f:
+                f.write("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n"
+                        '  notes: {{ include "sidecache/templates/NOTES.txt" . | toJson }}\n')
+
+        def notes(*settings):
+            extra = ["--show-only", "templates/zz-notes.yaml"]
+            for setting in settings:
+                extra += ["--set", setting]
+            (cm,) = support.helm_template(Rendered.tools, chart=chart, release="cache", extra=extra)
+            return cm["data"]["notes"]
+        sidecar = notes()
+        self.assertIn("terminationGracePeriodSeconds: 35", sidecar)
+        self.assertIn("initContainers:", sidecar)
+        self.assertIn('include "sidecache.sidecar.container"', sidecar)
+        self.assertIn("127.0.0.1:6380", sidecar)
+        self.assertIn("  containers:", notes("sidecar.native=false"))
+        tier = notes("mode=tier", "monitoring.enabled=true")
+        self.assertIn("cache-sidecache.default.svc:6380", tier)
+        self.assertIn("no monitoring.coreos.com/v1 API", tier)
+        self.assertIn("sidecache_config_info", tier)
+
     def test_no_config_checksum_by_default(self):
         for label, o in all_objects():
             if o.get("kind") != "Deployment" or label.startswith("tier.yaml"):

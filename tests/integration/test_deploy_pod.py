@@ -284,6 +284,7 @@ class PodTest(unittest.TestCase):
         self.assertEqual(answered, sent)
         self.assertEqual(code, 0, pod.output()[-2000:])
         self.assertLess(elapsed, grace_s)
+        self.assertIsNone(harness.sanitizer_report(pod.output()))
         for r in pod.redis:
             r.client().execute_command("CLIENT", "UNPAUSE")
 
