@@ -120,6 +120,17 @@ class ChartTest(unittest.TestCase):
         with open(os.path.join(support.SOURCE, "deploy", "grafana", "sidecache.json")) as f:
             self.assertEqual(json.loads(board["data"]["sidecache.json"]), json.load(f))
 
+    def test_native_sidecar_refused_before_1_29(self):
+        helm = Rendered.tools["helm"]
+        result = support.run([helm, "template", "r", support.CHART, "--kube-version", "1.28.0"],
+                             check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("sidecar.native=false", result.stderr)
+        objects = support.helm_template(Rendered.tools, kube_version="1.28.0",
+                                        extra=["--set", "sidecar.native=false"])
+        self.assertEqual([o["kind"] for o in objects], ["ConfigMap"])
+        support.helm_template(Rendered.tools, [support.values_file("tier.yaml")], "1.27.0")
+
     def test_existing_config_map(self):
         objects = support.helm_template(Rendered.tools, [support.values_file("tier.yaml")],
                                         extra=["--set", "config.existingConfigMap=team-config"])
