@@ -260,7 +260,8 @@ void read_http(Config& config, const Value& value) {
 
 constexpr Directive<Config> kTopDirectives[] = {
     {"listen", read_endpoint<&Config::listen>, "host:port or [v6]:port clients connect to"},
-    {"workers", read_integer<&Config::workers, 0, 256>, "worker threads; 0 = number of cores"},
+    {"workers", read_integer<&Config::workers, 0, 256>,
+     "worker threads; 0 = the cores this process may use (cgroup CPU limit)"},
     {"pool", read_pool, "the Redis servers and how keys are spread over them"},
     {"limits", read_limits, "per-client protocol and buffering limits"},
     {"logging", read_logging, "log level and format"},

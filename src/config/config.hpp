@@ -195,15 +195,15 @@ struct CachePolicy {
   std::vector<std::string> columns;
   std::string query;  // ... or a parameterised query returning at most one row
   ValueMapping mapping = ValueMapping::kColumn;
-  std::string value_column;    // kColumn: which column (default: the only non-key column)
-  bool json_typed = true;      // kJson: columns as their database types (false: all strings)
-  std::optional<Millis> ttl;   // unset: from the TTL rules
-  double ttl_jitter = 0.1;     // +- this share of the TTL, at random per key
-  Millis negative_ttl{30000};  // absent rows are remembered this long; 0: not at all
-  Millis load_timeout{2000};   // a miss waits this long for its load, then errors
-  Millis load_batch_window{0};        // misses within this window share one query; 0: off
+  std::string value_column;     // kColumn: which column (default: the only non-key column)
+  bool json_typed = true;       // kJson: columns as their database types (false: all strings)
+  std::optional<Millis> ttl;    // unset: from the TTL rules
+  double ttl_jitter = 0.1;      // +- this share of the TTL, at random per key
+  Millis negative_ttl{30000};   // absent rows are remembered this long; 0: not at all
+  Millis load_timeout{2000};    // a miss waits this long for its load, then errors
+  Millis load_batch_window{0};  // misses within this window share one query; 0: off
   std::uint32_t load_batch_max = 100;  // keys in one such query at most
-  bool lease = false;          // a Redis lease so one sidecache of many loads a key
+  bool lease = false;                  // a Redis lease so one sidecache of many loads a key
   Millis lease_ttl{2000};
   Millis lease_wait{1000};   // how long others wait for the leaseholder's value
   double xfetch_beta = 1.0;  // early refresh (XFetch); 0 turns it off
@@ -239,7 +239,7 @@ struct Config {
   // --check-config, logged at warn when the file is loaded or reloaded.
   std::vector<std::string> warnings;
   Endpoint listen{"127.0.0.1", 6380};
-  std::uint32_t workers = 0;  // 0: number of cores
+  std::uint32_t workers = 0;  // 0: the cores the process may use (cgroup CPU limit)
   PoolConfig pool;
   LimitsConfig limits;
   LoggingConfig logging;
