@@ -50,6 +50,7 @@ LOCAL = {
     "command|docs": "",
     "command|list": "",
     "config|get": "",
+    "acl|whoami": "",
 }
 
 SPLIT = {name: "" for name in ("mget", "mset", "del", "unlink", "exists", "touch")}
@@ -160,7 +161,7 @@ REJECTED_CONTAINERS = ("cluster", "acl", "module", "slowlog", "latency")
 # Subcommands sidecache knows although Redis 7.0.15 does not (clients send them on connect):
 # name -> (arity, flags).
 EXTRA_SUBCOMMANDS = {
-    "client|setinfo": (4, ["noscript", "loading", "stale"]),
+    "client|setinfo": (4, ["noscript", "loading", "stale"], ["slow", "connection"]),
 }
 
 # How key_indexes() treats a command beyond the plain key-spec walk (see command_table.cpp).
@@ -214,7 +215,13 @@ FLAG_NAMES = {
     "blocking": "kFlagBlocking", "pubsub": "kFlagPubSub", "noscript": "kFlagNoScript",
     "fast": "kFlagFast", "movablekeys": "kFlagMovableKeys", "denyoom": "kFlagDenyOom",
     "loading": "kFlagLoading", "stale": "kFlagStale", "no_multi": "kFlagNoMulti",
+    "no_auth": "kFlagNoAuth",
 }
+# Redis's ACL categories (COMMAND INFO "acl categories"), bit i = ACL_CATEGORIES[i]; the order
+# is the AclCategory enum's in command_table.hpp.
+ACL_CATEGORIES = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "string",
+                  "bitmap", "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow",
+                  "blocking", "dangerous", "connection", "transaction", "scripting"]
 KEY_FLAG_NAMES = {
     "RO": "kKeyRO", "RW": "kKeyRW", "OW": "kKeyOW", "RM": "kKeyRM", "access": "kKeyAccess",
     "update": "kKeyUpdate", "insert": "kKeyInsert", "delete": "kKeyDelete",
@@ -400,8 +407,13 @@ def pairs(flat):
 
 
 def parse_command(entry):
-    name, arity, flags, first, last, step, _acl, _tips, specs, subs = entry
-    cmd = {"name": name, "arity": arity, "flags": list(flags), "first": first, "last": last,
+    name, arity, flags, first, last, step, acl, _tips, specs, subs = entry
+    cats = [c.lstrip("@") for c in acl]
+    unknown = sorted(set(cats) - set(ACL_CATEGORIES))
+    if unknown:
+        sys.exit("%s: unknown ACL categories %s" % (name, ", ".join(unknown)))
+    cmd = {"name": name, "arity": arity, "flags": list(flags), "acl": cats, "first": first,
+           "last": last,
            "step": step, "specs": [], "subs": [parse_command(s) for s in subs]}
     for raw in specs:
         spec = pairs(raw)
@@ -461,11 +473,12 @@ def decide(cmd, container=None):
 
 def apply_policy(commands):
     by_name = {c["name"]: c for c in commands}
-    for full, (arity, flags) in EXTRA_SUBCOMMANDS.items():
+    for full, (arity, flags, acl) in EXTRA_SUBCOMMANDS.items():
         parent, _ = full.split("|")
         if any(s["name"] == full for s in by_name[parent]["subs"]):
             sys.exit("%s now exists in Redis; drop it from EXTRA_SUBCOMMANDS" % full)
-        by_name[parent]["subs"].append({"name": full, "arity": arity, "flags": flags, "first": 0,
+        by_name[parent]["subs"].append({"name": full, "arity": arity, "flags": flags, "acl": acl,
+                                        "first": 0,
                                         "last": 0, "step": 0, "specs": [], "subs": [],
                                         "extra": True})
     undecided, seen = [], set()
@@ -535,8 +548,10 @@ def emit_spec(s):
 def emit_info(cmd):
     flags = " | ".join(FLAG_NAMES[f] for f in cmd["flags"] if f in FLAG_NAMES) or "0"
     name = ident(cmd["name"])
+    acl = " | ".join("kAcl" + c.capitalize() for c in cmd["acl"]) or "0"
     parts = [".name = %s" % cpp_str(cmd["name"]), ".arity = %d" % cmd["arity"],
-             ".flags = %s" % flags, ".first_key = %d" % cmd["first"],
+             ".flags = %s" % flags, ".acl_categories = %s" % acl,
+             ".first_key = %d" % cmd["first"],
              ".last_key = %d" % cmd["last"], ".step = %d" % cmd["step"],
              ".key_specs = %s" % ("kSpecs_" + name if cmd["specs"] else "{}"),
              ".routing = Routing::%s" % cmd["routing"],

@@ -237,6 +237,8 @@ constexpr Directive<CommandsConfig> kCommandsDirectives[] = {
      "allow KEYS (runs on every node and blocks each); false"},
     {"allow_flush", detail::read_boolean<&CommandsConfig::allow_flush>,
      "allow FLUSHDB and FLUSHALL (empty every node); false"},
+    {"deny", detail::read_deny,
+     "commands nobody may run through sidecache: [FLUSHALL, DEBUG, CONFIG SET]"},
 };
 
 void read_commands(Config& config, const Value& value) {
@@ -268,7 +270,10 @@ constexpr Directive<Config> kTopDirectives[] = {
     {"process", read_process, "live reload and graceful shutdown"},
     {"http", read_http, "HTTP endpoint for metrics and health probes; off when absent"},
     {"cache", detail::read_cache, "read-through caching from a database, per key pattern"},
-    {"commands", read_commands, "whole-keyspace commands allowed through sidecache"},
+    {"commands", read_commands, "whole-keyspace commands allowed or denied through sidecache"},
+    {"auth", detail::read_auth, "client authentication: password (requirepass) and ACL users"},
+    {"listen_tls", detail::read_listen_tls,
+     "a TLS listener for clients: listen, cert_file, key_file, ca_file, verify_clients"},
 };
 
 // A twemproxy file has pools named at the top level, each with `servers:`.
@@ -332,6 +337,7 @@ Config load_string(std::string_view yaml, const std::string& source) {
     detail::fail_at(source, e.mark, "unexpected YAML error: " + e.msg);
   }
   detail::validate(config, locations);
+  detail::build_auth(config);
   config.warnings = locations.warnings();
   return config;
 }

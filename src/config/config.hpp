@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -84,6 +85,45 @@ struct PoolConfig {
 struct CommandsConfig {
   bool allow_keys = false;   // KEYS: runs on every node and blocks each while it scans
   bool allow_flush = false;  // FLUSHDB / FLUSHALL: empties every node
+  // Commands the operator turned off (`deny:`), by full name ("flushall", "config|set"); a
+  // container's name covers its subcommands.
+  std::vector<std::string> deny;
+  std::vector<std::uint64_t> deny_ids;  // bit per resp::CommandInfo::id, from `deny`
+  bool denied(std::uint16_t id) const {
+    return id / 64 < deny_ids.size() && ((deny_ids[id / 64] >> (id % 64)) & 1) != 0;
+  }
+};
+
+// One user of `auth.users`: Redis ACL rules (a subset, config/acl.hpp) and a password.
+struct AclUserConfig {
+  std::string name;
+  SecretSource password;
+  bool nopass = false;  // no password: any password authenticates (Redis `nopass`)
+  std::string rules;    // "+@all -@dangerous ~product:* &*"; nothing is allowed by default
+  std::string where;    // "file:line:col" of the user, for messages
+};
+
+class Acl;  // the compiled users (config/acl.hpp)
+
+// Client authentication on sidecache's own port (auth:); off unless a password or users are
+// set. Passwords are read when the config is loaded or reloaded, never printed.
+struct AuthConfig {
+  SecretSource password;  // the default user's password, as Redis's requirepass
+  std::vector<AclUserConfig> users;
+  // After a failed AUTH, that client's next command waits this long (brute force).
+  Millis failure_delay{250};
+  std::uint32_t max_failures = 10;  // failed AUTHs on one connection before it is closed
+  bool enabled() const { return !password.empty() || !users.empty(); }
+};
+
+// A TLS listener for clients (listen_tls:), next to the plain `listen`.
+struct TlsListenConfig {
+  Endpoint listen;
+  std::string cert_file;  // PEM chain, re-read on reload
+  std::string key_file;
+  std::string ca_file;          // clients' certificates are verified against it when given
+  bool verify_clients = false;  // mutual TLS: a certificate signed by ca_file is required
+  Millis handshake_timeout{5000};
 };
 
 struct LimitsConfig {
@@ -247,6 +287,9 @@ struct Config {
   std::optional<HttpConfig> http;  // absent: no HTTP endpoint
   CacheConfig cache;
   CommandsConfig commands;
+  AuthConfig auth;
+  std::shared_ptr<const Acl> acl;  // built from `auth` at load; null when auth is off
+  std::optional<TlsListenConfig> listen_tls;  // absent: no TLS listener
 };
 
 // Reads, parses and validates. Throws ConfigError ("file:line:col: message").

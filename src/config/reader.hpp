@@ -183,6 +183,13 @@ NodeConfig parse_server_string(std::string_view text);
 // The `cache:` section (cache_config.cpp).
 void read_cache(Config& config, const Value& value);
 
+// `auth:`, `listen_tls:` and `commands.deny` (auth_config.cpp); build_auth() reads the
+// passwords and compiles the users into Config::acl once the file is read.
+void read_auth(Config& config, const Value& value);
+void read_listen_tls(Config& config, const Value& value);
+void read_deny(CommandsConfig& commands, const Value& value);
+void build_auth(Config& config);
+
 // Semantic checks across keys (stage 3), reporting at the recorded locations.
 void validate(const Config& config, const Locations& locations);
 

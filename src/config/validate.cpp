@@ -128,7 +128,21 @@ void validate_http(const Config& config, const Locations& locations) {
 
 }  // namespace
 
+void validate_listen_tls(const Config& config, const Locations& locations) {
+  if (!config.listen_tls) return;
+  const auto& tls = config.listen_tls->listen;
+  if (listens_on(tls, config.listen) || listens_on(config.listen, tls)) {
+    locations.fail("listen_tls.listen", format_endpoint(tls) +
+                                            " is also the plain listen address (listen: " +
+                                            format_endpoint(config.listen) + ")");
+  }
+  if (config.http && (listens_on(tls, config.http->listen) || listens_on(config.http->listen, tls))) {
+    locations.fail("listen_tls.listen", format_endpoint(tls) + " is also http.listen");
+  }
+}
+
 void validate(const Config& config, const Locations& locations) {
+  validate_listen_tls(config, locations);
   validate_nodes(config, locations);
   validate_pool(config.pool, locations);
   validate_limits(config.limits, locations);

@@ -272,6 +272,21 @@ const CommandInfo* CommandTable::find_subcommand(const CommandInfo& container,
   return nullptr;
 }
 
+std::uint32_t acl_category(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "keyspace", "read",     "write",    "set",     "sortedset",  "list",        "hash",
+      "string",   "bitmap",   "hyperloglog", "geo",  "stream",     "pubsub",      "admin",
+      "fast",     "slow",     "blocking", "dangerous", "connection", "transaction", "scripting"};
+  for (std::size_t i = 0; i < std::size(kNames); ++i) {
+    const std::string_view known = kNames[i];
+    if (known.size() != name.size()) continue;
+    bool same = true;
+    for (std::size_t j = 0; j < name.size() && same; ++j) same = (name[j] | 0x20) == known[j];
+    if (same) return 1u << i;
+  }
+  return 0;
+}
+
 std::string_view routing_name(Routing routing) {
   switch (routing) {
     case Routing::kLocal:

@@ -39,7 +39,37 @@ enum CommandFlag : std::uint32_t {
   kFlagLoading = 1u << 9,
   kFlagStale = 1u << 10,
   kFlagNoMulti = 1u << 11,
+  kFlagNoAuth = 1u << 12,  // runs before authentication (AUTH, HELLO, QUIT, RESET)
 };
+
+// Redis's ACL command categories (`+@read`, `-@dangerous`), as COMMAND INFO reports them.
+enum AclCategory : std::uint32_t {
+  kAclKeyspace = 1u << 0,
+  kAclRead = 1u << 1,
+  kAclWrite = 1u << 2,
+  kAclSet = 1u << 3,
+  kAclSortedset = 1u << 4,
+  kAclList = 1u << 5,
+  kAclHash = 1u << 6,
+  kAclString = 1u << 7,
+  kAclBitmap = 1u << 8,
+  kAclHyperloglog = 1u << 9,
+  kAclGeo = 1u << 10,
+  kAclStream = 1u << 11,
+  kAclPubsub = 1u << 12,
+  kAclAdmin = 1u << 13,
+  kAclFast = 1u << 14,
+  kAclSlow = 1u << 15,
+  kAclBlocking = 1u << 16,
+  kAclDangerous = 1u << 17,
+  kAclConnection = 1u << 18,
+  kAclTransaction = 1u << 19,
+  kAclScripting = 1u << 20,
+};
+
+// The category bit of a Redis category name ("read", "dangerous"; case-insensitive); 0 when
+// unknown.
+std::uint32_t acl_category(std::string_view name);
 
 // Key-spec flags from Redis (COMMAND INFO "flags" of a key spec): how the command uses the key.
 enum KeySpecFlag : std::uint16_t {
@@ -93,6 +123,7 @@ struct CommandInfo {
   std::string_view name;  // lower case; a subcommand is "container|sub", e.g. "config|get"
   int arity = 0;          // Redis arity: > 0 exact count, < 0 at least -arity (name included)
   std::uint32_t flags = 0;
+  std::uint32_t acl_categories = 0;  // AclCategory bits
   int first_key = 0;  // legacy range from COMMAND (0: no keys)
   int last_key = 0;
   int step = 0;
