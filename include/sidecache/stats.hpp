@@ -78,6 +78,11 @@ struct WorkerStats {
   Gauge resp3_clients;                  // clients that switched to RESP3 with HELLO 3
   Counter script_reloads;               // NOSCRIPT healed: SCRIPT LOAD sent to a node, retried
   Counter script_registry_full;         // script bodies not remembered (registry at its cap)
+  Counter auth_failures;                // AUTH / HELLO AUTH with a wrong user or password
+  Counter auth_closed;                  // connections closed after auth.max_failures
+  Counter access_denied;                // NOAUTH, NOPERM and commands.deny replies
+  Counter tls_handshakes;               // TLS handshakes completed on listen_tls
+  Counter tls_handshake_failures;       // failed or timed out
   std::array<Histogram, static_cast<std::size_t>(CommandClass::kCount)> latency;
 
   // Session modes on dedicated node connections (server/transaction, blocking, pubsub).

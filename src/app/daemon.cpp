@@ -184,9 +184,18 @@ void Daemon::reload(const char* why) {
   }
   stamp_ = stamp(path_);
   for (const auto& warning : loaded.warnings) spdlog::warn("reload ({}): config: {}", why, warning);
-  if (loaded.digest == config_->digest) {
+  // Passwords and certificates live in files of their own: with them, a reload applies even
+  // when the config file is unchanged (SIGHUP after a rotation).
+  const bool external_files = loaded.listen_tls || loaded.acl;
+  if (loaded.digest == config_->digest && !external_files) {
     spdlog::info("reload ({}): configuration unchanged", why);
     return;
+  }
+  if (static_cast<bool>(loaded.listen_tls) != static_cast<bool>(config_->listen_tls) ||
+      (loaded.listen_tls &&
+       !(loaded.listen_tls->listen.host == config_->listen_tls->listen.host &&
+         loaded.listen_tls->listen.port == config_->listen_tls->listen.port))) {
+    spdlog::warn("reload: listen_tls address added, removed or changed: needs a restart");
   }
   // What cannot change without a restart keeps its running value.
   if (!(loaded.listen.host == config_->listen.host && loaded.listen.port == config_->listen.port)) {

@@ -100,7 +100,8 @@ void apply_word(AclUser& user, std::string_view word) {
     if (what[0] == '@') {
       const std::string_view cat = what.substr(1);
       const std::uint32_t bit = iequals(cat, "all") ? ~0u : resp::acl_category(cat);
-      if (bit == 0) throw std::invalid_argument("unknown command category '" + std::string(cat) + "'");
+      if (bit == 0)
+        throw std::invalid_argument("unknown command category '" + std::string(cat) + "'");
       set_category(user, bit, on);
     } else {
       set_command(user, what, on);

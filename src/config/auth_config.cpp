@@ -81,8 +81,7 @@ void read_tls_file(std::string& target, const Value& value) { target = value.non
 
 constexpr Directive<TlsListenConfig> kTlsDirectives[] = {
     {"listen", read_endpoint<&TlsListenConfig::listen>, "host:port of the TLS listener"},
-    {"cert_file",
-     [](TlsListenConfig& t, const Value& v) { read_tls_file(t.cert_file, v); },
+    {"cert_file", [](TlsListenConfig& t, const Value& v) { read_tls_file(t.cert_file, v); },
      "server certificate chain (PEM); re-read on reload"},
     {"key_file", [](TlsListenConfig& t, const Value& v) { read_tls_file(t.key_file, v); },
      "server private key (PEM); re-read on reload"},
@@ -109,7 +108,8 @@ void read_listen_tls(Config& config, const Value& value) {
   TlsListenConfig tls;
   read_section(value, kTlsDirectives, tls);
   if (tls.listen.port == 0) value.fail("listen_tls needs listen: host:port");
-  if (tls.cert_file.empty() || tls.key_file.empty()) value.fail("listen_tls needs cert_file and key_file");
+  if (tls.cert_file.empty() || tls.key_file.empty())
+    value.fail("listen_tls needs cert_file and key_file");
   if (tls.verify_clients && tls.ca_file.empty()) value.fail("verify_clients needs ca_file");
   config.listen_tls = std::move(tls);
 }
@@ -137,7 +137,9 @@ void read_deny(CommandsConfig& commands, const Value& value) {
     if (cmd == nullptr || (bar != std::string::npos && sub == nullptr)) {
       item.fail("unknown command '" + name + "'");
     }
-    auto set = [&](std::uint16_t id) { commands.deny_ids[id / 64] |= std::uint64_t{1} << (id % 64); };
+    auto set = [&](std::uint16_t id) {
+      commands.deny_ids[id / 64] |= std::uint64_t{1} << (id % 64);
+    };
     if (sub != nullptr) {
       set(sub->id);
     } else {
@@ -148,8 +150,6 @@ void read_deny(CommandsConfig& commands, const Value& value) {
   }
 }
 
-void build_auth(Config& config) {
-  config.acl = build_acl(config.auth);
-}
+void build_auth(Config& config) { config.acl = build_acl(config.auth); }
 
 }  // namespace sidecache::config::detail

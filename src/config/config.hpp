@@ -288,7 +288,7 @@ struct Config {
   CacheConfig cache;
   CommandsConfig commands;
   AuthConfig auth;
-  std::shared_ptr<const Acl> acl;  // built from `auth` at load; null when auth is off
+  std::shared_ptr<const Acl> acl;             // built from `auth` at load; null when auth is off
   std::optional<TlsListenConfig> listen_tls;  // absent: no TLS listener
 };
 

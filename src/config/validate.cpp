@@ -136,7 +136,8 @@ void validate_listen_tls(const Config& config, const Locations& locations) {
                                             " is also the plain listen address (listen: " +
                                             format_endpoint(config.listen) + ")");
   }
-  if (config.http && (listens_on(tls, config.http->listen) || listens_on(config.http->listen, tls))) {
+  if (config.http &&
+      (listens_on(tls, config.http->listen) || listens_on(config.http->listen, tls))) {
     locations.fail("listen_tls.listen", format_endpoint(tls) + " is also http.listen");
   }
 }

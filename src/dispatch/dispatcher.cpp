@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "dispatch/access.hpp"
 #include "dispatch/errors.hpp"
 #include "dispatch/keyspace.hpp"
 #include "dispatch/local_commands.hpp"
@@ -97,6 +98,11 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
   Dispatched done;
   const resp::CommandInfo* info = resolve_command(args, done.info, error_);
   if (info == nullptr) {
+    reply_error(target, error_);
+    return done;
+  }
+  if (client.guarded && !check_access(*info, args, client, keys_, error_)) {
+    stats_.access_denied.add();
     reply_error(target, error_);
     return done;
   }

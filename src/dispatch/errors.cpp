@@ -37,6 +37,14 @@ std::string rejected(std::string_view name, std::string_view note) {
   return "ERR '" + std::string(name) + "' is not allowed through sidecache: " + std::string(note);
 }
 
+std::string no_perm_command(std::string_view full_name) {
+  return "NOPERM this user has no permissions to run the '" + std::string(full_name) + "' command";
+}
+
+std::string disabled(std::string_view full_name) {
+  return "ERR command '" + std::string(full_name) + "' is disabled by sidecache configuration";
+}
+
 std::string unsupported(std::string_view name, std::string_view note) {
   if (note.empty()) return "ERR '" + std::string(name) + "' is not supported by sidecache yet";
   return "ERR " + std::string(note);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "dispatch/access.hpp"
 #include "dispatch/errors.hpp"
 #include "resp/writer.hpp"
 
@@ -50,24 +51,41 @@ void select_db(const LocalRequest& r, std::string& out) {
   resp::append_simple(out, "OK");
 }
 
-// No ACL users in sidecache: it behaves like a Redis whose default user has no password.
-bool check_auth(Args credentials, std::string& out) {
-  if (credentials.size() == 1) {
+// Without auth: a Redis whose default user has no password. With auth: the users of auth:.
+bool check_auth(ClientState& client, Args credentials, std::string& out) {
+  const config::Acl* acl = client.config ? client.config->acl.get() : nullptr;
+  if (credentials.size() == 1 && (acl == nullptr || acl->default_nopass())) {
     resp::append_error(out,
                        "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
     return false;
   }
-  if (credentials[0] != "default") {
-    resp::append_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+  const std::string_view name = credentials.size() == 1 ? "default" : credentials[0];
+  const std::string_view password = credentials.back();
+  if (acl == nullptr) {
+    if (name == "default") return true;
+    resp::append_error(out, errors::kWrongPass);
     return false;
   }
+  const config::AclUser* user = acl->authenticate(name, password);
+  if (user == nullptr) {
+    ++client.auth_failures;
+    client.auth_failed = true;
+    resp::append_error(out, errors::kWrongPass);
+    return false;
+  }
+  client.user = user;
   return true;
 }
 
 void auth(const LocalRequest& r, std::string& out) {
   if (r.args.size() > 3) return resp::append_error(out, errors::kSyntax);
-  if (check_auth(r.args.subspan(1), out)) resp::append_simple(out, "OK");
+  if (check_auth(r.client, r.args.subspan(1), out)) resp::append_simple(out, "OK");
+}
+
+void acl_whoami(const LocalRequest& r, std::string& out) {
+  resp::append_bulk(out, r.client.user != nullptr ? std::string_view(r.client.user->name)
+                                                  : std::string_view("default"));
 }
 
 bool valid_client_name(std::string_view name) {
@@ -93,7 +111,7 @@ void hello(const LocalRequest& r, std::string& out) {
   for (std::size_t i = 2; i < r.args.size(); ++i) {
     const bool more = i + 1 < r.args.size();
     if (iequals(r.args[i], "AUTH") && i + 2 < r.args.size()) {
-      if (!check_auth(r.args.subspan(i + 1, 2), out)) return;
+      if (!check_auth(r.client, r.args.subspan(i + 1, 2), out)) return;
       i += 2;
     } else if (iequals(r.args[i], "SETNAME") && more) {
       new_name = r.args[++i];
@@ -106,6 +124,9 @@ void hello(const LocalRequest& r, std::string& out) {
       return resp::append_error(out, errors::one_line("ERR Syntax error in HELLO option '" +
                                                       std::string(r.args[i]) + "'"));
     }
+  }
+  if (r.client.config && r.client.config->acl && r.client.user == nullptr) {
+    return resp::append_error(out, errors::kNoAuthHello);
   }
   if (set_name) r.client.name = new_name;
   r.client.protocol = static_cast<int>(version);
@@ -137,6 +158,7 @@ void reset(const LocalRequest& r, std::string& out) {
   r.client.lib_name.clear();
   r.client.lib_version.clear();
   r.client.protocol = 2;
+  reset_access(r.client);
   resp::append_simple(out, "RESET");
 }
 
@@ -301,6 +323,7 @@ constexpr std::pair<std::string_view, Handler> kHandlers[] = {
     {"quit", quit},
     {"select", select_db},
     {"auth", auth},
+    {"acl|whoami", acl_whoami},
     {"reset", reset},
     {"hello", hello},
     {"client|setname", client_setname},

@@ -12,6 +12,7 @@
 
 #include "backend/link_limiter.hpp"
 #include "cache/shared.hpp"
+#include "config/acl.hpp"
 #include "config/config.hpp"
 #include "db/stats.hpp"
 #include "dispatch/scripts.hpp"
@@ -94,6 +95,13 @@ struct ClientState {
   int protocol = 2;   // RESP version the client speaks: 2, or 3 after HELLO 3
   bool quit = false;  // QUIT was read: close once its reply is written
   GaugeHold resp3;    // counted in WorkerStats::resp3_clients while protocol == 3
+  // Access control (auth:, commands.deny). The session keeps `config` in step with its
+  // worker's before each batch of requests; `user` points into config->acl.
+  std::shared_ptr<const config::Config> config;
+  bool guarded = false;  // config has users or denied commands: check_access() has work to do
+  const config::AclUser* user = nullptr;  // authenticated as; null under auth: NOAUTH
+  std::uint32_t auth_failures = 0;        // failed AUTH attempts on this connection
+  bool auth_failed = false;  // the last request was a failed AUTH (the session slows down)
 };
 
 }  // namespace sidecache::dispatch

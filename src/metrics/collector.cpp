@@ -47,6 +47,22 @@ constexpr WorkerCounterSpec kWorkerCounters[] = {
     {"sidecache_script_registry_full_total",
      "Script bodies not remembered for NOSCRIPT healing because the registry was full.",
      &WorkerStats::script_registry_full},
+    {"sidecache_auth_failures_total",
+     "AUTH and HELLO AUTH attempts with an unknown user, a wrong password or a user that is off.",
+     &WorkerStats::auth_failures},
+    {"sidecache_auth_failure_disconnects_total",
+     "Client connections closed after auth.max_failures failed AUTH attempts.",
+     &WorkerStats::auth_closed},
+    {"sidecache_access_denied_total",
+     "Commands refused by access control: NOAUTH, NOPERM (command, key or channel) and "
+     "commands.deny.",
+     &WorkerStats::access_denied},
+    {"sidecache_tls_handshakes_total", "TLS handshakes completed on listen_tls.",
+     &WorkerStats::tls_handshakes},
+    {"sidecache_tls_handshake_failures_total",
+     "TLS handshakes on listen_tls that failed (bad or missing client certificate, protocol "
+     "error) or timed out.",
+     &WorkerStats::tls_handshake_failures},
     {"sidecache_pubsub_messages_total",
      "Pub/Sub messages delivered to subscribed clients (a pattern match counts once per "
      "pattern, as Redis sends it).",

@@ -274,9 +274,9 @@ const CommandInfo* CommandTable::find_subcommand(const CommandInfo& container,
 
 std::uint32_t acl_category(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "keyspace", "read",     "write",    "set",     "sortedset",  "list",        "hash",
-      "string",   "bitmap",   "hyperloglog", "geo",  "stream",     "pubsub",      "admin",
-      "fast",     "slow",     "blocking", "dangerous", "connection", "transaction", "scripting"};
+      "keyspace", "read",   "write",       "set",       "sortedset",  "list",        "hash",
+      "string",   "bitmap", "hyperloglog", "geo",       "stream",     "pubsub",      "admin",
+      "fast",     "slow",   "blocking",    "dangerous", "connection", "transaction", "scripting"};
   for (std::size_t i = 0; i < std::size(kNames); ++i) {
     const std::string_view known = kNames[i];
     if (known.size() != name.size()) continue;

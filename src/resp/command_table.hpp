@@ -124,7 +124,7 @@ struct CommandInfo {
   int arity = 0;          // Redis arity: > 0 exact count, < 0 at least -arity (name included)
   std::uint32_t flags = 0;
   std::uint32_t acl_categories = 0;  // AclCategory bits
-  int first_key = 0;  // legacy range from COMMAND (0: no keys)
+  int first_key = 0;                 // legacy range from COMMAND (0: no keys)
   int last_key = 0;
   int step = 0;
   std::span<const KeySpec> key_specs;

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dispatch/access.hpp"
 #include "resp/writer.hpp"
+#include "server/tls_listener.hpp"
 
 namespace sidecache::server {
 namespace {
@@ -50,8 +52,10 @@ resp::ParserLimits parser_limits(const config::LimitsConfig& limits) {
 
 }  // namespace
 
-Session::Session(tcp::socket socket, SessionContext context)
+Session::Session(tcp::socket socket, SessionContext context,
+                 std::shared_ptr<asio::ssl::context> tls)
     : socket_(std::move(socket)),
+      tls_context_(std::move(tls)),
       ctx_(context),
       parser_(parser_limits(context.config->limits)),
       resume_(socket_.get_executor()),
@@ -61,7 +65,10 @@ Session::Session(tcp::socket socket, SessionContext context)
       blocking_(ModeContext{socket_.get_executor(), ctx_.dispatcher, ctx_.config, ctx_.process,
                             ctx_.stats, client_, *this}),
       pubsub_(ModeContext{socket_.get_executor(), ctx_.dispatcher, ctx_.config, ctx_.process,
-                          ctx_.stats, client_, *this}) {
+                          ctx_.stats, client_, *this}),
+      auth_delay_(socket_.get_executor()) {
+  if (tls_context_) tls_ = std::make_unique<TlsStream>(socket_, *tls_context_);
+  dispatch::refresh_access(client_, ctx_.config);
   client_.id = ctx_.process.next_client_id.fetch_add(1, std::memory_order_relaxed);
   ctx_.stats.clients.add(1);
   ctx_.registry.add(this);
@@ -105,6 +112,7 @@ void Session::stop() {
   socket_.close(ignored);
   resume_.cancel();
   linger_.cancel();
+  auth_delay_.cancel();
   // Dedicated node connections close (a blocked command unblocks on the node); their pending
   // replies held references to this session.
   transaction_.reset();
@@ -112,17 +120,47 @@ void Session::stop() {
   pubsub_.reset();
 }
 
+asio::awaitable<bool> Session::handshake() {
+  boost::system::error_code ec;
+  linger_.expires_after(ctx_.config->listen_tls ? ctx_.config->listen_tls->handshake_timeout
+                                                : std::chrono::milliseconds(5000));
+  linger_.async_wait([self = shared_from_this()](boost::system::error_code timer_ec) {
+    boost::system::error_code ignored;
+    if (!timer_ec) self->socket_.close(ignored);  // the handshake fails with operation_aborted
+  });
+  co_await tls_->stream.async_handshake(asio::ssl::stream_base::server,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+  linger_.cancel();
+  if (ec) {
+    ctx_.stats.tls_handshake_failures.add();
+    spdlog::debug("client {}: TLS handshake failed: {}", client_.id, ec.message());
+    co_return false;
+  }
+  ctx_.stats.tls_handshakes.add();
+  co_return true;
+}
+
 asio::awaitable<void> Session::read_loop() {
   auto self = shared_from_this();
   boost::system::error_code ec;
+  if (tls_ && !co_await handshake()) {
+    stop();
+    co_return;
+  }
   while (!stopped_) {
     std::size_t free = 0;
     const std::size_t want =
         std::max(kReadChunk, std::min(parser_.need_hint(), in_.size() + 4 * kReadChunk));
     char* space = in_.prepare(want, free);
-    const std::size_t n = co_await socket_.async_read_some(
-        asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
+    // One predictable branch, no virtual call: the plain path stays a plain socket read.
+    const std::size_t n =
+        tls_ ? co_await tls_->stream.async_read_some(asio::buffer(space, free),
+                                                     asio::redirect_error(asio::use_awaitable, ec))
+             : co_await socket_.async_read_some(asio::buffer(space, free),
+                                                asio::redirect_error(asio::use_awaitable, ec));
     if (stopped_) break;
+    // A TLS peer that closes without close_notify ends its input all the same.
+    if (ec == asio::ssl::error::stream_truncated) ec = asio::error::eof;
     if (ec == asio::error::eof) {
       // The client is done sending (a half-close, as `nc -q` does): answer what it sent.
       peer_closed_ = true;
@@ -156,9 +194,13 @@ asio::awaitable<void> Session::read_loop() {
 }
 
 void Session::process_input() {
+  // After a reload: the client's user as the new auth: defines it (gone or off: closed).
+  if (client_.config != ctx_.config && !dispatch::refresh_access(client_, ctx_.config)) {
+    return close_client("its ACL user was removed or turned off by a reload");
+  }
   in_dispatch_ = true;
   const auto read_at = std::chrono::steady_clock::now();
-  while (!closing_ && !stopped_) {
+  while (!closing_ && !stopped_ && !auth_paused_) {
     if (hold_) {
       if (!slots_.empty()) break;
       hold_ = false;
@@ -197,6 +239,7 @@ void Session::process_input() {
     }
     in_.consume(consumed);
     if (client_.quit) closing_ = true;
+    if (client_.auth_failed && after_auth_failure()) break;
   }
   if (peer_closed_ && !hold_) closing_ = true;  // the client half-closed: all its input is read
   in_dispatch_ = false;
@@ -283,6 +326,32 @@ bool Session::subscribed_mode_reply(const backend::ReplyTarget& target,
                                 "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
                                 "RESET are allowed in this context");
   target.deliver(reply);
+  return true;
+}
+
+bool Session::after_auth_failure() {
+  client_.auth_failed = false;
+  ctx_.stats.auth_failures.add();
+  const auto& auth = ctx_.config->auth;
+  if (client_.auth_failures >= auth.max_failures) {
+    ctx_.stats.auth_closed.add();
+    spdlog::warn("client {}: authentication failed {} times: closing the connection", client_.id,
+                 client_.auth_failures);
+    closing_ = true;  // after the WRONGPASS reply
+    return true;
+  }
+  spdlog::info("client {}: authentication failed ({} of {} allowed on this connection)", client_.id,
+               client_.auth_failures, auth.max_failures);
+  if (auth.failure_delay.count() == 0) return false;
+  auth_paused_ = true;
+  auth_delay_.expires_after(auth.failure_delay);
+  auth_delay_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->auth_paused_ = false;
+    if (ec || self->stopped_) return;
+    self->process_input();
+    self->flush();
+    self->wake_reader();
+  });
   return true;
 }
 
@@ -381,19 +450,25 @@ void Session::flush() {
   }
   writing_.swap(out_);
   writing_active_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                      self->writing_active_ = false;
-                      self->writing_.clear();
-                      if (ec) return self->stop();
-                      self->ctx_.stats.bytes_out.add(n);
-                      if (self->writing_.capacity() > kIdleBufferBytes * 16) {
-                        std::string().swap(self->writing_);
-                      }
-                      self->wake_reader();
-                      self->flush();
-                    });
+  write_out([self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+    self->writing_active_ = false;
+    self->writing_.clear();
+    if (ec) return self->stop();
+    self->ctx_.stats.bytes_out.add(n);
+    if (self->writing_.capacity() > kIdleBufferBytes * 16) std::string().swap(self->writing_);
+    self->wake_reader();
+    self->flush();
+  });
   wake_reader();
+}
+
+template <class Handler>
+void Session::write_out(Handler&& handler) {
+  if (tls_) {
+    asio::async_write(tls_->stream, asio::buffer(writing_), std::forward<Handler>(handler));
+  } else {
+    asio::async_write(socket_, asio::buffer(writing_), std::forward<Handler>(handler));
+  }
 }
 
 // Everything owed is written: send FIN and close. With unread input, closing would reset the
@@ -439,7 +514,8 @@ bool Session::over_limits() const {
   const auto& limits = ctx_.config->limits;
   return slots_.size() >= limits.max_pipeline ||
          out_.size() + writing_.size() >= limits.max_output_bytes ||
-         (hold_ && in_.size() >= limits.max_pending_bytes);  // input waiting behind a hold
+         // input waiting behind a hold or a failed AUTH's delay
+         ((hold_ || auth_paused_) && in_.size() >= limits.max_pending_bytes);
 }
 
 void Session::wake_reader() {

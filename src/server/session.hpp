@@ -19,9 +19,14 @@
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace sidecache::server {
 
 class Session;
+struct TlsStream;  // server/tls_listener.hpp
 
 // Sessions tell their worker when they start and end (for graceful drain).
 class SessionRegistry {
@@ -44,7 +49,9 @@ class Session final : public backend::ReplySink,
                       public ModeHost,
                       public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, SessionContext context);
+  // With `tls`, the session speaks TLS (listen_tls) and starts with the handshake.
+  Session(tcp::socket socket, SessionContext context,
+          std::shared_ptr<asio::ssl::context> tls = nullptr);
   ~Session() override;
 
   void start();
@@ -66,7 +73,13 @@ class Session final : public backend::ReplySink,
   };
 
   asio::awaitable<void> read_loop();
+  asio::awaitable<bool> handshake();
   void process_input();
+  // After a failed AUTH: closes the client past auth.max_failures, else pauses its input for
+  // auth.failure_delay. True when processing must stop for now.
+  bool after_auth_failure();
+  template <class Handler>
+  void write_out(Handler&& handler);
   // One framed request: to the transaction (inside MULTI), the dispatcher, or a session mode.
   dispatch::Dispatched handle(std::string_view raw, const backend::ReplyTarget& target);
   dispatch::Dispatched session_command(const resp::CommandInfo& info, std::string_view raw,
@@ -84,6 +97,8 @@ class Session final : public backend::ReplySink,
   void finish_close();
 
   tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // kept alive for tls_
+  std::unique_ptr<TlsStream> tls_;                   // null on the plain listener
   SessionContext ctx_;
   dispatch::ClientState client_;
   resp::RequestParser parser_;
@@ -121,6 +136,9 @@ class Session final : public backend::ReplySink,
   bool hold_ = false;
   bool resume_posted_ = false;
   const resp::CommandInfo* deferred_ = nullptr;
+  // Brute-force brake: no request is processed while a failed AUTH's delay runs.
+  bool auth_paused_ = false;
+  asio::steady_timer auth_delay_;
 };
 
 }  // namespace sidecache::server

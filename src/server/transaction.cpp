@@ -1,5 +1,7 @@
 #include "server/transaction.hpp"
 
+#include "dispatch/access.hpp"
+
 #include "dispatch/errors.hpp"
 #include "resp/writer.hpp"
 
@@ -103,7 +105,9 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
   Dispatched done;
   std::string error;
   const resp::CommandInfo* info = dispatch::resolve_command(args, done.info, error);
-  if (info == nullptr) {
+  if (info == nullptr ||
+      (ctx_.client.guarded && !dispatch::check_access(*info, args, ctx_.client, keys_, error))) {
+    if (info != nullptr) ctx_.stats.access_denied.add();
     flag();
     reply_error(target, error);
     return done;

@@ -65,6 +65,7 @@ class Transaction {
   bool watch_lost_ = false;            // the connection holding WATCH broke: EXEC answers nil
   std::vector<std::string> buffered_;  // keyless commands queued before the node was known
   std::string error_;
+  std::vector<std::uint32_t> keys_;  // scratch for access checks
   std::string scratch_;
 };
 

@@ -37,6 +37,7 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
       pool_(make_pool(std::move(health))),
       dispatcher_(*pool_, process_, stats_),
       acceptor_(std::make_unique<tcp::acceptor>(*io_)) {
+  load_tls(true);
   if (process_.cache) {
     cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
     cache_ = std::make_shared<cache::Engine>(process_.cache, cache_runtime_, *pool_);
@@ -60,19 +61,21 @@ Worker::~Worker() {
   // Order matters: sockets before their io_context; the io_context (whose pending handlers
   // own the sessions) before the members sessions use.
   acceptor_.reset();
+  tls_acceptor_.reset();
   if (cache_runtime_) cache_runtime_->close();  // database threads post no more
   pool_.reset();
   io_.reset();
 }
 
-void Worker::listen() {
-  const auto& listen = config_->listen;
+namespace {
+
+void bind_listener(tcp::acceptor& acceptor, const config::Endpoint& listen, bool probe_first) {
   const tcp::endpoint endpoint = resolve_listen(listen);
   boost::system::error_code ec;
-  if (index_ == 0) {
+  if (probe_first) {
     // SO_REUSEPORT lets our workers share the port, but it would also let a second process
     // share it silently. A plain bind first fails if anyone holds the address.
-    tcp::acceptor probe(*io_);
+    tcp::acceptor probe(acceptor.get_executor());
     probe.open(endpoint.protocol(), ec);
     if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) probe.bind(endpoint, ec);
@@ -81,32 +84,56 @@ void Worker::listen() {
                                std::to_string(listen.port) + ": " + ec.message());
     }
   }
-  acceptor_->open(endpoint.protocol(), ec);
-  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) {
     const int one = 1;
-    if (::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
       ec.assign(errno, boost::system::system_category());
     }
   }
-  if (!ec) acceptor_->bind(endpoint, ec);
-  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     throw std::runtime_error("cannot listen on " + listen.host + ":" + std::to_string(listen.port) +
                              ": " + ec.message());
   }
 }
 
+}  // namespace
+
+void Worker::listen() {
+  bind_listener(*acceptor_, config_->listen, index_ == 0);
+  if (config_->listen_tls) {
+    tls_acceptor_ = std::make_unique<tcp::acceptor>(*io_);
+    bind_listener(*tls_acceptor_, config_->listen_tls->listen, index_ == 0);
+  }
+}
+
+void Worker::load_tls(bool at_start) {
+  if (!config_->listen_tls) return;
+  try {
+    tls_context_ = make_server_context(*config_->listen_tls);
+  } catch (const std::exception& e) {
+    if (at_start) throw;
+    if (index_ == 0) {
+      spdlog::error("reload: {}; TLS clients keep the previous certificate", e.what());
+    }
+  }
+}
+
 void Worker::start() {
   pool_->start();
-  asio::co_spawn(*io_, accept_loop(), [index = index_](std::exception_ptr e) {
+  const auto on_exit = [index = index_](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
       spdlog::critical("worker {}: accept loop failed: {}", index, ex.what());
     }
-  });
+  };
+  asio::co_spawn(*io_, accept_loop(*acceptor_, false), on_exit);
+  if (tls_acceptor_) asio::co_spawn(*io_, accept_loop(*tls_acceptor_, true), on_exit);
   thread_ = std::thread([this] {
     try {
       io_->run();
@@ -120,6 +147,7 @@ void Worker::stop() {
   asio::post(*io_, [this] {
     boost::system::error_code ignored;
     acceptor_->close(ignored);
+    if (tls_acceptor_) tls_acceptor_->close(ignored);
     // Sessions close their dedicated node connections (which hold references back to them).
     const std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
     for (Session* s : sessions) s->stop();
@@ -133,6 +161,7 @@ void Worker::drain() {
     draining_ = true;
     boost::system::error_code ignored;
     acceptor_->close(ignored);
+    if (tls_acceptor_) tls_acceptor_->close(ignored);
     // drain() may end sessions at once (and so call remove()): iterate over a copy.
     const std::vector<Session*> sessions(sessions_.begin(), sessions_.end());
     for (Session* s : sessions) s->drain();
@@ -159,6 +188,7 @@ void Worker::apply(std::shared_ptr<const config::Config> config,
     if (draining_) return;
     config_ = config;
     generation_ = generation;
+    load_tls(false);
     auto old = pool_;
     pool_ = make_pool(health);
     pool_->start();
@@ -186,13 +216,13 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-asio::awaitable<void> Worker::accept_loop() {
+asio::awaitable<void> Worker::accept_loop(tcp::acceptor& acceptor, bool tls) {
   boost::system::error_code ec;
   asio::steady_timer pause(*io_);
-  while (acceptor_->is_open()) {
+  while (acceptor.is_open()) {
     tcp::socket socket(*io_);
-    co_await acceptor_->async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) break;
+    co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
     if (ec) {
       // Out of file descriptors or similar: say so and give the process a moment.
       spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
@@ -200,11 +230,11 @@ asio::awaitable<void> Worker::accept_loop() {
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    accept(std::move(socket));
+    accept(std::move(socket), tls);
   }
 }
 
-void Worker::accept(tcp::socket socket) {
+void Worker::accept(tcp::socket socket, bool tls) {
   stats_.connections_accepted.add();
   const auto max = static_cast<std::int64_t>(config_->limits.max_clients);
   if (process_.clients.fetch_add(1, std::memory_order_relaxed) >= max) {
@@ -216,7 +246,8 @@ void Worker::accept(tcp::socket socket) {
     return;
   }
   auto session = std::make_shared<Session>(
-      std::move(socket), SessionContext{dispatcher_, process_, stats_, config_, *this});
+      std::move(socket), SessionContext{dispatcher_, process_, stats_, config_, *this},
+      tls ? tls_context_ : nullptr);
   session->start();
 }
 

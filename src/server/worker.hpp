@@ -16,6 +16,7 @@
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
 #include "server/session.hpp"
+#include "server/tls_listener.hpp"
 #include "sidecache/util/asio.hpp"
 
 namespace sidecache::server {
@@ -52,8 +53,10 @@ class Worker final : public SessionRegistry {
   void remove(Session* session) override;
 
  private:
-  asio::awaitable<void> accept_loop();
-  void accept(tcp::socket socket);
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, bool tls);
+  void accept(tcp::socket socket, bool tls);
+  // The listen_tls context from the current config's files; on failure keeps the previous one.
+  void load_tls(bool at_start);
   std::shared_ptr<backend::Pool> make_pool(std::shared_ptr<backend::HealthChecker> health);
 
   unsigned index_;
@@ -69,6 +72,8 @@ class Worker final : public SessionRegistry {
   std::shared_ptr<cache::AsioRuntime> cache_runtime_;
   std::shared_ptr<cache::Engine> cache_;  // when process.cache is set
   std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<tcp::acceptor> tls_acceptor_;  // listen_tls, when configured at start
+  std::shared_ptr<asio::ssl::context> tls_context_;
   std::unordered_set<Session*> sessions_;
   // Write modes (issue 6): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;

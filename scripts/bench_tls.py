@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""TLS from clients to sidecache: redis-benchmark --tls through sidecache's listen_tls against
+redis-benchmark --tls straight to a TLS redis-server, next to the same pair in plain TCP, in one
+run, interleaved and repeated. Prints requests/s (median), the ratios sidecache/direct for plain
+and TLS, and the load average before and after (how quiet the machine was).
+
+    /usr/bin/python3 scripts/bench_tls.py [--repeat 3] [--requests 100000] [--write-docs]
+                                           [--sidecache build/release/src/app/sidecache]
+
+GET and SET of 16-byte values at -P 1 and -P 16, 50 clients, 100,000 keys. Servers and
+sidecache run on core 0, redis-benchmark on core 1 (taskset), as scripts/bench.sh does. The
+backend connection from sidecache to Redis is plain TCP here: this measures the client side.
+Everything listens on 127.0.0.1 below 32768 and is stopped by PID.
+"""
+import argparse
+import csv
+import io
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (process and port helpers, RESP client)
+
+ROOT = bench.ROOT
+DOCS_BEGIN = "<!-- bench:tls:begin -->"
+DOCS_END = "<!-- bench:tls:end -->"
+WORKLOADS = [("get", 1), ("set", 1), ("get", 16), ("set", 16)]
+TARGETS = ["direct", "sidecache", "direct-tls", "sidecache-tls"]
+
+
+def openssl(cwd: Path, *args: str) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_certs(d: Path) -> dict:
+    openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ca",
+            "-keyout", "ca.key", "-out", "ca.crt")
+    openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+            "server.key", "-out", "server.csr")
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(d, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt")
+    return {"ca": str(d / "ca.crt"), "server": str(d / "server.crt"),
+            "server_key": str(d / "server.key")}
+
+
+def start(work: Path, sidecache_bin: str, certs: dict) -> dict:
+    redis_port, redis_tls, sc_port, sc_tls = bench.free_ports(4)
+    redis = bench.spawn(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                         "--save", "", "--appendonly", "no", "--tls-port", str(redis_tls),
+                         "--tls-cert-file", certs["server"], "--tls-key-file",
+                         certs["server_key"], "--tls-ca-cert-file", certs["ca"],
+                         "--tls-auth-clients", "no"], work / "redis.log")
+    bench.wait_ready(redis_port, redis, "redis-server")
+    config = work / "sidecache.yaml"
+    config.write_text(
+        f"listen: 127.0.0.1:{sc_port}\nworkers: 1\nlogging: {{level: warn}}\n"
+        f"listen_tls:\n  listen: 127.0.0.1:{sc_tls}\n  cert_file: {certs['server']}\n"
+        f"  key_file: {certs['server_key']}\n"
+        f"pool:\n  nodes:\n    - {{name: n1, address: 127.0.0.1:{redis_port}}}\n")
+    sc = bench.spawn([sidecache_bin, "-c", str(config)], work / "sidecache.log")
+    bench.wait_ready(sc_port, sc, "sidecache")
+    return {"direct": redis_port, "sidecache": sc_port, "direct-tls": redis_tls,
+            "sidecache-tls": sc_tls}
+
+
+def run_one(ports: dict, target: str, command: str, pipeline: int, requests: int,
+            ca: str) -> float:
+    argv = ["taskset", "-c", "1", "redis-benchmark", "-h", "127.0.0.1", "-p", str(ports[target]),
+            "-c", str(bench.CLIENTS), "-P", str(pipeline), "-n", str(requests), "-r",
+            str(bench.KEYSPACE), "-d", "16", "-t", command, "--csv"]
+    if target.endswith("tls"):
+        argv += ["--tls", "--cacert", ca]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    rows = [r for r in csv.reader(io.StringIO(out.stdout)) if r and r[0] != "test"]
+    if out.returncode != 0 or not rows:
+        raise RuntimeError(f"redis-benchmark {target} {command} -P {pipeline} failed: "
+                           f"{out.stderr.strip()[-300:]}")
+    return float(rows[-1][1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=100_000)
+    ap.add_argument("--sidecache", default=str(ROOT / "build/release/src/app/sidecache"))
+    ap.add_argument("--write-docs", action="store_true")
+    args = ap.parse_args()
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    results: dict = {(w, t): [] for w in WORKLOADS for t in TARGETS}
+    with tempfile.TemporaryDirectory(prefix="sidecache-bench-tls-") as tmp:
+        work = Path(tmp)
+        try:
+            certs = make_certs(work)
+            ports = start(work, args.sidecache, certs)
+            for rep in range(args.repeat):
+                for wi, (command, pipeline) in enumerate(WORKLOADS):
+                    # Rotate the order so no target always runs first (warm caches, turbo).
+                    shift = (rep + wi) % len(TARGETS)
+                    for target in TARGETS[shift:] + TARGETS[:shift]:
+                        rps = run_one(ports, target, command, pipeline, args.requests,
+                                      certs["ca"])
+                        results[((command, pipeline), target)].append(rps)
+                        print(f"rep {rep + 1} {command.upper()} -P {pipeline:<2} {target:<14} "
+                              f"{rps:>11,.0f} req/s", flush=True)
+        finally:
+            bench.stop_all()
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    med = {k: statistics.median(v) for k, v in results.items()}
+    lines = [f"TLS client side, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+             f"`/usr/bin/python3 scripts/bench_tls.py --repeat {args.repeat} --requests "
+             f"{args.requests}`; median of {args.repeat}, 50 clients, 16-byte values; load "
+             f"average before {' '.join(load_before)}, after {' '.join(load_after)} "
+             f"(2 cores).", "",
+             "| workload | direct | sidecache | ratio | direct TLS | sidecache TLS | ratio TLS |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for command, pipeline in WORKLOADS:
+        w = (command, pipeline)
+        d, s, dt, st = (med[(w, t)] for t in TARGETS)
+        lines.append(f"| {command.upper()} -P {pipeline} | {d:,.0f} | {s:,.0f} | {s / d:.2f} | "
+                     f"{dt:,.0f} | {st:,.0f} | {st / dt:.2f} |")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if args.write_docs:
+        path = ROOT / "docs" / "benchmarks.md"
+        doc = path.read_text()
+        block = f"{DOCS_BEGIN}\n{text}{DOCS_END}"
+        if DOCS_BEGIN in doc:
+            head, rest = doc.split(DOCS_BEGIN, 1)
+            doc = head + block + rest.split(DOCS_END, 1)[1]
+        else:
+            doc = doc.rstrip("\n") + "\n\n## TLS from clients\n\n" + block + "\n"
+        path.write_text(doc)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
