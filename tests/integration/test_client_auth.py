@@ -304,6 +304,7 @@ class DenyAndReloadTest(unittest.TestCase):
             self.assertEqual(app.command("ACL", "WHOAMI"), b"app")
             gone_after.send_raw(gone_after.encode("PING"))
             self.assertTrue(gone_after.is_closed(timeout=5))
+            gone_after.close()
             self.assertIn("its ACL user was removed", sc.process.output())
             # Turning auth off lets everyone in.
             self.rewrite(sc, "")
@@ -331,6 +332,7 @@ class DenyAndReloadTest(unittest.TestCase):
             except ConnectionError:
                 pass
             elapsed = time.monotonic() - start
+            c.close()
             # Five wrong guesses, each after the previous one's delay, then the close.
             self.assertEqual(replies, [b"-WRONGPASS invalid username-password pair or user is "
                                        b"disabled.\r\n"] * 5)
@@ -415,12 +417,14 @@ class TlsTest(unittest.TestCase):
             raw = harness.RespConnection(tls_port)
             raw.send_raw(b"PING\r\n")
             self.assertTrue(raw.is_closed(timeout=5))
+            raw.close()
             harness.wait_until(
                 lambda: harness.metric(http, "sidecache_tls_handshake_failures_total") >= 1,
                 timeout=5, what="handshake failure counted")
             # A TLS client that never finishes its handshake is cut at handshake_timeout.
             idle = harness.RespConnection(tls_port)
             self.assertTrue(idle.is_closed(timeout=6))
+            idle.close()
         finally:
             sc.stop_checked()
 

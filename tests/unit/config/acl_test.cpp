@@ -30,12 +30,14 @@ AclUser user_with(std::string_view rules) {
   return user;
 }
 
-constexpr std::string_view kBase = "listen: 127.0.0.1:7000\npool:\n  nodes: [127.0.0.1:7001]\n";
+constexpr std::string_view kBase =
+    "listen: 127.0.0.1:7000\npool:\n  nodes: [{address: 127.0.0.1:7001}]\n";
 
 TEST_CASE("categories come from the command table and apply left to right", "[acl]") {
   const AclUser user = user_with("+@all -@dangerous +debug -set ~*");
   CHECK(user.allows(id_of("get")));
-  CHECK(user.allows(id_of("config|get")));  // @admin @slow, not @dangerous
+  CHECK(user.allows(id_of("object|encoding")));   // @keyspace @read @slow
+  CHECK_FALSE(user.allows(id_of("config|get")));  // @admin commands are @dangerous too
   CHECK_FALSE(user.allows(id_of("flushall")));
   CHECK_FALSE(user.allows(id_of("config|set")));
   CHECK(user.allows(id_of("debug")));
@@ -146,7 +148,7 @@ TEST_CASE("auth, listen_tls and commands.deny config errors", "[acl][config]") {
         "nopass");
   CHECK(error_of(std::string(kBase) +
                  "auth:\n  users:\n    - {name: a, nopass: true, rules: \"+@bad\"}\n") ==
-        "t.yaml:6:42: auth.users[0].rules: unknown command category 'bad'");
+        "t.yaml:6:38: auth.users[0].rules: unknown command category 'bad'");
   CHECK(error_of(std::string(kBase) + "auth:\n  users:\n    - {name: a, nopass: true}\n"
                                       "    - {name: a, nopass: true}\n") ==
         "t.yaml:7:7: auth.users[1]: duplicate user 'a'");
@@ -156,7 +158,7 @@ TEST_CASE("auth, listen_tls and commands.deny config errors", "[acl][config]") {
   CHECK(error_of(std::string(kBase) + "auth:\n  password_file: /nonexistent/pw\n")
             .find("cannot read password file /nonexistent/pw") != std::string::npos);
   CHECK(error_of(std::string(kBase) + "commands:\n  deny: [FLUSHALL, nosuch]\n") ==
-        "t.yaml:5:19: commands.deny[1]: unknown command 'nosuch'");
+        "t.yaml:5:20: commands.deny[1]: unknown command 'nosuch'");
   CHECK(error_of(std::string(kBase) + "listen_tls:\n  listen: 127.0.0.1:7002\n") ==
         "t.yaml:5:3: listen_tls: listen_tls needs cert_file and key_file");
   CHECK(error_of(std::string(kBase) +
