@@ -5,12 +5,14 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "server/output_guard.hpp"
 #include "server/session.hpp"
 
 namespace sidecache::server {
 namespace {
 
 constexpr std::string_view kTooManyClients = "-ERR max number of clients reached\r\n";
+constexpr std::chrono::milliseconds kOutputCheck{100};
 
 tcp::endpoint resolve_listen(const config::Endpoint& listen) {
   boost::system::error_code ec;
@@ -36,7 +38,8 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
       config_(std::move(config)),
       pool_(make_pool(std::move(health))),
       dispatcher_(*pool_, process_, stats_),
-      acceptor_(std::make_unique<tcp::acceptor>(*io_)) {
+      acceptor_(std::make_unique<tcp::acceptor>(*io_)),
+      output_timer_(std::make_unique<asio::steady_timer>(*io_)) {
   if (process_.cache) {
     cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
     cache_ = std::make_shared<cache::Engine>(process_.cache, cache_runtime_, *pool_);
@@ -60,6 +63,7 @@ Worker::~Worker() {
   // Order matters: sockets before their io_context; the io_context (whose pending handlers
   // own the sessions) before the members sessions use.
   acceptor_.reset();
+  output_timer_.reset();
   if (cache_runtime_) cache_runtime_->close();  // database threads post no more
   pool_.reset();
   io_.reset();
@@ -99,6 +103,7 @@ void Worker::listen() {
 
 void Worker::start() {
   pool_->start();
+  check_total_output();
   asio::co_spawn(*io_, accept_loop(), [index = index_](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -140,6 +145,14 @@ void Worker::drain() {
       pool_->stop();
       io_->stop();
     }
+  });
+}
+
+void Worker::check_total_output() {
+  enforce_total_output(sessions_, process_, stats_, config_->limits.max_total_output_bytes);
+  output_timer_->expires_after(kOutputCheck);
+  output_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) check_total_output();
   });
 }
 

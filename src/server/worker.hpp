@@ -55,6 +55,8 @@ class Worker final : public SessionRegistry {
   asio::awaitable<void> accept_loop();
   void accept(tcp::socket socket);
   std::shared_ptr<backend::Pool> make_pool(std::shared_ptr<backend::HealthChecker> health);
+  // Every kOutputCheck: limits.max_total_output_bytes (server/output_guard.hpp).
+  void check_total_output();
 
   unsigned index_;
   dispatch::ProcessState& process_;
@@ -70,6 +72,7 @@ class Worker final : public SessionRegistry {
   std::shared_ptr<cache::Engine> cache_;  // when process.cache is set
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unordered_set<Session*> sessions_;
+  std::unique_ptr<asio::steady_timer> output_timer_;  // destroyed before io_
   // Write modes (issue 6): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;
   std::shared_ptr<write::Writer> writer_;
