@@ -180,7 +180,7 @@ void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFa
   auto& closed = add_family(
       out, "sidecache_client_connections_closed_total",
       "Client connections closed by sidecache, by reason: output_limit (more replies buffered "
-      "than limits.max_output_bytes: the client does not read), total_output_limit (among the "
+      "than limits.max_output_bytes and the client does not read), total_output_limit (among the "
       "largest when all clients' buffered replies exceeded limits.max_total_output_bytes).",
       MetricType::Counter);
   std::uint64_t by_client = 0;

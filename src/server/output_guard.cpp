@@ -10,6 +10,9 @@ namespace sidecache::server {
 std::size_t enforce_total_output(const std::unordered_set<Session*>& sessions,
                                  const dispatch::ProcessState& process, dispatch::WorkerStats& mine,
                                  std::uint64_t limit) {
+  if (mine.output_bytes.get() > 0) {
+    for (Session* s : sessions) s->check_output();  // closes by a post: the set stays as is
+  }
   std::int64_t total = 0;
   for (const auto& w : process.workers) total += w->output_bytes.get();
   const auto bound = static_cast<std::int64_t>(limit);

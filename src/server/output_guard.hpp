@@ -14,7 +14,8 @@ namespace sidecache::server {
 
 class Session;
 
-// Closes sessions of this worker (`mine`, the worker's statistics) until the process total is
+// Closes this worker's clients that are over limits.max_output_bytes and not reading; then
+// closes sessions of this worker (`mine`, the worker's statistics) until the process total is
 // within `limit` or the largest remaining consumer is on another worker. Returns how many.
 std::size_t enforce_total_output(const std::unordered_set<Session*>& sessions,
                                  const dispatch::ProcessState& process, dispatch::WorkerStats& mine,

@@ -15,6 +15,10 @@ constexpr std::size_t kSmallRead = 1024;
 constexpr std::size_t kIdleBufferBytes = 64 * 1024;
 // Before a client's first reply its size is unknown: this many requests in flight at most.
 constexpr std::size_t kColdWindow = 16;
+// Replies are written in slices of this size; a client over its output limit whose socket has
+// taken no slice for kOutputStall is not reading.
+constexpr std::size_t kWriteSlice = 1024 * 1024;
+constexpr std::chrono::milliseconds kOutputStall{500};
 constexpr std::chrono::seconds kLingerTime{2};
 
 CommandClass command_class(const resp::CommandInfo& info) {
@@ -360,9 +364,11 @@ void Session::account_output() {
                               static_cast<std::int64_t>(published_bytes_));
   published_bytes_ = now;
   const std::uint64_t limit = ctx_.config->limits.max_output_bytes;
-  // One reply may exceed the limit on its own (a large value is still delivered); a client
-  // with more than one reply buffered beyond the limit is not reading fast enough.
-  if (stopped_ || now <= limit || buffered_replies() < 2) return;
+  // One reply may exceed the limit on its own (a large value is still delivered). A client with
+  // more than one reply buffered beyond the limit whose socket took nothing for kOutputStall
+  // does not read: closed. (One that reads, however slowly, drains what it asked for.)
+  if (stopped_ || now <= limit || buffered_replies() < 2 || !writing_active_) return;
+  if (std::chrono::steady_clock::now() - write_progress_ < kOutputStall) return;
   ctx_.stats.clients_closed_output.add();
   spdlog::warn(
       "client {}: closed: {} bytes of replies buffered ({} replies) exceed "
@@ -496,8 +502,23 @@ void Session::flush() {
   writing_.swap(out_);
   writing_replies_ = std::exchange(out_replies_, 0);
   writing_active_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
+  written_ = 0;
+  write_slice();
+  wake_reader();
+}
+
+// The write buffer goes out in slices: each one written is progress, so a client that reads a
+// large backlog slowly is told from one that does not read at all.
+void Session::write_slice() {
+  write_progress_ = std::chrono::steady_clock::now();
+  const std::size_t length = std::min(kWriteSlice, writing_.size() - written_);
+  asio::async_write(socket_, asio::buffer(writing_.data() + written_, length),
                     [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                      if (!ec) self->ctx_.stats.bytes_out.add(n);
+                      self->written_ += n;
+                      if (!ec && !self->stopped_ && self->written_ < self->writing_.size()) {
+                        return self->write_slice();
+                      }
                       self->writing_active_ = false;
                       self->writing_replies_ = 0;
                       self->writing_.clear();
@@ -506,11 +527,13 @@ void Session::flush() {
                       }
                       self->account_output();
                       if (ec) return self->stop();
-                      self->ctx_.stats.bytes_out.add(n);
                       self->wake_reader();
                       self->flush();
                     });
-  wake_reader();
+}
+
+void Session::check_output() {
+  if (!stopped_ && output_bytes() > ctx_.config->limits.max_output_bytes) account_output();
 }
 
 // Everything owed is written: send FIN and close. With unread input, closing would reset the

@@ -66,6 +66,9 @@ class Session final : public backend::ReplySink,
   // Closed by the worker because the process's buffered output exceeded
   // limits.max_total_output_bytes and this client was among the largest consumers.
   void close_for_total_output();
+  // Closes the client if it is over limits.max_output_bytes and not reading (called
+  // periodically by the worker: a client that stopped reading may get no more replies).
+  void check_output();
 
  private:
   struct Slot {
@@ -90,6 +93,7 @@ class Session final : public backend::ReplySink,
   void schedule_resume();
   void protocol_error(std::string_view text);
   void flush();
+  void write_slice();
   void schedule_flush();
   bool over_limits() const;
   // After output_bytes() changed: publishes it to the worker's gauge and closes the client
@@ -115,6 +119,8 @@ class Session final : public backend::ReplySink,
   std::string out_;      // ready replies, in order, not yet handed to the socket
   std::string writing_;  // the buffer of the write in progress
   bool writing_active_ = false;
+  std::size_t written_ = 0;  // of writing_, by the slices written so far
+  std::chrono::steady_clock::time_point write_progress_;  // when the last slice started
   // Output accounting: replies in out_, in writing_, and parked in slots; bytes parked (with
   // their pushes) and held by merges; what the worker's gauge has of this session.
   std::size_t out_replies_ = 0;
