@@ -170,6 +170,8 @@ class SlowReaders(unittest.TestCase):
         flood = Flood(self.cluster.sidecache.port, get_request(big), 5000)
         neighbour = self.run_flood([flood], self.keys[1][1:], "output_limit")
         peak = proc_status(self.pid)["VmHWM"] - rss
+        print("1 MB flood: RSS +%.1f MB, neighbour %d ops, worst %.3f s" %
+              (peak / 2**20, neighbour.ops, neighbour.worst), file=sys.stderr)
         # 5,000 replies of 1 MB: without the limit they all were buffered (GBs)
         self.assertLess(peak, 160 << 20, "RSS grew by %d MB" % (peak >> 20))
         self.assertLess(neighbour.worst, 1.5, "neighbour's worst latency %.2fs" % neighbour.worst)
