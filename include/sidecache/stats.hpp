@@ -72,6 +72,10 @@ struct WorkerStats {
   Counter protocol_errors;
   Counter bytes_in;
   Counter bytes_out;
+  Gauge output_bytes;                   // replies buffered for this worker's clients, all forms
+  Gauge largest_output;                 // the largest client's, as of the last over-total check
+  Counter clients_closed_output;        // closed beyond limits.max_output_bytes
+  Counter clients_closed_total_output;  // closed beyond limits.max_total_output_bytes
   std::vector<Counter> commands_ok;     // by CommandInfo::id
   std::vector<Counter> commands_error;  // by CommandInfo::id (any error reply)
   Counter commands_unknown;             // unknown command names (not labelled: unbounded)

@@ -112,6 +112,7 @@ int Daemon::run() {
       };
   signals_.async_wait(handler);
   asio::co_spawn(control_, watch_config(), asio::detached);
+  trimmer_.start();
 
   apply_cache(*config_);  // before the workers start: they answer with the policies at once
   if (health_) health_->start();

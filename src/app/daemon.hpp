@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "app/memory_trim.hpp"
 #include "backend/health.hpp"
 #include "config/config.hpp"
 #include "db/executor.hpp"
@@ -69,6 +70,7 @@ class Daemon {
   asio::io_context control_{1};  // signals, file watch, drain timer: the main thread's loop
   asio::signal_set signals_{control_};
   asio::steady_timer drain_timer_{control_};
+  MemoryTrimmer trimmer_{control_};
   bool draining_ = false;
   FileStamp stamp_;
 };

@@ -119,6 +119,8 @@ void Connection::flush() {
       [self = shared_from_this(), gen = generation_](boost::system::error_code ec, std::size_t) {
         self->writing_ = false;
         self->writing_buf_.clear();
+        // A large request (a big SET) leaves no copy behind once written.
+        if (self->writing_buf_.capacity() > kShrinkAbove) std::string().swap(self->writing_buf_);
         if (gen != self->generation_) {
           self->flush();  // a write of an earlier connection ended; use the new one
           return;

@@ -16,6 +16,11 @@ class ReplySink {
   // One complete RESP reply for the request tagged `tag` (a backend reply, or an error reply
   // made by sidecache when the request failed). The bytes are valid only during the call.
   virtual void on_reply(std::uint64_t tag, std::string_view reply) = 0;
+  // Bytes held on this sink's behalf before its reply is complete (a merge's parts): +n when
+  // taken, -n when released. Counted against the client's output limit.
+  virtual void hold(std::int64_t /*bytes*/) {}
+  // True once nobody waits for the reply (the client is gone): parts need not be kept.
+  virtual bool gone() const { return false; }
 };
 
 // A sink for one reply, handed to a function (the first reply only; later ones are dropped).

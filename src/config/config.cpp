@@ -194,7 +194,9 @@ constexpr Directive<LimitsConfig> kLimitsDirectives[] = {
     {"max_pipeline", read_integer<&LimitsConfig::max_pipeline, 1, kMaxCount>,
      "one client's requests awaiting replies before reading pauses"},
     {"max_output_bytes", read_size<&LimitsConfig::max_output_bytes, 1, kMaxBytes>,
-     "one client's unsent replies before reading pauses"},
+     "one client's buffered replies: reading pauses near it, a client beyond it is closed"},
+    {"max_total_output_bytes", read_size<&LimitsConfig::max_total_output_bytes, 0, kMaxBytes>,
+     "all clients' buffered replies: beyond it the largest consumers are closed (0: no bound)"},
 };
 
 constexpr Directive<LoggingConfig> kLoggingDirectives[] = {

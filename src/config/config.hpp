@@ -134,8 +134,13 @@ struct LimitsConfig {
   std::uint64_t max_pending_bytes = 1024ull * 1024 * 1024;  // one client's unparsed input
   // Requests of one client awaiting replies before reading pauses.
   std::uint32_t max_pipeline = 4096;
-  // One client's unsent replies before reading pauses.
+  // One client's buffered replies (queued, parked out of order, held by merges): reading
+  // pauses as it nears this, and a client with more than one reply buffered beyond it is
+  // closed (a single larger reply is still delivered).
   std::uint64_t max_output_bytes = 256ull * 1024 * 1024;
+  // All clients' buffered replies together: beyond it the largest consumers are closed.
+  // 0: no process-wide bound.
+  std::uint64_t max_total_output_bytes = 1024ull * 1024 * 1024;
 };
 
 enum class LogFormat { kText, kJson };

@@ -20,8 +20,14 @@ class Merge final : public backend::ReplySink {
   // For kMget: the part index of each key, in the client's order.
   std::vector<std::uint32_t> key_part;
 
+  ~Merge() override { release(); }
+
   void on_reply(std::uint64_t tag, std::string_view reply) override {
-    if (!failed_) {
+    if (client_.sink->gone()) {
+      failed_ = true;  // nobody waits for the reply: keep nothing
+      release();
+    } else if (!failed_) {
+      const std::size_t before = arena_.size();
       if (resp::is_error_reply(reply)) {
         failed_ = true;  // the first failed part answers for the request
         arena_.assign(reply);
@@ -29,6 +35,12 @@ class Merge final : public backend::ReplySink {
         parts_[tag] = {arena_.size(), reply.size()};
         arena_.append(reply);
       }
+      // The parts count against the client's output limit until the merged reply is handed
+      // over (which may close a client that does not read, and then release() runs).
+      const auto taken =
+          static_cast<std::int64_t>(arena_.size()) - static_cast<std::int64_t>(before);
+      held_ += taken;
+      client_.sink->hold(taken);
     }
     if (--remaining_ == 0) finish();
   }
@@ -38,8 +50,19 @@ class Merge final : public backend::ReplySink {
     return std::string_view(arena_).substr(parts_[i].first, parts_[i].second);
   }
 
+  void release() {
+    if (held_ != 0) client_.sink->hold(-held_);
+    held_ = 0;
+    std::string().swap(arena_);
+  }
+
   void finish() {
-    if (failed_) return client_.deliver(arena_);
+    if (client_.sink->gone()) return release();
+    if (failed_) {
+      const std::string reply = std::move(arena_);
+      release();
+      return client_.deliver(reply);
+    }
     std::string out;
     switch (kind_) {
       case MergeKind::kMget:
@@ -64,6 +87,7 @@ class Merge final : public backend::ReplySink {
         merge_any_non_null(out);
         break;
     }
+    release();  // one copy of the parts at a time: the merged reply, then the client's
     client_.deliver(out);
   }
 
@@ -164,6 +188,7 @@ class Merge final : public backend::ReplySink {
   std::vector<std::pair<std::size_t, std::size_t>> parts_;  // (offset, length) in arena_
   std::string arena_;
   std::size_t remaining_;
+  std::int64_t held_ = 0;  // bytes reported to the client's hold()
   bool failed_ = false;
 };
 

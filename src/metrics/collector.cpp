@@ -186,6 +186,27 @@ void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFa
   add_value(add_family(out, "sidecache_client_resp3_connections",
                        "Client connections speaking RESP3 (after HELLO 3).", MetricType::Gauge),
             static_cast<double>(resp3));
+  std::int64_t output = 0;
+  for (const auto& w : process.workers) output += w->output_bytes.get();
+  add_value(add_family(out, "sidecache_client_output_bytes",
+                       "Reply bytes buffered for clients (being written, queued, parked out of "
+                       "order, held by multi-node merges), against limits.max_total_output_bytes.",
+                       MetricType::Gauge),
+            static_cast<double>(output));
+  auto& closed = add_family(
+      out, "sidecache_client_connections_closed_total",
+      "Client connections closed by sidecache, by reason: output_limit (more replies buffered "
+      "than limits.max_output_bytes and the client does not read), total_output_limit (among the "
+      "largest when all clients' buffered replies exceeded limits.max_total_output_bytes).",
+      MetricType::Counter);
+  std::uint64_t by_client = 0;
+  std::uint64_t by_total = 0;
+  for (const auto& w : process.workers) {
+    by_client += w->clients_closed_output.get();
+    by_total += w->clients_closed_total_output.get();
+  }
+  add_value(closed, static_cast<double>(by_client), {{"reason", "output_limit"}});
+  add_value(closed, static_cast<double>(by_total), {{"reason", "total_output_limit"}});
   for (const auto& spec : kWorkerCounters) {
     std::uint64_t total = 0;
     for (const auto& w : process.workers) total += ((*w).*(spec.member)).get();

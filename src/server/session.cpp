@@ -10,7 +10,17 @@ namespace sidecache::server {
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
+// A client whose reads are small (request, reply, wait) keeps a small input buffer; one that
+// fills it gets kReadChunk-sized reads. Buffers above kIdleBufferBytes are given back when
+// empty.
+constexpr std::size_t kSmallRead = 1024;
 constexpr std::size_t kIdleBufferBytes = 64 * 1024;
+// Before a client's first reply its size is unknown: this many requests in flight at most.
+constexpr std::size_t kColdWindow = 16;
+// Replies are written in slices of this size; a client over its output limit whose socket has
+// taken no slice for kOutputStall is not reading.
+constexpr std::size_t kWriteSlice = 1024 * 1024;
+constexpr std::chrono::milliseconds kOutputStall{500};
 constexpr std::chrono::seconds kLingerTime{2};
 
 CommandClass command_class(const resp::CommandInfo& info) {
@@ -58,6 +68,7 @@ Session::Session(tcp::socket socket, SessionContext context,
       tls_context_(std::move(tls)),
       ctx_(context),
       parser_(parser_limits(context.config->limits)),
+      in_(kSmallRead),
       resume_(socket_.get_executor()),
       linger_(socket_.get_executor()),
       transaction_(ModeContext{socket_.get_executor(), ctx_.dispatcher, ctx_.config, ctx_.process,
@@ -76,6 +87,7 @@ Session::Session(tcp::socket socket, SessionContext context,
 
 Session::~Session() {
   if (!stopped_) ctx_.registry.remove(this);
+  ctx_.stats.output_bytes.add(-static_cast<std::int64_t>(published_bytes_));
   ctx_.stats.clients.add(-1);
   ctx_.process.clients.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -113,6 +125,8 @@ void Session::stop() {
   resume_.cancel();
   linger_.cancel();
   auth_delay_.cancel();
+  release_output();
+  in_.release(kSmallRead);  // the socket is closed: no read can land in it any more
   // Dedicated node connections close (a blocked command unblocks on the node); their pending
   // replies held references to this session.
   transaction_.reset();
@@ -149,8 +163,10 @@ asio::awaitable<void> Session::read_loop() {
   }
   while (!stopped_) {
     std::size_t free = 0;
+    const bool small = in_.size() == 0 && last_read_ < kSmallRead;
     const std::size_t want =
-        std::max(kReadChunk, std::min(parser_.need_hint(), in_.size() + 4 * kReadChunk));
+        small ? kSmallRead
+              : std::max(kReadChunk, std::min(parser_.need_hint(), in_.size() + 4 * kReadChunk));
     char* space = in_.prepare(want, free);
     // One predictable branch, no virtual call: the plain path stays a plain socket read.
     const std::size_t n =
@@ -161,11 +177,21 @@ asio::awaitable<void> Session::read_loop() {
     if (stopped_) break;
     // A TLS peer that closes without close_notify ends its input all the same.
     if (ec == asio::ssl::error::stream_truncated) ec = asio::error::eof;
+    last_read_ = n;
     if (ec == asio::error::eof) {
       // The client is done sending (a half-close, as `nc -q` does): answer what it sent.
       peer_closed_ = true;
       if (fin_sent_) break;           // we were lingering for exactly this
       if (blocking_.active()) break;  // as Redis: a client gone while blocked is closed
+      // Requests read but not yet dispatched (paused at the limits) are still answered.
+      while (!stopped_ && !closing_ && !hold_ && unprocessed_) {
+        co_await wait_within_limits();
+        if (stopped_ || closing_) break;
+        process_input();
+        flush();
+      }
+      if (stopped_) break;
+      reader_done_ = true;  // on_reply() dispatches what is left (behind a hold or the limits)
       // Input held behind EXEC & co is still answered: process_input() closes after it.
       if (!hold_) closing_ = true;
       flush();  // closes once the last reply is written
@@ -182,15 +208,27 @@ asio::awaitable<void> Session::read_loop() {
     ctx_.stats.bytes_in.add(n);
     process_input();
     flush();
-    while (!stopped_ && !closing_ && over_limits()) {
-      reader_waiting_ = true;
-      resume_.expires_at(asio::steady_timer::time_point::max());
-      co_await resume_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      reader_waiting_ = false;
-    }
-    if (in_.size() == 0 && in_.capacity() > kIdleBufferBytes) in_.shrink_to(kIdleBufferBytes);
+    // Requests already read wait in in_ while the client is at its limits: they are dispatched
+    // as replies drain, before anything more is read.
+    do {
+      co_await wait_within_limits();
+      if (stopped_ || closing_ || !unprocessed_) break;
+      process_input();
+      flush();
+    } while (unprocessed_);
+    if (in_.size() == 0) in_.shrink_to(last_read_ < kSmallRead ? kSmallRead : kIdleBufferBytes);
   }
   stop();  // the client went away (or we stopped); pending replies are dropped
+}
+
+asio::awaitable<void> Session::wait_within_limits() {
+  boost::system::error_code ec;
+  while (!stopped_ && !closing_ && over_limits()) {
+    reader_waiting_ = true;
+    resume_.expires_at(asio::steady_timer::time_point::max());
+    co_await resume_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    reader_waiting_ = false;
+  }
 }
 
 void Session::process_input() {
@@ -199,12 +237,17 @@ void Session::process_input() {
     return close_client("its ACL user was removed or turned off by a reload");
   }
   in_dispatch_ = true;
+  unprocessed_ = false;
   const auto read_at = std::chrono::steady_clock::now();
   while (!closing_ && !stopped_ && !auth_paused_) {
     if (hold_) {
       if (!slots_.empty()) break;
       hold_ = false;
       blocking_.done();
+    }
+    if (in_.size() > 0 && over_limits()) {  // paused: the rest is framed once replies drain
+      unprocessed_ = true;
+      break;
     }
     std::size_t consumed = 0;
     const auto status = parser_.parse(in_.readable(), command_, consumed);
@@ -227,6 +270,7 @@ void Session::process_input() {
         handle(in_.readable().substr(command_.start, consumed - command_.start),
                backend::ReplyTarget{shared_from_this(), tag, client_.id});
     sync_tag_ = kNoTag;
+    if (stopped_) break;
     if (deferred_ != nullptr) {  // read again once the replies owed are ready
       slots_.pop_back();
       hold_ = true;
@@ -241,7 +285,8 @@ void Session::process_input() {
     if (client_.quit) closing_ = true;
     if (client_.auth_failed && after_auth_failure()) break;
   }
-  if (peer_closed_ && !hold_) closing_ = true;  // the client half-closed: all its input is read
+  // The client half-closed: once all its input is dispatched, nothing more comes.
+  if (peer_closed_ && !hold_ && !unprocessed_) closing_ = true;
   in_dispatch_ = false;
 }
 
@@ -360,20 +405,80 @@ void Session::push(std::string_view frame) {
   // After the replies owed: a message never lands between a command and its confirmation.
   if (slots_.empty()) {
     out_.append(frame);
+    ++out_replies_;
   } else {
     slots_.back().after.append(frame);
+    parked_bytes_ += frame.size();
   }
-  if (out_.size() + writing_.size() > ctx_.config->limits.max_output_bytes) {
-    // Like Redis's pubsub client-output-buffer-limit: a subscriber that does not read is
-    // closed rather than buffered without bound.
-    return close_client("output exceeds limits.max_output_bytes while subscribed");
-  }
+  // Like Redis's pubsub client-output-buffer-limit: a subscriber that does not read is closed
+  // rather than buffered without bound.
+  account_output();
+  if (stopped_) return;
   if (!in_dispatch_) schedule_flush();
 }
 
 void Session::close_client(std::string_view why) {
   spdlog::warn("client {}: closed: {}", client_.id, why);
   stop();
+}
+
+void Session::hold(std::int64_t bytes) {
+  held_bytes_ = static_cast<std::size_t>(static_cast<std::int64_t>(held_bytes_) + bytes);
+  account_output();
+}
+
+void Session::account_output() {
+  const std::size_t now = output_bytes();
+  ctx_.stats.output_bytes.add(static_cast<std::int64_t>(now) -
+                              static_cast<std::int64_t>(published_bytes_));
+  published_bytes_ = now;
+  const std::uint64_t limit = ctx_.config->limits.max_output_bytes;
+  // One reply may exceed the limit on its own (a large value is still delivered). A client with
+  // more than one reply buffered beyond the limit whose socket took nothing for kOutputStall
+  // does not read: closed. (One that reads, however slowly, drains what it asked for.)
+  if (stopped_ || now <= limit || buffered_replies() < 2 || !writing_active_) return;
+  if (std::chrono::steady_clock::now() - write_progress_ < kOutputStall) return;
+  ctx_.stats.clients_closed_output.add();
+  spdlog::warn(
+      "client {}: closed: {} bytes of replies buffered ({} replies) exceed "
+      "limits.max_output_bytes ({} bytes); the client is not reading its replies",
+      client_.id, now, buffered_replies(), limit);
+  // Stopping happens after the caller returns (a node connection or a dedicated link may be
+  // delivering this reply); until then stopped_ drops whatever else arrives, and the posted
+  // task clears it only to run the real stop().
+  stopped_ = true;
+  release_output();
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->stopped_ = false;
+    self->stop();
+  });
+}
+
+void Session::close_for_total_output() {
+  if (stopped_) return;
+  ctx_.stats.clients_closed_total_output.add();
+  spdlog::warn(
+      "client {}: closed: {} bytes of replies buffered; the process total exceeds "
+      "limits.max_total_output_bytes ({} bytes) and this client is among the largest",
+      client_.id, output_bytes(), ctx_.config->limits.max_total_output_bytes);
+  stop();
+}
+
+// Frees what is buffered for a client that is gone (the write in flight, if any, ends with an
+// error and frees its buffer then).
+void Session::release_output() {
+  std::string().swap(out_);
+  out_replies_ = 0;
+  for (Slot& slot : slots_) {
+    std::string().swap(slot.reply);
+    std::string().swap(slot.after);
+  }
+  parked_bytes_ = 0;
+  parked_replies_ = 0;
+  const std::size_t now = output_bytes();
+  ctx_.stats.output_bytes.add(static_cast<std::int64_t>(now) -
+                              static_cast<std::int64_t>(published_bytes_));
+  published_bytes_ = now;
 }
 
 void Session::schedule_resume() {
@@ -409,13 +514,18 @@ void Session::on_reply(std::uint64_t tag, std::string_view reply) {
   } else {
     record(slots_[index], error);
   }
+  reply_estimate_ = std::max(reply.size(), reply_estimate_ - reply_estimate_ / 8);
   if (index != 0) {  // an earlier reply is still outstanding: park this one
     Slot& slot = slots_[index];
     slot.reply.assign(reply);
     slot.ready = true;
-    return;
+    parked_bytes_ += reply.size();
+    ++parked_replies_;
+    return account_output();
   }
   out_.append(reply);
+  ++out_replies_;
+  parked_bytes_ -= slots_.front().after.size();
   out_.append(slots_.front().after);
   slots_.pop_front();
   ++head_tag_;
@@ -424,13 +534,23 @@ void Session::on_reply(std::uint64_t tag, std::string_view reply) {
     slots_.pop_front();
     ++head_tag_;
   }
-  if (hold_ && slots_.empty() && !in_dispatch_) schedule_resume();
+  account_output();
+  if (stopped_) return;
+  if (!in_dispatch_ &&
+      ((hold_ && slots_.empty()) || (unprocessed_ && reader_done_ && !over_limits()))) {
+    schedule_resume();
+  }
   if (!in_dispatch_) schedule_flush();
+  wake_reader();
 }
 
 void Session::append_ready(Slot& slot) {
   out_.append(slot.reply);
   out_.append(slot.after);
+  parked_bytes_ -= slot.reply.size() + slot.after.size();
+  --parked_replies_;
+  ++out_replies_;
+  std::string().swap(slot.reply);
 }
 
 void Session::schedule_flush() {
@@ -449,25 +569,48 @@ void Session::flush() {
     return;
   }
   writing_.swap(out_);
+  writing_replies_ = std::exchange(out_replies_, 0);
   writing_active_ = true;
-  write_out([self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-    self->writing_active_ = false;
-    self->writing_.clear();
-    if (ec) return self->stop();
-    self->ctx_.stats.bytes_out.add(n);
-    if (self->writing_.capacity() > kIdleBufferBytes * 16) std::string().swap(self->writing_);
-    self->wake_reader();
-    self->flush();
-  });
+  written_ = 0;
+  write_slice();
   wake_reader();
 }
 
+// The write buffer goes out in slices: each one written is progress, so a client that reads a
+// large backlog slowly is told from one that does not read at all.
+void Session::write_slice() {
+  write_progress_ = std::chrono::steady_clock::now();
+  const std::size_t length = std::min(kWriteSlice, writing_.size() - written_);
+  write_out(asio::buffer(writing_.data() + written_, length),
+            [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+              if (!ec) self->ctx_.stats.bytes_out.add(n);
+              self->written_ += n;
+              if (!ec && !self->stopped_ && self->written_ < self->writing_.size()) {
+                return self->write_slice();
+              }
+              self->writing_active_ = false;
+              self->writing_replies_ = 0;
+              self->writing_.clear();
+              if (self->writing_.capacity() > kIdleBufferBytes || ec) {
+                std::string().swap(self->writing_);
+              }
+              self->account_output();
+              if (ec) return self->stop();
+              self->wake_reader();
+              self->flush();
+            });
+}
+
+void Session::check_output() {
+  if (!stopped_ && output_bytes() > ctx_.config->limits.max_output_bytes) account_output();
+}
+
 template <class Handler>
-void Session::write_out(Handler&& handler) {
+void Session::write_out(asio::const_buffer buffer, Handler&& handler) {
   if (tls_) {
-    asio::async_write(tls_->stream, asio::buffer(writing_), std::forward<Handler>(handler));
+    asio::async_write(tls_->stream, buffer, std::forward<Handler>(handler));
   } else {
-    asio::async_write(socket_, asio::buffer(writing_), std::forward<Handler>(handler));
+    asio::async_write(socket_, buffer, std::forward<Handler>(handler));
   }
 }
 
@@ -512,8 +655,12 @@ void Session::record(const Slot& slot, bool error) {
 
 bool Session::over_limits() const {
   const auto& limits = ctx_.config->limits;
-  return slots_.size() >= limits.max_pipeline ||
-         out_.size() + writing_.size() >= limits.max_output_bytes ||
+  // Requests whose replies are still to come, at the size this client's replies have had.
+  const std::size_t inflight = slots_.size() - parked_replies_;
+  const std::size_t estimate =
+      reply_estimate_ > 0 ? reply_estimate_ : limits.max_output_bytes / kColdWindow;
+  return slots_.size() >= limits.max_pipeline || output_bytes() >= limits.max_output_bytes ||
+         (inflight > 0 && inflight * estimate >= limits.max_output_bytes) ||
          // input waiting behind a hold or a failed AUTH's delay
          ((hold_ || auth_paused_) && in_.size() >= limits.max_pending_bytes);
 }

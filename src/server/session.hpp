@@ -62,6 +62,20 @@ class Session final : public backend::ReplySink,
   // ModeHost: Pub/Sub messages, and closing a client whose subscriptions were lost.
   void push(std::string_view frame) override;
   void close_client(std::string_view why) override;
+  // ReplySink: bytes a split command's merge holds for this client before its reply.
+  void hold(std::int64_t bytes) override;
+  bool gone() const override { return stopped_; }
+  // Reply bytes buffered for this client in every form: written, queued, parked out of order,
+  // held by merges. Bounded by limits.max_output_bytes.
+  std::size_t output_bytes() const {
+    return out_.size() + writing_.size() + parked_bytes_ + held_bytes_;
+  }
+  // Closed by the worker because the process's buffered output exceeded
+  // limits.max_total_output_bytes and this client was among the largest consumers.
+  void close_for_total_output();
+  // Closes the client if it is over limits.max_output_bytes and not reading (called
+  // periodically by the worker: a client that stopped reading may get no more replies).
+  void check_output();
 
  private:
   struct Slot {
@@ -74,12 +88,14 @@ class Session final : public backend::ReplySink,
 
   asio::awaitable<void> read_loop();
   asio::awaitable<bool> handshake();
+  // Sleeps while the client is over its pipeline or output limits (woken as replies drain).
+  asio::awaitable<void> wait_within_limits();
   void process_input();
   // After a failed AUTH: closes the client past auth.max_failures, else pauses its input for
   // auth.failure_delay. True when processing must stop for now.
   bool after_auth_failure();
   template <class Handler>
-  void write_out(Handler&& handler);
+  void write_out(asio::const_buffer buffer, Handler&& handler);
   // One framed request: to the transaction (inside MULTI), the dispatcher, or a session mode.
   dispatch::Dispatched handle(std::string_view raw, const backend::ReplyTarget& target);
   dispatch::Dispatched session_command(const resp::CommandInfo& info, std::string_view raw,
@@ -90,8 +106,16 @@ class Session final : public backend::ReplySink,
   void schedule_resume();
   void protocol_error(std::string_view text);
   void flush();
+  void write_slice();
   void schedule_flush();
   bool over_limits() const;
+  // After output_bytes() changed: publishes it to the worker's gauge and closes the client
+  // when it is over limits.max_output_bytes.
+  void account_output();
+  std::size_t buffered_replies() const {
+    return out_replies_ + writing_replies_ + parked_replies_ + (held_bytes_ > 0 ? 1 : 0);
+  }
+  void release_output();
   void wake_reader();
   void record(const Slot& slot, bool error);
   void finish_close();
@@ -110,11 +134,28 @@ class Session final : public backend::ReplySink,
   std::string out_;      // ready replies, in order, not yet handed to the socket
   std::string writing_;  // the buffer of the write in progress
   bool writing_active_ = false;
+  std::size_t written_ = 0;  // of writing_, by the slices written so far
+  std::chrono::steady_clock::time_point write_progress_;  // when the last slice started
+  // Output accounting: replies in out_, in writing_, and parked in slots; bytes parked (with
+  // their pushes) and held by merges; what the worker's gauge has of this session.
+  std::size_t out_replies_ = 0;
+  std::size_t writing_replies_ = 0;
+  std::size_t parked_replies_ = 0;
+  std::size_t parked_bytes_ = 0;
+  std::size_t held_bytes_ = 0;
+  std::size_t published_bytes_ = 0;
+  // A decaying maximum of this client's reply sizes: requests in flight times this stay within
+  // limits.max_output_bytes, so a client that does not read cannot have a node send more than
+  // about its limit for it.
+  std::size_t reply_estimate_ = 0;
+  std::size_t last_read_ = 0;  // bytes of the last socket read: small reads use a small buffer
   bool flush_posted_ = false;
   bool in_dispatch_ = false;
   bool closing_ = false;  // QUIT or protocol error: stop reading, close after the last reply
   bool stopped_ = false;
   bool reader_waiting_ = false;
+  bool unprocessed_ = false;  // complete requests left in in_ while over the limits
+  bool reader_done_ = false;  // the client half-closed: the read loop has ended
   // A reply delivered while its request is being dispatched is recorded after dispatch()
   // returns, when the session knows what the request was.
   static constexpr std::uint64_t kNoTag = ~std::uint64_t{0};

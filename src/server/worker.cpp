@@ -5,12 +5,14 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "server/output_guard.hpp"
 #include "server/session.hpp"
 
 namespace sidecache::server {
 namespace {
 
 constexpr std::string_view kTooManyClients = "-ERR max number of clients reached\r\n";
+constexpr std::chrono::milliseconds kOutputCheck{100};
 
 tcp::endpoint resolve_listen(const config::Endpoint& listen) {
   boost::system::error_code ec;
@@ -36,7 +38,8 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
       config_(std::move(config)),
       pool_(make_pool(std::move(health))),
       dispatcher_(*pool_, process_, stats_),
-      acceptor_(std::make_unique<tcp::acceptor>(*io_)) {
+      acceptor_(std::make_unique<tcp::acceptor>(*io_)),
+      output_timer_(std::make_unique<asio::steady_timer>(*io_)) {
   load_tls(true);
   if (process_.cache) {
     cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
@@ -62,6 +65,7 @@ Worker::~Worker() {
   // own the sessions) before the members sessions use.
   acceptor_.reset();
   tls_acceptor_.reset();
+  output_timer_.reset();
   if (cache_runtime_) cache_runtime_->close();  // database threads post no more
   pool_.reset();
   io_.reset();
@@ -124,6 +128,7 @@ void Worker::load_tls(bool at_start) {
 
 void Worker::start() {
   pool_->start();
+  check_total_output();
   const auto on_exit = [index = index_](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -169,6 +174,14 @@ void Worker::drain() {
       pool_->stop();
       io_->stop();
     }
+  });
+}
+
+void Worker::check_total_output() {
+  enforce_total_output(sessions_, process_, stats_, config_->limits.max_total_output_bytes);
+  output_timer_->expires_after(kOutputCheck);
+  output_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) check_total_output();
   });
 }
 

@@ -58,6 +58,8 @@ class Worker final : public SessionRegistry {
   // The listen_tls context from the current config's files; on failure keeps the previous one.
   void load_tls(bool at_start);
   std::shared_ptr<backend::Pool> make_pool(std::shared_ptr<backend::HealthChecker> health);
+  // Every kOutputCheck: limits.max_total_output_bytes (server/output_guard.hpp).
+  void check_total_output();
 
   unsigned index_;
   dispatch::ProcessState& process_;
@@ -75,6 +77,7 @@ class Worker final : public SessionRegistry {
   std::unique_ptr<tcp::acceptor> tls_acceptor_;  // listen_tls, when configured at start
   std::shared_ptr<asio::ssl::context> tls_context_;
   std::unordered_set<Session*> sessions_;
+  std::unique_ptr<asio::steady_timer> output_timer_;  // destroyed before io_
   // Write modes (issue 6): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;
   std::shared_ptr<write::Writer> writer_;

@@ -47,9 +47,13 @@ class FakeNodes final : public backend::NodeSender {
 class Recorder final : public backend::ReplySink {
  public:
   std::map<std::uint64_t, std::string> replies;
+  std::int64_t held = 0;  // bytes merges hold for this client now
+  bool is_gone = false;
   void on_reply(std::uint64_t tag, std::string_view reply) override {
     replies[tag] = std::string(reply);
   }
+  void hold(std::int64_t bytes) override { held += bytes; }
+  bool gone() const override { return is_gone; }
 };
 
 std::string encode(std::vector<std::string_view> args) {
@@ -124,6 +128,31 @@ TEST_CASE("MGET splits by node and merges in the client's key order") {
   CHECK(f.reply(tag) == "<none>");
   f.nodes.answer(0, "*2\r\n$1\r\nA\r\n$1\r\nC\r\n");
   CHECK(f.reply(tag) == "*4\r\n$1\r\nA\r\n$-1\r\n$1\r\nC\r\n$1\r\nD\r\n");
+}
+
+TEST_CASE("a split command's parts count against its client until the merged reply") {
+  Fixture f;
+  f.nodes.placement = {{"a", 0}, {"b", 1}, {"c", 2}};
+  const auto tag = f.run({"MGET", "a", "b", "c"});
+  REQUIRE(f.nodes.sent.size() == 3);
+  const std::string part = "*1\r\n$5\r\nvalue\r\n";
+  f.nodes.answer(0, part);
+  f.nodes.answer(1, part);
+  CHECK(f.recorder->held == static_cast<std::int64_t>(2 * part.size()));
+  f.nodes.answer(2, part);
+  CHECK(f.recorder->held == 0);
+  CHECK(f.reply(tag).rfind("*3\r\n", 0) == 0);
+
+  // A client gone meanwhile: parts are dropped, nothing stays held, no reply.
+  const auto late = f.run({"MGET", "a", "b", "c"});
+  f.nodes.answer(3, part);
+  CHECK(f.recorder->held > 0);
+  f.recorder->is_gone = true;
+  f.nodes.answer(4, part);
+  CHECK(f.recorder->held == 0);
+  f.nodes.answer(5, part);
+  CHECK(f.recorder->held == 0);
+  CHECK(f.reply(late) == "<none>");
 }
 
 TEST_CASE("a multi-key command whose keys share a node is forwarded unchanged") {
