@@ -273,9 +273,11 @@ class Soak:
         self.db_down = False
         self.at(start, 23)
         timeout = "1500ms" if number % 2 == 0 else "1s"
-        with open(self.sc.config_path, "w") as f:
+        # Written aside and renamed over, so the watcher never reads half a file.
+        with open(self.sc.config_path + ".new", "w") as f:
             f.write(harness.config_yaml(self.sc.port, self.nodes, 2, self.pool % timeout,
                                         self.top))
+        os.replace(self.sc.config_path + ".new", self.sc.config_path)
         self.tally.count("reloads written")
         self.at(start, CYCLE_S)
 
@@ -361,7 +363,8 @@ class Soak:
             failures.append(("RSS grew", (rss_after_first, rss_end)))
         reloads = harness.metric(self.http, "sidecache_config_reloads_total", result="ok")
         if reloads < cycles:
-            failures.append(("config reloads missing", (reloads, cycles)))
+            lines = [line for line in self.sc.process.output().splitlines() if "reload" in line]
+            failures.append(("config reloads missing", (reloads, cycles, lines[-12:])))
         self.sc.check()
         counts = self.tally.counts
         print("soak: %.0f s of load, %d fault cycles, %d reloads applied" %
