@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <optional>
 #include <thread>
 
 #include "config/config.hpp"
