@@ -229,9 +229,11 @@ constexpr Directive<HttpConfig> kHttpDirectives[] = {
     {"ready_min_nodes_up", read_integer<&HttpConfig::ready_min_nodes_up, 0, kMaxCount>,
      "/readyz answers 200 only while at least this many nodes are connected"},
     {"max_connections", read_integer<&HttpConfig::max_connections, 1, 4096>,
-     "HTTP connections at once; more are closed"},
+     "HTTP connections at once; past it the longest-idle one is closed for the new one"},
+    {"idle_timeout", read_duration<&HttpConfig::idle_timeout, 1, kMaxTimeoutMs>,
+     "a connection that has not started a request (new or kept alive) is closed after this"},
     {"request_timeout", read_duration<&HttpConfig::request_timeout, 1, kMaxTimeoutMs>,
-     "time allowed to send a complete request; an idle connection is closed after it too"},
+     "time from a request's first byte to its complete reply"},
 };
 
 constexpr Directive<CommandsConfig> kCommandsDirectives[] = {

@@ -162,8 +162,9 @@ struct ProcessConfig {
 struct HttpConfig {
   Endpoint listen{"127.0.0.1", 9121};
   std::uint32_t ready_min_nodes_up = 1;  // /readyz needs this many nodes connected
-  std::uint32_t max_connections = 64;    // HTTP connections at once; more are closed
-  Millis request_timeout{5000};          // to send a complete request; also the idle limit
+  std::uint32_t max_connections = 64;    // HTTP connections at once; the oldest idle one makes room
+  Millis idle_timeout{2000};             // open with no request started: closed after this
+  Millis request_timeout{5000};          // from a request's first byte to its complete reply
 };
 
 // The database the cache loads from (db/). SQLite is the embedded default.

@@ -1,8 +1,12 @@
 // HTTP/1.1 with Boost.Beast on coroutines: keep-alive, GET/HEAD only, an 8 KiB header limit, a
-// deadline for each request (slow clients are closed), and a cap on open connections.
+// deadline for each request (slow clients are closed), a shorter one for a connection that has
+// not started a request, and a cap on open connections that closes the longest-idle connection
+// to make room rather than refusing the new one, so idle or slow clients cannot starve the probes.
 #include "metrics/http_endpoint.hpp"
 
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -16,6 +20,8 @@ namespace http = beast::http;
 
 constexpr std::uint32_t kMaxHeaderBytes = 8 * 1024;
 constexpr std::uint64_t kMaxBodyBytes = 8 * 1024;  // GET and HEAD have none; others get 405
+constexpr std::chrono::milliseconds kMaxGrace{100};
+constexpr std::chrono::milliseconds kAllAnsweringPoll{10};
 
 tcp::endpoint resolve(const config::Endpoint& listen) {
   boost::system::error_code ec;
@@ -59,21 +65,35 @@ std::optional<HttpReply> parse_error_reply(const boost::system::error_code& ec) 
   return reply;
 }
 
-// Connection is in the endpoint's open set for its lifetime.
+// The connection is listed in the endpoint for its lifetime; its close is counted on the way out.
 class Registration {
  public:
-  Registration(std::unordered_set<beast::tcp_stream*>& set, beast::tcp_stream* stream)
-      : set_(set), stream_(stream) {
-    set_.insert(stream_);
+  Registration(std::list<HttpEndpoint::Connection*>& list, HttpStats& stats,
+               HttpEndpoint::Connection& connection)
+      : list_(list), stats_(stats), connection_(connection) {
+    connection_.position = list_.insert(list_.end(), &connection_);
+    connection_.listed = true;
+    stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+    stats_.open.fetch_add(1, std::memory_order_relaxed);
   }
-  ~Registration() { set_.erase(stream_); }
+  ~Registration() {
+    if (connection_.listed) list_.erase(connection_.position);
+    stats_.open.fetch_sub(1, std::memory_order_relaxed);
+    stats_.count_close(connection_.reason);
+  }
   Registration(const Registration&) = delete;
   Registration& operator=(const Registration&) = delete;
 
  private:
-  std::unordered_set<beast::tcp_stream*>& set_;
-  beast::tcp_stream* stream_;
+  std::list<HttpEndpoint::Connection*>& list_;
+  HttpStats& stats_;
+  HttpEndpoint::Connection& connection_;
 };
+
+bool is_probe(std::string_view target) {
+  const auto path = target.substr(0, target.find('?'));
+  return path == "/healthz" || path == "/readyz";
+}
 
 }  // namespace
 
@@ -86,7 +106,12 @@ std::unique_ptr<HttpEndpoint> HttpEndpoint::create(const dispatch::ProcessState&
 }
 
 HttpEndpoint::HttpEndpoint(const config::HttpConfig& config, const dispatch::ProcessState& process)
-    : config_(config), probes_(process, config.ready_min_nodes_up), acceptor_(io_) {}
+    : config_(config),
+      grace_(std::min({std::chrono::steady_clock::duration(kMaxGrace),
+                       std::chrono::steady_clock::duration(config.idle_timeout),
+                       std::chrono::steady_clock::duration(config.request_timeout)})),
+      probes_(process, config.ready_min_nodes_up, &stats_),
+      acceptor_(io_) {}
 
 HttpEndpoint::~HttpEndpoint() {
   stop();
@@ -130,15 +155,69 @@ void HttpEndpoint::stop() {
   asio::post(io_, [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    for (auto* stream : connections_) stream->close();
+    while (!connections_.empty()) close(*connections_.front(), HttpCloseReason::kShutdown);
     io_.stop();
   });
+}
+
+void HttpEndpoint::enter(Connection& connection, Connection::State state) {
+  connection.state = state;
+  connection.since = std::chrono::steady_clock::now();
+  if (connection.listed) {
+    connections_.splice(connections_.end(), connections_, connection.position);
+  }
+}
+
+void HttpEndpoint::close(Connection& connection, HttpCloseReason reason) {
+  connection.reason = reason;
+  connection.closed_by_endpoint = true;
+  if (connection.listed) {
+    connections_.erase(connection.position);
+    connection.listed = false;
+  }
+  connection.stream->close();  // its pending operation ends with operation_aborted
+}
+
+std::chrono::steady_clock::duration HttpEndpoint::make_room() {
+  // The list is in order of entering the current state, so the first connection not answering
+  // is the one that has waited longest for (or on) a request.
+  using State = Connection::State;
+  Connection* victim = nullptr;
+  for (auto* connection : connections_) {
+    if (connection->state != State::kAnswering) {
+      victim = connection;
+      break;
+    }
+  }
+  if (victim == nullptr) {
+    for (auto* connection : connections_) {
+      if (!connection->probe) {
+        victim = connection;
+        break;
+      }
+    }
+  }
+  if (victim == nullptr) return kAllAnsweringPoll;
+  const auto due = victim->since + grace_;
+  const auto now = std::chrono::steady_clock::now();
+  if (due > now) return due - now;
+  close(*victim, HttpCloseReason::kEvicted);
+  return std::chrono::steady_clock::duration::zero();
 }
 
 asio::awaitable<void> HttpEndpoint::accept_loop() {
   boost::system::error_code ec;
   asio::steady_timer pause(io_);
   while (acceptor_.is_open()) {
+    // At the limit, room is made before accepting: new connections wait in the listen backlog,
+    // in arrival order, while every open one is within its grace; so a flood, however fast,
+    // cannot cycle a new connection out before it has sent its request.
+    while (connections_.size() >= config_.max_connections && acceptor_.is_open()) {
+      const auto wait = make_room();
+      if (wait == std::chrono::steady_clock::duration::zero()) break;
+      pause.expires_after(wait);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
     tcp::socket socket(io_);
     co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
@@ -148,12 +227,6 @@ asio::awaitable<void> HttpEndpoint::accept_loop() {
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    if (connections_.size() >= config_.max_connections) {
-      spdlog::debug("http: {} connections open (http.max_connections), closing a new one",
-                    connections_.size());
-      socket.close(ec);
-      continue;
-    }
     asio::co_spawn(io_, serve(std::move(socket)),
                    [](std::exception_ptr e) { log_failure("connection", e); });
   }
@@ -161,10 +234,29 @@ asio::awaitable<void> HttpEndpoint::accept_loop() {
 
 asio::awaitable<void> HttpEndpoint::serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
-  const Registration registration(connections_, &stream);
+  Connection connection;
+  connection.stream = &stream;
+  const Registration registration(connections_, stats_, connection);
   beast::flat_buffer buffer(kMaxHeaderBytes + kMaxBodyBytes);
   boost::system::error_code ec;
+  // The reason this connection ends, unless the endpoint closed it (eviction, shutdown).
+  const auto end = [&connection](HttpCloseReason reason) {
+    if (!connection.closed_by_endpoint) connection.reason = reason;
+  };
   for (;;) {
+    if (buffer.size() == 0) {
+      // Nothing of the next request yet: idle, the first to go when room is needed.
+      enter(connection, Connection::State::kIdle);
+      stream.expires_after(config_.idle_timeout);
+      const auto n = co_await stream.async_read_some(buffer.prepare(buffer.max_size()),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+      buffer.commit(n);
+      if (ec) {
+        end(ec == beast::error::timeout ? HttpCloseReason::kIdleTimeout : HttpCloseReason::kClient);
+        break;
+      }
+    }
+    enter(connection, Connection::State::kReading);
     http::request_parser<http::string_body> parser;
     parser.header_limit(kMaxHeaderBytes);
     parser.body_limit(kMaxBodyBytes);
@@ -178,17 +270,24 @@ asio::awaitable<void> HttpEndpoint::serve(tcp::socket socket) {
     unsigned version = 11;
     if (ec) {
       auto error = parse_error_reply(ec);
-      if (!error) break;
+      if (!error) {
+        end(ec == beast::error::timeout ? HttpCloseReason::kRequestTimeout
+                                        : HttpCloseReason::kClient);
+        break;
+      }
+      end(HttpCloseReason::kBadRequest);
       reply = std::move(*error);
     } else {
       const auto& request = parser.get();
       const auto method = request.method_string();
       const auto target = request.target();
+      connection.probe = is_probe({target.data(), target.size()});
       reply = probes_.respond({method.data(), method.size()}, {target.data(), target.size()});
       keep_alive = request.keep_alive();
       head = request.method() == http::verb::head;
       version = request.version();
     }
+    enter(connection, Connection::State::kAnswering);
     http::response<http::string_body> response{static_cast<http::status>(reply.status), version};
     response.set(http::field::server, "sidecache");
     response.set(http::field::content_type, reply.content_type);
@@ -199,11 +298,19 @@ asio::awaitable<void> HttpEndpoint::serve(tcp::socket socket) {
     stream.expires_after(config_.request_timeout);
     http::response_serializer<http::string_body> serializer(response);
     co_await http::async_write(stream, serializer, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !keep_alive) break;
+    connection.probe = false;
+    if (ec) {
+      end(ec == beast::error::timeout ? HttpCloseReason::kRequestTimeout
+                                      : HttpCloseReason::kClient);
+      break;
+    }
+    if (!keep_alive) break;
   }
   boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.close();
+  if (!connection.closed_by_endpoint) {
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+  }
 }
 
 }  // namespace sidecache::metrics

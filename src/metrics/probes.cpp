@@ -60,7 +60,9 @@ HttpReply Probes::respond(std::string_view method, std::string_view target) cons
   if (path == "/metrics") {
     HttpReply reply;
     reply.content_type = kMetricsContentType;
-    reply.body = serialize(collector_.Collect());
+    auto families = collector_.Collect();
+    if (http_stats_ != nullptr) collect_http_metrics(*http_stats_, families);
+    reply.body = serialize(families);
     if (process_.writes) write::append_metrics(*process_.writes->stats, reply.body);
     return reply;
   }

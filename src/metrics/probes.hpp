@@ -9,6 +9,7 @@
 
 #include "dispatch/process_state.hpp"
 #include "metrics/collector.hpp"
+#include "metrics/http_stats.hpp"
 
 namespace sidecache::metrics {
 
@@ -24,8 +25,13 @@ struct HttpReply {
 
 class Probes {
  public:
-  Probes(const dispatch::ProcessState& process, std::uint32_t ready_min_nodes_up)
-      : process_(process), collector_(process), ready_min_nodes_up_(ready_min_nodes_up) {}
+  // `http`, when given, adds the endpoint's own connection counters to /metrics.
+  Probes(const dispatch::ProcessState& process, std::uint32_t ready_min_nodes_up,
+         const HttpStats* http = nullptr)
+      : process_(process),
+        collector_(process),
+        ready_min_nodes_up_(ready_min_nodes_up),
+        http_stats_(http) {}
 
   // Not ready until serving; not ready again once draining (SIGTERM) so that Kubernetes stops
   // sending traffic while open requests finish.
@@ -45,6 +51,7 @@ class Probes {
   const dispatch::ProcessState& process_;
   Collector collector_;
   std::uint32_t ready_min_nodes_up_;
+  const HttpStats* http_stats_;
   std::atomic<State> state_{State::kStarting};
 };
 

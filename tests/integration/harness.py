@@ -445,15 +445,21 @@ class Cluster:
     cluster.redis[i].start()). close() stops everything and then raises AssertionError when
     sidecache crashed, did not stop cleanly on SIGTERM, or logged a sanitizer report."""
 
-    def __init__(self, n=3, weights=None, down=(), **sidecache_kw):
+    def __init__(self, n=3, weights=None, down=(), proxied=(), **sidecache_kw):
+        """`proxied` lists node indexes sidecache reaches through a FaultProxy
+        (self.proxies[i]), for faults between sidecache and that node."""
         self.tmp = tempfile.mkdtemp(prefix="sidecache-test-")
         self.redis = []
+        self.proxies = {}
         self.sidecache = None
         try:
             for i in range(n):
                 self.redis.append(RedisServer(self.tmp, start=i not in down))
+            for i in proxied:
+                self.proxies[i] = FaultProxy(self.tmp, self.redis[i].port)
             weights = weights or [1] * n
-            self.nodes = [("node%d" % i, r.port, weights[i]) for i, r in enumerate(self.redis)]
+            self.nodes = [("node%d" % i, self.proxies[i].port if i in self.proxies else r.port,
+                           weights[i]) for i, r in enumerate(self.redis)]
             self.sidecache = Sidecache(self.tmp, self.nodes, **sidecache_kw)
         except BaseException:
             self.close(check=False)
@@ -467,6 +473,8 @@ class Cluster:
             except AssertionError as e:
                 failure = e
             self.sidecache = None
+        for proxy in self.proxies.values():
+            proxy.stop()
         for r in self.redis:
             r.stop()
         keep = os.environ.get("SIDECACHE_KEEP_TMP") is not None
@@ -715,3 +723,85 @@ class ClusterSessionTest(unittest.TestCase):
         c = self.cluster.sidecache.raw(timeout=timeout or self.RAW_TIMEOUT)
         self.conns.append(c)
         return c
+
+
+FAULT_PROXY = os.path.join(SOURCE_DIR, "tests", "tools", "fault_proxy.py")
+
+
+class FaultProxy:
+    """tests/tools/fault_proxy.py on a free port in front of 127.0.0.1:`target_port`, driven
+    from the test: point sidecache (or a client) at `port`, then delay, throttle, stall, drop,
+    reset or close its traffic (tests/tools/README.md). Stopped by PID."""
+
+    def __init__(self, workdir, target_port, port=None):
+        import sys
+        self.port = port or free_port()
+        self.control_port = free_port()
+        self.target_port = target_port
+        self.process = Process(
+            [sys.executable, FAULT_PROXY, "--listen", str(self.port),
+             "--target", "127.0.0.1:%d" % target_port, "--control", str(self.control_port)],
+            os.path.join(workdir, "fault-proxy-%d.log" % self.port))
+        self._control = None
+        wait_until(lambda: self._connect() or not self.process.alive(), timeout=10,
+                   what="fault proxy on %d" % self.port)
+        if not self.process.alive():
+            raise RuntimeError("fault proxy exited: " + self.process.output())
+
+    def _connect(self):
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.control_port), timeout=5)
+        except OSError:
+            return False
+        self._control = sock.makefile("rw", encoding="ascii", newline="\n")
+        self._sock = sock
+        return self.command("ping") == "pong"
+
+    def command(self, *words):
+        """Sends one control command; its answer after "ok", or RuntimeError on "error"."""
+        self._control.write(" ".join(str(w) for w in words) + "\n")
+        self._control.flush()
+        answer = self._control.readline().strip()
+        if not answer.startswith("ok"):
+            raise RuntimeError("fault proxy: %s: %s" % (" ".join(map(str, words)), answer))
+        return answer[3:]
+
+    def delay(self, ms, direction="both"):
+        self.command("delay", direction, ms)
+
+    def bandwidth(self, bytes_per_s, direction="both"):
+        self.command("bandwidth", direction, bytes_per_s)
+
+    def stall(self, direction="both"):
+        self.command("stall", direction)
+
+    def drop(self, direction="both"):
+        self.command("drop", direction)
+
+    def resume(self, direction="both"):
+        self.command("resume", direction)
+
+    def reset(self):
+        self.command("reset")
+
+    def close_links(self):
+        self.command("close")
+
+    def accept(self, on):
+        self.command("accept", "on" if on else "off")
+
+    def clear(self):
+        self.command("clear")
+
+    def stats(self):
+        """{"links": n, "accepted": n, "up_bytes": n, "down_bytes": n}"""
+        return {k: int(v) for k, v in (kv.split("=") for kv in self.command("stats").split())}
+
+    def stop(self):
+        if self._control is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._control = None
+        return self.process.stop()

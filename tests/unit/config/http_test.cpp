@@ -25,6 +25,7 @@ TEST_CASE("http: {} turns it on with the defaults", "[config][http]") {
   CHECK(config.http->listen.port == 9121);
   CHECK(config.http->ready_min_nodes_up == 1);
   CHECK(config.http->max_connections == 64);
+  CHECK(config.http->idle_timeout == 2s);
   CHECK(config.http->request_timeout == 5s);
 }
 
@@ -34,6 +35,7 @@ http:
   listen: "[::1]:9200"
   ready_min_nodes_up: 2
   max_connections: 8
+  idle_timeout: 100ms
   request_timeout: 250ms
 )",
                                   "t.yaml");
@@ -42,6 +44,7 @@ http:
   CHECK(config.http->listen.port == 9200);
   CHECK(config.http->ready_min_nodes_up == 2);
   CHECK(config.http->max_connections == 8);
+  CHECK(config.http->idle_timeout == 100ms);
   CHECK(config.http->request_timeout == 250ms);
   // 0 nodes needed: ready as soon as sidecache listens.
   CHECK(
@@ -59,6 +62,7 @@ TEST_CASE("the samples spell out the http defaults", "[config][http][samples]") 
     CHECK(config.http->listen.port == defaults.listen.port);
     CHECK(config.http->ready_min_nodes_up == defaults.ready_min_nodes_up);
     CHECK(config.http->max_connections == defaults.max_connections);
+    CHECK(config.http->idle_timeout == defaults.idle_timeout);
     CHECK(config.http->request_timeout == defaults.request_timeout);
   }
 }
@@ -72,6 +76,8 @@ TEST_CASE("http errors", "[config][http]") {
         "t.yaml:3:25: http.max_connections: 0 is out of range (1..4096)");
   CHECK(error_of(kNodes + "http: {request_timeout: 0}\n") ==
         "t.yaml:3:25: http.request_timeout: 0 is out of range (1ms..10m)");
+  CHECK(error_of(kNodes + "http: {idle_timeout: 0}\n") ==
+        "t.yaml:3:22: http.idle_timeout: 0 is out of range (1ms..10m)");
   CHECK(error_of(kNodes + "http: {listen: 127.0.0.1}\n") ==
         "t.yaml:3:16: http.listen: missing port in '127.0.0.1': expected host:port or [v6]:port");
 }

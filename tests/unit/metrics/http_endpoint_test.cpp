@@ -6,6 +6,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "fixture.hpp"
 
@@ -116,8 +117,20 @@ TEST_CASE("a malformed request gets 400", "[metrics][http]") {
   CHECK(response.result_int() == 400);
 }
 
+// The endpoint's count of connections closed for `reason`, once it reaches `expected` (the count
+// follows the close the client sees by a moment) or after 2 s.
+std::uint64_t closed(const HttpEndpoint& endpoint, HttpCloseReason reason, std::uint64_t expected) {
+  const auto& counter = endpoint.stats().closed[static_cast<std::size_t>(reason)];
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (counter.load() != expected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  return counter.load();
+}
+
 TEST_CASE("a slow client is closed after request_timeout", "[metrics][http]") {
   auto config = on_free_port();
+  config.idle_timeout = 10s;
   config.request_timeout = 300ms;
   Running running(config);
   asio::io_context io;
@@ -126,37 +139,82 @@ TEST_CASE("a slow client is closed after request_timeout", "[metrics][http]") {
   asio::write(socket, asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\n")));
   CHECK(closed_by_server(socket, 2s));
   CHECK(std::chrono::steady_clock::now() - started >= 250ms);
-  // An idle keep-alive connection is closed the same way.
-  auto idle = connect(io, running.endpoint.port());
-  CHECK(closed_by_server(idle, 2s));
+  CHECK(closed(running.endpoint, HttpCloseReason::kRequestTimeout, 1) == 1);
 }
 
-TEST_CASE("connections past max_connections are closed", "[metrics][http]") {
-  auto config = on_free_port();
+TEST_CASE("a connection that starts no request is closed after idle_timeout", "[metrics][http]") {
+  auto config = on_free_port(0);
+  config.idle_timeout = 200ms;
+  config.request_timeout = 10s;
+  Running running(config);
+  asio::io_context io;
+  auto silent = connect(io, running.endpoint.port());
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(closed_by_server(silent, 2s));
+  CHECK(std::chrono::steady_clock::now() - started >= 150ms);
+  // A keep-alive connection idle after its reply goes the same way.
+  auto kept = connect(io, running.endpoint.port());
+  boost::beast::flat_buffer buffer;
+  CHECK(get(kept, buffer, http::verb::get, "/healthz").result_int() == 200);
+  CHECK(closed_by_server(kept, 2s));
+  CHECK(closed(running.endpoint, HttpCloseReason::kIdleTimeout, 2) == 2);
+  CHECK(running.endpoint.stats().accepted.load() == 2);
+}
+
+TEST_CASE("past max_connections the longest-idle connection makes room", "[metrics][http]") {
+  auto config = on_free_port(0);
+  config.max_connections = 2;
+  Running running(config);
+  asio::io_context io;
+  boost::beast::flat_buffer b1, b2, b3, b4;
+  auto first = connect(io, running.endpoint.port());
+  CHECK(get(first, b1, http::verb::get, "/healthz").result_int() == 200);
+  auto second = connect(io, running.endpoint.port());
+  CHECK(get(second, b2, http::verb::get, "/healthz").result_int() == 200);
+  // A third is served; the first, idle longest, is closed for it.
+  auto third = connect(io, running.endpoint.port());
+  CHECK(get(third, b3, http::verb::get, "/readyz").result_int() == 200);
+  CHECK(closed_by_server(first, 2s));
+  CHECK(closed(running.endpoint, HttpCloseReason::kEvicted, 1) == 1);
+}
+
+TEST_CASE("the connection waiting longest makes room, idle or partway through a request",
+          "[metrics][http]") {
+  auto config = on_free_port(0);
   config.max_connections = 2;
   Running running(config);
   asio::io_context io;
   boost::beast::flat_buffer b1, b2, b3;
-  auto first = connect(io, running.endpoint.port());
-  auto second = connect(io, running.endpoint.port());
-  CHECK(get(first, b1, http::verb::get, "/healthz").result_int() == 200);
-  CHECK(get(second, b2, http::verb::get, "/healthz").result_int() == 200);
-  auto third = connect(io, running.endpoint.port());
-  CHECK(closed_by_server(third, 2s));
-  first.close();
-  // The slot frees once the server sees the close.
-  bool served = false;
-  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
-    auto again = connect(io, running.endpoint.port());
-    boost::system::error_code ec;
-    http::request<http::empty_body> request{http::verb::get, "/healthz", 11};
-    http::write(again, request, ec);
-    http::response<http::string_body> response;
-    if (!ec) http::read(again, b3, response, ec);
-    served = !ec && response.result_int() == 200;
-    if (!served) std::this_thread::sleep_for(20ms);
+  auto partial = connect(io, running.endpoint.port());
+  asio::write(partial, asio::buffer(std::string("GET /healthz HTTP/1.1\r\n")));
+  auto idle = connect(io, running.endpoint.port());
+  CHECK(get(idle, b2, http::verb::get, "/healthz").result_int() == 200);
+  // The partial request has waited longest: it goes, the idle connection stays.
+  auto fresh = connect(io, running.endpoint.port());
+  CHECK(get(fresh, b3, http::verb::get, "/healthz").result_int() == 200);
+  CHECK(closed_by_server(partial, 2s));
+  CHECK(get(idle, b2, http::verb::get, "/readyz").result_int() == 200);
+  CHECK(closed(running.endpoint, HttpCloseReason::kEvicted, 1) == 1);
+}
+
+TEST_CASE("/metrics counts the endpoint's connections by close reason", "[metrics][http]") {
+  Running running(on_free_port(0));
+  asio::io_context io;
+  {
+    auto once = connect(io, running.endpoint.port());
+    asio::write(once,
+                asio::buffer(std::string("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")));
+    CHECK(closed_by_server(once, 2s));
   }
-  CHECK(served);
+  auto socket = connect(io, running.endpoint.port());
+  boost::beast::flat_buffer buffer;
+  const auto body = get(socket, buffer, http::verb::get, "/metrics").body();
+  CHECK(body.find("sidecache_http_connections_accepted_total 2\n") != std::string::npos);
+  CHECK(body.find("sidecache_http_connections 1\n") != std::string::npos);
+  CHECK(body.find("sidecache_http_connections_closed_total{reason=\"client\"} 1\n") !=
+        std::string::npos);
+  CHECK(body.find("sidecache_http_connections_closed_total{reason=\"evicted\"} 0\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("binding an address in use fails with the address in the message", "[metrics][http]") {
