@@ -49,11 +49,13 @@ struct NodeStats {
   Counter errors_reply;       // the node answered with an error reply
   Counter connects;           // successful connects (the first and every reconnect)
   Counter connect_failures;
-  Counter retries;    // read-only requests sent again after a connection broke
-  Counter ejections;  // marked down by the health checker
-  Gauge healthy;      // 1 unless marked down (set in the constructor)
-  Gauge connections;  // connections currently established
-  Gauge inflight;     // requests sent and not yet answered
+  Counter auth_failures;  // connects the node refused at AUTH / HELLO (wrong credentials)
+  Counter tls_failures;   // connects whose TLS handshake failed (certificate, name, protocol)
+  Counter retries;        // read-only requests sent again after a connection broke
+  Counter ejections;      // marked down by the health checker
+  Gauge healthy;          // 1 unless marked down (set in the constructor)
+  Gauge connections;      // connections currently established
+  Gauge inflight;         // requests sent and not yet answered
   Histogram latency;
 };
 

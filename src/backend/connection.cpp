@@ -16,6 +16,10 @@ constexpr double kRetryBurst = 10;  // retries allowed beyond the budget's share
 
 }  // namespace
 
+std::string auth_failed_reply(std::string_view node) {
+  return "-ERR node " + std::string(node) + ": authentication failed\r\n";
+}
+
 Connection::Connection(asio::io_context& io, NodeAddress node, ConnectionOptions options,
                        std::shared_ptr<NodeStats> stats, OnFailure on_failure)
     : io_(io),
@@ -23,7 +27,7 @@ Connection::Connection(asio::io_context& io, NodeAddress node, ConnectionOptions
       options_(options),
       stats_(std::move(stats)),
       on_failure_(std::move(on_failure)),
-      socket_(io),
+      stream_(io.get_executor()),
       timeout_timer_(io),
       backoff_timer_(io),
       maintenance_timer_(io) {}
@@ -68,8 +72,12 @@ void Connection::send(std::string_view request, ReplyTarget target, bool retryab
       reply_error(target, "is unavailable (sidecache is shutting down)");
       return;
     case State::kBackoff:
-      scratch_ = "is unavailable (" + last_error_ + ")";
       stats_->errors_connection.add();
+      if (last_failure_ == OpenFailure::kAuth) {
+        target.deliver(auth_failed_reply(node_.name));
+        return;
+      }
+      scratch_ = "is unavailable (" + last_error_ + ")";
       reply_error(target, scratch_);
       return;
     case State::kIdle:  // closed for idleness: connect again, the request waits for it
@@ -115,7 +123,7 @@ void Connection::flush() {
   writing_ = true;
   written_ = pending_.size();  // everything queued is in this write
   asio::async_write(
-      socket_, asio::buffer(writing_buf_),
+      stream_, asio::buffer(writing_buf_),
       [self = shared_from_this(), gen = generation_](boost::system::error_code ec, std::size_t) {
         self->writing_ = false;
         self->writing_buf_.clear();
@@ -153,7 +161,8 @@ asio::awaitable<void> Connection::run() {
       logged_failure = false;
       connected_at_ = last_used_ = std::chrono::steady_clock::now();
       hold_writes_ = false;
-      spdlog::info("backend {}: connected to {}:{}", node_.name, node_.host, node_.port);
+      spdlog::info("backend {}: connected to {}:{}{}", node_.name, node_.host, node_.port,
+                   stream_.tls() != nullptr ? " (TLS)" : "");
       stats_->connects.add();
       stats_->connections.add(1);
       arm_maintenance();
@@ -234,62 +243,17 @@ asio::awaitable<std::string> dial(tcp::socket& socket, const NodeAddress& node,
 
 asio::awaitable<bool> Connection::connect() {
   ++generation_;
-  socket_ = tcp::socket(io_);
   in_.consume(in_.size());
   framer_.reset();
-  last_error_ = co_await dial(socket_, node_, options_.connect_timeout);
-  if (!last_error_.empty()) co_return false;
-  if (options_.resp3) co_return co_await handshake();
-  co_return true;
-}
-
-// A RESP3 connection: HELLO 3 goes first and its reply (the server's map) is read and dropped
-// here, before any client request is written (requests wait in out_ while kConnecting).
-asio::awaitable<bool> Connection::handshake() {
-  static constexpr std::string_view kHello3 = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
-  bool timed_out = false;
-  asio::steady_timer watchdog(io_);
-  watchdog.expires_after(options_.connect_timeout);
-  watchdog.async_wait([this, &timed_out](boost::system::error_code wec) {
-    if (wec) return;
-    timed_out = true;
-    close_socket();
-  });
-  boost::system::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(kHello3.data(), kHello3.size()),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  std::size_t length = 0;
-  while (!ec) {
-    const auto status = framer_.frame(in_.readable(), length);
-    if (status == resp::FrameStatus::kComplete) break;
-    if (status == resp::FrameStatus::kError) {
-      watchdog.cancel();
-      last_error_ = "protocol error from node after HELLO 3: " + std::string(framer_.error());
-      close_socket();
-      co_return false;
-    }
-    std::size_t free = 0;
-    char* space = in_.prepare(kReadChunk, free);
-    const std::size_t n = co_await socket_.async_read_some(
-        asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) in_.commit(n);
-  }
-  watchdog.cancel();
-  if (ec) {
-    last_error_ = timed_out ? "HELLO 3 not answered within " +
-                                  std::to_string(options_.connect_timeout.count()) + " ms"
-                            : "HELLO 3 failed: " + ec.message();
-    close_socket();
-    co_return false;
-  }
-  const std::string_view reply = in_.readable().substr(0, length);
-  if (resp::is_error_reply(reply)) {
-    last_error_ = "HELLO 3 refused: " + std::string(reply.substr(1, reply.size() - 3));
-    close_socket();
-    co_return false;
-  }
-  in_.consume(length);
-  co_return true;
+  // Requests wait in out_ while kConnecting: nothing is written before the opening (TLS, AUTH,
+  // HELLO 3, SELECT) has been answered.
+  OpenResult opened =
+      co_await open_node(stream_, node_, options_.resp3, options_.connect_timeout, in_);
+  last_failure_ = opened.failure;
+  last_error_ = std::move(opened.reason);
+  if (opened.failure == OpenFailure::kAuth) stats_->auth_failures.add();
+  if (opened.failure == OpenFailure::kTls) stats_->tls_failures.add();
+  co_return opened.ok();
 }
 
 asio::awaitable<void> Connection::read_replies() {
@@ -297,7 +261,7 @@ asio::awaitable<void> Connection::read_replies() {
   for (;;) {
     std::size_t free = 0;
     char* space = in_.prepare(kReadChunk, free);
-    const std::size_t n = co_await socket_.async_read_some(
+    const std::size_t n = co_await stream_.async_read_some(
         asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec != asio::error::operation_aborted || last_error_.empty()) {
@@ -471,6 +435,9 @@ void Connection::requeue_or_fail(std::string_view reason) {
 }
 
 void Connection::fail_pending(std::string_view reason) {
+  if (last_failure_ == OpenFailure::kAuth && state_ != State::kStopped) {
+    reason = {};  // every client is told the same: authentication failed
+  }
   out_.clear();
   std::deque<Pending> failed;
   failed.swap(pending_);
@@ -483,7 +450,11 @@ void Connection::fail_pending(std::string_view reason) {
   const std::string text(reason);
   for (std::size_t i = skip; i < failed.size(); ++i) {
     stats_->errors_connection.add();
-    reply_error(failed[i].target, text);
+    if (text.empty()) {
+      failed[i].target.deliver(auth_failed_reply(node_.name));
+    } else {
+      reply_error(failed[i].target, text);
+    }
   }
 }
 
@@ -498,9 +469,6 @@ void Connection::report(const std::string& reason) {
   if (on_failure_) on_failure_(reason);
 }
 
-void Connection::close_socket() {
-  boost::system::error_code ignored;
-  socket_.close(ignored);
-}
+void Connection::close_socket() { stream_.close(); }
 
 }  // namespace sidecache::backend

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "backend/node_stream.hpp"
 #include "backend/reply_sink.hpp"
 #include "resp/reply.hpp"
 #include "sidecache/stats.hpp"
@@ -35,17 +36,15 @@ struct ConnectionOptions {
   bool drop_pushes = false;
 };
 
-struct NodeAddress {
-  std::string name;
-  std::string host;
-  std::uint16_t port = 0;
-};
-
-// Resolves `node` and connects `socket` to it within `timeout`, with TCP_NODELAY and
-// keep-alive on. Returns an empty string, or why it failed ("connect timed out after N ms").
-// Shared by the pipelined connections and the dedicated links.
+// Resolves `node` and connects `socket` to it (TCP only; open_node() adds TLS and AUTH) within
+// `timeout`, with TCP_NODELAY and keep-alive on. Returns an empty string, or why it failed
+// ("connect timed out after N ms"). Shared by the pipelined connections and the dedicated links.
 asio::awaitable<std::string> dial(tcp::socket& socket, const NodeAddress& node,
                                   std::chrono::milliseconds timeout);
+
+// "-ERR node <name>: authentication failed": what clients get for the keys of a node sidecache
+// cannot authenticate to (the node's own reply is logged, never sent to clients).
+std::string auth_failed_reply(std::string_view node);
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -62,6 +61,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `retryable`: safe to send again if the connection breaks before the reply (read-only).
   void send(std::string_view request, ReplyTarget target, bool retryable = false);
   State state() const { return state_; }
+  // Why the last attempt to open the connection failed (kNone once it succeeded).
+  OpenFailure last_failure() const { return last_failure_; }
   std::size_t inflight() const { return pending_.size(); }
 
  private:
@@ -75,7 +76,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::awaitable<void> run();
   asio::awaitable<bool> connect();
-  asio::awaitable<bool> handshake();
   asio::awaitable<void> read_replies();
   asio::awaitable<void> wait_for_work();
   void deliver_front(std::string_view reply);
@@ -99,12 +99,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionOptions options_;
   std::shared_ptr<NodeStats> stats_;  // shared by this worker's connections to the node
   OnFailure on_failure_;
-  tcp::socket socket_;
+  NodeStream stream_;
   asio::steady_timer timeout_timer_;
   asio::steady_timer backoff_timer_;
   asio::steady_timer maintenance_timer_;
   State state_ = State::kIdle;
   std::string last_error_;
+  OpenFailure last_failure_ = OpenFailure::kNone;
   bool flush_posted_ = false;
   bool writing_ = false;
   bool timer_armed_ = false;

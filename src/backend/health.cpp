@@ -76,51 +76,54 @@ asio::awaitable<void> HealthChecker::probe_loop(std::uint32_t index) {
 }
 
 asio::awaitable<std::string> HealthChecker::probe(Node& node) {
+  if (!node.stream.is_open()) {
+    node.in.consume(node.in.size());
+    // Probes authenticate and use TLS like every other connection: a wrong password or a bad
+    // certificate makes the node fail its probes, hence down.
+    OpenResult opened =
+        co_await open_node(node.stream, node.address, false, options_.timeout, node.in);
+    if (!opened.ok()) co_return opened.reason;
+  }
   boost::system::error_code ec;
-  bool timed_out = false;
+  auto timed_out = std::make_shared<bool>(false);
+  auto finished = std::make_shared<bool>(false);
   asio::steady_timer watchdog(io_);
   watchdog.expires_after(options_.timeout);
-  watchdog.async_wait([&node, &timed_out](boost::system::error_code wec) {
-    if (wec) return;
-    timed_out = true;
-    boost::system::error_code ignored;
-    node.socket.close(ignored);
+  watchdog.async_wait([&node, timed_out, finished](boost::system::error_code wec) {
+    if (wec || *finished) return;
+    *timed_out = true;
+    node.stream.close();
   });
   auto fail = [&](std::string what) {
-    boost::system::error_code ignored;
-    node.socket.close(ignored);
-    return timed_out
+    *finished = true;
+    watchdog.cancel();
+    node.stream.close();
+    return *timed_out
                ? "no answer to PING within " + std::to_string(options_.timeout.count()) + " ms"
                : what;
   };
-  if (!node.socket.is_open()) {
-    tcp::resolver resolver(io_);
-    auto endpoints =
-        co_await resolver.async_resolve(node.address.host, std::to_string(node.address.port),
-                                        asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) {
-      co_await asio::async_connect(node.socket, endpoints,
-                                   asio::redirect_error(asio::use_awaitable, ec));
-    }
-    if (ec) co_return fail("connect: " + ec.message());
-  }
   static constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
-  co_await asio::async_write(node.socket, asio::buffer(kPing.data(), kPing.size()),
+  co_await asio::async_write(node.stream, asio::buffer(kPing.data(), kPing.size()),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return fail("write: " + ec.message());
   std::string reply;
   char buf[256];
   while (reply.find("\r\n") == std::string::npos && reply.size() < sizeof buf) {
-    const std::size_t n = co_await node.socket.async_read_some(
+    const std::size_t n = co_await node.stream.async_read_some(
         asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return fail(ec == asio::error::eof ? "closed by the node" : "read: " + ec.message());
     reply.append(buf, n);
   }
-  watchdog.cancel();
   if (reply.rfind("+PONG\r\n", 0) != 0) {
     const auto end = reply.find("\r\n");
-    co_return fail("PING answered " + reply.substr(0, end == std::string::npos ? 64 : end));
+    const std::string text = reply.substr(0, end == std::string::npos ? 64 : end);
+    if (text.starts_with("-NOAUTH") || text.starts_with("-WRONGPASS")) {
+      co_return fail("authentication failed: " + text.substr(1));
+    }
+    co_return fail("PING answered " + text);
   }
+  *finished = true;
+  watchdog.cancel();
   co_return std::string();
 }
 

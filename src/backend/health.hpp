@@ -16,6 +16,7 @@
 
 #include "backend/connection.hpp"
 #include "sidecache/util/asio.hpp"
+#include "sidecache/util/byte_buffer.hpp"
 
 namespace sidecache::backend {
 
@@ -52,8 +53,10 @@ class HealthChecker {
     std::atomic<bool> up{true};
     std::uint32_t failures = 0;   // consecutive, checker thread only
     std::uint32_t successes = 0;  // consecutive while down
-    tcp::socket socket;
-    explicit Node(asio::io_context& io, NodeAddress a) : address(std::move(a)), socket(io) {}
+    NodeStream stream;            // kept open between probes, opened like every node connection
+    ByteBuffer in{1024};
+    explicit Node(asio::io_context& io, NodeAddress a)
+        : address(std::move(a)), stream(io.get_executor()) {}
   };
 
   asio::awaitable<void> probe_loop(std::uint32_t index);

@@ -6,7 +6,6 @@ namespace sidecache::backend {
 namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
-constexpr std::string_view kHello3 = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
 
 }  // namespace
 
@@ -16,7 +15,7 @@ Link::Link(asio::any_io_executor executor, NodeAddress node, LinkOptions options
       node_(std::move(node)),
       options_(options),
       ticket_(std::move(ticket)),
-      socket_(executor_) {}
+      stream_(executor_) {}
 
 Link::~Link() { ticket_.release(); }
 
@@ -28,7 +27,6 @@ void Link::set_handlers(OnFrame on_frame, OnClose on_close) {
 void Link::start() {
   if (started_) return;
   started_ = true;
-  if (options_.resp3) send_quiet(kHello3);
   // The completion handler holds the link until its task ends: its owner may let go of it
   // before the task first runs (a released link still delivers its replies).
   asio::co_spawn(executor_, run(), [self = shared_from_this()](std::exception_ptr e) {
@@ -102,16 +100,22 @@ asio::awaitable<void> Link::run() {
   dropped_.clear();
 }
 
+// TLS, AUTH (HELLO 3 AUTH when RESP3) and SELECT run before anything queued is written.
 asio::awaitable<bool> Link::connect() {
-  error_ = co_await dial(socket_, node_, options_.connect_timeout);
-  co_return error_.empty();
+  OpenResult opened =
+      co_await open_node(stream_, node_, options_.resp3, options_.connect_timeout, in_);
+  error_ = opened.failure == OpenFailure::kAuth ? "authentication failed" : opened.reason;
+  if (!opened.ok()) {
+    spdlog::warn("backend {}: dedicated connection not opened: {}", node_.name, opened.reason);
+  }
+  co_return opened.ok();
 }
 
 void Link::flush() {
   if (!connected_ || writing_ || out_.empty() || stopped_) return;
   writing_buf_.swap(out_);
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(writing_buf_),
+  asio::async_write(stream_, asio::buffer(writing_buf_),
                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                       self->writing_ = false;
                       self->writing_buf_.clear();
@@ -129,7 +133,7 @@ asio::awaitable<void> Link::read_frames() {
   while (!stopped_) {
     std::size_t free = 0;
     char* space = in_.prepare(kReadChunk, free);
-    const std::size_t n = co_await socket_.async_read_some(
+    const std::size_t n = co_await stream_.async_read_some(
         asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (error_.empty()) error_ = ec == asio::error::eof ? "closed by the node" : ec.message();
@@ -180,9 +184,6 @@ void Link::fail(const std::string& reason) {
   if (!releasing && on_close_) on_close_(reason);
 }
 
-void Link::close_socket() {
-  boost::system::error_code ignored;
-  socket_.close(ignored);
-}
+void Link::close_socket() { stream_.close(); }
 
 }  // namespace sidecache::backend

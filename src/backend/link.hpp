@@ -78,7 +78,7 @@ class Link : public std::enable_shared_from_this<Link> {
   NodeAddress node_;
   LinkOptions options_;
   LinkLimiter::Ticket ticket_;
-  tcp::socket socket_;
+  NodeStream stream_;
   OnFrame on_frame_;
   OnClose on_close_;
   OnIdle on_idle_;

@@ -18,8 +18,9 @@ std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& con
                                                    const std::vector<std::string>& down) {
   if (!config.health.enabled) return nullptr;
   std::vector<NodeAddress> addresses;
-  for (const auto& n : config.nodes) {
-    addresses.push_back({n.name, n.address.host, n.address.port});
+  for (std::size_t i = 0; i < config.nodes.size(); ++i) {
+    const auto& n = config.nodes[i];
+    addresses.push_back({n.name, n.address.host, n.address.port, make_node_security(config, i)});
   }
   const auto& h = config.health;
   return std::make_shared<HealthChecker>(std::move(addresses),
@@ -58,7 +59,8 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
         if (auto c = checker.lock()) c->report_failure(i, why);
       };
     }
-    n.address = NodeAddress{node.name, node.address.host, node.address.port};
+    n.address =
+        NodeAddress{node.name, node.address.host, node.address.port, make_node_security(config, i)};
     n.on_failure = on_failure;
     for (std::uint32_t c = 0; c < config.connections_per_node; ++c) {
       n.connections.push_back(
@@ -135,7 +137,7 @@ void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget tar
   Node& n = nodes_[node];
   if (!n.up) {
     // fail_fast, or remap with no node left up: say so at once.
-    scratch_ = "-ERR node " + n.name + " is down\r\n";
+    scratch_ = auth_failing(n) ? auth_failed_reply(n.name) : "-ERR node " + n.name + " is down\r\n";
     target.deliver(scratch_);
     return;
   }
@@ -164,6 +166,13 @@ void Pool::rebuild_ring() {
   // With no node up, keep the full ring: requests then fail fast with "node X is down".
   router_ =
       route::Router(config_.hash, config_.hash_tag, live.empty() ? ring_nodes(config_) : live);
+}
+
+bool Pool::auth_failing(const Node& node) const {
+  for (const auto& c : node.connections) {
+    if (c->last_failure() == OpenFailure::kAuth) return true;
+  }
+  return false;
 }
 
 bool Pool::node_connected(std::uint32_t node) const {

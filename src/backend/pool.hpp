@@ -38,6 +38,9 @@ class Pool final : public NodeSender {
   // A node's health changed (from the health checker, posted to this worker).
   void set_node_up(std::uint32_t node, bool up);
   bool node_up(std::uint32_t node) const override { return nodes_[node].up; }
+  std::shared_ptr<const NodeSecurity> node_security(std::uint32_t node) const override {
+    return nodes_[node].address.security;
+  }
   std::uint64_t connection_of(std::uint32_t node, std::uint64_t lane) const override {
     const auto n = nodes_[node].connections.size();
     return n == 0 ? lane : lane % n;
@@ -58,6 +61,7 @@ class Pool final : public NodeSender {
 
   void send_to(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);
   void rebuild_ring();
+  bool auth_failing(const Node& node) const;  // its connections were refused at AUTH
   std::vector<std::shared_ptr<Connection>>& resp3_connections(Node& node);
 
   config::PoolConfig config_;

@@ -52,6 +52,8 @@ struct ReplyTarget {
 };
 
 // Sends a request to one node. The real implementation is backend::Pool; tests use fakes.
+struct NodeSecurity;
+
 class NodeSender {
  public:
   virtual ~NodeSender() = default;
@@ -72,6 +74,11 @@ class NodeSender {
   virtual const std::string& node_name(std::uint32_t node) const = 0;
   // False while the health checker has the node marked down.
   virtual bool node_up(std::uint32_t /*node*/) const { return true; }
+  // How connections to `node` authenticate and encrypt (dedicated links open theirs with it);
+  // null: plain TCP, no AUTH.
+  virtual std::shared_ptr<const NodeSecurity> node_security(std::uint32_t /*node*/) const {
+    return nullptr;
+  }
 };
 
 }  // namespace sidecache::backend

@@ -115,12 +115,57 @@ constexpr Directive<PoolConfig> kBackoffDirectives[] = {
      "the delay doubles up to this"},
 };
 
+void read_node_username(NodeConfig& node, const Value& value) { node.username = value.scalar(); }
+
+using Kind = SecretSource::Kind;
+
 constexpr Directive<NodeConfig> kNodeDirectives[] = {
     {"name", read_name, "hashed on the ring; default twemproxy's: host:port (host for 11211)"},
     {"address", read_endpoint<&NodeConfig::address>, "host:port or [v6]:port (required)"},
     {"weight", read_integer<&NodeConfig::weight, detail::kMinWeight, detail::kMaxWeight>,
      "share of the ring relative to the other nodes"},
+    {"username", read_node_username, "ACL user for this node (overrides pool.username)"},
+    {"password_file", detail::read_secret<&NodeConfig::password, Kind::kFile>,
+     "file holding this node's password (overrides the pool's)"},
+    {"password_env", detail::read_secret<&NodeConfig::password, Kind::kEnv>,
+     "environment variable holding this node's password"},
+    {"password", detail::read_secret<&NodeConfig::password, Kind::kLiteral>,
+     "this node's password in the config itself (warned: prefer password_file)"},
 };
+
+void read_tls_enabled(TlsConfig& tls, const Value& value) { tls.enabled = value.boolean(); }
+
+void read_tls_verify(TlsConfig& tls, const Value& value) {
+  tls.verify = value.boolean();
+  if (!tls.verify) {
+    value.warn(
+        "TLS peer verification is off: any certificate is accepted, a man in the middle "
+        "is not detected");
+  }
+}
+
+void read_tls_min_version(TlsConfig& tls, const Value& value) {
+  static constexpr std::string_view kVersions[] = {"1.2", "1.3"};
+  tls.min_version = value.one_of(kVersions);
+}
+
+constexpr Directive<TlsConfig> kTlsDirectives[] = {
+    {"enabled", read_tls_enabled, "TLS on every connection to the nodes; false"},
+    {"ca_file", detail::read_string<&TlsConfig::ca_file>,
+     "PEM CA certificates to trust; default: the system's trust store"},
+    {"cert_file", detail::read_string<&TlsConfig::cert_file>,
+     "PEM client certificate (mutual TLS), with key_file"},
+    {"key_file", detail::read_string<&TlsConfig::key_file>, "PEM private key of cert_file"},
+    {"server_name", detail::read_string<&TlsConfig::server_name>,
+     "SNI and the certificate name checked; default: the node's host (name or IP)"},
+    {"verify", read_tls_verify, "verify the node's certificate chain and name; true"},
+    {"min_version", read_tls_min_version, "lowest TLS version: 1.2 or 1.3"},
+};
+
+void read_tls(PoolConfig& pool, const Value& value) {
+  pool.tls.enabled = true;  // a tls: section means TLS unless it says enabled: false
+  detail::read_section(value, kTlsDirectives, pool.tls);
+}
 
 NodeConfig read_node(const Value& value) {
   NodeConfig node;
@@ -179,6 +224,16 @@ constexpr Directive<PoolConfig> kPoolDirectives[] = {
     {"max_dedicated_connections",
      read_integer<&PoolConfig::max_dedicated_connections, 1, kMaxCount>,
      "connections of clients' own (MULTI, blocking commands, Pub/Sub) per node, whole process"},
+    {"username", detail::read_string<&PoolConfig::username>,
+     "ACL user sidecache authenticates as on every node connection"},
+    {"password_file", detail::read_secret<&PoolConfig::password, Kind::kFile>,
+     "file holding the nodes' password (a mounted Secret; re-read for every new connection)"},
+    {"password_env", detail::read_secret<&PoolConfig::password, Kind::kEnv>,
+     "environment variable holding the nodes' password"},
+    {"password", detail::read_secret<&PoolConfig::password, Kind::kLiteral>,
+     "the nodes' password in the config itself (warned: prefer password_file)"},
+    {"db", read_integer<&PoolConfig::db, 0, 1000000>, "SELECT this database on every connection"},
+    {"tls", read_tls, "{enabled, ca_file, cert_file, key_file, server_name, verify, min_version}"},
 };
 
 constexpr Directive<LimitsConfig> kLimitsDirectives[] = {

@@ -40,10 +40,26 @@ struct SecretSource {
   bool operator==(const SecretSource&) const = default;
 };
 
+// TLS on a connection sidecache opens or accepts (backend/tls_context.hpp builds the OpenSSL
+// context; files are read each time a context is built, i.e. at start and on every reload).
+struct TlsConfig {
+  bool enabled = false;
+  std::string ca_file;      // PEM CAs to trust; empty: the system's default trust store
+  std::string cert_file;    // PEM certificate chain to present (with key_file)
+  std::string key_file;     // PEM private key of cert_file
+  std::string server_name;  // SNI and the name verified; empty: the node's host (name or IP)
+  bool verify = true;       // verify the peer's chain and name; false only when written
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct NodeConfig {
   std::string name;  // hashed on the ring; default "host:port" ("host" for 11211) like twemproxy
   Endpoint address;
   std::uint32_t weight = 1;
+  // Per-node credentials; unset: the pool's.
+  std::optional<std::string> username{};
+  SecretSource password{};
 };
 
 // Health checking of the nodes (backend/health.hpp).
@@ -79,6 +95,12 @@ struct PoolConfig {
   Millis max_connection_age{0};             // reconnect after this long; 0: never
   // Dedicated connections (transactions, blocking commands, Pub/Sub) per node, whole process.
   std::uint32_t max_dedicated_connections = 1024;
+  // Every connection to a node: TLS handshake, then AUTH [username] password (HELLO 3 AUTH on
+  // RESP3 connections), then SELECT db, before any request.
+  std::string username;  // ACL user; empty: AUTH with the password only (requirepass)
+  SecretSource password;
+  std::uint32_t db = 0;
+  TlsConfig tls;
 };
 
 // Commands that act on every node at once: off by default (commands:).

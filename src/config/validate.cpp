@@ -2,6 +2,9 @@
 // the position of the key at fault.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <string>
 
 #include "config/config.hpp"
@@ -81,12 +84,43 @@ void validate_nodes(const Config& config, const Locations& locations) {
   }
 }
 
+// Files named by a TLS section must be readable now: a typo is a config error at its key, not a
+// node that never connects.
+void check_readable(const std::string& file, const std::string& path, const Locations& locations) {
+  if (file.empty()) return;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) locations.fail(path, "cannot read " + file + ": " + std::strerror(errno));
+}
+
+void validate_tls(const TlsConfig& tls, const std::string& path, const Locations& locations) {
+  if (!tls.enabled) return;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    locations.fail(path + (tls.cert_file.empty() ? ".key_file" : ".cert_file"),
+                   "cert_file and key_file go together");
+  }
+  check_readable(tls.ca_file, path + ".ca_file", locations);
+  check_readable(tls.cert_file, path + ".cert_file", locations);
+  check_readable(tls.key_file, path + ".key_file", locations);
+}
+
 void validate_pool(const PoolConfig& pool, const Locations& locations) {
   if (pool.reconnect_backoff_min > pool.reconnect_backoff_max) {
     locations.fail("pool.reconnect_backoff.min",
                    std::to_string(pool.reconnect_backoff_min.count()) + "ms must not exceed max (" +
                        std::to_string(pool.reconnect_backoff_max.count()) + "ms)");
   }
+  if (!pool.username.empty() && pool.password.empty()) {
+    locations.fail("pool.username", "a username needs a password (password_file or password_env)");
+  }
+  for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+    const auto& node = pool.nodes[i];
+    if (node.username && !node.username->empty() && node.password.empty() &&
+        pool.password.empty()) {
+      locations.fail(node_path(i) + ".username",
+                     "a username needs a password (password_file or password_env)");
+    }
+  }
+  validate_tls(pool.tls, "pool.tls", locations);
 }
 
 // Input is buffered until a command is complete: a larger argument could never arrive.

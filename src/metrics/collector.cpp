@@ -136,9 +136,9 @@ struct ErrorKind {
 };
 
 constexpr ErrorKind kErrorKinds[] = {
-    {"timeout", &NodeTotals::errors_timeout},
-    {"connection", &NodeTotals::errors_connection},
-    {"reply", &NodeTotals::errors_reply},
+    {"timeout", &NodeTotals::errors_timeout},     {"connection", &NodeTotals::errors_connection},
+    {"reply", &NodeTotals::errors_reply},         {"node_auth_failed", &NodeTotals::auth_failures},
+    {"tls_handshake", &NodeTotals::tls_failures},
 };
 
 // The reference is valid until the next add_family on `out`.
@@ -306,7 +306,9 @@ void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFami
   }
   auto& errors = add_family(out, "sidecache_node_errors_total",
                             "Failed backend requests by kind: timeout (no reply in time), "
-                            "connection (broken, unavailable or overloaded), reply (error reply).",
+                            "connection (broken, unavailable or overloaded), reply (error reply); "
+                            "node_auth_failed and tls_handshake count connects the node refused "
+                            "at AUTH/HELLO or whose TLS handshake failed.",
                             MetricType::Counter);
   for (const auto& n : nodes) {
     for (const auto& kind : kErrorKinds) {
@@ -444,6 +446,8 @@ void add_node(std::vector<NodeTotals>& totals, const NodeStats& node) {
   t.errors_timeout += node.errors_timeout.get();
   t.errors_connection += node.errors_connection.get();
   t.errors_reply += node.errors_reply.get();
+  t.auth_failures += node.auth_failures.get();
+  t.tls_failures += node.tls_failures.get();
   t.connects += node.connects.get();
   t.connect_failures += node.connect_failures.get();
   t.retries += node.retries.get();

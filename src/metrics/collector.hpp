@@ -18,6 +18,7 @@ struct NodeTotals {
   std::string name;
   bool up = false;  // at least one worker has a connection established
   std::uint64_t requests = 0, errors_timeout = 0, errors_connection = 0, errors_reply = 0;
+  std::uint64_t auth_failures = 0, tls_failures = 0;
   std::uint64_t connects = 0, connect_failures = 0, retries = 0;
   std::uint64_t ejections = 0;  // the largest count any worker saw (each sees every ejection)
   bool healthy = true;          // false while the health checker has the node down

@@ -102,7 +102,9 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
     return nullptr;
   }
   auto link = std::make_shared<backend::Link>(
-      ctx.executor, backend::NodeAddress{address.name, address.address.host, address.address.port},
+      ctx.executor,
+      backend::NodeAddress{address.name, address.address.host, address.address.port,
+                           ctx.nodes().node_security(node)},
       backend::LinkOptions{pool.connect_timeout, resp3}, std::move(ticket));
   return link;
 }

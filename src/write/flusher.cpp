@@ -1,6 +1,5 @@
 #include "write/flusher.hpp"
 
-#include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
 #include <map>
@@ -9,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "backend/blocking_client.hpp"
 #include "db/database.hpp"
 
 namespace sidecache::write {
@@ -17,38 +17,31 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Millis = std::chrono::milliseconds;
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const {
-    if (r != nullptr) freeReplyObject(r);
-  }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+using backend::Reply;
+using Type = Reply::Type;
 
-std::string str(const redisReply* r) {
+std::string str(const Reply* r) {
   if (r == nullptr) return {};
-  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
-      r->type == REDIS_REPLY_ERROR) {
-    return std::string(r->str, r->len);
+  if (r->type == Type::kString || r->type == Type::kStatus || r->type == Type::kError) {
+    return r->str;
   }
-  if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+  if (r->type == Type::kInteger) return std::to_string(r->integer);
   return {};
 }
 
 // [[id, [f, v, ...]], ...] -> entries (a deleted entry's fields are nil: skipped but acked).
-void parse_entries(const redisReply* list, std::vector<Entry>& out,
-                   std::vector<std::string>& junk) {
-  if (list == nullptr || list->type != REDIS_REPLY_ARRAY) return;
-  out.reserve(out.size() + list->elements);
+void parse_entries(const Reply& list, std::vector<Entry>& out, std::vector<std::string>& junk) {
+  if (list.type != Type::kArray) return;
+  out.reserve(out.size() + list.items.size());
   std::vector<std::pair<std::string, std::string>> fields;  // reused: its capacity stays
-  for (std::size_t i = 0; i < list->elements; ++i) {
-    const redisReply* e = list->element[i];
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2) continue;
-    std::string id = str(e->element[0]);
-    const redisReply* fv = e->element[1];
+  for (const Reply& e : list.items) {
+    if (e.type != Type::kArray || e.items.size() != 2) continue;
+    std::string id = str(&e.items[0]);
+    const Reply& fv = e.items[1];
     fields.clear();
-    if (fv->type == REDIS_REPLY_ARRAY) {
-      for (std::size_t j = 0; j + 1 < fv->elements; j += 2) {
-        fields.emplace_back(str(fv->element[j]), str(fv->element[j + 1]));
+    if (fv.type == Type::kArray) {
+      for (std::size_t j = 0; j + 1 < fv.items.size(); j += 2) {
+        fields.emplace_back(str(&fv.items[j]), str(&fv.items[j + 1]));
       }
     }
     auto entry = parse_entry(id, fields);
@@ -60,6 +53,14 @@ void parse_entries(const redisReply* list, std::vector<Entry>& out,
   }
 }
 
+// The first stream's entries of an XREADGROUP reply ([[stream, entries]]), or null.
+const Reply* stream_entries(const std::optional<Reply>& r) {
+  if (!r || r->type != Type::kArray || r->items.size() != 1) return nullptr;
+  const Reply& s = r->items[0];
+  if (s.type != Type::kArray || s.items.size() != 2) return nullptr;
+  return &s.items[1];
+}
+
 }  // namespace
 
 struct Flusher::Impl {
@@ -69,7 +70,8 @@ struct Flusher::Impl {
   std::condition_variable wake;
   std::atomic<bool> stopping{false};
   Clock::time_point drain_deadline{};
-  redisContext* redis = nullptr;
+  backend::BlockingClient redis;
+  bool authenticated_logged = false;  // an auth failure is logged once per streak
   std::unique_ptr<db::Database> db;
   std::mt19937_64 rng{std::random_device{}()};
   bool leader = false;
@@ -79,29 +81,20 @@ struct Flusher::Impl {
   config::WriteBehindQueueConfig queue_options;  // of the running config (refresh_options)
   std::set<std::string> retired_seen;            // policies logged as written after retirement
 
-  explicit Impl(FlusherOptions options) : o(std::move(options)) {
+  explicit Impl(FlusherOptions options)
+      : o(std::move(options)),
+        redis(backend::NodeAddress{o.node_name, o.address.host, o.address.port, o.security},
+              o.redis_timeout) {
     queue_options = o.book->snapshot()->write_behind;
   }
 
   // cache.write_behind of the running config (a reload may have changed it).
-  void refresh_options() {
-    const auto next = o.book->snapshot()->write_behind;
-    const bool longer_block = next.flush_interval != queue_options.flush_interval;
-    queue_options = next;
-    if (longer_block && redis != nullptr) set_read_timeout();
-  }
+  void refresh_options() { queue_options = o.book->snapshot()->write_behind; }
 
-  // Reads wait up to the BLOCK of XREADGROUP (flush_interval) plus the Redis timeout.
-  void set_read_timeout() {
-    const auto block = queue_options.flush_interval.count() + o.redis_timeout.count();
-    timeval rt{static_cast<time_t>(block / 1000), static_cast<suseconds_t>((block % 1000) * 1000)};
-    redisSetTimeout(redis, rt);
-  }
   ~Impl() { disconnect(); }
 
   void disconnect() {
-    if (redis != nullptr) redisFree(redis);
-    redis = nullptr;
+    redis.close();
     leader = false;
   }
 
@@ -113,62 +106,47 @@ struct Flusher::Impl {
     wake.wait_for(lock, d, [&] { return past_deadline(); });
   }
 
-  Reply command(const std::vector<std::string>& args) {
-    if (redis == nullptr) return nullptr;
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(redis, static_cast<int>(argv.size()), argv.data(), lens.data()));
-    if (r == nullptr) {
-      spdlog::warn("write-behind: node {}: redis error: {}", o.node_name,
-                   redis->errstr[0] != '\0' ? redis->errstr : "connection lost");
+  // One command; a read may wait up to the BLOCK of XREADGROUP (flush_interval) beyond the
+  // Redis timeout.
+  std::optional<Reply> command(const std::vector<std::string>& args) {
+    if (!redis.connected()) return std::nullopt;
+    auto r = redis.command(args, queue_options.flush_interval);
+    if (!r) {
+      spdlog::warn("write-behind: node {}: redis error: {}", o.node_name, redis.error());
       disconnect();
-    } else if (r->type == REDIS_REPLY_ERROR &&
-               std::string_view(r->str, r->len).starts_with("NOGROUP")) {
+    } else if (r->is_error() && r->str.starts_with("NOGROUP")) {
       // The stream or its group went away (Redis restarted without persistence, FLUSHALL):
       // make them again; the caller retries next round.
-      freeReplyObject(r);
       create_group();
-      return nullptr;
+      return std::nullopt;
     }
-    return Reply(r);
+    return r;
   }
 
   void create_group() {
-    const char* argv[] = {"XGROUP",      "CREATE", o.queue.stream.c_str(),
-                          kGroup.data(), "0",      "MKSTREAM"};
-    const std::size_t lens[] = {6, 6, o.queue.stream.size(), kGroup.size(), 1, 8};
-    auto* r = static_cast<redisReply*>(redisCommandArgv(redis, 6, argv, lens));
-    if (r == nullptr) {
-      disconnect();
-    } else {
-      freeReplyObject(r);
-    }
+    const std::vector<std::string> args{"XGROUP", "CREATE",  o.queue.stream, std::string(kGroup),
+                                        "0",      "MKSTREAM"};
+    if (!redis.command(args)) disconnect();
   }
 
   bool connect() {
-    if (redis != nullptr) return true;
-    const auto ms = o.redis_timeout.count();
-    timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-    redis = redisConnectWithTimeout(o.address.host.c_str(), o.address.port, tv);
-    if (redis == nullptr || redis->err != 0) {
-      if (redis != nullptr) redisFree(redis);
-      redis = nullptr;
+    if (redis.connected()) return true;
+    if (!redis.connect()) {
+      if (!authenticated_logged || redis.last_failure() != backend::OpenFailure::kAuth) {
+        spdlog::warn("write-behind: node {}: cannot connect: {}", o.node_name, redis.error());
+      }
+      authenticated_logged = redis.last_failure() == backend::OpenFailure::kAuth;
       return false;
     }
-    set_read_timeout();
+    authenticated_logged = false;
     create_group();
-    return redis != nullptr;
+    return redis.connected();
   }
 
   bool take_lease() {
     const auto ttl = std::to_string(queue_options.claim_idle.count());
     auto r = command({"EVAL", std::string(kLeaseScript), "1", o.queue.lease, o.consumer, ttl});
-    const bool held = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    const bool held = r && r->type == Type::kInteger && r->integer == 1;
     if (held && !leader)
       spdlog::info("write-behind: node {}: flushing as {}", o.node_name, o.consumer);
     leader = held;
@@ -179,13 +157,13 @@ struct Flusher::Impl {
     if (Clock::now() - last_gauge < Millis(250)) return;
     last_gauge = Clock::now();
     auto& g = *o.stats->nodes[o.node];
-    if (auto r = command({"XLEN", o.queue.stream}); r && r->type == REDIS_REPLY_INTEGER) {
+    if (auto r = command({"XLEN", o.queue.stream}); r && r->type == Type::kInteger) {
       g.depth.store(r->integer);
     }
     std::int64_t age = 0;
     if (auto r = command({"XRANGE", o.queue.stream, "-", "+", "COUNT", "1"});
-        r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-      const std::string id = str(r->element[0]->element[0]);
+        r && r->type == Type::kArray && !r->items.empty() && !r->items[0].items.empty()) {
+      const std::string id = str(&r->items[0].items[0]);
       const auto ms = std::stoll(id.substr(0, id.find('-')));
       const auto now =
           std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
@@ -208,20 +186,20 @@ struct Flusher::Impl {
     }
     auto mine = command({"XREADGROUP", "GROUP", std::string(kGroup), o.consumer, "COUNT", count,
                          "STREAMS", o.queue.stream, "0"});
-    if (mine && mine->type == REDIS_REPLY_ARRAY && mine->elements == 1) {
-      parse_entries(mine->element[0]->element[1], out, junk);
+    if (const Reply* list = stream_entries(mine)) {
+      parse_entries(*list, out, junk);
       if (!out.empty() || !junk.empty()) return out;
     }
-    if (redis == nullptr) return out;
+    if (!redis.connected()) return out;
     // Entries pending on another (dead) consumer are older than anything new: wait for them.
     auto pending = command({"XPENDING", o.queue.stream, std::string(kGroup)});
-    if (pending && pending->type == REDIS_REPLY_ARRAY && pending->elements > 0 &&
-        pending->element[0]->type == REDIS_REPLY_INTEGER && pending->element[0]->integer > 0) {
+    if (pending && pending->type == Type::kArray && !pending->items.empty() &&
+        pending->items[0].type == Type::kInteger && pending->items[0].integer > 0) {
       nap(Millis(50));
       return out;
     }
     const auto first_deadline = Clock::now() + q.flush_interval;
-    while (out.size() < q.batch_size && redis != nullptr) {
+    while (out.size() < q.batch_size && redis.connected()) {
       const auto left = std::chrono::duration_cast<Millis>(first_deadline - Clock::now());
       if (!out.empty() && left.count() <= 0) break;
       const bool draining = stopping.load();
@@ -234,9 +212,7 @@ struct Flusher::Impl {
       args.insert(args.end(), {"STREAMS", o.queue.stream, ">"});
       auto r = command(args);
       const std::size_t before = out.size();
-      if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-        parse_entries(r->element[0]->element[1], out, junk);
-      }
+      if (const Reply* list = stream_entries(r)) parse_entries(*list, out, junk);
       if (out.size() == before && (draining || left.count() <= 0)) break;
       if (out.size() == before && out.empty() && Clock::now() >= first_deadline) break;
     }
@@ -275,8 +251,9 @@ struct Flusher::Impl {
     for (const auto& id : junk) args.push_back(id);
     for (const auto& [key, n] : counts) args.push_back(std::to_string(n));
     auto r = command(args);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      spdlog::warn("write-behind: node {}: acknowledging failed: {}", o.node_name, str(r.get()));
+    if (!r || r->is_error()) {
+      spdlog::warn("write-behind: node {}: acknowledging failed: {}", o.node_name,
+                   r ? r->str : redis.error());
       return false;
     }
     o.stats->flushed.fetch_add(done.size(), std::memory_order_relaxed);
@@ -429,8 +406,8 @@ struct Flusher::Impl {
       if (stopping.load() && (past_deadline())) break;
       if (!connect() || !take_lease()) {
         if (stopping.load()) break;  // not the flusher (or no Redis): nothing of ours to drain
-        nap(redis == nullptr ? backoff(Millis(100), Millis(2000), failures++, 0.5)
-                             : std::min<Millis>(Millis(1000), queue_options.claim_idle / 3));
+        nap(!redis.connected() ? backoff(Millis(100), Millis(2000), failures++, 0.5)
+                               : std::min<Millis>(Millis(1000), queue_options.claim_idle / 3));
         continue;
       }
       failures = 0;
@@ -444,7 +421,7 @@ struct Flusher::Impl {
       }
       if (!flush(entries, junk)) nap(Millis(10));
     }
-    if (redis != nullptr) {
+    if (redis.connected()) {
       update_gauges();
       command({"EVAL",
                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "

@@ -1,9 +1,9 @@
-// The flusher of one node's write-behind queue: its own thread and a hiredis connection to the
-// node. Takes the node's lease, reclaims entries a dead flusher left pending, reads batches
-// with a consumer group, writes each batch in one database transaction (coalesced), and
-// acknowledges (XACK + XDEL) only after the commit. Retries with backoff while the database is
-// down; entries the database rejects go dead-letter after max_retries. See
-// docs/write-modes.md.
+// The flusher of one node's write-behind queue: its own thread and a blocking connection to the
+// node (backend::BlockingClient: TLS and AUTH like every node connection). Takes the node's lease,
+// reclaims entries a dead flusher left pending, reads batches with a consumer group, writes each
+// batch in one database transaction (coalesced), and acknowledges (XACK + XDEL) only after the
+// commit. Retries with backoff while the database is down; entries the database rejects go
+// dead-letter after max_retries. See docs/write-modes.md.
 #pragma once
 
 #include <atomic>
@@ -20,6 +20,10 @@
 #include "write/queue.hpp"
 #include "write/stats.hpp"
 
+namespace sidecache::backend {
+struct NodeSecurity;
+}  // namespace sidecache::backend
+
 namespace sidecache::write {
 
 struct FlusherOptions {
@@ -34,6 +38,7 @@ struct FlusherOptions {
   std::shared_ptr<const PolicyBook> book;
   std::shared_ptr<WriteStats> stats;
   std::chrono::milliseconds redis_timeout{2000};
+  std::shared_ptr<const backend::NodeSecurity> security;  // TLS, AUTH and SELECT of the node
 };
 
 class Flusher {

@@ -1,6 +1,5 @@
 #include "write/listener.hpp"
 
-#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +7,8 @@
 #include <chrono>
 #include <vector>
 
+#include "backend/blocking_client.hpp"
+#include "backend/node_stream.hpp"
 #include "route/router.hpp"
 
 namespace sidecache::write {
@@ -36,34 +37,26 @@ void Listener::run() {
     ring.push_back({pool_.nodes[i].name, pool_.nodes[i].weight, i});
   }
   const route::Router router(pool_.hash, pool_.hash_tag, ring);
-  std::vector<redisContext*> nodes(pool_.nodes.size(), nullptr);
+  // One blocking client per node, opened on first use (TLS, AUTH and SELECT as the pool says).
+  std::vector<std::unique_ptr<backend::BlockingClient>> nodes(pool_.nodes.size());
   auto del = [&](const std::string& key) {
     const std::uint32_t n = router.node_for_key(key);
+    if (!nodes[n]) {
+      const auto& node = pool_.nodes[n];
+      nodes[n] = std::make_unique<backend::BlockingClient>(
+          backend::NodeAddress{node.name, node.address.host, node.address.port,
+                               backend::make_node_security(pool_, n)},
+          std::chrono::milliseconds(1000));
+    }
+    const std::vector<std::string> args{"DEL", key};
     for (int attempt = 0; attempt < 2; ++attempt) {
-      if (nodes[n] == nullptr) {
-        timeval tv{1, 0};
-        nodes[n] = redisConnectWithTimeout(pool_.nodes[n].address.host.c_str(),
-                                           pool_.nodes[n].address.port, tv);
-        if (nodes[n] != nullptr && nodes[n]->err == 0) redisSetTimeout(nodes[n], tv);
-      }
-      if (nodes[n] == nullptr || nodes[n]->err != 0) {
-        if (nodes[n] != nullptr) redisFree(nodes[n]);
-        nodes[n] = nullptr;
-        continue;
-      }
-      const char* argv[] = {"DEL", key.c_str()};
-      const std::size_t lens[] = {3, key.size()};
-      auto* r = static_cast<redisReply*>(redisCommandArgv(nodes[n], 2, argv, lens));
-      if (r != nullptr) {
-        freeReplyObject(r);
+      if (nodes[n]->command(args)) {
         stats_->invalidations.fetch_add(1, std::memory_order_relaxed);
         return;
       }
-      redisFree(nodes[n]);
-      nodes[n] = nullptr;
     }
-    spdlog::warn("invalidation: could not delete {} (node {} unreachable)", key,
-                 pool_.nodes[n].name);
+    spdlog::warn("invalidation: could not delete {} (node {}: {})", key, pool_.nodes[n].name,
+                 nodes[n]->error());
   };
   PGconn* conn = nullptr;
   int failures = 0;
@@ -110,9 +103,6 @@ void Listener::run() {
     }
   }
   if (conn != nullptr) PQfinish(conn);
-  for (auto* c : nodes) {
-    if (c != nullptr) redisFree(c);
-  }
 }
 
 }  // namespace sidecache::write

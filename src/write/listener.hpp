@@ -1,6 +1,6 @@
 // PostgreSQL LISTEN/NOTIFY invalidation: a thread LISTENs on the configured channel; each
-// notification's payload is a cache key, deleted from its node (hiredis). Reconnects with
-// backoff. The trigger that sends the keys is in docs/write-modes.md.
+// notification's payload is a cache key, deleted from its node (backend::BlockingClient).
+// Reconnects with backoff. The trigger that sends the keys is in docs/write-modes.md.
 #pragma once
 
 #include <atomic>

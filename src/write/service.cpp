@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "backend/node_stream.hpp"
 #include "route/router.hpp"
 #include "write/flusher.hpp"
 #include "write/listener.hpp"
@@ -72,6 +73,7 @@ void Service::make_flushers() {
     o.database = database_;
     o.book = book_;
     o.stats = shared_->stats;
+    o.security = backend::make_node_security(pool_, i);
     flushers_.push_back(std::make_unique<Flusher>(std::move(o)));
     spdlog::info("write-behind: node {}: queue {} (pending {}, dead letters {})",
                  pool_.nodes[i].name, shared_->queues[i].stream, shared_->queues[i].pending,

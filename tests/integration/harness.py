@@ -21,6 +21,118 @@ SOURCE_DIR = os.environ.get(
 
 _used_ports = set()
 
+# SIDECACHE_TEST_BACKEND=auth_tls runs the same tests against nodes that need TLS and an ACL
+# user's password: every RedisServer listens on a TLS port only, with `user app`, and every
+# sidecache config gets pool.username / password_file / tls. Direct test connections to such a
+# node (RespConnection, ping, redis-py) speak TLS and AUTH on their own.
+BACKEND_MODE = os.environ.get("SIDECACHE_TEST_BACKEND", "plain")
+SECURE_USER = "app"
+SECURE_PASSWORD = "s3cret-backend-pw-%d" % random.randint(100000, 999999)
+_secure_ports = set()
+_certs = None
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+
+
+def make_certs(directory, expired=False):
+    """A CA and, signed by it, certificates in `directory`: server.{crt,key} for 127.0.0.1
+    (IP SAN), client.{crt,key}, other.{crt,key} for the name other.example, expired.{crt,key}
+    (127.0.0.1, validity over). Returns a dict of paths."""
+    os.makedirs(directory, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.crt", "-days", "2", "-subj", "/CN=sidecache test CA", cwd=directory)
+
+    def leaf(name, subject, san, days="2", start=None):
+        with open(os.path.join(directory, name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n" % san)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+                name + ".csr", "-subj", subject, cwd=directory)
+        if start is None:
+            openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", name + ".crt", "-days", days, "-extfile",
+                    name + ".ext", cwd=directory)
+        else:
+            # An expired certificate: a tiny CA database signs it with dates in the past.
+            openssl("ca", "-batch", "-config", _mini_ca_conf(directory), "-in", name + ".csr",
+                    "-out", name + ".crt", "-startdate", start[0], "-enddate", start[1],
+                    "-extfile", name + ".ext", "-notext", cwd=directory)
+
+    leaf("server", "/CN=127.0.0.1", "IP:127.0.0.1")
+    leaf("client", "/CN=sidecache", "DNS:sidecache")
+    leaf("other", "/CN=other.example", "DNS:other.example")
+    if expired:
+        leaf("expired", "/CN=127.0.0.1", "IP:127.0.0.1",
+             start=("20200101000000Z", "20200102000000Z"))
+    return {n: os.path.join(directory, n) for n in
+            ("ca.crt", "server.crt", "server.key", "client.crt", "client.key", "other.crt",
+             "other.key", "expired.crt", "expired.key")}
+
+
+def _mini_ca_conf(directory):
+    db = os.path.join(directory, "ca-db")
+    os.makedirs(os.path.join(db, "new"), exist_ok=True)
+    open(os.path.join(db, "index.txt"), "a").close()
+    with open(os.path.join(db, "serial"), "w") as f:
+        f.write("1000\n")
+    path = os.path.join(directory, "mini-ca.cnf")
+    with open(path, "w") as f:
+        f.write("[ca]\ndefault_ca=d\n[d]\ndir=%s\ndatabase=$dir/index.txt\n"
+                "new_certs_dir=$dir/new\nserial=$dir/serial\ncertificate=%s/ca.crt\n"
+                "private_key=%s/ca.key\ndefault_md=sha256\npolicy=p\nunique_subject=no\n"
+                "[p]\ncommonName=supplied\n" % (db, directory, directory))
+    return path
+
+
+def secure_certs():
+    """The certificates of this test process (made once, removed at exit)."""
+    global _certs
+    if _certs is None:
+        import atexit
+        directory = tempfile.mkdtemp(prefix="sidecache-certs-")
+        atexit.register(shutil.rmtree, directory, True)
+        _certs = make_certs(directory)
+        with open(os.path.join(directory, "password"), "w") as f:
+            f.write(SECURE_PASSWORD + "\n")
+        _certs["password"] = os.path.join(directory, "password")
+    return _certs
+
+
+def secure_redis_args(port, certs, password=None, user=SECURE_USER):
+    """redis-server arguments: TLS only on `port`, `user` with `password`, default user off."""
+    password = password or SECURE_PASSWORD
+    return ["--port", "0", "--tls-port", str(port), "--tls-cert-file", certs["server.crt"],
+            "--tls-key-file", certs["server.key"], "--tls-ca-cert-file", certs["ca.crt"],
+            "--tls-auth-clients", "optional", "--user", "default", "off",
+            "--user"] + ("%s on >%s ~* &* +@all" % (user, password)).split()
+
+
+def secure_pool_yaml():
+    """The pool keys that make sidecache reach secure_redis_args() nodes."""
+    c = secure_certs()
+    return ("  username: %s\n  password_file: %s\n  tls:\n    ca_file: %s\n"
+            "    cert_file: %s\n    key_file: %s\n" % (SECURE_USER, c["password"], c["ca.crt"],
+                                                     c["client.crt"], c["client.key"]))
+
+
+def _secure_socket(port, timeout, auth=True):
+    import ssl
+    c = secure_certs()
+    ctx = ssl.create_default_context(cafile=c["ca.crt"])
+    ctx.check_hostname = False
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock = ctx.wrap_socket(raw)
+    if auth:
+        conn = RespConnection(port, timeout=timeout, sock=sock)
+        reply = conn.command("AUTH", SECURE_USER, SECURE_PASSWORD)
+        if reply != "OK":
+            raise ConnectionError("AUTH failed: %r" % (reply,))
+        if conn.buf:
+            raise ConnectionError("unexpected bytes after AUTH")
+    return sock
+
 
 def free_port():
     """A free TCP port on 127.0.0.1 below the ephemeral range (and its +10000 bus port)."""
@@ -56,6 +168,8 @@ class RespConnection:
     """A minimal RESP client over a socket, for byte-exact tests and raw protocol input."""
 
     def __init__(self, port, timeout=5.0, sock=None):
+        if sock is None and port in _secure_ports:
+            sock = _secure_socket(port, timeout)
         self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
@@ -123,8 +237,12 @@ class RespConnection:
                 self.buf += chunk
         except (socket.timeout, TimeoutError):
             return False
-        except ConnectionResetError:
+        except (ConnectionResetError, ConnectionAbortedError):
             return True
+        except OSError as e:  # a TLS socket closed under an unfinished record
+            if "EOF" in str(e) or "UNEXPECTED" in str(e).upper():
+                return True
+            raise
 
 
 class RespError(str):
@@ -326,8 +444,12 @@ def sanitizer_report(text):
 
 
 class RedisServer:
-    def __init__(self, workdir, port=None, extra=(), start=True):
+    def __init__(self, workdir, port=None, extra=(), start=True, secure=None):
+        """`secure` (default: SIDECACHE_TEST_BACKEND=auth_tls): TLS only, ACL user `app`."""
         self.port = port or free_port()
+        self.secure = BACKEND_MODE == "auth_tls" if secure is None else secure
+        if self.secure:
+            _secure_ports.add(self.port)
         self.dir = os.path.join(workdir, "redis-%d" % self.port)
         os.makedirs(self.dir, exist_ok=True)
         self.extra = list(extra)
@@ -336,7 +458,10 @@ class RedisServer:
             self.start()
 
     def start(self):
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+        listen = (secure_redis_args(self.port, secure_certs()) if self.secure
+                  else ["--port", str(self.port)])
+        args = ["redis-server"] + listen + [
+                "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
                 "--protected-mode", "no"] + self.extra
         self.process = Process(args, os.path.join(self.dir, "redis.log"))
@@ -357,7 +482,20 @@ class RedisServer:
     def client(self, **kw):
         import redis
         kw.setdefault("socket_timeout", 5)
+        if self.secure:
+            c = secure_certs()
+            kw.update(ssl=True, ssl_ca_certs=c["ca.crt"], ssl_cert_reqs="required",
+                      ssl_check_hostname=False, username=SECURE_USER, password=SECURE_PASSWORD)
         return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def cli(self):
+        """redis-cli arguments that reach this server (TLS and AUTH when secure)."""
+        args = ["redis-cli", "-p", str(self.port)]
+        if self.secure:
+            c = secure_certs()
+            args += ["--tls", "--cacert", c["ca.crt"], "--user", SECURE_USER, "--pass",
+                     SECURE_PASSWORD, "--no-auth-warning"]
+        return args
 
 
 def node_yaml(nodes):
@@ -368,9 +506,11 @@ def node_yaml(nodes):
 
 
 def config_yaml(port, nodes, workers=1, pool_extra="", top_extra=""):
-    """The config file Sidecache writes (tests that reload write new versions of it)."""
-    return "listen: 127.0.0.1:%d\nworkers: %d\n%s\npool:\n  nodes:\n%s\n%s\n" % (
-        port, workers, top_extra, node_yaml(nodes), pool_extra)
+    """The config file Sidecache writes (tests that reload write new versions of it). With
+    SIDECACHE_TEST_BACKEND=auth_tls the pool authenticates and uses TLS (secure_pool_yaml)."""
+    security = secure_pool_yaml() if BACKEND_MODE == "auth_tls" else ""
+    return "listen: 127.0.0.1:%d\nworkers: %d\n%s\npool:\n%s  nodes:\n%s\n%s\n" % (
+        port, workers, top_extra, security, node_yaml(nodes), pool_extra)
 
 
 class Sidecache:
@@ -805,3 +945,10 @@ class FaultProxy:
                 pass
             self._control = None
         return self.process.stop()
+
+
+def redis_client_for(port, password=None, db=0, username=None):
+    """A plain redis-py client of a node started by hand (requirepass / db)."""
+    import redis
+    return redis.Redis(host="127.0.0.1", port=port, password=password, username=username, db=db,
+                       socket_timeout=5)

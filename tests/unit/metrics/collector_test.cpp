@@ -110,6 +110,8 @@ TEST_CASE("node metrics are summed by node name", "[metrics][collector]") {
   fake.node(0, 1).errors_timeout.add(1);
   fake.node(1, 1).errors_connection.add(2);
   fake.node(1, 1).errors_reply.add(3);
+  fake.node(1, 1).auth_failures.add(4);
+  fake.node(0, 1).tls_failures.add(5);
   fake.node(0, 0).connects.add(1);
   fake.node(1, 0).connects.add(1);
   fake.node(0, 1).connect_failures.add(4);
@@ -128,6 +130,8 @@ TEST_CASE("node metrics are summed by node name", "[metrics][collector]") {
             R"(sidecache_node_errors_total{node="b",kind="timeout"} 1)",
             R"(sidecache_node_errors_total{node="b",kind="connection"} 2)",
             R"(sidecache_node_errors_total{node="b",kind="reply"} 3)",
+            R"(sidecache_node_errors_total{node="b",kind="node_auth_failed"} 4)",
+            R"(sidecache_node_errors_total{node="b",kind="tls_handshake"} 5)",
         });
   CHECK(has_line(lines, R"(sidecache_node_connects_total{node="a"} 2)"));
   CHECK(has_line(lines, R"(sidecache_node_connect_failures_total{node="b"} 4)"));
