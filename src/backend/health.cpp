@@ -63,19 +63,31 @@ asio::awaitable<void> HealthChecker::probe_loop(std::uint32_t index) {
   asio::steady_timer wait(io_);
   auto interval = options_.interval;
   while (!stopped_) {
-    const std::string reason = co_await probe(node);
-    record(index, reason.empty(), reason);
-    // While a node is down and failing, probe less and less often (up to max_interval); once
-    // it answers again, probe at the normal pace so it is readmitted quickly.
-    interval = node.up || reason.empty() ? options_.interval
-                                         : std::min(interval * 2, options_.max_interval);
+    const Outcome outcome = co_await probe(node);
+    record(index, outcome.reason.empty(), outcome.reason);
+    interval = next_wait(node, outcome, interval);
     wait.expires_after(interval);
     boost::system::error_code ec;
     co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 
-asio::awaitable<std::string> HealthChecker::probe(Node& node) {
+// The pause before the next probe of `node`. A down node that refuses or closes connections is
+// probed at the normal pace: that costs one round trip, and a backoff there is what would delay
+// its readmission after a restart. Only probes that time out back off (doubling up to
+// max_interval). Once a down node answers, the confirming probes come quickly.
+std::chrono::milliseconds HealthChecker::next_wait(const Node& node, const Outcome& outcome,
+                                                   std::chrono::milliseconds last) const {
+  if (node.up.load(std::memory_order_relaxed)) return options_.interval;
+  if (outcome.reason.empty()) {
+    return std::max(options_.interval / 4, std::chrono::milliseconds(10));
+  }
+  if (!outcome.timed_out) return options_.interval;
+  return std::clamp(last * 2, options_.interval,
+                    std::max(options_.interval, options_.max_interval));
+}
+
+asio::awaitable<HealthChecker::Outcome> HealthChecker::probe(Node& node) {
   boost::system::error_code ec;
   bool timed_out = false;
   asio::steady_timer watchdog(io_);
@@ -89,9 +101,9 @@ asio::awaitable<std::string> HealthChecker::probe(Node& node) {
   auto fail = [&](std::string what) {
     boost::system::error_code ignored;
     node.socket.close(ignored);
-    return timed_out
-               ? "no answer to PING within " + std::to_string(options_.timeout.count()) + " ms"
-               : what;
+    if (!timed_out) return Outcome{std::move(what), false};
+    return Outcome{"no answer to PING within " + std::to_string(options_.timeout.count()) + " ms",
+                   true};
   };
   if (!node.socket.is_open()) {
     tcp::resolver resolver(io_);
@@ -121,7 +133,7 @@ asio::awaitable<std::string> HealthChecker::probe(Node& node) {
     const auto end = reply.find("\r\n");
     co_return fail("PING answered " + reply.substr(0, end == std::string::npos ? 64 : end));
   }
-  co_return std::string();
+  co_return Outcome{};
 }
 
 void HealthChecker::record(std::uint32_t index, bool ok, const std::string& reason) {
