@@ -316,7 +316,7 @@ std::string digest_of(std::string_view text) {
 
 }  // namespace
 
-Config load_string(std::string_view yaml, const std::string& source) {
+Config load_string(std::string_view yaml, const std::string& source, const LoadOptions& options) {
   const auto document = parse_document(std::string(yaml), source);
   Config config;
   config.source = source;
@@ -331,11 +331,15 @@ Config load_string(std::string_view yaml, const std::string& source) {
     detail::fail_at(source, e.mark, "unexpected YAML error: " + e.msg);
   }
   detail::validate(config, locations);
+  if (options.resolve_nodes) detail::warn_unresolved_nodes(config, locations);
   config.warnings = locations.warnings();
+  for (const char* key : {"listen", "http.listen"}) {
+    if (locations.has(key)) config.origins.emplace(key, locations.where(key));
+  }
   return config;
 }
 
-Config load_file(const std::string& path) {
+Config load_file(const std::string& path, const LoadOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     throw ConfigError(path + ": cannot read config file: is a directory");
@@ -345,7 +349,7 @@ Config load_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw ConfigError(path + ": cannot read config file: read error");
-  return load_string(text.str(), path);
+  return load_string(text.str(), path, options);
 }
 
 }  // namespace sidecache::config
