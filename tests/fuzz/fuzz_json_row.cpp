@@ -1,9 +1,9 @@
 // libFuzzer target for write::parse_json_columns (the json mapping of write-through/behind).
 // Input: the JSON text itself. Invariants checked beyond "no crash":
 //  - on failure `out` is empty and the error is "invalid JSON at byte N: ..." with N <= size,
-//    or names a member ("JSON member '...' ...");
-//  - on success names are unique, every name and string value is valid UTF-8, numbers keep
-//    their literal text and match the JSON number grammar;
+//    or names a member ("JSON member '...' appears twice");
+//  - on success names are unique, every name and value is valid UTF-8 (a nested object or
+//    array is kept as its JSON text);
 //  - success is stable: the columns written back as JSON parse to the same columns, and
 //    trailing blanks do not change the result; cutting the closing brace makes it fail.
 #include <cstdint>
