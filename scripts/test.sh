@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian 12 machine: installs what is missing, builds the
 # Release and ASan+UBSan configurations, and runs every unit and integration test with ctest
-# (each test has a hard time limit).
+# (each test has a hard time limit), then runs the libFuzzer targets for a fixed time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,3 +15,7 @@ cmake -G Ninja -S . -B build/asan -DCMAKE_BUILD_TYPE=Asan >/dev/null
 ninja -C build/asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure --timeout 600
+
+# libFuzzer targets (clang ASan+UBSan, only the fuzz targets are built): 40 s each from the
+# corpus in tests/fuzz/corpus; a crash or failed invariant fails the run.
+bash scripts/fuzz.sh 40

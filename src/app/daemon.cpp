@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "app/cpu_limit.hpp"
@@ -42,6 +44,19 @@ void log_startup(const config::Config& config, unsigned workers) {
       pool.down_policy == config::DownPolicy::kRemap ? "remap" : "fail_fast",
       pool.connections_per_node);
   spdlog::info("nodes: {}", node_list(config));
+}
+
+// Runs `bind`; what it throws is rethrown naming the config key at fault, when the file set it
+// ("file:line:col: listen: cannot listen on ...: Address already in use").
+template <typename Bind>
+void at_key(const config::Config& config, std::string_view key, Bind&& bind) {
+  try {
+    bind();
+  } catch (const std::exception& e) {
+    const auto origin = config.origins.find(key);
+    if (origin == config.origins.end()) throw;
+    throw std::runtime_error(origin->second + ": " + std::string(key) + ": " + e.what());
+  }
 }
 
 }  // namespace
@@ -93,9 +108,10 @@ int Daemon::run() {
     }
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
-      workers_.back()->listen();
+      at_key(*config_, "listen", [&] { workers_.back()->listen(); });
     }
-    http_ = metrics::HttpEndpoint::create(process_);  // binds http.listen
+    // Binds http.listen.
+    at_key(*config_, "http.listen", [&] { http_ = metrics::HttpEndpoint::create(process_); });
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;
@@ -177,7 +193,7 @@ void Daemon::reload(const char* why) {
   if (draining_) return;
   config::Config loaded;
   try {
-    loaded = config::load_file(path_);
+    loaded = config::load_file(path_, {.resolve_nodes = true});
   } catch (const std::exception& e) {
     process_.reloads_failed.fetch_add(1);
     spdlog::error("reload ({}) failed, keeping the running configuration: {}", why, e.what());

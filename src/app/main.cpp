@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
 
   sidecache::config::Config config;
   try {
-    config = sidecache::config::load_file(options.config);
+    config = sidecache::config::load_file(options.config, {.resolve_nodes = true});
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;

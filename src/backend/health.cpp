@@ -63,26 +63,41 @@ asio::awaitable<void> HealthChecker::probe_loop(std::uint32_t index) {
   asio::steady_timer wait(io_);
   auto interval = options_.interval;
   while (!stopped_) {
-    const std::string reason = co_await probe(node);
-    record(index, reason.empty(), reason);
-    // While a node is down and failing, probe less and less often (up to max_interval); once
-    // it answers again, probe at the normal pace so it is readmitted quickly.
-    interval = node.up || reason.empty() ? options_.interval
-                                         : std::min(interval * 2, options_.max_interval);
+    const Outcome outcome = co_await probe(node);
+    record(index, outcome.reason.empty(), outcome.reason);
+    interval = next_wait(node, outcome, interval);
     wait.expires_after(interval);
     boost::system::error_code ec;
     co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 
-asio::awaitable<std::string> HealthChecker::probe(Node& node) {
+// The pause before the next probe of `node`. A down node that refuses or closes connections is
+// probed at the normal pace: that costs one round trip, and a backoff there is what would delay
+// its readmission after a restart. Only probes that time out back off (doubling up to
+// max_interval). Once a down node answers, the confirming probes come quickly.
+std::chrono::milliseconds HealthChecker::next_wait(const Node& node, const Outcome& outcome,
+                                                   std::chrono::milliseconds last) const {
+  if (node.up.load(std::memory_order_relaxed)) return options_.interval;
+  if (outcome.reason.empty()) {
+    return std::max(options_.interval / 4, std::chrono::milliseconds(10));
+  }
+  if (!outcome.timed_out) return options_.interval;
+  return std::clamp(last * 2, options_.interval,
+                    std::max(options_.interval, options_.max_interval));
+}
+
+asio::awaitable<HealthChecker::Outcome> HealthChecker::probe(Node& node) {
   if (!node.stream.is_open()) {
     node.in.consume(node.in.size());
     // Probes authenticate and use TLS like every other connection: a wrong password or a bad
     // certificate makes the node fail its probes, hence down.
     OpenResult opened =
         co_await open_node(node.stream, node.address, false, options_.timeout, node.in);
-    if (!opened.ok()) co_return opened.reason;
+    if (!opened.ok()) {
+      const bool timed_out = opened.reason.find("timed out") != std::string::npos;
+      co_return Outcome{opened.reason, timed_out};
+    }
   }
   boost::system::error_code ec;
   auto timed_out = std::make_shared<bool>(false);
@@ -98,9 +113,9 @@ asio::awaitable<std::string> HealthChecker::probe(Node& node) {
     *finished = true;
     watchdog.cancel();
     node.stream.close();
-    return *timed_out
-               ? "no answer to PING within " + std::to_string(options_.timeout.count()) + " ms"
-               : what;
+    if (!*timed_out) return Outcome{std::move(what), false};
+    return Outcome{"no answer to PING within " + std::to_string(options_.timeout.count()) + " ms",
+                   true};
   };
   static constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
   co_await asio::async_write(node.stream, asio::buffer(kPing.data(), kPing.size()),
@@ -124,7 +139,7 @@ asio::awaitable<std::string> HealthChecker::probe(Node& node) {
   }
   *finished = true;
   watchdog.cancel();
-  co_return std::string();
+  co_return Outcome{};
 }
 
 void HealthChecker::record(std::uint32_t index, bool ok, const std::string& reason) {

@@ -1,7 +1,10 @@
 // Active and passive health of the backend nodes, decided in one place for the whole process.
 // Its own thread probes every node with PING; workers report connection-level failures. After
-// `failure_threshold` consecutive failures a node is down; while down it is probed with backoff
-// and comes back after `success_threshold` consecutive successful probes. Every change is
+// `failure_threshold` consecutive failures a node is down; while down it is probed every
+// `interval` (backing off up to `max_interval` only while probes time out, which hold a socket
+// for `timeout` each), and once a probe succeeds the confirming probes follow at a quarter of
+// the interval, so a restarted node is back within about one interval of answering. It comes
+// back after `success_threshold` consecutive successful probes. Every change is
 // logged once, with the reason, and handed to `on_change` (called on the checker's thread).
 #pragma once
 
@@ -25,7 +28,7 @@ struct HealthOptions {
   std::chrono::milliseconds timeout{500};
   std::uint32_t failure_threshold = 3;
   std::uint32_t success_threshold = 2;
-  std::chrono::milliseconds max_interval{8000};  // probe backoff cap while a node is down
+  std::chrono::milliseconds max_interval{8000};  // backoff cap while probes of a down node time out
 };
 
 class HealthChecker {
@@ -60,7 +63,13 @@ class HealthChecker {
   };
 
   asio::awaitable<void> probe_loop(std::uint32_t index);
-  asio::awaitable<std::string> probe(Node& node);  // "" on success, else the reason
+  struct Outcome {
+    std::string reason;      // empty on success
+    bool timed_out = false;  // no answer within the timeout (not refused, not closed)
+  };
+  asio::awaitable<Outcome> probe(Node& node);
+  std::chrono::milliseconds next_wait(const Node& node, const Outcome& outcome,
+                                      std::chrono::milliseconds last) const;
   void record(std::uint32_t index, bool ok, const std::string& reason);
 
   HealthOptions options_;

@@ -5,6 +5,7 @@
 //   3. semantics: checks across keys (validate.cpp).
 #include "config/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -348,22 +349,74 @@ void reject_twemproxy_layout(const Value& root) {
   }
 }
 
+// Where each document of a YAML stream starts and where its root node is, from parser events.
+class DocumentScan : public YAML::EventHandler {
+ public:
+  YAML::Mark start;               // of the last document
+  std::vector<YAML::Mark> roots;  // root node of each document that has one
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    start = mark;
+    want_root_ = true;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (want_root_) roots.push_back(mark);
+    want_root_ = false;
+  }
+  bool want_root_ = false;
+};
+
+// The one document of `text`. Documents are counted with the event parser rather than
+// YAML::LoadAll: yaml-cpp 0.7's LoadAll loops forever, allocating, on some invalid input (a
+// document that consumes no token, e.g. ",--< {}"). A document starting where the previous one
+// did is that case, reported as a syntax error.
 YAML::Node parse_document(const std::string& text, const std::string& source) {
-  std::vector<YAML::Node> documents;
+  std::size_t documents = 0;
+  DocumentScan scan;
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(text);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    int last_start = -1;
+    while (parser.HandleNextDocument(scan)) {
+      if (scan.start.pos == last_start) {
+        detail::fail_at(source, scan.start, "YAML syntax error: unexpected content");
+      }
+      last_start = scan.start.pos;
+      ++documents;
+    }
+    if (documents == 1) document = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     detail::fail_at(source, e.mark, "YAML syntax error: " + e.msg);
   }
-  if (documents.size() > 1) {
-    detail::fail_at(source, documents[1].Mark(),
-                    "expected one YAML document, found " + std::to_string(documents.size()));
+  if (documents > 1) {
+    detail::fail_at(source, scan.roots.size() > 1 ? scan.roots[1] : scan.start,
+                    "expected one YAML document, found " + std::to_string(documents));
   }
-  if (documents.empty() || documents[0].IsNull()) {
+  if (documents == 0 || document.IsNull()) {
     detail::fail_at(source, YAML::Mark::null_mark(),
                     "empty configuration: at least pool.nodes is required");
   }
-  return documents[0];
+  return document;
 }
 
 // FNV-1a 64 of the file's bytes: identifies the loaded file in sidecache_config_info.
@@ -381,7 +434,7 @@ std::string digest_of(std::string_view text) {
 
 }  // namespace
 
-Config load_string(std::string_view yaml, const std::string& source) {
+Config load_string(std::string_view yaml, const std::string& source, const LoadOptions& options) {
   const auto document = parse_document(std::string(yaml), source);
   Config config;
   config.source = source;
@@ -397,11 +450,15 @@ Config load_string(std::string_view yaml, const std::string& source) {
   }
   detail::validate(config, locations);
   detail::build_auth(config);
+  if (options.resolve_nodes) detail::warn_unresolved_nodes(config, locations);
   config.warnings = locations.warnings();
+  for (const char* key : {"listen", "http.listen"}) {
+    if (locations.has(key)) config.origins.emplace(key, locations.where(key));
+  }
   return config;
 }
 
-Config load_file(const std::string& path) {
+Config load_file(const std::string& path, const LoadOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     throw ConfigError(path + ": cannot read config file: is a directory");
@@ -411,7 +468,7 @@ Config load_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw ConfigError(path + ": cannot read config file: read error");
-  return load_string(text.str(), path);
+  return load_string(text.str(), path, options);
 }
 
 }  // namespace sidecache::config

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -306,6 +308,8 @@ struct Config {
   // Things that are valid but probably not meant ("file:line:col: message"): printed by
   // --check-config, logged at warn when the file is loaded or reloaded.
   std::vector<std::string> warnings;
+  // "file:line:col" of the keys that startup errors name ("listen", "http.listen"), if present.
+  std::map<std::string, std::string, std::less<>> origins;
   Endpoint listen{"127.0.0.1", 6380};
   std::uint32_t workers = 0;  // 0: the cores the process may use (cgroup CPU limit)
   PoolConfig pool;
@@ -320,10 +324,17 @@ struct Config {
   std::optional<TlsListenConfig> listen_tls;  // absent: no TLS listener
 };
 
+struct LoadOptions {
+  // Look up node host names now and warn (not fail: DNS may come later) when one does not
+  // resolve. Off for callers that must not block on DNS or depend on it (tests, fuzzing).
+  bool resolve_nodes = false;
+};
+
 // Reads, parses and validates. Throws ConfigError ("file:line:col: message").
-Config load_file(const std::string& path);
+Config load_file(const std::string& path, const LoadOptions& options = {});
 // Same for YAML text; `source` names it in messages.
-Config load_string(std::string_view yaml, const std::string& source);
+Config load_string(std::string_view yaml, const std::string& source,
+                   const LoadOptions& options = {});
 
 // "host:port" / "[v6]:port" -> Endpoint; throws std::invalid_argument with a reason.
 Endpoint parse_endpoint(std::string_view text);

@@ -62,6 +62,13 @@ YAML::Mark Locations::find(std::string_view path) const {
   }
 }
 
+std::string Locations::where(std::string_view path) const {
+  const YAML::Mark mark = find(path);
+  const int line = mark.line < 0 ? 1 : mark.line + 1;
+  const int column = mark.column < 0 ? 1 : mark.column + 1;
+  return source_ + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
 void Locations::fail(std::string_view path, std::string_view message) const {
   fail_at(source_, find(path), std::string(path) + ": " + std::string(message));
 }

@@ -39,6 +39,8 @@ class Locations {
   bool has(std::string_view path) const { return marks_.find(path) != marks_.end(); }
   // Throws "source:line:col: path: message" at find(path).
   [[noreturn]] void fail(std::string_view path, std::string_view message) const;
+  // "source:line:col" of find(path).
+  std::string where(std::string_view path) const;
   // Records "source:line:col: message" for Config::warnings.
   void warn(const YAML::Mark& mark, std::string_view message);
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -192,5 +194,8 @@ void build_auth(Config& config);
 
 // Semantic checks across keys (stage 3), reporting at the recorded locations.
 void validate(const Config& config, const Locations& locations);
+
+// Warns at each node address whose host name does not resolve now (getaddrinfo; blocks).
+void warn_unresolved_nodes(const Config& config, Locations& locations);
 
 }  // namespace sidecache::config::detail

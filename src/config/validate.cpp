@@ -1,5 +1,7 @@
 // Stage 3 of loading: checks that span keys (twemproxy's conf_validate_pool/server), reported at
 // the position of the key at fault.
+#include <netdb.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -160,6 +162,17 @@ void validate_http(const Config& config, const Locations& locations) {
   }
 }
 
+// Empty when `host` resolves to at least one address for TCP, else the resolver's reason.
+std::string resolve_error(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (found != nullptr) ::freeaddrinfo(found);
+  return rc == 0 ? std::string() : ::gai_strerror(rc);
+}
+
 }  // namespace
 
 void validate_listen_tls(const Config& config, const Locations& locations) {
@@ -173,6 +186,18 @@ void validate_listen_tls(const Config& config, const Locations& locations) {
   if (config.http &&
       (listens_on(tls, config.http->listen) || listens_on(config.http->listen, tls))) {
     locations.fail("listen_tls.listen", format_endpoint(tls) + " is also http.listen");
+  }
+}
+
+void warn_unresolved_nodes(const Config& config, Locations& locations) {
+  const auto& nodes = config.pool.nodes;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const std::string error = resolve_error(nodes[i].address.host);
+    if (error.empty()) continue;
+    const std::string path = node_path(i) + ".address";
+    locations.warn(locations.find(path),
+                   path + ": host '" + nodes[i].address.host + "' does not resolve (" + error +
+                       "); starting anyway, connecting to it fails until it does");
   }
 }
 

@@ -62,7 +62,8 @@ using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
 enum class Quote { kNone, kDouble, kSingle };
 
 // Reads one inline argument starting at line[p] (not a blank) into `store`. Follows the rules
-// of Redis's sdssplitargs; a NUL byte ends the input like the end of the line does. Returns
+// of Redis's sdssplitargs; a NUL byte ends the input like the end of the line does (a line
+// holding a NUL never completes, see find_line_end, so this only guards the splitter). Returns
 // false on unbalanced quotes or a closing quote glued to the next character.
 bool split_one(std::string_view line, std::size_t& p, std::string& store) {
   auto at = [&](std::size_t i) -> unsigned char {
@@ -132,6 +133,7 @@ RequestParser::RequestParser(const ParserLimits& limits) : limits_(limits) {}
 
 void RequestParser::reset() {
   error_.clear();
+  nul_in_line_ = false;
   pos_ = scan_ = seen_ = start_ = 0;
   args_left_ = bulk_len_ = -1;
   spans_.clear();
@@ -153,18 +155,34 @@ RequestParser::Step RequestParser::fail(std::string_view text) {
   return Step::kError;
 }
 
+// The first `end` byte of the line at pos_ not searched yet, or nullptr. Redis looks for line
+// ends with strchr: a NUL before the end hides it, and the line then never ends (the client
+// waits until the line is too long). That is kept here: once a NUL is seen, nothing is found.
+const char* RequestParser::find_line_end(std::string_view region, char end) {
+  if (nul_in_line_) return nullptr;
+  const std::size_t from = std::max(scan_, pos_);
+  const char* begin = region.data() + from;
+  const auto* hit = static_cast<const char*>(std::memchr(begin, end, region.size() - from));
+  const std::size_t searched =
+      hit != nullptr ? static_cast<std::size_t>(hit - begin) : region.size() - from;
+  if (std::memchr(begin, '\0', searched) != nullptr) {
+    nul_in_line_ = true;
+    return nullptr;
+  }
+  return hit;
+}
+
 // Finds the CR of the line starting at pos_ and checks the line length. kContinue with `cr` set
 // once the CR and the byte after it are present (the caller checks that byte).
 RequestParser::Step RequestParser::find_crlf(std::string_view region, const char* too_long,
                                              std::size_t& cr) {
-  const std::size_t from = std::max(scan_, pos_);
-  const void* hit = std::memchr(region.data() + from, '\r', region.size() - from);
+  const char* hit = find_line_end(region, '\r');
   if (hit == nullptr) {
     scan_ = region.size();
     if (region.size() - pos_ > limits_.max_inline_bytes) return fail(too_long);
     return Step::kNeedMore;
   }
-  cr = static_cast<std::size_t>(static_cast<const char*>(hit) - region.data());
+  cr = static_cast<std::size_t>(hit - region.data());
   if (cr - pos_ > limits_.max_inline_bytes) return fail(too_long);
   if (cr + 1 >= region.size()) {
     scan_ = cr;
@@ -226,17 +244,17 @@ RequestParser::Step RequestParser::read_bulk(std::string_view region) {
 
 // One inline line at pos_: ends at LF, with an optional CR before it.
 RequestParser::Step RequestParser::read_inline(std::string_view region) {
-  const std::size_t from = std::max(scan_, pos_);
-  const void* hit = std::memchr(region.data() + from, '\n', region.size() - from);
+  const char* hit = find_line_end(region, '\n');
   if (hit == nullptr) {
     scan_ = region.size();
     // A trailing CR may be the one before the LF, which is not part of the line.
-    const std::size_t line = region.size() - pos_ - (region.back() == '\r' ? 1 : 0);
+    const bool cr_last = region.back() == '\r' && !nul_in_line_;
+    const std::size_t line = region.size() - pos_ - (cr_last ? 1 : 0);
     if (line > limits_.max_inline_bytes) return fail("too big inline request");
     return Step::kNeedMore;
   }
   scan_ = 0;
-  const auto lf = static_cast<std::size_t>(static_cast<const char*>(hit) - region.data());
+  const auto lf = static_cast<std::size_t>(hit - region.data());
   std::size_t end = lf;
   if (end > pos_ && region[end - 1] == '\r') --end;
   if (end - pos_ > limits_.max_inline_bytes) return fail("too big inline request");

@@ -68,19 +68,20 @@ class RequestParser {
   Step read_bulk(std::string_view region);
   Step read_inline(std::string_view region);
   Step find_crlf(std::string_view region, const char* too_long, std::size_t& cr);
+  const char* find_line_end(std::string_view region, char end);
   Step fail(std::string_view text);
   void emit(const char* base, bool inline_form, Command& out, std::size_t& consumed);
 
   // Implementation state, see parser.cpp.
   ParserLimits limits_;
   std::string error_;
-  std::size_t pos_ = 0;
-  std::size_t start_ = 0;  // offset of the current command's first byte          // offset in the
-                           // region where parsing resumes
-  std::size_t scan_ = 0;   // offset up to which the current line was searched
-  std::size_t seen_ = 0;   // region size at the last call (for need_hint)
-  std::int64_t args_left_ = -1;                             // -1: header not yet read
-  std::int64_t bulk_len_ = -1;                              // -1: bulk header not yet read
+  std::size_t pos_ = 0;          // offset in the region where parsing resumes
+  std::size_t start_ = 0;        // offset of the current command's first byte
+  std::size_t scan_ = 0;         // offset up to which the current line was searched
+  std::size_t seen_ = 0;         // region size at the last call (for need_hint)
+  bool nul_in_line_ = false;     // a NUL precedes the end of the current line: it never ends
+  std::int64_t args_left_ = -1;  // -1: header not yet read
+  std::int64_t bulk_len_ = -1;   // -1: bulk header not yet read
   std::vector<std::pair<std::size_t, std::size_t>> spans_;  // (offset, length) of parsed args
   std::string inline_storage_;
 };

@@ -1,8 +1,9 @@
 // Reply framing in skip mode: no tree, only "how many elements are still open" per level.
 //
 // State between calls: pos_ (where to continue), bulk_len_ (payload still to skip after a bulk
-// header), stack_ (elements left per open aggregate) and scan_ (how far an unfinished line was
-// searched). Offsets only, so the region may move between calls.
+// header), stack_ (elements left per open aggregate, run-length encoded) and scan_ (how far an
+// unfinished line was searched). Offsets only, so the region may move between calls. The loop is
+// iterative: any nesting depth frames in constant native stack.
 #include "resp/reply.hpp"
 
 #include <algorithm>
@@ -17,7 +18,11 @@ enum class ReplyFramer::Step : unsigned char { kContinue, kNeedMore, kError, kCo
 
 namespace {
 
-constexpr std::size_t kMaxStackReserve = 64;
+constexpr std::size_t kStackReserve = 64;
+
+// Simple types whose line is text of any length (a status or an error from a script may be long);
+// the other lines hold a number and are held to max_line_bytes.
+bool is_text_line(char c) { return c == '+' || c == '-' || c == '('; }
 
 bool is_simple_type(char c) {
   return c == '+' || c == '-' || c == ':' || c == '_' || c == ',' || c == '#' || c == '(';
@@ -46,10 +51,27 @@ ReplyFramer::Step ReplyFramer::fail(const char* text) {
 
 bool ReplyFramer::close_element() {
   while (!stack_.empty()) {
-    if (--stack_.back() > 0) return false;
+    std::int64_t& top = stack_.back();
+    if (top < 0) {  // a run of aggregates on their last element: all complete
+      stack_.pop_back();
+      continue;
+    }
+    if (--top > 1) return false;
+    // One element left: the aggregate joins the run of its parent if that is one.
     stack_.pop_back();
+    push_level(1);
+    return false;
   }
   return true;
+}
+
+void ReplyFramer::push_level(std::int64_t left) {
+  if (left == 1 && !stack_.empty() && stack_.back() < 0) {
+    --stack_.back();
+    return;
+  }
+  if (stack_.capacity() == 0) stack_.reserve(kStackReserve);
+  stack_.push_back(left == 1 ? -1 : left);
 }
 
 ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count) {
@@ -58,11 +80,9 @@ ReplyFramer::Step ReplyFramer::open_aggregate(char type, std::int64_t count) {
   const bool pairs = type == '%' || type == '|';
   const auto n = static_cast<std::size_t>(count) * (pairs ? 2 : 1) + (type == '|' ? 1 : 0);
   if (n == 0) return close_element() ? Step::kComplete : Step::kContinue;
-  if (stack_.size() >= limits_.max_depth) return fail("reply nesting too deep");
   elements_ += n;
   if (elements_ > limits_.max_elements) return fail("too many elements in reply");
-  if (stack_.capacity() == 0) stack_.reserve(std::min(limits_.max_depth, kMaxStackReserve));
-  stack_.push_back(static_cast<std::int64_t>(n));
+  push_level(static_cast<std::int64_t>(n));
   return Step::kContinue;
 }
 
@@ -79,15 +99,17 @@ ReplyFramer::Step ReplyFramer::read_payload(std::string_view region) {
 
 ReplyFramer::Step ReplyFramer::read_header(std::string_view region) {
   if (pos_ >= region.size()) return Step::kNeedMore;
+  const std::size_t max_line =
+      is_text_line(region[pos_]) ? limits_.max_bulk_bytes : limits_.max_line_bytes;
   const std::size_t from = std::max(scan_, pos_);
   const void* hit = std::memchr(region.data() + from, '\r', region.size() - from);
   if (hit == nullptr) {
     scan_ = region.size();
-    if (region.size() - pos_ > limits_.max_line_bytes) return fail("reply line too long");
+    if (region.size() - pos_ > max_line) return fail("reply line too long");
     return Step::kNeedMore;
   }
   const auto cr = static_cast<std::size_t>(static_cast<const char*>(hit) - region.data());
-  if (cr - pos_ > limits_.max_line_bytes) return fail("reply line too long");
+  if (cr - pos_ > max_line) return fail("reply line too long");
   if (cr + 1 >= region.size()) {
     scan_ = cr;
     return Step::kNeedMore;

@@ -10,11 +10,15 @@
 
 namespace sidecache::resp {
 
+// There is no depth limit: nesting costs at least 4 bytes per level ("*1\r\n") and the framer's
+// stack grows by at most one 8-byte entry per level, so its memory follows the bytes received;
+// a chain of one-element aggregates (what a self-referencing Lua table gives) takes one entry.
 struct ReplyLimits {
-  std::size_t max_line_bytes = 64 * 1024;
-  std::size_t max_bulk_bytes = 512 * 1024 * 1024;
-  std::size_t max_depth = 64;                   // nesting of aggregates
-  std::size_t max_elements = 64 * 1024 * 1024;  // total elements in one reply
+  std::size_t max_line_bytes = 64 * 1024;          // a number line (lengths, integers, ...)
+  std::size_t max_bulk_bytes = 512 * 1024 * 1024;  // a bulk payload, or a simple string/error line
+  // Total elements in one reply. Framing costs nothing per element, so the default only keeps
+  // the counting overflow-free: an LRANGE of 100 million elements passes.
+  std::size_t max_elements = std::size_t{1} << 32;
 };
 
 enum class FrameStatus { kComplete, kNeedMore, kError };
@@ -41,14 +45,18 @@ class ReplyFramer {
   Step read_payload(std::string_view region);
   Step open_aggregate(char type, std::int64_t count);
   bool close_element();  // true when the outermost value is complete
+  void push_level(std::int64_t left);
   Step fail(const char* text);
 
   ReplyLimits limits_;
   std::string_view error_;
   std::size_t pos_ = 0;
-  std::size_t scan_ = 0;             // offset up to which the current line was searched
-  std::int64_t bulk_len_ = -1;       // payload length of a bulk whose header was read
-  std::vector<std::int64_t> stack_;  // elements left per open aggregate
+  std::size_t scan_ = 0;        // offset up to which the current line was searched
+  std::int64_t bulk_len_ = -1;  // payload length of a bulk whose header was read
+  // Open aggregates, innermost last. An entry n > 1 is one aggregate with n elements left (the
+  // one being framed included); an entry -k is k nested aggregates that each wait only for
+  // their last element, which all complete together.
+  std::vector<std::int64_t> stack_;
   std::size_t elements_ = 0;
 };
 

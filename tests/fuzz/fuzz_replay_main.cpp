@@ -1,5 +1,5 @@
 // Replays fuzz corpora through the fuzz targets without libFuzzer (g++ and Asan builds).
-// Usage: fuzz_replay request=<dir|file> reply=<dir|file> ...
+// Usage: fuzz_replay request=<dir|file> reply=<dir|file> json=<dir|file> config=<dir|file> ...
 // Fails if a named path holds no input, so a missing corpus cannot pass silently.
 #include <algorithm>
 #include <cstdint>
@@ -13,6 +13,8 @@
 
 int fuzz_request_parser(const std::uint8_t* data, std::size_t size);
 int fuzz_reply_framer(const std::uint8_t* data, std::size_t size);
+int fuzz_json_row(const std::uint8_t* data, std::size_t size);
+int fuzz_config(const std::uint8_t* data, std::size_t size);
 
 namespace {
 
@@ -35,16 +37,19 @@ std::vector<fs::path> inputs(const fs::path& path) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s request=<path> reply=<path> ...\n", argv[0]);
+    std::fprintf(stderr, "usage: %s request=<path> reply=<path> json=<path> config=<path>\n",
+                 argv[0]);
     return 2;
   }
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const std::size_t eq = arg.find('=');
     const std::string_view target = arg.substr(0, eq);
-    auto* run = target == "request" ? &fuzz_request_parser
-                : target == "reply" ? &fuzz_reply_framer
-                                    : nullptr;
+    auto* run = target == "request"  ? &fuzz_request_parser
+                : target == "reply"  ? &fuzz_reply_framer
+                : target == "json"   ? &fuzz_json_row
+                : target == "config" ? &fuzz_config
+                                     : nullptr;
     if (eq == std::string_view::npos || run == nullptr) {
       std::fprintf(stderr, "bad argument: %s\n", argv[i]);
       return 2;

@@ -104,7 +104,6 @@ SIDECACHE_FUZZ_ENTRY(fuzz_reply_framer) {
   if (control.small_limits) {
     limits.max_line_bytes = 16;
     limits.max_bulk_bytes = 32;
-    limits.max_depth = 4;
     limits.max_elements = 16;
   }
   const Result whole = run(control.input, {}, limits, true);

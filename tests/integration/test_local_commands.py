@@ -4,6 +4,8 @@ ECHO, QUIT, INFO, CONFIG GET, TIME, COMMAND, RESET, AUTH), and the sidecache bin
 line (--version, --help, --check-config on good and bad files, a listen address in use).
 """
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -294,7 +296,55 @@ class CommandLine(unittest.TestCase):
         finally:
             holder.close()
         self.assertNotEqual(code, 0)
-        self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % port, out + err)
+        self.assertIn("%s:1:9: listen: cannot listen on 127.0.0.1:%d: Address already in use"
+                      % (cfg, port), out + err)
+
+    def test_listen_and_http_listen_errors_name_the_config_line(self):
+        node = "pool:\n  nodes:\n    - {name: a, address: 127.0.0.1:%d}\n" % harness.free_port()
+        cfg = self.write("workers: 1\nlisten: no-such-listen-host.invalid:%d\n%s"
+                         % (harness.free_port(), node))
+        code, out, err = self.run_bin("-c", cfg)
+        self.assertNotEqual(code, 0)
+        self.assertRegex(out + err, r"%s:2:9: listen: cannot resolve listen address "
+                         r"no-such-listen-host.invalid: " % re.escape(cfg))
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        try:
+            cfg = self.write("listen: 127.0.0.1:%d\nhttp:\n  listen: 127.0.0.1:%d\n%s"
+                             % (harness.free_port(), holder.getsockname()[1], node))
+            code, out, err = self.run_bin("-c", cfg)
+        finally:
+            holder.close()
+        self.assertNotEqual(code, 0)
+        self.assertRegex(out + err, r"%s:3:11: http.listen: cannot listen on HTTP address "
+                         r"127.0.0.1:\d+ \(http.listen\): Address already in use" % re.escape(cfg))
+
+    def test_unresolvable_node_is_a_warning_and_sidecache_starts(self):
+        workdir = tempfile.mkdtemp(prefix="sidecache-cli-redis-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        redis = harness.RedisServer(workdir)
+        self.addCleanup(redis.stop)
+        port = harness.free_port()
+        cfg = self.write("listen: 127.0.0.1:%d\npool:\n  nodes:\n"
+                         "    - {name: a, address: 127.0.0.1:%d}\n"
+                         "    - {name: b, address: no-such-node.invalid:7003}\n"
+                         % (port, redis.port))
+        warning = (r"%s:5:26: pool.nodes\[1\].address: host 'no-such-node.invalid' does not "
+                   r"resolve \(.+\); starting anyway" % re.escape(cfg))
+        code, out, err = self.run_bin("--check-config", cfg)
+        self.assertEqual(code, 0, err)
+        self.assertIn("valid", out)
+        self.assertRegex(err, "warning: " + warning)
+        proc = harness.Process([harness.BIN, "-c", cfg], cfg + ".log")
+        try:
+            harness.wait_until(lambda: harness.ping(port) or not proc.alive(), timeout=15,
+                               what="sidecache with an unresolvable node")
+            self.assertTrue(proc.alive(), proc.output())
+            self.assertRegex(proc.output(), warning)
+        finally:
+            proc.stop()
+            os.unlink(cfg + ".log")
 
     def test_second_sidecache_on_the_same_port_exits(self):
         cluster = harness.Cluster(1, workers=2)

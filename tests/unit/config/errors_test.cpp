@@ -38,6 +38,9 @@ TEST_CASE("the document must be one non-empty map", "[config][errors]") {
   CHECK(error_of("just text\n") == "t.yaml:1:1: expected a map of keys at the top of the file");
   CHECK(error_of(kNodes + "---\nworkers: 1\n") ==
         "t.yaml:4:1: expected one YAML document, found 2");
+  // Input on which yaml-cpp 0.7's LoadAll never returns (found by fuzz_config).
+  CHECK(error_of(",--< {}\n--- {Vh\n") == "t.yaml:1:1: YAML syntax error: unexpected content");
+  CHECK(error_of(",\n") == "t.yaml:1:1: YAML syntax error: unexpected content");
 }
 
 TEST_CASE("unknown keys at every level", "[config][errors]") {

@@ -252,3 +252,37 @@ TEST_CASE("commands: KEYS and FLUSH are off unless enabled", "[config][load]") {
 
 }  // namespace
 }  // namespace sidecache::config
+
+namespace sidecache::config {
+namespace {
+
+TEST_CASE("node host names that do not resolve are warned about, only when asked",
+          "[config][load]") {
+  const std::string text =
+      "listen: 127.0.0.1:6390\n"
+      "pool:\n"
+      "  nodes:\n"
+      "    - {name: a, address: 127.0.0.1:7001}\n"
+      "    - {name: b, address: localhost:7002}\n"
+      "    - {name: c, address: no-such-node.invalid:7003}\n";
+  CHECK(load_string(text, "r.yaml").warnings.empty());  // no DNS lookup by default
+  const auto config = load_string(text, "r.yaml", {.resolve_nodes = true});
+  REQUIRE(config.warnings.size() == 1);
+  CHECK_THAT(config.warnings[0],
+             Catch::StartsWith("r.yaml:6:26: pool.nodes[2].address: host "
+                               "'no-such-node.invalid' does not resolve (") &&
+                 Catch::EndsWith("); starting anyway, connecting to it fails until it does"));
+}
+
+TEST_CASE("origins name the listen keys for startup errors", "[config][load]") {
+  const auto config = load_string(
+      "pool:\n  nodes: [127.0.0.1:7001:1]\nlisten: 127.0.0.1:6390\nhttp:\n  listen: "
+      "127.0.0.1:9100\n",
+      "o.yaml");
+  CHECK(config.origins.at("listen") == "o.yaml:3:9");
+  CHECK(config.origins.at("http.listen") == "o.yaml:5:11");
+  CHECK(load_string("pool:\n  nodes: [127.0.0.1:7001:1]\n", "o.yaml").origins.empty());
+}
+
+}  // namespace
+}  // namespace sidecache::config
