@@ -3,6 +3,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include <cctype>
 #include <unordered_map>
 
 #include "config/config.hpp"
@@ -106,6 +107,7 @@ MysqlDatabase::~MysqlDatabase() { disconnect(); }
 void MysqlDatabase::disconnect() {
   for (auto& [text, stmt] : statements_) mysql_stmt_close(stmt);
   statements_.clear();
+  numeric_columns_.clear();
   if (conn_) mysql_close(conn_);
   conn_ = nullptr;
 }
@@ -404,11 +406,62 @@ Status MysqlDatabase::write(const std::string& table, const std::string& key_col
   });
 }
 
+Status MysqlDatabase::numeric_columns(const std::string& table,
+                                      const std::unordered_set<std::string>** out) {
+  if (const auto it = numeric_columns_.find(table); it != numeric_columns_.end()) {
+    *out = &it->second;
+    return {};
+  }
+  const std::string text = "SELECT * FROM " + sql::quote_identifier(table, kMy) + " LIMIT 0";
+  MYSQL_STMT* stmt = mysql_stmt_init(conn_);
+  if (!stmt) return failure(mysql_errno(conn_), mysql_error(conn_), "prepare");
+  if (mysql_stmt_prepare(stmt, text.data(), text.size()) != 0) {
+    Status s = failure(mysql_stmt_errno(stmt), mysql_stmt_error(stmt), "table '" + table + "'");
+    mysql_stmt_close(stmt);
+    return s;
+  }
+  std::unordered_set<std::string> names;
+  if (MYSQL_RES* meta = mysql_stmt_result_metadata(stmt)) {
+    const MYSQL_FIELD* fields = mysql_fetch_fields(meta);
+    for (unsigned i = 0; i < mysql_num_fields(meta); ++i) {
+      const ValueKind kind = column_of(fields[i]).type.kind;
+      if ((kind == ValueKind::kInteger || kind == ValueKind::kNumber) &&
+          fields[i].type != MYSQL_TYPE_BIT) {
+        std::string name(fields[i].name, fields[i].name_length);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        names.insert(std::move(name));
+      }
+    }
+    mysql_free_result(meta);
+  }
+  mysql_stmt_close(stmt);
+  *out = &numeric_columns_.emplace(table, std::move(names)).first->second;
+  return {};
+}
+
 Status MysqlDatabase::write_all(const std::string& table, const std::string& key_column,
                                 std::span<const Upsert> upserts,
                                 std::span<const std::string> deletes) {
   if (Status s = simple("START TRANSACTION"); !s.ok()) return s;
-  for (const auto& u : upserts) {
+  for (const auto& original : upserts) {
+    Upsert converted;
+    const Upsert* chosen = &original;
+    for (const auto& [column, value] : original.values) {
+      if (!value || (*value != "true" && *value != "false")) continue;
+      const std::unordered_set<std::string>* numeric = nullptr;
+      if (Status s = numeric_columns(table, &numeric); !s.ok()) return s;
+      converted = original;
+      for (auto& [name, v] : converted.values) {
+        std::string lower = name;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (v && (*v == "true" || *v == "false") && numeric->count(lower)) {
+          v = *v == "true" ? "1" : "0";
+        }
+      }
+      chosen = &converted;
+      break;
+    }
+    const Upsert& u = *chosen;
     // An existing row is updated in the named columns only (a partial write must not trip
     // NOT NULL constraints of the others); a new one is inserted, duplicate-safe.
     std::vector<Param> params{&u.key};

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "db/database.hpp"
@@ -68,6 +69,10 @@ class MysqlDatabase final : public Database {
 
   Status fetch_table(const Source& source, std::span<const std::string> ids, FetchResult& out);
   Status fetch_query(const Source& source, std::span<const std::string> ids, FetchResult& out);
+  // The lower-cased names of `table`'s integer and decimal columns, from the metadata of a
+  // statement prepared but never run; kept per connection. JSON booleans written to them
+  // ("true"/"false") become 1/0, as MySQL itself spells them.
+  Status numeric_columns(const std::string& table, const std::unordered_set<std::string>** out);
   Status write_all(const std::string& table, const std::string& key_column,
                    std::span<const Upsert> upserts, std::span<const std::string> deletes);
   // One try of increment(); `raced`: another transaction inserted the new row first.
@@ -80,6 +85,7 @@ class MysqlDatabase final : public Database {
   ThreadStats* stats_;
   st_mysql* conn_ = nullptr;
   std::unordered_map<std::string, st_mysql_stmt*> statements_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> numeric_columns_;
   std::unique_ptr<QueryKiller> killer_;
   bool connected_before_ = false;
   bool lost_ = false;         // the connection broke during the current attempt
