@@ -850,8 +850,11 @@ class MariaDB:
     def stop_command(self):
         """A shell command that stops the server and returns once it is down."""
         admin = shutil.which("mariadb-admin") or shutil.which("mysqladmin")
-        return "%s --no-defaults -h 127.0.0.1 -P %d -u root --shutdown-timeout=20 shutdown" % (
-            shlex.quote(admin), self.port)
+        base = "%s --no-defaults -h 127.0.0.1 -P %d -u root" % (shlex.quote(admin), self.port)
+        # Down means the listener refuses connections, not only that the server was asked to go
+        # (the process itself may linger as the harness's unreaped child).
+        return ("%s shutdown && for i in $(seq 300); do %s ping >/dev/null 2>&1 || exit 0; "
+                "sleep 0.1; done; exit 1" % (base, base))
 
     def start_command(self):
         """A shell command that starts the server again and returns once it answers."""
@@ -888,8 +891,8 @@ class MariaDB:
             return
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                break
+            if self.proc is not None and self.proc.pid == pid and self.proc.poll() is not None:
+                break  # our child, reaped (a server restarted by start_command is not)
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
