@@ -3,7 +3,7 @@
 # missing, so it is cheap to call from every script.
 #   scripts/deps.sh run    build + run (compiler, libraries, redis-server, sqlite3)
 #   scripts/deps.sh test   run + what the test suite drives (nutcracker, python3-redis, clang,
-#                          the PostgreSQL server)
+#                          the PostgreSQL and MariaDB servers)
 #   scripts/deps.sh bench  test + benchmark tools
 set -euo pipefail
 
@@ -11,7 +11,7 @@ profile=${1:-test}
 packages=(
   g++ cmake ninja-build pkg-config ccache make
   libboost-dev libhiredis-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev catch2
-  libsqlite3-dev libpq-dev libssl-dev
+  libsqlite3-dev libpq-dev libmariadb-dev libssl-dev
   redis-server redis-tools sqlite3
 )
 if [[ $profile == test || $profile == bench ]]; then
@@ -23,6 +23,8 @@ if [[ $profile == test || $profile == bench ]]; then
   packages+=(postgresql)
   # test_deploy_*.py: yamllint, PyYAML, readelf (binutils) and setpriv/unshare (util-linux)
   packages+=(yamllint python3-yaml binutils util-linux)
+  # mariadb-server: test_db_mysql.py and test_cache_mysql.py start their own server
+  packages+=(mariadb-server)
   # node + npm run the real Node.js clients (tests/integration/test_node_clients.py). Checked by
   # command, not by package: a NodeSource nodejs ships npm itself, and Debian's npm conflicts
   # with it.

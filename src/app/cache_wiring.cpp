@@ -17,12 +17,14 @@ std::string Daemon::prepare_cache(const config::Config& config) {
     process_.cache->set_db(cache::make_db_runner(db_));
     process_.set_db_stats(db_->shared_stats());
     spdlog::info("cache: {} database, {} connection(s) for reads and writes",
-                 database.kind == config::DatabaseKind::kSqlite ? "SQLite" : "PostgreSQL",
-                 database.pool_size);
+                 config::to_string(database.kind), database.pool_size);
   } else if (const auto& running = config_->cache.database;
-             running &&
-             (running->kind != database.kind || running->path != database.path ||
-              running->conninfo != database.conninfo || running->pool_size != database.pool_size)) {
+             running && (running->kind != database.kind || running->path != database.path ||
+                         running->conninfo != database.conninfo || running->host != database.host ||
+                         running->port != database.port || running->socket != database.socket ||
+                         running->user != database.user || running->dbname != database.dbname ||
+                         running->password.value != database.password.value ||
+                         running->pool_size != database.pool_size)) {
     spdlog::warn("reload: cache.database changed: needs a restart; the running database stays");
   }
   const auto timeout = database.connect_timeout + database.query_timeout + config::Millis{2000};

@@ -47,8 +47,11 @@ std::string pattern(const Value& value) {
 }
 
 void read_kind(DatabaseConfig& db, const Value& value) {
-  static constexpr std::string_view kKinds[] = {"sqlite", "postgres"};
-  db.kind = value.one_of(kKinds) == "postgres" ? DatabaseKind::kPostgres : DatabaseKind::kSqlite;
+  static constexpr std::string_view kKinds[] = {"sqlite", "postgres", "mysql"};
+  const std::string kind = value.one_of(kKinds);
+  db.kind = kind == "postgres" ? DatabaseKind::kPostgres
+            : kind == "mysql"  ? DatabaseKind::kMysql
+                               : DatabaseKind::kSqlite;
 }
 
 // A relative SQLite path is relative to the config file, so `-c` from any directory works.
@@ -61,10 +64,22 @@ void read_path(DatabaseConfig& db, const Value& value) {
 }
 
 constexpr Directive<DatabaseConfig> kDatabaseDirectives[] = {
-    {"type", read_kind, "sqlite (embedded default) or postgres"},
+    {"type", read_kind, "sqlite (embedded default), postgres or mysql (MySQL / MariaDB)"},
     {"path", read_path, "SQLite: database file (relative to this config file)"},
     {"conninfo", read_string<&DatabaseConfig::conninfo>,
      "PostgreSQL: libpq connection string, e.g. \"host=127.0.0.1 dbname=app\""},
+    {"host", read_string<&DatabaseConfig::host>, "MySQL: server host name or address (127.0.0.1)"},
+    {"port", read_integer<&DatabaseConfig::port, 1, 65535>, "MySQL: TCP port (3306)"},
+    {"socket", read_string<&DatabaseConfig::socket>,
+     "MySQL: Unix socket path instead of host/port"},
+    {"user", read_string<&DatabaseConfig::user>, "MySQL: account name"},
+    {"database", read_string<&DatabaseConfig::dbname>, "MySQL: the database (schema) to use"},
+    {"password", read_secret<&DatabaseConfig::password, SecretSource::Kind::kLiteral>,
+     "MySQL: password in the config file (prefer password_file or password_env)"},
+    {"password_file", read_secret<&DatabaseConfig::password, SecretSource::Kind::kFile>,
+     "MySQL: file holding the password, re-read at every connect"},
+    {"password_env", read_secret<&DatabaseConfig::password, SecretSource::Kind::kEnv>,
+     "MySQL: environment variable holding the password"},
     {"pool_size", read_integer<&DatabaseConfig::pool_size, 1, 256>,
      "database connections, each on its own thread"},
     {"max_queue", read_integer<&DatabaseConfig::max_queue, 1, 1u << 24>,
@@ -335,6 +350,22 @@ void read_rules(CacheConfig& cache, const Value& value) {
   }
 }
 
+// Keys that belong to another database type are errors, not silently ignored.
+void check_database_keys(const DatabaseConfig& db, const Value& value) {
+  const bool mysql = db.kind == DatabaseKind::kMysql;
+  if (db.kind != DatabaseKind::kSqlite && !db.path.empty()) value.fail("'path' is for type sqlite");
+  if (db.kind != DatabaseKind::kPostgres && !db.conninfo.empty()) {
+    value.fail("'conninfo' is for type postgres");
+  }
+  const std::pair<bool, const char*> mysql_keys[] = {
+      {!db.host.empty(), "host"},       {db.port != 0, "port"},
+      {!db.socket.empty(), "socket"},   {!db.user.empty(), "user"},
+      {!db.dbname.empty(), "database"}, {!db.password.empty(), "password"}};
+  for (const auto& [set, key] : mysql_keys) {
+    if (set && !mysql) value.fail(std::string("'") + key + "' is for type mysql");
+  }
+}
+
 void read_database(CacheConfig& cache, const Value& value) {
   cache.database.emplace();
   auto& db = *cache.database;
@@ -345,11 +376,12 @@ void read_database(CacheConfig& cache, const Value& value) {
   if (db.kind == DatabaseKind::kPostgres && db.conninfo.empty()) {
     value.fail("type postgres needs 'conninfo'");
   }
-  if (db.kind == DatabaseKind::kSqlite && !db.conninfo.empty()) {
-    value.fail("'conninfo' is for type postgres");
+  if (db.kind == DatabaseKind::kMysql && (db.user.empty() || db.dbname.empty())) {
+    value.fail("type mysql needs 'user' and 'database'");
   }
-  if (db.kind == DatabaseKind::kPostgres && !db.path.empty()) {
-    value.fail("'path' is for type sqlite");
+  check_database_keys(db, value);
+  if (db.kind == DatabaseKind::kMysql && !db.socket.empty() && (!db.host.empty() || db.port != 0)) {
+    value.fail("type mysql takes 'socket' or 'host'/'port', not both");
   }
 }
 
@@ -358,7 +390,8 @@ void read_channel(CacheConfig& cache, const Value& value) {
 }
 
 constexpr Directive<CacheConfig> kCacheDirectives[] = {
-    {"database", read_database, "the database policies load from: {type, path | conninfo, ...}"},
+    {"database", read_database,
+     "the database policies load from: {type, path | conninfo | host/user/database, ...}"},
     {"policies", read_policies, "read-through policies, first match wins"},
     {"ttl_rules", read_rules, "TTL per kind of key [{match, ttl}], first match wins"},
     {"default_ttl", read_duration<&CacheConfig::default_ttl, 1000, kMaxTtlMs>,

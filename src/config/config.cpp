@@ -434,6 +434,18 @@ std::string digest_of(std::string_view text) {
 
 }  // namespace
 
+const char* to_string(DatabaseKind kind) {
+  switch (kind) {
+    case DatabaseKind::kSqlite:
+      return "SQLite";
+    case DatabaseKind::kPostgres:
+      return "PostgreSQL";
+    case DatabaseKind::kMysql:
+      return "MySQL";
+  }
+  return "unknown";
+}
+
 Config load_string(std::string_view yaml, const std::string& source, const LoadOptions& options) {
   const auto document = parse_document(std::string(yaml), source);
   Config config;

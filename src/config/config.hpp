@@ -192,12 +192,21 @@ struct HttpConfig {
 };
 
 // The database the cache loads from (db/). SQLite is the embedded default.
-enum class DatabaseKind { kSqlite, kPostgres };
+enum class DatabaseKind { kSqlite, kPostgres, kMysql };
+
+// "SQLite", "PostgreSQL", "MySQL" (logs).
+const char* to_string(DatabaseKind kind);
 
 struct DatabaseConfig {
   DatabaseKind kind = DatabaseKind::kSqlite;
   std::string path;                 // SQLite: the database file
   std::string conninfo;             // PostgreSQL: a libpq connection string
+  std::string host;                 // MySQL / MariaDB: server host (TCP), default 127.0.0.1
+  std::uint16_t port = 0;           // MySQL: TCP port (0: 3306)
+  std::string socket;               // MySQL: a Unix socket path instead of host/port
+  std::string user;                 // MySQL: account name
+  std::string dbname;               // MySQL: the default database (schema)
+  SecretSource password;            // MySQL: the account's password (file, env or literal)
   std::uint32_t pool_size = 4;      // connections, each on its own database thread
   std::uint32_t max_queue = 10000;  // calls waiting for a database thread; more fail at once
   Millis query_timeout{1000};       // a query running longer is cancelled

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "config/config.hpp"
+#include "db/mysql.hpp"
 #include "db/postgres.hpp"
 #include "db/sqlite.hpp"
 
@@ -50,6 +51,9 @@ IncrementResult add_integer(const std::optional<std::string>& old, std::int64_t 
 std::unique_ptr<Database> make_database(const config::DatabaseConfig& config, ThreadStats* stats) {
   if (config.kind == config::DatabaseKind::kPostgres) {
     return std::make_unique<PostgresDatabase>(config, stats);
+  }
+  if (config.kind == config::DatabaseKind::kMysql) {
+    return std::make_unique<MysqlDatabase>(config, stats);
   }
   return std::make_unique<SqliteDatabase>(config, stats);
 }

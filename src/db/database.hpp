@@ -1,6 +1,6 @@
-// The database behind the cache: one small interface, with SQLite (embedded default) and
-// PostgreSQL adapters. Every call blocks, so it runs only on the database threads
-// (db/executor.hpp), never on a proxy worker. Asio-free.
+// The database behind the cache: one small interface, with SQLite (embedded default),
+// PostgreSQL and MySQL / MariaDB adapters. Every call blocks, so it runs only on the database
+// threads (db/executor.hpp), never on a proxy worker. Asio-free.
 #pragma once
 
 #include <chrono>
@@ -21,8 +21,8 @@ namespace sidecache::db {
 struct ThreadStats;
 
 // Where a policy's rows come from: a table and key column, or a parameterised query that
-// takes the id as its one parameter ($1 for PostgreSQL, ? or ?1 for SQLite) and returns at
-// most one row.
+// takes the id as its one parameter ($1 for PostgreSQL, ? or ?1 for SQLite, ? for MySQL) and
+// returns at most one row.
 struct Source {
   std::string table;
   std::string key_column;
@@ -137,8 +137,8 @@ class Database {
 // is not an integer or out of range" or "increment or decrement would overflow".
 IncrementResult add_integer(const std::optional<std::string>& old, std::int64_t delta);
 
-// The adapter `config` names (SQLite or PostgreSQL). Connects lazily, on the first call; every
-// call then runs on the calling thread (one Database per database thread). `stats` (optional)
+// The adapter `config` names (SQLite, PostgreSQL or MySQL). Connects lazily, on the first call;
+// every call then runs on the calling thread (one Database per database thread). `stats` (optional)
 // receives connects and reconnects.
 std::unique_ptr<Database> make_database(const config::DatabaseConfig& config,
                                         ThreadStats* stats = nullptr);

@@ -102,6 +102,64 @@ cache:
   CHECK(u.xfetch_beta == Approx(1.0));
 }
 
+TEST_CASE("a MySQL database section is read", "[config][cache][mysql]") {
+  const auto config = load_string(kNodes + R"(
+cache:
+  database:
+    type: mysql
+    host: db.internal
+    port: 3307
+    user: app
+    database: shop
+    password_env: MYSQL_PASSWORD
+    query_timeout: 300ms
+)",
+                                  "t.yaml");
+  const auto& db = *config.cache.database;
+  CHECK(db.kind == DatabaseKind::kMysql);
+  CHECK(db.host == "db.internal");
+  CHECK(db.port == 3307);
+  CHECK(db.user == "app");
+  CHECK(db.dbname == "shop");
+  CHECK(db.password.kind == SecretSource::Kind::kEnv);
+  CHECK(db.password.value == "MYSQL_PASSWORD");
+  CHECK(db.password.where == "t.yaml:11:19");
+  CHECK(db.query_timeout == 300ms);
+  CHECK(config.warnings.empty());  // an unset variable is a connect error, not a config one
+
+  const auto socket = load_string(
+      kNodes + "cache:\n  database: {type: mysql, socket: /run/m.sock, user: u, database: d}\n",
+      "t.yaml");
+  CHECK(socket.cache.database->socket == "/run/m.sock");
+  CHECK(socket.cache.database->host.empty());
+  CHECK(socket.cache.database->port == 0);  // the adapter's 3306
+
+  const auto literal = load_string(
+      kNodes + "cache:\n  database: {type: mysql, user: u, database: d, password: pw}\n", "t.yaml");
+  CHECK(literal.cache.database->password.value == "pw");
+  CHECK(literal.warnings.size() == 1);
+}
+
+TEST_CASE("MySQL database errors point at the section", "[config][cache][mysql]") {
+  CHECK(error_of(kNodes + "cache:\n  database: {type: mysql, user: u}\n") ==
+        "t.yaml:4:13: cache.database: type mysql needs 'user' and 'database'");
+  CHECK(error_of(kNodes + "cache:\n  database: {type: postgres, conninfo: x, host: h}\n") ==
+        "t.yaml:4:13: cache.database: 'host' is for type mysql");
+  CHECK(error_of(kNodes + "cache:\n  database: {type: sqlite, path: a, password_file: f}\n") ==
+        "t.yaml:4:13: cache.database: 'password' is for type mysql");
+  CHECK(
+      error_of(kNodes + "cache:\n  database: {type: mysql, user: u, database: d, conninfo: c}\n") ==
+      "t.yaml:4:13: cache.database: 'conninfo' is for type postgres");
+  CHECK(error_of(kNodes +
+                 "cache:\n  database: {type: mysql, user: u, database: d, socket: s, port: 1}\n") ==
+        "t.yaml:4:13: cache.database: type mysql takes 'socket' or 'host'/'port', not both");
+  CHECK(error_of(kNodes + "cache:\n  database: {type: mysql, user: u, database: d, port: 0}\n") ==
+        "t.yaml:4:55: cache.database.port: 0 is out of range (1..65535)");
+  CHECK_THAT(error_of(kNodes + "cache:\n  database: {type: mysql, user: u, database: d, "
+                               "password: a, password_env: B}\n"),
+             Catch::Contains("not several"));
+}
+
 TEST_CASE("a relative SQLite path is relative to the config file", "[config][cache]") {
   const auto config = load_string(kNodes + kDb, "/etc/sidecache/sidecache.yaml");
   CHECK(config.cache.database->path == "/etc/sidecache/app.db");
@@ -127,9 +185,9 @@ TEST_CASE("cache errors point at the key at fault", "[config][cache]") {
         "t.yaml:4:13: cache.database: type sqlite needs 'path'");
   CHECK(error_of(kNodes + "cache:\n  database: {type: postgres, path: a}\n") ==
         "t.yaml:4:13: cache.database: type postgres needs 'conninfo'");
-  CHECK(error_of(kNodes + "cache:\n  database: {type: mysql}\n") ==
-        "t.yaml:4:20: cache.database.type: unknown value 'mysql' (expected one of: sqlite, "
-        "postgres)");
+  CHECK(error_of(kNodes + "cache:\n  database: {type: oracle}\n") ==
+        "t.yaml:4:20: cache.database.type: unknown value 'oracle' (expected one of: sqlite, "
+        "postgres, mysql)");
   CHECK(error_of(policy + "{match: \"p:*:*\", query: q}\n") ==
         "t.yaml:6:15: cache.policies[0].match: 'p:*:*' must contain exactly one '*' (it stands "
         "for the id)");

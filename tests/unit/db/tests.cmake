@@ -1,6 +1,7 @@
 # unit_db: the SQL text, the SQLite adapter against temp files, the executor. The PostgreSQL
 # cases are hidden ([.postgres]): tests/integration/test_db_postgres.py starts a server and runs
-# them with SIDECACHE_TEST_PG set to its conninfo.
+# them with SIDECACHE_TEST_PG set to its conninfo; the MySQL ones ([.mysql]) likewise
+# tests/integration/test_db_mysql.py against a MariaDB server.
 find_package(SQLite3 REQUIRED)
 sidecache_unit_test(db LIBS sidecache_db SQLite::SQLite3)
 target_compile_definitions(unit_db PRIVATE
