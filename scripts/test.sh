@@ -4,6 +4,8 @@
 # (each test has a hard time limit), then runs the libFuzzer targets for a fixed time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache keys on paths relative to the checkout, so any clone reuses what another one built.
+export CCACHE_BASEDIR="$PWD"
 
 bash scripts/deps.sh test
 
