@@ -109,6 +109,12 @@ void Session::start() {
 
 void Session::drain() {
   if (stopped_ || closing_) return;
+  if (unprocessed_) {
+    // Requests read but waiting at the client's limits are answered too: process_input()
+    // closes once they are all dispatched, and the reader reads nothing more meanwhile.
+    drain_pending_ = true;
+    return;
+  }
   closing_ = true;  // what is read from now on is dropped; what was read is answered
   resume_.cancel();
   flush();  // closes at once when nothing is owed
@@ -216,6 +222,10 @@ asio::awaitable<void> Session::read_loop() {
       process_input();
       flush();
     } while (unprocessed_);
+    if (drain_pending_ && !closing_) {  // a drain came while input waited at the limits
+      closing_ = true;
+      flush();
+    }
     if (in_.size() == 0) in_.shrink_to(last_read_ < kSmallRead ? kSmallRead : kIdleBufferBytes);
   }
   stop();  // the client went away (or we stopped); pending replies are dropped
@@ -285,8 +295,9 @@ void Session::process_input() {
     if (client_.quit) closing_ = true;
     if (client_.auth_failed && after_auth_failure()) break;
   }
-  // The client half-closed: once all its input is dispatched, nothing more comes.
-  if (peer_closed_ && !hold_ && !unprocessed_) closing_ = true;
+  // The client half-closed (or a drain began): once all its input is dispatched, nothing more
+  // is taken.
+  if ((peer_closed_ || drain_pending_) && !hold_ && !unprocessed_) closing_ = true;
   in_dispatch_ = false;
 }
 

@@ -151,7 +151,8 @@ class Session final : public backend::ReplySink,
   std::size_t last_read_ = 0;  // bytes of the last socket read: small reads use a small buffer
   bool flush_posted_ = false;
   bool in_dispatch_ = false;
-  bool closing_ = false;  // QUIT or protocol error: stop reading, close after the last reply
+  bool closing_ = false;        // QUIT or protocol error: stop reading, close after the last reply
+  bool drain_pending_ = false;  // drain() while read input waited at the limits
   bool stopped_ = false;
   bool reader_waiting_ = false;
   bool unprocessed_ = false;  // complete requests left in in_ while over the limits

@@ -372,10 +372,12 @@ class Push(list):
     """A RESP3 push (`>`)."""
 
 
-def ping(port, timeout=0.5):
+def ping(port, timeout=0.5, password=None):
     try:
         c = RespConnection(port, timeout=timeout)
         try:
+            if password is not None and c.command("AUTH", password) != "OK":
+                return False
             return c.command("PING") == "PONG"
         finally:
             c.close()
@@ -445,9 +447,11 @@ def sanitizer_report(text):
 
 
 class RedisServer:
-    def __init__(self, workdir, port=None, extra=(), start=True, secure=None):
-        """`secure` (default: SIDECACHE_TEST_BACKEND=auth_tls): TLS only, ACL user `app`."""
+    def __init__(self, workdir, port=None, extra=(), start=True, secure=None, password=None):
+        """`secure` (default: SIDECACHE_TEST_BACKEND=auth_tls): TLS only, ACL user `app`.
+        `password`: plain TCP with requirepass."""
         self.port = port or free_port()
+        self.password = password
         self.secure = BACKEND_MODE == "auth_tls" if secure is None else secure
         if self.secure:
             _secure_ports.add(self.port)
@@ -465,8 +469,11 @@ class RedisServer:
                 "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
                 "--protected-mode", "no"] + self.extra
+        if self.password is not None:
+            args += ["--requirepass", self.password]
         self.process = Process(args, os.path.join(self.dir, "redis.log"))
-        wait_until(lambda: ping(self.port), timeout=10, what="redis-server on %d" % self.port)
+        wait_until(lambda: ping(self.port, password=self.password), timeout=10,
+                   what="redis-server on %d" % self.port)
 
     def stop(self, sig=signal.SIGTERM):
         if self.process:
@@ -487,6 +494,8 @@ class RedisServer:
             c = secure_certs()
             kw.update(ssl=True, ssl_ca_certs=c["ca.crt"], ssl_cert_reqs="required",
                       ssl_check_hostname=False, username=SECURE_USER, password=SECURE_PASSWORD)
+        elif self.password is not None:
+            kw.setdefault("password", self.password)
         return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
     def cli(self):

@@ -108,7 +108,21 @@ class Pod:
         mount = [m for m in self.container["volumeMounts"] if m["name"] == "sidecache-config"][0]
         self.mount_path = mount["mountPath"]
         self.config = yaml.safe_load(config_map["data"]["sidecache.yaml"])
-        self.redis = [harness.RedisServer(workdir, start=False)
+        # A backend password from a mounted Secret: the Secret volume laid out as the kubelet
+        # does (same ..data layout as a ConfigMap), the nodes with that requirepass.
+        self.password = None
+        self.secret_dir = None
+        password_file = self.config["pool"].get("password_file")
+        if password_file:
+            mount = [m for m in self.container["volumeMounts"]
+                     if password_file.startswith(m["mountPath"].rstrip("/") + "/")]
+            test.assertEqual(len(mount), 1, "password_file is not on a mounted volume")
+            self.secret_mount = mount[0]["mountPath"].rstrip("/")
+            self.password = "pod-secret-%d" % os.getpid()
+            self.secret_dir = os.path.join(workdir, "secret")
+            KubeletVolume(self.secret_dir,
+                          {os.path.relpath(password_file, self.secret_mount): self.password})
+        self.redis = [harness.RedisServer(workdir, start=False, password=self.password)
                       for _ in self.config["pool"]["nodes"]]
         self.resp_port = harness.free_port()
         self.http_port = harness.free_port()
@@ -128,6 +142,9 @@ class Pod:
         c["http"]["listen"] = "127.0.0.1:%d" % self.http_port
         for node, server in zip(c["pool"]["nodes"], self.redis):
             node["address"] = "127.0.0.1:%d" % server.port
+        if self.secret_dir:
+            c["pool"]["password_file"] = c["pool"]["password_file"].replace(self.secret_mount,
+                                                                            self.secret_dir, 1)
         return yaml.safe_dump(c, sort_keys=False)
 
     def argv(self):
