@@ -437,6 +437,18 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
                      "SUMMARY: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer")
 
 
+def sanitized_build():
+    """True when sidecache is a sanitizer build (its allocator's quarantine and shadow memory
+    make resident-memory figures meaningless there)."""
+    cache = os.path.join(BUILD_DIR, "CMakeCache.txt") if BUILD_DIR else ""
+    if cache and os.path.exists(cache):
+        with open(cache) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    return line.strip().split("=", 1)[1].lower() in ("asan", "fuzz")
+    return False
+
+
 def sanitizer_report(text):
     """The first sanitizer finding in a log text, with some context, or None."""
     for marker in SANITIZER_MARKERS:
