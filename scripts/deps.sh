@@ -11,7 +11,7 @@ profile=${1:-test}
 packages=(
   g++ cmake ninja-build pkg-config ccache make
   libboost-dev libhiredis-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev catch2
-  libsqlite3-dev libpq-dev libmariadb-dev libssl-dev
+  libsqlite3-dev libpq-dev libmariadb-dev libssl-dev libjemalloc-dev
   redis-server redis-tools sqlite3
 )
 if [[ $profile == test || $profile == bench ]]; then

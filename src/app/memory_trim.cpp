@@ -15,6 +15,14 @@ constexpr std::size_t kTrimAbove = 4 * 1024 * 1024;
 
 }  // namespace
 
+void MemoryTrimmer::start() {
+#if SIDECACHE_JEMALLOC
+  // jemalloc's background thread returns free pages itself (jemalloc_config.cpp).
+#else
+  schedule();
+#endif
+}
+
 void MemoryTrimmer::schedule() {
   timer_.expires_after(kInterval);
   timer_.async_wait([this](boost::system::error_code ec) {

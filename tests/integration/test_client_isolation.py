@@ -20,6 +20,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 
+def jemalloc_build():
+    """True when the sidecache under test links jemalloc (SIDECACHE_JEMALLOC, the default)."""
+    cache = os.path.join(harness.BUILD_DIR or "", "CMakeCache.txt")
+    if not os.path.exists(cache):
+        return False
+    with open(cache) as f:
+        return any(line.strip() == "SIDECACHE_JEMALLOC:BOOL=ON" for line in f)
+
+
 def proc_status(pid):
     """VmRSS and VmHWM of `pid` in bytes."""
     out = {}
@@ -261,11 +270,12 @@ class MemoryReturned(unittest.TestCase):
         harness.wait_until(lambda: c.info("clients")["connected_clients"] <= 1, timeout=20,
                            what="the 5,000 clients gone")
         # Before: 5,000 idle clients took about 100 MB, all kept after they left. Now each
-        # holds a few KB and the allocator's free pages are trimmed; what stays is pages that
-        # hold one of Asio's per-socket reactor states (pooled, never freed) among freed data.
+        # holds a few KB, and jemalloc gives the pages back once they leave. On glibc's
+        # allocator (-DSIDECACHE_JEMALLOC=OFF) the pages that hold one of Asio's per-socket
+        # reactor states (pooled, never freed) among freed data stay: a looser bound.
         self.assertLess(busy - idle, 48 << 20, "5,000 idle clients took %d MB" %
                         ((busy - idle) >> 20))
-        bound = idle + (32 << 20)
+        bound = idle * 1.2 if jemalloc_build() else idle + (32 << 20)
         deadline = time.monotonic() + 10
         while self.rss() > bound and time.monotonic() < deadline:
             time.sleep(0.2)
