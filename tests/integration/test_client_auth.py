@@ -70,7 +70,7 @@ def auth_yaml(tmp, password=PASSWORD, users=USERS, extra_auth="failure_delay: 10
 
 def reference_redis(tmp):
     """A redis-server with requirepass and the same ACL users."""
-    server = harness.RedisServer(tmp)  # ready on PING, then locked
+    server = harness.RedisServer(tmp, secure=False)  # ready on PING, then locked
     admin = server.client()
     for name, (rules, pw) in USERS.items():
         admin.execute_command("ACL", "SETUSER", name, "reset", ">" + pw, *rules.split())

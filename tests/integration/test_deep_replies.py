@@ -117,11 +117,15 @@ class DeepReplies(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cluster = harness.Cluster(1, pool_extra=POOL)
-        cls.redis_port = cls.cluster.redis[0].port
+        # What sidecache's replies are compared with: a plain redis-server of the same version
+        # (the cluster's node may need TLS and AUTH: SIDECACHE_TEST_BACKEND=auth_tls).
+        cls.reference = harness.RedisServer(cls.cluster.tmp, secure=False)
+        cls.redis_port = cls.reference.port
         cls.port = cls.cluster.sidecache.port
 
     @classmethod
     def tearDownClass(cls):
+        cls.reference.stop()
         cls.cluster.close()
 
     def log(self):

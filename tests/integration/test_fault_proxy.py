@@ -64,7 +64,7 @@ class FaultProxyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="sidecache-proxy-")
-        cls.redis = harness.RedisServer(cls.tmp)
+        cls.redis = harness.RedisServer(cls.tmp, secure=False)  # a plain TCP peer to proxy
         cls.proxy = harness.FaultProxy(cls.tmp, cls.redis.port)
 
     @classmethod

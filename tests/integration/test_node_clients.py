@@ -140,7 +140,7 @@ class NodeClients(unittest.TestCase):
     def test_checks_pass_against_redis_itself(self):
         # The baseline: the same checks straight against one redis-server must pass, so a
         # failure through sidecache is sidecache's.
-        server = harness.RedisServer(self.cluster.tmp)
+        server = harness.RedisServer(self.cluster.tmp, secure=False)
         try:
             for script in ("node_redis_check.js", "ioredis_check.js"):
                 for protocol in (3, 2):
