@@ -99,12 +99,10 @@ int Daemon::run() {
     return 1;
   }
   try {
-    writes_ = write::Service::create(*config_, process_.cache);
+    writes_ = writeback::Service::create(*config_, process_.cache);
     if (writes_) {
       process_.writes = writes_->shared();
-      std::vector<std::string> pending;
-      for (const auto& q : writes_->shared()->queues) pending.push_back(q.pending);
-      process_.cache->set_write_pending(std::move(pending));
+      process_.cache->set_store_hook(writes_->store_hook());
     }
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));

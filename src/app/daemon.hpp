@@ -20,7 +20,7 @@
 #include "metrics/http_endpoint.hpp"
 #include "server/worker.hpp"
 #include "sidecache/util/asio.hpp"
-#include "write/service.hpp"
+#include "writeback/service.hpp"
 
 namespace sidecache::app {
 
@@ -62,7 +62,7 @@ class Daemon {
   std::shared_ptr<db::Executor> db_;  // database threads; null until a policy needs them
   std::atomic<std::uint64_t> generation_{0};
   std::vector<std::unique_ptr<server::Worker>> workers_;
-  std::unique_ptr<write::Service> writes_;
+  std::unique_ptr<writeback::Service> writes_;
   // When the drain began (steady clock ticks; 0: no drain): flushers get what is left of it.
   std::atomic<std::chrono::steady_clock::rep> drain_started_{
       0};                                        // write modes (issue 6); null without them

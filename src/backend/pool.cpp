@@ -4,15 +4,6 @@
 
 namespace sidecache::backend {
 
-std::vector<route::RingNode> ring_nodes(const config::PoolConfig& config) {
-  std::vector<route::RingNode> nodes;
-  nodes.reserve(config.nodes.size());
-  for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
-    nodes.push_back({config.nodes[i].name, config.nodes[i].weight, i});
-  }
-  return nodes;
-}
-
 std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& config,
                                                    HealthChecker::OnChange on_change,
                                                    const std::vector<std::string>& down) {
@@ -32,7 +23,7 @@ std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& con
 Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats,
            std::shared_ptr<HealthChecker> health)
     : config_(config),
-      router_(config.hash, config.hash_tag, ring_nodes(config)),
+      router_(config.hash, config.hash_tag, route::ring_nodes(config.nodes)),
       health_(std::move(health)),
       io_(io) {
   options_ = ConnectionOptions{config.connect_timeout,
@@ -159,13 +150,13 @@ void Pool::set_node_up(std::uint32_t node, bool up) {
 void Pool::rebuild_ring() {
   if (config_.down_policy != config::DownPolicy::kRemap) return;
   std::vector<route::RingNode> live;
-  auto all = ring_nodes(config_);
+  auto all = route::ring_nodes(config_.nodes);
   for (auto& n : all) {
     if (nodes_[n.id].up) live.push_back(std::move(n));
   }
   // With no node up, keep the full ring: requests then fail fast with "node X is down".
-  router_ =
-      route::Router(config_.hash, config_.hash_tag, live.empty() ? ring_nodes(config_) : live);
+  router_ = route::Router(config_.hash, config_.hash_tag,
+                          live.empty() ? route::ring_nodes(config_.nodes) : live);
 }
 
 bool Pool::auth_failing(const Node& node) const {

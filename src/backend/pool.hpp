@@ -76,8 +76,6 @@ class Pool final : public NodeSender {
   std::string scratch_;
 };
 
-// The ring nodes of a pool config (names, weights, ids = node index).
-std::vector<route::RingNode> ring_nodes(const config::PoolConfig& config);
 // The health checker for a pool config; `down` lists nodes known to be down already.
 std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& config,
                                                    HealthChecker::OnChange on_change,

@@ -7,10 +7,24 @@
 #include "resp/writer.hpp"
 
 namespace sidecache::cache {
-namespace {}  // namespace
 
-// One client request taken by the engine, with one slot per key.
+// One client request taken by the engine: a state machine over its keys. Every state is one
+// wait, for Redis or for the loads:
+//
+//   kReading   every key's read is in flight: the command and PTTL, pipelined (the hit path:
+//              nothing else is sent for a hit). Hits, stale-while-revalidate answers and errors
+//              finish their slots here; absent and expired keys become misses.
+//   kProbing   the misses' probe, one round trip: for each miss, after joining its flight (in
+//              this process), the negative marker (EXISTS, absent keys of a policy with
+//              negative_ttl) and, for the keys this process leads, the lease attempt (SET NX,
+//              policies with a lease), all sent together. Skipped when no miss needs either.
+//   kLoading   negative markers answered; the keys we lead are loaded (one database call per
+//              policy), the others wait for their flight or another sidecache's lease holder.
+//   kAnswered  the one reply went to the client (every slot done, an error, or load_timeout).
 struct Engine::Read {
+  enum class State { kReading, kProbing, kLoading, kAnswered };
+  // What the probe learnt about one miss.
+  enum class Lease { kNone, kWon, kHeld, kFailed };
   struct Slot {
     std::string key;
     std::size_t index = 0;  // policy index in snap
@@ -18,23 +32,33 @@ struct Engine::Read {
     std::string id;
     std::string reply;  // this key's part of the answer
     bool done = false;
-    bool loading = false;
-    std::string stale;  // the stale reply, for stale-if-error
-    bool has_stale = false;
-    std::int64_t stale_for_ms = 0;
-    // The pipelined command + PTTL.
+    // The read: the pipelined command + PTTL.
     std::string cmd_reply;
     std::int64_t pttl = -2;
     int pending = 0;
+    // A miss: absent (the negative marker is asked), or expired past stale_while_revalidate
+    // (its value kept for stale-if-error).
+    bool miss = false;
+    bool absent = false;
+    std::string stale;
+    bool has_stale = false;
+    std::int64_t stale_for_ms = 0;
+    // The probe.
+    bool leader = false;  // this request leads the key's flight
+    bool negative = false;
+    Lease lease = Lease::kNone;
+    std::string token;
   };
+  State state = State::kReading;
   ReadOp op = ReadOp::kNone;
   std::vector<std::string> args;
   backend::ReplyTarget target;
   SnapPtr snap;
   std::vector<Slot> slots;
   std::size_t open = 0;     // slots not done
-  std::size_t reading = 0;  // policy slots whose read (and negative check) is not over
-  bool answered = false;
+  std::size_t reading = 0;  // policy slots whose read is not answered (kReading)
+  std::size_t misses = 0;   // slots that became misses
+  std::size_t probing = 0;  // probe replies not answered (kProbing)
   bool timer = false;
   std::string error;
 };
@@ -84,11 +108,13 @@ bool Engine::handle(std::string_view name, std::span<const std::string_view> arg
   r->snap = std::move(snap);
   r->open = r->slots.size();
   for (const auto& s : r->slots) r->reading += s.policy ? 1 : 0;
-  for (std::size_t i = 0; i < r->slots.size(); ++i) start_read(r, i);
+  for (std::size_t i = 0; i < r->slots.size(); ++i) read_key(r, i);
   return true;
 }
 
-void Engine::start_read(const ReadPtr& r, std::size_t i) {
+// kReading: one key's read. Plain keys of a mixed MGET are a GET; policy keys the client's
+// command (GET for MGET) and PTTL, pipelined.
+void Engine::read_key(const ReadPtr& r, std::size_t i) {
   auto& s = r->slots[i];
   const std::uint64_t lane = r->target.lane;
   if (!s.policy) {
@@ -113,7 +139,7 @@ void Engine::start_read(const ReadPtr& r, std::size_t i) {
       [self, r, i](std::string_view reply) {
         auto& slot = r->slots[i];
         slot.cmd_reply = std::string(reply);
-        if (--slot.pending == 0) self->on_read(r, i, slot.cmd_reply, slot.pttl);
+        if (--slot.pending == 0) self->on_read(r, i);
       },
       protocol);
   redis(
@@ -121,31 +147,34 @@ void Engine::start_read(const ReadPtr& r, std::size_t i) {
       [self, r, i](std::string_view reply) {
         auto& slot = r->slots[i];
         slot.pttl = resp::integer_reply(reply).value_or(-2);
-        if (--slot.pending == 0) self->on_read(r, i, slot.cmd_reply, slot.pttl);
+        if (--slot.pending == 0) self->on_read(r, i);
       },
       protocol);
 }
 
-void Engine::on_read(const ReadPtr& r, std::size_t i, std::string_view reply, std::int64_t pttl) {
+// kReading: one key's read is answered: a hit (maybe refreshed early by XFetch), a stale
+// answer within stale_while_revalidate, an error, or a miss. The last read moves on to the
+// probe.
+void Engine::on_read(const ReadPtr& r, std::size_t i) {
   auto& s = r->slots[i];
+  const std::string_view reply = s.cmd_reply;
+  const std::int64_t pttl = s.pttl;
   const Policy& p = r->snap->policy(s.index);
   PolicyStats& st = *r->snap->stats[s.index];
+  const bool absent = pttl == -2 || (!p.is_hash() && is_null_reply(reply));
+  const std::int64_t remaining =
+      pttl < 0 ? std::numeric_limits<std::int64_t>::max() : pttl - p.grace.count();
   if (resp::is_error_reply(reply)) {  // WRONGTYPE, node down, ...: as Redis (MGET: nil)
     s.reply =
         r->op == ReadOp::kMget ? std::string(null_reply(r->target.protocol)) : std::string(reply);
-    --r->reading;
     finish_slot(r, i);
-    if (r->reading == 0) launch_loads(r);
-    return;
-  }
-  const bool absent = pttl == -2 || (!p.is_hash() && is_null_reply(reply));
-  if (absent) return check_negative(r, i);
-  const std::int64_t remaining =
-      pttl < 0 ? std::numeric_limits<std::int64_t>::max() : pttl - p.grace.count();
-  if (remaining > 0) {
+  } else if (absent) {
+    s.miss = true;
+    s.absent = true;
+    ++r->misses;
+  } else if (remaining > 0) {
     st.hits.add();
     s.reply = std::string(reply);
-    --r->reading;
     finish_slot(r, i);
     const double beta = p.config.xfetch_beta;
     if (beta > 0 && pttl >= 0 &&
@@ -156,86 +185,123 @@ void Engine::on_read(const ReadPtr& r, std::size_t i, std::string_view reply, st
   } else if (-remaining <= p.config.stale_while_revalidate.count()) {
     st.stale_swr.add();
     s.reply = std::string(reply);
-    --r->reading;
     finish_slot(r, i);
     refresh(r->snap, s.index, s.key, s.id, false);
   } else {
     st.misses.add();
+    s.miss = true;
+    ++r->misses;
     s.stale = std::string(reply);
     s.has_stale = true;
     s.stale_for_ms = -remaining;
-    need_load(r, i);
-    return;
   }
-  if (r->reading == 0) launch_loads(r);
+  s.cmd_reply.clear();
+  if (--r->reading == 0 && r->misses > 0) probe(r);
 }
 
-void Engine::check_negative(const ReadPtr& r, std::size_t i) {
-  auto& s = r->slots[i];
-  const Policy& p = r->snap->policy(s.index);
-  if (p.config.negative_ttl.count() <= 0) {
-    r->snap->stats[s.index]->misses.add();
-    return need_load(r, i);
-  }
-  auto self = shared_from_this();
-  const std::string neg = negative_key(s.key);
-  redis(neg, command({"EXISTS", neg}), true, r->target.lane, [self, r, i](std::string_view reply) {
-    auto& slot = r->slots[i];
-    PolicyStats& st = *r->snap->stats[slot.index];
-    if (resp::integer_reply(reply).value_or(0) > 0) {
-      st.negative_hits.add();
-      slot.reply.clear();
-      render(r->op == ReadOp::kMget ? ReadOp::kGet : r->op, r->args, nullptr, slot.reply,
-             r->target.protocol);
-      --r->reading;
-      self->finish_slot(r, i);
-      if (r->reading == 0) self->launch_loads(r);
-      return;
-    }
-    st.misses.add();
-    self->need_load(r, i);
-  });
-}
-
-void Engine::need_load(const ReadPtr& r, std::size_t i) {
-  r->slots[i].loading = true;
-  if (--r->reading == 0) launch_loads(r);
-}
-
-// Every policy slot has been read: join (or lead) the flights of the misses, one batched
-// load per policy for the keys this request leads.
-void Engine::launch_loads(const ReadPtr& r) {
-  std::vector<std::vector<KeyLoad>> leads(r->snap->set->policies().size());
-  Millis wait{0};
+// kReading -> kProbing: joins the flight of every miss, then sends the probe of every miss in
+// one go: the negative marker of absent keys, the lease of the keys this request leads.
+void Engine::probe(const ReadPtr& r) {
+  if (r->state == Read::State::kReading) r->state = Read::State::kProbing;
   auto self = shared_from_this();
   for (std::size_t i = 0; i < r->slots.size(); ++i) {
     auto& s = r->slots[i];
-    if (!s.loading || s.done) continue;
-    const Policy& p = r->snap->policy(s.index);
-    wait = std::max(wait, p.config.load_timeout);
+    if (!s.miss) continue;
     auto runtime = runtime_;
-    const bool leader =
-        shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
-          runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
-        });
-    if (leader) {
-      leads[s.index].push_back(KeyLoad{s.key, s.id, {}});
+    s.leader = shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
+      runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
+    });
+  }
+  // Counted first: a reply never comes inline, but every request must be out before one may
+  // end the state.
+  std::vector<std::pair<std::size_t, bool>> asks;  // slot, lease (else negative marker)
+  for (std::size_t i = 0; i < r->slots.size(); ++i) {
+    const auto& s = r->slots[i];
+    if (!s.miss) continue;
+    const auto& config = r->snap->policy(s.index).config;
+    if (s.absent && config.negative_ttl.count() > 0) asks.emplace_back(i, false);
+    if (s.leader && config.lease) asks.emplace_back(i, true);
+  }
+  r->probing = asks.size();
+  if (asks.empty()) return on_probed(r);
+  for (const auto& [i, lease] : asks) {
+    auto& s = r->slots[i];
+    if (!lease) {
+      const std::string neg = negative_key(s.key);
+      redis(neg, command({"EXISTS", neg}), true, r->target.lane,
+            [self, r, i = i](std::string_view reply) {
+              r->slots[i].negative = resp::integer_reply(reply).value_or(0) > 0;
+              if (--r->probing == 0) self->on_probed(r);
+            });
+      continue;
+    }
+    s.token = token();
+    const std::string lk = lease_key(s.key);
+    const auto ttl = std::to_string(r->snap->policy(s.index).config.lease_ttl.count());
+    redis(lk, command({"SET", lk, s.token, "NX", "PX", ttl}), false, 0,
+          [self, r, i = i](std::string_view reply) {
+            auto& slot = r->slots[i];
+            slot.lease = reply.starts_with("+OK") ? Read::Lease::kWon
+                         : is_null_reply(reply)   ? Read::Lease::kHeld
+                                                  : Read::Lease::kFailed;
+            if (--r->probing == 0) self->on_probed(r);
+          });
+  }
+}
+
+// kProbing -> kLoading: negative markers answer their keys (a flight we lead ends absent);
+// the keys we lead are loaded, one database call per policy, or wait for another sidecache's
+// lease holder; the others wait for their flight. The load_timeout timer starts.
+void Engine::on_probed(const ReadPtr& r) {
+  if (r->state == Read::State::kProbing) r->state = Read::State::kLoading;
+  std::vector<std::vector<KeyLoad>> mine(r->snap->set->policies().size());
+  std::vector<std::vector<KeyLoad>> held(mine.size());
+  Millis wait{0};
+  for (std::size_t i = 0; i < r->slots.size(); ++i) {
+    auto& s = r->slots[i];
+    if (!s.miss) continue;
+    PolicyStats& st = *r->snap->stats[s.index];
+    KeyLoad k{s.key, s.id, s.lease == Read::Lease::kWon ? s.token : std::string{}};
+    if (s.negative) {
+      st.negative_hits.add();
+      if (s.leader) {
+        release_lease(k);
+        auto absent = std::make_shared<LoadResult>();
+        absent->kind = LoadResult::Kind::kAbsent;
+        shared_->flights().finish(s.key, absent);
+      }
+      if (!s.done) {
+        s.reply.clear();
+        render(r->op == ReadOp::kMget ? ReadOp::kGet : r->op, r->args, nullptr, s.reply,
+               r->target.protocol);
+        finish_slot(r, i);
+      }
+      continue;
+    }
+    if (s.absent) st.misses.add();
+    wait = std::max(wait, r->snap->policy(s.index).config.load_timeout);
+    if (!s.leader) {
+      if (!s.done) st.single_flight_waits.add();
+    } else if (s.lease == Read::Lease::kHeld) {
+      held[s.index].push_back(std::move(k));
     } else {
-      r->snap->stats[s.index]->single_flight_waits.add();
+      mine[s.index].push_back(std::move(k));
     }
   }
-  if (wait.count() > 0 && !r->timer && !r->answered) {
+  if (wait.count() > 0 && !r->timer && r->state != Read::State::kAnswered) {
     r->timer = true;
+    auto self = shared_from_this();
     runtime_->after(wait, [self, r] { self->on_timeout(r); });
   }
-  for (std::size_t index = 0; index < leads.size(); ++index) {
-    if (!leads[index].empty()) start_load(r->snap, index, std::move(leads[index]));
+  for (std::size_t index = 0; index < mine.size(); ++index) {
+    if (mine[index].empty() && held[index].empty()) continue;
+    load_leased(r->snap, index, std::move(mine[index]), std::move(held[index]));
   }
 }
 
 void Engine::on_loaded(const ReadPtr& r, std::size_t i, const LoadResultPtr& result) {
   auto& s = r->slots[i];
-  if (r->answered || s.done) return;
+  if (r->state == Read::State::kAnswered || s.done) return;
   const Policy& p = r->snap->policy(s.index);
   const ReadOp op = r->op == ReadOp::kMget ? ReadOp::kGet : r->op;
   s.reply.clear();
@@ -260,10 +326,10 @@ void Engine::on_loaded(const ReadPtr& r, std::size_t i, const LoadResultPtr& res
 }
 
 void Engine::on_timeout(const ReadPtr& r) {
-  if (r->answered) return;
+  if (r->state == Read::State::kAnswered) return;
   for (std::size_t i = 0; i < r->slots.size(); ++i) {
     auto& s = r->slots[i];
-    if (s.done || !s.loading) continue;
+    if (s.done || !s.miss || s.negative) continue;
     const Policy& p = r->snap->policy(s.index);
     PolicyStats& st = *r->snap->stats[s.index];
     st.load_errors[static_cast<std::size_t>(LoadError::kWait)].add();
@@ -288,8 +354,8 @@ void Engine::finish_slot(const ReadPtr& r, std::size_t i) {
 }
 
 void Engine::answer(const ReadPtr& r) {
-  if (r->answered) return;
-  r->answered = true;
+  if (r->state == Read::State::kAnswered) return;
+  r->state = Read::State::kAnswered;
   std::string out;
   if (!r->error.empty()) {
     resp::append_error(out, r->error);

@@ -23,6 +23,8 @@
 
 namespace sidecache::cache {
 
+class StoreHook;
+
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
   Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime,
@@ -57,12 +59,11 @@ class Engine : public std::enable_shared_from_this<Engine> {
   using ReadPtr = std::shared_ptr<Read>;
   using SnapPtr = std::shared_ptr<const Snapshot>;
 
-  // Read path (engine.cpp).
-  void start_read(const ReadPtr& r, std::size_t i);
-  void on_read(const ReadPtr& r, std::size_t i, std::string_view reply, std::int64_t pttl);
-  void check_negative(const ReadPtr& r, std::size_t i);
-  void need_load(const ReadPtr& r, std::size_t i);
-  void launch_loads(const ReadPtr& r);
+  // Read path (engine.cpp): one state machine per request, see Engine::Read.
+  void read_key(const ReadPtr& r, std::size_t i);
+  void on_read(const ReadPtr& r, std::size_t i);
+  void probe(const ReadPtr& r);
+  void on_probed(const ReadPtr& r);
   void on_loaded(const ReadPtr& r, std::size_t i, const LoadResultPtr& result);
   void on_timeout(const ReadPtr& r);
   void finish_slot(const ReadPtr& r, std::size_t i);
@@ -71,7 +72,12 @@ class Engine : public std::enable_shared_from_this<Engine> {
                const std::string& id, bool early);
 
   // Loading (loader.cpp). The caller leads the flights of every key.
+  // Background loads (refresh, warming): takes the leases (when the policy has them), then
+  // continues as load_leased.
   void start_load(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
+  // Loads `mine` (our lease won, or no lease) and waits for the holders of `others`' leases.
+  void load_leased(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> mine,
+                   std::vector<KeyLoad> others);
   void poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
                   std::chrono::steady_clock::time_point deadline);
   // Loads `keys` now, or gathers misses for one batched call (load_batch_window).
@@ -80,7 +86,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void flush_batch(const Snapshot* snap, std::size_t index, std::uint64_t id);
   void on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
                   const db::FetchResult& result, std::chrono::nanoseconds took);
-  void store_behind(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
+  void store(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
+  void store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
+                    std::shared_ptr<LoadResult> loaded);
   void release_lease(const KeyLoad& key);
   void warm_next(const std::shared_ptr<Warm>& w);
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cache/engine.hpp"
+#include "cache/store_hook.hpp"
 #include "resp/reply.hpp"
 
 namespace sidecache::cache {
@@ -61,14 +62,19 @@ void Engine::start_load(const SnapPtr& snap, std::size_t index, std::vector<KeyL
               state->mine.push_back(std::move(k));
             }
             if (--state->pending != 0) return;
-            if (!state->mine.empty()) self->fetch(snap, index, std::move(state->mine));
-            const auto deadline = self->runtime_->now() + snap->policy(index).config.lease_wait;
-            for (auto& other : state->others) {
-              snap->stats[index]->lease_waits.add();
-              other.token.clear();
-              self->poll_lease(snap, index, std::move(other), deadline);
-            }
+            self->load_leased(snap, index, std::move(state->mine), std::move(state->others));
           });
+  }
+}
+
+void Engine::load_leased(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> mine,
+                         std::vector<KeyLoad> others) {
+  if (!mine.empty()) fetch(snap, index, std::move(mine));
+  const auto deadline = runtime_->now() + snap->policy(index).config.lease_wait;
+  for (auto& other : others) {
+    snap->stats[index]->lease_waits.add();
+    other.token.clear();
+    poll_lease(snap, index, std::move(other), deadline);
   }
 }
 
@@ -212,9 +218,7 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     return;
   }
   snap->load_ms[index]->observe(std::chrono::duration<double, std::milli>(took).count());
-  const bool behind = p.config.write == config::WriteMode::kBehind;
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    const auto& k = keys[i];
     auto loaded = std::make_shared<LoadResult>();
     std::optional<Value> value;
     if (i < result.rows.size() && result.rows[i]) value = map_row(p.config, *result.rows[i]);
@@ -224,76 +228,65 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     } else {
       loaded->kind = LoadResult::Kind::kAbsent;
     }
-    if (behind) {
-      store_behind(p, k, std::move(loaded));
-      continue;
-    }
-    std::vector<std::string> requests;
-    if (loaded->kind == LoadResult::Kind::kValue) {
-      const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
-      requests = store_requests(k.key, loaded->value, ttl.count());
-    } else {
-      // A stale value of a row that is gone goes too, so the negative marker is read next.
-      redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
-      if (p.config.negative_ttl.count() > 0) {
-        const std::string neg = negative_key(k.key);
-        requests.push_back(
-            command({"SET", neg, "1", "PX", std::to_string(p.config.negative_ttl.count())}));
-      }
-    }
-    // The requests go out back to back on one connection (lane 0 of the key's node), so a
-    // MULTI ... EXEC is never interleaved. The lease goes once the last one is answered.
-    const std::string& node_key =
-        loaded->kind == LoadResult::Kind::kValue ? k.key : negative_key(k.key);
-    for (std::size_t j = 0; j < requests.size(); ++j) {
-      const bool last = j + 1 == requests.size();
-      auto self = shared_from_this();
-      redis(node_key, std::move(requests[j]), false, 0, [self, k, last](std::string_view reply) {
-        if (resp::is_error_reply(reply)) {
-          spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
-        }
-        if (last) self->release_lease(k);
-      });
-    }
-    if (requests.empty()) release_lease(k);
-    shared_->flights().finish(k.key, loaded);
+    store(p, keys[i], std::move(loaded));
   }
 }
 
-// A `behind` policy's cache can be newer than the database (writes still queued): the row is
-// stored only when it is not older (guarded_store_request), and the readers waiting for it get
-// what the cache holds when it is.
-void Engine::store_behind(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded) {
-  std::string pending;
-  if (const auto names = shared_->write_pending()) {
-    const std::uint32_t node = nodes_->node_for_key(k.key);
-    if (node < names->size()) pending = (*names)[node];
+// Stores a loaded row (or the negative marker), releases the lease once Redis has it, and ends
+// the key's flight.
+void Engine::store(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded) {
+  if (const auto hook = shared_->store_hook(); hook && hook->takes(p)) {
+    return store_hooked(*hook, p, k, std::move(loaded));
   }
+  std::vector<std::string> requests;
+  if (loaded->kind == LoadResult::Kind::kValue) {
+    const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
+    requests = store_requests(k.key, loaded->value, ttl.count());
+  } else {
+    // A stale value of a row that is gone goes too, so the negative marker is read next.
+    redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
+    if (p.config.negative_ttl.count() > 0) {
+      const std::string neg = negative_key(k.key);
+      requests.push_back(
+          command({"SET", neg, "1", "PX", std::to_string(p.config.negative_ttl.count())}));
+    }
+  }
+  // The requests go out back to back on one connection (lane 0 of the key's node), so a
+  // MULTI ... EXEC is never interleaved. The lease goes once the last one is answered.
+  const std::string& node_key =
+      loaded->kind == LoadResult::Kind::kValue ? k.key : negative_key(k.key);
+  for (std::size_t j = 0; j < requests.size(); ++j) {
+    const bool last = j + 1 == requests.size();
+    auto self = shared_from_this();
+    redis(node_key, std::move(requests[j]), false, 0, [self, k, last](std::string_view reply) {
+      if (resp::is_error_reply(reply)) {
+        spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
+      }
+      if (last) self->release_lease(k);
+    });
+  }
+  if (requests.empty()) release_lease(k);
+  shared_->flights().finish(k.key, loaded);
+}
+
+// A policy the store hook takes (write-behind) is stored by the hook, which may keep a newer
+// cached value; the readers waiting for the load get what it says.
+void Engine::store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
+                          std::shared_ptr<LoadResult> loaded) {
   const bool has_value = loaded->kind == LoadResult::Kind::kValue;
   const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
-  std::string request = guarded_store_request(k.key, pending, k.miss,
-                                              has_value ? &loaded->value : nullptr, ttl.count());
-  const bool is_hash = p.is_hash();
   const std::int64_t negative_ms = has_value ? 0 : p.config.negative_ttl.count();
   auto self = shared_from_this();
-  redis(k.key, std::move(request), false, 0,
-        [self, k, loaded, is_hash, negative_ms](std::string_view reply) {
-          self->release_lease(k);
-          const auto outcome = guard_outcome(reply, is_hash);
-          if (!outcome) {
-            spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
-          } else if (!outcome->stored) {
-            auto kept = std::make_shared<LoadResult>();
-            kept->kind = outcome->kept ? LoadResult::Kind::kValue : LoadResult::Kind::kAbsent;
-            if (outcome->kept) kept->value = *outcome->kept;
-            return self->shared_->flights().finish(k.key, kept);
-          } else if (negative_ms > 0) {
-            const std::string neg = negative_key(k.key);
-            self->redis(neg, command({"SET", neg, "1", "PX", std::to_string(negative_ms)}), false,
-                        0, [](std::string_view) {});
-          }
-          self->shared_->flights().finish(k.key, loaded);
-        });
+  hook.store(*nodes_, StoreRequest{k.key, p.is_hash(), k.miss, loaded, ttl},
+             [self, k, loaded, negative_ms](StoreOutcome outcome) {
+               self->release_lease(k);
+               if (outcome.stored && negative_ms > 0) {
+                 const std::string neg = negative_key(k.key);
+                 self->redis(neg, command({"SET", neg, "1", "PX", std::to_string(negative_ms)}),
+                             false, 0, [](std::string_view) {});
+               }
+               self->shared_->flights().finish(k.key, outcome.result ? outcome.result : loaded);
+             });
 }
 
 void Engine::release_lease(const KeyLoad& key) {

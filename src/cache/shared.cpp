@@ -1,5 +1,7 @@
 #include "cache/shared.hpp"
 
+#include "cache/store_hook.hpp"
+
 namespace sidecache::cache {
 
 Shared::Shared(std::shared_ptr<DbRunner> db, std::shared_ptr<CacheStats> stats)
@@ -15,7 +17,6 @@ std::shared_ptr<const Snapshot> Shared::snapshot() const {
 std::shared_ptr<const Snapshot> Shared::set_policies(const config::CacheConfig& cache) {
   auto next = std::make_shared<Snapshot>();
   next->set = std::make_shared<const PolicySet>(cache);
-  next->write_behind = cache.write_behind;
   const std::lock_guard lock(mutex_);
   for (const auto& p : next->set->policies()) {
     next->stats.push_back(stats_->policy(p->name()));
@@ -43,15 +44,14 @@ bool Shared::has_db() const {
   return db_ != nullptr;
 }
 
-void Shared::set_write_pending(std::vector<std::string> names) {
-  auto next = std::make_shared<const std::vector<std::string>>(std::move(names));
+void Shared::set_store_hook(std::shared_ptr<StoreHook> hook) {
   const std::lock_guard lock(mutex_);
-  write_pending_ = std::move(next);
+  store_hook_ = std::move(hook);
 }
 
-std::shared_ptr<const std::vector<std::string>> Shared::write_pending() const {
+std::shared_ptr<StoreHook> Shared::store_hook() const {
   const std::lock_guard lock(mutex_);
-  return write_pending_;
+  return store_hook_;
 }
 
 }  // namespace sidecache::cache

@@ -19,13 +19,13 @@
 
 namespace sidecache::cache {
 
+class StoreHook;
+
 // One configuration's policies with their statistics and load-time averages (index-aligned).
 struct Snapshot {
   std::shared_ptr<const PolicySet> set;
   std::vector<std::shared_ptr<PolicyStats>> stats;
   std::vector<std::shared_ptr<Ewma>> load_ms;
-  // cache.write_behind of the same configuration: the write path's queue-wide options.
-  config::WriteBehindQueueConfig write_behind;
   const Policy& policy(std::size_t i) const { return *set->policies()[i]; }
 };
 
@@ -49,11 +49,10 @@ class Shared {
   void set_db(std::shared_ptr<DbRunner> db);
   bool has_db() const;
 
-  // Write-behind (docs/write-modes.md): the name of each node's pending-count hash (by node
-  // index), which a load of a `behind` policy key checks before it stores the row. Null until
-  // the write path has queues.
-  void set_write_pending(std::vector<std::string> names);
-  std::shared_ptr<const std::vector<std::string>> write_pending() const;
+  // How loads of the policies a write mode guards are stored (cache/store_hook.hpp); null:
+  // the engine stores every load itself.
+  void set_store_hook(std::shared_ptr<StoreHook> hook);
+  std::shared_ptr<StoreHook> store_hook() const;
 
  private:
   std::shared_ptr<DbRunner> db_;
@@ -63,7 +62,7 @@ class Shared {
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::map<std::string, std::shared_ptr<Ewma>> load_ms_;
-  std::shared_ptr<const std::vector<std::string>> write_pending_;
+  std::shared_ptr<StoreHook> store_hook_;
 };
 
 }  // namespace sidecache::cache

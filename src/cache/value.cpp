@@ -206,68 +206,6 @@ std::vector<std::string> store_requests(std::string_view key, const Value& value
           command({"PEXPIRE", key, ttl}), command({"EXEC"})};
 }
 
-std::string guarded_store_request(std::string_view key, std::string_view pending, bool miss,
-                                  const Value* value, std::int64_t ttl_ms) {
-  static constexpr std::string_view kScript = R"lua(
-local k = KEYS[1]
-local queued = KEYS[2] ~= nil and redis.call('HEXISTS', KEYS[2], k) == 1
-local ttl = redis.call('PTTL', k)
-if queued or ttl == -1 or (ARGV[2] == 'miss' and ttl ~= -2) then
-  local t = redis.call('TYPE', k)['ok']
-  if t == 'hash' then return {0, redis.call('HGETALL', k)} end
-  if t == 'string' then return {0, redis.call('GET', k)} end
-  return {0}
-end
-if ARGV[3] == 'a' then
-  redis.call('DEL', k)
-elseif ARGV[3] == 'h' then
-  redis.call('DEL', k)
-  redis.call('HSET', k, unpack(ARGV, 4))
-  redis.call('PEXPIRE', k, ARGV[1])
-else
-  redis.call('SET', k, ARGV[4], 'PX', ARGV[1])
-end
-return {1}
-)lua";
-  std::vector<std::string> args{"EVAL", std::string(kScript), pending.empty() ? "1" : "2",
-                                std::string(key)};
-  if (!pending.empty()) args.emplace_back(pending);
-  args.push_back(std::to_string(ttl_ms));
-  args.emplace_back(miss ? "miss" : "refresh");
-  if (value == nullptr) {
-    args.emplace_back("a");
-  } else if (value->is_hash) {
-    args.emplace_back("h");
-    for (const auto& [f, v] : value->fields) args.insert(args.end(), {f, v});
-  } else {
-    args.emplace_back("s");
-    args.push_back(value->text);
-  }
-  return command(std::span<const std::string>(args));
-}
-
-std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash) {
-  GuardOutcome out;
-  if (reply.starts_with("*1\r\n:1\r\n")) {
-    out.stored = true;
-    return out;
-  }
-  if (reply.starts_with("*1\r\n:0\r\n")) return out;  // kept: the key is absent
-  constexpr std::string_view kKept = "*2\r\n:0\r\n";
-  if (!reply.starts_with(kKept)) return std::nullopt;
-  const std::string_view rest = reply.substr(kKept.size());
-  Value v;
-  if (is_hash) {
-    v.is_hash = true;
-    if (!hash_fields(rest, v.fields)) return std::nullopt;
-    if (!v.fields.empty()) out.kept = std::move(v);
-  } else if (auto payload = bulk_payload(rest)) {
-    v.text = std::string(*payload);
-    out.kept = std::move(v);
-  }
-  return out;
-}
-
 std::string negative_key(std::string_view key) { return "sidecache:neg:" + std::string(key); }
 
 std::string lease_key(std::string_view key) { return "sidecache:lease:" + std::string(key); }

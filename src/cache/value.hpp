@@ -71,22 +71,6 @@ std::string command(std::span<const std::string> args);
 std::vector<std::string> store_requests(std::string_view key, const Value& value,
                                         std::int64_t ttl_ms);
 
-// Write-behind (docs/write-modes.md, read-your-writes): one EVAL that stores a loaded row
-// (`value`; null: the row is gone, so a cached copy is deleted) unless the cache is newer than
-// the row: the key has writes queued for the database (its field in `pending`, the
-// pending-count hash on the key's node; empty when unknown), or it exists without a TTL, or,
-// for a load after a miss (`miss`), it was written since the miss. Then the cached value stays
-// and the script answers it, for the waiting readers.
-std::string guarded_store_request(std::string_view key, std::string_view pending, bool miss,
-                                  const Value* value, std::int64_t ttl_ms);
-// What the guarded store did: stored the row, or kept the cached value (`kept`: nullopt when
-// the key is absent). Nullopt: an error reply or not the script's reply.
-struct GuardOutcome {
-  bool stored = false;
-  std::optional<Value> kept;
-};
-std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash);
-
 // Redis keys of the metadata kept beside a policy key.
 std::string negative_key(std::string_view key);  // "sidecache:neg:<key>"
 std::string lease_key(std::string_view key);     // "sidecache:lease:<key>"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,6 +59,18 @@ struct RingNode {
   std::uint32_t weight = 1;
   std::uint32_t id = 0;  // returned by lookups (the node's index in the pool)
 };
+
+// The ring nodes of a node list (config::PoolConfig::nodes, or anything whose elements have a
+// `name` and a `weight`): ids are the list indexes. Every ring of a pool is built from this, so
+// the pool, the write-behind queues and the invalidation listener place keys alike.
+template <class Nodes>
+std::vector<RingNode> ring_nodes(const Nodes& nodes) {
+  std::vector<RingNode> out;
+  out.reserve(std::size(nodes));
+  std::uint32_t id = 0;
+  for (const auto& n : nodes) out.push_back({n.name, n.weight, id++});
+  return out;
+}
 
 // Points a node gets, as twemproxy computes them in single precision:
 // floor(weight / total_weight * 160 / 4 * nodes + 1e-10) * 4 (160 each at equal weights).

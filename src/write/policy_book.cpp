@@ -65,4 +65,14 @@ std::chrono::milliseconds PolicyBook::ttl(const std::string& name) const {
   return it == retired_.end() ? std::chrono::milliseconds(0) : it->second->ttl + it->second->grace;
 }
 
+void PolicyBook::set_queue_options(const config::WriteBehindQueueConfig& options) {
+  const std::lock_guard lock(mutex_);
+  queue_options_ = options;
+}
+
+config::WriteBehindQueueConfig PolicyBook::queue_options() const {
+  const std::lock_guard lock(mutex_);
+  return queue_options_;
+}
+
 }  // namespace sidecache::write

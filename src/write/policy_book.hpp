@@ -37,10 +37,16 @@ class PolicyBook {
   // policy's of that name (any mode), else the retired one's, else 0 (none).
   std::chrono::milliseconds ttl(const std::string& name) const;
 
+  // cache.write_behind (the queue-wide options) of the configuration in force: set at startup
+  // and by every reload, re-read by the flushers every round.
+  void set_queue_options(const config::WriteBehindQueueConfig& options);
+  config::WriteBehindQueueConfig queue_options() const;
+
  private:
   std::shared_ptr<cache::Shared> cache_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const cache::Policy>, std::less<>> retired_;
+  config::WriteBehindQueueConfig queue_options_;
 };
 
 // Whether any policy of `set` writes behind.

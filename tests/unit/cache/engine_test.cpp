@@ -356,6 +356,85 @@ TEST_CASE("engine: with a lease, another holder's value is awaited instead of lo
   CHECK(f.w.redis.find("sidecache:lease:product:1") != nullptr);  // not ours: kept
 }
 
+// Answers the Redis requests one round trip at a time (the requests were sent with `hold` on)
+// until the database is asked; returns the round trips that took and the requests of each.
+std::vector<std::vector<std::string>> rounds_before_load(Fixture& f) {
+  std::vector<std::vector<std::string>> rounds;
+  std::size_t logged = f.w.redis.log.size() - f.w.redis.held.size();
+  const std::size_t fetches = f.db->fetches;
+  while (f.db->fetches == fetches && !f.w.redis.held.empty() && rounds.size() < 10) {
+    rounds.emplace_back(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(logged),
+                        f.w.redis.log.end());
+    logged = f.w.redis.log.size();
+    f.w.redis.answer_held();
+    f.w.runtime->run();
+  }
+  f.w.redis.hold = false;
+  f.w.redis.answer_held();
+  f.w.runtime->run();
+  return rounds;
+}
+
+TEST_CASE("engine: a miss asks Redis once after its read (negative marker and lease together)") {
+  auto p = product_policy();
+  p.lease = true;
+  Fixture f({p});
+  f.w.redis.hold = true;
+  const auto tag = f.send({"GET", "product:1"});
+  const auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[0] == std::vector<std::string>{"GET product:1", "PTTL product:1"});
+  REQUIRE(rounds[1].size() == 2);
+  CHECK(rounds[1][0] == "EXISTS sidecache:neg:product:1");
+  CHECK(rounds[1][1].rfind("SET sidecache:lease:product:1 ", 0) == 0);
+  CHECK(f.db->fetches == 1);
+  CHECK(f.reply(tag) == "$4\r\nlamp\r\n");
+  CHECK(f.w.redis.find("sidecache:lease:product:1") == nullptr);  // released once stored
+
+  SECTION("a hit is its read alone") {
+    const auto log = f.w.redis.log.size();
+    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+    CHECK(std::vector<std::string>(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(log),
+                                   f.w.redis.log.end()) ==
+          std::vector<std::string>{"GET product:1", "PTTL product:1"});
+  }
+  SECTION("an MGET's misses share the round trip and the database call") {
+    f.w.redis.hold = true;
+    const auto t = f.send({"MGET", "product:2", "product:3", "product:404"});
+    const auto r = rounds_before_load(f);
+    REQUIRE(r.size() == 2);
+    CHECK(r[0].size() == 6);  // GET + PTTL each
+    CHECK(r[1].size() == 6);  // EXISTS + SET NX each
+    CHECK(f.db->fetches == 2);
+    CHECK(f.reply(t) == "*3\r\n$4\r\ndesk\r\n$4\r\nsofa\r\n$-1\r\n");
+  }
+  SECTION("a negative marker answers absent and gives the lease back") {
+    CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+    CHECK(f.w.redis.find("sidecache:neg:product:404") != nullptr);
+    f.w.redis.hold = true;
+    const auto t = f.send({"GET", "product:404"});
+    const auto r = rounds_before_load(f);
+    REQUIRE(r.size() == 3);  // the read, the probe, then the lease goes back
+    CHECK(r[1].size() == 2);
+    CHECK(r[2].size() == 1);
+    CHECK(r[2][0].rfind("EVAL", 0) == 0);
+    CHECK(f.db->fetches == 2);  // product:1, then product:404 once
+    CHECK(f.reply(t) == "$-1\r\n");
+    CHECK(f.st().negative_hits.get() == 1);
+    CHECK(f.w.redis.find("sidecache:lease:product:404") == nullptr);
+  }
+}
+
+TEST_CASE("engine: without a lease or negative caching, a miss goes from its read to the database") {
+  auto p = product_policy();
+  p.negative_ttl = 0ms;
+  Fixture f({p});
+  f.w.redis.hold = true;
+  const auto tag = f.send({"GET", "product:2"});
+  CHECK(rounds_before_load(f).size() == 1);
+  CHECK(f.reply(tag) == "$4\r\ndesk\r\n");
+}
+
 TEST_CASE("engine: warming loads the configured ids in batches") {
   auto p = product_policy();
   p.warm = config::WarmConfig{{"1", "2", "3", "404"}, "", 2, 3};

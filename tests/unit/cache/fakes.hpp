@@ -110,7 +110,21 @@ class FakeRedis final : public backend::NodeSender {
       log.push_back(line);
       reply = down ? "-ERR node fake is down\r\n" : execute(args);
     }
-    runtime_.post([target = std::move(target), reply] { target.deliver(reply); });
+    auto deliver = [target = std::move(target), reply] { target.deliver(reply); };
+    if (hold) {
+      held.push_back(std::move(deliver));
+    } else {
+      runtime_.post(std::move(deliver));
+    }
+  }
+  // With `hold`, replies wait in `held` until answer_held(): one call answers one round trip,
+  // every request sent since the last one.
+  bool hold = false;
+  std::vector<std::function<void()>> held;
+  void answer_held() {
+    auto replies = std::move(held);
+    held.clear();
+    for (auto& r : replies) runtime_.post(std::move(r));
   }
 
   Entry* find(const std::string& key) {

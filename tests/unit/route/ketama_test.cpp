@@ -266,3 +266,18 @@ TEST_CASE("removing a node moves only that node's keys", "[ketama]") {
   }
   CHECK(moved > 0);
 }
+
+TEST_CASE("ring_nodes: names and weights in list order, ids are the indexes", "[ketama]") {
+  struct Node {
+    std::string name;
+    std::uint32_t weight;
+  };
+  const std::vector<Node> list{{"a", 1}, {"b", 3}, {"c", 2}};
+  const auto ring = ring_nodes(list);
+  REQUIRE(ring.size() == 3);
+  for (std::uint32_t i = 0; i < ring.size(); ++i) {
+    CHECK(ring[i].name == list[i].name);
+    CHECK(ring[i].weight == list[i].weight);
+    CHECK(ring[i].id == i);
+  }
+}

@@ -90,14 +90,14 @@ TEST_CASE("a reload that removes behind keeps the last table for queued entries"
   CHECK(b.reload(third).empty());
 }
 
-TEST_CASE("the queue-wide options come with the snapshot", "[write][policy_book]") {
+TEST_CASE("the queue-wide options are the last ones set", "[write][policy_book]") {
   Book b;
   config::CacheConfig c;
   c.write_behind.batch_size = 7;
   c.write_behind.flush_interval = std::chrono::milliseconds(5);
-  b.reload(c);
-  CHECK(b.book.snapshot()->write_behind.batch_size == 7);
-  CHECK(b.book.snapshot()->write_behind.flush_interval == std::chrono::milliseconds(5));
+  b.book.set_queue_options(c.write_behind);
+  CHECK(b.book.queue_options().batch_size == 7);
+  CHECK(b.book.queue_options().flush_interval == std::chrono::milliseconds(5));
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
-#include "write/listener.hpp"
+#include "writeback/listener.hpp"
 
-#include <libpq-fe.h>
-#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,9 +7,12 @@
 
 #include "backend/blocking_client.hpp"
 #include "backend/node_stream.hpp"
+#include "db/notifications.hpp"
 #include "route/router.hpp"
 
-namespace sidecache::write {
+namespace sidecache::writeback {
+
+using write::WriteStats;
 
 Listener::Listener(config::DatabaseConfig database, std::string channel, config::PoolConfig pool,
                    std::shared_ptr<WriteStats> stats)
@@ -32,11 +33,7 @@ void Listener::stop() {
 }
 
 void Listener::run() {
-  std::vector<route::RingNode> ring;
-  for (std::uint32_t i = 0; i < pool_.nodes.size(); ++i) {
-    ring.push_back({pool_.nodes[i].name, pool_.nodes[i].weight, i});
-  }
-  const route::Router router(pool_.hash, pool_.hash_tag, ring);
+  const route::Router router(pool_.hash, pool_.hash_tag, route::ring_nodes(pool_.nodes));
   // One blocking client per node, opened on first use (TLS, AUTH and SELECT as the pool says).
   std::vector<std::unique_ptr<backend::BlockingClient>> nodes(pool_.nodes.size());
   auto del = [&](const std::string& key) {
@@ -58,51 +55,31 @@ void Listener::run() {
     spdlog::warn("invalidation: could not delete {} (node {}: {})", key, pool_.nodes[n].name,
                  nodes[n]->error());
   };
-  PGconn* conn = nullptr;
+  db::NotificationListener pg(database_.conninfo, channel_);
+  std::vector<std::string> keys;
   int failures = 0;
   while (!stopping_.load()) {
-    if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
-      if (conn != nullptr) PQfinish(conn);
-      conn = PQconnectdb(database_.conninfo.c_str());
-      if (PQstatus(conn) != CONNECTION_OK) {
+    if (!pg.connected()) {
+      if (const auto status = pg.connect(); !status.ok()) {
         if (failures++ % 20 == 0) {
-          spdlog::warn("invalidation: cannot connect to PostgreSQL: {}", PQerrorMessage(conn));
+          spdlog::warn("invalidation: cannot listen on PostgreSQL channel {}: {}", channel_,
+                       status.message);
         }
-        PQfinish(conn);
-        conn = nullptr;
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-        continue;
-      }
-      char* quoted = PQescapeIdentifier(conn, channel_.c_str(), channel_.size());
-      PGresult* res = PQexec(conn, ("LISTEN " + std::string(quoted)).c_str());
-      PQfreemem(quoted);
-      const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-      PQclear(res);
-      if (!ok) {
-        spdlog::warn("invalidation: LISTEN {} failed: {}", channel_, PQerrorMessage(conn));
-        PQfinish(conn);
-        conn = nullptr;
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
         continue;
       }
       failures = 0;
       spdlog::info("invalidation: listening on PostgreSQL channel {}", channel_);
     }
-    pollfd pfd{PQsocket(conn), POLLIN, 0};
-    if (poll(&pfd, 1, 200) < 0) continue;
-    if (PQconsumeInput(conn) == 0) {
-      spdlog::warn("invalidation: connection lost: {}", PQerrorMessage(conn));
-      PQfinish(conn);
-      conn = nullptr;
+    keys.clear();
+    if (const auto status = pg.wait(std::chrono::milliseconds(200), keys); !status.ok()) {
+      spdlog::warn("invalidation: connection lost: {}", status.message);
       continue;
     }
-    while (PGnotify* n = PQnotifies(conn)) {
-      const std::string key = n->extra != nullptr ? n->extra : "";
-      PQfreemem(n);
+    for (const auto& key : keys) {
       if (!key.empty()) del(key);
     }
   }
-  if (conn != nullptr) PQfinish(conn);
 }
 
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

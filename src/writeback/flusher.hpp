@@ -24,19 +24,19 @@ namespace sidecache::backend {
 struct NodeSecurity;
 }  // namespace sidecache::backend
 
-namespace sidecache::write {
+namespace sidecache::writeback {
 
 struct FlusherOptions {
   std::uint32_t node = 0;
   config::Endpoint address;
   std::string node_name;
-  NodeQueue queue;
+  write::NodeQueue queue;
   std::string consumer;  // stable across restarts of the same sidecache
   config::DatabaseConfig database;
   // Policies and cache.write_behind in force (re-read every round: a reload applies), and
   // the behind policies a reload retired.
-  std::shared_ptr<const PolicyBook> book;
-  std::shared_ptr<WriteStats> stats;
+  std::shared_ptr<const write::PolicyBook> book;
+  std::shared_ptr<write::WriteStats> stats;
   std::chrono::milliseconds redis_timeout{2000};
   std::shared_ptr<const backend::NodeSecurity> security;  // TLS, AUTH and SELECT of the node
 };
@@ -58,4 +58,4 @@ class Flusher {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

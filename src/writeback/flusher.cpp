@@ -1,4 +1,4 @@
-#include "write/flusher.hpp"
+#include "writeback/flusher.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -11,7 +11,17 @@
 #include "backend/blocking_client.hpp"
 #include "db/database.hpp"
 
-namespace sidecache::write {
+namespace sidecache::writeback {
+
+using write::backoff;
+using write::Entry;
+using write::JsonSet;
+using write::kDoneScript;
+using write::kGroup;
+using write::kLeaseScript;
+using write::parse_entry;
+using write::plan_writes;
+using write::WritePlan;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -85,11 +95,11 @@ struct Flusher::Impl {
       : o(std::move(options)),
         redis(backend::NodeAddress{o.node_name, o.address.host, o.address.port, o.security},
               o.redis_timeout) {
-    queue_options = o.book->snapshot()->write_behind;
+    queue_options = o.book->queue_options();
   }
 
   // cache.write_behind of the running config (a reload may have changed it).
-  void refresh_options() { queue_options = o.book->snapshot()->write_behind; }
+  void refresh_options() { queue_options = o.book->queue_options(); }
 
   ~Impl() { disconnect(); }
 
@@ -451,4 +461,4 @@ void Flusher::stop(std::chrono::milliseconds drain) {
   impl_->thread.join();
 }
 
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

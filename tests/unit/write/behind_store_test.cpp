@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include "cache/value.hpp"
+#include "write/behind_store.hpp"
 
-using namespace sidecache::cache;
+using namespace sidecache::write;
 
 TEST_CASE("guarded store: the request names the pending hash only when known") {
   Value v;

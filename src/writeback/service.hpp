@@ -16,7 +16,7 @@
 #include "write/policy_book.hpp"
 #include "write/writer.hpp"
 
-namespace sidecache::write {
+namespace sidecache::writeback {
 
 class Flusher;
 class Listener;
@@ -29,8 +29,10 @@ class Service {
   ~Service();
 
   // What each worker's Writer is made with.
-  std::shared_ptr<const WriterShared> shared() const { return shared_; }
-  const std::shared_ptr<WriteStats>& stats() const { return shared_->stats; }
+  std::shared_ptr<const write::WriterShared> shared() const { return shared_; }
+  const std::shared_ptr<write::WriteStats>& stats() const { return shared_->stats; }
+  // How the read-through engine stores loads of behind policies (write/behind_store.hpp).
+  std::shared_ptr<cache::StoreHook> store_hook() const;
 
   // Reload, in this order: before_apply(next) before `next` replaces the running policies in
   // cache::Shared (behind policies it takes away stay known to the flushers, so what is
@@ -47,8 +49,8 @@ class Service {
   Service(const config::Config& config, std::shared_ptr<cache::Shared> cache);
   void make_flushers();
 
-  std::shared_ptr<PolicyBook> book_;
-  std::shared_ptr<WriterShared> shared_;
+  std::shared_ptr<write::PolicyBook> book_;
+  std::shared_ptr<write::WriterShared> shared_;
   config::PoolConfig pool_;  // of the startup config: the queue names are fixed at startup
   config::DatabaseConfig database_;
   std::string consumer_;
@@ -60,4 +62,4 @@ class Service {
   bool stopped_ = false;
 };
 
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

@@ -11,12 +11,12 @@
 #include "config/config.hpp"
 #include "write/stats.hpp"
 
-namespace sidecache::write {
+namespace sidecache::writeback {
 
 class Listener {
  public:
   Listener(config::DatabaseConfig database, std::string channel, config::PoolConfig pool,
-           std::shared_ptr<WriteStats> stats);
+           std::shared_ptr<write::WriteStats> stats);
   ~Listener();
   void start();
   void stop();
@@ -27,9 +27,9 @@ class Listener {
   config::DatabaseConfig database_;
   std::string channel_;
   config::PoolConfig pool_;
-  std::shared_ptr<WriteStats> stats_;
+  std::shared_ptr<write::WriteStats> stats_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
 
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

@@ -1,4 +1,4 @@
-#include "write/service.hpp"
+#include "writeback/service.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -6,10 +6,19 @@
 
 #include "backend/node_stream.hpp"
 #include "route/router.hpp"
-#include "write/flusher.hpp"
-#include "write/listener.hpp"
+#include "write/behind_store.hpp"
+#include "writeback/flusher.hpp"
+#include "writeback/listener.hpp"
 
-namespace sidecache::write {
+namespace sidecache::writeback {
+
+using write::any_behind;
+using write::BehindStore;
+using write::NodeQueueStats;
+using write::PolicyBook;
+using write::queue_names;
+using write::WriterShared;
+using write::WriteStats;
 namespace {
 
 // The database threads of the read-through engine, whichever cache::Shared has now (a
@@ -44,11 +53,8 @@ Service::Service(const config::Config& config, std::shared_ptr<cache::Shared> ca
   shared_->cache = cache;
   shared_->db = std::make_shared<SharedRunner>(cache);
   shared_->stats = std::make_shared<WriteStats>();
-  std::vector<route::RingNode> ring;
-  for (std::uint32_t i = 0; i < pool_.nodes.size(); ++i) {
-    ring.push_back({pool_.nodes[i].name, pool_.nodes[i].weight, i});
-  }
-  const route::Router router(pool_.hash, pool_.hash_tag, ring);
+  book_->set_queue_options(config.cache.write_behind);
+  const route::Router router(pool_.hash, pool_.hash_tag, route::ring_nodes(pool_.nodes));
   shared_->queues = queue_names(static_cast<std::uint32_t>(pool_.nodes.size()),
                                 [&](std::string_view key) { return router.node_for_key(key); });
   for (const auto& n : pool_.nodes) {
@@ -58,6 +64,12 @@ Service::Service(const config::Config& config, std::shared_ptr<cache::Shared> ca
   if (!channel_.empty()) {
     listener_ = std::make_unique<Listener>(database_, channel_, pool_, shared_->stats);
   }
+}
+
+std::shared_ptr<cache::StoreHook> Service::store_hook() const {
+  std::vector<std::string> pending;
+  for (const auto& q : shared_->queues) pending.push_back(q.pending);
+  return std::make_shared<BehindStore>(std::move(pending));
 }
 
 Service::~Service() { stop(std::chrono::milliseconds(0)); }
@@ -82,6 +94,7 @@ void Service::make_flushers() {
 }
 
 void Service::before_apply(const config::CacheConfig& next) {
+  book_->set_queue_options(next.write_behind);
   for (const auto& name : book_->retire(next)) {
     spdlog::info(
         "write-behind: policy '{}' no longer writes behind: what is queued for it is still "
@@ -145,4 +158,4 @@ void Service::stop(std::chrono::milliseconds drain) {
   for (auto& t : stoppers) t.join();
 }
 
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

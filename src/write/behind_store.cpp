@@ -1,0 +1,105 @@
+#include "write/behind_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "backend/reply_sink.hpp"
+
+namespace sidecache::write {
+
+using cache::command;
+
+std::string guarded_store_request(std::string_view key, std::string_view pending, bool miss,
+                                  const Value* value, std::int64_t ttl_ms) {
+  static constexpr std::string_view kScript = R"lua(
+local k = KEYS[1]
+local queued = KEYS[2] ~= nil and redis.call('HEXISTS', KEYS[2], k) == 1
+local ttl = redis.call('PTTL', k)
+if queued or ttl == -1 or (ARGV[2] == 'miss' and ttl ~= -2) then
+  local t = redis.call('TYPE', k)['ok']
+  if t == 'hash' then return {0, redis.call('HGETALL', k)} end
+  if t == 'string' then return {0, redis.call('GET', k)} end
+  return {0}
+end
+if ARGV[3] == 'a' then
+  redis.call('DEL', k)
+elseif ARGV[3] == 'h' then
+  redis.call('DEL', k)
+  redis.call('HSET', k, unpack(ARGV, 4))
+  redis.call('PEXPIRE', k, ARGV[1])
+else
+  redis.call('SET', k, ARGV[4], 'PX', ARGV[1])
+end
+return {1}
+)lua";
+  std::vector<std::string> args{"EVAL", std::string(kScript), pending.empty() ? "1" : "2",
+                                std::string(key)};
+  if (!pending.empty()) args.emplace_back(pending);
+  args.push_back(std::to_string(ttl_ms));
+  args.emplace_back(miss ? "miss" : "refresh");
+  if (value == nullptr) {
+    args.emplace_back("a");
+  } else if (value->is_hash) {
+    args.emplace_back("h");
+    for (const auto& [f, v] : value->fields) args.insert(args.end(), {f, v});
+  } else {
+    args.emplace_back("s");
+    args.push_back(value->text);
+  }
+  return command(std::span<const std::string>(args));
+}
+
+std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash) {
+  GuardOutcome out;
+  if (reply.starts_with("*1\r\n:1\r\n")) {
+    out.stored = true;
+    return out;
+  }
+  if (reply.starts_with("*1\r\n:0\r\n")) return out;  // kept: the key is absent
+  constexpr std::string_view kKept = "*2\r\n:0\r\n";
+  if (!reply.starts_with(kKept)) return std::nullopt;
+  const std::string_view rest = reply.substr(kKept.size());
+  Value v;
+  if (is_hash) {
+    v.is_hash = true;
+    if (!cache::hash_fields(rest, v.fields)) return std::nullopt;
+    if (!v.fields.empty()) out.kept = std::move(v);
+  } else if (auto payload = cache::bulk_payload(rest)) {
+    v.text = std::string(*payload);
+    out.kept = std::move(v);
+  }
+  return out;
+}
+
+bool BehindStore::takes(const cache::Policy& policy) const {
+  return policy.config.write == config::WriteMode::kBehind;
+}
+
+void BehindStore::store(backend::NodeSender& nodes, cache::StoreRequest request,
+                        std::function<void(cache::StoreOutcome)> done) {
+  const std::uint32_t node = nodes.node_for_key(request.key);
+  const std::string_view pending = node < pending_.size() ? pending_[node] : std::string_view{};
+  const auto& loaded = request.loaded;
+  const bool has_value = loaded->kind == cache::LoadResult::Kind::kValue;
+  const std::string script =
+      guarded_store_request(request.key, pending, request.miss,
+                            has_value ? &loaded->value : nullptr, request.ttl.count());
+  const bool is_hash = request.hash;
+  auto on_reply = [key = request.key, loaded, is_hash,
+                   done = std::move(done)](std::string_view reply) {
+    const auto outcome = guard_outcome(reply, is_hash);
+    if (!outcome) {
+      spdlog::debug("cache: storing {} failed: {}", key, reply.substr(1));
+      return done({loaded, false});
+    }
+    if (outcome->stored) return done({loaded, true});
+    auto kept = std::make_shared<cache::LoadResult>();
+    kept->kind = outcome->kept ? cache::LoadResult::Kind::kValue : cache::LoadResult::Kind::kAbsent;
+    if (outcome->kept) kept->value = *outcome->kept;
+    done({std::move(kept), false});
+  };
+  nodes.send(
+      node, script,
+      backend::ReplyTarget{std::make_shared<backend::CallbackSink>(std::move(on_reply)), 0, 0});
+}
+
+}  // namespace sidecache::write
