@@ -18,7 +18,7 @@
 #include "cache/runtime.hpp"
 #include "cache/shared.hpp"
 #include "write/commands.hpp"
-#include "write/queue.hpp"
+#include "write/queue_layout.hpp"
 #include "write/stats.hpp"
 
 namespace sidecache::write {

@@ -13,15 +13,6 @@
 
 namespace sidecache::writeback {
 
-using write::backoff;
-using write::Entry;
-using write::JsonSet;
-using write::kDoneScript;
-using write::kGroup;
-using write::kLeaseScript;
-using write::parse_entry;
-using write::plan_writes;
-using write::WritePlan;
 namespace {
 
 using Clock = std::chrono::steady_clock;

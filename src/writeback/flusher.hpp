@@ -17,8 +17,9 @@
 
 #include "config/config.hpp"
 #include "write/policy_book.hpp"
-#include "write/queue.hpp"
+#include "write/queue_layout.hpp"
 #include "write/stats.hpp"
+#include "writeback/queue.hpp"
 
 namespace sidecache::backend {
 struct NodeSecurity;

@@ -1,5 +1,5 @@
-"""The write-behind Lua scripts (src/write/queue.cpp: kEnqueueScript, kDoneScript) run directly
-against a real redis-server, with states the end-to-end tests cannot set up on purpose: several
+"""The write-behind Lua scripts (kEnqueueScript in src/write/queue_layout.cpp, kDoneScript in
+src/writeback/queue.cpp) run directly against a real redis-server, with states the end-to-end tests cannot set up on purpose: several
 writes in one enqueue call (one reply each, queue bound counted inside the call, a miss), a key
 whose queued writes span two acknowledgements (no TTL until the last), and stream trimming
 with an older entry still pending."""
@@ -17,8 +17,10 @@ SOURCE = os.environ.get("SIDECACHE_SOURCE_DIR",
 
 
 def script(name):
-    with open(os.path.join(SOURCE, "src", "write", "queue.cpp")) as f:
-        text = f.read()
+    text = ""
+    for path in (("write", "queue_layout.cpp"), ("writeback", "queue.cpp")):
+        with open(os.path.join(SOURCE, "src", *path)) as f:
+            text += f.read()
     m = re.search(r'const std::string_view %s = R"lua\((.*?)\)lua";' % name, text, re.S)
     assert m, name
     return m.group(1)

@@ -1,12 +1,11 @@
-// The pure parts of write-behind: stream entries, batch planning (coalescing, order), backoff
-// and the per-node queue names.
+// The pure parts of flushing: stream entries, batch planning (coalescing, order), backoff.
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
-#include "write/queue.hpp"
+#include "writeback/queue.hpp"
 
-namespace sidecache::write {
+namespace sidecache::writeback {
 namespace {
 
 using namespace std::chrono_literals;
@@ -40,7 +39,7 @@ std::vector<const Entry*> ptrs(const std::vector<Entry>& v) {
   return out;
 }
 
-TEST_CASE("stream entries parse; foreign ones do not", "[write][queue]") {
+TEST_CASE("stream entries parse; foreign ones do not", "[writeback][queue]") {
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"k", "user:1"}, {"p", "users"}, {"id", "1"}, {"op", "hset"}, {"f:name", "ann"}};
   const auto e = parse_entry("1-0", fields);
@@ -57,7 +56,8 @@ TEST_CASE("stream entries parse; foreign ones do not", "[write][queue]") {
   CHECK_FALSE(parse_entry("3-0", bad_op).has_value());
 }
 
-TEST_CASE("coalescing keeps the last value of each key, in first-seen order", "[write][queue]") {
+TEST_CASE("coalescing keeps the last value of each key, in first-seen order",
+          "[writeback][queue]") {
   const std::vector<Entry> entries = {set("1", "a"), set("2", "b"), set("1", "c"), set("1", "d")};
   const auto plan = plan_writes(ptrs(entries), "v", true);
   REQUIRE(plan.steps.size() == 1);
@@ -69,7 +69,7 @@ TEST_CASE("coalescing keeps the last value of each key, in first-seen order", "[
   CHECK(plan.coalesced == 2);
 }
 
-TEST_CASE("coalescing merges hash fields and lets a delete win", "[write][queue]") {
+TEST_CASE("coalescing merges hash fields and lets a delete win", "[writeback][queue]") {
   const std::vector<Entry> entries = {hset("1", {{"name", "ann"}}), hset("1", {{"email", "a@x"}}),
                                       hset("1", {{"name", "anna"}}), set("2", "x"), del("2")};
   const auto plan = plan_writes(ptrs(entries), "", true);
@@ -82,7 +82,7 @@ TEST_CASE("coalescing merges hash fields and lets a delete win", "[write][queue]
   CHECK(plan.steps[0].deletes == std::vector<std::string>{"2"});
 }
 
-TEST_CASE("a set after a delete upserts again", "[write][queue]") {
+TEST_CASE("a set after a delete upserts again", "[writeback][queue]") {
   const std::vector<Entry> entries = {del("1"), set("1", "back")};
   const auto plan = plan_writes(ptrs(entries), "v", true);
   REQUIRE(plan.steps.size() == 1);
@@ -91,7 +91,7 @@ TEST_CASE("a set after a delete upserts again", "[write][queue]") {
   CHECK(plan.steps[0].upserts[0].values[0].second == "back");
 }
 
-TEST_CASE("without coalescing every entry is written, in order", "[write][queue]") {
+TEST_CASE("without coalescing every entry is written, in order", "[writeback][queue]") {
   const std::vector<Entry> entries = {set("1", "a"), set("1", "b"), del("1"), set("1", "c")};
   const auto plan = plan_writes(ptrs(entries), "v", false);
   // upserts of a step run before its deletes: the set after the delete needs a new step.
@@ -105,7 +105,7 @@ TEST_CASE("without coalescing every entry is written, in order", "[write][queue]
   CHECK(plan.coalesced == 0);
 }
 
-TEST_CASE("backoff doubles with jitter up to the cap", "[write][queue]") {
+TEST_CASE("backoff doubles with jitter up to the cap", "[writeback][queue]") {
   CHECK(backoff(100ms, 10s, 0, 1.0) == 100ms);
   CHECK(backoff(100ms, 10s, 0, 0.0) == 50ms);
   CHECK(backoff(100ms, 10s, 3, 1.0) == 800ms);
@@ -116,25 +116,7 @@ TEST_CASE("backoff doubles with jitter up to the cap", "[write][queue]") {
   CHECK(mid <= 400ms);
 }
 
-TEST_CASE("queue names land on their node and are stable", "[write][queue]") {
-  // A fake routing: the node is the sum of the bytes modulo 3.
-  auto route = [](std::string_view key) {
-    std::uint32_t sum = 0;
-    for (const unsigned char c : key) sum += c;
-    return sum % 3;
-  };
-  const auto names = queue_names(3, route);
-  REQUIRE(names.size() == 3);
-  for (std::uint32_t n = 0; n < 3; ++n) {
-    CHECK(route(names[n].stream) == n);
-    CHECK(route(names[n].pending) == n);
-    CHECK(route(names[n].lease) == n);
-    CHECK(names[n].stream.starts_with("sidecache:wb:{"));
-  }
-  CHECK(queue_names(3, route)[1].stream == names[1].stream);
-}
-
-TEST_CASE("json sets become columns, merged when coalesced", "[write][queue]") {
+TEST_CASE("json sets become columns, merged when coalesced", "[writeback][queue]") {
   const JsonSet json{"id"};
   const std::vector<Entry> entries = {set("1", R"({"id":"1","name":"ann","n":1})"),
                                       set("1", R"({"n":2,"plan":null})"), set("2", R"({"a":1})"),
@@ -156,4 +138,4 @@ TEST_CASE("json sets become columns, merged when coalesced", "[write][queue]") {
 }
 
 }  // namespace
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

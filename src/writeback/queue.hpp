@@ -1,14 +1,12 @@
-// The write-behind queue's layout in Redis and the pure parts of flushing (see
-// docs/write-modes.md). One Redis Stream per node, named so that it hashes to that node
-// ("sidecache:wb:{N}", N searched at startup), holds the queued writes; a hash on the same node
-// ("sidecache:wbp:{N}") counts the queued writes of each key (read-your-writes); a lease
-// ("sidecache:wbl:{N}") makes one flusher of many sidecaches the node's only flusher, so
-// per-key order holds; rejected entries go to "sidecache:wbdead:{N}". Asio-free.
+// The pure parts of flushing the write-behind queue (its layout and the scripts that fill it:
+// write/queue_layout.hpp; see docs/write-modes.md): stream entries, the database work planned
+// from a batch (coalescing, order), backoff, and the scripts a flusher runs: acknowledging a
+// written batch and holding the node's lease, which makes one flusher of many sidecaches the
+// node's only flusher, so per-key order holds. Asio-free.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -19,20 +17,7 @@
 
 #include "db/database.hpp"
 
-namespace sidecache::write {
-
-// The Redis names of one node's queue.
-struct NodeQueue {
-  std::string stream;
-  std::string pending;
-  std::string lease;
-  std::string dead;
-};
-
-// Finds, for each of `nodes` nodes, names that `node_for_key` places on that node. Deterministic:
-// the same routing gives the same names in every process and after restarts.
-std::vector<NodeQueue> queue_names(
-    std::uint32_t nodes, const std::function<std::uint32_t(std::string_view)>& node_for_key);
+namespace sidecache::writeback {
 
 inline constexpr std::string_view kGroup = "sidecache";
 
@@ -80,26 +65,11 @@ WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& 
 std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::milliseconds max,
                                   std::uint32_t attempt, double unit_random);
 
-// The SHA1 of a script, as EVALSHA wants it (40 lower-case hex digits).
-std::string script_sha1(std::string_view script);
-
-// Scripts (EVAL). Enqueue: one or more writes of one node in one atomic step. KEYS stream,
-// pending, then per write its key (and its negative marker when on the same node: deleted
-// too); ARGV per write: key count (1|2), queue_max, must_exist (0|1), policy, id, op
-// (set|incr|hset|hincr|del), payload count n, then the payload (set: value; incr: delta; hset:
-// field value ...; hincr: field delta). Answers an array, per write what the client's command
-// answers, or the errors "SIDECACHE_FULL ..." (queue at queue_max) and "SIDECACHE_MISS"
-// (must_exist and the key is not cached: the caller loads it first).
-extern const std::string_view kEnqueueScript;
 // Done: KEYS stream, pending, key...; ARGV group, ttl_ms (0: none), id count n, ids..., then one
 // count per key. XACK of the ids, then XTRIM MINID below the oldest entry still pending; each
 // key's pending count drops by its count, and a key with none left gets its TTL back.
 extern const std::string_view kDoneScript;
-// DEL of a write-behind key without delete_row_on_del: KEYS key, pending; ARGV DEL | UNLINK.
-// A key with writes still queued keeps its value (answered as deleted when it exists: the
-// cached copy is dropped once flushed, by its TTL); any other key is deleted.
-extern const std::string_view kDelUnlessQueuedScript;
 // Lease: KEYS lease; ARGV owner, ttl_ms. 1 when the caller holds it (taken or renewed).
 extern const std::string_view kLeaseScript;
 
-}  // namespace sidecache::write
+}  // namespace sidecache::writeback

@@ -1,0 +1,1 @@
+sidecache_unit_test(writeback LIBS sidecache_writeback)
