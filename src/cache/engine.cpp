@@ -212,8 +212,7 @@ void Engine::probe(const ReadPtr& r) {
       runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
     });
   }
-  // Counted first: a reply never comes inline, but every request must be out before one may
-  // end the state.
+  // Every ask is counted before the first goes out, so no reply ends the state early.
   std::vector<std::pair<std::size_t, bool>> asks;  // slot, lease (else negative marker)
   for (std::size_t i = 0; i < r->slots.size(); ++i) {
     const auto& s = r->slots[i];
