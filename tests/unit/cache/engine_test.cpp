@@ -1,6 +1,8 @@
 // The engine against the in-memory Redis and database fakes, on a manual clock.
 #include "cache/engine.hpp"
 
+#include "cache/store_hook.hpp"
+
 #include <catch2/catch.hpp>
 #include <map>
 
@@ -425,7 +427,8 @@ TEST_CASE("engine: a miss asks Redis once after its read (negative marker and le
   }
 }
 
-TEST_CASE("engine: without a lease or negative caching, a miss goes from its read to the database") {
+TEST_CASE(
+    "engine: without a lease or negative caching, a miss goes from its read to the database") {
   auto p = product_policy();
   p.negative_ttl = 0ms;
   Fixture f({p});
@@ -433,6 +436,70 @@ TEST_CASE("engine: without a lease or negative caching, a miss goes from its rea
   const auto tag = f.send({"GET", "product:2"});
   CHECK(rounds_before_load(f).size() == 1);
   CHECK(f.reply(tag) == "$4\r\ndesk\r\n");
+}
+
+// A store hook that takes the policies named `taken` and answers what `keep` says.
+class FakeHook final : public StoreHook {
+ public:
+  std::string taken;
+  std::optional<std::string> keep;  // set: the cache is newer, holding this value
+  std::vector<StoreRequest> requests;
+  bool takes(const Policy& policy) const override { return policy.name() == taken; }
+  void store(backend::NodeSender& nodes, StoreRequest request,
+             std::function<void(StoreOutcome)> done) override {
+    requests.push_back(request);
+    // One Redis request, as the write side's script is, so the reply comes later.
+    auto loaded = request.loaded;
+    auto keep_value = keep;
+    nodes.send(0, command({"PTTL", request.key}),
+               backend::ReplyTarget{std::make_shared<backend::CallbackSink>(
+                                        [done, loaded, keep_value](std::string_view) {
+                                          if (!keep_value) return done({loaded, true});
+                                          auto kept = std::make_shared<LoadResult>();
+                                          kept->kind = LoadResult::Kind::kValue;
+                                          kept->value.text = *keep_value;
+                                          done({kept, false});
+                                        }),
+                                    0, 0});
+  }
+};
+
+TEST_CASE("engine: a store hook stores the loads of the policies it takes") {
+  auto p = product_policy();
+  p.lease = true;
+  Fixture f({p});
+  auto hook = std::make_shared<FakeHook>();
+  f.shared->set_store_hook(hook);
+
+  SECTION("a policy it does not take is stored by the engine") {
+    hook->taken = "other";
+    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+    CHECK(hook->requests.empty());
+    CHECK(f.w.redis.count("SET product:1 lamp PX 1000") == 1);
+  }
+  SECTION("stored by the hook: the readers get the row, the lease goes once stored") {
+    hook->taken = "products";
+    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+    REQUIRE(hook->requests.size() == 1);
+    CHECK(hook->requests[0].key == "product:1");
+    CHECK(hook->requests[0].miss);
+    CHECK_FALSE(hook->requests[0].hash);
+    CHECK(hook->requests[0].ttl == 1000ms);
+    CHECK(f.w.redis.count("SET product:1") == 0);  // not by the engine
+    CHECK(f.w.redis.find("sidecache:lease:product:1") == nullptr);
+  }
+  SECTION("an absent row the hook stored gets the negative marker") {
+    hook->taken = "products";
+    CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+    CHECK(f.w.redis.find("sidecache:neg:product:404") != nullptr);
+  }
+  SECTION("a newer cached value is what the readers get") {
+    hook->taken = "products";
+    hook->keep = "written";
+    CHECK(f.call({"GET", "product:1"}) == "$7\r\nwritten\r\n");
+    CHECK(f.call({"GET", "product:404"}) == "$7\r\nwritten\r\n");
+    CHECK(f.w.redis.find("sidecache:neg:product:404") == nullptr);  // not stored: no marker
+  }
 }
 
 TEST_CASE("engine: warming loads the configured ids in batches") {
