@@ -15,8 +15,8 @@
 
 #include "backend/connection.hpp"
 #include "backend/link_limiter.hpp"
-#include "backend/reply_sink.hpp"
 #include "resp/reply.hpp"
+#include "sidecache/node_sender.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
 

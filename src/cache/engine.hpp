@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/shared.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::cache {
 

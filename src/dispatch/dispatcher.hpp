@@ -8,13 +8,13 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/engine.hpp"
 #include "dispatch/process_state.hpp"
 #include "dispatch/scripts.hpp"
 #include "dispatch/split.hpp"
 #include "resp/command_table.hpp"
 #include "resp/parser.hpp"
+#include "sidecache/node_sender.hpp"
 #include "write/writer.hpp"
 
 namespace sidecache::dispatch {

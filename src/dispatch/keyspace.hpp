@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::dispatch {
 

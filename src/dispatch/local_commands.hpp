@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "backend/reply_sink.hpp"
 #include "dispatch/process_state.hpp"
 #include "resp/command_table.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::dispatch {
 

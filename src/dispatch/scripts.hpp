@@ -12,7 +12,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 #include "sidecache/stats.hpp"
 
 namespace sidecache::dispatch {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::dispatch {
 

@@ -8,7 +8,6 @@
 #include <memory>
 #include <string>
 
-#include "backend/reply_sink.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
 #include "resp/parser.hpp"
@@ -16,6 +15,7 @@
 #include "server/pubsub.hpp"
 #include "server/session_modes.hpp"
 #include "server/transaction.hpp"
+#include "sidecache/node_sender.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
 

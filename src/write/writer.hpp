@@ -13,10 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/policy.hpp"
 #include "cache/runtime.hpp"
 #include "cache/shared.hpp"
+#include "sidecache/node_sender.hpp"
 #include "write/commands.hpp"
 #include "write/queue.hpp"
 #include "write/stats.hpp"

@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/runtime.hpp"
 #include "cache/value.hpp"
 #include "db/database.hpp"
 #include "resp/parser.hpp"
 #include "resp/writer.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::cache::test {
 

@@ -1,5 +1,6 @@
-// Where a backend reply goes: a client session's reply slot or a merger of a split command.
-// Asio-free so the dispatch logic can be tested against fakes.
+// The seam between request handling and the nodes: NodeSender sends a request to one node,
+// and its reply goes to a ReplySink (a client session's reply slot or a merger of a split
+// command). Asio-free so the dispatch logic can be tested against fakes.
 #pragma once
 
 #include <cstdint>
