@@ -9,7 +9,11 @@
 #include <string>
 #include <string_view>
 
-namespace sidecache::backend {
+namespace sidecache {
+
+namespace backend {
+struct NodeSecurity;  // how a node connection authenticates and encrypts (backend/node_stream.hpp)
+}  // namespace backend
 
 class ReplySink {
  public:
@@ -53,7 +57,6 @@ struct ReplyTarget {
 };
 
 // Sends a request to one node. The real implementation is backend::Pool; tests use fakes.
-struct NodeSecurity;
 
 class NodeSender {
  public:
@@ -77,9 +80,9 @@ class NodeSender {
   virtual bool node_up(std::uint32_t /*node*/) const { return true; }
   // How connections to `node` authenticate and encrypt (dedicated links open theirs with it);
   // null: plain TCP, no AUTH.
-  virtual std::shared_ptr<const NodeSecurity> node_security(std::uint32_t /*node*/) const {
+  virtual std::shared_ptr<const backend::NodeSecurity> node_security(std::uint32_t /*node*/) const {
     return nullptr;
   }
 };
 
-}  // namespace sidecache::backend
+}  // namespace sidecache

@@ -67,7 +67,7 @@ NodeTotals node_totals(const ProcessState& process, const std::string& name) {
 
 }  // namespace
 
-std::string info_text(const ProcessState& process, const backend::NodeSender& nodes,
+std::string info_text(const ProcessState& process, const NodeSender& nodes,
                       std::span<const std::string_view> sections) {
   bool all = sections.empty();
   auto wanted = [&](std::string_view name) {

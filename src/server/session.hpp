@@ -45,7 +45,7 @@ struct SessionContext {
   SessionRegistry& registry;
 };
 
-class Session final : public backend::ReplySink,
+class Session final : public ReplySink,
                       public ModeHost,
                       public std::enable_shared_from_this<Session> {
  public:
@@ -97,11 +97,11 @@ class Session final : public backend::ReplySink,
   template <class Handler>
   void write_out(asio::const_buffer buffer, Handler&& handler);
   // One framed request: to the transaction (inside MULTI), the dispatcher, or a session mode.
-  dispatch::Dispatched handle(std::string_view raw, const backend::ReplyTarget& target);
+  dispatch::Dispatched handle(std::string_view raw, const ReplyTarget& target);
   dispatch::Dispatched session_command(const resp::CommandInfo& info, std::string_view raw,
-                                       const backend::ReplyTarget& target);
+                                       const ReplyTarget& target);
   // RESP2 subscribed mode: only the subscribe commands, PING, QUIT and RESET.
-  bool subscribed_mode_reply(const backend::ReplyTarget& target, dispatch::Dispatched& done);
+  bool subscribed_mode_reply(const ReplyTarget& target, dispatch::Dispatched& done);
   void append_ready(Slot& slot);
   void schedule_resume();
   void protocol_error(std::string_view text);

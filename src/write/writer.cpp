@@ -83,7 +83,7 @@ struct Writer::Task {
   std::shared_ptr<const cache::Snapshot> snap;  // owns the policies `c` points to
   Classified c;
   std::string name;
-  backend::ReplyTarget target;
+  ReplyTarget target;
   std::string chain;
   Clock::time_point slow_deadline{};
   bool waited = false;
@@ -92,7 +92,7 @@ struct Writer::Task {
 };
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
-               backend::NodeSender& nodes)
+               NodeSender& nodes)
     : shared_(std::move(shared)),
       runtime_(std::move(runtime)),
       nodes_(&nodes),
@@ -111,7 +111,7 @@ bool Writer::refresh() {
 }
 
 bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-                    const backend::ReplyTarget& target) {
+                    const ReplyTarget& target) {
   if (take(name, args, writes_keys, target)) return true;
   // The request goes to Redis now: the writes queued before it must get there first.
   if (!batches_.empty()) send_batches();
@@ -119,7 +119,7 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
 }
 
 bool Writer::take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-                  const backend::ReplyTarget& target) {
+                  const ReplyTarget& target) {
   if (!refresh()) return false;
   Classified c = classify(*snapshot_->set, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
@@ -163,11 +163,11 @@ std::string Writer::refusal_in_transaction(std::string_view name,
 
 // MSET: one SET per key (write-policy keys in their key's chain, plain keys straight to Redis);
 // +OK once all are answered without error, else the first error. Not atomic.
-void Writer::run_mset(Classified c, const backend::ReplyTarget& target) {
+void Writer::run_mset(Classified c, const ReplyTarget& target) {
   struct Sum {
     std::size_t pending = 0;
     std::string error;
-    backend::ReplyTarget target;
+    ReplyTarget target;
   };
   auto sum = std::make_shared<Sum>();
   sum->pending = c.writes.size() + c.plain_sets.size();
@@ -184,7 +184,7 @@ void Writer::run_mset(Classified c, const backend::ReplyTarget& target) {
     op->c.writes.push_back(std::move(w));
     op->name = "set";
     op->target = target;
-    op->target.sink = std::make_shared<backend::CallbackSink>(on_reply);
+    op->target.sink = std::make_shared<CallbackSink>(on_reply);
     op->target.tag = 0;
     op->chain = op->c.writes.front().key;
     auto& chain = chains_[op->chain];
@@ -657,8 +657,7 @@ void Writer::redis(std::string_view key, std::string request, std::uint64_t lane
 
 void Writer::redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
                         std::function<void(std::string_view)> on_reply) {
-  backend::ReplyTarget target{std::make_shared<backend::CallbackSink>(std::move(on_reply)), 0,
-                              lane};
+  ReplyTarget target{std::make_shared<CallbackSink>(std::move(on_reply)), 0, lane};
   nodes_->send(node, request, std::move(target));
 }
 

@@ -13,7 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class Recorder final : public backend::ReplySink {
+class Recorder final : public ReplySink {
  public:
   std::map<std::uint64_t, std::string> replies;
   void on_reply(std::uint64_t tag, std::string_view reply) override {
@@ -76,7 +76,7 @@ struct Fixture {
     std::string name(args[0]);
     for (auto& c : name) c = static_cast<char>(c | 0x20);
     const std::uint64_t tag = next_tag++;
-    if (!wk.engine->handle(name, args, backend::ReplyTarget{recorder, tag, 0})) return -1;
+    if (!wk.engine->handle(name, args, ReplyTarget{recorder, tag, 0})) return -1;
     return static_cast<std::int64_t>(tag);
   }
   std::string reply(std::int64_t tag) {

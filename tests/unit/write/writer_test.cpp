@@ -30,7 +30,7 @@ class Loop final : public cache::Runtime {
 };
 
 // Answers each request with `answer(args)`, later (on the loop).
-class Redis final : public backend::NodeSender {
+class Redis final : public NodeSender {
  public:
   explicit Redis(Loop& loop) : loop_(loop) {}
   std::function<std::string(const std::vector<std::string>&)> answer =
@@ -39,7 +39,7 @@ class Redis final : public backend::NodeSender {
   std::uint32_t node_count() const override { return 1; }
   std::uint32_t node_for_key(std::string_view) const override { return 0; }
   const std::string& node_name(std::uint32_t) const override { return name_; }
-  void send(std::uint32_t, std::string_view request, backend::ReplyTarget target) override {
+  void send(std::uint32_t, std::string_view request, ReplyTarget target) override {
     resp::RequestParser parser;
     resp::Command command;
     std::size_t used = 0;
@@ -94,7 +94,7 @@ class Db final : public db::Database, public cache::DbRunner {
   }
 };
 
-class Replies final : public backend::ReplySink {
+class Replies final : public ReplySink {
  public:
   std::vector<std::string> got;
   void on_reply(std::uint64_t, std::string_view reply) override { got.emplace_back(reply); }
@@ -147,7 +147,7 @@ struct Fixture {
   bool send(std::vector<std::string_view> args, bool writes_keys = true) {
     std::string name(args[0]);
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return writer->handle(name, args, writes_keys, backend::ReplyTarget{replies, 0, 0});
+    return writer->handle(name, args, writes_keys, ReplyTarget{replies, 0, 0});
   }
   bool sent(std::string_view verb) const {
     for (const auto& r : redis.requests) {
