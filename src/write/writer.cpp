@@ -124,7 +124,7 @@ bool Writer::take(std::string_view name, std::span<const std::string_view> args,
   Classified c = classify(*snapshot_->set, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
   if (c.kind == Classified::Kind::kError) {
-    shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
+    shared_->stats->refused.add();
     target.deliver(error_reply(c.error));
     return true;
   }
@@ -157,7 +157,7 @@ std::string Writer::refusal_in_transaction(std::string_view name,
                                            bool writes_keys) {
   if (!refresh()) return {};
   std::string refusal = write::refusal_in_transaction(*snapshot_->set, name, args, writes_keys);
-  if (!refusal.empty()) shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
+  if (!refusal.empty()) shared_->stats->refused.add();
   return refusal;
 }
 
@@ -200,7 +200,7 @@ void Writer::start(const OpPtr& op) {
   if (op->name == "del" || op->name == "unlink") return run_del(op);
   const KeyWrite& w = op->c.writes.front();
   const auto mode = w.policy->config.write;
-  shared_->stats->writes[static_cast<std::size_t>(mode)].fetch_add(1, std::memory_order_relaxed);
+  shared_->stats->writes[static_cast<std::size_t>(mode)].add();
   if (mode == WriteMode::kBehind) {
     return run_behind(op, w.op != Op::kSet);
   }
@@ -291,7 +291,7 @@ void Writer::run_increment(const OpPtr& op) {
 
 void Writer::after_database(const OpPtr& op, const db::Status& status) {
   if (!status.ok()) {
-    shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+    shared_->stats->write_errors.add();
     return finish(op, error_reply(db_error_text(status)));
   }
   const KeyWrite& w = op->c.writes.front();
@@ -308,7 +308,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   if (p.config.write == WriteMode::kInvalidate || p.config.mapping == config::ValueMapping::kJson) {
     redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
-        self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+        self->shared_->stats->write_errors.add();
         return self->finish(op, error_reply("ERR the database was written but the cached key "
                                             "could not be deleted: " +
                                             std::string(error_text(reply))));
@@ -335,7 +335,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   redis(key, std::move(request), lane, [self, op, ok, key, lane](std::string_view reply) {
     if (!resp::is_error_reply(reply)) return self->finish(op, ok);
     // The database has the new value, the cache may hold an older one: drop it.
-    self->shared_->stats->cache_repairs.fetch_add(1, std::memory_order_relaxed);
+    self->shared_->stats->cache_repairs.add();
     spdlog::warn("write: through: caching {} failed ({}); key deleted", key, error_text(reply));
     self->redis(key, cache::command({"DEL", key}), lane,
                 [self, op, ok](std::string_view) { self->finish(op, ok); });
@@ -356,7 +356,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
     const auto& wb = kw.policy->config.write_behind;
     if (script_error(reply, "SIDECACHE_FULL")) {
       if (!op->waited) {
-        self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
+        self->shared_->stats->backpressure.add();
       }
       const auto now = Clock::now();
       if (wb.on_full == config::OnFull::kSlow) {
@@ -382,7 +382,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
         self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
       }
     } else {
-      self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+      self->shared_->stats->write_errors.add();
     }
     self->finish(op, std::string(reply));
   };
@@ -408,7 +408,7 @@ void Writer::load_then_enqueue(const OpPtr& op) {
     runtime->post([self, op, result = std::move(result)] {
       const KeyWrite& kw = op->c.writes.front();
       if (!result.status.ok()) {
-        self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+        self->shared_->stats->write_errors.add();
         return self->finish(op, error_reply(db_error_text(result.status)));
       }
       std::optional<cache::Value> value;
@@ -438,8 +438,7 @@ void Writer::run_del(const OpPtr& op) {
   std::map<const cache::Policy*, std::vector<std::string>> rows;
   for (const auto& w : op->c.writes) {
     const auto& cfg = w.policy->config;
-    shared_->stats->writes[static_cast<std::size_t>(cfg.write)].fetch_add(
-        1, std::memory_order_relaxed);
+    shared_->stats->writes[static_cast<std::size_t>(cfg.write)].add();
     if (cfg.delete_row_on_del && cfg.write != WriteMode::kBehind) rows[w.policy].push_back(w.id);
   }
   auto self = shared_from_this();
@@ -523,7 +522,7 @@ void Writer::run_del(const OpPtr& op) {
         }
         runtime->post([self, op, status, redis_part] {
           if (!status.ok()) {
-            self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+            self->shared_->stats->write_errors.add();
             return self->finish(op, error_reply(db_error_text(status)));
           }
           redis_part();

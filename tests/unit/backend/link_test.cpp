@@ -113,7 +113,7 @@ std::string cmd(std::string_view word) {
 }  // namespace
 
 TEST_CASE("LinkLimiter caps tickets per node, process-wide") {
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto a1 = limiter.acquire("a", 2);
   auto a2 = limiter.acquire("a", 2);
   auto a3 = limiter.acquire("a", 2);
@@ -149,7 +149,7 @@ TEST_CASE("a link matches replies, drops quiet ones, hands other frames over, re
         return "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n";  // unmatched: to the handler
     }
   });
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto link = std::make_shared<backend::Link>(
       io.get_executor(), backend::NodeAddress{"n", "127.0.0.1", server.port()},
       backend::LinkOptions{1000ms, false}, limiter.acquire("n", 1));
@@ -187,7 +187,7 @@ TEST_CASE("a link speaking RESP3 says HELLO 3 first and drops its reply") {
   Server server(io, [](int request) -> std::string {
     return request == 0 ? "%1\r\n$5\r\nproto\r\n:3\r\n" : "_\r\n";
   });
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto link = std::make_shared<backend::Link>(
       io.get_executor(), backend::NodeAddress{"n", "127.0.0.1", server.port()},
       backend::LinkOptions{1000ms, true}, limiter.acquire("n", 1));
@@ -207,7 +207,7 @@ TEST_CASE("a link that cannot connect fails its requests and reports; stop() is 
     tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     dead_port = probe.local_endpoint().port();
   }  // closed: connecting to it is refused
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto link = std::make_shared<backend::Link>(
       io.get_executor(), backend::NodeAddress{"dead", "127.0.0.1", dead_port},
       backend::LinkOptions{1000ms, false}, limiter.acquire("dead", 1));

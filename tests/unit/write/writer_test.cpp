@@ -213,7 +213,7 @@ TEST_CASE("through: a database error answers an error and leaves Redis alone", "
   REQUIRE(f.replies->got.size() == 1);
   CHECK(f.replies->got[0].starts_with("-ERR database unavailable"));
   CHECK(f.redis.requests.empty());
-  CHECK(f.stats->write_errors.load() == 1);
+  CHECK(f.stats->write_errors.get() == 1);
 }
 
 TEST_CASE("through: a failed cache write deletes the key", "[write][writer]") {
@@ -225,7 +225,7 @@ TEST_CASE("through: a failed cache write deletes the key", "[write][writer]") {
   f.loop.run();
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
   CHECK(f.redis.requests.back() == std::vector<std::string>{"DEL", "item:1"});
-  CHECK(f.stats->cache_repairs.load() == 1);
+  CHECK(f.stats->cache_repairs.get() == 1);
 }
 
 TEST_CASE("through: INCRBY adds in the database, then caches the sum", "[write][writer]") {
@@ -369,7 +369,7 @@ TEST_CASE("behind: a full queue answers an error (on_full error)", "[write][writ
   f.loop.run();
   REQUIRE(f.replies->got.size() == 1);
   CHECK(f.replies->got[0].find("queue of node n0 is full") != std::string::npos);
-  CHECK(f.stats->backpressure.load() == 1);
+  CHECK(f.stats->backpressure.get() == 1);
 }
 
 TEST_CASE("unmappable commands are answered at once", "[write][writer]") {
@@ -392,7 +392,7 @@ TEST_CASE("MSET: one SET per key, +OK once all succeeded", "[write][writer]") {
     plain = plain || r == std::vector<std::string>{"SET", "plain", "1"};
   }
   CHECK(plain);
-  CHECK(f.stats->writes[static_cast<std::size_t>(config::WriteMode::kThrough)].load() == 2);
+  CHECK(f.stats->writes[static_cast<std::size_t>(config::WriteMode::kThrough)].get() == 2);
   // Plain keys only: not the writer's.
   CHECK_FALSE(f.send({"MSET", "a", "1", "b", "2"}));
 }
@@ -412,7 +412,7 @@ TEST_CASE("refused writes are counted", "[write][writer]") {
   CHECK(f.replies->got.at(0).starts_with("-ERR RENAME changes key 'item:1'"));
   const std::vector<std::string_view> set = {"SET", "item:1", "x"};
   CHECK_FALSE(f.writer->refusal_in_transaction("set", set, true).empty());
-  CHECK(f.stats->refused.load() == 2);
+  CHECK(f.stats->refused.get() == 2);
 }
 
 }  // namespace
