@@ -93,7 +93,8 @@ int Daemon::run() {
     process_.workers.push_back(std::make_unique<WorkerStats>(resp::CommandTable::id_count()));
   }
   health_ = make_health(*config_, {});
-  process_.cache = std::make_shared<cache::Shared>(nullptr, std::make_shared<cache::CacheStats>());
+  process_.set_cache(
+      std::make_shared<cache::Shared>(nullptr, std::make_shared<cache::CacheStats>()));
   if (auto error = prepare_cache(*config_); !error.empty()) {
     spdlog::critical("{}", error);
     return 1;
@@ -101,7 +102,7 @@ int Daemon::run() {
   try {
     writes_ = writeback::Service::create(*config_, process_.cache);
     if (writes_) {
-      process_.writes = writes_->shared();
+      process_.set_writes(writes_->shared());
       process_.cache->set_store_hook(writes_->store_hook());
     }
     for (unsigned i = 0; i < workers; ++i) {

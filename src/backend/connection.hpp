@@ -13,8 +13,8 @@
 #include <string_view>
 
 #include "backend/node_stream.hpp"
-#include "backend/reply_sink.hpp"
 #include "resp/reply.hpp"
+#include "sidecache/node_sender.hpp"
 #include "sidecache/stats.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"

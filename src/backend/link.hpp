@@ -14,9 +14,9 @@
 #include <string_view>
 
 #include "backend/connection.hpp"
-#include "backend/link_limiter.hpp"
-#include "backend/reply_sink.hpp"
 #include "resp/reply.hpp"
+#include "sidecache/link_limiter.hpp"
+#include "sidecache/node_sender.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
 

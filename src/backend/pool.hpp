@@ -8,9 +8,9 @@
 
 #include "backend/connection.hpp"
 #include "backend/health.hpp"
-#include "backend/reply_sink.hpp"
 #include "config/config.hpp"
 #include "route/router.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::backend {
 

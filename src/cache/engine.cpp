@@ -52,7 +52,7 @@ struct Engine::Read {
   State state = State::kReading;
   ReadOp op = ReadOp::kNone;
   std::vector<std::string> args;
-  backend::ReplyTarget target;
+  ReplyTarget target;
   SnapPtr snap;
   std::vector<Slot> slots;
   std::size_t open = 0;     // slots not done
@@ -63,15 +63,14 @@ struct Engine::Read {
   std::string error;
 };
 
-Engine::Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime,
-               backend::NodeSender& nodes)
+Engine::Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime, NodeSender& nodes)
     : shared_(std::move(shared)),
       runtime_(std::move(runtime)),
       nodes_(&nodes),
       rng_(std::random_device{}()) {}
 
 bool Engine::handle(std::string_view name, std::span<const std::string_view> args,
-                    const backend::ReplyTarget& target) {
+                    const ReplyTarget& target) {
   const ReadOp op = read_op(name);
   if (op == ReadOp::kNone || args.size() < 2) return false;
   if (const auto g = shared_->generation(); g != generation_) {
@@ -377,8 +376,7 @@ void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& 
 void Engine::redis(std::string_view key, std::string request, bool read, std::uint64_t lane,
                    std::function<void(std::string_view)> on_reply, int protocol) {
   const std::uint32_t node = nodes_->node_for_key(key);
-  backend::ReplyTarget target{std::make_shared<backend::CallbackSink>(std::move(on_reply)), 0,
-                              lane};
+  ReplyTarget target{std::make_shared<CallbackSink>(std::move(on_reply)), 0, lane};
   target.protocol = static_cast<std::uint8_t>(protocol);
   if (read) {
     nodes_->send_read(node, request, std::move(target));

@@ -1,7 +1,7 @@
 // The read-through engine of one worker: takes GET/MGET (column, json) and HGET, HMGET,
 // HGETALL, HEXISTS, HLEN (hash) on policy keys from the dispatcher, answers hits from Redis
 // and loads misses from the database (single flight, optional lease), storing what it loads.
-// Runs on its worker's thread; talks to Redis through the worker's backend::NodeSender and to
+// Runs on its worker's thread; talks to Redis through the worker's NodeSender and to
 // the database through DbRunner. Asio-free (Runtime gives it posts and timers).
 //
 // What is stored: the value itself (a string, or the fields of a hash) with a physical TTL of
@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/shared.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::cache {
 
@@ -27,15 +27,14 @@ class StoreHook;
 
 class Engine : public std::enable_shared_from_this<Engine> {
  public:
-  Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime,
-         backend::NodeSender& nodes);
+  Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime, NodeSender& nodes);
 
   // Takes the request when it is a read-through command on at least one policy key (exactly
   // one reply goes to `target`, later); false: route it as usual. `name` is lower case.
   bool handle(std::string_view name, std::span<const std::string_view> args,
-              const backend::ReplyTarget& target);
+              const ReplyTarget& target);
   // After a reload: new Redis requests go to the new nodes.
-  void set_nodes(backend::NodeSender& nodes) { nodes_ = &nodes; }
+  void set_nodes(NodeSender& nodes) { nodes_ = &nodes; }
 
   // Loads `ids` of policy `index` (bounded concurrency, batches), then calls `done` on this
   // worker with the number of keys warmed. `ids` empty and a warm query: the query's ids.
@@ -102,7 +101,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::uint64_t generation_ = ~std::uint64_t{0};
   SnapPtr snapshot_;  // the policies of `generation_`
   std::shared_ptr<Runtime> runtime_;
-  backend::NodeSender* nodes_;
+  NodeSender* nodes_;
   // Misses of one policy gathered within load_batch_window, by (snapshot, policy index).
   struct MissBatch {
     SnapPtr snap;

@@ -1,6 +1,7 @@
 // Read-through statistics per policy (labels policy=<name>), shared by every worker and the
-// database threads: relaxed atomics (the cache path costs network round trips anyway), kept
-// by policy name across reloads. Read by metrics/collector.cpp. Asio-free.
+// database threads: WorkerCounters (each worker writes its own slot; no locked instruction on a
+// hit), kept by policy name across reloads. The table below names their metric families;
+// metrics/collector.cpp exports them. Asio-free.
 #pragma once
 
 #include <array>
@@ -15,33 +16,61 @@
 
 #include "cache/value.hpp"
 #include "sidecache/stats.hpp"
+#include "sidecache/util/counter.hpp"
 
 namespace sidecache::cache {
 
-struct AtomicCounter {
-  std::atomic<std::uint64_t> value{0};
-  void add(std::uint64_t n = 1) { value.fetch_add(n, std::memory_order_relaxed); }
-  std::uint64_t get() const { return value.load(std::memory_order_relaxed); }
-};
-
 struct PolicyStats {
-  AtomicCounter hits;                 // answered from Redis, fresh
-  AtomicCounter misses;               // not in Redis (or logically expired past the swr window)
-  AtomicCounter negative_hits;        // answered "absent" from the negative marker
-  AtomicCounter loads;                // database calls (one per batch)
-  AtomicCounter keys_loaded;          // keys those calls asked for
-  AtomicCounter single_flight_waits;  // misses that joined a load in flight
-  AtomicCounter lease_waits;          // loads that found another sidecache's lease
-  AtomicCounter early_refreshes;      // XFetch refreshes started
-  AtomicCounter stale_swr;            // stale answers within stale_while_revalidate
-  AtomicCounter stale_error;          // stale answers after a failed load (stale_if_error)
-  AtomicCounter keys_warmed;
-  std::array<AtomicCounter, kLoadErrorCount> load_errors;  // by LoadError
+  WorkerCounter hits;                 // answered from Redis, fresh
+  WorkerCounter misses;               // not in Redis (or logically expired past the swr window)
+  WorkerCounter negative_hits;        // answered "absent" from the negative marker
+  WorkerCounter loads;                // database calls (one per batch)
+  WorkerCounter keys_loaded;          // keys those calls asked for
+  WorkerCounter single_flight_waits;  // misses that joined a load in flight
+  WorkerCounter lease_waits;          // loads that found another sidecache's lease
+  WorkerCounter early_refreshes;      // XFetch refreshes started
+  WorkerCounter stale_swr;            // stale answers within stale_while_revalidate
+  WorkerCounter stale_error;          // stale answers after a failed load (stale_if_error)
+  WorkerCounter keys_warmed;
+  std::array<WorkerCounter, kLoadErrorCount> load_errors;  // by LoadError
   // Load latency, with the buckets of sidecache::Histogram.
-  std::array<AtomicCounter, Histogram::kBounds.size() + 1> latency_buckets;
-  AtomicCounter latency_sum_ns;
+  std::array<WorkerCounter, Histogram::kBounds.size() + 1> latency_buckets;
+  WorkerCounter latency_sum_ns;
 
   void observe_load(std::chrono::nanoseconds d);
+};
+
+struct CacheCounterSpec {
+  const char* name;
+  const char* help;
+  WorkerCounter PolicyStats::*member;
+};
+
+inline constexpr CacheCounterSpec kCacheCounters[] = {
+    {"sidecache_cache_hits_total", "Read-through reads answered from Redis with a fresh value.",
+     &PolicyStats::hits},
+    {"sidecache_cache_misses_total",
+     "Read-through reads that needed a load (absent from Redis, or past their logical expiry "
+     "and the stale-while-revalidate window).",
+     &PolicyStats::misses},
+    {"sidecache_cache_negative_hits_total",
+     "Read-through reads answered 'absent' from a negative-cache marker, without the database.",
+     &PolicyStats::negative_hits},
+    {"sidecache_cache_loads_total", "Database calls made to load keys (one per batch).",
+     &PolicyStats::loads},
+    {"sidecache_cache_keys_loaded_total", "Keys asked of the database by those calls.",
+     &PolicyStats::keys_loaded},
+    {"sidecache_cache_single_flight_waits_total",
+     "Misses that joined a load already in flight in this process instead of querying.",
+     &PolicyStats::single_flight_waits},
+    {"sidecache_cache_lease_waits_total",
+     "Loads that found another sidecache's lease and waited for its value.",
+     &PolicyStats::lease_waits},
+    {"sidecache_cache_early_refreshes_total",
+     "Background refreshes started by XFetch before the logical expiry.",
+     &PolicyStats::early_refreshes},
+    {"sidecache_cache_keys_warmed_total", "Keys loaded and cached by warming.",
+     &PolicyStats::keys_warmed},
 };
 
 class CacheStats {

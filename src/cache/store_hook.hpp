@@ -12,9 +12,9 @@
 #include "cache/policy.hpp"
 #include "cache/value.hpp"
 
-namespace sidecache::backend {
+namespace sidecache {
 class NodeSender;
-}  // namespace sidecache::backend
+}  // namespace sidecache
 
 namespace sidecache::cache {
 
@@ -38,7 +38,7 @@ class StoreHook {
   virtual bool takes(const Policy& policy) const = 0;
   // On the worker's thread: stores `request` through `nodes` (the worker's node connections)
   // and calls `done` once, on the worker's thread, when Redis has answered.
-  virtual void store(backend::NodeSender& nodes, StoreRequest request,
+  virtual void store(NodeSender& nodes, StoreRequest request,
                      std::function<void(StoreOutcome)> done) = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "cache/xfetch.hpp"
 
+#include <bit>
 #include <cmath>
 
 namespace sidecache::cache {
@@ -13,18 +14,20 @@ bool xfetch_should_refresh(double remaining_ms, double delta_ms, double beta, do
 }
 
 void Ewma::observe(double value_ms) {
-  const std::lock_guard lock(mutex_);
-  if (!seeded_) {
-    value_ = value_ms;
-    seeded_ = true;
-  } else {
-    value_ = 0.8 * value_ + 0.2 * value_ms;
+  std::uint64_t old = bits_.load(std::memory_order_relaxed);
+  for (;;) {
+    const double next =
+        old == kUnseeded ? value_ms : 0.8 * std::bit_cast<double>(old) + 0.2 * value_ms;
+    if (bits_.compare_exchange_weak(old, std::bit_cast<std::uint64_t>(next),
+                                    std::memory_order_relaxed)) {
+      return;
+    }
   }
 }
 
 double Ewma::get() const {
-  const std::lock_guard lock(mutex_);
-  return value_;
+  const std::uint64_t bits = bits_.load(std::memory_order_relaxed);
+  return bits == kUnseeded ? 0.0 : std::bit_cast<double>(bits);
 }
 
 }  // namespace sidecache::cache

@@ -8,7 +8,7 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
+#include <cstdint>
 
 namespace sidecache::cache {
 
@@ -16,16 +16,17 @@ namespace sidecache::cache {
 // `delta_ms` the measured recompute time, `beta` >= 0 (0: never early), `u` in (0, 1].
 bool xfetch_should_refresh(double remaining_ms, double delta_ms, double beta, double u);
 
-// Exponentially weighted moving average of load times (thread-safe; alpha = 0.2).
+// Exponentially weighted moving average of load times (alpha = 0.2), lock-free: every cache
+// hit reads it (one relaxed load), loads update it with a compare-and-swap.
 class Ewma {
  public:
   void observe(double value_ms);
   double get() const;  // 0 until the first observation
 
  private:
-  mutable std::mutex mutex_;
-  double value_ = 0;
-  bool seeded_ = false;
+  // The average's bit pattern; kUnseeded (a NaN) until the first observation.
+  static constexpr std::uint64_t kUnseeded = 0x7ff8000000000001ULL;
+  std::atomic<std::uint64_t> bits_{kUnseeded};
 };
 
 }  // namespace sidecache::cache

@@ -70,7 +70,7 @@ const resp::CommandInfo* resolve_command(std::span<const std::string_view> args,
   return known;
 }
 
-Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats)
+Dispatcher::Dispatcher(NodeSender& nodes, const ProcessState& process, WorkerStats& stats)
     : nodes_(&nodes),
       process_(process),
       stats_(stats),
@@ -83,16 +83,16 @@ Dispatcher::Dispatcher(backend::NodeSender& nodes, const ProcessState& process, 
 }
 
 Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view raw,
-                                ClientState& client, const backend::ReplyTarget& target) {
+                                ClientState& client, const ReplyTarget& target) {
   // Requests go to node connections of the client's RESP version (backend::Pool).
   if (target.protocol == client.protocol) return dispatch_as(command, raw, client, target);
-  backend::ReplyTarget as_client = target;
+  ReplyTarget as_client = target;
   as_client.protocol = static_cast<std::uint8_t>(client.protocol);
   return dispatch_as(command, raw, client, as_client);
 }
 
 Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_view raw,
-                                   ClientState& client, const backend::ReplyTarget& target) {
+                                   ClientState& client, const ReplyTarget& target) {
   stats_.commands.add();
   const auto& args = command.args;
   Dispatched done;
@@ -151,7 +151,7 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
 }
 
 void Dispatcher::run_local_command(const resp::CommandInfo& info, const resp::Command& command,
-                                   ClientState& client, const backend::ReplyTarget& target) {
+                                   ClientState& client, const ReplyTarget& target) {
   scratch_.clear();
   if (!run_local(LocalRequest{info, command.args, client, process_, *nodes_}, scratch_)) {
     return reply_error(target, errors::unsupported(info.name, ""));
@@ -166,7 +166,7 @@ void Dispatcher::run_local_command(const resp::CommandInfo& info, const resp::Co
 }
 
 std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
-                                 std::string_view raw, const backend::ReplyTarget& target) {
+                                 std::string_view raw, const ReplyTarget& target) {
   const auto& args = command.args;
   if (!resp::key_indexes(info, args, keys_, error_)) {
     reply_error(target, error_);
@@ -202,7 +202,7 @@ std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Comm
 }
 
 void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const backend::ReplyTarget& target) {
+                       std::string_view raw, const ReplyTarget& target) {
   const auto& args = command.args;
   if (!resp::key_indexes(info, args, keys_, error_)) return reply_error(target, error_);
   const int step = info.step > 0 ? info.step : 1;
@@ -214,7 +214,7 @@ void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& comma
 }
 
 void Dispatcher::broadcast(const resp::CommandInfo& info, const resp::Command& command,
-                           std::string_view raw, const backend::ReplyTarget& target) {
+                           std::string_view raw, const ReplyTarget& target) {
   if (info.name == "script|load" && !process_.scripts.learn(command.args[2])) {
     stats_.script_registry_full.add();
   } else if (info.name == "script|flush") {
@@ -224,7 +224,7 @@ void Dispatcher::broadcast(const resp::CommandInfo& info, const resp::Command& c
 }
 
 void Dispatcher::keyspace(const resp::CommandInfo& info, const resp::Command& command,
-                          std::string_view raw, const backend::ReplyTarget& target) {
+                          std::string_view raw, const ReplyTarget& target) {
   if (info.name == "scan") return scan(command.args, *nodes_, target, scratch_);
   if (info.name == "keys" || info.name == "flushdb" || info.name == "flushall") {
     const auto config = process_.current_config();
@@ -235,7 +235,7 @@ void Dispatcher::keyspace(const resp::CommandInfo& info, const resp::Command& co
   dispatch::broadcast(merge_kind(info.name), resp_form(command, raw), *nodes_, target);
 }
 
-void Dispatcher::reply_error(const backend::ReplyTarget& target, std::string_view text) {
+void Dispatcher::reply_error(const ReplyTarget& target, std::string_view text) {
   scratch_.clear();
   resp::append_error(scratch_, text);
   target.deliver(scratch_);

@@ -1,6 +1,6 @@
 // Decides what happens to one parsed request: answered locally, rejected, forwarded to the node
 // of its keys, split across nodes, or broadcast. Asio-free: nodes are reached through
-// backend::NodeSender, so tests drive it with a fake.
+// NodeSender, so tests drive it with a fake.
 #pragma once
 
 #include <cstdint>
@@ -8,13 +8,13 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/engine.hpp"
 #include "dispatch/process_state.hpp"
 #include "dispatch/scripts.hpp"
 #include "dispatch/split.hpp"
 #include "resp/command_table.hpp"
 #include "resp/parser.hpp"
+#include "sidecache/node_sender.hpp"
 #include "write/writer.hpp"
 
 namespace sidecache::dispatch {
@@ -38,18 +38,18 @@ const resp::CommandInfo* resolve_command(std::span<const std::string_view> args,
 
 class Dispatcher {
  public:
-  Dispatcher(backend::NodeSender& nodes, const ProcessState& process, WorkerStats& stats);
+  Dispatcher(NodeSender& nodes, const ProcessState& process, WorkerStats& stats);
 
   // Handles one request. `raw` is the request's bytes as the client sent them. The reply is
   // delivered to `target`, at once (local answers, errors) or when the nodes reply.
   Dispatched dispatch(const resp::Command& command, std::string_view raw, ClientState& client,
-                      const backend::ReplyTarget& target);
+                      const ReplyTarget& target);
   // The name of a node, for logs.
   const std::string& node_name(std::uint32_t node) const { return nodes_->node_name(node); }
   // This worker's nodes (ring and shared connections), for the session's own modes.
-  backend::NodeSender& nodes() const { return *nodes_; }
+  NodeSender& nodes() const { return *nodes_; }
   // After a reload: new requests go to the new nodes.
-  void set_nodes(backend::NodeSender& nodes) {
+  void set_nodes(NodeSender& nodes) {
     nodes_ = &nodes;
     scripts_.nodes = &nodes;
     ++scripts_.generation;
@@ -71,22 +71,22 @@ class Dispatcher {
 
  private:
   std::int32_t forward(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const backend::ReplyTarget& target);
+                       std::string_view raw, const ReplyTarget& target);
   void split(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
-             const backend::ReplyTarget& target);
+             const ReplyTarget& target);
   void broadcast(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
-                 const backend::ReplyTarget& target);
+                 const ReplyTarget& target);
   void keyspace(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
-                const backend::ReplyTarget& target);
+                const ReplyTarget& target);
   Dispatched dispatch_as(const resp::Command& command, std::string_view raw, ClientState& client,
-                         const backend::ReplyTarget& target);
+                         const ReplyTarget& target);
   void run_local_command(const resp::CommandInfo& info, const resp::Command& command,
-                         ClientState& client, const backend::ReplyTarget& target);
-  void reply_error(const backend::ReplyTarget& target, std::string_view text);
+                         ClientState& client, const ReplyTarget& target);
+  void reply_error(const ReplyTarget& target, std::string_view text);
   // The request in RESP form: the client's bytes, or a re-encoding of an inline command.
   std::string_view resp_form(const resp::Command& command, std::string_view raw);
 
-  backend::NodeSender* nodes_;
+  NodeSender* nodes_;
   cache::Engine* cache_ = nullptr;
   write::Writer* writer_ = nullptr;
   const ProcessState& process_;

@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "dispatch/local_commands.hpp"
+#include "sidecache/node_totals.hpp"
 
 namespace sidecache::dispatch {
 namespace {
@@ -44,30 +45,9 @@ void field(std::string& out, std::string_view name, T value) {
   field(out, name, std::to_string(value));
 }
 
-// Per node, summed over workers: requests, errors, connections.
-struct NodeTotals {
-  std::uint64_t requests = 0, errors = 0;
-  std::int64_t connections = 0, inflight = 0;
-};
-
-NodeTotals node_totals(const ProcessState& process, const std::string& name) {
-  NodeTotals t;
-  for (const auto& w : process.workers) {
-    const std::lock_guard lock(w->nodes_mutex);
-    for (const auto& n : w->nodes) {
-      if (n->name != name) continue;
-      t.requests += n->requests.get();
-      t.errors += n->errors_timeout.get() + n->errors_connection.get() + n->errors_reply.get();
-      t.connections += n->connections.get();
-      t.inflight += n->inflight.get();
-    }
-  }
-  return t;
-}
-
 }  // namespace
 
-std::string info_text(const ProcessState& process, const backend::NodeSender& nodes,
+std::string info_text(const ProcessState& process, const NodeSender& nodes,
                       std::span<const std::string_view> sections) {
   bool all = sections.empty();
   auto wanted = [&](std::string_view name) {
@@ -141,16 +121,19 @@ std::string info_text(const ProcessState& process, const backend::NodeSender& no
   if (wanted("nodes")) {
     // One line per node, like INFO keyspace's "db0:keys=..,expires=..".
     out.append("# Nodes\r\n");
+    std::vector<std::string> names;
+    for (const auto& n : config.pool.nodes) names.push_back(n.name);
+    const auto totals = node_totals(process.workers, names);
     for (std::uint32_t i = 0; i < config.pool.nodes.size(); ++i) {
       const auto& n = config.pool.nodes[i];
-      const NodeTotals nt = node_totals(process, n.name);
+      const NodeTotals& nt = totals[i];
       const bool is_up = i < nodes.node_count() ? nodes.node_up(i) : true;
       field(out, n.name,
             "addr=" + config::format_endpoint(n.address) + ",weight=" + std::to_string(n.weight) +
                 ",state=" + (is_up ? "up" : "down") + ",connections=" +
                 std::to_string(nt.connections) + ",inflight=" + std::to_string(nt.inflight) +
                 ",requests=" + std::to_string(nt.requests) +
-                ",errors=" + std::to_string(nt.errors));
+                ",errors=" + std::to_string(nt.errors()));
     }
     out.append("\r\n");
   }

@@ -32,9 +32,9 @@ std::optional<std::uint64_t> bulk_number(std::string_view reply) {
 }
 
 // The reply of one node's SCAN, turned into the client's reply with the combined cursor.
-class ScanReply final : public backend::ReplySink {
+class ScanReply final : public ReplySink {
  public:
-  ScanReply(backend::ReplyTarget client, std::uint32_t node, std::uint32_t node_count)
+  ScanReply(ReplyTarget client, std::uint32_t node, std::uint32_t node_count)
       : client_(std::move(client)), node_(node), node_count_(node_count) {}
 
   void on_reply(std::uint64_t, std::string_view reply) override {
@@ -60,7 +60,7 @@ class ScanReply final : public backend::ReplySink {
   }
 
  private:
-  backend::ReplyTarget client_;
+  ReplyTarget client_;
   std::uint32_t node_;
   std::uint32_t node_count_;
 };
@@ -88,8 +88,8 @@ std::optional<std::uint64_t> next_scan_cursor(std::uint32_t node, std::uint64_t 
   return encode_scan_cursor({node + 1, 0});
 }
 
-void scan(std::span<const std::string_view> args, backend::NodeSender& nodes,
-          const backend::ReplyTarget& target, std::string& scratch) {
+void scan(std::span<const std::string_view> args, NodeSender& nodes, const ReplyTarget& target,
+          std::string& scratch) {
   scratch.clear();
   if (nodes.node_count() > kScanMaxNodes) {
     resp::append_error(scratch, "ERR sidecache: SCAN supports at most 512 nodes");
@@ -106,7 +106,7 @@ void scan(std::span<const std::string_view> args, backend::NodeSender& nodes,
   resp::append_command(scratch, request);
   auto sink = std::make_shared<ScanReply>(target, cursor->node, nodes.node_count());
   nodes.send_read(cursor->node, scratch,
-                  backend::ReplyTarget{std::move(sink), 0, target.lane, target.protocol});
+                  ReplyTarget{std::move(sink), 0, target.lane, target.protocol});
 }
 
 }  // namespace sidecache::dispatch

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::dispatch {
 
@@ -42,7 +42,7 @@ std::optional<std::uint64_t> next_scan_cursor(std::uint32_t node, std::uint64_t 
 // SCAN cursor [MATCH p] [COUNT n] [TYPE t]: sends SCAN with the node's cursor to the node the
 // cursor names and answers the client with the re-encoded cursor and the node's keys. Replies
 // the error itself when the cursor is invalid.
-void scan(std::span<const std::string_view> args, backend::NodeSender& nodes,
-          const backend::ReplyTarget& target, std::string& scratch);
+void scan(std::span<const std::string_view> args, NodeSender& nodes, const ReplyTarget& target,
+          std::string& scratch);
 
 }  // namespace sidecache::dispatch

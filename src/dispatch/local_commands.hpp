@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "backend/reply_sink.hpp"
 #include "dispatch/process_state.hpp"
 #include "resp/command_table.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::dispatch {
 
@@ -17,7 +17,7 @@ struct LocalRequest {
   std::span<const std::string_view> args;
   ClientState& client;
   const ProcessState& process;
-  const backend::NodeSender& nodes;  // this worker's view of the nodes (INFO)
+  const NodeSender& nodes;  // this worker's view of the nodes (INFO)
 };
 
 // Appends the reply to `out`. False when no local handler exists for the command.
@@ -27,7 +27,7 @@ bool run_local(const LocalRequest& request, std::string& out);
 bool has_local_handler(std::string_view full_name);
 
 // The INFO text for the given section names (empty: the default sections).
-std::string info_text(const ProcessState& process, const backend::NodeSender& nodes,
+std::string info_text(const ProcessState& process, const NodeSender& nodes,
                       std::span<const std::string_view> sections);
 
 }  // namespace sidecache::dispatch

@@ -1,21 +1,18 @@
-// What every worker can see about the whole process: configuration, start time, and the
-// per-worker statistics (each written by its own worker, summed by readers).
+// What app/ hands to every worker: the process statistics (sidecache/process_stats.hpp, which
+// the metrics endpoint reads) and the wiring the workers share: the cache engines' and writers'
+// shared state, the script registry, CLIENT ID numbering.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
-#include "backend/link_limiter.hpp"
 #include "cache/shared.hpp"
 #include "config/acl.hpp"
 #include "config/config.hpp"
-#include "db/stats.hpp"
 #include "dispatch/scripts.hpp"
+#include "sidecache/process_stats.hpp"
 #include "sidecache/stats.hpp"
 #include "write/writer.hpp"
 
@@ -23,45 +20,25 @@ namespace sidecache::dispatch {
 
 using WorkerStats = sidecache::WorkerStats;
 
-struct ProcessState {
-  // The configuration in force; replaced on reload. Read it with current_config() from any
-  // thread.
-  std::shared_ptr<const config::Config> config;
-  std::shared_ptr<const config::Config> current_config() const {
-    const std::lock_guard lock(config_mutex);
-    return config;
-  }
-  void set_config(std::shared_ptr<const config::Config> next) {
-    const std::lock_guard lock(config_mutex);
-    config = std::move(next);
-  }
-  mutable std::mutex config_mutex;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  std::vector<std::unique_ptr<WorkerStats>> workers;
-  std::atomic<std::int64_t> clients{0};          // across workers, for limits.max_clients
+struct ProcessState : ProcessStats {
   std::atomic<std::uint64_t> next_client_id{1};  // CLIENT ID
-  std::atomic<std::uint64_t> reloads_ok{0};
-  std::atomic<std::uint64_t> reloads_failed{0};
   // The read-through cache shared by the workers' engines (policies, single flight, database
-  // threads, statistics); set before the workers are made, even with no policies.
+  // threads, statistics); set before the workers are made, even with no policies. Set it with
+  // set_cache(), which also publishes its statistics.
   std::shared_ptr<cache::Shared> cache;
-  // Write modes (issue 6): what each worker's write::Writer is made with; null without them.
+  // Write modes: what each worker's write::Writer is made with; null without them. Set it with
+  // set_writes(), which also publishes its statistics.
   std::shared_ptr<const write::WriterShared> writes;
-
-  // The database threads' statistics (db::Executor), while a database is configured; whoever
-  // starts or replaces the executor sets it (nullptr: no sidecache_db_* metrics).
-  std::shared_ptr<const db::ExecutorStats> db_stats() const {
-    const std::lock_guard lock(config_mutex);
-    return db_stats_;
-  }
-  void set_db_stats(std::shared_ptr<const db::ExecutorStats> stats) {
-    const std::lock_guard lock(config_mutex);
-    db_stats_ = std::move(stats);
-  }
-  std::shared_ptr<const db::ExecutorStats> db_stats_;
-  // Dedicated node connections of all workers, against pool.max_dedicated_connections.
-  backend::LinkLimiter dedicated_links;
   mutable ScriptRegistry scripts;  // Lua bodies seen (SCRIPT LOAD, EVAL), to heal NOSCRIPT
+
+  void set_cache(std::shared_ptr<cache::Shared> shared) {
+    cache_stats = shared ? shared->stats_ptr() : nullptr;
+    cache = std::move(shared);
+  }
+  void set_writes(std::shared_ptr<const write::WriterShared> shared) {
+    write_stats = shared ? shared->stats : nullptr;
+    writes = std::move(shared);
+  }
 };
 
 // Holds one unit of a per-worker gauge while set (RESP3 clients), released on destruction.

@@ -23,11 +23,10 @@ constexpr std::uint64_t kFirstTry = 0;
 constexpr std::uint64_t kLoad = 1;
 constexpr std::uint64_t kRetry = 2;
 
-class NoscriptHealer final : public backend::ReplySink,
-                             public std::enable_shared_from_this<NoscriptHealer> {
+class NoscriptHealer final : public ReplySink, public std::enable_shared_from_this<NoscriptHealer> {
  public:
   NoscriptHealer(ScriptContext& context, std::uint32_t node, std::string_view request,
-                 std::string_view sha, bool read_only, backend::ReplyTarget client)
+                 std::string_view sha, bool read_only, ReplyTarget client)
       : context_(context),
         generation_(context.generation),
         node_(node),
@@ -37,7 +36,7 @@ class NoscriptHealer final : public backend::ReplySink,
         client_(std::move(client)) {}
 
   void send(std::string_view request, std::uint64_t tag) {
-    backend::ReplyTarget target{shared_from_this(), tag, client_.lane, client_.protocol};
+    ReplyTarget target{shared_from_this(), tag, client_.lane, client_.protocol};
     if (read_only_ && tag != kLoad) {
       context_.nodes->send_read(node_, request, std::move(target));
     } else {
@@ -68,7 +67,7 @@ class NoscriptHealer final : public backend::ReplySink,
   std::string request_;
   std::string sha_;
   bool read_only_;
-  backend::ReplyTarget client_;
+  ReplyTarget client_;
 };
 
 }  // namespace
@@ -116,7 +115,7 @@ std::size_t ScriptRegistry::size() const {
 }
 
 void send_evalsha(ScriptContext& context, std::uint32_t node, std::string_view request,
-                  std::string_view sha, bool read_only, const backend::ReplyTarget& target) {
+                  std::string_view sha, bool read_only, const ReplyTarget& target) {
   auto healer = std::make_shared<NoscriptHealer>(context, node, request, sha, read_only, target);
   healer->send(request, kFirstTry);
 }

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 #include "sidecache/stats.hpp"
 
 namespace sidecache::dispatch {
@@ -46,7 +46,7 @@ class ScriptRegistry {
 // `generation` changes when `nodes` is replaced (reload), so a reply from an old pool is not
 // healed on the new one.
 struct ScriptContext {
-  backend::NodeSender* nodes;
+  NodeSender* nodes;
   std::uint64_t generation = 0;
   ScriptRegistry& registry;
   WorkerStats& stats;
@@ -54,6 +54,6 @@ struct ScriptContext {
 
 // Sends EVALSHA/EVALSHA_RO `request` (sha at args[1]) to `node`, healing NOSCRIPT once.
 void send_evalsha(ScriptContext& context, std::uint32_t node, std::string_view request,
-                  std::string_view sha, bool read_only, const backend::ReplyTarget& target);
+                  std::string_view sha, bool read_only, const ReplyTarget& target);
 
 }  // namespace sidecache::dispatch

@@ -12,9 +12,9 @@ namespace {
 // Collects the parts of one client request; answers the client when the last part arrives.
 // Parts are tagged with their index. The parts' replies go into one arena. Lives as long as a
 // part is outstanding.
-class Merge final : public backend::ReplySink {
+class Merge final : public ReplySink {
  public:
-  Merge(MergeKind kind, backend::ReplyTarget client, std::size_t parts)
+  Merge(MergeKind kind, ReplyTarget client, std::size_t parts)
       : kind_(kind), client_(std::move(client)), parts_(parts), remaining_(parts) {}
 
   // For kMget: the part index of each key, in the client's order.
@@ -184,7 +184,7 @@ class Merge final : public backend::ReplySink {
   }
 
   MergeKind kind_;
-  backend::ReplyTarget client_;
+  ReplyTarget client_;
   std::vector<std::pair<std::size_t, std::size_t>> parts_;  // (offset, length) in arena_
   std::string arena_;
   std::size_t remaining_;
@@ -196,7 +196,7 @@ class Merge final : public backend::ReplySink {
 
 void split_by_node(MergeKind kind, std::span<const std::string_view> args,
                    std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
-                   backend::NodeSender& nodes, backend::ReplyTarget target, SplitScratch& scratch) {
+                   NodeSender& nodes, ReplyTarget target, SplitScratch& scratch) {
   // Node of each key; part index per distinct node, in order of first appearance.
   auto& part_of_node = scratch.part_of_node;
   auto& part_nodes = scratch.part_nodes;
@@ -235,18 +235,17 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
       if (key_part[i] != p) continue;
       for (int s = 0; s < step; ++s) resp::append_bulk(request, args[key_positions[i] + s]);
     }
-    nodes.send(part_nodes[p], request, backend::ReplyTarget{merge, p, lane, protocol});
+    nodes.send(part_nodes[p], request, ReplyTarget{merge, p, lane, protocol});
   }
 }
 
-void broadcast(MergeKind kind, std::string_view request, backend::NodeSender& nodes,
-               backend::ReplyTarget target) {
+void broadcast(MergeKind kind, std::string_view request, NodeSender& nodes, ReplyTarget target) {
   const std::uint32_t count = nodes.node_count();
   const std::uint64_t lane = target.lane;
   const std::uint8_t protocol = target.protocol;
   auto merge = std::make_shared<Merge>(kind, std::move(target), count);
   for (std::uint32_t node = 0; node < count; ++node) {
-    nodes.send(node, request, backend::ReplyTarget{merge, node, lane, protocol});
+    nodes.send(node, request, ReplyTarget{merge, node, lane, protocol});
   }
 }
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::dispatch {
 
@@ -38,10 +38,9 @@ struct SplitScratch {
 // node, sends the client's raw bytes (`raw`, which must be RESP) unchanged instead.
 void split_by_node(MergeKind kind, std::span<const std::string_view> args,
                    std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
-                   backend::NodeSender& nodes, backend::ReplyTarget target, SplitScratch& scratch);
+                   NodeSender& nodes, ReplyTarget target, SplitScratch& scratch);
 
 // Sends the same request to every node and merges the replies.
-void broadcast(MergeKind kind, std::string_view request, backend::NodeSender& nodes,
-               backend::ReplyTarget target);
+void broadcast(MergeKind kind, std::string_view request, NodeSender& nodes, ReplyTarget target);
 
 }  // namespace sidecache::dispatch

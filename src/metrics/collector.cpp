@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "cache/stats.hpp"
+#include "config/config.hpp"
 #include "resp/command_table.hpp"
 
 namespace sidecache::metrics {
@@ -175,7 +177,7 @@ void add_histogram(MetricFamily& family, const std::vector<std::uint64_t>& bucke
   family.metric.push_back(std::move(metric));
 }
 
-void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+void collect_clients(const ProcessStats& process, std::vector<MetricFamily>& out) {
   std::int64_t clients = 0;
   for (const auto& w : process.workers) clients += w->clients.get();
   add_value(add_family(out, "sidecache_client_connections", "Client connections currently open.",
@@ -216,7 +218,7 @@ void collect_clients(const dispatch::ProcessState& process, std::vector<MetricFa
 }
 
 // Transactions, blocking commands, Pub/Sub, and the dedicated node connections they use.
-void collect_sessions(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+void collect_sessions(const ProcessStats& process, std::vector<MetricFamily>& out) {
   auto& transactions = add_family(out, "sidecache_transactions_total",
                                   "Transactions ended, by result: exec (EXEC sent to the node), "
                                   "discard, aborted (EXECABORT after a queued error).",
@@ -250,7 +252,7 @@ void collect_sessions(const dispatch::ProcessState& process, std::vector<MetricF
 }
 
 // Commands with a nonzero count only, so the output stays small (the table has ~400 ids).
-void collect_commands(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+void collect_commands(const ProcessStats& process, std::vector<MetricFamily>& out) {
   auto& family = add_family(out, "sidecache_commands_total",
                             "Commands answered, by command name and result (ok, or any error "
                             "reply). Subcommands are named container|sub, e.g. config|get.",
@@ -288,7 +290,7 @@ void collect_commands(const dispatch::ProcessState& process, std::vector<MetricF
   }
 }
 
-void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+void collect_nodes(const ProcessStats& process, std::vector<MetricFamily>& out) {
   const auto nodes = node_totals(process);
   const auto node_label = [](const NodeTotals& n) { return Labels{{"node", n.name}}; };
   auto& up = add_family(out, "sidecache_node_up",
@@ -327,7 +329,7 @@ void collect_nodes(const dispatch::ProcessState& process, std::vector<MetricFami
   for (const auto& n : nodes) add_histogram(latency, n.buckets, n.latency_sum, node_label(n));
 }
 
-void collect_process_info(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
+void collect_process_info(const ProcessStats& process, std::vector<MetricFamily>& out) {
   auto& reloads = add_family(out, "sidecache_config_reloads_total",
                              "Configuration reloads, by result (ok, or failed: the old one stays).",
                              MetricType::Counter);
@@ -351,44 +353,11 @@ void collect_process_info(const dispatch::ProcessState& process, std::vector<Met
             uptime.count());
 }
 
-struct CacheCounterSpec {
-  const char* name;
-  const char* help;
-  cache::AtomicCounter cache::PolicyStats::*member;
-};
-
-constexpr CacheCounterSpec kCacheCounters[] = {
-    {"sidecache_cache_hits_total", "Read-through reads answered from Redis with a fresh value.",
-     &cache::PolicyStats::hits},
-    {"sidecache_cache_misses_total",
-     "Read-through reads that needed a load (absent from Redis, or past their logical expiry "
-     "and the stale-while-revalidate window).",
-     &cache::PolicyStats::misses},
-    {"sidecache_cache_negative_hits_total",
-     "Read-through reads answered 'absent' from a negative-cache marker, without the database.",
-     &cache::PolicyStats::negative_hits},
-    {"sidecache_cache_loads_total", "Database calls made to load keys (one per batch).",
-     &cache::PolicyStats::loads},
-    {"sidecache_cache_keys_loaded_total", "Keys asked of the database by those calls.",
-     &cache::PolicyStats::keys_loaded},
-    {"sidecache_cache_single_flight_waits_total",
-     "Misses that joined a load already in flight in this process instead of querying.",
-     &cache::PolicyStats::single_flight_waits},
-    {"sidecache_cache_lease_waits_total",
-     "Loads that found another sidecache's lease and waited for its value.",
-     &cache::PolicyStats::lease_waits},
-    {"sidecache_cache_early_refreshes_total",
-     "Background refreshes started by XFetch before the logical expiry.",
-     &cache::PolicyStats::early_refreshes},
-    {"sidecache_cache_keys_warmed_total", "Keys loaded and cached by warming.",
-     &cache::PolicyStats::keys_warmed},
-};
-
-void collect_cache(const dispatch::ProcessState& process, std::vector<MetricFamily>& out) {
-  if (!process.cache) return;
-  const auto policies = process.cache->stats().all();
+void collect_cache(const ProcessStats& process, std::vector<MetricFamily>& out) {
+  if (!process.cache_stats) return;
+  const auto policies = process.cache_stats->all();
   const auto label = [](const std::string& name) { return Labels{{"policy", name}}; };
-  for (const auto& spec : kCacheCounters) {
+  for (const auto& spec : cache::kCacheCounters) {
     auto& family = add_family(out, spec.name, spec.help, MetricType::Counter);
     for (const auto& [name, st] : policies) {
       add_value(family, static_cast<double>(((*st).*(spec.member)).get()), label(name));
@@ -424,60 +393,17 @@ void collect_cache(const dispatch::ProcessState& process, std::vector<MetricFami
   }
   add_value(add_family(out, "sidecache_cache_warming",
                        "1 while cache warming (startup or reload) is running.", MetricType::Gauge),
-            process.cache->stats().warming_done.load() ? 0 : 1);
-}
-
-NodeTotals make_totals(const std::string& name) {
-  NodeTotals totals;
-  totals.name = name;
-  totals.buckets.assign(kBuckets, 0);
-  return totals;
-}
-
-void add_node(std::vector<NodeTotals>& totals, const NodeStats& node) {
-  auto it = std::find_if(totals.begin(), totals.end(),
-                         [&](const NodeTotals& t) { return t.name == node.name; });
-  if (it == totals.end()) {
-    totals.push_back(make_totals(node.name));
-    it = std::prev(totals.end());
-  }
-  auto& t = *it;
-  t.requests += node.requests.get();
-  t.errors_timeout += node.errors_timeout.get();
-  t.errors_connection += node.errors_connection.get();
-  t.errors_reply += node.errors_reply.get();
-  t.auth_failures += node.auth_failures.get();
-  t.tls_failures += node.tls_failures.get();
-  t.connects += node.connects.get();
-  t.connect_failures += node.connect_failures.get();
-  t.retries += node.retries.get();
-  t.ejections = std::max(t.ejections, node.ejections.get());
-  t.healthy = t.healthy && node.healthy.get() != 0;
-  t.connections += node.connections.get();
-  t.inflight += node.inflight.get();
-  t.up = t.up || node.connections.get() > 0;
-  for (std::size_t i = 0; i < kBuckets; ++i) t.buckets[i] += node.latency.bucket(i);
-  t.latency_sum += node.latency.sum_seconds();
+            process.cache_stats->warming_done.load() ? 0 : 1);
 }
 
 }  // namespace
 
-std::vector<NodeTotals> node_totals(const dispatch::ProcessState& process) {
-  std::vector<NodeTotals> totals;
+std::vector<NodeTotals> node_totals(const ProcessStats& process) {
+  std::vector<std::string> names;
   if (const auto config = process.current_config()) {
-    for (const auto& node : config->pool.nodes) {
-      totals.push_back(make_totals(node.name));
-    }
+    for (const auto& node : config->pool.nodes) names.push_back(node.name);
   }
-  for (const auto& w : process.workers) {
-    std::vector<std::shared_ptr<NodeStats>> nodes;
-    {
-      const std::lock_guard lock(w->nodes_mutex);
-      nodes = w->nodes;
-    }
-    for (const auto& node : nodes) add_node(totals, *node);
-  }
-  return totals;
+  return sidecache::node_totals(process.workers, names);
 }
 
 std::vector<MetricFamily> Collector::Collect() const {
@@ -489,6 +415,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   collect_cache(process_, out);
   collect_process_info(process_, out);
   if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
+  if (process_.write_stats) collect_write_metrics(*process_.write_stats, out);
   collect_process_metrics(process_, out);
   return out;
 }

@@ -9,34 +9,22 @@
 #include <string>
 #include <vector>
 
-#include "dispatch/process_state.hpp"
+#include "db/stats.hpp"
+#include "sidecache/node_totals.hpp"
+#include "sidecache/process_stats.hpp"
 
 namespace sidecache::metrics {
 
-// One backend node summed over workers (by node name).
-struct NodeTotals {
-  std::string name;
-  bool up = false;  // at least one worker has a connection established
-  std::uint64_t requests = 0, errors_timeout = 0, errors_connection = 0, errors_reply = 0;
-  std::uint64_t auth_failures = 0, tls_failures = 0;
-  std::uint64_t connects = 0, connect_failures = 0, retries = 0;
-  std::uint64_t ejections = 0;  // the largest count any worker saw (each sees every ejection)
-  bool healthy = true;          // false while the health checker has the node down
-  std::int64_t connections = 0, inflight = 0;
-  std::vector<std::uint64_t> buckets;  // non-cumulative, Histogram::kBounds.size() + 1
-  double latency_sum = 0;
-};
-
 // Nodes in config order, then any other names the workers report (e.g. during a reload).
-std::vector<NodeTotals> node_totals(const dispatch::ProcessState& process);
+std::vector<NodeTotals> node_totals(const ProcessStats& process);
 
 class Collector final : public prometheus::Collectable {
  public:
-  explicit Collector(const dispatch::ProcessState& process) : process_(process) {}
+  explicit Collector(const ProcessStats& process) : process_(process) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  const dispatch::ProcessState& process_;
+  const ProcessStats& process_;
 };
 
 // The text exposition format 0.0.4 of `families`.
@@ -45,8 +33,12 @@ std::string serialize(const std::vector<prometheus::MetricFamily>& families);
 // sidecache_db_* metrics (the database threads) appended to `out`.
 void collect_db_metrics(const db::ExecutorStats& stats, std::vector<prometheus::MetricFamily>& out);
 
+// sidecache_write_* metrics (the write modes) appended to `out`.
+void collect_write_metrics(const write::WriteStats& stats,
+                           std::vector<prometheus::MetricFamily>& out);
+
 // process_* metrics (resident memory, CPU seconds, open fds, ...) appended to `out`.
-void collect_process_metrics(const dispatch::ProcessState& process,
+void collect_process_metrics(const ProcessStats& process,
                              std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace sidecache::metrics

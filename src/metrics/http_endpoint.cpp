@@ -97,7 +97,7 @@ bool is_probe(std::string_view target) {
 
 }  // namespace
 
-std::unique_ptr<HttpEndpoint> HttpEndpoint::create(const dispatch::ProcessState& process) {
+std::unique_ptr<HttpEndpoint> HttpEndpoint::create(const ProcessStats& process) {
   const auto config = process.current_config();
   if (!config || !config->http) return nullptr;
   auto endpoint = std::make_unique<HttpEndpoint>(*config->http, process);
@@ -105,7 +105,7 @@ std::unique_ptr<HttpEndpoint> HttpEndpoint::create(const dispatch::ProcessState&
   return endpoint;
 }
 
-HttpEndpoint::HttpEndpoint(const config::HttpConfig& config, const dispatch::ProcessState& process)
+HttpEndpoint::HttpEndpoint(const config::HttpConfig& config, const ProcessStats& process)
     : config_(config),
       grace_(std::min({std::chrono::steady_clock::duration(kMaxGrace),
                        std::chrono::steady_clock::duration(config.idle_timeout),

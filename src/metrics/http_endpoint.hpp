@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "config/config.hpp"
-#include "dispatch/process_state.hpp"
 #include "metrics/http_stats.hpp"
 #include "metrics/probes.hpp"
+#include "sidecache/process_stats.hpp"
 
 namespace sidecache::metrics {
 
@@ -23,9 +23,9 @@ class HttpEndpoint {
  public:
   // Null when the configuration has no `http:` section; else an endpoint bound to http.listen
   // (throws std::runtime_error naming the address when it cannot bind).
-  static std::unique_ptr<HttpEndpoint> create(const dispatch::ProcessState& process);
+  static std::unique_ptr<HttpEndpoint> create(const ProcessStats& process);
 
-  HttpEndpoint(const config::HttpConfig& config, const dispatch::ProcessState& process);
+  HttpEndpoint(const config::HttpConfig& config, const ProcessStats& process);
   ~HttpEndpoint();  // stop() and join
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;

@@ -1,6 +1,7 @@
 #include "metrics/probes.hpp"
 
-#include "write/stats.hpp"
+#include "cache/stats.hpp"
+#include "config/config.hpp"
 
 #include <array>
 
@@ -40,8 +41,8 @@ std::string Probes::not_ready_reason() const {
     return std::to_string(up) + " of " + std::to_string(nodes.size()) + " nodes up, need " +
            std::to_string(need);
   }
-  if (config->cache.ready_waits_for_warming && process_.cache &&
-      !process_.cache->stats().warming_done.load()) {
+  if (config->cache.ready_waits_for_warming && process_.cache_stats &&
+      !process_.cache_stats->warming_done.load()) {
     return "warming the cache (cache.ready_waits_for_warming)";
   }
   return {};
@@ -63,7 +64,6 @@ HttpReply Probes::respond(std::string_view method, std::string_view target) cons
     auto families = collector_.Collect();
     if (http_stats_ != nullptr) collect_http_metrics(*http_stats_, families);
     reply.body = serialize(families);
-    if (process_.writes) write::append_metrics(*process_.writes->stats, reply.body);
     return reply;
   }
   if (path == "/healthz") return text(200, "ok");

@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "dispatch/process_state.hpp"
 #include "metrics/collector.hpp"
 #include "metrics/http_stats.hpp"
+#include "sidecache/process_stats.hpp"
 
 namespace sidecache::metrics {
 
@@ -26,7 +26,7 @@ struct HttpReply {
 class Probes {
  public:
   // `http`, when given, adds the endpoint's own connection counters to /metrics.
-  Probes(const dispatch::ProcessState& process, std::uint32_t ready_min_nodes_up,
+  Probes(const ProcessStats& process, std::uint32_t ready_min_nodes_up,
          const HttpStats* http = nullptr)
       : process_(process),
         collector_(process),
@@ -48,7 +48,7 @@ class Probes {
   HttpReply respond(std::string_view method, std::string_view target) const;
 
  private:
-  const dispatch::ProcessState& process_;
+  const ProcessStats& process_;
   Collector collector_;
   std::uint32_t ready_min_nodes_up_;
   const HttpStats* http_stats_;

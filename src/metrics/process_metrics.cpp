@@ -38,8 +38,7 @@ std::size_t open_fds() {
 
 }  // namespace
 
-void collect_process_metrics(const dispatch::ProcessState& process,
-                             std::vector<MetricFamily>& out) {
+void collect_process_metrics(const ProcessStats& process, std::vector<MetricFamily>& out) {
   const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
   std::uint64_t virtual_pages = 0;
   std::uint64_t resident_pages = 0;

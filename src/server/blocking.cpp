@@ -5,7 +5,7 @@
 namespace sidecache::server {
 
 std::int32_t Blocking::run(const resp::CommandInfo& info, const resp::Command& command,
-                           std::string_view raw, const backend::ReplyTarget& target) {
+                           std::string_view raw, const ReplyTarget& target) {
   const auto fail = [&](std::string_view text) {
     scratch_.clear();
     resp::append_error(scratch_, text);

@@ -42,14 +42,14 @@ std::string node_key(char kind, std::string_view name) {
 
 }  // namespace
 
-void PubSub::reply_error(const backend::ReplyTarget& target, std::string_view text) {
+void PubSub::reply_error(const ReplyTarget& target, std::string_view text) {
   scratch_.clear();
   resp::append_error(scratch_, text);
   target.deliver(scratch_);
 }
 
 std::int32_t PubSub::command(const resp::CommandInfo& info, const resp::Command& command,
-                             std::string_view raw, const backend::ReplyTarget& target) {
+                             std::string_view raw, const ReplyTarget& target) {
   const std::string_view name = info.name;
   auto& nodes = ctx_.nodes();
   if (name == "publish" || name == "spublish") {
@@ -143,8 +143,7 @@ void PubSub::send(NodeLink& entry, std::string_view verb, const std::vector<std:
   ++op->waiting;
 }
 
-void PubSub::subscribe(Kind kind, const resp::Command& command,
-                       const backend::ReplyTarget& target) {
+void PubSub::subscribe(Kind kind, const resp::Command& command, const ReplyTarget& target) {
   const auto& args = command.args;
   auto& nodes = ctx_.nodes();
   const std::uint32_t node_count = nodes.node_count();
@@ -189,8 +188,7 @@ void PubSub::subscribe(Kind kind, const resp::Command& command,
   if (op->waiting == 0) target.deliver(op->reply);
 }
 
-void PubSub::unsubscribe(Kind kind, const resp::Command& command,
-                         const backend::ReplyTarget& target) {
+void PubSub::unsubscribe(Kind kind, const resp::Command& command, const ReplyTarget& target) {
   auto& set = set_of(kind);
   std::vector<std::string> names;
   if (command.args.size() > 1) {

@@ -32,7 +32,7 @@ class PubSub {
   // (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB <sub>. Returns the node used
   // (Dispatched::kNoNode / kManyNodes otherwise).
   std::int32_t command(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const backend::ReplyTarget& target);
+                       std::string_view raw, const ReplyTarget& target);
   // RESET or the client leaving: every subscription ends, the connections close. Confirmations
   // still owed are answered.
   void reset();
@@ -41,7 +41,7 @@ class PubSub {
   enum class Kind { kChannel, kPattern, kShard };
   // One client command waiting for the nodes' confirmations.
   struct Op {
-    backend::ReplyTarget target;
+    ReplyTarget target;
     std::string reply;  // built here, delivered when `waiting` reaches 0
     std::uint32_t waiting = 0;
   };
@@ -51,8 +51,8 @@ class PubSub {
     std::deque<std::pair<std::shared_ptr<Op>, std::uint32_t>> expected;  // frames still owed
   };
 
-  void subscribe(Kind kind, const resp::Command& command, const backend::ReplyTarget& target);
-  void unsubscribe(Kind kind, const resp::Command& command, const backend::ReplyTarget& target);
+  void subscribe(Kind kind, const resp::Command& command, const ReplyTarget& target);
+  void unsubscribe(Kind kind, const resp::Command& command, const ReplyTarget& target);
   std::set<std::string>& set_of(Kind kind);
   std::size_t count_for(Kind kind) const;
   void append_confirmation(std::string& out, std::string_view type, const std::string* name,
@@ -66,7 +66,7 @@ class PubSub {
   void confirmed(const std::string& node, std::string_view error);
   void close_idle_links();
   void update_gauge();
-  void reply_error(const backend::ReplyTarget& target, std::string_view text);
+  void reply_error(const ReplyTarget& target, std::string_view text);
 
   ModeContext ctx_;
   // By node name, not index: the node list may change on reload while subscriptions last.

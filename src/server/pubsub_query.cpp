@@ -22,9 +22,9 @@ std::optional<std::string_view> string_payload(std::string_view element) {
   return element.substr(eol + 2, length);
 }
 
-class Query final : public backend::ReplySink {
+class Query final : public ReplySink {
  public:
-  Query(PubSubMerge merge, backend::ReplyTarget target, std::size_t parts)
+  Query(PubSubMerge merge, ReplyTarget target, std::size_t parts)
       : merge_(merge), target_(std::move(target)), remaining_(parts) {}
 
   void on_reply(std::uint64_t /*tag*/, std::string_view reply) override {
@@ -102,7 +102,7 @@ class Query final : public backend::ReplySink {
   }
 
   PubSubMerge merge_;
-  backend::ReplyTarget target_;
+  ReplyTarget target_;
   std::size_t remaining_;
   std::vector<std::string> replies_;
   std::string error_;
@@ -131,12 +131,12 @@ bool aggregate_elements(std::string_view reply, char& type, std::vector<std::str
   return at == reply.size();
 }
 
-void pubsub_query(PubSubMerge merge, std::string_view request, backend::NodeSender& nodes,
-                  const backend::ReplyTarget& target) {
+void pubsub_query(PubSubMerge merge, std::string_view request, NodeSender& nodes,
+                  const ReplyTarget& target) {
   const std::uint32_t count = nodes.node_count();
   auto query = std::make_shared<Query>(merge, target, count);
   for (std::uint32_t n = 0; n < count; ++n) {
-    nodes.send(n, request, backend::ReplyTarget{query, n, target.lane});
+    nodes.send(n, request, ReplyTarget{query, n, target.lane});
   }
 }
 

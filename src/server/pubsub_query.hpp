@@ -7,15 +7,15 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::server {
 
 enum class PubSubMerge { kUnion, kSumPairs };
 
 // Sends `request` to every node; `target` gets the combined reply (or the first error).
-void pubsub_query(PubSubMerge merge, std::string_view request, backend::NodeSender& nodes,
-                  const backend::ReplyTarget& target);
+void pubsub_query(PubSubMerge merge, std::string_view request, NodeSender& nodes,
+                  const ReplyTarget& target);
 
 // The elements of an aggregate reply (array `*`, set `~`, push `>`; a map `%` gives keys and
 // values in turn) as byte ranges; false for anything else or malformed input.

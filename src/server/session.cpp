@@ -278,7 +278,7 @@ void Session::process_input() {
     sync_replied_ = false;
     const dispatch::Dispatched done =
         handle(in_.readable().substr(command_.start, consumed - command_.start),
-               backend::ReplyTarget{shared_from_this(), tag, client_.id});
+               ReplyTarget{shared_from_this(), tag, client_.id});
     sync_tag_ = kNoTag;
     if (stopped_) break;
     if (deferred_ != nullptr) {  // read again once the replies owed are ready
@@ -301,7 +301,7 @@ void Session::process_input() {
   in_dispatch_ = false;
 }
 
-dispatch::Dispatched Session::handle(std::string_view raw, const backend::ReplyTarget& target) {
+dispatch::Dispatched Session::handle(std::string_view raw, const ReplyTarget& target) {
   const auto& args = command_.args;
   if (iequals(args[0], "reset")) {  // leaves every mode (then answered as usual)
     transaction_.reset();
@@ -327,7 +327,7 @@ dispatch::Dispatched Session::handle(std::string_view raw, const backend::ReplyT
 }
 
 dispatch::Dispatched Session::session_command(const resp::CommandInfo& info, std::string_view raw,
-                                              const backend::ReplyTarget& target) {
+                                              const ReplyTarget& target) {
   dispatch::Dispatched done;
   done.info = &info;
   const std::string_view name = info.name;
@@ -350,8 +350,7 @@ dispatch::Dispatched Session::session_command(const resp::CommandInfo& info, std
   return done;
 }
 
-bool Session::subscribed_mode_reply(const backend::ReplyTarget& target,
-                                    dispatch::Dispatched& done) {
+bool Session::subscribed_mode_reply(const ReplyTarget& target, dispatch::Dispatched& done) {
   const auto& args = command_.args;
   const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
   if (info == nullptr) return false;  // the dispatcher answers unknown commands

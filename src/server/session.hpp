@@ -8,7 +8,6 @@
 #include <memory>
 #include <string>
 
-#include "backend/reply_sink.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
 #include "resp/parser.hpp"
@@ -16,6 +15,7 @@
 #include "server/pubsub.hpp"
 #include "server/session_modes.hpp"
 #include "server/transaction.hpp"
+#include "sidecache/node_sender.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
 
@@ -45,7 +45,7 @@ struct SessionContext {
   SessionRegistry& registry;
 };
 
-class Session final : public backend::ReplySink,
+class Session final : public ReplySink,
                       public ModeHost,
                       public std::enable_shared_from_this<Session> {
  public:
@@ -97,11 +97,11 @@ class Session final : public backend::ReplySink,
   template <class Handler>
   void write_out(asio::const_buffer buffer, Handler&& handler);
   // One framed request: to the transaction (inside MULTI), the dispatcher, or a session mode.
-  dispatch::Dispatched handle(std::string_view raw, const backend::ReplyTarget& target);
+  dispatch::Dispatched handle(std::string_view raw, const ReplyTarget& target);
   dispatch::Dispatched session_command(const resp::CommandInfo& info, std::string_view raw,
-                                       const backend::ReplyTarget& target);
+                                       const ReplyTarget& target);
   // RESP2 subscribed mode: only the subscribe commands, PING, QUIT and RESET.
-  bool subscribed_mode_reply(const backend::ReplyTarget& target, dispatch::Dispatched& done);
+  bool subscribed_mode_reply(const ReplyTarget& target, dispatch::Dispatched& done);
   void append_ready(Slot& slot);
   void schedule_resume();
   void protocol_error(std::string_view text);

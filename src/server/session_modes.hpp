@@ -33,7 +33,7 @@ struct ModeContext {
   dispatch::ClientState& client;
   ModeHost& host;
 
-  backend::NodeSender& nodes() const { return dispatcher.nodes(); }
+  NodeSender& nodes() const { return dispatcher.nodes(); }
 };
 
 // A dedicated connection to `node` speaking the client's protocol, not started yet (set its

@@ -41,14 +41,14 @@ Queueable queueable(const resp::CommandInfo& info) {
 
 }  // namespace
 
-void Transaction::reply_error(const backend::ReplyTarget& target, std::string_view text) {
+void Transaction::reply_error(const ReplyTarget& target, std::string_view text) {
   scratch_.clear();
   resp::append_error(scratch_, text);
   target.deliver(scratch_);
 }
 
 std::int32_t Transaction::command(const resp::CommandInfo& info, const resp::Command& command,
-                                  std::string_view raw, const backend::ReplyTarget& target) {
+                                  std::string_view raw, const ReplyTarget& target) {
   const std::string_view name = info.name;
   if (name == "multi") {
     multi_ = true;
@@ -78,7 +78,7 @@ std::int32_t Transaction::command(const resp::CommandInfo& info, const resp::Com
 }
 
 std::int32_t Transaction::watch(const resp::CommandInfo& info, const resp::Command& command,
-                                std::string_view raw, const backend::ReplyTarget& target) {
+                                std::string_view raw, const ReplyTarget& target) {
   std::uint32_t node = 0;
   bool has_keys = false;
   if (!keys_node(ctx_, info, command.args, node, has_keys, error_)) {
@@ -99,7 +99,7 @@ std::int32_t Transaction::watch(const resp::CommandInfo& info, const resp::Comma
 }
 
 dispatch::Dispatched Transaction::queue(const resp::Command& command, std::string_view raw,
-                                        const backend::ReplyTarget& target) {
+                                        const ReplyTarget& target) {
   ctx_.stats.commands.add();
   const auto& args = command.args;
   Dispatched done;
@@ -160,7 +160,7 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
 }
 
 std::int32_t Transaction::enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
-                                  std::string_view raw, const backend::ReplyTarget& target) {
+                                  std::string_view raw, const ReplyTarget& target) {
   if (keyed && link_ && node != node_) {
     flag();
     reply_error(target, std::string(errors::kCrossSlot) +
@@ -187,7 +187,7 @@ std::int32_t Transaction::enqueue(bool keyed, std::uint32_t node, const resp::Co
   return static_cast<std::int32_t>(node_);
 }
 
-std::int32_t Transaction::exec(const backend::ReplyTarget& target) {
+std::int32_t Transaction::exec(const ReplyTarget& target) {
   multi_ = false;
   if (flagged_) {
     ctx_.stats.transactions_aborted.add();
@@ -232,7 +232,7 @@ std::int32_t Transaction::exec(const backend::ReplyTarget& target) {
   return node;
 }
 
-std::int32_t Transaction::discard(const backend::ReplyTarget& target) {
+std::int32_t Transaction::discard(const ReplyTarget& target) {
   multi_ = false;
   flagged_ = false;
   buffered_.clear();

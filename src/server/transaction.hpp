@@ -30,30 +30,28 @@ class Transaction {
   // MULTI, EXEC, DISCARD, WATCH or UNWATCH outside a transaction. Returns the node used, or
   // Dispatched::kNoNode.
   std::int32_t command(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const backend::ReplyTarget& target);
+                       std::string_view raw, const ReplyTarget& target);
   // Any command inside MULTI (looked up here; EXEC and DISCARD end the transaction).
   dispatch::Dispatched queue(const resp::Command& command, std::string_view raw,
-                             const backend::ReplyTarget& target);
+                             const ReplyTarget& target);
   // RESET, QUIT, the client leaving: forget the transaction and close the connection.
   void reset();
 
  private:
-  std::int32_t exec(const backend::ReplyTarget& target);
-  std::int32_t discard(const backend::ReplyTarget& target);
+  std::int32_t exec(const ReplyTarget& target);
+  std::int32_t discard(const ReplyTarget& target);
   std::int32_t watch(const resp::CommandInfo& info, const resp::Command& command,
-                     std::string_view raw, const backend::ReplyTarget& target);
+                     std::string_view raw, const ReplyTarget& target);
   // Queues one checked command: `keyed` with its `node`, or keyless.
   std::int32_t enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
-                       std::string_view raw, const backend::ReplyTarget& target);
+                       std::string_view raw, const ReplyTarget& target);
   bool pin(std::uint32_t node, std::string& error);
   void send_multi();
   void release(bool reusable);
   void on_link_lost();
   void flag() { flagged_ = true; }
-  void reply(const backend::ReplyTarget& target, std::string_view bytes) const {
-    target.deliver(bytes);
-  }
-  void reply_error(const backend::ReplyTarget& target, std::string_view text);
+  void reply(const ReplyTarget& target, std::string_view bytes) const { target.deliver(bytes); }
+  void reply_error(const ReplyTarget& target, std::string_view text);
 
   ModeContext ctx_;
   std::shared_ptr<backend::Link> link_;

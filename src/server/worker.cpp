@@ -140,6 +140,7 @@ void Worker::start() {
   asio::co_spawn(*io_, accept_loop(*acceptor_, false), on_exit);
   if (tls_acceptor_) asio::co_spawn(*io_, accept_loop(*tls_acceptor_, true), on_exit);
   thread_ = std::thread([this] {
+    this_worker() = index_;  // this thread's slot in WorkerCounters
     try {
       io_->run();
     } catch (const std::exception& e) {

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "backend/reply_sink.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::write {
 
@@ -74,7 +74,7 @@ bool BehindStore::takes(const cache::Policy& policy) const {
   return policy.config.write == config::WriteMode::kBehind;
 }
 
-void BehindStore::store(backend::NodeSender& nodes, cache::StoreRequest request,
+void BehindStore::store(NodeSender& nodes, cache::StoreRequest request,
                         std::function<void(cache::StoreOutcome)> done) {
   const std::uint32_t node = nodes.node_for_key(request.key);
   const std::string_view pending = node < pending_.size() ? pending_[node] : std::string_view{};
@@ -99,7 +99,7 @@ void BehindStore::store(backend::NodeSender& nodes, cache::StoreRequest request,
   };
   nodes.send(
       node, script,
-      backend::ReplyTarget{std::make_shared<backend::CallbackSink>(std::move(on_reply)), 0, 0});
+      ReplyTarget{std::make_shared<CallbackSink>(std::move(on_reply)), 0, 0});
 }
 
 }  // namespace sidecache::write

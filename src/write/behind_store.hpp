@@ -37,7 +37,7 @@ class BehindStore final : public cache::StoreHook {
   // `pending`: the name of each node's pending-count hash, by node index.
   explicit BehindStore(std::vector<std::string> pending) : pending_(std::move(pending)) {}
   bool takes(const cache::Policy& policy) const override;
-  void store(backend::NodeSender& nodes, cache::StoreRequest request,
+  void store(NodeSender& nodes, cache::StoreRequest request,
              std::function<void(cache::StoreOutcome)> done) override;
 
  private:

@@ -1,4 +1,7 @@
-// Write-mode statistics, shared by every worker and flusher thread (atomics). Asio-free.
+// Write-mode statistics. What the workers' Writers count on the request path are WorkerCounters
+// (each worker its own slot, like every per-worker counter); what the background threads
+// (flushers, the invalidation listener) count are relaxed atomics. The tables below name their
+// metric families; metrics/write_metrics.cpp exports them. Asio-free.
 #pragma once
 
 #include <array>
@@ -9,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "sidecache/util/counter.hpp"
+
 namespace sidecache::write {
 
 struct NodeQueueStats {
@@ -18,13 +23,14 @@ struct NodeQueueStats {
 };
 
 struct WriteStats {
-  // Client writes by mode (invalidate, through, behind) and result.
-  std::array<std::atomic<std::uint64_t>, 4> writes{};
-  std::atomic<std::uint64_t> write_errors{0};  // database or Redis error answered
-  std::atomic<std::uint64_t> refused{0};  // refused before writing: unmappable, MULTI, script, JSON
-  std::atomic<std::uint64_t> cache_repairs{0};  // through: cache write failed, key deleted
-  std::atomic<std::uint64_t> backpressure{0};   // writes that found their queue full
-  std::atomic<std::uint64_t> flushed{0};        // entries acknowledged after a commit
+  // Counted by the workers' Writers. Client writes by mode (invalidate, through, behind).
+  std::array<WorkerCounter, 4> writes{};
+  WorkerCounter write_errors;   // database or Redis error answered
+  WorkerCounter refused;        // refused before writing: unmappable, MULTI, script, JSON
+  WorkerCounter cache_repairs;  // through: cache write failed, key deleted
+  WorkerCounter backpressure;   // writes that found their queue full
+  // Counted by the flushers and the listener.
+  std::atomic<std::uint64_t> flushed{0};  // entries acknowledged after a commit
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> coalesced{0};
   std::atomic<std::uint64_t> retries{0};  // database calls retried after a failure
@@ -58,7 +64,48 @@ struct WriteStats {
   }
 };
 
-// Appends the statistics in Prometheus text format.
-void append_metrics(const WriteStats& stats, std::string& out);
+// The metric families of WriteStats, exported by metrics/write_metrics.cpp. Write modes by
+// index (the `mode` label); sidecache_write_requests_total leaves out "none".
+inline constexpr std::array<const char*, 4> kWriteModeNames = {"none", "invalidate", "through",
+                                                               "behind"};
+
+struct WriteCounterSpec {
+  const char* name;
+  const char* help;
+  WorkerCounter WriteStats::*member;
+};
+
+inline constexpr WriteCounterSpec kWriteCounters[] = {
+    {"sidecache_write_errors_total", "Writes answered with an error", &WriteStats::write_errors},
+    {"sidecache_write_refused_total",
+     "Writes to write-policy keys refused before anything was written (command that does not "
+     "map to the row, multi-key write, script, inside MULTI, invalid JSON)",
+     &WriteStats::refused},
+    {"sidecache_write_cache_repairs_total",
+     "Write-through: cache write failed after the database commit, key deleted",
+     &WriteStats::cache_repairs},
+    {"sidecache_write_backpressure_total", "Write-behind writes that found their queue full",
+     &WriteStats::backpressure},
+};
+
+struct BackgroundCounterSpec {
+  const char* name;
+  const char* help;
+  std::atomic<std::uint64_t> WriteStats::*member;
+};
+
+inline constexpr BackgroundCounterSpec kBackgroundCounters[] = {
+    {"sidecache_write_behind_flushed_total",
+     "Write-behind entries acknowledged after their database commit", &WriteStats::flushed},
+    {"sidecache_write_behind_coalesced_total",
+     "Write-behind entries folded into a later write of the same key", &WriteStats::coalesced},
+    {"sidecache_write_behind_retries_total", "Write-behind database writes retried after a failure",
+     &WriteStats::retries},
+    {"sidecache_write_behind_dead_letters_total",
+     "Write-behind entries the database rejected, moved to the dead-letter stream",
+     &WriteStats::dead_letters},
+    {"sidecache_invalidations_total", "Cache keys deleted on a PostgreSQL notification",
+     &WriteStats::invalidations},
+};
 
 }  // namespace sidecache::write

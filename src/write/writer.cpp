@@ -83,7 +83,7 @@ struct Writer::Task {
   std::shared_ptr<const cache::Snapshot> snap;  // owns the policies `c` points to
   Classified c;
   std::string name;
-  backend::ReplyTarget target;
+  ReplyTarget target;
   std::string chain;
   Clock::time_point slow_deadline{};
   bool waited = false;
@@ -92,7 +92,7 @@ struct Writer::Task {
 };
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
-               backend::NodeSender& nodes)
+               NodeSender& nodes)
     : shared_(std::move(shared)),
       runtime_(std::move(runtime)),
       nodes_(&nodes),
@@ -111,7 +111,7 @@ bool Writer::refresh() {
 }
 
 bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-                    const backend::ReplyTarget& target) {
+                    const ReplyTarget& target) {
   if (take(name, args, writes_keys, target)) return true;
   // The request goes to Redis now: the writes queued before it must get there first.
   if (!batches_.empty()) send_batches();
@@ -119,12 +119,12 @@ bool Writer::handle(std::string_view name, std::span<const std::string_view> arg
 }
 
 bool Writer::take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-                  const backend::ReplyTarget& target) {
+                  const ReplyTarget& target) {
   if (!refresh()) return false;
   Classified c = classify(*snapshot_->set, name, args, writes_keys);
   if (c.kind == Classified::Kind::kPass) return false;
   if (c.kind == Classified::Kind::kError) {
-    shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
+    shared_->stats->refused.add();
     target.deliver(error_reply(c.error));
     return true;
   }
@@ -157,17 +157,17 @@ std::string Writer::refusal_in_transaction(std::string_view name,
                                            bool writes_keys) {
   if (!refresh()) return {};
   std::string refusal = write::refusal_in_transaction(*snapshot_->set, name, args, writes_keys);
-  if (!refusal.empty()) shared_->stats->refused.fetch_add(1, std::memory_order_relaxed);
+  if (!refusal.empty()) shared_->stats->refused.add();
   return refusal;
 }
 
 // MSET: one SET per key (write-policy keys in their key's chain, plain keys straight to Redis);
 // +OK once all are answered without error, else the first error. Not atomic.
-void Writer::run_mset(Classified c, const backend::ReplyTarget& target) {
+void Writer::run_mset(Classified c, const ReplyTarget& target) {
   struct Sum {
     std::size_t pending = 0;
     std::string error;
-    backend::ReplyTarget target;
+    ReplyTarget target;
   };
   auto sum = std::make_shared<Sum>();
   sum->pending = c.writes.size() + c.plain_sets.size();
@@ -184,7 +184,7 @@ void Writer::run_mset(Classified c, const backend::ReplyTarget& target) {
     op->c.writes.push_back(std::move(w));
     op->name = "set";
     op->target = target;
-    op->target.sink = std::make_shared<backend::CallbackSink>(on_reply);
+    op->target.sink = std::make_shared<CallbackSink>(on_reply);
     op->target.tag = 0;
     op->chain = op->c.writes.front().key;
     auto& chain = chains_[op->chain];
@@ -200,7 +200,7 @@ void Writer::start(const OpPtr& op) {
   if (op->name == "del" || op->name == "unlink") return run_del(op);
   const KeyWrite& w = op->c.writes.front();
   const auto mode = w.policy->config.write;
-  shared_->stats->writes[static_cast<std::size_t>(mode)].fetch_add(1, std::memory_order_relaxed);
+  shared_->stats->writes[static_cast<std::size_t>(mode)].add();
   if (mode == WriteMode::kBehind) {
     return run_behind(op, w.op != Op::kSet);
   }
@@ -291,7 +291,7 @@ void Writer::run_increment(const OpPtr& op) {
 
 void Writer::after_database(const OpPtr& op, const db::Status& status) {
   if (!status.ok()) {
-    shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+    shared_->stats->write_errors.add();
     return finish(op, error_reply(db_error_text(status)));
   }
   const KeyWrite& w = op->c.writes.front();
@@ -308,7 +308,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   if (p.config.write == WriteMode::kInvalidate || p.config.mapping == config::ValueMapping::kJson) {
     redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
-        self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+        self->shared_->stats->write_errors.add();
         return self->finish(op, error_reply("ERR the database was written but the cached key "
                                             "could not be deleted: " +
                                             std::string(error_text(reply))));
@@ -335,7 +335,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   redis(key, std::move(request), lane, [self, op, ok, key, lane](std::string_view reply) {
     if (!resp::is_error_reply(reply)) return self->finish(op, ok);
     // The database has the new value, the cache may hold an older one: drop it.
-    self->shared_->stats->cache_repairs.fetch_add(1, std::memory_order_relaxed);
+    self->shared_->stats->cache_repairs.add();
     spdlog::warn("write: through: caching {} failed ({}); key deleted", key, error_text(reply));
     self->redis(key, cache::command({"DEL", key}), lane,
                 [self, op, ok](std::string_view) { self->finish(op, ok); });
@@ -356,7 +356,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
     const auto& wb = kw.policy->config.write_behind;
     if (script_error(reply, "SIDECACHE_FULL")) {
       if (!op->waited) {
-        self->shared_->stats->backpressure.fetch_add(1, std::memory_order_relaxed);
+        self->shared_->stats->backpressure.add();
       }
       const auto now = Clock::now();
       if (wb.on_full == config::OnFull::kSlow) {
@@ -382,7 +382,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
         self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
       }
     } else {
-      self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+      self->shared_->stats->write_errors.add();
     }
     self->finish(op, std::string(reply));
   };
@@ -408,7 +408,7 @@ void Writer::load_then_enqueue(const OpPtr& op) {
     runtime->post([self, op, result = std::move(result)] {
       const KeyWrite& kw = op->c.writes.front();
       if (!result.status.ok()) {
-        self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+        self->shared_->stats->write_errors.add();
         return self->finish(op, error_reply(db_error_text(result.status)));
       }
       std::optional<cache::Value> value;
@@ -438,8 +438,7 @@ void Writer::run_del(const OpPtr& op) {
   std::map<const cache::Policy*, std::vector<std::string>> rows;
   for (const auto& w : op->c.writes) {
     const auto& cfg = w.policy->config;
-    shared_->stats->writes[static_cast<std::size_t>(cfg.write)].fetch_add(
-        1, std::memory_order_relaxed);
+    shared_->stats->writes[static_cast<std::size_t>(cfg.write)].add();
     if (cfg.delete_row_on_del && cfg.write != WriteMode::kBehind) rows[w.policy].push_back(w.id);
   }
   auto self = shared_from_this();
@@ -523,7 +522,7 @@ void Writer::run_del(const OpPtr& op) {
         }
         runtime->post([self, op, status, redis_part] {
           if (!status.ok()) {
-            self->shared_->stats->write_errors.fetch_add(1, std::memory_order_relaxed);
+            self->shared_->stats->write_errors.add();
             return self->finish(op, error_reply(db_error_text(status)));
           }
           redis_part();
@@ -657,8 +656,7 @@ void Writer::redis(std::string_view key, std::string request, std::uint64_t lane
 
 void Writer::redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
                         std::function<void(std::string_view)> on_reply) {
-  backend::ReplyTarget target{std::make_shared<backend::CallbackSink>(std::move(on_reply)), 0,
-                              lane};
+  ReplyTarget target{std::make_shared<CallbackSink>(std::move(on_reply)), 0, lane};
   nodes_->send(node, request, std::move(target));
 }
 

@@ -1,7 +1,7 @@
 // The write path of one worker: SET, INCR*, HSET, HMSET, HINCRBY, DEL and UNLINK on keys of a
 // policy with a write mode (invalidate, through, behind; docs/write-modes.md). Runs on its
 // worker's thread; the database through cache::DbRunner (the database threads), Redis through
-// the worker's backend::NodeSender. Asio-free.
+// the worker's NodeSender. Asio-free.
 #pragma once
 
 #include <functional>
@@ -13,10 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/policy.hpp"
 #include "cache/runtime.hpp"
 #include "cache/shared.hpp"
+#include "sidecache/node_sender.hpp"
 #include "write/commands.hpp"
 #include "write/queue_layout.hpp"
 #include "write/stats.hpp"
@@ -35,13 +35,13 @@ struct WriterShared {
 class Writer : public std::enable_shared_from_this<Writer> {
  public:
   Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
-         backend::NodeSender& nodes);
+         NodeSender& nodes);
 
   // Takes the request when it writes a key of a write-mode policy (exactly one reply goes to
   // `target`, later) or cannot be mapped (an error reply, now). False: route it as usual.
   bool handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-              const backend::ReplyTarget& target);
-  void set_nodes(backend::NodeSender& nodes) {
+              const ReplyTarget& target);
+  void set_nodes(NodeSender& nodes) {
     send_batches();  // to the pool they were made for
     nodes_ = &nodes;
   }
@@ -67,9 +67,9 @@ class Writer : public std::enable_shared_from_this<Writer> {
   };
 
   bool take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-            const backend::ReplyTarget& target);
+            const ReplyTarget& target);
   void start(const OpPtr& op);
-  void run_mset(Classified c, const backend::ReplyTarget& target);
+  void run_mset(Classified c, const ReplyTarget& target);
   void run_database_first(const OpPtr& op);
   void after_database(const OpPtr& op, const db::Status& status);
   void run_increment(const OpPtr& op);
@@ -102,7 +102,7 @@ class Writer : public std::enable_shared_from_this<Writer> {
   std::shared_ptr<const cache::Snapshot> snapshot_;
   bool writes_ = false;
   std::shared_ptr<cache::Runtime> runtime_;
-  backend::NodeSender* nodes_;
+  NodeSender* nodes_;
   std::mt19937_64 rng_;
   // Writes of one key run one after the other (a client's pipeline stays in order). Chains are
   // short (mostly one write): a vector, as a deque allocates two blocks even for one.

@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class Recorder final : public backend::ReplySink {
+class Recorder final : public ReplySink {
  public:
   std::map<std::uint64_t, std::string> replies;
   void on_reply(std::uint64_t tag, std::string_view reply) override {
@@ -123,7 +123,7 @@ struct Fixture {
     return c;
   }
   void send(backend::Connection& c, std::string_view name, std::uint64_t tag, bool read = false) {
-    c.send(command(name), backend::ReplyTarget{recorder, tag}, read);
+    c.send(command(name), ReplyTarget{recorder, tag}, read);
   }
   bool has(std::size_t n) const { return recorder->replies.size() >= n; }
 };

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class Recorder final : public backend::ReplySink {
+class Recorder final : public ReplySink {
  public:
   std::map<std::uint64_t, std::string> replies;
   void on_reply(std::uint64_t tag, std::string_view reply) override {
@@ -113,7 +113,7 @@ std::string cmd(std::string_view word) {
 }  // namespace
 
 TEST_CASE("LinkLimiter caps tickets per node, process-wide") {
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto a1 = limiter.acquire("a", 2);
   auto a2 = limiter.acquire("a", 2);
   auto a3 = limiter.acquire("a", 2);
@@ -149,7 +149,7 @@ TEST_CASE("a link matches replies, drops quiet ones, hands other frames over, re
         return "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n";  // unmatched: to the handler
     }
   });
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto link = std::make_shared<backend::Link>(
       io.get_executor(), backend::NodeAddress{"n", "127.0.0.1", server.port()},
       backend::LinkOptions{1000ms, false}, limiter.acquire("n", 1));
@@ -159,9 +159,9 @@ TEST_CASE("a link matches replies, drops quiet ones, hands other frames over, re
                      [&](const std::string&) { closed = true; });
   auto recorder = std::make_shared<Recorder>();
   link->start();
-  link->send_quiet(cmd("A"));                               // queued before the connect
-  link->send(cmd("B"), backend::ReplyTarget{recorder, 7});  // answered ":1" after a push
-  link->send(cmd("C"), backend::ReplyTarget{recorder, 8});  // "hi"
+  link->send_quiet(cmd("A"));                      // queued before the connect
+  link->send(cmd("B"), ReplyTarget{recorder, 7});  // answered ":1" after a push
+  link->send(cmd("C"), ReplyTarget{recorder, 8});  // "hi"
   run_until(io, [&] { return recorder->replies.size() == 2; });
   CHECK(recorder->replies[7] == ":1\r\n");
   CHECK(recorder->replies[8] == "$2\r\nhi\r\n");
@@ -171,7 +171,7 @@ TEST_CASE("a link matches replies, drops quiet ones, hands other frames over, re
   run_until(io, [&] { return frames.size() == 2; });
   CHECK(frames[1] == "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n");
   CHECK(limiter.snapshot()[0].second == 1);
-  link->send(cmd("D"), backend::ReplyTarget{recorder, 9});
+  link->send(cmd("D"), ReplyTarget{recorder, 9});
   link->release();  // after D's reply
   CHECK_FALSE(link->stopped());
   run_until(io, [&] { return server.closed == 1; });
@@ -187,13 +187,13 @@ TEST_CASE("a link speaking RESP3 says HELLO 3 first and drops its reply") {
   Server server(io, [](int request) -> std::string {
     return request == 0 ? "%1\r\n$5\r\nproto\r\n:3\r\n" : "_\r\n";
   });
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto link = std::make_shared<backend::Link>(
       io.get_executor(), backend::NodeAddress{"n", "127.0.0.1", server.port()},
       backend::LinkOptions{1000ms, true}, limiter.acquire("n", 1));
   auto recorder = std::make_shared<Recorder>();
   link->start();
-  link->send(cmd("GET"), backend::ReplyTarget{recorder, 1});
+  link->send(cmd("GET"), ReplyTarget{recorder, 1});
   run_until(io, [&] { return recorder->replies.size() == 1; });
   CHECK(recorder->replies[1] == "_\r\n");
   CHECK(server.received.rfind("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", 0) == 0);
@@ -207,7 +207,7 @@ TEST_CASE("a link that cannot connect fails its requests and reports; stop() is 
     tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     dead_port = probe.local_endpoint().port();
   }  // closed: connecting to it is refused
-  backend::LinkLimiter limiter;
+  LinkLimiter limiter;
   auto link = std::make_shared<backend::Link>(
       io.get_executor(), backend::NodeAddress{"dead", "127.0.0.1", dead_port},
       backend::LinkOptions{1000ms, false}, limiter.acquire("dead", 1));
@@ -215,7 +215,7 @@ TEST_CASE("a link that cannot connect fails its requests and reports; stop() is 
   link->set_handlers({}, [&](const std::string& why) { reason = why; });
   auto recorder = std::make_shared<Recorder>();
   link->start();
-  link->send(cmd("BLPOP"), backend::ReplyTarget{recorder, 3});
+  link->send(cmd("BLPOP"), ReplyTarget{recorder, 3});
   run_until(io, [&] { return !reason.empty(); });
   CHECK(reason.find("cannot connect") == 0);
   REQUIRE(recorder->replies.count(3) == 1);
@@ -232,7 +232,7 @@ TEST_CASE("a link that cannot connect fails its requests and reports; stop() is 
   quiet->set_handlers([&](std::string_view) { called = true; },
                       [&](const std::string&) { called = true; });
   quiet->start();
-  quiet->send(cmd("X"), backend::ReplyTarget{recorder, 4});
+  quiet->send(cmd("X"), ReplyTarget{recorder, 4});
   quiet->stop();
   io.run_for(100ms);
   CHECK_FALSE(called);

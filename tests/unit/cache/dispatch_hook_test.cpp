@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class Replies final : public backend::ReplySink {
+class Replies final : public ReplySink {
  public:
   std::map<std::uint64_t, std::string> got;
   void on_reply(std::uint64_t tag, std::string_view reply) override {
@@ -56,7 +56,7 @@ TEST_CASE("dispatcher: read-through commands on policy keys are the engine's, ot
     std::string raw;
     resp::append_command(raw, args);
     const auto t = tag++;
-    dispatcher.dispatch(command, raw, client, backend::ReplyTarget{replies, t, 0});
+    dispatcher.dispatch(command, raw, client, ReplyTarget{replies, t, 0});
     runtime->run();
     return replies->got[t];
   };

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class Recorder final : public backend::ReplySink {
+class Recorder final : public ReplySink {
  public:
   std::map<std::uint64_t, std::string> replies;
   void on_reply(std::uint64_t tag, std::string_view reply) override {
@@ -78,7 +78,7 @@ struct Fixture {
     std::string name(args[0]);
     for (auto& c : name) c = static_cast<char>(c | 0x20);
     const std::uint64_t tag = next_tag++;
-    if (!wk.engine->handle(name, args, backend::ReplyTarget{recorder, tag, 0})) return -1;
+    if (!wk.engine->handle(name, args, ReplyTarget{recorder, tag, 0})) return -1;
     return static_cast<std::int64_t>(tag);
   }
   std::string reply(std::int64_t tag) {
@@ -445,14 +445,14 @@ class FakeHook final : public StoreHook {
   std::optional<std::string> keep;  // set: the cache is newer, holding this value
   std::vector<StoreRequest> requests;
   bool takes(const Policy& policy) const override { return policy.name() == taken; }
-  void store(backend::NodeSender& nodes, StoreRequest request,
+  void store(NodeSender& nodes, StoreRequest request,
              std::function<void(StoreOutcome)> done) override {
     requests.push_back(request);
     // One Redis request, as the write side's script is, so the reply comes later.
     auto loaded = request.loaded;
     auto keep_value = keep;
     nodes.send(0, command({"PTTL", request.key}),
-               backend::ReplyTarget{std::make_shared<backend::CallbackSink>(
+               ReplyTarget{std::make_shared<CallbackSink>(
                                         [done, loaded, keep_value](std::string_view) {
                                           if (!keep_value) return done({loaded, true});
                                           auto kept = std::make_shared<LoadResult>();

@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "backend/reply_sink.hpp"
 #include "cache/runtime.hpp"
 #include "cache/value.hpp"
 #include "db/database.hpp"
 #include "resp/parser.hpp"
 #include "resp/writer.hpp"
+#include "sidecache/node_sender.hpp"
 
 namespace sidecache::cache::test {
 
@@ -81,7 +81,7 @@ class ManualRuntime final : public Runtime {
 
 // A one-node Redis of strings and hashes with millisecond expiry on the runtime's clock.
 // Replies are delivered through the runtime's queue (never inline), like a real connection.
-class FakeRedis final : public backend::NodeSender {
+class FakeRedis final : public NodeSender {
  public:
   explicit FakeRedis(ManualRuntime& runtime) : runtime_(runtime) {}
   struct Entry {
@@ -96,7 +96,7 @@ class FakeRedis final : public backend::NodeSender {
   std::uint32_t node_count() const override { return 1; }
   std::uint32_t node_for_key(std::string_view) const override { return 0; }
   const std::string& node_name(std::uint32_t) const override { return name_; }
-  void send(std::uint32_t, std::string_view request, backend::ReplyTarget target) override {
+  void send(std::uint32_t, std::string_view request, ReplyTarget target) override {
     resp::RequestParser parser;
     resp::Command command;
     std::size_t consumed = 0;

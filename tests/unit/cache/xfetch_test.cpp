@@ -1,8 +1,11 @@
 #include "cache/xfetch.hpp"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
+#include <thread>
+#include <vector>
 
 using namespace sidecache::cache;
 
@@ -57,4 +60,23 @@ TEST_CASE("load-time average") {
   CHECK(e.get() == 100);
   e.observe(200);
   CHECK(e.get() == Approx(120));
+}
+
+TEST_CASE("load-time average: concurrent observations stay within the values observed") {
+  Ewma e;
+  std::atomic<int> outside{0};  // Catch2 assertions are not thread-safe: count, check after
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&e, &outside, t] {
+      for (int i = 0; i < 2000; ++i) {
+        e.observe(t % 2 == 0 ? 10.0 : 20.0);
+        const double v = e.get();
+        if (v < 10.0 || v > 20.0) outside.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(outside.load() == 0);
+  CHECK(e.get() >= 10.0);
+  CHECK(e.get() <= 20.0);
 }

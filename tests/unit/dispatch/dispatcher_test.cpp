@@ -17,13 +17,13 @@ using namespace sidecache;
 namespace {
 
 // Nodes whose key placement the test sets; requests are recorded and answered on demand.
-class FakeNodes final : public backend::NodeSender {
+class FakeNodes final : public NodeSender {
  public:
   explicit FakeNodes(std::uint32_t count) : count_(count) {}
   struct Sent {
     std::uint32_t node;
     std::string request;
-    backend::ReplyTarget target;
+    ReplyTarget target;
   };
   std::map<std::string, std::uint32_t, std::less<>> placement;
   std::vector<Sent> sent;
@@ -33,7 +33,7 @@ class FakeNodes final : public backend::NodeSender {
     auto it = placement.find(key);
     return it == placement.end() ? 0 : it->second;
   }
-  void send(std::uint32_t node, std::string_view request, backend::ReplyTarget target) override {
+  void send(std::uint32_t node, std::string_view request, ReplyTarget target) override {
     sent.push_back({node, std::string(request), std::move(target)});
   }
   void answer(std::size_t i, std::string_view reply) { sent.at(i).target.deliver(reply); }
@@ -44,7 +44,7 @@ class FakeNodes final : public backend::NodeSender {
   std::string name_ = "fake";
 };
 
-class Recorder final : public backend::ReplySink {
+class Recorder final : public ReplySink {
  public:
   std::map<std::uint64_t, std::string> replies;
   std::int64_t held = 0;  // bytes merges hold for this client now
@@ -84,7 +84,7 @@ struct Fixture {
     command.inline_form = inline_form;
     const std::string raw = inline_form ? std::string() : encode(args);
     const std::uint64_t tag = next_tag++;
-    dispatcher.dispatch(command, raw, client, backend::ReplyTarget{recorder, tag});
+    dispatcher.dispatch(command, raw, client, ReplyTarget{recorder, tag});
     return tag;
   }
   std::string reply(std::uint64_t tag) {
@@ -255,7 +255,7 @@ TEST_CASE("session commands are left to the session, unanswered") {
     command.args = args;
     const std::string raw = encode(args);
     const auto done =
-        f.dispatcher.dispatch(command, raw, f.client, backend::ReplyTarget{f.recorder, f.next_tag});
+        f.dispatcher.dispatch(command, raw, f.client, ReplyTarget{f.recorder, f.next_tag});
     CHECK(done.session);
     CHECK(done.info != nullptr);
     CHECK(f.reply(f.next_tag++) == "<none>");
@@ -385,7 +385,7 @@ TEST_CASE("a RESP3 client leaving without HELLO 2 is uncounted") {
   {
     dispatch::ClientState other;
     f.dispatcher.dispatch(resp::Command{{"HELLO", "3"}}, encode({"HELLO", "3"}), other,
-                          backend::ReplyTarget{f.recorder, 99});
+                          ReplyTarget{f.recorder, 99});
     CHECK(f.stats.resp3_clients.get() == 1);
   }
   CHECK(f.stats.resp3_clients.get() == 0);

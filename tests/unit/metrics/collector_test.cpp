@@ -34,9 +34,7 @@ std::vector<std::string> starting_with(const std::vector<std::string>& lines,
   return out;
 }
 
-std::string scrape(const dispatch::ProcessState& process) {
-  return serialize(Collector(process).Collect());
-}
+std::string scrape(const ProcessStats& process) { return serialize(Collector(process).Collect()); }
 
 TEST_CASE("client counters are summed over workers", "[metrics][collector]") {
   FakeProcess fake;

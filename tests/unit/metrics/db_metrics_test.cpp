@@ -13,7 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<std::string> scrape_lines(const dispatch::ProcessState& process) {
+std::vector<std::string> scrape_lines(const ProcessStats& process) {
   std::vector<std::string> lines;
   std::istringstream in(serialize(Collector(process).Collect()));
   for (std::string line; std::getline(in, line);) lines.push_back(line);

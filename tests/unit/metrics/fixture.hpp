@@ -5,8 +5,8 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "dispatch/process_state.hpp"
 #include "resp/command_table.hpp"
+#include "sidecache/process_stats.hpp"
 
 namespace sidecache::metrics::test {
 
@@ -38,7 +38,7 @@ struct FakeProcess {
     return info == nullptr ? 0 : info->id;
   }
 
-  dispatch::ProcessState process;
+  ProcessStats process;
 };
 
 }  // namespace sidecache::metrics::test

@@ -69,7 +69,7 @@ TEST_CASE("/readyz follows http.ready_min_nodes_up of the current configuration"
 }
 
 TEST_CASE("/readyz without a configuration", "[metrics][probes]") {
-  dispatch::ProcessState empty;
+  ProcessStats empty;
   Probes probes(empty, 1);
   probes.set_state(Probes::State::kServing);
   CHECK(probes.not_ready_reason() == "no configuration loaded");

@@ -30,7 +30,7 @@ class Loop final : public cache::Runtime {
 };
 
 // Answers each request with `answer(args)`, later (on the loop).
-class Redis final : public backend::NodeSender {
+class Redis final : public NodeSender {
  public:
   explicit Redis(Loop& loop) : loop_(loop) {}
   std::function<std::string(const std::vector<std::string>&)> answer =
@@ -39,7 +39,7 @@ class Redis final : public backend::NodeSender {
   std::uint32_t node_count() const override { return 1; }
   std::uint32_t node_for_key(std::string_view) const override { return 0; }
   const std::string& node_name(std::uint32_t) const override { return name_; }
-  void send(std::uint32_t, std::string_view request, backend::ReplyTarget target) override {
+  void send(std::uint32_t, std::string_view request, ReplyTarget target) override {
     resp::RequestParser parser;
     resp::Command command;
     std::size_t used = 0;
@@ -94,7 +94,7 @@ class Db final : public db::Database, public cache::DbRunner {
   }
 };
 
-class Replies final : public backend::ReplySink {
+class Replies final : public ReplySink {
  public:
   std::vector<std::string> got;
   void on_reply(std::uint64_t, std::string_view reply) override { got.emplace_back(reply); }
@@ -147,7 +147,7 @@ struct Fixture {
   bool send(std::vector<std::string_view> args, bool writes_keys = true) {
     std::string name(args[0]);
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return writer->handle(name, args, writes_keys, backend::ReplyTarget{replies, 0, 0});
+    return writer->handle(name, args, writes_keys, ReplyTarget{replies, 0, 0});
   }
   bool sent(std::string_view verb) const {
     for (const auto& r : redis.requests) {
@@ -213,7 +213,7 @@ TEST_CASE("through: a database error answers an error and leaves Redis alone", "
   REQUIRE(f.replies->got.size() == 1);
   CHECK(f.replies->got[0].starts_with("-ERR database unavailable"));
   CHECK(f.redis.requests.empty());
-  CHECK(f.stats->write_errors.load() == 1);
+  CHECK(f.stats->write_errors.get() == 1);
 }
 
 TEST_CASE("through: a failed cache write deletes the key", "[write][writer]") {
@@ -225,7 +225,7 @@ TEST_CASE("through: a failed cache write deletes the key", "[write][writer]") {
   f.loop.run();
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
   CHECK(f.redis.requests.back() == std::vector<std::string>{"DEL", "item:1"});
-  CHECK(f.stats->cache_repairs.load() == 1);
+  CHECK(f.stats->cache_repairs.get() == 1);
 }
 
 TEST_CASE("through: INCRBY adds in the database, then caches the sum", "[write][writer]") {
@@ -369,7 +369,7 @@ TEST_CASE("behind: a full queue answers an error (on_full error)", "[write][writ
   f.loop.run();
   REQUIRE(f.replies->got.size() == 1);
   CHECK(f.replies->got[0].find("queue of node n0 is full") != std::string::npos);
-  CHECK(f.stats->backpressure.load() == 1);
+  CHECK(f.stats->backpressure.get() == 1);
 }
 
 TEST_CASE("unmappable commands are answered at once", "[write][writer]") {
@@ -392,7 +392,7 @@ TEST_CASE("MSET: one SET per key, +OK once all succeeded", "[write][writer]") {
     plain = plain || r == std::vector<std::string>{"SET", "plain", "1"};
   }
   CHECK(plain);
-  CHECK(f.stats->writes[static_cast<std::size_t>(config::WriteMode::kThrough)].load() == 2);
+  CHECK(f.stats->writes[static_cast<std::size_t>(config::WriteMode::kThrough)].get() == 2);
   // Plain keys only: not the writer's.
   CHECK_FALSE(f.send({"MSET", "a", "1", "b", "2"}));
 }
@@ -412,7 +412,7 @@ TEST_CASE("refused writes are counted", "[write][writer]") {
   CHECK(f.replies->got.at(0).starts_with("-ERR RENAME changes key 'item:1'"));
   const std::vector<std::string_view> set = {"SET", "item:1", "x"};
   CHECK_FALSE(f.writer->refusal_in_transaction("set", set, true).empty());
-  CHECK(f.stats->refused.load() == 2);
+  CHECK(f.stats->refused.get() == 2);
 }
 
 }  // namespace

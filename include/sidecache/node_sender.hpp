@@ -1,5 +1,6 @@
-// Where a backend reply goes: a client session's reply slot or a merger of a split command.
-// Asio-free so the dispatch logic can be tested against fakes.
+// The seam between request handling and the nodes: NodeSender sends a request to one node,
+// and its reply goes to a ReplySink (a client session's reply slot or a merger of a split
+// command). Asio-free so the dispatch logic can be tested against fakes.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,11 @@
 #include <string>
 #include <string_view>
 
-namespace sidecache::backend {
+namespace sidecache {
+
+namespace backend {
+struct NodeSecurity;  // how a node connection authenticates and encrypts (backend/node_stream.hpp)
+}  // namespace backend
 
 class ReplySink {
  public:
@@ -52,7 +57,6 @@ struct ReplyTarget {
 };
 
 // Sends a request to one node. The real implementation is backend::Pool; tests use fakes.
-struct NodeSecurity;
 
 class NodeSender {
  public:
@@ -76,9 +80,9 @@ class NodeSender {
   virtual bool node_up(std::uint32_t /*node*/) const { return true; }
   // How connections to `node` authenticate and encrypt (dedicated links open theirs with it);
   // null: plain TCP, no AUTH.
-  virtual std::shared_ptr<const NodeSecurity> node_security(std::uint32_t /*node*/) const {
+  virtual std::shared_ptr<const backend::NodeSecurity> node_security(std::uint32_t /*node*/) const {
     return nullptr;
   }
 };
 
-}  // namespace sidecache::backend
+}  // namespace sidecache

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace sidecache::backend {
+namespace sidecache {
 
 class LinkLimiter {
  public:
@@ -69,4 +69,4 @@ class LinkLimiter {
   std::map<std::string, std::uint32_t> used_;
 };
 
-}  // namespace sidecache::backend
+}  // namespace sidecache
