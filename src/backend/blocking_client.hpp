@@ -50,6 +50,10 @@ class BlockingClient {
   const std::string& error() const { return error_; }
   OpenFailure last_failure() const { return failure_; }
   const NodeAddress& node() const { return node_; }
+  // TLS and AUTH for the next connect (a reload changed them); an open connection is kept.
+  void set_security(std::shared_ptr<const NodeSecurity> security) {
+    node_.security = std::move(security);
+  }
 
  private:
   asio::awaitable<void> exchange(std::string request, std::optional<Reply>& out);

@@ -10,6 +10,7 @@
 
 #include "backend/blocking_client.hpp"
 #include "db/database.hpp"
+#include "writeback/security_book.hpp"
 
 namespace sidecache::writeback {
 
@@ -84,7 +85,7 @@ struct Flusher::Impl {
 
   explicit Impl(FlusherOptions options)
       : o(std::move(options)),
-        redis(backend::NodeAddress{o.node_name, o.address.host, o.address.port, o.security},
+        redis(backend::NodeAddress{o.node_name, o.address.host, o.address.port, nullptr},
               o.redis_timeout) {
     queue_options = o.book->queue_options();
   }
@@ -132,6 +133,7 @@ struct Flusher::Impl {
 
   bool connect() {
     if (redis.connected()) return true;
+    redis.set_security(o.security->get(o.node));
     if (!redis.connect()) {
       if (!authenticated_logged || redis.last_failure() != backend::OpenFailure::kAuth) {
         spdlog::warn("write-behind: node {}: cannot connect: {}", o.node_name, redis.error());

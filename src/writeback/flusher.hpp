@@ -27,6 +27,8 @@ struct NodeSecurity;
 
 namespace sidecache::writeback {
 
+class SecurityBook;
+
 struct FlusherOptions {
   std::uint32_t node = 0;
   config::Endpoint address;
@@ -39,7 +41,8 @@ struct FlusherOptions {
   std::shared_ptr<const write::PolicyBook> book;
   std::shared_ptr<write::WriteStats> stats;
   std::chrono::milliseconds redis_timeout{2000};
-  std::shared_ptr<const backend::NodeSecurity> security;  // TLS, AUTH and SELECT of the node
+  // TLS, AUTH and SELECT of the nodes, as the running config says (read at each connect).
+  std::shared_ptr<const SecurityBook> security;
 };
 
 class Flusher {

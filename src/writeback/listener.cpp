@@ -15,10 +15,11 @@ namespace sidecache::writeback {
 using write::WriteStats;
 
 Listener::Listener(config::DatabaseConfig database, std::string channel, config::PoolConfig pool,
-                   std::shared_ptr<WriteStats> stats)
+                   std::shared_ptr<const SecurityBook> security, std::shared_ptr<WriteStats> stats)
     : database_(std::move(database)),
       channel_(std::move(channel)),
       pool_(std::move(pool)),
+      security_(std::move(security)),
       stats_(std::move(stats)) {}
 
 Listener::~Listener() { stop(); }
@@ -41,10 +42,10 @@ void Listener::run() {
     if (!nodes[n]) {
       const auto& node = pool_.nodes[n];
       nodes[n] = std::make_unique<backend::BlockingClient>(
-          backend::NodeAddress{node.name, node.address.host, node.address.port,
-                               backend::make_node_security(pool_, n)},
+          backend::NodeAddress{node.name, node.address.host, node.address.port, nullptr},
           std::chrono::milliseconds(1000));
     }
+    nodes[n]->set_security(security_->get(n));  // for its next connect
     const std::vector<std::string> args{"DEL", key};
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (nodes[n]->command(args)) {

@@ -10,13 +10,14 @@
 
 #include "config/config.hpp"
 #include "write/stats.hpp"
+#include "writeback/security_book.hpp"
 
 namespace sidecache::writeback {
 
 class Listener {
  public:
   Listener(config::DatabaseConfig database, std::string channel, config::PoolConfig pool,
-           std::shared_ptr<write::WriteStats> stats);
+           std::shared_ptr<const SecurityBook> security, std::shared_ptr<write::WriteStats> stats);
   ~Listener();
   void start();
   void stop();
@@ -27,6 +28,7 @@ class Listener {
   config::DatabaseConfig database_;
   std::string channel_;
   config::PoolConfig pool_;
+  std::shared_ptr<const SecurityBook> security_;
   std::shared_ptr<write::WriteStats> stats_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

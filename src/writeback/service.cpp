@@ -46,6 +46,7 @@ std::unique_ptr<Service> Service::create(const config::Config& config,
 Service::Service(const config::Config& config, std::shared_ptr<cache::Shared> cache)
     : book_(std::make_shared<PolicyBook>(cache)),
       pool_(config.pool),
+      security_(std::make_shared<SecurityBook>(config.pool)),
       database_(*config.cache.database),
       consumer_("sidecache-" + config::format_endpoint(config.listen)),
       channel_(config.cache.invalidation_channel) {
@@ -62,7 +63,7 @@ Service::Service(const config::Config& config, std::shared_ptr<cache::Shared> ca
     shared_->stats->nodes.back()->node = n.name;
   }
   if (!channel_.empty()) {
-    listener_ = std::make_unique<Listener>(database_, channel_, pool_, shared_->stats);
+    listener_ = std::make_unique<Listener>(database_, channel_, pool_, security_, shared_->stats);
   }
 }
 
@@ -85,7 +86,7 @@ void Service::make_flushers() {
     o.database = database_;
     o.book = book_;
     o.stats = shared_->stats;
-    o.security = backend::make_node_security(pool_, i);
+    o.security = security_;
     flushers_.push_back(std::make_unique<Flusher>(std::move(o)));
     spdlog::info("write-behind: node {}: queue {} (pending {}, dead letters {})",
                  pool_.nodes[i].name, shared_->queues[i].stream, shared_->queues[i].pending,
@@ -124,6 +125,7 @@ void Service::apply(const config::Config& config) {
     same_nodes =
         a.name == b.name && a.address.host == b.address.host && a.address.port == b.address.port;
   }
+  if (same_nodes) security_->set(config.pool);  // new connections use reloaded TLS and AUTH
   if (!same_nodes && modes[static_cast<std::size_t>(config::WriteMode::kBehind)] > 0) {
     spdlog::warn(
         "reload: pool.nodes changed: the write-behind queues and flushers keep the "

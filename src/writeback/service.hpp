@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "write/policy_book.hpp"
 #include "write/writer.hpp"
+#include "writeback/security_book.hpp"
 
 namespace sidecache::writeback {
 
@@ -52,6 +53,7 @@ class Service {
   std::shared_ptr<write::PolicyBook> book_;
   std::shared_ptr<write::WriterShared> shared_;
   config::PoolConfig pool_;  // of the startup config: the queue names are fixed at startup
+  std::shared_ptr<SecurityBook> security_;  // of the running config: TLS and AUTH per node
   config::DatabaseConfig database_;
   std::string consumer_;
   std::string channel_;

@@ -18,7 +18,9 @@ requirepass, ACL users and --tls-port, with certificates made by openssl in the 
 """
 import os
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -116,11 +118,12 @@ class Base(unittest.TestCase):
             return ""
         return "NOAUTH" if out.startswith("NOAUTH") else out
 
-    def start(self, nodes, pool_yaml, http=True, env=None, workers=1):
+    def start(self, nodes, pool_yaml, http=True, env=None, workers=1, top_extra=""):
         port = harness.free_port()
         self.http_port = harness.free_port() if http else None
         top = "http:\n  listen: 127.0.0.1:%d\n  ready_min_nodes_up: 0\n" % self.http_port \
             if http else ""
+        top += top_extra
         path = os.path.join(self.tmp, "sidecache.yaml")
         with open(path, "w") as f:
             if nodes:
@@ -333,6 +336,45 @@ class TlsFailureTest(Base):
         self.assertIn("TLS peer verification is off", self.log())
         c = sc.raw()
         self.assertEqual(c.command("SET", "a", "1"), "OK")
+        c.close()
+
+    def test_write_behind_flusher_follows_reloaded_tls(self):
+        """The flushers' own node connections take TLS settings a reload changed, as the
+        workers' do: started with a wrong server name, fixed by a reload, a write-behind SET
+        reaches the database."""
+        node = self.tls_node("server.crt", "server.key")
+        dbpath = os.path.join(self.tmp, "app.db")
+        db = sqlite3.connect(dbpath)
+        db.execute("CREATE TABLE kv (id TEXT PRIMARY KEY, v TEXT)")
+        db.commit()
+        db.close()
+        cache = ("cache:\n  database:\n    type: sqlite\n    path: %s\n  policies:\n"
+                 "    - {match: \"kv:*\", table: kv, key_column: id, value_column: v, ttl: 60s,"
+                 " write: behind}\n" % dbpath)
+        nodes = [("n", node.port, 1)]
+        sc = self.start(nodes, self.pool_tls("    server_name: wrong.example\n"), top_extra=cache)
+        harness.wait_until(lambda: "certificate rejected: hostname mismatch" in self.log(),
+                           timeout=10, what="hostname mismatch logged")
+        with open(sc.config_path) as f:
+            text = f.read()
+        with open(sc.config_path, "w") as f:
+            f.write(text.replace("    server_name: wrong.example\n", ""))
+        sc.process.signal(signal.SIGHUP)
+        harness.wait_until(lambda: "reload (SIGHUP): applied configuration" in self.log(),
+                           timeout=10, what="reload applied")
+        c = sc.raw()
+
+        def acknowledged():
+            return c.command("SET", "kv:1", "one") == "OK"
+        harness.wait_until(acknowledged, timeout=15, what="a write-behind SET acknowledged")
+
+        def flushed():
+            db = sqlite3.connect(dbpath, timeout=5)
+            try:
+                return db.execute("SELECT v FROM kv").fetchall() == [("one",)]
+            finally:
+                db.close()
+        harness.wait_until(flushed, timeout=15, what="the flusher wrote the row")
         c.close()
 
     def test_tls_to_a_plain_port(self):
