@@ -251,7 +251,7 @@ class AuthTest(Base):
         # Backoff: over 2 s the node sees a bounded number of failed AUTHs (reconnects at most
         # every 200 ms plus probes backing off), not a busy loop.
         before = self.failed_auths(a, good_pw)
-        time.sleep(2.0)
+        time.sleep(2.0)  # the measuring window: attempts per unit of time are the point
         during = self.failed_auths(a, good_pw) - before
         self.assertLess(during, 40, "reconnects to a node refusing AUTH must back off")
         self.assertGreater(during, 0)
@@ -298,7 +298,8 @@ class TlsFailureTest(Base):
                                   kind="tls_handshake")
         if pool_tls.strip().startswith("tls"):
             self.assertGreater(failures, 0)
-        # Backoff: a few attempts per second at most (backoff max 200 ms, 1 worker).
+        # Backoff: a few attempts per second at most (backoff max 200 ms, 1 worker); the
+        # one-second window is the measurement.
         time.sleep(1.0)
         later = harness.metric(self.http_port, "sidecache_node_errors_total", node="bad",
                                kind="tls_handshake")

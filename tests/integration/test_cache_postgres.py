@@ -49,6 +49,13 @@ def reads(pg, prefix_id):
     return int(pg.psql("SELECT count(*) FROM reads WHERE k = '%s'" % prefix_id)[0][0])
 
 
+def pg_sleeping(pg):
+    """True while some other session runs a query in pg_sleep (a slow load)."""
+    rows = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                   "query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()")
+    return int(rows[0][0]) > 0
+
+
 def storm(port, key, n, timeout=15.0):
     """n connections, each sending GET key at (nearly) the same time; their replies."""
     conns = [harness.RespConnection(port, timeout=timeout) for _ in range(n)]
@@ -183,7 +190,8 @@ INSERT INTO typed (id) VALUES (2);
         t = threading.Thread(target=lambda: slow_reply.append(
             side.client(decode_responses=True, socket_timeout=10).get("slow:1")))
         t.start()
-        time.sleep(0.2)
+        harness.wait_until(lambda: pg_sleeping(self.pg), timeout=10,
+                           what="the slow load running in PostgreSQL")
         c = side.client(decode_responses=True, socket_timeout=2)
         started = time.monotonic()
         self.assertEqual(c.get("slow:2"), "item-2")
@@ -206,7 +214,7 @@ INSERT INTO typed (id) VALUES (2);
             started = time.monotonic()
             self.assertEqual(c.get("hot:5"), "item-5")
             slowest = max(slowest, time.monotonic() - started)
-            time.sleep(0.01)
+            time.sleep(0.01)  # a steady reader: a GET every 10 ms for five seconds
         self.assertEqual(harness.metric(side.http, "sidecache_cache_misses_total", policy="hot"), 1)
         self.assertGreaterEqual(
             harness.metric(side.http, "sidecache_cache_early_refreshes_total", policy="hot"), 2)
@@ -236,6 +244,7 @@ class CachePostgresDownTest(unittest.TestCase):
                 loaded = time.monotonic()
                 self.assertTrue(3500 <= redis.client().pttl("sie:3") <= 4000)  # ttl + grace
                 pg.stop()
+                # The TTL (1 s) expiring is the point: no event to wait for but time itself.
                 time.sleep(max(0, loaded + 1.3 - time.monotonic()))
                 self.assertEqual(c.get("sie:3"), "item-3")  # logically expired: stale
                 self.assertEqual(harness.metric(http, "sidecache_cache_stale_total",
@@ -243,7 +252,7 @@ class CachePostgresDownTest(unittest.TestCase):
                 self.assertGreaterEqual(harness.metric(
                     http, "sidecache_cache_load_errors_total", policy="sie", reason="unavailable"),
                     1)
-                time.sleep(max(0, loaded + 4.3 - time.monotonic()))
+                time.sleep(max(0, loaded + 4.3 - time.monotonic()))  # stale_if_error over
                 import redis as redislib
                 with self.assertRaises(redislib.ResponseError) as e:
                     c.get("sie:3")

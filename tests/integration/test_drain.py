@@ -140,7 +140,9 @@ class Drain(unittest.TestCase):
                            what="replies read by sidecache, its write blocked")
         sent_at = time.monotonic()
         sc.process.signal(signal.SIGTERM)
-        time.sleep(0.3)  # the client is slow: it starts reading only now
+        # The point of the test: a slow client that starts reading only after the drain began;
+        # the drain must still answer what it read.
+        time.sleep(0.3)
         conn = harness.RespConnection(None, timeout=sock.gettimeout() or 5.0, sock=sock)
         replies, ending = [], "EOF"
         try:

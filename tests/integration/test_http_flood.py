@@ -127,7 +127,7 @@ class HttpFloodTest(unittest.TestCase):
                     slowest = max(slowest, seconds)
                     if status != 200 or seconds > PROBE_BOUND_S:
                         failures.append((path, status, round(seconds, 3)))
-                time.sleep(0.05)
+                time.sleep(0.05)  # the probe rate: every path every 50 ms during the flood
         finally:
             flood.stop()
         self.assertGreaterEqual(tries, 12)

@@ -229,7 +229,9 @@ class ReadinessTest(unittest.TestCase):
             harness.wait_until(lambda: http_get(http_port, "/readyz")[0] == 200, timeout=10,
                                what="/readyz 200")
             cluster.redis[0].kill9()
-            time.sleep(0.3)
+            harness.wait_until(lambda: harness.metric(http_port, "sidecache_node_healthy",
+                                                      node="node0") == 0,
+                               timeout=15, what="node0 marked down")
             self.assertEqual(http_get(http_port, "/readyz")[0], 200)  # 2 of 3 still enough
             cluster.redis[1].kill9()
             # Bounds, not timing targets: the health checker needs failure_threshold probes,

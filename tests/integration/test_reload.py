@@ -59,7 +59,7 @@ def wait_log(sc, pattern, count=1, timeout=10.0, busy=None):
         if busy:
             busy()
         else:
-            time.sleep(0.02)
+            time.sleep(0.02)  # the poll interval of this bounded wait
 
 
 _node_clients = {}
@@ -282,7 +282,9 @@ class Reload(unittest.TestCase):
             self.assertEqual(log_count(sc, failed), n, sc.process.tail())
             self.assertEqual(log_count(sc, line), 1, "%s: want %r in\n%s" % (what, line,
                                                                             sc.process.tail(5)))
-            time.sleep(0.35)  # three watch intervals: the same bad file is reported once
+            # Time passing is the point: over three watch intervals the same bad file is
+            # reported once, not once per check (there is nothing to wait for).
+            time.sleep(0.35)
             self.assertEqual(log_count(sc, failed), n, what)
             self.assertEqual(log_count(sc, r"applied configuration"), 0)
             for k in ("inv:%s:%d" % (what, i * 7919) for i in range(30)):  # the old ring

@@ -140,13 +140,14 @@ class WritePostgresTest(unittest.TestCase):
         try:
             return self.c.set(key, value)
         except Exception:
-            time.sleep(0.1)
+            time.sleep(0.1)  # back off before the caller's wait_until tries again
             return False
 
-    def test_behind_with_database_stopped_10s(self):
+    def test_behind_with_database_stopped(self):
         last = {}
         stop = threading.Event()
         errors = []
+        sent = [0]  # writes acknowledged so far
 
         def load():
             import redis
@@ -159,21 +160,40 @@ class WritePostgresTest(unittest.TestCase):
                 try:
                     client.set(k, v)
                     last[k] = v
+                    sent[0] = n
                 except Exception as e:  # noqa: BLE001
                     errors.append(str(e))
                 n += 1
-                time.sleep(0.001)
+                time.sleep(0.001)  # a steady writer, about a thousand writes a second at most
+
+        def flushed_up_to():
+            """The highest write number the database holds (values are "v<n>")."""
+            rows = self.pg.psql("SELECT coalesce(max(substr(v, 2)::int), -1) FROM kv "
+                                "WHERE v ~ '^v[0-9]+$'")
+            return int(rows[0][0])
+
+        def metric(name):
+            return harness.metric(self.http, name)
 
         t = threading.Thread(target=load)
         t.start()
         try:
-            time.sleep(1)
+            harness.wait_until(lambda: flushed_up_to() >= 100, timeout=20,
+                               what="the first writes flushed to PostgreSQL")
             self.pg.stop()
-            time.sleep(10)
-            depth = harness.metric(self.http, "sidecache_write_behind_queue_depth")
-            self.assertGreater(depth, 0)
+            # The outage lasts until writes have piled up behind several failed flushes while
+            # every client write is still acknowledged: more writes than keys (300), so every
+            # key is written again while the database is away.
+            stopped_at, retries = sent[0], metric("sidecache_write_behind_retries_total")
+            harness.wait_until(
+                lambda: sent[0] - stopped_at >= 600 and
+                metric("sidecache_write_behind_retries_total") >= retries + 3,
+                timeout=30, interval=0.1, what="writes acknowledged across failed flushes")
+            self.assertGreater(metric("sidecache_write_behind_queue_depth"), 0)
             self.pg.start()
-            time.sleep(1)
+            restarted_at = sent[0]
+            harness.wait_until(lambda: flushed_up_to() >= restarted_at, timeout=30,
+                               interval=0.1, what="writes after the restart flushed")
         finally:
             stop.set()
             t.join(timeout=30)

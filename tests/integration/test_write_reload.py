@@ -18,7 +18,6 @@ import sqlite3
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -235,8 +234,12 @@ class WriteReloadTest(unittest.TestCase):
         # batch_size 5: the same 40 writes now take at least 8 batches of at most 5 entries.
         self.reload(policy("wb:*", "kv", "behind"),
                     "  write_behind: {batch_size: 5, flush_interval: 20ms}\n")
-        # The flusher reads the options once per round (a round idles at most flush_interval).
-        time.sleep(0.3)
+        # The flusher reads the options once per round: once a write made after the reload is
+        # in the database, that round is over and every later one has the new options.
+        self.assertTrue(self.c.set("wb:probe", "p"))
+        harness.wait_until(lambda: self.rows("kv").get("probe") == "p", timeout=10,
+                           what="a write made after the reload flushed")
+        small_before, all_before = self.batches("10"), self.batches("+Inf")
         self.queue_while_locked("wb", 40)
         harness.wait_until(lambda: self.r.xlen(stream) == 0 and self.r.hlen(pending) == 0,
                            timeout=15, what="queue drained")

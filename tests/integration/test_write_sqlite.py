@@ -233,7 +233,7 @@ class WriteSqliteTest(WriteFixture):
                 except (redis.ConnectionError, redis.TimeoutError, OSError):
                     uncertain.setdefault(k, []).append(v)
                     client = None
-                    time.sleep(0.05)
+                    time.sleep(0.05)  # back off while sidecache restarts
                     continue
                 with lock:
                     last_ack[k] = v
@@ -248,7 +248,8 @@ class WriteSqliteTest(WriteFixture):
         self.sc.process.proc.wait(timeout=10)
         self.sc.process.stopped = True
         self.sc.process.log.close()
-        time.sleep(0.5)
+        harness.wait_until(lambda: not harness.ping(port), timeout=5,
+                           what="the killed sidecache's port closed")
         self.start(port=port)
         for t in ts:
             t.join(timeout=240)
@@ -289,7 +290,10 @@ class WriteSqliteTest(WriteFixture):
             for i in range(200):
                 p.set("kv:hot", str(i))
             p.execute()
-            time.sleep(0.5)
+            # Every write is queued now; the flusher has met the lock at least once.
+            harness.wait_until(
+                lambda: harness.metric(self.http, "sidecache_write_behind_retries_total") > 0,
+                timeout=10, what="a flush retried against the locked database")
         finally:
             lock.execute("ROLLBACK")
             lock.close()
@@ -446,6 +450,7 @@ class BackPressureTest(WriteFixture):
                                check_same_thread=False)
         lock.execute("BEGIN EXCLUSIVE")
         errors = 0
+        release = None  # the timer that gives the database back
         try:
             for i in range(30):
                 try:
@@ -457,12 +462,18 @@ class BackPressureTest(WriteFixture):
             self.assertGreaterEqual(harness.metric(self.http, "sidecache_write_backpressure_total"),
                                     10)
             # on_full slow: the write waits for room; the database comes back meanwhile.
-            threading.Timer(0.5, lambda: (lock.execute("ROLLBACK"), lock.close())).start()
+            # The database comes back after 0.5 s: the write must have waited for it.
+            release = threading.Timer(0.5, lambda: (lock.execute("ROLLBACK"), lock.close()))
+            release.start()
             t0 = time.monotonic()
             self.assertTrue(self.c.set("slow:s1", "x"))
             self.assertGreater(time.monotonic() - t0, 0.3)
         finally:
-            time.sleep(0.6)
+            if release is None:
+                lock.execute("ROLLBACK")
+                lock.close()
+            else:
+                release.join(timeout=10)
         self.wait_drained()
         self.assertEqual(len(self.rows("kv")), 21)
         harness.wait_until(lambda: harness.metric(

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -14,10 +13,13 @@
 
 #include "contract.hpp"
 #include "fixture.hpp"
+#include "wait.hpp"
 
 using namespace sidecache::db;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using test::eventually;
+using test::Gate;
 
 namespace {
 
@@ -41,37 +43,6 @@ class NullDatabase final : public Database {
 
 Executor::Factory null_factory() {
   return [](ThreadStats*) { return std::make_unique<NullDatabase>(); };
-}
-
-// A gate jobs wait on until the test opens it (bounded: a stuck test fails, it does not hang).
-class Gate {
- public:
-  void open() {
-    {
-      const std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  bool wait() {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, 10s, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-template <typename F>
-bool eventually(F&& predicate, std::chrono::milliseconds limit = 5000ms) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return predicate();
 }
 
 }  // namespace
@@ -150,8 +121,10 @@ TEST_CASE("Executor: the destructor also runs queued jobs with nullptr", "[db][e
       CHECK(db == nullptr);
       ++calls;
     }));
+    // The gate opens once stop() has begun (submit() refuses from then on): the running job
+    // finishes, the queued one gets nullptr. Probes accepted before that do nothing.
     std::thread opener([&] {
-      std::this_thread::sleep_for(50ms);
+      eventually([&] { return !ex.submit([](Database*) {}); });
       gate.open();
     });
     ex.stop();
@@ -164,23 +137,27 @@ TEST_CASE("Executor: jobs run in parallel, each thread with its own Database", "
   Executor ex(4, 100, null_factory());
   std::mutex mutex;
   std::set<Database*> seen;
-  std::atomic<int> done{0};
-  const auto start = Clock::now();
+  std::atomic<int> running{0}, most{0}, done{0};
   for (int i = 0; i < 8; ++i) {
     REQUIRE(ex.submit([&](Database* db) {
       {
         const std::lock_guard lock(mutex);
         seen.insert(db);
       }
-      std::this_thread::sleep_for(100ms);
+      const int now = ++running;
+      int was = most.load();
+      while (now > was && !most.compare_exchange_weak(was, now)) {
+      }
+      // The first jobs hold their threads until all four run at once (bounded: with fewer
+      // threads this gives up and `most` stays below 4).
+      eventually([&] { return most.load() == 4; });
+      --running;
       ++done;
     }));
   }
-  REQUIRE(eventually([&] { return done.load() == 8; }));
-  const auto took = Clock::now() - start;
-  CHECK(took < 700ms);  // 8 x 100 ms on 4 threads: about 200 ms, serially 800 ms
-  CHECK(seen.size() <= 4);
-  CHECK(seen.size() >= 2);
+  REQUIRE(eventually([&] { return done.load() == 8; }, 15000ms));
+  CHECK(most.load() == 4);
+  CHECK(seen.size() == 4);
   CHECK(seen.count(nullptr) == 0);
 }
 
@@ -219,7 +196,7 @@ TEST_CASE("Executor over SQLite: a slow query does not hold up another thread's 
     const FetchResult r = db->fetch(slow_source, std::vector<std::string>{"1"});
     slow.set_value({r.status.kind, Clock::now() - start});
   }));
-  std::this_thread::sleep_for(50ms);  // the slow query is running
+  REQUIRE(eventually([&] { return ex.stats().busy.load() == 1; }));  // the slow one runs
   REQUIRE(ex.submit([&](Database* db) {
     const FetchResult r = db->fetch(test::products(), std::vector<std::string>{"1"});
     fast.set_value({r.rows.at(0) ? r.status.kind : ErrorKind::kRejected, Clock::now() - start});

@@ -20,6 +20,7 @@
 #include "contract.hpp"
 #include "db/executor.hpp"
 #include "db/stats.hpp"
+#include "wait.hpp"
 
 using namespace sidecache::db;
 using namespace std::chrono_literals;
@@ -248,8 +249,8 @@ TEST_CASE("PostgreSQL adapter: a slow query on one thread does not hold up anoth
     const FetchResult r = db->fetch(kSleep, std::vector<std::string>{"1"});
     slow.set_value({r.status.kind, Clock::now() - start});
   }));
+  REQUIRE(test::eventually([&] { return ex.stats().busy.load() == 1; }));  // the slow one runs
   REQUIRE(ex.submit([&](Database* db) {
-    std::this_thread::sleep_for(100ms);  // the slow query is running by now
     const FetchResult r = db->fetch(test::products(), std::vector<std::string>{"2"});
     fast.set_value({r.rows.at(0) ? r.status.kind : ErrorKind::kRejected, Clock::now() - start});
   }));
