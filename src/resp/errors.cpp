@@ -1,9 +1,9 @@
-#include "dispatch/errors.hpp"
+#include "resp/errors.hpp"
 
 #include <algorithm>
 #include <cctype>
 
-namespace sidecache::dispatch::errors {
+namespace sidecache::resp::errors {
 
 std::string one_line(std::string_view text) {
   std::string s(text);
@@ -50,4 +50,61 @@ std::string unsupported(std::string_view name, std::string_view note) {
   return "ERR " + std::string(note);
 }
 
-}  // namespace sidecache::dispatch::errors
+std::string protocol_error(std::string_view text) {
+  return "ERR Protocol error: " + std::string(text);
+}
+
+std::string no_input_key(std::string_view name) {
+  return "ERR at least 1 input key is needed for '" + std::string(name) + "' command";
+}
+
+std::string hello_option(std::string_view option) {
+  return one_line("ERR Syntax error in HELLO option '" + std::string(option) + "'");
+}
+
+std::string unrecognized_option(std::string_view option) {
+  return one_line("ERR Unrecognized option '" + std::string(option) + "'");
+}
+
+std::string not_queueable(std::string_view name) {
+  return "ERR sidecache: '" + std::string(name) +
+         "' cannot be queued in a transaction through sidecache";
+}
+
+std::string scan_too_many_nodes(std::size_t max_nodes) {
+  return "ERR sidecache: SCAN supports at most " + std::to_string(max_nodes) + " nodes";
+}
+
+std::string node_down(std::string_view node) {
+  return "ERR node " + std::string(node) + " is down";
+}
+
+std::string node_auth_failed(std::string_view node) {
+  return "ERR node " + std::string(node) + ": authentication failed";
+}
+
+std::string backend_failed(std::string_view node, std::string_view what) {
+  std::string text;
+  text.reserve(16 + node.size() + what.size());
+  text.append("ERR backend '").append(node).append("' ").append(what);
+  return text;
+}
+
+std::string dedicated_link_lost(std::string_view node, std::string_view reason) {
+  return "ERR sidecache: dedicated connection to node '" + std::string(node) + "' lost (" +
+         std::string(reason) + "), outcome unknown";
+}
+
+std::string too_many_dedicated(std::string_view node, std::size_t max) {
+  return "ERR sidecache: too many dedicated connections to node " + std::string(node) +
+         " (pool.max_dedicated_connections=" + std::to_string(max) + ")";
+}
+
+std::string frame(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 3);
+  out.append("-").append(text).append("\r\n");
+  return out;
+}
+
+}  // namespace sidecache::resp::errors

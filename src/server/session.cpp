@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "dispatch/access.hpp"
+#include "resp/errors.hpp"
 #include "resp/writer.hpp"
 #include "server/tls_listener.hpp"
 
@@ -482,7 +483,7 @@ void Session::protocol_error(std::string_view text) {
   ctx_.stats.protocol_errors.add();
   spdlog::debug("client {}: protocol error: {}", client_.id, text);
   std::string reply;
-  resp::append_error(reply, "ERR Protocol error: " + std::string(text));
+  resp::append_error(reply, resp::errors::protocol_error(text));
   sync_tag_ = slots_.open(Request{});  // not a command: no command statistics
   on_reply(sync_tag_, reply);
   sync_tag_ = kNoTag;
