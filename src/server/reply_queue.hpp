@@ -37,7 +37,7 @@ class ReplyQueue {
 
   // A slot for the next request read; returns its tag.
   std::uint64_t open(Request request) {
-    slots_.push_back(Slot{std::move(request), {}, {}, false});
+    slots_.emplace_back(std::move(request));  // built in place: no temporary slot to move
     return head_tag_ + slots_.size() - 1;
   }
   // Takes back the newest slot, which has no reply yet: its request is read again later (a
@@ -180,10 +180,11 @@ class ReplyQueue {
 
  private:
   struct Slot {
+    explicit Slot(Request r) : request(std::move(r)) {}
     Request request;
     std::string reply;  // parked until the earlier replies are out
     std::string after;  // pushes to write right after this reply
-    bool ready;
+    bool ready = false;
   };
 
   void pop_front() {
