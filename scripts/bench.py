@@ -77,7 +77,7 @@ def workloads() -> list[Workload]:
     return out
 
 
-# Targets from the issue, each compared within one run. (kind, workload filter, threshold)
+# The performance targets (docs/benchmarks.md), each compared within one run. (kind, workload filter, threshold)
 def ratio_target(w: Workload) -> float:
     if w.command == "mget":
         return 0.85
@@ -92,7 +92,7 @@ def cpu_target_us(w: Workload) -> float:
 
 P99_FACTOR = 1.5
 RSS_TARGET_MB = 8.0
-METRICS_RATIO_TARGET = 0.97  # issue 4: metrics on within 3 % of metrics off
+METRICS_RATIO_TARGET = 0.97  # metrics on within 3 % of metrics off
 
 # Seconds per measured run. Full run: 3 repetitions x 9 workloads x 4 targets x 2.5 s is
 # ~4.5 minutes of runs (~5 in all), inside the 600 s budget with room for a loaded machine.

@@ -323,7 +323,7 @@ def main():
                         help="the hot-key effectiveness comparison (see effectiveness())")
     args = parser.parse_args()
     if args.effectiveness:
-        # The workload unless told otherwise: TTL 5 s, 20 ms queries, 4 TTL periods.
+        # The documented workload unless told otherwise: TTL 5 s, 20 ms queries, 4 TTL periods.
         if "--db-latency-ms" not in sys.argv:
             args.db_latency_ms = 20.0
         if "--seconds" not in sys.argv:

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Write-behind benchmark (issue 6).
+"""Write-behind benchmark.
 
     /usr/bin/python3 scripts/bench_write.py [--requests N] [--clients C] [--bin PATH]
 
 1. Client throughput: redis-benchmark SETs through sidecache on keys of a write: behind policy
    against plain SETs (keys of no policy) through the same sidecache, same redis-server
-   (appendonly yes, everysec). Target of issue 6: write-behind >= 70% of plain.
+   (appendonly yes, everysec). Target: write-behind >= 70% of plain.
 2. Database write rate: N distinct keys are queued while the SQLite file is locked, then the
    lock is released and the drain is timed, once with batches (batch_size 500) and once with
    one row per transaction (batch_size 1). Rows/s = N / drain time.

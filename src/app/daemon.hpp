@@ -62,10 +62,10 @@ class Daemon {
   std::shared_ptr<db::Executor> db_;  // database threads; null until a policy needs them
   std::atomic<std::uint64_t> generation_{0};
   std::vector<std::unique_ptr<server::Worker>> workers_;
+  // The process-wide part of write-behind (queues, flushers, listener); null without it.
   std::unique_ptr<writeback::Service> writes_;
   // When the drain began (steady clock ticks; 0: no drain): flushers get what is left of it.
-  std::atomic<std::chrono::steady_clock::rep> drain_started_{
-      0};                                        // write modes (issue 6); null without them
+  std::atomic<std::chrono::steady_clock::rep> drain_started_{0};
   std::unique_ptr<metrics::HttpEndpoint> http_;  // /metrics and probes; null without `http:`
   asio::io_context control_{1};  // signals, file watch, drain timer: the main thread's loop
   asio::signal_set signals_{control_};

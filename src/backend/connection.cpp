@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "resp/errors.hpp"
 #include "resp/writer.hpp"
 
 namespace sidecache::backend {
@@ -17,7 +18,7 @@ constexpr double kRetryBurst = 10;  // retries allowed beyond the budget's share
 }  // namespace
 
 std::string auth_failed_reply(std::string_view node) {
-  return "-ERR node " + std::string(node) + ": authentication failed\r\n";
+  return resp::errors::frame(resp::errors::node_auth_failed(node));
 }
 
 Connection::Connection(asio::io_context& io, NodeAddress node, ConnectionOptions options,
@@ -459,10 +460,7 @@ void Connection::fail_pending(std::string_view reason) {
 }
 
 void Connection::reply_error(const ReplyTarget& target, std::string_view what) {
-  std::string reply;
-  reply.reserve(32 + node_.name.size() + what.size());
-  reply.append("-ERR backend '").append(node_.name).append("' ").append(what).append("\r\n");
-  target.deliver(reply);
+  target.deliver(resp::errors::frame(resp::errors::backend_failed(node_.name, what)));
 }
 
 void Connection::report(const std::string& reason) {

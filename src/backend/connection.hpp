@@ -42,7 +42,7 @@ struct ConnectionOptions {
 asio::awaitable<std::string> dial(tcp::socket& socket, const NodeAddress& node,
                                   std::chrono::milliseconds timeout);
 
-// "-ERR node <name>: authentication failed": what clients get for the keys of a node sidecache
+// errors::node_auth_failed(), framed: what clients get for the keys of a node sidecache
 // cannot authenticate to (the node's own reply is logged, never sent to clients).
 std::string auth_failed_reply(std::string_view node);
 

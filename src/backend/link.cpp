@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "resp/errors.hpp"
+
 namespace sidecache::backend {
 namespace {
 
@@ -170,8 +172,7 @@ void Link::on_frame(std::string_view frame) {
 void Link::fail(const std::string& reason) {
   if (stopped_) return;
   spdlog::debug("backend {}: dedicated connection lost: {}", node_.name, reason);
-  std::string reply = "-ERR sidecache: dedicated connection to node '" + node_.name + "' lost (" +
-                      reason + "), outcome unknown\r\n";
+  std::string reply = resp::errors::frame(resp::errors::dedicated_link_lost(node_.name, reason));
   std::deque<ReplyTarget> failed;
   failed.swap(pending_);
   const bool releasing = releasing_;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "resp/errors.hpp"
+
 namespace sidecache::backend {
 
 std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& config,
@@ -128,7 +130,8 @@ void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget tar
   Node& n = nodes_[node];
   if (!n.up) {
     // fail_fast, or remap with no node left up: say so at once.
-    scratch_ = auth_failing(n) ? auth_failed_reply(n.name) : "-ERR node " + n.name + " is down\r\n";
+    scratch_ = auth_failing(n) ? auth_failed_reply(n.name)
+                               : resp::errors::frame(resp::errors::node_down(n.name));
     target.deliver(scratch_);
     return;
   }

@@ -9,7 +9,7 @@
 #include "backend/connection.hpp"
 #include "backend/health.hpp"
 #include "config/config.hpp"
-#include "route/router.hpp"
+#include "route/ketama_ring.hpp"
 #include "sidecache/node_sender.hpp"
 
 namespace sidecache::backend {

@@ -4,19 +4,12 @@
 
 #include "config/secret.hpp"
 #include "resp/command_table.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::config {
 namespace {
 
 constexpr std::string_view kDefaultUser = "default";
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-  }
-  return true;
-}
 
 void set_bit(std::vector<std::uint64_t>& bits, std::uint16_t id, bool on) {
   if (on) {

@@ -1,11 +1,11 @@
 // The `auth:`, `listen_tls:` and `commands.deny` keys: who may use sidecache's own port, over
 // which transport, and which commands nobody may.
 #include <algorithm>
-#include <cctype>
 
 #include "config/acl.hpp"
 #include "config/reader.hpp"
 #include "resp/command_table.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::config::detail {
 namespace {
@@ -122,9 +122,7 @@ void read_deny(CommandsConfig& commands, const Value& value) {
   std::size_t index = 0;
   for (const auto& node : value.node()) {
     const Value item = value.item(node, index++);
-    std::string name = item.non_empty();
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string name = lower(item.non_empty());
     for (char& c : name) {
       if (c == ' ') c = '|';  // "CONFIG SET" names the subcommand too
     }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "config/reader.hpp"
+#include "route/ketama_ring.hpp"
 
 namespace sidecache::config {
 namespace {

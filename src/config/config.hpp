@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "route/router.hpp"
+#include "route/hash.hpp"
 
 namespace sidecache::config {
 

@@ -2,8 +2,6 @@
 // the position of the key at fault.
 #include <netdb.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -11,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "config/reader.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::config {
 
@@ -23,13 +22,6 @@ std::string format_endpoint(const Endpoint& endpoint) {
 
 namespace detail {
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
 

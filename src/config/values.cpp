@@ -13,18 +13,12 @@
 
 #include "config/config.hpp"
 #include "config/reader.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::config {
 namespace {
 
 std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // Splits "123unit" into the leading digits and the rest; fails when there are no digits.
 std::pair<std::uint64_t, std::string> split_number(std::string_view text, std::string_view what,

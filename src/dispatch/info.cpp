@@ -1,21 +1,12 @@
 // INFO in Redis's format: "# Section" headers, "field:value" lines, CRLF separated.
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
-
 #include "dispatch/local_commands.hpp"
 #include "sidecache/node_totals.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::dispatch {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 struct Totals {
   std::uint64_t accepted = 0, rejected = 0, commands = 0, protocol_errors = 0;

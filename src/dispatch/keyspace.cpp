@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "resp/errors.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
 
@@ -44,12 +45,12 @@ class ScanReply final : public ReplySink {
     if (resp::split_array(reply, parts) && parts.size() == 2) cursor = bulk_number(parts[0]);
     std::string out;
     if (!cursor || parts[1].empty() || (parts[1][0] != '*' && parts[1][0] != '~')) {
-      resp::append_error(out, "ERR sidecache: unexpected SCAN reply from a node");
+      resp::append_error(out, resp::errors::kUnexpectedScanReply);
       return client_.deliver(out);
     }
     const auto next = next_scan_cursor(node_, *cursor, node_count_);
     if (!next) {
-      resp::append_error(out, "ERR sidecache: a node's SCAN cursor does not fit in 54 bits");
+      resp::append_error(out, resp::errors::kScanCursorTooWide);
       return client_.deliver(out);
     }
     out.reserve(reply.size() + 24);
@@ -92,12 +93,12 @@ void scan(std::span<const std::string_view> args, NodeSender& nodes, const Reply
           std::string& scratch) {
   scratch.clear();
   if (nodes.node_count() > kScanMaxNodes) {
-    resp::append_error(scratch, "ERR sidecache: SCAN supports at most 512 nodes");
+    resp::append_error(scratch, resp::errors::scan_too_many_nodes(kScanMaxNodes));
     return target.deliver(scratch);
   }
   const auto cursor = decode_scan_cursor(args[1], nodes.node_count());
   if (!cursor) {
-    resp::append_error(scratch, kInvalidCursor);
+    resp::append_error(scratch, resp::errors::kInvalidCursor);
     return target.deliver(scratch);
   }
   const std::string node_cursor = std::to_string(cursor->node_cursor);

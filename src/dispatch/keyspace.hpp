@@ -21,7 +21,6 @@ namespace sidecache::dispatch {
 inline constexpr unsigned kScanNodeShift = 54;
 inline constexpr std::uint32_t kScanMaxNodes = 512;
 inline constexpr std::uint64_t kScanNodeCursorLimit = std::uint64_t{1} << kScanNodeShift;
-inline constexpr std::string_view kInvalidCursor = "ERR invalid cursor";
 
 struct ScanCursor {
   std::uint32_t node = 0;
@@ -30,7 +29,7 @@ struct ScanCursor {
 };
 
 // A client's cursor (decimal digits) -> node and node cursor; nullopt when it is not a number
-// or names a node past `node_count` (the client gets kInvalidCursor).
+// or names a node past `node_count` (the client gets errors::kInvalidCursor).
 std::optional<ScanCursor> decode_scan_cursor(std::string_view text, std::uint32_t node_count);
 // The inverse; `cursor.node_cursor` must be below kScanNodeCursorLimit.
 std::uint64_t encode_scan_cursor(const ScanCursor& cursor);

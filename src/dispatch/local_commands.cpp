@@ -7,20 +7,13 @@
 #include "dispatch/access.hpp"
 #include "dispatch/errors.hpp"
 #include "resp/writer.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::dispatch {
 namespace {
 
 using Args = std::span<const std::string_view>;
 using Handler = void (*)(const LocalRequest&, std::string&);
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;  // ASCII letters only in keywords
-  }
-  return true;
-}
 
 bool parse_int(std::string_view text, long long& value) {
   const auto* end = text.data() + text.size();
@@ -47,7 +40,7 @@ void quit(const LocalRequest& r, std::string& out) {
 void select_db(const LocalRequest& r, std::string& out) {
   long long db = 0;
   if (!parse_int(r.args[1], db)) return resp::append_error(out, errors::kNotInteger);
-  if (db != 0) return resp::append_error(out, "ERR sidecache serves only database 0");
+  if (db != 0) return resp::append_error(out, errors::kOnlyDatabaseZero);
   resp::append_simple(out, "OK");
 }
 
@@ -55,9 +48,7 @@ void select_db(const LocalRequest& r, std::string& out) {
 bool check_auth(ClientState& client, Args credentials, std::string& out) {
   const config::Acl* acl = client.config ? client.config->acl.get() : nullptr;
   if (credentials.size() == 1 && (acl == nullptr || acl->default_nopass())) {
-    resp::append_error(out,
-                       "ERR AUTH <password> called without any password configured for the "
-                       "default user. Are you sure your configuration is correct?");
+    resp::append_error(out, errors::kAuthWithoutPassword);
     return false;
   }
   const std::string_view name = credentials.size() == 1 ? "default" : credentials[0];
@@ -100,10 +91,10 @@ void hello(const LocalRequest& r, std::string& out) {
   long long version = r.client.protocol;
   if (r.args.size() >= 2) {
     if (!parse_int(r.args[1], version)) {
-      return resp::append_error(out, "ERR Protocol version is not an integer or out of range");
+      return resp::append_error(out, errors::kProtocolVersion);
     }
     if (version < 2 || version > 3) {
-      return resp::append_error(out, "NOPROTO unsupported protocol version");
+      return resp::append_error(out, errors::kNoProto);
     }
   }
   std::string_view new_name;
@@ -117,12 +108,10 @@ void hello(const LocalRequest& r, std::string& out) {
       new_name = r.args[++i];
       set_name = true;
       if (!valid_client_name(new_name)) {
-        return resp::append_error(
-            out, "ERR Client names cannot contain spaces, newlines or special characters.");
+        return resp::append_error(out, errors::kBadClientName);
       }
     } else {
-      return resp::append_error(out, errors::one_line("ERR Syntax error in HELLO option '" +
-                                                      std::string(r.args[i]) + "'"));
+      return resp::append_error(out, errors::hello_option(r.args[i]));
     }
   }
   if (r.client.config && r.client.config->acl && r.client.user == nullptr) {
@@ -170,8 +159,7 @@ void append_null(const LocalRequest& r, std::string& out) {
 
 void client_setname(const LocalRequest& r, std::string& out) {
   if (!valid_client_name(r.args[2])) {
-    return resp::append_error(
-        out, "ERR Client names cannot contain spaces, newlines or special characters.");
+    return resp::append_error(out, errors::kBadClientName);
   }
   r.client.name = r.args[2];
   resp::append_simple(out, "OK");
@@ -189,19 +177,16 @@ void client_id(const LocalRequest& r, std::string& out) {
 void client_setinfo(const LocalRequest& r, std::string& out) {
   if (iequals(r.args[2], "LIB-NAME")) {
     if (!valid_client_name(r.args[3])) {
-      return resp::append_error(
-          out, "ERR lib-name cannot contain spaces, newlines or special characters.");
+      return resp::append_error(out, errors::kBadLibName);
     }
     r.client.lib_name = r.args[3];
   } else if (iequals(r.args[2], "LIB-VER")) {
     if (!valid_client_name(r.args[3])) {
-      return resp::append_error(
-          out, "ERR lib-ver cannot contain spaces, newlines or special characters.");
+      return resp::append_error(out, errors::kBadLibVersion);
     }
     r.client.lib_version = r.args[3];
   } else {
-    return resp::append_error(
-        out, errors::one_line("ERR Unrecognized option '" + std::string(r.args[2]) + "'"));
+    return resp::append_error(out, errors::unrecognized_option(r.args[2]));
   }
   resp::append_simple(out, "OK");
 }
@@ -281,17 +266,17 @@ void command_docs(const LocalRequest& r, std::string& out) {
 void command_getkeys(const LocalRequest& r, std::string& out) {
   const auto args = r.args.subspan(2);
   const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
-  if (info == nullptr) return resp::append_error(out, "ERR Invalid command specified");
+  if (info == nullptr) return resp::append_error(out, errors::kInvalidCommand);
   if (!info->subcommands.empty() && args.size() > 1) {
     if (const auto* sub = resp::CommandTable::find_subcommand(*info, args[1])) info = sub;
   }
   if (!info->arity_ok(args.size())) {
-    return resp::append_error(out, "ERR Invalid number of arguments specified for command");
+    return resp::append_error(out, errors::kInvalidCommandArity);
   }
   std::vector<std::uint32_t> keys;
   std::string error;
   if (!resp::key_indexes(*info, args, keys, error)) return resp::append_error(out, error);
-  if (keys.empty()) return resp::append_error(out, "ERR The command has no key arguments");
+  if (keys.empty()) return resp::append_error(out, errors::kNoKeyArguments);
   resp::append_array_header(out, keys.size());
   for (const auto k : keys) resp::append_bulk(out, args[k]);
 }

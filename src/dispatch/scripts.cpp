@@ -6,17 +6,10 @@
 #include <memory>
 
 #include "resp/writer.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::dispatch {
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Tags of the three replies a healer may see.
 constexpr std::uint64_t kFirstTry = 0;

@@ -3,6 +3,7 @@
 #include <memory>
 #include <random>
 
+#include "resp/errors.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
 
@@ -93,7 +94,7 @@ class Merge final : public ReplySink {
 
   static void bad_reply(std::string& out) {
     out.clear();
-    resp::append_error(out, "ERR sidecache: unexpected reply from a node while merging");
+    resp::append_error(out, resp::errors::kUnexpectedMergeReply);
   }
 
   void merge_mget(std::string& out) {
@@ -133,7 +134,7 @@ class Merge final : public ReplySink {
     for (std::size_t p = 1; p < parts_.size(); ++p) {
       if (part(p) != part(0)) {
         out.clear();
-        resp::append_error(out, "ERR sidecache: nodes answered differently");
+        resp::append_error(out, resp::errors::kNodesDisagree);
         return;
       }
     }

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "resp/errors.hpp"
+
 namespace sidecache::resp {
 namespace {
 
@@ -71,15 +73,6 @@ bool parse_int64(std::string_view s, std::int64_t& value) {
   return true;
 }
 
-constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
-constexpr std::string_view kSyntax = "ERR syntax error";
-constexpr std::string_view kNegative = "ERR Number of keys can't be negative";
-constexpr std::string_view kTooMany = "ERR Number of keys can't be greater than number of args";
-constexpr std::string_view kBadFunctionNumkeys = "ERR Bad number of keys provided";
-constexpr std::string_view kNotPositive = "ERR numkeys should be greater than 0";
-constexpr std::string_view kUnbalanced =
-    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
-
 // Validates a numkeys argument the way the command itself does. `available` is the number of
 // arguments from the first key to the end. Returns false with `error` set.
 bool check_numkeys(const CommandInfo& info, std::string_view arg, std::int64_t available,
@@ -88,35 +81,35 @@ bool check_numkeys(const CommandInfo& info, std::string_view arg, std::int64_t a
   switch (info.quirk) {
     case KeyQuirk::kZsetNumkeys:
       if (!is_int) {
-        error = kNotInteger;
+        error = errors::kNotInteger;
       } else if (numkeys < 1) {
-        error = "ERR at least 1 input key is needed for '";
-        error.append(info.name).append("' command");
+        error = errors::no_input_key(info.name);
       } else if (numkeys > available) {
-        error = kSyntax;
+        error = errors::kSyntax;
       }
       break;
     case KeyQuirk::kCardNumkeys:
       if (!is_int || numkeys < 1) {
-        error = kNotPositive;
+        error = errors::kNumkeysNotPositive;
       } else if (numkeys > available) {
-        error = kTooMany;
+        error = errors::kTooManyNumkeys;
       }
       break;
     case KeyQuirk::kMpopNumkeys:  // the keys must be followed by LEFT|RIGHT or MIN|MAX
       if (!is_int || numkeys < 1) {
-        error = kNotPositive;
+        error = errors::kNumkeysNotPositive;
       } else if (numkeys >= available) {
-        error = kSyntax;
+        error = errors::kSyntax;
       }
       break;
     default:  // kScriptNumkeys, kFunctionNumkeys, and any future keynum command
       if (!is_int) {
-        error = info.quirk == KeyQuirk::kFunctionNumkeys ? kBadFunctionNumkeys : kNotInteger;
+        error = info.quirk == KeyQuirk::kFunctionNumkeys ? errors::kBadFunctionNumkeys
+                                                         : errors::kNotInteger;
       } else if (numkeys < 0) {
-        error = kNegative;
+        error = errors::kNegativeNumkeys;
       } else if (numkeys > available) {
-        error = kTooMany;
+        error = errors::kTooManyNumkeys;
       }
       break;
   }
@@ -225,7 +218,7 @@ bool check_streams(const CommandInfo& info, std::span<const std::string_view> ar
     if (equals_folded("count", args[i]) || equals_folded("block", args[i])) ++i;
   }
   if (streams != 0 && (args.size() - streams - 1) % 2 != 0) {
-    error = kUnbalanced;
+    error = errors::kUnbalancedStreams;
     return false;
   }
   return true;

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstddef>
 
+#include "resp/parser.hpp"
+
 namespace sidecache::resp {
 
 namespace {
@@ -89,6 +91,13 @@ void append_command(std::string& out, std::span<const std::string_view> args) {
     out.append(arg);
     out.append("\r\n", 2);
   }
+}
+
+std::string_view resp_form(const Command& command, std::string_view raw, std::string& scratch) {
+  if (!command.inline_form) return raw;
+  scratch.clear();
+  append_command(scratch, command.args);
+  return scratch;
 }
 
 }  // namespace sidecache::resp

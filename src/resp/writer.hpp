@@ -27,4 +27,9 @@ void append_verbatim(std::string& out, std::string_view format, std::string_view
 // A request in multibulk form: *N $len arg ...
 void append_command(std::string& out, std::span<const std::string_view> args);
 
+struct Command;  // resp/parser.hpp
+// A framed request as RESP, to forward: the client's bytes (`raw`) when they are RESP, or an
+// inline command's arguments encoded into `scratch`.
+std::string_view resp_form(const Command& command, std::string_view raw, std::string& scratch);
+
 }  // namespace sidecache::resp

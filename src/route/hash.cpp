@@ -6,8 +6,8 @@
 #include <cstring>
 #include <utility>
 
+#include "route/hash.hpp"
 #include "route/md5.hpp"
-#include "route/router.hpp"
 
 namespace sidecache::route {
 namespace {
@@ -266,16 +266,6 @@ std::string_view hashable_part(std::string_view key, const HashTag& tag) {
   const auto close = key.find(tag.close, open + 1);
   if (close == std::string_view::npos || close == open + 1) return key;
   return key.substr(open + 1, close - open - 1);
-}
-
-std::string default_node_name(std::string_view host, std::uint16_t port) {
-  // twemproxy (nc_conf.c, server without a name): the hashed name is the "host:port" text of the
-  // server line, except that port 11211 is left out ("host") for libmemcached compatibility.
-  if (port == kKetamaDefaultPort) return std::string(host);
-  std::string name;
-  name.reserve(host.size() + 6);
-  name.append(host).append(":").append(std::to_string(port));
-  return name;
 }
 
 std::uint32_t hash_key(HashKind kind, std::string_view key) {

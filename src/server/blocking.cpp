@@ -1,5 +1,6 @@
 #include "server/blocking.hpp"
 
+#include "resp/errors.hpp"
 #include "resp/writer.hpp"
 
 namespace sidecache::server {
@@ -15,7 +16,7 @@ std::int32_t Blocking::run(const resp::CommandInfo& info, const resp::Command& c
   std::uint32_t node = 0;
   bool has_keys = false;
   if (!keys_node(ctx_, info, command.args, node, has_keys, error_)) return fail(error_);
-  if (!has_keys) return fail("ERR sidecache: a blocking command needs keys");  // not reached
+  if (!has_keys) return fail(resp::errors::kBlockingWithoutKeys);  // not reached
   stop();  // the previous one was answered (the session waited for it)
   link_ = open_link(ctx_, node, error_);
   if (!link_) return fail(error_);

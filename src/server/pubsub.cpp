@@ -1,6 +1,6 @@
 #include "server/pubsub.hpp"
 
-#include "dispatch/errors.hpp"
+#include "resp/errors.hpp"
 #include "resp/writer.hpp"
 #include "server/pubsub_query.hpp"
 
@@ -82,7 +82,7 @@ std::int32_t PubSub::command(const resp::CommandInfo& info, const resp::Command&
     }
     return Dispatched::kManyNodes;
   }
-  reply_error(target, dispatch::errors::unsupported(info.name, info.note));
+  reply_error(target, resp::errors::unsupported(info.name, info.note));
   return Dispatched::kNoNode;
 }
 

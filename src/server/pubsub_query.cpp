@@ -4,6 +4,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "resp/errors.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
 
@@ -44,7 +45,7 @@ class Query final : public ReplySink {
     std::string out;
     if (!(merge_ == PubSubMerge::kUnion ? merge_union(out) : merge_pairs(out))) {
       out.clear();
-      resp::append_error(out, "ERR sidecache: unexpected reply from a node while merging");
+      resp::append_error(out, resp::errors::kUnexpectedMergeReply);
     }
     target_.deliver(out);
   }

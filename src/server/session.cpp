@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "dispatch/access.hpp"
+#include "resp/errors.hpp"
 #include "resp/writer.hpp"
 #include "server/tls_listener.hpp"
 
@@ -15,8 +16,6 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 // empty.
 constexpr std::size_t kSmallRead = 1024;
 constexpr std::size_t kIdleBufferBytes = 64 * 1024;
-// Before a client's first reply its size is unknown: this many requests in flight at most.
-constexpr std::size_t kColdWindow = 16;
 // Replies are written in slices of this size; a client over its output limit whose socket has
 // taken no slice for kOutputStall is not reading.
 constexpr std::size_t kWriteSlice = 1024 * 1024;
@@ -87,7 +86,7 @@ Session::Session(tcp::socket socket, SessionContext context,
 
 Session::~Session() {
   if (!stopped_) ctx_.registry.remove(this);
-  ctx_.stats.output_bytes.add(-static_cast<std::int64_t>(published_bytes_));
+  ctx_.stats.output_bytes.add(-static_cast<std::int64_t>(slots_.published()));
   ctx_.stats.clients.add(-1);
   ctx_.process.clients.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -271,9 +270,7 @@ void Session::process_input() {
       protocol_error(parser_.error());
       break;
     }
-    slots_.emplace_back();
-    slots_.back().start = read_at;
-    const std::uint64_t tag = head_tag_ + slots_.size() - 1;
+    const std::uint64_t tag = slots_.open(Request{read_at, {}});
     sync_tag_ = tag;
     sync_replied_ = false;
     const dispatch::Dispatched done =
@@ -282,14 +279,14 @@ void Session::process_input() {
     sync_tag_ = kNoTag;
     if (stopped_) break;
     if (deferred_ != nullptr) {  // read again once the replies owed are ready
-      slots_.pop_back();
+      slots_.drop_last();
       hold_ = true;
       break;
     }
     if (sync_replied_) {
-      record(Slot{{}, true, read_at, done, {}}, sync_error_);
+      record(Request{read_at, done}, sync_error_);
     } else {
-      slots_[tag - head_tag_].dispatched = done;
+      slots_.request(tag).dispatched = done;
     }
     in_.consume(consumed);
     if (client_.quit) closing_ = true;
@@ -413,13 +410,7 @@ bool Session::after_auth_failure() {
 void Session::push(std::string_view frame) {
   if (stopped_) return;
   // After the replies owed: a message never lands between a command and its confirmation.
-  if (slots_.empty()) {
-    out_.append(frame);
-    ++out_replies_;
-  } else {
-    slots_.back().after.append(frame);
-    parked_bytes_ += frame.size();
-  }
+  slots_.push(frame);
   // Like Redis's pubsub client-output-buffer-limit: a subscriber that does not read is closed
   // rather than buffered without bound.
   account_output();
@@ -433,26 +424,22 @@ void Session::close_client(std::string_view why) {
 }
 
 void Session::hold(std::int64_t bytes) {
-  held_bytes_ = static_cast<std::size_t>(static_cast<std::int64_t>(held_bytes_) + bytes);
+  slots_.hold(bytes);
   account_output();
 }
 
 void Session::account_output() {
-  const std::size_t now = output_bytes();
-  ctx_.stats.output_bytes.add(static_cast<std::int64_t>(now) -
-                              static_cast<std::int64_t>(published_bytes_));
-  published_bytes_ = now;
+  ctx_.stats.output_bytes.add(slots_.publish());
   const std::uint64_t limit = ctx_.config->limits.max_output_bytes;
-  // One reply may exceed the limit on its own (a large value is still delivered). A client with
-  // more than one reply buffered beyond the limit whose socket took nothing for kOutputStall
-  // does not read: closed. (One that reads, however slowly, drains what it asked for.)
-  if (stopped_ || now <= limit || buffered_replies() < 2 || !writing_active_) return;
-  if (std::chrono::steady_clock::now() - write_progress_ < kOutputStall) return;
+  // A client over its limit whose socket took nothing for kOutputStall does not read: closed.
+  // (One that reads, however slowly, drains what it asked for.)
+  if (stopped_ || !slots_.over_output_limit(limit)) return;
+  if (std::chrono::steady_clock::now() - slots_.write_progress() < kOutputStall) return;
   ctx_.stats.clients_closed_output.add();
   spdlog::warn(
       "client {}: closed: {} bytes of replies buffered ({} replies) exceed "
       "limits.max_output_bytes ({} bytes); the client is not reading its replies",
-      client_.id, now, buffered_replies(), limit);
+      client_.id, slots_.output_bytes(), slots_.buffered_replies(), limit);
   // Stopping happens after the caller returns (a node connection or a dedicated link may be
   // delivering this reply); until then stopped_ drops whatever else arrives, and the posted
   // task clears it only to run the real stop().
@@ -477,18 +464,8 @@ void Session::close_for_total_output() {
 // Frees what is buffered for a client that is gone (the write in flight, if any, ends with an
 // error and frees its buffer then).
 void Session::release_output() {
-  std::string().swap(out_);
-  out_replies_ = 0;
-  for (Slot& slot : slots_) {
-    std::string().swap(slot.reply);
-    std::string().swap(slot.after);
-  }
-  parked_bytes_ = 0;
-  parked_replies_ = 0;
-  const std::size_t now = output_bytes();
-  ctx_.stats.output_bytes.add(static_cast<std::int64_t>(now) -
-                              static_cast<std::int64_t>(published_bytes_));
-  published_bytes_ = now;
+  slots_.release();
+  ctx_.stats.output_bytes.add(slots_.publish());
 }
 
 void Session::schedule_resume() {
@@ -506,9 +483,8 @@ void Session::protocol_error(std::string_view text) {
   ctx_.stats.protocol_errors.add();
   spdlog::debug("client {}: protocol error: {}", client_.id, text);
   std::string reply;
-  resp::append_error(reply, "ERR Protocol error: " + std::string(text));
-  slots_.emplace_back();
-  sync_tag_ = head_tag_ + slots_.size() - 1;  // not a command: no command statistics
+  resp::append_error(reply, resp::errors::protocol_error(text));
+  sync_tag_ = slots_.open(Request{});  // not a command: no command statistics
   on_reply(sync_tag_, reply);
   sync_tag_ = kNoTag;
   closing_ = true;
@@ -516,34 +492,15 @@ void Session::protocol_error(std::string_view text) {
 
 void Session::on_reply(std::uint64_t tag, std::string_view reply) {
   if (stopped_) return;
-  const std::size_t index = tag - head_tag_;
   const bool error = !reply.empty() && reply[0] == '-';
   if (tag == sync_tag_) {
     sync_replied_ = true;
     sync_error_ = error;
   } else {
-    record(slots_[index], error);
+    record(slots_.request(tag), error);
   }
-  reply_estimate_ = std::max(reply.size(), reply_estimate_ - reply_estimate_ / 8);
-  if (index != 0) {  // an earlier reply is still outstanding: park this one
-    Slot& slot = slots_[index];
-    slot.reply.assign(reply);
-    slot.ready = true;
-    parked_bytes_ += reply.size();
-    ++parked_replies_;
-    return account_output();
-  }
-  out_.append(reply);
-  ++out_replies_;
-  parked_bytes_ -= slots_.front().after.size();
-  out_.append(slots_.front().after);
-  slots_.pop_front();
-  ++head_tag_;
-  while (!slots_.empty() && slots_.front().ready) {
-    append_ready(slots_.front());
-    slots_.pop_front();
-    ++head_tag_;
-  }
+  // An earlier reply is still outstanding: this one is parked.
+  if (!slots_.deliver(tag, reply)) return account_output();
   account_output();
   if (stopped_) return;
   if (!in_dispatch_ &&
@@ -554,17 +511,8 @@ void Session::on_reply(std::uint64_t tag, std::string_view reply) {
   wake_reader();
 }
 
-void Session::append_ready(Slot& slot) {
-  out_.append(slot.reply);
-  out_.append(slot.after);
-  parked_bytes_ -= slot.reply.size() + slot.after.size();
-  --parked_replies_;
-  ++out_replies_;
-  std::string().swap(slot.reply);
-}
-
 void Session::schedule_flush() {
-  if (flush_posted_ || writing_active_) return;
+  if (flush_posted_ || slots_.writing()) return;
   flush_posted_ = true;
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->flush_posted_ = false;
@@ -573,15 +521,11 @@ void Session::schedule_flush() {
 }
 
 void Session::flush() {
-  if (stopped_ || writing_active_) return;
-  if (out_.empty()) {
+  if (stopped_ || slots_.writing()) return;
+  if (!slots_.start_write()) {  // nothing to write
     if (closing_ && slots_.empty()) finish_close();
     return;
   }
-  writing_.swap(out_);
-  writing_replies_ = std::exchange(out_replies_, 0);
-  writing_active_ = true;
-  written_ = 0;
   write_slice();
   wake_reader();
 }
@@ -589,21 +533,13 @@ void Session::flush() {
 // The write buffer goes out in slices: each one written is progress, so a client that reads a
 // large backlog slowly is told from one that does not read at all.
 void Session::write_slice() {
-  write_progress_ = std::chrono::steady_clock::now();
-  const std::size_t length = std::min(kWriteSlice, writing_.size() - written_);
-  write_out(asio::buffer(writing_.data() + written_, length),
+  const std::string_view slice = slots_.next_slice(kWriteSlice, std::chrono::steady_clock::now());
+  write_out(asio::buffer(slice.data(), slice.size()),
             [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
               if (!ec) self->ctx_.stats.bytes_out.add(n);
-              self->written_ += n;
-              if (!ec && !self->stopped_ && self->written_ < self->writing_.size()) {
-                return self->write_slice();
-              }
-              self->writing_active_ = false;
-              self->writing_replies_ = 0;
-              self->writing_.clear();
-              if (self->writing_.capacity() > kIdleBufferBytes || ec) {
-                std::string().swap(self->writing_);
-              }
+              const bool more = self->slots_.wrote(n);
+              if (!ec && !self->stopped_ && more) return self->write_slice();
+              self->slots_.finish_write(ec ? 0 : kIdleBufferBytes);
               self->account_output();
               if (ec) return self->stop();
               self->wake_reader();
@@ -640,9 +576,9 @@ void Session::finish_close() {
   });
 }
 
-void Session::record(const Slot& slot, bool error) {
-  const auto elapsed = std::chrono::steady_clock::now() - slot.start;
-  const resp::CommandInfo* info = slot.dispatched.info;
+void Session::record(const Request& request, bool error) {
+  const auto elapsed = std::chrono::steady_clock::now() - request.start;
+  const resp::CommandInfo* info = request.dispatched.info;
   if (info == nullptr) {
     ctx_.stats.commands_unknown.add();
     return;
@@ -652,7 +588,7 @@ void Session::record(const Slot& slot, bool error) {
   const auto threshold = ctx_.config->logging.slow_request_threshold;
   // Blocking commands wait on purpose: not slow requests.
   if (threshold.count() > 0 && elapsed >= threshold && !info->has(resp::kFlagBlocking)) {
-    const std::int32_t node = slot.dispatched.node;
+    const std::int32_t node = request.dispatched.node;
     const std::string where = node >= 0
                                   ? ctx_.dispatcher.node_name(static_cast<std::uint32_t>(node))
                               : node == dispatch::Dispatched::kManyNodes ? "several nodes"
@@ -665,12 +601,7 @@ void Session::record(const Slot& slot, bool error) {
 
 bool Session::over_limits() const {
   const auto& limits = ctx_.config->limits;
-  // Requests whose replies are still to come, at the size this client's replies have had.
-  const std::size_t inflight = slots_.size() - parked_replies_;
-  const std::size_t estimate =
-      reply_estimate_ > 0 ? reply_estimate_ : limits.max_output_bytes / kColdWindow;
-  return slots_.size() >= limits.max_pipeline || output_bytes() >= limits.max_output_bytes ||
-         (inflight > 0 && inflight * estimate >= limits.max_output_bytes) ||
+  return slots_.over_limits(limits.max_pipeline, limits.max_output_bytes) ||
          // input waiting behind a hold or a failed AUTH's delay
          ((hold_ || auth_paused_) && in_.size() >= limits.max_pending_bytes);
 }

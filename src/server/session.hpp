@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 
@@ -13,6 +12,7 @@
 #include "resp/parser.hpp"
 #include "server/blocking.hpp"
 #include "server/pubsub.hpp"
+#include "server/reply_queue.hpp"
 #include "server/session_modes.hpp"
 #include "server/transaction.hpp"
 #include "sidecache/node_sender.hpp"
@@ -67,9 +67,7 @@ class Session final : public ReplySink,
   bool gone() const override { return stopped_; }
   // Reply bytes buffered for this client in every form: written, queued, parked out of order,
   // held by merges. Bounded by limits.max_output_bytes.
-  std::size_t output_bytes() const {
-    return out_.size() + writing_.size() + parked_bytes_ + held_bytes_;
-  }
+  std::size_t output_bytes() const { return slots_.output_bytes(); }
   // Closed by the worker because the process's buffered output exceeded
   // limits.max_total_output_bytes and this client was among the largest consumers.
   void close_for_total_output();
@@ -78,12 +76,10 @@ class Session final : public ReplySink,
   void check_output();
 
  private:
-  struct Slot {
-    std::string reply;
-    bool ready = false;
+  // What a reply slot keeps of its request, for the statistics recorded when the reply comes.
+  struct Request {
     std::chrono::steady_clock::time_point start;  // when the request was read
     dispatch::Dispatched dispatched;
-    std::string after;  // pushes (Pub/Sub messages) to write right after this reply
   };
 
   asio::awaitable<void> read_loop();
@@ -102,7 +98,6 @@ class Session final : public ReplySink,
                                        const ReplyTarget& target);
   // RESP2 subscribed mode: only the subscribe commands, PING, QUIT and RESET.
   bool subscribed_mode_reply(const ReplyTarget& target, dispatch::Dispatched& done);
-  void append_ready(Slot& slot);
   void schedule_resume();
   void protocol_error(std::string_view text);
   void flush();
@@ -112,12 +107,9 @@ class Session final : public ReplySink,
   // After output_bytes() changed: publishes it to the worker's gauge and closes the client
   // when it is over limits.max_output_bytes.
   void account_output();
-  std::size_t buffered_replies() const {
-    return out_replies_ + writing_replies_ + parked_replies_ + (held_bytes_ > 0 ? 1 : 0);
-  }
   void release_output();
   void wake_reader();
-  void record(const Slot& slot, bool error);
+  void record(const Request& request, bool error);
   void finish_close();
 
   tcp::socket socket_;
@@ -128,26 +120,8 @@ class Session final : public ReplySink,
   resp::RequestParser parser_;
   resp::Command command_;
   ByteBuffer in_;
-  // Replies not yet written, in request order: slots_[i] has tag head_tag_ + i.
-  std::deque<Slot> slots_;
-  std::uint64_t head_tag_ = 0;
-  std::string out_;      // ready replies, in order, not yet handed to the socket
-  std::string writing_;  // the buffer of the write in progress
-  bool writing_active_ = false;
-  std::size_t written_ = 0;  // of writing_, by the slices written so far
-  std::chrono::steady_clock::time_point write_progress_;  // when the last slice started
-  // Output accounting: replies in out_, in writing_, and parked in slots; bytes parked (with
-  // their pushes) and held by merges; what the worker's gauge has of this session.
-  std::size_t out_replies_ = 0;
-  std::size_t writing_replies_ = 0;
-  std::size_t parked_replies_ = 0;
-  std::size_t parked_bytes_ = 0;
-  std::size_t held_bytes_ = 0;
-  std::size_t published_bytes_ = 0;
-  // A decaying maximum of this client's reply sizes: requests in flight times this stay within
-  // limits.max_output_bytes, so a client that does not read cannot have a node send more than
-  // about its limit for it.
-  std::size_t reply_estimate_ = 0;
+  // Replies owed, in request order, and the bytes buffered for this client.
+  ReplyQueue<Request> slots_;
   std::size_t last_read_ = 0;  // bytes of the last socket read: small reads use a small buffer
   bool flush_posted_ = false;
   bool in_dispatch_ = false;

@@ -3,7 +3,7 @@
 #include <map>
 #include <vector>
 
-#include "dispatch/errors.hpp"
+#include "resp/errors.hpp"
 #include "resp/writer.hpp"
 
 namespace sidecache::server {
@@ -83,7 +83,7 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
   const auto& pool = ctx.config->pool;
   const auto& address = pool.nodes.at(node);
   if (!ctx.nodes().node_up(node)) {
-    error = "ERR node " + address.name + " is down";
+    error = resp::errors::node_down(address.name);
     return nullptr;
   }
   const bool resp3 = ctx.client.protocol == 3;
@@ -96,9 +96,7 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
     ticket = ctx.process.dedicated_links.acquire(address.name, pool.max_dedicated_connections);
   }
   if (!ticket.held()) {
-    error = "ERR sidecache: too many dedicated connections to node " + address.name +
-            " (pool.max_dedicated_connections=" + std::to_string(pool.max_dedicated_connections) +
-            ")";
+    error = resp::errors::too_many_dedicated(address.name, pool.max_dedicated_connections);
     return nullptr;
   }
   auto link = std::make_shared<backend::Link>(
@@ -107,14 +105,6 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
                            ctx.nodes().node_security(node)},
       backend::LinkOptions{pool.connect_timeout, resp3}, std::move(ticket));
   return link;
-}
-
-std::string_view resp_form(const resp::Command& command, std::string_view raw,
-                           std::string& scratch) {
-  if (!command.inline_form) return raw;
-  scratch.clear();
-  resp::append_command(scratch, command.args);
-  return scratch;
 }
 
 bool keys_node(const ModeContext& ctx, const resp::CommandInfo& info,
@@ -128,7 +118,7 @@ bool keys_node(const ModeContext& ctx, const resp::CommandInfo& info,
   node = nodes.node_for_key(args[keys[0]]);
   for (std::size_t i = 1; i < keys.size(); ++i) {
     if (nodes.node_for_key(args[keys[i]]) != node) {
-      error = dispatch::errors::kCrossSlot;
+      error = resp::errors::kCrossSlot;
       return false;
     }
   }

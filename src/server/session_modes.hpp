@@ -11,6 +11,7 @@
 #include "backend/link.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
+#include "resp/writer.hpp"  // resp_form()
 #include "sidecache/util/asio.hpp"
 
 namespace sidecache::server {
@@ -48,10 +49,6 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
 // busy work queues. Only for links the node holds no client state on.
 backend::Link::OnIdle keep_for_reuse();
 inline constexpr std::size_t kIdleLinksPerNode = 4;
-
-// The request as RESP: the client's bytes, or a re-encoding of an inline command.
-std::string_view resp_form(const resp::Command& command, std::string_view raw,
-                           std::string& scratch);
 
 // The node all of a command's keys map to: true and `node` set; false with `error` set (a
 // malformed numkeys, or CROSSSLOT). `has_keys` false: the command has no keys (node unset).

@@ -1,15 +1,14 @@
 #include "server/transaction.hpp"
 
 #include "dispatch/access.hpp"
-
-#include "dispatch/errors.hpp"
+#include "resp/errors.hpp"
 #include "resp/writer.hpp"
 
 namespace sidecache::server {
 namespace {
 
 using dispatch::Dispatched;
-namespace errors = dispatch::errors;
+namespace errors = resp::errors;
 
 constexpr std::string_view kOk = "+OK\r\n";
 constexpr std::string_view kQueued = "+QUEUED\r\n";
@@ -57,11 +56,11 @@ std::int32_t Transaction::command(const resp::CommandInfo& info, const resp::Com
     return Dispatched::kNoNode;
   }
   if (name == "exec") {
-    reply_error(target, "ERR EXEC without MULTI");
+    reply_error(target, errors::kExecWithoutMulti);
     return Dispatched::kNoNode;
   }
   if (name == "discard") {
-    reply_error(target, "ERR DISCARD without MULTI");
+    reply_error(target, errors::kDiscardWithoutMulti);
     return Dispatched::kNoNode;
   }
   if (name == "watch") return watch(info, command, raw, target);
@@ -122,11 +121,11 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
     return done;
   }
   if (name == "multi") {
-    reply_error(target, "ERR MULTI calls can not be nested");
+    reply_error(target, errors::kNestedMulti);
     return done;
   }
   if (name == "watch") {
-    reply_error(target, "ERR WATCH inside MULTI is not allowed");
+    reply_error(target, errors::kWatchInMulti);
     return done;
   }
   // Write modes need the database, which a Redis transaction cannot include.
@@ -141,8 +140,7 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
   const Queueable kind = queueable(*info);
   if (kind == Queueable::kNo) {
     flag();
-    reply_error(target, "ERR sidecache: '" + std::string(name) +
-                            "' cannot be queued in a transaction through sidecache");
+    reply_error(target, errors::not_queueable(name));
     return done;
   }
   std::uint32_t node = 0;
@@ -195,7 +193,7 @@ std::int32_t Transaction::exec(const ReplyTarget& target) {
     if (link_) release(multi_sent_);  // DISCARD unwatches too; a bare WATCH must be closed
     flagged_ = false;
     buffered_.clear();
-    reply_error(target, "EXECABORT Transaction discarded because of previous errors.");
+    reply_error(target, errors::kExecAbort);
     return Dispatched::kNoNode;
   }
   if (watch_lost_) {  // the WATCH died with its connection: do not run unguarded

@@ -5,13 +5,13 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "resp/errors.hpp"
 #include "server/output_guard.hpp"
 #include "server/session.hpp"
 
 namespace sidecache::server {
 namespace {
 
-constexpr std::string_view kTooManyClients = "-ERR max number of clients reached\r\n";
 constexpr std::chrono::milliseconds kOutputCheck{100};
 
 tcp::endpoint resolve_listen(const config::Endpoint& listen) {
@@ -255,7 +255,8 @@ void Worker::accept(tcp::socket socket, bool tls) {
     process_.clients.fetch_sub(1, std::memory_order_relaxed);
     stats_.connections_rejected.add();
     boost::system::error_code ignored;
-    socket.write_some(asio::buffer(kTooManyClients.data(), kTooManyClients.size()), ignored);
+    static const std::string kTooManyClients = resp::errors::frame(resp::errors::kMaxClients);
+    socket.write_some(asio::buffer(kTooManyClients), ignored);
     socket.close(ignored);
     return;
   }

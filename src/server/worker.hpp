@@ -78,7 +78,7 @@ class Worker final : public SessionRegistry {
   std::shared_ptr<asio::ssl::context> tls_context_;
   std::unordered_set<Session*> sessions_;
   std::unique_ptr<asio::steady_timer> output_timer_;  // destroyed before io_
-  // Write modes (issue 6): null unless the configuration has them.
+  // Write modes (write-through, write-behind): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;
   std::shared_ptr<write::Writer> writer_;
   bool draining_ = false;

@@ -8,7 +8,7 @@
 #include "backend/blocking_client.hpp"
 #include "backend/node_stream.hpp"
 #include "db/notifications.hpp"
-#include "route/router.hpp"
+#include "route/ketama_ring.hpp"
 
 namespace sidecache::writeback {
 

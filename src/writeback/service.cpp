@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "backend/node_stream.hpp"
-#include "route/router.hpp"
+#include "route/ketama_ring.hpp"
 #include "write/behind_store.hpp"
 #include "writeback/flusher.hpp"
 #include "writeback/listener.hpp"

@@ -1,4 +1,4 @@
-"""Read-through cache (issue 5) against real redis-server and PostgreSQL processes. Database
+"""Read-through cache against real redis-server and PostgreSQL processes. Database
 reads are counted by PostgreSQL itself: every policy's query calls log_read(id), which inserts
 a row into `reads` in the load's transaction.
   - miss then hit: one query for two GETs;

@@ -1,4 +1,4 @@
-"""Read-through cache (issue 5) against a real redis-server and a real SQLite file:
+"""Read-through cache against a real redis-server and a real SQLite file:
 miss then hit (the row changed in SQLite after the first GET is not seen: the second GET did
 not query), MGET with mixed hits, misses and plain keys (one batched load), hash read-through,
 negative caching, JSON mapping, what a plain Redis client sees, warming with /readyz, policy

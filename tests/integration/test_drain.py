@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Graceful drain end to end (issue 3), real redis-server nodes:
+"""Graceful drain end to end, real redis-server nodes:
 
 (a) SIGTERM right after a client wrote a pipeline of 10,000 SETs: every reply is +OK, the
     connection ends cleanly (EOF, no reset) after the last complete reply, and the replies are

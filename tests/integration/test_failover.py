@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Health checks and ejection end to end (issue 3), 3 real redis-server nodes, health probes
+"""Health checks and ejection end to end, 3 real redis-server nodes, health probes
 every 200 ms (timeout 200 ms, down after 3 failures, up after 2 successes, backoff <= 1 s):
 
 (a) fail_fast: kill -9 a node during a bounded GET/SET loop over keys of every node: the

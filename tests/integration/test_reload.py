@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Live reload end to end (issue 3), real redis-server nodes:
+"""Live reload end to end, real redis-server nodes:
 
 (a) a redis-py client loops while a 4th node is added by rewriting the file (atomic rename, seen
     by the file watch) and a node is removed by SIGHUP: no error, the same client session

@@ -1,4 +1,4 @@
-"""Write modes (issue 6) against a real PostgreSQL and redis-server (appendonly yes):
+"""Write modes against a real PostgreSQL and redis-server (appendonly yes):
 write-through with the database stopped (error, cache unchanged) and back; write-behind while
 PostgreSQL is stopped for 10 s under load (nothing lost, the queue drains, the depth metric
 returns to 0); LISTEN/NOTIFY invalidation (an UPDATE in psql makes the next GET load the new

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write modes and live reload (issue 6, "Limits" 1-3), real redis-server and SQLite:
+"""Write modes and live reload (policies changed while writes are pending, invalid reloads,
+one database pool for reads and writes), real redis-server and SQLite:
 
 (a) none -> through by reload: the next SET writes the row; back to none: it does not.
 (b) a reload adds the first behind policy: flushers start, its writes reach the database.

@@ -1,4 +1,4 @@
-"""Write modes (issue 6) against a real redis-server (appendonly yes) and a real SQLite file:
+"""Write modes against a real redis-server (appendonly yes) and a real SQLite file:
 write-through and invalidate (row first, then the cache), unmappable commands, write-behind
 (value + queue entry in one script, flushed in batches), durability across kill -9 of
 sidecache (20,000 acknowledged SETs over 1,000 keys), per-key order with coalescing off,

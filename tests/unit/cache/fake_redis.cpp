@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "fakes.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::cache::test {
 namespace {
@@ -14,10 +15,6 @@ std::string integer(std::int64_t n) {
   std::string out;
   resp::append_integer(out, n);
   return out;
-}
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](char x, char y) { return (x | 0x20) == (y | 0x20); });
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "route/md5.hpp"
-#include "route/router.hpp"
+#include "route/ketama_ring.hpp"
 
 using namespace sidecache::route;
 

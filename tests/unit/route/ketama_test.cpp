@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "route/router.hpp"
+#include "route/ketama_ring.hpp"
 
 using namespace sidecache::route;
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "route/router.hpp"
+#include "route/ketama_ring.hpp"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "route/ketama_ring.hpp"
 #include "route/md5.hpp"
-#include "route/router.hpp"
 
 namespace sidecache::route {
 namespace {
@@ -17,6 +17,16 @@ constexpr std::uint32_t kPointsPerServer = 160;
 constexpr std::uint32_t kPointsPerDigest = 4;
 
 }  // namespace
+
+std::string default_node_name(std::string_view host, std::uint16_t port) {
+  // twemproxy (nc_conf.c, server without a name): the hashed name is the "host:port" text of the
+  // server line, except that port 11211 is left out ("host") for libmemcached compatibility.
+  if (port == kKetamaDefaultPort) return std::string(host);
+  std::string name;
+  name.reserve(host.size() + 6);
+  name.append(host).append(":").append(std::to_string(port));
+  return name;
+}
 
 std::uint32_t ketama_point_count(std::uint32_t weight, std::uint32_t total_weight,
                                  std::uint32_t nodes) {
