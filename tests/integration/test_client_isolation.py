@@ -20,15 +20,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 
-def jemalloc_build():
-    """True when the sidecache under test links jemalloc (SIDECACHE_JEMALLOC, the default)."""
-    cache = os.path.join(harness.BUILD_DIR or "", "CMakeCache.txt")
-    if not os.path.exists(cache):
-        return False
-    with open(cache) as f:
-        return any(line.strip() == "SIDECACHE_JEMALLOC:BOOL=ON" for line in f)
-
-
 def proc_status(pid):
     """VmRSS and VmHWM of `pid` in bytes."""
     out = {}
@@ -283,7 +274,7 @@ class MemoryReturned(unittest.TestCase):
         # reactor states (pooled, never freed) among freed data stay: a looser bound.
         self.assertLess(busy - idle, 48 << 20, "5,000 idle clients took %d MB" %
                         ((busy - idle) >> 20))
-        bound = idle * 1.2 if jemalloc_build() else idle + (32 << 20)
+        bound = idle * 1.2 if harness.jemalloc_build() else idle + (32 << 20)
         self.wait_rss_below(bound)
         print("idle %.1f MB, 5,000 clients %.1f MB, after %.1f MB" %
               (idle / 2**20, busy / 2**20, self.rss() / 2**20), file=sys.stderr)

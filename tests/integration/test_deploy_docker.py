@@ -25,6 +25,8 @@ DOCKERFILE = os.path.join(support.SOURCE, "docker", "Dockerfile")
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
 # Runtimes a sanitizer build links; the image holds a Release build.
 SANITIZER_PACKAGES = re.compile(r"^lib(asan|ubsan|lsan|tsan)[0-9]+$")
+# The allocator the Release build links (SIDECACHE_JEMALLOC); sanitizer builds keep glibc's.
+JEMALLOC_PACKAGE = "libjemalloc2"
 
 
 def instructions():
@@ -118,6 +120,8 @@ class DockerfileTest(unittest.TestCase):
         listed = {w for w in words if not w.startswith("-")}
         wanted = {p for p in runtime_packages_of(harness.BIN) - BASE_IMAGE_PACKAGES
                   if not SANITIZER_PACKAGES.match(p)}
+        if not harness.jemalloc_build():
+            wanted.add(JEMALLOC_PACKAGE)
         self.assertEqual(listed, wanted)
 
     def test_binary_copied_from_the_build_tree_path(self):

@@ -18,7 +18,7 @@ holding this package is on sys.path) and use the names below; the modules:
   mysql        MariaDB
   tools        find_tool, route_probe
 """
-from .env import BACKEND_MODE, BIN, BUILD_DIR, SOURCE_DIR
+from .env import BACKEND_MODE, BIN, BUILD_DIR, SOURCE_DIR, build_option, jemalloc_build
 from .processes import (AddressInUse, PORT_LOCK_DIR, PORT_RANGE, Process, free_port,
                         release_port, reserved_ports, start_on_free_port, stop_pid, wait_until)
 from .resp import (Push, RespConnection, RespError, RespSet, Verbatim, decode_reply,

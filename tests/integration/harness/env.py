@@ -23,6 +23,24 @@ def binary():
     return importlib.import_module(__package__).BIN
 
 
+def build_option(name):
+    """The value of a CMake cache entry of the build under test ("" when unknown)."""
+    cache = os.path.join(BUILD_DIR, "CMakeCache.txt")
+    if not BUILD_DIR or not os.path.exists(cache):
+        return ""
+    with open(cache) as f:
+        for line in f:
+            key, _, value = line.strip().partition("=")
+            if key.split(":")[0] == name:
+                return value
+    return ""
+
+
+def jemalloc_build():
+    """True when the sidecache under test links jemalloc (SIDECACHE_JEMALLOC, on in Release)."""
+    return build_option("SIDECACHE_JEMALLOC") == "ON"
+
+
 def keep_tmp():
     """SIDECACHE_KEEP_TMP set: temp dirs stay for a post-mortem."""
     return os.environ.get("SIDECACHE_KEEP_TMP") is not None
