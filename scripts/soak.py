@@ -293,6 +293,56 @@ class Soak:
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.sc.process.pid))
 
+    def fd_table(self):
+        """{fd: what it is}: a file's path, or a TCP socket's 'tcp local -> remote port'."""
+        pid = self.sc.process.pid
+        sockets = {}
+        for table in ("tcp", "tcp6"):
+            try:
+                with open("/proc/%d/net/%s" % (pid, table)) as f:
+                    for line in f.readlines()[1:]:
+                        cols = line.split()
+                        local, remote, inode = cols[1], cols[2], cols[9]
+                        state = "listen" if cols[3] == "0A" else "->%d" % int(remote.split(":")[1], 16)
+                        sockets[inode] = "tcp :%d %s" % (int(local.split(":")[1], 16), state)
+            except OSError:
+                pass
+        out = {}
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                target = sockets.get(target[8:-1], target)
+            out[int(fd)] = target
+        return out
+
+    def port_names(self):
+        """Port -> what listens there, to name the peers of sidecache's sockets."""
+        names = {port: "redis %s" % name for name, port, _ in self.nodes}
+        names[self.pg.port] = "postgres"
+        return names
+
+    def describe_fds(self, before, after):
+        """What is open at the end beyond the baseline, by kind (sockets by their peer)."""
+        names = self.port_names()
+
+        def kinds(table):
+            counts = {}
+            for what in table.values():
+                if "->" in what:
+                    port = int(what.rsplit("->", 1)[1])
+                    what = "connection to %s" % names.get(port, "port %d" % port)
+                elif what.startswith("tcp "):
+                    what = "listening socket"
+                counts[what] = counts.get(what, 0) + 1
+            return counts
+
+        was, now = kinds(before), kinds(after)
+        diff = {w: now.get(w, 0) - was.get(w, 0) for w in set(was) | set(now)}
+        return ", ".join("%+d %s" % (n, w) for w, n in sorted(diff.items()) if n) or "none"
+
     def run(self, duration):
         c = self.client()
         c.set("big:slow", "x" * 16000)
@@ -300,7 +350,8 @@ class Soak:
             c.get("item:%d" % i)
         self.release(c)
         time.sleep(0.5)
-        fd_baseline = self.fds()
+        self.fd_baseline_table = self.fd_table()
+        fd_baseline = len(self.fd_baseline_table)
         rss_start = self.rss()
         threads = [threading.Thread(target=self.writer, args=(p, n))
                    for p in ("h", "kv") for n in range(3)]
@@ -355,6 +406,8 @@ class Soak:
         while fd_end > fd_baseline + FD_SLACK and time.monotonic() < deadline:
             time.sleep(0.2)
             fd_end = self.fds()
+        fd_end_table = self.fd_table()
+        fd_end = len(fd_end_table)
         if fd_end > fd_baseline + FD_SLACK:
             failures.append(("fds not back to baseline", (fd_baseline, fd_end)))
         rss_end = self.rss()
@@ -374,7 +427,8 @@ class Soak:
         print("soak:   acknowledged keys checked  %d" % len(self.acked))
         print("soak:   rss MB: start %.1f, after cycle 1 %.1f, peak %.1f, end %.1f" %
               (rss_start / 2**20, rss_after_first / 2**20, rss_peak / 2**20, rss_end / 2**20))
-        print("soak:   open fds: baseline %d, end %d" % (fd_baseline, fd_end))
+        print("soak:   open fds: baseline %d, end %d (new: %s)" %
+              (fd_baseline, fd_end, self.describe_fds(self.fd_baseline_table, fd_end_table)))
         print("soak:   loadavg %s" % open("/proc/loadavg").read().strip())
         for what, detail in failures:
             print("soak: FAILED: %s: %s" % (what, detail))
