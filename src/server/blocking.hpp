@@ -21,8 +21,8 @@ class Blocking {
   Blocking& operator=(const Blocking&) = delete;
 
   // Runs the command; its reply (or an error) goes to `target`. Returns the node, or
-  // Dispatched::kNoNode when answered at once with an error.
-  std::int32_t run(const resp::CommandInfo& info, const resp::Command& command,
+  // Where::answered() when answered at once with an error.
+  dispatch::Where run(const resp::CommandInfo& info, const resp::Command& command,
                    std::string_view raw, const ReplyTarget& target);
   // True while a blocking command waits for its reply.
   bool active() const { return link_ && !link_->stopped(); }

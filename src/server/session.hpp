@@ -110,6 +110,9 @@ class Session final : public ReplySink,
   void release_output();
   void wake_reader();
   void record(const Request& request, bool error);
+  // Where a request went, for the slow-request log: a node's name, "several nodes", "cache"
+  // (the policy chain answered) or "sidecache".
+  std::string where_name(const dispatch::Where& where) const;
   void finish_close();
 
   tcp::socket socket_;
@@ -119,6 +122,7 @@ class Session final : public ReplySink,
   dispatch::ClientState client_;
   resp::RequestParser parser_;
   resp::Command command_;
+  dispatch::Resolved resolved_;  // command_'s command, looked up once per request
   ByteBuffer in_;
   // Replies owed, in request order, and the bytes buffered for this client.
   ReplyQueue<Request> slots_;

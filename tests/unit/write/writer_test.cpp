@@ -144,10 +144,17 @@ struct Fixture {
   }
   std::shared_ptr<WriteStats> stats;
 
+  // Through a chain of this one step, as a worker runs it. `writes_keys` is what the command
+  // table says (kFlagWrite).
   bool send(std::vector<std::string_view> args, bool writes_keys = true) {
     std::string name(args[0]);
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return writer->handle(name, args, writes_keys, ReplyTarget{replies, 0, 0});
+    const resp::CommandInfo* info = resp::find_command(name);
+    REQUIRE(info != nullptr);
+    REQUIRE(info->has(resp::kFlagWrite) == writes_keys);
+    cache::PolicyChain chain(cache_shared);
+    chain.add(*writer);
+    return chain.handle(*info, args, ReplyTarget{replies, 0, 0});
   }
   bool sent(std::string_view verb) const {
     for (const auto& r : redis.requests) {
@@ -411,7 +418,9 @@ TEST_CASE("refused writes are counted", "[write][writer]") {
   REQUIRE(f.send({"RENAME", "plain", "item:1"}));
   CHECK(f.replies->got.at(0).starts_with("-ERR RENAME changes key 'item:1'"));
   const std::vector<std::string_view> set = {"SET", "item:1", "x"};
-  CHECK_FALSE(f.writer->refusal_in_transaction("set", set, true).empty());
+  cache::PolicyChain chain(f.cache_shared);
+  chain.add(*f.writer);
+  CHECK_FALSE(chain.refusal_in_transaction(*resp::find_command("set"), set).empty());
   CHECK(f.stats->refused.get() == 2);
 }
 
