@@ -1,5 +1,6 @@
-// The read-through engine of one worker: takes GET/MGET (column, json) and HGET, HMGET,
-// HGETALL, HEXISTS, HLEN (hash) on policy keys from the dispatcher, answers hits from Redis
+// The read-through engine of one worker, a step of its policy chain: takes GET/MGET (column,
+// json) and HGET, HMGET, HGETALL, HEXISTS, HLEN (hash; by their cache role) on policy keys,
+// answers hits from Redis
 // and loads misses from the database (single flight, optional lease), storing what it loads.
 // Runs on its worker's thread; talks to Redis through the worker's NodeSender and to
 // the database through DbRunner. Asio-free (Runtime gives it posts and timers).

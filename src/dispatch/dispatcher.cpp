@@ -172,7 +172,7 @@ void Dispatcher::run_local_command(const resp::CommandInfo& info, const resp::Co
 }
 
 Where Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
-                                 std::string_view raw, const ReplyTarget& target) {
+                          std::string_view raw, const ReplyTarget& target) {
   const auto& args = command.args;
   if (!resp::key_indexes(info, args, keys_, error_)) {
     reply_error(target, error_);

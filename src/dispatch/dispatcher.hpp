@@ -1,6 +1,7 @@
-// Decides what happens to one parsed request: answered locally, rejected, forwarded to the node
-// of its keys, split across nodes, or broadcast. Asio-free: nodes are reached through
-// NodeSender, so tests drive it with a fake.
+// Decides what happens to one parsed request: taken by the worker's policy chain (write modes,
+// read-through), answered locally, rejected, forwarded to the node of its keys, split across
+// nodes, broadcast, or left to the session's modes; the caller learns which (Dispatched).
+// Asio-free: nodes are reached through NodeSender, so tests drive it with a fake.
 #pragma once
 
 #include <cstdint>
@@ -93,8 +94,8 @@ class Dispatcher {
   cache::PolicyChain* chain() const { return chain_; }
 
  private:
-  Where forward(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const ReplyTarget& target);
+  Where forward(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
+                const ReplyTarget& target);
   void split(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
              const ReplyTarget& target);
   void broadcast(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,

@@ -6,7 +6,7 @@
 namespace sidecache::server {
 
 dispatch::Where Blocking::run(const resp::CommandInfo& info, const resp::Command& command,
-                           std::string_view raw, const ReplyTarget& target) {
+                              std::string_view raw, const ReplyTarget& target) {
   const auto fail = [&](std::string_view text) {
     scratch_.clear();
     resp::append_error(scratch_, text);

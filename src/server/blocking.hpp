@@ -23,7 +23,7 @@ class Blocking {
   // Runs the command; its reply (or an error) goes to `target`. Returns the node, or
   // Where::answered() when answered at once with an error.
   dispatch::Where run(const resp::CommandInfo& info, const resp::Command& command,
-                   std::string_view raw, const ReplyTarget& target);
+                      std::string_view raw, const ReplyTarget& target);
   // True while a blocking command waits for its reply.
   bool active() const { return link_ && !link_->stopped(); }
   // Its reply was delivered (by the link) or the client is gone.

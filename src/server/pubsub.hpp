@@ -32,7 +32,7 @@ class PubSub {
   // (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB <sub>, by their session role.
   // Returns where the command went.
   dispatch::Where command(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const ReplyTarget& target);
+                          std::string_view raw, const ReplyTarget& target);
   // RESET or the client leaving: every subscription ends, the connections close. Confirmations
   // still owed are answered.
   void reset();

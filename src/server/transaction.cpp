@@ -50,7 +50,7 @@ void Transaction::reply_error(const ReplyTarget& target, std::string_view text) 
 }
 
 dispatch::Where Transaction::command(const resp::CommandInfo& info, const resp::Command& command,
-                                  std::string_view raw, const ReplyTarget& target) {
+                                     std::string_view raw, const ReplyTarget& target) {
   switch (info.session_role) {
     case resp::SessionRole::kMulti:
       multi_ = true;
@@ -84,7 +84,7 @@ dispatch::Where Transaction::unwatch(const resp::Command& command, std::string_v
 }
 
 dispatch::Where Transaction::watch(const resp::CommandInfo& info, const resp::Command& command,
-                                std::string_view raw, const ReplyTarget& target) {
+                                   std::string_view raw, const ReplyTarget& target) {
   std::uint32_t node = 0;
   bool has_keys = false;
   if (!keys_node(ctx_, info, command.args, node, has_keys, error_)) {
@@ -166,7 +166,7 @@ dispatch::Dispatched Transaction::queue(const dispatch::Resolved& resolved,
 }
 
 dispatch::Where Transaction::enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
-                                  std::string_view raw, const ReplyTarget& target) {
+                                     std::string_view raw, const ReplyTarget& target) {
   if (keyed && link_ && node != node_) {
     flag();
     reply_error(target, std::string(errors::kCrossSlot) +

@@ -30,7 +30,7 @@ class Transaction {
   // MULTI, EXEC, DISCARD, WATCH or UNWATCH outside a transaction (by its session role).
   // Returns where it went.
   dispatch::Where command(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const ReplyTarget& target);
+                          std::string_view raw, const ReplyTarget& target);
   // Any command inside MULTI, looked up by the session (EXEC and DISCARD end the transaction).
   dispatch::Dispatched queue(const dispatch::Resolved& resolved, const resp::Command& command,
                              std::string_view raw, const ReplyTarget& target);
@@ -43,10 +43,10 @@ class Transaction {
   dispatch::Where unwatch(const resp::Command& command, std::string_view raw,
                           const ReplyTarget& target);
   dispatch::Where watch(const resp::CommandInfo& info, const resp::Command& command,
-                     std::string_view raw, const ReplyTarget& target);
+                        std::string_view raw, const ReplyTarget& target);
   // Queues one checked command: `keyed` with its `node`, or keyless.
   dispatch::Where enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
-                       std::string_view raw, const ReplyTarget& target);
+                          std::string_view raw, const ReplyTarget& target);
   bool pin(std::uint32_t node, std::string& error);
   void send_multi();
   void release(bool reusable);

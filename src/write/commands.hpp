@@ -45,12 +45,13 @@ struct Classified {
 };
 
 // `request` is the command (its cache role, and whether the command table flags it as a write),
-// its arguments and its keys' policy matches. Only policies whose write mode is not none count. Every key of the command is looked at (the command table's key
-// specs): MSET becomes one SET per key (plain keys in `plain_sets`); any other multi-key write
-// (MSETNX, RENAME, COPY, LMOVE, SUNIONSTORE, ...) that changes a key of a write policy, at any
-// position, is an error naming the key and the policy; keys it only reads pass. Scripts (EVAL,
-// EVALSHA, FCALL) whose KEYS hold a write-policy key are an error too (their writes would bypass
-// the database); EVAL_RO / FCALL_RO pass. TTL commands (EXPIRE, PERSIST, TOUCH, ...) pass.
+// its arguments and its keys' policy matches. Only policies whose write mode is not none count.
+// Every key of the command is looked at (the command table's key specs): MSET becomes one SET per
+// key (plain keys in `plain_sets`); any other multi-key write (MSETNX, RENAME, COPY, LMOVE,
+// SUNIONSTORE, ...) that changes a key of a write policy, at any position, is an error naming the
+// key and the policy; keys it only reads pass. Scripts (EVAL, EVALSHA, FCALL) whose KEYS hold a
+// write-policy key are an error too (their writes would bypass the database); EVAL_RO / FCALL_RO
+// pass. TTL commands (EXPIRE, PERSIST, TOUCH, ...) pass.
 Classified classify(cache::ChainRequest& request);
 
 // For a command queued inside MULTI: an error text when it writes a key of a write policy (the

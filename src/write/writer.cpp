@@ -293,7 +293,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   const KeyWrite& w = op->c.writes.front();
   const cache::Policy& p = *w.policy;
   const std::uint64_t lane = op->target.lane;
-  const std::string ok = !op->reply.empty()                        ? op->reply
+  const std::string ok = !op->reply.empty() ? op->reply
                          : w.op == Op::kSet || op->role == resp::CacheRole::kHmset
                              ? std::string("+OK\r\n")
                              : integer(op->added);

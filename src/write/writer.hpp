@@ -1,7 +1,8 @@
-// The write path of one worker: SET, INCR*, HSET, HMSET, HINCRBY, DEL and UNLINK on keys of a
-// policy with a write mode (invalidate, through, behind; docs/write-modes.md). Runs on its
-// worker's thread; the database through cache::DbRunner (the database threads), Redis through
-// the worker's NodeSender. Asio-free.
+// The write path of one worker, the first step of its policy chain: SET, INCR*, HSET, HMSET,
+// HINCRBY, DEL and UNLINK (by their cache role) on keys of a policy with a write mode
+// (invalidate, through, behind; docs/write-modes.md). Runs on its worker's thread; the database
+// through cache::DbRunner (the database threads), Redis through the worker's NodeSender.
+// Asio-free.
 #pragma once
 
 #include <functional>

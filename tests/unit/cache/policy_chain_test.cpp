@@ -115,10 +115,10 @@ TEST_CASE("chain: steps run in order; the first that takes the request answers i
   CHECK(f.run({"LPUSH", "product:1", "x"}) == "<passed>");
   CHECK(second.calls == 2);
   CHECK(f.chain.refusal_in_transaction(*resp::find_command("del"),
-                                       std::vector<std::string_view>{"DEL", "x"}) ==
-        "ERR refused");
-  CHECK(f.chain.refusal_in_transaction(*resp::find_command("get"),
-                                       std::vector<std::string_view>{"GET", "x"})
+                                       std::vector<std::string_view>{"DEL", "x"}) == "ERR refused");
+  CHECK(f.chain
+            .refusal_in_transaction(*resp::find_command("get"),
+                                    std::vector<std::string_view>{"GET", "x"})
             .empty());
 }
 
@@ -145,8 +145,7 @@ TEST_CASE("chain: the read-through engine shares the matches of the steps before
   f.chain.add(*engine);
   CHECK(f.run({"GET", "product:1"}) == "$4\r\nlamp\r\n");  // a miss, loaded
   CHECK(f.chain.last_request().matches_made() == 1);
-  CHECK(f.run({"MGET", "plain", "product:1", "product:2"}) ==
-        "*3\r\n$-1\r\n$4\r\nlamp\r\n$-1\r\n");
+  CHECK(f.run({"MGET", "plain", "product:1", "product:2"}) == "*3\r\n$-1\r\n$4\r\nlamp\r\n$-1\r\n");
   CHECK(f.chain.last_request().matches_made() == 3);
   // A read without a cache role: the engine passes it.
   CHECK(f.run({"STRLEN", "product:1"}) == "<passed>");
