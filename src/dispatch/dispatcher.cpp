@@ -156,6 +156,21 @@ Dispatched Dispatcher::dispatch_as(const Resolved& resolved, const resp::Command
   return done;
 }
 
+std::string Dispatcher::where_name(const Where& where) const {
+  switch (where.outcome) {
+    case Outcome::kNode:
+      return node_name(where.node);
+    case Outcome::kNodes:
+      return "several nodes";
+    case Outcome::kCache:
+      return "cache";
+    case Outcome::kAnswered:
+    case Outcome::kSession:
+      break;
+  }
+  return "sidecache";
+}
+
 void Dispatcher::run_local_command(const resp::CommandInfo& info, const resp::Command& command,
                                    ClientState& client, const ReplyTarget& target) {
   scratch_.clear();

@@ -76,6 +76,9 @@ class Dispatcher {
                       std::string_view raw, ClientState& client, const ReplyTarget& target);
   // The name of a node, for logs.
   const std::string& node_name(std::uint32_t node) const { return nodes_->node_name(node); }
+  // Where a request went, for the slow-request log: a node's name, "several nodes", "cache"
+  // (the policy chain answered it) or "sidecache".
+  std::string where_name(const Where& where) const;
   // This worker's nodes (ring and shared connections), for the session's own modes.
   NodeSender& nodes() const { return *nodes_; }
   // After a reload: new requests go to the new nodes.

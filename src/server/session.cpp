@@ -587,21 +587,6 @@ void Session::finish_close() {
   });
 }
 
-std::string Session::where_name(const dispatch::Where& where) const {
-  switch (where.outcome) {
-    case dispatch::Outcome::kNode:
-      return ctx_.dispatcher.node_name(where.node);
-    case dispatch::Outcome::kNodes:
-      return "several nodes";
-    case dispatch::Outcome::kCache:
-      return "cache";
-    case dispatch::Outcome::kAnswered:
-    case dispatch::Outcome::kSession:
-      break;
-  }
-  return "sidecache";
-}
-
 void Session::record(const Request& request, bool error) {
   const auto elapsed = std::chrono::steady_clock::now() - request.start;
   const resp::CommandInfo* info = request.dispatched.info;
@@ -614,7 +599,7 @@ void Session::record(const Request& request, bool error) {
   const auto threshold = ctx_.config->logging.slow_request_threshold;
   // Blocking commands wait on purpose: not slow requests.
   if (threshold.count() > 0 && elapsed >= threshold && !info->has(resp::kFlagBlocking)) {
-    const std::string where = where_name(request.dispatched.where);
+    const std::string where = ctx_.dispatcher.where_name(request.dispatched.where);
     spdlog::warn("slow request: {} on {} took {:.3f} ms (client {}{})", info->name, where,
                  std::chrono::duration<double, std::milli>(elapsed).count(), client_.id,
                  error ? ", error reply" : "");

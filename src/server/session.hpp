@@ -110,9 +110,6 @@ class Session final : public ReplySink,
   void release_output();
   void wake_reader();
   void record(const Request& request, bool error);
-  // Where a request went, for the slow-request log: a node's name, "several nodes", "cache"
-  // (the policy chain answered) or "sidecache".
-  std::string where_name(const dispatch::Where& where) const;
   void finish_close();
 
   tcp::socket socket_;

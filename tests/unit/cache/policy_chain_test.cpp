@@ -185,14 +185,18 @@ TEST_CASE("dispatcher: a request the chain takes went to the cache", "[cache][ch
   };
   const auto hit = dispatch({"GET", "product:1"});
   CHECK(hit.where.outcome == dispatch::Outcome::kCache);
+  CHECK(dispatcher.where_name(hit.where) == "cache");  // in the slow-request log
   REQUIRE(hit.info != nullptr);
   CHECK(hit.info->cache_role == resp::CacheRole::kGet);
   const auto plain = dispatch({"GET", "plain"});
   CHECK(plain.where.outcome == dispatch::Outcome::kNode);
+  CHECK(dispatcher.where_name(plain.where) == f.redis.node_name(plain.where.node));
   const auto split = dispatch({"DEL", "a", "b"});
   CHECK(split.where.outcome == dispatch::Outcome::kNodes);
+  CHECK(dispatcher.where_name(split.where) == "several nodes");
   const auto local = dispatch({"PING"});
   CHECK(local.where.outcome == dispatch::Outcome::kAnswered);
+  CHECK(dispatcher.where_name(local.where) == "sidecache");
   const auto unknown = dispatch({"NOSUCH"});
   CHECK(unknown.info == nullptr);
   CHECK(unknown.where.outcome == dispatch::Outcome::kAnswered);
