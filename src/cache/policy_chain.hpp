@@ -102,7 +102,8 @@ class PolicyChain {
   std::string refusal_in_transaction(const resp::CommandInfo& info,
                                      std::span<const std::string_view> args);
   void set_nodes(NodeSender& nodes);
-  // The request the last handle() ran (for tests: how many keys it matched).
+  // The request the last handle() ran, for tests: matches_made() (its arguments belong to the
+  // caller and are gone once handle() returns).
   const ChainRequest& last_request() const { return request_; }
 
  private:
