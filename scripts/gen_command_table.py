@@ -101,6 +101,35 @@ KEYSPACE = {
                 "config.",
 }
 
+# What the policy chain does with a command on a policy key (resp::CacheRole): the reads the
+# read-through engine serves and the writes the write modes map to a row. Any command may have
+# one, whatever its routing; the rest are kNone.
+CACHE_ROLES = {
+    "get": "kGet", "mget": "kMget", "hget": "kHget", "hmget": "kHmget", "hgetall": "kHgetall",
+    "hexists": "kHexists", "hlen": "kHlen",
+    "set": "kSet", "mset": "kMset", "incr": "kIncr", "decr": "kDecr", "incrby": "kIncrBy",
+    "decrby": "kDecrBy", "hset": "kHset", "hmset": "kHmset", "hincrby": "kHincrBy",
+    "del": "kDel", "unlink": "kUnlink",
+    # Scripts whose writes would bypass the database (the _RO forms only read).
+    "eval": "kScript", "evalsha": "kScript", "fcall": "kScript",
+    # They change a key's TTL, not its row.
+    **{n: "kTtl" for n in ("expire", "pexpire", "expireat", "pexpireat", "persist", "touch")},
+}
+
+# What the client session does with a command itself (resp::SessionRole): transactions,
+# Pub/Sub, and the commands its modes treat specially.
+SESSION_ROLES = {
+    "multi": "kMulti", "exec": "kExec", "discard": "kDiscard", "watch": "kWatch",
+    "unwatch": "kUnwatch", "reset": "kReset", "quit": "kQuit", "ping": "kPing", "echo": "kEcho",
+    "subscribe": "kSubscribe", "psubscribe": "kPsubscribe", "ssubscribe": "kSsubscribe",
+    "unsubscribe": "kUnsubscribe", "punsubscribe": "kPunsubscribe",
+    "sunsubscribe": "kSunsubscribe",
+    "publish": "kPublish", "spublish": "kPublish",
+    "pubsub|numpat": "kPubsubNumpat",
+    "pubsub|channels": "kPubsubChannels", "pubsub|shardchannels": "kPubsubChannels",
+    "pubsub|numsub": "kPubsubNumsub", "pubsub|shardnumsub": "kPubsubNumsub",
+}
+
 _NS = " is not supported through sidecache yet."
 _TRACKING = "Client-side caching (CLIENT TRACKING) is not supported until the L1 cache exists."
 _CLIENT_CONN = " would act on sidecache's backend connections, not on yours."
@@ -504,7 +533,7 @@ def apply_policy(commands):
     if undecided:
         sys.exit("no routing decision for keyless command(s): " + ", ".join(undecided))
     named = set(LOCAL) | set(SPLIT) | set(BROADCAST) | set(SINGLE_NODE_KEYLESS) | set(
-        UNSUPPORTED) | set(REJECTED) | set(QUIRKS)
+        UNSUPPORTED) | set(REJECTED) | set(QUIRKS) | set(CACHE_ROLES) | set(SESSION_ROLES)
     unknown = sorted(named - seen)
     if unknown:
         sys.exit("policy names command(s) redis-server does not have: " + ", ".join(unknown))
@@ -555,6 +584,8 @@ def emit_info(cmd):
              ".last_key = %d" % cmd["last"], ".step = %d" % cmd["step"],
              ".key_specs = %s" % ("kSpecs_" + name if cmd["specs"] else "{}"),
              ".routing = Routing::%s" % cmd["routing"],
+             ".cache_role = CacheRole::%s" % CACHE_ROLES.get(cmd["name"], "kNone"),
+             ".session_role = SessionRole::%s" % SESSION_ROLES.get(cmd["name"], "kNone"),
              ".note = %s" % cpp_str(cmd["note"]),
              ".subcommands = %s" % ("kSub_" + name if cmd["subs"] else "{}"),
              ".quirk = KeyQuirk::%s" % QUIRKS.get(cmd["name"], "kNone"),
@@ -632,7 +663,29 @@ def render_docs(commands):
         out += ["| command | note |", "|---|---|"]
         out += ["| `%s` | %s |" % (display(c), c["note"] or "") for c in rows]
         out.append("")
+    out += render_roles()
     return "\n".join(out)
+
+
+def render_roles():
+    """The cache and session roles (CACHE_ROLES, SESSION_ROLES), role by role."""
+    out = ["## Cache and session roles", "",
+           "Beside its routing kind, a command may have a cache role (`resp::CacheRole`: what the "
+           "policy chain, read-through and write modes, does with it on a policy key) and a "
+           "session role (`resp::SessionRole`: what the client session does with it itself). "
+           "Every other command has neither (`kNone`).", ""]
+    for title, table, enum in (("cache role", CACHE_ROLES, "CacheRole"),
+                               ("session role", SESSION_ROLES, "SessionRole")):
+        out += ["| %s | commands |" % title, "|---|---|"]
+        roles = []
+        for role in table.values():
+            if role not in roles:
+                roles.append(role)
+        for role in roles:
+            names = [n.upper().replace("|", " ") for n, r in table.items() if r == role]
+            out.append("| `%s::%s` | %s |" % (enum, role, ", ".join(names)))
+        out.append("")
+    return out
 
 
 def display(cmd):

@@ -64,37 +64,29 @@ struct Engine::Read {
 };
 
 Engine::Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime, NodeSender& nodes)
-    : shared_(std::move(shared)),
-      runtime_(std::move(runtime)),
-      nodes_(&nodes),
-      rng_(std::random_device{}()) {}
+    : ChainStep(std::move(runtime), nodes), shared_(std::move(shared)) {}
 
-bool Engine::handle(std::string_view name, std::span<const std::string_view> args,
-                    const ReplyTarget& target) {
-  const ReadOp op = read_op(name);
+bool Engine::handle(ChainRequest& request, const ReplyTarget& target) {
+  const ReadOp op = read_op(request.role());
+  const auto args = request.args();
   if (op == ReadOp::kNone || args.size() < 2) return false;
-  if (const auto g = shared_->generation(); g != generation_) {
-    snapshot_ = shared_->snapshot();
-    generation_ = g;
-  }
-  if (snapshot_->set->empty()) return false;
-  auto snap = snapshot_;
+  const SnapPtr& snap = request.snapshot();
+  if (snap->set->empty()) return false;
   const bool get_like = op == ReadOp::kGet || op == ReadOp::kMget;
   const std::size_t last = op == ReadOp::kMget ? args.size() : 2;
-  const auto applies = [&](std::string_view key) {
-    const auto m = snap->set->match(key);
+  const auto applies = [&](const PolicySet::Match& m) {
     return m.policy != nullptr && m.policy->is_hash() != get_like;
   };
   // Plain keys cost one pattern scan and no allocation.
   bool any = false;
-  for (std::size_t i = 1; i < last && !any; ++i) any = applies(args[i]);
+  for (std::size_t i = 1; i < last && !any; ++i) any = applies(request.match(i));
   if (!any) return false;
   auto r = std::make_shared<Read>();
   for (std::size_t i = 1; i < last; ++i) {
     Read::Slot slot;
     slot.key = std::string(args[i]);
-    const auto m = snap->set->match(args[i]);
-    if (m.policy != nullptr && m.policy->is_hash() != get_like) {
+    const auto& m = request.match(i);  // matched above, or now: once per key either way
+    if (applies(m)) {
       slot.policy = true;
       slot.index = m.policy->index;
       slot.id = std::string(m.id);
@@ -104,7 +96,7 @@ bool Engine::handle(std::string_view name, std::span<const std::string_view> arg
   r->op = op;
   r->args.assign(args.begin(), args.end());
   r->target = target;
-  r->snap = std::move(snap);
+  r->snap = snap;
   r->open = r->slots.size();
   for (const auto& s : r->slots) r->reading += s.policy ? 1 : 0;
   for (std::size_t i = 0; i < r->slots.size(); ++i) read_key(r, i);
@@ -371,18 +363,6 @@ void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& 
   if (!shared_->flights().join(key, {})) return;  // a load is already under way
   if (early) snap->stats[index]->early_refreshes.add();
   start_load(snap, index, {KeyLoad{key, id, {}, false}});
-}
-
-void Engine::redis(std::string_view key, std::string request, bool read, std::uint64_t lane,
-                   std::function<void(std::string_view)> on_reply, int protocol) {
-  const std::uint32_t node = nodes_->node_for_key(key);
-  ReplyTarget target{std::make_shared<CallbackSink>(std::move(on_reply)), 0, lane};
-  target.protocol = static_cast<std::uint8_t>(protocol);
-  if (read) {
-    nodes_->send_read(node, request, std::move(target));
-  } else {
-    nodes_->send(node, request, std::move(target));
-  }
 }
 
 std::string Engine::token() {

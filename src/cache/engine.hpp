@@ -1,5 +1,6 @@
-// The read-through engine of one worker: takes GET/MGET (column, json) and HGET, HMGET,
-// HGETALL, HEXISTS, HLEN (hash) on policy keys from the dispatcher, answers hits from Redis
+// The read-through engine of one worker, a step of its policy chain: takes GET/MGET (column,
+// json) and HGET, HMGET, HGETALL, HEXISTS, HLEN (hash; by their cache role) on policy keys,
+// answers hits from Redis
 // and loads misses from the database (single flight, optional lease), storing what it loads.
 // Runs on its worker's thread; talks to Redis through the worker's NodeSender and to
 // the database through DbRunner. Asio-free (Runtime gives it posts and timers).
@@ -18,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/policy_chain.hpp"
 #include "cache/shared.hpp"
 #include "sidecache/node_sender.hpp"
 
@@ -25,16 +27,13 @@ namespace sidecache::cache {
 
 class StoreHook;
 
-class Engine : public std::enable_shared_from_this<Engine> {
+class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
  public:
   Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime, NodeSender& nodes);
 
-  // Takes the request when it is a read-through command on at least one policy key (exactly
-  // one reply goes to `target`, later); false: route it as usual. `name` is lower case.
-  bool handle(std::string_view name, std::span<const std::string_view> args,
-              const ReplyTarget& target);
-  // After a reload: new Redis requests go to the new nodes.
-  void set_nodes(NodeSender& nodes) { nodes_ = &nodes; }
+  // Takes the request when its command is a read-through read (its cache role) on at least
+  // one policy key (exactly one reply goes to `target`, later); false: route it as usual.
+  bool handle(ChainRequest& request, const ReplyTarget& target) override;
 
   // Loads `ids` of policy `index` (bounded concurrency, batches), then calls `done` on this
   // worker with the number of keys warmed. `ids` empty and a warm query: the query's ids.
@@ -91,17 +90,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void release_lease(const KeyLoad& key);
   void warm_next(const std::shared_ptr<Warm>& w);
 
-  // Redis: one request to the node of `key`, `on_reply` called on this worker.
-  void redis(std::string_view key, std::string request, bool read, std::uint64_t lane,
-             std::function<void(std::string_view)> on_reply, int protocol = 2);
   std::string token();
   double uniform();
 
   std::shared_ptr<Shared> shared_;
-  std::uint64_t generation_ = ~std::uint64_t{0};
-  SnapPtr snapshot_;  // the policies of `generation_`
-  std::shared_ptr<Runtime> runtime_;
-  NodeSender* nodes_;
   // Misses of one policy gathered within load_batch_window, by (snapshot, policy index).
   struct MissBatch {
     SnapPtr snap;
@@ -110,7 +102,6 @@ class Engine : public std::enable_shared_from_this<Engine> {
   };
   std::map<std::pair<const Snapshot*, std::size_t>, MissBatch> batches_;
   std::uint64_t next_batch_id_ = 0;
-  std::mt19937_64 rng_;
 };
 
 }  // namespace sidecache::cache

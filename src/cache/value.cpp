@@ -75,15 +75,25 @@ std::optional<Value> map_row(const config::CachePolicy& policy, const db::Row& r
   return value;
 }
 
-ReadOp read_op(std::string_view name) {
-  if (name == "get") return ReadOp::kGet;
-  if (name == "mget") return ReadOp::kMget;
-  if (name == "hget") return ReadOp::kHget;
-  if (name == "hmget") return ReadOp::kHmget;
-  if (name == "hgetall") return ReadOp::kHgetall;
-  if (name == "hexists") return ReadOp::kHexists;
-  if (name == "hlen") return ReadOp::kHlen;
-  return ReadOp::kNone;
+ReadOp read_op(resp::CacheRole role) {
+  switch (role) {
+    case resp::CacheRole::kGet:
+      return ReadOp::kGet;
+    case resp::CacheRole::kMget:
+      return ReadOp::kMget;
+    case resp::CacheRole::kHget:
+      return ReadOp::kHget;
+    case resp::CacheRole::kHmget:
+      return ReadOp::kHmget;
+    case resp::CacheRole::kHgetall:
+      return ReadOp::kHgetall;
+    case resp::CacheRole::kHexists:
+      return ReadOp::kHexists;
+    case resp::CacheRole::kHlen:
+      return ReadOp::kHlen;
+    default:
+      return ReadOp::kNone;
+  }
 }
 
 std::string_view null_reply(int protocol) { return protocol >= 3 ? "_\r\n" : "$-1\r\n"; }

@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "db/database.hpp"
+#include "resp/command_table.hpp"
 
 namespace sidecache::cache {
 
@@ -47,7 +48,7 @@ std::optional<Value> map_row(const config::CachePolicy& policy, const db::Row& r
 
 // The client commands the engine reads through.
 enum class ReadOp { kGet, kMget, kHget, kHmget, kHgetall, kHexists, kHlen, kNone };
-ReadOp read_op(std::string_view lower_name);
+ReadOp read_op(resp::CacheRole role);
 
 // The reply Redis would give to `args` (a single-key read op) for `value`, or for a missing
 // key when `value` is null, in RESP `protocol` (2, or 3: null `_`, HGETALL a map).

@@ -84,21 +84,32 @@ Dispatcher::Dispatcher(NodeSender& nodes, const ProcessState& process, WorkerSta
 
 Dispatched Dispatcher::dispatch(const resp::Command& command, std::string_view raw,
                                 ClientState& client, const ReplyTarget& target) {
-  // Requests go to node connections of the client's RESP version (backend::Pool).
-  if (target.protocol == client.protocol) return dispatch_as(command, raw, client, target);
-  ReplyTarget as_client = target;
-  as_client.protocol = static_cast<std::uint8_t>(client.protocol);
-  return dispatch_as(command, raw, client, as_client);
+  resolve(command.args, resolved_);
+  return dispatch(resolved_, command, raw, client, target);
 }
 
-Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_view raw,
-                                   ClientState& client, const ReplyTarget& target) {
+Dispatched Dispatcher::dispatch(const Resolved& resolved, const resp::Command& command,
+                                std::string_view raw, ClientState& client,
+                                const ReplyTarget& target) {
+  // Requests go to node connections of the client's RESP version (backend::Pool).
+  if (target.protocol == client.protocol) {
+    return dispatch_as(resolved, command, raw, client, target);
+  }
+  ReplyTarget as_client = target;
+  as_client.protocol = static_cast<std::uint8_t>(client.protocol);
+  return dispatch_as(resolved, command, raw, client, as_client);
+}
+
+Dispatched Dispatcher::dispatch_as(const Resolved& resolved, const resp::Command& command,
+                                   std::string_view raw, ClientState& client,
+                                   const ReplyTarget& target) {
   stats_.commands.add();
   const auto& args = command.args;
   Dispatched done;
-  const resp::CommandInfo* info = resolve_command(args, done.info, error_);
+  done.info = resolved.known;
+  const resp::CommandInfo* info = resolved.info;
   if (info == nullptr) {
-    reply_error(target, error_);
+    reply_error(target, resolved.error);
     return done;
   }
   if (client.guarded && !check_access(*info, args, client, keys_, error_)) {
@@ -106,30 +117,25 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
     reply_error(target, error_);
     return done;
   }
-  if (writer_ != nullptr &&
-      writer_->handle(info->name, args, info->has(resp::kFlagWrite), target)) {
-    done.node = Dispatched::kManyNodes;
-    return done;
-  }
-  if (cache_ != nullptr && cache_->handle(info->name, args, target)) {
-    done.node = Dispatched::kManyNodes;
+  if (chain_ != nullptr && chain_->handle(*info, args, target)) {
+    done.where = Where::cache();  // the write modes or the read-through engine answer it
     return done;
   }
 
   if (info->routing == resp::Routing::kSession || blocks(*info, args)) {
-    done.session = true;  // the session's transaction, blocking or Pub/Sub mode
+    done.where = Where::session();  // the session's transaction, blocking or Pub/Sub mode
     return done;
   }
   switch (info->routing) {
     case resp::Routing::kSingleNode:
-      done.node = forward(*info, command, raw, target);
+      done.where = forward(*info, command, raw, target);
       break;
     case resp::Routing::kSplit:
-      done.node = Dispatched::kManyNodes;
+      done.where = Where::nodes();
       split(*info, command, raw, target);
       break;
     case resp::Routing::kBroadcast:
-      done.node = Dispatched::kManyNodes;
+      done.where = Where::nodes();
       broadcast(*info, command, raw, target);
       break;
     case resp::Routing::kLocal:
@@ -139,7 +145,7 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
       reply_error(target, errors::rejected(info->name, info->note));
       break;
     case resp::Routing::kKeyspace:
-      done.node = Dispatched::kManyNodes;
+      done.where = Where::nodes();
       keyspace(*info, command, raw, target);
       break;
     case resp::Routing::kSession:  // handled above
@@ -148,6 +154,21 @@ Dispatched Dispatcher::dispatch_as(const resp::Command& command, std::string_vie
       break;
   }
   return done;
+}
+
+std::string Dispatcher::where_name(const Where& where) const {
+  switch (where.outcome) {
+    case Outcome::kNode:
+      return node_name(where.node);
+    case Outcome::kNodes:
+      return "several nodes";
+    case Outcome::kCache:
+      return "cache";
+    case Outcome::kAnswered:
+    case Outcome::kSession:
+      break;
+  }
+  return "sidecache";
 }
 
 void Dispatcher::run_local_command(const resp::CommandInfo& info, const resp::Command& command,
@@ -165,12 +186,12 @@ void Dispatcher::run_local_command(const resp::CommandInfo& info, const resp::Co
   target.deliver(scratch_);
 }
 
-std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
-                                 std::string_view raw, const ReplyTarget& target) {
+Where Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& command,
+                          std::string_view raw, const ReplyTarget& target) {
   const auto& args = command.args;
   if (!resp::key_indexes(info, args, keys_, error_)) {
     reply_error(target, error_);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   std::uint32_t node = 0;
   if (keys_.empty()) {
@@ -181,14 +202,14 @@ std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Comm
     for (std::size_t i = 1; i < keys_.size(); ++i) {
       if (nodes_->node_for_key(args[keys_[i]]) != node) {
         reply_error(target, errors::kCrossSlot);
-        return Dispatched::kNoNode;
+        return Where::answered();
       }
     }
   }
   if (&info == evalsha_ || &info == evalsha_ro_) {
     send_evalsha(scripts_, node, resp_form(command, raw), args[1], info.has(resp::kFlagReadOnly),
                  target);
-    return static_cast<std::int32_t>(node);
+    return Where::at(node);
   }
   if ((&info == eval_ || &info == eval_ro_) && !process_.scripts.learn(args[1])) {
     stats_.script_registry_full.add();
@@ -198,7 +219,7 @@ std::int32_t Dispatcher::forward(const resp::CommandInfo& info, const resp::Comm
   } else {
     nodes_->send(node, resp_form(command, raw), target);
   }
-  return static_cast<std::int32_t>(node);
+  return Where::at(node);
 }
 
 void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& command,

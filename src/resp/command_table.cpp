@@ -302,6 +302,15 @@ std::string_view routing_name(Routing routing) {
   return "unknown";
 }
 
+const CommandInfo* find_command(std::string_view name) {
+  const auto& table = CommandTable::instance();
+  const auto bar = name.find('|');
+  if (bar == std::string_view::npos) return table.find(name);
+  const CommandInfo* container = table.find(name.substr(0, bar));
+  if (container == nullptr) return nullptr;
+  return CommandTable::find_subcommand(*container, name.substr(bar + 1));
+}
+
 bool key_indexes(const CommandInfo& info, std::span<const std::string_view> args,
                  std::vector<std::uint32_t>& out, std::string& error) {
   out.clear();

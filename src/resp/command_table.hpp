@@ -25,6 +25,64 @@ enum class Routing : std::uint8_t {
   kUnsupported,  // not supported (yet): WAIT, CLIENT TRACKING, ...
 };
 
+// What the policy chain (read-through engine, write modes) does with a command on a policy key;
+// generated beside the routing kind (scripts/gen_command_table.py, CACHE_ROLES).
+enum class CacheRole : std::uint8_t {
+  kNone,  // no role: a read passes, a write is checked for write-policy keys by its key specs
+  // Reads the read-through engine serves.
+  kGet,
+  kMget,
+  kHget,
+  kHmget,
+  kHgetall,
+  kHexists,
+  kHlen,
+  // Writes the write modes map to a database row.
+  kSet,
+  kMset,
+  kIncr,
+  kDecr,
+  kIncrBy,
+  kDecrBy,
+  kHset,
+  kHmset,
+  kHincrBy,
+  kDel,
+  kUnlink,
+  kScript,  // EVAL, EVALSHA, FCALL: refused on keys of a write policy
+  kTtl,     // EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST, TOUCH: change no row, pass
+};
+
+// A read the read-through engine serves.
+constexpr bool is_cache_read(CacheRole role) {
+  return role >= CacheRole::kGet && role <= CacheRole::kHlen;
+}
+
+// What the client session does with a command itself (transactions, Pub/Sub, the commands its
+// modes treat specially); generated beside the routing kind (SESSION_ROLES).
+enum class SessionRole : std::uint8_t {
+  kNone,
+  kMulti,
+  kExec,
+  kDiscard,
+  kWatch,
+  kUnwatch,
+  kReset,  // leaves every mode
+  kQuit,
+  kPing,  // answered in RESP2 subscribed mode; queueable in MULTI
+  kEcho,  // queueable in MULTI
+  kSubscribe,
+  kPsubscribe,
+  kSsubscribe,
+  kUnsubscribe,
+  kPunsubscribe,
+  kSunsubscribe,
+  kPublish,         // PUBLISH, SPUBLISH: to the channel's node
+  kPubsubNumpat,    // PUBSUB NUMPAT: one node knows every pattern
+  kPubsubChannels,  // PUBSUB CHANNELS, SHARDCHANNELS: the union over the nodes
+  kPubsubNumsub,    // PUBSUB NUMSUB, SHARDNUMSUB: counts summed over the nodes
+};
+
 // Flags from Redis's command flags that sidecache cares about.
 enum CommandFlag : std::uint32_t {
   kFlagWrite = 1u << 0,
@@ -129,6 +187,8 @@ struct CommandInfo {
   int step = 0;
   std::span<const KeySpec> key_specs;
   Routing routing = Routing::kRejected;
+  CacheRole cache_role = CacheRole::kNone;
+  SessionRole session_role = SessionRole::kNone;
   std::string_view note;  // why a command is rejected/unsupported (shown to the client)
   std::span<const CommandInfo> subcommands;  // non-empty for container commands
   KeyQuirk quirk = KeyQuirk::kNone;
@@ -162,6 +222,9 @@ class CommandTable {
 
 // "local", "single-node", ... for logs and docs.
 std::string_view routing_name(Routing routing);
+// The command table's entry of a lower-case name ("container|sub" for a subcommand); nullptr
+// when unknown.
+const CommandInfo* find_command(std::string_view name);
 
 namespace detail {
 // Defined in the generated command_table_data.cpp: every top-level command, sorted by name.

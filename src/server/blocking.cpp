@@ -5,13 +5,13 @@
 
 namespace sidecache::server {
 
-std::int32_t Blocking::run(const resp::CommandInfo& info, const resp::Command& command,
-                           std::string_view raw, const ReplyTarget& target) {
+dispatch::Where Blocking::run(const resp::CommandInfo& info, const resp::Command& command,
+                              std::string_view raw, const ReplyTarget& target) {
   const auto fail = [&](std::string_view text) {
     scratch_.clear();
     resp::append_error(scratch_, text);
     target.deliver(scratch_);
-    return dispatch::Dispatched::kNoNode;
+    return dispatch::Where::answered();
   };
   std::uint32_t node = 0;
   bool has_keys = false;
@@ -30,7 +30,7 @@ std::int32_t Blocking::run(const resp::CommandInfo& info, const resp::Command& c
     link_.reset();
     keep_for_reuse()(std::move(link));
   });
-  return static_cast<std::int32_t>(node);
+  return dispatch::Where::at(node);
 }
 
 void Blocking::done() {

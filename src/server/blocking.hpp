@@ -21,9 +21,9 @@ class Blocking {
   Blocking& operator=(const Blocking&) = delete;
 
   // Runs the command; its reply (or an error) goes to `target`. Returns the node, or
-  // Dispatched::kNoNode when answered at once with an error.
-  std::int32_t run(const resp::CommandInfo& info, const resp::Command& command,
-                   std::string_view raw, const ReplyTarget& target);
+  // Where::answered() when answered at once with an error.
+  dispatch::Where run(const resp::CommandInfo& info, const resp::Command& command,
+                      std::string_view raw, const ReplyTarget& target);
   // True while a blocking command waits for its reply.
   bool active() const { return link_ && !link_->stopped(); }
   // Its reply was delivered (by the link) or the client is gone.

@@ -8,6 +8,7 @@ namespace sidecache::server {
 namespace {
 
 using dispatch::Dispatched;
+using dispatch::Where;
 
 struct Names {
   std::string_view subscribe;
@@ -48,42 +49,48 @@ void PubSub::reply_error(const ReplyTarget& target, std::string_view text) {
   target.deliver(scratch_);
 }
 
-std::int32_t PubSub::command(const resp::CommandInfo& info, const resp::Command& command,
-                             std::string_view raw, const ReplyTarget& target) {
-  const std::string_view name = info.name;
+dispatch::Where PubSub::command(const resp::CommandInfo& info, const resp::Command& command,
+                                std::string_view raw, const ReplyTarget& target) {
+  using resp::SessionRole;
   auto& nodes = ctx_.nodes();
-  if (name == "publish" || name == "spublish") {
-    const std::uint32_t node = nodes.node_for_key(command.args[1]);
-    nodes.send(node, resp_form(command, raw, scratch_), target);
-    return static_cast<std::int32_t>(node);
-  }
-  if (name == "pubsub|numpat") {  // every pattern is on every node: one node knows them all
-    nodes.send(0, resp_form(command, raw, scratch_), target);
-    return 0;
-  }
-  if (name == "pubsub|channels" || name == "pubsub|shardchannels") {
-    pubsub_query(PubSubMerge::kUnion, resp_form(command, raw, scratch_), nodes, target);
-    return Dispatched::kManyNodes;
-  }
-  if (name == "pubsub|numsub" || name == "pubsub|shardnumsub") {
-    pubsub_query(PubSubMerge::kSumPairs, resp_form(command, raw, scratch_), nodes, target);
-    return Dispatched::kManyNodes;
-  }
-  static constexpr std::pair<std::string_view, Kind> kKinds[] = {
-      {"subscribe", Kind::kChannel},    {"psubscribe", Kind::kPattern},
-      {"ssubscribe", Kind::kShard},     {"unsubscribe", Kind::kChannel},
-      {"punsubscribe", Kind::kPattern}, {"sunsubscribe", Kind::kShard}};
-  for (std::size_t i = 0; i < std::size(kKinds); ++i) {
-    if (kKinds[i].first != name) continue;
-    if (i < 3) {
-      subscribe(kKinds[i].second, command, target);
-    } else {
-      unsubscribe(kKinds[i].second, command, target);
+  switch (info.session_role) {
+    case SessionRole::kPublish: {
+      const std::uint32_t node = nodes.node_for_key(command.args[1]);
+      nodes.send(node, resp_form(command, raw, scratch_), target);
+      return Where::at(node);
     }
-    return Dispatched::kManyNodes;
+    case SessionRole::kPubsubNumpat:  // every pattern is on every node: one node knows them all
+      nodes.send(0, resp_form(command, raw, scratch_), target);
+      return Where::at(0);
+    case SessionRole::kPubsubChannels:
+      pubsub_query(PubSubMerge::kUnion, resp_form(command, raw, scratch_), nodes, target);
+      return Where::nodes();
+    case SessionRole::kPubsubNumsub:
+      pubsub_query(PubSubMerge::kSumPairs, resp_form(command, raw, scratch_), nodes, target);
+      return Where::nodes();
+    case SessionRole::kSubscribe:
+      subscribe(Kind::kChannel, command, target);
+      return Where::nodes();
+    case SessionRole::kPsubscribe:
+      subscribe(Kind::kPattern, command, target);
+      return Where::nodes();
+    case SessionRole::kSsubscribe:
+      subscribe(Kind::kShard, command, target);
+      return Where::nodes();
+    case SessionRole::kUnsubscribe:
+      unsubscribe(Kind::kChannel, command, target);
+      return Where::nodes();
+    case SessionRole::kPunsubscribe:
+      unsubscribe(Kind::kPattern, command, target);
+      return Where::nodes();
+    case SessionRole::kSunsubscribe:
+      unsubscribe(Kind::kShard, command, target);
+      return Where::nodes();
+    default:
+      break;
   }
   reply_error(target, resp::errors::unsupported(info.name, info.note));
-  return Dispatched::kNoNode;
+  return Where::answered();
 }
 
 std::set<std::string>& PubSub::set_of(Kind kind) {

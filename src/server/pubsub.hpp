@@ -29,10 +29,10 @@ class PubSub {
   // Channels, patterns and shard channels subscribed to (RESP2 clients are then limited to
   // the subscribe commands, PING, QUIT and RESET).
   std::size_t subscriptions() const { return channels_.size() + patterns_.size() + shard_.size(); }
-  // (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB <sub>. Returns the node used
-  // (Dispatched::kNoNode / kManyNodes otherwise).
-  std::int32_t command(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const ReplyTarget& target);
+  // (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB <sub>, by their session role.
+  // Returns where the command went.
+  dispatch::Where command(const resp::CommandInfo& info, const resp::Command& command,
+                          std::string_view raw, const ReplyTarget& target);
   // RESET or the client leaving: every subscription ends, the connections close. Confirmations
   // still owed are answered.
   void reset();

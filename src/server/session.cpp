@@ -38,19 +38,6 @@ CommandClass command_class(const resp::CommandInfo& info) {
   }
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-  }
-  return true;
-}
-
-bool is_transaction_command(std::string_view name) {
-  return name == "multi" || name == "exec" || name == "discard" || name == "watch" ||
-         name == "unwatch";
-}
-
 resp::ParserLimits parser_limits(const config::LimitsConfig& limits) {
   resp::ParserLimits p;
   p.max_args = limits.max_args;
@@ -299,13 +286,18 @@ void Session::process_input() {
 }
 
 dispatch::Dispatched Session::handle(std::string_view raw, const ReplyTarget& target) {
-  const auto& args = command_.args;
-  if (iequals(args[0], "reset")) {  // leaves every mode (then answered as usual)
+  // The command is looked up once, here; the transaction, the subscribed mode and the
+  // dispatcher all go by what it is (its session role), never by its name.
+  dispatch::resolve(command_.args, resolved_);
+  const resp::SessionRole role =
+      resolved_.known != nullptr ? resolved_.known->session_role : resp::SessionRole::kNone;
+  if (role == resp::SessionRole::kReset) {  // leaves every mode (then answered as usual)
     transaction_.reset();
     pubsub_.reset();
   }
-  if (transaction_.in_multi() && !iequals(args[0], "reset") && !iequals(args[0], "quit")) {
-    const auto done = transaction_.queue(command_, raw, target);
+  if (transaction_.in_multi() && role != resp::SessionRole::kReset &&
+      role != resp::SessionRole::kQuit) {
+    const auto done = transaction_.queue(resolved_, command_, raw, target);
     if (!transaction_.in_multi()) hold_ = true;  // EXEC or DISCARD: nothing overtakes them
     return done;
   }
@@ -315,54 +307,74 @@ dispatch::Dispatched Session::handle(std::string_view raw, const ReplyTarget& ta
   }
   if (deferred_ != nullptr) {  // dispatched already, then deferred
     done.info = std::exchange(deferred_, nullptr);
-    done.session = true;
+    done.where = dispatch::Where::session();
   } else {
-    done = ctx_.dispatcher.dispatch(command_, raw, client_, target);
+    done = ctx_.dispatcher.dispatch(resolved_, command_, raw, client_, target);
   }
-  if (!done.session) return done;
+  if (done.where.outcome != dispatch::Outcome::kSession) return done;
   return session_command(*done.info, raw, target);
 }
 
 dispatch::Dispatched Session::session_command(const resp::CommandInfo& info, std::string_view raw,
                                               const ReplyTarget& target) {
+  using resp::SessionRole;
   dispatch::Dispatched done;
   done.info = &info;
-  const std::string_view name = info.name;
+  const SessionRole role = info.session_role;
   const bool blocking = info.has(resp::kFlagBlocking);
   // Earlier requests still in flight on the shared connections must reach their nodes before
   // a dedicated connection starts: wait for their replies, then read this request again.
-  if ((blocking || name == "multi" || name == "watch") && slots_.size() > 1) {
+  if ((blocking || role == SessionRole::kMulti || role == SessionRole::kWatch) &&
+      slots_.size() > 1) {
     deferred_ = &info;
     return done;
   }
   if (blocking) {
-    done.node = blocking_.run(info, command_, raw, target);
+    done.where = blocking_.run(info, command_, raw, target);
     hold_ = true;  // like Redis: nothing after it runs before its reply
-  } else if (is_transaction_command(name)) {
-    done.node = transaction_.command(info, command_, raw, target);
-    if (name == "unwatch") hold_ = true;
-  } else {
-    done.node = pubsub_.command(info, command_, raw, target);
+    return done;
+  }
+  switch (role) {
+    case SessionRole::kMulti:
+    case SessionRole::kExec:
+    case SessionRole::kDiscard:
+    case SessionRole::kWatch:
+      done.where = transaction_.command(info, command_, raw, target);
+      break;
+    case SessionRole::kUnwatch:
+      done.where = transaction_.command(info, command_, raw, target);
+      hold_ = true;
+      break;
+    default:
+      done.where = pubsub_.command(info, command_, raw, target);
+      break;
   }
   return done;
 }
 
 bool Session::subscribed_mode_reply(const ReplyTarget& target, dispatch::Dispatched& done) {
+  using resp::SessionRole;
   const auto& args = command_.args;
-  const resp::CommandInfo* info = resp::CommandTable::instance().find(args[0]);
-  if (info == nullptr) return false;  // the dispatcher answers unknown commands
-  if (!info->subcommands.empty() && args.size() >= 2) {
-    if (const auto* sub = resp::CommandTable::find_subcommand(*info, args[1])) info = sub;
-  }
-  const std::string_view name = info->name;
-  static constexpr std::string_view kAllowed[] = {"subscribe",   "psubscribe",   "ssubscribe",
-                                                  "unsubscribe", "punsubscribe", "sunsubscribe",
-                                                  "quit",        "reset"};
-  for (const auto allowed : kAllowed) {
-    if (name == allowed) return false;
+  // What was recognised, arity aside (the dispatcher answers unknown commands and, for PING,
+  // a wrong arity).
+  const resp::CommandInfo* info = resolved_.known;
+  if (info == nullptr) return false;
+  switch (info->session_role) {
+    case SessionRole::kSubscribe:
+    case SessionRole::kPsubscribe:
+    case SessionRole::kSsubscribe:
+    case SessionRole::kUnsubscribe:
+    case SessionRole::kPunsubscribe:
+    case SessionRole::kSunsubscribe:
+    case SessionRole::kQuit:
+    case SessionRole::kReset:
+      return false;
+    default:
+      break;
   }
   std::string reply;
-  if (name == "ping" && args.size() <= 2) {
+  if (info->session_role == SessionRole::kPing) {
+    if (args.size() > 2) return false;  // wrong arity: the dispatcher says so
     ctx_.stats.commands.add();
     done.info = info;
     reply = "*2\r\n";
@@ -371,10 +383,9 @@ bool Session::subscribed_mode_reply(const ReplyTarget& target, dispatch::Dispatc
     target.deliver(reply);
     return true;
   }
-  if (name == "ping") return false;  // wrong arity: the dispatcher says so
   ctx_.stats.commands.add();
   done.info = info;
-  resp::append_error(reply, "ERR Can't execute '" + std::string(name) +
+  resp::append_error(reply, "ERR Can't execute '" + std::string(info->name) +
                                 "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
                                 "RESET are allowed in this context");
   target.deliver(reply);
@@ -588,11 +599,7 @@ void Session::record(const Request& request, bool error) {
   const auto threshold = ctx_.config->logging.slow_request_threshold;
   // Blocking commands wait on purpose: not slow requests.
   if (threshold.count() > 0 && elapsed >= threshold && !info->has(resp::kFlagBlocking)) {
-    const std::int32_t node = request.dispatched.node;
-    const std::string where = node >= 0
-                                  ? ctx_.dispatcher.node_name(static_cast<std::uint32_t>(node))
-                              : node == dispatch::Dispatched::kManyNodes ? "several nodes"
-                                                                         : "sidecache";
+    const std::string where = ctx_.dispatcher.where_name(request.dispatched.where);
     spdlog::warn("slow request: {} on {} took {:.3f} ms (client {}{})", info->name, where,
                  std::chrono::duration<double, std::milli>(elapsed).count(), client_.id,
                  error ? ", error reply" : "");

@@ -119,6 +119,7 @@ class Session final : public ReplySink,
   dispatch::ClientState client_;
   resp::RequestParser parser_;
   resp::Command command_;
+  dispatch::Resolved resolved_;  // command_'s command, looked up once per request
   ByteBuffer in_;
   // Replies owed, in request order, and the bytes buffered for this client.
   ReplyQueue<Request> slots_;

@@ -8,6 +8,7 @@ namespace sidecache::server {
 namespace {
 
 using dispatch::Dispatched;
+using dispatch::Where;
 namespace errors = resp::errors;
 
 constexpr std::string_view kOk = "+OK\r\n";
@@ -21,17 +22,19 @@ constexpr std::string_view kDiscard = "*1\r\n$7\r\nDISCARD\r\n";
 enum class Queueable { kKeyed, kKeyless, kNo };
 
 Queueable queueable(const resp::CommandInfo& info) {
-  const std::string_view name = info.name;
+  using resp::SessionRole;
   switch (info.routing) {
     case resp::Routing::kSingleNode:
     case resp::Routing::kSplit:
       return Queueable::kKeyed;  // keyless single-node commands: see keys_node()
     case resp::Routing::kLocal:
-      return name == "ping" || name == "echo" ? Queueable::kKeyless : Queueable::kNo;
+      return info.session_role == SessionRole::kPing || info.session_role == SessionRole::kEcho
+                 ? Queueable::kKeyless
+                 : Queueable::kNo;
     case resp::Routing::kSession:
       if (info.has(resp::kFlagBlocking)) return Queueable::kKeyed;  // never blocks in MULTI
-      if (name == "publish" || name == "spublish") return Queueable::kKeyed;
-      if (name == "unwatch") return Queueable::kKeyless;
+      if (info.session_role == SessionRole::kPublish) return Queueable::kKeyed;
+      if (info.session_role == SessionRole::kUnwatch) return Queueable::kKeyless;
       return Queueable::kNo;
     default:
       return Queueable::kNo;
@@ -46,64 +49,70 @@ void Transaction::reply_error(const ReplyTarget& target, std::string_view text) 
   target.deliver(scratch_);
 }
 
-std::int32_t Transaction::command(const resp::CommandInfo& info, const resp::Command& command,
-                                  std::string_view raw, const ReplyTarget& target) {
-  const std::string_view name = info.name;
-  if (name == "multi") {
-    multi_ = true;
-    flagged_ = false;
-    reply(target, kOk);
-    return Dispatched::kNoNode;
+dispatch::Where Transaction::command(const resp::CommandInfo& info, const resp::Command& command,
+                                     std::string_view raw, const ReplyTarget& target) {
+  switch (info.session_role) {
+    case resp::SessionRole::kMulti:
+      multi_ = true;
+      flagged_ = false;
+      reply(target, kOk);
+      return Where::answered();
+    case resp::SessionRole::kExec:
+      reply_error(target, errors::kExecWithoutMulti);
+      return Where::answered();
+    case resp::SessionRole::kDiscard:
+      reply_error(target, errors::kDiscardWithoutMulti);
+      return Where::answered();
+    case resp::SessionRole::kWatch:
+      return watch(info, command, raw, target);
+    default:
+      return unwatch(command, raw, target);  // UNWATCH
   }
-  if (name == "exec") {
-    reply_error(target, errors::kExecWithoutMulti);
-    return Dispatched::kNoNode;
-  }
-  if (name == "discard") {
-    reply_error(target, errors::kDiscardWithoutMulti);
-    return Dispatched::kNoNode;
-  }
-  if (name == "watch") return watch(info, command, raw, target);
-  // UNWATCH
+}
+
+dispatch::Where Transaction::unwatch(const resp::Command& command, std::string_view raw,
+                                     const ReplyTarget& target) {
   if (!link_) {
     watch_lost_ = false;
     reply(target, kOk);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
-  const auto node = static_cast<std::int32_t>(node_);
+  const auto node = Where::at(node_);
   link_->send(resp_form(command, raw, scratch_), target);
   release(true);  // UNWATCH leaves nothing on the node
   return node;
 }
 
-std::int32_t Transaction::watch(const resp::CommandInfo& info, const resp::Command& command,
-                                std::string_view raw, const ReplyTarget& target) {
+dispatch::Where Transaction::watch(const resp::CommandInfo& info, const resp::Command& command,
+                                   std::string_view raw, const ReplyTarget& target) {
   std::uint32_t node = 0;
   bool has_keys = false;
   if (!keys_node(ctx_, info, command.args, node, has_keys, error_)) {
     reply_error(target, error_);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   if (link_ && node != node_) {
     reply_error(target, errors::kCrossSlot);  // WATCHed keys must share one node
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   if (!link_ && !pin(node, error_)) {
     reply_error(target, error_);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   watching_ = true;
   link_->send(resp_form(command, raw, scratch_), target);
-  return static_cast<std::int32_t>(node_);
+  return Where::at(node_);
 }
 
-dispatch::Dispatched Transaction::queue(const resp::Command& command, std::string_view raw,
+dispatch::Dispatched Transaction::queue(const dispatch::Resolved& resolved,
+                                        const resp::Command& command, std::string_view raw,
                                         const ReplyTarget& target) {
   ctx_.stats.commands.add();
   const auto& args = command.args;
   Dispatched done;
-  std::string error;
-  const resp::CommandInfo* info = dispatch::resolve_command(args, done.info, error);
+  done.info = resolved.known;
+  const resp::CommandInfo* info = resolved.info;
+  std::string error = resolved.error;
   if (info == nullptr ||
       (ctx_.client.guarded && !dispatch::check_access(*info, args, ctx_.client, keys_, error))) {
     if (info != nullptr) ctx_.stats.access_denied.add();
@@ -111,26 +120,25 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
     reply_error(target, error);
     return done;
   }
-  const std::string_view name = info->name;
-  if (name == "exec") {
-    done.node = exec(target);
-    return done;
-  }
-  if (name == "discard") {
-    done.node = discard(target);
-    return done;
-  }
-  if (name == "multi") {
-    reply_error(target, errors::kNestedMulti);
-    return done;
-  }
-  if (name == "watch") {
-    reply_error(target, errors::kWatchInMulti);
-    return done;
+  switch (info->session_role) {
+    case resp::SessionRole::kExec:
+      done.where = exec(target);
+      return done;
+    case resp::SessionRole::kDiscard:
+      done.where = discard(target);
+      return done;
+    case resp::SessionRole::kMulti:
+      reply_error(target, errors::kNestedMulti);
+      return done;
+    case resp::SessionRole::kWatch:
+      reply_error(target, errors::kWatchInMulti);
+      return done;
+    default:
+      break;
   }
   // Write modes need the database, which a Redis transaction cannot include.
-  if (write::Writer* writer = ctx_.dispatcher.writer(); writer != nullptr) {
-    std::string refusal = writer->refusal_in_transaction(name, args, info->has(resp::kFlagWrite));
+  if (cache::PolicyChain* chain = ctx_.dispatcher.chain(); chain != nullptr) {
+    std::string refusal = chain->refusal_in_transaction(*info, args);
     if (!refusal.empty()) {
       flag();
       reply_error(target, refusal);
@@ -140,12 +148,12 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
   const Queueable kind = queueable(*info);
   if (kind == Queueable::kNo) {
     flag();
-    reply_error(target, errors::not_queueable(name));
+    reply_error(target, errors::not_queueable(info->name));
     return done;
   }
   std::uint32_t node = 0;
   bool keyed = false;
-  if (name == "publish" || name == "spublish") {
+  if (info->session_role == resp::SessionRole::kPublish) {
     keyed = true;
     node = ctx_.nodes().node_for_key(args[1]);  // the channel's node, as PUBLISH goes
   } else if (kind == Queueable::kKeyed && !keys_node(ctx_, *info, args, node, keyed, error_)) {
@@ -153,39 +161,39 @@ dispatch::Dispatched Transaction::queue(const resp::Command& command, std::strin
     reply_error(target, error_);
     return done;
   }
-  done.node = enqueue(keyed, node, command, raw, target);
+  done.where = enqueue(keyed, node, command, raw, target);
   return done;
 }
 
-std::int32_t Transaction::enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
-                                  std::string_view raw, const ReplyTarget& target) {
+dispatch::Where Transaction::enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
+                                     std::string_view raw, const ReplyTarget& target) {
   if (keyed && link_ && node != node_) {
     flag();
     reply_error(target, std::string(errors::kCrossSlot) +
                             " (a transaction runs on the node of its first key)");
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   if (!link_ && flagged_) {  // EXEC will abort: nothing needs to reach a node
     reply(target, kQueued);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   if (keyed && !link_ && !pin(node, error_)) {
     flag();
     reply_error(target, error_);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   const std::string_view request = resp_form(command, raw, scratch_);
   if (!link_) {
     buffered_.emplace_back(request);
     reply(target, kQueued);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   send_multi();
   link_->send(request, target);
-  return static_cast<std::int32_t>(node_);
+  return Where::at(node_);
 }
 
-std::int32_t Transaction::exec(const ReplyTarget& target) {
+dispatch::Where Transaction::exec(const ReplyTarget& target) {
   multi_ = false;
   if (flagged_) {
     ctx_.stats.transactions_aborted.add();
@@ -194,7 +202,7 @@ std::int32_t Transaction::exec(const ReplyTarget& target) {
     flagged_ = false;
     buffered_.clear();
     reply_error(target, errors::kExecAbort);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   if (watch_lost_) {  // the WATCH died with its connection: do not run unguarded
     if (link_) release(false);
@@ -203,12 +211,12 @@ std::int32_t Transaction::exec(const ReplyTarget& target) {
     scratch_.clear();
     resp::append_null_array(scratch_);
     reply(target, scratch_);
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   if (!link_ && buffered_.empty()) {  // MULTI EXEC: nothing to run anywhere
     ctx_.stats.transactions_exec.add();
     reply(target, "*0\r\n");
-    return Dispatched::kNoNode;
+    return Where::answered();
   }
   if (!link_) {
     // Nothing keyed: any node that is up runs it; clients spread over the nodes.
@@ -219,24 +227,24 @@ std::int32_t Transaction::exec(const ReplyTarget& target) {
     if (!pin(node, error_)) {
       buffered_.clear();
       reply_error(target, error_);
-      return Dispatched::kNoNode;
+      return Where::answered();
     }
   }
   send_multi();
-  const auto node = static_cast<std::int32_t>(node_);
+  const auto node = Where::at(node_);
   ctx_.stats.transactions_exec.add();
   link_->send(kExec, target);
   release(true);  // EXEC unwatches everything
   return node;
 }
 
-std::int32_t Transaction::discard(const ReplyTarget& target) {
+dispatch::Where Transaction::discard(const ReplyTarget& target) {
   multi_ = false;
   flagged_ = false;
   buffered_.clear();
   ctx_.stats.transactions_discard.add();
   if (link_ && multi_sent_) {
-    const auto node = static_cast<std::int32_t>(node_);
+    const auto node = Where::at(node_);
     link_->send(kDiscard, target);
     release(true);
     return node;
@@ -244,7 +252,7 @@ std::int32_t Transaction::discard(const ReplyTarget& target) {
   if (link_) release(false);  // only WATCH was sent: closing the connection drops it
   watch_lost_ = false;
   reply(target, kOk);
-  return Dispatched::kNoNode;
+  return Where::answered();
 }
 
 bool Transaction::pin(std::uint32_t node, std::string& error) {

@@ -27,24 +27,26 @@ class Transaction {
 
   // Between MULTI and EXEC/DISCARD: every command goes to queue().
   bool in_multi() const { return multi_; }
-  // MULTI, EXEC, DISCARD, WATCH or UNWATCH outside a transaction. Returns the node used, or
-  // Dispatched::kNoNode.
-  std::int32_t command(const resp::CommandInfo& info, const resp::Command& command,
-                       std::string_view raw, const ReplyTarget& target);
-  // Any command inside MULTI (looked up here; EXEC and DISCARD end the transaction).
-  dispatch::Dispatched queue(const resp::Command& command, std::string_view raw,
-                             const ReplyTarget& target);
+  // MULTI, EXEC, DISCARD, WATCH or UNWATCH outside a transaction (by its session role).
+  // Returns where it went.
+  dispatch::Where command(const resp::CommandInfo& info, const resp::Command& command,
+                          std::string_view raw, const ReplyTarget& target);
+  // Any command inside MULTI, looked up by the session (EXEC and DISCARD end the transaction).
+  dispatch::Dispatched queue(const dispatch::Resolved& resolved, const resp::Command& command,
+                             std::string_view raw, const ReplyTarget& target);
   // RESET, QUIT, the client leaving: forget the transaction and close the connection.
   void reset();
 
  private:
-  std::int32_t exec(const ReplyTarget& target);
-  std::int32_t discard(const ReplyTarget& target);
-  std::int32_t watch(const resp::CommandInfo& info, const resp::Command& command,
-                     std::string_view raw, const ReplyTarget& target);
+  dispatch::Where exec(const ReplyTarget& target);
+  dispatch::Where discard(const ReplyTarget& target);
+  dispatch::Where unwatch(const resp::Command& command, std::string_view raw,
+                          const ReplyTarget& target);
+  dispatch::Where watch(const resp::CommandInfo& info, const resp::Command& command,
+                        std::string_view raw, const ReplyTarget& target);
   // Queues one checked command: `keyed` with its `node`, or keyless.
-  std::int32_t enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
-                       std::string_view raw, const ReplyTarget& target);
+  dispatch::Where enqueue(bool keyed, std::uint32_t node, const resp::Command& command,
+                          std::string_view raw, const ReplyTarget& target);
   bool pin(std::uint32_t node, std::string& error);
   void send_multi();
   void release(bool reusable);

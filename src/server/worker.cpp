@@ -44,12 +44,18 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
   if (process_.cache) {
     cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
     cache_ = std::make_shared<cache::Engine>(process_.cache, cache_runtime_, *pool_);
-    dispatcher_.set_cache(cache_.get());
   }
   if (process_.writes) {
     write_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
     writer_ = std::make_shared<write::Writer>(process_.writes, write_runtime_, *pool_);
-    dispatcher_.set_writer(writer_.get());
+  }
+  if (cache_ || writer_) {
+    // Write modes first (a write on a policy key is theirs), then read-through.
+    chain_ = std::make_unique<cache::PolicyChain>(process_.cache ? process_.cache
+                                                                 : process_.writes->cache);
+    if (writer_) chain_->add(*writer_);
+    if (cache_) chain_->add(*cache_);
+    dispatcher_.set_chain(chain_.get());
   }
 }
 

@@ -13,11 +13,13 @@
 #include "backend/pool.hpp"
 #include "cache/asio_runtime.hpp"
 #include "cache/engine.hpp"
+#include "cache/policy_chain.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
 #include "server/session.hpp"
 #include "server/tls_listener.hpp"
 #include "sidecache/util/asio.hpp"
+#include "write/writer.hpp"
 
 namespace sidecache::server {
 
@@ -81,6 +83,8 @@ class Worker final : public SessionRegistry {
   // Write modes (write-through, write-behind): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;
   std::shared_ptr<write::Writer> writer_;
+  // The steps before routing, in order: writer_, then cache_ (those that are set).
+  std::unique_ptr<cache::PolicyChain> chain_;
   bool draining_ = false;
   std::thread thread_;
 };

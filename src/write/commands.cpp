@@ -12,9 +12,13 @@ namespace {
 using config::ValueMapping;
 using config::WriteMode;
 
-const cache::Policy* write_policy(const cache::PolicySet& set, std::string_view key,
+using resp::CacheRole;
+
+// The write policy of argument `i` (a key), or nullptr; the key's match is the request's (made
+// once per request, whichever step asks first).
+const cache::Policy* write_policy(cache::ChainRequest& request, std::size_t i,
                                   std::string_view& id) {
-  const auto m = set.match(key);
+  const auto& m = request.match(i);
   if (m.policy == nullptr || m.policy->config.write == WriteMode::kNone) return nullptr;
   id = m.id;
   return m.policy;
@@ -68,16 +72,6 @@ std::string_view mode_name(WriteMode mode) {
 
 bool is_json(const cache::Policy& p) { return p.config.mapping == ValueMapping::kJson; }
 
-// The command table's entry of a lower-case name ("container|sub" for a subcommand).
-const resp::CommandInfo* find_info(std::string_view name) {
-  const auto& table = resp::CommandTable::instance();
-  const auto bar = name.find('|');
-  if (bar == std::string_view::npos) return table.find(name);
-  const resp::CommandInfo* container = table.find(name.substr(0, bar));
-  if (container == nullptr) return nullptr;
-  return resp::CommandTable::find_subcommand(*container, name.substr(bar + 1));
-}
-
 // One key argument of a request, and whether the command may change it (a key spec that is not
 // read-only; a key found outside the key specs, as SORT's STORE, counts as changed).
 struct KeyUse {
@@ -113,21 +107,21 @@ bool key_uses(const resp::CommandInfo& info, std::span<const std::string_view> a
   return true;
 }
 
-bool is_script(std::string_view name) {
-  return name == "eval" || name == "evalsha" || name == "fcall";
-}
-
-bool single_key_mapped(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"set",    "incr", "decr",  "incrby",
-                                                "decrby", "hset", "hmset", "hincrby"};
-  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
-}
-
-// TTL commands change no row: they pass as before.
-bool ttl_only(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"expire",    "pexpire", "expireat",
-                                                "pexpireat", "persist", "touch"};
-  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+// The writes that map to one row: one key, args[1].
+bool single_key_mapped(CacheRole role) {
+  switch (role) {
+    case CacheRole::kSet:
+    case CacheRole::kIncr:
+    case CacheRole::kDecr:
+    case CacheRole::kIncrBy:
+    case CacheRole::kDecrBy:
+    case CacheRole::kHset:
+    case CacheRole::kHmset:
+    case CacheRole::kHincrBy:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The first key of a write policy the command uses (`written_only`: that it may change).
@@ -137,14 +131,16 @@ struct PolicyKey {
   std::size_t count = 0;  // keys of the command
 };
 
-PolicyKey first_policy_key(const cache::PolicySet& set, std::span<const std::string_view> args,
-                           const std::vector<KeyUse>& uses, bool written_only) {
+PolicyKey first_policy_key(cache::ChainRequest& request, const std::vector<KeyUse>& uses,
+                           bool written_only) {
+  const auto args = request.args();
   PolicyKey out;
   out.count = uses.size();
   for (const auto& u : uses) {
     if (written_only && !u.written) continue;
     std::string_view id;
-    if (const cache::Policy* p = write_policy(set, args[u.index], id)) {
+    if (u.index >= args.size()) continue;
+    if (const cache::Policy* p = write_policy(request, u.index, id)) {
       out.key = args[u.index];
       out.policy = p;
       return out;
@@ -194,18 +190,19 @@ Classified unmappable(std::string_view name, const cache::Policy& p, std::string
 
 // MSET: one SET per key, those of write policies through the writer. Every pair is checked
 // before anything is written.
-Classified classify_mset(const cache::PolicySet& policies, std::span<const std::string_view> args) {
+Classified classify_mset(cache::ChainRequest& request) {
+  const auto args = request.args();
   Classified c;
   if (args.size() % 2 == 0) return c;  // the normal routing answers the arity error
   bool any = false;
   for (std::size_t i = 1; i + 1 < args.size() && !any; i += 2) {
     std::string_view id;
-    any = write_policy(policies, args[i], id) != nullptr;
+    any = write_policy(request, i, id) != nullptr;
   }
   if (!any) return c;  // plain keys only: routed as before, nothing copied
   for (std::size_t i = 1; i + 1 < args.size(); i += 2) {
     std::string_view id;
-    const cache::Policy* p = write_policy(policies, args[i], id);
+    const cache::Policy* p = write_policy(request, i, id);
     if (p == nullptr) {
       c.plain_sets.emplace_back(std::string(args[i]), std::string(args[i + 1]));
       continue;
@@ -236,14 +233,17 @@ Classified classify_mset(const cache::PolicySet& policies, std::span<const std::
 
 }  // namespace
 
-Classified classify(const cache::PolicySet& policies, std::string_view name,
-                    std::span<const std::string_view> args, bool writes_keys) {
+Classified classify(cache::ChainRequest& request) {
+  const resp::CommandInfo& info = request.info();
+  const CacheRole role = request.role();
+  const std::string_view name = info.name;  // for error texts
+  const auto args = request.args();
   Classified c;
-  if (policies.empty() || args.size() < 2 || ttl_only(name)) return c;
-  if (name == "del" || name == "unlink") {
+  if (request.policies().empty() || args.size() < 2 || role == CacheRole::kTtl) return c;
+  if (role == CacheRole::kDel || role == CacheRole::kUnlink) {
     for (std::size_t i = 1; i < args.size(); ++i) {
       std::string_view id;
-      const cache::Policy* p = write_policy(policies, args[i], id);
+      const cache::Policy* p = write_policy(request, i, id);
       if (p == nullptr) {
         c.plain_keys.emplace_back(args[i]);
         continue;
@@ -257,20 +257,19 @@ Classified classify(const cache::PolicySet& policies, std::string_view name,
     }
     if (c.writes.empty()) return Classified{};
     c.kind = Classified::Kind::kWrite;
-    c.unlink = name == "unlink";
+    c.unlink = role == CacheRole::kUnlink;
     return c;
   }
-  const bool script = is_script(name);
-  if (!writes_keys && !script) return c;  // a read: the read-through engine or plain routing
-  if (!single_key_mapped(name)) {
-    if (name == "mset") return classify_mset(policies, args);
-    const resp::CommandInfo* info = find_info(name);
+  const bool script = role == CacheRole::kScript;
+  if (!info.has(resp::kFlagWrite) && !script) return c;  // a read: read-through or routing
+  if (!single_key_mapped(role)) {
+    if (role == CacheRole::kMset) return classify_mset(request);
     std::vector<KeyUse> uses;
-    if (info == nullptr || !key_uses(*info, args, uses)) return c;
-    const PolicyKey hit = first_policy_key(policies, args, uses, !script);
+    if (!key_uses(info, args, uses)) return c;
+    const PolicyKey hit = first_policy_key(request, uses, !script);
     if (hit.policy == nullptr) return c;
     if (script) {
-      const bool fn = name == "fcall";
+      const bool fn = info.quirk == resp::KeyQuirk::kFunctionNumkeys;  // FCALL
       return error("ERR " + upper(name) + " on key '" + std::string(hit.key) +
                    "' of write policy '" + hit.policy->name() +
                    "' is not allowed: a script's writes would bypass the database (write mode " +
@@ -293,14 +292,14 @@ Classified classify(const cache::PolicySet& policies, std::string_view name,
                           : "only SET, INCR, INCRBY, DECR, DECRBY and DEL map to the row");
   }
   std::string_view id;
-  const cache::Policy* p = write_policy(policies, args[1], id);
+  const cache::Policy* p = write_policy(request, 1, id);
   if (p == nullptr) return c;
   KeyWrite w;
   w.key = std::string(args[1]);
   w.id = std::string(id);
   w.policy = p;
   const bool hash = p->is_hash();
-  if (name == "set") {
+  if (role == CacheRole::kSet) {
     if (hash) return unmappable(name, *p, "use HSET on a hash policy key");
     if (args.size() != 3) {
       return error(
@@ -314,22 +313,23 @@ Classified classify(const cache::PolicySet& policies, std::string_view name,
       c.kind = Classified::Kind::kError;
       return c;
     }
-  } else if (name == "incr" || name == "decr" || name == "incrby" || name == "decrby") {
+  } else if (role == CacheRole::kIncr || role == CacheRole::kDecr || role == CacheRole::kIncrBy ||
+             role == CacheRole::kDecrBy) {
     if (hash) return unmappable(name, *p, "use HINCRBY on a hash policy key");
     if (is_json(*p)) return unmappable(name, *p, "use SET with a JSON object of the columns");
     std::int64_t delta = 1;
-    if (name == "incrby" || name == "decrby") {
+    if (role == CacheRole::kIncrBy || role == CacheRole::kDecrBy) {
       if (args.size() != 3 || !parse_int(args[2], delta)) {
         return error("ERR value is not an integer or out of range");
       }
     }
-    if (name.starts_with("decr")) {
+    if (role == CacheRole::kDecr || role == CacheRole::kDecrBy) {
       if (delta == INT64_MIN) return error("ERR decrement would overflow");
       delta = -delta;
     }
     w.op = Op::kIncr;
     w.delta = delta;
-  } else if (name == "hset" || name == "hmset") {
+  } else if (role == CacheRole::kHset || role == CacheRole::kHmset) {
     if (!hash) {
       return unmappable(name, *p,
                         is_json(*p) ? "use SET with a JSON object of the columns on a json "
@@ -354,7 +354,7 @@ Classified classify(const cache::PolicySet& policies, std::string_view name,
       w.fields.emplace_back(std::string(field), std::string(args[i + 1]));
     }
     w.op = Op::kHset;
-  } else if (name == "hincrby") {
+  } else if (role == CacheRole::kHincrBy) {
     if (!hash) return unmappable(name, *p, "use INCRBY on a column policy key");
     if (args.size() != 4 || !parse_int(args[3], w.delta)) {
       return error("ERR value is not an integer or out of range");
@@ -373,9 +373,9 @@ Classified classify(const cache::PolicySet& policies, std::string_view name,
   return c;
 }
 
-std::string refusal_in_transaction(const cache::PolicySet& policies, std::string_view name,
-                                   std::span<const std::string_view> args, bool writes_keys) {
-  Classified c = classify(policies, name, args, writes_keys);
+std::string refusal_in_transaction(cache::ChainRequest& request) {
+  Classified c = classify(request);
+  const std::string_view name = request.info().name;  // for error texts
   switch (c.kind) {
     case Classified::Kind::kPass:
       return {};
@@ -384,7 +384,7 @@ std::string refusal_in_transaction(const cache::PolicySet& policies, std::string
     case Classified::Kind::kWrite:
       break;
   }
-  const bool del = name == "del" || name == "unlink";
+  const bool del = request.role() == CacheRole::kDel || request.role() == CacheRole::kUnlink;
   for (const auto& w : c.writes) {
     // DEL without delete_row_on_del only drops cached copies: a plain DEL, as outside MULTI
     // (but not of a `behind` key: one with writes still queued must keep its value).

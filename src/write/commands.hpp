@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cache/policy.hpp"
+#include "cache/policy_chain.hpp"
 #include "write/json_row.hpp"
 
 namespace sidecache::write {
@@ -43,22 +44,20 @@ struct Classified {
   std::string error;
 };
 
-// `name` is the lower-case command name (a subcommand as "container|sub"), `args` the whole
-// command, `writes_keys` whether the command table flags it as a write. Only policies whose
-// write mode is not none count. Every key of the command is looked at (the command table's key
-// specs): MSET becomes one SET per key (plain keys in `plain_sets`); any other multi-key write
-// (MSETNX, RENAME, COPY, LMOVE, SUNIONSTORE, ...) that changes a key of a write policy, at any
-// position, is an error naming the key and the policy; keys it only reads pass. Scripts (EVAL,
-// EVALSHA, FCALL) whose KEYS hold a write-policy key are an error too (their writes would bypass
-// the database); EVAL_RO / FCALL_RO pass. TTL commands (EXPIRE, PERSIST, TOUCH, ...) pass.
-Classified classify(const cache::PolicySet& policies, std::string_view name,
-                    std::span<const std::string_view> args, bool writes_keys);
+// `request` is the command (its cache role, and whether the command table flags it as a write),
+// its arguments and its keys' policy matches. Only policies whose write mode is not none count.
+// Every key of the command is looked at (the command table's key specs): MSET becomes one SET per
+// key (plain keys in `plain_sets`); any other multi-key write (MSETNX, RENAME, COPY, LMOVE,
+// SUNIONSTORE, ...) that changes a key of a write policy, at any position, is an error naming the
+// key and the policy; keys it only reads pass. Scripts (EVAL, EVALSHA, FCALL) whose KEYS hold a
+// write-policy key are an error too (their writes would bypass the database); EVAL_RO / FCALL_RO
+// pass. TTL commands (EXPIRE, PERSIST, TOUCH, ...) pass.
+Classified classify(cache::ChainRequest& request);
 
 // For a command queued inside MULTI: an error text when it writes a key of a write policy (the
 // write modes need the database, which a Redis transaction cannot include), or an error of
 // classify(); empty when it may be queued (plain keys, reads, a DEL that only drops cached
 // copies).
-std::string refusal_in_transaction(const cache::PolicySet& policies, std::string_view name,
-                                   std::span<const std::string_view> args, bool writes_keys);
+std::string refusal_in_transaction(cache::ChainRequest& request);
 
 }  // namespace sidecache::write

@@ -82,7 +82,7 @@ std::int64_t new_fields(const std::vector<std::pair<std::string, std::string>>& 
 struct Writer::Task {
   std::shared_ptr<const cache::Snapshot> snap;  // owns the policies `c` points to
   Classified c;
-  std::string name;
+  resp::CacheRole role = resp::CacheRole::kNone;
   ReplyTarget target;
   std::string chain;
   Clock::time_point slow_deadline{};
@@ -93,46 +93,41 @@ struct Writer::Task {
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
                NodeSender& nodes)
-    : shared_(std::move(shared)),
-      runtime_(std::move(runtime)),
-      nodes_(&nodes),
-      rng_(std::random_device{}()) {}
+    : ChainStep(std::move(runtime), nodes), shared_(std::move(shared)) {}
 
-bool Writer::refresh() {
-  if (const auto g = shared_->cache->generation(); g != generation_) {
-    snapshot_ = shared_->cache->snapshot();
-    generation_ = g;
+bool Writer::has_writes(const std::shared_ptr<const cache::Snapshot>& snapshot) {
+  if (snapshot != writes_for_) {
+    writes_for_ = snapshot;
     writes_ = false;
-    for (const auto& p : snapshot_->set->policies()) {
+    for (const auto& p : snapshot->set->policies()) {
       writes_ = writes_ || p->config.write != WriteMode::kNone;
     }
   }
   return writes_;
 }
 
-bool Writer::handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-                    const ReplyTarget& target) {
-  if (take(name, args, writes_keys, target)) return true;
+bool Writer::handle(cache::ChainRequest& request, const ReplyTarget& target) {
+  if (take(request, target)) return true;
   // The request goes to Redis now: the writes queued before it must get there first.
   if (!batches_.empty()) send_batches();
   return false;
 }
 
-bool Writer::take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-                  const ReplyTarget& target) {
-  if (!refresh()) return false;
-  Classified c = classify(*snapshot_->set, name, args, writes_keys);
+bool Writer::take(cache::ChainRequest& request, const ReplyTarget& target) {
+  if (!has_writes(request.snapshot())) return false;
+  Classified c = classify(request);
   if (c.kind == Classified::Kind::kPass) return false;
   if (c.kind == Classified::Kind::kError) {
     shared_->stats->refused.add();
     target.deliver(error_reply(c.error));
     return true;
   }
-  if (name == "mset") {
-    run_mset(std::move(c), target);
+  const resp::CacheRole role = request.role();
+  if (role == resp::CacheRole::kMset) {
+    run_mset(request.snapshot(), std::move(c), target);
     return true;
   }
-  if (name == "del" || name == "unlink") {
+  if (role == resp::CacheRole::kDel || role == resp::CacheRole::kUnlink) {
     bool any = false;
     for (const auto& w : c.writes) {
       any =
@@ -141,9 +136,9 @@ bool Writer::take(std::string_view name, std::span<const std::string_view> args,
     if (!any) return false;  // only the cached copies go: a plain DEL
   }
   auto op = std::make_shared<Task>();
-  op->snap = snapshot_;
+  op->snap = request.snapshot();
   op->c = std::move(c);
-  op->name = std::string(name);
+  op->role = role;
   op->target = target;
   op->chain = op->c.writes.front().key;
   auto& chain = chains_[op->chain];
@@ -152,18 +147,17 @@ bool Writer::take(std::string_view name, std::span<const std::string_view> args,
   return true;
 }
 
-std::string Writer::refusal_in_transaction(std::string_view name,
-                                           std::span<const std::string_view> args,
-                                           bool writes_keys) {
-  if (!refresh()) return {};
-  std::string refusal = write::refusal_in_transaction(*snapshot_->set, name, args, writes_keys);
+std::string Writer::refusal_in_transaction(cache::ChainRequest& request) {
+  if (!has_writes(request.snapshot())) return {};
+  std::string refusal = write::refusal_in_transaction(request);
   if (!refusal.empty()) shared_->stats->refused.add();
   return refusal;
 }
 
 // MSET: one SET per key (write-policy keys in their key's chain, plain keys straight to Redis);
 // +OK once all are answered without error, else the first error. Not atomic.
-void Writer::run_mset(Classified c, const ReplyTarget& target) {
+void Writer::run_mset(const std::shared_ptr<const cache::Snapshot>& snapshot, Classified c,
+                      const ReplyTarget& target) {
   struct Sum {
     std::size_t pending = 0;
     std::string error;
@@ -179,10 +173,10 @@ void Writer::run_mset(Classified c, const ReplyTarget& target) {
   };
   for (auto& w : c.writes) {
     auto op = std::make_shared<Task>();
-    op->snap = snapshot_;
+    op->snap = snapshot;
     op->c.kind = Classified::Kind::kWrite;
     op->c.writes.push_back(std::move(w));
-    op->name = "set";
+    op->role = resp::CacheRole::kSet;
     op->target = target;
     op->target.sink = std::make_shared<CallbackSink>(on_reply);
     op->target.tag = 0;
@@ -197,7 +191,9 @@ void Writer::run_mset(Classified c, const ReplyTarget& target) {
 }
 
 void Writer::start(const OpPtr& op) {
-  if (op->name == "del" || op->name == "unlink") return run_del(op);
+  if (op->role == resp::CacheRole::kDel || op->role == resp::CacheRole::kUnlink) {
+    return run_del(op);
+  }
   const KeyWrite& w = op->c.writes.front();
   const auto mode = w.policy->config.write;
   shared_->stats->writes[static_cast<std::size_t>(mode)].add();
@@ -224,7 +220,7 @@ void Writer::run_database_first(const OpPtr& op) {
   const std::string table = w.policy->config.table;
   const std::string key_column = w.policy->config.key_column;
   // HSET answers the number of fields that are new; the row as it was tells (one more query).
-  const bool count_new = w.op == Op::kHset && op->name != "hmset";
+  const bool count_new = w.op == Op::kHset && op->role != resp::CacheRole::kHmset;
   const bool queued = shared_->db->submit([self, runtime, op, table, key_column, count_new,
                                            upsert = std::move(upsert)](db::Database* db) {
     db::Status status;
@@ -297,9 +293,10 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   const KeyWrite& w = op->c.writes.front();
   const cache::Policy& p = *w.policy;
   const std::uint64_t lane = op->target.lane;
-  const std::string ok = !op->reply.empty()                        ? op->reply
-                         : w.op == Op::kSet || op->name == "hmset" ? std::string("+OK\r\n")
-                                                                   : integer(op->added);
+  const std::string ok = !op->reply.empty() ? op->reply
+                         : w.op == Op::kSet || op->role == resp::CacheRole::kHmset
+                             ? std::string("+OK\r\n")
+                             : integer(op->added);
   // The row exists now: a negative marker would hide it.
   const std::string neg = cache::negative_key(w.key);
   redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
@@ -449,7 +446,7 @@ void Writer::run_del(const OpPtr& op) {
       std::string error;
     };
     auto sum = std::make_shared<Sum>();
-    const std::string verb = op->name == "unlink" ? "UNLINK" : "DEL";
+    const std::string verb = op->role == resp::CacheRole::kUnlink ? "UNLINK" : "DEL";
     // How each key goes: a plain DEL; a queued delete (behind, delete_row_on_del); or, for a
     // behind key, a DEL that keeps a value with writes still queued (it is what the database
     // will hold, and a read must not load the older row in its place).
@@ -647,17 +644,6 @@ void Writer::send_batch(Batch batch) {
                // Not in this node's script cache yet (or Redis restarted): EVAL loads it.
                self->redis_node(b->node, request("EVAL", kEnqueueScript), b->lane, deliver);
              });
-}
-
-void Writer::redis(std::string_view key, std::string request, std::uint64_t lane,
-                   std::function<void(std::string_view)> on_reply) {
-  redis_node(nodes_->node_for_key(key), std::move(request), lane, std::move(on_reply));
-}
-
-void Writer::redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
-                        std::function<void(std::string_view)> on_reply) {
-  ReplyTarget target{std::make_shared<CallbackSink>(std::move(on_reply)), 0, lane};
-  nodes_->send(node, request, std::move(target));
 }
 
 }  // namespace sidecache::write

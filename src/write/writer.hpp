@@ -1,7 +1,8 @@
-// The write path of one worker: SET, INCR*, HSET, HMSET, HINCRBY, DEL and UNLINK on keys of a
-// policy with a write mode (invalidate, through, behind; docs/write-modes.md). Runs on its
-// worker's thread; the database through cache::DbRunner (the database threads), Redis through
-// the worker's NodeSender. Asio-free.
+// The write path of one worker, the first step of its policy chain: SET, INCR*, HSET, HMSET,
+// HINCRBY, DEL and UNLINK (by their cache role) on keys of a policy with a write mode
+// (invalidate, through, behind; docs/write-modes.md). Runs on its worker's thread; the database
+// through cache::DbRunner (the database threads), Redis through the worker's NodeSender.
+// Asio-free.
 #pragma once
 
 #include <functional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "cache/policy.hpp"
+#include "cache/policy_chain.hpp"
 #include "cache/runtime.hpp"
 #include "cache/shared.hpp"
 #include "sidecache/node_sender.hpp"
@@ -32,23 +34,21 @@ struct WriterShared {
   std::shared_ptr<WriteStats> stats;
 };
 
-class Writer : public std::enable_shared_from_this<Writer> {
+class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writer> {
  public:
   Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
          NodeSender& nodes);
 
   // Takes the request when it writes a key of a write-mode policy (exactly one reply goes to
   // `target`, later) or cannot be mapped (an error reply, now). False: route it as usual.
-  bool handle(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-              const ReplyTarget& target);
-  void set_nodes(NodeSender& nodes) {
+  bool handle(cache::ChainRequest& request, const ReplyTarget& target) override;
+  void set_nodes(NodeSender& nodes) override {
     send_batches();  // to the pool they were made for
     nodes_ = &nodes;
   }
   // A command queued inside MULTI: the error to answer when it writes a key of a write policy
   // (write::refusal_in_transaction), else empty.
-  std::string refusal_in_transaction(std::string_view name, std::span<const std::string_view> args,
-                                     bool writes_keys);
+  std::string refusal_in_transaction(cache::ChainRequest& request) override;
 
  private:
   struct Task;
@@ -66,10 +66,10 @@ class Writer : public std::enable_shared_from_this<Writer> {
     std::vector<std::function<void(std::string_view)>> replies;  // one per write, in order
   };
 
-  bool take(std::string_view name, std::span<const std::string_view> args, bool writes_keys,
-            const ReplyTarget& target);
+  bool take(cache::ChainRequest& request, const ReplyTarget& target);
   void start(const OpPtr& op);
-  void run_mset(Classified c, const ReplyTarget& target);
+  void run_mset(const std::shared_ptr<const cache::Snapshot>& snapshot, Classified c,
+                const ReplyTarget& target);
   void run_database_first(const OpPtr& op);
   void after_database(const OpPtr& op, const db::Status& status);
   void run_increment(const OpPtr& op);
@@ -88,22 +88,22 @@ class Writer : public std::enable_shared_from_this<Writer> {
   // and when a call is full.
   void send_batches();
   void send_batch(Batch batch);
+  // Writes go to the primary.
   void redis(std::string_view key, std::string request, std::uint64_t lane,
-             std::function<void(std::string_view)> on_reply);
+             std::function<void(std::string_view)> on_reply) {
+    ChainStep::redis(key, std::move(request), false, lane, std::move(on_reply));
+  }
   void redis_node(std::uint32_t node, std::string request, std::uint64_t lane,
-                  std::function<void(std::string_view)> on_reply);
+                  std::function<void(std::string_view)> on_reply) {
+    ChainStep::redis_node(node, std::move(request), false, lane, std::move(on_reply));
+  }
 
   std::shared_ptr<const WriterShared> shared_;
-  // The snapshot of shared_->cache's `generation_` (re-read when it changes; no lock per
-  // request), and whether it has any write policy.
-  // Re-reads the snapshot when the generation changed; true when a policy has a write mode.
-  bool refresh();
-  std::uint64_t generation_ = ~std::uint64_t{0};
-  std::shared_ptr<const cache::Snapshot> snapshot_;
+  // Whether the snapshot `writes_for_` has a policy with a write mode (re-checked when the
+  // chain's snapshot changes).
+  bool has_writes(const std::shared_ptr<const cache::Snapshot>& snapshot);
+  std::shared_ptr<const cache::Snapshot> writes_for_;
   bool writes_ = false;
-  std::shared_ptr<cache::Runtime> runtime_;
-  NodeSender* nodes_;
-  std::mt19937_64 rng_;
   // Writes of one key run one after the other (a client's pipeline stays in order). Chains are
   // short (mostly one write): a vector, as a deque allocates two blocks even for one.
   std::unordered_map<std::string, std::vector<OpPtr>> chains_;

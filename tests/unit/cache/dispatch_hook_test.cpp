@@ -46,7 +46,9 @@ TEST_CASE("dispatcher: read-through commands on policy keys are the engine's, ot
   process.config = std::make_shared<config::Config>();
   dispatch::WorkerStats stats(resp::CommandTable::id_count());
   dispatch::Dispatcher dispatcher(redis, process, stats);
-  dispatcher.set_cache(engine.get());
+  PolicyChain chain(shared);
+  chain.add(*engine);
+  dispatcher.set_chain(&chain);
   dispatch::ClientState client;
   auto replies = std::make_shared<Replies>();
   std::uint64_t tag = 0;

@@ -78,7 +78,11 @@ struct Fixture {
     std::string name(args[0]);
     for (auto& c : name) c = static_cast<char>(c | 0x20);
     const std::uint64_t tag = next_tag++;
-    if (!wk.engine->handle(name, args, ReplyTarget{recorder, tag, 0})) return -1;
+    // Through a chain of this one step, as a worker runs it.
+    PolicyChain chain(shared);
+    chain.add(*wk.engine);
+    const resp::CommandInfo* info = resp::find_command(name);
+    if (info == nullptr || !chain.handle(*info, args, ReplyTarget{recorder, tag, 0})) return -1;
     return static_cast<std::int64_t>(tag);
   }
   std::string reply(std::int64_t tag) {

@@ -101,7 +101,7 @@ std::string FakeRedis::execute(const std::vector<std::string>& a) {
     std::string lower = cmd;
     for (auto& c : lower) c = static_cast<char>(c | 0x20);
     std::string out;
-    render(read_op(lower), a, e != nullptr ? &v : nullptr, out);
+    render(read_op(resp::find_command(lower)->cache_role), a, e != nullptr ? &v : nullptr, out);
     return out;
   }
   return "-ERR fake: unknown command '" + cmd + "'\r\n";

@@ -256,7 +256,7 @@ TEST_CASE("session commands are left to the session, unanswered") {
     const std::string raw = encode(args);
     const auto done =
         f.dispatcher.dispatch(command, raw, f.client, ReplyTarget{f.recorder, f.next_tag});
-    CHECK(done.session);
+    CHECK(done.where.outcome == sidecache::dispatch::Outcome::kSession);
     CHECK(done.info != nullptr);
     CHECK(f.reply(f.next_tag++) == "<none>");
   }

@@ -33,11 +33,24 @@ config::CacheConfig policies() {
   return cache;
 }
 
+// The snapshot of `set` (not owned) the chain would hand the writer.
+std::shared_ptr<const cache::Snapshot> snapshot_of(const cache::PolicySet& set) {
+  auto snap = std::make_shared<cache::Snapshot>();
+  snap->set = std::shared_ptr<const cache::PolicySet>(&set, [](const cache::PolicySet*) {});
+  return snap;
+}
+
+// `writes` is what the command table says (kFlagWrite); the request's command decides.
 Classified run(const cache::PolicySet& set, std::vector<std::string_view> args,
-               bool writes = true) {
+               [[maybe_unused]] bool writes = true) {
   std::string name(args[0]);
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return classify(set, name, args, writes);
+  const resp::CommandInfo* info = resp::find_command(name);
+  REQUIRE(info != nullptr);
+  REQUIRE(info->has(resp::kFlagWrite) == writes);
+  const auto snap = snapshot_of(set);
+  cache::ChainRequest request(*info, args, snap);
+  return classify(request);
 }
 
 TEST_CASE("SET and INCR on a column policy key", "[write][commands]") {
@@ -172,7 +185,12 @@ TEST_CASE("inside MULTI writes to write-policy keys are refused", "[write][comma
   auto refusal = [&](std::vector<std::string_view> args, bool writes = true) {
     std::string name(args[0]);
     for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return refusal_in_transaction(set, name, args, writes);
+    const resp::CommandInfo* info = resp::find_command(name);
+    REQUIRE(info != nullptr);
+    REQUIRE(info->has(resp::kFlagWrite) == writes);
+    const auto snap = snapshot_of(set);
+    cache::ChainRequest request(*info, args, snap);
+    return refusal_in_transaction(request);
   };
   CHECK(refusal({"SET", "item:1", "x"}) ==
         "ERR SET on key 'item:1' of write policy 'items' is not allowed inside MULTI: write "
@@ -188,7 +206,9 @@ TEST_CASE("inside MULTI writes to write-policy keys are refused", "[write][comma
   cache.policies[0].delete_row_on_del = true;
   const cache::PolicySet deleting(cache);
   const std::vector<std::string_view> del = {"DEL", "plain", "item:1"};
-  CHECK(refusal_in_transaction(deleting, "del", del, true).find("ERR DEL on key 'item:1'") == 0);
+  const auto snap = snapshot_of(deleting);
+  cache::ChainRequest request(*resp::find_command("del"), del, snap);
+  CHECK(refusal_in_transaction(request).find("ERR DEL on key 'item:1'") == 0);
 }
 
 TEST_CASE("SET on a json policy key maps the object's members to columns", "[write][commands]") {

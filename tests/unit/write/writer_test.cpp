@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/engine.hpp"
 #include "resp/parser.hpp"
 #include "write/writer.hpp"
 
@@ -144,10 +145,17 @@ struct Fixture {
   }
   std::shared_ptr<WriteStats> stats;
 
+  // Through a chain of this one step, as a worker runs it. `writes_keys` is what the command
+  // table says (kFlagWrite).
   bool send(std::vector<std::string_view> args, bool writes_keys = true) {
     std::string name(args[0]);
     for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return writer->handle(name, args, writes_keys, ReplyTarget{replies, 0, 0});
+    const resp::CommandInfo* info = resp::find_command(name);
+    REQUIRE(info != nullptr);
+    REQUIRE(info->has(resp::kFlagWrite) == writes_keys);
+    cache::PolicyChain chain(cache_shared);
+    chain.add(*writer);
+    return chain.handle(*info, args, ReplyTarget{replies, 0, 0});
   }
   bool sent(std::string_view verb) const {
     for (const auto& r : redis.requests) {
@@ -411,8 +419,36 @@ TEST_CASE("refused writes are counted", "[write][writer]") {
   REQUIRE(f.send({"RENAME", "plain", "item:1"}));
   CHECK(f.replies->got.at(0).starts_with("-ERR RENAME changes key 'item:1'"));
   const std::vector<std::string_view> set = {"SET", "item:1", "x"};
-  CHECK_FALSE(f.writer->refusal_in_transaction("set", set, true).empty());
+  cache::PolicyChain chain(f.cache_shared);
+  chain.add(*f.writer);
+  CHECK_FALSE(chain.refusal_in_transaction(*resp::find_command("set"), set).empty());
   CHECK(f.stats->refused.get() == 2);
+}
+
+TEST_CASE("chain: write modes, then read-through; each key matched once", "[write][chain]") {
+  Fixture f(config::WriteMode::kThrough);
+  auto engine = std::make_shared<cache::Engine>(
+      f.cache_shared, std::shared_ptr<cache::Runtime>(&f.loop, [](auto*) {}), f.redis);
+  cache::PolicyChain chain(f.cache_shared);
+  chain.add(*f.writer);
+  chain.add(*engine);
+  const auto run = [&](std::vector<std::string_view> args) {
+    std::string name(args[0]);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return chain.handle(*resp::find_command(name), args, ReplyTarget{f.replies, 0, 0});
+  };
+  CHECK(run({"SET", "item:1", "x"}));  // the write mode's
+  CHECK(chain.last_request().matches_made() == 1);
+  // No delete_row_on_del: the writer looks at both keys, the engine (not a read) at none, and
+  // DEL is routed as usual.
+  CHECK_FALSE(run({"DEL", "item:1", "plain"}));
+  CHECK(chain.last_request().matches_made() == 2);
+  CHECK(run({"LPUSH", "item:1", "x"}));  // refused: it cannot be mapped to the row
+  CHECK(chain.last_request().matches_made() == 1);
+  // A read without a cache role: neither step matches its key.
+  CHECK_FALSE(run({"LRANGE", "item:1", "0", "-1"}));
+  CHECK(chain.last_request().matches_made() == 0);
+  f.loop.run();
 }
 
 }  // namespace
