@@ -8,17 +8,10 @@
 #include "dispatch/local_commands.hpp"
 #include "dispatch/split.hpp"
 #include "resp/writer.hpp"
+#include "sidecache/util/text.hpp"
 
 namespace sidecache::dispatch {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-  }
-  return true;
-}
 
 MergeKind merge_kind(std::string_view name) {
   static constexpr std::pair<std::string_view, MergeKind> kKinds[] = {
