@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "resp/errors.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
 
@@ -307,7 +308,7 @@ void Engine::on_loaded(const ReadPtr& r, std::size_t i, const LoadResultPtr& res
         r->snap->stats[s.index]->stale_error.add();
         s.reply = s.stale;
       } else {
-        r->error = "ERR sidecache: cannot load " + s.key + ": " + result->reason;
+        r->error = resp::errors::cannot_load(s.key, result->reason);
         return answer(r);
       }
       break;
@@ -329,8 +330,7 @@ void Engine::on_timeout(const ReadPtr& r) {
       s.done = true;
       --r->open;
     } else if (r->error.empty()) {
-      r->error = "ERR sidecache: cannot load " + s.key + ": no result within " +
-                 std::to_string(p.config.load_timeout.count()) + " ms";
+      r->error = resp::errors::load_timed_out(s.key, p.config.load_timeout.count());
     }
   }
   if (!r->error.empty() || r->open == 0) answer(r);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "db/row_json.hpp"
+#include "resp/errors.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
 
@@ -155,7 +156,7 @@ void render(ReadOp op, std::span<const std::string> args, const Value* value, st
     case ReadOp::kNone:
       break;
   }
-  resp::append_error(out, "ERR sidecache: not a read-through command");
+  resp::append_error(out, resp::errors::kNotReadThrough);
 }
 
 std::optional<std::string_view> bulk_payload(std::string_view reply) {

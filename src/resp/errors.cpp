@@ -33,6 +33,12 @@ std::string wrong_arity(std::string_view full_name) {
   return "ERR wrong number of arguments for '" + std::string(full_name) + "' command";
 }
 
+std::string subscribed_context(std::string_view name) {
+  return "ERR Can't execute '" + std::string(name) +
+         "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+         "context";
+}
+
 std::string rejected(std::string_view name, std::string_view note) {
   return "ERR '" + std::string(name) + "' is not allowed through sidecache: " + std::string(note);
 }
@@ -69,6 +75,14 @@ std::string unrecognized_option(std::string_view option) {
 std::string not_queueable(std::string_view name) {
   return "ERR sidecache: '" + std::string(name) +
          "' cannot be queued in a transaction through sidecache";
+}
+
+std::string cannot_load(std::string_view key, std::string_view reason) {
+  return "ERR sidecache: cannot load " + std::string(key) + ": " + std::string(reason);
+}
+
+std::string load_timed_out(std::string_view key, std::int64_t timeout_ms) {
+  return cannot_load(key, "no result within " + std::to_string(timeout_ms) + " ms");
 }
 
 std::string scan_too_many_nodes(std::size_t max_nodes) {

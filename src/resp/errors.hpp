@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,10 @@ inline constexpr std::string_view kCrossSlot =
     "CROSSSLOT Keys in request don't hash to the same node";
 inline constexpr std::string_view kSyntax = "ERR syntax error";
 inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+inline constexpr std::string_view kDecrementOverflow = "ERR decrement would overflow";  // DECRBY
+// "ERR Can't execute 'set': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are
+// allowed in this context" (a RESP2 connection in subscribe mode)
+std::string subscribed_context(std::string_view name);
 
 // Authentication and ACL replies, byte for byte as redis-server 7.0 words them.
 inline constexpr std::string_view kNoAuth = "NOAUTH Authentication required.";
@@ -94,6 +99,13 @@ inline constexpr std::string_view kExecAbort =
 std::string not_queueable(std::string_view name);
 inline constexpr std::string_view kBlockingWithoutKeys =
     "ERR sidecache: a blocking command needs keys";
+
+// The read-through cache (cache/).
+// "ERR sidecache: cannot load user:1: <the loader's reason>"
+std::string cannot_load(std::string_view key, std::string_view reason);
+// "ERR sidecache: cannot load user:1: no result within 500 ms" (the policy's load_timeout)
+std::string load_timed_out(std::string_view key, std::int64_t timeout_ms);
+inline constexpr std::string_view kNotReadThrough = "ERR sidecache: not a read-through command";
 
 // Replies sidecache combines from several nodes.
 inline constexpr std::string_view kUnexpectedMergeReply =

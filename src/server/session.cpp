@@ -385,9 +385,7 @@ bool Session::subscribed_mode_reply(const ReplyTarget& target, dispatch::Dispatc
   }
   ctx_.stats.commands.add();
   done.info = info;
-  resp::append_error(reply, "ERR Can't execute '" + std::string(info->name) +
-                                "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
-                                "RESET are allowed in this context");
+  resp::append_error(reply, resp::errors::subscribed_context(info->name));
   target.deliver(reply);
   return true;
 }

@@ -5,6 +5,8 @@
 #include <climits>
 
 #include "resp/command_table.hpp"
+#include "resp/errors.hpp"
+#include "write/errors.hpp"
 
 namespace sidecache::write {
 namespace {
@@ -34,14 +36,6 @@ Classified error(std::string text) {
   c.kind = Classified::Kind::kError;
   c.error = std::move(text);
   return c;
-}
-
-std::string upper(std::string_view name) {
-  std::string out(name);
-  for (char& ch : out) {
-    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
-  }
-  return out;
 }
 
 std::string mapping_name(const cache::Policy& p) {
@@ -155,7 +149,7 @@ bool json_columns(std::string_view command, const cache::Policy& p, std::string_
   std::string why;
   JsonColumns parsed;
   if (!parse_json_columns(text, parsed, why)) {
-    error = "ERR " + upper(command) + " on key of json policy '" + p.name() + "': " + why;
+    error = errors::json_invalid(command, p.name(), why);
     return false;
   }
   out.clear();
@@ -163,29 +157,25 @@ bool json_columns(std::string_view command, const cache::Policy& p, std::string_
     if (name == p.config.key_column) {
       // A value read from the cache holds the key column: accepted when it names this row.
       if (value && *value == id) continue;
-      error = "ERR JSON member '" + name + "' is the key column of policy '" + p.name() +
-              "' and cannot be written (it may only repeat the key's id '" + std::string(id) + "')";
+      error = errors::json_key_member(name, p.name(), id);
       return false;
     }
     const auto& columns = p.config.columns;
     if (!columns.empty() && std::find(columns.begin(), columns.end(), name) == columns.end()) {
-      error = "ERR JSON member '" + name + "' is not a column of policy '" + p.name() + "'";
+      error = errors::json_not_column(name, p.name());
       return false;
     }
     out.emplace_back(std::move(name), std::move(value));
   }
   if (out.empty()) {
-    error = "ERR " + upper(command) + " on key of json policy '" + p.name() +
-            "': the JSON object holds no column to write";
+    error = errors::json_no_column(command, p.name());
     return false;
   }
   return true;
 }
 
 Classified unmappable(std::string_view name, const cache::Policy& p, std::string_view hint) {
-  return error("ERR " + upper(name) + " cannot be written to the database on key of policy '" +
-               p.name() + "' (mapping " + mapping_name(p) +
-               ", write mode set): " + std::string(hint));
+  return error(errors::unmappable(name, p.name(), mapping_name(p), hint));
 }
 
 // MSET: one SET per key, those of write policies through the writer. Every pair is checked
@@ -208,8 +198,7 @@ Classified classify_mset(cache::ChainRequest& request) {
       continue;
     }
     if (p->is_hash()) {
-      return error("ERR MSET cannot write key '" + std::string(args[i]) + "' of hash policy '" +
-                   p->name() + "': use HSET on it; nothing was written");
+      return error(errors::mset_hash_key(args[i], p->name()));
     }
     KeyWrite w;
     w.key = std::string(args[i]);
@@ -218,7 +207,7 @@ Classified classify_mset(cache::ChainRequest& request) {
     w.op = Op::kSet;
     w.value = std::string(args[i + 1]);
     if (is_json(*p) && !json_columns("mset", *p, id, args[i + 1], w.columns, c.error)) {
-      c.error += "; nothing was written";
+      c.error = errors::nothing_written(c.error);
       c.kind = Classified::Kind::kError;
       c.writes.clear();
       c.plain_sets.clear();
@@ -270,26 +259,19 @@ Classified classify(cache::ChainRequest& request) {
     if (hit.policy == nullptr) return c;
     if (script) {
       const bool fn = info.quirk == resp::KeyQuirk::kFunctionNumkeys;  // FCALL
-      return error("ERR " + upper(name) + " on key '" + std::string(hit.key) +
-                   "' of write policy '" + hit.policy->name() +
-                   "' is not allowed: a script's writes would bypass the database (write mode " +
-                   std::string(mode_name(hit.policy->config.write)) + "); read it with " +
-                   (fn ? "FCALL_RO" : "EVAL_RO / EVALSHA_RO") +
-                   ", write it with SET / HSET / DEL outside the script");
+      return error(errors::script_write(name, hit.key, hit.policy->name(),
+                                        mode_name(hit.policy->config.write), fn));
     }
     if (hit.count > 1) {
-      return error("ERR " + upper(name) + " changes key '" + std::string(hit.key) +
-                   "' of write policy '" + hit.policy->name() + "' (write mode " +
-                   std::string(mode_name(hit.policy->config.write)) +
-                   "): a multi-key write cannot be mapped to the database; write each key with " +
-                   (hit.policy->is_hash() ? "HSET" : "SET") + " (or DEL it) on its own");
+      return error(errors::multi_key_write(name, hit.key, hit.policy->name(),
+                                           mode_name(hit.policy->config.write),
+                                           hit.policy->is_hash()));
     }
     const bool hash = hit.policy->is_hash();
     return unmappable(name, *hit.policy,
-                      hash ? "only HSET, HMSET, HINCRBY and DEL map to the row"
-                      : is_json(*hit.policy)
-                          ? "only SET of a JSON object and DEL map to the row"
-                          : "only SET, INCR, INCRBY, DECR, DECRBY and DEL map to the row");
+                      hash                   ? errors::kOnlyHash
+                      : is_json(*hit.policy) ? errors::kOnlyJson
+                                             : errors::kOnlyColumn);
   }
   std::string_view id;
   const cache::Policy* p = write_policy(request, 1, id);
@@ -300,12 +282,9 @@ Classified classify(cache::ChainRequest& request) {
   w.policy = p;
   const bool hash = p->is_hash();
   if (role == CacheRole::kSet) {
-    if (hash) return unmappable(name, *p, "use HSET on a hash policy key");
+    if (hash) return unmappable(name, *p, errors::kUseHset);
     if (args.size() != 3) {
-      return error(
-          "ERR SET options (EX, PX, NX, XX, GET, KEEPTTL) are not supported on keys of "
-          "write policy '" +
-          p->name() + "': the policy sets the TTL");
+      return error(errors::set_options(p->name()));
     }
     w.op = Op::kSet;
     w.value = std::string(args[2]);
@@ -315,56 +294,50 @@ Classified classify(cache::ChainRequest& request) {
     }
   } else if (role == CacheRole::kIncr || role == CacheRole::kDecr || role == CacheRole::kIncrBy ||
              role == CacheRole::kDecrBy) {
-    if (hash) return unmappable(name, *p, "use HINCRBY on a hash policy key");
-    if (is_json(*p)) return unmappable(name, *p, "use SET with a JSON object of the columns");
+    if (hash) return unmappable(name, *p, errors::kUseHincrby);
+    if (is_json(*p)) return unmappable(name, *p, errors::kUseSetJson);
     std::int64_t delta = 1;
     if (role == CacheRole::kIncrBy || role == CacheRole::kDecrBy) {
       if (args.size() != 3 || !parse_int(args[2], delta)) {
-        return error("ERR value is not an integer or out of range");
+        return error(std::string(resp::errors::kNotInteger));
       }
     }
     if (role == CacheRole::kDecr || role == CacheRole::kDecrBy) {
-      if (delta == INT64_MIN) return error("ERR decrement would overflow");
+      if (delta == INT64_MIN) return error(std::string(resp::errors::kDecrementOverflow));
       delta = -delta;
     }
     w.op = Op::kIncr;
     w.delta = delta;
   } else if (role == CacheRole::kHset || role == CacheRole::kHmset) {
     if (!hash) {
-      return unmappable(name, *p,
-                        is_json(*p) ? "use SET with a JSON object of the columns on a json "
-                                      "policy key"
-                                    : "use SET on a column policy key");
+      return unmappable(name, *p, is_json(*p) ? errors::kUseSetJsonKey : errors::kUseSetColumn);
     }
     if (args.size() < 4 || args.size() % 2 != 0) {
-      return error("ERR wrong number of arguments for '" + std::string(name) + "' command");
+      return error(resp::errors::wrong_arity(name));
     }
     for (std::size_t i = 2; i + 1 < args.size(); i += 2) {
       const std::string_view field = args[i];
       if (field == p->config.key_column) {
-        return error("ERR field '" + std::string(field) + "' is the key column of policy '" +
-                     p->name() + "' and cannot be written");
+        return error(errors::field_key_column(field, p->name()));
       }
       if (!p->config.columns.empty() &&
           std::find(p->config.columns.begin(), p->config.columns.end(), field) ==
               p->config.columns.end()) {
-        return error("ERR field '" + std::string(field) + "' is not a column of policy '" +
-                     p->name() + "'");
+        return error(errors::field_not_column(field, p->name()));
       }
       w.fields.emplace_back(std::string(field), std::string(args[i + 1]));
     }
     w.op = Op::kHset;
   } else if (role == CacheRole::kHincrBy) {
-    if (!hash) return unmappable(name, *p, "use INCRBY on a column policy key");
+    if (!hash) return unmappable(name, *p, errors::kUseIncrby);
     if (args.size() != 4 || !parse_int(args[3], w.delta)) {
-      return error("ERR value is not an integer or out of range");
+      return error(std::string(resp::errors::kNotInteger));
     }
     w.field = std::string(args[2]);
     if (w.field == p->config.key_column ||
         (!p->config.columns.empty() && std::find(p->config.columns.begin(), p->config.columns.end(),
                                                  w.field) == p->config.columns.end())) {
-      return error("ERR field '" + w.field + "' is not a writable column of policy '" + p->name() +
-                   "'");
+      return error(errors::field_not_writable(w.field, p->name()));
     }
     w.op = Op::kHincr;
   }
@@ -392,10 +365,7 @@ std::string refusal_in_transaction(cache::ChainRequest& request) {
         w.policy->config.write != WriteMode::kBehind) {
       continue;
     }
-    return "ERR " + upper(name) + " on key '" + w.key + "' of write policy '" + w.policy->name() +
-           "' is not allowed inside MULTI: write modes need the database (write mode " +
-           std::string(mode_name(w.policy->config.write)) +
-           "), which a Redis transaction cannot include; send it outside MULTI";
+    return errors::in_transaction(name, w.key, w.policy->name(), mode_name(w.policy->config.write));
   }
   return {};
 }

@@ -7,8 +7,10 @@
 #include <map>
 
 #include "cache/value.hpp"
+#include "resp/errors.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
+#include "write/errors.hpp"
 
 namespace sidecache::write {
 namespace {
@@ -25,11 +27,11 @@ std::string error_reply(std::string_view text) {
 std::string db_error_text(const db::Status& status) {
   switch (status.kind) {
     case db::ErrorKind::kRejected:
-      return "ERR database rejected the write: " + status.message;
+      return errors::db_rejected(status.message);
     case db::ErrorKind::kTimeout:
-      return "ERR database write timed out: " + status.message;
+      return errors::db_timed_out(status.message);
     default:
-      return "ERR database unavailable, nothing written: " + status.message;
+      return errors::db_unavailable(status.message);
   }
 }
 
@@ -306,9 +308,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
     redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
         self->shared_->stats->write_errors.add();
-        return self->finish(op, error_reply("ERR the database was written but the cached key "
-                                            "could not be deleted: " +
-                                            std::string(error_text(reply))));
+        return self->finish(op, error_reply(errors::cache_delete_failed(error_text(reply))));
       }
       self->finish(op, ok);
     });
@@ -343,7 +343,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
   const KeyWrite& w = op->c.writes.front();
   const std::uint32_t node = nodes_->node_for_key(w.key);
   if (node >= shared_->queues.size()) {
-    return finish(op, error_reply("ERR no write-behind queue for this node"));
+    return finish(op, error_reply(errors::kNoBehindQueue));
   }
   static constexpr std::string_view kOps[] = {"set", "incr", "hset", "hincr", "del"};  // by Op
   auto self = shared_from_this();
@@ -368,9 +368,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
         }
       }
       return self->finish(
-          op, error_reply("ERR write-behind queue of node " + self->nodes_->node_name(node) +
-                          " is full (queue_max " + std::to_string(wb.queue_max) +
-                          "): the database is behind, retry later"));
+          op, error_reply(errors::behind_queue_full(self->nodes_->node_name(node), wb.queue_max)));
     }
     if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
     if (!resp::is_error_reply(reply)) {
@@ -427,7 +425,7 @@ void Writer::load_then_enqueue(const OpPtr& op) {
                   [self, op](std::string_view) { self->run_behind(op, false); });
     });
   });
-  if (!queued) finish(op, error_reply("ERR database unavailable: the database queue is full"));
+  if (!queued) finish(op, error_reply(errors::kDbQueueFull));
 }
 
 void Writer::run_del(const OpPtr& op) {
@@ -479,7 +477,7 @@ void Writer::run_del(const OpPtr& op) {
       const KeyWrite& w = op->c.writes[i];
       const std::uint32_t node = self->nodes_->node_for_key(key);
       if (node >= self->shared_->queues.size()) {
-        on_reply("-ERR no write-behind queue for this node\r\n");
+        on_reply(resp::errors::frame(errors::kNoBehindQueue));
         continue;
       }
       if (how == How::kKeepQueued) {
@@ -491,9 +489,7 @@ void Writer::run_del(const OpPtr& op) {
       }
       self->enqueue(node, w, "del", false, op->target.lane, [on_reply](std::string_view reply) {
         if (script_error(reply, "SIDECACHE_FULL")) {
-          return on_reply(
-              "-ERR write-behind queue is full: the database is behind, retry "
-              "later\r\n");
+          return on_reply(resp::errors::frame(errors::kBehindQueueFull));
         }
         on_reply(reply);
       });
@@ -525,7 +521,7 @@ void Writer::run_del(const OpPtr& op) {
           redis_part();
         });
       });
-  if (!queued) finish(op, error_reply("ERR database unavailable: the database queue is full"));
+  if (!queued) finish(op, error_reply(errors::kDbQueueFull));
 }
 
 void Writer::finish(const OpPtr& op, std::string reply) {

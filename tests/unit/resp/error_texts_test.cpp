@@ -35,6 +35,15 @@ TEST_CASE("error texts built from parts keep their exact wording", "[resp][error
         "(pool.max_dedicated_connections=64)");
   CHECK(errors::frame(errors::kMaxClients) == "-ERR max number of clients reached\r\n");
   CHECK(errors::kExecAbort == "EXECABORT Transaction discarded because of previous errors.");
+  CHECK(errors::subscribed_context("set") ==
+        "ERR Can't execute 'set': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+        "are allowed in this context");
+  CHECK(errors::kDecrementOverflow == "ERR decrement would overflow");
+  CHECK(errors::cannot_load("user:1", "connection refused") ==
+        "ERR sidecache: cannot load user:1: connection refused");
+  CHECK(errors::load_timed_out("user:1", 2000) ==
+        "ERR sidecache: cannot load user:1: no result within 2000 ms");
+  CHECK(errors::kNotReadThrough == "ERR sidecache: not a read-through command");
 }
 
 TEST_CASE("iequals and lower fold ASCII letters only", "[util][text]") {
