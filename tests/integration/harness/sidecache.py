@@ -54,9 +54,11 @@ class Sidecache:
     """The sidecache binary with a generated config; `pool_extra`/`top_extra` add YAML lines."""
 
     def __init__(self, workdir, nodes, workers=1, pool_extra="", top_extra="", port=None,
-                 wait=True, config_path=None):
+                 wait=True, config_path=None, config_text=None):
         """`config_path`: where to write the config and what `-c` names (it may be a symlink,
-        written through); by default a new file in `workdir`."""
+        written through); by default a new file in `workdir`. `config_text`: a function of the
+        listen port that returns the whole config (then `nodes`, `workers` and the extras are
+        not used)."""
         self.workdir = workdir
         self.process = None
 
@@ -65,7 +67,8 @@ class Sidecache:
             self.config_path = config_path or os.path.join(workdir,
                                                            "sidecache-%d.yaml" % candidate)
             with open(self.config_path, "w") as f:
-                f.write(config_yaml(candidate, nodes, workers, pool_extra, top_extra))
+                f.write(config_text(candidate) if config_text else
+                        config_yaml(candidate, nodes, workers, pool_extra, top_extra))
             self.process = Process([env.binary(), "-c", self.config_path],
                                    os.path.join(workdir, "sidecache-%d.log" % candidate))
             if wait:
