@@ -11,19 +11,14 @@ on running processes (/proc/PID/maps):
 """
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import unittest
 
-import yaml
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-SAMPLE = os.path.join(harness.SOURCE_DIR, "config", "sidecache.yaml")
-SAMPLE_DATA = os.path.join(harness.SOURCE_DIR, "config", "sample-data.sql")
 LIBPQ = "libpq.so.5"
 LIBMARIADB = "libmariadb.so.3"
 # libpq's dependency chain on Debian 12 (TLS, Kerberos, LDAP): the bulk of what it costs.
@@ -45,32 +40,13 @@ def maps_any(libraries, prefix):
     return any(name.startswith(prefix) for name in libraries)
 
 
-def sample_config(port, http, redis_port, sqlite_path=None):
-    """config/sidecache.yaml on this test's ports and Redis; its SQLite read-through on
-    `sqlite_path`, or without the cache section (proxy-only) when None."""
-    with open(SAMPLE) as f:
-        conf = yaml.safe_load(f)
-    conf["listen"] = "127.0.0.1:%d" % port
-    conf["http"]["listen"] = "127.0.0.1:%d" % http
-    conf["pool"]["nodes"] = [{"name": "r1", "address": "127.0.0.1:%d" % redis_port,
-                              "weight": 1}]
-    if sqlite_path:
-        conf["cache"]["database"]["path"] = sqlite_path
-    else:
-        del conf["cache"]
-    return yaml.safe_dump(conf, sort_keys=False)
-
-
 class LazyLibrariesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.redis = harness.RedisServer(cls.tmp.name)
         cls.sqlite_path = os.path.join(cls.tmp.name, "sample.db")
-        db = sqlite3.connect(cls.sqlite_path)
-        with open(SAMPLE_DATA) as f:
-            db.executescript(f.read())
-        db.close()
+        harness.make_sample_db(cls.sqlite_path)
 
     @classmethod
     def tearDownClass(cls):
@@ -84,7 +60,8 @@ class LazyLibrariesTest(unittest.TestCase):
 
     def start_sample(self, sqlite_path):
         http = harness.free_port()
-        return self.start(lambda port: sample_config(port, http, self.redis.port, sqlite_path))
+        return self.start(
+            lambda port: harness.sample_config_yaml(port, http, self.redis.port, sqlite_path))
 
     def start_read_through(self, database):
         http = harness.free_port()

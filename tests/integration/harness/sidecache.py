@@ -50,6 +50,35 @@ def config_yaml(port, nodes, workers=1, pool_extra="", top_extra=""):
         port, workers, top_extra, security, node_yaml(nodes), pool_extra)
 
 
+def sample_config_yaml(port, http_port, redis_port, sqlite_path=None):
+    """config/sidecache.yaml (the annotated sample) on these ports, over one Redis node: with
+    its SQLite read-through on `sqlite_path` (see make_sample_db), or without its cache section
+    (the proxy-only sample) when None."""
+    import yaml
+    with open(os.path.join(env.SOURCE_DIR, "config", "sidecache.yaml")) as f:
+        conf = yaml.safe_load(f)
+    conf["listen"] = "127.0.0.1:%d" % port
+    conf["http"]["listen"] = "127.0.0.1:%d" % http_port
+    conf["pool"]["nodes"] = [{"name": "r1", "address": "127.0.0.1:%d" % redis_port,
+                              "weight": 1}]
+    if sqlite_path:
+        conf["cache"]["database"]["path"] = sqlite_path
+    else:
+        del conf["cache"]
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def make_sample_db(path):
+    """The quick start's SQLite database (config/sample-data.sql, as scripts/run.sh makes it)."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    try:
+        with open(os.path.join(env.SOURCE_DIR, "config", "sample-data.sql")) as f:
+            db.executescript(f.read())
+    finally:
+        db.close()
+
+
 class Sidecache:
     """The sidecache binary with a generated config; `pool_extra`/`top_extra` add YAML lines."""
 
