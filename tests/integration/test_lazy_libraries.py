@@ -7,10 +7,14 @@ on running processes (/proc/PID/maps):
     cache section (proxy-only) map neither library nor their chains (gnutls, krb5, ldap);
   - a read-through policy on PostgreSQL maps libpq and its chain once started (the policy is
     validated against the server at start), and not Connector/C;
-  - one on MariaDB maps Connector/C, and not libpq.
+  - one on MariaDB maps Connector/C, and not libpq;
+  - with libpq made unloadable (/dev/null bound over it in a mount namespace of its own, when
+    this user may unshare one), a PostgreSQL database fails the start like an unreachable
+    server, with what to install; the same for Connector/C and a MySQL database.
 """
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -40,6 +44,28 @@ def maps_any(libraries, prefix):
     return any(name.startswith(prefix) for name in libraries)
 
 
+def library_path(soname):
+    """Where the dynamic loader finds `soname` (`ldconfig -p`), symlinks resolved."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        m = re.match(r"\s*(\S+) \((.*)\) => (\S+)", line)
+        if m and m.group(1) == soname and "x86-64" in m.group(2):
+            return os.path.realpath(m.group(3))
+    raise AssertionError("%s is not installed" % soname)
+
+
+def without_library(soname, argv):
+    """`argv` run where `soname` cannot be loaded: /dev/null bound over it in a private mount
+    namespace (unshare -m; the host's file is untouched). Skips when unsharing is not allowed."""
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        raise unittest.SkipTest("cannot unshare a mount namespace here")
+    script = "mount --bind /dev/null %s && exec %s" % (shlex.quote(library_path(soname)),
+                                                        shlex.join(argv))
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=60)
+
+
 class LazyLibrariesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -63,13 +89,23 @@ class LazyLibrariesTest(unittest.TestCase):
         return self.start(
             lambda port: harness.sample_config_yaml(port, http, self.redis.port, sqlite_path))
 
-    def start_read_through(self, database):
+    def read_through_yaml(self, port, database):
         http = harness.free_port()
         policy = ('    - name: p\n      match: "p:*"\n      table: products\n'
                   '      key_column: id\n      mapping: json\n      ttl: 60s\n')
         top = harness.cache_yaml(http, database, policy)
-        return self.start(lambda port: harness.config_yaml(
-            port, [("r1", self.redis.port, 1)], top_extra=top))
+        return harness.config_yaml(port, [("r1", self.redis.port, 1)], top_extra=top)
+
+    def start_read_through(self, database):
+        return self.start(lambda port: self.read_through_yaml(port, database))
+
+    def start_without(self, soname, database):
+        """sidecache started where `soname` cannot be loaded: its exit code and output."""
+        path = os.path.join(self.tmp.name, "without-%s.yaml" % soname)
+        with open(path, "w") as f:
+            f.write(self.read_through_yaml(harness.free_port(), database))
+        out = without_library(soname, [harness.BIN, "-c", path])
+        return out.returncode, out.stdout + out.stderr
 
     def test_the_binary_does_not_need_the_client_libraries(self):
         out = subprocess.run(["readelf", "-d", harness.BIN], capture_output=True, text=True,
@@ -119,6 +155,24 @@ class LazyLibrariesTest(unittest.TestCase):
         libraries = mapped_libraries(side.process.pid)
         self.assertTrue(maps_any(libraries, LIBMARIADB))
         self.assertFalse(maps_any(libraries, LIBPQ), "mysql maps " + LIBPQ)
+
+    def test_missing_libpq_fails_the_start_with_what_to_install(self):
+        # No server is needed: the library is loaded before any connection is tried.
+        code, out = self.start_without(
+            LIBPQ, '    type: postgres\n    conninfo: "host=127.0.0.1 port=1"\n')
+        self.assertEqual(code, 1, out)  # a clean start-up error, not a signal
+        self.assertIn("cache policy 'p': postgres: PostgreSQL client library libpq.so.5 not "
+                      "found: install libpq5 (", out)
+        self.assertIsNone(harness.sanitizer_report(out))
+
+    def test_missing_connector_c_fails_the_start_with_what_to_install(self):
+        code, out = self.start_without(
+            LIBMARIADB, "    type: mysql\n    host: 127.0.0.1\n    port: 1\n    user: u\n"
+            "    database: d\n")
+        self.assertEqual(code, 1, out)
+        self.assertIn("cache policy 'p': mysql: MySQL/MariaDB client library libmariadb.so.3 not "
+                      "found: install libmariadb3 (", out)
+        self.assertIsNone(harness.sanitizer_report(out))
 
 
 if __name__ == "__main__":
