@@ -1,12 +1,12 @@
 #include "db/mysql.hpp"
 
-#include <mysql.h>
 #include <mysqld_error.h>
 
 #include <cctype>
 #include <unordered_map>
 
 #include "config/config.hpp"
+#include "db/mariadb_api.hpp"
 #include "db/mysql_link.hpp"
 #include "db/sql.hpp"
 #include "db/stats.hpp"
@@ -30,8 +30,8 @@ Status rejected(std::string message) { return {ErrorKind::kRejected, std::move(m
 
 // The rows of an executed statement's result, each value as text with its column's type.
 Status read_rows(MYSQL_STMT* stmt, MYSQL_RES* meta, std::vector<Row>* rows) {
-  const unsigned n = mysql_num_fields(meta);
-  const MYSQL_FIELD* fields = mysql_fetch_fields(meta);
+  const unsigned n = mariadb().mysql_num_fields(meta);
+  const MYSQL_FIELD* fields = mariadb().mysql_fetch_fields(meta);
   std::vector<MysqlColumn> columns;
   std::vector<std::string> names;
   for (unsigned i = 0; i < n; ++i) {
@@ -51,9 +51,9 @@ Status read_rows(MYSQL_STMT* stmt, MYSQL_RES* meta, std::vector<Row>* rows) {
     binds[i].is_null = &nulls[i];
     binds[i].error = &errors[i];
   }
-  if (mysql_stmt_bind_result(stmt, binds.data())) return rejected("bind result");
+  if (mariadb().mysql_stmt_bind_result(stmt, binds.data())) return rejected("bind result");
   for (;;) {
-    const int rc = mysql_stmt_fetch(stmt);
+    const int rc = mariadb().mysql_stmt_fetch(stmt);
     if (rc == MYSQL_NO_DATA) return {};
     if (rc == 1) return {ErrorKind::kNone, "fetch"};  // the caller reads the statement's error
     Row row;
@@ -76,7 +76,8 @@ Status read_rows(MYSQL_STMT* stmt, MYSQL_RES* meta, std::vector<Row>* rows) {
         whole.buffer = text.data();
         whole.buffer_length = text.size();
         whole.length = &length;
-        if (mysql_stmt_fetch_column(stmt, &whole, i, 0)) return {ErrorKind::kNone, "fetch"};
+        if (mariadb().mysql_stmt_fetch_column(stmt, &whole, i, 0))
+          return {ErrorKind::kNone, "fetch"};
         text.resize(std::min<unsigned long>(length, text.size()));
       }
       convert_value(columns[i], text, row.types.back());
@@ -105,10 +106,10 @@ MysqlDatabase::MysqlDatabase(const config::DatabaseConfig& config, ThreadStats* 
 MysqlDatabase::~MysqlDatabase() { disconnect(); }
 
 void MysqlDatabase::disconnect() {
-  for (auto& [text, stmt] : statements_) mysql_stmt_close(stmt);
+  for (auto& [text, stmt] : statements_) mariadb().mysql_stmt_close(stmt);
   statements_.clear();
   numeric_columns_.clear();
-  if (conn_) mysql_close(conn_);
+  if (conn_) mariadb().mysql_close(conn_);
   conn_ = nullptr;
 }
 
@@ -125,15 +126,15 @@ Status MysqlDatabase::connect() {
       "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
   };
   for (const char* text : setup) {
-    if (mysql_query(conn_, text) != 0) {
-      Status s = unavailable(std::string("mysql: session setup: ") + mysql_error(conn_));
+    if (mariadb().mysql_query(conn_, text) != 0) {
+      Status s = unavailable(std::string("mysql: session setup: ") + mariadb().mysql_error(conn_));
       disconnect();
       return s;
     }
   }
   const std::string limit = "SET SESSION max_statement_time = " +
                             std::to_string((query_timeout_ + kKillBudget).count() / 1000.0);
-  (void)mysql_query(conn_, limit.c_str());
+  (void)mariadb().mysql_query(conn_, limit.c_str());
   if (stats_) {
     stats_->connects.add();
     if (connected_before_) stats_->reconnects.add();
@@ -163,8 +164,8 @@ Status MysqlDatabase::failure(unsigned code, const char* message, const std::str
 
 Status MysqlDatabase::simple(const std::string& text) {
   if (!conn_) return unavailable("mysql: not connected");
-  if (mysql_real_query(conn_, text.data(), text.size()) != 0) {
-    return failure(mysql_errno(conn_), mysql_error(conn_), text);
+  if (mariadb().mysql_real_query(conn_, text.data(), text.size()) != 0) {
+    return failure(mariadb().mysql_errno(conn_), mariadb().mysql_error(conn_), text);
   }
   return {};
 }
@@ -172,7 +173,7 @@ Status MysqlDatabase::simple(const std::string& text) {
 void MysqlDatabase::forget(const std::string& text) {
   const auto it = statements_.find(text);
   if (it == statements_.end()) return;
-  mysql_stmt_close(it->second);
+  mariadb().mysql_stmt_close(it->second);
   statements_.erase(it);
 }
 
@@ -182,14 +183,14 @@ Status MysqlDatabase::prepared(const std::string& text, MYSQL_STMT** stmt) {
     return {};
   }
   if (statements_.size() >= kMaxStatements) {
-    for (auto& [t, s] : statements_) mysql_stmt_close(s);
+    for (auto& [t, s] : statements_) mariadb().mysql_stmt_close(s);
     statements_.clear();
   }
-  MYSQL_STMT* s = mysql_stmt_init(conn_);
-  if (!s) return failure(mysql_errno(conn_), mysql_error(conn_), "prepare");
-  if (mysql_stmt_prepare(s, text.data(), text.size()) != 0) {
-    Status st = failure(mysql_stmt_errno(s), mysql_stmt_error(s), "prepare");
-    mysql_stmt_close(s);
+  MYSQL_STMT* s = mariadb().mysql_stmt_init(conn_);
+  if (!s) return failure(mariadb().mysql_errno(conn_), mariadb().mysql_error(conn_), "prepare");
+  if (mariadb().mysql_stmt_prepare(s, text.data(), text.size()) != 0) {
+    Status st = failure(mariadb().mysql_stmt_errno(s), mariadb().mysql_stmt_error(s), "prepare");
+    mariadb().mysql_stmt_close(s);
     return st;
   }
   statements_.emplace(text, s);
@@ -203,9 +204,10 @@ Status MysqlDatabase::exec(const std::string& text, const std::vector<Param>& pa
   if (killer_->fired()) return timed_out();
   MYSQL_STMT* stmt = nullptr;
   if (Status s = prepared(text, &stmt); !s.ok()) return s;
-  if (mysql_stmt_param_count(stmt) != params.size()) {
-    return rejected("mysql: the statement takes " + std::to_string(mysql_stmt_param_count(stmt)) +
-                    " parameters, not " + std::to_string(params.size()) + ": " + text);
+  if (mariadb().mysql_stmt_param_count(stmt) != params.size()) {
+    return rejected("mysql: the statement takes " +
+                    std::to_string(mariadb().mysql_stmt_param_count(stmt)) + " parameters, not " +
+                    std::to_string(params.size()) + ": " + text);
   }
   std::vector<MYSQL_BIND> binds(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) {
@@ -220,19 +222,20 @@ Status MysqlDatabase::exec(const std::string& text, const std::vector<Param>& pa
     binds[i].length_value = params[i]->size();
   }
   auto stmt_failure = [&](const char* what) {
-    Status s = failure(mysql_stmt_errno(stmt), mysql_stmt_error(stmt), what);
+    Status s = failure(mariadb().mysql_stmt_errno(stmt), mariadb().mysql_stmt_error(stmt), what);
     if (conn_) forget(text);
     return s;
   };
-  if (!params.empty() && mysql_stmt_bind_param(stmt, binds.data())) return stmt_failure("bind");
-  if (mysql_stmt_execute(stmt) != 0) return stmt_failure("query failed");
-  if (affected) *affected = mysql_stmt_affected_rows(stmt);
-  MYSQL_RES* meta = mysql_stmt_result_metadata(stmt);
+  if (!params.empty() && mariadb().mysql_stmt_bind_param(stmt, binds.data()))
+    return stmt_failure("bind");
+  if (mariadb().mysql_stmt_execute(stmt) != 0) return stmt_failure("query failed");
+  if (affected) *affected = mariadb().mysql_stmt_affected_rows(stmt);
+  MYSQL_RES* meta = mariadb().mysql_stmt_result_metadata(stmt);
   if (!meta) return {};
   const Status read = read_rows(stmt, meta, rows);
-  mysql_free_result(meta);
+  mariadb().mysql_free_result(meta);
   if (!read.message.empty() && read.ok()) return stmt_failure("fetch");
-  mysql_stmt_free_result(stmt);
+  mariadb().mysql_stmt_free_result(stmt);
   return read;
 }
 
@@ -240,7 +243,7 @@ void MysqlDatabase::rollback() {
   if (!conn_) return;
   // A KILL being sent must land before the ROLLBACK, not on it.
   killer_->disarm();
-  if (mysql_query(conn_, "ROLLBACK") != 0) disconnect();
+  if (mariadb().mysql_query(conn_, "ROLLBACK") != 0) disconnect();
 }
 
 template <typename F>
@@ -262,7 +265,7 @@ auto MysqlDatabase::with_retry(F&& attempt) {
         return result;
       }
     }
-    killer_->arm(mysql_thread_id(conn_), Clock::now() + query_timeout_);
+    killer_->arm(mariadb().mysql_thread_id(conn_), Clock::now() + query_timeout_);
     result = attempt();
     if (killer_->disarm()) status_of(result) = timed_out();
     return result;
@@ -370,13 +373,13 @@ Status MysqlDatabase::validate(const Source& source) {
       return s;
     }
     if (source.query.empty()) return {};
-    const auto params = mysql_stmt_param_count(stmt);
+    const auto params = mariadb().mysql_stmt_param_count(stmt);
     if (params != 1) {
       return rejected("mysql: query '" + source.query +
                       "' must take exactly one parameter (the id, ?), it takes " +
                       std::to_string(params));
     }
-    if (mysql_stmt_field_count(stmt) == 0) {
+    if (mariadb().mysql_stmt_field_count(stmt) == 0) {
       return rejected("mysql: query '" + source.query + "' returns no columns");
     }
     return {};
@@ -413,17 +416,18 @@ Status MysqlDatabase::numeric_columns(const std::string& table,
     return {};
   }
   const std::string text = "SELECT * FROM " + sql::quote_identifier(table, kMy) + " LIMIT 0";
-  MYSQL_STMT* stmt = mysql_stmt_init(conn_);
-  if (!stmt) return failure(mysql_errno(conn_), mysql_error(conn_), "prepare");
-  if (mysql_stmt_prepare(stmt, text.data(), text.size()) != 0) {
-    Status s = failure(mysql_stmt_errno(stmt), mysql_stmt_error(stmt), "table '" + table + "'");
-    mysql_stmt_close(stmt);
+  MYSQL_STMT* stmt = mariadb().mysql_stmt_init(conn_);
+  if (!stmt) return failure(mariadb().mysql_errno(conn_), mariadb().mysql_error(conn_), "prepare");
+  if (mariadb().mysql_stmt_prepare(stmt, text.data(), text.size()) != 0) {
+    Status s = failure(mariadb().mysql_stmt_errno(stmt), mariadb().mysql_stmt_error(stmt),
+                       "table '" + table + "'");
+    mariadb().mysql_stmt_close(stmt);
     return s;
   }
   std::unordered_set<std::string> names;
-  if (MYSQL_RES* meta = mysql_stmt_result_metadata(stmt)) {
-    const MYSQL_FIELD* fields = mysql_fetch_fields(meta);
-    for (unsigned i = 0; i < mysql_num_fields(meta); ++i) {
+  if (MYSQL_RES* meta = mariadb().mysql_stmt_result_metadata(stmt)) {
+    const MYSQL_FIELD* fields = mariadb().mysql_fetch_fields(meta);
+    for (unsigned i = 0; i < mariadb().mysql_num_fields(meta); ++i) {
       const ValueKind kind = column_of(fields[i]).type.kind;
       if ((kind == ValueKind::kInteger || kind == ValueKind::kNumber) &&
           fields[i].type != MYSQL_TYPE_BIT) {
@@ -432,9 +436,9 @@ Status MysqlDatabase::numeric_columns(const std::string& table,
         names.insert(std::move(name));
       }
     }
-    mysql_free_result(meta);
+    mariadb().mysql_free_result(meta);
   }
-  mysql_stmt_close(stmt);
+  mariadb().mysql_stmt_close(stmt);
   *out = &numeric_columns_.emplace(table, std::move(names)).first->second;
   return {};
 }

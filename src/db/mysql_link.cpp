@@ -1,10 +1,10 @@
 #include "db/mysql_link.hpp"
 
 #include <errmsg.h>
-#include <mysql.h>
 #include <mysqld_error.h>
 
 #include "config/secret.hpp"
+#include "db/mariadb_api.hpp"
 
 namespace sidecache::db {
 namespace {
@@ -33,6 +33,12 @@ MysqlServer MysqlServer::from(const config::DatabaseConfig& config) {
 
 Opened open_connection(const MysqlServer& server) {
   Opened out;
+  // The first MySQL connection of the process loads Connector/C; its absence fails every
+  // connect the same way, with what to install.
+  if (Status s = load_mariadb(); !s.ok()) {
+    out.status = {ErrorKind::kUnavailable, "mysql: " + s.message};
+    return out;
+  }
   std::string password;
   try {
     password = config::read_secret(server.password);
@@ -40,7 +46,7 @@ Opened open_connection(const MysqlServer& server) {
     out.status = {ErrorKind::kUnavailable, std::string("mysql: password: ") + e.what()};
     return out;
   }
-  MYSQL* conn = mysql_init(nullptr);
+  MYSQL* conn = mariadb().mysql_init(nullptr);
   if (!conn) {
     out.status = {ErrorKind::kUnavailable, "mysql: cannot allocate a connection"};
     return out;
@@ -50,22 +56,22 @@ Opened open_connection(const MysqlServer& server) {
   // query_timeout and the server's max_statement_time.
   const unsigned int io = seconds(server.query_timeout) + 2;
   const my_bool no = 0;
-  mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &connect);
-  mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &io);
-  mysql_options(conn, MYSQL_OPT_WRITE_TIMEOUT, &io);
-  mysql_options(conn, MYSQL_OPT_RECONNECT, &no);  // reconnecting is ours, with stats
-  mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  mysql_options(conn, MYSQL_OPT_LOCAL_INFILE, &no);
-  mysql_options(conn, MYSQL_READ_DEFAULT_FILE, "/dev/null");  // no my.cnf surprises
+  mariadb().mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &connect);
+  mariadb().mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &io);
+  mariadb().mysql_options(conn, MYSQL_OPT_WRITE_TIMEOUT, &io);
+  mariadb().mysql_options(conn, MYSQL_OPT_RECONNECT, &no);  // reconnecting is ours, with stats
+  mariadb().mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  mariadb().mysql_options(conn, MYSQL_OPT_LOCAL_INFILE, &no);
+  mariadb().mysql_options(conn, MYSQL_READ_DEFAULT_FILE, "/dev/null");  // no my.cnf surprises
   // CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched, not only those it changed.
-  if (!mysql_real_connect(conn, server.host.empty() ? nullptr : server.host.c_str(),
-                          server.user.c_str(), password.empty() ? nullptr : password.c_str(),
-                          server.dbname.empty() ? nullptr : server.dbname.c_str(), server.port,
-                          server.socket.empty() ? nullptr : server.socket.c_str(),
-                          CLIENT_FOUND_ROWS)) {
-    const unsigned code = mysql_errno(conn);
-    std::string message = mysql_error(conn);
-    mysql_close(conn);
+  if (!mariadb().mysql_real_connect(
+          conn, server.host.empty() ? nullptr : server.host.c_str(), server.user.c_str(),
+          password.empty() ? nullptr : password.c_str(),
+          server.dbname.empty() ? nullptr : server.dbname.c_str(), server.port,
+          server.socket.empty() ? nullptr : server.socket.c_str(), CLIENT_FOUND_ROWS)) {
+    const unsigned code = mariadb().mysql_errno(conn);
+    std::string message = mariadb().mysql_error(conn);
+    mariadb().mysql_close(conn);
     if (code == CR_CONN_HOST_ERROR || code == CR_CONNECTION_ERROR ||
         message.find("imeout") != std::string::npos ||
         message.find("timed out") != std::string::npos) {
@@ -159,7 +165,7 @@ MysqlColumn column_of(const MYSQL_FIELD& field) {
     case MYSQL_TYPE_VARCHAR: {
       // MariaDB's JSON is LONGTEXT with a json_valid check, marked by the extended metadata.
       MARIADB_CONST_STRING format{nullptr, 0};
-      if (mariadb_field_attr(&format, &field, MARIADB_FIELD_ATTR_FORMAT_NAME) == 0 &&
+      if (mariadb().mariadb_field_attr(&format, &field, MARIADB_FIELD_ATTR_FORMAT_NAME) == 0 &&
           std::string_view(format.str ? format.str : "", format.length) == "json") {
         c.type.kind = ValueKind::kJson;
       } else if (field.charsetnr == 63) {  // the binary "charset": BLOB, BINARY, VARBINARY
@@ -206,7 +212,7 @@ QueryKiller::~QueryKiller() {
   }
   cv_.notify_all();
   thread_.join();
-  if (conn_) mysql_close(conn_);
+  if (conn_) mariadb().mysql_close(conn_);
 }
 
 void QueryKiller::arm(unsigned long thread_id, Clock::time_point deadline) {
@@ -267,10 +273,10 @@ void QueryKiller::kill(unsigned long thread_id) {
       if (!opened.conn) return;  // the backstops end the statement
       conn_ = opened.conn;
     }
-    if (mysql_real_query(conn_, sql.data(), sql.size()) == 0) return;
-    const unsigned code = mysql_errno(conn_);
+    if (mariadb().mysql_real_query(conn_, sql.data(), sql.size()) == 0) return;
+    const unsigned code = mariadb().mysql_errno(conn_);
     if (code == ER_NO_SUCH_THREAD) return;  // the connection is gone already
-    mysql_close(conn_);
+    mariadb().mysql_close(conn_);
     conn_ = nullptr;
   }
 }

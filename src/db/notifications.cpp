@@ -1,7 +1,8 @@
 #include "db/notifications.hpp"
 
-#include <libpq-fe.h>
 #include <poll.h>
+
+#include "db/pq_api.hpp"
 
 namespace sidecache::db {
 
@@ -11,31 +12,33 @@ NotificationListener::NotificationListener(std::string conninfo, std::string cha
 NotificationListener::~NotificationListener() { close(); }
 
 void NotificationListener::close() {
-  if (conn_ != nullptr) PQfinish(conn_);
+  if (conn_ != nullptr) pq().PQfinish(conn_);
   conn_ = nullptr;
 }
 
 Status NotificationListener::connect() {
-  if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) return {};
+  if (conn_ != nullptr && pq().PQstatus(conn_) == CONNECTION_OK) return {};
   close();
-  conn_ = PQconnectdb(conninfo_.c_str());
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    Status s{ErrorKind::kUnavailable, PQerrorMessage(conn_)};
+  if (Status s = load_pq(); !s.ok()) return s;
+  conn_ = pq().PQconnectdb(conninfo_.c_str());
+  if (pq().PQstatus(conn_) != CONNECTION_OK) {
+    Status s{ErrorKind::kUnavailable, pq().PQerrorMessage(conn_)};
     close();
     return s;
   }
-  char* quoted = PQescapeIdentifier(conn_, channel_.c_str(), channel_.size());
+  char* quoted = pq().PQescapeIdentifier(conn_, channel_.c_str(), channel_.size());
   if (quoted == nullptr) {
-    Status s{ErrorKind::kUnavailable, PQerrorMessage(conn_)};
+    Status s{ErrorKind::kUnavailable, pq().PQerrorMessage(conn_)};
     close();
     return s;
   }
-  PGresult* res = PQexec(conn_, ("LISTEN " + std::string(quoted)).c_str());
-  PQfreemem(quoted);
-  const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-  PQclear(res);
+  PGresult* res = pq().PQexec(conn_, ("LISTEN " + std::string(quoted)).c_str());
+  pq().PQfreemem(quoted);
+  const bool ok = pq().PQresultStatus(res) == PGRES_COMMAND_OK;
+  pq().PQclear(res);
   if (!ok) {
-    Status s{ErrorKind::kUnavailable, "LISTEN " + channel_ + " failed: " + PQerrorMessage(conn_)};
+    Status s{ErrorKind::kUnavailable,
+             "LISTEN " + channel_ + " failed: " + pq().PQerrorMessage(conn_)};
     close();
     return s;
   }
@@ -45,16 +48,16 @@ Status NotificationListener::connect() {
 Status NotificationListener::wait(std::chrono::milliseconds timeout,
                                   std::vector<std::string>& payloads) {
   if (conn_ == nullptr) return {ErrorKind::kUnavailable, "not connected"};
-  pollfd pfd{PQsocket(conn_), POLLIN, 0};
+  pollfd pfd{pq().PQsocket(conn_), POLLIN, 0};
   if (poll(&pfd, 1, static_cast<int>(timeout.count())) < 0) return {};  // EINTR: try again
-  if (PQconsumeInput(conn_) == 0) {
-    Status s{ErrorKind::kUnavailable, PQerrorMessage(conn_)};
+  if (pq().PQconsumeInput(conn_) == 0) {
+    Status s{ErrorKind::kUnavailable, pq().PQerrorMessage(conn_)};
     close();
     return s;
   }
-  while (PGnotify* n = PQnotifies(conn_)) {
+  while (PGnotify* n = pq().PQnotifies(conn_)) {
     if (n->extra != nullptr) payloads.emplace_back(n->extra);
-    PQfreemem(n);
+    pq().PQfreemem(n);
   }
   return {};
 }

@@ -1,6 +1,5 @@
 #include "db/postgres.hpp"
 
-#include <libpq-fe.h>
 #include <poll.h>
 
 #include <cerrno>
@@ -10,6 +9,7 @@
 #include <unordered_map>
 
 #include "config/config.hpp"
+#include "db/pq_api.hpp"
 #include "db/row_json.hpp"
 #include "db/sql.hpp"
 #include "db/stats.hpp"
@@ -50,7 +50,7 @@ int wait_socket(int fd, short events, Clock::time_point deadline) {
 // PQcancel connects to the server and waits for it to close that connection: it has no timeout
 // of its own, so it runs on a short-lived thread of its own and is waited for at most `limit`.
 bool send_cancel(PGconn* conn, std::chrono::milliseconds limit) {
-  PGcancel* cancel = PQgetCancel(conn);
+  PGcancel* cancel = pq().PQgetCancel(conn);
   if (!cancel) return false;
   struct State {
     std::mutex mutex;
@@ -61,8 +61,8 @@ bool send_cancel(PGconn* conn, std::chrono::milliseconds limit) {
   auto state = std::make_shared<State>();
   std::thread([cancel, state] {
     char error[256];
-    const bool ok = PQcancel(cancel, error, sizeof error) == 1;
-    PQfreeCancel(cancel);
+    const bool ok = pq().PQcancel(cancel, error, sizeof error) == 1;
+    pq().PQfreeCancel(cancel);
     const std::lock_guard lock(state->mutex);
     state->done = true;
     state->ok = ok;
@@ -145,16 +145,17 @@ ColumnType column_type(Oid oid) {
 
 Row read_row(const PGresult* r, int row, int first) {
   Row out;
-  const int n = PQnfields(r);
+  const int n = pq().PQnfields(r);
   for (int c = first; c < n; ++c) {
-    out.columns.emplace_back(PQfname(r, c));
-    const ColumnType type = column_type(PQftype(r, c));
+    out.columns.emplace_back(pq().PQfname(r, c));
+    const ColumnType type = column_type(pq().PQftype(r, c));
     out.types.push_back(type);
-    if (PQgetisnull(r, row, c)) {
+    if (pq().PQgetisnull(r, row, c)) {
       out.values.emplace_back(std::nullopt);
       continue;
     }
-    std::string text(PQgetvalue(r, row, c), static_cast<std::size_t>(PQgetlength(r, row, c)));
+    std::string text(pq().PQgetvalue(r, row, c),
+                     static_cast<std::size_t>(pq().PQgetlength(r, row, c)));
     // bytea arrives as hex text ("\x0aff"): a bytes value is its bytes, as SQLite's BLOB.
     if (type == ColumnType{ValueKind::kBytes, false}) {
       if (auto bytes = decode_bytea_hex(text)) text = std::move(*bytes);
@@ -168,7 +169,7 @@ bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 }  // namespace
 
-void PostgresDatabase::ResultDeleter::operator()(pg_result* r) const { PQclear(r); }
+void PostgresDatabase::ResultDeleter::operator()(pg_result* r) const { pq().PQclear(r); }
 
 PostgresDatabase::PostgresDatabase(const config::DatabaseConfig& config, ThreadStats* stats)
     : conninfo_(config.conninfo),
@@ -179,34 +180,37 @@ PostgresDatabase::PostgresDatabase(const config::DatabaseConfig& config, ThreadS
 PostgresDatabase::~PostgresDatabase() { disconnect(); }
 
 void PostgresDatabase::disconnect() {
-  if (conn_) PQfinish(conn_);
+  if (conn_) pq().PQfinish(conn_);
   conn_ = nullptr;
 }
 
 Status PostgresDatabase::connect() {
+  // The first PostgreSQL connection of the process loads libpq; its absence fails every
+  // connect the same way, with what to install.
+  if (Status s = load_pq(); !s.ok()) return unavailable("postgres: " + s.message);
   const auto deadline = Clock::now() + connect_timeout_;
-  conn_ = PQconnectStart(conninfo_.c_str());
+  conn_ = pq().PQconnectStart(conninfo_.c_str());
   if (!conn_) return unavailable("postgres: cannot allocate a connection");
   PostgresPollingStatusType state = PGRES_POLLING_WRITING;
-  while (PQstatus(conn_) != CONNECTION_BAD && state != PGRES_POLLING_OK &&
+  while (pq().PQstatus(conn_) != CONNECTION_BAD && state != PGRES_POLLING_OK &&
          state != PGRES_POLLING_FAILED) {
     const short events = state == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    const int ready = wait_socket(PQsocket(conn_), events, deadline);
+    const int ready = wait_socket(pq().PQsocket(conn_), events, deadline);
     if (ready == 0) {
       disconnect();
       return unavailable("postgres: connect timed out after " +
                          std::to_string(connect_timeout_.count()) + " ms");
     }
-    state = PQconnectPoll(conn_);
+    state = pq().PQconnectPoll(conn_);
   }
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    Status s = unavailable("postgres: cannot connect: " + trimmed(PQerrorMessage(conn_)));
+  if (pq().PQstatus(conn_) != CONNECTION_OK) {
+    Status s = unavailable("postgres: cannot connect: " + trimmed(pq().PQerrorMessage(conn_)));
     disconnect();
     return s;
   }
-  PQsetnonblocking(conn_, 1);
+  pq().PQsetnonblocking(conn_, 1);
   // Notices and warnings (e.g. ROLLBACK outside a transaction) would go to stderr.
-  PQsetNoticeProcessor(
+  pq().PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
   // The server stops a statement too, a little after this side cancels it: the backstop for a
   // statement this side gave up on without a successful cancel.
@@ -238,23 +242,23 @@ Status PostgresDatabase::connect() {
 Status PostgresDatabase::failure(const PGresult* result, const std::string& what) {
   last_sqlstate_.clear();
   last_message_.clear();
-  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) {
-    std::string message = conn_ ? trimmed(PQerrorMessage(conn_)) : "no connection";
-    if (result && message.empty()) message = trimmed(PQresultErrorMessage(result));
+  if (!conn_ || pq().PQstatus(conn_) == CONNECTION_BAD) {
+    std::string message = conn_ ? trimmed(pq().PQerrorMessage(conn_)) : "no connection";
+    if (result && message.empty()) message = trimmed(pq().PQresultErrorMessage(result));
     disconnect();
     lost_ = true;
     return unavailable("postgres: connection lost: " + message);
   }
-  if (!result) return unavailable("postgres: " + what + ": " + trimmed(PQerrorMessage(conn_)));
-  const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  if (!result) return unavailable("postgres: " + what + ": " + trimmed(pq().PQerrorMessage(conn_)));
+  const char* sqlstate = pq().PQresultErrorField(result, PG_DIAG_SQLSTATE);
   last_sqlstate_ = sqlstate ? sqlstate : "";
   const ErrorKind kind = kind_of(sqlstate);
   if (kind == ErrorKind::kTimeout) {
     return {ErrorKind::kTimeout, "postgres: " + what + ": ran past query_timeout (" +
                                      std::to_string(query_timeout_.count()) + " ms)"};
   }
-  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-  last_message_ = trimmed(primary ? primary : PQresultErrorMessage(result));
+  const char* primary = pq().PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  last_message_ = trimmed(primary ? primary : pq().PQresultErrorMessage(result));
   return {kind, "postgres: " + what + ": " + last_message_};
 }
 
@@ -279,41 +283,41 @@ Status PostgresDatabase::await_result(Result* out) {
   Result first_error;
   Result last;
   for (;;) {
-    while (!PQisBusy(conn_)) {
-      PGresult* r = PQgetResult(conn_);
+    while (!pq().PQisBusy(conn_)) {
+      PGresult* r = pq().PQgetResult(conn_);
       if (!r) {
         if (first_error) return failure(first_error.get(), "query failed");
-        if (PQstatus(conn_) == CONNECTION_BAD) return failure(nullptr, "query failed");
+        if (pq().PQstatus(conn_) == CONNECTION_BAD) return failure(nullptr, "query failed");
         if (out) *out = std::move(last);
         return {};
       }
-      const ExecStatusType st = PQresultStatus(r);
+      const ExecStatusType st = pq().PQresultStatus(r);
       if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
         if (!first_error) {
           first_error.reset(r);
         } else {
-          PQclear(r);
+          pq().PQclear(r);
         }
       } else {
         last.reset(r);
       }
     }
-    const int ready = wait_socket(PQsocket(conn_), POLLIN, deadline_);
+    const int ready = wait_socket(pq().PQsocket(conn_), POLLIN, deadline_);
     if (ready == 0) return {ErrorKind::kTimeout, ""};  // the caller cancels (timed_out)
-    if (ready < 0 || !PQconsumeInput(conn_)) return failure(nullptr, "read");
+    if (ready < 0 || !pq().PQconsumeInput(conn_)) return failure(nullptr, "read");
   }
 }
 
 Status PostgresDatabase::finish_send(bool sent, Result* out) {
   if (!sent) return failure(nullptr, "send");
   for (;;) {
-    const int rc = PQflush(conn_);
+    const int rc = pq().PQflush(conn_);
     if (rc == 0) break;
     if (rc < 0) return failure(nullptr, "send");
-    const int ready = wait_socket(PQsocket(conn_), POLLIN | POLLOUT, deadline_);
+    const int ready = wait_socket(pq().PQsocket(conn_), POLLIN | POLLOUT, deadline_);
     if (ready == 0) return timed_out();
     if (ready < 0) return failure(nullptr, "send");
-    if ((ready & POLLIN) && !PQconsumeInput(conn_)) return failure(nullptr, "send");
+    if ((ready & POLLIN) && !pq().PQconsumeInput(conn_)) return failure(nullptr, "send");
   }
   Status s = await_result(out);
   if (s.kind == ErrorKind::kTimeout && s.message.empty()) return timed_out();
@@ -323,24 +327,24 @@ Status PostgresDatabase::finish_send(bool sent, Result* out) {
 Status PostgresDatabase::exec(const std::string& sql, const std::vector<const char*>& params,
                               Result* out) {
   if (!conn_) return unavailable("postgres: not connected");
-  const bool sent = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                                      params.data(), nullptr, nullptr, 0) == 1;
+  const bool sent = pq().PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()),
+                                           nullptr, params.data(), nullptr, nullptr, 0) == 1;
   return finish_send(sent, out);
 }
 
 Status PostgresDatabase::prepare(const std::string& sql, int* params, int* fields) {
   if (!conn_) return unavailable("postgres: not connected");
-  if (Status s = finish_send(PQsendPrepare(conn_, "", sql.c_str(), 0, nullptr) == 1, nullptr);
+  if (Status s = finish_send(pq().PQsendPrepare(conn_, "", sql.c_str(), 0, nullptr) == 1, nullptr);
       !s.ok()) {
     return s;
   }
   Result described;
-  if (Status s = finish_send(PQsendDescribePrepared(conn_, "") == 1, &described); !s.ok()) {
+  if (Status s = finish_send(pq().PQsendDescribePrepared(conn_, "") == 1, &described); !s.ok()) {
     return s;
   }
   if (!described) return rejected("postgres: no description of: " + sql);
-  *params = PQnparams(described.get());
-  *fields = PQnfields(described.get());
+  *params = pq().PQnparams(described.get());
+  *fields = pq().PQnfields(described.get());
   return {};
 }
 
@@ -401,9 +405,9 @@ Status PostgresDatabase::fetch_table(const Source& source, std::span<const std::
   }
   std::unordered_multimap<std::string_view, std::size_t> index;
   auto collect = [&](const PGresult* r) {
-    for (int row = 0; row < PQntuples(r); ++row) {
-      if (PQgetisnull(r, row, 0)) continue;
-      auto [first, last] = index.equal_range(PQgetvalue(r, row, 0));
+    for (int row = 0; row < pq().PQntuples(r); ++row) {
+      if (pq().PQgetisnull(r, row, 0)) continue;
+      auto [first, last] = index.equal_range(pq().PQgetvalue(r, row, 0));
       if (first == last) continue;
       Row value = read_row(r, row, 1);
       for (auto it = first; it != last; ++it) {
@@ -477,7 +481,7 @@ Status PostgresDatabase::fetch_query(const Source& source, std::span<const std::
       if (Status again = exec("BEGIN", {}); !again.ok()) return again;
       continue;
     }
-    if (PQntuples(r.get()) > 0) out.rows[i] = read_row(r.get(), 0, 0);
+    if (pq().PQntuples(r.get()) > 0) out.rows[i] = read_row(r.get(), 0, 0);
   }
   Status s = exec("COMMIT", {});
   if (!s.ok()) rollback();
@@ -492,14 +496,14 @@ IdsResult PostgresDatabase::fetch_ids(std::string_view query) {
     Result r;
     out.status = exec(sql, {}, &r);
     if (!out.status.ok()) return out;
-    if (PQnfields(r.get()) < 1) {
+    if (pq().PQnfields(r.get()) < 1) {
       out.status = rejected("postgres: the warming query returns no column: " + sql);
       return out;
     }
-    for (int row = 0; row < PQntuples(r.get()); ++row) {
-      if (PQgetisnull(r.get(), row, 0)) continue;
-      out.ids.emplace_back(PQgetvalue(r.get(), row, 0),
-                           static_cast<std::size_t>(PQgetlength(r.get(), row, 0)));
+    for (int row = 0; row < pq().PQntuples(r.get()); ++row) {
+      if (pq().PQgetisnull(r.get(), row, 0)) continue;
+      out.ids.emplace_back(pq().PQgetvalue(r.get(), row, 0),
+                           static_cast<std::size_t>(pq().PQgetlength(r.get(), row, 0)));
     }
     return out;
   });
@@ -579,7 +583,7 @@ Status PostgresDatabase::write_all(const std::string& table, const std::string& 
     if (!update.empty()) {
       Result updated;
       if (Status s = exec(update, params, &updated); !s.ok()) return s;
-      const char* count = updated ? PQcmdTuples(updated.get()) : "";
+      const char* count = updated ? pq().PQcmdTuples(updated.get()) : "";
       if (count[0] != '\0' && std::string_view(count) != "0") continue;
     }
     if (Status s = exec(sql::upsert(table, key_column, u, sql::Placeholders::kDollar), params);
@@ -645,11 +649,11 @@ IncrementResult PostgresDatabase::increment_once(const std::string& table,
     out.status = std::move(s);
     return out;
   }
-  const bool found = selected && PQntuples(selected.get()) > 0;
+  const bool found = selected && pq().PQntuples(selected.get()) > 0;
   std::optional<std::string> old;
-  if (found && !PQgetisnull(selected.get(), 0, 0)) {
-    old = std::string(PQgetvalue(selected.get(), 0, 0),
-                      static_cast<std::size_t>(PQgetlength(selected.get(), 0, 0)));
+  if (found && !pq().PQgetisnull(selected.get(), 0, 0)) {
+    old = std::string(pq().PQgetvalue(selected.get(), 0, 0),
+                      static_cast<std::size_t>(pq().PQgetlength(selected.get(), 0, 0)));
   }
   out = add_integer(old, delta);
   if (!out.status.ok()) return out;
@@ -663,7 +667,7 @@ IncrementResult PostgresDatabase::increment_once(const std::string& table,
     out.status = std::move(s);
     return out;
   }
-  if (!found && written && std::string_view(PQcmdTuples(written.get())) == "0") {
+  if (!found && written && std::string_view(pq().PQcmdTuples(written.get())) == "0") {
     raced = true;
     return out;
   }

@@ -1,9 +1,9 @@
-// PostgreSQL adapter over libpq: one connection per Database (so per database thread), opened
-// lazily with PQconnectStart/PQconnectPoll under connect_timeout, queries sent with
-// PQsendQueryParams and awaited with poll() under query_timeout (then PQcancel), and the
-// session's statement_timeout set to query_timeout as well. A lost connection answers
-// kUnavailable and is reopened by the next call (a read retries once on a new connection at
-// once when the connection it reused turns out to be dead).
+// PostgreSQL adapter over libpq (loaded on first use: db/pq_api.hpp): one connection per
+// Database (so per database thread), opened lazily with PQconnectStart/PQconnectPoll under
+// connect_timeout, queries sent with PQsendQueryParams and awaited with poll() under
+// query_timeout (then PQcancel), and the session's statement_timeout set to query_timeout as
+// well. A lost connection answers kUnavailable and is reopened by the next call (a read retries
+// once on a new connection at once when the connection it reused turns out to be dead).
 #pragma once
 
 #include <chrono>

@@ -5,6 +5,8 @@ configuration as CI (scripts/deps.sh, scripts/test.sh); its runtime packages are
 Debian packages owning the libraries the built binary links (readelf NEEDED resolved by ldd,
 owned per dpkg -S, less what debian:12-slim has); USER, EXPOSE, ENTRYPOINT/CMD and the OCI
 version label agree with the chart, the manifests, CMake's project VERSION and `--version`;
+the libraries the binary dlopen()s (the database client libraries declared in
+src/db/client_library.hpp) are runtime packages too;
 .dockerignore keeps build trees and node_modules out of the context.
 """
 import os
@@ -53,6 +55,51 @@ def instructions():
     return out
 
 
+# The client libraries sidecache loads on demand (dlopen), declared once in the source:
+#   inline constexpr ClientLibrary kPostgresLibrary{"PostgreSQL", "libpq.so.5", "libpq5"};
+CLIENT_LIBRARIES = os.path.join(support.SOURCE, "src", "db", "client_library.hpp")
+CLIENT_LIBRARY_RE = re.compile(
+    r'ClientLibrary\s+k\w+\{\s*"[^"]*",\s*"([^"]+)",\s*"([^"]+)"\s*\}')
+
+
+def dlopened_libraries():
+    """{SONAME: Debian package} of the libraries the binary loads on demand."""
+    with open(CLIENT_LIBRARIES) as f:
+        return dict(CLIENT_LIBRARY_RE.findall(f.read()))
+
+
+def owner_of(lib, path):
+    """The Debian package that owns shared library `lib` found at `path`."""
+    candidates = [os.path.realpath(path), path]
+    # merged /usr: dpkg knows some files under /lib, others under /usr/lib
+    candidates += [p.replace("/usr/lib/", "/lib/", 1) for p in candidates if p.startswith("/usr/lib/")]
+    candidates += ["/usr" + p for p in candidates if p.startswith("/lib/")]
+    for c in candidates:
+        r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout.split(":")[0].strip()
+    raise AssertionError("no Debian package owns %s (%s)" % (lib, candidates))
+
+
+def dlopened_packages():
+    """The packages owning the libraries the binary dlopen()s, as the dynamic loader finds them
+    here (`ldconfig -p`); each must be the package the source names in its error message."""
+    found = {}
+    for line in subprocess.run(["ldconfig", "-p"], capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        m = re.match(r"\s*(\S+) \((.*)\) => (\S+)", line)
+        if m and "x86-64" in m.group(2):
+            found.setdefault(m.group(1), m.group(3))
+    packages = set()
+    for soname, declared in dlopened_libraries().items():
+        assert soname in found, "%s (loaded on demand) is not installed here" % soname
+        owner = owner_of(soname, found[soname])
+        assert owner == declared, "%s belongs to %s, the source names %s" % (soname, owner,
+                                                                             declared)
+        packages.add(owner)
+    return packages
+
+
 def runtime_packages_of(binary):
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]",
                         subprocess.run(["readelf", "-d", binary], capture_output=True, text=True,
@@ -63,22 +110,7 @@ def runtime_packages_of(binary):
         m = re.match(r"\s*(\S+) => (\S+)", line)
         if m:
             paths[m.group(1)] = m.group(2)
-    packages = set()
-    for lib in needed:
-        path = os.path.realpath(paths[lib])
-        candidates = [path, paths[lib]]
-        # merged /usr: dpkg knows some files under /lib, others under /usr/lib
-        candidates += [p.replace("/usr/lib/", "/lib/", 1) for p in candidates if p.startswith("/usr/lib/")]
-        candidates += ["/usr" + p for p in candidates if p.startswith("/lib/")]
-        owner = None
-        for c in candidates:
-            r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
-            if r.returncode == 0:
-                owner = r.stdout.split(":")[0].strip()
-                break
-        assert owner, "no Debian package owns %s (%s)" % (lib, candidates)
-        packages.add(owner)
-    return packages
+    return {owner_of(lib, paths[lib]) for lib in needed}
 
 
 class DockerfileTest(unittest.TestCase):
@@ -118,11 +150,19 @@ class DockerfileTest(unittest.TestCase):
         self.assertEqual(len(install), 1)
         words = shlex.split(install[0].split("apt-get install", 1)[1].split("&&")[0])
         listed = {w for w in words if not w.startswith("-")}
-        wanted = {p for p in runtime_packages_of(harness.BIN) - BASE_IMAGE_PACKAGES
-                  if not SANITIZER_PACKAGES.match(p)}
+        linked = runtime_packages_of(harness.BIN) | dlopened_packages()
+        wanted = {p for p in linked - BASE_IMAGE_PACKAGES if not SANITIZER_PACKAGES.match(p)}
         if not harness.jemalloc_build():
             wanted.add(JEMALLOC_PACKAGE)
         self.assertEqual(listed, wanted)
+
+    def test_dlopened_libraries_are_declared_and_not_linked(self):
+        libraries = dlopened_libraries()
+        self.assertEqual(libraries, {"libpq.so.5": "libpq5", "libmariadb.so.3": "libmariadb3"})
+        needed = subprocess.run(["readelf", "-d", harness.BIN], capture_output=True, text=True,
+                                check=True).stdout
+        for soname in libraries:
+            self.assertNotIn("[%s]" % soname, needed)
 
     def test_binary_copied_from_the_build_tree_path(self):
         copy, = self.final("COPY")

@@ -27,7 +27,8 @@ from .tls import (SECURE_PASSWORD, SECURE_USER, make_certs, openssl, secure_cert
                   secure_pool_yaml, secure_redis_args)
 from .redis import RedisServer, redis_client_for
 from .sidecache import (SANITIZER_MARKERS, Sidecache, cache_yaml, config_yaml, http_status,
-                        metric, metrics_text, node_yaml, sanitized_build, sanitizer_report)
+                        make_sample_db, metric, metrics_text, node_yaml, sample_config_yaml,
+                        sanitized_build, sanitizer_report)
 from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
@@ -40,7 +41,8 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "RespSet", "Verbatim", "decode_reply", "encode_reply", "ping", "reply_end",
            "SECURE_PASSWORD", "SECURE_USER", "make_certs", "openssl", "secure_certs",
            "secure_pool_yaml", "secure_redis_args", "RedisServer", "redis_client_for",
-           "SANITIZER_MARKERS", "Sidecache", "cache_yaml", "config_yaml", "http_status", "metric",
-           "metrics_text", "node_yaml", "sanitized_build", "sanitizer_report", "FAULT_PROXY",
+           "SANITIZER_MARKERS", "Sidecache", "cache_yaml", "config_yaml", "http_status",
+           "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
+           "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
            "keys_on_nodes", "Postgres", "MariaDB"]

@@ -50,13 +50,44 @@ def config_yaml(port, nodes, workers=1, pool_extra="", top_extra=""):
         port, workers, top_extra, security, node_yaml(nodes), pool_extra)
 
 
+def sample_config_yaml(port, http_port, redis_port, sqlite_path=None):
+    """config/sidecache.yaml (the annotated sample) on these ports, over one Redis node: with
+    its SQLite read-through on `sqlite_path` (see make_sample_db), or without its cache section
+    (the proxy-only sample) when None."""
+    import yaml
+    with open(os.path.join(env.SOURCE_DIR, "config", "sidecache.yaml")) as f:
+        conf = yaml.safe_load(f)
+    conf["listen"] = "127.0.0.1:%d" % port
+    conf["http"]["listen"] = "127.0.0.1:%d" % http_port
+    conf["pool"]["nodes"] = [{"name": "r1", "address": "127.0.0.1:%d" % redis_port,
+                              "weight": 1}]
+    if sqlite_path:
+        conf["cache"]["database"]["path"] = sqlite_path
+    else:
+        del conf["cache"]
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def make_sample_db(path):
+    """The quick start's SQLite database (config/sample-data.sql, as scripts/run.sh makes it)."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    try:
+        with open(os.path.join(env.SOURCE_DIR, "config", "sample-data.sql")) as f:
+            db.executescript(f.read())
+    finally:
+        db.close()
+
+
 class Sidecache:
     """The sidecache binary with a generated config; `pool_extra`/`top_extra` add YAML lines."""
 
     def __init__(self, workdir, nodes, workers=1, pool_extra="", top_extra="", port=None,
-                 wait=True, config_path=None):
+                 wait=True, config_path=None, config_text=None):
         """`config_path`: where to write the config and what `-c` names (it may be a symlink,
-        written through); by default a new file in `workdir`."""
+        written through); by default a new file in `workdir`. `config_text`: a function of the
+        listen port that returns the whole config (then `nodes`, `workers` and the extras are
+        not used)."""
         self.workdir = workdir
         self.process = None
 
@@ -65,7 +96,8 @@ class Sidecache:
             self.config_path = config_path or os.path.join(workdir,
                                                            "sidecache-%d.yaml" % candidate)
             with open(self.config_path, "w") as f:
-                f.write(config_yaml(candidate, nodes, workers, pool_extra, top_extra))
+                f.write(config_text(candidate) if config_text else
+                        config_yaml(candidate, nodes, workers, pool_extra, top_extra))
             self.process = Process([env.binary(), "-c", self.config_path],
                                    os.path.join(workdir, "sidecache-%d.log" % candidate))
             if wait:

@@ -9,3 +9,9 @@ target_compile_definitions(unit_db PRIVATE
 # The typed JSON mapping is checked against a reference JSON library (tests only).
 find_package(nlohmann_json 3 REQUIRED CONFIG)
 target_link_libraries(unit_db PRIVATE nlohmann_json::nlohmann_json)
+# The libpq and Connector/C headers, for the function tables (db/pq_api.hpp, db/mariadb_api.hpp):
+# the libraries themselves are loaded on demand, not linked.
+find_package(PostgreSQL REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(MARIADB REQUIRED libmariadb)
+target_include_directories(unit_db PRIVATE ${PostgreSQL_INCLUDE_DIRS} ${MARIADB_INCLUDE_DIRS})
