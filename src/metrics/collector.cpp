@@ -9,6 +9,7 @@
 
 #include "cache/stats.hpp"
 #include "config/config.hpp"
+#include "metrics/families.hpp"
 #include "resp/command_table.hpp"
 
 namespace sidecache::metrics {
@@ -17,7 +18,6 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-using Labels = std::vector<ClientMetric::Label>;
 
 constexpr std::size_t kBuckets = Histogram::kBounds.size() + 1;
 
@@ -142,24 +142,6 @@ constexpr ErrorKind kErrorKinds[] = {
     {"reply", &NodeTotals::errors_reply},         {"node_auth_failed", &NodeTotals::auth_failures},
     {"tls_handshake", &NodeTotals::tls_failures},
 };
-
-// The reference is valid until the next add_family on `out`.
-MetricFamily& add_family(std::vector<MetricFamily>& out, const char* name, const char* help,
-                         MetricType type) {
-  out.push_back(MetricFamily{name, help, type, {}});
-  return out.back();
-}
-
-void add_value(MetricFamily& family, double value, Labels labels = {}) {
-  ClientMetric metric;
-  metric.label = std::move(labels);
-  if (family.type == MetricType::Counter) {
-    metric.counter.value = value;
-  } else {
-    metric.gauge.value = value;
-  }
-  family.metric.push_back(std::move(metric));
-}
 
 void add_histogram(MetricFamily& family, const std::vector<std::uint64_t>& buckets, double sum,
                    Labels labels) {

@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "metrics/collector.hpp"
+#include "metrics/families.hpp"
 
 namespace sidecache::metrics {
 namespace {
@@ -10,61 +11,48 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-MetricFamily& family(std::vector<MetricFamily>& out, const char* name, const char* help,
-                     MetricType type) {
-  out.push_back(MetricFamily{name, help, type, {}});
-  return out.back();
-}
-
-void value(MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) {
-    m.counter.value = v;
-  } else {
-    m.gauge.value = v;
-  }
-  f.metric.push_back(std::move(m));
-}
-
 }  // namespace
 
 void collect_db_metrics(const db::ExecutorStats& stats, std::vector<MetricFamily>& out) {
   const auto relaxed = std::memory_order_relaxed;
-  value(family(out, "sidecache_db_threads", "Database threads (each with its own connection).",
-               MetricType::Gauge),
-        static_cast<double>(stats.per_thread.size()));
-  value(family(out, "sidecache_db_queue_depth", "Database jobs waiting for a database thread.",
-               MetricType::Gauge),
-        static_cast<double>(stats.queue_depth.load(relaxed)));
-  value(family(out, "sidecache_db_busy_threads", "Database threads running a job.",
-               MetricType::Gauge),
-        static_cast<double>(stats.busy.load(relaxed)));
-  value(family(out, "sidecache_db_queue_rejections_total",
-               "Database jobs refused at once because the queue was full (max_queue) or the "
-               "executor was stopping.",
-               MetricType::Counter),
-        static_cast<double>(stats.rejected.load(relaxed)));
+  add_value(add_family(out, "sidecache_db_threads",
+                       "Database threads (each with its own connection).", MetricType::Gauge),
+            static_cast<double>(stats.per_thread.size()));
+  add_value(add_family(out, "sidecache_db_queue_depth",
+                       "Database jobs waiting for a database thread.", MetricType::Gauge),
+            static_cast<double>(stats.queue_depth.load(relaxed)));
+  add_value(add_family(out, "sidecache_db_busy_threads", "Database threads running a job.",
+                       MetricType::Gauge),
+            static_cast<double>(stats.busy.load(relaxed)));
+  add_value(
+      add_family(out, "sidecache_db_queue_rejections_total",
+                 "Database jobs refused at once because the queue was full (max_queue) or the "
+                 "executor was stopping.",
+                 MetricType::Counter),
+      static_cast<double>(stats.rejected.load(relaxed)));
 
-  auto& queries = family(out, "sidecache_db_queries_total",
-                         "Database calls (a batched fetch, a warming query, a validation, a "
-                         "write) by result: ok, unavailable, timeout, rejected.",
-                         MetricType::Counter);
+  auto& queries = add_family(out, "sidecache_db_queries_total",
+                             "Database calls (a batched fetch, a warming query, a validation, a "
+                             "write) by result: ok, unavailable, timeout, rejected.",
+                             MetricType::Counter);
   for (const auto kind : {db::ErrorKind::kNone, db::ErrorKind::kUnavailable,
                           db::ErrorKind::kTimeout, db::ErrorKind::kRejected}) {
-    value(queries, static_cast<double>(stats.calls(kind)), {{"result", db::to_string(kind)}});
+    add_value(queries, static_cast<double>(stats.calls(kind)), {{"result", db::to_string(kind)}});
   }
-  value(family(out, "sidecache_db_connects_total",
-               "Database connections opened (the first of each thread and every reconnect).",
-               MetricType::Counter),
-        static_cast<double>(stats.connects()));
-  value(family(out, "sidecache_db_reconnects_total",
-               "Database connections opened again after one was lost or could not be opened.",
-               MetricType::Counter),
-        static_cast<double>(stats.reconnects()));
+  add_value(
+      add_family(out, "sidecache_db_connects_total",
+                 "Database connections opened (the first of each thread and every reconnect).",
+                 MetricType::Counter),
+      static_cast<double>(stats.connects()));
+  add_value(
+      add_family(out, "sidecache_db_reconnects_total",
+                 "Database connections opened again after one was lost or could not be opened.",
+                 MetricType::Counter),
+      static_cast<double>(stats.reconnects()));
 
-  auto& latency = family(out, "sidecache_db_query_duration_seconds",
-                         "Duration of database calls, connecting included.", MetricType::Histogram);
+  auto& latency =
+      add_family(out, "sidecache_db_query_duration_seconds",
+                 "Duration of database calls, connecting included.", MetricType::Histogram);
   ClientMetric m;
   const auto buckets = stats.latency_buckets();
   std::uint64_t cumulative = 0;

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "metrics/collector.hpp"
+#include "metrics/families.hpp"
 #include "write/stats.hpp"
 
 namespace sidecache::metrics {
@@ -11,24 +12,6 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-using Labels = std::vector<ClientMetric::Label>;
-
-MetricFamily& family(std::vector<MetricFamily>& out, const char* name, const char* help,
-                     MetricType type) {
-  out.push_back(MetricFamily{name, help, type, {}});
-  return out.back();
-}
-
-void value(MetricFamily& f, double v, Labels labels = {}) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (f.type == MetricType::Counter) {
-    m.counter.value = v;
-  } else {
-    m.gauge.value = v;
-  }
-  f.metric.push_back(std::move(m));
-}
 
 // A histogram from non-cumulative bucket counts (one more than `bounds`: the +Inf bucket).
 template <typename Bounds, typename Buckets>
@@ -50,45 +33,48 @@ void histogram(MetricFamily& f, const Bounds& bounds, const Buckets& buckets, do
 
 void collect_write_metrics(const write::WriteStats& stats, std::vector<MetricFamily>& out) {
   const auto relaxed = std::memory_order_relaxed;
-  auto& requests = family(out, "sidecache_write_requests_total",
-                          "Client writes to write-mode policy keys, by mode", MetricType::Counter);
+  auto& requests =
+      add_family(out, "sidecache_write_requests_total",
+                 "Client writes to write-mode policy keys, by mode", MetricType::Counter);
   for (std::size_t i = 1; i < write::kWriteModeNames.size(); ++i) {
-    value(requests, static_cast<double>(stats.writes[i].get()),
-          {{"mode", write::kWriteModeNames[i]}});
+    add_value(requests, static_cast<double>(stats.writes[i].get()),
+              {{"mode", write::kWriteModeNames[i]}});
   }
-  auto& policies =
-      family(out, "sidecache_write_policies",
-             "Cache policies in force by write mode (changes with a reload)", MetricType::Gauge);
+  auto& policies = add_family(out, "sidecache_write_policies",
+                              "Cache policies in force by write mode (changes with a reload)",
+                              MetricType::Gauge);
   for (std::size_t i = 0; i < write::kWriteModeNames.size(); ++i) {
-    value(policies, static_cast<double>(stats.policies[i].load(relaxed)),
-          {{"mode", write::kWriteModeNames[i]}});
+    add_value(policies, static_cast<double>(stats.policies[i].load(relaxed)),
+              {{"mode", write::kWriteModeNames[i]}});
   }
   for (const auto& spec : write::kWriteCounters) {
-    value(family(out, spec.name, spec.help, MetricType::Counter),
-          static_cast<double>((stats.*(spec.member)).get()));
+    add_value(add_family(out, spec.name, spec.help, MetricType::Counter),
+              static_cast<double>((stats.*(spec.member)).get()));
   }
   for (const auto& spec : write::kBackgroundCounters) {
-    value(family(out, spec.name, spec.help, MetricType::Counter),
-          static_cast<double>((stats.*(spec.member)).load(relaxed)));
+    add_value(add_family(out, spec.name, spec.help, MetricType::Counter),
+              static_cast<double>((stats.*(spec.member)).load(relaxed)));
   }
-  histogram(family(out, "sidecache_write_behind_batch_size",
-                   "Entries per write-behind database transaction", MetricType::Histogram),
+  histogram(add_family(out, "sidecache_write_behind_batch_size",
+                       "Entries per write-behind database transaction", MetricType::Histogram),
             write::WriteStats::kBatchBounds, stats.batch_size,
             static_cast<double>(stats.batch_size_sum.load(relaxed)));
-  histogram(family(out, "sidecache_write_behind_flush_seconds",
-                   "Duration of one write-behind database transaction", MetricType::Histogram),
+  histogram(add_family(out, "sidecache_write_behind_flush_seconds",
+                       "Duration of one write-behind database transaction", MetricType::Histogram),
             write::WriteStats::kLatencyBounds, stats.flush_latency,
             static_cast<double>(stats.flush_latency_ns.load(relaxed)) / 1e9);
-  auto& depth = family(out, "sidecache_write_behind_queue_depth",
-                       "Entries in the node's write-behind queue (last seen by its flusher)",
-                       MetricType::Gauge);
+  auto& depth = add_family(out, "sidecache_write_behind_queue_depth",
+                           "Entries in the node's write-behind queue (last seen by its flusher)",
+                           MetricType::Gauge);
   for (const auto& n : stats.nodes) {
-    value(depth, static_cast<double>(n->depth.load(relaxed)), {{"node", n->node}});
+    add_value(depth, static_cast<double>(n->depth.load(relaxed)), {{"node", n->node}});
   }
-  auto& age = family(out, "sidecache_write_behind_oldest_age_seconds",
-                     "Age of the oldest entry in the node's write-behind queue", MetricType::Gauge);
+  auto& age =
+      add_family(out, "sidecache_write_behind_oldest_age_seconds",
+                 "Age of the oldest entry in the node's write-behind queue", MetricType::Gauge);
   for (const auto& n : stats.nodes) {
-    value(age, static_cast<double>(n->oldest_age_ms.load(relaxed)) / 1000.0, {{"node", n->node}});
+    add_value(age, static_cast<double>(n->oldest_age_ms.load(relaxed)) / 1000.0,
+              {{"node", n->node}});
   }
 }
 
