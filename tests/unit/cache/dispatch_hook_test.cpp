@@ -12,18 +12,6 @@ using namespace sidecache::cache;
 using namespace sidecache::cache::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-class Replies final : public ReplySink {
- public:
-  std::map<std::uint64_t, std::string> got;
-  void on_reply(std::uint64_t tag, std::string_view reply) override {
-    got[tag] = std::string(reply);
-  }
-};
-
-}  // namespace
-
 TEST_CASE("dispatcher: read-through commands on policy keys are the engine's, others are not") {
   auto runtime = std::make_shared<ManualRuntime>();
   FakeRedis redis(*runtime);

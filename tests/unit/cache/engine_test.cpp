@@ -455,16 +455,16 @@ class FakeHook final : public StoreHook {
     // One Redis request, as the write side's script is, so the reply comes later.
     auto loaded = request.loaded;
     auto keep_value = keep;
-    nodes.send(0, command({"PTTL", request.key}),
-               ReplyTarget{std::make_shared<CallbackSink>(
-                                        [done, loaded, keep_value](std::string_view) {
-                                          if (!keep_value) return done({loaded, true});
-                                          auto kept = std::make_shared<LoadResult>();
-                                          kept->kind = LoadResult::Kind::kValue;
-                                          kept->value.text = *keep_value;
-                                          done({kept, false});
-                                        }),
-                                    0, 0});
+    nodes.send(
+        0, command({"PTTL", request.key}),
+        ReplyTarget{std::make_shared<CallbackSink>([done, loaded, keep_value](std::string_view) {
+                      if (!keep_value) return done({loaded, true});
+                      auto kept = std::make_shared<LoadResult>();
+                      kept->kind = LoadResult::Kind::kValue;
+                      kept->value.text = *keep_value;
+                      done({kept, false});
+                    }),
+                    0, 0});
   }
 };
 

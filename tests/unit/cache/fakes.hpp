@@ -226,4 +226,13 @@ inline db::Row row(std::vector<std::pair<std::string, std::optional<std::string>
   return r;
 }
 
+// The replies a test's requests got, by tag.
+class Replies final : public ReplySink {
+ public:
+  std::map<std::uint64_t, std::string> got;
+  void on_reply(std::uint64_t tag, std::string_view reply) override {
+    got[tag] = std::string(reply);
+  }
+};
+
 }  // namespace sidecache::cache::test

@@ -17,14 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class Replies final : public ReplySink {
- public:
-  std::map<std::uint64_t, std::string> got;
-  void on_reply(std::uint64_t tag, std::string_view reply) override {
-    got[tag] = std::string(reply);
-  }
-};
-
 // A step that looks at every key of the request and records what it saw (the write modes
 // do this for DEL); it takes the requests whose command has the role `takes`.
 class LookingStep final : public ChainStep {

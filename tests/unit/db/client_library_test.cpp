@@ -17,10 +17,9 @@ TEST_CASE("a missing client library is an error naming the package to install",
   constexpr ClientLibrary missing{"Example", "libsidecache-absent.so.7", "libsidecache-absent7"};
   std::string error;
   CHECK(open_library(missing, error) == nullptr);
-  CHECK(error.rfind(
-            "Example client library libsidecache-absent.so.7 not found: install "
-            "libsidecache-absent7 (",
-            0) == 0);
+  CHECK(error.rfind("Example client library libsidecache-absent.so.7 not found: install "
+                    "libsidecache-absent7 (",
+                    0) == 0);
   CHECK(error.find("libsidecache-absent.so.7: cannot open shared object file") !=
         std::string::npos);
 }
@@ -49,9 +48,8 @@ TEST_CASE("a function the library lacks is an error, and the first one is kept",
 TEST_CASE("libpq and Connector/C load once, from any number of threads", "[client_library]") {
   std::vector<std::future<std::pair<Status, Status>>> loads;
   for (int i = 0; i < 4; ++i) {
-    loads.push_back(std::async(std::launch::async, [] {
-      return std::make_pair(load_pq(), load_mariadb());
-    }));
+    loads.push_back(
+        std::async(std::launch::async, [] { return std::make_pair(load_pq(), load_mariadb()); }));
   }
   for (auto& f : loads) {
     const auto [pq_status, mariadb_status] = f.get();
