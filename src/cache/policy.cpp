@@ -104,11 +104,25 @@ PolicySet::PolicySet(const config::CacheConfig& cache) {
   for (const auto& p : cache.policies) {
     policies_.push_back(std::make_unique<Policy>(p, resolve_ttl(cache, p), policies_.size()));
   }
+  constexpr std::size_t kEmptyKey = 256;
+  starts_.reserve(kEmptyKey + 2);
+  for (std::size_t b = 0; b <= kEmptyKey; ++b) {
+    starts_.push_back(static_cast<std::uint32_t>(candidates_.size()));
+    for (const auto& p : policies_) {
+      const std::string& prefix = p->pattern.prefix();
+      const bool can_match = prefix.empty()   ? true
+                             : b == kEmptyKey ? false
+                                              : static_cast<unsigned char>(prefix.front()) == b;
+      if (can_match) candidates_.push_back(p.get());
+    }
+  }
+  starts_.push_back(static_cast<std::uint32_t>(candidates_.size()));
 }
 
 PolicySet::Match PolicySet::match(std::string_view key) const {
-  for (const auto& p : policies_) {
-    if (auto id = p->pattern.match(key)) return {p.get(), *id};
+  const std::size_t b = key.empty() ? 256 : static_cast<unsigned char>(key.front());
+  for (auto i = starts_[b]; i < starts_[b + 1]; ++i) {
+    if (auto id = candidates_[i]->pattern.match(key)) return {candidates_[i], *id};
   }
   return {};
 }

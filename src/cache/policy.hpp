@@ -26,6 +26,8 @@ class Pattern {
   // The id when `key` matches, else nullopt. The id is never empty for a '*' pattern.
   std::optional<std::string_view> match(std::string_view key) const;
   const std::string& text() const { return text_; }
+  // The fixed text every matching key starts with (may be empty).
+  const std::string& prefix() const { return prefix_; }
 
  private:
   std::string text_;
@@ -66,7 +68,9 @@ Millis resolve_ttl(const config::CacheConfig& cache, const config::CachePolicy& 
 // `ttl` moved at random by up to +-jitter (a share, 0..1) of itself; never below 1 ms.
 Millis jittered(Millis ttl, double jitter, std::mt19937_64& rng);
 
-// The policies of one configuration, in config order; the first match wins.
+// The policies of one configuration, in config order; the first match wins. A key is tried
+// only against the policies whose pattern can match its first byte (an index built once per
+// configuration), so policies for other key spaces cost a plain command nothing but a lookup.
 class PolicySet {
  public:
   explicit PolicySet(const config::CacheConfig& cache);
@@ -81,6 +85,10 @@ class PolicySet {
 
  private:
   std::vector<std::unique_ptr<Policy>> policies_;
+  // The candidates of a key whose first byte is b are candidates_[starts_[b] .. starts_[b + 1]),
+  // in config order; slot 256 is the empty key. Empty prefixes are candidates everywhere.
+  std::vector<std::uint32_t> starts_;
+  std::vector<const Policy*> candidates_;
 };
 
 }  // namespace sidecache::cache

@@ -1,5 +1,7 @@
 #include "cache/policy.hpp"
 
+#include <random>
+
 #include <catch2/catch.hpp>
 
 using namespace sidecache;
@@ -50,6 +52,54 @@ TEST_CASE("the first matching policy wins") {
   // The name defaults to the pattern.
   cache.policies = {policy("user:*")};
   CHECK(PolicySet(cache).policies()[0]->name() == "user:*");
+}
+
+TEST_CASE("the first-byte index picks what a scan of every policy in order would pick") {
+  config::CacheConfig cache;
+  const std::vector<std::string> patterns = {"product:special:*",
+                                             "*:profile",
+                                             "product:*",
+                                             "p*",
+                                             "config:site",
+                                             std::string("\xff*", 2),
+                                             std::string("\0x*", 3),
+                                             "*",
+                                             "user:*"};
+  for (const auto& p : patterns) cache.policies.push_back(policy(p));
+  PolicySet set(cache);
+  const auto scan = [&](std::string_view key) -> PolicySet::Match {
+    for (const auto& p : set.policies()) {
+      if (auto id = p->pattern.match(key)) return {p.get(), *id};
+    }
+    return {};
+  };
+  std::mt19937 rng(7);
+  const std::string alphabet = std::string("pcux*:\xff\0profilesite", 19);
+  std::vector<std::string> keys = {"",
+                                   "p",
+                                   "product:1",
+                                   "user:1:profile",
+                                   "config:site",
+                                   std::string("\xffz", 2),
+                                   std::string("\0xy", 3)};
+  for (int i = 0; i < 5000; ++i) {
+    std::string key(rng() % 12, ' ');
+    for (auto& c : key) c = alphabet[rng() % alphabet.size()];
+    keys.push_back(key);
+  }
+  for (const auto& key : keys) {
+    const auto want = scan(key);
+    const auto got = set.match(key);
+    INFO("key of " << key.size() << " bytes");
+    CHECK(got.policy == want.policy);
+    CHECK(got.id == want.id);
+  }
+  // Without an empty-prefix policy a key of another key space has no candidate at all.
+  cache.policies = {policy("product:*"), policy("user:*")};
+  PolicySet prefixed(cache);
+  CHECK(prefixed.match("key:1").policy == nullptr);
+  CHECK(prefixed.match("").policy == nullptr);
+  CHECK(prefixed.match("user:2").policy == prefixed.policies()[1].get());
 }
 
 TEST_CASE("glob matching for TTL rules") {
