@@ -45,9 +45,13 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYSPACE = 100_000  # redis-benchmark -r: keys key:000000000000 .. key:000000099999
 CLIENTS = 50
 NODE_NAMES = ("node-a", "node-b")
-TARGETS = ("direct", "twemproxy", "sidecache", "sidecache_metrics")
-PROXIES = ("twemproxy", "sidecache", "sidecache_metrics")
-SIDECACHES = ("sidecache", "sidecache_metrics")
+# Extended in main() by the optional targets: sidecache_base (--compare-bin, another build of
+# sidecache, e.g. the revision `bench.sh --compare REV` built) and sidecache_policies
+# (--policies N: N read-through policies whose patterns the benchmark's keys never match).
+TARGETS = ["direct", "twemproxy", "sidecache", "sidecache_metrics"]
+PROXIES = ["twemproxy", "sidecache", "sidecache_metrics"]
+SIDECACHES = ["sidecache", "sidecache_metrics"]
+EXTRAS: list[str] = []
 SCRAPE_INTERVAL_S = 1.0  # Prometheus' default is 15 s (scrape_interval); 1 s is stricter
 SCRAPE_TIMEOUT_S = 2.0
 DEFAULT_BIN = "build/release/src/app/sidecache"
@@ -508,9 +512,12 @@ def nutcracker_config(port: int, servers: list[tuple[str, str]]) -> str:
 
 
 def sidecache_config(port: int, servers: list[tuple[str, str]],
-                     http_port: int | None = None) -> str:
+                     http_port: int | None = None, policies: int = 0,
+                     work: Path | None = None) -> str:
     """sidecache: one worker (one core for everything server-side), same ring, tags off; with
-    http_port, the same plus the HTTP endpoint (metrics on)."""
+    http_port, the same plus the HTTP endpoint (metrics on); with policies, that many
+    read-through policies on an SQLite file whose patterns no benchmark key (key:...) matches:
+    what the policy lookup costs a command it does not apply to."""
     text = (f"listen: 127.0.0.1:{port}\n"
             "workers: 1\n"
             "pool:\n"
@@ -522,12 +529,25 @@ def sidecache_config(port: int, servers: list[tuple[str, str]],
             "logging: {level: warn, format: text}\n")
     if http_port is not None:
         text += f"http:\n  listen: 127.0.0.1:{http_port}\n"
+    if policies:
+        # Patterns of other key spaces, some sharing the keys' first byte ("k"), one with a
+        # suffix only, as a real configuration would have.
+        prefixes = ["user", "product", "order", "session", "cart", "kv", "keyring", "price",
+                    "stock", "review", "profile", "token", "feed", "inbox", "geo", "rank",
+                    "quota", "flag", "tenant", "keyword"]
+        text += (f"cache:\n  database: {{type: sqlite, path: {work / 'policies.db'}}}\n"
+                 "  policies:\n")
+        for i in range(policies):
+            prefix = prefixes[i % len(prefixes)] + ("" if i < len(prefixes) else str(i))
+            text += (f"    - {{name: p{i}, match: \"{prefix}:*\", table: t{i}, "
+                     f"key_column: id, value_column: v, ttl: 60s}}\n")
     return text
 
 
-def start_servers(work: Path, sidecache_bin: str) -> Env:
+def start_servers(work: Path, sidecache_bin: str, base_bin: str | None = None,
+                  policies: int = 0) -> Env:
     names = ["redis1", "redis2", "twemproxy", "twemproxy_stats", "sidecache",
-             "sidecache_metrics", "sidecache_metrics_http"]
+             "sidecache_metrics", "sidecache_metrics_http"] + EXTRAS
     ports = dict(zip(names, free_ports(len(names))))
     procs = {}
     for name in ("redis1", "redis2"):
@@ -545,10 +565,18 @@ def start_servers(work: Path, sidecache_bin: str) -> Env:
     procs["twemproxy"] = spawn(["nutcracker", "-c", str(nut_conf), "-s",
                                 str(ports["twemproxy_stats"]), "-a", "127.0.0.1",
                                 "-o", str(work / "nutcracker.log")], work / "nutcracker.out")
-    for name in SIDECACHES:  # the same binary and config; sidecache_metrics adds http:
+    if policies:
+        import sqlite3
+        with sqlite3.connect(work / "policies.db") as db:
+            for i in range(policies):
+                db.execute(f"CREATE TABLE t{i} (id TEXT PRIMARY KEY, v TEXT)")
+    for name in SIDECACHES:  # the same config; sidecache_metrics adds http:, and the extras
         conf = work / f"{name}.yaml"
-        conf.write_text(sidecache_config(ports[name], servers, ports.get(f"{name}_http")))
-        procs[name] = spawn([sidecache_bin, "-c", str(conf)], work / f"{name}.log")
+        conf.write_text(sidecache_config(
+            ports[name], servers, ports.get(f"{name}_http"),
+            policies if name == "sidecache_policies" else 0, work))
+        binary = base_bin if name == "sidecache_base" else sidecache_bin
+        procs[name] = spawn([binary, "-c", str(conf)], work / f"{name}.log")
     wait_ready(ports["twemproxy"], procs["twemproxy"], "nutcracker")
     for name in SIDECACHES:
         wait_ready(ports[name], procs[name], name)
@@ -666,10 +694,20 @@ def summarize(runs: list[Run], wls: list[Workload]) -> dict:
             ra = {r.rep: r.rps for r in by.get((w.name, a), [])}
             rb = {r.rep: r.rps for r in by.get((w.name, b), [])}
             return med([ra[k] / rb[k] for k in ra if k in rb and rb[k]])
+
+        def paired_cpu(a: str, b: str) -> float:
+            ca = {r.rep: r.proxy_cpu_us_per_req for r in by.get((w.name, a), [])}
+            cb = {r.rep: r.proxy_cpu_us_per_req for r in by.get((w.name, b), [])}
+            return med([ca[k] / cb[k] for k in ca if k in cb and cb[k]])
         s["sc_direct"] = paired("sidecache", "direct")
         s["sc_twem"] = paired("sidecache", "twemproxy")
         s["twem_direct"] = paired("twemproxy", "direct")
         s["metrics_on_off"] = paired("sidecache_metrics", "sidecache")
+        if "sidecache_base" in TARGETS:
+            s["sc_base"] = paired("sidecache", "sidecache_base")
+            s["cpu_sc_base"] = paired_cpu("sidecache", "sidecache_base")
+        if "sidecache_policies" in TARGETS:
+            s["cpu_policies"] = paired_cpu("sidecache_policies", "sidecache")
         summary[w.name] = s
     return summary
 
@@ -785,6 +823,54 @@ def report_metrics(summary: dict, wls: list[Workload], checks: list[Check]) -> l
     return out + [""]
 
 
+POLICIES_CPU_TARGET = 1.03  # 20 policies that do not match: at most 3 % more CPU per GET
+
+
+def report_extras(summary: dict, wls: list[Workload], checks: list[Check],
+                  meta: dict) -> list[str]:
+    out = []
+    if "sidecache_base" in TARGETS:
+        out += [f"### This build against {meta.get('compare_label') or 'the base build'} "
+                f"(sidecache vs sidecache_base)", "",
+                "Both builds with the same configuration, in the same repetitions, run back to "
+                "back. Ratios are medians over repetitions of this build ÷ the base build: "
+                "above 1 is faster for requests/s, below 1 is cheaper for CPU.", "",
+                "| workload | base req/s | this req/s | req/s this/base | base CPU µs/req "
+                "| this CPU µs/req | CPU this/base |",
+                "|---|--:|--:|--:|--:|--:|--:|"]
+        for w in wls:
+            s = summary[w.name]
+            t = s["targets"]
+            out.append(f"| {w.title} | {fmt_rps(t['sidecache_base']['rps'])} | "
+                       f"{fmt_rps(t['sidecache']['rps'])} | {fmt_x(s['sc_base'])} | "
+                       f"{fmt_cpu(t['sidecache_base']['cpu'])} | {fmt_cpu(t['sidecache']['cpu'])} "
+                       f"| {fmt_x(s['cpu_sc_base'])} |")
+        out.append("")
+    if "sidecache_policies" in TARGETS:
+        out += [f"### {meta.get('policies')} read-through policies that no key matches "
+                f"(sidecache_policies vs sidecache)", "",
+                "The same binary with the policies configured (SQLite, patterns of other key "
+                "spaces): CPU per request with them ÷ without, median over repetitions.", "",
+                "| workload | CPU µs/req without | with | with/without | target | |",
+                "|---|--:|--:|--:|--:|---|"]
+        for w in wls:
+            s = summary[w.name]
+            t = s["targets"]
+            r = s["cpu_policies"]
+            goal_s, v = "", ""
+            if w.command == "get":
+                ok = None if r != r else r <= POLICIES_CPU_TARGET
+                checks.append((f"{w.title}: CPU with {meta.get('policies')} non-matching "
+                               f"policies / without", f"≤ {POLICIES_CPU_TARGET:.2f}x",
+                               fmt_x(r), ok))
+                goal_s, v = f"≤ {POLICIES_CPU_TARGET:.2f}x", verdict(ok)
+            out.append(f"| {w.title} | {fmt_cpu(t['sidecache']['cpu'])} | "
+                       f"{fmt_cpu(t['sidecache_policies']['cpu'])} | {fmt_x(r)} | {goal_s} | "
+                       f"{v} |")
+        out.append("")
+    return out
+
+
 def report_memory(rss: dict, checks: list[Check]) -> list[str]:
     out = ["### Memory (resident set after the last run)", "",
            "| process | VmRSS after the run | VmHWM (peak) | target | |",
@@ -817,9 +903,8 @@ def report_sanity(summary: dict, wls: list[Workload]) -> list[str]:
            "around each run (GET: 1 command and no miss per request; MGET through a proxy: one "
            "command per node touched, so ~2). A proxy answering errors instead of forwarding "
            "would show here.", "",
-           "| workload | direct cmds/req | twemproxy cmds/req | sidecache cmds/req "
-           "| sidecache_metrics cmds/req | misses |",
-           "|---|--:|--:|--:|--:|--:|"]
+           "| workload | " + " | ".join(f"{x} cmds/req" for x in TARGETS) + " | misses |",
+           "|---|" + "--:|" * (len(TARGETS) + 1)]
     for w in wls:
         t = summary[w.name]["targets"]
         misses = sum(t[x]["misses"] for x in TARGETS)
@@ -836,6 +921,7 @@ def report(summary: dict, wls: list[Workload], rss: dict, meta: dict) -> tuple[s
              + report_latency(summary, wls, checks)
              + report_cpu(summary, wls, checks)
              + report_metrics(summary, wls, checks)
+             + report_extras(summary, wls, checks, meta)
              + report_memory(rss, checks))
     lines += report_checks(checks) + report_sanity(summary, wls)
     return "\n".join(lines) + "\n", checks
@@ -864,7 +950,8 @@ def target_order(rep: int, wi: int) -> list[str]:
     alternating, so the on/off ratio compares neighbouring runs and neither side always goes
     first."""
     k = rep + wi
-    pair = ["sidecache", "sidecache_metrics"][:: 1 if k % 2 == 0 else -1]
+    pair = ["sidecache", "sidecache_metrics", *EXTRAS]
+    pair = pair[k % len(pair):] + pair[:k % len(pair)]
     slots: list[list[str]] = [["direct"], ["twemproxy"], pair]
     slots = slots[k % 3:] + slots[:k % 3]
     return [t for slot in slots for t in slot]
@@ -977,6 +1064,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "build/bench"),
                     help="directory for results.md / results.json")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--compare-bin", help="another sidecache binary (e.g. an older revision; "
+                    "bench.sh --compare REV builds one) run as the target sidecache_base")
+    ap.add_argument("--compare-label", help="what --compare-bin is, for the report")
+    ap.add_argument("--policies", type=int, default=0,
+                    help="add the target sidecache_policies: sidecache with N read-through "
+                         "policies whose patterns no benchmark key matches (e.g. 20)")
     ap.add_argument("--serve", action="store_true",
                     help="start the servers, populate, print their ports and wait (profiling)")
     args = ap.parse_args()
@@ -1003,12 +1096,22 @@ def main() -> int:
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
 
+    if args.compare_bin:
+        EXTRAS.append("sidecache_base")
+    if args.policies > 0:
+        EXTRAS.append("sidecache_policies")
+    TARGETS.extend(EXTRAS)
+    PROXIES.extend(EXTRAS)
+    SIDECACHES.extend(EXTRAS)
+    if args.compare_bin or args.policies:
+        budget *= 1 + 0.25 * len(EXTRAS)
+
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="sidecache-bench-"))
     command = os.environ.get("BENCH_COMMAND") or shlex.join([sys.argv[0]] + sys.argv[1:])
     ok = False
     try:
-        env = start_servers(work, args.sidecache)
+        env = start_servers(work, args.sidecache, args.compare_bin, args.policies)
         machine = machine_info(env)
         print(f"servers: redis {env.ports['redis1']} {env.ports['redis2']}, twemproxy "
               f"{env.ports['twemproxy']}, sidecache {env.ports['sidecache']}, "
@@ -1054,6 +1157,8 @@ def main() -> int:
             "load_end": loadavg(),
             "machine": machine,
             "command": command,
+            "compare_label": args.compare_label,
+            "policies": args.policies,
         }
         summary = summarize(runs, wls)
         text, checks = report(summary, wls, rss, meta)

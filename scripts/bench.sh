@@ -18,6 +18,11 @@
 #   --label TEXT     heading of the results block
 #   --only IDS       comma-separated workloads (get-16-P1, set-1024-P16, mget10-16-P1, ...)
 #   --no-build       use the sidecache binary as it is (with --sidecache PATH to pick another)
+#   --compare REV    also build revision REV (any git revision: a commit, tag, HEAD~3) in
+#                    build/compare/ and run it as one more target, sidecache_base, interleaved
+#                    with this tree's build: the report gets req/s and CPU ratios this/base
+#   --policies N     one more target, sidecache_policies: this build with N read-through
+#                    policies that no benchmark key matches (the policy lookup's cost)
 #
 # Needs 2 cores: servers and proxies run on core 0 (taskset -c 0), redis-benchmark on core 1.
 # Everything listens on 127.0.0.1 ports below 32768 and is stopped by PID when the run ends.
@@ -26,15 +31,44 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
+compare=""
 args=()
-for a in "$@"; do
-  if [[ $a == --no-build ]]; then build=0; else args+=("$a"); fi
+while (($#)); do
+  case $1 in
+    --no-build) build=0 ;;
+    --compare)
+      [[ $# -ge 2 ]] || { echo "bench.sh: --compare needs a revision" >&2; exit 2; }
+      compare=$2
+      shift
+      ;;
+    *) args+=("$1") ;;
+  esac
+  shift
 done
 
 bash scripts/deps.sh bench
 if ((build)); then
   cmake -G Ninja -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
   ninja -C build/release sidecache
+fi
+
+# --compare REV: the revision's sources (git archive: no checkout, the work tree is untouched)
+# built once per commit in build/compare/<sha>, with ccache sharing what did not change.
+if [[ -n $compare ]]; then
+  sha=$(git rev-parse --verify "$compare^{commit}") || {
+    echo "bench.sh: --compare $compare: not a revision of this repository" >&2
+    exit 2
+  }
+  dir=build/compare/$sha
+  if [[ ! -x $dir/build/src/app/sidecache ]]; then
+    rm -rf "$dir"
+    mkdir -p "$dir/src"
+    git archive "$sha" | tar -x -C "$dir/src"
+    CCACHE_BASEDIR=$PWD/$dir/src cmake -G Ninja -S "$dir/src" -B "$dir/build" \
+      -DCMAKE_BUILD_TYPE=Release -DSIDECACHE_BUILD_TESTS=OFF >/dev/null
+    CCACHE_BASEDIR=$PWD/$dir/src ninja -C "$dir/build" sidecache
+  fi
+  args+=(--compare-bin "$dir/build/src/app/sidecache" --compare-label "$compare ($(git rev-parse --short "$sha"))")
 fi
 
 # bench.py stops its servers itself (try/finally, SIGINT/SIGTERM/SIGHUP handlers, and
