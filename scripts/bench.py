@@ -652,6 +652,14 @@ def fmt_cpu(v: float | None) -> str:
     return "n/a" if v is None or v != v else f"{v:.2f}"
 
 
+def fmt_mb(kb: float | None) -> str:
+    return "–" if kb is None or kb != kb else f"{kb / 1024:.1f} MB"
+
+
+def fmt_syscalls(sc: dict | None) -> str:
+    return "–" if not sc else f"{sc['total']:.2f}"
+
+
 def fmt_us(v: float | None) -> str:
     return "n/a" if v is None or v != v else f"{v:.2f} µs"
 
@@ -672,6 +680,7 @@ def summarize_target(rs: list[Run], target: str) -> dict:
         "backend_cpu": med([r.backends_cpu_us_per_req for r in rs]),
         "backend_cmds": med([r.backend_cmds_per_req for r in rs]),
         "misses": sum(r.backend_misses for r in rs),
+        "rss_kb": med([r.proxy_rss_kb for r in rs if r.proxy_rss_kb]),
     }
     if target == "sidecache_metrics":
         out["scrapes_ok"] = sum(r.scrapes_ok or 0 for r in rs)
@@ -773,8 +782,9 @@ def report_cpu(summary: dict, wls: list[Workload], checks: list[Check]) -> list[
            "the target applies to the pipelined runs. \"backends\" is both redis-servers "
            "together, for the same run.", "",
            "| workload | twemproxy | sidecache | target sidecache | | backends (direct) "
-           "| backends (twemproxy) | backends (sidecache) |",
-           "|---|--:|--:|--:|---|--:|--:|--:|"]
+           "| backends (twemproxy) | backends (sidecache) | sidecache RSS after the run "
+           "| sidecache syscalls/req |",
+           "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|"]
     for w in wls:
         t = summary[w.name]["targets"]
         sc = t["sidecache"]["cpu"]
@@ -788,7 +798,30 @@ def report_cpu(summary: dict, wls: list[Workload], checks: list[Check]) -> list[
         out.append(f"| {w.title} | {fmt_cpu(t['twemproxy']['cpu'])} | {fmt_cpu(sc)} | "
                    f"{goal_s} | {v} | {fmt_cpu(t['direct']['backend_cpu'])} | "
                    f"{fmt_cpu(t['twemproxy']['backend_cpu'])} | "
-                   f"{fmt_cpu(t['sidecache']['backend_cpu'])} |")
+                   f"{fmt_cpu(t['sidecache']['backend_cpu'])} | "
+                   f"{fmt_mb(t['sidecache']['rss_kb'])} | "
+                   f"{fmt_syscalls(summary[w.name].get('syscalls'))} |")
+    return out + [""]
+
+
+def report_syscalls(summary: dict, wls: list[Workload]) -> list[str]:
+    if not any(summary[w.name].get("syscalls") for w in wls):
+        return []
+    names = sorted({n for w in wls for n in (summary[w.name].get("syscalls") or {})
+                    if n != "total"},
+                   key=lambda n: -max((summary[w.name].get("syscalls") or {}).get(n, 0)
+                                      for w in wls))[:8]
+    out = ["### System calls per request (sidecache, `strace -f -c`, one extra run)", "",
+           f"One more run per workload of {SYSCALL_RUN_REQUESTS:,} requests (-P 1) or "
+           f"{SYSCALL_RUN_REQUESTS * 8:,} (pipelined) with strace attached to every thread of "
+           "sidecache; strace slows the process, so only the counts are used, never the "
+           "times. The most frequent calls:", "",
+           "| workload | total | " + " | ".join(names) + " |",
+           "|---|--:|" + "--:|" * len(names)]
+    for w in wls:
+        sc = summary[w.name].get("syscalls") or {}
+        out.append(f"| {w.title} | {fmt_syscalls(sc)} | "
+                   + " | ".join(f"{sc.get(n, 0):.2f}" for n in names) + " |")
     return out + [""]
 
 
@@ -920,6 +953,7 @@ def report(summary: dict, wls: list[Workload], rss: dict, meta: dict) -> tuple[s
              + report_throughput(summary, wls, checks)
              + report_latency(summary, wls, checks)
              + report_cpu(summary, wls, checks)
+             + report_syscalls(summary, wls)
              + report_metrics(summary, wls, checks)
              + report_extras(summary, wls, checks, meta)
              + report_memory(rss, checks))
@@ -1033,6 +1067,47 @@ class Measurement:
                 self.fail(f"rep {rep + 1}, {w.title}, {t}: no /metrics scrape completed")
 
 
+SYSCALL_RUN_REQUESTS = 20000
+
+
+def count_syscalls(env: Env, w: Workload) -> dict[str, float] | None:
+    """System calls of sidecache per request, by name, over one extra run with strace attached
+    (`strace -f -c -p PID` attaches to every thread). None when strace is missing or may not
+    attach (ptrace restricted)."""
+    out = env.work / f"strace-{w.name}.txt"
+    try:
+        tracer = subprocess.Popen(["strace", "-f", "-c", "-o", str(out), "-p",
+                                   str(env.pids["sidecache"])],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError:
+        return None
+    time.sleep(0.5)  # attached to every thread before the run starts
+    if tracer.poll() is not None:
+        return None
+    requests = SYSCALL_RUN_REQUESTS * (1 if w.pipeline == 1 else 8)
+    argv = ["taskset", "-c", "1"] + benchmark_argv(w, target_port(env, "sidecache"), requests)
+    try:
+        subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        try:
+            tracer.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            tracer.kill()
+            return None
+    counts: dict[str, float] = {}
+    for line in out.read_text().splitlines():
+        f = line.split()
+        # % time, seconds, usecs/call, calls, [errors,] syscall
+        # (the total line has no usecs/call column: summed here instead)
+        if len(f) >= 5 and f[0][0].isdigit() and f[3].isdigit() and f[-1] != "total":
+            counts[f[-1]] = int(f[3]) / requests
+    if not counts:
+        return None
+    counts["total"] = sum(counts.values())
+    return counts
+
+
 def sidecache_error_counters(env: Env) -> list[str]:
     """sidecache's own error counters (a protocol error closes the client's connection)."""
     bad = []
@@ -1070,6 +1145,9 @@ def main() -> int:
     ap.add_argument("--policies", type=int, default=0,
                     help="add the target sidecache_policies: sidecache with N read-through "
                          "policies whose patterns no benchmark key matches (e.g. 20)")
+    ap.add_argument("--no-syscalls", action="store_true",
+                    help="skip the extra run per workload that counts sidecache's system "
+                         "calls per request with strace")
     ap.add_argument("--serve", action="store_true",
                     help="start the servers, populate, print their ports and wait (profiling)")
     args = ap.parse_args()
@@ -1144,6 +1222,15 @@ def main() -> int:
                 for wi, w in enumerate(w for w in wls if w.size == size):
                     m.workload(w, rep, wi)
         runs, failures = m.runs, m.failures
+        syscalls = {}
+        if not args.no_syscalls and not m.over_budget:
+            for size in sizes:
+                populate(env, size)
+                for w in (w for w in wls if w.size == size):
+                    syscalls[w.name] = count_syscalls(env, w)
+                    if syscalls[w.name] is None:
+                        failures.append("strace could not attach: no system call counts")
+                        break
         rss = {name: (rss_kb(env.pids[name]), rss_kb(env.pids[name], "VmHWM"))
                for name in PROXIES}
         failures += sidecache_error_counters(env)
@@ -1161,6 +1248,8 @@ def main() -> int:
             "policies": args.policies,
         }
         summary = summarize(runs, wls)
+        for name, counts in syscalls.items():
+            summary[name]["syscalls"] = counts
         text, checks = report(summary, wls, rss, meta)
         if failures:
             text += ("\n### Failed runs and other problems\n\n"
@@ -1173,7 +1262,7 @@ def main() -> int:
         (out / "results.json").write_text(json.dumps(
             {"meta": meta, "runs": [r.__dict__ for r in runs],
              "requests": {f"{k[0]}/{k[1]}": v for k, v in requests.items()},
-             "rss_kb": rss, "failures": failures,
+             "rss_kb": rss, "syscalls_per_request": syscalls, "failures": failures,
              "checks": [{"target": c[0], "goal": c[1], "measured": c[2], "met": c[3]}
                         for c in checks]}, indent=1))
         print(f"results: {out / 'results.md'}, {out / 'results.json'}; "

@@ -21,6 +21,7 @@
 #   --compare REV    also build revision REV (any git revision: a commit, tag, HEAD~3) in
 #                    build/compare/ and run it as one more target, sidecache_base, interleaved
 #                    with this tree's build: the report gets req/s and CPU ratios this/base
+#   --no-syscalls    skip the extra strace run per workload (system calls per request)
 #   --policies N     one more target, sidecache_policies: this build with N read-through
 #                    policies that no benchmark key matches (the policy lookup's cost)
 #
