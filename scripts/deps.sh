@@ -33,7 +33,7 @@ if [[ $profile == test || $profile == bench ]]; then
   fi
 fi
 if [[ $profile == bench ]]; then
-  packages+=(hyperfine valgrind)
+  packages+=(hyperfine valgrind strace)
 fi
 
 # The pinned deploy-check tools (helm, kubectl, kubernetes-models, TypeScript, ...) from
