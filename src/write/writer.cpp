@@ -438,6 +438,9 @@ void Writer::run_del(const OpPtr& op) {
   }
   auto self = shared_from_this();
   auto redis_part = [self, op] {
+    // Writes waiting for an enqueue call in flight go first: a key of this DEL past its first
+    // (the one it is chained on) may have one.
+    self->send_batches();
     struct Sum {
       std::int64_t total = 0;
       std::size_t pending = 0;
