@@ -86,6 +86,19 @@ class WriteBatchesTest(WriteFixture):
                          CLIENTS * 11)
         self.assertGreater(self.r.pttl("kv:c0"), 0)  # flushed: the TTL is back
 
+    def test_read_your_writes_with_calls_in_flight(self):
+        # Each client reads each key right after writing it, while the others' writes keep
+        # enqueue calls in flight: a read never overtakes a write waiting for one. (Keys
+        # differ: a second write of a key still being written waits in the key's chain, which a
+        # pipelined read does not; see docs/write-modes.md, limits.)
+        replies = self.blast(lambda i: [c for n in range(15)
+                                        for c in (("SET", "kv:r%d-%d" % (i, n), "v%d" % n),
+                                                  ("GET", "kv:r%d-%d" % (i, n)))])
+        for i, client in enumerate(replies):
+            self.assertEqual(client, [x for n in range(15) for x in ("OK", b"v%d" % n)], i)
+        self.wait_drained()
+        self.assertEqual(len(self.rows("kv")), 15 * CLIENTS)
+
     def test_coalescing_across_entries(self):
         lock = self.writes_blocked()
         try:
