@@ -184,7 +184,7 @@ constexpr Directive<WriteBehindConfig> kWriteBehindDirectives[] = {
     {"max_retries", read_integer<&WriteBehindConfig::max_retries, 0, 1000>,
      "tries of a batch the database rejects before its entries go dead-letter"},
     {"queue_max", read_integer<&WriteBehindConfig::queue_max, 1, 1ull << 40>,
-     "entries queued per node before back-pressure"},
+     "writes queued per node before back-pressure"},
     {"on_full", read_on_full, "a write to a full queue: error (at once) or slow (wait for room)"},
     {"slow_wait", read_duration<&WriteBehindConfig::slow_wait, 1, kMaxTimeoutMs>,
      "on_full slow: how long a write waits for room before its error"},
@@ -208,7 +208,7 @@ void per_policy(WriteBehindQueueConfig&, const Value& value) {
 
 constexpr Directive<WriteBehindQueueConfig> kQueueDirectives[] = {
     {"batch_size", read_integer<&WriteBehindQueueConfig::batch_size, 1, 100000>,
-     "entries per database transaction at most"},
+     "writes per database transaction at most"},
     {"flush_interval", read_duration<&WriteBehindQueueConfig::flush_interval, 1, kMaxTimeoutMs>,
      "a partial batch is written after this long"},
     {"backoff_min", read_duration<&WriteBehindQueueConfig::backoff_min, 1, kMaxTimeoutMs>,

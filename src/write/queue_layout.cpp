@@ -18,7 +18,7 @@ std::vector<NodeQueue> queue_names(
   std::vector<NodeQueue> out;
   for (std::uint32_t n = 0; n < nodes; ++n) {
     out.push_back({find("sidecache:wb:", n), find("sidecache:wbp:", n), find("sidecache:wbl:", n),
-                   find("sidecache:wbdead:", n)});
+                   find("sidecache:wbdead:", n), find("sidecache:wbn:", n)});
   }
   return out;
 }
@@ -37,62 +37,75 @@ std::string script_sha1(std::string_view script) {
 }
 
 const std::string_view kEnqueueScript = R"lua(
-local len = redis.call('XLEN', KEYS[1])
+-- Before anything is written: a stream of another type fails the whole call here.
+redis.call('XLEN', KEYS[1])
+local queued = tonumber(redis.call('GET', KEYS[3]) or '0')
 -- A command's error caught by pcall, as an error reply (Redis 7.0 gives its text as a string).
 local function failed(v)
   if type(v) == 'table' then return v end
   return redis.error_reply(v)
 end
+local entry, keys, negs, sets = {'n', '0'}, {}, {}, {}
+local added = 0
+-- Consecutive sets go to Redis as one MSET (a later set of a key in the run wins, as in order).
+local function flush_sets()
+  if #sets > 0 then
+    redis.call('MSET', unpack(sets))
+    sets = {}
+  end
+end
+local function push(...)
+  for _, v in ipairs({...}) do entry[#entry + 1] = v end
+end
 local function write(key, neg, a, p, n)
-if len >= tonumber(ARGV[a + 1]) then
+if queued + added >= tonumber(ARGV[a + 1]) then
   return redis.error_reply('SIDECACHE_FULL write-behind queue is full')
 end
 local op = ARGV[a + 5]
-if ARGV[a + 2] == '1' and op ~= 'set' and op ~= 'del' and redis.call('EXISTS', key) == 0 then
-  return redis.error_reply('SIDECACHE_MISS')
-end
-local entry = {'k', key, 'p', ARGV[a + 3], 'id', ARGV[a + 4]}
 local reply
 if op == 'set' then
-  redis.call('SET', key, ARGV[p])
+  sets[#sets + 1] = key
+  sets[#sets + 1] = ARGV[p]
   reply = redis.status_reply('OK')
-  entry[7], entry[8], entry[9], entry[10] = 'op', 'set', 'v', ARGV[p]
-elseif op == 'incr' then
-  local ok, v = pcall(redis.call, 'INCRBY', key, ARGV[p])
-  if not ok then return failed(v) end
-  redis.call('PERSIST', key)
-  reply = v
-  entry[7], entry[8], entry[9], entry[10] = 'op', 'set', 'v', tostring(v)
-elseif op == 'hset' then
-  local args = {}
-  for i = p, p + n - 1 do args[#args + 1] = ARGV[i] end
-  local ok, v = pcall(redis.call, 'HSET', key, unpack(args))
-  if not ok then return failed(v) end
-  redis.call('PERSIST', key)
-  reply = v
-  table.insert(entry, 'op') table.insert(entry, 'hset')
-  for i = p, p + n - 1, 2 do
-    table.insert(entry, 'f:' .. ARGV[i]) table.insert(entry, ARGV[i + 1])
-  end
-elseif op == 'hincr' then
-  local ok, v = pcall(redis.call, 'HINCRBY', key, ARGV[p], ARGV[p + 1])
-  if not ok then return failed(v) end
-  redis.call('PERSIST', key)
-  reply = v
-  table.insert(entry, 'op') table.insert(entry, 'hset')
-  table.insert(entry, 'f:' .. ARGV[p]) table.insert(entry, tostring(v))
+  push('k', key, 'p', ARGV[a + 3], 'id', ARGV[a + 4], 'op', 'set', 'v', ARGV[p])
 else
-  reply = redis.call('DEL', key)
-  table.insert(entry, 'op') table.insert(entry, 'del')
+  flush_sets()
+  if ARGV[a + 2] == '1' and op ~= 'del' and redis.call('EXISTS', key) == 0 then
+    return redis.error_reply('SIDECACHE_MISS')
+  end
+  local ok, v
+  if op == 'incr' then
+    ok, v = pcall(redis.call, 'INCRBY', key, ARGV[p])
+    if not ok then return failed(v) end
+    redis.call('PERSIST', key)
+    push('k', key, 'p', ARGV[a + 3], 'id', ARGV[a + 4], 'op', 'set', 'v', tostring(v))
+  elseif op == 'hset' then
+    local args = {}
+    for i = p, p + n - 1 do args[#args + 1] = ARGV[i] end
+    ok, v = pcall(redis.call, 'HSET', key, unpack(args))
+    if not ok then return failed(v) end
+    redis.call('PERSIST', key)
+    push('k', key, 'p', ARGV[a + 3], 'id', ARGV[a + 4], 'op', 'hset')
+    for i = p, p + n - 1, 2 do push('f:' .. ARGV[i], ARGV[i + 1]) end
+  elseif op == 'hincr' then
+    ok, v = pcall(redis.call, 'HINCRBY', key, ARGV[p], ARGV[p + 1])
+    if not ok then return failed(v) end
+    redis.call('PERSIST', key)
+    push('k', key, 'p', ARGV[a + 3], 'id', ARGV[a + 4], 'op', 'hset', 'f:' .. ARGV[p],
+         tostring(v))
+  else
+    v = redis.call('DEL', key)
+    push('k', key, 'p', ARGV[a + 3], 'id', ARGV[a + 4], 'op', 'del')
+  end
+  reply = v
 end
-redis.call('XADD', KEYS[1], '*', unpack(entry))
-redis.call('HINCRBY', KEYS[2], key, '1')
-if neg then redis.call('DEL', neg) end
-len = len + 1
+keys[#keys + 1] = key
+if neg then negs[#negs + 1] = neg end
+added = added + 1
 return reply
 end
 local out = {}
-local k, a = 3, 1
+local k, a = 4, 1
 while a <= #ARGV do
   local nk, n = tonumber(ARGV[a]), tonumber(ARGV[a + 6])
   local neg = nil
@@ -100,8 +113,50 @@ while a <= #ARGV do
   out[#out + 1] = write(KEYS[k], neg, a, a + 7, n)
   k, a = k + nk, a + 7 + n
 end
+flush_sets()
+if added > 0 then
+  entry[2] = tostring(added)
+  local id = redis.call('XADD', KEYS[1], '*', unpack(entry))
+  local pending = {}
+  for i = 1, #keys do
+    pending[#pending + 1] = keys[i]
+    pending[#pending + 1] = id
+  end
+  redis.call('HSET', KEYS[2], unpack(pending))
+  redis.call('INCRBY', KEYS[3], added)
+  if #negs > 0 then redis.call('DEL', unpack(negs)) end
+end
 return out
 )lua";
+
+const std::string_view kEnqueueSetsScript = R"lua(
+local w = tonumber(ARGV[1])
+local queued = tonumber(redis.call('GET', KEYS[3]) or '0')
+if queued + w > tonumber(ARGV[2]) then
+  return redis.error_reply('SIDECACHE_FULL write-behind queue is full')
+end
+-- The entry first: a stream of another type fails the call before anything is written.
+local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[1], 'm', ARGV[3], unpack(ARGV, 4))
+redis.call('MSET', unpack(ARGV, 4))
+local pending = {}
+for i = 1, w do
+  pending[2 * i - 1] = KEYS[3 + i]
+  pending[2 * i] = id
+end
+redis.call('HSET', KEYS[2], unpack(pending))
+redis.call('INCRBY', KEYS[3], w)
+if #KEYS > 3 + w then redis.call('DEL', unpack(KEYS, 4 + w)) end
+return w
+)lua";
+
+void append_set_meta(std::string& meta, std::string_view policy, std::string_view id) {
+  meta += std::to_string(policy.size());
+  meta += ':';
+  meta += policy;
+  meta += std::to_string(id.size());
+  meta += ':';
+  meta += id;
+}
 
 const std::string_view kDelUnlessQueuedScript = R"lua(
 if redis.call('HEXISTS', KEYS[2], KEYS[1]) == 1 then return redis.call('EXISTS', KEYS[1]) end

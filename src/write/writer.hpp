@@ -64,6 +64,15 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
     std::size_t key_count = 0;
     std::size_t arg_count = 0;
     std::vector<std::function<void(std::string_view)>> replies;  // one per write, in order
+    // While every write is a plain SET of one queue_max, the form of kEnqueueSetsScript too:
+    // keys, negative markers, key value pairs, policy and id of each.
+    bool sets_only = true;
+    std::int64_t queue_max = -1;
+    std::string set_keys;
+    std::string set_negs;
+    std::string set_pairs;
+    std::string set_meta;
+    std::size_t neg_count = 0;
   };
 
   bool take(cache::ChainRequest& request, const ReplyTarget& target);
@@ -83,11 +92,21 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
   // the event loop. `on_reply` gets the write's own reply.
   void enqueue(std::uint32_t node, const KeyWrite& w, std::string_view op, bool must_exist,
                std::uint64_t lane, std::function<void(std::string_view)> on_reply);
-  // Sends the enqueue calls waiting to be sent. Before any other request leaves the writer's
-  // hands (so a client's pipeline reaches Redis in order), at the end of the event-loop turn,
-  // and when a call is full.
-  void send_batches();
+  // Sends the enqueue calls waiting to be sent: all of them before any other request leaves
+  // the writer's hands (so a client's pipeline reaches Redis in order) and when a call is
+  // full; at the end of the event-loop turn (`all` false) those of the node connections that
+  // have no enqueue call in flight. The others wait for that call's reply and grow meanwhile
+  // (group commit: under load, one call carries the writes of many clients).
+  void send_batches(bool all = true);
   void send_batch(Batch batch);
+  // An enqueue call of (node, connection) was answered: sends the batch waiting for it.
+  void call_done(std::uint32_t node, std::uint64_t connection);
+  struct Flight {
+    std::uint32_t node = 0;
+    std::uint64_t connection = 0;
+    std::uint32_t calls = 0;
+  };
+  std::uint32_t& in_flight(std::uint32_t node, std::uint64_t connection);
   // Writes go to the primary.
   void redis(std::string_view key, std::string request, std::uint64_t lane,
              std::function<void(std::string_view)> on_reply) {
@@ -110,6 +129,7 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
 
   std::vector<Batch> batches_;
   bool batches_posted_ = false;
+  std::vector<Flight> flights_;  // enqueue calls in flight, per node connection
 };
 
 }  // namespace sidecache::write

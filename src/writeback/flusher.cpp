@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "backend/blocking_client.hpp"
 #include "db/database.hpp"
@@ -31,10 +32,10 @@ std::string str(const Reply* r) {
   return {};
 }
 
-// [[id, [f, v, ...]], ...] -> entries (a deleted entry's fields are nil: skipped but acked).
-void parse_entries(const Reply& list, std::vector<Entry>& out, std::vector<std::string>& junk) {
+// [[id, [f, v, ...]], ...] -> the writes, and the stream entries in order (one not ours has no
+// writes: acknowledged unread; a deleted entry's fields are nil).
+void parse_entries(const Reply& list, std::vector<Entry>& out, std::vector<StreamEntry>& read) {
   if (list.type != Type::kArray) return;
-  out.reserve(out.size() + list.items.size());
   std::vector<std::pair<std::string, std::string>> fields;  // reused: its capacity stays
   for (const Reply& e : list.items) {
     if (e.type != Type::kArray || e.items.size() != 2) continue;
@@ -46,12 +47,7 @@ void parse_entries(const Reply& list, std::vector<Entry>& out, std::vector<std::
         fields.emplace_back(str(&fv.items[j]), str(&fv.items[j + 1]));
       }
     }
-    auto entry = parse_entry(id, fields);
-    if (entry) {
-      out.push_back(std::move(*entry));
-    } else {
-      junk.push_back(std::move(id));
-    }
+    read.push_back(parse_stream_entry(std::move(id), fields, out));
   }
 }
 
@@ -79,7 +75,10 @@ struct Flusher::Impl {
   bool leader = false;
   Clock::time_point last_claim{};
   Clock::time_point last_gauge{};
-  std::unordered_map<std::string, std::uint32_t> rejections;  // entry id -> rejected tries
+  std::unordered_map<std::string, std::uint32_t> rejections;  // write id -> rejected tries
+  // Writes dead-lettered whose stream entry is not acknowledged yet (an earlier write of the
+  // batch waits): not dead-lettered twice.
+  std::unordered_set<std::string> settled;
   config::WriteBehindQueueConfig queue_options;  // of the running config (refresh_options)
   std::set<std::string> retired_seen;            // policies logged as written after retirement
 
@@ -160,8 +159,12 @@ struct Flusher::Impl {
     if (Clock::now() - last_gauge < Millis(250)) return;
     last_gauge = Clock::now();
     auto& g = *o.stats->nodes[o.node];
-    if (auto r = command({"XLEN", o.queue.stream}); r && r->type == Type::kInteger) {
-      g.depth.store(r->integer);
+    // Queued writes: the counter, or (a queue of the previous layout, one write per entry)
+    // the stream's length.
+    if (auto r = command({"GET", o.queue.count}); r && r->type == Type::kString) {
+      g.depth.store(std::max<std::int64_t>(0, std::atoll(r->str.c_str())));
+    } else if (auto n = command({"XLEN", o.queue.stream}); n && n->type == Type::kInteger) {
+      g.depth.store(n->integer);
     }
     std::int64_t age = 0;
     if (auto r = command({"XRANGE", o.queue.stream, "-", "+", "COUNT", "1"});
@@ -176,12 +179,20 @@ struct Flusher::Impl {
     g.oldest_age_ms.store(age);
   }
 
-  // Entries to write next, oldest first: our own pending ones (a failed batch, or those of our
-  // previous life), then — when no other consumer has entries pending — new ones.
-  std::vector<Entry> next_batch(std::vector<std::string>& junk) {
+  // Stream entries to read for `writes` more writes (a stream entry holds the writes of one
+  // enqueue call: as many as the last ones read held on average).
+  std::string read_count(std::size_t writes) const {
+    return std::to_string(std::max<std::size_t>(1, writes / std::max<std::size_t>(1, per_entry)));
+  }
+  std::size_t per_entry = 1;
+
+  // Writes to write next, oldest first: our own pending ones (a failed batch, or those of our
+  // previous life), then — when no other consumer has entries pending — new ones. `read`: the
+  // stream entries they came from, in order.
+  std::vector<Entry> next_batch(std::vector<StreamEntry>& read) {
     std::vector<Entry> out;
     const auto& q = queue_options;
-    const std::string count = std::to_string(q.batch_size);
+    const std::string count = read_count(q.batch_size);
     if (Clock::now() - last_claim >= q.claim_idle / 4) {
       last_claim = Clock::now();
       command({"XAUTOCLAIM", o.queue.stream, std::string(kGroup), o.consumer,
@@ -190,8 +201,8 @@ struct Flusher::Impl {
     auto mine = command({"XREADGROUP", "GROUP", std::string(kGroup), o.consumer, "COUNT", count,
                          "STREAMS", o.queue.stream, "0"});
     if (const Reply* list = stream_entries(mine)) {
-      parse_entries(*list, out, junk);
-      if (!out.empty() || !junk.empty()) return out;
+      parse_entries(*list, out, read);
+      if (!read.empty()) return out;
     }
     if (!redis.connected()) return out;
     // Entries pending on another (dead) consumer are older than anything new: wait for them.
@@ -206,60 +217,78 @@ struct Flusher::Impl {
       const auto left = std::chrono::duration_cast<Millis>(first_deadline - Clock::now());
       if (!out.empty() && left.count() <= 0) break;
       const bool draining = stopping.load();
-      std::vector<std::string> args{
-          "XREADGROUP", "GROUP", std::string(kGroup),
-          o.consumer,   "COUNT", std::to_string(q.batch_size - out.size())};
+      std::vector<std::string> args{"XREADGROUP", "GROUP", std::string(kGroup),
+                                    o.consumer,   "COUNT", read_count(q.batch_size - out.size())};
       if (!draining) {
         args.insert(args.end(), {"BLOCK", std::to_string(std::max<std::int64_t>(1, left.count()))});
       }
       args.insert(args.end(), {"STREAMS", o.queue.stream, ">"});
       auto r = command(args);
       const std::size_t before = out.size();
-      if (const Reply* list = stream_entries(r)) parse_entries(*list, out, junk);
-      if (out.size() == before && (draining || left.count() <= 0)) break;
-      if (out.size() == before && out.empty() && Clock::now() >= first_deadline) break;
+      const std::size_t entries_before = read.size();
+      if (const Reply* list = stream_entries(r)) parse_entries(*list, out, read);
+      if (read.size() > entries_before) {
+        per_entry =
+            std::max<std::size_t>(1, (out.size() - before) / (read.size() - entries_before));
+      }
+      if (read.size() == entries_before && (draining || left.count() <= 0)) break;
+      if (read.size() == entries_before && read.empty() && Clock::now() >= first_deadline) break;
     }
     return out;
   }
 
-  // XACK + XDEL + pending counts (+ TTL back) of `done`.
-  // One script per policy: each key gets its own policy's TTL back.
-  bool acknowledge(const std::vector<const Entry*>& done, const std::vector<std::string>& junk) {
-    std::map<std::string, std::vector<const Entry*>> by_policy;
-    for (const Entry* e : done) by_policy[e->policy].push_back(e);
-    bool ok = true;
-    const std::vector<std::string> none;
-    bool first = true;
-    for (const auto& [name, entries] : by_policy) {
-      const std::int64_t ttl = o.book->ttl(name).count();
-      ok = acknowledge_group(entries, first ? junk : none, ttl) && ok;
-      first = false;
+  // Acknowledges the longest prefix of `read` whose writes are all in `done` (a stream entry
+  // holds several writes: one written while an earlier one waits is written again with it, in
+  // order, so a key's older write never lands after a newer one), in one script: XACK + trim,
+  // the queued-writes counter, each key's pending field (and its policy's TTL back).
+  bool acknowledge(const std::vector<const Entry*>& done, const std::vector<StreamEntry>& read) {
+    std::unordered_map<std::string_view, std::uint32_t> parts;
+    for (const Entry* e : done) ++parts[e->stream_id];
+    std::vector<std::string_view> ids;
+    std::uint64_t taken = 0;
+    for (const auto& se : read) {
+      if (se.writes != 0 && parts[se.id] < se.writes) break;
+      ids.push_back(se.id);
+      taken += se.counted;
     }
-    if (first && !junk.empty()) ok = acknowledge_group({}, junk, 0);
-    return ok;
-  }
-
-  bool acknowledge_group(const std::vector<const Entry*>& done,
-                         const std::vector<std::string>& junk, std::int64_t ttl) {
-    if (done.empty() && junk.empty()) return true;
-    std::map<std::string, std::int64_t> counts;
-    for (const Entry* e : done) ++counts[e->key];
-    std::vector<std::string> args{"EVAL", std::string(kDoneScript),
-                                  std::to_string(2 + counts.size()), o.queue.stream,
-                                  o.queue.pending};
-    for (const auto& [key, n] : counts) args.push_back(key);
-    args.insert(args.end(), {std::string(kGroup), std::to_string(ttl),
-                             std::to_string(done.size() + junk.size())});
-    for (const Entry* e : done) args.push_back(e->stream_id);
-    for (const auto& id : junk) args.push_back(id);
-    for (const auto& [key, n] : counts) args.push_back(std::to_string(n));
+    if (ids.empty()) return true;
+    const std::unordered_set<std::string_view> acked(ids.begin(), ids.end());
+    struct Key {
+      std::int64_t ttl = 0;
+      std::int64_t writes = 0;
+    };
+    std::map<std::string_view, Key> keys;
+    std::size_t writes = 0;
+    for (const Entry* e : done) {
+      if (!acked.contains(e->stream_id)) continue;
+      auto& k = keys[e->key];
+      if (k.writes++ == 0) k.ttl = o.book->ttl(e->policy).count();
+      ++writes;
+    }
+    std::vector<std::string> args{
+        "EVAL",         std::string(kDoneScript), std::to_string(3 + keys.size()),
+        o.queue.stream, o.queue.pending,          o.queue.count};
+    args.reserve(args.size() + 4 + ids.size() + 3 * keys.size());
+    for (const auto& [key, k] : keys) args.emplace_back(key);
+    args.insert(args.end(), {std::string(kGroup), std::to_string(ids.size())});
+    for (const auto id : ids) args.emplace_back(id);
+    args.push_back(std::to_string(taken));
+    for (const auto& [key, k] : keys) {
+      args.push_back(std::to_string(k.ttl));
+      args.push_back(std::to_string(k.writes));
+    }
     auto r = command(args);
     if (!r || r->is_error()) {
       spdlog::warn("write-behind: node {}: acknowledging failed: {}", o.node_name,
                    r ? r->str : redis.error());
       return false;
     }
-    o.stats->flushed.fetch_add(done.size(), std::memory_order_relaxed);
+    o.stats->flushed.fetch_add(writes, std::memory_order_relaxed);
+    if (!settled.empty()) {
+      std::erase_if(settled, [&](const std::string& w) {
+        return acked.contains(std::string_view(w).substr(0, w.find('/')));
+      });
+    }
     return true;
   }
 
@@ -267,9 +296,20 @@ struct Flusher::Impl {
     o.stats->dead_letters.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("write-behind: dead letter: key {} (policy {}, entry {}): {}", e.key, e.policy,
                  e.stream_id, reason);
-    std::vector<std::string> args{"XADD", o.queue.dead, "*",        "k",  e.key,
-                                  "p",    e.policy,     "id",       e.id, "reason",
-                                  reason, "entry",      e.stream_id};
+    std::vector<std::string> args{
+        "XADD",
+        o.queue.dead,
+        "*",
+        "k",
+        e.key,
+        "p",
+        e.policy,
+        "id",
+        e.id,
+        "reason",
+        reason,
+        "entry",
+        e.part == 0 ? e.stream_id : e.stream_id + "/" + std::to_string(e.part)};
     if (e.op == Entry::Op::kSet) args.insert(args.end(), {"op", "set", "v", e.value});
     if (e.op == Entry::Op::kDel) args.insert(args.end(), {"op", "del"});
     if (e.op == Entry::Op::kHset) {
@@ -306,10 +346,22 @@ struct Flusher::Impl {
     }
   }
 
-  // Writes one policy's entries; fills `done` with those settled (written or dead-lettered).
-  // False: stop here (database down past the deadline, lease lost).
-  bool write_policy(const cache::Policy& p, std::vector<const Entry*>& entries,
+  // Writes one policy's entries, batch_size at most per transaction; fills `done` with those
+  // settled (written or dead-lettered). False: stop here (database down past the deadline,
+  // lease lost, an entry rejected and to be tried again).
+  bool write_policy(const cache::Policy& p, const std::vector<const Entry*>& entries,
                     std::vector<const Entry*>& done) {
+    const std::size_t size = std::max<std::size_t>(1, queue_options.batch_size);
+    for (std::size_t i = 0; i < entries.size(); i += size) {
+      const std::span<const Entry* const> chunk(entries.data() + i,
+                                                std::min(size, entries.size() - i));
+      if (!write_chunk(p, chunk, done)) return false;
+    }
+    return true;
+  }
+
+  bool write_chunk(const cache::Policy& p, std::span<const Entry* const> entries,
+                   std::vector<const Entry*>& done) {
     const auto& wb = p.config.write_behind;
     const std::string value_column = p.is_hash() ? std::string() : p.config.value_column;
     std::optional<JsonSet> json;
@@ -334,6 +386,11 @@ struct Flusher::Impl {
     // A rejected batch: one entry per transaction finds the entries at fault (the batch's
     // other entries are written again: upserts are idempotent).
     for (const Entry* e : entries) {
+      const std::string write_id = e->stream_id + "/" + std::to_string(e->part);
+      if (settled.contains(write_id)) {  // dead-lettered, its stream entry not acknowledged yet
+        done.push_back(e);
+        continue;
+      }
       const Entry* one[] = {e};
       WritePlan single = plan_writes(one, value_column, false, json_set);
       db::Status s;
@@ -346,12 +403,13 @@ struct Flusher::Impl {
         continue;
       }
       if (s.kind != db::ErrorKind::kRejected) return false;
-      const auto tries = ++rejections[e->stream_id];
+      const auto tries = ++rejections[write_id];
       if (tries <= wb.max_retries) {
         o.stats->retries.fetch_add(1, std::memory_order_relaxed);
         return false;  // retried with the next batch (it stays pending, first in order)
       }
-      rejections.erase(e->stream_id);
+      rejections.erase(write_id);
+      settled.insert(write_id);
       if (wb.dead_letter) {
         dead_letter(*e, s.message);
       } else {
@@ -365,7 +423,7 @@ struct Flusher::Impl {
   }
 
   // True when the batch was settled and acknowledged.
-  bool flush(std::vector<Entry>& entries, std::vector<std::string>& junk) {
+  bool flush(std::vector<Entry>& entries, const std::vector<StreamEntry>& read) {
     if (!db) db = db::make_database(o.database);
     std::vector<const Entry*> done;
     std::map<std::string, std::vector<const Entry*>> by_policy;
@@ -399,7 +457,7 @@ struct Flusher::Impl {
       }
     }
     // What was settled is acknowledged even when the rest waits.
-    acknowledge(done, junk);
+    acknowledge(done, read);
     return complete;
   }
 
@@ -416,13 +474,13 @@ struct Flusher::Impl {
       failures = 0;
       refresh_options();
       update_gauges();
-      std::vector<std::string> junk;
-      auto entries = next_batch(junk);
-      if (entries.empty() && junk.empty()) {
+      std::vector<StreamEntry> read;
+      auto entries = next_batch(read);
+      if (read.empty()) {
         if (stopping.load()) break;  // drained
         continue;
       }
-      if (!flush(entries, junk)) nap(Millis(10));
+      if (!flush(entries, read)) nap(Millis(10));
     }
     if (redis.connected()) {
       update_gauges();

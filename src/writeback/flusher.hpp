@@ -1,9 +1,10 @@
 // The flusher of one node's write-behind queue: its own thread and a blocking connection to the
 // node (backend::BlockingClient: TLS and AUTH like every node connection). Takes the node's lease,
-// reclaims entries a dead flusher left pending, reads batches with a consumer group, writes each
-// batch in one database transaction (coalesced), and acknowledges (XACK + XDEL) only after the
-// commit. Retries with backoff while the database is down; entries the database rejects go
-// dead-letter after max_retries. See docs/write-modes.md.
+// reclaims entries a dead flusher left pending, reads batches with a consumer group (a stream
+// entry holds the writes of one enqueue call), writes each batch in one database transaction
+// per batch_size writes (coalesced), and acknowledges (XACK + XTRIM) the entries whose writes
+// are all written, only after the commit. Retries with backoff while the database is down; entries
+// the database rejects go dead-letter after max_retries. See docs/write-modes.md.
 #pragma once
 
 #include <atomic>

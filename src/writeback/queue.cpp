@@ -46,6 +46,63 @@ std::optional<Entry> parse_entry(std::string stream_id,
   return e;
 }
 
+StreamEntry parse_stream_entry(std::string stream_id,
+                               std::span<const std::pair<std::string, std::string>> fields,
+                               std::vector<Entry>& out) {
+  StreamEntry se;
+  std::size_t i = 0;
+  if (!fields.empty() && fields[0].first == "n") {
+    std::uint32_t n = 0;
+    for (const char c : fields[0].second) {
+      if (c < '0' || c > '9' || n > 100000000) break;
+      n = n * 10 + static_cast<std::uint32_t>(c - '0');
+    }
+    se.counted = n;
+    i = 1;
+  }
+  if (i == 1 && fields.size() > 1 && fields[1].first == "m") {
+    // Plain SETs (write/queue_layout.hpp, kEnqueueSetsScript): "m" holds each write's policy
+    // and id ("<length>:<bytes>" twice), then one (key, value) pair per write.
+    std::string_view meta = fields[1].second;
+    auto next = [&meta](std::string& into) {
+      const auto colon = meta.find(':');
+      if (colon == std::string_view::npos) return false;
+      std::size_t len = 0;
+      for (const char c : meta.substr(0, colon)) {
+        if (c < '0' || c > '9' || len > meta.size()) return false;
+        len = len * 10 + static_cast<std::size_t>(c - '0');
+      }
+      if (colon == 0 || len > meta.size() - colon - 1) return false;
+      into.assign(meta.substr(colon + 1, len));
+      meta.remove_prefix(colon + 1 + len);
+      return true;
+    };
+    for (i = 2; i < fields.size(); ++i) {
+      Entry e;
+      e.stream_id = stream_id;
+      if (!next(e.policy) || !next(e.id) || e.policy.empty()) break;
+      e.key = fields[i].first;
+      e.value = fields[i].second;
+      e.op = Entry::Op::kSet;
+      e.part = se.writes++;
+      out.push_back(std::move(e));
+    }
+    se.id = std::move(stream_id);
+    return se;
+  }
+  while (i < fields.size()) {
+    std::size_t end = i + 1;
+    while (end < fields.size() && fields[end].first != "k") ++end;
+    if (auto e = parse_entry(stream_id, fields.subspan(i, end - i))) {
+      e->part = se.writes++;
+      out.push_back(std::move(*e));
+    }
+    i = end;
+  }
+  se.id = std::move(stream_id);
+  return se;
+}
+
 namespace {
 
 // A json policy's set: the object's members are the columns (validated when the write was
@@ -153,11 +210,18 @@ std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::mi
 }
 
 const std::string_view kDoneScript = R"lua(
-local n = tonumber(ARGV[3])
-local ids = {}
-for i = 1, n do ids[i] = ARGV[3 + i] end
+local n = tonumber(ARGV[2])
+-- unpack takes a few thousand values at most: long lists go in slices.
+local function each_slice(list, f)
+  for i = 1, #list, 1000 do f(unpack(list, i, math.min(i + 999, #list))) end
+end
+local ids, acked = {}, {}
+for i = 1, n do
+  ids[i] = ARGV[2 + i]
+  acked[ids[i]] = true
+end
 if n > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+  each_slice(ids, function(...) redis.call('XACK', KEYS[1], ARGV[1], ...) end)
   -- Trim instead of XDEL (whole stream nodes go at once): every entry below the oldest one
   -- still pending, or up to the last one delivered when none is, has been acknowledged.
   local minid
@@ -176,25 +240,43 @@ if n > 0 then
   end
   if minid then redis.call('XTRIM', KEYS[1], 'MINID', minid) end
 end
-local ttl = tonumber(ARGV[2])
--- Pending counts of all keys read and written back at once (HMGET, then one HDEL, one HSET).
-if #KEYS > 2 then
+local taken = tonumber(ARGV[3 + n])
+if taken > 0 and redis.call('DECRBY', KEYS[3], taken) <= 0 then redis.call('DEL', KEYS[3]) end
+-- Pending fields of all keys read and written back at once (HMGET, then HDEL, HSET).
+if #KEYS > 3 then
   local keys = {}
-  for i = 3, #KEYS do keys[#keys + 1] = KEYS[i] end
-  local counts = redis.call('HMGET', KEYS[2], unpack(keys))
+  for i = 4, #KEYS do keys[#keys + 1] = KEYS[i] end
+  local cur = {}
+  each_slice(keys, function(...)
+    for _, v in ipairs(redis.call('HMGET', KEYS[2], ...)) do cur[#cur + 1] = v end
+  end)
   local gone, still = {}, {}
   for i = 1, #keys do
-    local left = (tonumber(counts[i]) or 0) - tonumber(ARGV[3 + n + i])
-    if left <= 0 then
-      gone[#gone + 1] = keys[i]
-      if ttl > 0 then redis.call('PEXPIRE', keys[i], ARGV[2]) end
+    local at = 2 + n + 2 * i  -- ARGV[at]: ttl, ARGV[at + 1]: writes
+    local c = cur[i]
+    local done
+    if not c then
+      done = true
+    elseif acked[c] then
+      done = true  -- its last queued write was in these entries
+    elseif string.find(c, '-', 1, true) then
+      done = false  -- a later entry holds a write of it
     else
-      still[#still + 1] = keys[i]
-      still[#still + 1] = tostring(left)
+      -- A count of the previous layout.
+      local left = (tonumber(c) or 0) - tonumber(ARGV[at + 1])
+      done = left <= 0
+      if not done then
+        still[#still + 1] = keys[i]
+        still[#still + 1] = tostring(left)
+      end
+    end
+    if done then
+      gone[#gone + 1] = keys[i]
+      if tonumber(ARGV[at]) > 0 then redis.call('PEXPIRE', keys[i], ARGV[at]) end
     end
   end
-  if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end
-  if #still > 0 then redis.call('HSET', KEYS[2], unpack(still)) end
+  each_slice(gone, function(...) redis.call('HDEL', KEYS[2], ...) end)
+  each_slice(still, function(...) redis.call('HSET', KEYS[2], ...) end)
 end
 return n
 )lua";

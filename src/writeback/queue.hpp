@@ -22,9 +22,12 @@ namespace sidecache::writeback {
 inline constexpr std::string_view kGroup = "sidecache";
 
 // One queued write as stored in the stream: fields k (key), p (policy name), id, op
-// (set | hset | del) and, for set, v; for hset, "f:<field>" per field.
+// (set | hset | del) and, for set, v; for hset, "f:<field>" per field. A stream entry holds
+// the writes of one enqueue call ("n", their number, then each write's fields from its "k");
+// an entry of the previous layout holds one write and no "n".
 struct Entry {
-  std::string stream_id;  // "1700000000000-0"
+  std::string stream_id;   // "1700000000000-0"
+  std::uint32_t part = 0;  // the write's place in its stream entry
   std::string key;
   std::string policy;
   std::string id;
@@ -33,9 +36,23 @@ struct Entry {
   std::vector<std::pair<std::string, std::string>> fields;
 };
 
-// Parses a stream entry's field/value list; nullopt when it is not one of ours.
+// Parses one write's field/value list; nullopt when it is not one of ours.
 std::optional<Entry> parse_entry(std::string stream_id,
                                  std::span<const std::pair<std::string, std::string>> fields);
+
+// A stream entry as read: its id, its writes (0: not one of ours, acknowledged unread) and
+// the number it adds to the node's queued-writes counter ("n"; 0 for the previous layout).
+struct StreamEntry {
+  std::string id;
+  std::uint32_t writes = 0;
+  std::uint32_t counted = 0;
+};
+
+// Parses a stream entry (either layout) and appends its writes to `out`, parts 0, 1, ... in
+// order; a write that is not one of ours is left out.
+StreamEntry parse_stream_entry(std::string stream_id,
+                               std::span<const std::pair<std::string, std::string>> fields,
+                               std::vector<Entry>& out);
 
 // The database work for the entries of one policy, in stream order: runs of upserts and runs of
 // deletes (each run one Database::write call in one transaction when coalescing is off; one
@@ -65,9 +82,12 @@ WritePlan plan_writes(std::span<const Entry* const> entries, const std::string& 
 std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::milliseconds max,
                                   std::uint32_t attempt, double unit_random);
 
-// Done: KEYS stream, pending, key...; ARGV group, ttl_ms (0: none), id count n, ids..., then one
-// count per key. XACK of the ids, then XTRIM MINID below the oldest entry still pending; each
-// key's pending count drops by its count, and a key with none left gets its TTL back.
+// Done: KEYS stream, pending, count, key...; ARGV group, id count n, ids..., the writes to
+// take off the counter, then per key its ttl_ms (0: none) and its number of writes in the
+// ids. XACK of the ids, then XTRIM MINID below the oldest entry still pending. A key whose
+// pending field names one of the ids (its last queued write is done) is removed from the
+// pending hash and gets its TTL back; a field holding a count (the previous layout) drops by
+// the key's writes, the same at zero.
 extern const std::string_view kDoneScript;
 // Lease: KEYS lease; ARGV owner, ttl_ms. 1 when the caller holds it (taken or renewed).
 extern const std::string_view kLeaseScript;

@@ -88,9 +88,9 @@ void Service::make_flushers() {
     o.stats = shared_->stats;
     o.security = security_;
     flushers_.push_back(std::make_unique<Flusher>(std::move(o)));
-    spdlog::info("write-behind: node {}: queue {} (pending {}, dead letters {})",
+    spdlog::info("write-behind: node {}: queue {} (pending {}, dead letters {}), counter {}",
                  pool_.nodes[i].name, shared_->queues[i].stream, shared_->queues[i].pending,
-                 shared_->queues[i].dead);
+                 shared_->queues[i].dead, shared_->queues[i].count);
   }
 }
 

@@ -1,8 +1,9 @@
 """The write-behind Lua scripts (kEnqueueScript in src/write/queue_layout.cpp, kDoneScript in
 src/writeback/queue.cpp) run directly against a real redis-server, with states the end-to-end tests cannot set up on purpose: several
-writes in one enqueue call (one reply each, queue bound counted inside the call, a miss), a key
-whose queued writes span two acknowledgements (no TTL until the last), and stream trimming
-with an older entry still pending."""
+writes in one enqueue call (one reply each, one stream entry, queue bound counted inside the
+call, a miss), the plain-SET script, a call that fails writing nothing, a key whose queued
+writes span two acknowledgements (no TTL until the last), stream trimming with an older entry
+still pending, and a queue of the previous layout (one write per entry, pending counts)."""
 import os
 import re
 import sys
@@ -26,7 +27,7 @@ def script(name):
     return m.group(1)
 
 
-STREAM, PENDING = "sidecache:wb:{0}", "sidecache:wbp:{0}"
+STREAM, PENDING, COUNT = "sidecache:wb:{0}", "sidecache:wbp:{0}", "sidecache:wbn:{0}"
 
 
 def record(key, op, payload, queue_max=100, must_exist=0, neg=True):
@@ -35,13 +36,44 @@ def record(key, op, payload, queue_max=100, must_exist=0, neg=True):
     return keys, args + list(payload)
 
 
+def writes(fields):
+    """The writes of one stream entry's raw field list: dicts of a write's fields (f:<name>
+    collected in 'f'), either layout."""
+    pairs = [(fields[i].decode(), fields[i + 1]) for i in range(0, len(fields), 2)]
+    if pairs and pairs[0][0] == "n":
+        pairs = pairs[1:]
+    if pairs and pairs[0][0] == "m":
+        meta, out = pairs[0][1].decode(), []
+        for key, value in pairs[1:]:
+            parsed = []
+            for _ in range(2):
+                n, rest = meta.split(":", 1)
+                parsed.append(rest[:int(n)])
+                meta = rest[int(n):]
+            out.append({"k": key, "p": parsed[0], "id": parsed[1], "op": "set", "v": value.decode()})
+        return out
+    out = []
+    for name, value in pairs:
+        if name == "k":
+            out.append({"k": value.decode(), "f": {}})
+        elif name.startswith("f:"):
+            out[-1]["f"][name[2:]] = value.decode()
+        else:
+            out[-1][name] = value.decode()
+    return out
+
+
 class WriteScripts(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.redis = harness.RedisServer(self.tmp.name)
         self.r = self.redis.client(socket_timeout=5)
+        # Raw replies: a batch entry repeats field names, which redis-py's dicts would fold.
+        for command in ("XREADGROUP", "XRANGE"):
+            self.r.set_response_callback(command, lambda reply, **kw: reply)
         self.r.xgroup_create(STREAM, "sidecache", id="0", mkstream=True)
         self.enqueue_script = self.r.register_script(script("kEnqueueScript"))
+        self.sets_script = self.r.register_script(script("kEnqueueSetsScript"))
         self.done_script = self.r.register_script(script("kDoneScript"))
 
     def tearDown(self):
@@ -49,26 +81,49 @@ class WriteScripts(unittest.TestCase):
         self.tmp.cleanup()
 
     def enqueue(self, *records):
-        keys, args = [STREAM, PENDING], []
+        keys, args = [STREAM, PENDING, COUNT], []
         for k, a in records:
             keys += k
             args += a
         return self.enqueue_script(keys=keys, args=args)
 
+    def enqueue_sets(self, pairs, queue_max=100, negs=True):
+        """kEnqueueSetsScript: plain SETs of policy 'items' (key, value)."""
+        meta = "".join("5:items%d:%s" % (len(k.split(":", 1)[1]), k.split(":", 1)[1])
+                       for k, _ in pairs)
+        keys = [STREAM, PENDING, COUNT] + [k for k, _ in pairs]
+        if negs:
+            keys += ["sidecache:neg:" + k for k, _ in pairs]
+        args = [len(pairs), queue_max, meta] + [x for kv in pairs for x in kv]
+        return self.sets_script(keys=keys, args=args)
+
     def read(self, count):
-        got = self.r.xreadgroup("sidecache", "c1", {STREAM: ">"}, count=count)
-        return [(i.decode(), f) for i, f in got[0][1]] if got else []
+        """[(stream id, [write, ...])] of up to `count` new stream entries."""
+        got = self.r.execute_command("XREADGROUP", "GROUP", "sidecache", "c1", "COUNT", count,
+                                     "STREAMS", STREAM, ">")
+        return [(i.decode(), writes(f)) for i, f in got[0][1]] if got else []
+
+    def entries(self):
+        return [(i.decode(), writes(f)) for i, f in self.r.execute_command("XRANGE", STREAM,
+                                                                            "-", "+")]
 
     def done(self, entries, ttl=60000):
+        """kDoneScript for the stream entries `entries` (as read())."""
         counts = {}
-        for _, fields in entries:
-            k = fields[b"k"].decode()
-            counts[k] = counts.get(k, 0) + 1
-        keys = [STREAM, PENDING] + list(counts)
-        args = ["sidecache", ttl, len(entries)] + [i for i, _ in entries] + list(counts.values())
+        taken = 0
+        for _, ws in entries:
+            taken += len(ws)
+            for w in ws:
+                counts[w["k"]] = counts.get(w["k"], 0) + 1
+        keys = [STREAM, PENDING, COUNT] + list(counts)
+        args = (["sidecache", len(entries)] + [i for i, _ in entries] + [taken] +
+                [x for c in counts.values() for x in (ttl, c)])
         return self.done_script(keys=keys, args=args)
 
-    def test_several_writes_in_one_call(self):
+    def counter(self):
+        return int(self.r.get(COUNT) or 0)
+
+    def test_several_writes_in_one_call_make_one_entry(self):
         self.r.set("sidecache:neg:item:1", "1")
         self.r.set("item:3", "x")  # a string: HSET on it fails, the others go on
         replies = self.enqueue(record("item:1", "set", ["a"]),
@@ -89,22 +144,74 @@ class WriteScripts(unittest.TestCase):
         self.assertEqual(self.r.pttl("item:1"), -1)
         self.assertEqual(self.r.pttl("item:5"), -1)
         entries = self.read(10)
-        self.assertEqual([f[b"k"] for _, f in entries], [b"item:1", b"item:2", b"item:5"])
-        self.assertEqual(entries[1][1][b"f:email"], b"e")
-        self.assertEqual(entries[2][1][b"v"], b"5")
-        self.assertEqual(self.r.hgetall(PENDING),
-                         {b"item:1": b"1", b"item:2": b"1", b"item:5": b"1"})
+        self.assertEqual(len(entries), 1)  # one stream entry for the call
+        entry_id, ws = entries[0]
+        self.assertEqual([w["k"] for w in ws], ["item:1", "item:2", "item:5"])
+        self.assertEqual(ws[1]["f"], {"name": "n", "email": "e"})
+        self.assertEqual(ws[2]["v"], "5")
+        self.assertEqual(self.r.hgetall(PENDING), {b"item:1": entry_id.encode(),
+                                                   b"item:2": entry_id.encode(),
+                                                   b"item:5": entry_id.encode()})
+        self.assertEqual(self.counter(), 3)
 
-    def test_pending_counts_add_up_within_and_across_calls(self):
+    def test_sets_script_one_entry_per_call(self):
+        self.r.set("sidecache:neg:item:1", "1")
+        self.r.set("item:2", "old")
+        self.r.pexpire("item:2", 60000)
+        self.assertEqual(self.enqueue_sets([("item:1", "a"), ("item:2", "b"), ("item:1", "c")]),
+                         3)
+        self.assertEqual(self.r.get("item:1"), b"c")  # in order: the later SET wins
+        self.assertEqual(self.r.get("item:2"), b"b")
+        self.assertEqual(self.r.pttl("item:2"), -1)  # no TTL while queued
+        self.assertEqual(self.r.exists("sidecache:neg:item:1"), 0)
+        entries = self.read(10)
+        self.assertEqual(len(entries), 1)
+        entry_id, ws = entries[0]
+        self.assertEqual([(w["k"], w["id"], w["v"]) for w in ws],
+                         [("item:1", "1", "a"), ("item:2", "2", "b"), ("item:1", "1", "c")])
+        self.assertEqual(set(self.r.hgetall(PENDING).values()), {entry_id.encode()})
+        self.assertEqual(self.counter(), 3)
+        self.done(entries)
+        self.assertEqual(self.counter(), 0)
+        self.assertEqual(self.r.hlen(PENDING), 0)
+        self.assertGreater(self.r.pttl("item:1"), 0)
+        self.assertEqual(self.r.xlen(STREAM), 0)
+
+    def test_sets_script_refuses_a_call_that_does_not_fit_whole(self):
+        self.assertEqual(self.enqueue_sets([("item:1", "a"), ("item:2", "b")], queue_max=3), 2)
+        with self.assertRaises(Exception) as full:
+            self.enqueue_sets([("item:3", "c"), ("item:4", "d")], queue_max=3)
+        self.assertIn("SIDECACHE_FULL", str(full.exception))
+        self.assertEqual(self.r.exists("item:3", "item:4"), 0)
+        self.assertEqual(self.counter(), 2)
+        self.assertEqual(self.enqueue_sets([("item:3", "c")], queue_max=3), 1)
+
+    def test_a_failing_call_writes_nothing(self):
+        # The stream's name holds a string: every write of the call fails, none is cached.
+        self.r.delete(STREAM)
+        self.r.set(STREAM, "not a stream")
+        with self.assertRaises(Exception) as sets:
+            self.enqueue_sets([("item:1", "a"), ("item:2", "b")])
+        self.assertIn("WRONGTYPE", str(sets.exception))
+        with self.assertRaises(Exception) as general:
+            self.enqueue(record("item:3", "set", ["c"]), record("item:4", "incr", ["1"]))
+        self.assertIn("WRONGTYPE", str(general.exception))
+        self.assertEqual(self.r.exists("item:1", "item:2", "item:3", "item:4"), 0)
+        self.assertEqual(self.r.hlen(PENDING), 0)
+        self.assertEqual(self.counter(), 0)
+
+    def test_pending_names_the_last_entry_of_each_key(self):
         self.enqueue(record("item:1", "set", ["a"]))
         self.r.set("sidecache:neg:item:2", "1")
         self.enqueue(record("item:1", "set", ["b"]), record("item:2", "del", []),
                      record("item:1", "set", ["c"]))
-        self.assertEqual(self.r.hgetall(PENDING), {b"item:1": b"3", b"item:2": b"1"})
+        last = self.entries()[-1][0].encode()
+        self.assertEqual(self.r.hgetall(PENDING), {b"item:1": last, b"item:2": last})
+        self.assertEqual(self.counter(), 4)
         self.assertEqual(self.r.get("item:1"), b"c")
         self.assertEqual(self.r.exists("sidecache:neg:item:2"), 0)
-        self.assertEqual([f[b"v"] for _, f in self.r.xrange(STREAM) if f[b"k"] == b"item:1"],
-                         [b"a", b"b", b"c"])
+        self.assertEqual([w["v"] for _, ws in self.entries() for w in ws if w["k"] == "item:1"],
+                         ["a", "b", "c"])
 
     def test_queue_bound_is_counted_inside_one_call(self):
         replies = self.enqueue(*[record("item:%d" % i, "set", ["v"], queue_max=3)
@@ -113,7 +220,8 @@ class WriteScripts(unittest.TestCase):
         for refused in replies[3:]:
             self.assertIsInstance(refused, Exception)
             self.assertIn("SIDECACHE_FULL", str(refused))
-        self.assertEqual(self.r.xlen(STREAM), 3)
+        self.assertEqual(self.counter(), 3)
+        self.assertEqual(self.r.xlen(STREAM), 1)
         self.assertEqual(self.r.exists("item:3", "item:4"), 0)
 
     def test_ttl_comes_back_with_the_last_queued_write(self):
@@ -121,16 +229,18 @@ class WriteScripts(unittest.TestCase):
         first = self.read(10)
         self.enqueue(record("item:1", "set", ["b"]), record("item:2", "set", ["c"]))
         self.assertEqual(self.done(first), 1)
-        # item:1 still has a queued write: no TTL, count 1; the stream keeps the unread ones.
+        # item:1 still has a queued write (a later entry): no TTL; the stream keeps the unread.
         self.assertEqual(self.r.pttl("item:1"), -1)
-        self.assertEqual(self.r.hget(PENDING, "item:1"), b"1")
-        self.assertEqual(self.r.xlen(STREAM), 2)
+        self.assertEqual(self.r.hget(PENDING, "item:1"), self.entries()[-1][0].encode())
+        self.assertEqual(self.r.xlen(STREAM), 1)
+        self.assertEqual(self.counter(), 2)
         second = self.read(10)
         self.done(second)
         self.assertGreater(self.r.pttl("item:1"), 0)
         self.assertGreater(self.r.pttl("item:2"), 0)
         self.assertEqual(self.r.hlen(PENDING), 0)
         self.assertEqual(self.r.xlen(STREAM), 0)
+        self.assertEqual(self.r.exists(COUNT), 0)
 
     def test_trim_keeps_an_older_pending_entry(self):
         for i in range(4):
@@ -138,7 +248,7 @@ class WriteScripts(unittest.TestCase):
         entries = self.read(10)
         # The oldest stays pending (e.g. retried); the three newer ones are acknowledged.
         self.done(entries[1:])
-        left = [i.decode() for i, _ in self.r.xrange(STREAM)]
+        left = [i for i, _ in self.entries()]
         self.assertEqual(left[0], entries[0][0])
         pending = self.r.xpending(STREAM, "sidecache")
         self.assertEqual(pending["pending"], 1)
@@ -151,7 +261,31 @@ class WriteScripts(unittest.TestCase):
         delivered = self.read(10)
         self.enqueue(record("item:9", "set", ["z"]))
         self.done(delivered)
-        self.assertEqual([f[b"k"] for _, f in self.r.xrange(STREAM)], [b"item:9"])
+        self.assertEqual([w["k"] for _, ws in self.entries() for w in ws], ["item:9"])
+
+    def test_done_understands_the_previous_layout(self):
+        # A queue written by the previous version: one write per entry, no "n", pending counts.
+        for v in ("a", "b"):
+            self.r.xadd(STREAM, {"k": "item:1", "p": "items", "id": "1", "op": "set", "v": v})
+        self.r.xadd(STREAM, {"k": "item:2", "p": "items", "id": "2", "op": "set", "v": "c"})
+        self.r.hset(PENDING, mapping={"item:1": 2, "item:2": 1})
+        self.r.set("item:1", "b")
+        self.r.set("item:2", "c")
+        old = self.read(10)
+        self.assertEqual(len(old), 3)
+        # A new write of item:2 lands after the old ones (the new layout takes the field over).
+        self.enqueue(record("item:2", "set", ["d"]))
+        counts = {"item:1": 2, "item:2": 1}
+        keys = [STREAM, PENDING, COUNT] + list(counts)
+        self.done_script(keys=keys, args=["sidecache", 3] + [i for i, _ in old] + [0] +
+                         [x for c in counts.values() for x in (60000, c)])
+        self.assertEqual(self.r.hkeys(PENDING), [b"item:2"])  # its new write is still queued
+        self.assertGreater(self.r.pttl("item:1"), 0)
+        self.assertEqual(self.r.pttl("item:2"), -1)
+        self.assertEqual(self.counter(), 1)
+        self.done(self.read(10))
+        self.assertEqual(self.r.hlen(PENDING), 0)
+        self.assertGreater(self.r.pttl("item:2"), 0)
 
 
 if __name__ == "__main__":

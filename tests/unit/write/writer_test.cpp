@@ -136,7 +136,7 @@ struct Fixture {
     cache_shared->set_policies(policies(mode, on_full));
     shared->cache = cache_shared;
     shared->db = db;
-    shared->queues = {{"s", "p", "l", "d"}};
+    shared->queues = {{"s", "p", "l", "d", "n"}};
     shared->stats = std::make_shared<WriteStats>();
     shared->stats->nodes.push_back(std::make_unique<NodeQueueStats>());
     stats = shared->stats;
@@ -319,11 +319,38 @@ TEST_CASE("behind: EVALSHA, EVAL when the script is not loaded", "[write][writer
   CHECK(f.redis.requests[0][0] == "EVALSHA");
   CHECK(f.redis.requests[0][1].size() == 40);
   CHECK(f.redis.requests[1][0] == "EVAL");
-  CHECK(f.redis.requests[1][3] == "s");  // stream, pending, then the write's key
+  CHECK(f.redis.requests[1][3] == "s");  // stream, pending, counter, then the write's key
   CHECK(f.redis.requests[1][4] == "p");
-  CHECK(f.redis.requests[1][5] == "item:1");
+  CHECK(f.redis.requests[1][5] == "n");
+  CHECK(f.redis.requests[1][6] == "item:1");
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
   CHECK(f.db->written.empty());  // the flusher writes the database
+}
+
+TEST_CASE("behind: plain SETs of one loop turn share one call of the sets script",
+          "[write][writer]") {
+  Fixture f(config::WriteMode::kBehind);
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    if (a[0] != "EVALSHA") return std::string("+OK\r\n");
+    return std::string(":2\r\n");  // the number of writes queued
+  };
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  REQUIRE(f.send({"SET", "item:2", "y"}));
+  CHECK(f.redis.requests.empty());  // waiting for the end of the loop turn
+  f.loop.run();
+  REQUIRE(f.redis.requests.size() == 1);
+  const auto& r = f.redis.requests[0];
+  REQUIRE(r.size() == 17);
+  CHECK(r[1] == script_sha1(kEnqueueSetsScript));
+  // KEYS: stream, pending, counter, the keys, their negative markers (same node in this fake).
+  CHECK(std::vector<std::string>(r.begin() + 2, r.begin() + 10) ==
+        std::vector<std::string>{"7", "s", "p", "n", "item:1", "item:2", "sidecache:neg:item:1",
+                                 "sidecache:neg:item:2"});
+  // ARGV: writes, queue_max, each write's policy and id, then key value pairs.
+  CHECK(std::vector<std::string>(r.begin() + 10, r.end()) ==
+        std::vector<std::string>{"2", "100000", "5:items1:15:items1:2", "item:1", "x", "item:2",
+                                 "y"});
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n", "+OK\r\n"});
 }
 
 TEST_CASE("behind: writes of one loop turn share one script call, each gets its reply",
@@ -335,24 +362,43 @@ TEST_CASE("behind: writes of one loop turn share one script call, each gets its 
     return std::string("*2\r\n+OK\r\n-WRONGTYPE wrong kind\r\n");
   };
   REQUIRE(f.send({"SET", "item:1", "x"}));
-  REQUIRE(f.send({"SET", "item:2", "y"}));
+  REQUIRE(f.send({"INCRBY", "item:2", "3"}));
   CHECK(f.redis.requests.empty());  // waiting for the end of the loop turn
   f.loop.run();
   REQUIRE(f.redis.requests.size() == 1);
   const auto& r = f.redis.requests[0];
-  REQUIRE(r.size() == 25);
+  REQUIRE(r.size() == 26);
   CHECK(r[0] == "EVALSHA");
-  // KEYS: stream, pending, then each key and its negative marker (same node in this fake).
-  CHECK(r[2] == "6");
-  CHECK(r[5] == "item:1");
-  CHECK(r[6] == "sidecache:neg:item:1");
-  CHECK(r[7] == "item:2");
+  CHECK(r[1] == script_sha1(kEnqueueScript));  // not only plain SETs: the general script
+  // KEYS: stream, pending, counter, then each key and its negative marker (same node in this
+  // fake).
+  CHECK(r[2] == "7");
+  CHECK(r[6] == "item:1");
+  CHECK(r[7] == "sidecache:neg:item:1");
+  CHECK(r[8] == "item:2");
   // ARGV per write: key count, queue_max, must_exist, policy, id, op, payload count, value.
-  CHECK(std::vector<std::string>(r.begin() + 9, r.begin() + 17) ==
+  CHECK(std::vector<std::string>(r.begin() + 10, r.begin() + 18) ==
         std::vector<std::string>{"2", "100000", "0", "items", "1", "set", "1", "x"});
-  CHECK(std::vector<std::string>(r.begin() + 17, r.end()) ==
-        std::vector<std::string>{"2", "100000", "0", "items", "2", "set", "1", "y"});
+  CHECK(std::vector<std::string>(r.begin() + 18, r.end()) ==
+        std::vector<std::string>{"2", "100000", "1", "items", "2", "incr", "1", "3"});
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n", "-WRONGTYPE wrong kind\r\n"});
+}
+
+TEST_CASE("behind: a script call that fails answers each of its writes with the error",
+          "[write][writer]") {
+  Fixture f(config::WriteMode::kBehind);
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    if (a[0] != "EVALSHA") return std::string("+OK\r\n");
+    return std::string("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+  };
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  REQUIRE(f.send({"SET", "item:2", "y"}));
+  REQUIRE(f.send({"SET", "item:3", "z"}));
+  f.loop.run();
+  REQUIRE(f.redis.requests.size() == 1);  // one call for the three
+  REQUIRE(f.replies->got.size() == 3);
+  for (const auto& reply : f.replies->got) CHECK(reply.starts_with("-WRONGTYPE"));
+  CHECK(f.stats->write_errors.get() == 3);
 }
 
 TEST_CASE("behind: a request that is not a write sends the queued writes first",

@@ -56,6 +56,68 @@ TEST_CASE("stream entries parse; foreign ones do not", "[writeback][queue]") {
   CHECK_FALSE(parse_entry("3-0", bad_op).has_value());
 }
 
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+TEST_CASE("a batch entry holds several writes, in order", "[writeback][queue]") {
+  const Fields fields = {{"n", "3"},     {"k", "user:1"}, {"p", "users"},  {"id", "1"},
+                         {"op", "hset"}, {"f:name", "a"}, {"k", "user:2"}, {"p", "users"},
+                         {"id", "2"},    {"op", "del"},   {"k", "kv:9"},   {"p", "kv"},
+                         {"id", "9"},    {"op", "set"},   {"v", "x"}};
+  std::vector<Entry> out;
+  const StreamEntry se = parse_stream_entry("5-0", fields, out);
+  CHECK(se.id == "5-0");
+  CHECK(se.writes == 3);
+  CHECK(se.counted == 3);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].key == "user:1");
+  CHECK(out[0].op == Entry::Op::kHset);
+  CHECK(out[0].fields == Fields{{"name", "a"}});
+  CHECK(out[1].op == Entry::Op::kDel);
+  CHECK(out[2].value == "x");
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    CHECK(out[i].part == i);
+    CHECK(out[i].stream_id == "5-0");
+  }
+}
+
+TEST_CASE("a batch entry of plain SETs: policy and id of each in m", "[writeback][queue]") {
+  const Fields fields = {
+      {"n", "2"}, {"m", "5:items1:12:kv3:a:b"}, {"item:1", "one"}, {"kv:a:b", "v"}};
+  std::vector<Entry> out;
+  const StreamEntry se = parse_stream_entry("6-0", fields, out);
+  CHECK(se.writes == 2);
+  CHECK(se.counted == 2);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].key == "item:1");
+  CHECK(out[0].policy == "items");
+  CHECK(out[0].id == "1");
+  CHECK(out[0].value == "one");
+  CHECK(out[0].op == Entry::Op::kSet);
+  CHECK(out[1].policy == "kv");
+  CHECK(out[1].id == "a:b");
+  CHECK(out[1].part == 1);
+  // A meta field that does not parse: the writes it cannot name are left out.
+  std::vector<Entry> bad;
+  const Fields broken = {{"n", "2"}, {"m", "5:items1:199:x"}, {"item:1", "one"}, {"item:2", "t"}};
+  CHECK(parse_stream_entry("7-0", broken, bad).writes == 1);
+  CHECK(bad.size() == 1);
+  const Fields empty_policy = {{"n", "1"}, {"m", "0:1:1"}, {"item:1", "one"}};
+  CHECK(parse_stream_entry("8-0", empty_policy, bad).writes == 0);
+}
+
+TEST_CASE("an entry of the previous layout is a batch of one, not counted", "[writeback][queue]") {
+  const Fields fields = {{"k", "kv:1"}, {"p", "kv"}, {"id", "1"}, {"op", "set"}, {"v", "x"}};
+  std::vector<Entry> out;
+  const StreamEntry se = parse_stream_entry("1-0", fields, out);
+  CHECK(se.writes == 1);
+  CHECK(se.counted == 0);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].value == "x");
+  const Fields junk = {{"x", "y"}};
+  CHECK(parse_stream_entry("2-0", junk, out).writes == 0);
+  CHECK(out.size() == 1);
+}
+
 TEST_CASE("coalescing keeps the last value of each key, in first-seen order",
           "[writeback][queue]") {
   const std::vector<Entry> entries = {set("1", "a"), set("2", "b"), set("1", "c"), set("1", "d")};
