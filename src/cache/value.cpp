@@ -221,4 +221,17 @@ std::string negative_key(std::string_view key) { return "sidecache:neg:" + std::
 
 std::string lease_key(std::string_view key) { return "sidecache:lease:" + std::string(key); }
 
+std::string lease_marker(std::string_view token) {
+  std::string out(kLeaseMarker);
+  out += token;
+  return out;
+}
+
+Marker marker_of(std::string_view payload) {
+  if (payload.empty() || payload[0] != '\0') return Marker::kNone;  // the hit path: one compare
+  if (payload == kNegativeMarker) return Marker::kNegative;
+  if (payload.starts_with(kLeaseMarker)) return Marker::kLease;
+  return Marker::kNone;
+}
+
 }  // namespace sidecache::cache
