@@ -95,7 +95,8 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   void flush_batch(const Snapshot* snap, std::size_t index, std::uint64_t id);
   void on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
                   const db::FetchResult& result, std::chrono::nanoseconds took);
-  void store(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
+  void store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
+             std::shared_ptr<LoadResult> loaded);
   void store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
                     std::shared_ptr<LoadResult> loaded);
   void release_lease(const KeyLoad& key);

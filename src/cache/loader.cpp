@@ -235,14 +235,15 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     } else {
       loaded->kind = LoadResult::Kind::kAbsent;
     }
-    store(p, keys[i], std::move(loaded));
+    store(p, snap->stats[index], keys[i], std::move(loaded));
   }
 }
 
 // Stores a loaded row (or the negative marker), releases the lease once Redis has it, and ends
 // the key's flight. A lease held in the key makes the store conditional: a client write or an
 // invalidation that replaced the lease marker during the load wins.
-void Engine::store(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded) {
+void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
+                   std::shared_ptr<LoadResult> loaded) {
   if (const auto hook = shared_->store_hook(); hook && hook->takes(p)) {
     return store_hooked(*hook, p, k, std::move(loaded));
   }
@@ -283,14 +284,16 @@ void Engine::store(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult
   for (std::size_t j = 0; j < requests.size(); ++j) {
     const bool release = j + 1 == requests.size() && !k.lease_in_key;
     auto self = shared_from_this();
-    redis(node, std::move(requests[j]), false, 0, [self, k, release](std::string_view reply) {
-      if (resp::is_error_reply(reply)) {
-        spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
-      } else if (k.lease_in_key && reply.starts_with(":0")) {
-        spdlog::debug("cache: {} was written during its load: the load is not stored", k.key);
-      }
-      if (release) self->release_lease(k);
-    });
+    redis(node, std::move(requests[j]), false, 0,
+          [self, stats, k, release](std::string_view reply) {
+            if (resp::is_error_reply(reply)) {
+              spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
+            } else if (k.lease_in_key && reply.starts_with(":0")) {
+              stats->stores_superseded.add();
+              spdlog::debug("cache: {} was written during its load: the load is not stored", k.key);
+            }
+            if (release) self->release_lease(k);
+          });
   }
   if (requests.empty()) release_lease(k);
   shared_->flights().finish(k.key, loaded);

@@ -489,6 +489,7 @@ TEST_CASE("engine: a write during a load wins over the load's store") {
     f.w.runtime->run();
     CHECK(f.reply(t) == "$4\r\nlamp\r\n");    // the waiters get the loaded row
     CHECK(f.text("product:1") == "written");  // not overwritten by the load
+    CHECK(f.st().stores_superseded.get() == 1);
     CHECK(f.call({"GET", "product:1"}) == "$7\r\nwritten\r\n");
   }
   SECTION("an invalidation (DEL)") {
@@ -500,6 +501,7 @@ TEST_CASE("engine: a write during a load wins over the load's store") {
     f.w.runtime->run();
     CHECK(f.reply(t) == "$-1\r\n");
     CHECK(f.text("product:404") == "<absent>");  // no negative marker over the invalidation
+    CHECK(f.st().stores_superseded.get() == 1);
   }
   SECTION("a failed load gives the lease back") {
     f.db->fail = db::Status{db::ErrorKind::kUnavailable, "down"};
