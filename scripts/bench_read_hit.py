@@ -2,7 +2,10 @@
 """Read-through hit and miss cost, one or several sidecache binaries side by side.
 
     python3 scripts/bench_read_hit.py --bin build/release/src/app/sidecache \
-        [--bin OTHER_BUILD/src/app/sidecache] [--rounds 3] [--requests 200000]
+        [--bin OTHER_BUILD/src/app/sidecache] [--bin build/release/src/app/sidecache+lease_in_read]
+        [--rounds 3] [--requests 200000]
+
+A `--bin` ending in "+lease_in_read" runs that binary with `lease_in_read: true` on the policy.
 
 Per binary: its own redis-server and sidecache (`workers: 1`, both pinned to core 0,
 redis-benchmark to core 1), a SQLite table of 10,000 rows with 16-byte values, and one
@@ -62,12 +65,16 @@ def key(i: int) -> str:
 class Target:
     def __init__(self, binary: str, work: str, db_path: str):
         self.binary = binary
+        policy = POLICY
+        if binary.endswith("+lease_in_read"):
+            binary = binary[:-len("+lease_in_read")]
+            policy += "      lease_in_read: true\n"
         self.redis = harness.RedisServer(work)
         harness.BIN = os.path.abspath(binary)
         self.side = harness.Sidecache(
             work, [("r1", self.redis.port, 1)], workers=1,
             top_extra=harness.cache_yaml(harness.free_port(),
-                                         "    type: sqlite\n    path: %s" % db_path, POLICY))
+                                         "    type: sqlite\n    path: %s" % db_path, policy))
         pin(self.redis.process.pid, "0")
         pin(self.side.process.pid, "0")
         self.r = self.redis.client()
@@ -96,6 +103,12 @@ class Target:
     def stop(self) -> None:
         self.side.stop()
         self.redis.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def benchmark(port: int, pattern: str, pipeline: int, requests: int) -> float:
@@ -128,13 +141,19 @@ def main() -> None:
             targets.append(Target(b, work, db_path))
         print("load average before: %s" % open("/proc/loadavg").read().strip())
         rates: dict[tuple[int, str, int], list[float]] = {}
+        cpu: dict[tuple[int, str, int], list[tuple[float, float]]] = {}
         for _ in range(args.rounds):
             for t_i, t in enumerate(targets):
                 for p in (1, 16):
                     for name, pattern in (("plain", "plain:__rand_int__"),
                                           ("hit", "product:__rand_int__")):
+                        side0 = cpu_seconds(t.side.process.pid)
+                        redis0 = cpu_seconds(t.redis.process.pid)
                         rates.setdefault((t_i, name, p), []).append(
                             benchmark(t.side.port, pattern, p, args.requests))
+                        cpu.setdefault((t_i, name, p), []).append((
+                            (cpu_seconds(t.side.process.pid) - side0) / args.requests * 1e6,
+                            (cpu_seconds(t.redis.process.pid) - redis0) / args.requests * 1e6))
         print("\n| binary | -P | plain GET rps | read-through hit rps | hit / plain |")
         print("|---|---:|---:|---:|---:|")
         for t_i, t in enumerate(targets):
@@ -145,6 +164,14 @@ def main() -> None:
                     t.binary, p, statistics.median(plain), min(plain), max(plain),
                     statistics.median(hit), min(hit), max(hit), statistics.median(ratios),
                     min(ratios), max(ratios)))
+        print("\nCPU us per request (medians; sidecache / redis-server, user+system):")
+        for t_i, t in enumerate(targets):
+            for p in (1, 16):
+                for name in ("plain", "hit"):
+                    c = cpu[(t_i, name, p)]
+                    print("  %s -P %d %s: %.2f / %.2f" % (
+                        t.binary, p, name, statistics.median(x for x, _ in c),
+                        statistics.median(y for _, y in c)))
         print("\nRedis commands per request (INFO commandstats):")
         n = 200
         for t_i, t in enumerate(targets):

@@ -143,12 +143,11 @@ void Engine::read_key(const ReadPtr& r, std::size_t i) {
     return;
   }
   const auto& config = r->snap->policy(s.index).config;
-  s.lease_read = s.in_key && config.lease && set_nx_get_ && !s.read_again;
+  s.lease_read = s.in_key && config.lease && config.lease_in_read && set_nx_get_ && !s.read_again;
   std::string cmd;
   if (s.lease_read) {
     s.token = token();
-    cmd = command({"SET", s.key, lease_marker(s.token), "NX", "GET", "PX",
-                   std::to_string(config.lease_ttl.count())});
+    cmd = lease_read_command(s.key, s.token, config.lease_ttl.count());
   } else {
     cmd = r->op == ReadOp::kMget ? command({"GET", s.key}) : command(r->args);
   }
@@ -447,12 +446,22 @@ void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& 
   start_load(snap, index, {KeyLoad{key, id, {}, false}});
 }
 
+// A lease token: this engine's random 12-hex-digit prefix and a counter (every read of a
+// string policy with a lease makes one, so it costs no random draw).
 std::string Engine::token() {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(24, '0');
-  std::uint64_t a = rng_(), b = rng_();
-  for (std::size_t i = 0; i < 16; ++i, a >>= 4) out[i] = kHex[a & 15];
-  for (std::size_t i = 16; i < 24; ++i, b >>= 4) out[i] = kHex[b & 15];
+  if (token_prefix_.empty()) {
+    std::uint64_t a = rng_();
+    for (int i = 0; i < 12; ++i, a >>= 4) token_prefix_ += kHex[a & 15];
+  }
+  std::string out;
+  out.reserve(token_prefix_.size() + 16);
+  out = token_prefix_;
+  std::uint64_t n = ++token_count_;
+  do {
+    out += kHex[n & 15];
+    n >>= 4;
+  } while (n != 0);
   return out;
 }
 

@@ -109,6 +109,8 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   std::string token();
   double uniform();
 
+  std::string token_prefix_;
+  std::uint64_t token_count_ = 0;
   SnapPtr hook_snap_;
   std::shared_ptr<StoreHook> hook_;
   // False once Redis refused SET .. NX GET as a syntax error (before 7.0): reads then take the

@@ -81,6 +81,8 @@ inline constexpr std::string_view kNegativeMarker{kNegativeMarkerText,
                                                   sizeof(kNegativeMarkerText) - 1};
 inline constexpr std::string_view kLeaseMarker{kLeaseMarkerPrefix, sizeof(kLeaseMarkerPrefix) - 1};
 std::string lease_marker(std::string_view token);  // kLeaseMarker + token
+// SET key <lease_marker(token)> NX GET PX ttl_ms: the read of a string policy with a lease.
+std::string lease_read_command(std::string_view key, std::string_view token, std::int64_t ttl_ms);
 enum class Marker { kNone, kNegative, kLease };
 // What a string value read from a policy key is: a value (kNone) or one of the markers.
 Marker marker_of(std::string_view payload);

@@ -1,9 +1,11 @@
 """What a read-through key costs in Redis commands, counted on a real redis-server (INFO
 commandstats) and seen in order (MONITOR). A string policy keeps its negative marker and lease in
-the key itself: a hit is the read and PTTL (the read is SET key <lease marker> NX GET, which
-writes nothing when the key exists); a miss is that same round trip, which took the lease, then
-the database and the store (an EVAL that sets the value only while the key holds our lease); a
-negative hit is the read alone, no load."""
+the key itself. With `lease_in_read` (product:*): a hit is the read and PTTL (the read is
+SET key <lease marker> NX GET, which writes nothing when the key exists); a miss is that same
+round trip, which took the lease, then the database and the store (an EVAL that sets the value
+only while the key holds our lease). Without it (item:*, the default): a hit is GET and PTTL, a
+miss adds one round trip for the lease (SET key <lease marker> NX PX). A negative hit is the
+read alone, no load, either way."""
 import os
 import sqlite3
 import sys
@@ -15,6 +17,17 @@ import harness  # noqa: E402
 
 POLICIES = """    - name: products
       match: "product:*"
+      table: products
+      key_column: id
+      value_column: name
+      ttl: 60s
+      ttl_jitter: 0
+      negative_ttl: 30s
+      lease: true
+      lease_in_read: true
+      xfetch_beta: 0
+    - name: items
+      match: "item:*"
       table: products
       key_column: id
       value_column: name
@@ -94,6 +107,21 @@ class CacheRoundTripsTest(unittest.TestCase):
                            self.holds("product:1", "lamp"))
         self.assertEqual(hit, {"set": 1, "pttl": 1})  # SET .. NX GET of an existing key
         self.assertEqual(self.r.ttl("product:1") > 50, True)  # the hit changed nothing
+
+    def test_miss_then_hit_lease_after_the_read(self):
+        miss = self.counted(lambda: self.assertEqual(self.c.get("item:1"), "lamp"),
+                            self.holds("item:1", "lamp"))
+        # GET + PTTL, SET key <lease marker> NX PX, EVAL (GET + SET inside).
+        self.assertEqual(miss, {"get": 1 + 1, "pttl": 1, "set": 1 + 1, "eval": 1})
+        hit = self.counted(lambda: self.assertEqual(self.c.get("item:1"), "lamp"),
+                           self.holds("item:1", "lamp"))
+        self.assertEqual(hit, {"get": 1, "pttl": 1})
+        self.assertIsNone(self.c.get("item:404"))
+        marker = "\x00sidecache:neg"
+        harness.wait_until(self.holds("item:404", marker), timeout=5, what="the marker stored")
+        negative = self.counted(lambda: self.assertIsNone(self.c.get("item:404")),
+                                self.holds("item:404", marker))
+        self.assertEqual(negative, {"get": 1, "pttl": 1})
 
     def test_negative_hit_is_the_read_alone(self):
         self.assertIsNone(self.c.get("product:404"))  # loads, stores the negative marker

@@ -348,6 +348,7 @@ TEST_CASE("engine: with a lease, another holder's value is awaited instead of lo
   auto p = product_policy();
   p.lease = true;
   p.lease_wait = 100ms;
+  p.lease_in_read = GENERATE(false, true);
   Fixture f({p});
   // Another sidecache's lease: the key holds its lease marker.
   f.w.redis.data["product:1"] = {lease_marker("someone-else"), {}, std::nullopt};
@@ -380,6 +381,7 @@ TEST_CASE("engine: with a lease, another holder's value is awaited instead of lo
   CHECK(f.call({"GET", "product:3"}) == "$4\r\nsofa\r\n");
   CHECK(f.w.redis.count("SET product:3 " + lease_marker("")) == 1);
   CHECK(f.w.redis.count("EVAL") == 1);
+  CHECK(f.w.redis.count("GET product:3") == (p.lease_in_read ? 0 : 1));
   CHECK(f.text("product:3") == "sofa");
   CHECK(f.w.redis.pttl("product:3") == 1000);
   CHECK(f.w.redis.find("sidecache:lease:product:3") == nullptr);
@@ -407,6 +409,7 @@ std::vector<std::vector<std::string>> rounds_before_load(Fixture& f) {
 TEST_CASE("engine: a miss costs one Redis round trip before the database (lease in the read)") {
   auto p = product_policy();
   p.lease = true;
+  p.lease_in_read = true;
   Fixture f({p});
   f.w.redis.hold = true;
   const auto tag = f.send({"GET", "product:1"});
@@ -474,9 +477,48 @@ TEST_CASE("engine: a miss costs one Redis round trip before the database (lease 
   }
 }
 
+TEST_CASE("engine: a lease taken after the read: hits stay GET + PTTL, a miss two round trips") {
+  auto p = product_policy();
+  p.lease = true;  // lease_in_read off (the default)
+  Fixture f({p});
+  f.w.redis.hold = true;
+  const auto tag = f.send({"GET", "product:1"});
+  const auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[0] == std::vector<std::string>{"GET product:1", "PTTL product:1"});
+  REQUIRE(rounds[1].size() == 1);  // the negative marker was in the read: the lease only
+  CHECK(rounds[1][0].rfind("SET product:1 " + lease_marker(""), 0) == 0);
+  CHECK(rounds[1][0].find(" NX PX 2000") != std::string::npos);
+  CHECK(f.reply(tag) == "$4\r\nlamp\r\n");
+  CHECK(f.text("product:1") == "lamp");
+  const auto log = f.w.redis.log.size();
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(std::vector<std::string>(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(log),
+                                 f.w.redis.log.end()) ==
+        std::vector<std::string>{"GET product:1", "PTTL product:1"});
+  // A negative hit is the read alone.
+  CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+  f.w.redis.hold = true;
+  const auto t = f.send({"GET", "product:404"});
+  CHECK(rounds_before_load(f).size() == 1);
+  CHECK(f.reply(t) == "$-1\r\n");
+  CHECK(f.st().negative_hits.get() == 1);
+  // A write during the load wins here too (the lease is in the key).
+  f.db->hold = true;
+  const auto w = f.send({"GET", "product:2"});
+  f.w.runtime->run();
+  REQUIRE(f.db->held.size() == 1);
+  f.w.redis.data["product:2"] = {"written", {}, std::nullopt};
+  f.db->release();
+  f.w.runtime->run();
+  CHECK(f.reply(w) == "$4\r\ndesk\r\n");
+  CHECK(f.text("product:2") == "written");
+}
+
 TEST_CASE("engine: a write during a load wins over the load's store") {
   auto p = product_policy();
   p.lease = true;
+  p.lease_in_read = true;
   Fixture f({p});
   f.db->hold = true;
   SECTION("a client SET") {
@@ -517,6 +559,7 @@ TEST_CASE("engine: a write during a load wins over the load's store") {
 TEST_CASE("engine: a refused lease attempt falls back to a plain read, then a lease round trip") {
   auto p = product_policy();
   p.lease = true;
+  p.lease_in_read = true;
   Fixture f({p});
   f.w.redis.data["product:1"] = {"lamp", {}, std::nullopt};
   SECTION("a Redis before 7.0 (syntax error): once, then no lease in the read") {
@@ -612,6 +655,7 @@ class FakeHook final : public StoreHook {
 TEST_CASE("engine: a store hook stores the loads of the policies it takes") {
   auto p = product_policy();
   p.lease = true;
+  p.lease_in_read = true;
   Fixture f({p});
   auto hook = std::make_shared<FakeHook>();
   f.shared->set_store_hook(hook);
@@ -700,4 +744,15 @@ TEST_CASE("render: RESP3 clients get RESP3 nulls and maps") {
   out.clear();
   render(ReadOp::kGet, get, nullptr, out, 2);
   CHECK(out == "$-1\r\n");
+}
+
+TEST_CASE("markers: the lease read command, and what a read value is") {
+  CHECK(lease_read_command("product:1", "ab12", 2000) ==
+        command({"SET", "product:1", lease_marker("ab12"), "NX", "GET", "PX", "2000"}));
+  CHECK(marker_of(kNegativeMarker) == Marker::kNegative);
+  CHECK(marker_of(lease_marker("ab12")) == Marker::kLease);
+  CHECK(marker_of("lamp") == Marker::kNone);
+  CHECK(marker_of("") == Marker::kNone);
+  CHECK(marker_of(std::string_view("\0other", 6)) == Marker::kNone);
+  CHECK(marker_of(std::string_view("sidecache:neg")) == Marker::kNone);  // no NUL: a value
 }
