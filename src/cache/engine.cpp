@@ -16,15 +16,15 @@ namespace sidecache::cache {
 // wait, for Redis or for the loads:
 //
 //   kReading   every key's read is in flight, one round trip: the command (GET for MGET) and
-//              PTTL, pipelined. For a string policy with a lease the GET is
+//              PTTL, pipelined. For a string policy with lease_in_read the GET is
 //              SET key <lease marker> NX GET PX lease_ttl: a hit reads the value and writes
 //              nothing; an absent key is a miss whose lease this read took. The negative marker
 //              and another loader's lease are read in the key itself. Hits, stale-while-
 //              revalidate answers, negative hits and errors finish their slots here; the other
 //              keys become misses and join their flight (in this process).
 //   kProbing   only when a miss still needs its negative marker or lease asked for, one more
-//              round trip: hash policies and the policies a store hook takes (their markers are
-//              beside the key), a value expired past stale_while_revalidate (the lease goes
+//              round trip: a lease without lease_in_read (SET key <lease marker> NX PX), hash
+//              policies and the policies a store hook takes (their markers are beside the key), a value expired past stale_while_revalidate (the lease goes
 //              beside the key, which keeps the value for stale-if-error), and reads whose lease
 //              attempt Redis refused.
 //   kLoading   the keys whose lease we hold (or, without a lease, whose flight we lead) are

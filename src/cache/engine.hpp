@@ -12,8 +12,9 @@
 // Markers. String policies (GET/MGET) that no store hook takes keep them in the key itself, so
 // that one round trip reads the value, the negative marker and tries the lease: an absent row
 // is the key holding kNegativeMarker with PX negative_ttl; a miss's lease is the key holding
-// lease_marker(token) with PX lease_ttl, taken by the read itself
-// (SET key <lease marker> NX GET PX lease_ttl, pipelined with PTTL). Hash policies and the
+// lease_marker(token) with PX lease_ttl, taken by the read itself with lease_in_read
+// (SET key <lease marker> NX GET PX lease_ttl, pipelined with PTTL), else right after it
+// (SET key <lease marker> NX PX lease_ttl: hits stay GET + PTTL). Hash policies and the
 // policies a store hook takes keep them beside the key: "sidecache:neg:<key>" and
 // "sidecache:lease:<key>" (a miss then costs a second round trip). Refreshes and warming take
 // their lease beside the key for every policy (the key holds the value being refreshed).
