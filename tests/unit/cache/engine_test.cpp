@@ -616,14 +616,23 @@ TEST_CASE("engine: hash policies keep their markers beside the key (a miss: two 
 }
 
 TEST_CASE(
-    "engine: without a lease or negative caching, a miss goes from its read to the database") {
+    "engine: without a lease, with or without negative caching, a miss goes from its read to "
+    "the database") {
   auto p = product_policy();
-  p.negative_ttl = 0ms;
+  p.negative_ttl = GENERATE(0ms, 5000ms);
   Fixture f({p});
   f.w.redis.hold = true;
   const auto tag = f.send({"GET", "product:2"});
-  CHECK(rounds_before_load(f).size() == 1);
+  const auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 1);
+  CHECK(rounds[0] == std::vector<std::string>{"GET product:2", "PTTL product:2"});
   CHECK(f.reply(tag) == "$4\r\ndesk\r\n");
+  CHECK(f.w.redis.count("SET product:2 desk PX 1000") == 1);  // no lease: a plain SET
+  f.w.redis.hold = true;
+  const auto t = f.send({"GET", "product:404"});
+  CHECK(rounds_before_load(f).size() == 1);
+  CHECK(f.reply(t) == "$-1\r\n");
+  CHECK(f.text("product:404") == (p.negative_ttl.count() > 0 ? kNeg : "<absent>"));
 }
 
 // A store hook that takes the policies named `taken` and answers what `keep` says.
