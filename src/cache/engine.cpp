@@ -24,9 +24,10 @@ namespace sidecache::cache {
 //              keys become misses and join their flight (in this process).
 //   kProbing   only when a miss still needs its negative marker or lease asked for, one more
 //              round trip: a lease without lease_in_read (SET key <lease marker> NX PX), hash
-//              policies and the policies a store hook takes (their markers are beside the key), a value expired past stale_while_revalidate (the lease goes
-//              beside the key, which keeps the value for stale-if-error), and reads whose lease
-//              attempt Redis refused.
+//              policies and the policies a store hook takes (their markers are beside the
+//              key), a value expired past stale_while_revalidate (the lease goes beside the
+//              key, which keeps the value for stale-if-error), and reads whose lease attempt
+//              Redis refused.
 //   kLoading   the keys whose lease we hold (or, without a lease, whose flight we lead) are
 //              loaded (one database call per policy); the others wait for their flight or for
 //              another loader's lease.
