@@ -1,8 +1,11 @@
 // The read path: hit, stale, negative hit, or a wait for a load (single flight).
 #include "cache/engine.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <limits>
 
+#include "cache/store_hook.hpp"
 #include "resp/errors.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
@@ -12,41 +15,50 @@ namespace sidecache::cache {
 // One client request taken by the engine: a state machine over its keys. Every state is one
 // wait, for Redis or for the loads:
 //
-//   kReading   every key's read is in flight: the command and PTTL, pipelined (the hit path:
-//              nothing else is sent for a hit). Hits, stale-while-revalidate answers and errors
-//              finish their slots here; absent and expired keys become misses.
-//   kProbing   the misses' probe, one round trip: for each miss, after joining its flight (in
-//              this process), the negative marker (EXISTS, absent keys of a policy with
-//              negative_ttl) and, for the keys this process leads, the lease attempt (SET NX,
-//              policies with a lease), all sent together. Skipped when no miss needs either.
-//   kLoading   negative markers answered; the keys we lead are loaded (one database call per
-//              policy), the others wait for their flight or another sidecache's lease holder.
+//   kReading   every key's read is in flight, one round trip: the command (GET for MGET) and
+//              PTTL, pipelined. For a string policy with lease_in_read the GET is
+//              SET key <lease marker> NX GET PX lease_ttl: a hit reads the value and writes
+//              nothing; an absent key is a miss whose lease this read took. The negative marker
+//              and another loader's lease are read in the key itself. Hits, stale-while-
+//              revalidate answers, negative hits and errors finish their slots here; the other
+//              keys become misses and join their flight (in this process).
+//   kProbing   only when a miss still needs its negative marker or lease asked for, one more
+//              round trip: a lease without lease_in_read (SET key <lease marker> NX PX), hash
+//              policies and the policies a store hook takes (their markers are beside the
+//              key), a value expired past stale_while_revalidate (the lease goes beside the
+//              key, which keeps the value for stale-if-error), and reads whose lease attempt
+//              Redis refused.
+//   kLoading   the keys whose lease we hold (or, without a lease, whose flight we lead) are
+//              loaded (one database call per policy); the others wait for their flight or for
+//              another loader's lease.
 //   kAnswered  the one reply went to the client (every slot done, an error, or load_timeout).
 struct Engine::Read {
   enum class State { kReading, kProbing, kLoading, kAnswered };
-  // What the probe learnt about one miss.
+  // The lease of one miss.
   enum class Lease { kNone, kWon, kHeld, kFailed };
   struct Slot {
     std::string key;
     std::size_t index = 0;  // policy index in snap
     bool policy = false;    // false: a plain key of a mixed MGET
+    bool in_key = false;    // the policy keeps its markers in the key
     std::string id;
     std::string reply;  // this key's part of the answer
     bool done = false;
-    // The read: the pipelined command + PTTL.
+    // The read: the pipelined command (or the lease attempt) + PTTL.
+    bool lease_read = false;  // the read is SET key <lease marker> NX GET
+    bool read_again = false;  // Redis refused the lease attempt: read with the command
     std::string cmd_reply;
     std::int64_t pttl = -2;
     int pending = 0;
-    // A miss: absent (the negative marker is asked), or expired past stale_while_revalidate
-    // (its value kept for stale-if-error).
+    // A miss: absent, or expired past stale_while_revalidate (its value kept for
+    // stale-if-error).
     bool miss = false;
     bool absent = false;
     std::string stale;
     bool has_stale = false;
     std::int64_t stale_for_ms = 0;
-    // The probe.
-    bool leader = false;  // this request leads the key's flight
-    bool negative = false;
+    bool leader = false;    // this request leads the key's flight
+    bool negative = false;  // the negative marker beside the key exists (kProbing)
     Lease lease = Lease::kNone;
     std::string token;
   };
@@ -66,6 +78,15 @@ struct Engine::Read {
 
 Engine::Engine(std::shared_ptr<Shared> shared, std::shared_ptr<Runtime> runtime, NodeSender& nodes)
     : ChainStep(std::move(runtime), nodes), shared_(std::move(shared)) {}
+
+bool Engine::markers_in_key(const SnapPtr& snap, const Policy& p) {
+  if (p.is_hash()) return false;
+  if (hook_snap_ != snap) {
+    hook_ = shared_->store_hook();
+    hook_snap_ = snap;
+  }
+  return !(hook_ && hook_->takes(p));
+}
 
 bool Engine::handle(ChainRequest& request, const ReplyTarget& target) {
   const ReadOp op = read_op(request.role());
@@ -91,6 +112,7 @@ bool Engine::handle(ChainRequest& request, const ReplyTarget& target) {
       slot.policy = true;
       slot.index = m.policy->index;
       slot.id = std::string(m.id);
+      slot.in_key = markers_in_key(snap, *m.policy);
     }
     r->slots.push_back(std::move(slot));
   }
@@ -105,7 +127,7 @@ bool Engine::handle(ChainRequest& request, const ReplyTarget& target) {
 }
 
 // kReading: one key's read. Plain keys of a mixed MGET are a GET; policy keys the client's
-// command (GET for MGET) and PTTL, pipelined.
+// command (GET for MGET), or the lease attempt that reads the value, and PTTL, pipelined.
 void Engine::read_key(const ReadPtr& r, std::size_t i) {
   auto& s = r->slots[i];
   const std::uint64_t lane = r->target.lane;
@@ -121,13 +143,21 @@ void Engine::read_key(const ReadPtr& r, std::size_t i) {
         r->target.protocol);
     return;
   }
-  std::string cmd = r->op == ReadOp::kMget ? command({"GET", s.key}) : command(r->args);
+  const auto& config = r->snap->policy(s.index).config;
+  s.lease_read = s.in_key && config.lease && config.lease_in_read && set_nx_get_ && !s.read_again;
+  std::string cmd;
+  if (s.lease_read) {
+    s.token = token();
+    cmd = lease_read_command(s.key, s.token, config.lease_ttl.count());
+  } else {
+    cmd = r->op == ReadOp::kMget ? command({"GET", s.key}) : command(r->args);
+  }
   s.pending = 2;
   auto self = shared_from_this();
   // The client's RESP version: a hit's reply bytes go to the client unchanged.
   const int protocol = r->target.protocol;
   redis(
-      s.key, std::move(cmd), true, lane,
+      s.key, std::move(cmd), !s.lease_read, lane,
       [self, r, i](std::string_view reply) {
         auto& slot = r->slots[i];
         slot.cmd_reply = std::string(reply);
@@ -144,26 +174,61 @@ void Engine::read_key(const ReadPtr& r, std::size_t i) {
       protocol);
 }
 
+// kReading: Redis refused the lease attempt (before 7.0 a syntax error; -OOM, -READONLY,
+// -MISCONF refuse any write): the key is read again with the client's command, so a hit
+// never fails because of the lease; a miss then asks for the lease in kProbing.
+void Engine::read_again(const ReadPtr& r, std::size_t i) {
+  auto& s = r->slots[i];
+  if (set_nx_get_ && s.cmd_reply.find("syntax") != std::string::npos) {
+    set_nx_get_ = false;
+    spdlog::warn(
+        "cache: Redis refused SET .. NX GET ({}): leases of misses cost a second round "
+        "trip on this worker",
+        std::string_view(s.cmd_reply).substr(1, s.cmd_reply.size() - 3));
+  }
+  s.read_again = true;
+  s.token.clear();
+  s.cmd_reply.clear();
+  read_key(r, i);
+}
+
 // kReading: one key's read is answered: a hit (maybe refreshed early by XFetch), a stale
-// answer within stale_while_revalidate, an error, or a miss. The last read moves on to the
-// probe.
+// answer within stale_while_revalidate, a negative hit, an error, or a miss. The last read
+// moves on to the misses.
 void Engine::on_read(const ReadPtr& r, std::size_t i) {
   auto& s = r->slots[i];
   const std::string_view reply = s.cmd_reply;
+  if (s.lease_read && resp::is_error_reply(reply) && !reply.starts_with("-WRONGTYPE")) {
+    return read_again(r, i);
+  }
   const std::int64_t pttl = s.pttl;
   const Policy& p = r->snap->policy(s.index);
   PolicyStats& st = *r->snap->stats[s.index];
-  const bool absent = pttl == -2 || (!p.is_hash() && is_null_reply(reply));
+  Marker marker = Marker::kNone;
+  if (s.in_key) {
+    if (const auto payload = bulk_payload(reply)) marker = marker_of(*payload);
+  }
+  const bool absent =
+      marker == Marker::kLease || pttl == -2 || (!p.is_hash() && is_null_reply(reply));
   const std::int64_t remaining =
       pttl < 0 ? std::numeric_limits<std::int64_t>::max() : pttl - p.grace.count();
   if (resp::is_error_reply(reply)) {  // WRONGTYPE, node down, ...: as Redis (MGET: nil)
     s.reply =
         r->op == ReadOp::kMget ? std::string(null_reply(r->target.protocol)) : std::string(reply);
     finish_slot(r, i);
+  } else if (marker == Marker::kNegative) {
+    st.negative_hits.add();
+    s.reply = std::string(null_reply(r->target.protocol));
+    finish_slot(r, i);
   } else if (absent) {
     s.miss = true;
     s.absent = true;
     ++r->misses;
+    if (s.lease_read) {
+      s.lease = marker == Marker::kLease ? Read::Lease::kHeld : Read::Lease::kWon;
+    } else if (marker == Marker::kLease && p.config.lease) {
+      s.lease = Read::Lease::kHeld;
+    }
   } else if (remaining > 0) {
     st.hits.add();
     s.reply = std::string(reply);
@@ -188,49 +253,60 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
     s.stale_for_ms = -remaining;
   }
   s.cmd_reply.clear();
-  if (--r->reading == 0 && r->misses > 0) probe(r);
+  if (--r->reading == 0 && r->misses > 0) start_misses(r);
 }
 
-// kReading -> kProbing: joins the flight of every miss, then sends the probe of every miss in
-// one go: the negative marker of absent keys, the lease of the keys this request leads.
-void Engine::probe(const ReadPtr& r) {
-  if (r->state == Read::State::kReading) r->state = Read::State::kProbing;
+// The misses join their flights (the leases this request's reads took first: their holder
+// leads when it can), then either load at once or, when a miss still needs its negative marker
+// or lease asked for, go through kProbing.
+void Engine::start_misses(const ReadPtr& r) {
   auto self = shared_from_this();
-  for (std::size_t i = 0; i < r->slots.size(); ++i) {
-    auto& s = r->slots[i];
-    if (!s.miss) continue;
-    auto runtime = runtime_;
-    s.leader = shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
-      runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
-    });
+  for (const bool won : {true, false}) {
+    for (std::size_t i = 0; i < r->slots.size(); ++i) {
+      auto& s = r->slots[i];
+      if (!s.miss || (s.lease == Read::Lease::kWon) != won) continue;
+      auto runtime = runtime_;
+      s.leader = shared_->flights().join(s.key, [self, runtime, r, i](const LoadResultPtr& res) {
+        runtime->post([self, r, i, res] { self->on_loaded(r, i, res); });
+      });
+    }
   }
-  // Every ask is counted before the first goes out, so no reply ends the state early.
-  std::vector<std::pair<std::size_t, bool>> asks;  // slot, lease (else negative marker)
+  std::vector<std::size_t> leases;  // slots whose lease is asked for (else: negative marker)
+  std::vector<std::size_t> markers;
   for (std::size_t i = 0; i < r->slots.size(); ++i) {
     const auto& s = r->slots[i];
     if (!s.miss) continue;
     const auto& config = r->snap->policy(s.index).config;
-    if (s.absent && config.negative_ttl.count() > 0) asks.emplace_back(i, false);
-    if (s.leader && config.lease) asks.emplace_back(i, true);
+    if (!s.in_key && s.absent && config.negative_ttl.count() > 0) markers.push_back(i);
+    if (s.leader && config.lease && s.lease == Read::Lease::kNone) leases.push_back(i);
   }
-  r->probing = asks.size();
-  if (asks.empty()) return on_probed(r);
-  for (const auto& [i, lease] : asks) {
+  if (leases.empty() && markers.empty()) return on_probed(r);
+  // Every ask is counted before the first goes out, so no reply ends the state early.
+  if (r->state == Read::State::kReading) r->state = Read::State::kProbing;
+  r->probing = leases.size() + markers.size();
+  for (const std::size_t i : markers) {
+    const std::string neg = negative_key(r->slots[i].key);
+    redis(neg, command({"EXISTS", neg}), true, r->target.lane,
+          [self, r, i](std::string_view reply) {
+            r->slots[i].negative = resp::integer_reply(reply).value_or(0) > 0;
+            if (--r->probing == 0) self->on_probed(r);
+          });
+  }
+  probe(r, leases);
+}
+
+// kProbing: the lease attempts of misses whose read did not take one: in the key when it is
+// absent and the policy keeps its markers there, else beside it.
+void Engine::probe(const ReadPtr& r, const std::vector<std::size_t>& leases) {
+  auto self = shared_from_this();
+  for (const std::size_t i : leases) {
     auto& s = r->slots[i];
-    if (!lease) {
-      const std::string neg = negative_key(s.key);
-      redis(neg, command({"EXISTS", neg}), true, r->target.lane,
-            [self, r, i = i](std::string_view reply) {
-              r->slots[i].negative = resp::integer_reply(reply).value_or(0) > 0;
-              if (--r->probing == 0) self->on_probed(r);
-            });
-      continue;
-    }
     s.token = token();
-    const std::string lk = lease_key(s.key);
+    const bool in_key = s.in_key && s.absent;
+    const std::string lk = in_key ? s.key : lease_key(s.key);
     const auto ttl = std::to_string(r->snap->policy(s.index).config.lease_ttl.count());
-    redis(lk, command({"SET", lk, s.token, "NX", "PX", ttl}), false, 0,
-          [self, r, i = i](std::string_view reply) {
+    redis(lk, command({"SET", lk, in_key ? lease_marker(s.token) : s.token, "NX", "PX", ttl}),
+          false, 0, [self, r, i](std::string_view reply) {
             auto& slot = r->slots[i];
             slot.lease = reply.starts_with("+OK") ? Read::Lease::kWon
                          : is_null_reply(reply)   ? Read::Lease::kHeld
@@ -240,11 +316,12 @@ void Engine::probe(const ReadPtr& r) {
   }
 }
 
-// kProbing -> kLoading: negative markers answer their keys (a flight we lead ends absent);
-// the keys we lead are loaded, one database call per policy, or wait for another sidecache's
-// lease holder; the others wait for their flight. The load_timeout timer starts.
+// -> kLoading: negative markers beside the key answer their keys (a flight we lead ends
+// absent); the keys whose lease we hold, or whose flight we lead without a lease, are loaded,
+// one database call per policy; a leader whose lease another loader holds waits for it; the
+// others wait for their flight. The load_timeout timer starts.
 void Engine::on_probed(const ReadPtr& r) {
-  if (r->state == Read::State::kProbing) r->state = Read::State::kLoading;
+  if (r->state != Read::State::kAnswered) r->state = Read::State::kLoading;
   std::vector<std::vector<KeyLoad>> mine(r->snap->set->policies().size());
   std::vector<std::vector<KeyLoad>> held(mine.size());
   Millis wait{0};
@@ -252,7 +329,8 @@ void Engine::on_probed(const ReadPtr& r) {
     auto& s = r->slots[i];
     if (!s.miss) continue;
     PolicyStats& st = *r->snap->stats[s.index];
-    KeyLoad k{s.key, s.id, s.lease == Read::Lease::kWon ? s.token : std::string{}};
+    const bool won = s.lease == Read::Lease::kWon;
+    KeyLoad k{s.key, s.id, won ? s.token : std::string{}, true, won && s.in_key && s.absent};
     if (s.negative) {
       st.negative_hits.add();
       if (s.leader) {
@@ -271,7 +349,11 @@ void Engine::on_probed(const ReadPtr& r) {
     }
     if (s.absent) st.misses.add();
     wait = std::max(wait, r->snap->policy(s.index).config.load_timeout);
-    if (!s.leader) {
+    if (won) {
+      // Our read took the lease: we load, even when another request of this process joined
+      // the flight first (it waits for the lease, then for this load, which ends the flight).
+      mine[s.index].push_back(std::move(k));
+    } else if (!s.leader) {
       if (!s.done) st.single_flight_waits.add();
     } else if (s.lease == Read::Lease::kHeld) {
       held[s.index].push_back(std::move(k));
@@ -365,12 +447,22 @@ void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& 
   start_load(snap, index, {KeyLoad{key, id, {}, false}});
 }
 
+// A lease token: this engine's random 12-hex-digit prefix and a counter (every read of a
+// string policy with a lease makes one, so it costs no random draw).
 std::string Engine::token() {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(24, '0');
-  std::uint64_t a = rng_(), b = rng_();
-  for (std::size_t i = 0; i < 16; ++i, a >>= 4) out[i] = kHex[a & 15];
-  for (std::size_t i = 16; i < 24; ++i, b >>= 4) out[i] = kHex[b & 15];
+  if (token_prefix_.empty()) {
+    std::uint64_t a = rng_();
+    for (int i = 0; i < 12; ++i, a >>= 4) token_prefix_ += kHex[a & 15];
+  }
+  std::string out;
+  out.reserve(token_prefix_.size() + 16);
+  out = token_prefix_;
+  std::uint64_t n = ++token_count_;
+  do {
+    out += kHex[n & 15];
+    n >>= 4;
+  } while (n != 0);
   return out;
 }
 

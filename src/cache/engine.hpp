@@ -7,8 +7,17 @@
 //
 // What is stored: the value itself (a string, or the fields of a hash) with a physical TTL of
 // ttl (+-jitter) + grace, grace = max(stale_while_revalidate, stale_if_error). A read pipelines
-// the command and PTTL; logical expiry = PTTL - grace. Absent rows: "sidecache:neg:<key>"
-// with PX negative_ttl. Leases: "sidecache:lease:<key>".
+// the command and PTTL; logical expiry = PTTL - grace.
+//
+// Markers. String policies (GET/MGET) that no store hook takes keep them in the key itself, so
+// that one round trip reads the value, the negative marker and tries the lease: an absent row
+// is the key holding kNegativeMarker with PX negative_ttl; a miss's lease is the key holding
+// lease_marker(token) with PX lease_ttl, taken by the read itself with lease_in_read
+// (SET key <lease marker> NX GET PX lease_ttl, pipelined with PTTL), else right after it
+// (SET key <lease marker> NX PX lease_ttl: hits stay GET + PTTL). Hash policies and the
+// policies a store hook takes keep them beside the key: "sidecache:neg:<key>" and
+// "sidecache:lease:<key>" (a miss then costs a second round trip). Refreshes and warming take
+// their lease beside the key for every policy (the key holds the value being refreshed).
 #pragma once
 
 #include <map>
@@ -47,8 +56,9 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   struct KeyLoad {
     std::string key;
     std::string id;
-    std::string token;  // the lease token when this sidecache holds the key's lease
-    bool miss = true;   // loaded because a read missed (false: refresh, warming)
+    std::string token;          // the lease token when this sidecache holds the key's lease
+    bool miss = true;           // loaded because a read missed (false: refresh, warming)
+    bool lease_in_key = false;  // the lease is the key itself holding lease_marker(token)
   };
 
  private:
@@ -60,7 +70,9 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   // Read path (engine.cpp): one state machine per request, see Engine::Read.
   void read_key(const ReadPtr& r, std::size_t i);
   void on_read(const ReadPtr& r, std::size_t i);
-  void probe(const ReadPtr& r);
+  void read_again(const ReadPtr& r, std::size_t i);
+  void start_misses(const ReadPtr& r);
+  void probe(const ReadPtr& r, const std::vector<std::size_t>& leases);
   void on_probed(const ReadPtr& r);
   void on_loaded(const ReadPtr& r, std::size_t i, const LoadResultPtr& result);
   void on_timeout(const ReadPtr& r);
@@ -84,14 +96,27 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   void flush_batch(const Snapshot* snap, std::size_t index, std::uint64_t id);
   void on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
                   const db::FetchResult& result, std::chrono::nanoseconds took);
-  void store(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
+  void store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
+             std::shared_ptr<LoadResult> loaded);
   void store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
                     std::shared_ptr<LoadResult> loaded);
   void release_lease(const KeyLoad& key);
   void warm_next(const std::shared_ptr<Warm>& w);
 
+  // True when `p` keeps its markers in the key (see the top of this file). The store hook is
+  // looked up once per snapshot (it takes a lock).
+  bool markers_in_key(const SnapPtr& snap, const Policy& p);
+
   std::string token();
   double uniform();
+
+  std::string token_prefix_;
+  std::uint64_t token_count_ = 0;
+  SnapPtr hook_snap_;
+  std::shared_ptr<StoreHook> hook_;
+  // False once Redis refused SET .. NX GET as a syntax error (before 7.0): reads then take the
+  // lease in a second round trip.
+  bool set_nx_get_ = true;
 
   std::shared_ptr<Shared> shared_;
   // Misses of one policy gathered within load_batch_window, by (snapshot, policy index).

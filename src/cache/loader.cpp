@@ -78,19 +78,22 @@ void Engine::load_leased(const SnapPtr& snap, std::size_t index, std::vector<Key
   }
 }
 
-// Another sidecache holds the lease: look for its value every few ms until lease_wait, then
-// load ourselves.
+// Another loader holds the lease: look for its value every few ms until lease_wait, then load
+// ourselves. Markers in the key: the key's value, the negative marker or still the lease;
+// beside it: the value and the negative marker's key.
 void Engine::poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
                         std::chrono::steady_clock::time_point deadline) {
   auto self = shared_from_this();
   runtime_->after(kLeasePoll, [self, snap, index, key = std::move(key), deadline]() mutable {
     const Policy& p = snap->policy(index);
+    const bool in_key = self->markers_in_key(snap, p);
     struct Seen {
       std::string value;
       bool negative = false;
       int pending = 2;
     };
     auto seen = std::make_shared<Seen>();
+    seen->pending = in_key ? 1 : 2;
     auto done = [self, snap, index, key, deadline, seen]() mutable {
       if (--seen->pending != 0) return;
       const Policy& policy = snap->policy(index);
@@ -121,10 +124,14 @@ void Engine::poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
     };
     const std::string read =
         p.is_hash() ? command({"HGETALL", key.key}) : command({"GET", key.key});
-    self->redis(key.key, read, true, 0, [seen, done](std::string_view reply) mutable {
-      seen->value = std::string(reply);
+    self->redis(key.key, read, true, 0, [seen, done, in_key](std::string_view reply) mutable {
+      const auto payload = in_key ? bulk_payload(reply) : std::nullopt;
+      const Marker marker = payload ? marker_of(*payload) : Marker::kNone;
+      if (marker == Marker::kNegative) seen->negative = true;
+      if (marker == Marker::kNone) seen->value = std::string(reply);
       done();
     });
+    if (in_key) return;
     const std::string neg = negative_key(key.key);
     self->redis(neg, command({"EXISTS", neg}), true, 0,
                 [seen, done](std::string_view reply) mutable {
@@ -228,42 +235,65 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
     } else {
       loaded->kind = LoadResult::Kind::kAbsent;
     }
-    store(p, keys[i], std::move(loaded));
+    store(p, snap->stats[index], keys[i], std::move(loaded));
   }
 }
 
 // Stores a loaded row (or the negative marker), releases the lease once Redis has it, and ends
-// the key's flight.
-void Engine::store(const Policy& p, const KeyLoad& k, std::shared_ptr<LoadResult> loaded) {
+// the key's flight. A lease held in the key makes the store conditional: a client write or an
+// invalidation that replaced the lease marker during the load wins.
+void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
+                   std::shared_ptr<LoadResult> loaded) {
   if (const auto hook = shared_->store_hook(); hook && hook->takes(p)) {
     return store_hooked(*hook, p, k, std::move(loaded));
   }
+  const bool in_key = !p.is_hash();  // the markers are in the key (no hook takes p)
+  const bool value = loaded->kind == LoadResult::Kind::kValue;
   std::vector<std::string> requests;
-  if (loaded->kind == LoadResult::Kind::kValue) {
+  std::string node = k.key;  // the node the requests go to
+  const auto store_if_leased = [&](std::string_view text, std::int64_t ttl_ms) {
+    return command({"EVAL", kStoreIfLeasedScript, "1", k.key, lease_marker(k.token), text,
+                    std::to_string(ttl_ms)});
+  };
+  const std::int64_t negative_ms = p.config.negative_ttl.count();
+  if (value) {
     const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
-    requests = store_requests(k.key, loaded->value, ttl.count());
+    requests = k.lease_in_key ? std::vector{store_if_leased(loaded->value.text, ttl.count())}
+                              : store_requests(k.key, loaded->value, ttl.count());
+  } else if (in_key) {
+    // The marker replaces a stale value of a row that is gone; no marker: the key goes.
+    if (negative_ms > 0) {
+      requests.push_back(k.lease_in_key ? store_if_leased(kNegativeMarker, negative_ms)
+                                        : command({"SET", k.key, kNegativeMarker, "PX",
+                                                   std::to_string(negative_ms)}));
+    } else if (!k.lease_in_key) {
+      requests.push_back(command({"DEL", k.key}));
+    }  // else the release below deletes our lease marker
   } else {
     // A stale value of a row that is gone goes too, so the negative marker is read next.
     redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
-    if (p.config.negative_ttl.count() > 0) {
-      const std::string neg = negative_key(k.key);
+    if (negative_ms > 0) {
+      node = negative_key(k.key);
       requests.push_back(
-          command({"SET", neg, "1", "PX", std::to_string(p.config.negative_ttl.count())}));
+          command({"SET", node, "1", "PX", std::to_string(p.config.negative_ttl.count())}));
     }
   }
   // The requests go out back to back on one connection (lane 0 of the key's node), so a
-  // MULTI ... EXEC is never interleaved. The lease goes once the last one is answered.
-  const std::string& node_key =
-      loaded->kind == LoadResult::Kind::kValue ? k.key : negative_key(k.key);
+  // MULTI ... EXEC is never interleaved. The lease goes once the last one is answered (a lease
+  // in the key went with the conditional store).
   for (std::size_t j = 0; j < requests.size(); ++j) {
-    const bool last = j + 1 == requests.size();
+    const bool release = j + 1 == requests.size() && !k.lease_in_key;
     auto self = shared_from_this();
-    redis(node_key, std::move(requests[j]), false, 0, [self, k, last](std::string_view reply) {
-      if (resp::is_error_reply(reply)) {
-        spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
-      }
-      if (last) self->release_lease(k);
-    });
+    redis(node, std::move(requests[j]), false, 0,
+          [self, stats, k, release](std::string_view reply) {
+            if (resp::is_error_reply(reply)) {
+              spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
+            } else if (k.lease_in_key && reply.starts_with(":0")) {
+              stats->stores_superseded.add();
+              spdlog::debug("cache: {} was written during its load: the load is not stored", k.key);
+            }
+            if (release) self->release_lease(k);
+          });
   }
   if (requests.empty()) release_lease(k);
   shared_->flights().finish(k.key, loaded);
@@ -291,6 +321,11 @@ void Engine::store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
 
 void Engine::release_lease(const KeyLoad& key) {
   if (key.token.empty()) return;
+  if (key.lease_in_key) {
+    redis(key.key, command({"EVAL", kReleaseScript, "1", key.key, lease_marker(key.token)}), false,
+          0, [](std::string_view) {});
+    return;
+  }
   const std::string lk = lease_key(key.key);
   redis(lk, command({"EVAL", kReleaseScript, "1", lk, key.token}), false, 0,
         [](std::string_view) {});

@@ -32,6 +32,7 @@ struct PolicyStats {
   WorkerCounter stale_swr;            // stale answers within stale_while_revalidate
   WorkerCounter stale_error;          // stale answers after a failed load (stale_if_error)
   WorkerCounter keys_warmed;
+  WorkerCounter stores_superseded;  // loads not stored: a write replaced the lease marker
   std::array<WorkerCounter, kLoadErrorCount> load_errors;  // by LoadError
   // Load latency, with the buckets of sidecache::Histogram.
   std::array<WorkerCounter, Histogram::kBounds.size() + 1> latency_buckets;
@@ -71,6 +72,10 @@ inline constexpr CacheCounterSpec kCacheCounters[] = {
      &PolicyStats::early_refreshes},
     {"sidecache_cache_keys_warmed_total", "Keys loaded and cached by warming.",
      &PolicyStats::keys_warmed},
+    {"sidecache_cache_stores_superseded_total",
+     "Loaded values not stored because a write or invalidation replaced the key's lease marker "
+     "during the load.",
+     &PolicyStats::stores_superseded},
 };
 
 class CacheStats {

@@ -221,4 +221,30 @@ std::string negative_key(std::string_view key) { return "sidecache:neg:" + std::
 
 std::string lease_key(std::string_view key) { return "sidecache:lease:" + std::string(key); }
 
+std::string lease_marker(std::string_view token) {
+  std::string out(kLeaseMarker);
+  out += token;
+  return out;
+}
+
+std::string lease_read_command(std::string_view key, std::string_view token, std::int64_t ttl_ms) {
+  std::string out;
+  out.reserve(64 + key.size() + token.size());
+  out += "*7\r\n$3\r\nSET\r\n";
+  resp::append_bulk(out, key);
+  resp::append_bulk_header(out, kLeaseMarker.size() + token.size());
+  out += kLeaseMarker;
+  out += token;
+  out += "\r\n$2\r\nNX\r\n$3\r\nGET\r\n$2\r\nPX\r\n";
+  resp::append_bulk(out, std::to_string(ttl_ms));
+  return out;
+}
+
+Marker marker_of(std::string_view payload) {
+  if (payload.empty() || payload[0] != '\0') return Marker::kNone;  // the hit path: one compare
+  if (payload == kNegativeMarker) return Marker::kNegative;
+  if (payload.starts_with(kLeaseMarker)) return Marker::kLease;
+  return Marker::kNone;
+}
+
 }  // namespace sidecache::cache

@@ -72,12 +72,33 @@ std::string command(std::span<const std::string> args);
 std::vector<std::string> store_requests(std::string_view key, const Value& value,
                                         std::int64_t ttl_ms);
 
-// Redis keys of the metadata kept beside a policy key.
+// Markers kept in a string policy's key itself (see Engine: the policies whose markers are in
+// the key): the negative marker, and a load's lease (the prefix, then the holder's token). Both
+// start with a NUL byte: no value a database row plausibly maps to equals them.
+inline constexpr char kNegativeMarkerText[] = "\0sidecache:neg";
+inline constexpr char kLeaseMarkerPrefix[] = "\0sidecache:lease:";
+inline constexpr std::string_view kNegativeMarker{kNegativeMarkerText,
+                                                  sizeof(kNegativeMarkerText) - 1};
+inline constexpr std::string_view kLeaseMarker{kLeaseMarkerPrefix, sizeof(kLeaseMarkerPrefix) - 1};
+std::string lease_marker(std::string_view token);  // kLeaseMarker + token
+// SET key <lease_marker(token)> NX GET PX ttl_ms: the read of a string policy with a lease.
+std::string lease_read_command(std::string_view key, std::string_view token, std::int64_t ttl_ms);
+enum class Marker { kNone, kNegative, kLease };
+// What a string value read from a policy key is: a value (kNone) or one of the markers.
+Marker marker_of(std::string_view payload);
+
+// Redis keys of the metadata kept beside a policy key (hash policies and the policies a store
+// hook takes; refresh and warming leases of every policy).
 std::string negative_key(std::string_view key);  // "sidecache:neg:<key>"
 std::string lease_key(std::string_view key);     // "sidecache:lease:<key>"
-// Deletes KEYS[1] only when it still holds ARGV[1] (the lease token).
+// Deletes KEYS[1] only when it still holds ARGV[1] (the lease token, or the lease marker).
 inline constexpr std::string_view kReleaseScript =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
     "else return 0 end";
+// Sets KEYS[1] to ARGV[2] with PX ARGV[3] only when it still holds ARGV[1] (our lease marker):
+// a client write (or invalidation) that came during the load wins. 1: stored, 0: not.
+inline constexpr std::string_view kStoreIfLeasedScript =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "redis.call('set', KEYS[1], ARGV[2], 'px', ARGV[3]) return 1 else return 0 end";
 
 }  // namespace sidecache::cache

@@ -260,6 +260,9 @@ constexpr Directive<CachePolicy> kPolicyDirectives[] = {
      "how long a lease holds"},
     {"lease_wait", read_duration<&CachePolicy::lease_wait, 0, kMaxTimeoutMs>,
      "how long others wait for the leaseholder's value before loading themselves"},
+    {"lease_in_read", read_boolean<&CachePolicy::lease_in_read>,
+     "GET/MGET policies: the read takes the lease (SET NX GET): a miss saves a round trip, "
+     "a hit costs Redis more"},
     {"xfetch_beta", read_beta, "early refresh eagerness (XFetch beta); 0 turns it off"},
     {"stale_while_revalidate", read_duration<&CachePolicy::stale_while_revalidate, 0, kMaxTtlMs>,
      "after expiry, answer the stale value this long while refreshing"},

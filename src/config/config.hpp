@@ -284,7 +284,10 @@ struct CachePolicy {
   std::uint32_t load_batch_max = 100;  // keys in one such query at most
   bool lease = false;                  // a Redis lease so one sidecache of many loads a key
   Millis lease_ttl{2000};
-  Millis lease_wait{1000};   // how long others wait for the leaseholder's value
+  Millis lease_wait{1000};  // how long others wait for the leaseholder's value
+  // GET/MGET policies with a lease: the read itself takes the lease (SET .. NX GET), so a miss
+  // costs one Redis round trip before the database instead of two; every hit costs Redis more.
+  bool lease_in_read = false;
   double xfetch_beta = 1.0;  // early refresh (XFetch); 0 turns it off
   Millis stale_while_revalidate{0};
   Millis stale_if_error{0};

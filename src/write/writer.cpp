@@ -299,9 +299,12 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
                          : w.op == Op::kSet || op->role == resp::CacheRole::kHmset
                              ? std::string("+OK\r\n")
                              : integer(op->added);
-  // The row exists now: a negative marker would hide it.
-  const std::string neg = cache::negative_key(w.key);
-  redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
+  // The row exists now: a negative marker would hide it. A string policy keeps it in the key,
+  // which the DEL or SET below replaces; a hash policy beside the key.
+  if (p.is_hash()) {
+    const std::string neg = cache::negative_key(w.key);
+    redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
+  }
   auto self = shared_from_this();
   // A json value is the whole row as the database returns it: the next read loads it.
   if (p.config.write == WriteMode::kInvalidate || p.config.mapping == config::ValueMapping::kJson) {

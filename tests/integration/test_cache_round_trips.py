@@ -1,7 +1,11 @@
 """What a read-through key costs in Redis commands, counted on a real redis-server (INFO
-commandstats) and seen in order (MONITOR): a hit is the command and PTTL only; a miss adds one
-probe, the negative marker (EXISTS) and the lease attempt (SET NX) sent together, before the
-database is asked and the value stored; a negative hit is the read and the probe, no load."""
+commandstats) and seen in order (MONITOR). A string policy keeps its negative marker and lease in
+the key itself. With `lease_in_read` (product:*): a hit is the read and PTTL (the read is
+SET key <lease marker> NX GET, which writes nothing when the key exists); a miss is that same
+round trip, which took the lease, then the database and the store (an EVAL that sets the value
+only while the key holds our lease). Without it (item:*, the default): a hit is GET and PTTL, a
+miss adds one round trip for the lease (SET key <lease marker> NX PX). A negative hit is the
+read alone, no load, either way."""
 import os
 import sqlite3
 import sys
@@ -13,6 +17,17 @@ import harness  # noqa: E402
 
 POLICIES = """    - name: products
       match: "product:*"
+      table: products
+      key_column: id
+      value_column: name
+      ttl: 60s
+      ttl_jitter: 0
+      negative_ttl: 30s
+      lease: true
+      lease_in_read: true
+      xfetch_beta: 0
+    - name: items
+      match: "item:*"
       table: products
       key_column: id
       value_column: name
@@ -56,61 +71,75 @@ class CacheRoundTripsTest(unittest.TestCase):
         stats = self.r.info("commandstats")
         return {name: stats.get("cmdstat_" + name, {}).get("calls", 0) for name in COUNTED}
 
-    def counted(self, fn):
-        """The commands sidecache sent while `fn` ran, by name (only those it sent)."""
+    def counted(self, fn, settled):
+        """The commands sidecache sent while `fn` ran, by name (only those it sent), once
+        `settled()` says the store that follows the reply is done."""
         self.r.config_resetstat()
         fn()
-        # The lease release and the store follow the reply: wait for the lease key to go.
-        harness.wait_until(lambda: not self.r.keys("sidecache:lease:*"), timeout=5,
-                           what="the lease released")
+        harness.wait_until(settled, timeout=5, what="the store after the reply")
         stats = self.calls()
         return {k: v for k, v in stats.items() if v}
+
+    def holds(self, key, value):
+        # GETRANGE, not GET: the check must not count among the commands sidecache sent.
+        return lambda: self.r.getrange(key, 0, -1) == value
 
     def test_miss_then_hit(self):
         monitor = harness.RespConnection(self.redis.port)
         self.assertEqual(monitor.command("MONITOR"), "OK")
-        miss = self.counted(lambda: self.assertEqual(self.c.get("product:1"), "lamp"))
-        # GET + PTTL (the read), EXISTS + SET NX (the probe), SET PX (the store), EVAL (the
-        # lease goes back; commandstats counts the GET and DEL it runs too).
-        self.assertEqual(miss, {"get": 1 + 1, "pttl": 1, "exists": 1, "set": 2, "eval": 1,
-                                "del": 1})
-        order = []  # sidecache's commands on product:1's keys, as "name" "key"
-        while '"set" "product:1"' not in order:
+        miss = self.counted(lambda: self.assertEqual(self.c.get("product:1"), "lamp"),
+                            self.holds("product:1", "lamp"))
+        # SET .. NX GET + PTTL (the read, which took the lease), EVAL (the store while the key
+        # holds our lease; commandstats counts the GET and SET it runs too).
+        self.assertEqual(miss, {"set": 1 + 1, "pttl": 1, "eval": 1, "get": 1})
+        order = []  # sidecache's commands on product:1, as (name, command line)
+        while not any(name == '"eval"' for name, _ in order):
             line = monitor.read_reply()
-            if " lua]" in line:  # what a script runs
+            if " lua]" in line or "product:1" not in line:  # what a script runs
                 continue
             command = line.split("] ", 1)[1] if "] " in line else ""
-            name_key = " ".join(command.split(" ", 2)[:2])
-            if name_key.lower().startswith(COUNTED_QUOTED) and "product:1" in name_key:
-                order.append(name_key.lower())
+            order.append((command.split(" ", 1)[0].lower(), command))
         monitor.close()
-        self.assertEqual(order[:2], ['"get" "product:1"', '"pttl" "product:1"'])
-        self.assertEqual(sorted(order[2:4]),
-                         ['"exists" "sidecache:neg:product:1"', '"set" "sidecache:lease:product:1"'])
-        self.assertEqual(order[4:], ['"set" "product:1"'])  # stored once the database answered
+        self.assertEqual([name for name, _ in order], ['"set"', '"pttl"', '"eval"'])
+        self.assertIn('"NX" "GET" "PX"', order[0][1])  # the lease attempt is the read
 
-        hit = self.counted(lambda: self.assertEqual(self.c.get("product:1"), "lamp"))
+        hit = self.counted(lambda: self.assertEqual(self.c.get("product:1"), "lamp"),
+                           self.holds("product:1", "lamp"))
+        self.assertEqual(hit, {"set": 1, "pttl": 1})  # SET .. NX GET of an existing key
+        self.assertEqual(self.r.ttl("product:1") > 50, True)  # the hit changed nothing
+
+    def test_miss_then_hit_lease_after_the_read(self):
+        miss = self.counted(lambda: self.assertEqual(self.c.get("item:1"), "lamp"),
+                            self.holds("item:1", "lamp"))
+        # GET + PTTL, SET key <lease marker> NX PX, EVAL (GET + SET inside).
+        self.assertEqual(miss, {"get": 1 + 1, "pttl": 1, "set": 1 + 1, "eval": 1})
+        hit = self.counted(lambda: self.assertEqual(self.c.get("item:1"), "lamp"),
+                           self.holds("item:1", "lamp"))
         self.assertEqual(hit, {"get": 1, "pttl": 1})
+        self.assertIsNone(self.c.get("item:404"))
+        marker = "\x00sidecache:neg"
+        harness.wait_until(self.holds("item:404", marker), timeout=5, what="the marker stored")
+        negative = self.counted(lambda: self.assertIsNone(self.c.get("item:404")),
+                                self.holds("item:404", marker))
+        self.assertEqual(negative, {"get": 1, "pttl": 1})
 
-    def test_negative_hit_is_the_read_and_the_probe(self):
+    def test_negative_hit_is_the_read_alone(self):
         self.assertIsNone(self.c.get("product:404"))  # loads, stores the negative marker
-        # The marker is stored first, then the lease goes back (an EVAL): both must be done
-        # before counting starts, or the release lands in the count.
-        harness.wait_until(lambda: self.r.exists("sidecache:neg:product:404")
-                           and not self.r.keys("sidecache:lease:*"), timeout=5,
-                           what="the negative marker stored and the lease released")
-        negative = self.counted(lambda: self.assertIsNone(self.c.get("product:404")))
-        # The probe took the lease before the marker was seen: it goes back at once.
-        self.assertEqual(negative, {"get": 1 + 1, "pttl": 1, "exists": 1, "set": 1, "eval": 1,
-                                    "del": 1})
+        marker = "\x00sidecache:neg"
+        harness.wait_until(self.holds("product:404", marker), timeout=5,
+                           what="the negative marker stored")
+        negative = self.counted(lambda: self.assertIsNone(self.c.get("product:404")),
+                                self.holds("product:404", marker))
+        self.assertEqual(negative, {"set": 1, "pttl": 1})
+        self.assertEqual(self.r.keys("sidecache:*"), [])  # no marker beside the key
 
-    def test_mget_misses_share_one_probe(self):
-        stats = self.counted(lambda: self.assertEqual(
-            self.c.mget("product:2", "product:405"), ["desk", None]))
-        self.assertEqual(stats["pttl"], 2)
-        self.assertEqual(stats["exists"], 2)
-        self.assertEqual(stats["set"], 2 + 1 + 1)  # two leases, the value, the negative marker
-        self.assertEqual(stats["eval"], 2)
+    def test_mget_misses_share_one_round_trip(self):
+        stats = self.counted(
+            lambda: self.assertEqual(self.c.mget("product:2", "product:405"), ["desk", None]),
+            lambda: (self.holds("product:2", "desk")()
+                     and self.holds("product:405", "\x00sidecache:neg")()))
+        # Two reads (SET .. NX GET + PTTL), two conditional stores (EVAL: GET + SET inside).
+        self.assertEqual(stats, {"set": 2 + 2, "pttl": 2, "eval": 2, "get": 2})
 
 
 if __name__ == "__main__":

@@ -151,15 +151,16 @@ class CacheSqliteTest(unittest.TestCase):
     def test_negative_caching(self):
         before = self.m("sidecache_cache_loads_total", policy="products")
         self.assertIsNone(self.c.get("product:404"))
-        self.assertEqual(self.r.exists("product:404"), 0)  # nothing stored under the key
-        self.assertEqual(self.r.exists("sidecache:neg:product:404"), 1)
+        # The negative marker is the key itself holding a reserved NUL-prefixed text.
+        self.assertEqual(self.r.get("product:404"), "\x00sidecache:neg")
+        self.assertEqual(self.r.exists("sidecache:neg:product:404"), 0)
         self.db.execute("INSERT INTO products VALUES (404, 'found', '1')")
         self.db.commit()
         neg = self.m("sidecache_cache_negative_hits_total", policy="products")
         self.assertIsNone(self.c.get("product:404"))  # remembered: no query
         self.assertEqual(self.m("sidecache_cache_negative_hits_total", policy="products"), neg + 1)
         self.assertEqual(self.m("sidecache_cache_loads_total", policy="products"), before + 1)
-        harness.wait_until(lambda: self.r.exists("sidecache:neg:product:404") == 0, timeout=5,
+        harness.wait_until(lambda: self.r.exists("product:404") == 0, timeout=5,
                            what="the negative marker to expire")
         self.assertEqual(self.c.get("product:404"), "found")
 

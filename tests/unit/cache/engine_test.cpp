@@ -96,7 +96,14 @@ struct Fixture {
     return reply(tag);
   }
   PolicyStats& st(const std::string& name = "products") { return *stats->policy(name); }
+  // What the key holds (its text), or "<absent>".
+  std::string text(const std::string& key) {
+    const auto* e = w.redis.find(key);
+    return e == nullptr || !e->text ? "<absent>" : *e->text;
+  }
 };
+
+const std::string kNeg(kNegativeMarker);
 
 }  // namespace
 
@@ -142,7 +149,9 @@ TEST_CASE("engine: MGET loads only the policy misses, in one batch per policy") 
   CHECK(f.db->fetched[0] == std::vector<std::string>{"2", "3", "9"});
   CHECK(f.st().hits.get() == 1);
   CHECK(f.st().misses.get() == 4);
-  CHECK(f.w.redis.count("SET sidecache:neg:product:9 1 PX 5000") == 1);
+  // The negative marker is in the key itself.
+  CHECK(f.w.redis.count("SET product:9 " + kNeg + " PX 5000") == 1);
+  CHECK(f.text("product:9") == kNeg);
 }
 
 TEST_CASE("engine: misses within load_batch_window share one database call, bounded") {
@@ -214,7 +223,8 @@ TEST_CASE("engine: negative caching asks the database once per key per negative_
   CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
   CHECK(f.db->fetches == 1);
   CHECK(f.st().negative_hits.get() == 2);
-  CHECK(f.w.redis.find("product:404") == nullptr);  // the key itself stays absent
+  CHECK(f.text("product:404") == kNeg);  // the key holds the negative marker
+  CHECK(f.w.redis.find("sidecache:neg:product:404") == nullptr);
   f.w.runtime->advance(5001ms);
   CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
   CHECK(f.db->fetches == 2);
@@ -338,28 +348,43 @@ TEST_CASE("engine: with a lease, another holder's value is awaited instead of lo
   auto p = product_policy();
   p.lease = true;
   p.lease_wait = 100ms;
+  p.lease_in_read = GENERATE(false, true);
   Fixture f({p});
-  f.w.redis.data["sidecache:lease:product:1"] = {"someone-else", {}, std::nullopt};
+  // Another sidecache's lease: the key holds its lease marker.
+  f.w.redis.data["product:1"] = {lease_marker("someone-else"), {}, std::nullopt};
   const auto a = f.send({"GET", "product:1"});
   f.w.runtime->advance(20ms);
   CHECK(f.reply(a) == "<none>");
+  CHECK(f.text("product:1") == lease_marker("someone-else"));  // the read wrote nothing
   f.w.redis.data["product:1"] = {"lamp-from-peer", {}, std::nullopt};
   f.w.runtime->advance(10ms);
   CHECK(f.reply(a) == "$14\r\nlamp-from-peer\r\n");
   CHECK(f.db->fetches == 0);
   CHECK(f.st().lease_waits.get() == 1);
-  // A holder that never delivers: after lease_wait we load ourselves.
-  f.w.redis.data["sidecache:lease:product:2"] = {"someone-else", {}, std::nullopt};
+  // The holder stores the negative marker: absent.
+  f.w.redis.data["product:4"] = {lease_marker("someone-else"), {}, std::nullopt};
+  const auto n = f.send({"GET", "product:4"});
+  f.w.runtime->advance(10ms);
+  f.w.redis.data["product:4"] = {kNeg, {}, std::nullopt};
+  f.w.runtime->advance(10ms);
+  CHECK(f.reply(n) == "$-1\r\n");
+  CHECK(f.db->fetches == 0);
+  // A holder that never delivers: after lease_wait we load ourselves (and store the row).
+  f.w.redis.data["product:2"] = {lease_marker("someone-else"), {}, std::nullopt};
   const auto b = f.send({"GET", "product:2"});
   f.w.runtime->advance(200ms);
   CHECK(f.reply(b) == "$4\r\ndesk\r\n");
   CHECK(f.db->fetches == 1);
-  // Our own lease is taken, then released by token once the value is stored.
+  CHECK(f.text("product:2") == "desk");
+  // Our own lease is taken by the read, and the row replaces it (a conditional store: no
+  // release needed).
   CHECK(f.call({"GET", "product:3"}) == "$4\r\nsofa\r\n");
-  CHECK(f.w.redis.count("SET sidecache:lease:product:3") == 1);
+  CHECK(f.w.redis.count("SET product:3 " + lease_marker("")) == 1);
   CHECK(f.w.redis.count("EVAL") == 1);
+  CHECK(f.w.redis.count("GET product:3") == (p.lease_in_read ? 0 : 1));
+  CHECK(f.text("product:3") == "sofa");
+  CHECK(f.w.redis.pttl("product:3") == 1000);
   CHECK(f.w.redis.find("sidecache:lease:product:3") == nullptr);
-  CHECK(f.w.redis.find("sidecache:lease:product:1") != nullptr);  // not ours: kept
 }
 
 // Answers the Redis requests one round trip at a time (the requests were sent with `hold` on)
@@ -381,65 +406,233 @@ std::vector<std::vector<std::string>> rounds_before_load(Fixture& f) {
   return rounds;
 }
 
-TEST_CASE("engine: a miss asks Redis once after its read (negative marker and lease together)") {
+TEST_CASE("engine: a miss costs one Redis round trip before the database (lease in the read)") {
   auto p = product_policy();
   p.lease = true;
+  p.lease_in_read = true;
+  Fixture f({p});
+  f.w.redis.hold = true;
+  const auto tag = f.send({"GET", "product:1"});
+  const auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 1);
+  REQUIRE(rounds[0].size() == 2);
+  CHECK(rounds[0][0].rfind("SET product:1 " + lease_marker(""), 0) == 0);
+  CHECK(rounds[0][0].find(" NX GET PX 2000") != std::string::npos);
+  CHECK(rounds[0][1] == "PTTL product:1");
+  CHECK(f.db->fetches == 1);
+  CHECK(f.reply(tag) == "$4\r\nlamp\r\n");
+  CHECK(f.text("product:1") == "lamp");  // the row replaced our lease marker
+  CHECK(f.w.redis.count("EXISTS") == 0);
+  CHECK(f.w.redis.find("sidecache:lease:product:1") == nullptr);
+
+  SECTION("a hit is its read alone, and writes nothing") {
+    const auto log = f.w.redis.log.size();
+    const auto ttl = f.w.redis.pttl("product:1");
+    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+    const std::vector<std::string> sent(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(log),
+                                        f.w.redis.log.end());
+    REQUIRE(sent.size() == 2);
+    CHECK(sent[0].rfind("SET product:1 " + lease_marker(""), 0) == 0);
+    CHECK(sent[1] == "PTTL product:1");
+    CHECK(f.text("product:1") == "lamp");
+    CHECK(f.w.redis.pttl("product:1") == ttl);
+    CHECK(f.st().hits.get() == 1);
+  }
+  SECTION("an MGET's misses share the round trip and the database call") {
+    f.w.redis.hold = true;
+    const auto t = f.send({"MGET", "product:2", "product:3", "product:404"});
+    const auto r = rounds_before_load(f);
+    REQUIRE(r.size() == 1);
+    CHECK(r[0].size() == 6);  // SET .. NX GET + PTTL each
+    CHECK(f.db->fetches == 2);
+    CHECK(f.reply(t) == "*3\r\n$4\r\ndesk\r\n$4\r\nsofa\r\n$-1\r\n");
+    CHECK(f.text("product:404") == kNeg);  // the marker replaced our lease
+  }
+  SECTION("a negative marker answers absent in the read's round trip") {
+    CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+    CHECK(f.text("product:404") == kNeg);
+    f.w.redis.hold = true;
+    const auto t = f.send({"GET", "product:404"});
+    const auto r = rounds_before_load(f);
+    REQUIRE(r.size() == 1);
+    CHECK(r[0].size() == 2);
+    CHECK(f.db->fetches == 2);  // product:1, then product:404 once
+    CHECK(f.reply(t) == "$-1\r\n");
+    CHECK(f.st().negative_hits.get() == 1);
+    CHECK(f.text("product:404") == kNeg);  // the read wrote nothing
+  }
+  SECTION("MGET of hits, misses, negative markers and plain keys: one round trip") {
+    f.w.redis.data["plain"] = {"P", {}, std::nullopt};
+    REQUIRE(f.call({"GET", "product:404"}) == "$-1\r\n");
+    const auto fetches = f.db->fetches;
+    f.w.redis.hold = true;
+    const auto t = f.send({"MGET", "product:1", "plain", "product:404", "product:2", "nope"});
+    const auto r = rounds_before_load(f);
+    REQUIRE(r.size() == 1);
+    CHECK(r[0].size() == 8);  // 3 x (SET .. NX GET + PTTL), 2 x GET
+    CHECK(f.db->fetches == fetches + 1);
+    CHECK(f.db->fetched.back() == std::vector<std::string>{"2"});
+    CHECK(f.reply(t) == "*5\r\n$4\r\nlamp\r\n$1\r\nP\r\n$-1\r\n$4\r\ndesk\r\n$-1\r\n");
+    CHECK(f.text("nope") == "<absent>");  // a plain key gets no marker
+  }
+}
+
+TEST_CASE("engine: a lease taken after the read: hits stay GET + PTTL, a miss two round trips") {
+  auto p = product_policy();
+  p.lease = true;  // lease_in_read off (the default)
   Fixture f({p});
   f.w.redis.hold = true;
   const auto tag = f.send({"GET", "product:1"});
   const auto rounds = rounds_before_load(f);
   REQUIRE(rounds.size() == 2);
   CHECK(rounds[0] == std::vector<std::string>{"GET product:1", "PTTL product:1"});
-  REQUIRE(rounds[1].size() == 2);
-  CHECK(rounds[1][0] == "EXISTS sidecache:neg:product:1");
-  CHECK(rounds[1][1].rfind("SET sidecache:lease:product:1 ", 0) == 0);
-  CHECK(f.db->fetches == 1);
+  REQUIRE(rounds[1].size() == 1);  // the negative marker was in the read: the lease only
+  CHECK(rounds[1][0].rfind("SET product:1 " + lease_marker(""), 0) == 0);
+  CHECK(rounds[1][0].find(" NX PX 2000") != std::string::npos);
   CHECK(f.reply(tag) == "$4\r\nlamp\r\n");
-  CHECK(f.w.redis.find("sidecache:lease:product:1") == nullptr);  // released once stored
+  CHECK(f.text("product:1") == "lamp");
+  const auto log = f.w.redis.log.size();
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(std::vector<std::string>(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(log),
+                                 f.w.redis.log.end()) ==
+        std::vector<std::string>{"GET product:1", "PTTL product:1"});
+  // A negative hit is the read alone.
+  CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
+  f.w.redis.hold = true;
+  const auto t = f.send({"GET", "product:404"});
+  CHECK(rounds_before_load(f).size() == 1);
+  CHECK(f.reply(t) == "$-1\r\n");
+  CHECK(f.st().negative_hits.get() == 1);
+  // A write during the load wins here too (the lease is in the key).
+  f.db->hold = true;
+  const auto w = f.send({"GET", "product:2"});
+  f.w.runtime->run();
+  REQUIRE(f.db->held.size() == 1);
+  f.w.redis.data["product:2"] = {"written", {}, std::nullopt};
+  f.db->release();
+  f.w.runtime->run();
+  CHECK(f.reply(w) == "$4\r\ndesk\r\n");
+  CHECK(f.text("product:2") == "written");
+}
 
-  SECTION("a hit is its read alone") {
-    const auto log = f.w.redis.log.size();
-    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
-    CHECK(std::vector<std::string>(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(log),
-                                   f.w.redis.log.end()) ==
-          std::vector<std::string>{"GET product:1", "PTTL product:1"});
+TEST_CASE("engine: a write during a load wins over the load's store") {
+  auto p = product_policy();
+  p.lease = true;
+  p.lease_in_read = true;
+  Fixture f({p});
+  f.db->hold = true;
+  SECTION("a client SET") {
+    const auto t = f.send({"GET", "product:1"});
+    f.w.runtime->run();
+    REQUIRE(f.db->held.size() == 1);
+    REQUIRE(f.text("product:1").rfind(lease_marker(""), 0) == 0);
+    f.w.redis.data["product:1"] = {"written", {}, std::nullopt};  // the client's SET
+    f.db->release();
+    f.w.runtime->run();
+    CHECK(f.reply(t) == "$4\r\nlamp\r\n");    // the waiters get the loaded row
+    CHECK(f.text("product:1") == "written");  // not overwritten by the load
+    CHECK(f.st().stores_superseded.get() == 1);
+    CHECK(f.call({"GET", "product:1"}) == "$7\r\nwritten\r\n");
   }
-  SECTION("an MGET's misses share the round trip and the database call") {
-    f.w.redis.hold = true;
-    const auto t = f.send({"MGET", "product:2", "product:3", "product:404"});
-    const auto r = rounds_before_load(f);
-    REQUIRE(r.size() == 2);
-    CHECK(r[0].size() == 6);  // GET + PTTL each
-    CHECK(r[1].size() == 6);  // EXISTS + SET NX each
-    CHECK(f.db->fetches == 2);
-    CHECK(f.reply(t) == "*3\r\n$4\r\ndesk\r\n$4\r\nsofa\r\n$-1\r\n");
-  }
-  SECTION("a negative marker answers absent and gives the lease back") {
-    CHECK(f.call({"GET", "product:404"}) == "$-1\r\n");
-    CHECK(f.w.redis.find("sidecache:neg:product:404") != nullptr);
-    f.w.redis.hold = true;
+  SECTION("an invalidation (DEL)") {
     const auto t = f.send({"GET", "product:404"});
-    const auto r = rounds_before_load(f);
-    REQUIRE(r.size() == 3);  // the read, the probe, then the lease goes back
-    CHECK(r[1].size() == 2);
-    CHECK(r[2].size() == 1);
-    CHECK(r[2][0].rfind("EVAL", 0) == 0);
-    CHECK(f.db->fetches == 2);  // product:1, then product:404 once
+    f.w.runtime->run();
+    REQUIRE(f.db->held.size() == 1);
+    f.w.redis.data.erase("product:404");
+    f.db->release();
+    f.w.runtime->run();
     CHECK(f.reply(t) == "$-1\r\n");
-    CHECK(f.st().negative_hits.get() == 1);
-    CHECK(f.w.redis.find("sidecache:lease:product:404") == nullptr);
+    CHECK(f.text("product:404") == "<absent>");  // no negative marker over the invalidation
+    CHECK(f.st().stores_superseded.get() == 1);
+  }
+  SECTION("a failed load gives the lease back") {
+    f.db->fail = db::Status{db::ErrorKind::kUnavailable, "down"};
+    const auto t = f.send({"GET", "product:1"});
+    f.w.runtime->run();
+    f.db->release();
+    f.w.runtime->run();
+    CHECK(f.reply(t).rfind("-", 0) == 0);
+    CHECK(f.text("product:1") == "<absent>");
   }
 }
 
-TEST_CASE(
-    "engine: without a lease or negative caching, a miss goes from its read to the database") {
+TEST_CASE("engine: a refused lease attempt falls back to a plain read, then a lease round trip") {
   auto p = product_policy();
-  p.negative_ttl = 0ms;
+  p.lease = true;
+  p.lease_in_read = true;
+  Fixture f({p});
+  f.w.redis.data["product:1"] = {"lamp", {}, std::nullopt};
+  SECTION("a Redis before 7.0 (syntax error): once, then no lease in the read") {
+    f.w.redis.set_get_error = "-ERR syntax error\r\n";
+    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");  // a hit still answers
+    CHECK(f.w.redis.count("GET product:1") == 1);
+    f.w.redis.hold = true;
+    const auto t = f.send({"GET", "product:2"});
+    const auto r = rounds_before_load(f);
+    REQUIRE(r.size() == 2);
+    CHECK(r[0] == std::vector<std::string>{"GET product:2", "PTTL product:2"});
+    REQUIRE(r[1].size() == 1);
+    CHECK(r[1][0].rfind("SET product:2 " + lease_marker(""), 0) == 0);
+    CHECK(r[1][0].find(" NX PX ") != std::string::npos);
+    CHECK(f.reply(t) == "$4\r\ndesk\r\n");
+    CHECK(f.text("product:2") == "desk");
+  }
+  SECTION("a Redis refusing writes (OOM): the read is answered, the miss loads without lease") {
+    f.w.redis.set_get_error = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+    const auto log = f.w.redis.log.size();
+    CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+    CHECK(f.w.redis.log[log].rfind("SET product:1", 0) == 0);  // tried again: not sticky
+    CHECK(f.call({"GET", "product:3"}) == "$4\r\nsofa\r\n");
+    CHECK(f.db->fetches == 1);
+  }
+  SECTION("WRONGTYPE is the answer, as GET gives it") {
+    f.w.redis.data["product:5"] = {std::nullopt, {{"f", "v"}}, std::nullopt};
+    CHECK(f.call({"GET", "product:5"}).rfind("-WRONGTYPE", 0) == 0);
+    CHECK(f.db->fetches == 0);
+  }
+}
+
+TEST_CASE("engine: hash policies keep their markers beside the key (a miss: two round trips)") {
+  auto p = product_policy();
+  p.name = "items";
+  p.match = "item:*";
+  p.mapping = config::ValueMapping::kHash;
+  p.value_column.clear();
+  p.lease = true;
+  Fixture f({p});
+  f.w.redis.hold = true;
+  const auto tag = f.send({"HGETALL", "item:1"});
+  const auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[0] == std::vector<std::string>{"HGETALL item:1", "PTTL item:1"});
+  REQUIRE(rounds[1].size() == 2);
+  CHECK(rounds[1][0] == "EXISTS sidecache:neg:item:1");
+  CHECK(rounds[1][1].rfind("SET sidecache:lease:item:1 ", 0) == 0);
+  CHECK(f.reply(tag).rfind("*4\r\n", 0) == 0);
+  CHECK(f.w.redis.find("sidecache:lease:item:1") == nullptr);  // released once stored
+  CHECK(f.call({"HGETALL", "item:404"}) == "*0\r\n");
+  CHECK(f.w.redis.find("sidecache:neg:item:404") != nullptr);
+}
+
+TEST_CASE(
+    "engine: without a lease, with or without negative caching, a miss goes from its read to "
+    "the database") {
+  auto p = product_policy();
+  p.negative_ttl = GENERATE(0ms, 5000ms);
   Fixture f({p});
   f.w.redis.hold = true;
   const auto tag = f.send({"GET", "product:2"});
-  CHECK(rounds_before_load(f).size() == 1);
+  const auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 1);
+  CHECK(rounds[0] == std::vector<std::string>{"GET product:2", "PTTL product:2"});
   CHECK(f.reply(tag) == "$4\r\ndesk\r\n");
+  CHECK(f.w.redis.count("SET product:2 desk PX 1000") == 1);  // no lease: a plain SET
+  f.w.redis.hold = true;
+  const auto t = f.send({"GET", "product:404"});
+  CHECK(rounds_before_load(f).size() == 1);
+  CHECK(f.reply(t) == "$-1\r\n");
+  CHECK(f.text("product:404") == (p.negative_ttl.count() > 0 ? kNeg : "<absent>"));
 }
 
 // A store hook that takes the policies named `taken` and answers what `keep` says.
@@ -471,6 +664,7 @@ class FakeHook final : public StoreHook {
 TEST_CASE("engine: a store hook stores the loads of the policies it takes") {
   auto p = product_policy();
   p.lease = true;
+  p.lease_in_read = true;
   Fixture f({p});
   auto hook = std::make_shared<FakeHook>();
   f.shared->set_store_hook(hook);
@@ -479,7 +673,8 @@ TEST_CASE("engine: a store hook stores the loads of the policies it takes") {
     hook->taken = "other";
     CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
     CHECK(hook->requests.empty());
-    CHECK(f.w.redis.count("SET product:1 lamp PX 1000") == 1);
+    CHECK(f.text("product:1") == "lamp");  // over the lease marker the read put there
+    CHECK(f.w.redis.count("EVAL") == 1);
   }
   SECTION("stored by the hook: the readers get the row, the lease goes once stored") {
     hook->taken = "products";
@@ -489,7 +684,8 @@ TEST_CASE("engine: a store hook stores the loads of the policies it takes") {
     CHECK(hook->requests[0].miss);
     CHECK_FALSE(hook->requests[0].hash);
     CHECK(hook->requests[0].ttl == 1000ms);
-    CHECK(f.w.redis.count("SET product:1") == 0);  // not by the engine
+    CHECK(f.w.redis.count("SET product:1") == 0);  // not by the engine, no lease in the key
+    CHECK(f.w.redis.count("SET sidecache:lease:product:1") == 1);
     CHECK(f.w.redis.find("sidecache:lease:product:1") == nullptr);
   }
   SECTION("an absent row the hook stored gets the negative marker") {
@@ -529,7 +725,7 @@ TEST_CASE("engine: a row deleted while its value is stale: nil, the stale value 
   f.db->rows.erase("1");
   f.w.runtime->advance(1500ms);
   CHECK(f.call({"GET", "product:1"}) == "$-1\r\n");
-  CHECK(f.w.redis.find("product:1") == nullptr);
+  CHECK(f.text("product:1") == kNeg);                // the marker replaced the stale value
   CHECK(f.call({"GET", "product:1"}) == "$-1\r\n");  // the negative marker now
   CHECK(f.db->fetches == 2);
   CHECK(f.st().negative_hits.get() == 1);
@@ -557,4 +753,15 @@ TEST_CASE("render: RESP3 clients get RESP3 nulls and maps") {
   out.clear();
   render(ReadOp::kGet, get, nullptr, out, 2);
   CHECK(out == "$-1\r\n");
+}
+
+TEST_CASE("markers: the lease read command, and what a read value is") {
+  CHECK(lease_read_command("product:1", "ab12", 2000) ==
+        command({"SET", "product:1", lease_marker("ab12"), "NX", "GET", "PX", "2000"}));
+  CHECK(marker_of(kNegativeMarker) == Marker::kNegative);
+  CHECK(marker_of(lease_marker("ab12")) == Marker::kLease);
+  CHECK(marker_of("lamp") == Marker::kNone);
+  CHECK(marker_of("") == Marker::kNone);
+  CHECK(marker_of(std::string_view("\0other", 6)) == Marker::kNone);
+  CHECK(marker_of(std::string_view("sidecache:neg")) == Marker::kNone);  // no NUL: a value
 }

@@ -54,14 +54,21 @@ std::string FakeRedis::execute(const std::vector<std::string>& a) {
   if (iequals(cmd, "SET")) {
     Entry* old = find(a[1]);
     bool nx = false;
+    bool get = false;
     std::optional<Clock::time_point> expires;
     for (std::size_t i = 3; i < a.size(); ++i) {
       if (iequals(a[i], "NX")) nx = true;
+      if (iequals(a[i], "GET")) get = true;
       if (iequals(a[i], "PX")) expires = now + std::chrono::milliseconds(std::stoll(a[++i]));
     }
-    if (nx && old != nullptr) return "$-1\r\n";
+    if (get && !set_get_error.empty()) return set_get_error;
+    if (get && old != nullptr && !old->text) {
+      return "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    }
+    const std::string previous = old == nullptr ? "$-1\r\n" : bulk(*old->text);
+    if (nx && old != nullptr) return get ? previous : "$-1\r\n";
     data[a[1]] = Entry{a[2], {}, expires};
-    return "+OK\r\n";
+    return get ? previous : "+OK\r\n";
   }
   if (iequals(cmd, "PTTL")) return integer(pttl(a[1]));
   if (iequals(cmd, "EXISTS")) return integer(find(a[1]) != nullptr ? 1 : 0);
@@ -81,13 +88,16 @@ std::string FakeRedis::execute(const std::vector<std::string>& a) {
     for (std::size_t i = 2; i + 1 < a.size(); i += 2) e.fields.emplace_back(a[i], a[i + 1]);
     return integer(static_cast<std::int64_t>((a.size() - 2) / 2));
   }
-  if (iequals(cmd, "EVAL")) {  // the lease release script
+  if (iequals(cmd, "EVAL")) {  // the lease release script, the store if still leased
     Entry* e = find(a[3]);
-    if (e != nullptr && e->text && *e->text == a[4]) {
+    if (e == nullptr || !e->text || *e->text != a[4]) return integer(0);
+    if (a[1] == kStoreIfLeasedScript) {
+      *e->text = a[5];
+      e->expires = now + std::chrono::milliseconds(std::stoll(a[6]));
+    } else {
       data.erase(a[3]);
-      return integer(1);
     }
-    return integer(0);
+    return integer(1);
   }
   const bool hash_cmd = cmd.size() > 1 && (cmd[0] == 'H' || cmd[0] == 'h');
   if (hash_cmd) {

@@ -92,6 +92,8 @@ class FakeRedis final : public NodeSender {
   std::map<std::string, Entry, std::less<>> data;
   std::vector<std::string> log;  // every command, space-joined
   bool down = false;
+  // Not empty: the reply to SET .. GET (a Redis before 7.0, or one refusing writes).
+  std::string set_get_error;
 
   std::uint32_t node_count() const override { return 1; }
   std::uint32_t node_for_key(std::string_view) const override { return 0; }

@@ -50,6 +50,7 @@ cache:
       lease: true
       lease_ttl: 1s
       lease_wait: 500ms
+      lease_in_read: true
       xfetch_beta: 2.5
       stale_while_revalidate: 10s
       stale_if_error: 1h
@@ -88,6 +89,7 @@ cache:
   CHECK(p.lease);
   CHECK(p.lease_ttl == 1s);
   CHECK(p.lease_wait == 500ms);
+  CHECK(p.lease_in_read);
   CHECK(p.xfetch_beta == Approx(2.5));
   CHECK(p.stale_while_revalidate == 10s);
   CHECK(p.stale_if_error == 1h);
