@@ -6,6 +6,7 @@ and TLS, and the load average before and after (how quiet the machine was).
 
     /usr/bin/python3 scripts/bench_tls.py [--repeat 3] [--requests 100000] [--write-docs]
                                            [--sidecache build/release/src/app/sidecache]
+                                           [--baseline OTHER_BUILD]
 
 GET and SET of 16-byte values at -P 1 and -P 16, 50 clients, 100,000 keys. Servers and
 sidecache run on core 0, redis-benchmark on core 1 (taskset), as scripts/bench.sh does. The
@@ -48,7 +49,8 @@ def make_certs(d: Path) -> dict:
             "server_key": str(d / "server.key")}
 
 
-def start(work: Path, sidecache_bin: str, certs: dict) -> dict:
+def start(work: Path, sidecache_bin: str, certs: dict,
+          baseline_bin: str | None = None) -> dict:
     redis_port, redis_tls, sc_port, sc_tls = bench.free_ports(4)
     redis = bench.spawn(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
                          "--save", "", "--appendonly", "no", "--tls-port", str(redis_tls),
@@ -64,8 +66,19 @@ def start(work: Path, sidecache_bin: str, certs: dict) -> dict:
         f"pool:\n  nodes:\n    - {{name: n1, address: 127.0.0.1:{redis_port}}}\n")
     sc = bench.spawn([sidecache_bin, "-c", str(config)], work / "sidecache.log")
     bench.wait_ready(sc_port, sc, "sidecache")
-    return {"direct": redis_port, "sidecache": sc_port, "direct-tls": redis_tls,
-            "sidecache-tls": sc_tls}
+    ports = {"direct": redis_port, "sidecache": sc_port, "direct-tls": redis_tls,
+             "sidecache-tls": sc_tls}
+    if baseline_bin:
+        # Another build (e.g. the base commit's) with the same configuration on its own ports,
+        # measured in the same run against the same Redis.
+        base_port, base_tls = bench.free_ports(2)
+        text = config.read_text().replace(f":{sc_port}\n", f":{base_port}\n")
+        base_config = work / "baseline.yaml"
+        base_config.write_text(text.replace(f":{sc_tls}\n", f":{base_tls}\n"))
+        base = bench.spawn([baseline_bin, "-c", str(base_config)], work / "baseline.log")
+        bench.wait_ready(base_port, base, "baseline sidecache")
+        ports.update({"baseline": base_port, "baseline-tls": base_tls})
+    return ports
 
 
 def run_one(ports: dict, target: str, command: str, pipeline: int, requests: int,
@@ -88,20 +101,23 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--requests", type=int, default=100_000)
     ap.add_argument("--sidecache", default=str(ROOT / "build/release/src/app/sidecache"))
+    ap.add_argument("--baseline", help="another sidecache binary, measured in the same run "
+                    "(targets baseline and baseline-tls; a before/after of a change)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
-    results: dict = {(w, t): [] for w in WORKLOADS for t in TARGETS}
+    targets = TARGETS + (["baseline", "baseline-tls"] if args.baseline else [])
+    results: dict = {(w, t): [] for w in WORKLOADS for t in targets}
     with tempfile.TemporaryDirectory(prefix="sidecache-bench-tls-") as tmp:
         work = Path(tmp)
         try:
             certs = make_certs(work)
-            ports = start(work, args.sidecache, certs)
+            ports = start(work, args.sidecache, certs, args.baseline)
             for rep in range(args.repeat):
                 for wi, (command, pipeline) in enumerate(WORKLOADS):
                     # Rotate the order so no target always runs first (warm caches, turbo).
-                    shift = (rep + wi) % len(TARGETS)
-                    for target in TARGETS[shift:] + TARGETS[:shift]:
+                    shift = (rep + wi) % len(targets)
+                    for target in targets[shift:] + targets[:shift]:
                         rps = run_one(ports, target, command, pipeline, args.requests,
                                       certs["ca"])
                         results[((command, pipeline), target)].append(rps)
@@ -123,6 +139,16 @@ def main() -> int:
         d, s, dt, st = (med[(w, t)] for t in TARGETS)
         lines.append(f"| {command.upper()} -P {pipeline} | {d:,.0f} | {s:,.0f} | {s / d:.2f} | "
                      f"{dt:,.0f} | {st:,.0f} | {st / dt:.2f} |")
+    if args.baseline:
+        lines += ["", f"Baseline `{Path(args.baseline).name}` in the same run:", "",
+                  "| workload | baseline ratio | baseline ratio TLS | this build's ratio TLS |",
+                  "|---|---:|---:|---:|"]
+        for command, pipeline in WORKLOADS:
+            w = (command, pipeline)
+            lines.append(f"| {command.upper()} -P {pipeline} | "
+                         f"{med[(w, 'baseline')] / med[(w, 'direct')]:.2f} | "
+                         f"{med[(w, 'baseline-tls')] / med[(w, 'direct-tls')]:.2f} | "
+                         f"{med[(w, 'sidecache-tls')] / med[(w, 'direct-tls')]:.2f} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     if args.write_docs:
