@@ -2,7 +2,7 @@
 // socket itself (SSL_set_fd), as Redis does; the reactor only tells when the socket is ready
 // again after OpenSSL wanted to read or write. Asio's ssl::stream instead puts a memory BIO pair
 // between OpenSSL and the socket: one more copy of every record and several more handler hops
-// for each read and write, about 1 us of CPU per request at -P 1 (docs/benchmarks.md).
+// for each read and write: 0.5-0.8 us more CPU per request at -P 1 (docs/benchmarks.md).
 //
 // The interface is the one the session used on ssl::stream: async_handshake, async_read_some
 // and async_write (all bytes), each completing through the token's handler, never inline.
