@@ -5,7 +5,7 @@
 #include "dispatch/access.hpp"
 #include "resp/errors.hpp"
 #include "resp/writer.hpp"
-#include "server/tls_listener.hpp"
+#include "server/tls_stream.hpp"
 
 namespace sidecache::server {
 namespace {
@@ -134,8 +134,7 @@ asio::awaitable<bool> Session::handshake() {
     boost::system::error_code ignored;
     if (!timer_ec) self->socket_.close(ignored);  // the handshake fails with operation_aborted
   });
-  co_await tls_->stream.async_handshake(asio::ssl::stream_base::server,
-                                        asio::redirect_error(asio::use_awaitable, ec));
+  co_await tls_->async_handshake(asio::redirect_error(asio::use_awaitable, ec));
   linger_.cancel();
   if (ec) {
     ctx_.stats.tls_handshake_failures.add();
@@ -162,8 +161,8 @@ asio::awaitable<void> Session::read_loop() {
     char* space = in_.prepare(want, free);
     // One predictable branch, no virtual call: the plain path stays a plain socket read.
     const std::size_t n =
-        tls_ ? co_await tls_->stream.async_read_some(asio::buffer(space, free),
-                                                     asio::redirect_error(asio::use_awaitable, ec))
+        tls_ ? co_await tls_->async_read_some(asio::buffer(space, free),
+                                              asio::redirect_error(asio::use_awaitable, ec))
              : co_await socket_.async_read_some(asio::buffer(space, free),
                                                 asio::redirect_error(asio::use_awaitable, ec));
     if (stopped_) break;
@@ -563,7 +562,7 @@ void Session::check_output() {
 template <class Handler>
 void Session::write_out(asio::const_buffer buffer, Handler&& handler) {
   if (tls_) {
-    asio::async_write(tls_->stream, buffer, std::forward<Handler>(handler));
+    tls_->async_write(buffer, std::forward<Handler>(handler));
   } else {
     asio::async_write(socket_, buffer, std::forward<Handler>(handler));
   }
@@ -575,6 +574,7 @@ void Session::write_out(asio::const_buffer buffer, Handler&& handler) {
 void Session::finish_close() {
   if (fin_sent_) return;
   fin_sent_ = true;
+  if (tls_) tls_->shutdown();  // close_notify before the FIN
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
   // Nothing unread: the kernel delivers what is queued and closes cleanly.

@@ -26,7 +26,7 @@ class context;
 namespace sidecache::server {
 
 class Session;
-struct TlsStream;  // server/tls_listener.hpp
+class TlsStream;  // server/tls_stream.hpp
 
 // Sessions tell their worker when they start and end (for graceful drain).
 class SessionRegistry {

@@ -15,10 +15,4 @@ namespace sidecache::server {
 // Throws std::runtime_error naming the file and OpenSSL's reason.
 std::shared_ptr<asio::ssl::context> make_server_context(const config::TlsListenConfig& tls);
 
-// One client connection's TLS layer over the session's socket.
-struct TlsStream {
-  TlsStream(tcp::socket& socket, asio::ssl::context& context) : stream(socket, context) {}
-  asio::ssl::stream<tcp::socket&> stream;
-};
-
 }  // namespace sidecache::server
