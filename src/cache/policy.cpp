@@ -2,18 +2,29 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace sidecache::cache {
+namespace {
+
+constexpr std::size_t kHead = sizeof(std::uint64_t);
+
+// The first (up to) 8 bytes of `text` in one word, zero-padded.
+std::uint64_t head_word(std::string_view text) {
+  std::uint64_t word = 0;
+  std::memcpy(&word, text.data(), std::min(kHead, text.size()));
+  return word;
+}
+
+}  // namespace
 
 Pattern::Pattern(std::string_view text) : text_(text) {
   const auto star = text.find('*');
-  if (star == std::string_view::npos) {
-    prefix_ = std::string(text);
-    return;
-  }
-  wildcard_ = true;
+  wildcard_ = star != std::string_view::npos;
   prefix_ = std::string(text.substr(0, star));
-  suffix_ = std::string(text.substr(star + 1));
+  if (wildcard_) suffix_ = std::string(text.substr(star + 1));
+  head_ = head_word(prefix_);
+  std::memset(&head_mask_, 0xFF, std::min(kHead, prefix_.size()));
 }
 
 std::optional<std::string_view> Pattern::match(std::string_view key) const {
@@ -22,7 +33,12 @@ std::optional<std::string_view> Pattern::match(std::string_view key) const {
     return std::nullopt;
   }
   if (key.size() <= prefix_.size() + suffix_.size()) return std::nullopt;
-  if (key.substr(0, prefix_.size()) != prefix_) return std::nullopt;
+  // The key is longer than the prefix, so its head word holds real bytes of the key.
+  if ((head_word(key) & head_mask_) != head_) return std::nullopt;
+  if (prefix_.size() > kHead &&
+      key.substr(kHead, prefix_.size() - kHead) != std::string_view(prefix_).substr(kHead)) {
+    return std::nullopt;
+  }
   if (key.substr(key.size() - suffix_.size()) != suffix_) return std::nullopt;
   return key.substr(prefix_.size(), key.size() - prefix_.size() - suffix_.size());
 }

@@ -34,6 +34,10 @@ class Pattern {
   std::string prefix_;
   std::string suffix_;
   bool wildcard_ = false;
+  // The prefix's first (up to) 8 bytes as one word and the mask of those bytes: most keys of
+  // other key spaces are told apart with one compare.
+  std::uint64_t head_ = 0;
+  std::uint64_t head_mask_ = 0;
 };
 
 // Glob with '*' (any run, also empty) and '?' (one byte), for TTL rules.

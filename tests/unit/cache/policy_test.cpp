@@ -54,7 +54,9 @@ TEST_CASE("the first matching policy wins") {
   CHECK(PolicySet(cache).policies()[0]->name() == "user:*");
 }
 
-TEST_CASE("the first-byte index picks what a scan of every policy in order would pick") {
+TEST_CASE(
+    "the first-byte index and the word compare pick what a scan of every policy in order would "
+    "pick") {
   config::CacheConfig cache;
   const std::vector<std::string> patterns = {"product:special:*",
                                              "*:profile",
@@ -64,12 +66,28 @@ TEST_CASE("the first-byte index picks what a scan of every policy in order would
                                              std::string("\xff*", 2),
                                              std::string("\0x*", 3),
                                              "*",
-                                             "user:*"};
+                                             "user:*",
+                                             "session:data:*:v"};
   for (const auto& p : patterns) cache.policies.push_back(policy(p));
   PolicySet set(cache);
+  // The meaning of a pattern, written plainly: the reference for Pattern::match's word compare.
+  const auto reference = [](std::string_view pattern,
+                            std::string_view key) -> std::optional<std::string_view> {
+    const auto star = pattern.find('*');
+    if (star == std::string_view::npos) {
+      return key == pattern ? std::optional<std::string_view>(key) : std::nullopt;
+    }
+    const auto prefix = pattern.substr(0, star);
+    const auto suffix = pattern.substr(star + 1);
+    if (key.size() <= prefix.size() + suffix.size() || !key.starts_with(prefix) ||
+        !key.ends_with(suffix)) {
+      return std::nullopt;
+    }
+    return key.substr(prefix.size(), key.size() - prefix.size() - suffix.size());
+  };
   const auto scan = [&](std::string_view key) -> PolicySet::Match {
     for (const auto& p : set.policies()) {
-      if (auto id = p->pattern.match(key)) return {p.get(), *id};
+      if (auto id = reference(p->pattern.text(), key)) return {p.get(), *id};
     }
     return {};
   };
@@ -86,6 +104,16 @@ TEST_CASE("the first-byte index picks what a scan of every policy in order would
     std::string key(rng() % 12, ' ');
     for (auto& c : key) c = alphabet[rng() % alphabet.size()];
     keys.push_back(key);
+  }
+  // Keys of each pattern, and the same with one byte changed (within the prefix's first 8
+  // bytes, past them, or in the suffix).
+  for (const auto& p : patterns) {
+    for (int i = 0; i < 200; ++i) {
+      std::string key = key_of(p, std::to_string(rng() % 100));
+      keys.push_back(key);
+      if (!key.empty()) key[rng() % key.size()] ^= static_cast<char>(1 + rng() % 255);
+      keys.push_back(key);
+    }
   }
   for (const auto& key : keys) {
     const auto want = scan(key);
