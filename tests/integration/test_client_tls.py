@@ -7,6 +7,7 @@ socket) that test_client_auth does not reach:
 - a client that sends its requests and then its close_notify (a TLS half-close) gets every
   reply, then sidecache's close_notify before the connection ends;
 - QUIT: the reply, then close_notify (not a truncated stream);
+- a client whose every byte (handshake and records) arrives in a segment of its own;
 - a client that pipelines GETs of a 1 MB value and never reads (the socket stops taking
   writes): closed at limits.max_output_bytes, while another TLS client keeps working.
 """
@@ -89,6 +90,23 @@ class MemoryTls:
         self.sock.close()
 
 
+class DribbleTls(MemoryTls):
+    """Sends every byte of its TLS stream (handshake included) in a TCP segment of its own, so
+    sidecache sees records cut at every point: partial headers, partial bodies."""
+
+    def __init__(self, port, ca):
+        self.sock = None
+        self.pending = b""
+        super().__init__(port, ca)
+
+    def flush(self):
+        data = self.outgoing.read()
+        if data and self.sock is not None:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(len(data)):
+                self.sock.sendall(data[i:i + 1])
+
+
 class ClientTlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -143,6 +161,16 @@ class ClientTlsTest(unittest.TestCase):
         finally:
             t.close()
         self.assertEqual(data, b"+OK\r\n$1\r\n1\r\n" * 2000)
+        self.assertEqual(end, "close_notify")
+
+    def test_records_cut_at_every_byte(self):
+        t = DribbleTls(self.tls_port, self.ca)
+        try:
+            t.send(b"SET tls:d abc\r\nGET tls:d\r\n" * 20 + b"QUIT\r\n")
+            data, end = t.read_all()
+        finally:
+            t.close()
+        self.assertEqual(data, b"+OK\r\n$3\r\nabc\r\n" * 20 + b"+OK\r\n")
         self.assertEqual(end, "close_notify")
 
     def test_quit_ends_with_close_notify(self):
