@@ -273,6 +273,9 @@ if #KEYS > 3 then
     if done then
       gone[#gone + 1] = keys[i]
       if tonumber(ARGV[at]) > 0 then redis.call('PEXPIRE', keys[i], ARGV[at]) end
+      -- A load that read the row before this commit must not store it (cache/generation.hpp).
+      local gen = 'sidecache:gen:' .. keys[i]
+      if redis.call('EXISTS', gen) == 1 then redis.call('INCR', gen) end
     end
   end
   each_slice(gone, function(...) redis.call('HDEL', KEYS[2], ...) end)
