@@ -106,8 +106,8 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
                   const db::FetchResult& result, std::chrono::nanoseconds took);
   void store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
              std::shared_ptr<LoadResult> loaded);
-  void store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
-                    std::shared_ptr<LoadResult> loaded);
+  void store_hooked(StoreHook& hook, const Policy& p, const std::shared_ptr<PolicyStats>& stats,
+                    const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
   // A load with a generation stamp: stored only if the key's write generation did not change.
   void store_stamped(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
                      std::shared_ptr<LoadResult> loaded);

@@ -285,7 +285,7 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
 void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
                    std::shared_ptr<LoadResult> loaded) {
   if (const auto hook = shared_->store_hook(); hook && hook->takes(p)) {
-    return store_hooked(*hook, p, k, std::move(loaded));
+    return store_hooked(*hook, p, stats, k, std::move(loaded));
   }
   if (k.stamped) return store_stamped(p, stats, k, std::move(loaded));
   const bool in_key = !p.is_hash();  // the markers are in the key (no hook takes p)
@@ -342,7 +342,8 @@ void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, c
 
 // A policy the store hook takes (write-behind) is stored by the hook, which may keep a newer
 // cached value; the readers waiting for the load get what it says.
-void Engine::store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
+void Engine::store_hooked(StoreHook& hook, const Policy& p,
+                          const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
                           std::shared_ptr<LoadResult> loaded) {
   const bool has_value = loaded->kind == LoadResult::Kind::kValue;
   const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
@@ -353,7 +354,8 @@ void Engine::store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
     stamp = runtime_->now() - k.stamped_at < kGenerationTtl / 2 ? k.stamp : std::string("0");
   }
   hook.store(*nodes_, StoreRequest{k.key, p.is_hash(), k.miss, loaded, ttl, std::move(stamp)},
-             [self, k, loaded, negative_ms](StoreOutcome outcome) {
+             [self, k, loaded, negative_ms, stats](StoreOutcome outcome) {
+               if (outcome.superseded) stats->stores_superseded.add();
                self->release_lease(k);
                if (outcome.stored && negative_ms > 0) {
                  const std::string neg = negative_key(k.key);

@@ -31,8 +31,9 @@ struct StoreRequest {
 };
 
 struct StoreOutcome {
-  LoadResultPtr result;  // what the readers get: the loaded row, or what the cache holds
-  bool stored = false;   // the loaded row went into Redis (absent: the cached copy is gone)
+  LoadResultPtr result;     // what the readers get: the loaded row, or what the cache holds
+  bool stored = false;      // the loaded row went into Redis (absent: the cached copy is gone)
+  bool superseded = false;  // not stored: the key's write generation changed during the load
 };
 
 class StoreHook {

@@ -17,10 +17,11 @@ local queued = KEYS[3] ~= nil and redis.call('HEXISTS', KEYS[3], k) == 1
 local ttl = redis.call('PTTL', k)
 local raced = ARGV[3] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[3]
 if queued or ttl == -1 or (ARGV[2] == 'miss' and ttl ~= -2) or (raced and ttl ~= -2) then
+  local code = raced and 3 or 0
   local t = redis.call('TYPE', k)['ok']
-  if t == 'hash' then return {0, redis.call('HGETALL', k)} end
-  if t == 'string' then return {0, redis.call('GET', k)} end
-  return {0}
+  if t == 'hash' then return {code, redis.call('HGETALL', k)} end
+  if t == 'string' then return {code, redis.call('GET', k)} end
+  return {code}
 end
 if raced then return {2} end
 if ARGV[4] == 'a' then
@@ -58,14 +59,18 @@ std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash) 
     out.stored = true;
     return out;
   }
-  if (reply.starts_with("*1\r\n:0\r\n")) return out;  // kept: the key is absent
-  if (reply.starts_with("*1\r\n:2\r\n")) {            // a write came during the load
-    out.superseded = true;
+  // 0: kept (what the cache holds follows, if anything); 3: the same, and the key's write
+  // generation changed during the load; 2: that, with nothing cached (the readers get the row).
+  if (reply.starts_with("*1\r\n:2\r\n")) {
+    out.superseded = out.loaded = true;
     return out;
   }
-  constexpr std::string_view kKept = "*2\r\n:0\r\n";
-  if (!reply.starts_with(kKept)) return std::nullopt;
-  const std::string_view rest = reply.substr(kKept.size());
+  out.superseded = reply.starts_with("*1\r\n:3\r\n") || reply.starts_with("*2\r\n:3\r\n");
+  if (reply.starts_with("*1\r\n:0\r\n") || reply.starts_with("*1\r\n:3\r\n")) return out;
+  if (!reply.starts_with("*2\r\n:0\r\n") && !reply.starts_with("*2\r\n:3\r\n")) {
+    return std::nullopt;
+  }
+  const std::string_view rest = reply.substr(std::string_view("*2\r\n:0\r\n").size());
   Value v;
   if (is_hash) {
     v.is_hash = true;
@@ -104,11 +109,13 @@ void BehindStore::store(NodeSender& nodes, cache::StoreRequest request,
       spdlog::debug("cache: storing {} failed: {}", key, reply.substr(1));
       return done({loaded, false});
     }
-    if (outcome->stored || outcome->superseded) return done({loaded, outcome->stored});
+    if (outcome->stored || outcome->loaded) {
+      return done({loaded, outcome->stored, outcome->superseded});
+    }
     auto kept = std::make_shared<cache::LoadResult>();
     kept->kind = outcome->kept ? cache::LoadResult::Kind::kValue : cache::LoadResult::Kind::kAbsent;
     if (outcome->kept) kept->value = *outcome->kept;
-    done({std::move(kept), false});
+    done({std::move(kept), false, outcome->superseded});
   };
   nodes.send(node, script, ReplyTarget{std::make_shared<CallbackSink>(std::move(on_reply)), 0, 0});
 }

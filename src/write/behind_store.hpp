@@ -32,7 +32,8 @@ std::string guarded_store_request(std::string_view key, std::string_view pending
 // the key is absent). Nullopt: an error reply or not the script's reply.
 struct GuardOutcome {
   bool stored = false;
-  bool superseded = false;  // not stored, nothing cached: the readers get the loaded row
+  bool superseded = false;  // not stored: the key's write generation changed during the load
+  bool loaded = false;      // not stored, nothing cached: the readers get the loaded row
   std::optional<Value> kept;
 };
 std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash);

@@ -29,8 +29,16 @@ TEST_CASE("guarded store: outcomes") {
   auto raced = guard_outcome("*1\r\n:2\r\n", false);
   REQUIRE(raced);
   CHECK(raced->superseded);
+  CHECK(raced->loaded);
   CHECK_FALSE(raced->stored);
   CHECK_FALSE(raced->kept);
+
+  auto raced_kept = guard_outcome("*2\r\n:3\r\n$3\r\nnew\r\n", false);
+  REQUIRE(raced_kept);
+  CHECK(raced_kept->superseded);
+  CHECK_FALSE(raced_kept->loaded);
+  REQUIRE(raced_kept->kept);
+  CHECK(raced_kept->kept->text == "new");
 
   auto text = guard_outcome("*2\r\n:0\r\n$3\r\nnew\r\n", false);
   REQUIRE(text);
