@@ -38,8 +38,10 @@ POLICIES = """    - {match: "t:*", table: tt, key_column: id, value_column: v, t
        stale_while_revalidate: 30s, write: behind}
 """
 
-STRESS_KEYS = 6
-STRESS_SECONDS = 12
+STRESS_KEYS = 4
+STRESS_SECONDS = 15
+STRESS_WRITERS = 6
+STRESS_READERS = 3
 
 
 class PsqlSession:
@@ -220,77 +222,87 @@ class WriteRacesTest(unittest.TestCase):
             self.pg.psql("DELETE FROM %s; " % table + " ".join(
                 "INSERT INTO %s VALUES ('%s', 'init');" % (table, i) for i in ids))
         # One sidecache reaches Redis over a slow link: its cache writes land late, the
-        # interleavings the race needs.
-        self.proxy.delay(2, "up")
+        # interleavings the races need.
+        self.proxy.delay(3, "up")
         a = self.start_sidecache(self.proxy.port, workers=2)
         b = self.start_sidecache(self.redis.port, workers=2)
+        pending = re.search(r"\(pending (\S+)", a.process.output()).group(1).rstrip(",)")
         seed = int(os.environ.get("SIDECACHE_RACE_SEED", time.time_ns() % 1000000))
         print("randomized race test: seed %d" % seed)
-        deadline = time.monotonic() + STRESS_SECONDS
+        clients = [[a.client(decode_responses=True), b.client(decode_responses=True)]
+                   for _ in range(STRESS_WRITERS + STRESS_READERS)]
         errors = []
 
-        def writer(n):
-            rng = random.Random(seed * 100 + n)
-            clients = [a.client(decode_responses=True), b.client(decode_responses=True)]
+        def writer(n, rng, deadline):
             try:
                 while time.monotonic() < deadline:
-                    c = rng.choice(clients)
+                    c = rng.choice(clients[n])
                     key = "%s:%s" % (rng.choice(("st", "sb")), rng.choice(ids))
-                    roll = rng.random()
-                    if roll < 0.1:
+                    if rng.random() < 0.1:
                         c.delete(key)  # the cached copy only
                     else:
                         c.set(key, "w%d-%d" % (n, rng.randrange(1 << 30)))
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
-        def reader(n):
-            rng = random.Random(seed * 100 + 50 + n)
-            clients = [a.client(decode_responses=True), b.client(decode_responses=True)]
+        def reader(n, rng, deadline):
             try:
                 while time.monotonic() < deadline:
-                    rng.choice(clients).get("%s:%s" % (rng.choice(("st", "sb")),
-                                                        rng.choice(ids)))
+                    rng.choice(clients[n]).get("%s:%s" % (rng.choice(("st", "sb")),
+                                                           rng.choice(ids)))
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
-
-        threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
-        threads += [threading.Thread(target=reader, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(STRESS_SECONDS + 30)
-        self.assertEqual(errors, [])
-
-        # Quiet: the write-behind queue drained, no load running in either sidecache.
-        m = re.search(r"\(pending (\S+)", a.process.output())
-        pending = m.group(1).rstrip(",)")
-        harness.wait_until(lambda: self.r.hlen(pending) == 0, timeout=30,
-                           what="the write-behind queue drained")
 
         def loads():
             return sum(harness.metric(sc.http, "sidecache_cache_keys_loaded_total", policy=p)
                        for sc in (a, b) for p in ("st:*", "sb:*"))
 
-        seen = [loads()]
+        def quiet():
+            """The write-behind queue drained and no load running in either sidecache."""
+            harness.wait_until(lambda: self.r.hlen(pending) == 0, timeout=30,
+                               what="the write-behind queue drained")
+            seen = [loads()]
 
-        def settled():
-            now = loads()
-            same = now == seen[0] and self.busy_backends() == 0
-            seen[0] = now
-            return same
-        harness.wait_until(settled, timeout=30, what="no load running")
-        self.proxy.clear()
+            def settled():
+                now = loads()
+                same = now == seen[0] and self.busy_backends() == 0
+                seen[0] = now
+                return same
+            harness.wait_until(settled, timeout=30, what="no load running")
 
-        stale = []
-        for table in ("st", "sb"):
-            for i in ids:
-                key = "%s:%s" % (table, i)
-                row = self.row(table, i)
-                cached = self.r.get(key)
-                if cached is not None and not cached.startswith("\0") and cached != row:
-                    stale.append("%s: cached %r, row %r" % (key, cached, row))
-        self.assertEqual(stale, [], "seed %d" % seed)
+        def stale_keys():
+            stale = []
+            for table in ("st", "sb"):
+                for i in ids:
+                    key = "%s:%s" % (table, i)
+                    row = self.row(table, i)
+                    cached = self.r.get(key)
+                    if cached is not None and not cached.startswith("\0") and cached != row:
+                        stale.append("%s: cached %r, row %r" % (key, cached, row))
+            return stale
+
+        # Rounds of concurrent writes and reads, each ending quiet with the invariant checked.
+        rng = random.Random(seed)
+        end = time.monotonic() + STRESS_SECONDS
+        rounds = 0
+        while time.monotonic() < end:
+            rounds += 1
+            deadline = time.monotonic() + rng.uniform(0.5, 1.5)
+            threads = [threading.Thread(target=writer,
+                                        args=(i, random.Random(rng.random()), deadline))
+                       for i in range(STRESS_WRITERS)]
+            threads += [threading.Thread(target=reader,
+                                         args=(STRESS_WRITERS + i, random.Random(rng.random()),
+                                               deadline))
+                        for i in range(STRESS_READERS)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            self.assertEqual(errors, [])
+            quiet()
+            self.assertEqual(stale_keys(), [], "seed %d, round %d" % (seed, rounds))
+        # Read through both sidecaches too: each answers the row.
         for table in ("st", "sb"):
             for i in ids:
                 key = "%s:%s" % (table, i)
@@ -299,7 +311,7 @@ class WriteRacesTest(unittest.TestCase):
                                      self.row(table, i), key)
         races = sum(harness.metric(sc.http, "sidecache_write_races_total", policy="st:*")
                     for sc in (a, b))
-        print("through writes that raced: %d" % races)
+        print("%d rounds; through writes that raced: %d" % (rounds, races))
 
 
 if __name__ == "__main__":
