@@ -5,7 +5,8 @@ PostgreSQL and redis-server with two sidecaches sharing them:
   row lock held by the test orders the commits, a stalled link to Redis delays one cache
   write): the key ends deleted or holding the row, never the older value;
 - a refresh of a `behind` key that read the row before a queued write of that key was
-  flushed, and stores after the flush: the flushed value stays;
+  flushed, and stores after the flush: the flushed value stays; the same with a `through`
+  write committed and cached during the refresh;
 - a randomized run of concurrent writers and readers through both sidecaches (one of them
   behind a slow link), then, once quiet, every cached value equals its row."""
 import os
@@ -26,12 +27,15 @@ CREATE TABLE tt (id text PRIMARY KEY, v text);
 CREATE TABLE bt (id text PRIMARY KEY, v text);
 CREATE TABLE st (id text PRIMARY KEY, v text);
 CREATE TABLE sb (id text PRIMARY KEY, v text);
+CREATE TABLE tr (id text PRIMARY KEY, v text);
 """
 
 POLICIES = """    - {match: "t:*", table: tt, key_column: id, value_column: v, ttl: 60s,
        xfetch_beta: 0, write: through}
     - {match: "b:*", table: bt, key_column: id, value_column: v, ttl: 1s, ttl_jitter: 0,
        stale_while_revalidate: 60s, xfetch_beta: 0, write: behind}
+    - {match: "tr:*", table: tr, key_column: id, value_column: v, ttl: 1s, ttl_jitter: 0,
+       stale_while_revalidate: 60s, xfetch_beta: 0, write: through}
     - {match: "st:*", table: st, key_column: id, value_column: v, ttl: 1s,
        stale_while_revalidate: 30s, write: through}
     - {match: "sb:*", table: sb, key_column: id, value_column: v, ttl: 1s,
@@ -173,25 +177,35 @@ class WriteRacesTest(unittest.TestCase):
         self.assertGreaterEqual(races, 1)
 
     def test_refresh_racing_a_behind_write_and_its_flush(self):
-        self.pg.psql("INSERT INTO bt VALUES ('1', 'v0') ON CONFLICT (id) DO UPDATE SET v = 'v0'")
-        # W writes and flushes (its flusher takes the queue first); R refreshes through a link
-        # the test can stall.
+        self.refresh_race("b", "bt", behind=True)
+
+    def test_refresh_racing_a_through_write(self):
+        self.refresh_race("tr", "tr", behind=False)
+
+    def refresh_race(self, prefix, table, behind):
+        """A refresh of KEY reads the row (v0), then a write of KEY commits (through) or is
+        queued, flushed and acknowledged (behind) before the refresh stores: v1 stays."""
+        key = prefix + ":1"
+        self.pg.psql("INSERT INTO %s VALUES ('1', 'v0') ON CONFLICT (id) DO UPDATE SET v = 'v0'"
+                     % table)
+        # W writes (and flushes: its flusher takes the queue first); R refreshes through a
+        # link the test can stall.
         w = self.start_sidecache(self.redis.port)
         harness.wait_until(lambda: "flushing as" in w.process.output(), timeout=10,
                            what="W's flusher")
         pending = re.search(r"\(pending (\S+)", w.process.output()).group(1).rstrip(",)")
         r = self.start_sidecache(self.proxy.port)
         cw, cr = w.client(decode_responses=True), r.client(decode_responses=True)
-        self.assertEqual(cr.get("b:1"), "v0")
+        self.assertEqual(cr.get(key), "v0")
         # Past its 1 s TTL (kept 60 s more for stale_while_revalidate), a read refreshes it.
-        harness.wait_until(lambda: 0 < self.r.pttl("b:1") <= 59900, timeout=10,
-                           what="b:1 logically expired")
+        harness.wait_until(lambda: 0 < self.r.pttl(key) <= 59900, timeout=10,
+                           what="%s logically expired" % key)
 
         # The refresh's database read waits for the table lock the test holds.
         holder = PsqlSession(self.pg)
         self.sessions.append(holder)
-        holder.run("BEGIN; LOCK TABLE bt IN ACCESS EXCLUSIVE MODE;")
-        self.assertEqual(cr.get("b:1"), "v0")  # stale, at once; the refresh starts
+        holder.run("BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE;" % table)
+        self.assertEqual(cr.get(key), "v0")  # stale, at once; the refresh starts
         harness.wait_until(lambda: self.lock_waiters() >= 1, timeout=10,
                            what="the refresh waiting for the table lock")
         self.proxy.stall("up")  # the refresh's store will be held
@@ -199,21 +213,22 @@ class WriteRacesTest(unittest.TestCase):
             holder.run("ROLLBACK;")
             harness.wait_until(lambda: self.lock_waiters() == 0 and self.busy_backends() == 0,
                                timeout=10, what="the refresh's read of the row (v0)")
-            # Now a write of the key, queued and flushed by W.
-            self.assertTrue(cw.set("b:1", "v1"))
-            harness.wait_until(lambda: self.row("bt", "1") == "v1" and
-                               not self.r.hexists(pending, "b:1"), timeout=10,
-                               what="the write flushed and acknowledged")
-            self.assertEqual(self.r.get("b:1"), "v1")
-            self.assertGreater(self.r.pttl("b:1"), 0)  # its TTL is back
+            # Now a write of the key: committed and cached (through), or queued, flushed and
+            # acknowledged by W (behind).
+            self.assertTrue(cw.set(key, "v1"))
+            harness.wait_until(lambda: self.row(table, "1") == "v1" and
+                               not self.r.hexists(pending, key), timeout=10,
+                               what="the write committed (and acknowledged)")
+            self.assertEqual(self.r.get(key), "v1")
+            self.assertGreater(self.r.pttl(key), 0)  # behind: its TTL is back
         finally:
             self.proxy.resume("up")
         # A request R sends after the store goes on the same connection, after it.
         self.assertIsNone(cr.get("plain:sync"))
-        self.assertEqual(self.r.get("b:1"), "v1")
-        self.assertEqual(cr.get("b:1"), "v1")
+        self.assertEqual(self.r.get(key), "v1")
+        self.assertEqual(cr.get(key), "v1")
         superseded = harness.metric(r.http, "sidecache_cache_stores_superseded_total",
-                                    policy="b:*")
+                                    policy=prefix + ":*")
         self.assertGreaterEqual(superseded, 1)
 
     def test_randomized_writers_and_readers_leave_every_row_cached_or_absent(self):
