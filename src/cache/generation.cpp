@@ -22,7 +22,11 @@ else
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
-if KEYS[2] and redis.call('HEXISTS', KEYS[2], KEYS[3]) == 1 then return '0' end
+if KEYS[2] then
+  -- Tells the acknowledgements of this node that loads may be watching (see kDoneScript).
+  redis.call('SET', KEYS[2] .. ':loads', '1', 'PX', ARGV[1])
+  if redis.call('HEXISTS', KEYS[2], KEYS[3]) == 1 then return '0' end
+end
 return g
 )lua";
 

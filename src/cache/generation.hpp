@@ -32,7 +32,8 @@ std::string generation_key(std::string_view key);  // "sidecache:gen:<key>"
 // KEYS generation [pending-hash key]; ARGV ttl_ms, "read" | "bump". Makes the generation when
 // absent, bumps it on "bump", and answers it (a bulk string). With a write-behind pending hash:
 // "0" (a value no generation has) when the key has writes queued: the database may still
-// change under a load, which must not be stored.
+// change under a load, which must not be stored. It also sets "<pending-hash>:loads" for the
+// TTL: the node's acknowledgements bump generations only while that key exists.
 extern const std::string_view kGenerationScript;
 
 // A load's store: KEYS key, generation [negative marker key]; ARGV stamp, kind, ttl_ms,

@@ -118,7 +118,8 @@ class WriteScripts(unittest.TestCase):
                 counts[w["k"]] = counts.get(w["k"], 0) + 1
         keys = [STREAM, PENDING, COUNT] + list(counts)
         args = (["sidecache", len(entries)] + [i for i, _ in entries] + [taken] +
-                [x for c in counts.values() for x in (ttl, c)])
+                [x for c in counts.values() for x in (ttl, c)] +
+                ["sidecache:gen:" + k for k in counts])
         return self.done_script(keys=keys, args=args)
 
     def counter(self):
@@ -227,6 +228,7 @@ class WriteScripts(unittest.TestCase):
 
     def test_ttl_comes_back_with_the_last_queued_write(self):
         self.r.set("sidecache:gen:item:1", "100")  # a load of item:1 is running
+        self.r.set(PENDING + ":loads", "1")
         self.enqueue(record("item:1", "set", ["a"]))
         first = self.read(10)
         self.enqueue(record("item:1", "set", ["b"]), record("item:2", "set", ["c"]))
@@ -249,6 +251,7 @@ class WriteScripts(unittest.TestCase):
         self.assertEqual(self.r.exists(COUNT), 0)
 
     def test_trim_keeps_an_older_pending_entry(self):
+        self.r.set("sidecache:gen:item:1", "7")  # no load running: no bump
         for i in range(4):
             self.enqueue(record("item:%d" % i, "set", ["v%d" % i]))
         entries = self.read(10)
@@ -259,6 +262,7 @@ class WriteScripts(unittest.TestCase):
         pending = self.r.xpending(STREAM, "sidecache")
         self.assertEqual(pending["pending"], 1)
         self.assertEqual(self.r.pttl("item:0"), -1)
+        self.assertEqual(self.r.get("sidecache:gen:item:1"), b"7")
         self.done(entries[:1])
         self.assertEqual(self.r.xlen(STREAM), 0)
         self.assertEqual(self.r.xpending(STREAM, "sidecache")["pending"], 0)
@@ -329,6 +333,8 @@ class GenerationScripts(unittest.TestCase):
                                   args=[10000, "read"]), "0")
         self.assertNotEqual(self.gen(keys=["sidecache:gen:j", "sidecache:wbp:{0}", "j"],
                                      args=[10000, "read"]), "0")
+        # The acknowledgements of the node now bump generations, for the load's lifetime.
+        self.assertTrue(0 < self.r.pttl("sidecache:wbp:{0}:loads") <= 10000)
 
     def test_through_finish_caches_only_with_its_own_generation(self):
         g = self.gen(keys=["sidecache:gen:k"], args=[10000, "bump"])
