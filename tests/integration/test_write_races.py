@@ -8,7 +8,8 @@ PostgreSQL and redis-server with two sidecaches sharing them:
   flushed, and stores after the flush: the flushed value stays; the same with a `through`
   write committed and cached during the refresh;
 - a randomized run of concurrent writers and readers through both sidecaches (one of them
-  behind a slow link), then, once quiet, every cached value equals its row."""
+  behind a slow link; `through` strings and hashes, `behind` strings), in rounds: once quiet
+  after each round, every cached value equals its row."""
 import os
 import random
 import re
@@ -28,6 +29,7 @@ CREATE TABLE bt (id text PRIMARY KEY, v text);
 CREATE TABLE st (id text PRIMARY KEY, v text);
 CREATE TABLE sb (id text PRIMARY KEY, v text);
 CREATE TABLE tr (id text PRIMARY KEY, v text);
+CREATE TABLE sh (id text PRIMARY KEY, a text, b text);
 """
 
 POLICIES = """    - {match: "t:*", table: tt, key_column: id, value_column: v, ttl: 60s,
@@ -37,6 +39,8 @@ POLICIES = """    - {match: "t:*", table: tt, key_column: id, value_column: v, t
     - {match: "tr:*", table: tr, key_column: id, value_column: v, ttl: 1s, ttl_jitter: 0,
        stale_while_revalidate: 60s, xfetch_beta: 0, write: through}
     - {match: "st:*", table: st, key_column: id, value_column: v, ttl: 1s,
+       stale_while_revalidate: 30s, write: through}
+    - {match: "sh:*", table: sh, key_column: id, mapping: hash, columns: [a, b], ttl: 1s,
        stale_while_revalidate: 30s, write: through}
     - {match: "sb:*", table: sb, key_column: id, value_column: v, ttl: 1s,
        stale_while_revalidate: 30s, write: behind}
@@ -236,6 +240,8 @@ class WriteRacesTest(unittest.TestCase):
         for table in ("st", "sb"):
             self.pg.psql("DELETE FROM %s; " % table + " ".join(
                 "INSERT INTO %s VALUES ('%s', 'init');" % (table, i) for i in ids))
+        self.pg.psql("DELETE FROM sh; " + " ".join(
+            "INSERT INTO sh VALUES ('%s', 'init', 'init');" % i for i in ids))
         # One sidecache reaches Redis over a slow link: its cache writes land late, the
         # interleavings the races need.
         self.proxy.delay(3, "up")
@@ -252,8 +258,11 @@ class WriteRacesTest(unittest.TestCase):
             try:
                 while time.monotonic() < deadline:
                     c = rng.choice(clients[n])
-                    key = "%s:%s" % (rng.choice(("st", "sb")), rng.choice(ids))
-                    if rng.random() < 0.1:
+                    prefix = rng.choice(("st", "sb", "sh"))
+                    key = "%s:%s" % (prefix, rng.choice(ids))
+                    if prefix == "sh":
+                        c.hset(key, rng.choice("ab"), "w%d-%d" % (n, rng.randrange(1 << 30)))
+                    elif rng.random() < 0.1:
                         c.delete(key)  # the cached copy only
                     else:
                         c.set(key, "w%d-%d" % (n, rng.randrange(1 << 30)))
@@ -263,14 +272,16 @@ class WriteRacesTest(unittest.TestCase):
         def reader(n, rng, deadline):
             try:
                 while time.monotonic() < deadline:
-                    rng.choice(clients[n]).get("%s:%s" % (rng.choice(("st", "sb")),
-                                                           rng.choice(ids)))
+                    c = rng.choice(clients[n])
+                    prefix = rng.choice(("st", "sb", "sh"))
+                    key = "%s:%s" % (prefix, rng.choice(ids))
+                    c.hgetall(key) if prefix == "sh" else c.get(key)
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
         def loads():
             return sum(harness.metric(sc.http, "sidecache_cache_keys_loaded_total", policy=p)
-                       for sc in (a, b) for p in ("st:*", "sb:*"))
+                       for sc in (a, b) for p in ("st:*", "sb:*", "sh:*"))
 
         def quiet():
             """The write-behind queue drained and no load running in either sidecache."""
@@ -294,6 +305,12 @@ class WriteRacesTest(unittest.TestCase):
                     cached = self.r.get(key)
                     if cached is not None and not cached.startswith("\0") and cached != row:
                         stale.append("%s: cached %r, row %r" % (key, cached, row))
+            for i in ids:
+                key = "sh:" + i
+                a_, b_ = self.pg.psql("SELECT a, b FROM sh WHERE id = '%s'" % i)[0]
+                cached = self.r.hgetall(key)
+                if cached and cached != {"a": a_, "b": b_}:
+                    stale.append("%s: cached %r, row %r" % (key, cached, (a_, b_)))
             return stale
 
         # Rounds of concurrent writes and reads, each ending quiet with the invariant checked.
@@ -324,8 +341,13 @@ class WriteRacesTest(unittest.TestCase):
                 for sc in (a, b):
                     self.assertEqual(sc.client(decode_responses=True).get(key),
                                      self.row(table, i), key)
-        races = sum(harness.metric(sc.http, "sidecache_write_races_total", policy="st:*")
-                    for sc in (a, b))
+        for i in ids:
+            a_, b_ = self.pg.psql("SELECT a, b FROM sh WHERE id = '%s'" % i)[0]
+            for sc in (a, b):
+                self.assertEqual(sc.client(decode_responses=True).hgetall("sh:" + i),
+                                 {"a": a_, "b": b_})
+        races = sum(harness.metric(sc.http, "sidecache_write_races_total", policy=p)
+                    for sc in (a, b) for p in ("st:*", "sh:*"))
         print("%d rounds; through writes that raced: %d" % (rounds, races))
 
 
