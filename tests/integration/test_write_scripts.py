@@ -1,9 +1,11 @@
 """The write-behind Lua scripts (kEnqueueScript in src/write/queue_layout.cpp, kDoneScript in
-src/writeback/queue.cpp) and the write-generation scripts (src/cache/generation.cpp) run directly against a real redis-server, with states the end-to-end tests cannot set up on purpose: several
-writes in one enqueue call (one reply each, one stream entry, queue bound counted inside the
-call, a miss), the plain-SET script, a call that fails writing nothing, a key whose queued
-writes span two acknowledgements (no TTL until the last), stream trimming with an older entry
-still pending, and a queue of the previous layout (one write per entry, pending counts)."""
+src/writeback/queue.cpp) and the write-generation scripts (src/cache/generation.cpp) run
+directly against a real redis-server, with states the end-to-end tests cannot set up on
+purpose: several writes in one enqueue call (one reply each, one stream entry, queue bound
+counted inside the call, a miss), the plain-SET script, a call that fails writing nothing, a
+key whose queued writes span two acknowledgements (no TTL until the last), stream trimming with
+an older entry still pending, a queue of the previous layout (one write per entry, pending
+counts), and generations made, bumped and compared."""
 import os
 import re
 import sys
