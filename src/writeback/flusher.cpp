@@ -10,7 +10,6 @@
 #include <unordered_set>
 
 #include "backend/blocking_client.hpp"
-#include "cache/generation.hpp"
 #include "db/database.hpp"
 #include "writeback/security_book.hpp"
 
@@ -269,7 +268,7 @@ struct Flusher::Impl {
     std::vector<std::string> args{
         "EVAL",         std::string(kDoneScript), std::to_string(3 + keys.size()),
         o.queue.stream, o.queue.pending,          o.queue.count};
-    args.reserve(args.size() + 4 + ids.size() + 4 * keys.size());
+    args.reserve(args.size() + 4 + ids.size() + 3 * keys.size());
     for (const auto& [key, k] : keys) args.emplace_back(key);
     args.insert(args.end(), {std::string(kGroup), std::to_string(ids.size())});
     for (const auto id : ids) args.emplace_back(id);
@@ -278,7 +277,6 @@ struct Flusher::Impl {
       args.push_back(std::to_string(k.ttl));
       args.push_back(std::to_string(k.writes));
     }
-    for (const auto& [key, k] : keys) args.push_back(cache::generation_key(key));
     auto r = command(args);
     if (!r || r->is_error()) {
       spdlog::warn("write-behind: node {}: acknowledging failed: {}", o.node_name,

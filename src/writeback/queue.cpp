@@ -250,7 +250,7 @@ if #KEYS > 3 then
   each_slice(keys, function(...)
     for _, v in ipairs(redis.call('HMGET', KEYS[2], ...)) do cur[#cur + 1] = v end
   end)
-  local gone, gone_at, still = {}, {}, {}
+  local gone, still = {}, {}
   for i = 1, #keys do
     local at = 2 + n + 2 * i  -- ARGV[at]: ttl, ARGV[at + 1]: writes
     local c = cur[i]
@@ -272,20 +272,18 @@ if #KEYS > 3 then
     end
     if done then
       gone[#gone + 1] = keys[i]
-      gone_at[#gone_at + 1] = i
       if tonumber(ARGV[at]) > 0 then redis.call('PEXPIRE', keys[i], ARGV[at]) end
     end
   end
   each_slice(gone, function(...) redis.call('HDEL', KEYS[2], ...) end)
   each_slice(still, function(...) redis.call('HSET', KEYS[2], ...) end)
-  -- The write generations of the keys whose last queued write is written (ARGV after the
-  -- pairs, when given) go up where a load made one: a load that read the row before this
-  -- commit must not store it (cache/generation.hpp). Only while such a load may be running
-  -- (its generation read set "<pending>:loads"); one MGET per slice, no Lua call per key.
-  local g0 = 3 + n + 2 * #keys
-  if ARGV[g0 + 1] and #gone_at > 0 and redis.call('EXISTS', KEYS[2] .. ':loads') == 1 then
+  -- The write generations of the keys whose last queued write is written go up where a load
+  -- made one: a load that read the row before this commit must not store it
+  -- (cache/generation.hpp). Only while such a load may be running (its generation read set
+  -- "<pending>:loads"); then one MGET per slice, no Lua call per key.
+  if #gone > 0 and redis.call('EXISTS', KEYS[2] .. ':loads') == 1 then
     local gens, made = {}, {}
-    for j = 1, #gone_at do gens[j] = ARGV[g0 + gone_at[j]] end
+    for j = 1, #gone do gens[j] = 'sidecache:gen:' .. gone[j] end
     each_slice(gens, function(...)
       for _, v in ipairs(redis.call('MGET', ...)) do made[#made + 1] = v end
     end)

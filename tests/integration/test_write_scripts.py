@@ -120,8 +120,7 @@ class WriteScripts(unittest.TestCase):
                 counts[w["k"]] = counts.get(w["k"], 0) + 1
         keys = [STREAM, PENDING, COUNT] + list(counts)
         args = (["sidecache", len(entries)] + [i for i, _ in entries] + [taken] +
-                [x for c in counts.values() for x in (ttl, c)] +
-                ["sidecache:gen:" + k for k in counts])
+                [x for c in counts.values() for x in (ttl, c)])
         return self.done_script(keys=keys, args=args)
 
     def counter(self):
