@@ -20,6 +20,7 @@
 // their lease beside the key for every policy (the key holds the value being refreshed).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <random>
@@ -59,6 +60,11 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
     std::string token;          // the lease token when this sidecache holds the key's lease
     bool miss = true;           // loaded because a read missed (false: refresh, warming)
     bool lease_in_key = false;  // the lease is the key itself holding lease_marker(token)
+    // Write policies without a lease in the key: the key's write generation read before the
+    // database read ("0" when it could not be read), and when (cache/generation.hpp).
+    bool stamped = false;
+    std::string stamp{};
+    std::chrono::steady_clock::time_point stamped_at{};
   };
 
  private:
@@ -93,13 +99,18 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   // Loads `keys` now, or gathers misses for one batched call (load_batch_window).
   void fetch(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
   void fetch_now(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys);
+  // Reads the write generation of the keys that need it (see KeyLoad::stamp), then fetches.
+  bool stamp(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad>& keys);
   void flush_batch(const Snapshot* snap, std::size_t index, std::uint64_t id);
   void on_fetched(const SnapPtr& snap, std::size_t index, const std::vector<KeyLoad>& keys,
                   const db::FetchResult& result, std::chrono::nanoseconds took);
   void store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
              std::shared_ptr<LoadResult> loaded);
-  void store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
-                    std::shared_ptr<LoadResult> loaded);
+  void store_hooked(StoreHook& hook, const Policy& p, const std::shared_ptr<PolicyStats>& stats,
+                    const KeyLoad& k, std::shared_ptr<LoadResult> loaded);
+  // A load with a generation stamp: stored only if the key's write generation did not change.
+  void store_stamped(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
+                     std::shared_ptr<LoadResult> loaded);
   void release_lease(const KeyLoad& key);
   void warm_next(const std::shared_ptr<Warm>& w);
 

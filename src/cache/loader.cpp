@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cache/engine.hpp"
+#include "cache/generation.hpp"
 #include "cache/store_hook.hpp"
 #include "resp/reply.hpp"
 
@@ -172,7 +173,46 @@ void Engine::flush_batch(const Snapshot* snap, std::size_t index, std::uint64_t 
   fetch_now(batch.snap, index, std::move(batch.keys));
 }
 
+// A load of a write policy that cannot rely on a lease in the key (refreshes, warming, hash
+// policies, policies without a lease, write-behind) reads the key's write generation before
+// the database, and stores only if it has not changed (store_stamped, or the store hook): a
+// write that committed while the load read the row has changed it. True: the generations are
+// being read, fetch_now runs again when they are.
+bool Engine::stamp(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad>& keys) {
+  const Policy& p = snap->policy(index);
+  if (p.config.write == config::WriteMode::kNone) return false;
+  std::vector<std::size_t> need;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!keys[i].lease_in_key && !keys[i].stamped) need.push_back(i);
+  }
+  if (need.empty()) return false;
+  const auto hook = shared_->store_hook();
+  const bool hooked = hook && hook->takes(p);
+  auto shared_keys = std::make_shared<std::vector<KeyLoad>>(std::move(keys));
+  auto pending = std::make_shared<std::size_t>(need.size());
+  auto self = shared_from_this();
+  const std::string ttl = std::to_string(kGenerationTtl.count());
+  for (const std::size_t i : need) {
+    KeyLoad& k = (*shared_keys)[i];
+    k.stamped = true;
+    k.stamp = "0";
+    k.stamped_at = runtime_->now();
+    const std::string queue = hooked ? hook->pending_hash(*nodes_, k.key) : std::string();
+    std::vector<std::string> args{"EVAL", std::string(kGenerationScript), queue.empty() ? "1" : "3",
+                                  generation_key(k.key)};
+    if (!queue.empty()) args.insert(args.end(), {queue, k.key});
+    args.insert(args.end(), {ttl, "read"});
+    redis(k.key, command(std::span<const std::string>(args)), false, 0,
+          [self, snap, index, shared_keys, pending, i](std::string_view reply) {
+            if (const auto g = bulk_payload(reply)) (*shared_keys)[i].stamp = std::string(*g);
+            if (--*pending == 0) self->fetch_now(snap, index, std::move(*shared_keys));
+          });
+  }
+  return true;
+}
+
 void Engine::fetch_now(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad> keys) {
+  if (stamp(snap, index, keys)) return;
   PolicyStats& st = *snap->stats[index];
   st.loads.add();
   st.keys_loaded.add(keys.size());
@@ -245,8 +285,9 @@ void Engine::on_fetched(const SnapPtr& snap, std::size_t index, const std::vecto
 void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
                    std::shared_ptr<LoadResult> loaded) {
   if (const auto hook = shared_->store_hook(); hook && hook->takes(p)) {
-    return store_hooked(*hook, p, k, std::move(loaded));
+    return store_hooked(*hook, p, stats, k, std::move(loaded));
   }
+  if (k.stamped) return store_stamped(p, stats, k, std::move(loaded));
   const bool in_key = !p.is_hash();  // the markers are in the key (no hook takes p)
   const bool value = loaded->kind == LoadResult::Kind::kValue;
   std::vector<std::string> requests;
@@ -301,14 +342,20 @@ void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, c
 
 // A policy the store hook takes (write-behind) is stored by the hook, which may keep a newer
 // cached value; the readers waiting for the load get what it says.
-void Engine::store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
+void Engine::store_hooked(StoreHook& hook, const Policy& p,
+                          const std::shared_ptr<PolicyStats>& stats, const KeyLoad& k,
                           std::shared_ptr<LoadResult> loaded) {
   const bool has_value = loaded->kind == LoadResult::Kind::kValue;
   const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
   const std::int64_t negative_ms = has_value ? 0 : p.config.negative_ttl.count();
   auto self = shared_from_this();
-  hook.store(*nodes_, StoreRequest{k.key, p.is_hash(), k.miss, loaded, ttl},
-             [self, k, loaded, negative_ms](StoreOutcome outcome) {
+  std::string stamp;
+  if (k.stamped) {
+    stamp = runtime_->now() - k.stamped_at < kGenerationTtl / 2 ? k.stamp : std::string("0");
+  }
+  hook.store(*nodes_, StoreRequest{k.key, p.is_hash(), k.miss, loaded, ttl, std::move(stamp)},
+             [self, k, loaded, negative_ms, stats](StoreOutcome outcome) {
+               if (outcome.superseded) stats->stores_superseded.add();
                self->release_lease(k);
                if (outcome.stored && negative_ms > 0) {
                  const std::string neg = negative_key(k.key);
@@ -317,6 +364,59 @@ void Engine::store_hooked(StoreHook& hook, const Policy& p, const KeyLoad& k,
                }
                self->shared_->flights().finish(k.key, outcome.result ? outcome.result : loaded);
              });
+}
+
+void Engine::store_stamped(const Policy& p, const std::shared_ptr<PolicyStats>& stats,
+                           const KeyLoad& k, std::shared_ptr<LoadResult> loaded) {
+  // Past half the generation's TTL it may have expired and come back: not stored ("0" is no
+  // generation's value).
+  const std::string stamp =
+      runtime_->now() - k.stamped_at < kGenerationTtl / 2 ? k.stamp : std::string("0");
+  const std::int64_t negative_ms = p.config.negative_ttl.count();
+  std::vector<std::string> keys{k.key, generation_key(k.key)};
+  std::vector<std::string> argv{stamp};
+  std::string negative_after;  // a hash policy's negative marker on another node
+  if (loaded->kind == LoadResult::Kind::kValue) {
+    const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
+    argv.insert(argv.end(), {loaded->value.is_hash ? "h" : "s", std::to_string(ttl.count())});
+    if (loaded->value.is_hash) {
+      for (const auto& [f, v] : loaded->value.fields) argv.insert(argv.end(), {f, v});
+    } else {
+      argv.push_back(loaded->value.text);
+    }
+  } else if (!p.is_hash() && negative_ms > 0) {
+    argv.insert(argv.end(), {"s", std::to_string(negative_ms), std::string(kNegativeMarker)});
+  } else {
+    argv.insert(argv.end(), {"a", std::to_string(negative_ms)});
+    if (p.is_hash() && negative_ms > 0) {
+      std::string neg = negative_key(k.key);
+      if (nodes_->node_for_key(neg) == nodes_->node_for_key(k.key)) {
+        keys.push_back(std::move(neg));
+      } else {
+        negative_after = std::move(neg);
+      }
+    }
+  }
+  std::vector<std::string> args{"EVAL", std::string(kStoreIfGenerationScript),
+                                std::to_string(keys.size())};
+  args.insert(args.end(), keys.begin(), keys.end());
+  args.insert(args.end(), argv.begin(), argv.end());
+  auto self = shared_from_this();
+  redis(k.key, command(std::span<const std::string>(args)), false, 0,
+        [self, stats, k, negative_after, negative_ms](std::string_view reply) {
+          if (resp::is_error_reply(reply)) {
+            spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
+          } else if (reply.starts_with(":0")) {
+            stats->stores_superseded.add();
+            spdlog::debug("cache: {} was written during its load: the load is not stored", k.key);
+          } else if (!negative_after.empty()) {
+            self->redis(negative_after,
+                        command({"SET", negative_after, "1", "PX", std::to_string(negative_ms)}),
+                        false, 0, [](std::string_view) {});
+          }
+          self->release_lease(k);
+        });
+  shared_->flights().finish(k.key, loaded);
 }
 
 void Engine::release_lease(const KeyLoad& key) {

@@ -32,7 +32,8 @@ struct PolicyStats {
   WorkerCounter stale_swr;            // stale answers within stale_while_revalidate
   WorkerCounter stale_error;          // stale answers after a failed load (stale_if_error)
   WorkerCounter keys_warmed;
-  WorkerCounter stores_superseded;  // loads not stored: a write replaced the lease marker
+  WorkerCounter stores_superseded;  // loads not stored: a write came during the load
+  WorkerCounter write_races;        // through writes that raced another write: key deleted
   std::array<WorkerCounter, kLoadErrorCount> load_errors;  // by LoadError
   // Load latency, with the buckets of sidecache::Histogram.
   std::array<WorkerCounter, Histogram::kBounds.size() + 1> latency_buckets;
@@ -73,9 +74,13 @@ inline constexpr CacheCounterSpec kCacheCounters[] = {
     {"sidecache_cache_keys_warmed_total", "Keys loaded and cached by warming.",
      &PolicyStats::keys_warmed},
     {"sidecache_cache_stores_superseded_total",
-     "Loaded values not stored because a write or invalidation replaced the key's lease marker "
-     "during the load.",
+     "Loaded values not stored because a write or invalidation of the key came during the load "
+     "(it replaced the lease marker, or changed the key's write generation).",
      &PolicyStats::stores_superseded},
+    {"sidecache_write_races_total",
+     "Write-through cache writes that found another write of the key started or finished "
+     "since their own started: the key was deleted instead (the next read loads the row).",
+     &PolicyStats::write_races},
 };
 
 class CacheStats {

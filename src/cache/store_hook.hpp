@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "cache/policy.hpp"
 #include "cache/value.hpp"
@@ -24,11 +25,15 @@ struct StoreRequest {
   bool miss = true;      // loaded because a read missed (false: a refresh or warming)
   LoadResultPtr loaded;  // kValue, or kAbsent (the row is gone)
   Millis ttl{0};         // the physical TTL of a stored value
+  // The key's write generation read before the load (cache/generation.hpp): stored only if it
+  // is unchanged. Empty: not checked.
+  std::string stamp;
 };
 
 struct StoreOutcome {
-  LoadResultPtr result;  // what the readers get: the loaded row, or what the cache holds
-  bool stored = false;   // the loaded row went into Redis (absent: the cached copy is gone)
+  LoadResultPtr result;     // what the readers get: the loaded row, or what the cache holds
+  bool stored = false;      // the loaded row went into Redis (absent: the cached copy is gone)
+  bool superseded = false;  // not stored: the key's write generation changed during the load
 };
 
 class StoreHook {
@@ -40,6 +45,9 @@ class StoreHook {
   // and calls `done` once, on the worker's thread, when Redis has answered.
   virtual void store(NodeSender& nodes, StoreRequest request,
                      std::function<void(StoreOutcome)> done) = 0;
+  // The Redis key whose field `key` says the database may still change under a load of `key`
+  // (write-behind: its queued writes), read with the key's write generation; empty: none.
+  virtual std::string pending_hash(NodeSender& nodes, std::string_view key) const = 0;
 };
 
 }  // namespace sidecache::cache

@@ -21,13 +21,19 @@ using cache::Value;
 // the row: the key has writes queued for the database (its field in `pending`, the
 // pending-count hash on the key's node; empty when unknown), or it exists without a TTL, or,
 // for a load after a miss (`miss`), it was written since the miss. Then the cached value stays
-// and the script answers it, for the waiting readers.
+// and the script answers it, for the waiting readers. With a `stamp` (the key's write
+// generation read before the load, cache/generation.hpp), a generation that changed since (a
+// queued write was flushed during the load) stores nothing either: the readers get the cached
+// value if any, else the loaded row.
 std::string guarded_store_request(std::string_view key, std::string_view pending, bool miss,
-                                  const Value* value, std::int64_t ttl_ms);
+                                  const Value* value, std::int64_t ttl_ms,
+                                  std::string_view stamp = {});
 // What the guarded store did: stored the row, or kept the cached value (`kept`: nullopt when
 // the key is absent). Nullopt: an error reply or not the script's reply.
 struct GuardOutcome {
   bool stored = false;
+  bool superseded = false;  // not stored: the key's write generation changed during the load
+  bool loaded = false;      // not stored, nothing cached: the readers get the loaded row
   std::optional<Value> kept;
 };
 std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash);
@@ -39,6 +45,7 @@ class BehindStore final : public cache::StoreHook {
   bool takes(const cache::Policy& policy) const override;
   void store(NodeSender& nodes, cache::StoreRequest request,
              std::function<void(cache::StoreOutcome)> done) override;
+  std::string pending_hash(NodeSender& nodes, std::string_view key) const override;
 
  private:
   std::vector<std::string> pending_;

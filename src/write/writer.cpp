@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 
+#include "cache/generation.hpp"
 #include "cache/value.hpp"
 #include "resp/errors.hpp"
 #include "resp/reply.hpp"
@@ -35,9 +36,6 @@ std::string db_error_text(const db::Status& status) {
   }
 }
 
-constexpr std::string_view kHsetIfCached =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) "
-    "return 1 end return 0";
 constexpr std::string_view kHsetIfAbsent =
     "if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) "
     "return 1 end return 0";
@@ -91,6 +89,9 @@ struct Writer::Task {
   bool waited = false;
   std::int64_t added = 0;  // HSET (through, invalidate): fields the row did not have
   std::string reply;       // when set, the reply (an increment's sum)
+  // through: the key's write generation taken before the database write (empty: none, so the
+  // cache write becomes a delete).
+  std::string generation;
 };
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
@@ -202,8 +203,22 @@ void Writer::start(const OpPtr& op) {
   if (mode == WriteMode::kBehind) {
     return run_behind(op, w.op != Op::kSet);
   }
-  if (w.op == Op::kIncr || w.op == Op::kHincr) return run_increment(op);
-  run_database_first(op);
+  const bool increment = w.op == Op::kIncr || w.op == Op::kHincr;
+  // A through write that caches its value takes a new write generation first (see
+  // cache/generation.hpp): a write of the key by anyone else until it finishes makes it delete
+  // the key instead, whatever order the commits and the cache writes come in.
+  if (mode != WriteMode::kThrough || w.policy->config.mapping == config::ValueMapping::kJson) {
+    return increment ? run_increment(op) : run_database_first(op);
+  }
+  auto self = shared_from_this();
+  const std::string ttl = std::to_string(cache::kGenerationTtl.count());
+  redis(w.key,
+        cache::command(
+            {"EVAL", cache::kGenerationScript, "1", cache::generation_key(w.key), ttl, "bump"}),
+        op->target.lane, [self, op, increment](std::string_view reply) {
+          if (const auto g = cache::bulk_payload(reply)) op->generation = std::string(*g);
+          increment ? self->run_increment(op) : self->run_database_first(op);
+        });
 }
 
 void Writer::run_database_first(const OpPtr& op) {
@@ -308,7 +323,9 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   auto self = shared_from_this();
   // A json value is the whole row as the database returns it: the next read loads it.
   if (p.config.write == WriteMode::kInvalidate || p.config.mapping == config::ValueMapping::kJson) {
-    redis(w.key, cache::command({"DEL", w.key}), lane, [self, op, ok](std::string_view reply) {
+    const auto request = cache::command(
+        {"EVAL", cache::kDeleteBumpScript, "2", w.key, cache::generation_key(w.key), "DEL"});
+    redis(w.key, request, lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
         self->shared_->stats->write_errors.add();
         return self->finish(op, error_reply(errors::cache_delete_failed(error_text(reply))));
@@ -317,29 +334,43 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
     });
     return;
   }
-  // through
-  std::string request;
+  // through: cached only if no other write of the key started or finished since this one
+  // took its generation (else deleted; the next read loads the row).
+  std::vector<std::string> args{"EVAL",
+                                std::string(cache::kThroughFinishScript),
+                                "2",
+                                w.key,
+                                cache::generation_key(w.key),
+                                op->generation,
+                                w.op == Op::kSet ? "s" : "h"};
   if (w.op == Op::kSet) {
     const auto ttl = cache::jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
-    request = cache::command({"SET", w.key, w.value, "PX", std::to_string(ttl.count())});
+    args.push_back(std::to_string(ttl.count()));
+    args.push_back(w.value);
   } else {
     // A hash is updated only when cached: a partial hash would read as the whole row.
-    std::vector<std::string> args{"EVAL", std::string(kHsetIfCached), "1", w.key};
+    args.emplace_back("0");
     for (const auto& [f, v] : w.fields) {
       args.push_back(f);
       args.push_back(v);
     }
-    request = cache::command(std::span<const std::string>(args));
   }
   const std::string key = w.key;
-  redis(key, std::move(request), lane, [self, op, ok, key, lane](std::string_view reply) {
-    if (!resp::is_error_reply(reply)) return self->finish(op, ok);
-    // The database has the new value, the cache may hold an older one: drop it.
-    self->shared_->stats->cache_repairs.add();
-    spdlog::warn("write: through: caching {} failed ({}); key deleted", key, error_text(reply));
-    self->redis(key, cache::command({"DEL", key}), lane,
-                [self, op, ok](std::string_view) { self->finish(op, ok); });
-  });
+  redis(key, cache::command(std::span<const std::string>(args)), lane,
+        [self, op, ok, key, lane](std::string_view reply) {
+          if (reply.starts_with(":0")) {
+            const KeyWrite& kw = op->c.writes.front();
+            op->snap->stats[kw.policy->index]->write_races.add();
+            spdlog::debug("write: through: {} raced another write: key deleted", key);
+          }
+          if (!resp::is_error_reply(reply)) return self->finish(op, ok);
+          // The database has the new value, the cache may hold an older one: drop it.
+          self->shared_->stats->cache_repairs.add();
+          spdlog::warn("write: through: caching {} failed ({}); key deleted", key,
+                       error_text(reply));
+          self->redis(key, cache::command({"DEL", key}), lane,
+                      [self, op, ok](std::string_view) { self->finish(op, ok); });
+        });
 }
 
 void Writer::run_behind(const OpPtr& op, bool must_exist) {
@@ -476,6 +507,15 @@ void Writer::run_del(const OpPtr& op) {
     };
     for (std::size_t i = 0; i < keys.size(); ++i) {
       const auto& [key, how] = keys[i];
+      if (how == How::kPlain && i < op->c.writes.size()) {
+        // A key of an invalidate / through policy: its row may have just been deleted, so a
+        // load or a through write racing this delete must not cache the row it saw.
+        self->redis(key,
+                    cache::command({"EVAL", cache::kDeleteBumpScript, "2", key,
+                                    cache::generation_key(key), verb}),
+                    op->target.lane, on_reply);
+        continue;
+      }
       if (how == How::kPlain) {
         self->redis(key, cache::command({verb, key}), op->target.lane, on_reply);
         continue;

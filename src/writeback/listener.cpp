@@ -7,6 +7,7 @@
 
 #include "backend/blocking_client.hpp"
 #include "backend/node_stream.hpp"
+#include "cache/generation.hpp"
 #include "db/notifications.hpp"
 #include "route/ketama_ring.hpp"
 
@@ -46,7 +47,10 @@ void Listener::run() {
           std::chrono::milliseconds(1000));
     }
     nodes[n]->set_security(security_->get(n));  // for its next connect
-    const std::vector<std::string> args{"DEL", key};
+    // The write generation goes up too: a load of a write policy that read the row before the
+    // notified commit does not store it (cache/generation.hpp).
+    const std::vector<std::string> args{
+        "EVAL", std::string(cache::kDeleteBumpScript), "2", key, cache::generation_key(key), "DEL"};
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (nodes[n]->command(args)) {
         stats_->invalidations.fetch_add(1, std::memory_order_relaxed);

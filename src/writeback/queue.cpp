@@ -277,6 +277,20 @@ if #KEYS > 3 then
   end
   each_slice(gone, function(...) redis.call('HDEL', KEYS[2], ...) end)
   each_slice(still, function(...) redis.call('HSET', KEYS[2], ...) end)
+  -- The write generations of the keys whose last queued write is written go up where a load
+  -- made one: a load that read the row before this commit must not store it
+  -- (cache/generation.hpp). Only while such a load may be running (its generation read set
+  -- "<pending>:loads"); then one MGET per slice, no Lua call per key.
+  if #gone > 0 and redis.call('EXISTS', KEYS[2] .. ':loads') == 1 then
+    local gens, made = {}, {}
+    for j = 1, #gone do gens[j] = 'sidecache:gen:' .. gone[j] end
+    each_slice(gens, function(...)
+      for _, v in ipairs(redis.call('MGET', ...)) do made[#made + 1] = v end
+    end)
+    for j = 1, #gens do
+      if made[j] then redis.call('INCR', gens[j]) end
+    end
+  end
 end
 return n
 )lua";

@@ -87,7 +87,9 @@ std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::mi
 // ids. XACK of the ids, then XTRIM MINID below the oldest entry still pending. A key whose
 // pending field names one of the ids (its last queued write is done) is removed from the
 // pending hash and gets its TTL back; a field holding a count (the previous layout) drops by
-// the key's writes, the same at zero.
+// the key's writes, the same at zero. While "<pending>:loads" exists (a load may be running),
+// the write generation ("sidecache:gen:<key>", cache/generation.hpp) of each key whose last
+// queued write is in the ids goes up, where it exists.
 extern const std::string_view kDoneScript;
 // Lease: KEYS lease; ARGV owner, ttl_ms. 1 when the caller holds it (taken or renewed).
 extern const std::string_view kLeaseScript;

@@ -1,9 +1,11 @@
 """The write-behind Lua scripts (kEnqueueScript in src/write/queue_layout.cpp, kDoneScript in
-src/writeback/queue.cpp) run directly against a real redis-server, with states the end-to-end tests cannot set up on purpose: several
-writes in one enqueue call (one reply each, one stream entry, queue bound counted inside the
-call, a miss), the plain-SET script, a call that fails writing nothing, a key whose queued
-writes span two acknowledgements (no TTL until the last), stream trimming with an older entry
-still pending, and a queue of the previous layout (one write per entry, pending counts)."""
+src/writeback/queue.cpp) and the write-generation scripts (src/cache/generation.cpp) run
+directly against a real redis-server, with states the end-to-end tests cannot set up on
+purpose: several writes in one enqueue call (one reply each, one stream entry, queue bound
+counted inside the call, a miss), the plain-SET script, a call that fails writing nothing, a
+key whose queued writes span two acknowledgements (no TTL until the last), stream trimming with
+an older entry still pending, a queue of the previous layout (one write per entry, pending
+counts), and generations made, bumped and compared."""
 import os
 import re
 import sys
@@ -19,7 +21,8 @@ SOURCE = os.environ.get("SIDECACHE_SOURCE_DIR",
 
 def script(name):
     text = ""
-    for path in (("write", "queue_layout.cpp"), ("writeback", "queue.cpp")):
+    for path in (("write", "queue_layout.cpp"), ("writeback", "queue.cpp"),
+                 ("cache", "generation.cpp")):
         with open(os.path.join(SOURCE, "src", *path)) as f:
             text += f.read()
     m = re.search(r'const std::string_view %s = R"lua\((.*?)\)lua";' % name, text, re.S)
@@ -225,10 +228,13 @@ class WriteScripts(unittest.TestCase):
         self.assertEqual(self.r.exists("item:3", "item:4"), 0)
 
     def test_ttl_comes_back_with_the_last_queued_write(self):
+        self.r.set("sidecache:gen:item:1", "100")  # a load of item:1 is running
+        self.r.set(PENDING + ":loads", "1")
         self.enqueue(record("item:1", "set", ["a"]))
         first = self.read(10)
         self.enqueue(record("item:1", "set", ["b"]), record("item:2", "set", ["c"]))
         self.assertEqual(self.done(first), 1)
+        self.assertEqual(self.r.get("sidecache:gen:item:1"), b"100")  # not flushed yet
         # item:1 still has a queued write (a later entry): no TTL; the stream keeps the unread.
         self.assertEqual(self.r.pttl("item:1"), -1)
         self.assertEqual(self.r.hget(PENDING, "item:1"), self.entries()[-1][0].encode())
@@ -236,6 +242,9 @@ class WriteScripts(unittest.TestCase):
         self.assertEqual(self.counter(), 2)
         second = self.read(10)
         self.done(second)
+        # Its last write flushed: the load that read the row before must not store it.
+        self.assertEqual(self.r.get("sidecache:gen:item:1"), b"101")
+        self.assertFalse(self.r.exists("sidecache:gen:item:2"))
         self.assertGreater(self.r.pttl("item:1"), 0)
         self.assertGreater(self.r.pttl("item:2"), 0)
         self.assertEqual(self.r.hlen(PENDING), 0)
@@ -243,6 +252,7 @@ class WriteScripts(unittest.TestCase):
         self.assertEqual(self.r.exists(COUNT), 0)
 
     def test_trim_keeps_an_older_pending_entry(self):
+        self.r.set("sidecache:gen:item:1", "7")  # no load running: no bump
         for i in range(4):
             self.enqueue(record("item:%d" % i, "set", ["v%d" % i]))
         entries = self.read(10)
@@ -253,6 +263,7 @@ class WriteScripts(unittest.TestCase):
         pending = self.r.xpending(STREAM, "sidecache")
         self.assertEqual(pending["pending"], 1)
         self.assertEqual(self.r.pttl("item:0"), -1)
+        self.assertEqual(self.r.get("sidecache:gen:item:1"), b"7")
         self.done(entries[:1])
         self.assertEqual(self.r.xlen(STREAM), 0)
         self.assertEqual(self.r.xpending(STREAM, "sidecache")["pending"], 0)
@@ -286,6 +297,100 @@ class WriteScripts(unittest.TestCase):
         self.done(self.read(10))
         self.assertEqual(self.r.hlen(PENDING), 0)
         self.assertGreater(self.r.pttl("item:2"), 0)
+
+
+
+class GenerationScripts(unittest.TestCase):
+    """The write generation of a key (src/cache/generation.hpp)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.redis = harness.RedisServer(self.tmp.name)
+        self.r = self.redis.client(socket_timeout=5, decode_responses=True)
+        self.gen = self.r.register_script(script("kGenerationScript"))
+        self.finish = self.r.register_script(script("kThroughFinishScript"))
+        self.store = self.r.register_script(script("kStoreIfGenerationScript"))
+        self.delete = self.r.register_script(script("kDeleteBumpScript"))
+
+    def tearDown(self):
+        self.redis.stop()
+        self.tmp.cleanup()
+
+    def test_made_from_time_read_and_bumped(self):
+        g = self.gen(keys=["sidecache:gen:k"], args=[10000, "read"])
+        self.assertTrue(g.isdigit() and len(g) >= 16, g)  # microseconds since the epoch
+        self.assertLessEqual(self.r.pttl("sidecache:gen:k"), 10000)
+        self.assertEqual(self.gen(keys=["sidecache:gen:k"], args=[10000, "read"]), g)
+        self.assertEqual(int(self.gen(keys=["sidecache:gen:k"], args=[10000, "bump"])),
+                         int(g) + 1)
+        # Made again after it expired: larger than any value it had.
+        self.r.delete("sidecache:gen:k")
+        self.assertGreater(int(self.gen(keys=["sidecache:gen:k"], args=[10000, "bump"])),
+                           int(g) + 1)
+
+    def test_a_key_with_queued_writes_has_no_storable_generation(self):
+        self.r.hset("sidecache:wbp:{0}", "k", "1-0")
+        self.assertEqual(self.gen(keys=["sidecache:gen:k", "sidecache:wbp:{0}", "k"],
+                                  args=[10000, "read"]), "0")
+        self.assertNotEqual(self.gen(keys=["sidecache:gen:j", "sidecache:wbp:{0}", "j"],
+                                     args=[10000, "read"]), "0")
+        # The acknowledgements of the node now bump generations, for the load's lifetime.
+        self.assertTrue(0 < self.r.pttl("sidecache:wbp:{0}:loads") <= 10000)
+
+    def test_through_finish_caches_only_with_its_own_generation(self):
+        g = self.gen(keys=["sidecache:gen:k"], args=[10000, "bump"])
+        self.assertEqual(self.finish(keys=["k", "sidecache:gen:k"], args=[g, "s", 5000, "v1"]), 1)
+        self.assertEqual(self.r.get("k"), "v1")
+        self.assertGreater(self.r.pttl("k"), 4000)
+        self.assertEqual(int(self.r.get("sidecache:gen:k")), int(g) + 1)
+        # Two writes overlapping: both delete, whichever finishes first.
+        g1 = self.gen(keys=["sidecache:gen:k"], args=[10000, "bump"])
+        g2 = self.gen(keys=["sidecache:gen:k"], args=[10000, "bump"])
+        self.assertEqual(self.finish(keys=["k", "sidecache:gen:k"], args=[g1, "s", 5000, "a"]), 0)
+        self.assertIsNone(self.r.get("k"))
+        self.r.set("k", "loaded")
+        self.assertEqual(self.finish(keys=["k", "sidecache:gen:k"], args=[g2, "s", 5000, "b"]), 0)
+        self.assertIsNone(self.r.get("k"))
+        # The generation expired meanwhile: deleted too.
+        self.r.set("k", "old")
+        self.r.delete("sidecache:gen:k")
+        self.assertEqual(self.finish(keys=["k", "sidecache:gen:k"], args=[g2, "s", 5000, "c"]), 0)
+        self.assertIsNone(self.r.get("k"))
+        self.assertFalse(self.r.exists("sidecache:gen:k"))
+
+    def test_through_finish_of_a_hash_sets_fields_only_when_cached(self):
+        g = self.gen(keys=["sidecache:gen:h"], args=[10000, "bump"])
+        self.assertEqual(self.finish(keys=["h", "sidecache:gen:h"], args=[g, "h", 0, "f", "1"]), 1)
+        self.assertFalse(self.r.exists("h"))
+        self.r.hset("h", mapping={"f": "0", "g": "x"})
+        g = self.gen(keys=["sidecache:gen:h"], args=[10000, "bump"])
+        self.assertEqual(self.finish(keys=["h", "sidecache:gen:h"], args=[g, "h", 0, "f", "2"]), 1)
+        self.assertEqual(self.r.hgetall("h"), {"f": "2", "g": "x"})
+
+    def test_load_store_only_with_an_unchanged_generation(self):
+        g = self.gen(keys=["sidecache:gen:k"], args=[10000, "read"])
+        self.assertEqual(self.store(keys=["k", "sidecache:gen:k"], args=[g, "s", 5000, "row"]), 1)
+        self.assertEqual(self.r.get("k"), "row")
+        self.delete(keys=["k", "sidecache:gen:k"], args=["DEL"])  # a commit's delete
+        self.assertEqual(self.store(keys=["k", "sidecache:gen:k"], args=[g, "s", 5000, "old"]), 0)
+        self.assertIsNone(self.r.get("k"))
+        g = self.gen(keys=["sidecache:gen:h"], args=[10000, "read"])
+        self.assertEqual(self.store(keys=["h", "sidecache:gen:h"], args=[g, "h", 5000, "a", "1"]),
+                         1)
+        self.assertEqual(self.r.hgetall("h"), {"a": "1"})
+        self.assertEqual(self.store(keys=["h", "sidecache:gen:h", "sidecache:neg:h"],
+                                    args=[g, "a", 3000]), 1)
+        self.assertFalse(self.r.exists("h"))
+        self.assertEqual(self.r.get("sidecache:neg:h"), "1")
+        self.assertEqual(self.store(keys=["x", "sidecache:gen:x"], args=["0", "s", 5000, "v"]), 0)
+
+    def test_delete_bumps_only_an_existing_generation(self):
+        self.r.set("k", "v")
+        self.assertEqual(self.delete(keys=["k", "sidecache:gen:k"], args=["UNLINK"]), 1)
+        self.assertFalse(self.r.exists("sidecache:gen:k"))
+        self.r.set("sidecache:gen:k", "100")
+        self.assertEqual(self.delete(keys=["k", "sidecache:gen:k"], args=["DEL"]), 0)
+        self.assertEqual(self.r.get("sidecache:gen:k"), "101")
 
 
 if __name__ == "__main__":

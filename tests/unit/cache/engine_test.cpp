@@ -642,6 +642,7 @@ class FakeHook final : public StoreHook {
   std::optional<std::string> keep;  // set: the cache is newer, holding this value
   std::vector<StoreRequest> requests;
   bool takes(const Policy& policy) const override { return policy.name() == taken; }
+  std::string pending_hash(NodeSender&, std::string_view) const override { return {}; }
   void store(NodeSender& nodes, StoreRequest request,
              std::function<void(StoreOutcome)> done) override {
     requests.push_back(request);

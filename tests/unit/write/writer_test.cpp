@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cache/engine.hpp"
+#include "cache/generation.hpp"
 #include "resp/parser.hpp"
 #include "write/writer.hpp"
 
@@ -163,6 +164,30 @@ struct Fixture {
     }
     return false;
   }
+  // EVAL of `script` (cache/generation.hpp) sent.
+  bool sent_script(std::string_view script) const {
+    for (const auto& r : redis.requests) {
+      if (r[0] == "EVAL" && r[1] == script) return true;
+    }
+    return false;
+  }
+  // The values the through finish script was asked to cache, in order.
+  std::vector<std::string> finished() const {
+    std::vector<std::string> out;
+    for (const auto& r : redis.requests) {
+      if (r[0] == "EVAL" && r[1] == cache::kThroughFinishScript && r[6] == "s") {
+        out.push_back(r[8]);
+      }
+    }
+    return out;
+  }
+  // Only the through write's generation was taken in Redis.
+  bool only_generation_taken() const {
+    for (const auto& r : redis.requests) {
+      if (r[0] != "EVAL" || r[1] != cache::kGenerationScript) return false;
+    }
+    return !redis.requests.empty();
+  }
 };
 
 TEST_CASE("through: the row first, then the cache with the policy TTL", "[write][writer]") {
@@ -171,14 +196,36 @@ TEST_CASE("through: the row first, then the cache with the policy TTL", "[write]
   f.loop.run();
   CHECK(f.db->written == std::vector<std::string>{"items:1=x"});
   REQUIRE(f.replies->got == std::vector<std::string>{"+OK\r\n"});
-  bool cached = false;
-  for (const auto& r : f.redis.requests) {
-    if (r[0] == "SET") {
-      cached = r[1] == "item:1" && r[2] == "x" && r[3] == "PX";
-      CHECK(std::stoll(r[4]) >= 54000);
+  // The generation first (before the database), then the value if it is unchanged.
+  REQUIRE(f.redis.requests.size() == 2);
+  const auto& take = f.redis.requests[0];
+  CHECK(take == std::vector<std::string>{"EVAL", std::string(cache::kGenerationScript), "1",
+                                         "sidecache:gen:item:1", "10000", "bump"});
+  const auto& r = f.redis.requests[1];
+  REQUIRE(r.size() == 9);
+  CHECK(r[1] == cache::kThroughFinishScript);
+  CHECK(r[3] == "item:1");
+  CHECK(r[4] == "sidecache:gen:item:1");
+  CHECK(r[6] == "s");
+  CHECK(std::stoll(r[7]) >= 54000);
+  CHECK(r[8] == "x");
+}
+
+TEST_CASE("through: the generation taken is the one the cache write compares", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    if (a[0] == "EVAL" && a[1] == cache::kGenerationScript) {
+      return std::string("$16\r\n1765000000000042\r\n");
     }
-  }
-  CHECK(cached);
+    return std::string(":0\r\n");  // another write came meanwhile: the key was deleted
+  };
+  REQUIRE(f.send({"SET", "item:1", "x"}));
+  f.loop.run();
+  CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
+  REQUIRE(f.redis.requests.size() == 2);
+  CHECK(f.redis.requests[1][5] == "1765000000000042");
+  CHECK(f.cache_shared->snapshot()->stats[0]->write_races.get() == 1);
+  CHECK(f.stats->cache_repairs.get() == 0);
 }
 
 TEST_CASE("a reload changes the write mode of the next write", "[write][writer][reload]") {
@@ -207,7 +254,7 @@ TEST_CASE("a write in flight during a reload finishes with its own policy",
   jobs.clear();
   f.loop.run();
   CHECK(f.db->written == std::vector<std::string>{"items:1=x"});
-  CHECK(f.sent("SET"));  // through: cached, not deleted
+  CHECK(f.finished() == std::vector<std::string>{"x"});  // through: cached, not deleted
   REQUIRE(f.send({"SET", "item:2", "y"}));
   f.loop.run();
   CHECK(f.db->written.back() == "elsewhere:2=y");
@@ -220,14 +267,15 @@ TEST_CASE("through: a database error answers an error and leaves Redis alone", "
   f.loop.run();
   REQUIRE(f.replies->got.size() == 1);
   CHECK(f.replies->got[0].starts_with("-ERR database unavailable"));
-  CHECK(f.redis.requests.empty());
+  CHECK(f.only_generation_taken());
   CHECK(f.stats->write_errors.get() == 1);
 }
 
 TEST_CASE("through: a failed cache write deletes the key", "[write][writer]") {
   Fixture f(config::WriteMode::kThrough);
   f.redis.answer = [](const std::vector<std::string>& a) {
-    return a[0] == "SET" ? std::string("-ERR OOM\r\n") : std::string(":1\r\n");
+    return a[0] == "EVAL" && a[1] == cache::kThroughFinishScript ? std::string("-ERR OOM\r\n")
+                                                                 : std::string(":1\r\n");
   };
   REQUIRE(f.send({"SET", "item:1", "x"}));
   f.loop.run();
@@ -243,11 +291,7 @@ TEST_CASE("through: INCRBY adds in the database, then caches the sum", "[write][
   f.loop.run();
   CHECK(f.db->written == std::vector<std::string>{"items:7.v+=5", "items:7.v+=-1"});
   CHECK(f.replies->got == std::vector<std::string>{":5\r\n", ":4\r\n"});
-  std::vector<std::string> cached;
-  for (const auto& r : f.redis.requests) {
-    if (r[0] == "SET") cached.push_back(r[2]);
-  }
-  CHECK(cached == std::vector<std::string>{"5", "4"});
+  CHECK(f.finished() == std::vector<std::string>{"5", "4"});
 }
 
 TEST_CASE("invalidate: INCR adds in the database, then deletes the key", "[write][writer]") {
@@ -255,7 +299,7 @@ TEST_CASE("invalidate: INCR adds in the database, then deletes the key", "[write
   REQUIRE(f.send({"INCR", "item:8"}));
   f.loop.run();
   CHECK(f.replies->got == std::vector<std::string>{":1\r\n"});
-  CHECK(f.sent("DEL"));
+  CHECK(f.sent_script(cache::kDeleteBumpScript));
   CHECK_FALSE(f.sent("SET"));
 }
 
@@ -266,7 +310,7 @@ TEST_CASE("through: a refused increment is an error and leaves Redis alone", "[w
   f.loop.run();
   REQUIRE(f.replies->got.size() == 1);
   CHECK(f.replies->got[0].find("not an integer") != std::string::npos);
-  CHECK(f.redis.requests.empty());
+  CHECK(f.only_generation_taken());
 }
 
 TEST_CASE("invalidate: the row, then DEL of the key", "[write][writer]") {
@@ -274,7 +318,7 @@ TEST_CASE("invalidate: the row, then DEL of the key", "[write][writer]") {
   REQUIRE(f.send({"SET", "item:2", "y"}));
   f.loop.run();
   CHECK(f.db->written == std::vector<std::string>{"items:2=y"});
-  CHECK(f.sent("DEL"));
+  CHECK(f.sent_script(cache::kDeleteBumpScript));
   CHECK_FALSE(f.sent("SET"));
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n"});
 }
@@ -282,7 +326,8 @@ TEST_CASE("invalidate: the row, then DEL of the key", "[write][writer]") {
 TEST_CASE("invalidate: a failed DEL after the commit is a well-formed error", "[write][writer]") {
   Fixture f(config::WriteMode::kInvalidate);
   f.redis.answer = [](const std::vector<std::string>& a) {
-    return a[1] == "item:2" ? std::string("-ERR node n0 is down\r\n") : std::string(":0\r\n");
+    return a.size() > 3 && a[3] == "item:2" ? std::string("-ERR node n0 is down\r\n")
+                                            : std::string(":0\r\n");
   };
   REQUIRE(f.send({"SET", "item:2", "y"}));
   f.loop.run();
