@@ -20,19 +20,11 @@
 #include "cache/shared.hpp"
 #include "sidecache/node_sender.hpp"
 #include "write/commands.hpp"
+#include "write/enqueue_batches.hpp"
 #include "write/queue_layout.hpp"
 #include "write/stats.hpp"
 
 namespace sidecache::write {
-
-// What every worker's writer shares (thread-safe, read-mostly).
-struct WriterShared {
-  // The policies in force: the read-through engine's snapshot (swapped on reload).
-  std::shared_ptr<cache::Shared> cache;
-  std::shared_ptr<cache::DbRunner> db;  // the database threads (shared with the engine)
-  std::vector<NodeQueue> queues;        // by node index
-  std::shared_ptr<WriteStats> stats;
-};
 
 class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writer> {
  public:
@@ -43,7 +35,7 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
   // `target`, later) or cannot be mapped (an error reply, now). False: route it as usual.
   bool handle(cache::ChainRequest& request, const ReplyTarget& target) override;
   void set_nodes(NodeSender& nodes) override {
-    send_batches();  // to the pool they were made for
+    batches_->set_nodes(nodes);
     nodes_ = &nodes;
   }
   // A command queued inside MULTI: the error to answer when it writes a key of a write policy
@@ -53,27 +45,6 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
  private:
   struct Task;
   using OpPtr = std::shared_ptr<Task>;
-
-  // Enqueue writes waiting for one script call: those of one node and one node connection.
-  struct Batch {
-    std::uint32_t node = 0;
-    std::uint64_t connection = 0;
-    std::uint64_t lane = 0;
-    std::string keys;  // the writes' KEYS as RESP bulks (after stream and pending)
-    std::string args;  // the writes' ARGV as RESP bulks
-    std::size_t key_count = 0;
-    std::size_t arg_count = 0;
-    std::vector<std::function<void(std::string_view)>> replies;  // one per write, in order
-    // While every write is a plain SET of one queue_max, the form of kEnqueueSetsScript too:
-    // keys, negative markers, key value pairs, policy and id of each.
-    bool sets_only = true;
-    std::int64_t queue_max = -1;
-    std::string set_keys;
-    std::string set_negs;
-    std::string set_pairs;
-    std::string set_meta;
-    std::size_t neg_count = 0;
-  };
 
   bool take(cache::ChainRequest& request, const ReplyTarget& target);
   void start(const OpPtr& op);
@@ -87,26 +58,6 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
   void run_del(const OpPtr& op);
   void finish(const OpPtr& op, std::string reply);
 
-  // Adds the write `w` (`op`: set | incr | hset | hincr | del) to the next enqueue script call
-  // of `node`: one EVALSHA (EVAL on NOSCRIPT) carries the writes that arrive in one turn of
-  // the event loop. `on_reply` gets the write's own reply.
-  void enqueue(std::uint32_t node, const KeyWrite& w, std::string_view op, bool must_exist,
-               std::uint64_t lane, std::function<void(std::string_view)> on_reply);
-  // Sends the enqueue calls waiting to be sent: all of them before any other request leaves
-  // the writer's hands (so a client's pipeline reaches Redis in order) and when a call is
-  // full; at the end of the event-loop turn (`all` false) those of the node connections that
-  // have no enqueue call in flight. The others wait for that call's reply and grow meanwhile
-  // (group commit: under load, one call carries the writes of many clients).
-  void send_batches(bool all = true);
-  void send_batch(Batch batch);
-  // An enqueue call of (node, connection) was answered: sends the batch waiting for it.
-  void call_done(std::uint32_t node, std::uint64_t connection);
-  struct Flight {
-    std::uint32_t node = 0;
-    std::uint64_t connection = 0;
-    std::uint32_t calls = 0;
-  };
-  std::uint32_t& in_flight(std::uint32_t node, std::uint64_t connection);
   // Writes go to the primary.
   void redis(std::string_view key, std::string request, std::uint64_t lane,
              std::function<void(std::string_view)> on_reply) {
@@ -127,9 +78,7 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
   // short (mostly one write): a vector, as a deque allocates two blocks even for one.
   std::unordered_map<std::string, std::vector<OpPtr>> chains_;
 
-  std::vector<Batch> batches_;
-  bool batches_posted_ = false;
-  std::vector<Flight> flights_;  // enqueue calls in flight, per node connection
+  std::shared_ptr<EnqueueBatches> batches_;  // write-behind writes on their way to Redis
 };
 
 }  // namespace sidecache::write
