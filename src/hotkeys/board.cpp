@@ -18,7 +18,7 @@ std::string hash_hex(std::uint64_t hash) {
 std::vector<HotKey> merge(std::span<const Snapshot> snapshots, std::size_t n) {
   struct Merged {
     HotKey key;
-    double present_min_rate = 0;      // the min rates of the snapshots that hold it
+    double present_min_rate = 0;  // the min rates of the snapshots that hold it
     std::uint64_t present_min_count = 0;
   };
   std::unordered_map<std::uint64_t, Merged> keys;

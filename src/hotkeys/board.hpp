@@ -22,20 +22,20 @@ struct Snapshot {
     std::uint64_t count = 0;  // sampled occurrences, aged
     std::uint64_t error = 0;
   };
-  double window_seconds = 0;   // the aged span of time the counts cover
-  std::uint32_t sample = 1;    // one key access in `sample` was counted
-  std::uint64_t min_count = 0; // a key absent here was counted at most this often
-  std::vector<Entry> entries;  // hottest first
+  double window_seconds = 0;    // the aged span of time the counts cover
+  std::uint32_t sample = 1;     // one key access in `sample` was counted
+  std::uint64_t min_count = 0;  // a key absent here was counted at most this often
+  std::vector<Entry> entries;   // hottest first
 };
 
 // A key of the merged view.
 struct HotKey {
   std::uint64_t hash = 0;
-  std::string key;             // at most SpaceSaving::kKeyBytes bytes of it
-  std::uint32_t key_len = 0;   // the key's full length: more than key.size() when cut short
-  double rate = 0;             // estimated requests per second over the aged window
-  std::uint64_t count = 0;     // estimated requests in the aged window (an upper bound)
-  std::uint64_t error = 0;     // count - error <= true requests <= count (before aging)
+  std::string key;            // at most SpaceSaving::kKeyBytes bytes of it
+  std::uint32_t key_len = 0;  // the key's full length: more than key.size() when cut short
+  double rate = 0;            // estimated requests per second over the aged window
+  std::uint64_t count = 0;    // estimated requests in the aged window (an upper bound)
+  std::uint64_t error = 0;    // count - error <= true requests <= count (before aging)
 };
 
 // The `n` hottest keys of the merged snapshots, hottest first. Space-Saving summaries merge by

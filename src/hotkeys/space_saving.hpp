@@ -22,7 +22,7 @@ class SpaceSaving {
 
   struct Counted {
     std::uint64_t hash = 0;
-    std::string_view key;      // the first kKeyBytes bytes, valid until the next change
+    std::string_view key;       // the first kKeyBytes bytes, valid until the next change
     std::uint32_t key_len = 0;  // the key's full length
     std::uint64_t count = 0;
     std::uint64_t error = 0;

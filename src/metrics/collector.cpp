@@ -8,9 +8,9 @@
 #include <limits>
 
 #include "cache/stats.hpp"
-#include "metrics/hotkeys_view.hpp"
 #include "config/config.hpp"
 #include "metrics/families.hpp"
+#include "metrics/hotkeys_view.hpp"
 #include "resp/command_table.hpp"
 
 namespace sidecache::metrics {

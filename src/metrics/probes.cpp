@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view kAllowed = "GET, HEAD";
 constexpr std::array<std::string_view, 4> kPaths = {"/metrics", "/healthz", "/readyz",
-                                                   "/debug/hotkeys"};
+                                                    "/debug/hotkeys"};
 constexpr std::string_view kJsonContentType = "application/json";
 
 HttpReply text(unsigned status, std::string body) {

@@ -57,7 +57,8 @@ TEST_CASE("hotkeys values out of range name the file and line", "[config][hotkey
   CHECK_THAT(error_of(kNodes + "hotkeys:\n  capcity: 10\n"),
              Catch::StartsWith("t.yaml:4:3:") && Catch::Contains("capacity"));
   CHECK_THAT(error_of(kNodes + "hotkeys:\n  capacity: 16\n  metrics_top_n: 20\n"),
-             Catch::StartsWith("t.yaml:4:3: hotkeys: metrics_top_n (20)") && Catch::Contains("must not exceed capacity"));
+             Catch::StartsWith("t.yaml:4:3: hotkeys: metrics_top_n (20)") &&
+                 Catch::Contains("must not exceed capacity"));
 }
 
 }  // namespace

@@ -71,7 +71,9 @@ TEST_CASE("/debug/hotkeys when detection is off", "[metrics][hotkeys]") {
 
 TEST_CASE("hot-key metrics: sketch size always, per-key gauges only when asked",
           "[metrics][hotkeys]") {
-  const auto scrape = [](FakeProcess& fake) { return serialize(Collector(fake.process).Collect()); };
+  const auto scrape = [](FakeProcess& fake) {
+    return serialize(Collector(fake.process).Collect());
+  };
   FakeProcess plain(2);
   plain.process.hotkeys = std::make_shared<hotkeys::Board>(2);
   publish(plain.process, 0, "hot", 100);
