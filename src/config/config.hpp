@@ -197,7 +197,7 @@ struct HotKeysConfig {
   bool enabled = true;
   std::uint32_t capacity = 256;     // keys tracked per worker (Space-Saving counters)
   Millis half_life{10000};          // every count halves this often, so old hot keys fade
-  std::uint32_t sample = 1;         // count one key access in this many, at random (1: all)
+  std::uint32_t sample = 8;         // count one key access in this many, at random (1: all)
   std::uint32_t metrics_top_n = 0;  // sidecache_hotkey_* gauges for the N hottest; 0: none
   bool expose_names = false;        // metric labels name the keys (else a hash of each)
   bool operator==(const HotKeysConfig&) const = default;

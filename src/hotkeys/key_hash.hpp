@@ -27,10 +27,11 @@ inline std::uint64_t key_hash(std::string_view key) {
     h ^= k;
     h *= kMul;
   }
-  const unsigned char* tail = data + blocks * 8;
   const std::size_t rest = len & 7;
   if (rest != 0) {
-    for (std::size_t i = rest; i > 0; --i) h ^= std::uint64_t{tail[i - 1]} << (8 * (i - 1));
+    std::uint64_t tail = 0;  // the reference's byte-wise switch, as one little-endian load
+    std::memcpy(&tail, data + blocks * 8, rest);
+    h ^= tail;
     h *= kMul;
   }
   h ^= h >> kShift;

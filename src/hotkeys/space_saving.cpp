@@ -36,13 +36,17 @@ void SpaceSaving::clear() {
 void SpaceSaving::add(std::uint64_t hash, std::string_view key) {
   ++total_;
   std::uint32_t entry = find(hash);
-  if (entry != kNone) return increment(entry);
+  if (entry != kNone) {
+    if (!entries_[entry].has_text) set_text(entry, key);
+    return increment(entry);
+  }
   if (size_ < capacity_) {
     entry = free_entries_.back();
     free_entries_.pop_back();
     ++size_;
     entries_[entry] = Entry{};
     set_key(entry, hash, key);
+    set_text(entry, key);
     index_insert(entry);
     if (smallest_ != kNone && buckets_[smallest_].count == 1) {
       link(entry, smallest_);
@@ -51,7 +55,9 @@ void SpaceSaving::add(std::uint64_t hash, std::string_view key) {
     }
     return;
   }
-  // Full: the key takes over a counter of the smallest count, which becomes its error.
+  // Full: the key takes over a counter of the smallest count, which becomes its error. Its
+  // text is copied when it comes again: most keys that take a counter over never do, and the
+  // copy is most of what a miss would write.
   entry = buckets_[smallest_].head;
   index_erase(entries_[entry].hash);
   set_key(entry, hash, key);
@@ -138,11 +144,17 @@ void SpaceSaving::set_key(std::uint32_t entry, std::uint64_t hash, std::string_v
   e.hash = hash;
   e.key_len = static_cast<std::uint32_t>(
       std::min<std::size_t>(key.size(), std::numeric_limits<std::uint32_t>::max()));
+  e.has_text = false;
+}
+
+void SpaceSaving::set_text(std::uint32_t entry, std::string_view key) {
   const std::size_t kept = std::min(key.size(), kKeyBytes);
   if (kept > 0) std::memcpy(&keys_[static_cast<std::size_t>(entry) * kKeyBytes], key.data(), kept);
+  entries_[entry].has_text = true;
 }
 
 std::string_view SpaceSaving::key_of(std::uint32_t entry) const {
+  if (!entries_[entry].has_text) return {};
   const std::size_t kept = std::min<std::size_t>(entries_[entry].key_len, kKeyBytes);
   return {&keys_[static_cast<std::size_t>(entry) * kKeyBytes], kept};
 }

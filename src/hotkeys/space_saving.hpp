@@ -7,7 +7,9 @@
 //     (count - error <= true count <= count), and error <= total / capacity.
 // halve() ages the sketch (counts, errors and the total halve, rounded down); counters that
 // reach zero are dropped. Keys are identified by their 64-bit hash alone; up to kKeyBytes of each
-// key's text are kept for display. Single-threaded: one worker owns each sketch. Asio-free.
+// key's text are kept for display, copied when the key takes a free counter or, when it took
+// over a full sketch's counter, on its next occurrence (until then its text is empty).
+// Single-threaded: one worker owns each sketch. Asio-free.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +24,7 @@ class SpaceSaving {
 
   struct Counted {
     std::uint64_t hash = 0;
-    std::string_view key;       // the first kKeyBytes bytes, valid until the next change
+    std::string_view key;       // the first kKeyBytes bytes (see above), valid until a change
     std::uint32_t key_len = 0;  // the key's full length
     std::uint64_t count = 0;
     std::uint64_t error = 0;
@@ -55,6 +57,7 @@ class SpaceSaving {
     std::uint32_t prev = kNone;  // within the bucket
     std::uint32_t next = kNone;
     std::uint32_t key_len = 0;
+    bool has_text = false;  // keys_ holds the key's first bytes
   };
   struct Bucket {
     std::uint64_t count = 0;
@@ -68,7 +71,8 @@ class SpaceSaving {
   void unlink(std::uint32_t entry);  // frees the bucket if it empties
   std::uint32_t new_bucket(std::uint64_t count, std::uint32_t after);  // kNone: the smallest
   void free_bucket(std::uint32_t bucket);
-  void set_key(std::uint32_t entry, std::uint64_t hash, std::string_view key);
+  void set_key(std::uint32_t entry, std::uint64_t hash, std::string_view key);  // not its text
+  void set_text(std::uint32_t entry, std::string_view key);
   std::string_view key_of(std::uint32_t entry) const;
   void drop(std::uint32_t entry);  // removes a counter entirely
 

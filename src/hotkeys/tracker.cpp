@@ -7,6 +7,7 @@ Tracker::Tracker(const config::HotKeysConfig& config, Board* board, std::size_t 
     : config_(config),
       sample_(config.sample == 0 ? 1 : config.sample),
       random_(0x9e3779b97f4a7c15ULL * (worker + 1)),
+      threshold_(~std::uint64_t{0} / sample_),
       sketch_(config.capacity),
       board_(board),
       worker_(worker),
@@ -20,11 +21,14 @@ void Tracker::tick(Clock::time_point now) {
     window_ += std::chrono::duration<double>(now - last_tick_).count();
     last_tick_ = now;
   }
-  if (now - last_halving_ >= config_.half_life) {
+  // One halving per half-life that passed (a worker stalled for several gets them all; after
+  // 64 nothing is left to halve).
+  for (int i = 0; i < 64 && now - last_halving_ >= config_.half_life; ++i) {
     sketch_.halve();
     window_ /= 2;
-    last_halving_ = now;
+    last_halving_ += config_.half_life;
   }
+  if (now - last_halving_ >= config_.half_life) last_halving_ = now;
   if (board_ == nullptr) return;
   scratch_.window_seconds = window_;
   scratch_.sample = sample_;

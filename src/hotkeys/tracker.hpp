@@ -43,12 +43,13 @@ class Tracker {
     random_ ^= random_ << 13;
     random_ ^= random_ >> 7;
     random_ ^= random_ << 17;
-    return random_ % sample_ == 0;
+    return random_ < threshold_;  // a comparison, not a division
   }
 
   config::HotKeysConfig config_;
   std::uint32_t sample_;
   std::uint64_t random_;
+  std::uint64_t threshold_;  // 2^64 / sample_
   SpaceSaving sketch_;
   Board* board_;
   std::size_t worker_;

@@ -113,7 +113,7 @@ def entry_fields(entry):
 def hotkeys_config(http_port, extra=""):
     return ("http:\n  listen: 127.0.0.1:%d\n  ready_min_nodes_up: 0\n"
             "process: {watch_interval: 100ms}\n"
-            "hotkeys:\n  half_life: 1h\n  metrics_top_n: 3\n%s" % (http_port, extra))
+            "hotkeys:\n  half_life: 1h\n  sample: 1\n  metrics_top_n: 3\n%s" % (http_port, extra))
 
 
 class HotKeysTest(unittest.TestCase):

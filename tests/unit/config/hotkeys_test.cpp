@@ -14,12 +14,13 @@ const std::string kNodes = "pool:\n  nodes: [127.0.0.1:7001:1]\n";
 
 using testing::error_of;
 
-TEST_CASE("hotkeys defaults: on, 256 counters, no per-key metrics", "[config][hotkeys]") {
+TEST_CASE("hotkeys defaults: on, 256 counters, 1 in 8 sampled, no per-key metrics",
+          "[config][hotkeys]") {
   const auto config = load_string(kNodes, "t.yaml");
   CHECK(config.hotkeys.enabled);
   CHECK(config.hotkeys.capacity == 256);
   CHECK(config.hotkeys.half_life == 10s);
-  CHECK(config.hotkeys.sample == 1);
+  CHECK(config.hotkeys.sample == 8);
   CHECK(config.hotkeys.metrics_top_n == 0);
   CHECK_FALSE(config.hotkeys.expose_names);
 }
@@ -30,7 +31,7 @@ hotkeys:
   enabled: false
   capacity: 1024
   half_life: 1m
-  sample: 8
+  sample: 1
   metrics_top_n: 20
   expose_names: true
 )",
@@ -38,7 +39,7 @@ hotkeys:
   CHECK_FALSE(config.hotkeys.enabled);
   CHECK(config.hotkeys.capacity == 1024);
   CHECK(config.hotkeys.half_life == 60s);
-  CHECK(config.hotkeys.sample == 8);
+  CHECK(config.hotkeys.sample == 1);
   CHECK(config.hotkeys.metrics_top_n == 20);
   CHECK(config.hotkeys.expose_names);
 }

@@ -21,6 +21,7 @@ config::HotKeysConfig options(std::uint32_t capacity, std::chrono::milliseconds 
   config::HotKeysConfig config;
   config.capacity = capacity;
   config.half_life = half_life;
+  config.sample = 1;
   return config;
 }
 
@@ -124,6 +125,26 @@ TEST_CASE("sampling counts about one in n and scales back", "[hotkeys]") {
   CHECK(top[0].key == "b");
   CHECK(top[0].rate == Approx(30000).epsilon(0.05));
   CHECK(top[1].rate == Approx(10000).epsilon(0.08));
+}
+
+}  // namespace sidecache::hotkeys
+
+namespace sidecache::hotkeys {
+
+TEST_CASE("a stalled worker ages once per half-life that passed", "[hotkeys]") {
+  using namespace std::chrono_literals;
+  Board board(1);
+  const auto t0 = Tracker::Clock::time_point{} + 1h;
+  config::HotKeysConfig config;
+  config.half_life = 1s;
+  config.sample = 1;
+  Tracker tracker(config, &board, 0, t0);
+  for (int i = 0; i < 800; ++i) tracker.record("k");
+  tracker.tick(t0 + 3500ms);  // three half-lives at once
+  CHECK(tracker.window_seconds() == Approx(3.5 / 8));
+  CHECK(tracker.sketch().top(1)[0].count == 100);
+  tracker.tick(t0 + 4s);  // the fourth, on time
+  CHECK(tracker.sketch().top(1)[0].count == 50);
 }
 
 }  // namespace sidecache::hotkeys
