@@ -51,6 +51,8 @@ LOCAL = {
     "command|list": "",
     "config|get": "",
     "acl|whoami": "",
+    "sidecache|hotkeys": "",
+    "sidecache|help": "",
 }
 
 SPLIT = {name: "" for name in ("mget", "mset", "del", "unlink", "exists", "touch")}
@@ -191,6 +193,17 @@ REJECTED_CONTAINERS = ("cluster", "acl", "module", "slowlog", "latency")
 # name -> (arity, flags).
 EXTRA_SUBCOMMANDS = {
     "client|setinfo": (4, ["noscript", "loading", "stale"], ["slow", "connection"]),
+}
+
+# Commands of sidecache's own (Redis has no such container): name -> (arity, flags, ACL
+# categories, subcommands as in EXTRA_SUBCOMMANDS). SIDECACHE HOTKEYS shows other clients' key
+# names, hence @admin @dangerous like MONITOR.
+EXTRA_COMMANDS = {
+    "sidecache": (-2, [], ["slow"], {
+        "sidecache|hotkeys": (-2, ["admin", "noscript", "loading", "stale"],
+                              ["admin", "slow", "dangerous"]),
+        "sidecache|help": (2, ["loading", "stale"], ["slow"]),
+    }),
 }
 
 # How key_indexes() treats a command beyond the plain key-spec walk (see command_table.cpp).
@@ -500,8 +513,21 @@ def decide(cmd, container=None):
     return None
 
 
+def extra_command(name, arity, flags, acl, subs=()):
+    return {"name": name, "arity": arity, "flags": flags, "acl": acl, "first": 0, "last": 0,
+            "step": 0, "specs": [], "subs": list(subs), "extra": True}
+
+
 def apply_policy(commands):
     by_name = {c["name"]: c for c in commands}
+    for name, (arity, flags, acl, subs) in EXTRA_COMMANDS.items():
+        if name in by_name:
+            sys.exit("%s now exists in Redis; drop it from EXTRA_COMMANDS" % name)
+        cmd = extra_command(name, arity, flags, acl,
+                            [extra_command(n, *spec) for n, spec in subs.items()])
+        commands.append(cmd)
+        by_name[name] = cmd
+    commands.sort(key=lambda c: c["name"])
     for full, (arity, flags, acl) in EXTRA_SUBCOMMANDS.items():
         parent, _ = full.split("|")
         if any(s["name"] == full for s in by_name[parent]["subs"]):

@@ -29,6 +29,9 @@ struct WriteStats;
 namespace db {
 struct ExecutorStats;
 }
+namespace hotkeys {
+class Board;
+}
 
 struct ProcessStats {
   // The configuration in force; replaced on reload. Read it with current_config() from any
@@ -56,6 +59,10 @@ struct ProcessStats {
   std::shared_ptr<const cache::CacheStats> cache_stats;
   // Write-mode statistics; set with the write modes (null: no write modes configured).
   std::shared_ptr<const write::WriteStats> write_stats;
+
+  // The workers' hot-key sketches as last published (hotkeys/board.hpp); set before the
+  // workers are made (null: no worker publishes, nothing to show).
+  std::shared_ptr<hotkeys::Board> hotkeys;
 
   // The database threads' statistics (db::Executor), while a database is configured; whoever
   // starts or replaces the executor sets it (nullptr: no sidecache_db_* metrics).

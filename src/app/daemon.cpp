@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app/cpu_limit.hpp"
+#include "hotkeys/board.hpp"
 #include "resp/command_table.hpp"
 
 namespace sidecache::app {
@@ -92,6 +93,7 @@ int Daemon::run() {
   for (unsigned i = 0; i < workers; ++i) {
     process_.workers.push_back(std::make_unique<WorkerStats>(resp::CommandTable::id_count()));
   }
+  process_.hotkeys = std::make_shared<hotkeys::Board>(workers);
   health_ = make_health(*config_, {});
   process_.set_cache(
       std::make_shared<cache::Shared>(nullptr, std::make_shared<cache::CacheStats>()));

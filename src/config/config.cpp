@@ -293,6 +293,29 @@ constexpr Directive<HttpConfig> kHttpDirectives[] = {
      "time from a request's first byte to its complete reply"},
 };
 
+constexpr Directive<HotKeysConfig> kHotKeysDirectives[] = {
+    {"enabled", detail::read_boolean<&HotKeysConfig::enabled>,
+     "count the keys clients touch to find the hottest; true"},
+    {"capacity", read_integer<&HotKeysConfig::capacity, 8, 65536>,
+     "keys tracked per worker; any key above 1/capacity of the traffic is found"},
+    {"half_life", read_duration<&HotKeysConfig::half_life, 1000, 24 * 3600 * 1000>,
+     "every count halves this often, so keys that cooled down fade"},
+    {"sample", read_integer<&HotKeysConfig::sample, 1, 1024>,
+     "count one key access in this many, chosen at random (1: every one)"},
+    {"metrics_top_n", read_integer<&HotKeysConfig::metrics_top_n, 0, 100>,
+     "export sidecache_hotkey_* gauges for this many hottest keys; 0: no per-key labels"},
+    {"expose_names", detail::read_boolean<&HotKeysConfig::expose_names>,
+     "metric labels carry key names (else a 64-bit hash of each key, in hex); false"},
+};
+
+void read_hotkeys(Config& config, const Value& value) {
+  detail::read_section(value, kHotKeysDirectives, config.hotkeys);
+  if (config.hotkeys.metrics_top_n > config.hotkeys.capacity) {
+    value.fail("metrics_top_n (" + std::to_string(config.hotkeys.metrics_top_n) +
+               ") must not exceed capacity (" + std::to_string(config.hotkeys.capacity) + ")");
+  }
+}
+
 constexpr Directive<CommandsConfig> kCommandsDirectives[] = {
     {"allow_keys", detail::read_boolean<&CommandsConfig::allow_keys>,
      "allow KEYS (runs on every node and blocks each); false"},
@@ -333,6 +356,8 @@ constexpr Directive<Config> kTopDirectives[] = {
     {"cache", detail::read_cache, "read-through caching from a database, per key pattern"},
     {"commands", read_commands, "whole-keyspace commands allowed or denied through sidecache"},
     {"auth", detail::read_auth, "client authentication: password (requirepass) and ACL users"},
+    {"hotkeys", read_hotkeys,
+     "hot-key detection: SIDECACHE HOTKEYS, /debug/hotkeys, opt-in per-key metrics"},
     {"listen_tls", detail::read_listen_tls,
      "a TLS listener for clients: listen, cert_file, key_file, ca_file, verify_clients"},
 };

@@ -191,6 +191,18 @@ struct HttpConfig {
   Millis request_timeout{5000};          // from a request's first byte to its complete reply
 };
 
+// Hot-key detection (hotkeys/): a heavy-hitter sketch per worker, merged when asked
+// (SIDECACHE HOTKEYS, /debug/hotkeys, metrics).
+struct HotKeysConfig {
+  bool enabled = true;
+  std::uint32_t capacity = 256;     // keys tracked per worker (Space-Saving counters)
+  Millis half_life{10000};          // every count halves this often, so old hot keys fade
+  std::uint32_t sample = 8;         // count one key access in this many, at random (1: all)
+  std::uint32_t metrics_top_n = 0;  // sidecache_hotkey_* gauges for the N hottest; 0: none
+  bool expose_names = false;        // metric labels name the keys (else a hash of each)
+  bool operator==(const HotKeysConfig&) const = default;
+};
+
 // The database the cache loads from (db/). SQLite is the embedded default.
 enum class DatabaseKind { kSqlite, kPostgres, kMysql };
 
@@ -334,6 +346,7 @@ struct Config {
   AuthConfig auth;
   std::shared_ptr<const Acl> acl;             // built from `auth` at load; null when auth is off
   std::optional<TlsListenConfig> listen_tls;  // absent: no TLS listener
+  HotKeysConfig hotkeys;
 };
 
 struct LoadOptions {

@@ -110,6 +110,9 @@ Dispatched Dispatcher::dispatch_as(const Resolved& resolved, const resp::Command
     reply_error(target, error_);
     return done;
   }
+  if (hotkeys_ != nullptr && (info->first_key > 0 || info->has(resp::kFlagMovableKeys))) {
+    record_keys(*info, args);
+  }
   if (chain_ != nullptr && chain_->handle(*info, args, target)) {
     done.where = Where::cache();  // the write modes or the read-through engine answer it
     return done;
@@ -247,6 +250,24 @@ void Dispatcher::keyspace(const resp::CommandInfo& info, const resp::Command& co
     if (!allowed) return reply_error(target, errors::rejected(info.name, info.note));
   }
   dispatch::broadcast(merge_kind(info.name), resp_form(command, raw), *nodes_, target);
+}
+
+// The legacy key range (first, last, step) covers every command whose keys do not move; the
+// others (EVAL, ZUNION, XREAD, ...) walk their key specs.
+void Dispatcher::record_keys(const resp::CommandInfo& info,
+                             std::span<const std::string_view> args) {
+  if (info.has(resp::kFlagMovableKeys)) {
+    if (!resp::key_indexes(info, args, keys_, error_)) return;  // answered by the routing below
+    for (const auto k : keys_) hotkeys_->record(args[k]);
+    return;
+  }
+  const auto count = static_cast<std::ptrdiff_t>(args.size());
+  std::ptrdiff_t last = info.last_key < 0 ? count + info.last_key : info.last_key;
+  if (last >= count) last = count - 1;
+  const std::ptrdiff_t step = info.step > 0 ? info.step : 1;
+  for (std::ptrdiff_t i = info.first_key; i <= last; i += step) {
+    hotkeys_->record(args[static_cast<std::size_t>(i)]);
+  }
 }
 
 void Dispatcher::reply_error(const ReplyTarget& target, std::string_view text) {

@@ -13,6 +13,7 @@
 #include "dispatch/process_state.hpp"
 #include "dispatch/scripts.hpp"
 #include "dispatch/split.hpp"
+#include "hotkeys/tracker.hpp"
 #include "resp/command_table.hpp"
 #include "resp/parser.hpp"
 #include "sidecache/node_sender.hpp"
@@ -95,6 +96,9 @@ class Dispatcher {
     if (chain_ != nullptr) chain_->set_nodes(*nodes_);
   }
   cache::PolicyChain* chain() const { return chain_; }
+  // The worker's hot-key tracker, or nullptr (hotkeys.enabled: false): every key a client
+  // command names is recorded in it.
+  void set_hotkeys(hotkeys::Tracker* tracker) { hotkeys_ = tracker; }
 
  private:
   Where forward(const resp::CommandInfo& info, const resp::Command& command, std::string_view raw,
@@ -110,11 +114,13 @@ class Dispatcher {
   void run_local_command(const resp::CommandInfo& info, const resp::Command& command,
                          ClientState& client, const ReplyTarget& target);
   void reply_error(const ReplyTarget& target, std::string_view text);
+  void record_keys(const resp::CommandInfo& info, std::span<const std::string_view> args);
   // The request in RESP form: the client's bytes, or a re-encoding of an inline command.
   std::string_view resp_form(const resp::Command& command, std::string_view raw);
 
   NodeSender* nodes_;
   cache::PolicyChain* chain_ = nullptr;
+  hotkeys::Tracker* hotkeys_ = nullptr;
   const ProcessState& process_;
   WorkerStats& stats_;
   std::vector<std::uint32_t> keys_;  // scratch, reused per request

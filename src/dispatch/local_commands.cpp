@@ -6,6 +6,7 @@
 
 #include "dispatch/access.hpp"
 #include "dispatch/errors.hpp"
+#include "dispatch/sidecache_command.hpp"
 #include "resp/writer.hpp"
 #include "sidecache/util/text.hpp"
 
@@ -324,6 +325,8 @@ constexpr std::pair<std::string_view, Handler> kHandlers[] = {
     {"info", info},
     {"config|get", config_get},
     {"time", time_now},
+    {"sidecache|hotkeys", sidecache_hotkeys},
+    {"sidecache|help", sidecache_help},
 };
 
 Handler find_handler(std::string_view name) {

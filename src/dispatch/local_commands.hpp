@@ -1,5 +1,5 @@
 // Commands sidecache answers itself, without a node: connection handshake (HELLO, AUTH,
-// CLIENT SETNAME...), PING/ECHO/QUIT/SELECT, COMMAND, INFO, CONFIG GET, TIME.
+// CLIENT SETNAME...), PING/ECHO/QUIT/SELECT, COMMAND, INFO, CONFIG GET, TIME, SIDECACHE.
 #pragma once
 
 #include <span>

@@ -10,6 +10,7 @@
 #include "cache/stats.hpp"
 #include "config/config.hpp"
 #include "metrics/families.hpp"
+#include "metrics/hotkeys_view.hpp"
 #include "resp/command_table.hpp"
 
 namespace sidecache::metrics {
@@ -398,6 +399,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   collect_process_info(process_, out);
   if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
   if (process_.write_stats) collect_write_metrics(*process_.write_stats, out);
+  collect_hotkey_metrics(process_, out);
   collect_process_metrics(process_, out);
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include "cache/stats.hpp"
 #include "config/config.hpp"
+#include "metrics/hotkeys_view.hpp"
 
 #include <array>
 
@@ -9,7 +10,9 @@ namespace sidecache::metrics {
 namespace {
 
 constexpr std::string_view kAllowed = "GET, HEAD";
-constexpr std::array<std::string_view, 3> kPaths = {"/metrics", "/healthz", "/readyz"};
+constexpr std::array<std::string_view, 4> kPaths = {"/metrics", "/healthz", "/readyz",
+                                                    "/debug/hotkeys"};
+constexpr std::string_view kJsonContentType = "application/json";
 
 HttpReply text(unsigned status, std::string body) {
   HttpReply reply;
@@ -52,7 +55,7 @@ HttpReply Probes::respond(std::string_view method, std::string_view target) cons
   const auto path = target.substr(0, target.find('?'));
   bool known = false;
   for (const auto p : kPaths) known = known || p == path;
-  if (!known) return text(404, "not found; try /metrics, /healthz or /readyz");
+  if (!known) return text(404, "not found; try /metrics, /healthz, /readyz or /debug/hotkeys");
   if (method != "GET" && method != "HEAD") {
     auto reply = text(405, "method not allowed; use GET or HEAD");
     reply.allow = kAllowed;
@@ -64,6 +67,17 @@ HttpReply Probes::respond(std::string_view method, std::string_view target) cons
     auto families = collector_.Collect();
     if (http_stats_ != nullptr) collect_http_metrics(*http_stats_, families);
     reply.body = serialize(families);
+    return reply;
+  }
+  if (path == "/debug/hotkeys") {
+    const auto mark = target.find('?');
+    std::string error;
+    auto body = hotkeys_json(
+        process_, mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1),
+        error);
+    if (!error.empty()) return text(400, std::move(error));
+    HttpReply reply = text(200, std::move(body));
+    reply.content_type = kJsonContentType;
     return reply;
   }
   if (path == "/healthz") return text(200, "ok");

@@ -1,5 +1,6 @@
-// What the HTTP endpoint answers, without any socket: /metrics, /healthz, /readyz, and the HTTP
-// errors for other paths and methods. The endpoint (http_endpoint.hpp) only moves bytes.
+// What the HTTP endpoint answers, without any socket: /metrics, /healthz, /readyz,
+// /debug/hotkeys, and the HTTP errors for other paths and methods. The endpoint (http_endpoint.hpp)
+// only moves bytes.
 #pragma once
 
 #include <atomic>
@@ -43,8 +44,8 @@ class Probes {
   // constructor's.
   std::string not_ready_reason() const;
 
-  // The reply to `method` on `target` (a query string is ignored). HEAD gets GET's reply; the
-  // caller sends its headers only.
+  // The reply to `method` on `target` (a query string is ignored but by /debug/hotkeys). HEAD gets
+  // GET's reply; the caller sends its headers only.
   HttpReply respond(std::string_view method, std::string_view target) const;
 
  private:

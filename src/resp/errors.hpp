@@ -87,6 +87,10 @@ inline constexpr std::string_view kInvalidCommandArity =
     "ERR Invalid number of arguments specified for command";
 inline constexpr std::string_view kNoKeyArguments = "ERR The command has no key arguments";
 inline constexpr std::string_view kInvalidCursor = "ERR invalid cursor";
+// SIDECACHE HOTKEYS.
+inline constexpr std::string_view kHotKeysOff =
+    "ERR hot-key detection is off (hotkeys.enabled: false)";
+inline constexpr std::string_view kHotKeysCount = "ERR COUNT must be between 1 and 10000";
 
 // Transactions (Redis wording), and what sidecache cannot queue.
 inline constexpr std::string_view kExecWithoutMulti = "ERR EXEC without MULTI";

@@ -39,8 +39,10 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
       pool_(make_pool(std::move(health))),
       dispatcher_(*pool_, process_, stats_),
       acceptor_(std::make_unique<tcp::acceptor>(*io_)),
-      output_timer_(std::make_unique<asio::steady_timer>(*io_)) {
+      output_timer_(std::make_unique<asio::steady_timer>(*io_)),
+      hotkeys_timer_(std::make_unique<asio::steady_timer>(*io_)) {
   load_tls(true);
+  make_hotkeys();
   if (process_.cache) {
     cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
     cache_ = std::make_shared<cache::Engine>(process_.cache, cache_runtime_, *pool_);
@@ -72,6 +74,7 @@ Worker::~Worker() {
   acceptor_.reset();
   tls_acceptor_.reset();
   output_timer_.reset();
+  hotkeys_timer_.reset();
   if (cache_runtime_) cache_runtime_->close();  // database threads post no more
   pool_.reset();
   io_.reset();
@@ -135,6 +138,7 @@ void Worker::load_tls(bool at_start) {
 void Worker::start() {
   pool_->start();
   check_total_output();
+  tick_hotkeys();
   const auto on_exit = [index = index_](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -192,6 +196,27 @@ void Worker::check_total_output() {
   });
 }
 
+void Worker::make_hotkeys() {
+  dispatcher_.set_hotkeys(nullptr);
+  hotkeys_.reset();
+  if (config_->hotkeys.enabled) {
+    hotkeys_ = std::make_unique<hotkeys::Tracker>(config_->hotkeys, process_.hotkeys.get(), index_,
+                                                  hotkeys::Tracker::Clock::now());
+    dispatcher_.set_hotkeys(hotkeys_.get());
+  } else if (process_.hotkeys) {
+    hotkeys::Snapshot empty;
+    process_.hotkeys->publish(index_, empty);
+  }
+}
+
+void Worker::tick_hotkeys() {
+  if (hotkeys_) hotkeys_->tick(hotkeys::Tracker::Clock::now());
+  hotkeys_timer_->expires_after(hotkeys::Tracker::kTick);
+  hotkeys_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick_hotkeys();
+  });
+}
+
 void Worker::remove(Session* session) {
   sessions_.erase(session);
   if (draining_ && sessions_.empty() && io_) {  // io_ is null while the destructor ends it
@@ -206,9 +231,15 @@ void Worker::apply(std::shared_ptr<const config::Config> config,
                    std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation) {
   asio::post(*io_, [this, config = std::move(config), health = std::move(health), generation] {
     if (draining_) return;
+    const auto& a = config->hotkeys;
+    const auto& b = config_->hotkeys;
+    const bool hotkeys_changed = a.enabled != b.enabled || a.capacity != b.capacity ||
+                                 a.half_life != b.half_life || a.sample != b.sample;
     config_ = config;
     generation_ = generation;
     load_tls(false);
+    // New sketch settings start a new sketch; metrics_top_n and expose_names are read when asked.
+    if (hotkeys_changed) make_hotkeys();
     auto old = pool_;
     pool_ = make_pool(health);
     pool_->start();

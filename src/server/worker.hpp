@@ -62,6 +62,10 @@ class Worker final : public SessionRegistry {
   std::shared_ptr<backend::Pool> make_pool(std::shared_ptr<backend::HealthChecker> health);
   // Every kOutputCheck: limits.max_total_output_bytes (server/output_guard.hpp).
   void check_total_output();
+  // A tracker for config_->hotkeys (none when disabled), handed to the dispatcher.
+  void make_hotkeys();
+  // Every Tracker::kTick: ages the hot-key sketch and publishes it.
+  void tick_hotkeys();
 
   unsigned index_;
   dispatch::ProcessState& process_;
@@ -79,7 +83,9 @@ class Worker final : public SessionRegistry {
   std::unique_ptr<tcp::acceptor> tls_acceptor_;  // listen_tls, when configured at start
   std::shared_ptr<asio::ssl::context> tls_context_;
   std::unordered_set<Session*> sessions_;
-  std::unique_ptr<asio::steady_timer> output_timer_;  // destroyed before io_
+  std::unique_ptr<asio::steady_timer> output_timer_;   // destroyed before io_
+  std::unique_ptr<hotkeys::Tracker> hotkeys_;          // null: hotkeys.enabled is false
+  std::unique_ptr<asio::steady_timer> hotkeys_timer_;  // destroyed before io_
   // Write modes (write-through, write-behind): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;
   std::shared_ptr<write::Writer> writer_;
