@@ -191,13 +191,16 @@ Where Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& co
     // No keys (EVAL with numkeys 0, ...): a deterministic node, spread by the first argument.
     node = nodes_->node_for_key(args.size() > 1 ? args[1] : args[0]);
   } else {
-    node = nodes_->node_for_key(args[keys_[0]]);
+    // One request: its keys must share a group (a ring's node, a cluster's slot).
+    const std::uint32_t group = nodes_->group_of_key(args[keys_[0]]);
     for (std::size_t i = 1; i < keys_.size(); ++i) {
-      if (nodes_->node_for_key(args[keys_[i]]) != node) {
-        reply_error(target, errors::kCrossSlot);
+      if (nodes_->group_of_key(args[keys_[i]]) != group) {
+        const auto text = nodes_->cross_group_error();
+        reply_error(target, text.empty() ? errors::kCrossSlot : text);
         return Where::answered();
       }
     }
+    node = nodes_->node_of_group(group);
   }
   if (&info == evalsha_ || &info == evalsha_ro_) {
     send_evalsha(scripts_, node, resp_form(command, raw), args[1], info.has(resp::kFlagReadOnly),
