@@ -339,7 +339,9 @@ asio::awaitable<void> Daemon::watch_cluster() {
   asio::steady_timer timer(control_);
   auto last = std::chrono::steady_clock::now();
   for (;;) {
-    timer.expires_after(std::chrono::milliseconds(50));
+    // A ring pool only checks, once a second, whether a reload made it a cluster pool.
+    const bool is_cluster = config_->pool.type == config::PoolType::kCluster;
+    timer.expires_after(std::chrono::milliseconds(is_cluster ? 50 : 1000));
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;

@@ -24,7 +24,7 @@ std::string_view error_text(std::string_view reply) {
 
 }  // namespace
 
-ClusterRequest::ClusterRequest(std::weak_ptr<Pool> pool, std::string request, ReplyTarget client,
+ClusterRequest::ClusterRequest(std::shared_ptr<Pool> pool, std::string request, ReplyTarget client,
                                bool retryable)
     : pool_(std::move(pool)),
       request_(std::move(request)),
@@ -38,14 +38,8 @@ void ClusterRequest::start(Pool& pool, std::uint32_t node) {
 }
 
 std::shared_ptr<Pool> ClusterRequest::current_pool() {
-  auto pool = pool_.lock();
-  while (pool) {
-    auto next = pool->successor_.lock();
-    if (!next) break;
-    pool = std::move(next);
-  }
-  pool_ = pool;
-  return pool;
+  while (pool_ && pool_->successor_) pool_ = pool_->successor_;
+  return pool_;
 }
 
 void ClusterRequest::on_reply(std::uint64_t, std::string_view reply) {
@@ -57,7 +51,7 @@ void ClusterRequest::on_reply(std::uint64_t, std::string_view reply) {
       !is_redirect && (text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN"));
   if (!is_redirect && !is_retry) return client_.deliver(reply);
   if (target_.empty()) {  // the node first sent to, by name (indexes change with the pool)
-    if (auto first = pool_.lock()) target_ = first->node_name(first_node_);
+    if (pool_) target_ = pool_->node_name(first_node_);
   }
   auto pool = current_pool();
   if (!pool || attempts_ >= pool->config_.cluster.max_redirects) return client_.deliver(reply);

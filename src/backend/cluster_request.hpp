@@ -18,7 +18,8 @@ class Pool;
 
 class ClusterRequest final : public ReplySink, public std::enable_shared_from_this<ClusterRequest> {
  public:
-  ClusterRequest(std::weak_ptr<Pool> pool, std::string request, ReplyTarget client, bool retryable);
+  ClusterRequest(std::shared_ptr<Pool> pool, std::string request, ReplyTarget client,
+                 bool retryable);
   // First send, to `node` of `pool`.
   void start(Pool& pool, std::uint32_t node);
 
@@ -34,7 +35,8 @@ class ClusterRequest final : public ReplySink, public std::enable_shared_from_th
   void resend_after(Pool& pool, std::chrono::milliseconds delay);
   void give_up() { client_.deliver(last_error_); }
 
-  std::weak_ptr<Pool> pool_;
+  // The pool last sent on (kept alive: a retired pool leads to its successor).
+  std::shared_ptr<Pool> pool_;
   std::string request_;
   ReplyTarget client_;
   bool retryable_;

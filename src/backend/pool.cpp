@@ -157,7 +157,7 @@ void Pool::send_read(std::uint32_t node, std::string_view request, ReplyTarget t
 void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget target,
                    bool retryable) {
   if (!slot_node_.empty()) {
-    auto redirecting = std::make_shared<ClusterRequest>(weak_from_this(), std::string(request),
+    auto redirecting = std::make_shared<ClusterRequest>(shared_from_this(), std::string(request),
                                                         std::move(target), retryable);
     redirecting->start(*this, node);
     return;

@@ -56,8 +56,10 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   }
   // Cluster pools: a refreshed map over the same primaries (a slot moved between them).
   void set_slots(const route::ClusterSlots& slots);
-  // After a reload or a topology change: requests being redirected continue on `next`.
-  void set_successor(std::weak_ptr<Pool> next) { successor_ = std::move(next); }
+  // After a reload or a topology change: requests being redirected continue on `next`. A
+  // retired pool lives while requests of its are being redirected (they hold it), and holds
+  // its successors alive in turn, so such a request always reaches the current pool.
+  void set_successor(std::shared_ptr<Pool> next) { successor_ = std::move(next); }
   void send(std::uint32_t node, std::string_view request, ReplyTarget target) override;
   void send_read(std::uint32_t node, std::string_view request, ReplyTarget target) override;
   const std::string& node_name(std::uint32_t node) const override { return nodes_[node].name; }
@@ -99,7 +101,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   config::PoolConfig config_;
   route::Router router_;
   std::vector<std::uint16_t> slot_node_;  // cluster pools: slot -> node (a MOVED updates it)
-  std::weak_ptr<Pool> successor_;
+  std::shared_ptr<Pool> successor_;
   std::function<void()> want_refresh_;
   WorkerStats& worker_stats_;
   std::vector<Node> nodes_;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "dispatch/access.hpp"
+#include "dispatch/cluster_commands.hpp"
 #include "dispatch/errors.hpp"
 #include "dispatch/keyspace.hpp"
 #include "dispatch/local_commands.hpp"
@@ -135,6 +136,16 @@ Dispatched Dispatcher::dispatch_as(const Resolved& resolved, const resp::Command
       run_local_command(*info, command, client, target);
       break;
     case resp::Routing::kRejected:
+      // A cluster pool answers the CLUSTER subcommands a single-node client sends itself.
+      if (info->name.starts_with("cluster|")) {
+        const auto config = process_.current_config();  // the slot map's latest epoch
+        scratch_.clear();
+        if (config &&
+            answer_cluster_command(info->name, args, *config, client.protocol, scratch_)) {
+          target.deliver(scratch_);
+          break;
+        }
+      }
       reply_error(target, errors::rejected(info->name, info->note));
       break;
     case resp::Routing::kKeyspace:

@@ -12,10 +12,13 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
     the slot map refreshed (epoch bumped).
 (e) ASK: a slot MIGRATING with its key already on the importing node: read through ASKING,
     counted, the map unchanged.
-(f) config errors: ring options (hash, hash_tag, weight, name), cache policies and
+(f) CLUSTER INFO / SLOTS / SHARDS / MYID / KEYSLOT answered as one node serving every slot.
+(g) a reload (SIGHUP) of a cluster pool asks the cluster again; keys keep working.
+(h) config errors: ring options (hash, hash_tag, weight, name), cache policies and
     down_policy: remap on a cluster pool fail --check-config with file:line.
 """
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -238,6 +241,41 @@ class ClusterPoolTest(unittest.TestCase):
         finally:
             self.migrate_finish(slot, target)
         self.assertEqual(self.client.get("{asked}:2"), b"new")
+        self.sc.check()
+
+
+    def test_f_cluster_commands_see_one_node(self):
+        c = raw(self.sc)
+        info = c.execute_command("CLUSTER INFO").decode()
+        self.assertIn("cluster_state:ok\r\n", info)
+        self.assertIn("cluster_slots_assigned:16384\r\n", info)
+        self.assertIn("cluster_known_nodes:1\r\n", info)
+        slots = c.execute_command("CLUSTER SLOTS")
+        self.assertEqual(len(slots), 1)
+        self.assertEqual(slots[0][:2], [0, 16383])
+        self.assertEqual(slots[0][2][:2], [b"127.0.0.1", self.sc.port])
+        myid = c.execute_command("CLUSTER MYID")
+        self.assertEqual(slots[0][2][2], myid)
+        self.assertEqual(len(myid), 40)
+        shards = c.execute_command("CLUSTER SHARDS")
+        self.assertEqual(shards[0][0:2], [b"slots", [0, 16383]])
+        for key in ["foo", "{user1000}.following", "key:7"]:
+            self.assertEqual(c.execute_command("CLUSTER KEYSLOT", key), self.cluster.keyslot(key))
+        import redis
+        with self.assertRaises(redis.ResponseError):  # administrative ones stay rejected
+            c.execute_command("CLUSTER NODES")
+
+    def test_g_reload_keeps_the_topology(self):
+        self.client.set("{reload}:k", "v")
+        with open(self.sc.config_path) as f:
+            text = f.read()
+        with open(self.sc.config_path, "w") as f:
+            f.write(text.replace("refresh_min_interval: 50ms", "refresh_min_interval: 60ms"))
+        self.sc.process.signal(signal.SIGHUP)
+        harness.wait_until(lambda: "reload (SIGHUP): applied" in self.sc.process.output(),
+                           timeout=10, what="the reload")
+        self.assertEqual(self.client.get("{reload}:k"), b"v")
+        self.assertEqual(self.client.mget(["{reload}:k", "other"]), [b"v", None])
         self.sc.check()
 
 
