@@ -14,7 +14,9 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
     counted, the map unchanged.
 (f) CLUSTER INFO / SLOTS / SHARDS / MYID / KEYSLOT answered as one node serving every slot.
 (g) a reload (SIGHUP) of a cluster pool asks the cluster again; keys keep working.
-(h) config errors: ring options (hash, hash_tag, weight, name), cache policies and
+(h) a primary added with redis-cli --cluster add-node takes a slot under load: zero client
+    errors, the new node gets connections without a reload.
+(i) config errors: ring options (hash, hash_tag, weight, name), cache policies and
     down_policy: remap on a cluster pool fail --check-config with file:line.
 """
 import os
@@ -276,6 +278,68 @@ class ClusterPoolTest(unittest.TestCase):
                            timeout=10, what="the reload")
         self.assertEqual(self.client.get("{reload}:k"), b"v")
         self.assertEqual(self.client.mget(["{reload}:k", "other"]), [b"v", None])
+        self.sc.check()
+
+    def test_h_added_primary_gets_traffic_without_reload(self):
+        """A 4th primary joins (redis-cli --cluster add-node) and takes one slot: the MOVED to a
+        node sidecache does not know yet waits for the refresh, which adds the node through
+        the reload path; zero client errors."""
+        keys = ["{added}:%d" % i for i in range(10)]
+        for k in keys:
+            self.client.set(k, k)
+        slot = self.cluster.keyslot(keys[0])
+        source = self.cluster.owner(slot)
+        new = harness.RedisServer(
+            self.tmp, secure=False,
+            extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                   "--cluster-node-timeout", "2000"])
+        self.cluster.nodes.append(new)  # stopped with the others
+        subprocess.run(["redis-cli", "--cluster", "add-node", "127.0.0.1:%d" % new.port,
+                        "127.0.0.1:%d" % source.port], check=True, capture_output=True,
+                       timeout=60)
+        new_id = raw(new).execute_command("CLUSTER MYID").decode()
+        self.cluster.ids[new.port] = new_id
+
+        def all_know_it():
+            return all("cluster_known_nodes:4" in raw(r).execute_command("CLUSTER INFO").decode()
+                       for r in self.cluster.nodes) and self.cluster.ok()
+        harness.wait_until(all_know_it, timeout=20, what="the new node known by all")
+        errors = []
+        stop = threading.Event()
+        done = [0]
+
+        def loop():
+            c = self.sc.client()
+            while not stop.is_set():
+                for k in keys:
+                    try:
+                        if c.get(k) != k.encode():
+                            errors.append("wrong value for " + k)
+                        done[0] += 1
+                    except Exception as e:  # noqa: BLE001 - every client error counts
+                        errors.append(repr(e))
+        worker = threading.Thread(target=loop)
+        worker.start()
+        try:
+            time.sleep(0.2)
+            raw(new).execute_command("CLUSTER SETSLOT", slot, "IMPORTING",
+                                     self.cluster.ids[source.port])
+            raw(source).execute_command("CLUSTER SETSLOT", slot, "MIGRATING", new_id)
+            self.migrate_keys(source, new, keys)
+            self.migrate_finish(slot, new)
+            started = done[0]
+            harness.wait_until(lambda: done[0] > started + 100, timeout=20,
+                               what="requests after the move")
+        finally:
+            stop.set()
+            worker.join(timeout=20)
+        self.assertEqual(errors[:5], [])
+        self.assertEqual(raw(new).get(keys[0]), keys[0].encode())
+        harness.wait_until(lambda: "cluster: primaries now" in self.sc.process.output(),
+                           timeout=10, what="the topology change applied")
+        nodes = harness.metrics_text(self.http)
+        self.assertIn('node="127.0.0.1:%d"' % new.port, nodes)
+        self.assertEqual(self.client.get(keys[1]), keys[1].encode())
         self.sc.check()
 
 
