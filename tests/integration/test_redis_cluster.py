@@ -12,6 +12,7 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
     the slot map refreshed (epoch bumped).
 (e) ASK: a slot MIGRATING with its key already on the importing node: read through ASKING,
     counted, the map unchanged.
+    A multi-key read of a half-moved slot (-TRYAGAIN) waits and succeeds.
 (f) CLUSTER INFO / SLOTS / SHARDS / MYID / KEYSLOT answered as one node serving every slot.
 (g) a reload (SIGHUP) of a cluster pool asks the cluster again; keys keep working.
 (h) a primary added with redis-cli --cluster add-node takes a slot under load: zero client
@@ -245,6 +246,36 @@ class ClusterPoolTest(unittest.TestCase):
         self.assertEqual(self.client.get("{asked}:2"), b"new")
         self.sc.check()
 
+
+    def test_e2_tryagain_waits_for_the_migration(self):
+        """MGET of two keys of one slot, one already moved: the source answers -TRYAGAIN;
+        sidecache waits and resends, and once the slot is moved follows the MOVED."""
+        keys = ["{try}:a", "{try}:b"]
+        slot = self.cluster.keyslot(keys[0])
+        for k in keys:
+            self.client.set(k, k)
+        retries_before = self.metric("sidecache_cluster_retries_total")
+        source, target = self.migrate_prepare(slot)
+        result = {}
+        try:
+            self.migrate_keys(source, target, keys[:1])
+
+            def read():
+                try:
+                    result["value"] = self.sc.client().mget(keys)
+                except Exception as e:  # noqa: BLE001 - the client's error is the finding
+                    result["error"] = repr(e)
+            reader = threading.Thread(target=read)
+            reader.start()
+            harness.wait_until(
+                lambda: self.metric("sidecache_cluster_retries_total") > retries_before,
+                timeout=5, interval=0.005, what="a TRYAGAIN retried")
+            self.migrate_keys(source, target, keys[1:])
+        finally:
+            self.migrate_finish(slot, target)
+        reader.join(timeout=20)
+        self.assertEqual(result, {"value": [k.encode() for k in keys]})
+        self.sc.check()
 
     def test_f_cluster_commands_see_one_node(self):
         c = raw(self.sc)
