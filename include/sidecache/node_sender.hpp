@@ -63,6 +63,14 @@ class NodeSender {
   virtual ~NodeSender() = default;
   virtual std::uint32_t node_count() const = 0;
   virtual std::uint32_t node_for_key(std::string_view key) const = 0;
+  // Keys that may share one request: a ring puts every key of a node in one request, a Redis
+  // Cluster only keys of one slot (else -CROSSSLOT). Groups are numbered 0..group_count()-1.
+  virtual std::uint32_t group_count() const { return node_count(); }
+  virtual std::uint32_t group_of_key(std::string_view key) const { return node_for_key(key); }
+  virtual std::uint32_t node_of_group(std::uint32_t group) const { return group; }
+  // What a request whose keys span groups gets (the CROSSSLOT error's text; a ring says
+  // "node", a cluster "slot"); empty: resp::errors::kCrossSlot.
+  virtual std::string_view cross_group_error() const { return {}; }
   // `request` is one or more complete RESP requests' bytes, copied before returning; exactly one
   // reply is delivered to `target` per call (the request must be a single command).
   virtual void send(std::uint32_t node, std::string_view request, ReplyTarget target) = 0;

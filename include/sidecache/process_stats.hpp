@@ -52,6 +52,12 @@ struct ProcessStats {
   std::atomic<std::int64_t> clients{0};  // across workers, for limits.max_clients
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  // Cluster pools: slot map refreshes that got an answer, the epoch of the map in use (bumped
+  // whenever the topology changed), and a worker's request for an early refresh (a MOVED, a
+  // node that failed), which the daemon serves rate-limited.
+  std::atomic<std::uint64_t> cluster_refreshes{0};
+  std::atomic<std::uint64_t> cluster_epoch{0};
+  std::atomic<bool> cluster_refresh_wanted{false};
   // Dedicated node connections of all workers, against pool.max_dedicated_connections.
   LinkLimiter dedicated_links;
 

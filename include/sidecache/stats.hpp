@@ -99,6 +99,11 @@ struct WorkerStats {
   Gauge subscribed_clients;      // clients with at least one subscription
   Counter pubsub_messages;       // Pub/Sub messages delivered to clients
 
+  // Cluster pools (backend/pool.cpp): requests sent again after a node's redirect or retry.
+  Counter cluster_moved;  // -MOVED followed
+  Counter cluster_ask;    // -ASK followed (ASKING + the request)
+  Counter cluster_retry;  // -TRYAGAIN / -CLUSTERDOWN, sent again after a wait
+
   // Node statistics of this worker's current pool. The list changes on reload (under the
   // mutex); the values are written by the worker without it.
   std::mutex nodes_mutex;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app/cpu_limit.hpp"
+#include "backend/cluster_topology.hpp"
 #include "hotkeys/board.hpp"
 #include "resp/command_table.hpp"
 
@@ -33,10 +34,24 @@ std::string node_list(const config::Config& config) {
   return out;
 }
 
+bool same_nodes(const config::PoolConfig& a, const config::PoolConfig& b) {
+  if (a.nodes.size() != b.nodes.size()) return false;
+  for (std::size_t i = 0; i < a.nodes.size(); ++i) {
+    if (a.nodes[i].name != b.nodes[i].name) return false;
+  }
+  return true;
+}
+
 void log_startup(const config::Config& config, unsigned workers) {
   spdlog::info("sidecache {} starting: listen {}, {} workers, config {}", SIDECACHE_VERSION,
                config::format_endpoint(config.listen), workers, config.source);
   const auto& pool = config.pool;
+  if (pool.type == config::PoolType::kCluster) {
+    spdlog::info("pool: cluster ({} of 16384 slots known), {} connection(s) per node per worker",
+                 pool.slots ? pool.slots->covered() : 0, pool.connections_per_node);
+    spdlog::info("primaries: {}", node_list(config));
+    return;
+  }
   spdlog::info(
       "pool: ketama, hash {}, hash_tag {}, down_policy {}, {} connection(s) per node per worker",
       route::hash_kind_name(pool.hash),
@@ -82,12 +97,18 @@ std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config
   return backend::make_health_checker(
       config.pool,
       [this, generation](std::uint32_t node, bool up, const std::string&) {
+        // A cluster primary that fails may have been replaced: look at the topology soon.
+        if (!up) process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
         for (auto& w : workers_) w->set_node_up(generation, node, up);
       },
       down);
 }
 
 int Daemon::run() {
+  if (config_->pool.type == config::PoolType::kCluster) {
+    config_ = std::make_shared<const config::Config>(with_cluster_topology(*config_, nullptr));
+    process_.set_config(config_);
+  }
   const unsigned workers = worker_count(*config_);
   log_startup(*config_, workers);
   for (unsigned i = 0; i < workers; ++i) {
@@ -129,6 +150,7 @@ int Daemon::run() {
       };
   signals_.async_wait(handler);
   asio::co_spawn(control_, watch_config(), asio::detached);
+  asio::co_spawn(control_, watch_cluster(), asio::detached);
   trimmer_.start();
 
   apply_cache(*config_);  // before the workers start: they answer with the policies at once
@@ -236,8 +258,19 @@ void Daemon::reload(const char* why) {
     return;
   }
   spdlog::set_level(spdlog::level::from_str(loaded.logging.level));
+  if (loaded.pool.type == config::PoolType::kCluster) {
+    loaded = with_cluster_topology(std::move(loaded), config_.get());
+  }
 
   auto next = std::make_shared<const config::Config>(std::move(loaded));
+  apply_config(next);
+  apply_cache(*next);
+  process_.reloads_ok.fetch_add(1);
+  spdlog::info("reload ({}): applied configuration {} ({}); nodes: {}", why, path_, next->digest,
+               node_list(*next));
+}
+
+void Daemon::apply_config(std::shared_ptr<const config::Config> next) {
   const auto down = health_ ? health_->down_names() : std::vector<std::string>{};
   const std::uint64_t generation = generation_.fetch_add(1) + 1;
   auto health = make_health(*next, down);
@@ -247,10 +280,87 @@ void Daemon::reload(const char* why) {
   if (health_) health_->start();
   config_ = next;
   process_.set_config(next);
-  apply_cache(*next);
-  process_.reloads_ok.fetch_add(1);
-  spdlog::info("reload ({}): applied configuration {} ({}); nodes: {}", why, path_, next->digest,
-               node_list(*next));
+}
+
+config::Config Daemon::with_cluster_topology(config::Config config, const config::Config* known) {
+  const bool known_cluster = known != nullptr && known->pool.type == config::PoolType::kCluster;
+  const auto epoch = process_.cluster_epoch.load() + 1;
+  std::string error;
+  auto slots = backend::fetch_cluster_slots(
+      config.pool,
+      known_cluster ? std::span<const config::NodeConfig>(known->pool.nodes)
+                    : std::span<const config::NodeConfig>(),
+      epoch, error);
+  if (slots) {
+    process_.cluster_refreshes.fetch_add(1);
+    process_.cluster_epoch.store(epoch);
+    spdlog::info("cluster: slot map epoch {}: {} primaries, {} of 16384 slots served", epoch,
+                 slots->nodes().size(), slots->covered());
+    return backend::with_topology(config, std::move(slots));
+  }
+  if (known_cluster && known->pool.slots) {
+    spdlog::warn("cluster: no node gave its slot map ({}); keeping the known topology", error);
+    return backend::with_topology(config, known->pool.slots);
+  }
+  spdlog::error(
+      "cluster: no seed gave its slot map ({}); sending to the seeds until one does "
+      "(refreshed every {} ms)",
+      error, config.pool.cluster.refresh_interval.count());
+  return config;
+}
+
+void Daemon::refresh_cluster(const char* why) {
+  const auto& pool = config_->pool;
+  std::string error;
+  const auto epoch = process_.cluster_epoch.load() + 1;
+  auto slots = backend::fetch_cluster_slots(pool, pool.nodes, epoch, error);
+  if (!slots) {
+    spdlog::warn("cluster: slot map refresh ({}) failed: {}", why, error);
+    return;
+  }
+  process_.cluster_refreshes.fetch_add(1);
+  if (pool.slots && slots->same_topology(*pool.slots)) return;
+  process_.cluster_epoch.store(epoch);
+  auto next = std::make_shared<const config::Config>(backend::with_topology(*config_, slots));
+  spdlog::info("cluster: slot map epoch {} ({}): {} primaries, {} of 16384 slots served", epoch,
+               why, slots->nodes().size(), slots->covered());
+  if (pool.slots && same_nodes(pool, next->pool)) {
+    // Slots moved between the same primaries: the workers' maps change, connections stay.
+    config_ = next;
+    process_.set_config(next);
+    const auto generation = generation_.load();
+    for (auto& w : workers_) w->set_slots(generation, slots);
+    return;
+  }
+  // Other primaries: the same path as a reload (new nodes connected, removed ones drained).
+  spdlog::info("cluster: primaries now {}", node_list(*next));
+  apply_config(next);
+}
+
+asio::awaitable<void> Daemon::watch_cluster() {
+  asio::steady_timer timer(control_);
+  auto last = std::chrono::steady_clock::now();
+  for (;;) {
+    // A ring pool only checks, once a second, whether a reload made it a cluster pool.
+    const bool is_cluster = config_->pool.type == config::PoolType::kCluster;
+    timer.expires_after(std::chrono::milliseconds(is_cluster ? 50 : 1000));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    if (draining_ || config_->pool.type != config::PoolType::kCluster) continue;
+    const auto& cluster = config_->pool.cluster;
+    const auto now = std::chrono::steady_clock::now();
+    const bool wanted = process_.cluster_refresh_wanted.load(std::memory_order_relaxed);
+    const bool periodic = now - last >= cluster.refresh_interval;
+    if (!periodic && !(wanted && now - last >= cluster.refresh_min_interval)) continue;
+    process_.cluster_refresh_wanted.store(false, std::memory_order_relaxed);
+    last = now;
+    try {
+      refresh_cluster(wanted ? "after a redirect or a node failure" : "periodic");
+    } catch (const std::exception& e) {
+      spdlog::error("cluster: slot map refresh failed: {}", e.what());
+    }
+  }
 }
 
 Daemon::FileStamp Daemon::stamp(const std::string& path) {

@@ -43,6 +43,17 @@ class Daemon {
   std::shared_ptr<backend::HealthChecker> make_health(const config::Config& config,
                                                       const std::vector<std::string>& down);
   void reload(const char* why);
+  // A validated configuration takes effect: a new generation of pools on every worker and a
+  // new health checker. Reloads and cluster topology changes both come here.
+  void apply_config(std::shared_ptr<const config::Config> next);
+  // Cluster pools: `config` with the topology the cluster gives now (asked of its current
+  // primaries, then its seeds); when no node answers, the topology of `known` (if a cluster
+  // pool's), else the seeds alone. Blocking: the control thread's (or startup's).
+  config::Config with_cluster_topology(config::Config config, const config::Config* known);
+  // Asks the cluster for its slot map; a change takes effect (slots only: the workers' maps;
+  // other primaries: apply_config).
+  void refresh_cluster(const char* why);
+  asio::awaitable<void> watch_cluster();
   // The read-through cache (cache_wiring.cpp). prepare_cache: database threads for `config`
   // (started once) and its policies validated against the database; an error names the
   // policy's file:line. apply_cache: the policies take effect; those with `warm:` are warmed.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/cluster_request.hpp"
 #include "resp/errors.hpp"
 
 namespace sidecache::backend {
@@ -23,9 +24,11 @@ std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& con
 }
 
 Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats,
-           std::shared_ptr<HealthChecker> health)
+           std::shared_ptr<HealthChecker> health, std::function<void()> want_refresh)
     : config_(config),
       router_(config.hash, config.hash_tag, route::ring_nodes(config.nodes)),
+      want_refresh_(std::move(want_refresh)),
+      worker_stats_(stats),
       health_(std::move(health)),
       io_(io) {
   options_ = ConnectionOptions{config.connect_timeout,
@@ -63,6 +66,12 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
     nodes_.push_back(std::move(n));
   }
   rebuild_ring();
+  if (config.type == config::PoolType::kCluster) {
+    // Until the cluster answered, every slot goes to the first seed; its MOVED replies and the
+    // refresh they ask for fix that.
+    slot_node_.assign(route::kClusterSlots, 0);
+    if (config.slots) set_slots(*config.slots);
+  }
   const std::lock_guard lock(stats.nodes_mutex);
   stats.nodes = std::move(node_stats);
 }
@@ -117,6 +126,26 @@ std::vector<std::shared_ptr<Connection>>& Pool::resp3_connections(Node& node) {
   return node.connections3;
 }
 
+void Pool::set_slots(const route::ClusterSlots& slots) {
+  if (slot_node_.empty()) return;
+  // Map indexes to this pool's (equal when the node lists are, as the daemon ensures).
+  std::vector<std::uint16_t> index(slots.nodes().size(), 0);
+  for (std::size_t i = 0; i < index.size(); ++i) {
+    const auto found = find_node(slots.nodes()[i].name);
+    index[i] = static_cast<std::uint16_t>(found < nodes_.size() ? found : 0);
+  }
+  for (std::uint32_t s = 0; s < route::kClusterSlots; ++s) {
+    slot_node_[s] = index[slots.node_of_slot(static_cast<std::uint16_t>(s))];
+  }
+}
+
+std::uint32_t Pool::find_node(std::string_view name) const {
+  for (std::uint32_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].name == name) return i;
+  }
+  return static_cast<std::uint32_t>(nodes_.size());
+}
+
 void Pool::send(std::uint32_t node, std::string_view request, ReplyTarget target) {
   send_to(node, request, std::move(target), false);
 }
@@ -126,6 +155,17 @@ void Pool::send_read(std::uint32_t node, std::string_view request, ReplyTarget t
 }
 
 void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget target,
+                   bool retryable) {
+  if (!slot_node_.empty()) {
+    auto redirecting = std::make_shared<ClusterRequest>(shared_from_this(), std::string(request),
+                                                        std::move(target), retryable);
+    redirecting->start(*this, node);
+    return;
+  }
+  send_on(node, request, std::move(target), retryable);
+}
+
+void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget target,
                    bool retryable) {
   Node& n = nodes_[node];
   if (!n.up) {

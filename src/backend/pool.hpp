@@ -3,23 +3,34 @@
 // thread; health changes arrive by post (set_node_up).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "backend/connection.hpp"
 #include "backend/health.hpp"
 #include "config/config.hpp"
+#include "resp/errors.hpp"
+#include "route/cluster_slots.hpp"
 #include "route/ketama_ring.hpp"
 #include "sidecache/node_sender.hpp"
 
 namespace sidecache::backend {
 
-class Pool final : public NodeSender {
+class ClusterRequest;
+
+// A cluster pool (config.type kCluster) places keys by slot (config.slots) and looks at every
+// error reply of its requests: MOVED and ASK are followed to the node they name, TRYAGAIN and
+// CLUSTERDOWN resent after a short wait, up to cluster.max_redirects times, transparently to
+// the client. A MOVED also updates this worker's slot map at once and asks for a refresh.
+// Ring pools pay nothing for this: their replies go straight to the caller's sink.
+class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> {
  public:
   // Registers one NodeStats per node in `stats` (replacing what an earlier pool registered).
   // `health` (may be null) hears about connection failures and says which nodes are up.
+  // `want_refresh` (cluster pools, any thread's function): the slot map looks stale.
   Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats,
-       std::shared_ptr<HealthChecker> health = nullptr);
+       std::shared_ptr<HealthChecker> health = nullptr, std::function<void()> want_refresh = {});
   ~Pool() override;
 
   void start();
@@ -29,8 +40,26 @@ class Pool final : public NodeSender {
 
   std::uint32_t node_count() const override { return static_cast<std::uint32_t>(nodes_.size()); }
   std::uint32_t node_for_key(std::string_view key) const override {
-    return router_.node_for_key(key);
+    return slot_node_.empty() ? router_.node_for_key(key) : slot_node_[route::key_slot(key)];
   }
+  std::uint32_t group_count() const override {
+    return slot_node_.empty() ? node_count() : route::kClusterSlots;
+  }
+  std::uint32_t group_of_key(std::string_view key) const override {
+    return slot_node_.empty() ? router_.node_for_key(key) : route::key_slot(key);
+  }
+  std::uint32_t node_of_group(std::uint32_t group) const override {
+    return slot_node_.empty() ? group : slot_node_[group];
+  }
+  std::string_view cross_group_error() const override {
+    return slot_node_.empty() ? std::string_view() : resp::errors::kCrossSlotCluster;
+  }
+  // Cluster pools: a refreshed map over the same primaries (a slot moved between them).
+  void set_slots(const route::ClusterSlots& slots);
+  // After a reload or a topology change: requests being redirected continue on `next`. A
+  // retired pool lives while requests of its are being redirected (they hold it), and holds
+  // its successors alive in turn, so such a request always reaches the current pool.
+  void set_successor(std::shared_ptr<Pool> next) { successor_ = std::move(next); }
   void send(std::uint32_t node, std::string_view request, ReplyTarget target) override;
   void send_read(std::uint32_t node, std::string_view request, ReplyTarget target) override;
   const std::string& node_name(std::uint32_t node) const override { return nodes_[node].name; }
@@ -59,13 +88,22 @@ class Pool final : public NodeSender {
     std::shared_ptr<NodeStats> stats;
   };
 
+  friend class ClusterRequest;
   void send_to(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);
+  // To the node's connection, whatever the pool type (no redirect handling added).
+  void send_on(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);
+  // The node named "host:port", or node_count() when it is not one of this pool's.
+  std::uint32_t find_node(std::string_view name) const;
   void rebuild_ring();
   bool auth_failing(const Node& node) const;  // its connections were refused at AUTH
   std::vector<std::shared_ptr<Connection>>& resp3_connections(Node& node);
 
   config::PoolConfig config_;
   route::Router router_;
+  std::vector<std::uint16_t> slot_node_;  // cluster pools: slot -> node (a MOVED updates it)
+  std::shared_ptr<Pool> successor_;
+  std::function<void()> want_refresh_;
+  WorkerStats& worker_stats_;
   std::vector<Node> nodes_;
   std::shared_ptr<HealthChecker> health_;
   asio::io_context& io_;

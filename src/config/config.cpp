@@ -169,6 +169,21 @@ void read_tls(PoolConfig& pool, const Value& value) {
   detail::read_section(value, kTlsDirectives, pool.tls);
 }
 
+NodeConfig read_node(const Value& value);
+
+// A cluster pool's seed: "host:port" (or the map form, checked by validate_cluster).
+NodeConfig read_seed(const Value& value) {
+  if (!value.is_scalar()) return read_node(value);
+  NodeConfig node;
+  try {
+    node.address = parse_endpoint(value.scalar());
+  } catch (const std::invalid_argument& e) {
+    value.fail(std::string("a cluster seed is host:port: ") + e.what());
+  }
+  node.name = route::cluster_node_name(node.address.host, node.address.port);
+  return node;
+}
+
 NodeConfig read_node(const Value& value) {
   NodeConfig node;
   if (value.is_scalar()) {
@@ -192,14 +207,40 @@ void read_nodes(PoolConfig& pool, const Value& value) {
   value.expect_sequence();
   pool.nodes.clear();
   std::size_t index = 0;
-  for (const auto& item : value.node()) pool.nodes.push_back(read_node(value.item(item, index++)));
+  for (const auto& item : value.node()) {
+    const Value entry = value.item(item, index++);
+    pool.nodes.push_back(pool.type == PoolType::kCluster ? read_seed(entry) : read_node(entry));
+  }
 }
 
 void read_backoff(PoolConfig& pool, const Value& value) {
   detail::read_section(value, kBackoffDirectives, pool);
 }
 
+void read_pool_type(PoolConfig& pool, const Value& value) {
+  static constexpr std::string_view kTypes[] = {"ring", "cluster"};
+  pool.type = value.one_of(kTypes) == "cluster" ? PoolType::kCluster : PoolType::kRing;
+}
+
+constexpr Directive<ClusterConfig> kClusterDirectives[] = {
+    {"refresh_interval", read_duration<&ClusterConfig::refresh_interval, 100, kMaxTimeoutMs>,
+     "ask the cluster for its slot map this often"},
+    {"refresh_min_interval", read_duration<&ClusterConfig::refresh_min_interval, 0, kMaxTimeoutMs>,
+     "refreshes after a MOVED or a node failure: at most one per this interval"},
+    {"max_redirects", read_integer<&ClusterConfig::max_redirects, 0, 16>,
+     "MOVED / ASK / TRYAGAIN / CLUSTERDOWN followed per request before the error is returned"},
+    {"retry_delay", read_duration<&ClusterConfig::retry_delay, 1, 10000>,
+     "first wait before resending after TRYAGAIN / CLUSTERDOWN (doubles each time)"},
+};
+
+void read_cluster(PoolConfig& pool, const Value& value) {
+  detail::read_section(value, kClusterDirectives, pool.cluster);
+}
+
 constexpr Directive<PoolConfig> kPoolDirectives[] = {
+    {"type", read_pool_type, "ring (standalone servers, ketama) or cluster (a Redis Cluster)"},
+    {"cluster", read_cluster,
+     "cluster pools: {refresh_interval, refresh_min_interval, max_redirects, retry_delay}"},
     {"hash", read_hash, "key hash function (twemproxy's names)"},
     {"distribution", read_distribution, "node selection: only ketama"},
     {"hash_tag", read_hash_tag, "two characters around the hashed part of a key; \"\" for none"},
@@ -213,7 +254,7 @@ constexpr Directive<PoolConfig> kPoolDirectives[] = {
     {"max_inflight_per_connection",
      read_integer<&PoolConfig::max_inflight_per_connection, 1, kMaxCount>,
      "requests awaiting a reply on one node connection"},
-    {"nodes", read_nodes, "the Redis servers of the ring"},
+    {"nodes", read_nodes, "the Redis servers of the ring; a cluster pool: seed addresses"},
     {"down_policy", read_down_policy,
      "fail_fast (error for a down node's keys) or remap (its keys move while it is down)"},
     {"health", read_health, "active PING probes and ejection of failing nodes"},
@@ -330,6 +371,13 @@ void read_commands(Config& config, const Value& value) {
 }
 
 void read_pool(Config& config, const Value& value) {
+  // The type decides how `nodes` reads, wherever it stands in the section.
+  if (value.node().IsMap()) {
+    const auto type = value.node()["type"];
+    if (type && type.IsScalar() && type.Scalar() == "cluster") {
+      config.pool.type = PoolType::kCluster;
+    }
+  }
   detail::read_section(value, kPoolDirectives, config.pool);
 }
 void read_limits(Config& config, const Value& value) {
@@ -487,6 +535,7 @@ Config load_string(std::string_view yaml, const std::string& source, const LoadO
     detail::fail_at(source, e.mark, "unexpected YAML error: " + e.msg);
   }
   detail::validate(config, locations);
+  if (config.pool.type == PoolType::kCluster) config.pool.seeds = config.pool.nodes;
   detail::build_auth(config);
   if (options.resolve_nodes) detail::warn_unresolved_nodes(config, locations);
   config.warnings = locations.warnings();

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "route/cluster_slots.hpp"
 #include "route/hash.hpp"
 
 namespace sidecache::config {
@@ -80,7 +81,28 @@ enum class DownPolicy {
   kRemap,     // the node leaves the ring while down; its keys go to the next nodes
 };
 
+// What the pool's nodes are (docs/cluster.md).
+enum class PoolType {
+  kRing,     // standalone Redis servers, keys spread by a ketama ring (twemproxy's layout)
+  kCluster,  // a Redis Cluster: `nodes` are seeds, the primaries and slots come from the cluster
+};
+
+// pool.cluster: how a cluster pool follows the cluster's topology.
+struct ClusterConfig {
+  Millis refresh_interval{5000};     // ask the cluster for its slot map this often
+  Millis refresh_min_interval{250};  // refreshes a MOVED or a failure asks for: at most this often
+  std::uint32_t max_redirects = 5;   // MOVED / ASK / TRYAGAIN followed per request, then the error
+  Millis retry_delay{25};  // TRYAGAIN / CLUSTERDOWN: first wait before resending (doubles)
+};
+
 struct PoolConfig {
+  PoolType type = PoolType::kRing;
+  ClusterConfig cluster;
+  // A cluster pool: `seeds` are the nodes the file lists; `nodes` are the primaries the cluster
+  // named (filled by the daemon after asking the seeds; until then equal to the seeds) and
+  // `slots` the map that places keys on them (null until the cluster answered).
+  std::vector<NodeConfig> seeds;
+  std::shared_ptr<const route::ClusterSlots> slots;
   route::HashKind hash = route::HashKind::kFnv1a64;
   route::HashTag hash_tag;  // "{}" by default; `hash_tag: ""` turns it off
   std::vector<NodeConfig> nodes;

@@ -117,6 +117,56 @@ void validate_pool(const PoolConfig& pool, const Locations& locations) {
   validate_tls(pool.tls, "pool.tls", locations);
 }
 
+// A cluster pool places keys as Redis Cluster does and learns its primaries from the cluster:
+// the ring's options would be silently ignored, and what is not built for clusters yet would
+// misbehave, so both are errors at their key.
+void validate_cluster(const Config& config, const Locations& locations) {
+  const auto& pool = config.pool;
+  if (pool.type != PoolType::kCluster) {
+    if (locations.has("pool.cluster")) {
+      locations.fail("pool.cluster", "only for a cluster pool (pool.type: cluster)");
+    }
+    return;
+  }
+  const std::string ring_only =
+      " is a ring option; a cluster pool places keys by CRC16 slot "
+      "(Redis Cluster's {hash tag} rule applies)";
+  for (const char* key : {"pool.hash", "pool.hash_tag", "pool.distribution"}) {
+    if (locations.has(key)) locations.fail(key, std::string(key + 5) + ring_only);
+  }
+  if (pool.db != 0) locations.fail("pool.db", "a Redis Cluster has only database 0");
+  if (pool.down_policy == DownPolicy::kRemap) {
+    locations.fail("pool.down_policy",
+                   "remap moves keys off a down node: a cluster's slots stay with their node "
+                   "(use fail_fast)");
+  }
+  for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+    const auto path = node_path(i);
+    if (locations.has(path + ".weight")) {
+      locations.fail(path + ".weight", "weight" + ring_only);
+    }
+    if (locations.has(path + ".name")) {
+      locations.fail(path + ".name", "name is hashed on a ring; cluster nodes are named host:port");
+    }
+    for (const char* key : {".username", ".password", ".password_file", ".password_env"}) {
+      if (locations.has(path + key)) {
+        locations.fail(path + key,
+                       "per-node credentials are not supported on a cluster pool: the nodes come "
+                       "from the cluster; set pool.username / pool.password_file");
+      }
+    }
+  }
+  if (!config.cache.policies.empty()) {
+    locations.fail("cache.policies",
+                   "cache policies (read-through, write modes) are not supported on a cluster "
+                   "pool yet (docs/cluster.md)");
+  }
+  if (!config.cache.invalidation_channel.empty()) {
+    locations.fail("cache.invalidation_channel",
+                   "not supported on a cluster pool yet (docs/cluster.md)");
+  }
+}
+
 // Input is buffered until a command is complete: a larger argument could never arrive.
 void check_fits_pending(const LimitsConfig& limits, const Locations& locations,
                         std::string_view key, std::uint64_t value) {
@@ -147,7 +197,8 @@ void validate_http(const Config& config, const Locations& locations) {
       locations.fail("http.listen", address + " is the address of " + node_path(i));
     }
   }
-  if (http.ready_min_nodes_up > config.pool.nodes.size()) {
+  // A cluster pool's primaries are known only once the cluster answered.
+  if (config.pool.type == PoolType::kRing && http.ready_min_nodes_up > config.pool.nodes.size()) {
     locations.fail("http.ready_min_nodes_up", std::to_string(http.ready_min_nodes_up) +
                                                   " exceeds the number of nodes (" +
                                                   std::to_string(config.pool.nodes.size()) + ")");
@@ -197,6 +248,7 @@ void validate(const Config& config, const Locations& locations) {
   validate_listen_tls(config, locations);
   validate_nodes(config, locations);
   validate_pool(config.pool, locations);
+  validate_cluster(config, locations);
   validate_limits(config.limits, locations);
   validate_http(config, locations);
 }

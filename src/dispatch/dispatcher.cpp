@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "dispatch/access.hpp"
+#include "dispatch/cluster_commands.hpp"
 #include "dispatch/errors.hpp"
 #include "dispatch/keyspace.hpp"
 #include "dispatch/local_commands.hpp"
@@ -138,6 +139,16 @@ Dispatched Dispatcher::dispatch_as(const Resolved& resolved, const resp::Command
       run_local_command(*info, command, client, target);
       break;
     case resp::Routing::kRejected:
+      // A cluster pool answers the CLUSTER subcommands a single-node client sends itself.
+      if (info->name.starts_with("cluster|")) {
+        const auto config = process_.current_config();  // the slot map's latest epoch
+        scratch_.clear();
+        if (config &&
+            answer_cluster_command(info->name, args, *config, client.protocol, scratch_)) {
+          target.deliver(scratch_);
+          break;
+        }
+      }
       reply_error(target, errors::rejected(info->name, info->note));
       break;
     case resp::Routing::kKeyspace:
@@ -194,13 +205,16 @@ Where Dispatcher::forward(const resp::CommandInfo& info, const resp::Command& co
     // No keys (EVAL with numkeys 0, ...): a deterministic node, spread by the first argument.
     node = nodes_->node_for_key(args.size() > 1 ? args[1] : args[0]);
   } else {
-    node = nodes_->node_for_key(args[keys_[0]]);
+    // One request: its keys must share a group (a ring's node, a cluster's slot).
+    const std::uint32_t group = nodes_->group_of_key(args[keys_[0]]);
     for (std::size_t i = 1; i < keys_.size(); ++i) {
-      if (nodes_->node_for_key(args[keys_[i]]) != node) {
-        reply_error(target, errors::kCrossSlot);
+      if (nodes_->group_of_key(args[keys_[i]]) != group) {
+        const auto text = nodes_->cross_group_error();
+        reply_error(target, text.empty() ? errors::kCrossSlot : text);
         return Where::answered();
       }
     }
+    node = nodes_->node_of_group(group);
   }
   if (&info == evalsha_ || &info == evalsha_ro_) {
     send_evalsha(scripts_, node, resp_form(command, raw), args[1], info.has(resp::kFlagReadOnly),

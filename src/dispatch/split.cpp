@@ -198,21 +198,25 @@ class Merge final : public ReplySink {
 void split_by_node(MergeKind kind, std::span<const std::string_view> args,
                    std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
                    NodeSender& nodes, ReplyTarget target, SplitScratch& scratch) {
-  // Node of each key; part index per distinct node, in order of first appearance.
+  // Group of each key (a ring's node, a cluster's slot); part index per distinct group, in
+  // order of first appearance. part_of_node stays all -1 between calls (reset below), so a
+  // cluster's 16384 groups cost nothing per request.
   auto& part_of_node = scratch.part_of_node;
   auto& part_nodes = scratch.part_nodes;
   auto& key_part = scratch.key_part;
-  part_of_node.assign(nodes.node_count(), -1);
+  if (part_of_node.size() != nodes.group_count()) part_of_node.assign(nodes.group_count(), -1);
   part_nodes.clear();
   key_part.resize(key_positions.size());
   for (std::size_t i = 0; i < key_positions.size(); ++i) {
-    const std::uint32_t node = nodes.node_for_key(args[key_positions[i]]);
-    if (part_of_node[node] < 0) {
-      part_of_node[node] = static_cast<std::int32_t>(part_nodes.size());
-      part_nodes.push_back(node);
+    const std::uint32_t group = nodes.group_of_key(args[key_positions[i]]);
+    if (part_of_node[group] < 0) {
+      part_of_node[group] = static_cast<std::int32_t>(part_nodes.size());
+      part_nodes.push_back(group);
     }
-    key_part[i] = static_cast<std::uint32_t>(part_of_node[node]);
+    key_part[i] = static_cast<std::uint32_t>(part_of_node[group]);
   }
+  for (const std::uint32_t group : part_nodes) part_of_node[group] = -1;
+  for (auto& group : part_nodes) group = nodes.node_of_group(group);  // now the part's node
   if (part_nodes.size() == 1 && !raw.empty()) {
     nodes.send(part_nodes.front(), raw, std::move(target));
     return;

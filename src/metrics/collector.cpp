@@ -379,6 +379,41 @@ void collect_cache(const ProcessStats& process, std::vector<MetricFamily>& out) 
             process.cache_stats->warming_done.load() ? 0 : 1);
 }
 
+// Cluster pools only: a ring's scrape has none of these families.
+void collect_cluster(const ProcessStats& process, std::vector<MetricFamily>& out) {
+  const auto config = process.current_config();
+  if (!config || config->pool.type != config::PoolType::kCluster) return;
+  std::uint64_t moved = 0;
+  std::uint64_t ask = 0;
+  std::uint64_t retry = 0;
+  for (const auto& w : process.workers) {
+    moved += w->cluster_moved.get();
+    ask += w->cluster_ask.get();
+    retry += w->cluster_retry.get();
+  }
+  auto& redirects = add_family(out, "sidecache_cluster_redirects_total",
+                               "Requests to a cluster pool sent again to the node a -MOVED or "
+                               "-ASK reply named, by kind.",
+                               MetricType::Counter);
+  add_value(redirects, static_cast<double>(moved), {{"kind", "moved"}});
+  add_value(redirects, static_cast<double>(ask), {{"kind", "ask"}});
+  add_value(add_family(out, "sidecache_cluster_retries_total",
+                       "Requests to a cluster pool sent again after a -TRYAGAIN or -CLUSTERDOWN "
+                       "reply and a short wait.",
+                       MetricType::Counter),
+            static_cast<double>(retry));
+  add_value(add_family(out, "sidecache_cluster_slot_map_refreshes_total",
+                       "CLUSTER SLOTS answers received (startup, periodic, after a MOVED or a "
+                       "node failure, reload).",
+                       MetricType::Counter),
+            static_cast<double>(process.cluster_refreshes.load(std::memory_order_relaxed)));
+  add_value(add_family(out, "sidecache_cluster_slot_map_epoch",
+                       "Epoch of the slot map in use: bumped each time the cluster's topology "
+                       "changed.",
+                       MetricType::Gauge),
+            static_cast<double>(process.cluster_epoch.load(std::memory_order_relaxed)));
+}
+
 }  // namespace
 
 std::vector<NodeTotals> node_totals(const ProcessStats& process) {
@@ -397,6 +432,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   collect_nodes(process_, out);
   collect_cache(process_, out);
   collect_process_info(process_, out);
+  collect_cluster(process_, out);
   if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
   if (process_.write_stats) collect_write_metrics(*process_.write_stats, out);
   collect_hotkey_metrics(process_, out);

@@ -22,6 +22,9 @@ std::string unsupported(std::string_view name, std::string_view note);
 
 inline constexpr std::string_view kCrossSlot =
     "CROSSSLOT Keys in request don't hash to the same node";
+// A cluster pool's, in Redis Cluster's words.
+inline constexpr std::string_view kCrossSlotCluster =
+    "CROSSSLOT Keys in request don't hash to the same slot";
 inline constexpr std::string_view kSyntax = "ERR syntax error";
 inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
 inline constexpr std::string_view kDecrementOverflow = "ERR decrement would overflow";  // DECRBY

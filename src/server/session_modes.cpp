@@ -115,13 +115,15 @@ bool keys_node(const ModeContext& ctx, const resp::CommandInfo& info,
   has_keys = !keys.empty();
   if (!has_keys) return true;
   auto& nodes = ctx.nodes();
-  node = nodes.node_for_key(args[keys[0]]);
+  const std::uint32_t group = nodes.group_of_key(args[keys[0]]);
   for (std::size_t i = 1; i < keys.size(); ++i) {
-    if (nodes.node_for_key(args[keys[i]]) != node) {
-      error = resp::errors::kCrossSlot;
+    if (nodes.group_of_key(args[keys[i]]) != group) {
+      const auto text = nodes.cross_group_error();
+      error = text.empty() ? resp::errors::kCrossSlot : text;
       return false;
     }
   }
+  node = nodes.node_of_group(group);
   return true;
 }
 

@@ -62,7 +62,14 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
 }
 
 std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::HealthChecker> health) {
-  return std::make_shared<backend::Pool>(*io_, config_->pool, stats_, std::move(health));
+  std::function<void()> want_refresh;
+  if (config_->pool.type == config::PoolType::kCluster) {
+    want_refresh = [&process = process_] {
+      process.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
+    };
+  }
+  return std::make_shared<backend::Pool>(*io_, config_->pool, stats_, std::move(health),
+                                         std::move(want_refresh));
 }
 
 Worker::~Worker() {
@@ -244,7 +251,14 @@ void Worker::apply(std::shared_ptr<const config::Config> config,
     pool_ = make_pool(health);
     pool_->start();
     dispatcher_.set_nodes(*pool_);
-    old->retire();  // its connections close once their requests are answered
+    old->set_successor(pool_);  // requests being redirected go on on the new pool
+    old->retire();              // its connections close once their requests are answered
+  });
+}
+
+void Worker::set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots) {
+  asio::post(*io_, [this, generation, slots = std::move(slots)] {
+    if (generation == generation_) pool_->set_slots(*slots);
   });
 }
 

@@ -43,6 +43,9 @@ class Worker final : public SessionRegistry {
   // finish on the old one.
   void apply(std::shared_ptr<const config::Config> config,
              std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation);
+  // Cluster pools: a new slot map over the same primaries, for configuration `generation`
+  // (from any thread). A map with other primaries comes as a new configuration (apply).
+  void set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots);
   // A node's health changed in configuration `generation` (from any thread).
   void set_node_up(std::uint64_t generation, std::uint32_t node, bool up);
 

@@ -1,0 +1,117 @@
+#include "backend/cluster_request.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "backend/pool.hpp"
+#include "route/cluster_slots.hpp"
+
+namespace sidecache::backend {
+namespace {
+
+// ASKING's own +OK is not the client's: dropped.
+class DiscardSink final : public ReplySink {
+ public:
+  void on_reply(std::uint64_t, std::string_view) override {}
+};
+
+constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
+
+std::string_view error_text(std::string_view reply) {
+  reply.remove_prefix(1);  // '-'
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.remove_suffix(1);
+  return reply;
+}
+
+}  // namespace
+
+ClusterRequest::ClusterRequest(std::shared_ptr<Pool> pool, std::string request, ReplyTarget client,
+                               bool retryable)
+    : pool_(std::move(pool)),
+      request_(std::move(request)),
+      client_(std::move(client)),
+      retryable_(retryable) {}
+
+void ClusterRequest::start(Pool& pool, std::uint32_t node) {
+  first_node_ = node;
+  pool.send_on(node, request_, ReplyTarget{shared_from_this(), 0, client_.lane, client_.protocol},
+               retryable_);
+}
+
+std::shared_ptr<Pool> ClusterRequest::current_pool() {
+  while (pool_ && pool_->successor_) pool_ = pool_->successor_;
+  return pool_;
+}
+
+void ClusterRequest::on_reply(std::uint64_t, std::string_view reply) {
+  if (reply.empty() || reply[0] != '-') return client_.deliver(reply);
+  const std::string_view text = error_text(reply);
+  route::Redirect redirect;
+  const bool is_redirect = route::parse_redirect(text, redirect);
+  const bool is_retry =
+      !is_redirect && (text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN"));
+  if (!is_redirect && !is_retry) return client_.deliver(reply);
+  if (target_.empty()) {  // the node first sent to, by name (indexes change with the pool)
+    if (pool_) target_ = pool_->node_name(first_node_);
+  }
+  auto pool = current_pool();
+  if (!pool || attempts_ >= pool->config_.cluster.max_redirects) return client_.deliver(reply);
+  ++attempts_;
+  last_error_.assign(reply);
+  if (is_retry) {
+    pool->worker_stats_.cluster_retry.add();
+    asking_ = false;
+    const auto delay = pool->config_.cluster.retry_delay * (1u << std::min(attempts_ - 1, 8u));
+    return resend_after(*pool, delay);
+  }
+  target_.assign(redirect.target);
+  asking_ = redirect.kind == route::Redirect::Kind::kAsk;
+  if (asking_) {
+    pool->worker_stats_.cluster_ask.add();
+  } else {
+    pool->worker_stats_.cluster_moved.add();
+    const auto node = pool->find_node(target_);
+    if (node < pool->node_count())
+      pool->slot_node_[redirect.slot] = static_cast<std::uint16_t>(node);
+    if (pool->want_refresh_) pool->want_refresh_();
+  }
+  // A second redirect in a row: the cluster may be between two states of a migration (the
+  // source already names the target, the target not yet its own slot): give it a moment.
+  if (attempts_ > 1) {
+    return resend_after(*pool,
+                        pool->config_.cluster.retry_delay * (1u << std::min(attempts_ - 2, 8u)));
+  }
+  resend();
+}
+
+void ClusterRequest::resend() {
+  auto pool = current_pool();
+  if (!pool) return give_up();
+  const auto node = pool->find_node(target_);
+  if (node >= pool->node_count()) {
+    // Not a primary this pool knows yet (a node just added): wait for the refresh.
+    if (pool->want_refresh_) pool->want_refresh_();
+    if (attempts_ >= pool->config_.cluster.max_redirects) return give_up();
+    ++attempts_;
+    return resend_after(*pool, pool->config_.cluster.retry_delay * (1u << std::min(attempts_, 8u)));
+  }
+  const ReplyTarget self{shared_from_this(), 0, client_.lane, client_.protocol};
+  if (asking_) {
+    // Both on the same connection (same lane), nothing in between: this thread appends both.
+    pool->send_on(node, kAsking,
+                  ReplyTarget{std::make_shared<DiscardSink>(), 0, client_.lane, client_.protocol},
+                  false);
+    pool->send_on(node, request_, self, false);
+  } else {
+    pool->send_on(node, request_, self, retryable_);
+  }
+}
+
+void ClusterRequest::resend_after(Pool& pool, std::chrono::milliseconds delay) {
+  auto timer = std::make_shared<asio::steady_timer>(pool.io_, delay);
+  timer->async_wait([self = shared_from_this(), timer](const boost::system::error_code& ec) {
+    if (ec) return self->give_up();
+    self->resend();
+  });
+}
+
+}  // namespace sidecache::backend
