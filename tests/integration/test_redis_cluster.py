@@ -52,6 +52,42 @@ def raw(server):
     return c
 
 
+class Load:
+    """A client reading (and with `write`, rewriting) `keys` through sidecache in a loop until
+    the block ends; `errors` holds every client-visible error or wrong value, `done` counts
+    the rounds of requests."""
+
+    def __init__(self, sc, keys, write):
+        self.sc, self.keys, self.write = sc, keys, write
+        self.errors = []
+        self.done = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+
+    def loop(self):
+        c = self.sc.client()
+        while not self.stop.is_set():
+            for k in self.keys:
+                try:
+                    if c.get(k) != k.encode():
+                        self.errors.append("wrong value for " + k)
+                    if self.write:
+                        c.set(k, k)
+                    self.done += 1
+                except Exception as e:  # noqa: BLE001 - every client error counts
+                    self.errors.append(repr(e))
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(0.2)  # the loop is running before the slot moves
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=20)
+        return False
+
+
 class RedisCluster:
     """Three cluster-enabled redis-servers joined with redis-cli --cluster create."""
 
@@ -190,32 +226,12 @@ class ClusterPoolTest(unittest.TestCase):
             self.client.set(k, k)
         moved_before = self.metric("sidecache_cluster_redirects_total", kind="moved")
         epoch_before = self.metric("sidecache_cluster_slot_map_epoch")
-        errors = []
-        stop = threading.Event()
-        done = [0]
-
-        def loop():
-            c = self.sc.client()
-            while not stop.is_set():
-                for k in keys:
-                    try:
-                        if c.get(k) != k.encode():
-                            errors.append("wrong value for " + k)
-                        c.set(k, k)
-                        done[0] += 1
-                    except Exception as e:  # noqa: BLE001 - every client error counts
-                        errors.append(repr(e))
-        worker = threading.Thread(target=loop)
-        worker.start()
-        try:
-            time.sleep(0.2)  # the loop is running before the slot moves
+        with Load(self.sc, keys, write=True) as load:
             source, target = self.migrate_prepare(slot)
             self.migrate_keys(source, target, keys)
             self.migrate_finish(slot, target)
-            harness.wait_until(lambda: done[0] > 200, timeout=20, what="requests after the move")
-        finally:
-            stop.set()
-            worker.join(timeout=20)
+            harness.wait_until(lambda: load.done > 200, timeout=20, what="requests after the move")
+        errors = load.errors
         self.assertEqual(errors[:5], [])
         for k in keys:
             self.assertEqual(target.client().get(k), k.encode())
@@ -335,35 +351,16 @@ class ClusterPoolTest(unittest.TestCase):
             return all("cluster_known_nodes:4" in raw(r).execute_command("CLUSTER INFO").decode()
                        for r in self.cluster.nodes) and self.cluster.ok()
         harness.wait_until(all_know_it, timeout=20, what="the new node known by all")
-        errors = []
-        stop = threading.Event()
-        done = [0]
-
-        def loop():
-            c = self.sc.client()
-            while not stop.is_set():
-                for k in keys:
-                    try:
-                        if c.get(k) != k.encode():
-                            errors.append("wrong value for " + k)
-                        done[0] += 1
-                    except Exception as e:  # noqa: BLE001 - every client error counts
-                        errors.append(repr(e))
-        worker = threading.Thread(target=loop)
-        worker.start()
-        try:
-            time.sleep(0.2)
+        with Load(self.sc, keys, write=False) as load:
             raw(new).execute_command("CLUSTER SETSLOT", slot, "IMPORTING",
                                      self.cluster.ids[source.port])
             raw(source).execute_command("CLUSTER SETSLOT", slot, "MIGRATING", new_id)
             self.migrate_keys(source, new, keys)
             self.migrate_finish(slot, new)
-            started = done[0]
-            harness.wait_until(lambda: done[0] > started + 100, timeout=20,
+            started = load.done
+            harness.wait_until(lambda: load.done > started + 100, timeout=20,
                                what="requests after the move")
-        finally:
-            stop.set()
-            worker.join(timeout=20)
+        errors = load.errors
         self.assertEqual(errors[:5], [])
         self.assertEqual(raw(new).get(keys[0]), keys[0].encode())
         harness.wait_until(lambda: "cluster: primaries now" in self.sc.process.output(),
