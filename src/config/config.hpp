@@ -216,7 +216,7 @@ struct HttpConfig {
 // Hot-key detection (hotkeys/): a heavy-hitter sketch per worker, merged when asked
 // (SIDECACHE HOTKEYS, /debug/hotkeys, metrics).
 struct HotKeysConfig {
-  bool enabled = true;
+  bool enabled = false;  // opt-in: 2-4 % more CPU per request (docs/near-cache.md#cost)
   std::uint32_t capacity = 256;     // keys tracked per worker (Space-Saving counters)
   Millis half_life{10000};          // every count halves this often, so old hot keys fade
   std::uint32_t sample = 8;         // count one key access in this many, at random (1: all)

@@ -110,7 +110,7 @@ def entry_fields(entry):
     return {k.decode(): v for k, v in entry.items()}
 
 
-def hotkeys_config(http_port, extra=""):
+def hotkeys_config(http_port, extra="  enabled: true\n"):
     return ("http:\n  listen: 127.0.0.1:%d\n  ready_min_nodes_up: 0\n"
             "process: {watch_interval: 100ms}\n"
             "hotkeys:\n  half_life: 1h\n  sample: 1\n  metrics_top_n: 3\n%s" % (http_port, extra))
@@ -231,7 +231,7 @@ class HotKeysTest(unittest.TestCase):
         sc = self.cluster.sidecache
         write_atomic(sc.config_path, harness.config_yaml(
             sc.port, self.cluster.nodes, workers=2,
-            top_extra=hotkeys_config(self.http_port, "  expose_names: true\n")))
+            top_extra=hotkeys_config(self.http_port, "  enabled: true\n  expose_names: true\n")))
         harness.wait_until(
             lambda: 'sidecache_hotkey_requests_per_second{key="hk:1"}' in
             harness.metrics_text(self.http_port), timeout=WAIT_S, what="named labels")

@@ -14,10 +14,10 @@ const std::string kNodes = "pool:\n  nodes: [127.0.0.1:7001:1]\n";
 
 using testing::error_of;
 
-TEST_CASE("hotkeys defaults: on, 256 counters, 1 in 8 sampled, no per-key metrics",
+TEST_CASE("hotkeys defaults: off, 256 counters, 1 in 8 sampled, no per-key metrics",
           "[config][hotkeys]") {
   const auto config = load_string(kNodes, "t.yaml");
-  CHECK(config.hotkeys.enabled);
+  CHECK_FALSE(config.hotkeys.enabled);
   CHECK(config.hotkeys.capacity == 256);
   CHECK(config.hotkeys.half_life == 10s);
   CHECK(config.hotkeys.sample == 8);
@@ -28,7 +28,7 @@ TEST_CASE("hotkeys defaults: on, 256 counters, 1 in 8 sampled, no per-key metric
 TEST_CASE("every hotkeys key is read", "[config][hotkeys]") {
   const auto config = load_string(kNodes + R"(
 hotkeys:
-  enabled: false
+  enabled: true
   capacity: 1024
   half_life: 1m
   sample: 1
@@ -36,7 +36,7 @@ hotkeys:
   expose_names: true
 )",
                                   "t.yaml");
-  CHECK_FALSE(config.hotkeys.enabled);
+  CHECK(config.hotkeys.enabled);
   CHECK(config.hotkeys.capacity == 1024);
   CHECK(config.hotkeys.half_life == 60s);
   CHECK(config.hotkeys.sample == 1);

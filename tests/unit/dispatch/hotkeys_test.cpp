@@ -47,6 +47,7 @@ struct Fixture {
   Fixture() {
     auto cfg = std::make_shared<config::Config>();
     cfg->pool.nodes.push_back({"a", {"127.0.0.1", 7001}, 1});
+    cfg->hotkeys.enabled = true;
     cfg->hotkeys.sample = 1;
     process.config = cfg;
     process.hotkeys = std::make_shared<hotkeys::Board>(1);

@@ -34,7 +34,7 @@ TEST_CASE("keys are JSON strings, one character per byte", "[metrics][hotkeys]")
 }
 
 TEST_CASE("/debug/hotkeys: the merged top keys, count and bad queries", "[metrics][hotkeys]") {
-  FakeProcess fake(2);
+  FakeProcess fake(2, "hotkeys:\n  enabled: true\n");
   fake.process.hotkeys = std::make_shared<hotkeys::Board>(2);
   publish(fake.process, 0, "cold", 10);
   publish(fake.process, 1, "hot", 100);
@@ -60,8 +60,8 @@ TEST_CASE("/debug/hotkeys: the merged top keys, count and bad queries", "[metric
   CHECK(probes.respond("POST", "/debug/hotkeys").status == 405);
 }
 
-TEST_CASE("/debug/hotkeys when detection is off", "[metrics][hotkeys]") {
-  FakeProcess fake(1, "hotkeys:\n  enabled: false\n");
+TEST_CASE("/debug/hotkeys when detection is off (the default)", "[metrics][hotkeys]") {
+  FakeProcess fake(1);
   fake.process.hotkeys = std::make_shared<hotkeys::Board>(1);
   const Probes probes(fake.process, 0);
   const auto reply = probes.respond("GET", "/debug/hotkeys");
@@ -81,7 +81,7 @@ TEST_CASE("hot-key metrics: sketch size always, per-key gauges only when asked",
   CHECK(text.find("sidecache_hotkeys_sketch_entries 1\n") != std::string::npos);
   CHECK(text.find("sidecache_hotkey_requests_per_second") == std::string::npos);
 
-  FakeProcess hashed(1, "hotkeys:\n  metrics_top_n: 2\n");
+  FakeProcess hashed(1, "hotkeys:\n  enabled: true\n  metrics_top_n: 2\n");
   hashed.process.hotkeys = std::make_shared<hotkeys::Board>(1);
   publish(hashed.process, 0, "hot", 100);
   text = scrape(hashed);
@@ -90,7 +90,7 @@ TEST_CASE("hot-key metrics: sketch size always, per-key gauges only when asked",
   CHECK(text.find("sidecache_hotkey_requests_error{key=\"a9b6001cf6a6d611\"} 1\n") !=
         std::string::npos);
 
-  FakeProcess named(1, "hotkeys:\n  metrics_top_n: 2\n  expose_names: true\n");
+  FakeProcess named(1, "hotkeys:\n  enabled: true\n  metrics_top_n: 2\n  expose_names: true\n");
   named.process.hotkeys = std::make_shared<hotkeys::Board>(1);
   publish(named.process, 0, "user:\"1\"", 100);
   text = scrape(named);
