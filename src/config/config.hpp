@@ -216,7 +216,7 @@ struct HttpConfig {
 // Hot-key detection (hotkeys/): a heavy-hitter sketch per worker, merged when asked
 // (SIDECACHE HOTKEYS, /debug/hotkeys, metrics).
 struct HotKeysConfig {
-  bool enabled = false;  // opt-in: 2-4 % more CPU per request (docs/near-cache.md#cost)
+  bool enabled = false;             // opt-in: 2-4 % more CPU per request (docs/near-cache.md#cost)
   std::uint32_t capacity = 256;     // keys tracked per worker (Space-Saving counters)
   Millis half_life{10000};          // every count halves this often, so old hot keys fade
   std::uint32_t sample = 8;         // count one key access in this many, at random (1: all)
@@ -272,7 +272,7 @@ enum class WriteMode {
                 // flushers write the database later, in batches
 };
 
-// What a write-behind write does when its queue holds queue_max entries.
+// What a write-behind write does when its queue holds queue_max writes.
 enum class OnFull {
   kError,  // answer an error at once
   kSlow,   // wait (up to slow_wait) for room, then answer an error
@@ -281,7 +281,7 @@ enum class OnFull {
 // cache.write_behind: the queue-wide write-behind options. Every behind policy shares one
 // stream per node and its flusher, so batching, backoff and takeover are set once.
 struct WriteBehindQueueConfig {
-  std::uint32_t batch_size = 500;  // entries per database transaction at most
+  std::uint32_t batch_size = 500;  // writes per database transaction at most
   Millis flush_interval{100};      // a partial batch is written after this long
   Millis backoff_min{100};         // retry delay after the first failure ...
   Millis backoff_max{10000};       // ... doubling (with jitter) up to this
@@ -292,7 +292,7 @@ struct WriteBehindQueueConfig {
 struct WriteBehindConfig {
   bool coalesce = true;              // only the last value of a key within a batch is written
   std::uint32_t max_retries = 5;     // rejected batches: tries before entries go dead-letter
-  std::uint64_t queue_max = 100000;  // entries queued per node; more: back-pressure
+  std::uint64_t queue_max = 100000;  // writes queued per node; more: back-pressure
   OnFull on_full = OnFull::kError;
   Millis slow_wait{2000};   // on_full slow: how long a write waits for room
   bool dead_letter = true;  // rejected entries go to a dead-letter stream (else: dropped, logged)
