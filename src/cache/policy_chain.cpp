@@ -1,5 +1,7 @@
 #include "cache/policy_chain.hpp"
 
+#include <algorithm>
+
 #include "sidecache/node_sender.hpp"
 
 namespace sidecache::cache {
@@ -45,6 +47,13 @@ void ChainStep::redis_node(std::uint32_t node, std::string request, bool read, s
   }
 }
 
+bool ChainStep::can_resume() const { return chain_ != nullptr && chain_->can_route(); }
+
+void ChainStep::resume(const resp::CommandInfo& info, std::span<const std::string_view> args,
+                       const ReplyTarget& target) {
+  chain_->resume(*this, info, args, target);
+}
+
 PolicyChain::PolicyChain(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
 
 ChainRequest& PolicyChain::start(const resp::CommandInfo& info,
@@ -74,6 +83,24 @@ std::string PolicyChain::refusal_in_transaction(const resp::CommandInfo& info,
     if (!refusal.empty()) return refusal;
   }
   return {};
+}
+
+void PolicyChain::resume(const ChainStep& after, const resp::CommandInfo& info,
+                         std::span<const std::string_view> args, const ReplyTarget& target) {
+  if (const auto g = shared_->generation(); g != generation_) {
+    snapshot_ = shared_->snapshot();
+    generation_ = g;
+  }
+  // A request of its own: this runs from the event loop, but a step may resume one while the
+  // chain's own request is still in use.
+  const std::shared_ptr<const Snapshot> snapshot = snapshot_;
+  ChainRequest request(info, args, snapshot);
+  auto step = std::find(steps_.begin(), steps_.end(), &after);
+  if (step != steps_.end()) ++step;
+  for (; step != steps_.end(); ++step) {
+    if ((*step)->handle(request, target)) return;
+  }
+  router_(info, args, target);
 }
 
 void PolicyChain::set_nodes(NodeSender& nodes) {

@@ -53,6 +53,8 @@ class ChainRequest {
   std::size_t made_ = 0;
 };
 
+class PolicyChain;
+
 // One step of the chain, and what every step shares: the worker's event loop, its nodes (Redis
 // requests of the step's own), randomness.
 class ChainStep {
@@ -78,10 +80,21 @@ class ChainStep {
              std::function<void(std::string_view)> on_reply, int protocol = 2);
   void redis_node(std::uint32_t node, std::string request, bool read, std::uint64_t lane,
                   std::function<void(std::string_view)> on_reply, int protocol = 2);
+  // Whether a request this step took can be handed on later (resume()): the chain it is in
+  // can route.
+  bool can_resume() const;
+  // Hands a request this step took and held on to the steps after it, then to routing, as if
+  // the step had passed it. `args` are the step's own copy; they may go once this returns.
+  void resume(const resp::CommandInfo& info, std::span<const std::string_view> args,
+              const ReplyTarget& target);
 
   std::shared_ptr<Runtime> runtime_;
   NodeSender* nodes_;
   std::mt19937_64 rng_;
+
+ private:
+  friend class PolicyChain;
+  PolicyChain* chain_ = nullptr;  // set by PolicyChain::add
 };
 
 // The chain of one worker: its steps in order, the policies in force (re-read only when a
@@ -90,8 +103,16 @@ class PolicyChain {
  public:
   explicit PolicyChain(std::shared_ptr<Shared> shared);
 
+  // Routes a request no step took (the dispatcher's routing; requests routed to one node or
+  // split by key only).
+  using Router = std::function<void(const resp::CommandInfo&, std::span<const std::string_view>,
+                                    const ReplyTarget&)>;
+
   // Appends a step (the chain does not own it; it outlives the chain's use).
-  void add(ChainStep& step) { steps_.push_back(&step); }
+  void add(ChainStep& step) {
+    steps_.push_back(&step);
+    step.chain_ = this;
+  }
   bool empty() const { return steps_.empty(); }
 
   // Runs the steps in order on one request of command `info`; true when one took it (its
@@ -102,6 +123,11 @@ class PolicyChain {
   std::string refusal_in_transaction(const resp::CommandInfo& info,
                                      std::span<const std::string_view> args);
   void set_nodes(NodeSender& nodes);
+  void set_router(Router router) { router_ = std::move(router); }
+  bool can_route() const { return static_cast<bool>(router_); }
+  // Runs the steps after `after` on a request `after` held, then routes it if none took it.
+  void resume(const ChainStep& after, const resp::CommandInfo& info,
+              std::span<const std::string_view> args, const ReplyTarget& target);
   // The request the last handle() ran, for tests: matches_made() (its arguments belong to the
   // caller and are gone once handle() returns).
   const ChainRequest& last_request() const { return request_; }
@@ -111,6 +137,7 @@ class PolicyChain {
 
   std::shared_ptr<Shared> shared_;
   std::vector<ChainStep*> steps_;
+  Router router_;
   std::uint64_t generation_ = ~std::uint64_t{0};
   std::shared_ptr<const Snapshot> snapshot_;
   ChainRequest request_;  // reused per request

@@ -290,6 +290,24 @@ void Dispatcher::reply_error(const ReplyTarget& target, std::string_view text) {
   target.deliver(scratch_);
 }
 
+void Dispatcher::route_held(const resp::CommandInfo& info, std::span<const std::string_view> args,
+                            const ReplyTarget& target) {
+  resp::Command command;
+  command.args.assign(args.begin(), args.end());
+  command.inline_form = true;  // no client bytes: resp_form() encodes the arguments
+  switch (info.routing) {
+    case resp::Routing::kSingleNode:
+      forward(info, command, {}, target);
+      break;
+    case resp::Routing::kSplit:
+      split(info, command, {}, target);
+      break;
+    default:
+      reply_error(target, errors::unsupported(info.name, ""));
+      break;
+  }
+}
+
 std::string_view Dispatcher::resp_form(const resp::Command& command, std::string_view raw) {
   if (!command.inline_form) return raw;
   scratch_.clear();

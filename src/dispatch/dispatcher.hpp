@@ -93,7 +93,10 @@ class Dispatcher {
   // on policy keys before routing.
   void set_chain(cache::PolicyChain* chain) {
     chain_ = chain;
-    if (chain_ != nullptr) chain_->set_nodes(*nodes_);
+    if (chain_ == nullptr) return;
+    chain_->set_nodes(*nodes_);
+    chain_->set_router([this](const resp::CommandInfo& info, std::span<const std::string_view> args,
+                              const ReplyTarget& target) { route_held(info, args, target); });
   }
   cache::PolicyChain* chain() const { return chain_; }
   // The worker's hot-key tracker, or nullptr (hotkeys.enabled: false): every key a client
@@ -114,6 +117,10 @@ class Dispatcher {
   void run_local_command(const resp::CommandInfo& info, const resp::Command& command,
                          ClientState& client, const ReplyTarget& target);
   void reply_error(const ReplyTarget& target, std::string_view text);
+  // Routes a request the policy chain held and let go (a read that waited for the writes of
+  // its keys before it): one node or split by key; others are not held.
+  void route_held(const resp::CommandInfo& info, std::span<const std::string_view> args,
+                  const ReplyTarget& target);
   void record_keys(const resp::CommandInfo& info, std::span<const std::string_view> args);
   // The request in RESP form: the client's bytes, or a re-encoding of an inline command.
   std::string_view resp_form(const resp::Command& command, std::string_view raw);

@@ -29,6 +29,7 @@ struct WriteStats {
   WorkerCounter refused;        // refused before writing: unmappable, MULTI, script, JSON
   WorkerCounter cache_repairs;  // through: cache write failed, key deleted
   WorkerCounter backpressure;   // writes that found their queue full
+  WorkerCounter held;           // requests that waited for writes of their keys before them
   // Counted by the flushers and the listener.
   std::atomic<std::uint64_t> flushed{0};  // entries acknowledged after a commit
   std::atomic<std::uint64_t> batches{0};
@@ -86,6 +87,10 @@ inline constexpr WriteCounterSpec kWriteCounters[] = {
      &WriteStats::cache_repairs},
     {"sidecache_write_backpressure_total", "Write-behind writes that found their queue full",
      &WriteStats::backpressure},
+    {"sidecache_write_held_requests_total",
+     "Requests (a pipelined read after a write, say) that waited for writes of their keys "
+     "still in progress before them",
+     &WriteStats::held},
 };
 
 struct BackgroundCounterSpec {

@@ -92,6 +92,12 @@ struct Writer::Task {
   // through: the key's write generation taken before the database write (empty: none, so the
   // cache write becomes a delete).
   std::string generation;
+  // A request held behind writes of its keys (not a write): its command and its own copy of
+  // its arguments, the chains it waits in, and how many of them it is not first in yet.
+  const resp::CommandInfo* held = nullptr;
+  std::vector<std::string> held_args;
+  std::vector<std::string> waits_on;
+  std::size_t waiting = 0;
 };
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
@@ -115,7 +121,57 @@ bool Writer::handle(cache::ChainRequest& request, const ReplyTarget& target) {
   if (take(request, target)) return true;
   // The request goes to Redis now: the writes queued before it must get there first.
   if (batches_->waiting()) batches_->send();
-  return false;
+  return !chains_.empty() && hold_behind_writes(request, target);
+}
+
+// A request naming a key whose writes are still in progress (a client's pipelined GET after
+// its SET, a second write of the key waiting in its chain) waits behind them in the key's chain,
+// so that it sees them as it would on Redis; then it goes on through the rest of the chain and
+// to routing. Requests routed to one node or split by key; not blocking ones (a session's).
+bool Writer::hold_behind_writes(cache::ChainRequest& request, const ReplyTarget& target) {
+  const resp::CommandInfo& info = request.info();
+  if (info.routing != resp::Routing::kSingleNode && info.routing != resp::Routing::kSplit) {
+    return false;
+  }
+  if (info.has(resp::kFlagBlocking) || !can_resume()) return false;
+  const auto args = request.args();
+  if (!resp::key_indexes(info, args, keys_, key_error_)) return false;
+  OpPtr op;
+  for (const std::uint32_t i : keys_) {
+    const auto it = chains_.find(args[i]);
+    if (it == chains_.end()) continue;
+    if (!op) {
+      op = std::make_shared<Task>();
+      op->held = &info;
+      op->held_args.assign(args.begin(), args.end());
+      op->target = target;
+    }
+    if (std::find(op->waits_on.begin(), op->waits_on.end(), args[i]) != op->waits_on.end()) {
+      continue;  // a key named twice (MGET k k)
+    }
+    op->waits_on.emplace_back(args[i]);
+    it->second.push_back(op);  // a chain is never empty: it waits for the writes in it
+  }
+  if (!op) return false;
+  op->waiting = op->waits_on.size();
+  op->chain = op->waits_on.front();
+  shared_->stats->held.add();
+  return true;
+}
+
+void Writer::release_held(const OpPtr& op) {
+  if (--op->waiting != 0) return;  // still behind writes of another of its keys
+  // The writes after it wait for its reply: a read-through miss it starts must not load a row
+  // they write, nor may a write overtake it on another node connection.
+  ReplyTarget target = op->target;
+  target.tag = 0;
+  target.sink =
+      std::make_shared<CallbackSink>([self = shared_from_this(), op](std::string_view reply) {
+        op->target.deliver(reply);
+        for (const auto& key : op->waits_on) self->advance(op, key);
+      });
+  const std::vector<std::string_view> args(op->held_args.begin(), op->held_args.end());
+  resume(*op->held, args, target);
 }
 
 bool Writer::take(cache::ChainRequest& request, const ReplyTarget& target) {
@@ -196,6 +252,7 @@ void Writer::run_mset(const std::shared_ptr<const cache::Snapshot>& snapshot, Cl
 }
 
 void Writer::start(const OpPtr& op) {
+  if (op->held != nullptr) return release_held(op);
   if (op->role == resp::CacheRole::kDel || op->role == resp::CacheRole::kUnlink) {
     return run_del(op);
   }
@@ -576,7 +633,11 @@ void Writer::run_del(const OpPtr& op) {
 
 void Writer::finish(const OpPtr& op, std::string reply) {
   op->target.deliver(reply);
-  auto it = chains_.find(op->chain);
+  advance(op, op->chain);
+}
+
+void Writer::advance(const OpPtr& op, const std::string& key) {
+  auto it = chains_.find(key);
   if (it == chains_.end()) return;
   auto& chain = it->second;
   if (!chain.empty() && chain.front() == op) chain.erase(chain.begin());

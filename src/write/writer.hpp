@@ -47,6 +47,8 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
   using OpPtr = std::shared_ptr<Task>;
 
   bool take(cache::ChainRequest& request, const ReplyTarget& target);
+  bool hold_behind_writes(cache::ChainRequest& request, const ReplyTarget& target);
+  void release_held(const OpPtr& op);
   void start(const OpPtr& op);
   void run_mset(const std::shared_ptr<const cache::Snapshot>& snapshot, Classified c,
                 const ReplyTarget& target);
@@ -57,6 +59,8 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
   void load_then_enqueue(const OpPtr& op);
   void run_del(const OpPtr& op);
   void finish(const OpPtr& op, std::string reply);
+  // Takes `op` off the front of the chain of `key` and starts the next one there.
+  void advance(const OpPtr& op, const std::string& key);
 
   // Writes go to the primary.
   void redis(std::string_view key, std::string request, std::uint64_t lane,
@@ -74,9 +78,18 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
   bool has_writes(const std::shared_ptr<const cache::Snapshot>& snapshot);
   std::shared_ptr<const cache::Snapshot> writes_for_;
   bool writes_ = false;
-  // Writes of one key run one after the other (a client's pipeline stays in order). Chains are
-  // short (mostly one write): a vector, as a deque allocates two blocks even for one.
-  std::unordered_map<std::string, std::vector<OpPtr>> chains_;
+  // Writes of one key run one after the other (a client's pipeline stays in order), and any
+  // other request naming the key waits in the chain behind the writes sent before it. Chains
+  // are short (mostly one write): a vector, as a deque allocates two blocks even for one.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+  std::unordered_map<std::string, std::vector<OpPtr>, KeyHash, std::equal_to<>> chains_;
+  std::vector<std::uint32_t> keys_;  // scratch: a held request's key indexes
+  std::string key_error_;
 
   std::shared_ptr<EnqueueBatches> batches_;  // write-behind writes on their way to Redis
 };

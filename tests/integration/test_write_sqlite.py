@@ -88,9 +88,12 @@ class WriteFixture(unittest.TestCase):
         self.sc = None
         self.start()
 
+    query_timeout = "300ms"  # also SQLite's busy timeout: how long a write waits for the lock
+
     def start(self, port=None, extra_policy_yaml=POLICIES, queue_opts=QUEUE):
         self.http = harness.free_port()
-        database = "    type: sqlite\n    path: %s\n    query_timeout: 300ms" % self.dbpath
+        database = "    type: sqlite\n    path: %s\n    query_timeout: %s" % (self.dbpath,
+                                                                      self.query_timeout)
         self.sc = harness.Sidecache(self.tmp.name, [("a", self.redis.port, 1)], workers=2,
                                     port=port,
                                     top_extra=harness.cache_yaml(self.http, database,

@@ -10,6 +10,7 @@
 #include "cache/engine.hpp"
 #include "cache/generation.hpp"
 #include "resp/parser.hpp"
+#include "sidecache/util/text.hpp"
 #include "write/writer.hpp"
 
 namespace sidecache::write {
@@ -350,6 +351,50 @@ TEST_CASE("writes of one key run one after the other", "[write][writer]") {
   f.loop.run();
   CHECK(f.db->written == std::vector<std::string>{"items:1=a", "items:1=b"});
   CHECK(f.replies->got.size() == 2);
+}
+
+TEST_CASE("a request naming a key with writes in progress waits behind them", "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  f.db->hold = true;
+  cache::PolicyChain chain(f.cache_shared);
+  chain.add(*f.writer);
+  std::vector<std::string> routed;  // what reached routing, in order
+  chain.set_router([&](const resp::CommandInfo&, std::span<const std::string_view> args,
+                       const ReplyTarget& target) {
+    std::string line;
+    for (const auto a : args) line += (line.empty() ? "" : " ") + std::string(a);
+    routed.push_back(line);
+    target.deliver("+ROUTED\r\n");
+  });
+  const auto send = [&](std::vector<std::string_view> args, std::uint64_t tag) {
+    const resp::CommandInfo* info = resp::find_command(lower(args[0]));
+    REQUIRE(info != nullptr);
+    return chain.handle(*info, args, ReplyTarget{f.replies, tag, 0});
+  };
+  // A client's pipeline: SET a, GET, SET b, MGET with another key, and a read of a plain key.
+  REQUIRE(send({"SET", "item:1", "a"}, 0));
+  CHECK(send({"GET", "item:1"}, 1));  // held, not passed on
+  REQUIRE(send({"SET", "item:1", "b"}, 2));
+  CHECK(send({"MGET", "other", "item:1", "item:1"}, 3));
+  CHECK_FALSE(send({"GET", "other"}, 4));  // no write of its key in progress
+  f.loop.run();
+  CHECK(routed.empty());
+  REQUIRE(f.db->held.size() == 1);  // SET b waits for SET a, and for the GET after it
+  auto run_held = [&] {
+    auto jobs = std::move(f.db->held);
+    f.db->held.clear();
+    for (auto& j : jobs) j(f.db.get());
+    f.loop.run();
+  };
+  run_held();  // SET a committed and cached: the GET goes on, then SET b starts
+  CHECK(routed == std::vector<std::string>{"GET item:1"});
+  REQUIRE(f.db->held.size() == 1);
+  run_held();
+  CHECK(routed == std::vector<std::string>{"GET item:1", "MGET other item:1 item:1"});
+  CHECK(f.db->written == std::vector<std::string>{"items:1=a", "items:1=b"});
+  CHECK(f.replies->got ==
+        std::vector<std::string>{"+OK\r\n", "+ROUTED\r\n", "+OK\r\n", "+ROUTED\r\n"});
+  CHECK(f.stats->held.get() == 2);
 }
 
 TEST_CASE("behind: EVALSHA, EVAL when the script is not loaded", "[write][writer]") {
