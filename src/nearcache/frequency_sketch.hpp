@@ -1,8 +1,10 @@
 // The popularity estimate W-TinyLFU admits by: a count-min sketch of 4-bit counters with a
 // doorkeeper in front, both aged together.
-//   - record(hash): the doorkeeper (a Bloom filter) absorbs a key's first occurrence in each
+//   - record(hash): the doorkeeper (a Bloom filter, 2 bits in one word per key) absorbs a key's
+//   first occurrence in each
 //     period; later occurrences increment the key's counters in the sketch (4 rows, one counter
-//     per row; conservative update: only the counters at the current minimum grow; saturate at 15).
+//     per row, all 4 in one 32-byte block; conservative update: only the counters at the current
+//     minimum grow; saturate at 15).
 //   - estimate(hash): the smallest of the key's 4 counters, plus 1 if the doorkeeper holds it.
 //     Never below the key's true count in the current period (before saturation); above it only
 //     when other keys share all 4 counters.
@@ -44,6 +46,8 @@ class FrequencySketch {
   std::size_t index(std::uint64_t hash, int row) const;
   std::uint32_t counter(std::size_t i) const;
   void increment_at(std::size_t i);
+  // The doorkeeper word of the key, and in `mask` its two bits.
+  std::size_t doorkeeper_word(std::uint64_t hash, std::uint64_t& mask) const;
   bool doorkeeper_test(std::uint64_t hash) const;
   bool doorkeeper_test_and_set(std::uint64_t hash);  // returns whether it was already set
   void age();
