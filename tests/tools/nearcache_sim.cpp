@@ -10,7 +10,9 @@
 // entries are proportional). Every store miss is followed by a put, as a read-through fill would.
 //
 // Usage: nearcache_sim [--budget BYTES[,BYTES...]] [--shards N] [--requests N] [--value BYTES]
+//        nearcache_sim --bench-hits THREADS [--shards N]   (the hit path's cost instead)
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -173,6 +176,41 @@ std::vector<bool> run_top(const Trace& t, std::size_t capacity) {
   return hit;
 }
 
+// The hit path's cost: `threads` threads each read a warm store's Zipf 1.0 keys (all cached).
+void bench_hits(std::size_t threads, std::size_t shards, const std::vector<std::string>& names) {
+  StoreOptions options;
+  options.max_memory = 64 << 20;
+  options.shards = shards;
+  Store store(options);
+  const auto now = Clock::time_point{} + std::chrono::seconds(1);
+  for (std::uint32_t k = 0; k < kKeys; ++k) {
+    store.put(names[k], std::string(16, 'v'), now + std::chrono::hours(1), 0, now);
+  }
+  const auto trace = zipf(1'000'000, 1.0, 9);
+  std::vector<std::thread> workers;
+  std::atomic<std::uint64_t> bytes{0};
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::uint64_t copied = 0;
+      for (std::size_t i = 0; i < trace.size(); ++i) {
+        const auto k = trace[(i + t * 7919) % trace.size()];
+        store.get(names[k], now, [&](std::string_view v) { copied += v.size(); });
+      }
+      bytes += copied;
+    });
+  }
+  for (auto& w : workers) w.join();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto s = store.stats();
+  std::printf(
+      "hit path: %zu thread(s), %zu shards: %.0f ns per get (wall, per thread), hit "
+      "ratio %.4f\n",
+      threads, shards, seconds * 1e9 / double(trace.size()),
+      double(s.hits) / double(s.hits + s.misses));
+}
+
 std::vector<std::size_t> parse_list(const char* s) {
   std::vector<std::size_t> out;
   for (const char* p = s; *p != 0;) {
@@ -188,7 +226,7 @@ std::vector<std::size_t> parse_list(const char* s) {
 
 int main(int argc, char** argv) {
   std::vector<std::size_t> budgets = {256 << 10, 2 << 20};
-  std::size_t shards = 16, requests = 2'000'000, value_bytes = 16;
+  std::size_t shards = 16, requests = 2'000'000, value_bytes = 16, bench_threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--budget")) {
       budgets = parse_list(argv[i + 1]);
@@ -196,6 +234,8 @@ int main(int argc, char** argv) {
       shards = std::strtoull(argv[i + 1], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--requests")) {
       requests = std::strtoull(argv[i + 1], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--bench-hits")) {
+      bench_threads = std::strtoull(argv[i + 1], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--value")) {
       value_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     } else {
@@ -205,6 +245,10 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> names(kKeys + kScanKeys);
   for (std::uint32_t i = 0; i < names.size(); ++i) names[i] = key_of(i);
+  if (bench_threads != 0) {
+    bench_hits(bench_threads, shards, names);
+    return 0;
+  }
 
   std::vector<Trace> traces;
   traces.push_back({"zipf-1.0", zipf(requests, 1.0, 1)});
