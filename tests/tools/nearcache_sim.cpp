@@ -279,9 +279,9 @@ int main(int argc, char** argv) {
                   budget, store.entries, 100 * s, 100 * l, 100 * o, 100 * ratio(top, 0, n),
                   o > 0 ? s / o : 0);
       if (t.scan_end != 0) {
-        // The Zipf part just before the scan and just after it (the first 10 % of it), and
-        // the whole Zipf part after it.
-        const std::size_t w = (n - t.scan_end) / 5;
+        // The 20,000 Zipf requests just before the scan and the first 20,000 after it: long
+        // enough to measure, short enough that a policy that lost the hot set still shows it.
+        const std::size_t w = 20'000;
         std::printf(
             "  %-12s before scan %.2f%% / %.2f%% / %.2f%%, scan %.2f%% / %.2f%% / "
             "%.2f%%, after scan (first %zu) %.2f%% / %.2f%% / %.2f%% (W-TinyLFU / LRU / "
