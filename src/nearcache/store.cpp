@@ -8,6 +8,10 @@ namespace sidecache::nearcache {
 namespace {
 
 constexpr std::size_t kMinShardBudget = 4096;
+// What the allocator adds around a shard's own allocations, counted with its fixed part: up to
+// 64 bytes to align the shard, and a chunk header for each of its four arrays (sketch counters,
+// doorkeeper, fill slots, buckets).
+constexpr std::size_t kAllocatorSlack = 64 + 4 * 16;
 
 bool power_of_two(std::size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -28,7 +32,7 @@ Store::Store(const StoreOptions& options)
   const std::size_t share = options.max_memory / options.shards;
   const std::size_t expected = std::max<std::size_t>(share / options.expected_entry_bytes, 1);
   const std::size_t fixed = sizeof(LockedShard) + FrequencySketch::memory_bytes_for(expected) +
-                            options.fill_slots * sizeof(std::uint32_t);
+                            options.fill_slots * sizeof(std::uint32_t) + kAllocatorSlack;
   if (share < fixed + kMinShardBudget) {
     throw std::invalid_argument("near cache: max_memory " + std::to_string(options.max_memory) +
                                 " is too small for " + std::to_string(options.shards) +
