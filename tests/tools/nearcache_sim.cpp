@@ -10,7 +10,7 @@
 // entries are proportional). Every store miss is followed by a put, as a read-through fill would.
 //
 // Usage: nearcache_sim [--budget BYTES[,BYTES...]] [--shards N] [--requests N] [--value BYTES]
-//        nearcache_sim --bench-hits THREADS [--shards N]   (the hit path's cost instead)
+//        nearcache_sim --bench-hits THREADS [--bench-keys N] [--shards N]   (the hit path's cost)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -39,20 +39,22 @@ using sidecache::nearcache::StoreOptions;
 constexpr std::uint32_t kKeys = 100'000;
 constexpr std::uint32_t kScanKeys = 1'000'000;
 
-std::vector<std::uint32_t> zipf(std::size_t length, double s, std::uint32_t seed) {
-  std::vector<double> cdf(kKeys);
+// Zipf(s) draws over `keys` key ids.
+std::vector<std::uint32_t> zipf(std::size_t length, double s, std::uint32_t seed,
+                                std::uint32_t keys = kKeys) {
+  std::vector<double> cdf(keys);
   double sum = 0;
-  for (std::uint32_t i = 0; i < kKeys; ++i) cdf[i] = sum += 1.0 / std::pow(double(i + 1), s);
+  for (std::uint32_t i = 0; i < keys; ++i) cdf[i] = sum += 1.0 / std::pow(double(i + 1), s);
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0, sum);
   // Ranks are shuffled onto key ids so the hottest keys are not 0, 1, 2, ...
-  std::vector<std::uint32_t> id(kKeys);
-  for (std::uint32_t i = 0; i < kKeys; ++i) id[i] = i;
+  std::vector<std::uint32_t> id(keys);
+  for (std::uint32_t i = 0; i < keys; ++i) id[i] = i;
   std::shuffle(id.begin(), id.end(), rng);
   std::vector<std::uint32_t> out(length);
   for (auto& k : out) {
     const auto rank = std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin();
-    k = id[std::min<std::size_t>(rank, kKeys - 1)];
+    k = id[std::min<std::size_t>(rank, keys - 1)];
   }
   return out;
 }
@@ -177,16 +179,17 @@ std::vector<bool> run_top(const Trace& t, std::size_t capacity) {
 }
 
 // The hit path's cost: `threads` threads each read a warm store's Zipf 1.0 keys (all cached).
-void bench_hits(std::size_t threads, std::size_t shards, const std::vector<std::string>& names) {
+void bench_hits(std::size_t threads, std::size_t shards, std::uint32_t keys,
+                const std::vector<std::string>& names) {
   StoreOptions options;
   options.max_memory = 64 << 20;
   options.shards = shards;
   Store store(options);
   const auto now = Clock::time_point{} + std::chrono::seconds(1);
-  for (std::uint32_t k = 0; k < kKeys; ++k) {
+  for (std::uint32_t k = 0; k < keys; ++k) {
     store.put(names[k], std::string(16, 'v'), now + std::chrono::hours(1), 0, now);
   }
-  const auto trace = zipf(1'000'000, 1.0, 9);
+  const auto trace = zipf(1'000'000, 1.0, 9, keys);
   std::vector<std::thread> workers;
   std::atomic<std::uint64_t> bytes{0};
   const auto start = std::chrono::steady_clock::now();
@@ -205,9 +208,9 @@ void bench_hits(std::size_t threads, std::size_t shards, const std::vector<std::
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto s = store.stats();
   std::printf(
-      "hit path: %zu thread(s), %zu shards: %.0f ns per get (wall, per thread), hit "
+      "hit path: %u keys, %zu thread(s), %zu shards: %.0f ns per get (wall, per thread), hit "
       "ratio %.4f\n",
-      threads, shards, seconds * 1e9 / double(trace.size()),
+      keys, threads, shards, seconds * 1e9 / double(trace.size()),
       double(s.hits) / double(s.hits + s.misses));
 }
 
@@ -227,6 +230,7 @@ std::vector<std::size_t> parse_list(const char* s) {
 int main(int argc, char** argv) {
   std::vector<std::size_t> budgets = {256 << 10, 2 << 20};
   std::size_t shards = 16, requests = 2'000'000, value_bytes = 16, bench_threads = 0;
+  std::uint32_t bench_keys = kKeys;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--budget")) {
       budgets = parse_list(argv[i + 1]);
@@ -236,6 +240,9 @@ int main(int argc, char** argv) {
       requests = std::strtoull(argv[i + 1], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--bench-hits")) {
       bench_threads = std::strtoull(argv[i + 1], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--bench-keys")) {
+      bench_keys = static_cast<std::uint32_t>(
+          std::clamp<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10), 1, kKeys));
     } else if (!std::strcmp(argv[i], "--value")) {
       value_bytes = std::strtoull(argv[i + 1], nullptr, 10);
     } else {
@@ -246,7 +253,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> names(kKeys + kScanKeys);
   for (std::uint32_t i = 0; i < names.size(); ++i) names[i] = key_of(i);
   if (bench_threads != 0) {
-    bench_hits(bench_threads, shards, names);
+    bench_hits(bench_threads, shards, bench_keys, names);
     return 0;
   }
 
