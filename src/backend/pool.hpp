@@ -112,6 +112,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   bool stopped_ = false;
   bool retired_ = false;
   std::string scratch_;
+  std::string refusal_;  // a sentinel pool's stand-in node: what every request is answered
 };
 
 // The health checker for a pool config; `down` lists nodes known to be down already.
