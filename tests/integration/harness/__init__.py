@@ -13,6 +13,7 @@ holding this package is on sys.path) and use the names below; the modules:
   redis        RedisServer
   sidecache    Sidecache, its config text, sanitizer checks, HTTP endpoint reads
   cluster      Cluster (sidecache over N nodes), keys per node, ClusterSessionTest
+  sentinel     SentinelGroup (a primary, a replica and Sentinels watching them)
   fault_proxy  FaultProxy (tests/tools/fault_proxy.py)
   postgres     Postgres
   mysql        MariaDB
@@ -32,6 +33,7 @@ from .sidecache import (SANITIZER_MARKERS, Sidecache, cache_yaml, config_yaml, h
 from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
+from .sentinel import Sentinel, SentinelGroup
 from .postgres import Postgres
 from .mysql import MariaDB
 
@@ -45,4 +47,4 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
-           "keys_on_nodes", "Postgres", "MariaDB"]
+           "keys_on_nodes", "Sentinel", "SentinelGroup", "Postgres", "MariaDB"]
