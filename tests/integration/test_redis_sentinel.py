@@ -9,14 +9,14 @@
 (c) kill -9 of the primary under a steady write load: sidecache follows the promoted replica
     without a restart; client errors only inside the failover window (measured and printed);
     every write acknowledged after the switch is on the new primary; switches counted.
-(d) a Sentinel that is down at start is skipped.
-(e) a master name no Sentinel knows: a clear log line, clients get a clear error, no crash.
-(f) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
+(d) a reload (SIGHUP) asks the Sentinels again and keeps following the primary.
+(e) a Sentinel that is down at start is skipped.
+(f) a master name no Sentinel knows: a clear log line, clients get a clear error, no crash.
+(g) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
     pool.sentinel on a ring pool, with file:line.
 """
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -172,7 +172,23 @@ class SentinelPoolTest(unittest.TestCase):
         self.assertEqual(self.client.get(after[-1]), direct.get(after[-1]))
         self.sc.check()
 
-    def test_d_sentinel_down_at_start_is_skipped(self):
+    def test_d_reload_asks_again(self):
+        primary = self.primary_port()
+        reloads = self.metric("sidecache_config_reloads_total", result="ok")
+        with open(self.sc.config_path) as f:
+            text = f.read()
+        with open(self.sc.config_path, "w") as f:
+            f.write(text.replace("refresh_interval: 2s", "refresh_interval: 3s"))
+        self.sc.process.signal(signal.SIGHUP)
+        harness.wait_until(lambda: self.metric("sidecache_config_reloads_total", result="ok")
+                           > reloads, timeout=10, what="the reload")
+        self.wait_following(primary)
+        self.assertTrue(self.client.set("c2:key", "v"))
+        self.assertEqual(self.group.server(primary).client().get("c2:key"), b"v")
+        harness.wait_until(lambda: self.metric("sidecache_sentinel_subscriptions") == 3,
+                           timeout=5, what="3 subscriptions after the reload")
+
+    def test_e_sentinel_down_at_start_is_skipped(self):
         dead = harness.free_port()  # reserved, nothing listens there
         http = harness.free_port()
         sc = harness.Sidecache(self.tmp, [], config_text=sentinel_config(
@@ -186,7 +202,7 @@ class SentinelPoolTest(unittest.TestCase):
         finally:
             sc.stop_checked()
 
-    def test_e_unknown_master_name(self):
+    def test_f_unknown_master_name(self):
         import redis
         http = harness.free_port()
         sc = harness.Sidecache(self.tmp, [], config_text=sentinel_config(
@@ -207,16 +223,6 @@ class SentinelPoolTest(unittest.TestCase):
 
 
 class SentinelConfigTest(unittest.TestCase):
-    def check_config(self, text):
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            f.write(text)
-        try:
-            r = subprocess.run([harness.env.binary(), "--check-config", f.name],
-                               capture_output=True, text=True, timeout=30)
-            return r.returncode, f.name, r.stdout + r.stderr
-        finally:
-            os.unlink(f.name)
-
     HEAD = "listen: 127.0.0.1:7777\npool:\n  type: sentinel\n"
     CASES = [  # (pool lines after HEAD, line of the error, message)
         ("  sentinel: {sentinels: [127.0.0.1:26379]}\n", 4, "missing required key 'master'"),
@@ -238,13 +244,13 @@ class SentinelConfigTest(unittest.TestCase):
 
     def test_errors(self):
         for extra, line, message in self.CASES:
-            code, name, out = self.check_config(self.HEAD + extra)
+            code, name, out = harness.check_config(self.HEAD + extra)
             self.assertNotEqual(code, 0, out)
             self.assertIn("%s:%d:" % (name, line), out, extra)
             self.assertIn(message, out, extra)
 
     def test_sentinel_section_needs_sentinel_pool(self):
-        code, name, out = self.check_config(
+        code, name, out = harness.check_config(
             "pool:\n  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n"
             "  nodes: [\"127.0.0.1:7000:1\"]\n")
         self.assertNotEqual(code, 0, out)
@@ -253,7 +259,7 @@ class SentinelConfigTest(unittest.TestCase):
 
     def test_valid_without_contacting_sentinels(self):
         # Nothing listens on these ports: --check-config does not contact the Sentinels.
-        code, name, out = self.check_config(
+        code, name, out = harness.check_config(
             self.HEAD + "  sentinel:\n    master: mymaster\n"
             "    sentinels: [127.0.0.1:1, 127.0.0.1:2]\n    refresh_interval: 2s\n")
         self.assertEqual(code, 0, out)
