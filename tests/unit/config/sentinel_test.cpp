@@ -36,6 +36,15 @@ TEST_CASE("a sentinel pool reads every key of pool.sentinel", "[config][sentinel
   CHECK(pool.unresolved.empty());
 }
 
+TEST_CASE("the Sentinel sample watches three Sentinels", "[config][samples][sentinel]") {
+  const auto config = load_file(SIDECACHE_SOURCE_DIR "/config/sentinel.yaml");
+  CHECK(config.pool.type == PoolType::kSentinel);
+  CHECK(config.pool.sentinel.master == "mymaster");
+  CHECK(config.pool.sentinel.sentinels.size() == 3);
+  CHECK(config.pool.sentinel.refresh_interval == 5s);
+  CHECK(config.pool.nodes.empty());
+}
+
 TEST_CASE("pool.sentinel defaults", "[config][sentinel]") {
   const auto config =
       load_string(kHead + "  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n", "t.yaml");
