@@ -41,6 +41,8 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
                                config.max_connection_age,
                                false,
                                false};
+  // A sentinel pool's primary answering -READONLY was demoted: ask the Sentinels soon.
+  if (config.type == config::PoolType::kSentinel) options_.on_readonly = want_refresh_;
   const ConnectionOptions& options = options_;
   nodes_.reserve(config.nodes.size());
   std::vector<std::shared_ptr<NodeStats>> node_stats;
