@@ -230,6 +230,11 @@ void validate_sentinel(const Config& config, const Locations& locations) {
                      "stay on the first primary after a failover; docs/cluster.md)");
     }
   }
+  if (!config.cache.invalidation_channel.empty()) {
+    locations.fail("cache.invalidation_channel",
+                   "not supported on a sentinel pool yet (its listener would keep deleting on "
+                   "the first primary after a failover; docs/cluster.md)");
+  }
 }
 
 // Input is buffered until a command is complete: a larger argument could never arrive.

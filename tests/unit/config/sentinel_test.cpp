@@ -74,6 +74,11 @@ TEST_CASE("sentinel pool errors name their key", "[config][sentinel]") {
              Catch::Contains("pool.hash_tag: hash_tag is a ring option"));
   CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h:1]}\n  cluster: {}\n"),
              Catch::Contains("pool.cluster: only for a cluster pool"));
+  CHECK_THAT(
+      error_of(
+          kHead + "  sentinel: {master: m, sentinels: [h:1]}\ncache:\n" +
+          "  database: {type: postgres, conninfo: \"host=db\"}\n  invalidation_channel: keys\n"),
+      Catch::Contains("cache.invalidation_channel: not supported on a sentinel pool"));
   CHECK_THAT(error_of("pool:\n  nodes: [\"h:1:1\"]\n  sentinel: {master: m}\n"),
              Catch::Contains("t.yaml:3:13: pool.sentinel: only for a sentinel pool"));
   CHECK_THAT(
