@@ -10,7 +10,7 @@
     without a restart; client errors only inside the failover window (measured and printed);
     every write acknowledged after the switch is on the new primary; switches counted.
 (d) a reload (SIGHUP) asks the Sentinels again and keeps following the primary.
-(e) a Sentinel that is down at start is skipped.
+(e) a Sentinel that is down at start is skipped; one that restarts is subscribed to again.
 (f) a master name no Sentinel knows: a clear log line, clients get a clear error, no crash.
 (g) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
     pool.sentinel on a ring pool, with file:line.
@@ -197,8 +197,17 @@ class SentinelPoolTest(unittest.TestCase):
             c = sc.client()
             self.assertTrue(c.set("d:key", "v"))
             self.assertEqual(self.group.server(self.primary_port()).client().get("d:key"), b"v")
-            harness.wait_until(lambda: harness.metric(http, "sidecache_sentinel_subscriptions")
-                               == 3, timeout=5, what="3 of 4 Sentinels subscribed")
+            subscribed = lambda: harness.metric(http, "sidecache_sentinel_subscriptions")  # noqa: E731
+            harness.wait_until(lambda: subscribed() == 3, timeout=5,
+                               what="3 of 4 Sentinels subscribed")
+            # A Sentinel that restarts is subscribed to again.
+            sentinel = self.group.sentinels[1]
+            sentinel.stop()
+            harness.wait_until(lambda: subscribed() == 2, timeout=5, what="a subscription lost")
+            sentinel.start()
+            harness.wait_until(lambda: subscribed() == 3, timeout=10,
+                               what="the restarted Sentinel subscribed again")
+            self.assertIn("subscribed to +switch-master again", sc.process.output())
         finally:
             sc.stop_checked()
 
