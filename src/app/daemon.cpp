@@ -57,7 +57,7 @@ void log_startup(const config::Config& config, unsigned workers) {
         "pool: sentinel, master '{}' watched by {} Sentinel(s), {} connection(s) per "
         "worker; primary: {}",
         pool.sentinel.master, pool.sentinel.sentinels.size(), pool.connections_per_node,
-        pool.unresolved.empty() ? node_list(config) : std::string("none known"));
+        pool.unresolved.empty() ? pool.nodes.at(0).name : std::string("none known"));
     return;
   }
   spdlog::info(
