@@ -16,6 +16,7 @@
     pool.sentinel on a ring pool, with file:line.
 """
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -85,6 +86,7 @@ class SentinelPoolTest(unittest.TestCase):
                 cls.http, cls.group.addresses()))
         except BaseException:
             cls.group.stop()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
             raise
         cls.client = cls.sc.client()
 
@@ -94,6 +96,8 @@ class SentinelPoolTest(unittest.TestCase):
             cls.sc.stop_checked()
         finally:
             cls.group.stop()
+            if not harness.env.keep_tmp():
+                shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def metric(self, name, **labels):
         return harness.metric(self.http, name, **labels)
