@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sidecache/link_limiter.hpp"
+#include "sidecache/sentinel_stats.hpp"
 #include "sidecache/stats.hpp"
 
 namespace sidecache {
@@ -57,7 +58,9 @@ struct ProcessStats {
   // node that failed), which the daemon serves rate-limited.
   std::atomic<std::uint64_t> cluster_refreshes{0};
   std::atomic<std::uint64_t> cluster_epoch{0};
+  // Also a sentinel pool's request for an early ask of the Sentinels (the primary marked down).
   std::atomic<bool> cluster_refresh_wanted{false};
+  SentinelStats sentinel;  // sentinel pools
   // Dedicated node connections of all workers, against pool.max_dedicated_connections.
   LinkLimiter dedicated_links;
 

@@ -52,6 +52,14 @@ void log_startup(const config::Config& config, unsigned workers) {
     spdlog::info("primaries: {}", node_list(config));
     return;
   }
+  if (pool.type == config::PoolType::kSentinel) {
+    spdlog::info(
+        "pool: sentinel, master '{}' watched by {} Sentinel(s), {} connection(s) per "
+        "worker; primary: {}",
+        pool.sentinel.master, pool.sentinel.sentinels.size(), pool.connections_per_node,
+        pool.unresolved.empty() ? pool.nodes.at(0).name : std::string("none known"));
+    return;
+  }
   spdlog::info(
       "pool: ketama, hash {}, hash_tag {}, down_policy {}, {} connection(s) per node per worker",
       route::hash_kind_name(pool.hash),
@@ -93,11 +101,13 @@ Daemon::~Daemon() {
 
 std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config& config,
                                                             const std::vector<std::string>& down) {
+  // A sentinel pool's stand-in for an unknown primary has nothing to probe.
+  if (!config.pool.unresolved.empty()) return nullptr;
   const std::uint64_t generation = generation_.load();
   return backend::make_health_checker(
       config.pool,
       [this, generation](std::uint32_t node, bool up, const std::string&) {
-        // A cluster primary that fails may have been replaced: look at the topology soon.
+        // A cluster or sentinel primary that fails may have been replaced: look soon.
         if (!up) process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
         for (auto& w : workers_) w->set_node_up(generation, node, up);
       },
@@ -107,6 +117,9 @@ std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config
 int Daemon::run() {
   if (config_->pool.type == config::PoolType::kCluster) {
     config_ = std::make_shared<const config::Config>(with_cluster_topology(*config_, nullptr));
+    process_.set_config(config_);
+  } else if (config_->pool.type == config::PoolType::kSentinel) {
+    config_ = std::make_shared<const config::Config>(with_sentinel_primary(*config_, nullptr));
     process_.set_config(config_);
   }
   const unsigned workers = worker_count(*config_);
@@ -150,7 +163,8 @@ int Daemon::run() {
       };
   signals_.async_wait(handler);
   asio::co_spawn(control_, watch_config(), asio::detached);
-  asio::co_spawn(control_, watch_cluster(), asio::detached);
+  asio::co_spawn(control_, watch_topology(), asio::detached);
+  update_sentinel_watch();
   trimmer_.start();
 
   apply_cache(*config_);  // before the workers start: they answer with the policies at once
@@ -260,11 +274,14 @@ void Daemon::reload(const char* why) {
   spdlog::set_level(spdlog::level::from_str(loaded.logging.level));
   if (loaded.pool.type == config::PoolType::kCluster) {
     loaded = with_cluster_topology(std::move(loaded), config_.get());
+  } else if (loaded.pool.type == config::PoolType::kSentinel) {
+    loaded = with_sentinel_primary(std::move(loaded), config_.get());
   }
 
   auto next = std::make_shared<const config::Config>(std::move(loaded));
   apply_config(next);
   apply_cache(*next);
+  update_sentinel_watch();
   process_.reloads_ok.fetch_add(1);
   spdlog::info("reload ({}): applied configuration {} ({}); nodes: {}", why, path_, next->digest,
                node_list(*next));
@@ -337,28 +354,37 @@ void Daemon::refresh_cluster(const char* why) {
   apply_config(next);
 }
 
-asio::awaitable<void> Daemon::watch_cluster() {
+asio::awaitable<void> Daemon::watch_topology() {
   asio::steady_timer timer(control_);
   auto last = std::chrono::steady_clock::now();
   for (;;) {
-    // A ring pool only checks, once a second, whether a reload made it a cluster pool.
-    const bool is_cluster = config_->pool.type == config::PoolType::kCluster;
-    timer.expires_after(std::chrono::milliseconds(is_cluster ? 50 : 1000));
+    // A ring pool only checks, once a second, whether a reload made it follow a topology.
+    const auto type = config_->pool.type;
+    const bool follows = type == config::PoolType::kCluster || type == config::PoolType::kSentinel;
+    timer.expires_after(std::chrono::milliseconds(follows ? 50 : 1000));
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    if (draining_ || config_->pool.type != config::PoolType::kCluster) continue;
-    const auto& cluster = config_->pool.cluster;
+    const auto& pool = config_->pool;
+    const bool cluster = pool.type == config::PoolType::kCluster;
+    if (draining_ || (!cluster && pool.type != config::PoolType::kSentinel)) continue;
+    const auto interval = cluster ? pool.cluster.refresh_interval : pool.sentinel.refresh_interval;
+    const auto min_interval =
+        cluster ? pool.cluster.refresh_min_interval : pool.sentinel.refresh_min_interval;
     const auto now = std::chrono::steady_clock::now();
     const bool wanted = process_.cluster_refresh_wanted.load(std::memory_order_relaxed);
-    const bool periodic = now - last >= cluster.refresh_interval;
-    if (!periodic && !(wanted && now - last >= cluster.refresh_min_interval)) continue;
+    const bool periodic = now - last >= interval;
+    if (!periodic && !(wanted && now - last >= min_interval)) continue;
     process_.cluster_refresh_wanted.store(false, std::memory_order_relaxed);
     last = now;
     try {
-      refresh_cluster(wanted ? "after a redirect or a node failure" : "periodic");
+      if (cluster) {
+        refresh_cluster(wanted ? "after a redirect or a node failure" : "periodic");
+      } else {
+        refresh_sentinel(wanted ? "after a failure" : "periodic");
+      }
     } catch (const std::exception& e) {
-      spdlog::error("cluster: slot map refresh failed: {}", e.what());
+      spdlog::error("{}: topology refresh failed: {}", cluster ? "cluster" : "sentinel", e.what());
     }
   }
 }

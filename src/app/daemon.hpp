@@ -9,11 +9,13 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/memory_trim.hpp"
 #include "backend/health.hpp"
+#include "backend/sentinel_watch.hpp"
 #include "config/config.hpp"
 #include "db/executor.hpp"
 #include "dispatch/process_state.hpp"
@@ -53,7 +55,18 @@ class Daemon {
   // Asks the cluster for its slot map; a change takes effect (slots only: the workers' maps;
   // other primaries: apply_config).
   void refresh_cluster(const char* why);
-  asio::awaitable<void> watch_cluster();
+  // Cluster and sentinel pools: refreshes every refresh_interval, and soon (at most once per
+  // refresh_min_interval) when a worker or the health checker asks.
+  asio::awaitable<void> watch_topology();
+  // Sentinel pools (sentinel_wiring.cpp). with_sentinel_primary: `config` with the primary the
+  // Sentinels name now; when none is found, the primary of `known` (same master), else the
+  // stand-in that refuses requests. refresh_sentinel: asks again (`hint`, a +switch-master's
+  // address, first); another primary takes effect through apply_config.
+  // update_sentinel_watch: the +switch-master subscriptions match the config in force.
+  config::Config with_sentinel_primary(config::Config config, const config::Config* known);
+  void refresh_sentinel(const char* why, const std::optional<config::Endpoint>& hint = {});
+  void on_switch_master(const backend::SwitchMaster& event, const std::string& sentinel);
+  void update_sentinel_watch();
   // The read-through cache (cache_wiring.cpp). prepare_cache: database threads for `config`
   // (started once) and its policies validated against the database; an error names the
   // policy's file:line. apply_cache: the policies take effect; those with `warm:` are warmed.
@@ -84,6 +97,8 @@ class Daemon {
   MemoryTrimmer trimmer_{control_};
   bool draining_ = false;
   FileStamp stamp_;
+  std::shared_ptr<backend::SentinelWatch> sentinel_watch_;  // control thread only
+  std::string sentinel_error_;  // the last failed ask's reason (logged once per change)
 };
 
 }  // namespace sidecache::app

@@ -308,7 +308,10 @@ void Connection::deliver_front(std::string_view reply) {
     --timed_out_;  // answered already with a timeout error
   } else {
     stats_->latency.observe(std::chrono::steady_clock::now() - done.sent);
-    if (resp::is_error_reply(reply)) stats_->errors_reply.add();
+    if (resp::is_error_reply(reply)) {
+      stats_->errors_reply.add();
+      if (options_.on_readonly && reply.starts_with("-READONLY")) options_.on_readonly();
+    }
     done.target.deliver(reply);
   }
   trim_retained();

@@ -34,6 +34,9 @@ struct ConnectionOptions {
   // Drop RESP3 push frames (`>`): on a shared connection no request's reply is a push. A
   // connection that serves Pub/Sub or tracking must leave this off.
   bool drop_pushes = false;
+  // Sentinel pools: called (on the worker's thread) for a -READONLY reply, the sign that the
+  // node was demoted to a replica. Null elsewhere; checked only on error replies.
+  std::function<void()> on_readonly{};
 };
 
 // Resolves `node` and connects `socket` to it (TCP only; open_node() adds TLS and AUTH) within

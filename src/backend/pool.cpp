@@ -41,13 +41,17 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
                                config.max_connection_age,
                                false,
                                false};
+  // A sentinel pool's primary answering -READONLY was demoted: ask the Sentinels soon.
+  if (config.type == config::PoolType::kSentinel) options_.on_readonly = want_refresh_;
   const ConnectionOptions& options = options_;
   nodes_.reserve(config.nodes.size());
   std::vector<std::shared_ptr<NodeStats>> node_stats;
   for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
     const auto& node = config.nodes[i];
     auto counters = std::make_shared<NodeStats>(node.name);
-    Node n{node.name, {}, {}, {}, {}, health_ ? health_->up(i) : true, counters};
+    // A sentinel pool's stand-in for an unknown primary is never up and never connected.
+    const bool stand_in = !config.unresolved.empty();
+    Node n{node.name, {}, {}, {}, {}, !stand_in && (health_ ? health_->up(i) : true), counters};
     if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
     if (health_) {
@@ -58,12 +62,16 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
     n.address =
         NodeAddress{node.name, node.address.host, node.address.port, make_node_security(config, i)};
     n.on_failure = on_failure;
-    for (std::uint32_t c = 0; c < config.connections_per_node; ++c) {
+    for (std::uint32_t c = 0; c < (stand_in ? 0 : config.connections_per_node); ++c) {
       n.connections.push_back(
           std::make_shared<Connection>(io, n.address, options, counters, on_failure));
     }
     node_stats.push_back(std::move(counters));
     nodes_.push_back(std::move(n));
+  }
+  if (!config.unresolved.empty()) {
+    refusal_ =
+        resp::errors::frame(resp::errors::no_primary(config.sentinel.master, config.unresolved));
   }
   rebuild_ring();
   if (config.type == config::PoolType::kCluster) {
@@ -170,8 +178,9 @@ void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget tar
   Node& n = nodes_[node];
   if (!n.up) {
     // fail_fast, or remap with no node left up: say so at once.
-    scratch_ = auth_failing(n) ? auth_failed_reply(n.name)
-                               : resp::errors::frame(resp::errors::node_down(n.name));
+    scratch_ = !refusal_.empty() ? refusal_
+               : auth_failing(n) ? auth_failed_reply(n.name)
+                                 : resp::errors::frame(resp::errors::node_down(n.name));
     target.deliver(scratch_);
     return;
   }

@@ -28,7 +28,8 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
  public:
   // Registers one NodeStats per node in `stats` (replacing what an earlier pool registered).
   // `health` (may be null) hears about connection failures and says which nodes are up.
-  // `want_refresh` (cluster pools, any thread's function): the slot map looks stale.
+  // `want_refresh` (any thread's function): a cluster pool's slot map looks stale (a MOVED), or
+  // a sentinel pool's primary answered -READONLY.
   Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& stats,
        std::shared_ptr<HealthChecker> health = nullptr, std::function<void()> want_refresh = {});
   ~Pool() override;
@@ -112,6 +113,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   bool stopped_ = false;
   bool retired_ = false;
   std::string scratch_;
+  std::string refusal_;  // a sentinel pool's stand-in node: what every request is answered
 };
 
 // The health checker for a pool config; `down` lists nodes known to be down already.

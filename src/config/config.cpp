@@ -218,8 +218,11 @@ void read_backoff(PoolConfig& pool, const Value& value) {
 }
 
 void read_pool_type(PoolConfig& pool, const Value& value) {
-  static constexpr std::string_view kTypes[] = {"ring", "cluster"};
-  pool.type = value.one_of(kTypes) == "cluster" ? PoolType::kCluster : PoolType::kRing;
+  static constexpr std::string_view kTypes[] = {"ring", "cluster", "sentinel"};
+  const auto type = value.one_of(kTypes);
+  pool.type = type == "cluster"    ? PoolType::kCluster
+              : type == "sentinel" ? PoolType::kSentinel
+                                   : PoolType::kRing;
 }
 
 constexpr Directive<ClusterConfig> kClusterDirectives[] = {
@@ -237,10 +240,51 @@ void read_cluster(PoolConfig& pool, const Value& value) {
   detail::read_section(value, kClusterDirectives, pool.cluster);
 }
 
+void read_sentinel_addresses(SentinelConfig& sentinel, const Value& value) {
+  value.expect_sequence();
+  sentinel.sentinels.clear();
+  std::size_t index = 0;
+  for (const auto& item : value.node()) {
+    const Value entry = value.item(item, index++);
+    try {
+      sentinel.sentinels.push_back(parse_endpoint(entry.scalar()));
+    } catch (const std::invalid_argument& e) {
+      entry.fail(std::string("a Sentinel is host:port: ") + e.what());
+    }
+  }
+}
+
+constexpr Directive<SentinelConfig> kSentinelDirectives[] = {
+    {"master", detail::read_string<&SentinelConfig::master>,
+     "the name the Sentinels monitor the primary under (required)"},
+    {"sentinels", read_sentinel_addresses,
+     "Sentinel addresses, host:port, asked in order (at least one)"},
+    {"username", detail::read_string<&SentinelConfig::username>, "ACL user for Sentinel AUTH"},
+    {"password_file", detail::read_secret<&SentinelConfig::password, Kind::kFile>,
+     "file holding the Sentinels' password"},
+    {"password_env", detail::read_secret<&SentinelConfig::password, Kind::kEnv>,
+     "environment variable holding the Sentinels' password"},
+    {"password", detail::read_secret<&SentinelConfig::password, Kind::kLiteral>,
+     "the Sentinels' password in the config itself (warned: prefer password_file)"},
+    {"refresh_interval", read_duration<&SentinelConfig::refresh_interval, 100, kMaxTimeoutMs>,
+     "ask the Sentinels for the primary (and check it with ROLE) this often"},
+    {"refresh_min_interval", read_duration<&SentinelConfig::refresh_min_interval, 0, kMaxTimeoutMs>,
+     "asks after the primary is marked down or a failed ask: at most one per this interval"},
+};
+
+void read_sentinel(PoolConfig& pool, const Value& value) {
+  detail::read_section(value, kSentinelDirectives, pool.sentinel);
+}
+
 constexpr Directive<PoolConfig> kPoolDirectives[] = {
-    {"type", read_pool_type, "ring (standalone servers, ketama) or cluster (a Redis Cluster)"},
+    {"type", read_pool_type,
+     "ring (standalone servers, ketama), cluster (a Redis Cluster) or sentinel (a primary "
+     "watched by Sentinel)"},
     {"cluster", read_cluster,
      "cluster pools: {refresh_interval, refresh_min_interval, max_redirects, retry_delay}"},
+    {"sentinel", read_sentinel,
+     "sentinel pools: {master, sentinels, username, password_file, refresh_interval, "
+     "refresh_min_interval}"},
     {"hash", read_hash, "key hash function (twemproxy's names)"},
     {"distribution", read_distribution, "node selection: only ketama"},
     {"hash_tag", read_hash_tag, "two characters around the hashed part of a key; \"\" for none"},

@@ -28,6 +28,7 @@ class ConfigError : public std::runtime_error {
 struct Endpoint {
   std::string host;  // IPv4/IPv6 literal or hostname
   std::uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
 };
 
 // A secret (a password) named by the config but, ideally, not held in it: read from a file
@@ -83,8 +84,9 @@ enum class DownPolicy {
 
 // What the pool's nodes are (docs/cluster.md).
 enum class PoolType {
-  kRing,     // standalone Redis servers, keys spread by a ketama ring (twemproxy's layout)
-  kCluster,  // a Redis Cluster: `nodes` are seeds, the primaries and slots come from the cluster
+  kRing,      // standalone Redis servers, keys spread by a ketama ring (twemproxy's layout)
+  kCluster,   // a Redis Cluster: `nodes` are seeds, the primaries and slots come from the cluster
+  kSentinel,  // a primary watched by Sentinel: the one node is the primary Sentinel names
 };
 
 // pool.cluster: how a cluster pool follows the cluster's topology.
@@ -95,9 +97,26 @@ struct ClusterConfig {
   Millis retry_delay{25};  // TRYAGAIN / CLUSTERDOWN: first wait before resending (doubles)
 };
 
+// pool.sentinel: where a sentinel pool learns its primary. The pool's own credentials and TLS
+// are the data nodes'; these are Sentinel's (Sentinel is reached over plain TCP).
+struct SentinelConfig {
+  std::string master;                 // the name the Sentinels monitor the group under
+  std::vector<Endpoint> sentinels;    // asked in order; every one is watched for +switch-master
+  std::string username;               // Sentinel AUTH user; empty: AUTH with the password only
+  SecretSource password;              // Sentinel AUTH; empty: none
+  Millis refresh_interval{5000};      // ask the Sentinels (and ROLE the primary) this often
+  Millis refresh_min_interval{1000};  // after a failed ask or the primary marked down: at most
+  bool operator==(const SentinelConfig&) const = default;
+};
+
 struct PoolConfig {
   PoolType type = PoolType::kRing;
   ClusterConfig cluster;
+  SentinelConfig sentinel;
+  // A sentinel pool: `nodes` is the primary the Sentinels named (verified with ROLE), filled by
+  // the daemon. While none is known, `nodes` holds one stand-in node that gets no connections
+  // and answers every request with an error naming `unresolved` (why no primary is known).
+  std::string unresolved;
   // A cluster pool: `seeds` are the nodes the file lists; `nodes` are the primaries the cluster
   // named (filled by the daemon after asking the seeds; until then equal to the seeds) and
   // `slots` the map that places keys on them (null until the cluster answered).

@@ -53,7 +53,10 @@ std::string node_path(std::size_t index) { return "pool.nodes[" + std::to_string
 
 void validate_nodes(const Config& config, const Locations& locations) {
   const auto& nodes = config.pool.nodes;
-  if (nodes.empty()) locations.fail("pool.nodes", "at least one node is required");
+  // A sentinel pool's node comes from Sentinel (validate_sentinel rejects listed ones).
+  if (nodes.empty() && config.pool.type != PoolType::kSentinel) {
+    locations.fail("pool.nodes", "at least one node is required");
+  }
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const auto address = format_endpoint(nodes[i].address);
     if (listens_on(config.listen, nodes[i].address)) {
@@ -167,6 +170,73 @@ void validate_cluster(const Config& config, const Locations& locations) {
   }
 }
 
+// A sentinel pool has one node, the primary the Sentinels name: nodes and ring options have no
+// meaning there, and the write-behind queues do not follow a new primary yet.
+void validate_sentinel(const Config& config, const Locations& locations) {
+  const auto& pool = config.pool;
+  if (pool.type != PoolType::kSentinel) {
+    if (locations.has("pool.sentinel")) {
+      locations.fail("pool.sentinel", "only for a sentinel pool (pool.type: sentinel)");
+    }
+    return;
+  }
+  const auto& sentinel = pool.sentinel;
+  if (!locations.has("pool.sentinel")) {
+    locations.fail("pool.type",
+                   "a sentinel pool needs pool.sentinel: {master: <name>, sentinels: "
+                   "[host:port, ...]}");
+  }
+  if (sentinel.master.empty()) locations.fail("pool.sentinel", "missing required key 'master'");
+  if (sentinel.sentinels.empty()) {
+    locations.fail(
+        locations.has("pool.sentinel.sentinels") ? "pool.sentinel.sentinels" : "pool.sentinel",
+        "at least one Sentinel address (host:port) is required");
+  }
+  for (std::size_t i = 0; i < sentinel.sentinels.size(); ++i) {
+    const auto path = "pool.sentinel.sentinels[" + std::to_string(i) + "]";
+    if (listens_on(config.listen, sentinel.sentinels[i])) {
+      locations.fail(path,
+                     format_endpoint(sentinel.sentinels[i]) + " is sidecache's own listen address");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (same_address(sentinel.sentinels[j], sentinel.sentinels[i])) {
+        locations.fail(path,
+                       "duplicate Sentinel address " + format_endpoint(sentinel.sentinels[i]));
+      }
+    }
+  }
+  if (!sentinel.username.empty() && sentinel.password.empty()) {
+    locations.fail("pool.sentinel.username",
+                   "a username needs a password (password_file or password_env)");
+  }
+  if (locations.has("pool.nodes")) {
+    locations.fail("pool.nodes",
+                   "a sentinel pool's node is the primary the Sentinels name; list the Sentinels "
+                   "in pool.sentinel.sentinels");
+  }
+  const std::string ring_only = " is a ring option; a sentinel pool has one node, the primary";
+  for (const char* key : {"pool.hash", "pool.hash_tag", "pool.distribution"}) {
+    if (locations.has(key)) locations.fail(key, std::string(key + 5) + ring_only);
+  }
+  if (pool.down_policy == DownPolicy::kRemap) {
+    locations.fail("pool.down_policy",
+                   "remap needs another node to move keys to: a sentinel pool has one (use "
+                   "fail_fast)");
+  }
+  for (std::size_t i = 0; i < config.cache.policies.size(); ++i) {
+    if (config.cache.policies[i].write == WriteMode::kBehind) {
+      locations.fail("cache.policies[" + std::to_string(i) + "].write",
+                     "write: behind is not supported on a sentinel pool yet (its queues would "
+                     "stay on the first primary after a failover; docs/cluster.md)");
+    }
+  }
+  if (!config.cache.invalidation_channel.empty()) {
+    locations.fail("cache.invalidation_channel",
+                   "not supported on a sentinel pool yet (its listener would keep deleting on "
+                   "the first primary after a failover; docs/cluster.md)");
+  }
+}
+
 // Input is buffered until a command is complete: a larger argument could never arrive.
 void check_fits_pending(const LimitsConfig& limits, const Locations& locations,
                         std::string_view key, std::uint64_t value) {
@@ -249,6 +319,7 @@ void validate(const Config& config, const Locations& locations) {
   validate_nodes(config, locations);
   validate_pool(config.pool, locations);
   validate_cluster(config, locations);
+  validate_sentinel(config, locations);
   validate_limits(config.limits, locations);
   validate_http(config, locations);
 }

@@ -433,6 +433,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   collect_cache(process_, out);
   collect_process_info(process_, out);
   collect_cluster(process_, out);
+  collect_sentinel_metrics(process_, out);
   if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
   if (process_.write_stats) collect_write_metrics(*process_.write_stats, out);
   collect_hotkey_metrics(process_, out);

@@ -37,6 +37,10 @@ void collect_db_metrics(const db::ExecutorStats& stats, std::vector<prometheus::
 void collect_write_metrics(const write::WriteStats& stats,
                            std::vector<prometheus::MetricFamily>& out);
 
+// sidecache_sentinel_* metrics (sentinel pools only) appended to `out`.
+void collect_sentinel_metrics(const ProcessStats& process,
+                              std::vector<prometheus::MetricFamily>& out);
+
 // process_* metrics (resident memory, CPU seconds, open fds, ...) appended to `out`.
 void collect_process_metrics(const ProcessStats& process,
                              std::vector<prometheus::MetricFamily>& out);

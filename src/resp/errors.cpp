@@ -93,6 +93,11 @@ std::string node_down(std::string_view node) {
   return "ERR node " + std::string(node) + " is down";
 }
 
+std::string no_primary(std::string_view master, std::string_view why) {
+  return one_line("ERR sidecache: no primary known for Sentinel master '" + std::string(master) +
+                  "': " + std::string(why));
+}
+
 std::string node_auth_failed(std::string_view node) {
   return "ERR node " + std::string(node) + ": authentication failed";
 }

@@ -128,6 +128,8 @@ std::string scan_too_many_nodes(std::size_t max_nodes);
 // Nodes and the connections to them.
 // "ERR node a is down"
 std::string node_down(std::string_view node);
+// "ERR sidecache: no primary known for Sentinel master 'm': <why>" (a sentinel pool)
+std::string no_primary(std::string_view master, std::string_view why);
 // "ERR node a: authentication failed"
 std::string node_auth_failed(std::string_view node);
 // "ERR backend 'a' timed out after 500 ms" (`what`: what happened to the request)

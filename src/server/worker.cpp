@@ -63,7 +63,7 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
 
 std::shared_ptr<backend::Pool> Worker::make_pool(std::shared_ptr<backend::HealthChecker> health) {
   std::function<void()> want_refresh;
-  if (config_->pool.type == config::PoolType::kCluster) {
+  if (config_->pool.type != config::PoolType::kRing) {
     want_refresh = [&process = process_] {
       process.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
     };

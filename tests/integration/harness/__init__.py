@@ -13,6 +13,7 @@ holding this package is on sys.path) and use the names below; the modules:
   redis        RedisServer
   sidecache    Sidecache, its config text, sanitizer checks, HTTP endpoint reads
   cluster      Cluster (sidecache over N nodes), keys per node, ClusterSessionTest
+  sentinel     SentinelGroup (a primary, a replica and Sentinels watching them)
   fault_proxy  FaultProxy (tests/tools/fault_proxy.py)
   postgres     Postgres
   mysql        MariaDB
@@ -26,12 +27,14 @@ from .resp import (Push, RespConnection, RespError, RespSet, Verbatim, decode_re
 from .tls import (SECURE_PASSWORD, SECURE_USER, make_certs, openssl, secure_certs,
                   secure_pool_yaml, secure_redis_args)
 from .redis import RedisServer, redis_client_for
-from .sidecache import (SANITIZER_MARKERS, Sidecache, cache_yaml, config_yaml, http_status,
+from .sidecache import (SANITIZER_MARKERS, Sidecache, cache_yaml, check_config, config_yaml,
+                        http_status,
                         make_sample_db, metric, metrics_text, node_yaml, sample_config_yaml,
                         sanitized_build, sanitizer_report)
 from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
+from .sentinel import Sentinel, SentinelGroup
 from .postgres import Postgres
 from .mysql import MariaDB
 
@@ -41,8 +44,8 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "RespSet", "Verbatim", "decode_reply", "encode_reply", "ping", "reply_end",
            "SECURE_PASSWORD", "SECURE_USER", "make_certs", "openssl", "secure_certs",
            "secure_pool_yaml", "secure_redis_args", "RedisServer", "redis_client_for",
-           "SANITIZER_MARKERS", "Sidecache", "cache_yaml", "config_yaml", "http_status",
+           "SANITIZER_MARKERS", "Sidecache", "cache_yaml", "check_config", "config_yaml", "http_status",
            "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
-           "keys_on_nodes", "Postgres", "MariaDB"]
+           "keys_on_nodes", "Sentinel", "SentinelGroup", "Postgres", "MariaDB"]

@@ -163,6 +163,21 @@ class Sidecache:
             raise AssertionError(problem + "\n--- log tail ---\n" + self.process.tail())
 
 
+def check_config(text):
+    """Runs `sidecache --check-config` on `text` (written to a temp file); returns (exit code,
+    the file's name, stdout + stderr)."""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    try:
+        r = subprocess.run([env.binary(), "--check-config", f.name], capture_output=True,
+                           text=True, timeout=30)
+        return r.returncode, f.name, r.stdout + r.stderr
+    finally:
+        os.unlink(f.name)
+
+
 def metrics_text(http_port, timeout=5.0):
     """The /metrics page of a sidecache's HTTP endpoint."""
     import urllib.request

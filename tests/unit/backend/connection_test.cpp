@@ -315,3 +315,22 @@ TEST_CASE("a node refusing HELLO 3 fails the connect, not the requests' replies"
   CHECK(f.stats->connect_failures.get() >= 1);
   c->stop();
 }
+
+TEST_CASE("on_readonly hears -READONLY replies and nothing else") {
+  Fixture f;
+  ScriptedServer server(f.io, [](int, int request) -> std::string {
+    if (request == 1) return "-READONLY You can't write against a read only replica.\r\n";
+    if (request == 2) return "-ERR other\r\n";
+    return "+OK\r\n";
+  });
+  int readonly = 0;
+  backend::ConnectionOptions options;
+  options.on_readonly = [&] { ++readonly; };
+  auto c = f.connect(server.port(), options);
+  for (std::uint64_t i = 0; i < 4; ++i) f.send(*c, "SET", i);
+  run_until(f.io, [&] { return f.has(4); });
+  REQUIRE(f.recorder->replies.size() == 4);
+  CHECK(f.recorder->replies[1].starts_with("-READONLY"));  // still delivered to the client
+  CHECK(readonly == 1);
+  c->stop();
+}

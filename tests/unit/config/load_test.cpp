@@ -19,7 +19,11 @@ TEST_CASE("every sample in config/ loads", "[config][samples]") {
     Config config;
     REQUIRE_NOTHROW(config = load_file(entry.path().string()));
     CHECK(config.source == entry.path().string());
-    CHECK_FALSE(config.pool.nodes.empty());
+    if (config.pool.type == PoolType::kSentinel) {  // its node comes from the Sentinels
+      CHECK_FALSE(config.pool.sentinel.sentinels.empty());
+    } else {
+      CHECK_FALSE(config.pool.nodes.empty());
+    }
   }
   CHECK(samples >= 2);
 }

@@ -1,0 +1,187 @@
+#include "backend/sentinel_topology.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace sidecache::backend {
+namespace {
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+std::vector<std::string_view> words(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto end = text.find(' ', pos);
+    const auto stop = end == std::string_view::npos ? text.size() : end;
+    if (stop > pos) out.push_back(text.substr(pos, stop - pos));
+    pos = stop + 1;
+  }
+  return out;
+}
+
+void append(std::string& error, const std::string& what) {
+  error += (error.empty() ? "" : "; ") + what;
+}
+
+// ROLE of `address`, asked over a connection opened like the pool's own. kUnknown with `error`
+// set when it could not be asked.
+Role ask_role(const config::PoolConfig& pool, const config::Endpoint& address, std::string& error) {
+  config::PoolConfig one = pool;
+  one.nodes.assign(1, config::NodeConfig{});
+  one.nodes[0].name = config::format_endpoint(address);
+  one.nodes[0].address = address;
+  BlockingClient client(
+      NodeAddress{one.nodes[0].name, address.host, address.port, make_node_security(one, 0)},
+      pool.connect_timeout);
+  const std::string args[] = {"ROLE"};
+  const auto reply = client.command(args);
+  if (!reply) {
+    error = client.error();
+    return Role::kUnknown;
+  }
+  const Role role = parse_role(*reply);
+  if (role == Role::kUnknown) error = reply->is_error() ? reply->str : "unexpected ROLE reply";
+  return role;
+}
+
+}  // namespace
+
+std::optional<SwitchMaster> parse_switch_master(std::string_view payload) {
+  const auto w = words(payload);
+  if (w.size() != 5) return std::nullopt;
+  const auto from_port = parse_port(w[2]);
+  const auto to_port = parse_port(w[4]);
+  if (!from_port || !to_port) return std::nullopt;
+  return SwitchMaster{std::string(w[0]), config::Endpoint{std::string(w[1]), *from_port},
+                      config::Endpoint{std::string(w[3]), *to_port}};
+}
+
+Role parse_role(const Reply& reply) {
+  if (reply.type != Reply::Type::kArray || reply.items.empty() ||
+      reply.items[0].type != Reply::Type::kString) {
+    return Role::kUnknown;
+  }
+  const auto& name = reply.items[0].str;
+  if (name == "master") return Role::kMaster;
+  if (name == "slave" || name == "replica") return Role::kReplica;
+  if (name == "sentinel") return Role::kSentinel;
+  return Role::kUnknown;
+}
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::kMaster:
+      return "master";
+    case Role::kReplica:
+      return "replica";
+    case Role::kSentinel:
+      return "sentinel";
+    case Role::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::optional<config::Endpoint> parse_master_addr(const Reply& reply) {
+  if (reply.type == Reply::Type::kNil) return std::nullopt;
+  if (reply.is_error()) throw std::invalid_argument(reply.str);
+  if (reply.type != Reply::Type::kArray || reply.items.size() != 2 ||
+      reply.items[0].type != Reply::Type::kString || reply.items[0].str.empty() ||
+      reply.items[1].type != Reply::Type::kString) {
+    throw std::invalid_argument("get-master-addr-by-name: not [ip, port]");
+  }
+  const auto port = parse_port(reply.items[1].str);
+  if (!port) throw std::invalid_argument("get-master-addr-by-name: bad port");
+  return config::Endpoint{reply.items[0].str, *port};
+}
+
+std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConfig& sentinel) {
+  auto security = std::make_shared<NodeSecurity>();
+  security->username = sentinel.username;
+  security->password = sentinel.password;
+  return security;
+}
+
+Resolution resolve_primary(const config::PoolConfig& pool,
+                           const std::optional<config::Endpoint>& hint) {
+  Resolution out;
+  const auto& sentinel = pool.sentinel;
+  // True when `address` answers ROLE master (out.primary is then set).
+  auto verify = [&](const config::Endpoint& address, const std::string& named_by) {
+    std::string error;
+    const Role role = ask_role(pool, address, error);
+    if (role == Role::kMaster) {
+      out.primary = address;
+      return true;
+    }
+    const auto name = config::format_endpoint(address);
+    if (role == Role::kReplica) out.replicas.push_back(address);
+    append(out.error,
+           named_by + " names " + name + ", which " +
+               (role == Role::kUnknown ? "cannot be asked ROLE: " + error
+                                       : std::string("answers ROLE as a ") + role_name(role)));
+    return false;
+  };
+  if (hint && verify(*hint, "+switch-master")) return out;
+  const auto security = sentinel_security(sentinel);
+  const std::string args[] = {"SENTINEL", "get-master-addr-by-name", sentinel.master};
+  for (const auto& address : sentinel.sentinels) {
+    const auto name = config::format_endpoint(address);
+    BlockingClient client(NodeAddress{name, address.host, address.port, security},
+                          pool.connect_timeout);
+    const auto reply = client.command(args);
+    if (!reply) {
+      append(out.error, "Sentinel " + name + ": " + client.error());
+      continue;
+    }
+    std::optional<config::Endpoint> named;
+    try {
+      named = parse_master_addr(*reply);
+    } catch (const std::invalid_argument& e) {
+      append(out.error, "Sentinel " + name + ": " + e.what());
+      continue;
+    }
+    if (!named) {
+      append(out.error, "Sentinel " + name + " does not know master '" + sentinel.master + "'");
+      continue;
+    }
+    if (verify(*named, "Sentinel " + name)) return out;
+  }
+  return out;
+}
+
+config::Config with_primary(const config::Config& config, const config::Endpoint& primary) {
+  config::Config out = config;
+  config::NodeConfig node;
+  node.name = config::format_endpoint(primary);
+  node.address = primary;
+  out.pool.nodes.assign(1, std::move(node));
+  out.pool.unresolved.clear();
+  return out;
+}
+
+config::Config without_primary(const config::Config& config, std::string why) {
+  config::Config out = config;
+  config::NodeConfig node;
+  node.name = config.pool.sentinel.master;
+  out.pool.nodes.assign(1, std::move(node));
+  out.pool.unresolved = why.empty() ? std::string("no Sentinel answered") : std::move(why);
+  return out;
+}
+
+std::optional<config::Endpoint> primary_of(const config::PoolConfig& pool) {
+  if (pool.type != config::PoolType::kSentinel || !pool.unresolved.empty() || pool.nodes.empty()) {
+    return std::nullopt;
+  }
+  return pool.nodes[0].address;
+}
+
+}  // namespace sidecache::backend

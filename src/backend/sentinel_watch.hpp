@@ -1,0 +1,63 @@
+// Subscriptions to +switch-master on every Sentinel of a sentinel pool, run as coroutines on
+// the daemon's control io_context (one connection per Sentinel, no thread of its own: the
+// control loop already runs the topology refreshes, and a subscription only waits). A lost
+// subscription is reopened with backoff; a message for the pool's master is handed to
+// `on_switch` on the control thread. stop() closes every connection; the coroutines end.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/node_stream.hpp"
+#include "backend/sentinel_topology.hpp"
+#include "config/config.hpp"
+#include "sidecache/util/asio.hpp"
+
+namespace sidecache::backend {
+
+class SentinelWatch : public std::enable_shared_from_this<SentinelWatch> {
+ public:
+  // `on_switch`: a +switch-master for our master, and which Sentinel sent it.
+  using OnSwitch = std::function<void(const SwitchMaster&, const std::string& sentinel)>;
+  // `on_resubscribed`: a subscription came back after it was lost (a switch may be missed).
+  SentinelWatch(asio::io_context& io, const config::PoolConfig& pool, OnSwitch on_switch,
+                std::function<void()> on_resubscribed, std::atomic<std::int64_t>& subscribed);
+  ~SentinelWatch();
+  SentinelWatch(const SentinelWatch&) = delete;
+  SentinelWatch& operator=(const SentinelWatch&) = delete;
+
+  void start();
+  void stop();
+  const config::SentinelConfig& config() const { return config_; }
+
+ private:
+  struct Link {
+    NodeAddress address;
+    NodeStream stream;
+    asio::steady_timer timer;
+    bool subscribed = false;
+    std::string last_error;  // logged once per change
+    Link(asio::io_context& io, NodeAddress a)
+        : address(std::move(a)), stream(io.get_executor()), timer(io) {}
+  };
+
+  asio::awaitable<void> follow(std::size_t index);
+  // Subscribes and reads messages until the connection fails; returns why.
+  asio::awaitable<std::string> listen(Link& link);
+  void set_subscribed(Link& link, bool subscribed);
+
+  asio::io_context& io_;
+  config::SentinelConfig config_;
+  std::chrono::milliseconds connect_timeout_;
+  OnSwitch on_switch_;
+  std::function<void()> on_resubscribed_;
+  std::atomic<std::int64_t>& subscribed_;
+  std::vector<std::unique_ptr<Link>> links_;
+  bool stopped_ = false;
+};
+
+}  // namespace sidecache::backend

@@ -1,0 +1,135 @@
+"""A Sentinel-watched group for tests: one primary, one replica (--replicaof) and N Sentinels
+(`redis-server sentinel.conf --sentinel`, each with its own writable config file), all plain
+TCP on reserved loopback ports, stopped by PID."""
+import os
+
+from .processes import AddressInUse, Process, says_address_in_use, start_on_free_port, wait_until
+from .redis import RedisServer
+from .resp import RespConnection, ping
+
+MASTER = "mymaster"
+
+
+def command(port, *args, timeout=2.0):
+    """One command to the server on `port` over a fresh connection; its decoded reply."""
+    c = RespConnection(port, timeout=timeout)
+    try:
+        return c.command(*args)
+    finally:
+        c.close()
+
+
+class Sentinel:
+    """One Sentinel process monitoring MASTER at `primary_port` (quorum 2)."""
+
+    def __init__(self, workdir, primary_port, down_after_ms=1000, failover_timeout_ms=5000):
+        self.workdir = workdir
+        self.primary_port = primary_port
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.process = None
+        self.port = start_on_free_port(self._start_on)
+
+    def _start_on(self, port):
+        self.port = port
+        self.dir = os.path.join(self.workdir, "sentinel-%d" % port)
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "sentinel.conf")
+        with open(self.conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds %s %d\n"
+                    "sentinel failover-timeout %s %d\n"
+                    "sentinel parallel-syncs %s 1\n"
+                    % (port, self.dir, MASTER, self.primary_port, MASTER, self.down_after_ms,
+                       MASTER, self.failover_timeout_ms, MASTER))
+        self.start()
+
+    def start(self):
+        self.process = Process(["redis-server", self.conf, "--sentinel"],
+                               os.path.join(self.dir, "sentinel.log"))
+        wait_until(lambda: ping(self.port) or not self.process.alive(), timeout=10,
+                   what="sentinel on %d" % self.port)
+        if not self.process.alive():
+            output = self.process.output()
+            self.process.stop()
+            if says_address_in_use(output):
+                raise AddressInUse("sentinel: port %d taken" % self.port)
+            raise RuntimeError("sentinel on %d exited:\n%s" % (self.port, output[-2000:]))
+
+    def command(self, *args):
+        return command(self.port, *args)
+
+    def primary(self):
+        """The primary's port this Sentinel names now (None when it names none)."""
+        reply = self.command("SENTINEL", "get-master-addr-by-name", MASTER)
+        return int(reply[1]) if reply else None
+
+    def stop(self):
+        if self.process:
+            self.process.stop()
+
+
+class SentinelGroup:
+    """A primary, a replica of it and `n` Sentinels that see both and each other (so a
+    failover can be authorised at once). `redis[0]` is the first primary."""
+
+    def __init__(self, workdir, n=3, down_after_ms=1000, failover_timeout_ms=5000):
+        self.workdir = workdir
+        self.redis = []
+        self.sentinels = []
+        try:
+            self.redis.append(RedisServer(workdir, secure=False))
+            primary = self.redis[0].port
+            self.redis.append(RedisServer(workdir, secure=False,
+                                          extra=["--replicaof", "127.0.0.1", str(primary)]))
+            self.wait_replicated(primary)
+            for _ in range(n):
+                self.sentinels.append(Sentinel(workdir, primary, down_after_ms,
+                                               failover_timeout_ms))
+            self.wait_settled(primary)
+        except BaseException:
+            self.stop()
+            raise
+
+    def server(self, port):
+        return next(r for r in self.redis if r.port == port)
+
+    def wait_replicated(self, primary, timeout=15):
+        """Until the primary on `primary` has the other server as an online replica."""
+        def synced():
+            try:
+                info = command(primary, "INFO", "replication")
+            except OSError:
+                return False
+            text = info.decode() if isinstance(info, bytes) else str(info)
+            return "connected_slaves:1" in text and "state=online" in text
+        wait_until(synced, timeout=timeout, what="replica of %d online" % primary)
+
+    def wait_settled(self, primary, timeout=20):
+        """Until every Sentinel names `primary`, knows its replica and the other Sentinels."""
+        others = len(self.sentinels) - 1
+
+        def settled():
+            for s in self.sentinels:
+                try:
+                    if s.primary() != primary:
+                        return False
+                    if len(s.command("SENTINEL", "replicas", MASTER)) < 1:
+                        return False
+                    if len(s.command("SENTINEL", "sentinels", MASTER)) < others:
+                        return False
+                except (OSError, TypeError):
+                    return False
+            return True
+        wait_until(settled, timeout=timeout, interval=0.1,
+                   what="Sentinels agreeing on primary %d" % primary)
+
+    def addresses(self):
+        return ["127.0.0.1:%d" % s.port for s in self.sentinels]
+
+    def stop(self):
+        for s in self.sentinels:
+            s.stop()
+        for r in self.redis:
+            r.stop()

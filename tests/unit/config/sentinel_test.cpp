@@ -1,0 +1,91 @@
+// pool.type: sentinel: its keys, defaults and the errors at their key.
+#include <catch2/catch.hpp>
+
+#include "config/config.hpp"
+#include "error_of.hpp"
+
+namespace sidecache::config {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::error_of;
+
+const std::string kHead = "pool:\n  type: sentinel\n";
+
+TEST_CASE("a sentinel pool reads every key of pool.sentinel", "[config][sentinel]") {
+  const auto config = load_string(kHead +
+                                      "  sentinel:\n"
+                                      "    master: mymaster\n"
+                                      "    sentinels: [10.0.0.1:26379, \"[::1]:26380\"]\n"
+                                      "    username: watcher\n"
+                                      "    password_env: SENTINEL_PASSWORD\n"
+                                      "    refresh_interval: 3s\n"
+                                      "    refresh_min_interval: 100ms\n",
+                                  "t.yaml");
+  const auto& pool = config.pool;
+  CHECK(pool.type == PoolType::kSentinel);
+  CHECK(pool.nodes.empty());  // filled by the daemon from the Sentinels' answer
+  CHECK(pool.sentinel.master == "mymaster");
+  REQUIRE(pool.sentinel.sentinels.size() == 2);
+  CHECK(pool.sentinel.sentinels[0] == Endpoint{"10.0.0.1", 26379});
+  CHECK(pool.sentinel.sentinels[1] == Endpoint{"::1", 26380});
+  CHECK(pool.sentinel.username == "watcher");
+  CHECK(pool.sentinel.password.kind == SecretSource::Kind::kEnv);
+  CHECK(pool.sentinel.refresh_interval == 3s);
+  CHECK(pool.sentinel.refresh_min_interval == 100ms);
+  CHECK(pool.unresolved.empty());
+}
+
+TEST_CASE("the Sentinel sample watches three Sentinels", "[config][samples][sentinel]") {
+  const auto config = load_file(SIDECACHE_SOURCE_DIR "/config/sentinel.yaml");
+  CHECK(config.pool.type == PoolType::kSentinel);
+  CHECK(config.pool.sentinel.master == "mymaster");
+  CHECK(config.pool.sentinel.sentinels.size() == 3);
+  CHECK(config.pool.sentinel.refresh_interval == 5s);
+  CHECK(config.pool.nodes.empty());
+}
+
+TEST_CASE("pool.sentinel defaults", "[config][sentinel]") {
+  const auto config =
+      load_string(kHead + "  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n", "t.yaml");
+  CHECK(config.pool.sentinel.refresh_interval == 5s);
+  CHECK(config.pool.sentinel.refresh_min_interval == 1s);
+  CHECK(config.pool.sentinel.password.empty());
+}
+
+TEST_CASE("sentinel pool errors name their key", "[config][sentinel]") {
+  CHECK(error_of(kHead) ==
+        "t.yaml:2:9: pool.type: a sentinel pool needs pool.sentinel: {master: <name>, "
+        "sentinels: [host:port, ...]}");
+  CHECK(error_of(kHead + "  sentinel: {sentinels: [127.0.0.1:26379]}\n") ==
+        "t.yaml:3:13: pool.sentinel: missing required key 'master'");
+  CHECK(error_of(kHead + "  sentinel: {master: m, sentinels: []}\n") ==
+        "t.yaml:3:36: pool.sentinel.sentinels: at least one Sentinel address (host:port) is "
+        "required");
+  CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h:1, h:1]}\n"),
+             Catch::Contains("pool.sentinel.sentinels[1]: duplicate Sentinel address h:1"));
+  CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h]}\n"),
+             Catch::Contains("pool.sentinel.sentinels[0]: a Sentinel is host:port"));
+  CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h:1], bogus: 1}\n"),
+             Catch::Contains("bogus"));
+  CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h:1]}\n  nodes: [\"h:2:1\"]\n"),
+             Catch::Contains("t.yaml:4:10: pool.nodes: a sentinel pool's node is the primary"));
+  CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h:1]}\n  hash_tag: \"{}\"\n"),
+             Catch::Contains("pool.hash_tag: hash_tag is a ring option"));
+  CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h:1]}\n  cluster: {}\n"),
+             Catch::Contains("pool.cluster: only for a cluster pool"));
+  CHECK_THAT(
+      error_of(
+          kHead + "  sentinel: {master: m, sentinels: [h:1]}\ncache:\n" +
+          "  database: {type: postgres, conninfo: \"host=db\"}\n  invalidation_channel: keys\n"),
+      Catch::Contains("cache.invalidation_channel: not supported on a sentinel pool"));
+  CHECK_THAT(error_of("pool:\n  nodes: [\"h:1:1\"]\n  sentinel: {master: m}\n"),
+             Catch::Contains("t.yaml:3:13: pool.sentinel: only for a sentinel pool"));
+  CHECK_THAT(
+      error_of("listen: 127.0.0.1:6380\n" + kHead +
+               "  sentinel: {master: m, sentinels: [127.0.0.1:6380]}\n"),
+      Catch::Contains("pool.sentinel.sentinels[0]: 127.0.0.1:6380 is sidecache's own listen"));
+}
+
+}  // namespace
+}  // namespace sidecache::config
