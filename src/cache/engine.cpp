@@ -234,9 +234,14 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
     s.reply = std::string(reply);
     finish_slot(r, i);
     const double beta = p.config.xfetch_beta;
-    if (beta > 0 && pttl >= 0 &&
-        xfetch_should_refresh(static_cast<double>(remaining), r->snap->load_ms[s.index]->get(),
-                              beta, uniform())) {
+    if (pttl >= 0 && hot_ != nullptr &&
+        static_cast<double>(remaining) <= hot_ahead_ * static_cast<double>(p.ttl.count()) &&
+        hot_->contains(s.key)) {
+      // One of this worker's hottest keys near its expiry: reloaded now, so it never misses.
+      if (refresh(r->snap, s.index, s.key, s.id, false)) st.hot_refreshes.add();
+    } else if (beta > 0 && pttl >= 0 &&
+               xfetch_should_refresh(static_cast<double>(remaining),
+                                     r->snap->load_ms[s.index]->get(), beta, uniform())) {
       refresh(r->snap, s.index, s.key, s.id, true);
     }
   } else if (-remaining <= p.config.stale_while_revalidate.count()) {
@@ -440,11 +445,12 @@ void Engine::answer(const ReadPtr& r) {
   r->target.deliver(out);
 }
 
-void Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& key,
+bool Engine::refresh(const SnapPtr& snap, std::size_t index, const std::string& key,
                      const std::string& id, bool early) {
-  if (!shared_->flights().join(key, {})) return;  // a load is already under way
+  if (!shared_->flights().join(key, {})) return false;  // a load is already under way
   if (early) snap->stats[index]->early_refreshes.add();
   start_load(snap, index, {KeyLoad{key, id, {}, false}});
+  return true;
 }
 
 // A lease token: this engine's random 12-hex-digit prefix and a counter (every read of a

@@ -31,6 +31,7 @@
 
 #include "cache/policy_chain.hpp"
 #include "cache/shared.hpp"
+#include "hotkeys/hot_set.hpp"
 #include "sidecache/node_sender.hpp"
 
 namespace sidecache::cache {
@@ -53,6 +54,13 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   // Warms the policies `indexes` of `snap` (concurrently), then calls `done`.
   void warm_all(std::shared_ptr<const Snapshot> snap, std::vector<std::size_t> indexes,
                 std::function<void()> done);
+
+  // This worker's hottest keys (hotkeys.refresh_top), or nullptr: a hit of one of them with at
+  // most `ahead` of its policy's TTL left reloads it (the set outlives the engine's use).
+  void set_hot_keys(const hotkeys::HotSet* hot, double ahead) {
+    hot_ = hot;
+    hot_ahead_ = ahead;
+  }
 
   struct KeyLoad {
     std::string key;
@@ -84,7 +92,7 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   void on_timeout(const ReadPtr& r);
   void finish_slot(const ReadPtr& r, std::size_t i);
   void answer(const ReadPtr& r);
-  void refresh(const SnapPtr& snap, std::size_t index, const std::string& key,
+  bool refresh(const SnapPtr& snap, std::size_t index, const std::string& key,
                const std::string& id, bool early);
 
   // Loading (loader.cpp). The caller leads the flights of every key.
@@ -120,6 +128,9 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
 
   std::string token();
   double uniform();
+
+  const hotkeys::HotSet* hot_ = nullptr;
+  double hot_ahead_ = 0;
 
   std::string token_prefix_;
   std::uint64_t token_count_ = 0;

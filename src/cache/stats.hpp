@@ -29,6 +29,7 @@ struct PolicyStats {
   WorkerCounter single_flight_waits;  // misses that joined a load in flight
   WorkerCounter lease_waits;          // loads that found another sidecache's lease
   WorkerCounter early_refreshes;      // XFetch refreshes started
+  WorkerCounter hot_refreshes;        // reloads of hot keys near their expiry (refresh_top)
   WorkerCounter stale_swr;            // stale answers within stale_while_revalidate
   WorkerCounter stale_error;          // stale answers after a failed load (stale_if_error)
   WorkerCounter keys_warmed;
@@ -71,6 +72,10 @@ inline constexpr CacheCounterSpec kCacheCounters[] = {
     {"sidecache_cache_early_refreshes_total",
      "Background refreshes started by XFetch before the logical expiry.",
      &PolicyStats::early_refreshes},
+    {"sidecache_cache_hot_refreshes_total",
+     "Reloads of keys among a worker's hottest (hotkeys.refresh_top) started when a hit found at "
+     "most refresh_ahead of their TTL left.",
+     &PolicyStats::hot_refreshes},
     {"sidecache_cache_keys_warmed_total", "Keys loaded and cached by warming.",
      &PolicyStats::keys_warmed},
     {"sidecache_cache_stores_superseded_total",

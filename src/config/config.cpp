@@ -378,6 +378,10 @@ constexpr Directive<HttpConfig> kHttpDirectives[] = {
      "time from a request's first byte to its complete reply"},
 };
 
+void read_refresh_ahead(HotKeysConfig& config, const Value& value) {
+  config.refresh_ahead = value.real(0.01, 0.9);
+}
+
 constexpr Directive<HotKeysConfig> kHotKeysDirectives[] = {
     {"enabled", detail::read_boolean<&HotKeysConfig::enabled>,
      "count the keys clients touch to find the hottest; true"},
@@ -391,10 +395,21 @@ constexpr Directive<HotKeysConfig> kHotKeysDirectives[] = {
      "export sidecache_hotkey_* gauges for this many hottest keys; 0: no per-key labels"},
     {"expose_names", detail::read_boolean<&HotKeysConfig::expose_names>,
      "metric labels carry key names (else a 64-bit hash of each key, in hex); false"},
+    {"refresh_top", read_integer<&HotKeysConfig::refresh_top, 0, 1024>,
+     "read-through keys among each worker's N hottest are reloaded before they expire; 0: off"},
+    {"refresh_ahead", read_refresh_ahead,
+     "reload a hot key when a hit finds at most this fraction of its TTL left; 0.2"},
 };
 
 void read_hotkeys(Config& config, const Value& value) {
   detail::read_section(value, kHotKeysDirectives, config.hotkeys);
+  if (config.hotkeys.refresh_top > config.hotkeys.capacity) {
+    value.fail("refresh_top (" + std::to_string(config.hotkeys.refresh_top) +
+               ") must not exceed capacity (" + std::to_string(config.hotkeys.capacity) + ")");
+  }
+  if (config.hotkeys.refresh_top > 0 && !config.hotkeys.enabled) {
+    value.fail("refresh_top needs hot-key detection: set enabled: true");
+  }
   if (config.hotkeys.metrics_top_n > config.hotkeys.capacity) {
     value.fail("metrics_top_n (" + std::to_string(config.hotkeys.metrics_top_n) +
                ") must not exceed capacity (" + std::to_string(config.hotkeys.capacity) + ")");

@@ -241,6 +241,10 @@ struct HotKeysConfig {
   std::uint32_t sample = 8;         // count one key access in this many, at random (1: all)
   std::uint32_t metrics_top_n = 0;  // sidecache_hotkey_* gauges for the N hottest; 0: none
   bool expose_names = false;        // metric labels name the keys (else a hash of each)
+  // Read-through keys among this worker's N hottest are reloaded when a hit finds at most
+  // refresh_ahead of their policy's TTL left (deterministic, beside XFetch); 0: off.
+  std::uint32_t refresh_top = 0;
+  double refresh_ahead = 0.2;
   bool operator==(const HotKeysConfig&) const = default;
 };
 

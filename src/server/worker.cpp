@@ -218,6 +218,13 @@ void Worker::make_hotkeys() {
 
 void Worker::tick_hotkeys() {
   if (hotkeys_) hotkeys_->tick(hotkeys::Tracker::Clock::now());
+  const auto& hk = config_->hotkeys;
+  if (hotkeys_ && hk.refresh_top > 0) {
+    hot_.rebuild(hotkeys_->sketch(), hk.refresh_top);
+  } else {
+    hot_.clear();
+  }
+  if (cache_) cache_->set_hot_keys(hot_.empty() ? nullptr : &hot_, hk.refresh_ahead);
   hotkeys_timer_->expires_after(hotkeys::Tracker::kTick);
   hotkeys_timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec) tick_hotkeys();

@@ -88,6 +88,7 @@ class Worker final : public SessionRegistry {
   std::unordered_set<Session*> sessions_;
   std::unique_ptr<asio::steady_timer> output_timer_;   // destroyed before io_
   std::unique_ptr<hotkeys::Tracker> hotkeys_;          // null: hotkeys.enabled is false
+  hotkeys::HotSet hot_;  // the hottest keys, for refresh_top (rebuilt each tick)
   std::unique_ptr<asio::steady_timer> hotkeys_timer_;  // destroyed before io_
   // Write modes (write-through, write-behind): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;

@@ -23,6 +23,8 @@ TEST_CASE("hotkeys defaults: off, 256 counters, 1 in 8 sampled, no per-key metri
   CHECK(config.hotkeys.sample == 8);
   CHECK(config.hotkeys.metrics_top_n == 0);
   CHECK_FALSE(config.hotkeys.expose_names);
+  CHECK(config.hotkeys.refresh_top == 0);
+  CHECK(config.hotkeys.refresh_ahead == 0.2);
 }
 
 TEST_CASE("every hotkeys key is read", "[config][hotkeys]") {
@@ -34,6 +36,8 @@ hotkeys:
   sample: 1
   metrics_top_n: 20
   expose_names: true
+  refresh_top: 8
+  refresh_ahead: 0.3
 )",
                                   "t.yaml");
   CHECK(config.hotkeys.enabled);
@@ -42,6 +46,8 @@ hotkeys:
   CHECK(config.hotkeys.sample == 1);
   CHECK(config.hotkeys.metrics_top_n == 20);
   CHECK(config.hotkeys.expose_names);
+  CHECK(config.hotkeys.refresh_top == 8);
+  CHECK(config.hotkeys.refresh_ahead == 0.3);
 }
 
 TEST_CASE("hotkeys values out of range name the file and line", "[config][hotkeys]") {
@@ -60,6 +66,12 @@ TEST_CASE("hotkeys values out of range name the file and line", "[config][hotkey
   CHECK_THAT(error_of(kNodes + "hotkeys:\n  capacity: 16\n  metrics_top_n: 20\n"),
              Catch::StartsWith("t.yaml:4:3: hotkeys: metrics_top_n (20)") &&
                  Catch::Contains("must not exceed capacity"));
+  CHECK_THAT(error_of(kNodes + "hotkeys:\n  enabled: true\n  refresh_ahead: 0.95\n"),
+             Catch::StartsWith("t.yaml:5:18: hotkeys.refresh_ahead"));
+  CHECK_THAT(error_of(kNodes + "hotkeys:\n  refresh_top: 4\n"),
+             Catch::StartsWith("t.yaml:4:3: hotkeys: refresh_top needs hot-key detection"));
+  CHECK_THAT(error_of(kNodes + "hotkeys:\n  enabled: true\n  capacity: 8\n  refresh_top: 9\n"),
+             Catch::StartsWith("t.yaml:4:3: hotkeys: refresh_top (9) must not exceed capacity"));
 }
 
 }  // namespace
