@@ -26,114 +26,20 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import Load, crc16, raw  # noqa: E402
 
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
-
-
-def crc16(data):
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
-def raw(server):
-    """A client of `server` that returns replies as sent (redis-py parses CLUSTER replies)."""
-    c = server.client()
-    c.response_callbacks = {}
-    return c
-
-
-class Load:
-    """A client reading (and with `write`, rewriting) `keys` through sidecache in a loop until
-    the block ends; `errors` holds every client-visible error or wrong value, `done` counts
-    the rounds of requests."""
-
-    def __init__(self, sc, keys, write):
-        self.sc, self.keys, self.write = sc, keys, write
-        self.errors = []
-        self.done = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.loop)
-
-    def loop(self):
-        c = self.sc.client()
-        while not self.stop.is_set():
-            for k in self.keys:
-                try:
-                    if c.get(k) != k.encode():
-                        self.errors.append("wrong value for " + k)
-                    if self.write:
-                        c.set(k, k)
-                    self.done += 1
-                except Exception as e:  # noqa: BLE001 - every client error counts
-                    self.errors.append(repr(e))
-
-    def __enter__(self):
-        self.thread.start()
-        time.sleep(0.2)  # the loop is running before the slot moves
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=20)
-        return False
-
-
-class RedisCluster:
-    """Three cluster-enabled redis-servers joined with redis-cli --cluster create."""
-
-    def __init__(self, workdir, n=3):
-        self.nodes = []
-        for _ in range(n):
-            self.nodes.append(harness.RedisServer(
-                workdir, secure=False,
-                extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                       "--cluster-node-timeout", "2000"]))
-        addresses = ["127.0.0.1:%d" % r.port for r in self.nodes]
-        subprocess.run(["redis-cli", "--cluster", "create"] + addresses +
-                       ["--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)
-        harness.wait_until(self.ok, timeout=20, what="cluster_state:ok")
-        self.ids = {r.port: raw(r).execute_command("CLUSTER MYID").decode()
-                    for r in self.nodes}
-
-    def ok(self):
-        for r in self.nodes:
-            info = raw(r).execute_command("CLUSTER INFO").decode()
-            if "cluster_state:ok" not in info:
-                return False
-        return True
-
-    def owner(self, slot):
-        """The RedisServer that owns `slot`, from CLUSTER SLOTS of the first node."""
-        for first, last, primary, *_ in raw(self.nodes[0]).execute_command("CLUSTER SLOTS"):
-            if first <= slot <= last:
-                port = primary[1]
-                return next(r for r in self.nodes if r.port == port)
-        raise AssertionError("slot %d unassigned" % slot)
-
-    def keyslot(self, key):
-        return self.nodes[0].client().execute_command("CLUSTER KEYSLOT", key)
-
-    def stop(self):
-        for r in self.nodes:
-            r.stop()
 
 
 class ClusterPoolTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="sidecache-cluster-")
-        cls.cluster = RedisCluster(cls.tmp)
+        cls.cluster = harness.RedisCluster(cls.tmp)
         cls.http = harness.free_port()
         seed = cls.cluster.nodes[1].port
 
@@ -336,10 +242,7 @@ class ClusterPoolTest(unittest.TestCase):
             self.client.set(k, k)
         slot = self.cluster.keyslot(keys[0])
         source = self.cluster.owner(slot)
-        new = harness.RedisServer(
-            self.tmp, secure=False,
-            extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                   "--cluster-node-timeout", "2000"])
+        new = harness.cluster_node(self.tmp)
         self.cluster.nodes.append(new)  # stopped with the others
         subprocess.run(["redis-cli", "--cluster", "add-node", "127.0.0.1:%d" % new.port,
                         "127.0.0.1:%d" % source.port], check=True, capture_output=True,

@@ -13,6 +13,7 @@ holding this package is on sys.path) and use the names below; the modules:
   redis        RedisServer
   sidecache    Sidecache, its config text, sanitizer checks, HTTP endpoint reads
   cluster      Cluster (sidecache over N nodes), keys per node, ClusterSessionTest
+  redis_cluster  RedisCluster (a real Redis Cluster, optionally with replicas), Load
   fault_proxy  FaultProxy (tests/tools/fault_proxy.py)
   postgres     Postgres
   mysql        MariaDB
@@ -32,6 +33,7 @@ from .sidecache import (SANITIZER_MARKERS, Sidecache, cache_yaml, config_yaml, h
 from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
+from .redis_cluster import Load, RedisCluster, cluster_node, crc16, key_slot, raw
 from .postgres import Postgres
 from .mysql import MariaDB
 
@@ -45,4 +47,4 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
-           "keys_on_nodes", "Postgres", "MariaDB"]
+           "keys_on_nodes", "Load", "RedisCluster", "cluster_node", "crc16", "key_slot", "raw", "Postgres", "MariaDB"]
