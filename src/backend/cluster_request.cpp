@@ -33,6 +33,7 @@ ClusterRequest::ClusterRequest(std::shared_ptr<Pool> pool, std::string request, 
 
 void ClusterRequest::start(Pool& pool, std::uint32_t node) {
   first_node_ = node;
+  started_ = std::chrono::steady_clock::now();
   pool.send_on(node, request_, ReplyTarget{shared_from_this(), 0, client_.lane, client_.protocol},
                retryable_);
 }
@@ -54,15 +55,19 @@ void ClusterRequest::on_reply(std::uint64_t, std::string_view reply) {
     if (pool_) target_ = pool_->node_name(first_node_);
   }
   auto pool = current_pool();
-  if (!pool || attempts_ >= pool->config_.cluster.max_redirects) return client_.deliver(reply);
-  ++attempts_;
+  if (!pool) return client_.deliver(reply);
   last_error_.assign(reply);
   if (is_retry) {
+    // The cluster says the slot is briefly unavailable (a migration, or a failover between a
+    // primary marked FAIL and its replica promoted): wait within the request's time.
+    std::chrono::milliseconds delay{};
+    if (!next_wait(*pool, delay)) return client_.deliver(reply);
     pool->worker_stats_.cluster_retry.add();
     asking_ = false;
-    const auto delay = pool->config_.cluster.retry_delay * (1u << std::min(attempts_ - 1, 8u));
     return resend_after(*pool, delay);
   }
+  if (attempts_ >= pool->config_.cluster.max_redirects) return client_.deliver(reply);
+  ++attempts_;
   target_.assign(redirect.target);
   asking_ = redirect.kind == route::Redirect::Kind::kAsk;
   if (asking_) {
@@ -88,11 +93,12 @@ void ClusterRequest::resend() {
   if (!pool) return give_up();
   const auto node = pool->find_node(target_);
   if (node >= pool->node_count()) {
-    // Not a primary this pool knows yet (a node just added): wait for the refresh.
+    // Not a primary this pool knows yet (a node just added, a replica just promoted): wait
+    // for the refresh.
     if (pool->want_refresh_) pool->want_refresh_();
-    if (attempts_ >= pool->config_.cluster.max_redirects) return give_up();
-    ++attempts_;
-    return resend_after(*pool, pool->config_.cluster.retry_delay * (1u << std::min(attempts_, 8u)));
+    std::chrono::milliseconds delay{};
+    if (!next_wait(*pool, delay)) return give_up();
+    return resend_after(*pool, delay);
   }
   const ReplyTarget self{shared_from_this(), 0, client_.lane, client_.protocol};
   if (asking_) {
@@ -104,6 +110,18 @@ void ClusterRequest::resend() {
   } else {
     pool->send_on(node, request_, self, retryable_);
   }
+}
+
+bool ClusterRequest::next_wait(const Pool& pool, std::chrono::milliseconds& delay) {
+  const auto& config = pool.config_;
+  delay = config.cluster.retry_delay * (1u << std::min(waits_, 3u));
+  if (config.request_timeout.count() > 0) {
+    if (std::chrono::steady_clock::now() + delay - started_ > config.request_timeout) return false;
+  } else if (waits_ >= config.cluster.max_redirects) {
+    return false;
+  }
+  ++waits_;
+  return true;
 }
 
 void ClusterRequest::resend_after(Pool& pool, std::chrono::milliseconds delay) {

@@ -50,9 +50,15 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
     Node n{node.name, {}, {}, {}, {}, health_ ? health_->up(i) : true, counters};
     if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
-    if (health_) {
-      on_failure = [checker = std::weak_ptr<HealthChecker>(health_), i](const std::string& why) {
+    // A cluster primary whose connections fail may be being replaced by a replica: every
+    // failure asks for a refresh (the daemon rate-limits them to cluster.refresh_min_interval)
+    // until the map names its successor.
+    auto refresh = config.type == config::PoolType::kCluster ? want_refresh_ : nullptr;
+    if (health_ || refresh) {
+      on_failure = [checker = std::weak_ptr<HealthChecker>(health_), i,
+                    refresh](const std::string& why) {
         if (auto c = checker.lock()) c->report_failure(i, why);
+        if (refresh) refresh();
       };
     }
     n.address =
@@ -169,7 +175,9 @@ void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget tar
                    bool retryable) {
   Node& n = nodes_[node];
   if (!n.up) {
-    // fail_fast, or remap with no node left up: say so at once.
+    // fail_fast, or remap with no node left up: say so at once. On a cluster pool the slot map
+    // is asked for again (rate-limited) until it names another node for these slots.
+    if (!slot_node_.empty() && want_refresh_) want_refresh_();
     scratch_ = auth_failing(n) ? auth_failed_reply(n.name)
                                : resp::errors::frame(resp::errors::node_down(n.name));
     target.deliver(scratch_);
