@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""pool.type: cluster when the cluster changes under load: a real 3-primary + 3-replica Redis
+Cluster made per test (harness.RedisCluster, under 10 s), a steady mixed GET/SET workload
+through sidecache (harness.Load, every SET a new value), and:
+
+(a) kill -9 of a primary: only its slots' keys see errors, and only until the cluster has
+    promoted its replica (plus sidecache's refresh); the window is measured from the
+    workload's error timestamps and printed. Then every key works again against the promoted
+    replica without restarting sidecache, and every acknowledged write to another primary's
+    keys is readable.
+(b) CLUSTER FAILOVER (graceful, sent to a replica) under load: zero client-visible errors.
+(c) redis-cli --cluster reshard moves 1000 slots under load: zero client-visible errors, every
+    acknowledged write readable afterwards, MOVED counted in sidecache_cluster_redirects_total.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Load, key_slot, raw  # noqa: E402
+
+SETUP_BUDGET = 10.0  # seconds to make the 3+3 cluster
+
+
+def role(server):
+    return raw(server).execute_command("ROLE")[0].decode()
+
+
+class ClusterHaTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sidecache-cluster-ha-")
+        started = time.monotonic()
+        self.cluster = harness.RedisCluster(self.tmp, primaries=3, replicas=1)
+        self.setup_time = time.monotonic() - started
+        self.http = harness.free_port()
+        seed = self.cluster.nodes[0].port
+
+        def config(port):
+            return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
+                    "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
+                    "  cluster: {refresh_interval: 60s, refresh_min_interval: 100ms}\n"
+                    % (port, self.http, seed))
+        try:
+            self.sc = harness.Sidecache(self.tmp, [], config_text=config)
+        except BaseException:
+            self.cluster.stop()
+            raise
+
+    def tearDown(self):
+        try:
+            self.sc.stop_checked()
+        finally:
+            self.cluster.stop()
+
+    def metric(self, name, **labels):
+        return harness.metric(self.http, name, **labels)
+
+    def keys_by_primary(self, per_primary, prefix):
+        """{primary port: [keys]}, `per_primary` keys for each primary."""
+        owners = {}
+        for first, last, primary, *_ in self.cluster.slots():
+            owners.setdefault(primary[1], []).append((first, last))
+        found = {port: [] for port in owners}
+        i = 0
+        while min(len(v) for v in found.values()) < per_primary:
+            key = "%s:%d" % (prefix, i)
+            slot = key_slot(key)
+            port = next(p for p, ranges in owners.items()
+                        if any(a <= slot <= b for a, b in ranges))
+            if len(found[port]) < per_primary:
+                found[port].append(key)
+            i += 1
+        return found
+
+    def preload(self, keys):
+        c = self.sc.client()
+        for k in keys:
+            self.assertTrue(c.set(k, k))
+
+    def check_acked(self, load, keys):
+        """Every acknowledged write to `keys` readable through sidecache and on the owner."""
+        c = self.sc.client()
+        for k in keys:
+            allowed = {load.acked[k]} | load.unknown[k]
+            got = c.get(k)
+            self.assertIn(got.decode() if got else None, allowed, k)
+            owner = self.cluster.owner(key_slot(k))
+            got = owner.client().get(k)
+            self.assertIn(got.decode() if got else None, allowed, k)
+
+    def run_until(self, load, more, timeout=20):
+        start = load.done
+        harness.wait_until(lambda: load.done >= start + more, timeout=timeout,
+                           what="%d more requests" % more)
+
+    def test_0_setup_time(self):
+        print("\n3+3 cluster made in %.2f s" % self.setup_time, file=sys.stderr)
+        self.assertLess(self.setup_time, SETUP_BUDGET)
+        self.assertEqual(len(self.cluster.primaries()), 3)
+        for p in self.cluster.primaries():
+            self.assertEqual(len(self.cluster.replicas_of(p)), 1)
+
+    def test_a_kill_primary(self):
+        keys = self.keys_by_primary(20, "fo")
+        every = [k for ks in keys.values() for k in ks]
+        self.preload(every)
+        victim = self.cluster.primaries()[0]
+        heir = self.cluster.replicas_of(victim)[0]
+        affected = set(keys[victim.port])
+        with Load(self.sc, every, write=True, versioned=True) as load:
+            self.run_until(load, 300)
+            killed = time.monotonic()
+            victim.kill9()
+            harness.wait_until(lambda: role(heir) == "master", timeout=30, interval=0.01,
+                               what="the replica promoted")
+            promoted = time.monotonic()
+            harness.wait_until(self.cluster.ok, timeout=30, what="cluster_state:ok")
+            self.run_until(load, 3 * len(every))
+            # The promoted replica's keys are served again: a clean stretch after the window.
+            clean_from = time.monotonic()
+            self.run_until(load, 3 * len(every))
+        late = [f for f in load.failures if f[0] >= clean_from]
+        self.assertEqual(late[:5], [])
+        others = [f for f in load.failures if f[1] not in affected]
+        self.assertEqual(others[:5], [])
+        hit = [f for f in load.failures if f[1] in affected]
+        window = (hit[-1][0] - killed) if hit else 0.0
+        cluster_time = promoted - killed
+        kinds = sorted({re.sub(r"\d+", "N", f[2]) for f in hit})
+        print("\nkill -9 of a primary: the cluster promoted its replica after %.2f s; its keys "
+              "saw errors for %.2f s (%d errors: %s), other keys none; %d CLUSTERDOWN/TRYAGAIN "
+              "retries" % (cluster_time, window, len(hit), "; ".join(kinds),
+                           self.metric("sidecache_cluster_retries_total")), file=sys.stderr)
+        # At most the cluster's own failover time plus one refresh (refresh_min_interval and
+        # the CLUSTER SLOTS round trip).
+        self.assertLess(window, cluster_time + 0.5)
+        self.check_acked(load, [k for k in every if k not in affected])
+        c = self.sc.client()
+        for k in affected:  # writable again, on the promoted replica
+            self.assertTrue(c.set(k, "after"))
+            self.assertEqual(heir.client().get(k), b"after")
+        self.sc.check()
+
+    def test_b_graceful_failover(self):
+        keys = self.keys_by_primary(20, "gf")
+        every = [k for ks in keys.values() for k in ks]
+        self.preload(every)
+        old = self.cluster.primaries()[0]
+        heir = self.cluster.replicas_of(old)[0]
+        with Load(self.sc, every, write=True, versioned=True) as load:
+            self.run_until(load, 300)
+            raw(heir).execute_command("CLUSTER FAILOVER")
+            harness.wait_until(lambda: role(heir) == "master" and role(old) == "slave"
+                               and self.cluster.ok(), timeout=30, interval=0.01,
+                               what="the manual failover")
+            self.run_until(load, 3 * len(every))
+        self.assertEqual(load.errors[:5], [])
+        self.check_acked(load, every)
+        for k in keys[old.port]:
+            self.assertIs(self.cluster.owner(key_slot(k)), heir)
+        self.sc.check()
+
+    def test_c_reshard_1000_slots(self):
+        source, target = self.cluster.primaries()[:2]
+        first = min(a for a, b, primary, *_ in self.cluster.slots() if primary[1] == source.port)
+        moving = range(first, first + 1000)  # redis-cli takes a source's lowest slots first
+        keys, i = [], 0
+        while len(keys) < 60:
+            key = "rs:%d" % i
+            if key_slot(key) in moving:
+                keys.append(key)
+            i += 1
+        keys += ["rs:other:%d" % i for i in range(30)]
+        self.preload(keys)
+        moved_before = self.metric("sidecache_cluster_redirects_total", kind="moved")
+        with Load(self.sc, keys, write=True, versioned=True) as load:
+            self.run_until(load, 100)
+            started = time.monotonic()
+            subprocess.run(["redis-cli", "--cluster", "reshard", "127.0.0.1:%d" % source.port,
+                            "--cluster-from", self.cluster.ids[source.port],
+                            "--cluster-to", self.cluster.ids[target.port],
+                            "--cluster-slots", "1000", "--cluster-yes"],
+                           check=True, capture_output=True, timeout=90)
+            took = time.monotonic() - started
+            self.run_until(load, 3 * len(keys))
+        print("\nreshard of 1000 slots took %.2f s; %d requests, %d errors"
+              % (took, load.done, len(load.errors)), file=sys.stderr)
+        self.assertEqual(load.errors[:5], [])
+        for k in keys[:60]:
+            self.assertIs(self.cluster.owner(key_slot(k)), target)
+        self.check_acked(load, keys)
+        self.assertGreater(self.metric("sidecache_cluster_redirects_total", kind="moved"),
+                           moved_before)
+        self.sc.check()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
