@@ -222,7 +222,18 @@ void read_pool_type(PoolConfig& pool, const Value& value) {
   pool.type = value.one_of(kTypes) == "cluster" ? PoolType::kCluster : PoolType::kRing;
 }
 
+void read_read_from(ClusterConfig& cluster, const Value& value) {
+  static constexpr std::string_view kModes[] = {"primary", "prefer_replica", "replica"};
+  const auto mode = value.one_of(kModes);
+  cluster.read_from = mode == "replica"          ? ReadFrom::kReplica
+                      : mode == "prefer_replica" ? ReadFrom::kPreferReplica
+                                                 : ReadFrom::kPrimary;
+}
+
 constexpr Directive<ClusterConfig> kClusterDirectives[] = {
+    {"read_from", read_read_from,
+     "read-only commands go to: primary, prefer_replica (a replica that is up, else the "
+     "primary) or replica"},
     {"refresh_interval", read_duration<&ClusterConfig::refresh_interval, 100, kMaxTimeoutMs>,
      "ask the cluster for its slot map this often"},
     {"refresh_min_interval", read_duration<&ClusterConfig::refresh_min_interval, 0, kMaxTimeoutMs>,
@@ -240,7 +251,8 @@ void read_cluster(PoolConfig& pool, const Value& value) {
 constexpr Directive<PoolConfig> kPoolDirectives[] = {
     {"type", read_pool_type, "ring (standalone servers, ketama) or cluster (a Redis Cluster)"},
     {"cluster", read_cluster,
-     "cluster pools: {refresh_interval, refresh_min_interval, max_redirects, retry_delay}"},
+     "cluster pools: {read_from, refresh_interval, refresh_min_interval, max_redirects, "
+     "retry_delay}"},
     {"hash", read_hash, "key hash function (twemproxy's names)"},
     {"distribution", read_distribution, "node selection: only ketama"},
     {"hash_tag", read_hash_tag, "two characters around the hashed part of a key; \"\" for none"},

@@ -41,14 +41,8 @@ class ClusterPoolTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="sidecache-cluster-")
         cls.cluster = harness.RedisCluster(cls.tmp)
         cls.http = harness.free_port()
-        seed = cls.cluster.nodes[1].port
-
-        def config(port):
-            return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
-                    "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
-                    "  cluster: {refresh_interval: 60s, refresh_min_interval: 50ms}\n"
-                    % (port, cls.http, seed))
-        cls.sc = harness.Sidecache(cls.tmp, [], config_text=config)
+        cls.sc = harness.cluster_sidecache(cls.tmp, cls.cluster.nodes[1].port, cls.http,
+                                           "refresh_interval: 60s, refresh_min_interval: 50ms")
         cls.client = cls.sc.client()
 
     @classmethod
@@ -318,8 +312,14 @@ class ClusterConfigErrorTest(unittest.TestCase):
     def test_cluster_pool_is_valid(self):
         code, name, out = self.check_config(
             "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000, 127.0.0.1:7001]\n"
-            "  cluster: {refresh_interval: 2s, max_redirects: 3}\n")
+            "  cluster: {refresh_interval: 2s, max_redirects: 3, read_from: prefer_replica}\n")
         self.assertEqual(code, 0, out)
+        code, name, out = self.check_config(
+            "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\n"
+            "  cluster:\n    read_from: replicas\n")
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("%s:5:" % name, out)
+        self.assertIn("read_from", out)
 
     def test_cache_policies_rejected(self):
         code, name, out = self.check_config(

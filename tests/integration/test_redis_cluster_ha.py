@@ -14,6 +14,7 @@ through sidecache (harness.Load, every SET a new value), and:
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,22 +32,23 @@ def role(server):
     return raw(server).execute_command("ROLE")[0].decode()
 
 
-class ClusterHaTest(unittest.TestCase):
+class ClusterCase(unittest.TestCase):
+    """A fresh 3+3 cluster and a sidecache in front of it for each test; READ_FROM, when
+    set, is pool.cluster.read_from."""
+    READ_FROM = None
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sidecache-cluster-ha-")
         started = time.monotonic()
         self.cluster = harness.RedisCluster(self.tmp, primaries=3, replicas=1)
         self.setup_time = time.monotonic() - started
         self.http = harness.free_port()
-        seed = self.cluster.nodes[0].port
-
-        def config(port):
-            return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
-                    "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
-                    "  cluster: {refresh_interval: 60s, refresh_min_interval: 100ms}\n"
-                    % (port, self.http, seed))
+        cluster = "refresh_interval: 60s, refresh_min_interval: 100ms"
+        if self.READ_FROM:
+            cluster += ", read_from: " + self.READ_FROM
         try:
-            self.sc = harness.Sidecache(self.tmp, [], config_text=config)
+            self.sc = harness.cluster_sidecache(self.tmp, self.cluster.nodes[0].port, self.http,
+                                                cluster)
         except BaseException:
             self.cluster.stop()
             raise
@@ -56,6 +58,8 @@ class ClusterHaTest(unittest.TestCase):
             self.sc.stop_checked()
         finally:
             self.cluster.stop()
+            if not harness.env.keep_tmp():
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
     def metric(self, name, **labels):
         return harness.metric(self.http, name, **labels)
@@ -93,11 +97,23 @@ class ClusterHaTest(unittest.TestCase):
             got = owner.client().get(k)
             self.assertIn(got.decode() if got else None, allowed, k)
 
+    def workload(self, prefix):
+        """20 keys per primary, set; (keys by primary port, every key, the first primary,
+        its replica)."""
+        keys = self.keys_by_primary(20, prefix)
+        every = [k for ks in keys.values() for k in ks]
+        self.preload(every)
+        primary = self.cluster.primaries()[0]
+        return keys, every, primary, self.cluster.replicas_of(primary)[0]
+
     def run_until(self, load, more, timeout=20):
         start = load.done
         harness.wait_until(lambda: load.done >= start + more, timeout=timeout,
                            what="%d more requests" % more)
 
+
+
+class ClusterHaTest(ClusterCase):
     def test_0_setup_time(self):
         print("\n3+3 cluster made in %.2f s" % self.setup_time, file=sys.stderr)
         self.assertLess(self.setup_time, SETUP_BUDGET)
@@ -106,11 +122,7 @@ class ClusterHaTest(unittest.TestCase):
             self.assertEqual(len(self.cluster.replicas_of(p)), 1)
 
     def test_a_kill_primary(self):
-        keys = self.keys_by_primary(20, "fo")
-        every = [k for ks in keys.values() for k in ks]
-        self.preload(every)
-        victim = self.cluster.primaries()[0]
-        heir = self.cluster.replicas_of(victim)[0]
+        keys, every, victim, heir = self.workload("fo")
         affected = set(keys[victim.port])
         with Load(self.sc, every, write=True, versioned=True) as load:
             self.run_until(load, 300)
@@ -125,9 +137,10 @@ class ClusterHaTest(unittest.TestCase):
             clean_from = time.monotonic()
             self.run_until(load, 3 * len(every))
         late = [f for f in load.failures if f[0] >= clean_from]
-        self.assertEqual(late[:5], [])
+        self.assertEqual(late[:5], [], "errors after the failover (killed at %.3f)" % killed)
         others = [f for f in load.failures if f[1] not in affected]
-        self.assertEqual(others[:5], [])
+        self.assertEqual(others[:5], [], "errors on other primaries' keys (killed at %.3f)"
+                         % killed)
         hit = [f for f in load.failures if f[1] in affected]
         window = (hit[-1][0] - killed) if hit else 0.0
         cluster_time = promoted - killed
@@ -147,11 +160,7 @@ class ClusterHaTest(unittest.TestCase):
         self.sc.check()
 
     def test_b_graceful_failover(self):
-        keys = self.keys_by_primary(20, "gf")
-        every = [k for ks in keys.values() for k in ks]
-        self.preload(every)
-        old = self.cluster.primaries()[0]
-        heir = self.cluster.replicas_of(old)[0]
+        keys, every, old, heir = self.workload("gf")
         with Load(self.sc, every, write=True, versioned=True) as load:
             self.run_until(load, 300)
             raw(heir).execute_command("CLUSTER FAILOVER")
@@ -196,6 +205,98 @@ class ClusterHaTest(unittest.TestCase):
         self.check_acked(load, keys)
         self.assertGreater(self.metric("sidecache_cluster_redirects_total", kind="moved"),
                            moved_before)
+        self.sc.check()
+
+
+def calls(server, command):
+    """How many times `server` ran `command` since its last CONFIG RESETSTAT."""
+    stats = server.client().info("commandstats")
+    return stats.get("cmdstat_" + command, {}).get("calls", 0)
+
+
+def reset_stats(servers):
+    for r in servers:
+        r.client().config_resetstat()
+
+
+class ReplicaReadTest(ClusterCase):
+    """read_from: replica."""
+    READ_FROM = "replica"
+
+    def test_reads_on_replicas_writes_on_primaries(self):
+        keys = [k for ks in self.keys_by_primary(10, "rr").values() for k in ks]
+        self.preload(keys)
+        for k in keys:  # replicated (read straight from the replica, after READONLY)
+            primary = self.cluster.owner(key_slot(k))
+            replica = self.cluster.replicas_of(primary)[0].client()
+            replica.execute_command("READONLY")
+            harness.wait_until(lambda: replica.get(k) == k.encode(), timeout=5,
+                               what="%s replicated" % k)
+        primaries = self.cluster.primaries()
+        replicas = [r for p in primaries for r in self.cluster.replicas_of(p)]
+        reset_stats(self.cluster.nodes)
+        c = self.sc.client()
+        for _ in range(3):
+            for k in keys:
+                self.assertEqual(c.get(k), k.encode())
+        for k in keys:
+            self.assertTrue(c.set(k, k))
+        self.assertEqual([calls(p, "get") for p in primaries], [0, 0, 0])
+        self.assertEqual(sum(calls(p, "set") for p in primaries), len(keys))
+        per_replica = [calls(r, "get") for r in replicas]
+        self.assertEqual(sum(per_replica), 3 * len(keys))
+        self.assertNotIn(0, per_replica)
+        info = harness.metrics_text(self.http)
+        for r in replicas:
+            self.assertIn('node="127.0.0.1:%d"' % r.port, info)
+        self.assertEqual(self.metric("sidecache_cluster_node_info", role="replica"), 3)
+        self.assertEqual(self.metric("sidecache_cluster_node_info", role="primary"), 3)
+        self.sc.check()
+
+    def test_moved_from_a_replica_is_followed(self):
+        """A slot moved away: the old owner's replica answers MOVED (with READONLY it serves
+        only its primary's slots); sidecache follows it to the new primary."""
+        source, target = self.cluster.primaries()[:2]
+        first = min(a for a, b, primary, *_ in self.cluster.slots() if primary[1] == source.port)
+        keys = [k for k in ("mv:%d" % i for i in range(200000)) if key_slot(k) == first][:3]
+        self.preload(keys)
+        subprocess.run(["redis-cli", "--cluster", "reshard", "127.0.0.1:%d" % source.port,
+                        "--cluster-from", self.cluster.ids[source.port],
+                        "--cluster-to", self.cluster.ids[target.port],
+                        "--cluster-slots", "1", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        moved_before = self.metric("sidecache_cluster_redirects_total", kind="moved")
+        c = self.sc.client()
+        for k in keys:
+            self.assertEqual(c.get(k), k.encode())
+        self.assertGreater(self.metric("sidecache_cluster_redirects_total", kind="moved"),
+                           moved_before)
+        self.sc.check()
+
+
+class PreferReplicaTest(ClusterCase):
+    """read_from: prefer_replica."""
+    READ_FROM = "prefer_replica"
+
+    def test_killed_replica_falls_back_to_primary(self):
+        keys, every, primary, replica = self.workload("pr")
+        reset_stats([replica])
+        with Load(self.sc, every, write=True) as load:
+            self.run_until(load, 300)
+            self.assertGreater(calls(replica, "get"), 0)  # its reads were on the replica
+            replica.kill9()
+            # Long enough for the health checker to mark it down and the cluster to drop it.
+            harness.wait_until(
+                lambda: self.metric("sidecache_node_healthy", node="127.0.0.1:%d" % replica.port)
+                == 0 or "127.0.0.1:%d" % replica.port not in harness.metrics_text(self.http),
+                timeout=20, what="the replica marked down")
+            self.run_until(load, 3 * len(every))
+        self.assertEqual(load.errors[:5], [])
+        reset_stats([primary])
+        c = self.sc.client()
+        for k in keys[primary.port]:
+            self.assertEqual(c.get(k), k.encode())
+        self.assertEqual(calls(primary, "get"), len(keys[primary.port]))
         self.sc.check()
 
 

@@ -33,7 +33,8 @@ from .sidecache import (SANITIZER_MARKERS, Sidecache, cache_yaml, config_yaml, h
 from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
-from .redis_cluster import Load, RedisCluster, cluster_node, crc16, key_slot, raw
+from .redis_cluster import (Load, RedisCluster, cluster_node, cluster_sidecache, crc16, key_slot,
+                            raw)
 from .postgres import Postgres
 from .mysql import MariaDB
 
@@ -47,4 +48,4 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
-           "keys_on_nodes", "Load", "RedisCluster", "cluster_node", "crc16", "key_slot", "raw", "Postgres", "MariaDB"]
+           "keys_on_nodes", "Load", "RedisCluster", "cluster_node", "cluster_sidecache", "crc16", "key_slot", "raw", "Postgres", "MariaDB"]

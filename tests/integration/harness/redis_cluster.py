@@ -6,6 +6,7 @@ import time
 
 from .processes import wait_until
 from .redis import RedisServer
+from .sidecache import Sidecache
 
 CLUSTER_ARGS = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", "2000"]
@@ -18,6 +19,16 @@ def raw(server):
     return c
 
 
+def cluster_sidecache(workdir, seed_port, http_port, cluster="refresh_interval: 60s"):
+    """A sidecache (2 workers, HTTP on `http_port`) with a cluster pool seeded with one node;
+    `cluster` is the pool.cluster flow map's inside."""
+    def config(port):
+        return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
+                "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n  cluster: {%s}\n"
+                % (port, http_port, seed_port, cluster))
+    return Sidecache(workdir, [], config_text=config)
+
+
 def cluster_node(workdir):
     """One more cluster-enabled redis-server (for add-node), started."""
     return RedisServer(workdir, secure=False, extra=CLUSTER_ARGS)
@@ -25,8 +36,9 @@ def cluster_node(workdir):
 
 class RedisCluster:
     """`primaries` cluster-enabled redis-servers, each with `replicas` replicas, joined with
-    redis-cli --cluster create; ready (every node says cluster_state:ok and every replica's
-    link to its primary is up) when the constructor returns. `nodes` lists every server
+    redis-cli --cluster create; ready (every node says cluster_state:ok, every replica's
+    link to its primary is up and every node's CLUSTER SLOTS lists them) when the constructor
+    returns. `nodes` lists every server
     (primaries and replicas, in creation order; redis-cli picks the roles)."""
 
     def __init__(self, workdir, primaries=3, replicas=0):
@@ -40,7 +52,11 @@ class RedisCluster:
                            check=True, capture_output=True, timeout=60)
             self.ids = {r.port: raw(r).execute_command("CLUSTER MYID").decode()
                         for r in self.nodes}
+            self.replicas = replicas
             wait_until(self.ready, timeout=20, what="cluster_state:ok, replicas in sync")
+            if replicas:
+                self.touch_primaries()
+                wait_until(self.replicas_listed, timeout=20, what="replicas in CLUSTER SLOTS")
         except BaseException:
             self.stop()
             raise
@@ -67,6 +83,22 @@ class RedisCluster:
             if "role:slave" in repl and "master_link_status:up" not in repl:
                 return False
         return True
+
+    def touch_primaries(self):
+        """A write (then its delete) on every primary: CLUSTER SLOTS lists a replica only once
+        its replication offset is not 0, which a fresh cluster reaches at the first write (or
+        the primary's PING to it after repl-ping-replica-period, 10 s)."""
+        for first, _, primary, *_ in self.slots():
+            key = next("fixture:%d" % i for i in range(1000000)
+                       if key_slot("fixture:%d" % i) == first)
+            client = self.by_port(primary[1]).client()
+            client.set(key, "x")
+            client.delete(key)
+
+    def replicas_listed(self):
+        """Every live node's CLUSTER SLOTS names `replicas` replicas in every range."""
+        return all(len(entry) - 3 >= self.replicas
+                   for r in self.alive() for entry in self.slots(r))
 
     def by_port(self, port):
         return next(r for r in self.nodes if r.port == port)
