@@ -6,7 +6,9 @@
 #include "resp/errors.hpp"
 
 namespace sidecache::backend {
+namespace {
 
+// Node `index` of a pool: config.nodes, then a cluster pool's config.replicas.
 NodeAddress pool_node_address(const config::PoolConfig& config, std::size_t index) {
   if (index < config.nodes.size()) {
     const auto& n = config.nodes[index];
@@ -18,6 +20,8 @@ NodeAddress pool_node_address(const config::PoolConfig& config, std::size_t inde
   security->readonly = true;
   return {n.name, n.address.host, n.address.port, std::move(security)};
 }
+
+}  // namespace
 
 std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& config,
                                                    HealthChecker::OnChange on_change,
