@@ -164,12 +164,14 @@ class Load:
     `versioned`: each SET writes a new value ("key:n"); `acked[key]` is the last value a SET
     got +OK for, `unknown[key]` the values of SETs that failed (they may or may not have been
     applied), and a GET must return the acked value or one of those. `failures` holds
-    (time.monotonic(), key, error) for each error, for error windows per key."""
+    (time.monotonic(), key, error) for each error and `successes` (time.monotonic(), key) for
+    each round that had none, for error windows per key."""
 
     def __init__(self, sc, keys, write, versioned=False):
         self.sc, self.keys, self.write, self.versioned = sc, keys, write, versioned
         self.errors = []
         self.failures = []
+        self.successes = []
         self.acked = {k: k for k in keys}
         self.unknown = {k: set() for k in keys}
         self.done = 0
@@ -204,6 +206,7 @@ class Load:
                 n += 1
                 try:
                     self.step(c, k, n)
+                    self.successes.append((time.monotonic(), k))
                     self.done += 1
                 except Exception as e:  # noqa: BLE001 - every client error counts
                     self.fail(k, repr(e))
