@@ -8,8 +8,10 @@ from .processes import wait_until
 from .redis import RedisServer
 from .sidecache import Sidecache
 
+# repl-diskless-sync-delay 0: a replica's first sync starts at once (the default waits 5 s for
+# more replicas to join the transfer).
 CLUSTER_ARGS = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "2000"]
+                "--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"]
 
 
 def raw(server):
