@@ -16,8 +16,9 @@
 
 namespace sidecache::backend {
 
-// The ranges of a CLUSTER SLOTS reply (primaries, each with its replicas). An empty host (the node does not know
-// its own address) is `asked_host`, the host the reply came from, as Redis documents.
+// The ranges of a CLUSTER SLOTS reply (primaries, each with its replicas). An empty host (the
+// node does not know its own address) is `asked_host`, the host the reply came from, as Redis
+// documents.
 // Throws std::invalid_argument when the reply is not CLUSTER SLOTS' shape.
 std::vector<route::SlotRange> parse_cluster_slots(const Reply& reply,
                                                   const std::string& asked_host);
