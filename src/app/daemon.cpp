@@ -34,12 +34,18 @@ std::string node_list(const config::Config& config) {
   return out;
 }
 
-bool same_nodes(const config::PoolConfig& a, const config::PoolConfig& b) {
-  if (a.nodes.size() != b.nodes.size()) return false;
-  for (std::size_t i = 0; i < a.nodes.size(); ++i) {
-    if (a.nodes[i].name != b.nodes[i].name) return false;
+bool same_names(const std::vector<config::NodeConfig>& a,
+                const std::vector<config::NodeConfig>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].name != b[i].name) return false;
   }
   return true;
+}
+
+// Same nodes to connect to (a cluster pool's replicas included).
+bool same_nodes(const config::PoolConfig& a, const config::PoolConfig& b) {
+  return same_names(a.nodes, b.nodes) && same_names(a.replicas, b.replicas);
 }
 
 void log_startup(const config::Config& config, unsigned workers) {

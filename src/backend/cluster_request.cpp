@@ -31,8 +31,10 @@ ClusterRequest::ClusterRequest(std::shared_ptr<Pool> pool, std::string request, 
       client_(std::move(client)),
       retryable_(retryable) {}
 
-void ClusterRequest::start(Pool& pool, std::uint32_t node) {
+void ClusterRequest::start(Pool& pool, std::uint32_t node, std::string fallback) {
   first_node_ = node;
+  fallback_ = std::move(fallback);
+  started_ = std::chrono::steady_clock::now();
   pool.send_on(node, request_, ReplyTarget{shared_from_this(), 0, client_.lane, client_.protocol},
                retryable_);
 }
@@ -49,20 +51,28 @@ void ClusterRequest::on_reply(std::uint64_t, std::string_view reply) {
   const bool is_redirect = route::parse_redirect(text, redirect);
   const bool is_retry =
       !is_redirect && (text.starts_with("TRYAGAIN") || text.starts_with("CLUSTERDOWN"));
-  if (!is_redirect && !is_retry) return client_.deliver(reply);
+  if (!is_redirect && !is_retry) {
+    if (!fallback_.empty() && fall_back(text)) return;
+    return client_.deliver(reply);
+  }
   if (target_.empty()) {  // the node first sent to, by name (indexes change with the pool)
     if (pool_) target_ = pool_->node_name(first_node_);
   }
   auto pool = current_pool();
-  if (!pool || attempts_ >= pool->config_.cluster.max_redirects) return client_.deliver(reply);
-  ++attempts_;
+  if (!pool) return client_.deliver(reply);
   last_error_.assign(reply);
   if (is_retry) {
+    // The cluster says the slot is briefly unavailable (a migration, or a failover between a
+    // primary marked FAIL and its replica promoted): wait within the request's time.
+    std::chrono::milliseconds delay{};
+    if (!next_wait(*pool, delay)) return client_.deliver(reply);
     pool->worker_stats_.cluster_retry.add();
     asking_ = false;
-    const auto delay = pool->config_.cluster.retry_delay * (1u << std::min(attempts_ - 1, 8u));
     return resend_after(*pool, delay);
   }
+  if (attempts_ >= pool->config_.cluster.max_redirects) return client_.deliver(reply);
+  ++attempts_;
+  fallback_.clear();  // redirected: the slot's owner changed, the fallback is stale
   target_.assign(redirect.target);
   asking_ = redirect.kind == route::Redirect::Kind::kAsk;
   if (asking_) {
@@ -86,13 +96,14 @@ void ClusterRequest::on_reply(std::uint64_t, std::string_view reply) {
 void ClusterRequest::resend() {
   auto pool = current_pool();
   if (!pool) return give_up();
-  const auto node = pool->find_node(target_);
-  if (node >= pool->node_count()) {
-    // Not a primary this pool knows yet (a node just added): wait for the refresh.
+  const auto node = pool->find_node(target_);  // a primary, or a replica just promoted
+  if (node >= pool->nodes_.size()) {
+    // Not a primary this pool knows yet (a node just added, a replica just promoted): wait
+    // for the refresh.
     if (pool->want_refresh_) pool->want_refresh_();
-    if (attempts_ >= pool->config_.cluster.max_redirects) return give_up();
-    ++attempts_;
-    return resend_after(*pool, pool->config_.cluster.retry_delay * (1u << std::min(attempts_, 8u)));
+    std::chrono::milliseconds delay{};
+    if (!next_wait(*pool, delay)) return give_up();
+    return resend_after(*pool, delay);
   }
   const ReplyTarget self{shared_from_this(), 0, client_.lane, client_.protocol};
   if (asking_) {
@@ -104,6 +115,36 @@ void ClusterRequest::resend() {
   } else {
     pool->send_on(node, request_, self, retryable_);
   }
+}
+
+bool ClusterRequest::fall_back(std::string_view text) {
+  // By name, from the pool first sent on (indexes change with the pool).
+  if (target_.empty() && pool_) target_ = pool_->node_name(first_node_);
+  if (!current_pool()) return false;
+  const std::string& replica = target_;
+  // sidecache's own errors for that node (errors::node_down, errors::backend_failed), or the
+  // replica saying it cannot serve yet.
+  const bool failed = text.starts_with("ERR node " + replica + " ") ||
+                      text.starts_with("ERR backend '" + replica + "'") ||
+                      text.starts_with("LOADING") || text.starts_with("MASTERDOWN");
+  if (!failed) return false;
+  target_ = std::move(fallback_);
+  fallback_.clear();
+  asking_ = false;
+  resend();
+  return true;
+}
+
+bool ClusterRequest::next_wait(const Pool& pool, std::chrono::milliseconds& delay) {
+  const auto& config = pool.config_;
+  delay = config.cluster.retry_delay * (1u << std::min(waits_, 3u));
+  if (config.request_timeout.count() > 0) {
+    if (std::chrono::steady_clock::now() + delay - started_ > config.request_timeout) return false;
+  } else if (waits_ >= config.cluster.max_redirects) {
+    return false;
+  }
+  ++waits_;
+  return true;
 }
 
 void ClusterRequest::resend_after(Pool& pool, std::chrono::milliseconds delay) {

@@ -14,6 +14,13 @@ std::uint16_t slot_number(const Reply& r) {
   return static_cast<std::uint16_t>(r.integer);
 }
 
+// A node's host in CLUSTER SLOTS; empty or "?" (the node does not know its address): the
+// host the reply came from.
+std::string node_host(const Reply& node, const std::string& asked_host) {
+  const auto& host = node.items[0].str;
+  return host.empty() || host == "?" ? asked_host : host;
+}
+
 }  // namespace
 
 std::vector<route::SlotRange> parse_cluster_slots(const Reply& reply,
@@ -38,9 +45,20 @@ std::vector<route::SlotRange> parse_cluster_slots(const Reply& reply,
     route::SlotRange range;
     range.first = slot_number(item.items[0]);
     range.last = slot_number(item.items[1]);
-    range.host = primary.items[0].str.empty() || primary.items[0].str == "?" ? asked_host
-                                                                             : primary.items[0].str;
+    range.host = node_host(primary, asked_host);
     range.port = static_cast<std::uint16_t>(primary.items[1].integer);
+    for (std::size_t i = 3; i < item.items.size(); ++i) {
+      const auto& replica = item.items[i];
+      // A replica of the shape [host, port, ...]; others (no port yet, ...) are skipped.
+      if (replica.type != Reply::Type::kArray || replica.items.size() < 2 ||
+          replica.items[0].type != Reply::Type::kString ||
+          replica.items[1].type != Reply::Type::kInteger || replica.items[1].integer <= 0 ||
+          replica.items[1].integer > 65535) {
+        continue;
+      }
+      range.replicas.push_back(
+          {node_host(replica, asked_host), static_cast<std::uint16_t>(replica.items[1].integer)});
+    }
     ranges.push_back(std::move(range));
   }
   return ranges;
@@ -88,6 +106,17 @@ config::Config with_topology(const config::Config& config,
     node.name = n.name;
     node.address = config::Endpoint{n.host, n.port};
     out.pool.nodes.push_back(std::move(node));
+  }
+  out.pool.replicas.clear();
+  if (config.pool.cluster.read_from != config::ReadFrom::kPrimary) {
+    for (const auto& n : slots->nodes()) {
+      for (const auto& r : n.replicas) {
+        config::NodeConfig node;
+        node.name = r.name;
+        node.address = config::Endpoint{r.host, r.port};
+        out.pool.replicas.push_back(std::move(node));
+      }
+    }
   }
   out.pool.slots = std::move(slots);
   return out;

@@ -16,8 +16,9 @@
 
 namespace sidecache::backend {
 
-// The ranges of a CLUSTER SLOTS reply (primaries only). An empty host (the node does not know
-// its own address) is `asked_host`, the host the reply came from, as Redis documents.
+// The ranges of a CLUSTER SLOTS reply (primaries, each with its replicas). An empty host (the
+// node does not know its own address) is `asked_host`, the host the reply came from, as Redis
+// documents.
 // Throws std::invalid_argument when the reply is not CLUSTER SLOTS' shape.
 std::vector<route::SlotRange> parse_cluster_slots(const Reply& reply,
                                                   const std::string& asked_host);
@@ -28,8 +29,8 @@ std::shared_ptr<const route::ClusterSlots> fetch_cluster_slots(
     const config::PoolConfig& pool, std::span<const config::NodeConfig> candidates,
     std::uint64_t epoch, std::string& error);
 
-// `config` with the cluster's primaries as pool.nodes (named host:port, in the map's order)
-// and `slots` as pool.slots.
+// `config` with the cluster's primaries as pool.nodes (named host:port, in the map's order),
+// their replicas as pool.replicas when cluster.read_from uses them, and `slots` as pool.slots.
 config::Config with_topology(const config::Config& config,
                              std::shared_ptr<const route::ClusterSlots> slots);
 

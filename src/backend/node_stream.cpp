@@ -16,7 +16,7 @@ namespace {
 constexpr std::size_t kReadChunk = 4 * 1024;
 
 // What each command of the opening is, to tell what its error reply means.
-enum class Step { kHello, kAuth, kSelect };
+enum class Step { kHello, kAuth, kSelect, kReadonly };
 
 // Clears a copy of the password before its memory is released.
 struct Scrubbed {
@@ -47,6 +47,11 @@ OpenResult check_reply(Step step, std::string_view reply, std::uint32_t db) {
     case Step::kHello:
       if (is_auth_error(text)) return {OpenFailure::kAuth, "authentication failed: " + text};
       return {OpenFailure::kProtocol, "HELLO 3 refused: " + text};
+    case Step::kReadonly:
+      if (text.starts_with("NOAUTH")) {
+        return {OpenFailure::kAuth, "authentication failed: " + text};
+      }
+      return {OpenFailure::kProtocol, "READONLY refused: " + text};
     case Step::kSelect:
       if (text.starts_with("NOAUTH")) {
         return {OpenFailure::kAuth, "authentication failed: " + text};
@@ -153,6 +158,11 @@ asio::awaitable<OpenResult> open_node(NodeStream& stream, const NodeAddress& nod
       const std::string_view args[] = {"SELECT", db};
       resp::append_command(request, args);
       steps.push_back(Step::kSelect);
+    }
+    if (security != nullptr && security->readonly) {
+      const std::string_view args[] = {"READONLY"};
+      resp::append_command(request, args);
+      steps.push_back(Step::kReadonly);
     }
   }
   struct ScrubRequest {

@@ -28,6 +28,9 @@ struct NodeSecurity {
   std::string server_name;                  // verified name; empty: the node's host
   bool verify = true;
   std::string tls_error;  // the TLS context could not be built: every connect fails with it
+  // READONLY after AUTH/HELLO/SELECT: a Redis Cluster replica then serves reads of its
+  // primary's slots instead of answering MOVED.
+  bool readonly = false;
 };
 
 // Builds the security of node `index` of `pool` (per-node credentials override the pool's).

@@ -6,15 +6,30 @@
 #include "resp/errors.hpp"
 
 namespace sidecache::backend {
+namespace {
+
+// Node `index` of a pool: config.nodes, then a cluster pool's config.replicas.
+NodeAddress pool_node_address(const config::PoolConfig& config, std::size_t index) {
+  if (index < config.nodes.size()) {
+    const auto& n = config.nodes[index];
+    return {n.name, n.address.host, n.address.port, make_node_security(config, index)};
+  }
+  // A cluster replica: the pool's credentials (node 0's, as for every cluster node), READONLY.
+  const auto& n = config.replicas[index - config.nodes.size()];
+  auto security = std::make_shared<NodeSecurity>(*make_node_security(config, 0));
+  security->readonly = true;
+  return {n.name, n.address.host, n.address.port, std::move(security)};
+}
+
+}  // namespace
 
 std::shared_ptr<HealthChecker> make_health_checker(const config::PoolConfig& config,
                                                    HealthChecker::OnChange on_change,
                                                    const std::vector<std::string>& down) {
   if (!config.health.enabled) return nullptr;
   std::vector<NodeAddress> addresses;
-  for (std::size_t i = 0; i < config.nodes.size(); ++i) {
-    const auto& n = config.nodes[i];
-    addresses.push_back({n.name, n.address.host, n.address.port, make_node_security(config, i)});
+  for (std::size_t i = 0; i < config.nodes.size() + config.replicas.size(); ++i) {
+    addresses.push_back(pool_node_address(config, i));
   }
   const auto& h = config.health;
   return std::make_shared<HealthChecker>(std::move(addresses),
@@ -44,23 +59,30 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
   // A sentinel pool's primary answering -READONLY was demoted: ask the Sentinels soon.
   if (config.type == config::PoolType::kSentinel) options_.on_readonly = want_refresh_;
   const ConnectionOptions& options = options_;
-  nodes_.reserve(config.nodes.size());
+  // Primaries (or ring nodes) first, then a cluster pool's replicas (read_from).
+  const auto total = static_cast<std::uint32_t>(config.nodes.size() + config.replicas.size());
+  nodes_.reserve(total);
   std::vector<std::shared_ptr<NodeStats>> node_stats;
-  for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
-    const auto& node = config.nodes[i];
-    auto counters = std::make_shared<NodeStats>(node.name);
+  for (std::uint32_t i = 0; i < total; ++i) {
+    auto address = pool_node_address(config, i);
+    auto counters = std::make_shared<NodeStats>(address.name);
     // A sentinel pool's stand-in for an unknown primary is never up and never connected.
     const bool stand_in = !config.unresolved.empty();
-    Node n{node.name, {}, {}, {}, {}, !stand_in && (health_ ? health_->up(i) : true), counters};
+    Node n{address.name, {}, {}, {}, {}, !stand_in && (health_ ? health_->up(i) : true), counters};
     if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
-    if (health_) {
-      on_failure = [checker = std::weak_ptr<HealthChecker>(health_), i](const std::string& why) {
+    // A cluster primary whose connections fail may be being replaced by a replica: every
+    // failure asks for a refresh (the daemon rate-limits them to cluster.refresh_min_interval)
+    // until the map names its successor.
+    auto refresh = config.type == config::PoolType::kCluster ? want_refresh_ : nullptr;
+    if (health_ || refresh) {
+      on_failure = [checker = std::weak_ptr<HealthChecker>(health_), i,
+                    refresh](const std::string& why) {
         if (auto c = checker.lock()) c->report_failure(i, why);
+        if (refresh) refresh();
       };
     }
-    n.address =
-        NodeAddress{node.name, node.address.host, node.address.port, make_node_security(config, i)};
+    n.address = std::move(address);
     n.on_failure = on_failure;
     for (std::uint32_t c = 0; c < (stand_in ? 0 : config.connections_per_node); ++c) {
       n.connections.push_back(
@@ -78,6 +100,7 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
     // Until the cluster answered, every slot goes to the first seed; its MOVED replies and the
     // refresh they ask for fix that.
     slot_node_.assign(route::kClusterSlots, 0);
+    replicas_.assign(config.nodes.size(), {});
     if (config.slots) set_slots(*config.slots);
   }
   const std::lock_guard lock(stats.nodes_mutex);
@@ -140,11 +163,43 @@ void Pool::set_slots(const route::ClusterSlots& slots) {
   std::vector<std::uint16_t> index(slots.nodes().size(), 0);
   for (std::size_t i = 0; i < index.size(); ++i) {
     const auto found = find_node(slots.nodes()[i].name);
-    index[i] = static_cast<std::uint16_t>(found < nodes_.size() ? found : 0);
+    index[i] = static_cast<std::uint16_t>(found < node_count() ? found : 0);
   }
   for (std::uint32_t s = 0; s < route::kClusterSlots; ++s) {
     slot_node_[s] = index[slots.node_of_slot(static_cast<std::uint16_t>(s))];
   }
+  set_replicas(slots);
+}
+
+void Pool::set_replicas(const route::ClusterSlots& slots) {
+  replicas_.assign(config_.nodes.size(), {});
+  if (config_.replicas.empty()) return;
+  for (const auto& primary : slots.nodes()) {
+    const auto p = find_node(primary.name);
+    if (p >= config_.nodes.size()) continue;
+    for (const auto& replica : primary.replicas) {
+      const auto r = find_node(replica.name);
+      if (r >= config_.nodes.size() && r < nodes_.size()) replicas_[p].push_back(r);
+    }
+  }
+}
+
+std::uint32_t Pool::read_node(std::uint32_t primary, std::uint64_t lane) const {
+  if (primary >= replicas_.size() || replicas_[primary].empty()) return primary;
+  const auto& list = replicas_[primary];
+  // One client's reads stay on one replica while the set of replicas up does not change.
+  std::uint32_t up = 0;
+  for (const auto r : list) up += nodes_[r].up ? 1 : 0;
+  if (up == 0) {
+    return config_.cluster.read_from == config::ReadFrom::kPreferReplica
+               ? primary
+               : list[lane % list.size()];  // kReplica: that replica's "down" error
+  }
+  auto pick = lane % up;
+  for (const auto r : list) {
+    if (nodes_[r].up && pick-- == 0) return r;
+  }
+  return primary;
 }
 
 std::uint32_t Pool::find_node(std::string_view name) const {
@@ -165,9 +220,18 @@ void Pool::send_read(std::uint32_t node, std::string_view request, ReplyTarget t
 void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget target,
                    bool retryable) {
   if (!slot_node_.empty()) {
+    // Read-only requests (retryable) may go to one of the primary's replicas.
+    std::string fallback;
+    if (retryable && !config_.replicas.empty()) {
+      const auto primary = node;
+      node = read_node(primary, target.lane);
+      if (node != primary && config_.cluster.read_from == config::ReadFrom::kPreferReplica) {
+        fallback = nodes_[primary].name;
+      }
+    }
     auto redirecting = std::make_shared<ClusterRequest>(shared_from_this(), std::string(request),
                                                         std::move(target), retryable);
-    redirecting->start(*this, node);
+    redirecting->start(*this, node, std::move(fallback));
     return;
   }
   send_on(node, request, std::move(target), retryable);
@@ -177,7 +241,9 @@ void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget tar
                    bool retryable) {
   Node& n = nodes_[node];
   if (!n.up) {
-    // fail_fast, or remap with no node left up: say so at once.
+    // fail_fast, or remap with no node left up: say so at once. On a cluster pool the slot map
+    // is asked for again (rate-limited) until it names another node for these slots.
+    if (!slot_node_.empty() && want_refresh_) want_refresh_();
     scratch_ = !refusal_.empty() ? refusal_
                : auth_failing(n) ? auth_failed_reply(n.name)
                                  : resp::errors::frame(resp::errors::node_down(n.name));

@@ -39,7 +39,11 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   // After a reload: answer what was sent, then close (connections stop on their own).
   void retire();
 
-  std::uint32_t node_count() const override { return static_cast<std::uint32_t>(nodes_.size()); }
+  // Ring nodes, or a cluster's primaries; a cluster pool's replicas (read_from) are numbered
+  // after them and only reached by read-only requests (and redirects).
+  std::uint32_t node_count() const override {
+    return static_cast<std::uint32_t>(config_.nodes.size());
+  }
   std::uint32_t node_for_key(std::string_view key) const override {
     return slot_node_.empty() ? router_.node_for_key(key) : slot_node_[route::key_slot(key)];
   }
@@ -93,8 +97,14 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   void send_to(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);
   // To the node's connection, whatever the pool type (no redirect handling added).
   void send_on(std::uint32_t node, std::string_view request, ReplyTarget target, bool retryable);
-  // The node named "host:port", or node_count() when it is not one of this pool's.
+  // The node named "host:port" (a primary or a replica), or nodes_.size() when it is not one of
+  // this pool's.
   std::uint32_t find_node(std::string_view name) const;
+  // Cluster pools: which of config_.replicas serve each primary, as `slots` says.
+  void set_replicas(const route::ClusterSlots& slots);
+  // Where a read-only request for `primary` goes under cluster.read_from (a replica that is
+  // up, spread by lane; else as read_from says).
+  std::uint32_t read_node(std::uint32_t primary, std::uint64_t lane) const;
   void rebuild_ring();
   bool auth_failing(const Node& node) const;  // its connections were refused at AUTH
   std::vector<std::shared_ptr<Connection>>& resp3_connections(Node& node);
@@ -102,6 +112,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   config::PoolConfig config_;
   route::Router router_;
   std::vector<std::uint16_t> slot_node_;  // cluster pools: slot -> node (a MOVED updates it)
+  std::vector<std::vector<std::uint32_t>> replicas_;  // cluster pools: primary -> its replicas
   std::shared_ptr<Pool> successor_;
   std::function<void()> want_refresh_;
   WorkerStats& worker_stats_;

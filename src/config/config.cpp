@@ -225,7 +225,18 @@ void read_pool_type(PoolConfig& pool, const Value& value) {
                                    : PoolType::kRing;
 }
 
+void read_read_from(ClusterConfig& cluster, const Value& value) {
+  static constexpr std::string_view kModes[] = {"primary", "prefer_replica", "replica"};
+  const auto mode = value.one_of(kModes);
+  cluster.read_from = mode == "replica"          ? ReadFrom::kReplica
+                      : mode == "prefer_replica" ? ReadFrom::kPreferReplica
+                                                 : ReadFrom::kPrimary;
+}
+
 constexpr Directive<ClusterConfig> kClusterDirectives[] = {
+    {"read_from", read_read_from,
+     "read-only commands go to: primary, prefer_replica (a replica that is up, else the "
+     "primary) or replica"},
     {"refresh_interval", read_duration<&ClusterConfig::refresh_interval, 100, kMaxTimeoutMs>,
      "ask the cluster for its slot map this often"},
     {"refresh_min_interval", read_duration<&ClusterConfig::refresh_min_interval, 0, kMaxTimeoutMs>,
@@ -281,7 +292,8 @@ constexpr Directive<PoolConfig> kPoolDirectives[] = {
      "ring (standalone servers, ketama), cluster (a Redis Cluster) or sentinel (a primary "
      "watched by Sentinel)"},
     {"cluster", read_cluster,
-     "cluster pools: {refresh_interval, refresh_min_interval, max_redirects, retry_delay}"},
+     "cluster pools: {read_from, refresh_interval, refresh_min_interval, max_redirects, "
+     "retry_delay}"},
     {"sentinel", read_sentinel,
      "sentinel pools: {master, sentinels, username, password_file, refresh_interval, "
      "refresh_min_interval}"},

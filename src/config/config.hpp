@@ -89,8 +89,16 @@ enum class PoolType {
   kSentinel,  // a primary watched by Sentinel: the one node is the primary Sentinel names
 };
 
+// pool.cluster.read_from: where read-only commands of a cluster pool go.
+enum class ReadFrom {
+  kPrimary,        // the slot's primary (writes always go there)
+  kPreferReplica,  // a replica of the slot's primary that is up, else the primary
+  kReplica,        // a replica of the slot's primary; none up: the request fails
+};
+
 // pool.cluster: how a cluster pool follows the cluster's topology.
 struct ClusterConfig {
+  ReadFrom read_from = ReadFrom::kPrimary;
   Millis refresh_interval{5000};     // ask the cluster for its slot map this often
   Millis refresh_min_interval{250};  // refreshes a MOVED or a failure asks for: at most this often
   std::uint32_t max_redirects = 5;   // MOVED / ASK / TRYAGAIN followed per request, then the error
@@ -122,6 +130,9 @@ struct PoolConfig {
   // `slots` the map that places keys on them (null until the cluster answered).
   std::vector<NodeConfig> seeds;
   std::shared_ptr<const route::ClusterSlots> slots;
+  // A cluster pool with read_from other than primary: the primaries' replicas the cluster
+  // named (filled with `nodes`), named host:port. Empty otherwise.
+  std::vector<NodeConfig> replicas;
   route::HashKind hash = route::HashKind::kFnv1a64;
   route::HashTag hash_tag;  // "{}" by default; `hash_tag: ""` turns it off
   std::vector<NodeConfig> nodes;

@@ -412,6 +412,19 @@ void collect_cluster(const ProcessStats& process, std::vector<MetricFamily>& out
                        "changed.",
                        MetricType::Gauge),
             static_cast<double>(process.cluster_epoch.load(std::memory_order_relaxed)));
+  // Which sidecache_node_* series are primaries and which replicas (read_from): join on `node`.
+  if (!config->pool.slots) return;
+  auto& roles = add_family(out, "sidecache_cluster_node_info",
+                           "1 per node of the slot map: role primary or replica (replicas with "
+                           "their primary); the node label is that of the sidecache_node_* "
+                           "series.",
+                           MetricType::Gauge);
+  for (const auto& primary : config->pool.slots->nodes()) {
+    add_value(roles, 1, {{"node", primary.name}, {"role", "primary"}, {"primary", primary.name}});
+    for (const auto& replica : primary.replicas) {
+      add_value(roles, 1, {{"node", replica.name}, {"role", "replica"}, {"primary", primary.name}});
+    }
+  }
 }
 
 }  // namespace

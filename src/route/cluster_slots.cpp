@@ -56,12 +56,22 @@ ClusterSlots::ClusterSlots(std::span<const SlotRange> ranges, std::uint64_t epoc
     }
     if (r.port == 0 || r.host.empty()) throw std::invalid_argument("a slot range has no address");
     const auto name = cluster_node_name(r.host, r.port);
-    if (std::none_of(nodes_.begin(), nodes_.end(), [&](const Node& n) { return n.name == name; })) {
-      nodes_.push_back({name, r.host, r.port});
+    auto node =
+        std::find_if(nodes_.begin(), nodes_.end(), [&](const Node& n) { return n.name == name; });
+    if (node == nodes_.end()) node = nodes_.insert(nodes_.end(), Node{name, r.host, r.port, {}});
+    for (const auto& replica : r.replicas) {
+      if (replica.port == 0 || replica.host.empty()) continue;
+      const auto replica_name = cluster_node_name(replica.host, replica.port);
+      auto& list = node->replicas;
+      if (std::none_of(list.begin(), list.end(),
+                       [&](const Node& n) { return n.name == replica_name; })) {
+        list.push_back({replica_name, replica.host, replica.port, {}});
+      }
     }
   }
-  std::sort(nodes_.begin(), nodes_.end(),
-            [](const Node& a, const Node& b) { return a.name < b.name; });
+  const auto by_name = [](const Node& a, const Node& b) { return a.name < b.name; };
+  std::sort(nodes_.begin(), nodes_.end(), by_name);
+  for (auto& n : nodes_) std::sort(n.replicas.begin(), n.replicas.end(), by_name);
   std::vector<bool> seen(kClusterSlots, false);
   for (const auto& r : ranges) {
     const auto node = static_cast<std::uint16_t>(find(cluster_node_name(r.host, r.port)));
@@ -83,7 +93,12 @@ std::uint32_t ClusterSlots::find(std::string_view name) const {
 bool ClusterSlots::same_topology(const ClusterSlots& other) const {
   if (nodes_.size() != other.nodes_.size() || slot_node_ != other.slot_node_) return false;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].name != other.nodes_[i].name) return false;
+    const auto& a = nodes_[i];
+    const auto& b = other.nodes_[i];
+    if (a.name != b.name || a.replicas.size() != b.replicas.size()) return false;
+    for (std::size_t r = 0; r < a.replicas.size(); ++r) {
+      if (a.replicas[r].name != b.replicas[r].name) return false;
+    }
   }
   return true;
 }

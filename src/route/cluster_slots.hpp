@@ -25,12 +25,18 @@ inline std::uint16_t key_slot(std::string_view key) {
   return static_cast<std::uint16_t>(crc16(cluster_hashable_part(key)) & (kClusterSlots - 1));
 }
 
-// One range of CLUSTER SLOTS: slots first..last (inclusive) served by the primary host:port.
+// One range of CLUSTER SLOTS: slots first..last (inclusive) served by the primary host:port,
+// with its replicas.
 struct SlotRange {
+  struct Replica {
+    std::string host;
+    std::uint16_t port = 0;
+  };
   std::uint16_t first = 0;
   std::uint16_t last = 0;
   std::string host;
   std::uint16_t port = 0;
+  std::vector<Replica> replicas;
 };
 
 class ClusterSlots {
@@ -39,6 +45,7 @@ class ClusterSlots {
     std::string name;  // "host:port" (a v6 host in brackets)
     std::string host;
     std::uint16_t port = 0;
+    std::vector<Node> replicas;  // of a primary, sorted by name (none listed twice)
   };
   // Nodes are the distinct primaries sorted by name, so the same cluster gives the same indexes
   // at every refresh. Slots no range covers go to node 0 (that node answers them with MOVED or
@@ -53,7 +60,7 @@ class ClusterSlots {
   std::uint32_t find(std::string_view name) const;
   std::uint64_t epoch() const { return epoch_; }
   std::uint32_t covered() const { return covered_; }  // slots some range serves
-  // Same primaries and the same owner for every slot (the epoch is not compared).
+  // Same primaries, replicas and the same owner for every slot (the epoch is not compared).
   bool same_topology(const ClusterSlots& other) const;
 
  private:

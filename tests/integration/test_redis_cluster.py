@@ -26,123 +26,23 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import Load, crc16, raw  # noqa: E402
 
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
-
-
-def crc16(data):
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
-def raw(server):
-    """A client of `server` that returns replies as sent (redis-py parses CLUSTER replies)."""
-    c = server.client()
-    c.response_callbacks = {}
-    return c
-
-
-class Load:
-    """A client reading (and with `write`, rewriting) `keys` through sidecache in a loop until
-    the block ends; `errors` holds every client-visible error or wrong value, `done` counts
-    the rounds of requests."""
-
-    def __init__(self, sc, keys, write):
-        self.sc, self.keys, self.write = sc, keys, write
-        self.errors = []
-        self.done = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.loop)
-
-    def loop(self):
-        c = self.sc.client()
-        while not self.stop.is_set():
-            for k in self.keys:
-                try:
-                    if c.get(k) != k.encode():
-                        self.errors.append("wrong value for " + k)
-                    if self.write:
-                        c.set(k, k)
-                    self.done += 1
-                except Exception as e:  # noqa: BLE001 - every client error counts
-                    self.errors.append(repr(e))
-
-    def __enter__(self):
-        self.thread.start()
-        time.sleep(0.2)  # the loop is running before the slot moves
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=20)
-        return False
-
-
-class RedisCluster:
-    """Three cluster-enabled redis-servers joined with redis-cli --cluster create."""
-
-    def __init__(self, workdir, n=3):
-        self.nodes = []
-        for _ in range(n):
-            self.nodes.append(harness.RedisServer(
-                workdir, secure=False,
-                extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                       "--cluster-node-timeout", "2000"]))
-        addresses = ["127.0.0.1:%d" % r.port for r in self.nodes]
-        subprocess.run(["redis-cli", "--cluster", "create"] + addresses +
-                       ["--cluster-replicas", "0", "--cluster-yes"],
-                       check=True, capture_output=True, timeout=60)
-        harness.wait_until(self.ok, timeout=20, what="cluster_state:ok")
-        self.ids = {r.port: raw(r).execute_command("CLUSTER MYID").decode()
-                    for r in self.nodes}
-
-    def ok(self):
-        for r in self.nodes:
-            info = raw(r).execute_command("CLUSTER INFO").decode()
-            if "cluster_state:ok" not in info:
-                return False
-        return True
-
-    def owner(self, slot):
-        """The RedisServer that owns `slot`, from CLUSTER SLOTS of the first node."""
-        for first, last, primary, *_ in raw(self.nodes[0]).execute_command("CLUSTER SLOTS"):
-            if first <= slot <= last:
-                port = primary[1]
-                return next(r for r in self.nodes if r.port == port)
-        raise AssertionError("slot %d unassigned" % slot)
-
-    def keyslot(self, key):
-        return self.nodes[0].client().execute_command("CLUSTER KEYSLOT", key)
-
-    def stop(self):
-        for r in self.nodes:
-            r.stop()
 
 
 class ClusterPoolTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="sidecache-cluster-")
-        cls.cluster = RedisCluster(cls.tmp)
+        cls.cluster = harness.RedisCluster(cls.tmp)
         cls.http = harness.free_port()
-        seed = cls.cluster.nodes[1].port
-
-        def config(port):
-            return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
-                    "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
-                    "  cluster: {refresh_interval: 60s, refresh_min_interval: 50ms}\n"
-                    % (port, cls.http, seed))
-        cls.sc = harness.Sidecache(cls.tmp, [], config_text=config)
+        cls.sc = harness.cluster_sidecache(cls.tmp, cls.cluster.nodes[1].port, cls.http,
+                                           "refresh_interval: 60s, refresh_min_interval: 50ms")
         cls.client = cls.sc.client()
 
     @classmethod
@@ -336,10 +236,7 @@ class ClusterPoolTest(unittest.TestCase):
             self.client.set(k, k)
         slot = self.cluster.keyslot(keys[0])
         source = self.cluster.owner(slot)
-        new = harness.RedisServer(
-            self.tmp, secure=False,
-            extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                   "--cluster-node-timeout", "2000"])
+        new = harness.cluster_node(self.tmp)
         self.cluster.nodes.append(new)  # stopped with the others
         subprocess.run(["redis-cli", "--cluster", "add-node", "127.0.0.1:%d" % new.port,
                         "127.0.0.1:%d" % source.port], check=True, capture_output=True,
@@ -415,8 +312,14 @@ class ClusterConfigErrorTest(unittest.TestCase):
     def test_cluster_pool_is_valid(self):
         code, name, out = self.check_config(
             "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000, 127.0.0.1:7001]\n"
-            "  cluster: {refresh_interval: 2s, max_redirects: 3}\n")
+            "  cluster: {refresh_interval: 2s, max_redirects: 3, read_from: prefer_replica}\n")
         self.assertEqual(code, 0, out)
+        code, name, out = self.check_config(
+            "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\n"
+            "  cluster:\n    read_from: replicas\n")
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("%s:5:" % name, out)
+        self.assertIn("read_from", out)
 
     def test_cache_policies_rejected(self):
         code, name, out = self.check_config(

@@ -14,6 +14,7 @@ holding this package is on sys.path) and use the names below; the modules:
   sidecache    Sidecache, its config text, sanitizer checks, HTTP endpoint reads
   cluster      Cluster (sidecache over N nodes), keys per node, ClusterSessionTest
   sentinel     SentinelGroup (a primary, a replica and Sentinels watching them)
+  redis_cluster  RedisCluster (a real Redis Cluster, optionally with replicas), Load
   fault_proxy  FaultProxy (tests/tools/fault_proxy.py)
   postgres     Postgres
   mysql        MariaDB
@@ -35,6 +36,8 @@ from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
 from .sentinel import Sentinel, SentinelGroup
+from .redis_cluster import (Load, RedisCluster, cluster_node, cluster_sidecache, crc16, key_slot,
+                            raw)
 from .postgres import Postgres
 from .mysql import MariaDB
 
@@ -48,4 +51,5 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
-           "keys_on_nodes", "Sentinel", "SentinelGroup", "Postgres", "MariaDB"]
+           "keys_on_nodes", "Sentinel", "SentinelGroup", "Load", "RedisCluster", "cluster_node",
+           "cluster_sidecache", "crc16", "key_slot", "raw", "Postgres", "MariaDB"]

@@ -37,6 +37,28 @@ TEST_CASE("parse_cluster_slots reads primaries of CLUSTER SLOTS", "[cluster]") {
   CHECK(map.covered() == 16384);
   CHECK(map.nodes().size() == 3);
   CHECK(map.nodes()[2].name == "127.0.0.1:7002");
+  // Replicas: listed with their primary (read_from), empty host again the node asked.
+  CHECK(ranges[0].replicas.empty());
+  REQUIRE(ranges[1].replicas.size() == 1);
+  CHECK(ranges[1].replicas[0].host == "127.0.0.1");
+  CHECK(ranges[1].replicas[0].port == 7005);
+  REQUIRE(map.nodes()[2].replicas.size() == 1);
+  CHECK(map.nodes()[2].replicas[0].name == "127.0.0.1:7005");
+  CHECK(map.nodes()[0].replicas.empty());
+}
+
+TEST_CASE("ClusterSlots sees a replica change as a topology change", "[cluster]") {
+  const auto parse = [](const std::string& replica) {
+    const std::string reply = "*1\r\n" + range(0, 16383, node("h", 7001, "a"), replica);
+    return route::ClusterSlots(backend::parse_cluster_slots(backend::decode_reply(reply), "h"), 1);
+  };
+  const auto none = parse("");
+  const auto one = parse(node("h", 7004, "d"));
+  const auto other = parse(node("", 7005, "e"));
+  CHECK(one.same_topology(parse(node("h", 7004, "d"))));
+  CHECK_FALSE(none.same_topology(one));
+  CHECK_FALSE(one.same_topology(other));
+  CHECK(other.nodes()[0].replicas[0].name == "h:7005");
 }
 
 TEST_CASE("parse_cluster_slots rejects other shapes", "[cluster]") {

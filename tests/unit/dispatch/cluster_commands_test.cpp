@@ -15,7 +15,7 @@ config::Config cluster_config() {
   config::Config config;
   config.listen = {"127.0.0.1", 6380};
   config.pool.type = config::PoolType::kCluster;
-  const std::vector<route::SlotRange> ranges{{0, 16383, "127.0.0.1", 7000}};
+  const std::vector<route::SlotRange> ranges{{0, 16383, "127.0.0.1", 7000, {}}};
   config.pool.slots = std::make_shared<const route::ClusterSlots>(ranges, 3);
   return config;
 }

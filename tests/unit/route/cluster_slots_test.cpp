@@ -39,9 +39,9 @@ TEST_CASE("hash tags follow Redis' rule", "[cluster]") {
 }
 
 TEST_CASE("ClusterSlots maps every slot to its primary", "[cluster]") {
-  const std::vector<SlotRange> ranges{{0, 5460, "127.0.0.1", 7001},
-                                      {5461, 10922, "127.0.0.1", 7002},
-                                      {10923, 16383, "127.0.0.1", 7003}};
+  const std::vector<SlotRange> ranges{{0, 5460, "127.0.0.1", 7001, {}},
+                                      {5461, 10922, "127.0.0.1", 7002, {}},
+                                      {10923, 16383, "127.0.0.1", 7003, {}}};
   const ClusterSlots map(ranges, 1);
   REQUIRE(map.nodes().size() == 3);
   CHECK(map.nodes()[0].name == "127.0.0.1:7001");
@@ -57,17 +57,20 @@ TEST_CASE("ClusterSlots maps every slot to its primary", "[cluster]") {
 }
 
 TEST_CASE("ClusterSlots numbers nodes by name, whatever the reply's order", "[cluster]") {
-  const std::vector<SlotRange> a{{0, 99, "127.0.0.1", 7002}, {100, 16383, "127.0.0.1", 7001}};
-  const std::vector<SlotRange> b{{100, 16383, "127.0.0.1", 7001}, {0, 99, "127.0.0.1", 7002}};
+  const std::vector<SlotRange> a{{0, 99, "127.0.0.1", 7002, {}},
+                                 {100, 16383, "127.0.0.1", 7001, {}}};
+  const std::vector<SlotRange> b{{100, 16383, "127.0.0.1", 7001, {}},
+                                 {0, 99, "127.0.0.1", 7002, {}}};
   const ClusterSlots x(a, 1);
   const ClusterSlots y(b, 2);
   CHECK(x.same_topology(y));
   CHECK(x.node_of_slot(0) == 1);
-  const std::vector<SlotRange> c{{0, 100, "127.0.0.1", 7002}, {101, 16383, "127.0.0.1", 7001}};
+  const std::vector<SlotRange> c{{0, 100, "127.0.0.1", 7002, {}},
+                                 {101, 16383, "127.0.0.1", 7001, {}}};
   CHECK_FALSE(x.same_topology(ClusterSlots(c, 3)));
   // Several ranges of one primary, a gap (slots 200-299 uncovered go to node 0).
   const std::vector<SlotRange> d{
-      {0, 99, "::1", 7001}, {300, 16383, "::1", 7001}, {100, 199, "h", 1}};
+      {0, 99, "::1", 7001, {}}, {300, 16383, "::1", 7001, {}}, {100, 199, "h", 1, {}}};
   const ClusterSlots z(d, 4);
   CHECK(z.nodes().size() == 2);
   CHECK(z.nodes()[0].name == "[::1]:7001");
@@ -76,11 +79,11 @@ TEST_CASE("ClusterSlots numbers nodes by name, whatever the reply's order", "[cl
 
 TEST_CASE("ClusterSlots rejects bad ranges", "[cluster]") {
   CHECK_THROWS_AS(ClusterSlots({}, 1), std::invalid_argument);
-  const std::vector<SlotRange> reversed{{10, 5, "h", 1}};
+  const std::vector<SlotRange> reversed{{10, 5, "h", 1, {}}};
   CHECK_THROWS_AS(ClusterSlots(reversed, 1), std::invalid_argument);
-  const std::vector<SlotRange> beyond{{0, 16384, "h", 1}};
+  const std::vector<SlotRange> beyond{{0, 16384, "h", 1, {}}};
   CHECK_THROWS_AS(ClusterSlots(beyond, 1), std::invalid_argument);
-  const std::vector<SlotRange> no_port{{0, 1, "h", 0}};
+  const std::vector<SlotRange> no_port{{0, 1, "h", 0, {}}};
   CHECK_THROWS_AS(ClusterSlots(no_port, 1), std::invalid_argument);
 }
 
