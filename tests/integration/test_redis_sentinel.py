@@ -257,18 +257,12 @@ class SentinelConfigTest(unittest.TestCase):
 
     def test_errors(self):
         for extra, line, message in self.CASES:
-            code, name, out = harness.check_config(self.HEAD + extra)
-            self.assertNotEqual(code, 0, out)
-            self.assertIn("%s:%d:" % (name, line), out, extra)
-            self.assertIn(message, out, extra)
+            harness.assert_config_error(self, self.HEAD + extra, message, line)
 
     def test_sentinel_section_needs_sentinel_pool(self):
-        code, name, out = harness.check_config(
-            "pool:\n  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n"
-            "  nodes: [\"127.0.0.1:7000:1\"]\n")
-        self.assertNotEqual(code, 0, out)
-        self.assertIn("%s:2:" % name, out)
-        self.assertIn("only for a sentinel pool", out)
+        harness.assert_config_error(
+            self, "pool:\n  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n"
+            "  nodes: [\"127.0.0.1:7000:1\"]\n", "only for a sentinel pool", 2)
 
     def test_valid_without_contacting_sentinels(self):
         # Nothing listens on these ports: --check-config does not contact the Sentinels.

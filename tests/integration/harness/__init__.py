@@ -28,7 +28,7 @@ from .resp import (Push, RespConnection, RespError, RespSet, Verbatim, decode_re
 from .tls import (SECURE_PASSWORD, SECURE_USER, make_certs, openssl, secure_certs,
                   secure_pool_yaml, secure_redis_args)
 from .redis import RedisServer, redis_client_for
-from .sidecache import (SANITIZER_MARKERS, Sidecache, cache_yaml, check_config, config_yaml,
+from .sidecache import (SANITIZER_MARKERS, Sidecache, assert_config_error, cache_yaml, check_config, config_yaml,
                         http_status,
                         make_sample_db, metric, metrics_text, node_yaml, sample_config_yaml,
                         sanitized_build, sanitizer_report)
@@ -47,7 +47,7 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "RespSet", "Verbatim", "decode_reply", "encode_reply", "ping", "reply_end",
            "SECURE_PASSWORD", "SECURE_USER", "make_certs", "openssl", "secure_certs",
            "secure_pool_yaml", "secure_redis_args", "RedisServer", "redis_client_for",
-           "SANITIZER_MARKERS", "Sidecache", "cache_yaml", "check_config", "config_yaml", "http_status",
+           "SANITIZER_MARKERS", "Sidecache", "assert_config_error", "cache_yaml", "check_config", "config_yaml", "http_status",
            "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",

@@ -178,6 +178,17 @@ def check_config(text):
         os.unlink(f.name)
 
 
+def assert_config_error(test, text, message, line=None):
+    """`sidecache --check-config` refuses `text` with `message`, at `line` of the file when
+    given; returns the output."""
+    code, name, out = check_config(text)
+    test.assertNotEqual(code, 0, out)
+    test.assertIn(message, out, text)
+    if line is not None:
+        test.assertIn("%s:%d:" % (name, line), out, text)
+    return out
+
+
 def metrics_text(http_port, timeout=5.0):
     """The /metrics page of a sidecache's HTTP endpoint."""
     import urllib.request
