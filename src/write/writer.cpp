@@ -84,7 +84,10 @@ struct Writer::Task {
   Classified c;
   resp::CacheRole role = resp::CacheRole::kNone;
   ReplyTarget target;
-  std::string chain;
+  // The chains of keys it waits in (a write: every key it writes, a DEL several), and in how
+  // many of them it is not first yet: it starts when first in all.
+  std::vector<std::string> waits_on;
+  std::size_t waiting = 0;
   Clock::time_point slow_deadline{};
   bool waited = false;
   std::int64_t added = 0;  // HSET (through, invalidate): fields the row did not have
@@ -93,11 +96,9 @@ struct Writer::Task {
   // cache write becomes a delete).
   std::string generation;
   // A request held behind writes of its keys (not a write): its command and its own copy of
-  // its arguments, the chains it waits in, and how many of them it is not first in yet.
+  // its arguments.
   const resp::CommandInfo* held = nullptr;
   std::vector<std::string> held_args;
-  std::vector<std::string> waits_on;
-  std::size_t waiting = 0;
 };
 
 Writer::Writer(std::shared_ptr<const WriterShared> shared, std::shared_ptr<cache::Runtime> runtime,
@@ -154,13 +155,20 @@ bool Writer::hold_behind_writes(cache::ChainRequest& request, const ReplyTarget&
   }
   if (!op) return false;
   op->waiting = op->waits_on.size();
-  op->chain = op->waits_on.front();
   shared_->stats->held.add();
   return true;
 }
 
+void Writer::enqueue(const OpPtr& op) {
+  op->waiting = op->waits_on.size();
+  for (const auto& key : op->waits_on) {
+    auto& chain = chains_[key];
+    chain.push_back(op);
+    if (chain.size() == 1) start(op);  // first here; it starts once first in all
+  }
+}
+
 void Writer::release_held(const OpPtr& op) {
-  if (--op->waiting != 0) return;  // still behind writes of another of its keys
   // The writes after it wait for its reply: a read-through miss it starts must not load a row
   // they write, nor may a write overtake it on another node connection.
   ReplyTarget target = op->target;
@@ -201,10 +209,12 @@ bool Writer::take(cache::ChainRequest& request, const ReplyTarget& target) {
   op->c = std::move(c);
   op->role = role;
   op->target = target;
-  op->chain = op->c.writes.front().key;
-  auto& chain = chains_[op->chain];
-  chain.push_back(op);
-  if (chain.size() == 1) start(op);
+  for (const auto& w : op->c.writes) {  // a DEL of several keys waits for the writes of each
+    if (std::find(op->waits_on.begin(), op->waits_on.end(), w.key) == op->waits_on.end()) {
+      op->waits_on.push_back(w.key);
+    }
+  }
+  enqueue(op);
   return true;
 }
 
@@ -241,10 +251,8 @@ void Writer::run_mset(const std::shared_ptr<const cache::Snapshot>& snapshot, Cl
     op->target = target;
     op->target.sink = std::make_shared<CallbackSink>(on_reply);
     op->target.tag = 0;
-    op->chain = op->c.writes.front().key;
-    auto& chain = chains_[op->chain];
-    chain.push_back(op);
-    if (chain.size() == 1) start(op);
+    op->waits_on = {op->c.writes.front().key};
+    enqueue(op);
   }
   for (const auto& [key, value] : c.plain_sets) {
     redis(key, cache::command({"SET", key, value}), target.lane, on_reply);
@@ -252,6 +260,7 @@ void Writer::run_mset(const std::shared_ptr<const cache::Snapshot>& snapshot, Cl
 }
 
 void Writer::start(const OpPtr& op) {
+  if (--op->waiting != 0) return;  // still behind writes of another of its keys
   if (op->held != nullptr) return release_held(op);
   if (op->role == resp::CacheRole::kDel || op->role == resp::CacheRole::kUnlink) {
     return run_del(op);
@@ -532,8 +541,8 @@ void Writer::run_del(const OpPtr& op) {
   }
   auto self = shared_from_this();
   auto redis_part = [self, op] {
-    // Writes waiting for an enqueue call in flight go first: a key of this DEL past its first
-    // (the one it is chained on) may have one.
+    // Writes of other keys waiting for an enqueue call in flight go first (the client's
+    // pipeline reaches Redis in order; this DEL's own keys have none: it waited for them).
     self->batches_->send();
     struct Sum {
       std::int64_t total = 0;
@@ -633,7 +642,7 @@ void Writer::run_del(const OpPtr& op) {
 
 void Writer::finish(const OpPtr& op, std::string reply) {
   op->target.deliver(reply);
-  advance(op, op->chain);
+  for (const auto& key : op->waits_on) advance(op, key);
 }
 
 void Writer::advance(const OpPtr& op, const std::string& key) {

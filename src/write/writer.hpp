@@ -48,6 +48,8 @@ class Writer : public cache::ChainStep, public std::enable_shared_from_this<Writ
 
   bool take(cache::ChainRequest& request, const ReplyTarget& target);
   bool hold_behind_writes(cache::ChainRequest& request, const ReplyTarget& target);
+  // Appends `op` to the chain of each key it waits on; starts it if it is first in all.
+  void enqueue(const OpPtr& op);
   void release_held(const OpPtr& op);
   void start(const OpPtr& op);
   void run_mset(const std::shared_ptr<const cache::Snapshot>& snapshot, Classified c,

@@ -397,6 +397,31 @@ TEST_CASE("a request naming a key with writes in progress waits behind them", "[
   CHECK(f.stats->held.get() == 2);
 }
 
+TEST_CASE("a DEL of several keys waits for the writes of each, not only its first",
+          "[write][writer]") {
+  Fixture f(config::WriteMode::kThrough);
+  auto cache = Fixture::policies(config::WriteMode::kThrough, config::OnFull::kError);
+  cache.policies[0].delete_row_on_del = true;
+  f.cache_shared->set_policies(cache);
+  f.db->hold = true;
+  REQUIRE(f.send({"SET", "item:2", "a"}));
+  REQUIRE(f.send({"DEL", "item:1", "item:2"}));
+  f.loop.run();
+  REQUIRE(f.db->held.size() == 1);  // the SET's upsert; the DEL waits for it
+  auto jobs = std::move(f.db->held);
+  f.db->held.clear();
+  for (auto& j : jobs) j(f.db.get());
+  f.loop.run();
+  REQUIRE(f.db->held.size() == 1);  // now the DEL's row deletes
+  f.db->hold = false;
+  jobs = std::move(f.db->held);
+  for (auto& j : jobs) j(f.db.get());
+  f.loop.run();
+  CHECK(f.db->written == std::vector<std::string>{"items:2=a", "items:-1", "items:-2"});
+  REQUIRE(f.replies->got.size() == 2);
+  CHECK(f.replies->got[0] == "+OK\r\n");
+}
+
 TEST_CASE("behind: EVALSHA, EVAL when the script is not loaded", "[write][writer]") {
   Fixture f(config::WriteMode::kBehind);
   f.redis.answer = [](const std::vector<std::string>& a) {
