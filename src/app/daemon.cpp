@@ -100,6 +100,7 @@ std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config
         // A cluster primary that fails may have been replaced: look at the topology soon.
         if (!up) process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
         for (auto& w : workers_) w->set_node_up(generation, node, up);
+        if (near_) near_->on_node_state_change();  // its keys move (auto_eject)
       },
       down);
 }
@@ -128,6 +129,8 @@ int Daemon::run() {
       process_.set_writes(writes_->shared());
       process_.cache->set_store_hook(writes_->store_hook());
     }
+    near_ = NearCacheService::create(*config_);
+    if (near_) process_.near_cache = near_->cache();
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
       at_key(*config_, "listen", [&] { workers_.back()->listen(); });
@@ -156,6 +159,7 @@ int Daemon::run() {
   apply_cache(*config_);  // before the workers start: they answer with the policies at once
   if (health_) health_->start();
   if (writes_) writes_->start();
+  if (near_) near_->start();
   for (auto& w : workers_) w->start();
   if (http_) http_->start();
   spdlog::info("ready: connect with redis-cli -h {} -p {}", config_->listen.host,
@@ -176,6 +180,7 @@ int Daemon::run() {
     writes_->stop(left);
   }
   http_.reset();
+  if (near_) near_->stop();
   stop_cache();
   control_.stop();
   control_thread.join();
@@ -265,6 +270,7 @@ void Daemon::reload(const char* why) {
   auto next = std::make_shared<const config::Config>(std::move(loaded));
   apply_config(next);
   apply_cache(*next);
+  if (near_) near_->reload(*next);
   process_.reloads_ok.fetch_add(1);
   spdlog::info("reload ({}): applied configuration {} ({}); nodes: {}", why, path_, next->digest,
                node_list(*next));
