@@ -100,7 +100,7 @@ std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config
         // A cluster primary that fails may have been replaced: look at the topology soon.
         if (!up) process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
         for (auto& w : workers_) w->set_node_up(generation, node, up);
-        if (near_) near_->on_node_state_change();  // its keys move (auto_eject)
+        if (near_) near_->on_node_health(node, up);
       },
       down);
 }

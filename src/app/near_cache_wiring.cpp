@@ -28,6 +28,8 @@ NearCacheService::NearCacheService(std::shared_ptr<nearcache::NearCache> cache,
 }
 
 void NearCacheService::start_links(const config::Config& config) {
+  remap_ = config.pool.down_policy == config::DownPolicy::kRemap;
+  down_.assign(config.pool.nodes.size(), false);
   std::vector<backend::NodeAddress> nodes;
   for (std::size_t i = 0; i < config.pool.nodes.size(); ++i) {
     const auto& n = config.pool.nodes[i];
@@ -70,8 +72,16 @@ void NearCacheService::reload(const config::Config& config) {
   links_->start();
 }
 
-void NearCacheService::on_node_state_change() {
-  cache_->store().clear(nearcache::InvalidationReason::kNodeLost);
+void NearCacheService::on_node_health(std::uint32_t node, bool up) {
+  bool changed = false;
+  {
+    const std::lock_guard lock(mutex_);
+    if (!remap_) return;
+    if (node >= down_.size()) down_.resize(node + 1, false);
+    changed = down_[node] == up;
+    down_[node] = !up;
+  }
+  if (changed) cache_->store().clear(nearcache::InvalidationReason::kNodeLost);
 }
 
 void NearCacheService::on_up(std::uint32_t node, bool up) { cache_->set_node_up(node, up); }

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "backend/tracking_link.hpp"
 #include "config/config.hpp"
@@ -25,8 +26,9 @@ class NearCacheService final : public backend::TrackingSink {
   // re-registered with the new prefixes against the new nodes. Sizes (max_memory, shards) and
   // enabling or disabling need a restart (logged).
   void reload(const config::Config& config);
-  // A node was ejected or came back: its keys move, so the L1 is emptied.
-  void on_node_state_change();
+  // The health checker's verdict on a node. With pool.down_policy: remap, a node leaving or
+  // rejoining the ring moves keys between nodes, so the L1 is emptied on each change.
+  void on_node_health(std::uint32_t node, bool up);
 
   void on_up(std::uint32_t node, bool up) override;
   void on_invalidate(std::uint32_t node, std::string_view key) override;
@@ -40,6 +42,8 @@ class NearCacheService final : public backend::TrackingSink {
   config::NearCacheConfig settings_;
   std::mutex mutex_;  // links_ (start/stop/reload run on the control thread)
   std::unique_ptr<backend::TrackingLinks> links_;
+  bool remap_ = false;
+  std::vector<bool> down_;  // by node, as the health checker last said (under mutex_)
 };
 
 }  // namespace sidecache::app
