@@ -292,6 +292,62 @@ class NearCacheTest(unittest.TestCase):
         self.assertGreater(hits, 0)
 
 
+class NearCacheReloadTest(unittest.TestCase):
+    def test_reload_applies_patterns_and_empties(self):
+        import signal
+        with tempfile.TemporaryDirectory(prefix="sidecache-near-reload-") as tmp:
+            redis = harness.RedisServer(tmp)
+            try:
+                direct = redis.client()
+                http_port = harness.free_port()
+                sc = harness.Sidecache(tmp, [("r1", redis.port, 1)], workers=1,
+                                       top_extra=near_yaml(http_port))
+                try:
+                    def connected():
+                        return harness.metric(http_port, "sidecache_l1_tracking_connected") == 1
+                    harness.wait_until(connected, timeout=WAIT_S, what="tracking connected")
+                    direct.set("user:r", "u")
+                    direct.set("item:r", "i")
+                    conn = sc.raw()
+                    conn.command("GET", "user:r")
+                    conn.command("GET", "item:r")
+                    harness.wait_until(
+                        lambda: harness.metric(http_port, "sidecache_l1_entries") == 1,
+                        timeout=WAIT_S, what="user:r stored")
+                    with open(sc.config_path) as f:
+                        text = f.read()
+                    with open(sc.config_path, "w") as f:
+                        f.write(text.replace(PATTERNS, '["item:*"]'))
+                    reloads = harness.metric(http_port, "sidecache_config_reloads_total",
+                                             result="ok")
+                    sc.process.signal(signal.SIGHUP)
+                    harness.wait_until(
+                        lambda: harness.metric(http_port, "sidecache_config_reloads_total",
+                                               result="ok") > reloads,
+                        timeout=WAIT_S, what="reload applied")
+                    harness.wait_until(connected, timeout=WAIT_S, what="tracking re-registered")
+                    self.assertEqual(harness.metric(http_port, "sidecache_l1_entries"), 0)
+                    conn.command("GET", "user:r")
+                    conn.command("GET", "item:r")
+                    harness.wait_until(
+                        lambda: harness.metric(http_port, "sidecache_l1_entries") == 1,
+                        timeout=WAIT_S, what="item:r stored")
+                    gets = commandstat(direct, "get")
+                    self.assertEqual(conn.command("GET", "item:r"), b"i")
+                    self.assertEqual(conn.command("GET", "user:r"), b"u")
+                    self.assertEqual(commandstat(direct, "get"), gets + 1)  # user:r only
+                    direct.set("item:r", "i2")  # the new prefix is tracked
+                    harness.wait_until(lambda: conn.command("GET", "item:r") == b"i2",
+                                       timeout=WAIT_S, what="invalidated under the new prefix")
+                    conn.close()
+                finally:
+                    problems = sc.problems()
+                    sc.stop()
+                    self.assertIsNone(problems)
+            finally:
+                redis.stop()
+
+
 class NearCacheConfigTest(unittest.TestCase):
     def check(self, text):
         fd, path = tempfile.mkstemp(suffix=".yaml", prefix="sidecache-near-")
