@@ -199,6 +199,19 @@ class NearCacheTest(unittest.TestCase):
         self.assertEqual(commandstat(self.direct, "get"), gets)
         self.assertIsNone(sc.problems())
 
+    def test_info_section(self):
+        conn = self.raw(2)
+        self.direct.set("cfg:info", "x")
+        conn.command("GET", "cfg:info")
+        conn.command("GET", "cfg:info")
+        text = conn.command("INFO", "nearcache").decode()
+        self.assertTrue(text.startswith("# NearCache\r\n"), text)
+        fields = dict(line.split(":", 1) for line in text.split("\r\n")[1:] if line)
+        self.assertGreaterEqual(int(fields["l1_hits"]), 1)
+        self.assertGreaterEqual(int(fields["l1_entries"]), 1)
+        self.assertEqual(fields["l1_tracking_nodes_up"], "1")
+        self.assertEqual(fields["l1_max_memory"], str(64 << 20))
+
     def test_tracking_connection_killed(self):
         conn = self.raw(2)
         for i in range(20):
