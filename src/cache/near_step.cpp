@@ -5,6 +5,7 @@
 
 #include "cache/value.hpp"
 #include "resp/reply.hpp"
+#include "resp/writer.hpp"
 
 namespace sidecache::cache {
 namespace {
@@ -16,6 +17,22 @@ using nearcache::InvalidationReason;
 // clients of either version. Nil, errors and other types are never stored.
 bool storable(std::string_view reply) {
   return reply.size() >= 4 && reply[0] == '$' && reply[1] != '-';
+}
+
+// The elements of an array reply (`*n`), as byte ranges; false for another reply.
+bool split_array(std::string_view reply, std::vector<std::string_view>& out) {
+  if (reply.empty() || reply[0] != '*') return false;
+  const std::size_t eol = reply.find("\r\n");
+  if (eol == std::string_view::npos) return false;
+  std::size_t pos = eol + 2;
+  resp::ReplyFramer framer;
+  while (pos < reply.size()) {
+    std::size_t length = 0;
+    if (framer.frame(reply.substr(pos), length) != resp::FrameStatus::kComplete) return false;
+    out.push_back(reply.substr(pos, length));
+    pos += length;
+  }
+  return true;
 }
 
 // Passes the node's reply on, dropping the written keys again first: a read sent on another
@@ -51,8 +68,9 @@ struct NearStep::Fill {
 
 struct NearStep::Mget {
   ReplyTarget target;
-  std::vector<std::string> replies;
-  std::size_t left = 0;
+  std::vector<std::string> replies;  // by key
+  std::size_t left = 0;              // node reads outstanding
+  std::string error;                 // a node's error reply: the whole answer
 };
 
 NearStep::NearStep(std::shared_ptr<nearcache::NearCache> near, std::shared_ptr<Runtime> runtime,
@@ -130,37 +148,84 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   m->target = target;
   m->replies.resize(args.size() - 1);
   const auto now = Clock::now();
-  std::vector<std::size_t> misses;
+  // The misses by node, in argument order (few nodes: a linear search).
+  std::vector<std::pair<std::uint32_t, std::vector<std::size_t>>> by_node;
   for (std::size_t i = 1; i < args.size(); ++i) {
     auto& out = m->replies[i - 1];
     const bool hit =
         s.matches(args[i]) &&
         near_->store().get(args[i], now, [&out](std::string_view v) { out.assign(v); });
-    if (!hit) misses.push_back(i);
+    if (hit) continue;
+    const std::uint32_t node = nodes_->node_for_key(args[i]);
+    auto it = std::find_if(by_node.begin(), by_node.end(),
+                           [node](const auto& g) { return g.first == node; });
+    if (it == by_node.end()) it = by_node.insert(by_node.end(), {node, {}});
+    it->second.push_back(i);
   }
-  auto answer = [](Mget& mg) {
-    std::string reply;
-    reply.push_back('*');
-    reply.append(std::to_string(mg.replies.size()));
-    reply.append("\r\n");
-    for (const auto& r : mg.replies) reply.append(r);
-    mg.target.deliver(reply);
-  };
-  if (misses.empty()) {
-    answer(*m);
+  if (by_node.empty()) {
+    answer_mget(*m);
     return true;
   }
-  m->left = misses.size();
-  const int protocol = target.protocol;
-  for (const std::size_t i : misses) {
-    fill(args[i], target, [m, i, protocol, answer](std::string_view reply) {
-      // MGET answers nil where GET fails (a key of another type).
-      m->replies[i - 1] =
-          resp::is_error_reply(reply) ? std::string(null_reply(protocol)) : std::string(reply);
-      if (--m->left == 0) answer(*m);
-    });
-  }
+  m->left = by_node.size();
+  for (const auto& [node, indexes] : by_node) read_misses(m, node, indexes, args);
   return true;
+}
+
+void NearStep::answer_mget(Mget& m) {
+  if (!m.error.empty()) {
+    m.target.deliver(m.error);
+    return;
+  }
+  std::string reply;
+  reply.push_back('*');
+  reply.append(std::to_string(m.replies.size()));
+  reply.append("\r\n");
+  for (const auto& r : m.replies) reply.append(r);
+  m.target.deliver(reply);
+}
+
+// One MGET of a node's misses, then a PTTL of each one that may be stored, pipelined on the
+// client's lane; the MGET's elements fill the reply array and the L1.
+void NearStep::read_misses(const std::shared_ptr<Mget>& m, std::uint32_t node,
+                           const std::vector<std::size_t>& indexes,
+                           std::span<const std::string_view> args) {
+  const auto& s = settings();
+  std::vector<std::string_view> words{"MGET"};
+  std::vector<std::shared_ptr<Fill>> fills;
+  for (const std::size_t i : indexes) {
+    words.push_back(args[i]);
+    auto f = std::make_shared<Fill>();
+    f->node = node;
+    f->max_ttl = s.max_ttl;
+    if (s.matches(args[i])) {
+      f->key.assign(args[i]);
+      f->token = near_->store().begin_fill(args[i]);
+      f->can_store = near_->node_up(node);
+    }
+    fills.push_back(std::move(f));
+  }
+  std::string request;
+  resp::append_command(request, words);
+  const ReplyTarget& target = m->target;
+  auto self = shared_from_this();
+  redis_node(
+      node, std::move(request), true, target.lane,
+      [self, m, fills, indexes](std::string_view reply) {
+        std::vector<std::string_view> elements;
+        if (!split_array(reply, elements) || elements.size() != indexes.size()) {
+          if (m->error.empty()) m->error.assign(reply);
+        } else {
+          for (std::size_t j = 0; j < indexes.size(); ++j) {
+            m->replies[indexes[j] - 1].assign(elements[j]);
+            if (fills[j]->can_store && storable(elements[j])) fills[j]->reply.assign(elements[j]);
+          }
+        }
+        if (--m->left == 0) self->answer_mget(*m);
+      },
+      target.protocol);
+  for (const auto& f : fills) {
+    if (f->can_store) store_after_pttl(f, target);
+  }
 }
 
 bool NearStep::write(ChainRequest& request, const ReplyTarget& target) {
@@ -197,10 +262,13 @@ void NearStep::fill(std::string_view key, const ReplyTarget& target,
         done(reply);
       },
       protocol);
-  if (!f->can_store) return;
+  if (f->can_store) store_after_pttl(f, target);
+}
+
+void NearStep::store_after_pttl(const std::shared_ptr<Fill>& f, const ReplyTarget& target) {
   auto near = near_;
   redis_node(
-      f->node, command({"PTTL", key}), true, target.lane,
+      f->node, command({"PTTL", f->key}), true, target.lane,
       [f, near](std::string_view reply) {
         if (f->reply.empty()) return;
         const std::int64_t pttl = resp::integer_reply(reply).value_or(-2);
@@ -211,7 +279,7 @@ void NearStep::fill(std::string_view key, const ReplyTarget& target,
         near->store().finish_fill(f->token, f->key, f->reply, now + ttl,
                                   static_cast<std::uint16_t>(f->node), now);
       },
-      protocol);
+      target.protocol);
 }
 
 }  // namespace sidecache::cache

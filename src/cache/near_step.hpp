@@ -4,8 +4,9 @@
 //                                          a miss: GET k and PTTL k pipelined on the client's
 //                                          lane, the reply delivered as it arrives and stored
 //                                          (a bulk string only) for min(PTTL, max_ttl)
-//   MGET k1 k2 ...                          hits answered locally, each miss read as a GET
-//                                          (and stored) as above, the array assembled here
+//   MGET k1 k2 ...                          hits answered locally, the misses read with one
+//                                          MGET per node (+ PTTL of each matching one) and
+//                                          stored as above, the array assembled here
 //   any other command naming a matching key that is not read-only
 //                                          the key dropped at once; when the step can hold it
 //                                          (single-node or split routing), it goes on with a
@@ -54,6 +55,11 @@ class NearStep final : public ChainStep, public std::enable_shared_from_this<Nea
   // reply as soon as it arrives.
   void fill(std::string_view key, const ReplyTarget& target,
             std::function<void(std::string_view)> done);
+  // PTTL of a fill's key; its reply stores the fill (when its read gave a bulk string).
+  void store_after_pttl(const std::shared_ptr<Fill>& fill, const ReplyTarget& target);
+  void read_misses(const std::shared_ptr<Mget>& m, std::uint32_t node,
+                   const std::vector<std::size_t>& indexes, std::span<const std::string_view> args);
+  void answer_mget(Mget& m);
 
   std::shared_ptr<nearcache::NearCache> near_;
   std::uint64_t generation_ = 0;

@@ -125,6 +125,9 @@ TEST_CASE("near step: MGET answers hits locally and reads misses", "[near]") {
   CHECK(rig.run({"mget", "user:1", "other", "user:none"}) == "*3\r\n$1\r\na\r\n$1\r\nb\r\n$-1\r\n");
   // RESP3 (nil as `_`) is checked against a real Redis in test_near_cache.py.
   CHECK(rig.redis.count("GET user:1") == 1);
+  // One MGET per node for the misses, a PTTL for each matching miss.
+  CHECK(rig.redis.count("MGET other user:none") == 1);
+  CHECK(rig.redis.count("PTTL user:none") == 1);
   CHECK(rig.run({"mget", "x", "y"}).empty());  // no matching key: passed on
 }
 
