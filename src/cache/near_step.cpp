@@ -125,9 +125,16 @@ std::vector<std::string> NearStep::matching_keys(ChainRequest& request) {
   return keys;
 }
 
+// A key of a read-through policy is left to the read-through step (its miss loads from the
+// database); the L1 does not serve it yet.
+static bool has_policy(ChainRequest& request, std::size_t i) {
+  const auto& snapshot = request.snapshot();
+  return snapshot && snapshot->set && request.match(i).policy != nullptr;
+}
+
 bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
   const std::string_view key = request.args()[1];
-  if (!settings().matches(key)) return false;
+  if (!settings().matches(key) || has_policy(request, 1)) return false;
   const auto now = Clock::now();
   if (near_->store().get(key, now, [this](std::string_view v) { scratch_.assign(v); })) {
     target.deliver(scratch_);
@@ -143,6 +150,9 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   if (std::none_of(args.begin() + 1, args.end(),
                    [&](std::string_view k) { return s.matches(k); })) {
     return false;
+  }
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (has_policy(request, i)) return false;  // the read-through step serves the whole MGET
   }
   auto m = std::make_shared<Mget>();
   m->target = target;

@@ -131,4 +131,24 @@ TEST_CASE("near step: MGET answers hits locally and reads misses", "[near]") {
   CHECK(rig.run({"mget", "x", "y"}).empty());  // no matching key: passed on
 }
 
+TEST_CASE("near step: keys of a read-through policy are left to read-through", "[near]") {
+  Rig rig;
+  auto shared = std::make_shared<Shared>(nullptr, std::make_shared<CacheStats>());
+  config::CacheConfig cache;
+  config::CachePolicy p;
+  p.name = "users";
+  p.match = "user:p:*";
+  p.table = "users";
+  p.key_column = "id";
+  p.value_column = "name";
+  cache.policies = {p};
+  shared->set_policies(cache);
+  rig.snapshot = shared->snapshot();
+  rig.redis.data["user:p:1"].text = "v";
+  rig.redis.data["user:1"].text = "w";
+  CHECK(rig.run({"get", "user:p:1"}).empty());
+  CHECK(rig.run({"mget", "user:1", "user:p:1"}).empty());
+  CHECK(rig.run({"get", "user:1"}) == "$1\r\nw\r\n");
+}
+
 }  // namespace sidecache::cache::test
