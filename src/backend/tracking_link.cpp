@@ -64,6 +64,7 @@ struct TrackingLinks::Link {
   resp::ReplyFramer framer;
   std::uint64_t epoch = 0;
   Clock::time_point last_rx{};
+  std::uint64_t failures = 0;  // consecutive failed opens
 };
 
 TrackingLinks::TrackingLinks(std::vector<NodeAddress> nodes, std::vector<std::string> prefixes,
@@ -128,7 +129,11 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
   const OpenResult opened =
       co_await open_node(link.stream, link.address, true, options_.connect_timeout, link.in);
   if (!opened.ok()) {
-    spdlog::debug("near cache: tracking connection to {}: {}", link.address.name, opened.reason);
+    // Once per streak of failures, then every 60th: the node's keys are not cached meanwhile.
+    if (link.failures++ % 60 == 0) {
+      spdlog::warn("near cache: tracking connection to {} failed ({}); its keys are not cached",
+                   link.address.name, opened.reason);
+    }
     co_return false;
   }
   std::string request = encode({"CLIENT", "SETNAME", "sidecache-l1-tracking"});
@@ -158,13 +163,16 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
         }
       } else if (framed[0] != '>' && !up) {
         if (framed[0] == '-' || framed[0] == '!') {
-          spdlog::warn("near cache: CLIENT TRACKING refused by {}: {}", link.address.name,
-                       framed.substr(0, framed.find('\r')));
+          if (link.failures++ % 60 == 0) {
+            spdlog::warn("near cache: CLIENT TRACKING refused by {}: {}", link.address.name,
+                         framed.substr(0, framed.find('\r')));
+          }
           link.in.consume(length);
           co_return false;
         }
         if (++replies == 2) {
           up = true;
+          link.failures = 0;
           spdlog::info("near cache: tracking connection to {} up", link.address.name);
           sink_.on_up(link.index, true);
           asio::co_spawn(link.stream.get_executor(), heartbeat(link, link.epoch), asio::detached);
