@@ -33,6 +33,9 @@ struct ExecutorStats;
 namespace hotkeys {
 class Board;
 }
+namespace nearcache {
+class NearCache;
+}
 
 struct ProcessStats {
   // The configuration in force; replaced on reload. Read it with current_config() from any
@@ -72,6 +75,9 @@ struct ProcessStats {
   // The workers' hot-key sketches as last published (hotkeys/board.hpp); set before the
   // workers are made (null: no worker publishes, nothing to show).
   std::shared_ptr<hotkeys::Board> hotkeys;
+
+  // The near cache (L1), when near_cache.enabled at startup; set before the workers are made.
+  std::shared_ptr<nearcache::NearCache> near_cache;
 
   // The database threads' statistics (db::Executor), while a database is configured; whoever
   // starts or replaces the executor sets it (nullptr: no sidecache_db_* metrics).

@@ -116,6 +116,7 @@ std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config
         // A cluster or sentinel primary that fails may have been replaced: look soon.
         if (!up) process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
         for (auto& w : workers_) w->set_node_up(generation, node, up);
+        if (near_) near_->on_node_health(node, up);
       },
       down);
 }
@@ -147,6 +148,8 @@ int Daemon::run() {
       process_.set_writes(writes_->shared());
       process_.cache->set_store_hook(writes_->store_hook());
     }
+    near_ = NearCacheService::create(*config_);
+    if (near_) process_.near_cache = near_->cache();
     for (unsigned i = 0; i < workers; ++i) {
       workers_.push_back(std::make_unique<server::Worker>(i, process_, config_, health_));
       at_key(*config_, "listen", [&] { workers_.back()->listen(); });
@@ -176,6 +179,7 @@ int Daemon::run() {
   apply_cache(*config_);  // before the workers start: they answer with the policies at once
   if (health_) health_->start();
   if (writes_) writes_->start();
+  if (near_) near_->start();
   for (auto& w : workers_) w->start();
   if (http_) http_->start();
   spdlog::info("ready: connect with redis-cli -h {} -p {}", config_->listen.host,
@@ -196,6 +200,7 @@ int Daemon::run() {
     writes_->stop(left);
   }
   http_.reset();
+  if (near_) near_->stop();
   stop_cache();
   control_.stop();
   control_thread.join();
@@ -303,6 +308,9 @@ void Daemon::apply_config(std::shared_ptr<const config::Config> next) {
   if (health_) health_->start();
   config_ = next;
   process_.set_config(next);
+  // New patterns, or new nodes (a reload, a Sentinel switch): the L1 starts empty and the
+  // tracking connections follow the nodes.
+  if (near_) near_->reload(*next);
 }
 
 config::Config Daemon::with_cluster_topology(config::Config config, const config::Config* known) {

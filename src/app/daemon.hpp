@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "app/memory_trim.hpp"
+#include "app/near_cache_wiring.hpp"
 #include "backend/health.hpp"
 #include "backend/sentinel_watch.hpp"
 #include "config/config.hpp"
@@ -88,6 +89,8 @@ class Daemon {
   std::vector<std::unique_ptr<server::Worker>> workers_;
   // The process-wide part of write-behind (queues, flushers, listener); null without it.
   std::unique_ptr<writeback::Service> writes_;
+  // The near cache and its tracking connections; null without near_cache.enabled.
+  std::unique_ptr<NearCacheService> near_;
   // When the drain began (steady clock ticks; 0: no drain): flushers get what is left of it.
   std::atomic<std::chrono::steady_clock::rep> drain_started_{0};
   std::unique_ptr<metrics::HttpEndpoint> http_;  // /metrics and probes; null without `http:`

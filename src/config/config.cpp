@@ -477,6 +477,8 @@ constexpr Directive<Config> kTopDirectives[] = {
     {"auth", detail::read_auth, "client authentication: password (requirepass) and ACL users"},
     {"hotkeys", read_hotkeys,
      "hot-key detection: SIDECACHE HOTKEYS, /debug/hotkeys, opt-in per-key metrics"},
+    {"near_cache", detail::read_near_cache,
+     "an L1 in the process for GET/MGET of matching keys, coherent by CLIENT TRACKING"},
     {"listen_tls", detail::read_listen_tls,
      "a TLS listener for clients: listen, cert_file, key_file, ca_file, verify_clients"},
 };

@@ -259,6 +259,17 @@ struct HotKeysConfig {
   bool operator==(const HotKeysConfig&) const = default;
 };
 
+// The near cache (nearcache/, cache/near_step): an L1 in the process for GET / MGET of keys
+// matching `patterns`, kept coherent by one CLIENT TRACKING BCAST connection per node.
+struct NearCacheConfig {
+  bool enabled = false;
+  std::vector<std::string> patterns;       // globs; only matching keys use the L1
+  std::uint64_t max_memory = 64ull << 20;  // bytes, everything the L1 holds
+  Millis max_ttl{10000};                   // no entry lives longer (nor past its Redis TTL)
+  std::uint32_t shards = 16;               // a power of two
+  bool operator==(const NearCacheConfig&) const = default;
+};
+
 // The database the cache loads from (db/). SQLite is the embedded default.
 enum class DatabaseKind { kSqlite, kPostgres, kMysql };
 
@@ -403,6 +414,7 @@ struct Config {
   std::shared_ptr<const Acl> acl;             // built from `auth` at load; null when auth is off
   std::optional<TlsListenConfig> listen_tls;  // absent: no TLS listener
   HotKeysConfig hotkeys;
+  NearCacheConfig near_cache;
 };
 
 struct LoadOptions {

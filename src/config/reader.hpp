@@ -192,6 +192,10 @@ void read_listen_tls(Config& config, const Value& value);
 void read_deny(CommandsConfig& commands, const Value& value);
 void build_auth(Config& config);
 
+// The `near_cache:` section and its checks against the pool (near_cache_config.cpp).
+void read_near_cache(Config& config, const Value& value);
+void validate_near_cache(const Config& config, const Locations& locations);
+
 // Semantic checks across keys (stage 3), reporting at the recorded locations.
 void validate(const Config& config, const Locations& locations);
 

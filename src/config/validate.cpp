@@ -322,6 +322,7 @@ void validate(const Config& config, const Locations& locations) {
   validate_sentinel(config, locations);
   validate_limits(config.limits, locations);
   validate_http(config, locations);
+  validate_near_cache(config, locations);
 }
 
 }  // namespace detail

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "dispatch/local_commands.hpp"
+#include "nearcache/near_cache.hpp"
 #include "sidecache/node_totals.hpp"
 #include "sidecache/util/text.hpp"
 
@@ -126,6 +127,24 @@ std::string info_text(const ProcessState& process, const NodeSender& nodes,
                 ",requests=" + std::to_string(nt.requests) +
                 ",errors=" + std::to_string(nt.errors()));
     }
+    out.append("\r\n");
+  }
+  if (process.near_cache && wanted("nearcache")) {
+    const nearcache::NearCache& near = *process.near_cache;
+    const nearcache::StoreStats st = near.store().stats();
+    out.append("# NearCache\r\n");
+    field(out, "l1_max_memory", near.store().max_memory());
+    field(out, "l1_bytes", st.bytes + st.fixed_bytes);
+    field(out, "l1_entries", st.entries);
+    field(out, "l1_hits", st.hits);
+    field(out, "l1_misses", st.misses);
+    field(out, "l1_evictions", st.evictions);
+    field(out, "l1_fill_race_drops", st.fill_race_drops);
+    for (std::size_t i = 0; i < nearcache::kInvalidationReasonNames.size(); ++i) {
+      field(out, std::string("l1_invalidations_") + nearcache::kInvalidationReasonNames[i],
+            st.invalidations[i]);
+    }
+    field(out, "l1_tracking_nodes_up", near.nodes_up());
     out.append("\r\n");
   }
   if (out.size() >= 2) out.resize(out.size() - 2);  // no blank line after the last section

@@ -450,6 +450,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   if (const auto db = process_.db_stats()) collect_db_metrics(*db, out);
   if (process_.write_stats) collect_write_metrics(*process_.write_stats, out);
   collect_hotkey_metrics(process_, out);
+  collect_near_cache_metrics(process_, out);
   collect_process_metrics(process_, out);
   return out;
 }

@@ -40,6 +40,9 @@ void collect_write_metrics(const write::WriteStats& stats,
 // sidecache_sentinel_* metrics (sentinel pools only) appended to `out`.
 void collect_sentinel_metrics(const ProcessStats& process,
                               std::vector<prometheus::MetricFamily>& out);
+// sidecache_l1_* metrics (the near cache), when it is on.
+void collect_near_cache_metrics(const ProcessStats& process,
+                                std::vector<prometheus::MetricFamily>& out);
 
 // process_* metrics (resident memory, CPU seconds, open fds, ...) appended to `out`.
 void collect_process_metrics(const ProcessStats& process,

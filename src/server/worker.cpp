@@ -51,10 +51,19 @@ Worker::Worker(unsigned index, dispatch::ProcessState& process,
     write_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
     writer_ = std::make_shared<write::Writer>(process_.writes, write_runtime_, *pool_);
   }
-  if (cache_ || writer_) {
-    // Write modes first (a write on a policy key is theirs), then read-through.
+  if (process_.near_cache) {
+    if (!cache_runtime_ && !write_runtime_) {
+      cache_runtime_ = std::make_shared<cache::AsioRuntime>(*io_);
+    }
+    near_ = std::make_shared<cache::NearStep>(
+        process_.near_cache, cache_runtime_ ? cache_runtime_ : write_runtime_, *pool_);
+  }
+  if (cache_ || writer_ || near_) {
+    // The near cache first (it answers hits and sees every write), then write modes (a write
+    // on a policy key is theirs), then read-through.
     chain_ = std::make_unique<cache::PolicyChain>(process_.cache ? process_.cache
                                                                  : process_.writes->cache);
+    if (near_) chain_->add(*near_);
     if (writer_) chain_->add(*writer_);
     if (cache_) chain_->add(*cache_);
     dispatcher_.set_chain(chain_.get());

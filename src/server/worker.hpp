@@ -13,6 +13,7 @@
 #include "backend/pool.hpp"
 #include "cache/asio_runtime.hpp"
 #include "cache/engine.hpp"
+#include "cache/near_step.hpp"
 #include "cache/policy_chain.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
@@ -93,7 +94,8 @@ class Worker final : public SessionRegistry {
   // Write modes (write-through, write-behind): null unless the configuration has them.
   std::shared_ptr<cache::AsioRuntime> write_runtime_;
   std::shared_ptr<write::Writer> writer_;
-  // The steps before routing, in order: writer_, then cache_ (those that are set).
+  std::shared_ptr<cache::NearStep> near_;  // when process.near_cache is set
+  // The steps before routing, in order: near_, writer_, then cache_ (those that are set).
   std::unique_ptr<cache::PolicyChain> chain_;
   bool draining_ = false;
   std::thread thread_;

@@ -51,6 +51,14 @@ std::string FakeRedis::execute(const std::vector<std::string>& a) {
     if (!e->text) return "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
     return bulk(*e->text);
   }
+  if (iequals(cmd, "MGET")) {
+    std::string out = "*" + std::to_string(a.size() - 1) + "\r\n";
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      Entry* e = find(a[i]);
+      out += e == nullptr || !e->text ? std::string("$-1\r\n") : bulk(*e->text);
+    }
+    return out;
+  }
   if (iequals(cmd, "SET")) {
     Entry* old = find(a[1]);
     bool nx = false;

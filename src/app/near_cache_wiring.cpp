@@ -1,0 +1,98 @@
+#include "app/near_cache_wiring.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace sidecache::app {
+namespace {
+
+nearcache::NearSettings settings_of(const config::NearCacheConfig& c) {
+  return nearcache::NearSettings{c.patterns, c.max_ttl};
+}
+
+}  // namespace
+
+std::unique_ptr<NearCacheService> NearCacheService::create(const config::Config& config) {
+  const auto& c = config.near_cache;
+  if (!c.enabled) return nullptr;
+  nearcache::StoreOptions options;
+  options.max_memory = c.max_memory;
+  options.shards = c.shards;
+  auto cache = std::make_shared<nearcache::NearCache>(options, settings_of(c));
+  return std::unique_ptr<NearCacheService>(new NearCacheService(std::move(cache), config));
+}
+
+NearCacheService::NearCacheService(std::shared_ptr<nearcache::NearCache> cache,
+                                   const config::Config& config)
+    : cache_(std::move(cache)), settings_(config.near_cache) {
+  start_links(config);
+}
+
+void NearCacheService::start_links(const config::Config& config) {
+  remap_ = config.pool.down_policy == config::DownPolicy::kRemap;
+  down_.assign(config.pool.nodes.size(), false);
+  std::vector<backend::NodeAddress> nodes;
+  for (std::size_t i = 0; i < config.pool.nodes.size(); ++i) {
+    const auto& n = config.pool.nodes[i];
+    nodes.push_back(backend::NodeAddress{n.name, n.address.host, n.address.port,
+                                         backend::make_node_security(config.pool, i)});
+  }
+  const auto prefixes = nearcache::tracking_prefixes(config.near_cache.patterns);
+  spdlog::info(
+      "near cache: {} bytes, {} shards, max_ttl {} ms, tracking {} node(s) by {} prefix(es)",
+      config.near_cache.max_memory, config.near_cache.shards, config.near_cache.max_ttl.count(),
+      nodes.size(), prefixes.size());
+  links_ = std::make_unique<backend::TrackingLinks>(std::move(nodes), prefixes, *this);
+}
+
+void NearCacheService::start() {
+  const std::lock_guard lock(mutex_);
+  if (links_) links_->start();
+}
+
+void NearCacheService::stop() {
+  const std::lock_guard lock(mutex_);
+  if (links_) links_->stop();
+  links_.reset();
+}
+
+void NearCacheService::reload(const config::Config& config) {
+  const auto& next = config.near_cache;
+  if (next.enabled != settings_.enabled || next.max_memory != settings_.max_memory ||
+      next.shards != settings_.shards) {
+    spdlog::warn("reload: near_cache enabled, max_memory or shards changed: needs a restart");
+  }
+  const std::lock_guard lock(mutex_);
+  if (links_) links_->stop();
+  // Down first, so no fill is stored while no connection tracks the keys.
+  cache_->set_all_down(nearcache::InvalidationReason::kFlush);
+  cache_->set_settings(settings_of(next));
+  settings_.patterns = next.patterns;
+  settings_.max_ttl = next.max_ttl;
+  start_links(config);
+  links_->start();
+}
+
+void NearCacheService::on_node_health(std::uint32_t node, bool up) {
+  bool changed = false;
+  {
+    const std::lock_guard lock(mutex_);
+    if (!remap_) return;
+    if (node >= down_.size()) down_.resize(node + 1, false);
+    changed = down_[node] == up;
+    down_[node] = !up;
+  }
+  if (changed) cache_->store().clear(nearcache::InvalidationReason::kNodeLost);
+}
+
+void NearCacheService::on_up(std::uint32_t node, bool up) { cache_->set_node_up(node, up); }
+
+void NearCacheService::on_invalidate(std::uint32_t, std::string_view key) {
+  cache_->store().invalidate(key, nearcache::InvalidationReason::kTracking);
+}
+
+void NearCacheService::on_flush(std::uint32_t node) {
+  cache_->store().invalidate_node(static_cast<std::uint16_t>(node),
+                                  nearcache::InvalidationReason::kFlush);
+}
+
+}  // namespace sidecache::app

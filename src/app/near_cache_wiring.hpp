@@ -1,0 +1,49 @@
+// Wiring of the near cache: the L1 shared by the workers and its tracking connections, which
+// turn each node's invalidation pushes into drops in the L1 (backend/tracking_link.hpp).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "backend/tracking_link.hpp"
+#include "config/config.hpp"
+#include "nearcache/near_cache.hpp"
+
+namespace sidecache::app {
+
+class NearCacheService final : public backend::TrackingSink {
+ public:
+  // Null when near_cache.enabled is false. Throws std::invalid_argument when the store cannot
+  // be built with these sizes.
+  static std::unique_ptr<NearCacheService> create(const config::Config& config);
+  ~NearCacheService() override { stop(); }
+
+  const std::shared_ptr<nearcache::NearCache>& cache() const { return cache_; }
+  void start();
+  void stop();
+  // A reload: new patterns and max_ttl, every entry dropped, the tracking connections
+  // re-registered with the new prefixes against the new nodes. Sizes (max_memory, shards) and
+  // enabling or disabling need a restart (logged).
+  void reload(const config::Config& config);
+  // The health checker's verdict on a node. With pool.down_policy: remap, a node leaving or
+  // rejoining the ring moves keys between nodes, so the L1 is emptied on each change.
+  void on_node_health(std::uint32_t node, bool up);
+
+  void on_up(std::uint32_t node, bool up) override;
+  void on_invalidate(std::uint32_t node, std::string_view key) override;
+  void on_flush(std::uint32_t node) override;
+
+ private:
+  NearCacheService(std::shared_ptr<nearcache::NearCache> cache, const config::Config& config);
+  void start_links(const config::Config& config);
+
+  std::shared_ptr<nearcache::NearCache> cache_;
+  config::NearCacheConfig settings_;
+  std::mutex mutex_;  // links_ (start/stop/reload run on the control thread)
+  std::unique_ptr<backend::TrackingLinks> links_;
+  bool remap_ = false;
+  std::vector<bool> down_;  // by node, as the health checker last said (under mutex_)
+};
+
+}  // namespace sidecache::app

@@ -1,0 +1,295 @@
+#include "cache/near_step.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "cache/value.hpp"
+#include "resp/reply.hpp"
+#include "resp/writer.hpp"
+
+namespace sidecache::cache {
+namespace {
+
+using nearcache::Clock;
+using nearcache::InvalidationReason;
+
+// A bulk string ($n, not $-1): the same bytes in RESP2 and RESP3, so one stored copy answers
+// clients of either version. Nil, errors and other types are never stored.
+bool storable(std::string_view reply) {
+  return reply.size() >= 4 && reply[0] == '$' && reply[1] != '-';
+}
+
+// The elements of an array reply (`*n`), as byte ranges; false for another reply.
+bool split_array(std::string_view reply, std::vector<std::string_view>& out) {
+  if (reply.empty() || reply[0] != '*') return false;
+  const std::size_t eol = reply.find("\r\n");
+  if (eol == std::string_view::npos) return false;
+  std::size_t pos = eol + 2;
+  resp::ReplyFramer framer;
+  while (pos < reply.size()) {
+    std::size_t length = 0;
+    if (framer.frame(reply.substr(pos), length) != resp::FrameStatus::kComplete) return false;
+    out.push_back(reply.substr(pos, length));
+    pos += length;
+  }
+  return true;
+}
+
+// Passes the node's reply on, dropping the written keys again first: a read sent on another
+// connection before the write reached the node cannot have been stored after this.
+class DropOnReply final : public ReplySink {
+ public:
+  DropOnReply(std::shared_ptr<nearcache::NearCache> near, std::vector<std::string> keys,
+              std::shared_ptr<ReplySink> inner)
+      : near_(std::move(near)), keys_(std::move(keys)), inner_(std::move(inner)) {}
+  void on_reply(std::uint64_t tag, std::string_view reply) override {
+    for (const auto& key : keys_) near_->store().invalidate(key, InvalidationReason::kWrite);
+    inner_->on_reply(tag, reply);
+  }
+  void hold(std::int64_t bytes) override { inner_->hold(bytes); }
+  bool gone() const override { return inner_->gone(); }
+
+ private:
+  std::shared_ptr<nearcache::NearCache> near_;
+  std::vector<std::string> keys_;
+  std::shared_ptr<ReplySink> inner_;
+};
+
+}  // namespace
+
+struct NearStep::Fill {
+  std::string key;
+  nearcache::FillToken token;
+  std::uint32_t node = 0;
+  bool can_store = false;
+  std::string reply;
+  std::chrono::milliseconds max_ttl{0};
+};
+
+struct NearStep::Mget {
+  ReplyTarget target;
+  std::vector<std::string> replies;  // by key
+  std::size_t left = 0;              // node reads outstanding
+  std::string error;                 // a node's error reply: the whole answer
+};
+
+NearStep::NearStep(std::shared_ptr<nearcache::NearCache> near, std::shared_ptr<Runtime> runtime,
+                   NodeSender& nodes)
+    : ChainStep(std::move(runtime), nodes), near_(std::move(near)) {
+  flushall_ = resp::find_command("flushall");
+  flushdb_ = resp::find_command("flushdb");
+}
+
+const nearcache::NearSettings& NearStep::settings() {
+  if (const auto g = near_->generation(); g != generation_) {
+    settings_ = near_->settings();
+    generation_ = g;
+  }
+  return *settings_;
+}
+
+bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
+  const resp::CommandInfo& info = request.info();
+  if (info.cache_role == resp::CacheRole::kGet) return get(request, target);
+  if (info.cache_role == resp::CacheRole::kMget) return mget(request, target);
+  if (&info == flushall_ || &info == flushdb_) {
+    near_->store().clear(InvalidationReason::kFlush);
+    return false;
+  }
+  if (info.has(resp::kFlagReadOnly)) return false;
+  return write(request, target);
+}
+
+std::string NearStep::refusal_in_transaction(ChainRequest& request) {
+  const resp::CommandInfo& info = request.info();
+  if (&info == flushall_ || &info == flushdb_) {
+    near_->store().clear(InvalidationReason::kFlush);
+  } else if (!info.has(resp::kFlagReadOnly)) {
+    for (const auto& key : matching_keys(request)) {
+      near_->store().invalidate(key, InvalidationReason::kWrite);
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> NearStep::matching_keys(ChainRequest& request) {
+  std::vector<std::string> keys;
+  const resp::CommandInfo& info = request.info();
+  if (info.first_key == 0 && !info.has(resp::kFlagMovableKeys)) return keys;
+  const auto args = request.args();
+  if (!resp::key_indexes(info, args, key_indexes_, key_error_)) return keys;
+  const auto& s = settings();
+  for (const std::uint32_t i : key_indexes_) {
+    if (i < args.size() && s.matches(args[i])) keys.emplace_back(args[i]);
+  }
+  return keys;
+}
+
+// A key of a read-through policy is left to the read-through step (its miss loads from the
+// database); the L1 does not serve it yet.
+static bool has_policy(ChainRequest& request, std::size_t i) {
+  const auto& snapshot = request.snapshot();
+  return snapshot && snapshot->set && request.match(i).policy != nullptr;
+}
+
+bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
+  const std::string_view key = request.args()[1];
+  if (!settings().matches(key) || has_policy(request, 1)) return false;
+  const auto now = Clock::now();
+  if (near_->store().get(key, now, [this](std::string_view v) { scratch_.assign(v); })) {
+    target.deliver(scratch_);
+    return true;
+  }
+  fill(key, target, [target](std::string_view reply) { target.deliver(reply); });
+  return true;
+}
+
+bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
+  const auto args = request.args();
+  const auto& s = settings();
+  if (std::none_of(args.begin() + 1, args.end(),
+                   [&](std::string_view k) { return s.matches(k); })) {
+    return false;
+  }
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (has_policy(request, i)) return false;  // the read-through step serves the whole MGET
+  }
+  auto m = std::make_shared<Mget>();
+  m->target = target;
+  m->replies.resize(args.size() - 1);
+  const auto now = Clock::now();
+  // The misses by node, in argument order (few nodes: a linear search).
+  std::vector<std::pair<std::uint32_t, std::vector<std::size_t>>> by_node;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    auto& out = m->replies[i - 1];
+    const bool hit =
+        s.matches(args[i]) &&
+        near_->store().get(args[i], now, [&out](std::string_view v) { out.assign(v); });
+    if (hit) continue;
+    const std::uint32_t node = nodes_->node_for_key(args[i]);
+    auto it = std::find_if(by_node.begin(), by_node.end(),
+                           [node](const auto& g) { return g.first == node; });
+    if (it == by_node.end()) it = by_node.insert(by_node.end(), {node, {}});
+    it->second.push_back(i);
+  }
+  if (by_node.empty()) {
+    answer_mget(*m);
+    return true;
+  }
+  m->left = by_node.size();
+  for (const auto& [node, indexes] : by_node) read_misses(m, node, indexes, args);
+  return true;
+}
+
+void NearStep::answer_mget(Mget& m) {
+  if (!m.error.empty()) {
+    m.target.deliver(m.error);
+    return;
+  }
+  std::string reply;
+  reply.push_back('*');
+  reply.append(std::to_string(m.replies.size()));
+  reply.append("\r\n");
+  for (const auto& r : m.replies) reply.append(r);
+  m.target.deliver(reply);
+}
+
+// One MGET of a node's misses, then a PTTL of each one that may be stored, pipelined on the
+// client's lane; the MGET's elements fill the reply array and the L1.
+void NearStep::read_misses(const std::shared_ptr<Mget>& m, std::uint32_t node,
+                           const std::vector<std::size_t>& indexes,
+                           std::span<const std::string_view> args) {
+  const auto& s = settings();
+  std::vector<std::string_view> words{"MGET"};
+  std::vector<std::shared_ptr<Fill>> fills;
+  for (const std::size_t i : indexes) {
+    words.push_back(args[i]);
+    auto f = std::make_shared<Fill>();
+    f->node = node;
+    f->max_ttl = s.max_ttl;
+    if (s.matches(args[i])) {
+      f->key.assign(args[i]);
+      f->token = near_->store().begin_fill(args[i]);
+      f->can_store = near_->node_up(node);
+    }
+    fills.push_back(std::move(f));
+  }
+  std::string request;
+  resp::append_command(request, words);
+  const ReplyTarget& target = m->target;
+  auto self = shared_from_this();
+  redis_node(
+      node, std::move(request), true, target.lane,
+      [self, m, fills, indexes](std::string_view reply) {
+        std::vector<std::string_view> elements;
+        if (!split_array(reply, elements) || elements.size() != indexes.size()) {
+          if (m->error.empty()) m->error.assign(reply);
+        } else {
+          for (std::size_t j = 0; j < indexes.size(); ++j) {
+            m->replies[indexes[j] - 1].assign(elements[j]);
+            if (fills[j]->can_store && storable(elements[j])) fills[j]->reply.assign(elements[j]);
+          }
+        }
+        if (--m->left == 0) self->answer_mget(*m);
+      },
+      target.protocol);
+  for (const auto& f : fills) {
+    if (f->can_store) store_after_pttl(f, target);
+  }
+}
+
+bool NearStep::write(ChainRequest& request, const ReplyTarget& target) {
+  std::vector<std::string> keys = matching_keys(request);
+  if (keys.empty()) return false;
+  for (const auto& key : keys) near_->store().invalidate(key, InvalidationReason::kWrite);
+  const resp::CommandInfo& info = request.info();
+  const bool held_routable =
+      info.routing == resp::Routing::kSingleNode || info.routing == resp::Routing::kSplit;
+  if (!held_routable || info.has(resp::kFlagBlocking) || !can_resume()) return false;
+  ReplyTarget wrapped = target;
+  wrapped.sink = std::make_shared<DropOnReply>(near_, std::move(keys), target.sink);
+  resume(info, request.args(), wrapped);
+  return true;
+}
+
+void NearStep::fill(std::string_view key, const ReplyTarget& target,
+                    std::function<void(std::string_view)> done) {
+  auto f = std::make_shared<Fill>();
+  f->key.assign(key);
+  f->node = nodes_->node_for_key(key);
+  const bool wanted = settings().matches(key);
+  f->max_ttl = settings_->max_ttl;
+  if (wanted) {
+    // The guard first, then the node's state: a node going down after this check bumps it.
+    f->token = near_->store().begin_fill(key);
+    f->can_store = near_->node_up(f->node);
+  }
+  const int protocol = target.protocol;
+  redis_node(
+      f->node, command({"GET", key}), true, target.lane,
+      [f, done = std::move(done)](std::string_view reply) {
+        if (f->can_store && storable(reply)) f->reply.assign(reply);
+        done(reply);
+      },
+      protocol);
+  if (f->can_store) store_after_pttl(f, target);
+}
+
+void NearStep::store_after_pttl(const std::shared_ptr<Fill>& f, const ReplyTarget& target) {
+  auto near = near_;
+  redis_node(
+      f->node, command({"PTTL", f->key}), true, target.lane,
+      [f, near](std::string_view reply) {
+        if (f->reply.empty()) return;
+        const std::int64_t pttl = resp::integer_reply(reply).value_or(-2);
+        if (pttl == -2 || pttl == 0) return;  // gone meanwhile, or expiring now
+        const auto ttl =
+            pttl < 0 ? f->max_ttl : std::min(f->max_ttl, std::chrono::milliseconds(pttl));
+        const auto now = Clock::now();
+        near->store().finish_fill(f->token, f->key, f->reply, now + ttl,
+                                  static_cast<std::uint16_t>(f->node), now);
+      },
+      target.protocol);
+}
+
+}  // namespace sidecache::cache

@@ -1,0 +1,74 @@
+// The near cache on the request path: the first step of each worker's policy chain.
+//
+//   GET k (k matches near_cache.patterns)   a hit: the stored reply bytes, no Redis request;
+//                                          a miss: GET k and PTTL k pipelined on the client's
+//                                          lane, the reply delivered as it arrives and stored
+//                                          (a bulk string only) for min(PTTL, max_ttl)
+//   MGET k1 k2 ...                          hits answered locally, the misses read with one
+//                                          MGET per node (+ PTTL of each matching one) and
+//                                          stored as above, the array assembled here
+//   any other command naming a matching key that is not read-only
+//                                          the key dropped at once; when the step can hold it
+//                                          (single-node or split routing), it goes on with a
+//                                          reply target that drops the key again when the
+//                                          node's reply arrives, so no read that overtook it
+//                                          on another connection can leave the old value
+//   FLUSHALL / FLUSHDB                      everything dropped
+//
+// A fill is stored only through the store's fill guard (begin_fill before the GET is sent) and
+// only while the key's node has its tracking connection up (checked after begin_fill: a node
+// going down afterwards bumps the guard). Reads inside MULTI, scripts and blocking commands do
+// not come here as reads (the session runs them). Asio-free.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/policy_chain.hpp"
+#include "nearcache/near_cache.hpp"
+
+namespace sidecache::cache {
+
+class NearStep final : public ChainStep, public std::enable_shared_from_this<NearStep> {
+ public:
+  NearStep(std::shared_ptr<nearcache::NearCache> near, std::shared_ptr<Runtime> runtime,
+           NodeSender& nodes);
+
+  bool handle(ChainRequest& request, const ReplyTarget& target) override;
+  // Queued inside MULTI: a write of a matching key drops it now; nothing is refused.
+  std::string refusal_in_transaction(ChainRequest& request) override;
+
+ private:
+  struct Fill;
+  struct Mget;
+
+  const nearcache::NearSettings& settings();
+  bool get(ChainRequest& request, const ReplyTarget& target);
+  bool mget(ChainRequest& request, const ReplyTarget& target);
+  // Drops the matching keys a non-read-only command names; true when it held and resumed the
+  // request (see above).
+  bool write(ChainRequest& request, const ReplyTarget& target);
+  // The keys of `request` that match the patterns.
+  std::vector<std::string> matching_keys(ChainRequest& request);
+  // Reads `key` from its node (GET + PTTL), storing a bulk-string reply; `done` gets the GET
+  // reply as soon as it arrives.
+  void fill(std::string_view key, const ReplyTarget& target,
+            std::function<void(std::string_view)> done);
+  // PTTL of a fill's key; its reply stores the fill (when its read gave a bulk string).
+  void store_after_pttl(const std::shared_ptr<Fill>& fill, const ReplyTarget& target);
+  void read_misses(const std::shared_ptr<Mget>& m, std::uint32_t node,
+                   const std::vector<std::size_t>& indexes, std::span<const std::string_view> args);
+  void answer_mget(Mget& m);
+
+  std::shared_ptr<nearcache::NearCache> near_;
+  std::uint64_t generation_ = 0;
+  std::shared_ptr<const nearcache::NearSettings> settings_;
+  const resp::CommandInfo* flushall_ = nullptr;
+  const resp::CommandInfo* flushdb_ = nullptr;
+  std::string scratch_;
+  std::vector<std::uint32_t> key_indexes_;
+  std::string key_error_;
+};
+
+}  // namespace sidecache::cache

@@ -1,0 +1,56 @@
+// The `near_cache:` section: keys, ranges and the checks against the pool.
+#include <string>
+
+#include "config/config.hpp"
+#include "config/reader.hpp"
+
+namespace sidecache::config::detail {
+namespace {
+
+void read_patterns(NearCacheConfig& near, const Value& value) {
+  value.expect_sequence();
+  near.patterns.clear();
+  std::size_t index = 0;
+  for (const auto& item : value.node()) {
+    near.patterns.push_back(value.item(item, index++).non_empty());
+  }
+}
+
+constexpr Directive<NearCacheConfig> kNearCacheDirectives[] = {
+    {"enabled", read_boolean<&NearCacheConfig::enabled>,
+     "answer GET/MGET of matching keys from the process's memory; false"},
+    {"patterns", read_patterns, "globs of the keys the L1 serves: [\"user:*\", \"cfg:*\"]"},
+    {"max_memory", read_size<&NearCacheConfig::max_memory, 1ull << 20, 1ull << 40>,
+     "bytes the L1 may hold in all (keys, values, overhead); 64mb"},
+    {"max_ttl", read_duration<&NearCacheConfig::max_ttl, 1, 24 * 3600 * 1000>,
+     "no entry lives longer than this, nor past its Redis TTL; 10s"},
+    {"shards", read_integer<&NearCacheConfig::shards, 1, 1024>,
+     "independently locked parts of the L1 (a power of two); 16"},
+};
+
+}  // namespace
+
+void read_near_cache(Config& config, const Value& value) {
+  read_section(value, kNearCacheDirectives, config.near_cache);
+  const auto shards = config.near_cache.shards;
+  if ((shards & (shards - 1)) != 0) {
+    value.fail("shards (" + std::to_string(shards) + ") must be a power of two");
+  }
+  if (config.near_cache.enabled && config.near_cache.patterns.empty()) {
+    value.fail("enabled with no patterns: list the keys the L1 serves in near_cache.patterns");
+  }
+  // Each shard needs its fixed structures plus 4 KiB.
+  if (config.near_cache.max_memory / shards < 64 * 1024) {
+    value.fail("max_memory is too small for " + std::to_string(shards) +
+               " shards: at least 64kb per shard");
+  }
+}
+
+void validate_near_cache(const Config& config, const Locations& locations) {
+  if (config.near_cache.enabled && config.pool.type == PoolType::kCluster) {
+    locations.fail("near_cache.enabled",
+                   "the near cache is not supported on a cluster pool yet (pool.type: cluster)");
+  }
+}
+
+}  // namespace sidecache::config::detail

@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+"""The near cache (L1) end to end against a real redis-server: hits byte-identical to Redis in
+RESP2 and RESP3 (GET and MGET) and absent from Redis' commandstats; a write made directly to
+Redis seen through sidecache within the measured invalidation lag; a write through sidecache
+seen by the next read at once; the fill race forced deterministically (the GET's reply held back
+by a throttled relay while a direct write's invalidation overtakes it on the tracking
+connection): the old value is not stored; the tracking connection killed: the node's entries
+dropped, no stale read after; a bounded coherence torture run (readers through sidecache,
+writers directly to Redis); config errors with file:line:col. Every wait is bounded.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+PATTERNS = '["user:*", "cfg:*", "race:*", "t:*"]'
+WAIT_S = 10
+TORTURE_S = float(os.environ.get("NEAR_CACHE_TORTURE_S", "10"))
+# A read may return an older value only when it started within this long of the newer
+# value's acknowledgement (the invalidation's trip through Redis, the tracking connection and
+# sidecache, plus this test's own scheduling on 2 shared cores).
+STALENESS_BOUND_S = 0.25
+
+
+def near_yaml(http_port, extra=""):
+    return ("http:\n  listen: 127.0.0.1:%d\nnear_cache:\n  enabled: true\n  patterns: %s\n"
+            "  max_memory: 64mb\n  max_ttl: 30s\n  shards: 4\n%s" % (http_port, PATTERNS, extra))
+
+
+def commandstat(redis_client, name):
+    info = redis_client.info("commandstats")
+    return info.get("cmdstat_%s" % name, {}).get("calls", 0)
+
+
+def tracking_ids(redis_client):
+    return [c["id"] for c in redis_client.client_list() if c.get("name") == "sidecache-l1-tracking"]
+
+
+class NearCacheTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="sidecache-near-")
+        cls.redis = harness.RedisServer(cls.tmp.name)
+        cls.direct = cls.redis.client()
+        cls.http_port = harness.free_port()
+        cls.sc = harness.Sidecache(cls.tmp.name, [("r1", cls.redis.port, 1)], workers=2,
+                                   top_extra=near_yaml(cls.http_port))
+        harness.wait_until(lambda: len(tracking_ids(cls.direct)) == 1, timeout=WAIT_S,
+                           what="tracking connection")
+        harness.wait_until(lambda: cls.metric("sidecache_l1_tracking_connected") == 1,
+                           timeout=WAIT_S, what="tracking connected")
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.sc.problems()
+        cls.sc.stop()
+        cls.redis.stop()
+        cls.tmp.cleanup()
+        assert problems is None, problems
+
+    @classmethod
+    def metric(cls, name, **labels):
+        return harness.metric(cls.http_port, name, **labels)
+
+    def raw(self, protocol):
+        conn = self.sc.raw()
+        self.addCleanup(conn.close)
+        if protocol == 3:
+            conn.command("HELLO", "3")
+        return conn
+
+    def direct_raw(self, protocol):
+        conn = harness.RespConnection(self.redis.port)
+        self.addCleanup(conn.close)
+        if protocol == 3:
+            conn.command("HELLO", "3")
+        return conn
+
+    def test_hits_are_byte_identical_and_local(self):
+        values = {"user:bytes": b"v\x00\r\n\xff" * 50, "user:empty": b"", "cfg:n": b"12345"}
+        for k, v in values.items():
+            self.direct.set(k, v)
+        self.direct.set("other:plain", "p")
+        self.direct.rpush("user:list", "x")
+        mget = ["user:bytes", "user:missing", "other:plain", "user:list", "cfg:n", "user:empty"]
+        inserts = self.metric("sidecache_l1_inserts_total")
+        fill = self.raw(2)
+        for k in values:
+            fill.command_raw("GET", k)
+        # Stored once each PTTL reply (which follows the GET's) is in.
+        harness.wait_until(lambda: self.metric("sidecache_l1_inserts_total") >= inserts + 3,
+                           timeout=WAIT_S, what="fills stored")
+        self.direct.config_resetstat()
+        hits_before = self.metric("sidecache_l1_hits_total")
+        for protocol in (2, 3):
+            conn = self.raw(protocol)
+            got = {k: [conn.command_raw("GET", k) for _ in range(5)] for k in values}
+            got_mget = [conn.command_raw("MGET", *mget) for _ in range(2)]
+            got_wrongtype = conn.command_raw("GET", "user:list")
+            got_nil = conn.command_raw("GET", "user:missing")
+            gets_seen = commandstat(self.direct, "get")
+            mgets_seen = commandstat(self.direct, "mget")
+            ref = self.direct_raw(protocol)
+            for k in values:
+                want = ref.command_raw("GET", k)
+                self.assertEqual(got[k], [want] * 5, (protocol, k))
+            self.assertEqual(got_mget, [ref.command_raw("MGET", *mget)] * 2, protocol)
+            self.assertEqual(got_wrongtype, ref.command_raw("GET", "user:list"), protocol)
+            self.assertEqual(got_nil, ref.command_raw("GET", "user:missing"), protocol)
+            # No read of a cached key reached Redis: the two single misses as GETs, each MGET's
+            # three misses (user:missing, other:plain, user:list) as one MGET.
+            self.assertEqual(gets_seen, 2, protocol)
+            self.assertEqual(mgets_seen, 2, protocol)
+            self.direct.config_resetstat()
+        hits = self.metric("sidecache_l1_hits_total") - hits_before
+        self.assertGreaterEqual(hits, 2 * (3 * 5 + 2 * 3))
+
+    def test_direct_write_seen_within_lag(self):
+        conn = self.raw(2)
+        lags = []
+        for i in range(5):
+            self.direct.set("user:lag:%d" % i, "v0")
+            conn.command("GET", "user:lag:%d" % i)
+        hits = self.metric("sidecache_l1_hits_total")
+        for i in range(1, 101):
+            key = "user:lag:%d" % (i % 5)
+            value = b"v%d" % i
+            # The key is cached (read below in the previous round for this key): the direct
+            # write must reach sidecache as an invalidation push.
+            self.direct.set(key, value)
+            start = time.monotonic()
+            deadline = start + WAIT_S
+            while conn.command("GET", key) != value:
+                self.assertLess(time.monotonic(), deadline, "direct write never seen")
+            lags.append(time.monotonic() - start)
+            self.assertEqual(conn.command("GET", key), value)
+        lags.sort()
+        print("\ninvalidation lag (direct SET acknowledged -> a read through sidecache sees it), "
+              "100 runs: median %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms" %
+              (statistics.median(lags) * 1e3, lags[89] * 1e3, lags[98] * 1e3, lags[-1] * 1e3),
+              file=sys.stderr)
+        self.assertLess(lags[-1], 2.0)  # a loose bound for a loaded machine; the figures above
+        self.assertGreater(self.metric("sidecache_l1_hits_total") - hits, 0)
+        self.assertGreater(self.metric("sidecache_l1_invalidations_total", reason="tracking"), 0)
+
+    def test_write_through_sidecache_seen_at_once(self):
+        conn = self.raw(2)
+        enc = harness.RespConnection.encode
+        for i in range(200):
+            key = "user:wt:%d" % (i % 7)
+            conn.send_raw(enc("GET", key) + enc("SET", key, "v%d" % i) + enc("GET", key) +
+                          enc("GET", key))
+            conn.read_reply()
+            self.assertEqual(conn.read_reply(), "OK")
+            self.assertEqual(conn.read_reply(), b"v%d" % i)
+            self.assertEqual(conn.read_reply(), b"v%d" % i)
+        # Other writes: DEL, EXPIRE-driven delete, MSET, EVAL with a declared key.
+        conn.command("SET", "user:w", "a")
+        conn.command("GET", "user:w")
+        conn.command("MSET", "user:w", "b", "other:x", "1")
+        self.assertEqual(conn.command("GET", "user:w"), b"b")
+        conn.command("EVAL", "return redis.call('SET', KEYS[1], 'c')", "1", "user:w")
+        self.assertEqual(conn.command("GET", "user:w"), b"c")
+        conn.command("DEL", "user:w")
+        self.assertIsNone(conn.command("GET", "user:w"))
+
+    def test_fill_race_does_not_store_the_old_value(self):
+        # A second sidecache whose node connections go through a relay that throttles each link
+        # to 100 kB/s towards sidecache: the 300 kB reply of a GET takes ~3 s, while the tiny
+        # invalidation push on the tracking link passes at once.
+        proxy = harness.FaultProxy(self.tmp.name, self.redis.port)
+        self.addCleanup(proxy.stop)
+        http_port = harness.free_port()
+        sc = harness.Sidecache(self.tmp.name, [("r1", proxy.port, 1)], workers=1,
+                               pool_extra="  request_timeout: 20s\n",
+                               top_extra=near_yaml(http_port))
+        self.addCleanup(sc.stop)
+        harness.wait_until(lambda: harness.metric(http_port, "sidecache_l1_tracking_connected")
+                           == 1, timeout=WAIT_S, what="tracking connected via relay")
+        old = b"A" * 300000
+        self.direct.set("race:k", old)
+        conn = sc.raw(timeout=30)
+        self.addCleanup(conn.close)
+        gets = commandstat(self.direct, "get")
+        proxy.bandwidth(100000, "down")
+        conn.send_raw(harness.RespConnection.encode("GET", "race:k"))
+        # The GET ran on Redis (its reply is now crawling through the relay) ...
+        harness.wait_until(lambda: commandstat(self.direct, "get") > gets, timeout=WAIT_S,
+                           what="GET executed")
+        # ... then a direct write: its invalidation reaches sidecache before the GET's reply.
+        self.direct.set("race:k", "B")
+        self.assertEqual(conn.read_reply(), old)
+        harness.wait_until(
+            lambda: harness.metric(http_port, "sidecache_l1_fill_race_drops_total") >= 1,
+            timeout=WAIT_S, what="fill-race drop counted")
+        proxy.bandwidth(0, "down")
+        self.assertEqual(conn.command("GET", "race:k"), b"B")
+        # Control: without a race the same size is stored (the next GET does not reach Redis).
+        self.direct.set("race:k", old)
+        harness.wait_until(lambda: conn.command("GET", "race:k") == old, timeout=WAIT_S,
+                           what="new value read")
+        harness.wait_until(lambda: harness.metric(http_port, "sidecache_l1_entries") >= 1,
+                           timeout=WAIT_S, what="stored")
+        gets = commandstat(self.direct, "get")
+        self.assertEqual(conn.command("GET", "race:k"), old)
+        self.assertEqual(commandstat(self.direct, "get"), gets)
+        self.assertIsNone(sc.problems())
+
+    def test_info_section(self):
+        conn = self.raw(2)
+        self.direct.set("cfg:info", "x")
+        conn.command("GET", "cfg:info")
+        conn.command("GET", "cfg:info")
+        text = conn.command("INFO", "nearcache").decode()
+        self.assertTrue(text.startswith("# NearCache\r\n"), text)
+        fields = dict(line.split(":", 1) for line in text.split("\r\n")[1:] if line)
+        self.assertGreaterEqual(int(fields["l1_hits"]), 1)
+        self.assertGreaterEqual(int(fields["l1_entries"]), 1)
+        self.assertEqual(fields["l1_tracking_nodes_up"], "1")
+        self.assertEqual(fields["l1_max_memory"], str(64 << 20))
+
+    def test_tracking_connection_killed(self):
+        conn = self.raw(2)
+        for i in range(20):
+            self.direct.set("cfg:kill:%d" % i, "old")
+            conn.command("GET", "cfg:kill:%d" % i)
+        gets = commandstat(self.direct, "get")
+        self.assertEqual(conn.command("GET", "cfg:kill:0"), b"old")
+        self.assertEqual(commandstat(self.direct, "get"), gets)  # cached
+        lost = self.metric("sidecache_l1_invalidations_total", reason="node_lost")
+        for _ in range(3):
+            (ident,) = tracking_ids(self.direct)
+            self.direct.client_kill_filter(_id=ident)
+            harness.wait_until(lambda: self.metric("sidecache_l1_invalidations_total",
+                                                   reason="node_lost") > lost,
+                               timeout=WAIT_S, what="node's entries dropped")
+            lost = self.metric("sidecache_l1_invalidations_total", reason="node_lost")
+            for i in range(20):
+                self.direct.set("cfg:kill:%d" % i, "new")
+            for i in range(20):
+                self.assertEqual(conn.command("GET", "cfg:kill:%d" % i), b"new")
+            harness.wait_until(lambda: len(tracking_ids(self.direct)) == 1 and
+                               self.metric("sidecache_l1_tracking_connected") == 1,
+                               timeout=WAIT_S, what="tracking reconnected")
+            for i in range(20):
+                self.direct.set("cfg:kill:%d" % i, "old")
+            for i in range(20):
+                self.assertEqual(conn.command("GET", "cfg:kill:%d" % i), b"old")
+
+    def test_coherence_torture(self):
+        keys = ["t:%d" % i for i in range(8)]
+        history = {k: [(0, 0.0)] for k in keys}  # (value, ack time), appended in order
+        lock = threading.Lock()
+        for k in keys:
+            self.direct.set(k, 0)
+        stop = time.monotonic() + TORTURE_S
+        reads, violations, worst = [0], [], [0.0]
+        errors = []
+
+        def writer(my_keys):
+            try:
+                client = self.redis.client()
+                n = 0
+                while time.monotonic() < stop:
+                    n += 1
+                    for k in my_keys:
+                        client.set(k, n)
+                        now = time.monotonic()
+                        with lock:
+                            history[k].append((n, now))
+                    time.sleep(0.001)
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+        def reader():
+            try:
+                client = self.sc.client()
+                while time.monotonic() < stop:
+                    for k in keys:
+                        with lock:
+                            acked = history[k][-1][0]
+                        start = time.monotonic()
+                        value = int(client.get(k))
+                        reads[0] += 1
+                        if value >= acked:
+                            continue
+                        # Stale: how long before the read began was a newer value acknowledged?
+                        with lock:
+                            newer = next(t for v, t in history[k] if v > value)
+                        staleness = start - newer
+                        worst[0] = max(worst[0], staleness)
+                        if staleness > STALENESS_BOUND_S:
+                            violations.append((k, value, acked, staleness))
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=writer, args=(keys[i::2],)) for i in range(2)]
+        threads += [threading.Thread(target=reader) for _ in range(4)]
+        hits = self.metric("sidecache_l1_hits_total")
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TORTURE_S + 30)
+        hits = self.metric("sidecache_l1_hits_total") - hits
+        writes = sum(len(h) - 1 for h in history.values())
+        print("\ntorture %.0f s: %d reads through sidecache (%d L1 hits), %d direct writes, "
+              "worst staleness %.3f ms, violations beyond %.0f ms: %d" %
+              (TORTURE_S, reads[0], hits, writes, worst[0] * 1e3, STALENESS_BOUND_S * 1e3,
+               len(violations)), file=sys.stderr)
+        self.assertEqual(errors, [])
+        self.assertEqual(violations, [])
+        self.assertGreater(hits, 0)
+
+
+class NearCacheReloadTest(unittest.TestCase):
+    def test_reload_applies_patterns_and_empties(self):
+        import signal
+        with tempfile.TemporaryDirectory(prefix="sidecache-near-reload-") as tmp:
+            redis = harness.RedisServer(tmp)
+            try:
+                direct = redis.client()
+                http_port = harness.free_port()
+                sc = harness.Sidecache(tmp, [("r1", redis.port, 1)], workers=1,
+                                       top_extra=near_yaml(http_port))
+                try:
+                    def connected():
+                        return harness.metric(http_port, "sidecache_l1_tracking_connected") == 1
+                    harness.wait_until(connected, timeout=WAIT_S, what="tracking connected")
+                    direct.set("user:r", "u")
+                    direct.set("item:r", "i")
+                    conn = sc.raw()
+                    conn.command("GET", "user:r")
+                    conn.command("GET", "item:r")
+                    harness.wait_until(
+                        lambda: harness.metric(http_port, "sidecache_l1_entries") == 1,
+                        timeout=WAIT_S, what="user:r stored")
+                    with open(sc.config_path) as f:
+                        text = f.read()
+                    with open(sc.config_path, "w") as f:
+                        f.write(text.replace(PATTERNS, '["item:*"]'))
+                    reloads = harness.metric(http_port, "sidecache_config_reloads_total",
+                                             result="ok")
+                    sc.process.signal(signal.SIGHUP)
+                    harness.wait_until(
+                        lambda: harness.metric(http_port, "sidecache_config_reloads_total",
+                                               result="ok") > reloads,
+                        timeout=WAIT_S, what="reload applied")
+                    harness.wait_until(connected, timeout=WAIT_S, what="tracking re-registered")
+                    self.assertEqual(harness.metric(http_port, "sidecache_l1_entries"), 0)
+                    conn.command("GET", "user:r")
+                    conn.command("GET", "item:r")
+                    harness.wait_until(
+                        lambda: harness.metric(http_port, "sidecache_l1_entries") == 1,
+                        timeout=WAIT_S, what="item:r stored")
+                    gets = commandstat(direct, "get")
+                    self.assertEqual(conn.command("GET", "item:r"), b"i")
+                    self.assertEqual(conn.command("GET", "user:r"), b"u")
+                    self.assertEqual(commandstat(direct, "get"), gets + 1)  # user:r only
+                    direct.set("item:r", "i2")  # the new prefix is tracked
+                    harness.wait_until(lambda: conn.command("GET", "item:r") == b"i2",
+                                       timeout=WAIT_S, what="invalidated under the new prefix")
+                    conn.close()
+                finally:
+                    problems = sc.problems()
+                    sc.stop()
+                    self.assertIsNone(problems)
+            finally:
+                redis.stop()
+
+
+class NearCacheConfigTest(unittest.TestCase):
+    def check(self, text):
+        fd, path = tempfile.mkstemp(suffix=".yaml", prefix="sidecache-near-")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, path)
+        p = subprocess.run([harness.BIN, "--check-config", path], capture_output=True,
+                           text=True, timeout=30)
+        return path, p.returncode, p.stderr
+
+    POOL = "listen: 127.0.0.1:6390\npool:\n  nodes:\n    - {name: a, address: 127.0.0.1:7001}\n"
+
+    def test_errors(self):
+        path, code, err = self.check(self.POOL + "near_cache:\n  enabled: true\n")
+        self.assertNotEqual(code, 0)
+        self.assertIn("%s:6:3: near_cache: enabled with no patterns" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  patterns: [a]\n  shards: 3\n")
+        self.assertIn("%s:6:3: near_cache: shards (3) must be a power of two" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  max_ttl: 0s\n")
+        self.assertNotEqual(code, 0)
+        self.assertIn("%s:6:12: near_cache.max_ttl" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  patterns: a\n")
+        self.assertIn("%s:6:13: near_cache.patterns" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  max_mem: 1mb\n")
+        self.assertIn("%s:6:3: unknown key 'near_cache.max_mem'" % path, err)
+        path, code, err = self.check(
+            "listen: 127.0.0.1:6390\npool:\n  type: cluster\n  nodes: [127.0.0.1:7001]\n"
+            "near_cache:\n  enabled: true\n  patterns: [\"a*\"]\n")
+        self.assertNotEqual(code, 0)
+        self.assertIn("%s:6:12: near_cache.enabled: the near cache is not supported on a "
+                      "cluster pool" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  enabled: true\n  patterns: "
+                                     "[\"user:*\"]\n  max_memory: 1mb\n  max_ttl: 2s\n")
+        self.assertEqual(code, 0, err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

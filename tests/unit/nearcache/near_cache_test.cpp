@@ -1,0 +1,66 @@
+// What the request path and the tracking connections share: BCAST prefixes from globs, pattern
+// matching, and the node state's effect on entries and fills.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+#include "nearcache/near_cache.hpp"
+
+namespace sidecache::nearcache {
+
+TEST_CASE("near cache: literal prefixes and BCAST prefixes", "[near]") {
+  CHECK(literal_prefix("user:*") == "user:");
+  CHECK(literal_prefix("user:?x") == "user:");
+  CHECK(literal_prefix("a[bc]*") == "a");
+  CHECK(literal_prefix("a\\*b") == "a");
+  CHECK(literal_prefix("exact") == "exact");
+  CHECK(literal_prefix("*") == "");
+  using V = std::vector<std::string>;
+  CHECK(tracking_prefixes({"user:*", "cfg:*"}) == V{"cfg:", "user:"});
+  // Overlapping prefixes are refused by Redis: the shorter covers the longer.
+  CHECK(tracking_prefixes({"user:*", "user:1*", "us*"}) == V{"us"});
+  CHECK(tracking_prefixes({"user:*", "user:*"}) == V{"user:"});
+  CHECK(tracking_prefixes({"user:*", "*:x"}) == V{""});
+}
+
+TEST_CASE("near cache: settings match and reload clears", "[near]") {
+  StoreOptions options;
+  options.max_memory = 1 << 20;
+  options.shards = 1;
+  NearCache near(options, NearSettings{{"user:*", "cfg"}, std::chrono::milliseconds(1000)});
+  CHECK(near.settings()->matches("user:1"));
+  CHECK(near.settings()->matches("cfg"));
+  CHECK_FALSE(near.settings()->matches("cfg:1"));
+  const auto now = Clock::now();
+  near.set_node_up(0, true);
+  CHECK(near.store().put("user:1", "$1\r\nv\r\n", now + std::chrono::seconds(1), 0, now));
+  const auto g = near.generation();
+  near.set_settings(NearSettings{{"cfg:*"}, std::chrono::milliseconds(500)});
+  CHECK(near.generation() != g);
+  CHECK(near.store().stats().entries == 0);
+  CHECK(near.settings()->matches("cfg:1"));
+}
+
+TEST_CASE("near cache: a node going down drops its entries and fails fills in flight", "[near]") {
+  StoreOptions options;
+  options.max_memory = 1 << 20;
+  options.shards = 1;
+  NearCache near(options, NearSettings{{"*"}, std::chrono::milliseconds(1000)});
+  const auto now = Clock::now();
+  const auto later = now + std::chrono::seconds(1);
+  near.set_node_up(0, true);
+  near.set_node_up(1, true);
+  CHECK(near.nodes_up() == 2);
+  near.store().put("a", "$1\r\nv\r\n", later, 0, now);
+  near.store().put("b", "$1\r\nv\r\n", later, 1, now);
+  const auto token = near.store().begin_fill("c");
+  near.set_node_up(0, false);
+  CHECK_FALSE(near.node_up(0));
+  CHECK(near.store().stats().entries == 1);
+  CHECK_FALSE(near.store().finish_fill(token, "c", "$1\r\nv\r\n", later, 1, now));
+  near.set_all_down(InvalidationReason::kFlush);
+  CHECK(near.nodes_up() == 0);
+  CHECK(near.store().stats().entries == 0);
+}
+
+}  // namespace sidecache::nearcache
