@@ -87,8 +87,8 @@ class Worker final : public SessionRegistry {
   std::unique_ptr<tcp::acceptor> tls_acceptor_;  // listen_tls, when configured at start
   std::shared_ptr<asio::ssl::context> tls_context_;
   std::unordered_set<Session*> sessions_;
-  std::unique_ptr<asio::steady_timer> output_timer_;   // destroyed before io_
-  std::unique_ptr<hotkeys::Tracker> hotkeys_;          // null: hotkeys.enabled is false
+  std::unique_ptr<asio::steady_timer> output_timer_;  // destroyed before io_
+  std::unique_ptr<hotkeys::Tracker> hotkeys_;         // null: hotkeys.enabled is false
   hotkeys::HotSet hot_;  // the hottest keys, for refresh_top (rebuilt each tick)
   std::unique_ptr<asio::steady_timer> hotkeys_timer_;  // destroyed before io_
   // Write modes (write-through, write-behind): null unless the configuration has them.
