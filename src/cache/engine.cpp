@@ -16,18 +16,21 @@ namespace sidecache::cache {
 // wait, for Redis or for the loads:
 //
 //   kReading   every key's read is in flight, one round trip: the command (GET for MGET) and
-//              PTTL, pipelined. For a string policy with lease_in_read the GET is
-//              SET key <lease marker> NX GET PX lease_ttl: a hit reads the value and writes
-//              nothing; an absent key is a miss whose lease this read took. The negative marker
-//              and another loader's lease are read in the key itself. Hits, stale-while-
-//              revalidate answers, negative hits and errors finish their slots here; the other
-//              keys become misses and join their flight (in this process).
+//              PTTL, pipelined. When the read asks for the lease (lease_in_read; with `auto`,
+//              unless the key recently hit on this worker, RecentHits):
+//              - a string policy's GET is SET key <lease marker> NX GET PX lease_ttl: a hit
+//                reads the value and writes nothing; an absent key is a miss whose lease this
+//                read took. The negative marker and another loader's lease are read in the key;
+//              - policies with their markers beside the key (hash policies, those a store hook
+//                takes) pipeline EXISTS of the negative marker and SET <lease key> NX PX with
+//                the read; a hit releases the lease it took.
+//              Hits, stale-while-revalidate answers, negative hits and errors finish their
+//              slots here; the other keys become misses and join their flight (this process).
 //   kProbing   only when a miss still needs its negative marker or lease asked for, one more
-//              round trip: a lease without lease_in_read (SET key <lease marker> NX PX), hash
-//              policies and the policies a store hook takes (their markers are beside the
-//              key), a value expired past stale_while_revalidate (the lease goes beside the
-//              key, which keeps the value for stale-if-error), and reads whose lease attempt
-//              Redis refused.
+//              round trip: reads that did not ask (a key expected to hit that missed,
+//              lease_in_read: false), a value expired past stale_while_revalidate (the lease
+//              goes beside the key, which keeps the value for stale-if-error), and reads whose
+//              lease attempt Redis refused.
 //   kLoading   the keys whose lease we hold (or, without a lease, whose flight we lead) are
 //              loaded (one database call per policy); the others wait for their flight or for
 //              another loader's lease.
@@ -36,6 +39,12 @@ struct Engine::Read {
   enum class State { kReading, kProbing, kLoading, kAnswered };
   // The lease of one miss.
   enum class Lease { kNone, kWon, kHeld, kFailed };
+  // The reply to SET <lease> NX PX.
+  static Lease lease_of(std::string_view reply) {
+    return reply.starts_with("+OK") ? Lease::kWon
+           : is_null_reply(reply)   ? Lease::kHeld
+                                    : Lease::kFailed;
+  }
   struct Slot {
     std::string key;
     std::size_t index = 0;  // policy index in snap
@@ -47,6 +56,8 @@ struct Engine::Read {
     // The read: the pipelined command (or the lease attempt) + PTTL.
     bool lease_read = false;  // the read is SET key <lease marker> NX GET
     bool read_again = false;  // Redis refused the lease attempt: read with the command
+    // Markers beside the key: the read also asked for the negative marker and the lease.
+    bool asked_beside = false;
     std::string cmd_reply;
     std::int64_t pttl = -2;
     int pending = 0;
@@ -144,7 +155,9 @@ void Engine::read_key(const ReadPtr& r, std::size_t i) {
     return;
   }
   const auto& config = r->snap->policy(s.index).config;
-  s.lease_read = s.in_key && config.lease && config.lease_in_read && set_nx_get_ && !s.read_again;
+  const bool ask = asks_in_read(config, s.key);
+  s.lease_read = ask && s.in_key && config.lease && set_nx_get_ && !s.read_again;
+  s.asked_beside = ask && !s.in_key && (config.lease || config.negative_ttl.count() > 0);
   std::string cmd;
   if (s.lease_read) {
     s.token = token();
@@ -154,6 +167,7 @@ void Engine::read_key(const ReadPtr& r, std::size_t i) {
   }
   s.pending = 2;
   auto self = shared_from_this();
+  if (s.asked_beside) ask_beside(r, i);
   // The client's RESP version: a hit's reply bytes go to the client unchanged.
   const int protocol = r->target.protocol;
   redis(
@@ -172,6 +186,53 @@ void Engine::read_key(const ReadPtr& r, std::size_t i) {
         if (--slot.pending == 0) self->on_read(r, i);
       },
       protocol);
+}
+
+bool Engine::guesses(const config::CachePolicy& config, bool in_key) {
+  return config.lease_in_read == config::LeaseInRead::kAuto &&
+         (config.lease || (!in_key && config.negative_ttl.count() > 0));
+}
+
+bool Engine::asks_in_read(const config::CachePolicy& config, std::string_view key) {
+  switch (config.lease_in_read) {
+    case config::LeaseInRead::kNever:
+      return false;
+    case config::LeaseInRead::kAlways:
+      return true;
+    case config::LeaseInRead::kAuto:
+      break;
+  }
+  return !recent_.expects_hit(key, RecentHits::Clock::now());
+}
+
+// kReading, markers beside the key: the negative marker and the lease asked for with the read
+// (the same answers kProbing would get, one round trip earlier).
+void Engine::ask_beside(const ReadPtr& r, std::size_t i) {
+  auto& s = r->slots[i];
+  const auto& config = r->snap->policy(s.index).config;
+  auto self = shared_from_this();
+  if (config.negative_ttl.count() > 0) {
+    ++s.pending;
+    const std::string neg = negative_key(s.key);
+    redis(neg, command({"EXISTS", neg}), true, r->target.lane,
+          [self, r, i](std::string_view reply) {
+            auto& slot = r->slots[i];
+            slot.negative = resp::integer_reply(reply).value_or(0) > 0;
+            if (--slot.pending == 0) self->on_read(r, i);
+          });
+  }
+  if (config.lease) {
+    ++s.pending;
+    s.token = token();
+    const std::string lk = lease_key(s.key);
+    const auto ttl = std::to_string(config.lease_ttl.count());
+    redis(lk, command({"SET", lk, s.token, "NX", "PX", ttl}), false, 0,
+          [self, r, i](std::string_view reply) {
+            auto& slot = r->slots[i];
+            slot.lease = Read::lease_of(reply);
+            if (--slot.pending == 0) self->on_read(r, i);
+          });
+  }
 }
 
 // kReading: Redis refused the lease attempt (before 7.0 a syntax error; -OOM, -READONLY,
@@ -212,6 +273,7 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
       marker == Marker::kLease || pttl == -2 || (!p.is_hash() && is_null_reply(reply));
   const std::int64_t remaining =
       pttl < 0 ? std::numeric_limits<std::int64_t>::max() : pttl - p.grace.count();
+  const bool guessing = guesses(p.config, s.in_key);
   if (resp::is_error_reply(reply)) {  // WRONGTYPE, node down, ...: as Redis (MGET: nil)
     s.reply =
         r->op == ReadOp::kMget ? std::string(null_reply(r->target.protocol)) : std::string(reply);
@@ -221,6 +283,7 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
     s.reply = std::string(null_reply(r->target.protocol));
     finish_slot(r, i);
   } else if (absent) {
+    if (guessing) recent_.forget(s.key);
     s.miss = true;
     s.absent = true;
     ++r->misses;
@@ -231,6 +294,7 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
     }
   } else if (remaining > 0) {
     st.hits.add();
+    if (guessing) recent_.hit(s.key, RecentHits::Clock::now(), pttl < 0 ? -1 : remaining);
     s.reply = std::string(reply);
     finish_slot(r, i);
     const double beta = p.config.xfetch_beta;
@@ -257,6 +321,11 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
     s.has_stale = true;
     s.stale_for_ms = -remaining;
   }
+  if (s.asked_beside && !s.miss && s.lease == Read::Lease::kWon) {
+    // Not a miss after all (a hit, a stale answer, an error): the lease goes back.
+    release_lease(KeyLoad{s.key, s.id, s.token, false});
+    s.lease = Read::Lease::kNone;
+  }
   s.cmd_reply.clear();
   if (--r->reading == 0 && r->misses > 0) start_misses(r);
 }
@@ -282,7 +351,9 @@ void Engine::start_misses(const ReadPtr& r) {
     const auto& s = r->slots[i];
     if (!s.miss) continue;
     const auto& config = r->snap->policy(s.index).config;
-    if (!s.in_key && s.absent && config.negative_ttl.count() > 0) markers.push_back(i);
+    if (!s.in_key && s.absent && config.negative_ttl.count() > 0 && !s.asked_beside) {
+      markers.push_back(i);
+    }
     if (s.leader && config.lease && s.lease == Read::Lease::kNone) leases.push_back(i);
   }
   if (leases.empty() && markers.empty()) return on_probed(r);
@@ -312,10 +383,7 @@ void Engine::probe(const ReadPtr& r, const std::vector<std::size_t>& leases) {
     const auto ttl = std::to_string(r->snap->policy(s.index).config.lease_ttl.count());
     redis(lk, command({"SET", lk, in_key ? lease_marker(s.token) : s.token, "NX", "PX", ttl}),
           false, 0, [self, r, i](std::string_view reply) {
-            auto& slot = r->slots[i];
-            slot.lease = reply.starts_with("+OK") ? Read::Lease::kWon
-                         : is_null_reply(reply)   ? Read::Lease::kHeld
-                                                  : Read::Lease::kFailed;
+            r->slots[i].lease = Read::lease_of(reply);
             if (--r->probing == 0) self->on_probed(r);
           });
   }
@@ -338,8 +406,8 @@ void Engine::on_probed(const ReadPtr& r) {
     KeyLoad k{s.key, s.id, won ? s.token : std::string{}, true, won && s.in_key && s.absent};
     if (s.negative) {
       st.negative_hits.add();
+      release_lease(k);  // a lease the read took beside the key
       if (s.leader) {
-        release_lease(k);
         auto absent = std::make_shared<LoadResult>();
         absent->kind = LoadResult::Kind::kAbsent;
         shared_->flights().finish(s.key, absent);

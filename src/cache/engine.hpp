@@ -12,12 +12,14 @@
 // Markers. String policies (GET/MGET) that no store hook takes keep them in the key itself, so
 // that one round trip reads the value, the negative marker and tries the lease: an absent row
 // is the key holding kNegativeMarker with PX negative_ttl; a miss's lease is the key holding
-// lease_marker(token) with PX lease_ttl, taken by the read itself with lease_in_read
+// lease_marker(token) with PX lease_ttl, taken by the read itself when it asks
 // (SET key <lease marker> NX GET PX lease_ttl, pipelined with PTTL), else right after it
-// (SET key <lease marker> NX PX lease_ttl: hits stay GET + PTTL). Hash policies and the
-// policies a store hook takes keep them beside the key: "sidecache:neg:<key>" and
-// "sidecache:lease:<key>" (a miss then costs a second round trip). Refreshes and warming take
-// their lease beside the key for every policy (the key holds the value being refreshed).
+// (SET key <lease marker> NX PX lease_ttl). Hash policies and the policies a store hook takes
+// keep them beside the key: "sidecache:neg:<key>" and "sidecache:lease:<key>", asked for with
+// EXISTS and SET NX PX pipelined with the read when it asks, else right after it. A read asks
+// per lease_in_read: always, never, or (auto) unless the key is known to hit (RecentHits).
+// Refreshes and warming take their lease beside the key for every policy (the key holds the
+// value being refreshed).
 #pragma once
 
 #include <chrono>
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "cache/policy_chain.hpp"
+#include "cache/recent_hits.hpp"
 #include "cache/shared.hpp"
 #include "hotkeys/hot_set.hpp"
 #include "sidecache/node_sender.hpp"
@@ -85,6 +88,11 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   void read_key(const ReadPtr& r, std::size_t i);
   void on_read(const ReadPtr& r, std::size_t i);
   void read_again(const ReadPtr& r, std::size_t i);
+  // Whether a read of `key` asks for its lease (and markers beside it) in the same round trip.
+  bool asks_in_read(const config::CachePolicy& config, std::string_view key);
+  // Whether lease_in_read: auto guesses for a policy (there is something to ask for).
+  static bool guesses(const config::CachePolicy& config, bool in_key);
+  void ask_beside(const ReadPtr& r, std::size_t i);
   void start_misses(const ReadPtr& r);
   void probe(const ReadPtr& r, const std::vector<std::size_t>& leases);
   void on_probed(const ReadPtr& r);
@@ -129,6 +137,7 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   std::string token();
   double uniform();
 
+  RecentHits recent_;  // lease_in_read: auto
   const hotkeys::HotSet* hot_ = nullptr;
   double hot_ahead_ = 0;
 

@@ -164,6 +164,14 @@ void read_write_mode(CachePolicy& policy, const Value& value) {
                                       : WriteMode::kNone;
 }
 
+void read_lease_in_read(CachePolicy& policy, const Value& value) {
+  static constexpr std::string_view kChoices[] = {"auto", "true", "false"};
+  const auto name = value.one_of(kChoices);
+  policy.lease_in_read = name == "true"    ? LeaseInRead::kAlways
+                         : name == "false" ? LeaseInRead::kNever
+                                           : LeaseInRead::kAuto;
+}
+
 void read_on_full(WriteBehindConfig& behind, const Value& value) {
   static constexpr std::string_view kChoices[] = {"error", "slow"};
   behind.on_full = value.one_of(kChoices) == "slow" ? OnFull::kSlow : OnFull::kError;
@@ -260,9 +268,9 @@ constexpr Directive<CachePolicy> kPolicyDirectives[] = {
      "how long a lease holds"},
     {"lease_wait", read_duration<&CachePolicy::lease_wait, 0, kMaxTimeoutMs>,
      "how long others wait for the leaseholder's value before loading themselves"},
-    {"lease_in_read", read_boolean<&CachePolicy::lease_in_read>,
-     "GET/MGET policies: the read takes the lease (SET NX GET): a miss saves a round trip, "
-     "a hit costs Redis more"},
+    {"lease_in_read", read_lease_in_read,
+     "auto, true or false: the read also asks for the lease, so a miss saves a round trip "
+     "(auto: unless the key recently hit here; true: every read, each hit costs Redis more)"},
     {"xfetch_beta", read_beta, "early refresh eagerness (XFetch beta); 0 turns it off"},
     {"stale_while_revalidate", read_duration<&CachePolicy::stale_while_revalidate, 0, kMaxTtlMs>,
      "after expiry, answer the stale value this long while refreshing"},

@@ -307,6 +307,9 @@ struct WarmConfig {
   std::uint32_t batch_size = 100;  // ids per database call
 };
 
+// Whether a read-through read asks for its lease in the same round trip (CachePolicy).
+enum class LeaseInRead { kNever, kAuto, kAlways };
+
 // How writes (SET, HSET, INCR, DEL, ...) to a policy key reach the database (write/, see
 // docs/write-modes.md).
 enum class WriteMode {
@@ -364,9 +367,12 @@ struct CachePolicy {
   bool lease = false;                  // a Redis lease so one sidecache of many loads a key
   Millis lease_ttl{2000};
   Millis lease_wait{1000};  // how long others wait for the leaseholder's value
-  // GET/MGET policies with a lease: the read itself takes the lease (SET .. NX GET), so a miss
-  // costs one Redis round trip before the database instead of two; every hit costs Redis more.
-  bool lease_in_read = false;
+  // Policies with a lease (or a negative marker beside the key): whether the read itself asks
+  // for the lease (strings: SET .. NX GET; markers beside the key: EXISTS + SET NX pipelined
+  // with it), so a miss costs one Redis round trip before the database instead of two.
+  // kAuto: unless the key hit on this worker and its value should still be there
+  // (cache/recent_hits.hpp); kAlways: every read (each hit costs Redis more); kNever.
+  LeaseInRead lease_in_read = LeaseInRead::kAuto;
   double xfetch_beta = 1.0;  // early refresh (XFetch); 0 turns it off
   Millis stale_while_revalidate{0};
   Millis stale_if_error{0};

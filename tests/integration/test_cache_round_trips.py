@@ -1,11 +1,13 @@
 """What a read-through key costs in Redis commands, counted on a real redis-server (INFO
 commandstats) and seen in order (MONITOR). A string policy keeps its negative marker and lease in
-the key itself. With `lease_in_read` (product:*): a hit is the read and PTTL (the read is
+the key itself. With `lease_in_read: true` (product:*): a hit is the read and PTTL (the read is
 SET key <lease marker> NX GET, which writes nothing when the key exists); a miss is that same
 round trip, which took the lease, then the database and the store (an EVAL that sets the value
-only while the key holds our lease). Without it (item:*, the default): a hit is GET and PTTL, a
-miss adds one round trip for the lease (SET key <lease marker> NX PX). A negative hit is the
-read alone, no load, either way."""
+only while the key holds our lease). With `false` (item:*): a hit is GET and PTTL, a miss adds
+one round trip for the lease (SET key <lease marker> NX PX). With `auto` (good:*, row:*, the
+default): the lease read until the key is known to hit, then GET and PTTL; a hash policy's
+read pipelines its negative marker and lease (beside the key) with HGETALL. A negative hit is
+the read alone, no load, every way."""
 import os
 import sqlite3
 import sys
@@ -35,9 +37,31 @@ POLICIES = """    - name: products
       ttl_jitter: 0
       negative_ttl: 30s
       lease: true
+      lease_in_read: false
+      xfetch_beta: 0
+    - name: goods
+      match: "good:*"
+      table: products
+      key_column: id
+      value_column: name
+      ttl: 60s
+      ttl_jitter: 0
+      negative_ttl: 30s
+      lease: true
+      xfetch_beta: 0
+    - name: rows
+      match: "row:*"
+      table: products
+      key_column: id
+      columns: [name]
+      mapping: hash
+      ttl: 60s
+      ttl_jitter: 0
+      negative_ttl: 30s
+      lease: true
       xfetch_beta: 0
 """
-COUNTED = ("get", "pttl", "exists", "set", "eval", "evalsha", "del")
+COUNTED = ("get", "pttl", "exists", "set", "eval", "evalsha", "del", "hgetall")
 COUNTED_QUOTED = tuple('"%s"' % name for name in COUNTED)
 
 
@@ -123,6 +147,52 @@ class CacheRoundTripsTest(unittest.TestCase):
                                 self.holds("item:404", marker))
         self.assertEqual(negative, {"get": 1, "pttl": 1})
 
+    def sent_on(self, monitor, needles, until):
+        """Sidecache's commands naming one of `needles`, as MONITOR shows them in order, up to
+        and including the first whose name is `until`."""
+        order = []
+        while not order or order[-1] != until:
+            line = monitor.read_reply()
+            if " lua]" in line or not any(n in line for n in needles):
+                continue
+            command = line.split("] ", 1)[1] if "] " in line else ""
+            order.append(command.split(" ", 1)[0].strip('"').lower())
+        return order
+
+    def test_auto_takes_the_lease_in_the_read_until_the_key_is_known_to_hit(self):
+        miss = self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),
+                            self.holds("good:1", "lamp"))
+        self.assertEqual(miss, {"set": 1 + 1, "pttl": 1, "eval": 1, "get": 1})  # one round trip
+        first = self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),
+                             self.holds("good:1", "lamp"))
+        self.assertEqual(first, {"set": 1, "pttl": 1})  # the lease read, writing nothing
+        hit = self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),
+                           self.holds("good:1", "lamp"))
+        self.assertEqual(hit, {"get": 1, "pttl": 1})  # known to hit: the cheapest read
+        self.r.delete("good:1")  # behind sidecache's back: its guess is wrong once
+        again = self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),
+                             self.holds("good:1", "lamp"))
+        self.assertEqual(again, {"get": 1 + 1, "pttl": 1, "set": 1 + 1, "eval": 1})
+
+    def test_hash_policy_asks_for_its_markers_with_the_read(self):
+        monitor = harness.RespConnection(self.redis.port)
+        self.assertEqual(monitor.command("MONITOR"), "OK")
+        self.assertEqual(self.c.hgetall("row:1"), {"name": "lamp"})
+        order = self.sent_on(monitor, ("row:1",), "hgetall")
+        monitor.close()
+        # The negative marker and the lease (beside the key) go out with the read, not after.
+        self.assertEqual(order, ["exists", "set", "hgetall"])
+        harness.wait_until(lambda: not self.r.exists("sidecache:lease:row:1"), timeout=5,
+                           what="the lease released after the store")
+        self.assertIsNone(self.c.hget("row:404", "name"))
+        harness.wait_until(lambda: self.r.exists("sidecache:neg:row:404"), timeout=5,
+                           what="the negative marker stored")
+        negative = self.counted(lambda: self.assertEqual(self.c.hgetall("row:404"), {}),
+                                lambda: self.r.getrange("sidecache:lease:row:404", 0, -1) == "")
+        # One round trip, no load; the lease the read took goes back (an EVAL: GET + DEL).
+        self.assertEqual(negative, {"hgetall": 1, "pttl": 1, "exists": 1, "set": 1, "eval": 1,
+                                    "get": 1, "del": 1})
+
     def test_negative_hit_is_the_read_alone(self):
         self.assertIsNone(self.c.get("product:404"))  # loads, stores the negative marker
         marker = "\x00sidecache:neg"
@@ -131,7 +201,7 @@ class CacheRoundTripsTest(unittest.TestCase):
         negative = self.counted(lambda: self.assertIsNone(self.c.get("product:404")),
                                 self.holds("product:404", marker))
         self.assertEqual(negative, {"set": 1, "pttl": 1})
-        self.assertEqual(self.r.keys("sidecache:*"), [])  # no marker beside the key
+        self.assertEqual(self.r.keys("sidecache:*product:*"), [])  # no marker beside the key
 
     def test_mget_misses_share_one_round_trip(self):
         stats = self.counted(

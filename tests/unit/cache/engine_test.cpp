@@ -348,7 +348,7 @@ TEST_CASE("engine: with a lease, another holder's value is awaited instead of lo
   auto p = product_policy();
   p.lease = true;
   p.lease_wait = 100ms;
-  p.lease_in_read = GENERATE(false, true);
+  p.lease_in_read = GENERATE(config::LeaseInRead::kNever, config::LeaseInRead::kAlways);
   Fixture f({p});
   // Another sidecache's lease: the key holds its lease marker.
   f.w.redis.data["product:1"] = {lease_marker("someone-else"), {}, std::nullopt};
@@ -381,7 +381,8 @@ TEST_CASE("engine: with a lease, another holder's value is awaited instead of lo
   CHECK(f.call({"GET", "product:3"}) == "$4\r\nsofa\r\n");
   CHECK(f.w.redis.count("SET product:3 " + lease_marker("")) == 1);
   CHECK(f.w.redis.count("EVAL") == 1);
-  CHECK(f.w.redis.count("GET product:3") == (p.lease_in_read ? 0 : 1));
+  CHECK(f.w.redis.count("GET product:3") ==
+        (p.lease_in_read == config::LeaseInRead::kAlways ? 0 : 1));
   CHECK(f.text("product:3") == "sofa");
   CHECK(f.w.redis.pttl("product:3") == 1000);
   CHECK(f.w.redis.find("sidecache:lease:product:3") == nullptr);
@@ -409,7 +410,7 @@ std::vector<std::vector<std::string>> rounds_before_load(Fixture& f) {
 TEST_CASE("engine: a miss costs one Redis round trip before the database (lease in the read)") {
   auto p = product_policy();
   p.lease = true;
-  p.lease_in_read = true;
+  p.lease_in_read = config::LeaseInRead::kAlways;
   Fixture f({p});
   f.w.redis.hold = true;
   const auto tag = f.send({"GET", "product:1"});
@@ -479,7 +480,8 @@ TEST_CASE("engine: a miss costs one Redis round trip before the database (lease 
 
 TEST_CASE("engine: a lease taken after the read: hits stay GET + PTTL, a miss two round trips") {
   auto p = product_policy();
-  p.lease = true;  // lease_in_read off (the default)
+  p.lease = true;
+  p.lease_in_read = config::LeaseInRead::kNever;
   Fixture f({p});
   f.w.redis.hold = true;
   const auto tag = f.send({"GET", "product:1"});
@@ -518,7 +520,7 @@ TEST_CASE("engine: a lease taken after the read: hits stay GET + PTTL, a miss tw
 TEST_CASE("engine: a write during a load wins over the load's store") {
   auto p = product_policy();
   p.lease = true;
-  p.lease_in_read = true;
+  p.lease_in_read = config::LeaseInRead::kAlways;
   Fixture f({p});
   f.db->hold = true;
   SECTION("a client SET") {
@@ -559,7 +561,7 @@ TEST_CASE("engine: a write during a load wins over the load's store") {
 TEST_CASE("engine: a refused lease attempt falls back to a plain read, then a lease round trip") {
   auto p = product_policy();
   p.lease = true;
-  p.lease_in_read = true;
+  p.lease_in_read = config::LeaseInRead::kAlways;
   Fixture f({p});
   f.w.redis.data["product:1"] = {"lamp", {}, std::nullopt};
   SECTION("a Redis before 7.0 (syntax error): once, then no lease in the read") {
@@ -593,13 +595,99 @@ TEST_CASE("engine: a refused lease attempt falls back to a plain read, then a le
   }
 }
 
-TEST_CASE("engine: hash policies keep their markers beside the key (a miss: two round trips)") {
+TEST_CASE("engine: lease_in_read auto: the lease in the read unless the key recently hit here") {
+  auto p = product_policy();
+  p.lease = true;  // lease_in_read: auto, the default
+  Fixture f({p});
+  f.w.redis.hold = true;
+  const auto tag = f.send({"GET", "product:1"});
+  auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 1);  // never read here: the read takes the lease
+  CHECK(rounds[0][0].find(" NX GET PX 2000") != std::string::npos);
+  CHECK(f.reply(tag) == "$4\r\nlamp\r\n");
+  // The first hit is still a lease read (nothing is known of the key before it).
+  auto log = f.w.redis.log.size();
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(f.w.redis.log[log].rfind("SET product:1 ", 0) == 0);
+  // Then the key is known to hit until its PTTL runs out: a plain GET.
+  log = f.w.redis.log.size();
+  CHECK(f.call({"GET", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(std::vector<std::string>(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(log),
+                                 f.w.redis.log.end()) ==
+        std::vector<std::string>{"GET product:1", "PTTL product:1"});
+  CHECK(f.st().hits.get() == 2);
+  // Deleted behind our back: the guess was wrong, the miss takes the lease in a second round
+  // trip; the key is forgotten, so its next miss is one round trip again.
+  f.w.redis.data.erase("product:1");
+  f.w.redis.hold = true;
+  const auto again = f.send({"GET", "product:1"});
+  rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[0] == std::vector<std::string>{"GET product:1", "PTTL product:1"});
+  CHECK(rounds[1][0].find(" NX PX 2000") != std::string::npos);
+  CHECK(f.reply(again) == "$4\r\nlamp\r\n");
+  f.w.redis.data.erase("product:1");
+  f.w.redis.hold = true;
+  const auto third = f.send({"GET", "product:1"});
+  CHECK(rounds_before_load(f).size() == 1);
+  CHECK(f.reply(third) == "$4\r\nlamp\r\n");
+}
+
+TEST_CASE("engine: hash policies ask for their markers beside the key with the read") {
   auto p = product_policy();
   p.name = "items";
   p.match = "item:*";
   p.mapping = config::ValueMapping::kHash;
   p.value_column.clear();
   p.lease = true;
+  Fixture f({p});
+  f.w.redis.hold = true;
+  const auto tag = f.send({"HGETALL", "item:1"});
+  const auto rounds = rounds_before_load(f);
+  REQUIRE(rounds.size() == 1);
+  REQUIRE(rounds[0].size() == 4);
+  CHECK(rounds[0][0] == "EXISTS sidecache:neg:item:1");
+  CHECK(rounds[0][1].rfind("SET sidecache:lease:item:1 ", 0) == 0);
+  CHECK(rounds[0][2] == "HGETALL item:1");
+  CHECK(rounds[0][3] == "PTTL item:1");
+  CHECK(f.reply(tag).rfind("*4\r\n", 0) == 0);
+  CHECK(f.w.redis.find("sidecache:lease:item:1") == nullptr);  // released once stored
+  // A negative hit is answered from the read's round trip.
+  CHECK(f.call({"HGETALL", "item:404"}) == "*0\r\n");
+  REQUIRE(f.w.redis.find("sidecache:neg:item:404") != nullptr);
+  const auto fetches = f.db->fetches;
+  f.w.redis.hold = true;
+  const auto n = f.send({"HGETALL", "item:404"});
+  const auto nr = rounds_before_load(f);
+  REQUIRE_FALSE(nr.empty());
+  CHECK(nr[0].size() == 4);
+  for (std::size_t k = 1; k < nr.size(); ++k) {  // only the lease going back follows
+    for (const auto& c : nr[k]) CHECK(c.rfind("EVAL", 0) == 0);
+  }
+  CHECK(f.reply(n) == "*0\r\n");
+  CHECK(f.db->fetches == fetches);
+  CHECK(f.w.redis.find("sidecache:lease:item:404") == nullptr);  // the lease it took went back
+  // A hit that took the lease gives it back at once.
+  auto log = f.w.redis.log.size();
+  CHECK(f.call({"HGETALL", "item:1"}).rfind("*4\r\n", 0) == 0);
+  CHECK(f.w.redis.count("SET sidecache:lease:item:1") == 2);
+  CHECK(f.w.redis.find("sidecache:lease:item:1") == nullptr);
+  // Known to hit now: the read alone.
+  log = f.w.redis.log.size();
+  CHECK(f.call({"HGETALL", "item:1"}).rfind("*4\r\n", 0) == 0);
+  CHECK(std::vector<std::string>(f.w.redis.log.begin() + static_cast<std::ptrdiff_t>(log),
+                                 f.w.redis.log.end()) ==
+        std::vector<std::string>{"HGETALL item:1", "PTTL item:1"});
+}
+
+TEST_CASE("engine: lease_in_read false: hash policies' markers in a second round trip") {
+  auto p = product_policy();
+  p.name = "items";
+  p.match = "item:*";
+  p.mapping = config::ValueMapping::kHash;
+  p.value_column.clear();
+  p.lease = true;
+  p.lease_in_read = config::LeaseInRead::kNever;
   Fixture f({p});
   f.w.redis.hold = true;
   const auto tag = f.send({"HGETALL", "item:1"});
@@ -665,7 +753,7 @@ class FakeHook final : public StoreHook {
 TEST_CASE("engine: a store hook stores the loads of the policies it takes") {
   auto p = product_policy();
   p.lease = true;
-  p.lease_in_read = true;
+  p.lease_in_read = config::LeaseInRead::kAlways;
   Fixture f({p});
   auto hook = std::make_shared<FakeHook>();
   f.shared->set_store_hook(hook);

@@ -89,7 +89,7 @@ cache:
   CHECK(p.lease);
   CHECK(p.lease_ttl == 1s);
   CHECK(p.lease_wait == 500ms);
-  CHECK(p.lease_in_read);
+  CHECK(p.lease_in_read == sidecache::config::LeaseInRead::kAlways);
   CHECK(p.xfetch_beta == Approx(2.5));
   CHECK(p.stale_while_revalidate == 10s);
   CHECK(p.stale_if_error == 1h);
@@ -102,6 +102,7 @@ cache:
   CHECK(u.value_column == "name");
   CHECK_FALSE(u.ttl.has_value());  // from the TTL rules, at startup
   CHECK(u.xfetch_beta == Approx(1.0));
+  CHECK(u.lease_in_read == sidecache::config::LeaseInRead::kAuto);  // the default
 }
 
 TEST_CASE("a MySQL database section is read", "[config][cache][mysql]") {
@@ -213,6 +214,9 @@ TEST_CASE("cache errors point at the key at fault", "[config][cache]") {
                           "lease_wait: 5s}\n") ==
         "t.yaml:6:7: cache.policies[0]: lease_wait must be shorter than load_timeout, or "
         "waiting clients time out first");
+  CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json, lease_in_read: yes}\n") ==
+        "t.yaml:6:62: cache.policies[0].lease_in_read: unknown value 'yes' (expected one of: "
+        "auto, true, false)");
   CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json, warm: {}}\n") ==
         "t.yaml:6:53: cache.policies[0].warm: needs exactly one of 'ids' or 'query'");
   CHECK(error_of(policy + "{match: \"p:*\", query: q, mapping: json, tll: 1s}\n") ==
