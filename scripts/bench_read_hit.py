@@ -5,7 +5,9 @@
         [--bin OTHER_BUILD/src/app/sidecache] [--bin build/release/src/app/sidecache+lease_in_read]
         [--rounds 3] [--requests 200000]
 
-A `--bin` ending in "+lease_in_read" runs that binary with `lease_in_read: true` on the policy.
+A `--bin` ending in "+lease_in_read" runs that binary with `lease_in_read: true` on the policy,
+"+lease_in_read=VALUE" with `lease_in_read: VALUE` (auto, true, false; the default is the
+binary's own: `auto` since it exists, before that `false`).
 
 Per binary: its own redis-server and sidecache (`workers: 1`, both pinned to core 0,
 redis-benchmark to core 1), a SQLite table of 10,000 rows with 16-byte values, and one
@@ -66,9 +68,9 @@ class Target:
     def __init__(self, binary: str, work: str, db_path: str):
         self.binary = binary
         policy = POLICY
-        if binary.endswith("+lease_in_read"):
-            binary = binary[:-len("+lease_in_read")]
-            policy += "      lease_in_read: true\n"
+        if "+lease_in_read" in binary:
+            binary, _, option = binary.partition("+lease_in_read")
+            policy += "      lease_in_read: %s\n" % (option.lstrip("=") or "true")
         self.redis = harness.RedisServer(work)
         harness.BIN = os.path.abspath(binary)
         self.side = harness.Sidecache(
