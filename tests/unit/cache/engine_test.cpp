@@ -39,6 +39,16 @@ config::CachePolicy product_policy() {
   return p;
 }
 
+// The same rows as a hash policy (HGETALL item:1 -> name lamp).
+config::CachePolicy item_policy() {
+  auto p = product_policy();
+  p.name = "items";
+  p.match = "item:*";
+  p.mapping = config::ValueMapping::kHash;
+  p.value_column.clear();
+  return p;
+}
+
 struct Worker {
   std::shared_ptr<ManualRuntime> runtime = std::make_shared<ManualRuntime>();
   FakeRedis redis{*runtime};
@@ -191,11 +201,7 @@ TEST_CASE("engine: misses within load_batch_window share one database call, boun
 }
 
 TEST_CASE("engine: hash read-through for HGET, HMGET, HGETALL, HEXISTS, HLEN") {
-  auto p = product_policy();
-  p.name = "items";
-  p.match = "item:*";
-  p.mapping = config::ValueMapping::kHash;
-  p.value_column.clear();
+  auto p = item_policy();
   Fixture f({p});
   CHECK(f.call({"HGETALL", "item:3"}) == "*2\r\n$4\r\nname\r\n$4\r\nsofa\r\n");  // NULL: no field
   CHECK(f.w.redis.count("MULTI") == 1);
@@ -634,11 +640,7 @@ TEST_CASE("engine: lease_in_read auto: the lease in the read unless the key rece
 }
 
 TEST_CASE("engine: hash policies ask for their markers beside the key with the read") {
-  auto p = product_policy();
-  p.name = "items";
-  p.match = "item:*";
-  p.mapping = config::ValueMapping::kHash;
-  p.value_column.clear();
+  auto p = item_policy();
   p.lease = true;
   Fixture f({p});
   f.w.redis.hold = true;
@@ -681,11 +683,7 @@ TEST_CASE("engine: hash policies ask for their markers beside the key with the r
 }
 
 TEST_CASE("engine: lease_in_read false: hash policies' markers in a second round trip") {
-  auto p = product_policy();
-  p.name = "items";
-  p.match = "item:*";
-  p.mapping = config::ValueMapping::kHash;
-  p.value_column.clear();
+  auto p = item_policy();
   p.lease = true;
   p.lease_in_read = config::LeaseInRead::kNever;
   Fixture f({p});
