@@ -132,7 +132,7 @@ std::vector<std::string> NearStep::matching_keys(ChainRequest& request) {
 // database); the L1 does not serve it yet.
 static bool has_policy(ChainRequest& request, std::size_t i) {
   const auto& snapshot = request.snapshot();
-  return snapshot && snapshot->set && request.match(i).policy != nullptr;
+  return snapshot && snapshot->set && !snapshot->set->empty() && request.match(i).policy != nullptr;
 }
 
 bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
