@@ -462,7 +462,8 @@ def main() -> int:
     elif (os.cpu_count() or 1) < 2:
         print("fewer than 2 cores: running unpinned", file=sys.stderr)
         args.server_cpu = args.client_cpu = None
-    for path in (args.sidecache, args.load) + (() if args.relay == "python" else (args.relay,)):
+    needs_relay = "relay" in args.settings.split(",") and args.relay != "python"
+    for path in (args.sidecache, args.load) + ((args.relay,) if needs_relay else ()):
         if not os.access(path, os.X_OK):
             print(f"not found: {path} (build first)", file=sys.stderr)
             return 2
