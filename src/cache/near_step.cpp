@@ -83,10 +83,13 @@ NearStep::NearStep(std::shared_ptr<nearcache::NearCache> near, std::shared_ptr<R
 const nearcache::NearSettings& NearStep::settings() {
   if (const auto g = near_->generation(); g != generation_) {
     settings_ = near_->settings();
+    patterns_ = nearcache::KeyPatterns(settings_->patterns);
     generation_ = g;
   }
   return *settings_;
 }
+
+bool NearStep::matches(std::string_view key) const { return patterns_.matches(key); }
 
 bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
   const resp::CommandInfo& info = request.info();
@@ -118,9 +121,9 @@ std::vector<std::string> NearStep::matching_keys(ChainRequest& request) {
   if (info.first_key == 0 && !info.has(resp::kFlagMovableKeys)) return keys;
   const auto args = request.args();
   if (!resp::key_indexes(info, args, key_indexes_, key_error_)) return keys;
-  const auto& s = settings();
+  settings();
   for (const std::uint32_t i : key_indexes_) {
-    if (i < args.size() && s.matches(args[i])) keys.emplace_back(args[i]);
+    if (i < args.size() && matches(args[i])) keys.emplace_back(args[i]);
   }
   return keys;
 }
@@ -129,12 +132,13 @@ std::vector<std::string> NearStep::matching_keys(ChainRequest& request) {
 // database); the L1 does not serve it yet.
 static bool has_policy(ChainRequest& request, std::size_t i) {
   const auto& snapshot = request.snapshot();
-  return snapshot && snapshot->set && request.match(i).policy != nullptr;
+  return snapshot && snapshot->set && !snapshot->set->empty() && request.match(i).policy != nullptr;
 }
 
 bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
   const std::string_view key = request.args()[1];
-  if (!settings().matches(key) || has_policy(request, 1)) return false;
+  settings();
+  if (!matches(key) || has_policy(request, 1)) return false;
   const auto now = Clock::now();
   if (near_->store().get(key, now, [this](std::string_view v) { scratch_.assign(v); })) {
     target.deliver(scratch_);
@@ -146,9 +150,9 @@ bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
 
 bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   const auto args = request.args();
-  const auto& s = settings();
+  settings();
   if (std::none_of(args.begin() + 1, args.end(),
-                   [&](std::string_view k) { return s.matches(k); })) {
+                   [this](std::string_view k) { return matches(k); })) {
     return false;
   }
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -163,7 +167,7 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     auto& out = m->replies[i - 1];
     const bool hit =
-        s.matches(args[i]) &&
+        matches(args[i]) &&
         near_->store().get(args[i], now, [&out](std::string_view v) { out.assign(v); });
     if (hit) continue;
     const std::uint32_t node = nodes_->node_for_key(args[i]);
@@ -207,7 +211,7 @@ void NearStep::read_misses(const std::shared_ptr<Mget>& m, std::uint32_t node,
     auto f = std::make_shared<Fill>();
     f->node = node;
     f->max_ttl = s.max_ttl;
-    if (s.matches(args[i])) {
+    if (matches(args[i])) {
       f->key.assign(args[i]);
       f->token = near_->store().begin_fill(args[i]);
       f->can_store = near_->node_up(node);
@@ -257,8 +261,8 @@ void NearStep::fill(std::string_view key, const ReplyTarget& target,
   auto f = std::make_shared<Fill>();
   f->key.assign(key);
   f->node = nodes_->node_for_key(key);
-  const bool wanted = settings().matches(key);
-  f->max_ttl = settings_->max_ttl;
+  f->max_ttl = settings().max_ttl;
+  const bool wanted = matches(key);
   if (wanted) {
     // The guard first, then the node's state: a node going down after this check bumps it.
     f->token = near_->store().begin_fill(key);

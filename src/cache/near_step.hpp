@@ -43,7 +43,10 @@ class NearStep final : public ChainStep, public std::enable_shared_from_this<Nea
   struct Fill;
   struct Mget;
 
+  // The settings in force, re-read after a reload; every entry point calls it first.
   const nearcache::NearSettings& settings();
+  // Whether `key` matches the patterns of the last settings() call.
+  bool matches(std::string_view key) const;
   bool get(ChainRequest& request, const ReplyTarget& target);
   bool mget(ChainRequest& request, const ReplyTarget& target);
   // Drops the matching keys a non-read-only command names; true when it held and resumed the
@@ -64,6 +67,7 @@ class NearStep final : public ChainStep, public std::enable_shared_from_this<Nea
   std::shared_ptr<nearcache::NearCache> near_;
   std::uint64_t generation_ = 0;
   std::shared_ptr<const nearcache::NearSettings> settings_;
+  nearcache::KeyPatterns patterns_;  // settings_->patterns, compiled
   const resp::CommandInfo* flushall_ = nullptr;
   const resp::CommandInfo* flushdb_ = nullptr;
   std::string scratch_;

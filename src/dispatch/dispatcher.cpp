@@ -1,5 +1,6 @@
 #include "dispatch/dispatcher.hpp"
 
+#include <cstring>
 #include <utility>
 
 #include "dispatch/access.hpp"
@@ -40,11 +41,32 @@ bool blocks(const resp::CommandInfo& info, std::span<const std::string_view> arg
   return false;
 }
 
+// The table entry of a command name, remembering the last name looked up on this thread (its
+// exact bytes): a pipeline is mostly one command, and the table is immutable.
+const resp::CommandInfo* lookup_command(std::string_view name) {
+  struct Last {
+    char name[16];
+    std::size_t size = 0;  // 0: nothing remembered
+    const resp::CommandInfo* info = nullptr;
+  };
+  thread_local Last last;
+  if (name.size() == last.size && std::memcmp(name.data(), last.name, name.size()) == 0) {
+    return last.info;
+  }
+  const resp::CommandInfo* info = resp::CommandTable::instance().find(name);
+  if (info != nullptr && !name.empty() && name.size() <= sizeof last.name) {
+    std::memcpy(last.name, name.data(), name.size());
+    last.size = name.size();
+    last.info = info;
+  }
+  return info;
+}
+
 }  // namespace
 
 const resp::CommandInfo* resolve_command(std::span<const std::string_view> args,
                                          const resp::CommandInfo*& known, std::string& error) {
-  known = resp::CommandTable::instance().find(args[0]);
+  known = lookup_command(args[0]);
   if (known == nullptr) {
     error = errors::unknown_command(args);
     return nullptr;

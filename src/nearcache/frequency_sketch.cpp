@@ -32,11 +32,16 @@ std::size_t FrequencySketch::memory_bytes_for(std::size_t expected_entries) {
 // The table is blocks of kRows words; a key's block is picked by its hash, and row r's counter
 // is one of the 16 nibbles of the block's word r. One cache line holds all 4 of a key's
 // counters (as in Caffeine's sketch since 2021), so a record costs one cache miss, not four.
-std::size_t FrequencySketch::index(std::uint64_t hash, int row) const {
-  const std::uint64_t h = mix64(hash ^ kRowSeeds[0]);
-  const std::size_t block = static_cast<std::size_t>(h) & (width_ / 16 - 1);
-  const auto nibble = static_cast<std::size_t>(mix64(hash ^ kRowSeeds[row]) >> 60);
-  return (block * kRows + static_cast<std::size_t>(row)) * 16 + nibble;
+// Two mixes of the hash per key: one picks the block, the other gives the 4 rows' nibbles (4
+// bits each from its top 16).
+void FrequencySketch::indexes(std::uint64_t hash, std::size_t (&at)[kRows]) const {
+  const std::size_t block =
+      static_cast<std::size_t>(mix64(hash ^ kRowSeeds[0])) & (width_ / 16 - 1);
+  const std::uint64_t nibbles = mix64(hash ^ kRowSeeds[1]);
+  for (int row = 0; row < kRows; ++row) {
+    const auto nibble = static_cast<std::size_t>(nibbles >> (60 - 4 * row)) & 0xf;
+    at[row] = (block * kRows + static_cast<std::size_t>(row)) * 16 + nibble;
+  }
 }
 
 std::uint32_t FrequencySketch::counter(std::size_t i) const {
@@ -70,11 +75,9 @@ bool FrequencySketch::doorkeeper_test_and_set(std::uint64_t hash) {
 void FrequencySketch::record(std::uint64_t hash) {
   if (doorkeeper_test_and_set(hash)) {
     std::size_t at[kRows];
+    indexes(hash, at);
     std::uint32_t low = kMaxCount;
-    for (int row = 0; row < kRows; ++row) {
-      at[row] = index(hash, row);
-      low = std::min(low, counter(at[row]));
-    }
+    for (int row = 0; row < kRows; ++row) low = std::min(low, counter(at[row]));
     if (low < kMaxCount) {
       for (int row = 0; row < kRows; ++row) {
         if (counter(at[row]) == low) increment_at(at[row]);  // conservative update
@@ -85,8 +88,10 @@ void FrequencySketch::record(std::uint64_t hash) {
 }
 
 std::uint32_t FrequencySketch::estimate(std::uint64_t hash) const {
+  std::size_t at[kRows];
+  indexes(hash, at);
   std::uint32_t low = kMaxCount;
-  for (int row = 0; row < kRows; ++row) low = std::min(low, counter(index(hash, row)));
+  for (int row = 0; row < kRows; ++row) low = std::min(low, counter(at[row]));
   return low + (doorkeeper_test(hash) ? 1 : 0);
 }
 

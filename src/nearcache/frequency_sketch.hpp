@@ -43,7 +43,8 @@ class FrequencySketch {
   static std::size_t memory_bytes_for(std::size_t expected_entries);
 
  private:
-  std::size_t index(std::uint64_t hash, int row) const;
+  // The table index of each row's counter of the key.
+  void indexes(std::uint64_t hash, std::size_t (&at)[kRows]) const;
   std::uint32_t counter(std::size_t i) const;
   void increment_at(std::size_t i);
   // The doorkeeper word of the key, and in `mask` its two bits.

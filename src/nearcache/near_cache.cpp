@@ -33,6 +33,36 @@ bool NearSettings::matches(std::string_view key) const {
                      [&](const std::string& p) { return config::glob_match(p, key); });
 }
 
+KeyPatterns::KeyPatterns(const std::vector<std::string>& patterns) {
+  for (const auto& p : patterns) {
+    const std::size_t special = p.find_first_of("*?[\\");
+    if (special == std::string::npos) {
+      patterns_.push_back({p, Kind::kExact});
+    } else if (p.find_first_not_of('*', special) == std::string::npos) {
+      patterns_.push_back({p.substr(0, special), Kind::kPrefix});
+    } else {
+      patterns_.push_back({p, Kind::kGlob});
+    }
+  }
+}
+
+bool KeyPatterns::matches(std::string_view key) const {
+  for (const auto& p : patterns_) {
+    switch (p.kind) {
+      case Kind::kExact:
+        if (key == p.text) return true;
+        break;
+      case Kind::kPrefix:
+        if (key.starts_with(p.text)) return true;
+        break;
+      case Kind::kGlob:
+        if (config::glob_match(p.text, key)) return true;
+        break;
+    }
+  }
+  return false;
+}
+
 NearCache::NearCache(const StoreOptions& options, NearSettings settings)
     : store_(options), settings_(std::make_shared<const NearSettings>(std::move(settings))) {}
 

@@ -26,6 +26,24 @@ std::string literal_prefix(std::string_view glob);
 // keys) when a pattern starts with a glob character.
 std::vector<std::string> tracking_prefixes(const std::vector<std::string>& patterns);
 
+// Patterns compiled for the request path: a literal, or a literal followed by stars only (the
+// usual "user:*"), is compared as such; any other pattern goes through the glob matcher. The
+// same answers as NearSettings::matches, without walking the key byte by byte.
+class KeyPatterns {
+ public:
+  KeyPatterns() = default;
+  explicit KeyPatterns(const std::vector<std::string>& patterns);
+  bool matches(std::string_view key) const;
+
+ private:
+  enum class Kind : unsigned char { kExact, kPrefix, kGlob };
+  struct Pattern {
+    std::string text;  // kPrefix: the literal before the stars
+    Kind kind;
+  };
+  std::vector<Pattern> patterns_;
+};
+
 struct NearSettings {
   std::vector<std::string> patterns;  // glob patterns of the keys the L1 serves
   std::chrono::milliseconds max_ttl{10000};

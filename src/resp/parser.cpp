@@ -267,6 +267,56 @@ RequestParser::Step RequestParser::read_inline(std::string_view region) {
   return spans_.empty() ? Step::kContinue : Step::kDone;  // an empty line is skipped
 }
 
+// "<prefix><digits>\r\n" at `p` with the digits in canonical form (no sign, no leading zero,
+// at most 18 of them: no overflow), the line within the inline limit; `p` then moves past the
+// LF. False for anything else, which the step machine then parses (or rejects) as usual.
+bool RequestParser::fast_number(std::string_view region, char prefix, std::size_t& p,
+                                std::int64_t& value) const {
+  const std::size_t size = region.size();
+  if (p >= size || region[p] != prefix) return false;
+  std::size_t q = p + 1;
+  std::int64_t v = 0;
+  const std::size_t last = std::min(size, q + 18);
+  for (; q < last && region[q] >= '0' && region[q] <= '9'; ++q) v = v * 10 + (region[q] - '0');
+  const std::size_t digits = q - p - 1;
+  if (digits == 0 || (region[p + 1] == '0' && digits > 1)) return false;
+  if (q + 1 >= size || region[q] != '\r' || region[q + 1] != '\n') return false;
+  if (q - p > limits_.max_inline_bytes) return false;
+  value = v;
+  p = q + 2;
+  return true;
+}
+
+// The common case in one pass: a complete multibulk at pos_ whose count and bulk lengths are
+// canonical and within the limits. It ends where the step machine would end on the same bytes
+// (spans_, start_, pos_); anything else (incomplete, unusual, an error) leaves the state as it
+// was and returns false, for the step machine to parse from pos_.
+bool RequestParser::parse_whole(std::string_view region) {
+  std::size_t p = pos_;
+  std::int64_t n = 0;
+  if (nul_in_line_ || !fast_number(region, '*', p, n) || n <= 0 ||
+      static_cast<std::uint64_t>(n) > limits_.max_args) {
+    return false;
+  }
+  spans_.clear();
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t len = 0;
+    if (!fast_number(region, '$', p, len) ||
+        static_cast<std::uint64_t>(len) > limits_.max_bulk_bytes ||
+        region.size() - p < static_cast<std::size_t>(len) + 2 ||
+        region[p + static_cast<std::size_t>(len)] != '\r' ||
+        region[p + static_cast<std::size_t>(len) + 1] != '\n') {
+      spans_.clear();
+      return false;
+    }
+    spans_.emplace_back(p, static_cast<std::size_t>(len));
+    p += static_cast<std::size_t>(len) + 2;
+  }
+  start_ = pos_;
+  pos_ = p;
+  return true;
+}
+
 void RequestParser::emit(const char* base, bool inline_form, Command& out, std::size_t& consumed) {
   out.args.clear();
   out.args.reserve(spans_.size());
@@ -288,6 +338,10 @@ ParseStatus RequestParser::parse(std::string_view region, Command& out, std::siz
     Step step;
     if (args_left_ < 0) {
       if (pos_ >= region.size()) return ParseStatus::kNeedMore;
+      if (parse_whole(region)) {
+        emit(region.data(), false, out, consumed);
+        return ParseStatus::kCommand;
+      }
       step = region[pos_] == '*' ? read_count(region) : read_inline(region);
       if (step == Step::kDone) {
         emit(inline_storage_.data(), true, out, consumed);

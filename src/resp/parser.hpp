@@ -63,6 +63,8 @@ class RequestParser {
  private:
   enum class Step : unsigned char;  // outcome of one parsing step, see parser.cpp
 
+  bool fast_number(std::string_view region, char prefix, std::size_t& p, std::int64_t& value) const;
+  bool parse_whole(std::string_view region);
   Step read_count(std::string_view region);
   Step read_bulk_header(std::string_view region);
   Step read_bulk(std::string_view region);

@@ -23,6 +23,28 @@ TEST_CASE("near cache: literal prefixes and BCAST prefixes", "[near]") {
   CHECK(tracking_prefixes({"user:*", "*:x"}) == V{""});
 }
 
+TEST_CASE("near cache: compiled patterns answer as the glob matcher", "[near]") {
+  const std::vector<std::string> patterns = {
+      "user:*", "cfg", "a**", "x?y*", "p[ab]*", "esc\\*", "*:tail", "", "lit*eral", "k\\", "*"};
+  const std::vector<std::string> keys = {
+      "",    "user:", "user:1", "use",  "cfg",    "cfg1",     "a",       "ab",  "xzy", "xzyq",
+      "pa1", "pc1",   "esc*",   "escx", "1:tail", "lit-eral", "literal", "k\\", "k"};
+  for (const auto& p : patterns) {
+    const NearSettings settings{{p}, std::chrono::milliseconds(1000)};
+    const KeyPatterns compiled({p});
+    for (const auto& k : keys) {
+      INFO(p << " vs " << k);
+      CHECK(compiled.matches(k) == settings.matches(k));
+    }
+  }
+  const KeyPatterns several({"cfg", "user:*", "x?y*"});
+  CHECK(several.matches("cfg"));
+  CHECK(several.matches("user:7"));
+  CHECK(several.matches("xay"));
+  CHECK_FALSE(several.matches("cfg:1"));
+  CHECK_FALSE(KeyPatterns().matches("anything"));
+}
+
 TEST_CASE("near cache: settings match and reload clears", "[near]") {
   StoreOptions options;
   options.max_memory = 1 << 20;

@@ -329,3 +329,70 @@ TEST_CASE("Command::start skips the empty lines and empty multibulks before a co
   REQUIRE(parser.parse(inline_input, command, consumed) == ParseStatus::kCommand);
   CHECK(inline_input.substr(command.start, consumed - command.start) == "GET k\r\n");
 }
+
+// A complete multibulk with canonical numbers is parsed in one pass (parse_whole); everything
+// else by the step machine. parse_all compares the whole input (one pass where it applies) with
+// every split and byte-at-a-time reads (the step machine): they must agree, errors included.
+TEST_CASE("the one-pass path and the step machine agree at their edges", "[parser]") {
+  const std::string max18 = "999999999999999999";  // 18 digits: still one pass
+  const std::vector<std::string> inputs = {
+      "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+      "*1\r\n$0\r\n\r\n",                 // empty argument
+      "*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",  // leading zero: invalid bulk length
+      "*02\r\n$3\r\nGET\r\n$1\r\nk\r\n",  // leading zero: invalid multibulk length
+      "*0\r\n*1\r\n$4\r\nPING\r\n",       // skipped empty multibulk first
+      "*-1\r\n*1\r\n$4\r\nPING\r\n",      // negative count: skipped too
+      "*1\r\n$4\r\nPINGx\r\n",            // no CRLF after the payload
+      "*1\r\n$4\r\nPING\rx",              // CR then not LF
+      "*1\r\n$4\rx\nPING\r\n",            // header CR not followed by LF
+      "*1\r\n$+4\r\nPING\r\n",            // sign
+      "*1\r\n:4\r\nPING\r\n",             // not '$'
+      "*1\r\n$" + max18 + "\r\n",         // above the bulk limit
+      "*1\r\n$1" + max18 + "\r\n",        // 19 digits
+      "*1\r\n$4\r\nPI\0G\r\n"s,           // a NUL inside a payload is data
+      "*1\r\n$4\0\r\nPING\r\n"s,          // a NUL in a header hides its end
+      "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nvv\r\n*1\r\n$4\r\nPI",  // then a partial command
+  };
+  for (const auto& input : inputs) {
+    INFO(input);
+    CHECK_NOTHROW(parse_all(input));
+  }
+  CHECK(parse_all(inputs[0]).commands.at(0).args == Args{"GET", "k"});
+  CHECK(parse_all(inputs[1]).commands.at(0).args == Args{""});
+  CHECK(parse_all(inputs[2]).error == "invalid bulk length");
+  CHECK(parse_all(inputs[3]).error == "invalid multibulk length");
+  CHECK(parse_all(inputs[4]).commands.at(0).args == Args{"PING"});
+  CHECK(parse_all(inputs[12]).error == "invalid bulk length");
+  CHECK(parse_all(inputs.back()).commands.size() == 1);
+  // Limits: the same answers whichever path reads the command.
+  ParserLimits small;
+  small.max_args = 2;
+  small.max_bulk_bytes = 3;
+  small.max_inline_bytes = 2;
+  CHECK(parse_all("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", small).error ==
+        "invalid multibulk length");
+  CHECK(parse_all("*1\r\n$4\r\nPING\r\n", small).error == "invalid bulk length");
+  CHECK_NOTHROW(parse_all("*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n", small));
+}
+
+// Random small pipelines, some bytes replaced by protocol characters: the whole input (one-pass
+// path where it applies) and every split (step machine) must agree. Fixed seed.
+TEST_CASE("the one-pass path and the step machine agree on mutated pipelines", "[parser]") {
+  std::mt19937 rng(15);
+  const std::string alphabet = "*$\r\n0123456789-+ \0aGET"s;
+  for (int round = 0; round < 300; ++round) {
+    std::string input;
+    const int commands = 1 + static_cast<int>(rng() % 3);
+    for (int c = 0; c < commands; ++c) {
+      const std::string key(rng() % 12, 'k');
+      const std::vector<std::string_view> args{"GET", key};
+      sidecache::resp::append_command(input, args);
+    }
+    const int mutations = static_cast<int>(rng() % 3);
+    for (int m = 0; m < mutations; ++m) {
+      input[rng() % input.size()] = alphabet[rng() % alphabet.size()];
+    }
+    INFO(input);
+    CHECK_NOTHROW(parse_all(input));
+  }
+}
