@@ -19,6 +19,32 @@ bool storable(std::string_view reply) {
   return reply.size() >= 4 && reply[0] == '$' && reply[1] != '-';
 }
 
+// An HGETALL reply (RESP2 `*2n`, RESP3 `%n`) of a hash with at least one field, as the bytes
+// the L1 stores: always the RESP2 flat array (so its first byte, '*', tells it from a string's
+// '$'). Empty when it cannot be stored: an empty hash (no key), an error, another type.
+std::string storable_hash(std::string_view reply) {
+  std::string out;
+  if (reply.size() < 4 || (reply[0] != '*' && reply[0] != '%')) return out;
+  const std::size_t eol = reply.find("\r\n");
+  if (eol == std::string_view::npos) return out;
+  std::size_t count = 0;
+  for (std::size_t i = 1; i < eol; ++i) {
+    if (reply[i] < '0' || reply[i] > '9') return out;
+    count = count * 10 + static_cast<std::size_t>(reply[i] - '0');
+  }
+  if (reply[0] == '%') count *= 2;
+  if (count == 0 || count % 2 != 0) return out;
+  out.push_back('*');
+  out.append(std::to_string(count));
+  out.append(reply.substr(eol));
+  std::vector<std::string_view> elements;
+  const bool bulks =
+      resp::split_array(out, elements) && elements.size() == count &&
+      std::all_of(elements.begin(), elements.end(), [](std::string_view e) { return storable(e); });
+  if (!bulks) out.clear();
+  return out;
+}
+
 // The elements of an array reply (`*n`), as byte ranges; false for another reply.
 bool split_array(std::string_view reply, std::vector<std::string_view>& out) {
   if (reply.empty() || reply[0] != '*') return false;
@@ -92,6 +118,10 @@ bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
   const resp::CommandInfo& info = request.info();
   if (info.cache_role == resp::CacheRole::kGet) return get(request, target);
   if (info.cache_role == resp::CacheRole::kMget) return mget(request, target);
+  if (info.cache_role == resp::CacheRole::kHget || info.cache_role == resp::CacheRole::kHmget ||
+      info.cache_role == resp::CacheRole::kHgetall) {
+    return hash_read(request, target);
+  }
   if (&info == flushall_ || &info == flushdb_) {
     near_->store().clear(InvalidationReason::kFlush);
     return false;
@@ -136,7 +166,8 @@ bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
   const std::string_view key = request.args()[1];
   if (!settings().matches(key) || has_policy(request, 1)) return false;
   const auto now = Clock::now();
-  if (near_->store().get(key, now, [this](std::string_view v) { scratch_.assign(v); })) {
+  if (near_->store().get(
+          key, now, [this](std::string_view v) { scratch_.assign(v); }, '$')) {
     target.deliver(scratch_);
     return true;
   }
@@ -163,8 +194,8 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     auto& out = m->replies[i - 1];
     const bool hit =
-        s.matches(args[i]) &&
-        near_->store().get(args[i], now, [&out](std::string_view v) { out.assign(v); });
+        s.matches(args[i]) && near_->store().get(
+                                  args[i], now, [&out](std::string_view v) { out.assign(v); }, '$');
     if (hit) continue;
     const std::uint32_t node = nodes_->node_for_key(args[i]);
     auto it = std::find_if(by_node.begin(), by_node.end(),
@@ -178,6 +209,55 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   }
   m->left = by_node.size();
   for (const auto& [node, indexes] : by_node) read_misses(m, node, indexes, args);
+  return true;
+}
+
+bool NearStep::hash_read(ChainRequest& request, const ReplyTarget& target) {
+  const auto args = request.args();
+  const ReadOp op = read_op(request.info().cache_role);
+  // A wrong arity goes to Redis, which answers it.
+  const bool arity_ok = op == ReadOp::kHgetall ? args.size() == 2
+                        : op == ReadOp::kHget  ? args.size() == 3
+                                               : args.size() >= 3;
+  if (!arity_ok) return false;
+  const std::string_view key = args[1];
+  if (!settings().matches(key) || has_policy(request, 1)) return false;
+  const auto now = Clock::now();
+  if (near_->store().get(
+          key, now, [this](std::string_view v) { scratch_.assign(v); }, '*')) {
+    // The stored HGETALL reply was checked when stored: its fields parse.
+    Value value;
+    value.is_hash = true;
+    hash_fields(scratch_, value.fields);
+    const std::vector<std::string> words(args.begin(), args.end());
+    std::string reply;
+    render(op, words, &value, reply, target.protocol);
+    target.deliver(reply);
+    return true;
+  }
+  // A miss: the client's command as it is (its reply delivered unchanged), then, to fill, an
+  // HGETALL (unless that was the command) and PTTL, pipelined on the client's lane.
+  auto f = std::make_shared<Fill>();
+  f->key.assign(key);
+  f->node = nodes_->node_for_key(key);
+  f->max_ttl = settings_->max_ttl;
+  f->token = near_->store().begin_fill(key);
+  f->can_store = near_->node_up(f->node);
+  const bool is_hgetall = op == ReadOp::kHgetall;
+  redis_node(
+      f->node, command(std::vector<std::string>(args.begin(), args.end())), true, target.lane,
+      [f, target, is_hgetall](std::string_view reply) {
+        if (is_hgetall && f->can_store) f->reply = storable_hash(reply);
+        target.deliver(reply);
+      },
+      target.protocol);
+  if (!f->can_store) return true;
+  if (!is_hgetall) {
+    redis_node(
+        f->node, command({"HGETALL", key}), true, target.lane,
+        [f](std::string_view reply) { f->reply = storable_hash(reply); }, target.protocol);
+  }
+  store_after_pttl(f, target);
   return true;
 }
 

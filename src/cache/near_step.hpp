@@ -7,6 +7,15 @@
 //   MGET k1 k2 ...                          hits answered locally, the misses read with one
 //                                          MGET per node (+ PTTL of each matching one) and
 //                                          stored as above, the array assembled here
+//   HGET k f / HMGET k f1 f2 ... / HGETALL k
+//                                          the whole hash is one entry: its HGETALL reply,
+//                                          kept in RESP2 form; a hit renders the reply Redis
+//                                          would send (RESP2 or RESP3) from it, no Redis
+//                                          request; a miss sends the client's command (its
+//                                          reply delivered unchanged), then HGETALL (unless
+//                                          that was the command) and PTTL, pipelined, and
+//                                          stores a non-empty hash for min(PTTL, max_ttl)
+//                                          (an oversized one is not stored)
 //   any other command naming a matching key that is not read-only
 //                                          the key dropped at once; when the step can hold it
 //                                          (single-node or split routing), it goes on with a
@@ -46,6 +55,8 @@ class NearStep final : public ChainStep, public std::enable_shared_from_this<Nea
   const nearcache::NearSettings& settings();
   bool get(ChainRequest& request, const ReplyTarget& target);
   bool mget(ChainRequest& request, const ReplyTarget& target);
+  // HGET / HMGET / HGETALL of a matching key (the whole hash is the entry, see above).
+  bool hash_read(ChainRequest& request, const ReplyTarget& target);
   // Drops the matching keys a non-read-only command names; true when it held and resumed the
   // request (see above).
   bool write(ChainRequest& request, const ReplyTarget& target);

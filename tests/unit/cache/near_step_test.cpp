@@ -151,4 +151,86 @@ TEST_CASE("near step: keys of a read-through policy are left to read-through", "
   CHECK(rig.run({"get", "user:1"}) == "$1\r\nw\r\n");
 }
 
+TEST_CASE("near step: hash reads are answered from the whole hash", "[near]") {
+  Rig rig;
+  rig.redis.data["user:h"].fields = {{"a", "1"}, {"b", "22"}};
+  // A miss: the client's command, then HGETALL + PTTL to fill.
+  CHECK(rig.run({"hget", "user:h", "a"}) == "$1\r\n1\r\n");
+  CHECK(rig.redis.count("hget user:h a") == 1);  // the client's words
+  CHECK(rig.redis.count("HGETALL user:h") == 1);
+  CHECK(rig.redis.count("PTTL user:h") == 1);
+  const std::size_t sent = rig.redis.log.size();
+  // Hits, in both RESP versions, send nothing.
+  CHECK(rig.run({"hget", "user:h", "b"}) == "$2\r\n22\r\n");
+  CHECK(rig.run({"hget", "user:h", "zz"}) == "$-1\r\n");
+  CHECK(rig.run({"hget", "user:h", "zz"}, 3) == "_\r\n");
+  CHECK(rig.run({"hmget", "user:h", "b", "zz", "a"}) == "*3\r\n$2\r\n22\r\n$-1\r\n$1\r\n1\r\n");
+  CHECK(rig.run({"hmget", "user:h", "zz", "a"}, 3) == "*2\r\n_\r\n$1\r\n1\r\n");
+  CHECK(rig.run({"hgetall", "user:h"}) == "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n");
+  CHECK(rig.run({"hgetall", "user:h"}, 3) == "%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n");
+  CHECK(rig.redis.log.size() == sent);
+  // A wrong arity goes to Redis.
+  CHECK(rig.run({"hgetall", "user:h", "x"}).empty());
+  // A write drops the hash; the next read fills again.
+  CHECK(rig.run({"hset", "user:h", "c", "3"}).empty());  // passed on (no chain to hold it)
+  CHECK(rig.near->store().stats().entries == 0);
+  rig.redis.data["user:h"].fields.emplace_back("c", "3");
+  CHECK(rig.run({"hgetall", "user:h"}) ==
+        "*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n$1\r\nc\r\n$1\r\n3\r\n");
+  CHECK(rig.redis.count("hgetall user:h") == 1);  // HGETALL was the command: no second one
+  CHECK(rig.near->store().stats().entries == 1);
+}
+
+TEST_CASE("near step: an entry answers only reads of its type", "[near]") {
+  Rig rig;
+  rig.redis.data["user:h"].fields = {{"a", "1"}};
+  rig.redis.data["user:s"].text = "v";
+  rig.run({"hgetall", "user:h"});
+  rig.run({"get", "user:s"});
+  CHECK(rig.near->store().stats().entries == 2);
+  // GET of the cached hash and HGET of the cached string go to Redis: its WRONGTYPE.
+  const std::string wrongtype =
+      "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+  CHECK(rig.run({"get", "user:h"}) == wrongtype);
+  CHECK(rig.run({"mget", "user:h"}) == "*1\r\n$-1\r\n");  // MGET: nil for another type
+  CHECK(rig.run({"hget", "user:s", "a"}) == wrongtype);
+  CHECK(rig.run({"hgetall", "user:s"}) == wrongtype);
+  CHECK(rig.near->store().stats().entries == 2);
+  CHECK(rig.run({"get", "user:s"}) == "$1\r\nv\r\n");
+  CHECK(rig.run({"hget", "user:h", "a"}) == "$1\r\n1\r\n");
+  // Missing hashes and keys are not stored.
+  CHECK(rig.run({"hgetall", "user:none"}) == "*0\r\n");
+  CHECK(rig.run({"hget", "user:none", "a"}) == "$-1\r\n");
+  CHECK(rig.near->store().stats().entries == 2);
+}
+
+TEST_CASE("near step: an invalidation during a hash read stops the fill", "[near]") {
+  Rig rig;
+  rig.redis.data["user:h"].fields = {{"a", "old"}};
+  rig.redis.hold = true;
+  const auto* info = resp::find_command("hget");
+  std::vector<std::string_view> args{"hget", "user:h", "a"};
+  ChainRequest request(*info, args, rig.snapshot);
+  REQUIRE(rig.step->handle(request, ReplyTarget{rig.replies, 100, 0}));
+  rig.near->store().invalidate("user:h", nearcache::InvalidationReason::kTracking);
+  rig.redis.answer_held();
+  rig.runtime->run();
+  CHECK(rig.replies->got[100] == "$3\r\nold\r\n");
+  CHECK(rig.near->store().stats().entries == 0);
+  CHECK(rig.near->store().stats().fill_race_drops == 1);
+}
+
+TEST_CASE("near step: a hash fill lives no longer than its Redis TTL", "[near]") {
+  Rig rig;
+  rig.redis.data["user:h"].fields = {{"a", "1"}};
+  rig.redis.data["user:h"].expires = rig.runtime->now() + std::chrono::milliseconds(500);
+  rig.run({"hgetall", "user:h"});
+  bool hit = rig.near->store().get(
+      "user:h", nearcache::Clock::now() + std::chrono::milliseconds(400), [](std::string_view) {});
+  CHECK(hit);
+  hit = rig.near->store().get("user:h", nearcache::Clock::now() + std::chrono::milliseconds(600),
+                              [](std::string_view) {});
+  CHECK_FALSE(hit);
+}
+
 }  // namespace sidecache::cache::test
