@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Hash reads from the near cache (L1) against a real redis-server: HGET, HMGET and HGETALL
+replies byte-identical to Redis in RESP2 and RESP3, on a miss and on a hit, hits absent from
+Redis' commandstats; WRONGTYPE as Redis says it (a string entry never answers a hash read, a
+hash entry never a GET); a direct HSET seen through the tracking invalidation; writes through
+sidecache (HSET, HDEL, HINCRBY, DEL, EXPIRE) seen by the next read; an entry never outlives its
+Redis TTL. Every wait is bounded.
+"""
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+WAIT_S = 10
+
+
+def near_yaml(http_port):
+    return ("http:\n  listen: 127.0.0.1:%d\nnear_cache:\n  enabled: true\n"
+            "  patterns: [\"h:*\", \"s:*\"]\n  max_memory: 8mb\n  max_ttl: 30s\n  shards: 4\n"
+            % http_port)
+
+
+def commandstat(redis_client, name):
+    info = redis_client.info("commandstats")
+    return info.get("cmdstat_%s" % name, {}).get("calls", 0)
+
+
+def tracking_ids(redis_client):
+    return [c["id"] for c in redis_client.client_list() if c.get("name") == "sidecache-l1-tracking"]
+
+
+class NearCacheHashTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="sidecache-nearh-")
+        cls.redis = harness.RedisServer(cls.tmp.name)
+        cls.direct = cls.redis.client()
+        cls.http_port = harness.free_port()
+        cls.sc = harness.Sidecache(cls.tmp.name, [("r1", cls.redis.port, 1)], workers=2,
+                                   top_extra=near_yaml(cls.http_port))
+        harness.wait_until(lambda: len(tracking_ids(cls.direct)) == 1, timeout=WAIT_S,
+                           what="tracking connection")
+        harness.wait_until(lambda: cls.metric("sidecache_l1_tracking_connected") == 1,
+                           timeout=WAIT_S, what="tracking connected")
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.sc.problems()
+        cls.sc.stop()
+        cls.redis.stop()
+        cls.tmp.cleanup()
+        assert problems is None, problems
+
+    @classmethod
+    def metric(cls, name, **labels):
+        return harness.metric(cls.http_port, name, **labels)
+
+    def conn(self, port, protocol):
+        conn = harness.RespConnection(port)
+        self.addCleanup(conn.close)
+        if protocol == 3:
+            conn.command("HELLO", "3")
+        return conn
+
+    def ensure_cached(self, conn, *read):
+        """Reads until a read of `read` is an L1 hit (a fill is stored when its PTTL reply,
+        which the client does not wait for, is in; an invalidation of an earlier write may
+        still drop one)."""
+        def hit():
+            hits = self.metric("sidecache_l1_hits_total")
+            conn.command(*read)
+            return self.metric("sidecache_l1_hits_total") > hits
+        harness.wait_until(hit, timeout=WAIT_S, what="an L1 hit of %r" % (read,))
+
+    def test_replies_byte_identical_hit_and_miss(self):
+        fields = {b"f1": b"v\x00\r\n\xff" * 20, b"f2": b"", b"n": b"42"}
+        reads = [("HGET", "h:a", "f1"), ("HGET", "h:a", "f2"), ("HGET", "h:a", "nope"),
+                 ("HMGET", "h:a", "nope", "f1", "n", "nope"), ("HGETALL", "h:a"),
+                 ("HGET", "h:none", "f"), ("HMGET", "h:none", "a", "b"), ("HGETALL", "h:none"),
+                 ("HGET", "s:str", "f"), ("HGETALL", "s:str"), ("HMGET", "s:str", "f")]
+        for protocol in (2, 3):
+            self.direct.delete("h:a")
+            self.direct.hset("h:a", mapping=fields)
+            self.direct.set("s:str", "x")
+            sc = self.conn(self.sc.port, protocol)
+            ref = self.conn(self.redis.port, protocol)
+            want = [ref.command_raw(*r) for r in reads]
+            # A miss (it fills), then hits.
+            self.assertEqual(sc.command_raw(*reads[0]), want[0], protocol)
+            self.ensure_cached(sc, *reads[0])
+            self.direct.config_resetstat()
+            hits = self.metric("sidecache_l1_hits_total")
+            for _ in range(3):
+                self.assertEqual([sc.command_raw(*r) for r in reads], want, protocol)
+            # Only the reads of keys not cached reached Redis: h:none's 3 and s:str's 3 (the
+            # string is not a hash entry; a missing hash is never stored), 3 times each, every
+            # one an HGETALL for its fill too (HGETALL itself once).
+            self.assertEqual(commandstat(self.direct, "hget") +
+                             commandstat(self.direct, "hmget"), 3 * 4, protocol)
+            self.assertEqual(commandstat(self.direct, "hgetall"), 3 * 6, protocol)
+            self.assertGreaterEqual(self.metric("sidecache_l1_hits_total") - hits, 3 * 5)
+
+    def test_get_of_a_cached_hash_and_hash_read_of_a_cached_string(self):
+        self.direct.hset("h:t", "f", "1")
+        self.direct.set("s:t", "v")
+        for protocol in (2, 3):
+            sc = self.conn(self.sc.port, protocol)
+            ref = self.conn(self.redis.port, protocol)
+            self.ensure_cached(sc, "HGETALL", "h:t")
+            self.ensure_cached(sc, "GET", "s:t")
+            for cmd in (("GET", "h:t"), ("MGET", "h:t", "s:t"), ("HGET", "s:t", "f"),
+                        ("HGETALL", "s:t"), ("HMGET", "s:t", "f"), ("GET", "s:t"),
+                        ("HGET", "h:t", "f")):
+                self.assertEqual(sc.command_raw(*cmd), ref.command_raw(*cmd), (protocol, cmd))
+
+    def test_direct_hset_invalidates(self):
+        sc = self.conn(self.sc.port, 2)
+        self.direct.hset("h:d", mapping={"a": "1", "b": "2"})
+        for i in range(20):
+            self.assertEqual(sc.command("HGET", "h:d", "a"), b"%d" % (i + 1))
+            self.ensure_cached(sc, "HGET", "h:d", "a")
+            self.direct.hset("h:d", "a", i + 2)
+            deadline = time.monotonic() + WAIT_S
+            while sc.command("HGET", "h:d", "a") != b"%d" % (i + 2):
+                self.assertLess(time.monotonic(), deadline, "direct HSET never seen")
+            self.assertEqual(sc.command("HGETALL", "h:d"), [b"a", b"%d" % (i + 2), b"b", b"2"])
+        self.assertGreater(self.metric("sidecache_l1_invalidations_total", reason="tracking"), 0)
+
+    def test_writes_through_sidecache_seen_at_once(self):
+        sc = self.conn(self.sc.port, 2)
+        sc.command("DEL", "h:w")
+        sc.command("HSET", "h:w", "a", "1", "b", "2")
+        writes = [(("HSET", "h:w", "c", "3"), ("HGET", "h:w", "c"), b"3"),
+                  (("HDEL", "h:w", "a"), ("HGET", "h:w", "a"), None),
+                  (("HINCRBY", "h:w", "b", "5"), ("HMGET", "h:w", "b"), [b"7"]),
+                  (("HSETNX", "h:w", "d", "4"), ("HGETALL", "h:w"),
+                   [b"b", b"7", b"c", b"3", b"d", b"4"]),
+                  (("DEL", "h:w"), ("HGETALL", "h:w"), [])]
+        for write, read, want in writes:
+            self.ensure_cached(sc, "HGETALL", "h:w")
+            sc.command(*write)
+            self.assertEqual(sc.command(*read), want, write)
+        # Pipelined: the read right behind the write sees it.
+        enc = harness.RespConnection.encode
+        for i in range(100):
+            sc.send_raw(enc("HGET", "h:p", "f") + enc("HSET", "h:p", "f", "v%d" % i) +
+                        enc("HGET", "h:p", "f") + enc("HGETALL", "h:p"))
+            sc.read_reply()
+            sc.read_reply()
+            self.assertEqual(sc.read_reply(), b"v%d" % i)
+            self.assertEqual(sc.read_reply(), [b"f", b"v%d" % i])
+        # EXPIRE through sidecache drops the entry: the next read sees the key gone.
+        self.ensure_cached(sc, "HGETALL", "h:p")
+        sc.command("PEXPIRE", "h:p", "1")
+        time.sleep(0.05)
+        self.assertEqual(sc.command("HGETALL", "h:p"), [])
+
+    def test_ttl_respected(self):
+        sc = self.conn(self.sc.port, 2)
+        self.direct.hset("h:ttl", "f", "v")
+        self.direct.pexpire("h:ttl", 400)
+        self.assertEqual(sc.command("HGET", "h:ttl", "f"), b"v")
+        self.ensure_cached(sc, "HGET", "h:ttl", "f")
+        # Gone when Redis expires it (the entry's own expiry is min(PTTL, max_ttl); the unit
+        # test checks it without Redis' expiry invalidation).
+        deadline = time.monotonic() + WAIT_S
+        while sc.command("HGET", "h:ttl", "f") is not None:
+            self.assertLess(time.monotonic(), deadline, "entry outlived its TTL")
+            time.sleep(0.02)
+        self.assertEqual(sc.command("HGETALL", "h:ttl"), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
