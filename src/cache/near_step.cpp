@@ -81,6 +81,24 @@ class DropOnReply final : public ReplySink {
   std::shared_ptr<ReplySink> inner_;
 };
 
+// Hands the reply of a request resumed into read-through to `fill` (which copies what it
+// keeps), then passes it on.
+class FillOnReply final : public ReplySink {
+ public:
+  FillOnReply(std::shared_ptr<ReplySink> inner, std::function<void(std::string_view)> fill)
+      : inner_(std::move(inner)), fill_(std::move(fill)) {}
+  void on_reply(std::uint64_t tag, std::string_view reply) override {
+    fill_(reply);
+    inner_->on_reply(tag, reply);
+  }
+  void hold(std::int64_t bytes) override { inner_->hold(bytes); }
+  bool gone() const override { return inner_->gone(); }
+
+ private:
+  std::shared_ptr<ReplySink> inner_;
+  std::function<void(std::string_view)> fill_;
+};
+
 }  // namespace
 
 struct NearStep::Fill {
@@ -90,6 +108,9 @@ struct NearStep::Fill {
   bool can_store = false;
   std::string reply;
   std::chrono::milliseconds max_ttl{0};
+  // A read-through policy's grace (kept in Redis past its logical expiry): subtracted from
+  // the PTTL, so the L1 never serves a value read-through would call expired.
+  std::chrono::milliseconds grace{0};
 };
 
 struct NearStep::Mget {
@@ -155,22 +176,36 @@ std::vector<std::string> NearStep::matching_keys(ChainRequest& request) {
   return keys;
 }
 
-// A key of a read-through policy is left to the read-through step (its miss loads from the
-// database); the L1 does not serve it yet.
-static bool has_policy(ChainRequest& request, std::size_t i) {
+// The read-through policy of argument `i`, or nullptr for a plain key.
+static const Policy* policy_of(ChainRequest& request, std::size_t i) {
   const auto& snapshot = request.snapshot();
-  return snapshot && snapshot->set && request.match(i).policy != nullptr;
+  return snapshot && snapshot->set ? request.match(i).policy : nullptr;
+}
+
+// A key of a read-through policy is left to the read-through step (its miss loads from the
+// database) unless the policy says `l1: true` and the read is of the policy's type (a GET of a
+// hash policy's key goes to Redis through the chain, which answers WRONGTYPE).
+static bool left_to_read_through(const Policy* p, bool hash_read) {
+  return p != nullptr && (!p->config.l1 || p->is_hash() != hash_read);
+}
+
+// Any key of a read-through policy: an MGET naming one is left to read-through, whole.
+static bool has_policy(ChainRequest& request, std::size_t i) {
+  return policy_of(request, i) != nullptr;
 }
 
 bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
   const std::string_view key = request.args()[1];
-  if (!settings().matches(key) || has_policy(request, 1)) return false;
+  if (!settings().matches(key)) return false;
+  const Policy* policy = policy_of(request, 1);
+  if (left_to_read_through(policy, false)) return false;
   const auto now = Clock::now();
   if (near_->store().get(
           key, now, [this](std::string_view v) { scratch_.assign(v); }, '$')) {
     target.deliver(scratch_);
     return true;
   }
+  if (policy != nullptr) return read_through(request, target, *policy);
   fill(key, target, [target](std::string_view reply) { target.deliver(reply); });
   return true;
 }
@@ -221,7 +256,9 @@ bool NearStep::hash_read(ChainRequest& request, const ReplyTarget& target) {
                                                : args.size() >= 3;
   if (!arity_ok) return false;
   const std::string_view key = args[1];
-  if (!settings().matches(key) || has_policy(request, 1)) return false;
+  if (!settings().matches(key)) return false;
+  const Policy* policy = policy_of(request, 1);
+  if (left_to_read_through(policy, true)) return false;
   const auto now = Clock::now();
   if (near_->store().get(
           key, now, [this](std::string_view v) { scratch_.assign(v); }, '*')) {
@@ -235,6 +272,7 @@ bool NearStep::hash_read(ChainRequest& request, const ReplyTarget& target) {
     target.deliver(reply);
     return true;
   }
+  if (policy != nullptr) return read_through(request, target, *policy);
   // A miss: the client's command as it is (its reply delivered unchanged), then, to fill, an
   // HGETALL (unless that was the command) and PTTL, pipelined on the client's lane.
   auto f = std::make_shared<Fill>();
@@ -258,6 +296,46 @@ bool NearStep::hash_read(ChainRequest& request, const ReplyTarget& target) {
         [f](std::string_view reply) { f->reply = storable_hash(reply); }, target.protocol);
   }
   store_after_pttl(f, target);
+  return true;
+}
+
+bool NearStep::read_through(ChainRequest& request, const ReplyTarget& target,
+                            const Policy& policy) {
+  if (!can_resume()) return false;
+  const std::string_view key = request.args()[1];
+  auto f = std::make_shared<Fill>();
+  f->key.assign(key);
+  f->node = nodes_->node_for_key(key);
+  f->max_ttl = settings_->max_ttl;
+  f->grace = policy.grace;
+  // The guard before read-through's own Redis read is sent (below, by resume()).
+  f->token = near_->store().begin_fill(key);
+  f->can_store = near_->node_up(f->node);
+  if (!f->can_store) return false;
+  const bool hash = policy.is_hash();
+  // The reply is the whole value (GET, HGETALL), or one needs an HGETALL after it.
+  const bool whole = !hash || request.info().cache_role == resp::CacheRole::kHgetall;
+  auto self = shared_from_this();
+  ReplyTarget wrapped = target;
+  wrapped.sink = std::make_shared<FillOnReply>(
+      target.sink, [self, f, target, hash, whole](std::string_view reply) {
+        if (resp::is_error_reply(reply)) return;
+        if (whole) {
+          // Nil (a missing key, a negative-cached row) and an empty hash are not values.
+          if (hash) {
+            f->reply = storable_hash(reply);
+          } else if (storable(reply)) {
+            f->reply.assign(reply);
+          }
+          if (!f->reply.empty()) self->store_after_pttl(f, target);
+          return;
+        }
+        self->redis_node(
+            f->node, command({"HGETALL", f->key}), true, target.lane,
+            [f](std::string_view all) { f->reply = storable_hash(all); }, target.protocol);
+        self->store_after_pttl(f, target);
+      });
+  resume(request.info(), request.args(), wrapped);
   return true;
 }
 
@@ -362,9 +440,11 @@ void NearStep::store_after_pttl(const std::shared_ptr<Fill>& f, const ReplyTarge
       [f, near](std::string_view reply) {
         if (f->reply.empty()) return;
         const std::int64_t pttl = resp::integer_reply(reply).value_or(-2);
-        if (pttl == -2 || pttl == 0) return;  // gone meanwhile, or expiring now
+        if (pttl == -2) return;  // gone meanwhile
+        const std::int64_t left = pttl - f->grace.count();
+        if (pttl >= 0 && left <= 0) return;  // expiring now, or expired for read-through
         const auto ttl =
-            pttl < 0 ? f->max_ttl : std::min(f->max_ttl, std::chrono::milliseconds(pttl));
+            pttl < 0 ? f->max_ttl : std::min(f->max_ttl, std::chrono::milliseconds(left));
         const auto now = Clock::now();
         near->store().finish_fill(f->token, f->key, f->reply, now + ttl,
                                   static_cast<std::uint16_t>(f->node), now);

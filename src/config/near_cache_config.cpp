@@ -51,6 +51,12 @@ void validate_near_cache(const Config& config, const Locations& locations) {
     locations.fail("near_cache.enabled",
                    "the near cache is not supported on a cluster pool yet (pool.type: cluster)");
   }
+  for (std::size_t i = 0; i < config.cache.policies.size(); ++i) {
+    if (config.cache.policies[i].l1 && !config.near_cache.enabled) {
+      locations.fail("cache.policies[" + std::to_string(i) + "].l1",
+                     "l1: true needs the near cache (near_cache.enabled: true)");
+    }
+  }
 }
 
 }  // namespace sidecache::config::detail
