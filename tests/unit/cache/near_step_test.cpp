@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "cache/engine.hpp"
 #include "cache/near_step.hpp"
+#include "cache/value.hpp"
 #include "fakes.hpp"
 #include "resp/command_table.hpp"
 
@@ -231,6 +233,79 @@ TEST_CASE("near step: a hash fill lives no longer than its Redis TTL", "[near]")
   hit = rig.near->store().get("user:h", nearcache::Clock::now() + std::chrono::milliseconds(600),
                               [](std::string_view) {});
   CHECK_FALSE(hit);
+}
+
+TEST_CASE("near step: an l1 policy's miss is read through and its answer kept", "[near]") {
+  Rig rig;
+  auto db = std::make_shared<FakeDb>();
+  auto shared = std::make_shared<Shared>(db, std::make_shared<CacheStats>());
+  config::CacheConfig cache;
+  config::CachePolicy p;
+  p.name = "products";
+  p.match = "product:*";
+  p.table = "products";
+  p.key_column = "id";
+  p.value_column = "name";
+  p.ttl = std::chrono::milliseconds(500);
+  p.ttl_jitter = 0;
+  p.xfetch_beta = 0;
+  // Redis keeps the value ttl + grace (50.5 s); read-through calls it expired after 0.5 s.
+  p.stale_while_revalidate = std::chrono::milliseconds(50000);
+  p.l1 = true;
+  config::CachePolicy q = p;
+  q.name = "plain";
+  q.match = "pp:*";
+  q.l1 = false;
+  cache.policies = {p, q};
+  shared->set_policies(cache);
+  db->rows["1"] = row({{"id", "1"}, {"name", "lamp"}});
+  // The step's patterns: what the wiring makes of `l1: true` (the policy's match added).
+  rig.near->set_settings(
+      nearcache::NearSettings{{"user:*", "product:*", "pp:*"}, std::chrono::milliseconds(10000)});
+  rig.near->set_node_up(0, true);
+  auto engine = std::make_shared<Engine>(shared, rig.runtime, rig.redis);
+  PolicyChain chain{shared};
+  chain.add(*rig.step);
+  chain.add(*engine);
+  chain.set_router([&rig](const resp::CommandInfo&, std::span<const std::string_view> args,
+                          const ReplyTarget& target) {
+    std::string request;
+    resp::append_command(request, args);
+    rig.redis.send(0, request, target);
+  });
+  auto run = [&](std::vector<std::string_view> args) {
+    const auto* info = resp::find_command(args[0]);
+    const auto tag = ++rig.tag;
+    if (!chain.handle(*info, args, ReplyTarget{rig.replies, tag, 0})) return std::string("-");
+    rig.runtime->run();
+    return rig.replies->got[tag];
+  };
+  CHECK(run({"get", "product:1"}) == "$4\r\nlamp\r\n");  // loaded
+  CHECK(db->fetches == 1);
+  CHECK(rig.near->store().stats().entries == 1);
+  const std::size_t sent = rig.redis.log.size();
+  CHECK(run({"get", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(rig.redis.log.size() == sent);  // from the L1
+  // Lifetime: PTTL (50.5 s) - grace (50 s), not max_ttl (10 s).
+  const auto later = nearcache::Clock::now() + std::chrono::milliseconds(700);
+  CHECK_FALSE(rig.near->store().get("product:1", later, [](std::string_view) {}));
+  // A missing row (negative-cached) is never stored.
+  CHECK(run({"get", "product:9"}) == "$-1\r\n");
+  CHECK(run({"get", "product:9"}) == "$-1\r\n");
+  CHECK(rig.near->store().stats().entries == 0);  // (product:1 expired above)
+  // A policy without l1 is left to read-through, though its keys match the patterns.
+  db->rows["2"] = row({{"id", "2"}, {"name", "desk"}});
+  CHECK(run({"get", "pp:2"}) == "$4\r\ndesk\r\n");
+  CHECK(run({"get", "pp:2"}) == "$4\r\ndesk\r\n");
+  CHECK(rig.near->store().stats().entries == 0);
+  // A Redis hit through read-through fills too; a write drops the l1 key.
+  CHECK(run({"get", "product:1"}) == "$4\r\nlamp\r\n");
+  CHECK(db->fetches == 3);  // product:1, product:9, pp:2: this one was a Redis hit
+  CHECK(rig.near->store().stats().entries == 1);
+  run({"del", "product:1"});
+  CHECK(rig.near->store().stats().entries == 0);
+  shared->flights().clear();
+  rig.runtime->clear();
 }
 
 }  // namespace sidecache::cache::test
