@@ -140,7 +140,8 @@ bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
   if (info.cache_role == resp::CacheRole::kGet) return get(request, target);
   if (info.cache_role == resp::CacheRole::kMget) return mget(request, target);
   if (info.cache_role == resp::CacheRole::kHget || info.cache_role == resp::CacheRole::kHmget ||
-      info.cache_role == resp::CacheRole::kHgetall) {
+      info.cache_role == resp::CacheRole::kHgetall ||
+      info.cache_role == resp::CacheRole::kHexists || info.cache_role == resp::CacheRole::kHlen) {
     return hash_read(request, target);
   }
   if (&info == flushall_ || &info == flushdb_) {
@@ -251,9 +252,9 @@ bool NearStep::hash_read(ChainRequest& request, const ReplyTarget& target) {
   const auto args = request.args();
   const ReadOp op = read_op(request.info().cache_role);
   // A wrong arity goes to Redis, which answers it.
-  const bool arity_ok = op == ReadOp::kHgetall ? args.size() == 2
-                        : op == ReadOp::kHget  ? args.size() == 3
-                                               : args.size() >= 3;
+  const bool arity_ok = op == ReadOp::kHgetall || op == ReadOp::kHlen ? args.size() == 2
+                        : op == ReadOp::kHmget                        ? args.size() >= 3
+                                                                      : args.size() == 3;
   if (!arity_ok) return false;
   const std::string_view key = args[1];
   if (!settings().matches(key)) return false;

@@ -7,7 +7,7 @@
 //   MGET k1 k2 ...                          hits answered locally, the misses read with one
 //                                          MGET per node (+ PTTL of each matching one) and
 //                                          stored as above, the array assembled here
-//   HGET k f / HMGET k f1 f2 ... / HGETALL k
+//   HGET k f / HMGET k f1 f2 ... / HGETALL k / HEXISTS k f / HLEN k
 //                                          the whole hash is one entry: its HGETALL reply,
 //                                          kept in RESP2 form; a hit renders the reply Redis
 //                                          would send (RESP2 or RESP3) from it, no Redis
@@ -68,7 +68,7 @@ class NearStep final : public ChainStep, public std::enable_shared_from_this<Nea
   const nearcache::NearSettings& settings();
   bool get(ChainRequest& request, const ReplyTarget& target);
   bool mget(ChainRequest& request, const ReplyTarget& target);
-  // HGET / HMGET / HGETALL of a matching key (the whole hash is the entry, see above).
+  // HGET / HMGET / HGETALL / HEXISTS / HLEN of a matching key (the whole hash is the entry).
   bool hash_read(ChainRequest& request, const ReplyTarget& target);
   // A miss of an `l1: true` policy's key: the request resumed into read-through with the fill
   // guard begun, its reply stored (see above).

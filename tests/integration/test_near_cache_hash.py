@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Hash reads from the near cache (L1) against a real redis-server: HGET, HMGET and HGETALL
-replies byte-identical to Redis in RESP2 and RESP3, on a miss and on a hit, hits absent from
+"""Hash reads from the near cache (L1) against a real redis-server: HGET, HMGET, HGETALL,
+HEXISTS and HLEN replies byte-identical to Redis in RESP2 and RESP3, on a miss and on a hit, hits absent from
 Redis' commandstats; WRONGTYPE as Redis says it (a string entry never answers a hash read, a
 hash entry never a GET); a direct HSET seen through the tracking invalidation; writes through
 sidecache (HSET, HDEL, HINCRBY, DEL, EXPIRE) seen by the next read; an entry never outlives its
@@ -85,6 +85,7 @@ class NearCacheHashTest(unittest.TestCase):
         fields = {b"f1": b"v\x00\r\n\xff" * 20, b"f2": b"", b"n": b"42"}
         reads = [("HGET", "h:a", "f1"), ("HGET", "h:a", "f2"), ("HGET", "h:a", "nope"),
                  ("HMGET", "h:a", "nope", "f1", "n", "nope"), ("HGETALL", "h:a"),
+                 ("HEXISTS", "h:a", "f2"), ("HEXISTS", "h:a", "nope"), ("HLEN", "h:a"),
                  ("HGET", "h:none", "f"), ("HMGET", "h:none", "a", "b"), ("HGETALL", "h:none"),
                  ("HGET", "s:str", "f"), ("HGETALL", "s:str"), ("HMGET", "s:str", "f")]
         for protocol in (2, 3):
@@ -107,7 +108,9 @@ class NearCacheHashTest(unittest.TestCase):
             self.assertEqual(commandstat(self.direct, "hget") +
                              commandstat(self.direct, "hmget"), 3 * 4, protocol)
             self.assertEqual(commandstat(self.direct, "hgetall"), 3 * 6, protocol)
-            self.assertGreaterEqual(self.metric("sidecache_l1_hits_total") - hits, 3 * 5)
+            self.assertEqual(commandstat(self.direct, "hexists") + commandstat(self.direct, "hlen"),
+                             0, protocol)
+            self.assertGreaterEqual(self.metric("sidecache_l1_hits_total") - hits, 3 * 8)
 
     def test_get_of_a_cached_hash_and_hash_read_of_a_cached_string(self):
         self.direct.hset("h:t", "f", "1")
@@ -316,15 +319,17 @@ class NearCacheReadThroughTest(unittest.TestCase):
         # HGET first: read-through answers it (a load), an HGETALL after it fills.
         self.assertEqual(sc.command("HGET", "user:2", "email"), b"bob@example.com")
         reads = [("HGET", "user:2", "name"), ("HGET", "user:2", "plan"),
-                 ("HMGET", "user:2", "plan", "email", "name"), ("HGETALL", "user:2")]
-        self.settle(sc, reads, ["hget", "hmget", "hgetall"])
+                 ("HMGET", "user:2", "plan", "email", "name"), ("HGETALL", "user:2"),
+                 ("HEXISTS", "user:2", "plan"), ("HLEN", "user:2")]
+        self.settle(sc, reads, ["hget", "hmget", "hgetall", "hexists", "hlen"])
         self.direct.config_resetstat()
         rt_hits = self.metric("sidecache_cache_hits_total", policy="users")
         for protocol in (2, 3):
             c = self.conn(self.sc.port, protocol)
             got = [c.command_raw(*r) for r in reads]
-            self.assertEqual(commandstat(self.direct, "hget") + commandstat(self.direct, "hmget") +
-                             commandstat(self.direct, "hgetall"), 0, protocol)
+            self.assertEqual(sum(commandstat(self.direct, c)
+                                 for c in ("hget", "hmget", "hgetall", "hexists", "hlen")), 0,
+                             protocol)
             ref = self.conn(self.redis.port, protocol)
             self.assertEqual(got, [ref.command_raw(*r) for r in reads], protocol)
             self.direct.config_resetstat()

@@ -169,6 +169,9 @@ TEST_CASE("near step: hash reads are answered from the whole hash", "[near]") {
   CHECK(rig.run({"hmget", "user:h", "b", "zz", "a"}) == "*3\r\n$2\r\n22\r\n$-1\r\n$1\r\n1\r\n");
   CHECK(rig.run({"hmget", "user:h", "zz", "a"}, 3) == "*2\r\n_\r\n$1\r\n1\r\n");
   CHECK(rig.run({"hgetall", "user:h"}) == "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n");
+  CHECK(rig.run({"hexists", "user:h", "b"}) == ":1\r\n");
+  CHECK(rig.run({"hexists", "user:h", "zz"}, 3) == ":0\r\n");
+  CHECK(rig.run({"hlen", "user:h"}) == ":2\r\n");
   CHECK(rig.run({"hgetall", "user:h"}, 3) == "%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n");
   CHECK(rig.redis.log.size() == sent);
   // A wrong arity goes to Redis.
