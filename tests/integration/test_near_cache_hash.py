@@ -7,8 +7,8 @@ sidecache (HSET, HDEL, HINCRBY, DEL, EXPIRE) seen by the next read; an entry nev
 Redis TTL. `l1: true` read-through policies (SQLite): hits served from the L1 (no Redis
 request, no read-through hit counted), a database row changed then the key invalidated (a
 write through sidecache, a direct DEL seen by tracking) read anew, missing rows not stored,
-policy keys without `l1` never served from the L1, and the config error without the near
-cache. Every wait is bounded.
+policy keys without `l1` never served from the L1, a reload turning `l1` on, and the config
+error without the near cache. Every wait is bounded.
 """
 import os
 import sqlite3
@@ -356,6 +356,33 @@ class NearCacheReadThroughTest(unittest.TestCase):
         for _ in range(3):
             self.assertEqual(sc.command("HGETALL", "user:999"), [])
         self.assertEqual(self.metric("sidecache_l1_misses_total"), misses + 3)
+
+    def test_z_reload_turns_l1_on(self):
+        # Last (it changes the configuration): a reload giving `plainp` `l1: true` adds its
+        # keys to the L1 and to the tracking prefixes.
+        import signal
+        with open(self.sc.config_path) as f:
+            text = f.read()
+        old = 'value_column: name,\n       ttl: 60s}'
+        self.assertIn(old, text)
+        with open(self.sc.config_path, "w") as f:
+            f.write(text.replace(old, 'value_column: name,\n       ttl: 60s, l1: true}'))
+        reloads = self.metric("sidecache_config_reloads_total", result="ok")
+        self.sc.process.signal(signal.SIGHUP)
+        harness.wait_until(
+            lambda: self.metric("sidecache_config_reloads_total", result="ok") > reloads,
+            timeout=WAIT_S, what="reload applied")
+        harness.wait_until(lambda: self.metric("sidecache_l1_tracking_connected") == 1,
+                           timeout=WAIT_S, what="tracking re-registered")
+        sc = self.conn(self.sc.port)
+        self.assertEqual(sc.command("GET", "pp:2"), b"desk")
+        self.settle(sc, [("GET", "pp:2")], ["get"])
+        # A direct write reaches the L1 through the new tracking prefix.
+        self.update("UPDATE products SET name = 'desk2' WHERE id = 2")
+        self.direct.delete("pp:2")
+        deadline = time.monotonic() + WAIT_S
+        while sc.command("GET", "pp:2") != b"desk2":
+            self.assertLess(time.monotonic(), deadline, "invalidation never seen")
 
     def test_config_error_without_near_cache(self):
         text = ("listen: 127.0.0.1:6390\npool:\n  nodes: [127.0.0.1:7001:1]\n"
