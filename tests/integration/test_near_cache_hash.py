@@ -209,9 +209,8 @@ class NearCacheReadThroughTest(unittest.TestCase):
         cls.redis = harness.RedisServer(cls.tmp.name)
         cls.direct = cls.redis.client()
         cls.http = harness.free_port()
-        # The near cache's own patterns cover none of the policy keys: `l1: true` adds them.
-        near = ("near_cache:\n  enabled: true\n  patterns: [\"h:*\"]\n  max_memory: 8mb\n"
-                "  max_ttl: 30s\n  shards: 4\n")
+        # No patterns of its own: the L1 serves the `l1: true` policies' keys.
+        near = "near_cache:\n  enabled: true\n  max_memory: 8mb\n  max_ttl: 30s\n  shards: 4\n"
         cls.sc = harness.Sidecache(
             cls.tmp.name, [("r1", cls.redis.port, 1)], workers=2,
             top_extra=harness.cache_yaml(cls.http, "    type: sqlite\n    path: %s" % cls.dbpath,
@@ -390,6 +389,11 @@ class NearCacheReadThroughTest(unittest.TestCase):
                 "    - name: p\n      match: \"p:*\"\n      table: t\n      key_column: id\n"
                 "      value_column: v\n      l1: true\n")
         harness.assert_config_error(self, text, "l1: true needs the near cache", line=12)
+        # Enabled with neither patterns nor an `l1: true` policy.
+        no_l1 = text.replace("      l1: true\n", "") + "near_cache:\n  enabled: true\n"
+        harness.assert_config_error(self, no_l1, "near_cache: enabled with no patterns", line=13)
+        code, _, out = harness.check_config(text + "near_cache:\n  enabled: true\n")
+        self.assertEqual(code, 0, out)
 
 
 if __name__ == "__main__":
