@@ -2,11 +2,36 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 namespace sidecache::app {
 namespace {
 
-nearcache::NearSettings settings_of(const config::NearCacheConfig& c) {
-  return nearcache::NearSettings{c.patterns, c.max_ttl};
+// A policy's match ("prefix*suffix" or a literal key) as a glob: its '*' stays, the other glob
+// characters are escaped.
+std::string policy_glob(std::string_view match) {
+  std::string glob;
+  for (const char c : match) {
+    if (c == '?' || c == '[' || c == '\\') glob.push_back('\\');
+    glob.push_back(c);
+  }
+  return glob;
+}
+
+// The keys the L1 serves and tracks: near_cache.patterns and the match of every `l1: true`
+// read-through policy.
+std::vector<std::string> l1_patterns(const config::Config& config) {
+  std::vector<std::string> patterns = config.near_cache.patterns;
+  for (const auto& p : config.cache.policies) {
+    if (p.l1) patterns.push_back(policy_glob(p.match));
+  }
+  return patterns;
+}
+
+nearcache::NearSettings settings_of(const config::Config& config) {
+  return nearcache::NearSettings{l1_patterns(config), config.near_cache.max_ttl};
 }
 
 }  // namespace
@@ -17,7 +42,7 @@ std::unique_ptr<NearCacheService> NearCacheService::create(const config::Config&
   nearcache::StoreOptions options;
   options.max_memory = c.max_memory;
   options.shards = c.shards;
-  auto cache = std::make_shared<nearcache::NearCache>(options, settings_of(c));
+  auto cache = std::make_shared<nearcache::NearCache>(options, settings_of(config));
   return std::unique_ptr<NearCacheService>(new NearCacheService(std::move(cache), config));
 }
 
@@ -36,7 +61,7 @@ void NearCacheService::start_links(const config::Config& config) {
     nodes.push_back(backend::NodeAddress{n.name, n.address.host, n.address.port,
                                          backend::make_node_security(config.pool, i)});
   }
-  const auto prefixes = nearcache::tracking_prefixes(config.near_cache.patterns);
+  const auto prefixes = nearcache::tracking_prefixes(l1_patterns(config));
   spdlog::info(
       "near cache: {} bytes, {} shards, max_ttl {} ms, tracking {} node(s) by {} prefix(es)",
       config.near_cache.max_memory, config.near_cache.shards, config.near_cache.max_ttl.count(),
@@ -65,7 +90,7 @@ void NearCacheService::reload(const config::Config& config) {
   if (links_) links_->stop();
   // Down first, so no fill is stored while no connection tracks the keys.
   cache_->set_all_down(nearcache::InvalidationReason::kFlush);
-  cache_->set_settings(settings_of(next));
+  cache_->set_settings(settings_of(config));
   settings_.patterns = next.patterns;
   settings_.max_ttl = next.max_ttl;
   start_links(config);

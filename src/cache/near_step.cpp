@@ -19,6 +19,32 @@ bool storable(std::string_view reply) {
   return reply.size() >= 4 && reply[0] == '$' && reply[1] != '-';
 }
 
+// An HGETALL reply (RESP2 `*2n`, RESP3 `%n`) of a hash with at least one field, as the bytes
+// the L1 stores: always the RESP2 flat array (so its first byte, '*', tells it from a string's
+// '$'). Empty when it cannot be stored: an empty hash (no key), an error, another type.
+std::string storable_hash(std::string_view reply) {
+  std::string out;
+  if (reply.size() < 4 || (reply[0] != '*' && reply[0] != '%')) return out;
+  const std::size_t eol = reply.find("\r\n");
+  if (eol == std::string_view::npos) return out;
+  std::size_t count = 0;
+  for (std::size_t i = 1; i < eol; ++i) {
+    if (reply[i] < '0' || reply[i] > '9') return out;
+    count = count * 10 + static_cast<std::size_t>(reply[i] - '0');
+  }
+  if (reply[0] == '%') count *= 2;
+  if (count == 0 || count % 2 != 0) return out;
+  out.push_back('*');
+  out.append(std::to_string(count));
+  out.append(reply.substr(eol));
+  std::vector<std::string_view> elements;
+  const bool bulks =
+      resp::split_array(out, elements) && elements.size() == count &&
+      std::all_of(elements.begin(), elements.end(), [](std::string_view e) { return storable(e); });
+  if (!bulks) out.clear();
+  return out;
+}
+
 // The elements of an array reply (`*n`), as byte ranges; false for another reply.
 bool split_array(std::string_view reply, std::vector<std::string_view>& out) {
   if (reply.empty() || reply[0] != '*') return false;
@@ -55,6 +81,24 @@ class DropOnReply final : public ReplySink {
   std::shared_ptr<ReplySink> inner_;
 };
 
+// Hands the reply of a request resumed into read-through to `fill` (which copies what it
+// keeps), then passes it on.
+class FillOnReply final : public ReplySink {
+ public:
+  FillOnReply(std::shared_ptr<ReplySink> inner, std::function<void(std::string_view)> fill)
+      : inner_(std::move(inner)), fill_(std::move(fill)) {}
+  void on_reply(std::uint64_t tag, std::string_view reply) override {
+    fill_(reply);
+    inner_->on_reply(tag, reply);
+  }
+  void hold(std::int64_t bytes) override { inner_->hold(bytes); }
+  bool gone() const override { return inner_->gone(); }
+
+ private:
+  std::shared_ptr<ReplySink> inner_;
+  std::function<void(std::string_view)> fill_;
+};
+
 }  // namespace
 
 struct NearStep::Fill {
@@ -64,6 +108,9 @@ struct NearStep::Fill {
   bool can_store = false;
   std::string reply;
   std::chrono::milliseconds max_ttl{0};
+  // A read-through policy's grace (kept in Redis past its logical expiry): subtracted from
+  // the PTTL, so the L1 never serves a value read-through would call expired.
+  std::chrono::milliseconds grace{0};
 };
 
 struct NearStep::Mget {
@@ -95,6 +142,11 @@ bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
   const resp::CommandInfo& info = request.info();
   if (info.cache_role == resp::CacheRole::kGet) return get(request, target);
   if (info.cache_role == resp::CacheRole::kMget) return mget(request, target);
+  if (info.cache_role == resp::CacheRole::kHget || info.cache_role == resp::CacheRole::kHmget ||
+      info.cache_role == resp::CacheRole::kHgetall ||
+      info.cache_role == resp::CacheRole::kHexists || info.cache_role == resp::CacheRole::kHlen) {
+    return hash_read(request, target);
+  }
   if (&info == flushall_ || &info == flushdb_) {
     near_->store().clear(InvalidationReason::kFlush);
     return false;
@@ -128,22 +180,37 @@ std::vector<std::string> NearStep::matching_keys(ChainRequest& request) {
   return keys;
 }
 
-// A key of a read-through policy is left to the read-through step (its miss loads from the
-// database); the L1 does not serve it yet.
-static bool has_policy(ChainRequest& request, std::size_t i) {
+// The read-through policy of argument `i`, or nullptr for a plain key.
+static const Policy* policy_of(ChainRequest& request, std::size_t i) {
   const auto& snapshot = request.snapshot();
-  return snapshot && snapshot->set && !snapshot->set->empty() && request.match(i).policy != nullptr;
+  return snapshot && snapshot->set && !snapshot->set->empty() ? request.match(i).policy : nullptr;
+}
+
+// A key of a read-through policy is left to the read-through step (its miss loads from the
+// database) unless the policy says `l1: true` and the read is of the policy's type (a GET of a
+// hash policy's key goes to Redis through the chain, which answers WRONGTYPE).
+static bool left_to_read_through(const Policy* p, bool hash_read) {
+  return p != nullptr && (!p->config.l1 || p->is_hash() != hash_read);
+}
+
+// Any key of a read-through policy: an MGET naming one is left to read-through, whole.
+static bool has_policy(ChainRequest& request, std::size_t i) {
+  return policy_of(request, i) != nullptr;
 }
 
 bool NearStep::get(ChainRequest& request, const ReplyTarget& target) {
   const std::string_view key = request.args()[1];
   settings();
-  if (!matches(key) || has_policy(request, 1)) return false;
+  if (!matches(key)) return false;
+  const Policy* policy = policy_of(request, 1);
+  if (left_to_read_through(policy, false)) return false;
   const auto now = Clock::now();
-  if (near_->store().get(key, now, [this](std::string_view v) { scratch_.assign(v); })) {
+  if (near_->store().get(
+          key, now, [this](std::string_view v) { scratch_.assign(v); }, '$')) {
     target.deliver(scratch_);
     return true;
   }
+  if (policy != nullptr) return read_through(request, target, *policy);
   fill(key, target, [target](std::string_view reply) { target.deliver(reply); });
   return true;
 }
@@ -167,8 +234,8 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     auto& out = m->replies[i - 1];
     const bool hit =
-        matches(args[i]) &&
-        near_->store().get(args[i], now, [&out](std::string_view v) { out.assign(v); });
+        matches(args[i]) && near_->store().get(
+                                args[i], now, [&out](std::string_view v) { out.assign(v); }, '$');
     if (hit) continue;
     const std::uint32_t node = nodes_->node_for_key(args[i]);
     auto it = std::find_if(by_node.begin(), by_node.end(),
@@ -182,6 +249,99 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   }
   m->left = by_node.size();
   for (const auto& [node, indexes] : by_node) read_misses(m, node, indexes, args);
+  return true;
+}
+
+bool NearStep::hash_read(ChainRequest& request, const ReplyTarget& target) {
+  const auto args = request.args();
+  const ReadOp op = read_op(request.info().cache_role);
+  // A wrong arity goes to Redis, which answers it.
+  const bool arity_ok = op == ReadOp::kHgetall || op == ReadOp::kHlen ? args.size() == 2
+                        : op == ReadOp::kHmget                        ? args.size() >= 3
+                                                                      : args.size() == 3;
+  if (!arity_ok) return false;
+  const std::string_view key = args[1];
+  settings();
+  if (!matches(key)) return false;
+  const Policy* policy = policy_of(request, 1);
+  if (left_to_read_through(policy, true)) return false;
+  const auto now = Clock::now();
+  if (near_->store().get(
+          key, now, [this](std::string_view v) { scratch_.assign(v); }, '*')) {
+    // The stored HGETALL reply was checked when stored: its fields parse.
+    Value value;
+    value.is_hash = true;
+    hash_fields(scratch_, value.fields);
+    const std::vector<std::string> words(args.begin(), args.end());
+    std::string reply;
+    render(op, words, &value, reply, target.protocol);
+    target.deliver(reply);
+    return true;
+  }
+  if (policy != nullptr) return read_through(request, target, *policy);
+  // A miss: the client's command as it is (its reply delivered unchanged), then, to fill, an
+  // HGETALL (unless that was the command) and PTTL, pipelined on the client's lane.
+  auto f = std::make_shared<Fill>();
+  f->key.assign(key);
+  f->node = nodes_->node_for_key(key);
+  f->max_ttl = settings_->max_ttl;
+  f->token = near_->store().begin_fill(key);
+  f->can_store = near_->node_up(f->node);
+  const bool is_hgetall = op == ReadOp::kHgetall;
+  redis_node(
+      f->node, command(std::vector<std::string>(args.begin(), args.end())), true, target.lane,
+      [f, target, is_hgetall](std::string_view reply) {
+        if (is_hgetall && f->can_store) f->reply = storable_hash(reply);
+        target.deliver(reply);
+      },
+      target.protocol);
+  if (!f->can_store) return true;
+  if (!is_hgetall) {
+    redis_node(
+        f->node, command({"HGETALL", key}), true, target.lane,
+        [f](std::string_view reply) { f->reply = storable_hash(reply); }, target.protocol);
+  }
+  store_after_pttl(f, target);
+  return true;
+}
+
+bool NearStep::read_through(ChainRequest& request, const ReplyTarget& target,
+                            const Policy& policy) {
+  if (!can_resume()) return false;
+  const std::string_view key = request.args()[1];
+  auto f = std::make_shared<Fill>();
+  f->key.assign(key);
+  f->node = nodes_->node_for_key(key);
+  f->max_ttl = settings_->max_ttl;
+  f->grace = policy.grace;
+  // The guard before read-through's own Redis read is sent (below, by resume()).
+  f->token = near_->store().begin_fill(key);
+  f->can_store = near_->node_up(f->node);
+  if (!f->can_store) return false;
+  const bool hash = policy.is_hash();
+  // The reply is the whole value (GET, HGETALL), or one needs an HGETALL after it.
+  const bool whole = !hash || request.info().cache_role == resp::CacheRole::kHgetall;
+  auto self = shared_from_this();
+  ReplyTarget wrapped = target;
+  wrapped.sink = std::make_shared<FillOnReply>(
+      target.sink, [self, f, target, hash, whole](std::string_view reply) {
+        if (resp::is_error_reply(reply)) return;
+        if (whole) {
+          // Nil (a missing key, a negative-cached row) and an empty hash are not values.
+          if (hash) {
+            f->reply = storable_hash(reply);
+          } else if (storable(reply)) {
+            f->reply.assign(reply);
+          }
+          if (!f->reply.empty()) self->store_after_pttl(f, target);
+          return;
+        }
+        self->redis_node(
+            f->node, command({"HGETALL", f->key}), true, target.lane,
+            [f](std::string_view all) { f->reply = storable_hash(all); }, target.protocol);
+        self->store_after_pttl(f, target);
+      });
+  resume(request.info(), request.args(), wrapped);
   return true;
 }
 
@@ -286,9 +446,11 @@ void NearStep::store_after_pttl(const std::shared_ptr<Fill>& f, const ReplyTarge
       [f, near](std::string_view reply) {
         if (f->reply.empty()) return;
         const std::int64_t pttl = resp::integer_reply(reply).value_or(-2);
-        if (pttl == -2 || pttl == 0) return;  // gone meanwhile, or expiring now
+        if (pttl == -2) return;  // gone meanwhile
+        const std::int64_t left = pttl - f->grace.count();
+        if (pttl >= 0 && left <= 0) return;  // expiring now, or expired for read-through
         const auto ttl =
-            pttl < 0 ? f->max_ttl : std::min(f->max_ttl, std::chrono::milliseconds(pttl));
+            pttl < 0 ? f->max_ttl : std::min(f->max_ttl, std::chrono::milliseconds(left));
         const auto now = Clock::now();
         near->store().finish_fill(f->token, f->key, f->reply, now + ttl,
                                   static_cast<std::uint16_t>(f->node), now);

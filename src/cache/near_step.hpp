@@ -7,6 +7,28 @@
 //   MGET k1 k2 ...                          hits answered locally, the misses read with one
 //                                          MGET per node (+ PTTL of each matching one) and
 //                                          stored as above, the array assembled here
+//   HGET k f / HMGET k f1 f2 ... / HGETALL k / HEXISTS k f / HLEN k
+//                                          the whole hash is one entry: its HGETALL reply,
+//                                          kept in RESP2 form; a hit renders the reply Redis
+//                                          would send (RESP2 or RESP3) from it, no Redis
+//                                          request; a miss sends the client's command (its
+//                                          reply delivered unchanged), then HGETALL (unless
+//                                          that was the command) and PTTL, pipelined, and
+//                                          stores a non-empty hash for min(PTTL, max_ttl)
+//                                          (an oversized one is not stored)
+//   a read of a key of a read-through policy
+//                                          left to read-through (not answered here), unless
+//                                          the policy says `l1: true` (its match is then one of
+//                                          the patterns) and the read is of its type (GET for
+//                                          string policies, the hash reads for hash ones): a
+//                                          hit as above; a miss begins the fill guard, then
+//                                          resumes the request into read-through, and the
+//                                          value it answers (a Redis hit or a database load;
+//                                          never nil, an empty hash or an error) is stored for
+//                                          min(PTTL - the policy's grace, max_ttl), after a
+//                                          PTTL (and, for HGET/HMGET, an HGETALL) sent when
+//                                          the reply is in. MGET naming a policy key: left to
+//                                          read-through, whole
 //   any other command naming a matching key that is not read-only
 //                                          the key dropped at once; when the step can hold it
 //                                          (single-node or split routing), it goes on with a
@@ -49,6 +71,11 @@ class NearStep final : public ChainStep, public std::enable_shared_from_this<Nea
   bool matches(std::string_view key) const;
   bool get(ChainRequest& request, const ReplyTarget& target);
   bool mget(ChainRequest& request, const ReplyTarget& target);
+  // HGET / HMGET / HGETALL / HEXISTS / HLEN of a matching key (the whole hash is the entry).
+  bool hash_read(ChainRequest& request, const ReplyTarget& target);
+  // A miss of an `l1: true` policy's key: the request resumed into read-through with the fill
+  // guard begun, its reply stored (see above).
+  bool read_through(ChainRequest& request, const ReplyTarget& target, const Policy& policy);
   // Drops the matching keys a non-read-only command names; true when it held and resumed the
   // request (see above).
   bool write(ChainRequest& request, const ReplyTarget& target);

@@ -281,6 +281,8 @@ constexpr Directive<CachePolicy> kPolicyDirectives[] = {
      "writes to policy keys: none (Redis only), invalidate, through or behind"},
     {"delete_row_on_del", read_boolean<&CachePolicy::delete_row_on_del>,
      "DEL/UNLINK of a policy key also deletes its row"},
+    {"l1", read_boolean<&CachePolicy::l1>,
+     "serve this policy's reads from the near cache (needs near_cache.enabled: true)"},
     {"write_behind", read_write_behind,
      "write: behind options of this policy: {coalesce, max_retries, queue_max, on_full, ...}"},
 };

@@ -379,7 +379,10 @@ struct CachePolicy {
   std::optional<WarmConfig> warm;
   WriteMode write = WriteMode::kNone;  // needs a table source
   bool delete_row_on_del = false;      // DEL/UNLINK also deletes the row (write != none)
-  WriteBehindConfig write_behind;      // write: behind
+  // The near cache (L1) serves this policy's reads (GET; hashes: HGET, HMGET, HGETALL, HEXISTS,
+  // HLEN) and keeps what read-through returns; needs near_cache.enabled.
+  bool l1 = false;
+  WriteBehindConfig write_behind;  // write: behind
 };
 
 // The tutorial's TTL manager: a TTL per kind of key, by pattern; the first match wins.

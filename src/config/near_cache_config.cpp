@@ -1,4 +1,5 @@
 // The `near_cache:` section: keys, ranges and the checks against the pool.
+#include <algorithm>
 #include <string>
 
 #include "config/config.hpp"
@@ -36,9 +37,6 @@ void read_near_cache(Config& config, const Value& value) {
   if ((shards & (shards - 1)) != 0) {
     value.fail("shards (" + std::to_string(shards) + ") must be a power of two");
   }
-  if (config.near_cache.enabled && config.near_cache.patterns.empty()) {
-    value.fail("enabled with no patterns: list the keys the L1 serves in near_cache.patterns");
-  }
   // Each shard needs its fixed structures plus 4 KiB.
   if (config.near_cache.max_memory / shards < 64 * 1024) {
     value.fail("max_memory is too small for " + std::to_string(shards) +
@@ -50,6 +48,22 @@ void validate_near_cache(const Config& config, const Locations& locations) {
   if (config.near_cache.enabled && config.pool.type == PoolType::kCluster) {
     locations.fail("near_cache.enabled",
                    "the near cache is not supported on a cluster pool yet (pool.type: cluster)");
+  }
+  // The keys the L1 serves: the patterns, and the read-through policies with `l1: true`
+  // (checked here, once the cache section is read too).
+  const auto& policies = config.cache.policies;
+  const bool l1_policies =
+      std::any_of(policies.begin(), policies.end(), [](const CachePolicy& p) { return p.l1; });
+  if (config.near_cache.enabled && config.near_cache.patterns.empty() && !l1_policies) {
+    locations.fail("near_cache",
+                   "enabled with no patterns: list the keys the L1 serves in near_cache.patterns "
+                   "(or give a read-through policy l1: true)");
+  }
+  for (std::size_t i = 0; i < config.cache.policies.size(); ++i) {
+    if (config.cache.policies[i].l1 && !config.near_cache.enabled) {
+      locations.fail("cache.policies[" + std::to_string(i) + "].l1",
+                     "l1: true needs the near cache (near_cache.enabled: true)");
+    }
   }
 }
 

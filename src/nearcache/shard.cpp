@@ -119,7 +119,8 @@ std::size_t Shard::main_max() const {
   return space - static_cast<std::size_t>(static_cast<double>(space) * window_fraction_);
 }
 
-const Entry* Shard::lookup(std::uint64_t hash, std::string_view key, Clock::time_point now) {
+const Entry* Shard::lookup(std::uint64_t hash, std::string_view key, Clock::time_point now,
+                           char kind) {
   sketch_.record(hash);
   Entry* e = find(hash, key);
   if (e == nullptr) {
@@ -130,6 +131,10 @@ const Entry* Shard::lookup(std::uint64_t hash, std::string_view key, Clock::time
     drop(e, Drop::kExpiration);
     stats_.misses.add();
     sync_gauges();
+    return nullptr;
+  }
+  if (kind != 0 && (e->value_len == 0 || e->value()[0] != kind)) {
+    stats_.misses.add();
     return nullptr;
   }
   on_hit(e);

@@ -54,7 +54,10 @@ class Shard {
 
   // The live entry for key (valid until the next call on this shard), or nullptr. Records the
   // access in the frequency sketch, counts a hit or a miss, and drops the entry if expired.
-  const Entry* lookup(std::uint64_t hash, std::string_view key, Clock::time_point now);
+  // With `kind` not 0, an entry whose value does not start with that byte (it holds another
+  // type, see store.hpp) is a miss and stays.
+  const Entry* lookup(std::uint64_t hash, std::string_view key, Clock::time_point now,
+                      char kind = 0);
   // Stores key -> value (replacing an older value), then evicts as W-TinyLFU says. Returns
   // whether the entry is in the shard afterwards (false: oversized, or rejected at once).
   bool insert(std::uint64_t hash, std::string_view key, std::string_view value,

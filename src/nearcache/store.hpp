@@ -1,5 +1,5 @@
 // The near cache's L1 store: key -> the exact reply bytes to send, each with an absolute expiry,
-// within max_memory bytes, shared by every worker thread. Not yet on the request path.
+// within max_memory bytes, shared by every worker thread. The request path is cache/near_step.
 //
 // Sharding: the key's hash picks one of `shards` shards (a power of two). Each shard has its own
 // mutex, W-TinyLFU state (shard.hpp) and an equal share of the budget, so two workers contend
@@ -69,13 +69,16 @@ class Store {
   explicit Store(const StoreOptions& options);
 
   // On a hit calls on_hit(std::string_view value) under the shard's lock (copy the bytes out;
-  // do not call the store from it) and returns true.
+  // do not call the store from it) and returns true. With `kind` not 0, only a value whose
+  // first byte is `kind` is a hit: the request path stores a string as its bulk reply ('$')
+  // and a hash as its RESP2 HGETALL reply ('*'), so a GET never sees a hash (and vice versa);
+  // another kind counts as a miss and the entry stays.
   template <class OnHit>
-  bool get(std::string_view key, Clock::time_point now, OnHit&& on_hit) {
+  bool get(std::string_view key, Clock::time_point now, OnHit&& on_hit, char kind = 0) {
     const std::uint64_t hash = key_hash(key);
     LockedShard& s = shard_for(hash);
     std::lock_guard lock(s.mutex);
-    const Entry* e = s.shard.lookup(hash, key, now);
+    const Entry* e = s.shard.lookup(hash, key, now, kind);
     if (e == nullptr) return false;
     on_hit(e->value());
     return true;

@@ -55,6 +55,26 @@ TEST_CASE("a stored value comes back byte for byte", "[nearcache]") {
   check_identities(s);
 }
 
+TEST_CASE("a look-up of one kind misses an entry of another and leaves it", "[nearcache]") {
+  Store store(small(1 << 20, 4));
+  CHECK(store.put("s", "$1\r\nv\r\n", kLater, 0, kNow));
+  CHECK(store.put("h", "*2\r\n$1\r\nf\r\n$1\r\nv\r\n", kLater, 0, kNow));
+  const auto hit = [&](std::string_view key, char kind) {
+    return store.get(
+        key, kNow, [](std::string_view) {}, kind);
+  };
+  CHECK(hit("s", '$'));
+  CHECK_FALSE(hit("s", '*'));
+  CHECK(hit("h", '*'));
+  CHECK_FALSE(hit("h", '$'));
+  CHECK(hit("h", 0));  // any kind
+  const auto s = store.stats();
+  CHECK(s.hits == 3);
+  CHECK(s.misses == 2);
+  CHECK(s.entries == 2);  // the other kind's look-ups dropped nothing
+  check_identities(s);
+}
+
 TEST_CASE("an entry is never served at or after its expiry, and is freed", "[nearcache]") {
   Store store(small(1 << 20));
   const auto expiry = kNow + seconds(10);
