@@ -2,11 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <random>
+
 namespace sidecache::app {
 namespace {
 
 nearcache::NearSettings settings_of(const config::NearCacheConfig& c) {
   return nearcache::NearSettings{c.patterns, c.max_ttl};
+}
+
+std::string random_marker_prefix() {
+  std::random_device rd;
+  const std::uint64_t id = (std::uint64_t{rd()} << 32) ^ rd();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(id));
+  return std::string("__sidecache:l1lag:") + hex + ":";
 }
 
 }  // namespace
@@ -23,7 +34,9 @@ std::unique_ptr<NearCacheService> NearCacheService::create(const config::Config&
 
 NearCacheService::NearCacheService(std::shared_ptr<nearcache::NearCache> cache,
                                    const config::Config& config)
-    : cache_(std::move(cache)), settings_(config.near_cache) {
+    : cache_(std::move(cache)),
+      settings_(config.near_cache),
+      marker_prefix_(random_marker_prefix()) {
   start_links(config);
 }
 
@@ -31,17 +44,25 @@ void NearCacheService::start_links(const config::Config& config) {
   remap_ = config.pool.down_policy == config::DownPolicy::kRemap;
   down_.assign(config.pool.nodes.size(), false);
   std::vector<backend::NodeAddress> nodes;
+  lag_.clear();
   for (std::size_t i = 0; i < config.pool.nodes.size(); ++i) {
     const auto& n = config.pool.nodes[i];
+    lag_.push_back(&cache_->lag().node(n.name));
     nodes.push_back(backend::NodeAddress{n.name, n.address.host, n.address.port,
                                          backend::make_node_security(config.pool, i)});
   }
-  const auto prefixes = nearcache::tracking_prefixes(config.near_cache.patterns);
+  backend::TrackingOptions options;
+  options.lag_probe_interval = config.near_cache.lag_probe_interval;
+  options.marker_prefix = marker_prefix_;
+  // The marker's prefix is tracked beside the patterns' (merged with them when one covers it).
+  auto patterns = config.near_cache.patterns;
+  if (options.lag_probe_interval.count() > 0) patterns.push_back(marker_prefix_);
+  const auto prefixes = nearcache::tracking_prefixes(patterns);
   spdlog::info(
       "near cache: {} bytes, {} shards, max_ttl {} ms, tracking {} node(s) by {} prefix(es)",
       config.near_cache.max_memory, config.near_cache.shards, config.near_cache.max_ttl.count(),
       nodes.size(), prefixes.size());
-  links_ = std::make_unique<backend::TrackingLinks>(std::move(nodes), prefixes, *this);
+  links_ = std::make_unique<backend::TrackingLinks>(std::move(nodes), prefixes, *this, options);
 }
 
 void NearCacheService::start() {
@@ -68,6 +89,7 @@ void NearCacheService::reload(const config::Config& config) {
   cache_->set_settings(settings_of(next));
   settings_.patterns = next.patterns;
   settings_.max_ttl = next.max_ttl;
+  settings_.lag_probe_interval = next.lag_probe_interval;
   start_links(config);
   links_->start();
 }
@@ -88,6 +110,14 @@ void NearCacheService::on_up(std::uint32_t node, bool up) { cache_->set_node_up(
 
 void NearCacheService::on_invalidate(std::uint32_t, std::string_view key) {
   cache_->store().invalidate(key, nearcache::InvalidationReason::kTracking);
+}
+
+void NearCacheService::on_lag(std::uint32_t node, std::chrono::nanoseconds lag) {
+  if (node < lag_.size()) lag_[node]->observe(lag);
+}
+
+void NearCacheService::on_lag_lost(std::uint32_t node) {
+  if (node < lag_.size()) lag_[node]->lost();
 }
 
 void NearCacheService::on_flush(std::uint32_t node) {

@@ -2,8 +2,10 @@
 // turn each node's invalidation pushes into drops in the L1 (backend/tracking_link.hpp).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "backend/tracking_link.hpp"
@@ -33,6 +35,13 @@ class NearCacheService final : public backend::TrackingSink {
   void on_up(std::uint32_t node, bool up) override;
   void on_invalidate(std::uint32_t node, std::string_view key) override;
   void on_flush(std::uint32_t node) override;
+  void on_lag(std::uint32_t node, std::chrono::nanoseconds lag) override;
+  void on_lag_lost(std::uint32_t node) override;
+
+  // The reserved prefix of this process's lag-probe marker keys:
+  // "__sidecache:l1lag:<instance>:", the instance a random 64-bit id drawn at start, so
+  // sidecaches sharing the nodes never write each other's markers.
+  const std::string& marker_prefix() const { return marker_prefix_; }
 
  private:
   NearCacheService(std::shared_ptr<nearcache::NearCache> cache, const config::Config& config);
@@ -44,6 +53,9 @@ class NearCacheService final : public backend::TrackingSink {
   std::unique_ptr<backend::TrackingLinks> links_;
   bool remap_ = false;
   std::vector<bool> down_;  // by node, as the health checker last said (under mutex_)
+  const std::string marker_prefix_;
+  // By node index, for the links in force (replaced only while they are stopped).
+  std::vector<nearcache::LagHistogram*> lag_;
 };
 
 }  // namespace sidecache::app

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "backend/blocking_client.hpp"
 #include "resp/reply.hpp"
@@ -43,6 +44,10 @@ std::optional<Invalidation> parse_invalidation(std::string_view framed) {
   return out;
 }
 
+std::chrono::milliseconds marker_ttl(std::chrono::milliseconds interval) {
+  return std::max(3 * interval, std::chrono::milliseconds(1000));
+}
+
 std::vector<std::string> tracking_command(const std::vector<std::string>& prefixes) {
   std::vector<std::string> args{"CLIENT", "TRACKING", "on", "BCAST"};
   for (const auto& p : prefixes) {
@@ -55,7 +60,11 @@ std::vector<std::string> tracking_command(const std::vector<std::string>& prefix
 
 struct TrackingLinks::Link {
   Link(std::uint32_t i, NodeAddress a, asio::io_context& io)
-      : index(i), address(std::move(a)), stream(io.get_executor()), timer(io) {}
+      : index(i),
+        address(std::move(a)),
+        stream(io.get_executor()),
+        timer(io),
+        probe_stream(io.get_executor()) {}
   std::uint32_t index;
   NodeAddress address;
   NodeStream stream;
@@ -64,7 +73,16 @@ struct TrackingLinks::Link {
   resp::ReplyFramer framer;
   std::uint64_t epoch = 0;
   Clock::time_point last_rx{};
-  std::uint64_t failures = 0;  // consecutive failed opens
+  std::uint64_t failures = 0;   // consecutive failed opens
+  Clock::time_point read_at{};  // when the last read from the tracking connection completed
+  // The lag probe: its own connection, the marker key, the send time of the probe whose push
+  // is awaited.
+  NodeStream probe_stream;
+  ByteBuffer probe_in{1024};
+  resp::ReplyFramer probe_framer;
+  std::string marker;
+  std::optional<Clock::time_point> probe_sent;
+  std::uint64_t probe_failures = 0;
 };
 
 TrackingLinks::TrackingLinks(std::vector<NodeAddress> nodes, std::vector<std::string> prefixes,
@@ -72,6 +90,7 @@ TrackingLinks::TrackingLinks(std::vector<NodeAddress> nodes, std::vector<std::st
     : prefixes_(std::move(prefixes)), sink_(sink), options_(options) {
   for (std::uint32_t i = 0; i < nodes.size(); ++i) {
     links_.push_back(std::make_unique<Link>(i, std::move(nodes[i]), io_));
+    links_.back()->marker = options_.marker_prefix + std::to_string(i);
   }
 }
 
@@ -97,6 +116,7 @@ void TrackingLinks::stop() {
     stopping_ = true;
     for (auto& link : links_) {
       link->stream.close();
+      link->probe_stream.close();
       link->timer.cancel();
     }
     io_.stop();
@@ -108,8 +128,10 @@ asio::awaitable<void> TrackingLinks::run(Link& link) {
   std::chrono::milliseconds backoff{8};
   while (!stopping_) {
     const bool was_up = co_await session(link);
-    ++link.epoch;  // ends the heartbeat of that session
+    ++link.epoch;  // ends the heartbeat and the probe of that session
     link.stream.close();
+    link.probe_stream.close();
+    link.probe_sent.reset();
     if (was_up) {
       sink_.on_up(link.index, false);
       backoff = std::chrono::milliseconds(8);
@@ -156,11 +178,7 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
       const std::string_view framed = link.in.readable().substr(0, length);
       link.last_rx = Clock::now();
       if (auto inv = parse_invalidation(framed)) {
-        if (inv->flush) {
-          sink_.on_flush(link.index);
-        } else {
-          for (const auto& key : inv->keys) sink_.on_invalidate(link.index, key);
-        }
+        on_push(link, *inv);
       } else if (framed[0] != '>' && !up) {
         if (framed[0] == '-' || framed[0] == '!') {
           if (link.failures++ % 60 == 0) {
@@ -176,6 +194,9 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
           spdlog::info("near cache: tracking connection to {} up", link.address.name);
           sink_.on_up(link.index, true);
           asio::co_spawn(link.stream.get_executor(), heartbeat(link, link.epoch), asio::detached);
+          if (options_.lag_probe_interval.count() > 0) {
+            asio::co_spawn(link.stream.get_executor(), probe(link, link.epoch), asio::detached);
+          }
         }
       }
       link.in.consume(length);
@@ -193,6 +214,22 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
       co_return up;
     }
     link.in.commit(n);
+    link.read_at = Clock::now();
+  }
+}
+
+void TrackingLinks::on_push(Link& link, const Invalidation& inv) {
+  if (inv.flush) {
+    sink_.on_flush(link.index);
+    return;
+  }
+  for (const auto& key : inv.keys) {
+    if (key != link.marker) {
+      sink_.on_invalidate(link.index, key);
+    } else if (link.probe_sent) {  // else the marker's expiry, or a probe already counted lost
+      sink_.on_lag(link.index, link.read_at - *link.probe_sent);
+      link.probe_sent.reset();
+    }
   }
 }
 
@@ -215,6 +252,74 @@ asio::awaitable<void> TrackingLinks::heartbeat(Link& link, std::uint64_t epoch) 
     co_await asio::async_write(link.stream, asio::buffer(kPing),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
+  }
+}
+
+// While the session of `epoch` lasts: every lag_probe_interval, SET the marker on a connection
+// of its own (an ordinary one: RESP2, no tracking). A failure to open or an error reply ends the
+// probing until the next session (logged once per streak); the tracking connection is unharmed.
+asio::awaitable<void> TrackingLinks::probe(Link& link, std::uint64_t epoch) {
+  link.probe_in.consume(link.probe_in.size());
+  link.probe_framer.reset();
+  const OpenResult opened = co_await open_node(link.probe_stream, link.address, false,
+                                               options_.connect_timeout, link.probe_in);
+  if (stopping_ || link.epoch != epoch) co_return;  // the session ended meanwhile (closed)
+  if (!opened.ok()) {
+    if (link.probe_failures++ % 60 == 0) {
+      spdlog::warn("near cache: lag probe connection to {} failed ({})", link.address.name,
+                   opened.reason);
+    }
+    co_return;
+  }
+  asio::steady_timer timer(link.stream.get_executor());
+  for (;;) {
+    timer.expires_after(options_.lag_probe_interval);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_ || link.epoch != epoch || !link.probe_stream.is_open()) break;
+    if (link.probe_sent) {
+      sink_.on_lag_lost(link.index);
+      link.probe_sent.reset();
+    }
+    if (!co_await probe_once(link)) break;
+  }
+  if (link.epoch == epoch) link.probe_stream.close();
+}
+
+// One SET of the marker and its reply. False: the connection failed or the node refused.
+asio::awaitable<bool> TrackingLinks::probe_once(Link& link) {
+  const auto wall = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  const std::string request =
+      encode({"SET", link.marker, std::to_string(wall.count()), "PX",
+              std::to_string(marker_ttl(options_.lag_probe_interval).count())});
+  link.probe_sent = Clock::now();
+  boost::system::error_code ec;
+  co_await asio::async_write(link.probe_stream, asio::buffer(request),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return false;
+  for (;;) {
+    std::size_t length = 0;
+    const auto status = link.probe_framer.frame(link.probe_in.readable(), length);
+    if (status == resp::FrameStatus::kError) co_return false;
+    if (status == resp::FrameStatus::kComplete) {
+      const std::string_view reply = link.probe_in.readable().substr(0, length);
+      const bool ok = reply[0] != '-' && reply[0] != '!';
+      if (!ok && link.probe_failures++ % 60 == 0) {
+        spdlog::warn("near cache: lag probe refused by {}: {}", link.address.name,
+                     reply.substr(0, reply.find('\r')));
+      }
+      if (ok) link.probe_failures = 0;
+      link.probe_in.consume(length);
+      if (!ok) link.probe_sent.reset();
+      co_return ok;
+    }
+    std::size_t free = 0;
+    char* space = link.probe_in.prepare(1024, free);
+    const std::size_t n = co_await link.probe_stream.async_read_some(
+        asio::buffer(space, free), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;
+    link.probe_in.commit(n);
   }
 }
 

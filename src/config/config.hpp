@@ -267,6 +267,9 @@ struct NearCacheConfig {
   std::uint64_t max_memory = 64ull << 20;  // bytes, everything the L1 holds
   Millis max_ttl{10000};                   // no entry lives longer (nor past its Redis TTL)
   std::uint32_t shards = 16;               // a power of two
+  // The tracking connections write a marker key this often and time its invalidation push
+  // (sidecache_l1_invalidation_lag_seconds); 0: off.
+  Millis lag_probe_interval{1000};
   bool operator==(const NearCacheConfig&) const = default;
 };
 

@@ -26,6 +26,8 @@ constexpr Directive<NearCacheConfig> kNearCacheDirectives[] = {
      "no entry lives longer than this, nor past its Redis TTL; 10s"},
     {"shards", read_integer<&NearCacheConfig::shards, 1, 1024>,
      "independently locked parts of the L1 (a power of two); 16"},
+    {"lag_probe_interval", read_duration<&NearCacheConfig::lag_probe_interval, 0, 3600 * 1000>,
+     "time a marker key's invalidation push this often, per node; 1s, 0: off"},
 };
 
 }  // namespace

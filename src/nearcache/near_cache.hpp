@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nearcache/lag.hpp"
 #include "nearcache/store.hpp"
 
 namespace sidecache::nearcache {
@@ -41,6 +42,9 @@ class NearCache {
 
   Store& store() { return store_; }
   const Store& store() const { return store_; }
+  // The tracking connections' invalidation-lag probes, by node name.
+  LagBook& lag() { return lag_; }
+  const LagBook& lag() const { return lag_; }
 
   std::shared_ptr<const NearSettings> settings() const {
     const std::lock_guard lock(mutex_);
@@ -64,6 +68,7 @@ class NearCache {
 
  private:
   Store store_;
+  LagBook lag_;
   mutable std::mutex mutex_;
   std::shared_ptr<const NearSettings> settings_;
   std::atomic<std::uint64_t> generation_{1};

@@ -31,7 +31,8 @@ STALENESS_BOUND_S = 0.25
 
 def near_yaml(http_port, extra=""):
     return ("http:\n  listen: 127.0.0.1:%d\nnear_cache:\n  enabled: true\n  patterns: %s\n"
-            "  max_memory: 64mb\n  max_ttl: 30s\n  shards: 4\n%s" % (http_port, PATTERNS, extra))
+            "  max_memory: 64mb\n  max_ttl: 30s\n  shards: 4\n  lag_probe_interval: 200ms\n%s"
+            % (http_port, PATTERNS, extra))
 
 
 def commandstat(redis_client, name):
@@ -225,6 +226,33 @@ class NearCacheTest(unittest.TestCase):
         self.assertGreaterEqual(int(fields["l1_entries"]), 1)
         self.assertEqual(fields["l1_tracking_nodes_up"], "1")
         self.assertEqual(fields["l1_max_memory"], str(64 << 20))
+
+    def test_invalidation_lag_histogram(self):
+        """The lag probe writes its marker key (reserved prefix, this instance, short TTL) every
+        200 ms; each push is observed into the node's histogram; INFO shows the count and p99."""
+        want = self.metric("sidecache_l1_invalidation_lag_seconds_count", node="r1") + 3
+        harness.wait_until(
+            lambda: self.metric("sidecache_l1_invalidation_lag_seconds_count", node="r1") >= want,
+            timeout=WAIT_S, what="three lag probes observed")
+        markers = [k.decode() for k in self.direct.keys("__sidecache:l1lag:*")]
+        self.assertEqual(len(markers), 1, markers)
+        self.assertRegex(markers[0], r"^__sidecache:l1lag:[0-9a-f]{16}:0$")
+        ttl = self.direct.pttl(markers[0])
+        self.assertTrue(0 < ttl <= 1000, ttl)  # max(3 x 200 ms, 1 s)
+        text = harness.metrics_text(self.http_port)
+        buckets = [line for line in text.splitlines()
+                   if line.startswith("sidecache_l1_invalidation_lag_seconds_bucket{")]
+        self.assertIn('le="2.5e-05"', buckets[0])
+        count = self.metric("sidecache_l1_invalidation_lag_seconds_count", node="r1")
+        total = self.metric("sidecache_l1_invalidation_lag_seconds_sum", node="r1")
+        print("\nlag probes: %d, mean %.3f ms" % (count, total / count * 1e3), file=sys.stderr)
+        self.assertGreater(total, 0)
+        self.assertLess(total / count, 1.0)  # loose: a loaded 2-core machine
+        conn = self.raw(2)
+        fields = dict(line.split(":", 1) for line in
+                      conn.command("INFO", "nearcache").decode().split("\r\n")[1:] if line)
+        self.assertGreaterEqual(int(fields["l1_lag_probes"]), 3)
+        self.assertGreater(int(fields["l1_lag_p99_us"]), 0)
 
     def test_tracking_connection_killed(self):
         conn = self.raw(2)
