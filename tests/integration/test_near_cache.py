@@ -5,8 +5,10 @@ Redis seen through sidecache within the measured invalidation lag; a write throu
 seen by the next read at once; the fill race forced deterministically (the GET's reply held back
 by a throttled relay while a direct write's invalidation overtakes it on the tracking
 connection): the old value is not stored; the tracking connection killed: the node's entries
-dropped, no stale read after; a bounded coherence torture run (readers through sidecache,
-writers directly to Redis); config errors with file:line:col. Every wait is bounded.
+dropped, no stale read after; a bounded coherence torture run (readers through two sidecaches,
+writers directly to Redis and through the second sidecache); the invalidation-lag probe; with
+down_policy remap, a node marked down and back up empties the L1; config errors with
+file:line:col. Every wait is bounded.
 """
 import os
 import statistics
@@ -283,68 +285,103 @@ class NearCacheTest(unittest.TestCase):
                 self.assertEqual(conn.command("GET", "cfg:kill:%d" % i), b"old")
 
     def test_coherence_torture(self):
+        """Readers through this sidecache and through a second one (its own L1, same patterns);
+        writers of the same keys directly to Redis (two) and through the second sidecache
+        (one). A key's writers take turns under the key's lock, so the values of a key are
+        acknowledged in the order Redis executed them and each read can be checked against the
+        history of acknowledged writes."""
+        http2 = harness.free_port()
+        sc2 = harness.Sidecache(self.tmp.name, [("r1", self.redis.port, 1)], workers=1,
+                                top_extra=near_yaml(http2))
+        try:
+            harness.wait_until(lambda: harness.metric(http2, "sidecache_l1_tracking_connected")
+                               == 1, timeout=WAIT_S, what="second sidecache tracking")
+            self.torture(sc2, http2)
+        finally:
+            problems = sc2.problems()
+            sc2.stop()
+            harness.wait_until(lambda: len(tracking_ids(self.direct)) == 1, timeout=WAIT_S,
+                               what="second sidecache's tracking connection gone")
+        self.assertIsNone(problems)
+
+    def torture(self, sc2, http2):
         keys = ["t:%d" % i for i in range(8)]
         history = {k: [(0, 0.0)] for k in keys}  # (value, ack time), appended in order
         lock = threading.Lock()
+        key_locks = {k: threading.Lock() for k in keys}  # a key's writers take turns
         for k in keys:
             self.direct.set(k, 0)
         stop = time.monotonic() + TORTURE_S
-        reads, violations, worst = [0], [], [0.0]
+        reads = {"sc1": 0, "sc2": 0}
+        violations, worst = [], {"sc1": 0.0, "sc2": 0.0}
+        writes = {"direct": 0, "sc2": 0}
         errors = []
 
-        def writer(my_keys):
+        def writer(name, client):
             try:
-                client = self.redis.client()
-                n = 0
                 while time.monotonic() < stop:
-                    n += 1
-                    for k in my_keys:
-                        client.set(k, n)
-                        now = time.monotonic()
-                        with lock:
-                            history[k].append((n, now))
+                    for k in keys:
+                        with key_locks[k]:
+                            with lock:
+                                n = history[k][-1][0] + 1
+                            client.set(k, n)
+                            now = time.monotonic()
+                            with lock:
+                                history[k].append((n, now))
+                                writes[name] += 1
                     time.sleep(0.001)
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
-        def reader():
+        def reader(name, client):
             try:
-                client = self.sc.client()
                 while time.monotonic() < stop:
                     for k in keys:
                         with lock:
                             acked = history[k][-1][0]
                         start = time.monotonic()
                         value = int(client.get(k))
-                        reads[0] += 1
+                        with lock:
+                            reads[name] += 1
                         if value >= acked:
                             continue
                         # Stale: how long before the read began was a newer value acknowledged?
                         with lock:
                             newer = next(t for v, t in history[k] if v > value)
                         staleness = start - newer
-                        worst[0] = max(worst[0], staleness)
+                        with lock:
+                            worst[name] = max(worst[name], staleness)
                         if staleness > STALENESS_BOUND_S:
-                            violations.append((k, value, acked, staleness))
+                            violations.append((name, k, value, acked, staleness))
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
-        threads = [threading.Thread(target=writer, args=(keys[i::2],)) for i in range(2)]
-        threads += [threading.Thread(target=reader) for _ in range(4)]
+        threads = [threading.Thread(target=writer, args=("direct", self.redis.client()))
+                   for _ in range(2)]
+        threads.append(threading.Thread(target=writer, args=("sc2", sc2.client())))
+        threads += [threading.Thread(target=reader, args=("sc1", self.sc.client()))
+                    for _ in range(4)]
+        threads += [threading.Thread(target=reader, args=("sc2", sc2.client()))
+                    for _ in range(2)]
         hits = self.metric("sidecache_l1_hits_total")
+        hits2 = harness.metric(http2, "sidecache_l1_hits_total")
         for t in threads:
             t.start()
         for t in threads:
             t.join(TORTURE_S + 30)
         hits = self.metric("sidecache_l1_hits_total") - hits
-        writes = sum(len(h) - 1 for h in history.values())
-        print("\ntorture %.0f s: %d reads through sidecache (%d L1 hits), %d direct writes, "
-              "worst staleness %.3f ms, violations beyond %.0f ms: %d" %
-              (TORTURE_S, reads[0], hits, writes, worst[0] * 1e3, STALENESS_BOUND_S * 1e3,
-               len(violations)), file=sys.stderr)
+        hits2 = harness.metric(http2, "sidecache_l1_hits_total") - hits2
+        print("\ntorture %.0f s: writes %d direct + %d through sidecache 2; reads through "
+              "sidecache 1 %d (%d L1 hits), worst staleness %.3f ms; through sidecache 2 %d "
+              "(%d L1 hits), worst staleness %.3f ms; violations beyond %.0f ms: %d" %
+              (TORTURE_S, writes["direct"], writes["sc2"], reads["sc1"], hits,
+               worst["sc1"] * 1e3, reads["sc2"], hits2, worst["sc2"] * 1e3,
+               STALENESS_BOUND_S * 1e3, len(violations)), file=sys.stderr)
         self.assertEqual(errors, [])
         self.assertEqual(violations, [])
         self.assertGreater(hits, 0)
+        self.assertGreater(hits2, 0)
+        self.assertGreater(writes["sc2"], 0)
 
 
 class NearCacheReloadTest(unittest.TestCase):
