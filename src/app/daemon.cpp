@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
 #include <stdexcept>
 #include <string_view>
@@ -115,8 +116,18 @@ std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config
       [this, generation](std::uint32_t node, bool up, const std::string&) {
         // A cluster or sentinel primary that fails may have been replaced: look soon.
         if (!up) process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
-        for (auto& w : workers_) w->set_node_up(generation, node, up);
-        if (near_) near_->on_node_health(node, up);
+        if (!near_) {
+          for (auto& w : workers_) w->set_node_up(generation, node, up);
+          return;
+        }
+        // The L1 is emptied once every worker routes by the new ring: emptied before, a read
+        // still routed by the old ring could store the other node's value after the drop.
+        auto left = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+        for (auto& w : workers_) {
+          w->set_node_up(generation, node, up, [this, left, node, up] {
+            if (left->fetch_sub(1) == 1 && near_) near_->on_node_health(node, up);
+          });
+        }
       },
       down);
 }

@@ -278,9 +278,11 @@ void Worker::set_slots(std::uint64_t generation, std::shared_ptr<const route::Cl
   });
 }
 
-void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up) {
-  asio::post(*io_, [this, generation, node, up] {
+void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up,
+                         std::function<void()> applied) {
+  asio::post(*io_, [this, generation, node, up, applied = std::move(applied)] {
     if (generation == generation_) pool_->set_node_up(node, up);
+    if (applied) applied();
   });
 }
 

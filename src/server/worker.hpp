@@ -47,8 +47,10 @@ class Worker final : public SessionRegistry {
   // Cluster pools: a new slot map over the same primaries, for configuration `generation`
   // (from any thread). A map with other primaries comes as a new configuration (apply).
   void set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots);
-  // A node's health changed in configuration `generation` (from any thread).
-  void set_node_up(std::uint64_t generation, std::uint32_t node, bool up);
+  // A node's health changed in configuration `generation` (from any thread). `applied`, when
+  // given, runs on this worker once its pool took the change.
+  void set_node_up(std::uint64_t generation, std::uint32_t node, bool up,
+                   std::function<void()> applied = {});
 
   // Warms the cache policies `indexes` of `snap` on this worker (from any thread);
   // `done` runs on this worker when every one has finished.
