@@ -11,6 +11,7 @@ down_policy remap, a node marked down and back up empties the L1; config errors 
 file:line:col. Every wait is bounded.
 """
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -382,6 +383,115 @@ class NearCacheTest(unittest.TestCase):
         self.assertGreater(hits, 0)
         self.assertGreater(hits2, 0)
         self.assertGreater(writes["sc2"], 0)
+
+
+class NearCacheRemapTest(unittest.TestCase):
+    """pool.down_policy: remap. A node paused (SIGSTOP: it keeps its data) is marked down by the
+    health checker and its keys move to the other node; the L1 is emptied, so a value cached
+    from the paused node is not served while the key lives elsewhere. Back up (SIGCONT), the
+    key moves back: the L1 is emptied again, so the value cached from the other node meanwhile
+    is not served either, also while a reader hammers the key across the change."""
+    POOL = ("  down_policy: remap\n  request_timeout: 500ms\n  connect_timeout: 500ms\n"
+            "  reconnect_backoff: {min: 8ms, max: 256ms}\n"
+            "  health: {interval: 100ms, timeout: 300ms, max_interval: 200ms}\n")
+
+    def test_node_down_and_back_empties_the_l1(self):
+        with tempfile.TemporaryDirectory(prefix="sidecache-near-remap-") as tmp:
+            a, b = harness.RedisServer(tmp), harness.RedisServer(tmp)
+            try:
+                self.run_case(tmp, a, b)
+            finally:
+                a.process.signal(signal.SIGCONT)
+                a.stop()
+                b.stop()
+
+    def run_case(self, tmp, a, b):
+        http_port = harness.free_port()
+        sc = harness.Sidecache(tmp, [("a", a.port, 1), ("b", b.port, 1)], workers=2,
+                               pool_extra=self.POOL, top_extra=near_yaml(http_port))
+
+        def metric(name, **labels):
+            return harness.metric(http_port, name, **labels)
+        try:
+            harness.wait_until(lambda: metric("sidecache_l1_tracking_connected") == 2,
+                               timeout=WAIT_S, what="tracking connected")
+            conn = sc.raw(timeout=5)
+            self.addCleanup(conn.close)
+            direct_a, direct_b = a.client(), b.client()
+            for i in range(100):  # a key the ring puts on node a
+                key = "user:remap:%d" % i
+                conn.command("SET", key, "probe")
+                if direct_a.get(key) == b"probe":
+                    break
+            direct_a.set(key, "a-old")
+            conn.command("GET", key)
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="cached from a")
+            gets = commandstat(direct_a, "get")
+            self.assertEqual(conn.command("GET", key), b"a-old")
+            self.assertEqual(commandstat(direct_a, "get"), gets)  # an L1 hit
+
+            a.process.signal(signal.SIGSTOP)
+            harness.wait_until(lambda: metric("sidecache_node_healthy", node="a") == 0,
+                               timeout=WAIT_S, what="a marked down")
+            # The L1 emptied by the health checker's verdict, not by a's tracking connection
+            # (its heartbeat gives up after 3 s; the health check after 300 ms).
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 0, timeout=WAIT_S,
+                               what="the L1 emptied")
+            self.assertEqual(metric("sidecache_l1_tracking_connected", node="a"), 1)
+            # Now on b, where the key is missing: not the value cached from a.
+            harness.wait_until(lambda: conn.command("GET", key) is None, timeout=WAIT_S,
+                               what="the key read from b")
+            self.assertEqual(conn.command("SET", key, "b-new"), "OK")
+            self.assertEqual(direct_b.get(key), b"b-new")
+            harness.wait_until(lambda: conn.command("GET", key) == b"b-new" and
+                               metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="cached from b")
+            gets = commandstat(direct_b, "get")
+            self.assertEqual(conn.command("GET", key), b"b-new")
+            self.assertEqual(commandstat(direct_b, "get"), gets)  # an L1 hit
+
+            # A reader hammers the key while a comes back: once it reads a's value, never
+            # b's again.
+            stop = threading.Event()
+            seen, errors = [], []
+
+            def hammer():
+                try:
+                    c = sc.raw(timeout=5)
+                    while not stop.is_set():
+                        seen.append(c.command("GET", key))
+                    c.close()
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+            t = threading.Thread(target=hammer)
+            t.start()
+            try:
+                a.process.signal(signal.SIGCONT)
+                harness.wait_until(lambda: metric("sidecache_node_healthy", node="a") == 1,
+                                   timeout=WAIT_S, what="a readmitted")
+                harness.wait_until(lambda: conn.command("GET", key) == b"a-old",
+                                   timeout=WAIT_S, what="a's value served again")
+                harness.wait_until(lambda: metric("sidecache_l1_tracking_connected") == 2,
+                                   timeout=WAIT_S, what="a's tracking reconnected")
+                time.sleep(1.0)
+            finally:
+                stop.set()
+                t.join(15)
+            self.assertEqual(errors, [])
+            first = seen.index(b"a-old")
+            self.assertEqual(set(seen[first:]), {b"a-old"}, "b's value served after a's")
+            for _ in range(20):
+                self.assertEqual(conn.command("GET", key), b"a-old")
+            self.assertGreater(metric("sidecache_l1_invalidations_total", reason="node_lost"), 0)
+            # And a's value is cached again and kept coherent by a's tracking connection.
+            direct_a.set(key, "a-newer")
+            harness.wait_until(lambda: conn.command("GET", key) == b"a-newer",
+                               timeout=WAIT_S, what="a's push after readmission")
+        finally:
+            problems = sc.problems()
+            sc.stop()
+            self.assertIsNone(problems)
 
 
 class NearCacheReloadTest(unittest.TestCase):
