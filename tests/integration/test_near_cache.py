@@ -237,8 +237,10 @@ class NearCacheTest(unittest.TestCase):
         harness.wait_until(
             lambda: self.metric("sidecache_l1_invalidation_lag_seconds_count", node="r1") >= want,
             timeout=WAIT_S, what="three lag probes observed")
+        # Only this process's marker (another test's second sidecache's expires within 1 s).
+        harness.wait_until(lambda: len(self.direct.keys("__sidecache:l1lag:*")) == 1,
+                           timeout=WAIT_S, what="one marker key")
         markers = [k.decode() for k in self.direct.keys("__sidecache:l1lag:*")]
-        self.assertEqual(len(markers), 1, markers)
         self.assertRegex(markers[0], r"^__sidecache:l1lag:[0-9a-f]{16}:0$")
         ttl = self.direct.pttl(markers[0])
         self.assertTrue(0 < ttl <= 1000, ttl)  # max(3 x 200 ms, 1 s)
@@ -297,6 +299,9 @@ class NearCacheTest(unittest.TestCase):
         try:
             harness.wait_until(lambda: harness.metric(http2, "sidecache_l1_tracking_connected")
                                == 1, timeout=WAIT_S, what="second sidecache tracking")
+            # Each process probes with its own marker key (its instance id).
+            harness.wait_until(lambda: len(self.direct.keys("__sidecache:l1lag:*")) == 2,
+                               timeout=WAIT_S, what="two lag markers")
             self.torture(sc2, http2)
         finally:
             problems = sc2.problems()
