@@ -9,7 +9,11 @@ namespace sidecache::app {
 namespace {
 
 nearcache::NearSettings settings_of(const config::NearCacheConfig& c) {
-  return nearcache::NearSettings{c.patterns, c.max_ttl};
+  nearcache::NearSettings s;
+  s.patterns = c.patterns;
+  s.max_ttl = c.max_ttl;
+  s.promote = c.promote_hot.enabled;
+  return s;
 }
 
 std::string random_marker_prefix() {
@@ -58,6 +62,11 @@ void NearCacheService::start_links(const config::Config& config) {
   auto patterns = config.near_cache.patterns;
   if (options.lag_probe_interval.count() > 0) patterns.push_back(marker_prefix_);
   const auto prefixes = nearcache::tracking_prefixes(patterns);
+  // Promoted keys start over with the new connections; none may overlap these prefixes.
+  const auto& promote = config.near_cache.promote_hot;
+  cache_->promotions().clear();
+  cache_->promotions().configure(promote.enabled ? promote.max_keys : 0, prefixes);
+  if (promote.enabled) options.promotion_poll = std::chrono::milliseconds(100);
   spdlog::info(
       "near cache: {} bytes, {} shards, max_ttl {} ms, tracking {} node(s) by {} prefix(es)",
       config.near_cache.max_memory, config.near_cache.shards, config.near_cache.max_ttl.count(),
@@ -90,6 +99,7 @@ void NearCacheService::reload(const config::Config& config) {
   settings_.patterns = next.patterns;
   settings_.max_ttl = next.max_ttl;
   settings_.lag_probe_interval = next.lag_probe_interval;
+  settings_.promote_hot = next.promote_hot;
   start_links(config);
   links_->start();
 }
@@ -118,6 +128,20 @@ void NearCacheService::on_lag(std::uint32_t node, std::chrono::nanoseconds lag) 
 
 void NearCacheService::on_lag_lost(std::uint32_t node) {
   if (node < lag_.size()) lag_[node]->lost();
+}
+
+std::uint64_t NearCacheService::promotion_version() { return cache_->promotions().version(); }
+
+std::vector<std::string> NearCacheService::promotion_keys() {
+  return cache_->promotions().wanted();
+}
+
+void NearCacheService::on_tracked(std::uint32_t node, const std::vector<std::string>& keys) {
+  cache_->promotions().acknowledged(node, lag_.size(), keys);
+}
+
+void NearCacheService::on_track_refused(std::uint32_t, const std::vector<std::string>& keys) {
+  cache_->promotions().refused(keys);
 }
 
 void NearCacheService::on_flush(std::uint32_t node) {

@@ -37,6 +37,10 @@ class NearCacheService final : public backend::TrackingSink {
   void on_flush(std::uint32_t node) override;
   void on_lag(std::uint32_t node, std::chrono::nanoseconds lag) override;
   void on_lag_lost(std::uint32_t node) override;
+  std::uint64_t promotion_version() override;
+  std::vector<std::string> promotion_keys() override;
+  void on_tracked(std::uint32_t node, const std::vector<std::string>& keys) override;
+  void on_track_refused(std::uint32_t node, const std::vector<std::string>& keys) override;
 
   // The reserved prefix of this process's lag-probe marker keys:
   // "__sidecache:l1lag:<instance>:", the instance a random 64-bit id drawn at start, so

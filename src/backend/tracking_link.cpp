@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <set>
 
 #include "backend/blocking_client.hpp"
 #include "resp/reply.hpp"
@@ -83,6 +85,13 @@ struct TrackingLinks::Link {
   std::string marker;
   std::optional<Clock::time_point> probe_sent;
   std::uint64_t probe_failures = 0;
+  // After registration: what is written goes through `outbox` (one writer coroutine), and the
+  // replies expected, in order: a PING's (no keys) or a promoted keys' registration.
+  bool up = false;
+  std::string outbox;
+  bool writing = false;
+  std::deque<std::vector<std::string>> expected;
+  std::set<std::string> registered;  // promoted keys registered in this session
 };
 
 TrackingLinks::TrackingLinks(std::vector<NodeAddress> nodes, std::vector<std::string> prefixes,
@@ -106,6 +115,9 @@ void TrackingLinks::start() {
         spdlog::error("near cache: tracking connection to {} stopped: {}", name, ex.what());
       }
     });
+  }
+  if (options_.promotion_poll.count() > 0) {
+    asio::co_spawn(io_, promote_loop(), asio::detached);
   }
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -132,6 +144,11 @@ asio::awaitable<void> TrackingLinks::run(Link& link) {
     link.stream.close();
     link.probe_stream.close();
     link.probe_sent.reset();
+    link.up = false;
+    link.outbox.clear();
+    link.writing = false;  // a writer of the old session ends at its next step (epoch)
+    link.expected.clear();
+    link.registered.clear();
     if (was_up) {
       sink_.on_up(link.index, false);
       backoff = std::chrono::milliseconds(8);
@@ -159,7 +176,13 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
     co_return false;
   }
   std::string request = encode({"CLIENT", "SETNAME", "sidecache-l1-tracking"});
-  request += encode(tracking_command(prefixes_));
+  // The promoted keys known now are registered with the patterns' prefixes, so the node is
+  // up only with all of them tracked.
+  std::vector<std::string> promoted;
+  if (options_.promotion_poll.count() > 0) promoted = sink_.promotion_keys();
+  auto prefixes = prefixes_;
+  prefixes.insert(prefixes.end(), promoted.begin(), promoted.end());
+  request += encode(tracking_command(prefixes));
   boost::system::error_code ec;
   co_await asio::async_write(link.stream, asio::buffer(request),
                              asio::redirect_error(asio::use_awaitable, ec));
@@ -179,6 +202,8 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
       link.last_rx = Clock::now();
       if (auto inv = parse_invalidation(framed)) {
         on_push(link, *inv);
+      } else if (framed[0] != '>' && up) {
+        on_reply(link, framed);
       } else if (framed[0] != '>' && !up) {
         if (framed[0] == '-' || framed[0] == '!') {
           if (link.failures++ % 60 == 0) {
@@ -191,7 +216,10 @@ asio::awaitable<bool> TrackingLinks::session(Link& link) {
         if (++replies == 2) {
           up = true;
           link.failures = 0;
+          link.up = true;
+          link.registered.insert(promoted.begin(), promoted.end());
           spdlog::info("near cache: tracking connection to {} up", link.address.name);
+          if (!promoted.empty()) sink_.on_tracked(link.index, promoted);
           sink_.on_up(link.index, true);
           asio::co_spawn(link.stream.get_executor(), heartbeat(link, link.epoch), asio::detached);
           if (options_.lag_probe_interval.count() > 0) {
@@ -249,9 +277,71 @@ asio::awaitable<void> TrackingLinks::heartbeat(Link& link, std::uint64_t epoch) 
       link.stream.close();
       co_return;
     }
-    co_await asio::async_write(link.stream, asio::buffer(kPing),
+    send(link, kPing, {});
+  }
+}
+
+void TrackingLinks::on_reply(Link& link, std::string_view reply) {
+  if (link.expected.empty()) return;
+  const std::vector<std::string> keys = std::move(link.expected.front());
+  link.expected.pop_front();
+  if (keys.empty()) return;  // a PONG
+  if (reply[0] == '-' || reply[0] == '!') {
+    spdlog::warn("near cache: {} refused to track {} promoted key(s): {}", link.address.name,
+                 keys.size(), reply.substr(0, reply.find('\r')));
+    sink_.on_track_refused(link.index, keys);
+  } else {
+    sink_.on_tracked(link.index, keys);
+  }
+}
+
+void TrackingLinks::send(Link& link, std::string bytes, std::vector<std::string> keys) {
+  link.outbox += bytes;
+  link.expected.push_back(std::move(keys));
+  if (link.writing) return;
+  link.writing = true;
+  asio::co_spawn(link.stream.get_executor(), writer(link, link.epoch), asio::detached);
+}
+
+asio::awaitable<void> TrackingLinks::writer(Link& link, std::uint64_t epoch) {
+  std::string buffer;
+  while (!stopping_ && link.epoch == epoch && !link.outbox.empty()) {
+    buffer.swap(link.outbox);
+    link.outbox.clear();
+    boost::system::error_code ec;
+    co_await asio::async_write(link.stream, asio::buffer(buffer),
                                asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
+    buffer.clear();
+    if (ec) break;  // the read fails too: the session ends
+  }
+  if (link.epoch == epoch) link.writing = false;
+}
+
+// Every promotion_poll: the promoted keys each registered connection lacks, in one
+// CLIENT TRACKING on BCAST PREFIX k1 PREFIX k2 ... per connection.
+asio::awaitable<void> TrackingLinks::promote_loop() {
+  asio::steady_timer timer(io_);
+  std::uint64_t version = ~std::uint64_t{0};
+  std::vector<std::string> keys;
+  while (!stopping_) {
+    timer.expires_after(options_.promotion_poll);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    if (const auto v = sink_.promotion_version(); v != version) {
+      version = v;
+      keys = sink_.promotion_keys();
+    }
+    for (auto& link : links_) {
+      if (!link->up) continue;
+      std::vector<std::string> missing;
+      for (const auto& k : keys) {
+        if (!link->registered.contains(k)) missing.push_back(k);
+      }
+      if (missing.empty()) continue;
+      link->registered.insert(missing.begin(), missing.end());
+      send(*link, encode(tracking_command(missing)), missing);
+    }
   }
 }
 

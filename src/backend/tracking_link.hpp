@@ -38,6 +38,13 @@ class TrackingSink {
   // the next probe was due (on_lag_lost).
   virtual void on_lag(std::uint32_t, std::chrono::nanoseconds) {}
   virtual void on_lag_lost(std::uint32_t) {}
+  // Promoted keys (near_cache.promote_hot), each registered as a BCAST prefix of its own: the
+  // keys wanted and a version that changes with them (asked on the tracking thread); a node
+  // acknowledged or refused the registration of `keys`.
+  virtual std::uint64_t promotion_version() { return 0; }
+  virtual std::vector<std::string> promotion_keys() { return {}; }
+  virtual void on_tracked(std::uint32_t, const std::vector<std::string>&) {}
+  virtual void on_track_refused(std::uint32_t, const std::vector<std::string>&) {}
 };
 
 // One invalidation push, parsed (Asio-free helper, unit-tested).
@@ -58,6 +65,8 @@ struct TrackingOptions {
   std::chrono::milliseconds heartbeat{1000};        // a PING this often; no reply in 3x: down
   std::chrono::milliseconds lag_probe_interval{0};  // 0: no probe
   std::string marker_prefix;  // the marker key of node i is marker_prefix + i; must be tracked
+  // How often the sink is asked for new promoted keys; 0: no promotion.
+  std::chrono::milliseconds promotion_poll{0};
 };
 // The marker's TTL: it must outlive the interval (the key is rewritten before it expires, so
 // no expiry push is mistaken for a write's) and vanish soon after the probes stop.
@@ -84,6 +93,12 @@ class TrackingLinks {
   asio::awaitable<void> probe(Link& link, std::uint64_t epoch);
   asio::awaitable<bool> probe_once(Link& link);
   void on_push(Link& link, const Invalidation& inv);
+  void on_reply(Link& link, std::string_view reply);
+  // Queues `bytes` on the link's connection (one writer at a time); `keys`: the promoted keys
+  // its reply acknowledges (empty for a PING).
+  void send(Link& link, std::string bytes, std::vector<std::string> keys);
+  asio::awaitable<void> writer(Link& link, std::uint64_t epoch);
+  asio::awaitable<void> promote_loop();
 
   std::vector<std::string> prefixes_;
   TrackingSink& sink_;

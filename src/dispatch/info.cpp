@@ -156,6 +156,7 @@ std::string info_text(const ProcessState& process, const NodeSender& nodes,
       probes += h.count();
       p99 = std::max(p99, h.quantile_bound(0.99));
     });
+    field(out, "l1_promoted_keys", near.promotions().active_count());
     field(out, "l1_lag_probes", probes);
     field(out, "l1_lag_p99_us",
           std::isinf(p99) ? std::int64_t{-1} : static_cast<std::int64_t>(p99 * 1e6 + 0.5));

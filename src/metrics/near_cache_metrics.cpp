@@ -78,6 +78,21 @@ void collect_near_cache_metrics(const ProcessStats& process, std::vector<MetricF
     }
   }
   collect_lag(near.lag(), out);
+  const nearcache::Promotions& promoted = near.promotions();
+  add_value(add_family(out, "sidecache_l1_promotions_total",
+                       "Hot keys admitted to the near cache without a pattern (promote_hot), "
+                       "once every node's tracking connection registered them",
+                       MetricType::Counter),
+            static_cast<double>(promoted.promotions()));
+  add_value(add_family(out, "sidecache_l1_promotions_refused_total",
+                       "Hot keys not promoted: their name overlaps a tracked prefix or another "
+                       "promoted key, or a node refused it",
+                       MetricType::Counter),
+            static_cast<double>(promoted.refusals()));
+  add_value(add_family(out, "sidecache_l1_promoted_keys",
+                       "Keys promoted into the near cache (registered, whether cached or not)",
+                       MetricType::Gauge),
+            static_cast<double>(promoted.active_count()));
 }
 
 }  // namespace sidecache::metrics

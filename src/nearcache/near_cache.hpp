@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "nearcache/lag.hpp"
+#include "nearcache/promotions.hpp"
 #include "nearcache/store.hpp"
 
 namespace sidecache::nearcache {
@@ -30,7 +31,9 @@ std::vector<std::string> tracking_prefixes(const std::vector<std::string>& patte
 struct NearSettings {
   std::vector<std::string> patterns;  // glob patterns of the keys the L1 serves
   std::chrono::milliseconds max_ttl{10000};
-  // Whether `key` matches one of the patterns.
+  bool promote = false;  // near_cache.promote_hot.enabled: active promoted keys match too
+  const Promotions* promoted = nullptr;  // set by NearCache when `promote`
+  // Whether `key` matches one of the patterns, or is an active promoted key.
   bool matches(std::string_view key) const;
 };
 
@@ -45,6 +48,9 @@ class NearCache {
   // The tracking connections' invalidation-lag probes, by node name.
   LagBook& lag() { return lag_; }
   const LagBook& lag() const { return lag_; }
+  // Hot keys admitted without a pattern (near_cache.promote_hot).
+  Promotions& promotions() { return promotions_; }
+  const Promotions& promotions() const { return promotions_; }
 
   std::shared_ptr<const NearSettings> settings() const {
     const std::lock_guard lock(mutex_);
@@ -69,6 +75,7 @@ class NearCache {
  private:
   Store store_;
   LagBook lag_;
+  Promotions promotions_;
   mutable std::mutex mutex_;
   std::shared_ptr<const NearSettings> settings_;
   std::atomic<std::uint64_t> generation_{1};

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include <boost/asio/ip/address.hpp>
 
 #include "resp/errors.hpp"
@@ -13,6 +15,7 @@ namespace sidecache::server {
 namespace {
 
 constexpr std::chrono::milliseconds kOutputCheck{100};
+constexpr std::size_t kPromoteCandidates = 32;  // a worker's hottest keys looked at per tick
 
 tcp::endpoint resolve_listen(const config::Endpoint& listen) {
   boost::system::error_code ec;
@@ -234,10 +237,31 @@ void Worker::tick_hotkeys() {
     hot_.clear();
   }
   if (cache_) cache_->set_hot_keys(hot_.empty() ? nullptr : &hot_, hk.refresh_ahead);
+  if (hotkeys_ && process_.near_cache && config_->near_cache.promote_hot.enabled) {
+    promote_hot_keys();
+  }
   hotkeys_timer_->expires_after(hotkeys::Tracker::kTick);
   hotkeys_timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec) tick_hotkeys();
   });
+}
+
+// A key whose certain count (count - error) makes at least min_rate / workers requests per
+// second on this worker, whose whole name the sketch holds, and that no pattern matches.
+void Worker::promote_hot_keys() {
+  const double window = hotkeys_->window_seconds();
+  if (window <= 0) return;
+  const auto& promote = config_->near_cache.promote_hot;
+  const double per_count = static_cast<double>(config_->hotkeys.sample) / window;
+  const double workers = static_cast<double>(std::max<std::size_t>(1, process_.workers.size()));
+  const double min_rate = promote.min_rate / workers;
+  nearcache::NearCache& near = *process_.near_cache;
+  const auto settings = near.settings();
+  for (const auto& c : hotkeys_->sketch().top(kPromoteCandidates)) {
+    if (static_cast<double>(c.count - c.error) * per_count < min_rate) continue;
+    if (c.key.size() != c.key_len || settings->matches(c.key)) continue;
+    near.promotions().request(c.key);
+  }
 }
 
 void Worker::remove(Session* session) {

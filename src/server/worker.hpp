@@ -72,6 +72,8 @@ class Worker final : public SessionRegistry {
   void make_hotkeys();
   // Every Tracker::kTick: ages the hot-key sketch and publishes it.
   void tick_hotkeys();
+  // near_cache.promote_hot: asks the near cache to promote this worker's hottest keys.
+  void promote_hot_keys();
 
   unsigned index_;
   dispatch::ProcessState& process_;

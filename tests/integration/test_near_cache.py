@@ -499,6 +499,74 @@ class NearCacheRemapTest(unittest.TestCase):
             self.assertIsNone(problems)
 
 
+class NearCachePromoteTest(unittest.TestCase):
+    """near_cache.promote_hot: a key read often enough, matching no pattern, is registered as a
+    BCAST prefix of its own on the tracking connection and then served from the L1 (no Redis
+    request on a hit); a direct write to Redis still invalidates it. A key read rarely is not
+    promoted."""
+    def test_hot_key_promoted_and_kept_coherent(self):
+        with tempfile.TemporaryDirectory(prefix="sidecache-near-promote-") as tmp:
+            redis = harness.RedisServer(tmp)
+            try:
+                self.run_case(tmp, redis)
+            finally:
+                redis.stop()
+
+    def run_case(self, tmp, redis):
+        http_port = harness.free_port()
+        extra = ("  promote_hot: {enabled: true, min_rate: 50, max_keys: 16}\n"
+                 "hotkeys:\n  enabled: true\n  sample: 1\n")
+        sc = harness.Sidecache(tmp, [("r1", redis.port, 1)], workers=1,
+                               top_extra=near_yaml(http_port, extra))
+
+        def metric(name, **labels):
+            return harness.metric(http_port, name, **labels)
+        try:
+            harness.wait_until(lambda: metric("sidecache_l1_tracking_connected") == 1,
+                               timeout=WAIT_S, what="tracking connected")
+            direct = redis.client()
+            direct.set("hotp:1", "v1")
+            direct.set("coldp:1", "c1")
+            conn = sc.raw(timeout=5)
+            self.addCleanup(conn.close)
+            conn.command("GET", "coldp:1")
+
+            def read_hot():
+                for _ in range(50):
+                    self.assertEqual(conn.command("GET", "hotp:1"), b"v1")
+                return metric("sidecache_l1_promoted_keys") >= 1
+            harness.wait_until(read_hot, timeout=WAIT_S, what="hotp:1 promoted")
+            self.assertEqual(metric("sidecache_l1_promoted_keys"), 1)
+            self.assertEqual(metric("sidecache_l1_promotions_total"), 1)
+            conn.command("GET", "hotp:1")  # the fill
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="hotp:1 stored")
+            direct.config_resetstat()
+            for _ in range(20):
+                self.assertEqual(conn.command("GET", "hotp:1"), b"v1")
+            self.assertEqual(conn.command("GET", "coldp:1"), b"c1")
+            self.assertEqual(commandstat(direct, "get"), 1)  # coldp:1 only
+            # Coherence: a direct write reaches the L1 through the key's own prefix.
+            direct.set("hotp:1", "v2")
+            harness.wait_until(lambda: conn.command("GET", "hotp:1") == b"v2",
+                               timeout=WAIT_S, what="hotp:1 invalidated")
+            self.assertGreaterEqual(metric("sidecache_l1_invalidations_total",
+                                           reason="tracking"), 1)
+            # Still promoted: cached again, still served locally.
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="hotp:1 stored again")
+            direct.config_resetstat()
+            self.assertEqual(conn.command("GET", "hotp:1"), b"v2")
+            self.assertEqual(commandstat(direct, "get"), 0)
+            fields = dict(line.split(":", 1) for line in
+                          conn.command("INFO", "nearcache").decode().split("\r\n")[1:] if line)
+            self.assertEqual(fields["l1_promoted_keys"], "1")
+        finally:
+            problems = sc.problems()
+            sc.stop()
+            self.assertIsNone(problems)
+
+
 class NearCacheReloadTest(unittest.TestCase):
     def test_reload_applies_patterns_and_empties(self):
         import signal
@@ -586,6 +654,13 @@ class NearCacheConfigTest(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("%s:6:12: near_cache.enabled: the near cache is not supported on a "
                       "cluster pool" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  enabled: true\n  patterns: "
+                                     "[a]\n  promote_hot: {enabled: true}\n")
+        self.assertNotEqual(code, 0)
+        self.assertIn("%s:8:26: near_cache.promote_hot.enabled: promotion needs hot-key "
+                      "detection" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  promote_hot: {min_rate: 0}\n")
+        self.assertIn("%s:6:27: near_cache.promote_hot.min_rate" % path, err)
         path, code, err = self.check(self.POOL + "near_cache:\n  enabled: true\n  patterns: "
                                      "[\"user:*\"]\n  max_memory: 1mb\n  max_ttl: 2s\n")
         self.assertEqual(code, 0, err)
