@@ -76,7 +76,15 @@ void NearCacheService::start_links(const config::Config& config) {
 
 void NearCacheService::start() {
   const std::lock_guard lock(mutex_);
-  if (links_) links_->start();
+  if (links_ && !started_) links_->start();
+  started_ = true;
+}
+
+void NearCacheService::start(std::uint64_t reload_generation) {
+  const std::lock_guard lock(mutex_);
+  if (reload_generation != reload_generation_ || !links_ || started_) return;
+  links_->start();
+  started_ = true;
 }
 
 void NearCacheService::stop() {
@@ -85,7 +93,7 @@ void NearCacheService::stop() {
   links_.reset();
 }
 
-void NearCacheService::reload(const config::Config& config) {
+std::uint64_t NearCacheService::reload(const config::Config& config) {
   const auto& next = config.near_cache;
   if (next.enabled != settings_.enabled || next.max_memory != settings_.max_memory ||
       next.shards != settings_.shards) {
@@ -101,7 +109,8 @@ void NearCacheService::reload(const config::Config& config) {
   settings_.lag_probe_interval = next.lag_probe_interval;
   settings_.promote_hot = next.promote_hot;
   start_links(config);
-  links_->start();
+  started_ = false;
+  return ++reload_generation_;
 }
 
 void NearCacheService::on_node_health(std::uint32_t node, bool up) {

@@ -275,25 +275,34 @@ void Worker::remove(Session* session) {
 }
 
 void Worker::apply(std::shared_ptr<const config::Config> config,
-                   std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation) {
-  asio::post(*io_, [this, config = std::move(config), health = std::move(health), generation] {
-    if (draining_) return;
-    const auto& a = config->hotkeys;
-    const auto& b = config_->hotkeys;
-    const bool hotkeys_changed = a.enabled != b.enabled || a.capacity != b.capacity ||
-                                 a.half_life != b.half_life || a.sample != b.sample;
-    config_ = config;
-    generation_ = generation;
-    load_tls(false);
-    // New sketch settings start a new sketch; metrics_top_n and expose_names are read when asked.
-    if (hotkeys_changed) make_hotkeys();
-    auto old = pool_;
-    pool_ = make_pool(health);
-    pool_->start();
-    dispatcher_.set_nodes(*pool_);
-    old->set_successor(pool_);  // requests being redirected go on on the new pool
-    old->retire();              // its connections close once their requests are answered
+                   std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation,
+                   std::function<void()> applied) {
+  asio::post(*io_, [this, config = std::move(config), health = std::move(health), generation,
+                    applied = std::move(applied)] {
+    apply_now(config, health, generation);
+    if (applied) applied();
   });
+}
+
+void Worker::apply_now(const std::shared_ptr<const config::Config>& config,
+                       const std::shared_ptr<backend::HealthChecker>& health,
+                       std::uint64_t generation) {
+  if (draining_) return;
+  const auto& a = config->hotkeys;
+  const auto& b = config_->hotkeys;
+  const bool hotkeys_changed = a.enabled != b.enabled || a.capacity != b.capacity ||
+                               a.half_life != b.half_life || a.sample != b.sample;
+  config_ = config;
+  generation_ = generation;
+  load_tls(false);
+  // New sketch settings start a new sketch; metrics_top_n and expose_names are read when asked.
+  if (hotkeys_changed) make_hotkeys();
+  auto old = pool_;
+  pool_ = make_pool(health);
+  pool_->start();
+  dispatcher_.set_nodes(*pool_);
+  old->set_successor(pool_);  // requests being redirected go on on the new pool
+  old->retire();              // its connections close once their requests are answered
 }
 
 void Worker::set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots) {
