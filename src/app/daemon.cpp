@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
 #include <stdexcept>
 #include <string_view>
@@ -115,8 +116,18 @@ std::shared_ptr<backend::HealthChecker> Daemon::make_health(const config::Config
       [this, generation](std::uint32_t node, bool up, const std::string&) {
         // A cluster or sentinel primary that fails may have been replaced: look soon.
         if (!up) process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);
-        for (auto& w : workers_) w->set_node_up(generation, node, up);
-        if (near_) near_->on_node_health(node, up);
+        if (!near_) {
+          for (auto& w : workers_) w->set_node_up(generation, node, up);
+          return;
+        }
+        // The L1 is emptied once every worker routes by the new ring: emptied before, a read
+        // still routed by the old ring could store the other node's value after the drop.
+        auto left = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+        for (auto& w : workers_) {
+          w->set_node_up(generation, node, up, [this, left, node, up] {
+            if (left->fetch_sub(1) == 1 && near_) near_->on_node_health(node, up);
+          });
+        }
       },
       down);
 }
@@ -302,15 +313,27 @@ void Daemon::apply_config(std::shared_ptr<const config::Config> next) {
   const auto down = health_ ? health_->down_names() : std::vector<std::string>{};
   const std::uint64_t generation = generation_.fetch_add(1) + 1;
   auto health = make_health(*next, down);
-  for (auto& w : workers_) w->apply(next, health, generation);
+  // New patterns, or new nodes (a reload, a Sentinel switch): the L1 starts empty, every node
+  // counts as untracked, and the tracking connections follow the nodes once every worker
+  // routes by the new configuration (started earlier, a worker still on the old pool could
+  // store a replaced node's value under the new node's index).
+  std::uint64_t near_generation = 0;
+  if (near_) near_generation = near_->reload(*next);
+  auto left = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+  for (auto& w : workers_) {
+    std::function<void()> applied;
+    if (near_) {
+      applied = [this, left, near_generation] {
+        if (left->fetch_sub(1) == 1 && near_) near_->start(near_generation);
+      };
+    }
+    w->apply(next, health, generation, std::move(applied));
+  }
   if (health_) health_->stop();
   health_ = std::move(health);
   if (health_) health_->start();
   config_ = next;
   process_.set_config(next);
-  // New patterns, or new nodes (a reload, a Sentinel switch): the L1 starts empty and the
-  // tracking connections follow the nodes.
-  if (near_) near_->reload(*next);
 }
 
 config::Config Daemon::with_cluster_topology(config::Config config, const config::Config* known) {

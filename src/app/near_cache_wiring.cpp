@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,7 +33,19 @@ std::vector<std::string> l1_patterns(const config::Config& config) {
 }
 
 nearcache::NearSettings settings_of(const config::Config& config) {
-  return nearcache::NearSettings{l1_patterns(config), config.near_cache.max_ttl};
+  nearcache::NearSettings s;
+  s.patterns = l1_patterns(config);
+  s.max_ttl = config.near_cache.max_ttl;
+  s.promote = config.near_cache.promote_hot.enabled;
+  return s;
+}
+
+std::string random_marker_prefix() {
+  std::random_device rd;
+  const std::uint64_t id = (std::uint64_t{rd()} << 32) ^ rd();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(id));
+  return std::string("__sidecache:l1lag:") + hex + ":";
 }
 
 }  // namespace
@@ -48,7 +62,9 @@ std::unique_ptr<NearCacheService> NearCacheService::create(const config::Config&
 
 NearCacheService::NearCacheService(std::shared_ptr<nearcache::NearCache> cache,
                                    const config::Config& config)
-    : cache_(std::move(cache)), settings_(config.near_cache) {
+    : cache_(std::move(cache)),
+      settings_(config.near_cache),
+      marker_prefix_(random_marker_prefix()) {
   start_links(config);
 }
 
@@ -56,22 +72,43 @@ void NearCacheService::start_links(const config::Config& config) {
   remap_ = config.pool.down_policy == config::DownPolicy::kRemap;
   down_.assign(config.pool.nodes.size(), false);
   std::vector<backend::NodeAddress> nodes;
+  lag_.clear();
   for (std::size_t i = 0; i < config.pool.nodes.size(); ++i) {
     const auto& n = config.pool.nodes[i];
+    lag_.push_back(&cache_->lag().node(n.name));
     nodes.push_back(backend::NodeAddress{n.name, n.address.host, n.address.port,
                                          backend::make_node_security(config.pool, i)});
   }
-  const auto prefixes = nearcache::tracking_prefixes(l1_patterns(config));
+  backend::TrackingOptions options;
+  options.lag_probe_interval = config.near_cache.lag_probe_interval;
+  options.marker_prefix = marker_prefix_;
+  // The marker's prefix is tracked beside the patterns' (merged with them when one covers it).
+  auto patterns = l1_patterns(config);
+  if (options.lag_probe_interval.count() > 0) patterns.push_back(marker_prefix_);
+  const auto prefixes = nearcache::tracking_prefixes(patterns);
+  // Promoted keys start over with the new connections; none may overlap these prefixes.
+  const auto& promote = config.near_cache.promote_hot;
+  cache_->promotions().clear();
+  cache_->promotions().configure(promote.enabled ? promote.max_keys : 0, prefixes);
+  if (promote.enabled) options.promotion_poll = std::chrono::milliseconds(100);
   spdlog::info(
       "near cache: {} bytes, {} shards, max_ttl {} ms, tracking {} node(s) by {} prefix(es)",
       config.near_cache.max_memory, config.near_cache.shards, config.near_cache.max_ttl.count(),
       nodes.size(), prefixes.size());
-  links_ = std::make_unique<backend::TrackingLinks>(std::move(nodes), prefixes, *this);
+  links_ = std::make_unique<backend::TrackingLinks>(std::move(nodes), prefixes, *this, options);
 }
 
 void NearCacheService::start() {
   const std::lock_guard lock(mutex_);
-  if (links_) links_->start();
+  if (links_ && !started_) links_->start();
+  started_ = true;
+}
+
+void NearCacheService::start(std::uint64_t reload_generation) {
+  const std::lock_guard lock(mutex_);
+  if (reload_generation != reload_generation_ || !links_ || started_) return;
+  links_->start();
+  started_ = true;
 }
 
 void NearCacheService::stop() {
@@ -80,7 +117,7 @@ void NearCacheService::stop() {
   links_.reset();
 }
 
-void NearCacheService::reload(const config::Config& config) {
+std::uint64_t NearCacheService::reload(const config::Config& config) {
   const auto& next = config.near_cache;
   if (next.enabled != settings_.enabled || next.max_memory != settings_.max_memory ||
       next.shards != settings_.shards) {
@@ -93,8 +130,11 @@ void NearCacheService::reload(const config::Config& config) {
   cache_->set_settings(settings_of(config));
   settings_.patterns = next.patterns;
   settings_.max_ttl = next.max_ttl;
+  settings_.lag_probe_interval = next.lag_probe_interval;
+  settings_.promote_hot = next.promote_hot;
   start_links(config);
-  links_->start();
+  started_ = false;
+  return ++reload_generation_;
 }
 
 void NearCacheService::on_node_health(std::uint32_t node, bool up) {
@@ -113,6 +153,28 @@ void NearCacheService::on_up(std::uint32_t node, bool up) { cache_->set_node_up(
 
 void NearCacheService::on_invalidate(std::uint32_t, std::string_view key) {
   cache_->store().invalidate(key, nearcache::InvalidationReason::kTracking);
+}
+
+void NearCacheService::on_lag(std::uint32_t node, std::chrono::nanoseconds lag) {
+  if (node < lag_.size()) lag_[node]->observe(lag);
+}
+
+void NearCacheService::on_lag_lost(std::uint32_t node) {
+  if (node < lag_.size()) lag_[node]->lost();
+}
+
+std::uint64_t NearCacheService::promotion_version() { return cache_->promotions().version(); }
+
+std::vector<std::string> NearCacheService::promotion_keys() {
+  return cache_->promotions().wanted();
+}
+
+void NearCacheService::on_tracked(std::uint32_t node, const std::vector<std::string>& keys) {
+  cache_->promotions().acknowledged(node, lag_.size(), keys);
+}
+
+void NearCacheService::on_track_refused(std::uint32_t, const std::vector<std::string>& keys) {
+  cache_->promotions().refused(keys);
 }
 
 void NearCacheService::on_flush(std::uint32_t node) {

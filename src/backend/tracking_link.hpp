@@ -6,6 +6,11 @@
 // Up is reported only once the node acknowledged the tracking registration; down as soon as
 // the connection fails (EOF, error, or no reply to a PING within the heartbeat timeout). It
 // reconnects with backoff (8 ms .. 1 s).
+//
+// The lag probe: while a node's tracking connection is up, a second, ordinary connection to the
+// node writes the link's marker key (`marker_prefix` + the node's index, under a BCAST prefix the
+// caller registered) every `lag_probe_interval`; the time from just before the SET is written
+// to the marker's invalidation push read on the tracking connection is reported as on_lag.
 #pragma once
 
 #include <chrono>
@@ -29,6 +34,17 @@ class TrackingSink {
   virtual void on_invalidate(std::uint32_t node, std::string_view key) = 0;
   // The null invalidation message: the node was flushed (FLUSHALL / FLUSHDB).
   virtual void on_flush(std::uint32_t node) = 0;
+  // A lag probe's marker write came back as a push after `lag`; or it did not come back before
+  // the next probe was due (on_lag_lost).
+  virtual void on_lag(std::uint32_t, std::chrono::nanoseconds) {}
+  virtual void on_lag_lost(std::uint32_t) {}
+  // Promoted keys (near_cache.promote_hot), each registered as a BCAST prefix of its own: the
+  // keys wanted and a version that changes with them (asked on the tracking thread); a node
+  // acknowledged or refused the registration of `keys`.
+  virtual std::uint64_t promotion_version() { return 0; }
+  virtual std::vector<std::string> promotion_keys() { return {}; }
+  virtual void on_tracked(std::uint32_t, const std::vector<std::string>&) {}
+  virtual void on_track_refused(std::uint32_t, const std::vector<std::string>&) {}
 };
 
 // One invalidation push, parsed (Asio-free helper, unit-tested).
@@ -46,8 +62,15 @@ std::vector<std::string> tracking_command(const std::vector<std::string>& prefix
 
 struct TrackingOptions {
   std::chrono::milliseconds connect_timeout{1000};
-  std::chrono::milliseconds heartbeat{1000};  // a PING this often; no reply in 3x: down
+  std::chrono::milliseconds heartbeat{1000};        // a PING this often; no reply in 3x: down
+  std::chrono::milliseconds lag_probe_interval{0};  // 0: no probe
+  std::string marker_prefix;  // the marker key of node i is marker_prefix + i; must be tracked
+  // How often the sink is asked for new promoted keys; 0: no promotion.
+  std::chrono::milliseconds promotion_poll{0};
 };
+// The marker's TTL: it must outlive the interval (the key is rewritten before it expires, so
+// no expiry push is mistaken for a write's) and vanish soon after the probes stop.
+std::chrono::milliseconds marker_ttl(std::chrono::milliseconds interval);
 
 class TrackingLinks {
  public:
@@ -67,6 +90,15 @@ class TrackingLinks {
   asio::awaitable<void> run(Link& link);
   asio::awaitable<bool> session(Link& link);
   asio::awaitable<void> heartbeat(Link& link, std::uint64_t epoch);
+  asio::awaitable<void> probe(Link& link, std::uint64_t epoch);
+  asio::awaitable<bool> probe_once(Link& link);
+  void on_push(Link& link, const Invalidation& inv);
+  void on_reply(Link& link, std::string_view reply);
+  // Queues `bytes` on the link's connection (one writer at a time); `keys`: the promoted keys
+  // its reply acknowledges (empty for a PING).
+  void send(Link& link, std::string bytes, std::vector<std::string> keys);
+  asio::awaitable<void> writer(Link& link, std::uint64_t epoch);
+  asio::awaitable<void> promote_loop();
 
   std::vector<std::string> prefixes_;
   TrackingSink& sink_;

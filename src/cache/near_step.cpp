@@ -136,7 +136,10 @@ const nearcache::NearSettings& NearStep::settings() {
   return *settings_;
 }
 
-bool NearStep::matches(std::string_view key) const { return patterns_.matches(key); }
+bool NearStep::matches(std::string_view key) const {
+  return patterns_.matches(key) ||
+         (settings_->promoted != nullptr && settings_->promoted->active(key));
+}
 
 bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
   const resp::CommandInfo& info = request.info();

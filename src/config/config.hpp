@@ -259,6 +259,16 @@ struct HotKeysConfig {
   bool operator==(const HotKeysConfig&) const = default;
 };
 
+// near_cache.promote_hot: keys hotter than min_rate (requests per second, as hot-key
+// detection estimates it) are admitted to the L1 without a pattern, each registered as a
+// BCAST prefix of its own on every tracking connection. Needs hotkeys.enabled.
+struct PromoteHotConfig {
+  bool enabled = false;
+  double min_rate = 1000;
+  std::uint32_t max_keys = 1024;  // keys registered at most (until a reload)
+  bool operator==(const PromoteHotConfig&) const = default;
+};
+
 // The near cache (nearcache/, cache/near_step): an L1 in the process for GET / MGET of keys
 // matching `patterns`, kept coherent by one CLIENT TRACKING BCAST connection per node.
 struct NearCacheConfig {
@@ -267,6 +277,10 @@ struct NearCacheConfig {
   std::uint64_t max_memory = 64ull << 20;  // bytes, everything the L1 holds
   Millis max_ttl{10000};                   // no entry lives longer (nor past its Redis TTL)
   std::uint32_t shards = 16;               // a power of two
+  // The tracking connections write a marker key this often and time its invalidation push
+  // (sidecache_l1_invalidation_lag_seconds); 0: off.
+  Millis lag_probe_interval{1000};
+  PromoteHotConfig promote_hot;
   bool operator==(const NearCacheConfig&) const = default;
 };
 

@@ -17,6 +17,22 @@ void read_patterns(NearCacheConfig& near, const Value& value) {
   }
 }
 
+void read_min_rate(PromoteHotConfig& promote, const Value& value) {
+  promote.min_rate = value.real(1, 1e9);
+}
+
+constexpr Directive<PromoteHotConfig> kPromoteDirectives[] = {
+    {"enabled", read_boolean<&PromoteHotConfig::enabled>,
+     "admit hot keys to the L1 without a pattern (needs hotkeys.enabled); false"},
+    {"min_rate", read_min_rate, "requests per second a key needs; 1000"},
+    {"max_keys", read_integer<&PromoteHotConfig::max_keys, 1, 100000>,
+     "keys promoted at most, until a reload; 1024"},
+};
+
+void read_promote_hot(NearCacheConfig& near, const Value& value) {
+  read_section(value, kPromoteDirectives, near.promote_hot);
+}
+
 constexpr Directive<NearCacheConfig> kNearCacheDirectives[] = {
     {"enabled", read_boolean<&NearCacheConfig::enabled>,
      "answer GET/MGET of matching keys from the process's memory; false"},
@@ -27,6 +43,10 @@ constexpr Directive<NearCacheConfig> kNearCacheDirectives[] = {
      "no entry lives longer than this, nor past its Redis TTL; 10s"},
     {"shards", read_integer<&NearCacheConfig::shards, 1, 1024>,
      "independently locked parts of the L1 (a power of two); 16"},
+    {"lag_probe_interval", read_duration<&NearCacheConfig::lag_probe_interval, 0, 3600 * 1000>,
+     "time a marker key's invalidation push this often, per node; 1s, 0: off"},
+    {"promote_hot", read_promote_hot,
+     "{enabled, min_rate, max_keys}: hot keys admitted without a pattern"},
 };
 
 }  // namespace
@@ -64,6 +84,10 @@ void validate_near_cache(const Config& config, const Locations& locations) {
       locations.fail("cache.policies[" + std::to_string(i) + "].l1",
                      "l1: true needs the near cache (near_cache.enabled: true)");
     }
+  }
+  if (config.near_cache.promote_hot.enabled && !config.hotkeys.enabled) {
+    locations.fail("near_cache.promote_hot.enabled",
+                   "promotion needs hot-key detection: set hotkeys.enabled: true");
   }
 }
 

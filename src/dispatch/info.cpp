@@ -1,6 +1,9 @@
 // INFO in Redis's format: "# Section" headers, "field:value" lines, CRLF separated.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "dispatch/local_commands.hpp"
 #include "nearcache/near_cache.hpp"
 #include "sidecache/node_totals.hpp"
@@ -145,6 +148,18 @@ std::string info_text(const ProcessState& process, const NodeSender& nodes,
             st.invalidations[i]);
     }
     field(out, "l1_tracking_nodes_up", near.nodes_up());
+    // The lag probes of every node: how many came back, and the p99's bucket bound in µs
+    // (the worst node's; 0 with none yet, -1 above the last bucket).
+    std::uint64_t probes = 0;
+    double p99 = 0;
+    near.lag().for_each([&](const std::string&, const nearcache::LagHistogram& h) {
+      probes += h.count();
+      p99 = std::max(p99, h.quantile_bound(0.99));
+    });
+    field(out, "l1_promoted_keys", near.promotions().active_count());
+    field(out, "l1_lag_probes", probes);
+    field(out, "l1_lag_p99_us",
+          std::isinf(p99) ? std::int64_t{-1} : static_cast<std::int64_t>(p99 * 1e6 + 0.5));
     out.append("\r\n");
   }
   if (out.size() >= 2) out.resize(out.size() - 2);  // no blank line after the last section

@@ -30,7 +30,8 @@ std::vector<std::string> tracking_prefixes(const std::vector<std::string>& patte
 
 bool NearSettings::matches(std::string_view key) const {
   return std::any_of(patterns.begin(), patterns.end(),
-                     [&](const std::string& p) { return config::glob_match(p, key); });
+                     [&](const std::string& p) { return config::glob_match(p, key); }) ||
+         (promoted != nullptr && promoted->active(key));
 }
 
 KeyPatterns::KeyPatterns(const std::vector<std::string>& patterns) {
@@ -63,10 +64,13 @@ bool KeyPatterns::matches(std::string_view key) const {
   return false;
 }
 
-NearCache::NearCache(const StoreOptions& options, NearSettings settings)
-    : store_(options), settings_(std::make_shared<const NearSettings>(std::move(settings))) {}
+NearCache::NearCache(const StoreOptions& options, NearSettings settings) : store_(options) {
+  settings.promoted = settings.promote ? &promotions_ : nullptr;
+  settings_ = std::make_shared<const NearSettings>(std::move(settings));
+}
 
 void NearCache::set_settings(NearSettings settings) {
+  settings.promoted = settings.promote ? &promotions_ : nullptr;
   {
     const std::lock_guard lock(mutex_);
     settings_ = std::make_shared<const NearSettings>(std::move(settings));

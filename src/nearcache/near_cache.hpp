@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nearcache/lag.hpp"
+#include "nearcache/promotions.hpp"
 #include "nearcache/store.hpp"
 
 namespace sidecache::nearcache {
@@ -47,7 +49,9 @@ class KeyPatterns {
 struct NearSettings {
   std::vector<std::string> patterns;  // glob patterns of the keys the L1 serves
   std::chrono::milliseconds max_ttl{10000};
-  // Whether `key` matches one of the patterns.
+  bool promote = false;  // near_cache.promote_hot.enabled: active promoted keys match too
+  const Promotions* promoted = nullptr;  // set by NearCache when `promote`
+  // Whether `key` matches one of the patterns, or is an active promoted key.
   bool matches(std::string_view key) const;
 };
 
@@ -59,6 +63,12 @@ class NearCache {
 
   Store& store() { return store_; }
   const Store& store() const { return store_; }
+  // The tracking connections' invalidation-lag probes, by node name.
+  LagBook& lag() { return lag_; }
+  const LagBook& lag() const { return lag_; }
+  // Hot keys admitted without a pattern (near_cache.promote_hot).
+  Promotions& promotions() { return promotions_; }
+  const Promotions& promotions() const { return promotions_; }
 
   std::shared_ptr<const NearSettings> settings() const {
     const std::lock_guard lock(mutex_);
@@ -82,6 +92,8 @@ class NearCache {
 
  private:
   Store store_;
+  LagBook lag_;
+  Promotions promotions_;
   mutable std::mutex mutex_;
   std::shared_ptr<const NearSettings> settings_;
   std::atomic<std::uint64_t> generation_{1};

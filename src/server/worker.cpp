@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+
 #include <boost/asio/ip/address.hpp>
 
 #include "resp/errors.hpp"
@@ -13,6 +15,7 @@ namespace sidecache::server {
 namespace {
 
 constexpr std::chrono::milliseconds kOutputCheck{100};
+constexpr std::size_t kPromoteCandidates = 32;  // a worker's hottest keys looked at per tick
 
 tcp::endpoint resolve_listen(const config::Endpoint& listen) {
   boost::system::error_code ec;
@@ -234,10 +237,31 @@ void Worker::tick_hotkeys() {
     hot_.clear();
   }
   if (cache_) cache_->set_hot_keys(hot_.empty() ? nullptr : &hot_, hk.refresh_ahead);
+  if (hotkeys_ && process_.near_cache && config_->near_cache.promote_hot.enabled) {
+    promote_hot_keys();
+  }
   hotkeys_timer_->expires_after(hotkeys::Tracker::kTick);
   hotkeys_timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec) tick_hotkeys();
   });
+}
+
+// A key whose certain count (count - error) makes at least min_rate / workers requests per
+// second on this worker, whose whole name the sketch holds, and that no pattern matches.
+void Worker::promote_hot_keys() {
+  const double window = hotkeys_->window_seconds();
+  if (window <= 0) return;
+  const auto& promote = config_->near_cache.promote_hot;
+  const double per_count = static_cast<double>(config_->hotkeys.sample) / window;
+  const double workers = static_cast<double>(std::max<std::size_t>(1, process_.workers.size()));
+  const double min_rate = promote.min_rate / workers;
+  nearcache::NearCache& near = *process_.near_cache;
+  const auto settings = near.settings();
+  for (const auto& c : hotkeys_->sketch().top(kPromoteCandidates)) {
+    if (static_cast<double>(c.count - c.error) * per_count < min_rate) continue;
+    if (c.key.size() != c.key_len || settings->matches(c.key)) continue;
+    near.promotions().request(c.key);
+  }
 }
 
 void Worker::remove(Session* session) {
@@ -251,25 +275,34 @@ void Worker::remove(Session* session) {
 }
 
 void Worker::apply(std::shared_ptr<const config::Config> config,
-                   std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation) {
-  asio::post(*io_, [this, config = std::move(config), health = std::move(health), generation] {
-    if (draining_) return;
-    const auto& a = config->hotkeys;
-    const auto& b = config_->hotkeys;
-    const bool hotkeys_changed = a.enabled != b.enabled || a.capacity != b.capacity ||
-                                 a.half_life != b.half_life || a.sample != b.sample;
-    config_ = config;
-    generation_ = generation;
-    load_tls(false);
-    // New sketch settings start a new sketch; metrics_top_n and expose_names are read when asked.
-    if (hotkeys_changed) make_hotkeys();
-    auto old = pool_;
-    pool_ = make_pool(health);
-    pool_->start();
-    dispatcher_.set_nodes(*pool_);
-    old->set_successor(pool_);  // requests being redirected go on on the new pool
-    old->retire();              // its connections close once their requests are answered
+                   std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation,
+                   std::function<void()> applied) {
+  asio::post(*io_, [this, config = std::move(config), health = std::move(health), generation,
+                    applied = std::move(applied)] {
+    apply_now(config, health, generation);
+    if (applied) applied();
   });
+}
+
+void Worker::apply_now(const std::shared_ptr<const config::Config>& config,
+                       const std::shared_ptr<backend::HealthChecker>& health,
+                       std::uint64_t generation) {
+  if (draining_) return;
+  const auto& a = config->hotkeys;
+  const auto& b = config_->hotkeys;
+  const bool hotkeys_changed = a.enabled != b.enabled || a.capacity != b.capacity ||
+                               a.half_life != b.half_life || a.sample != b.sample;
+  config_ = config;
+  generation_ = generation;
+  load_tls(false);
+  // New sketch settings start a new sketch; metrics_top_n and expose_names are read when asked.
+  if (hotkeys_changed) make_hotkeys();
+  auto old = pool_;
+  pool_ = make_pool(health);
+  pool_->start();
+  dispatcher_.set_nodes(*pool_);
+  old->set_successor(pool_);  // requests being redirected go on on the new pool
+  old->retire();              // its connections close once their requests are answered
 }
 
 void Worker::set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots) {
@@ -278,9 +311,11 @@ void Worker::set_slots(std::uint64_t generation, std::shared_ptr<const route::Cl
   });
 }
 
-void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up) {
-  asio::post(*io_, [this, generation, node, up] {
+void Worker::set_node_up(std::uint64_t generation, std::uint32_t node, bool up,
+                         std::function<void()> applied) {
+  asio::post(*io_, [this, generation, node, up, applied = std::move(applied)] {
     if (generation == generation_) pool_->set_node_up(node, up);
+    if (applied) applied();
   });
 }
 

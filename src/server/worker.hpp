@@ -42,13 +42,18 @@ class Worker final : public SessionRegistry {
   void drain();
   // A new configuration (from any thread): new requests use a new pool; requests in flight
   // finish on the old one.
+  // `applied`, when given, runs on this worker once it took the configuration (or ignored it,
+  // draining).
   void apply(std::shared_ptr<const config::Config> config,
-             std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation);
+             std::shared_ptr<backend::HealthChecker> health, std::uint64_t generation,
+             std::function<void()> applied = {});
   // Cluster pools: a new slot map over the same primaries, for configuration `generation`
   // (from any thread). A map with other primaries comes as a new configuration (apply).
   void set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots);
-  // A node's health changed in configuration `generation` (from any thread).
-  void set_node_up(std::uint64_t generation, std::uint32_t node, bool up);
+  // A node's health changed in configuration `generation` (from any thread). `applied`, when
+  // given, runs on this worker once its pool took the change.
+  void set_node_up(std::uint64_t generation, std::uint32_t node, bool up,
+                   std::function<void()> applied = {});
 
   // Warms the cache policies `indexes` of `snap` on this worker (from any thread);
   // `done` runs on this worker when every one has finished.
@@ -70,6 +75,10 @@ class Worker final : public SessionRegistry {
   void make_hotkeys();
   // Every Tracker::kTick: ages the hot-key sketch and publishes it.
   void tick_hotkeys();
+  void apply_now(const std::shared_ptr<const config::Config>& config,
+                 const std::shared_ptr<backend::HealthChecker>& health, std::uint64_t generation);
+  // near_cache.promote_hot: asks the near cache to promote this worker's hottest keys.
+  void promote_hot_keys();
 
   unsigned index_;
   dispatch::ProcessState& process_;

@@ -5,10 +5,13 @@ Redis seen through sidecache within the measured invalidation lag; a write throu
 seen by the next read at once; the fill race forced deterministically (the GET's reply held back
 by a throttled relay while a direct write's invalidation overtakes it on the tracking
 connection): the old value is not stored; the tracking connection killed: the node's entries
-dropped, no stale read after; a bounded coherence torture run (readers through sidecache,
-writers directly to Redis); config errors with file:line:col. Every wait is bounded.
+dropped, no stale read after; a bounded coherence torture run (readers through two sidecaches,
+writers directly to Redis and through the second sidecache); the invalidation-lag probe; with
+down_policy remap, a node marked down and back up empties the L1; config errors with
+file:line:col. Every wait is bounded.
 """
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +34,8 @@ STALENESS_BOUND_S = 0.25
 
 def near_yaml(http_port, extra=""):
     return ("http:\n  listen: 127.0.0.1:%d\nnear_cache:\n  enabled: true\n  patterns: %s\n"
-            "  max_memory: 64mb\n  max_ttl: 30s\n  shards: 4\n%s" % (http_port, PATTERNS, extra))
+            "  max_memory: 64mb\n  max_ttl: 30s\n  shards: 4\n  lag_probe_interval: 200ms\n%s"
+            % (http_port, PATTERNS, extra))
 
 
 def commandstat(redis_client, name):
@@ -226,6 +230,35 @@ class NearCacheTest(unittest.TestCase):
         self.assertEqual(fields["l1_tracking_nodes_up"], "1")
         self.assertEqual(fields["l1_max_memory"], str(64 << 20))
 
+    def test_invalidation_lag_histogram(self):
+        """The lag probe writes its marker key (reserved prefix, this instance, short TTL) every
+        200 ms; each push is observed into the node's histogram; INFO shows the count and p99."""
+        want = self.metric("sidecache_l1_invalidation_lag_seconds_count", node="r1") + 3
+        harness.wait_until(
+            lambda: self.metric("sidecache_l1_invalidation_lag_seconds_count", node="r1") >= want,
+            timeout=WAIT_S, what="three lag probes observed")
+        # Only this process's marker (another test's second sidecache's expires within 1 s).
+        harness.wait_until(lambda: len(self.direct.keys("__sidecache:l1lag:*")) == 1,
+                           timeout=WAIT_S, what="one marker key")
+        markers = [k.decode() for k in self.direct.keys("__sidecache:l1lag:*")]
+        self.assertRegex(markers[0], r"^__sidecache:l1lag:[0-9a-f]{16}:0$")
+        ttl = self.direct.pttl(markers[0])
+        self.assertTrue(0 < ttl <= 1000, ttl)  # max(3 x 200 ms, 1 s)
+        text = harness.metrics_text(self.http_port)
+        buckets = [line for line in text.splitlines()
+                   if line.startswith("sidecache_l1_invalidation_lag_seconds_bucket{")]
+        self.assertIn('le="2.5e-05"', buckets[0])
+        count = self.metric("sidecache_l1_invalidation_lag_seconds_count", node="r1")
+        total = self.metric("sidecache_l1_invalidation_lag_seconds_sum", node="r1")
+        print("\nlag probes: %d, mean %.3f ms" % (count, total / count * 1e3), file=sys.stderr)
+        self.assertGreater(total, 0)
+        self.assertLess(total / count, 1.0)  # loose: a loaded 2-core machine
+        conn = self.raw(2)
+        fields = dict(line.split(":", 1) for line in
+                      conn.command("INFO", "nearcache").decode().split("\r\n")[1:] if line)
+        self.assertGreaterEqual(int(fields["l1_lag_probes"]), 3)
+        self.assertGreater(int(fields["l1_lag_p99_us"]), 0)
+
     def test_tracking_connection_killed(self):
         conn = self.raw(2)
         for i in range(20):
@@ -255,68 +288,283 @@ class NearCacheTest(unittest.TestCase):
                 self.assertEqual(conn.command("GET", "cfg:kill:%d" % i), b"old")
 
     def test_coherence_torture(self):
+        """Readers through this sidecache and through a second one (its own L1, same patterns);
+        writers of the same keys directly to Redis (two) and through the second sidecache
+        (one). A key's writers take turns under the key's lock, so the values of a key are
+        acknowledged in the order Redis executed them and each read can be checked against the
+        history of acknowledged writes."""
+        http2 = harness.free_port()
+        sc2 = harness.Sidecache(self.tmp.name, [("r1", self.redis.port, 1)], workers=1,
+                                top_extra=near_yaml(http2))
+        try:
+            harness.wait_until(lambda: harness.metric(http2, "sidecache_l1_tracking_connected")
+                               == 1, timeout=WAIT_S, what="second sidecache tracking")
+            # Each process probes with its own marker key (its instance id).
+            harness.wait_until(lambda: len(self.direct.keys("__sidecache:l1lag:*")) == 2,
+                               timeout=WAIT_S, what="two lag markers")
+            self.torture(sc2, http2)
+        finally:
+            problems = sc2.problems()
+            sc2.stop()
+            harness.wait_until(lambda: len(tracking_ids(self.direct)) == 1, timeout=WAIT_S,
+                               what="second sidecache's tracking connection gone")
+        self.assertIsNone(problems)
+
+    def torture(self, sc2, http2):
         keys = ["t:%d" % i for i in range(8)]
         history = {k: [(0, 0.0)] for k in keys}  # (value, ack time), appended in order
         lock = threading.Lock()
+        key_locks = {k: threading.Lock() for k in keys}  # a key's writers take turns
         for k in keys:
             self.direct.set(k, 0)
         stop = time.monotonic() + TORTURE_S
-        reads, violations, worst = [0], [], [0.0]
+        reads = {"sc1": 0, "sc2": 0}
+        violations, worst = [], {"sc1": 0.0, "sc2": 0.0}
+        writes = {"direct": 0, "sc2": 0}
         errors = []
 
-        def writer(my_keys):
+        def writer(name, client):
             try:
-                client = self.redis.client()
-                n = 0
                 while time.monotonic() < stop:
-                    n += 1
-                    for k in my_keys:
-                        client.set(k, n)
-                        now = time.monotonic()
-                        with lock:
-                            history[k].append((n, now))
+                    for k in keys:
+                        with key_locks[k]:
+                            with lock:
+                                n = history[k][-1][0] + 1
+                            client.set(k, n)
+                            now = time.monotonic()
+                            with lock:
+                                history[k].append((n, now))
+                                writes[name] += 1
                     time.sleep(0.001)
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
-        def reader():
+        def reader(name, client):
             try:
-                client = self.sc.client()
                 while time.monotonic() < stop:
                     for k in keys:
                         with lock:
                             acked = history[k][-1][0]
                         start = time.monotonic()
                         value = int(client.get(k))
-                        reads[0] += 1
+                        with lock:
+                            reads[name] += 1
                         if value >= acked:
                             continue
                         # Stale: how long before the read began was a newer value acknowledged?
                         with lock:
                             newer = next(t for v, t in history[k] if v > value)
                         staleness = start - newer
-                        worst[0] = max(worst[0], staleness)
+                        with lock:
+                            worst[name] = max(worst[name], staleness)
                         if staleness > STALENESS_BOUND_S:
-                            violations.append((k, value, acked, staleness))
+                            violations.append((name, k, value, acked, staleness))
             except Exception as e:  # noqa: BLE001
                 errors.append(repr(e))
 
-        threads = [threading.Thread(target=writer, args=(keys[i::2],)) for i in range(2)]
-        threads += [threading.Thread(target=reader) for _ in range(4)]
+        threads = [threading.Thread(target=writer, args=("direct", self.redis.client()))
+                   for _ in range(2)]
+        threads.append(threading.Thread(target=writer, args=("sc2", sc2.client())))
+        threads += [threading.Thread(target=reader, args=("sc1", self.sc.client()))
+                    for _ in range(4)]
+        threads += [threading.Thread(target=reader, args=("sc2", sc2.client()))
+                    for _ in range(2)]
         hits = self.metric("sidecache_l1_hits_total")
+        hits2 = harness.metric(http2, "sidecache_l1_hits_total")
         for t in threads:
             t.start()
         for t in threads:
             t.join(TORTURE_S + 30)
         hits = self.metric("sidecache_l1_hits_total") - hits
-        writes = sum(len(h) - 1 for h in history.values())
-        print("\ntorture %.0f s: %d reads through sidecache (%d L1 hits), %d direct writes, "
-              "worst staleness %.3f ms, violations beyond %.0f ms: %d" %
-              (TORTURE_S, reads[0], hits, writes, worst[0] * 1e3, STALENESS_BOUND_S * 1e3,
-               len(violations)), file=sys.stderr)
+        hits2 = harness.metric(http2, "sidecache_l1_hits_total") - hits2
+        print("\ntorture %.0f s: writes %d direct + %d through sidecache 2; reads through "
+              "sidecache 1 %d (%d L1 hits), worst staleness %.3f ms; through sidecache 2 %d "
+              "(%d L1 hits), worst staleness %.3f ms; violations beyond %.0f ms: %d" %
+              (TORTURE_S, writes["direct"], writes["sc2"], reads["sc1"], hits,
+               worst["sc1"] * 1e3, reads["sc2"], hits2, worst["sc2"] * 1e3,
+               STALENESS_BOUND_S * 1e3, len(violations)), file=sys.stderr)
         self.assertEqual(errors, [])
         self.assertEqual(violations, [])
         self.assertGreater(hits, 0)
+        self.assertGreater(hits2, 0)
+        self.assertGreater(writes["sc2"], 0)
+
+
+class NearCacheRemapTest(unittest.TestCase):
+    """pool.down_policy: remap. A node paused (SIGSTOP: it keeps its data) is marked down by the
+    health checker and its keys move to the other node; the L1 is emptied, so a value cached
+    from the paused node is not served while the key lives elsewhere. Back up (SIGCONT), the
+    key moves back: the L1 is emptied again, so the value cached from the other node meanwhile
+    is not served either, also while a reader hammers the key across the change."""
+    POOL = ("  down_policy: remap\n  request_timeout: 500ms\n  connect_timeout: 500ms\n"
+            "  reconnect_backoff: {min: 8ms, max: 256ms}\n"
+            "  health: {interval: 100ms, timeout: 300ms, max_interval: 200ms}\n")
+
+    def test_node_down_and_back_empties_the_l1(self):
+        with tempfile.TemporaryDirectory(prefix="sidecache-near-remap-") as tmp:
+            a, b = harness.RedisServer(tmp), harness.RedisServer(tmp)
+            try:
+                self.run_case(tmp, a, b)
+            finally:
+                a.process.signal(signal.SIGCONT)
+                a.stop()
+                b.stop()
+
+    def run_case(self, tmp, a, b):
+        http_port = harness.free_port()
+        sc = harness.Sidecache(tmp, [("a", a.port, 1), ("b", b.port, 1)], workers=2,
+                               pool_extra=self.POOL, top_extra=near_yaml(http_port))
+
+        def metric(name, **labels):
+            return harness.metric(http_port, name, **labels)
+        try:
+            harness.wait_until(lambda: metric("sidecache_l1_tracking_connected") == 2,
+                               timeout=WAIT_S, what="tracking connected")
+            conn = sc.raw(timeout=5)
+            self.addCleanup(conn.close)
+            direct_a, direct_b = a.client(), b.client()
+            for i in range(100):  # a key the ring puts on node a
+                key = "user:remap:%d" % i
+                conn.command("SET", key, "probe")
+                if direct_a.get(key) == b"probe":
+                    break
+            direct_a.set(key, "a-old")
+            conn.command("GET", key)
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="cached from a")
+            gets = commandstat(direct_a, "get")
+            self.assertEqual(conn.command("GET", key), b"a-old")
+            self.assertEqual(commandstat(direct_a, "get"), gets)  # an L1 hit
+
+            a.process.signal(signal.SIGSTOP)
+            harness.wait_until(lambda: metric("sidecache_node_healthy", node="a") == 0,
+                               timeout=WAIT_S, what="a marked down")
+            # The L1 emptied by the health checker's verdict, not by a's tracking connection
+            # (its heartbeat gives up after 3 s; the health check after 300 ms).
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 0, timeout=WAIT_S,
+                               what="the L1 emptied")
+            self.assertEqual(metric("sidecache_l1_tracking_connected", node="a"), 1)
+            # Now on b, where the key is missing: not the value cached from a.
+            harness.wait_until(lambda: conn.command("GET", key) is None, timeout=WAIT_S,
+                               what="the key read from b")
+            self.assertEqual(conn.command("SET", key, "b-new"), "OK")
+            self.assertEqual(direct_b.get(key), b"b-new")
+            harness.wait_until(lambda: conn.command("GET", key) == b"b-new" and
+                               metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="cached from b")
+            gets = commandstat(direct_b, "get")
+            self.assertEqual(conn.command("GET", key), b"b-new")
+            self.assertEqual(commandstat(direct_b, "get"), gets)  # an L1 hit
+
+            # A reader hammers the key while a comes back: once it reads a's value, never
+            # b's again.
+            stop = threading.Event()
+            seen, errors = [], []
+
+            def hammer():
+                try:
+                    c = sc.raw(timeout=5)
+                    while not stop.is_set():
+                        seen.append(c.command("GET", key))
+                    c.close()
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+            t = threading.Thread(target=hammer)
+            t.start()
+            try:
+                a.process.signal(signal.SIGCONT)
+                harness.wait_until(lambda: metric("sidecache_node_healthy", node="a") == 1,
+                                   timeout=WAIT_S, what="a readmitted")
+                harness.wait_until(lambda: conn.command("GET", key) == b"a-old",
+                                   timeout=WAIT_S, what="a's value served again")
+                harness.wait_until(lambda: metric("sidecache_l1_tracking_connected") == 2,
+                                   timeout=WAIT_S, what="a's tracking reconnected")
+                time.sleep(1.0)
+            finally:
+                stop.set()
+                t.join(15)
+            self.assertEqual(errors, [])
+            first = seen.index(b"a-old")
+            self.assertEqual(set(seen[first:]), {b"a-old"}, "b's value served after a's")
+            for _ in range(20):
+                self.assertEqual(conn.command("GET", key), b"a-old")
+            self.assertGreater(metric("sidecache_l1_invalidations_total", reason="node_lost"), 0)
+            # And a's value is cached again and kept coherent by a's tracking connection.
+            direct_a.set(key, "a-newer")
+            harness.wait_until(lambda: conn.command("GET", key) == b"a-newer",
+                               timeout=WAIT_S, what="a's push after readmission")
+        finally:
+            problems = sc.problems()
+            sc.stop()
+            self.assertIsNone(problems)
+
+
+class NearCachePromoteTest(unittest.TestCase):
+    """near_cache.promote_hot: a key read often enough, matching no pattern, is registered as a
+    BCAST prefix of its own on the tracking connection and then served from the L1 (no Redis
+    request on a hit); a direct write to Redis still invalidates it. A key read rarely is not
+    promoted."""
+    def test_hot_key_promoted_and_kept_coherent(self):
+        with tempfile.TemporaryDirectory(prefix="sidecache-near-promote-") as tmp:
+            redis = harness.RedisServer(tmp)
+            try:
+                self.run_case(tmp, redis)
+            finally:
+                redis.stop()
+
+    def run_case(self, tmp, redis):
+        http_port = harness.free_port()
+        extra = ("  promote_hot: {enabled: true, min_rate: 50, max_keys: 16}\n"
+                 "hotkeys:\n  enabled: true\n  sample: 1\n")
+        sc = harness.Sidecache(tmp, [("r1", redis.port, 1)], workers=1,
+                               top_extra=near_yaml(http_port, extra))
+
+        def metric(name, **labels):
+            return harness.metric(http_port, name, **labels)
+        try:
+            harness.wait_until(lambda: metric("sidecache_l1_tracking_connected") == 1,
+                               timeout=WAIT_S, what="tracking connected")
+            direct = redis.client()
+            direct.set("hotp:1", "v1")
+            direct.set("coldp:1", "c1")
+            conn = sc.raw(timeout=5)
+            self.addCleanup(conn.close)
+            conn.command("GET", "coldp:1")
+
+            def read_hot():
+                for _ in range(50):
+                    self.assertEqual(conn.command("GET", "hotp:1"), b"v1")
+                return metric("sidecache_l1_promoted_keys") >= 1
+            harness.wait_until(read_hot, timeout=WAIT_S, what="hotp:1 promoted")
+            self.assertEqual(metric("sidecache_l1_promoted_keys"), 1)
+            self.assertEqual(metric("sidecache_l1_promotions_total"), 1)
+            conn.command("GET", "hotp:1")  # the fill
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="hotp:1 stored")
+            direct.config_resetstat()
+            for _ in range(20):
+                self.assertEqual(conn.command("GET", "hotp:1"), b"v1")
+            self.assertEqual(conn.command("GET", "coldp:1"), b"c1")
+            self.assertEqual(commandstat(direct, "get"), 1)  # coldp:1 only
+            # Coherence: a direct write reaches the L1 through the key's own prefix.
+            direct.set("hotp:1", "v2")
+            harness.wait_until(lambda: conn.command("GET", "hotp:1") == b"v2",
+                               timeout=WAIT_S, what="hotp:1 invalidated")
+            self.assertGreaterEqual(metric("sidecache_l1_invalidations_total",
+                                           reason="tracking"), 1)
+            # Still promoted: cached again, still served locally.
+            harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
+                               what="hotp:1 stored again")
+            direct.config_resetstat()
+            self.assertEqual(conn.command("GET", "hotp:1"), b"v2")
+            self.assertEqual(commandstat(direct, "get"), 0)
+            fields = dict(line.split(":", 1) for line in
+                          conn.command("INFO", "nearcache").decode().split("\r\n")[1:] if line)
+            self.assertEqual(fields["l1_promoted_keys"], "1")
+        finally:
+            problems = sc.problems()
+            sc.stop()
+            self.assertIsNone(problems)
 
 
 class NearCacheReloadTest(unittest.TestCase):
@@ -406,6 +654,13 @@ class NearCacheConfigTest(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("%s:6:12: near_cache.enabled: the near cache is not supported on a "
                       "cluster pool" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  enabled: true\n  patterns: "
+                                     "[a]\n  promote_hot: {enabled: true}\n")
+        self.assertNotEqual(code, 0)
+        self.assertIn("%s:8:26: near_cache.promote_hot.enabled: promotion needs hot-key "
+                      "detection" % path, err)
+        path, code, err = self.check(self.POOL + "near_cache:\n  promote_hot: {min_rate: 0}\n")
+        self.assertIn("%s:6:27: near_cache.promote_hot.min_rate" % path, err)
         path, code, err = self.check(self.POOL + "near_cache:\n  enabled: true\n  patterns: "
                                      "[\"user:*\"]\n  max_memory: 1mb\n  max_ttl: 2s\n")
         self.assertEqual(code, 0, err)

@@ -12,6 +12,13 @@ TEST_CASE("tracking: the CLIENT TRACKING command", "[near]") {
   CHECK(tracking_command({""}) == V{"CLIENT", "TRACKING", "on", "BCAST"});
 }
 
+TEST_CASE("tracking: the lag marker's TTL outlives the probe interval", "[near]") {
+  using std::chrono::milliseconds;
+  CHECK(marker_ttl(milliseconds(200)) == milliseconds(1000));
+  CHECK(marker_ttl(milliseconds(1000)) == milliseconds(3000));
+  CHECK(marker_ttl(milliseconds(60000)) == milliseconds(180000));
+}
+
 TEST_CASE("tracking: invalidation pushes", "[near]") {
   auto keys = parse_invalidation(">2\r\n$10\r\ninvalidate\r\n*2\r\n$3\r\nk:1\r\n$0\r\n\r\n");
   REQUIRE(keys);

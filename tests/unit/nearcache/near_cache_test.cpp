@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cmath>
 
 #include "nearcache/near_cache.hpp"
 
@@ -83,6 +84,51 @@ TEST_CASE("near cache: a node going down drops its entries and fails fills in fl
   near.set_all_down(InvalidationReason::kFlush);
   CHECK(near.nodes_up() == 0);
   CHECK(near.store().stats().entries == 0);
+}
+
+}  // namespace sidecache::nearcache
+
+namespace sidecache::nearcache {
+
+TEST_CASE("near cache: lag histogram buckets, quantile bound, book by node", "[near]") {
+  using std::chrono::microseconds;
+  LagHistogram h;
+  CHECK(h.count() == 0);
+  CHECK(h.quantile_bound(0.99) == 0);
+  for (int i = 0; i < 98; ++i) h.observe(microseconds(60));  // (50, 75] µs
+  h.observe(microseconds(400));                              // (300, 500] µs
+  h.observe(std::chrono::seconds(3));                        // above 1 s
+  CHECK(h.count() == 100);
+  CHECK(h.bucket(2) == 98);
+  CHECK(h.bucket(7) == 1);
+  CHECK(h.bucket(LagHistogram::kBounds.size()) == 1);
+  CHECK(h.quantile_bound(0.5) == LagHistogram::kBounds[2]);
+  CHECK(h.quantile_bound(0.99) == LagHistogram::kBounds[7]);
+  CHECK(std::isinf(h.quantile_bound(1.0)));
+  CHECK(h.sum_seconds() == Approx(98 * 60e-6 + 400e-6 + 3.0));
+  h.observe(std::chrono::nanoseconds(-5));  // clock oddity: the first bucket
+  CHECK(h.bucket(0) == 1);
+  h.lost();
+  CHECK(h.lost_count() == 1);
+
+  LagBook book;
+  LagHistogram& a = book.node("a");
+  CHECK(&book.node("a") == &a);
+  book.node("b").observe(microseconds(10));
+  int seen = 0;
+  book.for_each([&](const std::string& name, const LagHistogram& x) {
+    ++seen;
+    CHECK(x.count() == (name == "b" ? 1u : 0u));
+  });
+  CHECK(seen == 2);
+}
+
+TEST_CASE("near cache: the lag marker's prefix is merged with the patterns'", "[near]") {
+  using V = std::vector<std::string>;
+  CHECK(tracking_prefixes({"user:*", "__sidecache:l1lag:00ab:"}) ==
+        V{"user:", "__sidecache:l1lag:00ab:"});
+  CHECK(tracking_prefixes({"*", "__sidecache:l1lag:00ab:"}) == V{""});
+  CHECK(tracking_prefixes({"__sidecache:*", "__sidecache:l1lag:00ab:"}) == V{"__sidecache:"});
 }
 
 }  // namespace sidecache::nearcache
