@@ -67,13 +67,15 @@ class ReplyQueue {
     }
     out_.append(reply);
     ++out_replies_;
-    parked_bytes_ -= at(0).after.size();
-    out_.append(at(0).after);
+    if (const std::string& after = at(0).after; !after.empty()) {
+      parked_bytes_ -= after.size();
+      out_.append(after);
+    }
     pop_front();
     while (count_ > 0 && at(0).ready) {
       Slot& slot = at(0);
       out_.append(slot.reply);
-      out_.append(slot.after);
+      if (!slot.after.empty()) out_.append(slot.after);
       parked_bytes_ -= slot.reply.size() + slot.after.size();
       --parked_replies_;
       ++out_replies_;
@@ -199,13 +201,15 @@ class ReplyQueue {
   // The i-th slot owed (0: the oldest).
   Slot& at(std::size_t i) { return ring_[(first_ + i) & (ring_.size() - 1)]; }
   const Slot& at(std::size_t i) const { return ring_[(first_ + i) & (ring_.size() - 1)]; }
+  // Empties a slot for reuse (its request is replaced when the slot is opened again).
   static void clear_slot(Slot& slot) {
-    slot.request = Request{};
-    slot.reply.clear();
-    slot.after.clear();
-    if (slot.reply.capacity() > kKeepSlotBytes) std::string().swap(slot.reply);
-    if (slot.after.capacity() > kKeepSlotBytes) std::string().swap(slot.after);
     slot.ready = false;
+    if (slot.reply.capacity() > kKeepSlotBytes) {
+      std::string().swap(slot.reply);
+    } else {
+      slot.reply.clear();
+    }
+    if (!slot.after.empty()) std::string().swap(slot.after);  // pushes are rare
   }
   // Doubles the ring (a power of two), the slots owed moved in order to its start.
   void grow() {
