@@ -193,10 +193,11 @@ class ReplyQueue {
     std::string after;  // pushes to write right after this reply
     bool ready = false;
   };
-  // A freed slot keeps this much of its strings' memory for the next request that takes it.
-  static constexpr std::size_t kKeepSlotBytes = 4096;
+  // A freed slot keeps this much of its parked reply's memory for the next request that takes
+  // it (small: a deep pipeline of parked replies must not leave every slot holding a value).
+  static constexpr std::size_t kKeepSlotBytes = 256;
   // An empty ring larger than this many slots gives its memory back.
-  static constexpr std::size_t kKeepSlots = 1024;
+  static constexpr std::size_t kKeepSlots = 256;
 
   // The i-th slot owed (0: the oldest).
   Slot& at(std::size_t i) { return ring_[(first_ + i) & (ring_.size() - 1)]; }
