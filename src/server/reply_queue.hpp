@@ -20,10 +20,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace sidecache::server {
 
@@ -37,14 +37,19 @@ class ReplyQueue {
 
   // A slot for the next request read; returns its tag.
   std::uint64_t open(Request request) {
-    slots_.emplace_back(std::move(request));  // built in place: no temporary slot to move
-    return head_tag_ + slots_.size() - 1;
+    if (count_ == ring_.size()) grow();
+    at(count_).request = std::move(request);
+    ++count_;
+    return head_tag_ + count_ - 1;
   }
   // Takes back the newest slot, which has no reply yet: its request is read again later (a
   // deferred request), and gets the same tag then.
-  void drop_last() { slots_.pop_back(); }
+  void drop_last() {
+    clear_slot(at(count_ - 1));
+    --count_;
+  }
   // The request of a slot whose reply has not left yet.
-  Request& request(std::uint64_t tag) { return slots_[tag - head_tag_].request; }
+  Request& request(std::uint64_t tag) { return at(tag - head_tag_).request; }
 
   // The reply for `tag`. True when it was the oldest reply owed: it and the replies parked
   // behind it are in the output now. False: parked until the earlier replies arrive.
@@ -53,7 +58,7 @@ class ReplyQueue {
     // A decaying maximum of the reply sizes (see over_limits()).
     reply_estimate_ = std::max(reply.size(), reply_estimate_ - reply_estimate_ / 8);
     if (index != 0) {
-      Slot& slot = slots_[index];
+      Slot& slot = at(index);
       slot.reply.assign(reply);
       slot.ready = true;
       parked_bytes_ += reply.size();
@@ -62,13 +67,15 @@ class ReplyQueue {
     }
     out_.append(reply);
     ++out_replies_;
-    parked_bytes_ -= slots_.front().after.size();
-    out_.append(slots_.front().after);
+    if (const std::string& after = at(0).after; !after.empty()) {
+      parked_bytes_ -= after.size();
+      out_.append(after);
+    }
     pop_front();
-    while (!slots_.empty() && slots_.front().ready) {
-      Slot& slot = slots_.front();
+    while (count_ > 0 && at(0).ready) {
+      Slot& slot = at(0);
       out_.append(slot.reply);
-      out_.append(slot.after);
+      if (!slot.after.empty()) out_.append(slot.after);
       parked_bytes_ -= slot.reply.size() + slot.after.size();
       --parked_replies_;
       ++out_replies_;
@@ -78,11 +85,11 @@ class ReplyQueue {
   }
   // A frame to write after every reply owed now (at once when none is owed).
   void push(std::string_view frame) {
-    if (slots_.empty()) {
+    if (count_ == 0) {
       out_.append(frame);
       ++out_replies_;
     } else {
-      slots_.back().after.append(frame);
+      at(count_ - 1).after.append(frame);
       parked_bytes_ += frame.size();
     }
   }
@@ -92,8 +99,8 @@ class ReplyQueue {
   }
 
   // Replies owed: slots opened whose reply has not gone to the output.
-  std::size_t size() const { return slots_.size(); }
-  bool empty() const { return slots_.empty(); }
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
 
   // Writing. start_write() moves the output to the write buffer (false when there is nothing
   // to write, or a write is in progress); next_slice() gives the next bytes to write, wrote()
@@ -131,7 +138,8 @@ class ReplyQueue {
   void release() {
     std::string().swap(out_);
     out_replies_ = 0;
-    for (Slot& slot : slots_) {
+    for (std::size_t i = 0; i < count_; ++i) {
+      Slot& slot = at(i);
       std::string().swap(slot.reply);
       std::string().swap(slot.after);
       slot.ready = false;
@@ -164,10 +172,10 @@ class ReplyQueue {
   // reply size reaching `max_output_bytes`, so that a client that does not read cannot have
   // the nodes send much more than its limit for it.
   bool over_limits(std::size_t max_pipeline, std::uint64_t max_output_bytes) const {
-    const std::size_t inflight = slots_.size() - parked_replies_;
+    const std::size_t inflight = count_ - parked_replies_;
     const std::size_t estimate =
         reply_estimate_ > 0 ? reply_estimate_ : max_output_bytes / kColdWindow;
-    return slots_.size() >= max_pipeline || output_bytes() >= max_output_bytes ||
+    return count_ >= max_pipeline || output_bytes() >= max_output_bytes ||
            (inflight > 0 && inflight * estimate >= max_output_bytes);
   }
   // More than `max_output_bytes` buffered in more than one reply while a write is in
@@ -180,20 +188,53 @@ class ReplyQueue {
 
  private:
   struct Slot {
-    explicit Slot(Request r) : request(std::move(r)) {}
-    Request request;
+    Request request{};
     std::string reply;  // parked until the earlier replies are out
     std::string after;  // pushes to write right after this reply
     bool ready = false;
   };
+  // A freed slot keeps this much of its parked reply's memory for the next request that takes
+  // it (small: a deep pipeline of parked replies must not leave every slot holding a value).
+  static constexpr std::size_t kKeepSlotBytes = 256;
+  // An empty ring larger than this many slots gives its memory back.
+  static constexpr std::size_t kKeepSlots = 256;
 
+  // The i-th slot owed (0: the oldest).
+  Slot& at(std::size_t i) { return ring_[(first_ + i) & (ring_.size() - 1)]; }
+  const Slot& at(std::size_t i) const { return ring_[(first_ + i) & (ring_.size() - 1)]; }
+  // Empties a slot for reuse (its request is replaced when the slot is opened again).
+  static void clear_slot(Slot& slot) {
+    slot.ready = false;
+    if (slot.reply.capacity() > kKeepSlotBytes) {
+      std::string().swap(slot.reply);
+    } else {
+      slot.reply.clear();
+    }
+    if (!slot.after.empty()) std::string().swap(slot.after);  // pushes are rare
+  }
+  // Doubles the ring (a power of two), the slots owed moved in order to its start.
+  void grow() {
+    std::vector<Slot> bigger(ring_.empty() ? 8 : ring_.size() * 2);
+    for (std::size_t i = 0; i < count_; ++i) bigger[i] = std::move(at(i));
+    ring_.swap(bigger);
+    first_ = 0;
+  }
   void pop_front() {
-    slots_.pop_front();
+    clear_slot(at(0));
+    first_ = (first_ + 1) & (ring_.size() - 1);
+    --count_;
     ++head_tag_;
+    if (count_ == 0 && ring_.size() > kKeepSlots) {
+      std::vector<Slot>().swap(ring_);
+      first_ = 0;
+    }
   }
 
-  // slots_[i] has tag head_tag_ + i.
-  std::deque<Slot> slots_;
+  // A ring of slots, reused from request to request (no allocation per request): at(i) has
+  // tag head_tag_ + i.
+  std::vector<Slot> ring_;
+  std::size_t first_ = 0;  // ring_ index of the oldest slot owed
+  std::size_t count_ = 0;  // slots owed
   std::uint64_t head_tag_ = 0;
   std::string out_;      // replies ready, in order, not yet handed to the writer
   std::string writing_;  // the buffer of the write in progress

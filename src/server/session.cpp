@@ -234,6 +234,8 @@ void Session::process_input() {
   in_dispatch_ = true;
   unprocessed_ = false;
   const auto read_at = std::chrono::steady_clock::now();
+  // One target for the batch (one reference taken on the session, not one per request).
+  ReplyTarget target{shared_from_this(), 0, client_.id};
   while (!closing_ && !stopped_ && !auth_paused_) {
     if (hold_) {
       if (!slots_.empty()) break;
@@ -259,9 +261,9 @@ void Session::process_input() {
     const std::uint64_t tag = slots_.open(Request{read_at, {}});
     sync_tag_ = tag;
     sync_replied_ = false;
+    target.tag = tag;
     const dispatch::Dispatched done =
-        handle(in_.readable().substr(command_.start, consumed - command_.start),
-               ReplyTarget{shared_from_this(), tag, client_.id});
+        handle(in_.readable().substr(command_.start, consumed - command_.start), target);
     sync_tag_ = kNoTag;
     if (stopped_) break;
     if (deferred_ != nullptr) {  // read again once the replies owed are ready
@@ -270,7 +272,7 @@ void Session::process_input() {
       break;
     }
     if (sync_replied_) {
-      record(Request{read_at, done}, sync_error_);
+      sync_records_.push_back(SyncRecord{done, sync_error_});
     } else {
       slots_.request(tag).dispatched = done;
     }
@@ -282,6 +284,17 @@ void Session::process_input() {
   // is taken.
   if ((peer_closed_ || drain_pending_) && !hold_ && !unprocessed_) closing_ = true;
   in_dispatch_ = false;
+  // Replies given during the batch: their statistics with one clock read (they leave together,
+  // when the batch is flushed), and the output accounted once.
+  if (!sync_records_.empty()) {
+    const auto now = std::chrono::steady_clock::now();
+    for (const SyncRecord& r : sync_records_) record(r.dispatched, r.error, now - read_at);
+    sync_records_.clear();
+  }
+  if (std::exchange(output_changed_, false)) {
+    account_output();
+    wake_reader();  // replies left the slots: a reader waiting at the limits may go on
+  }
 }
 
 dispatch::Dispatched Session::handle(std::string_view raw, const ReplyTarget& target) {
@@ -505,17 +518,21 @@ void Session::on_reply(std::uint64_t tag, std::string_view reply) {
     sync_replied_ = true;
     sync_error_ = error;
   } else {
-    record(slots_.request(tag), error);
+    const Request& request = slots_.request(tag);
+    record(request.dispatched, error, std::chrono::steady_clock::now() - request.start);
   }
-  // An earlier reply is still outstanding: this one is parked.
-  if (!slots_.deliver(tag, reply)) return account_output();
+  const bool in_order = slots_.deliver(tag, reply);
+  if (in_dispatch_) {  // accounted once when the batch is dispatched (process_input())
+    output_changed_ = true;
+    return;
+  }
   account_output();
-  if (stopped_) return;
-  if (!in_dispatch_ &&
-      ((hold_ && slots_.empty()) || (unprocessed_ && reader_done_ && !over_limits()))) {
+  // An earlier reply is still outstanding: this one is parked.
+  if (!in_order || stopped_) return;
+  if ((hold_ && slots_.empty()) || (unprocessed_ && reader_done_ && !over_limits())) {
     schedule_resume();
   }
-  if (!in_dispatch_) schedule_flush();
+  schedule_flush();
   wake_reader();
 }
 
@@ -585,9 +602,9 @@ void Session::finish_close() {
   });
 }
 
-void Session::record(const Request& request, bool error) {
-  const auto elapsed = std::chrono::steady_clock::now() - request.start;
-  const resp::CommandInfo* info = request.dispatched.info;
+void Session::record(const dispatch::Dispatched& dispatched, bool error,
+                     std::chrono::steady_clock::duration elapsed) {
+  const resp::CommandInfo* info = dispatched.info;
   if (info == nullptr) {
     ctx_.stats.commands_unknown.add();
     return;
@@ -597,7 +614,7 @@ void Session::record(const Request& request, bool error) {
   const auto threshold = ctx_.config->logging.slow_request_threshold;
   // Blocking commands wait on purpose: not slow requests.
   if (threshold.count() > 0 && elapsed >= threshold && !info->has(resp::kFlagBlocking)) {
-    const std::string where = ctx_.dispatcher.where_name(request.dispatched.where);
+    const std::string where = ctx_.dispatcher.where_name(dispatched.where);
     spdlog::warn("slow request: {} on {} took {:.3f} ms (client {}{})", info->name, where,
                  std::chrono::duration<double, std::milli>(elapsed).count(), client_.id,
                  error ? ", error reply" : "");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dispatch/dispatcher.hpp"
 #include "dispatch/process_state.hpp"
@@ -109,7 +110,9 @@ class Session final : public ReplySink,
   void account_output();
   void release_output();
   void wake_reader();
-  void record(const Request& request, bool error);
+  // Command statistics, latency and the slow log for one reply.
+  void record(const dispatch::Dispatched& dispatched, bool error,
+              std::chrono::steady_clock::duration elapsed);
   void finish_close();
 
   tcp::socket socket_;
@@ -138,9 +141,16 @@ class Session final : public ReplySink,
   std::uint64_t sync_tag_ = kNoTag;
   bool sync_replied_ = false;
   bool sync_error_ = false;
-  asio::steady_timer resume_;  // the reader sleeps on it while over the pipeline limits
-  asio::steady_timer linger_;  // after our FIN: how long to wait for the client's
-  bool peer_closed_ = false;   // the client half-closed (EOF read)
+  // Requests of the batch being dispatched that were answered during it: recorded when it ends.
+  struct SyncRecord {
+    dispatch::Dispatched dispatched;
+    bool error;
+  };
+  std::vector<SyncRecord> sync_records_;
+  bool output_changed_ = false;  // a reply was given during the batch: account_output() after
+  asio::steady_timer resume_;    // the reader sleeps on it while over the pipeline limits
+  asio::steady_timer linger_;    // after our FIN: how long to wait for the client's
+  bool peer_closed_ = false;     // the client half-closed (EOF read)
   bool fin_sent_ = false;
   // Session modes on dedicated node connections (transactions, blocking commands, Pub/Sub).
   Transaction transaction_;

@@ -380,5 +380,42 @@ TEST_CASE("many clients' worth of random traffic keeps order and accounting") {
   }
 }
 
+TEST_CASE("slots are reused round the ring and keep order when it grows while wrapped") {
+  Queue q;
+  std::string expected;
+  std::uint64_t next = 0;
+  // A window of requests in flight that slides past the ring's end many times, growing from
+  // 1 to 40 slots owed (so the ring grows while its oldest slot is not at its start). Each
+  // step parks the newest reply (once), then the oldest goes out with the parked ones behind it.
+  std::vector<std::uint64_t> owed;  // oldest first
+  std::vector<bool> given;          // by tag
+  const auto reply = [](std::uint64_t tag) { return "+" + std::to_string(tag) + "\r\n"; };
+  for (int step = 0; step < 400; ++step) {
+    const std::size_t window = 1 + static_cast<std::size_t>(step) / 10;
+    while (owed.size() < window) {
+      const auto tag = q.open("r" + std::to_string(next));
+      CHECK(tag == next);
+      CHECK(q.request(tag) == "r" + std::to_string(tag));
+      owed.push_back(tag);
+      given.push_back(false);
+      ++next;
+    }
+    if (owed.size() >= 2 && !given[owed.back()]) {
+      given[owed.back()] = true;
+      CHECK_FALSE(q.deliver(owed.back(), reply(owed.back())));
+    }
+    given[owed.front()] = true;
+    CHECK(q.deliver(owed.front(), reply(owed.front())));
+    // What went out is a prefix of what was owed: the oldest and the ready replies behind it.
+    while (!owed.empty() && given[owed.front()]) {
+      expected += reply(owed.front());
+      owed.erase(owed.begin());
+    }
+    CHECK(q.size() == owed.size());
+    if (!owed.empty()) CHECK(q.request(owed.front()) == "r" + std::to_string(owed.front()));
+  }
+  CHECK(write_all(q) == expected);
+}
+
 }  // namespace
 }  // namespace sidecache::server
