@@ -202,7 +202,7 @@ bool Engine::asks_in_read(const config::CachePolicy& config, std::string_view ke
     case config::LeaseInRead::kAuto:
       break;
   }
-  return !recent_.expects_hit(key, RecentHits::Clock::now());
+  return !shared_->recent_hits().expects_hit(key, RecentHits::now());
 }
 
 // kReading, markers beside the key: the negative marker and the lease asked for with the read
@@ -283,7 +283,7 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
     s.reply = std::string(null_reply(r->target.protocol));
     finish_slot(r, i);
   } else if (absent) {
-    if (guessing) recent_.forget(s.key);
+    if (guessing) shared_->recent_hits().forget(s.key);
     s.miss = true;
     s.absent = true;
     ++r->misses;
@@ -294,7 +294,9 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
     }
   } else if (remaining > 0) {
     st.hits.add();
-    if (guessing) recent_.hit(s.key, RecentHits::Clock::now(), pttl < 0 ? -1 : remaining);
+    if (guessing) {
+      shared_->recent_hits().hit(s.key, RecentHits::now(), pttl < 0 ? -1 : remaining);
+    }
     s.reply = std::string(reply);
     finish_slot(r, i);
     const double beta = p.config.xfetch_beta;

@@ -32,7 +32,6 @@
 #include <vector>
 
 #include "cache/policy_chain.hpp"
-#include "cache/recent_hits.hpp"
 #include "cache/shared.hpp"
 #include "hotkeys/hot_set.hpp"
 #include "sidecache/node_sender.hpp"
@@ -137,7 +136,6 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   std::string token();
   double uniform();
 
-  RecentHits recent_;  // lease_in_read: auto
   const hotkeys::HotSet* hot_ = nullptr;
   double hot_ahead_ = 0;
 

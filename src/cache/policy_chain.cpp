@@ -63,7 +63,16 @@ ChainRequest& PolicyChain::start(const resp::CommandInfo& info,
     generation_ = g;
   }
   request_.reset(info, args, snapshot_);
+  if (info.has(resp::kFlagWrite) && shared_->recent_hits().in_use()) forget_written(info, args);
   return request_;
+}
+
+void PolicyChain::forget_written(const resp::CommandInfo& info,
+                                 std::span<const std::string_view> args) {
+  if (!resp::key_indexes(info, args, written_, key_error_)) return;
+  for (const std::uint32_t i : written_) {
+    if (i < args.size()) shared_->recent_hits().forget(args[i]);
+  }
 }
 
 bool PolicyChain::handle(const resp::CommandInfo& info, std::span<const std::string_view> args,

@@ -134,13 +134,17 @@ class PolicyChain {
 
  private:
   ChainRequest& start(const resp::CommandInfo& info, std::span<const std::string_view> args);
+  // A write command: its keys are no longer known to hit (RecentHits).
+  void forget_written(const resp::CommandInfo& info, std::span<const std::string_view> args);
 
   std::shared_ptr<Shared> shared_;
   std::vector<ChainStep*> steps_;
   Router router_;
   std::uint64_t generation_ = ~std::uint64_t{0};
   std::shared_ptr<const Snapshot> snapshot_;
-  ChainRequest request_;  // reused per request
+  ChainRequest request_;                // reused per request
+  std::vector<std::uint32_t> written_;  // forget_written's key indexes, reused
+  std::string key_error_;
 };
 
 }  // namespace sidecache::cache

@@ -1,5 +1,7 @@
 #include "cache/recent_hits.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -9,7 +11,7 @@ namespace {
 
 struct Place {
   std::size_t set;    // index of the first of the set's two entries
-  std::uint32_t tag;  // never 0
+  std::uint32_t tag;  // never 0 (an empty entry)
 };
 
 Place place(std::string_view key) {
@@ -18,7 +20,20 @@ Place place(std::string_view key) {
   return {static_cast<std::size_t>(h) & (RecentHits::kEntries - 2), tag == 0 ? 1u : tag};
 }
 
+std::uint32_t tag_of(std::uint64_t entry) { return static_cast<std::uint32_t>(entry >> 32); }
+std::uint32_t expiry_of(std::uint64_t entry) { return static_cast<std::uint32_t>(entry); }
+
 }  // namespace
+
+RecentHits::RecentHits() : epoch_(now()) {}
+
+RecentHits::~RecentHits() { delete[] table_.load(); }
+
+RecentHits::Clock::time_point RecentHits::now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
 
 std::uint32_t RecentHits::ticks(Clock::time_point t) const {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - epoch_).count();
@@ -28,42 +43,55 @@ std::uint32_t RecentHits::ticks(Clock::time_point t) const {
 }
 
 bool RecentHits::expects_hit(std::string_view key, Clock::time_point now) const {
-  if (!table_) return false;
+  const auto* table = table_.load(std::memory_order_acquire);
+  if (table == nullptr) return false;
   const Place p = place(key);
   const std::uint32_t t = ticks(now);
   for (std::size_t i = p.set; i < p.set + 2; ++i) {
-    if (table_[i].tag == p.tag) return t < table_[i].expires;
+    const std::uint64_t e = table[i].load(std::memory_order_relaxed);
+    if (tag_of(e) == p.tag) return t < expiry_of(e);
   }
   return false;
 }
 
 void RecentHits::hit(std::string_view key, Clock::time_point now, std::int64_t remaining_ms) {
-  if (!table_) {
-    table_ = std::make_unique<Entry[]>(kEntries);
-    epoch_ = now;
+  auto* table = table_.load(std::memory_order_acquire);
+  if (table == nullptr) {
+    auto* made = new std::atomic<std::uint64_t>[kEntries]();
+    if (table_.compare_exchange_strong(table, made, std::memory_order_acq_rel)) {
+      table = made;
+    } else {
+      delete[] made;  // another worker's table won
+    }
   }
   const Place p = place(key);
   // Rounded down: the entry never claims a value lasts longer than it does.
   const std::uint32_t expires = remaining_ms < 0
                                     ? std::numeric_limits<std::uint32_t>::max()
                                     : ticks(now + std::chrono::milliseconds(remaining_ms));
-  Entry* a = &table_[p.set];
-  Entry* b = a + 1;
-  // The key's own entry, else the free one, else the one expiring first.
-  Entry* e = a->tag == p.tag   ? a
-             : b->tag == p.tag ? b
-             : a->tag == 0     ? a
-             : b->tag == 0     ? b
-                               : (a->expires <= b->expires ? a : b);
-  e->tag = p.tag;
-  e->expires = expires;
+  const std::uint64_t entry = (std::uint64_t{p.tag} << 32) | expires;
+  auto& a = table[p.set];
+  auto& b = table[p.set + 1];
+  const std::uint64_t ea = a.load(std::memory_order_relaxed);
+  const std::uint64_t eb = b.load(std::memory_order_relaxed);
+  // The key's own entry, else a free one, else the one expiring first. A hot key's entry is
+  // rewritten only when its expiry moved, so its cache line is not written on every hit.
+  auto& e = tag_of(ea) == p.tag   ? a
+            : tag_of(eb) == p.tag ? b
+            : ea == 0             ? a
+            : eb == 0             ? b
+                                  : (expiry_of(ea) <= expiry_of(eb) ? a : b);
+  if (e.load(std::memory_order_relaxed) != entry) e.store(entry, std::memory_order_relaxed);
 }
 
 void RecentHits::forget(std::string_view key) {
-  if (!table_) return;
+  auto* table = table_.load(std::memory_order_acquire);
+  if (table == nullptr) return;
   const Place p = place(key);
   for (std::size_t i = p.set; i < p.set + 2; ++i) {
-    if (table_[i].tag == p.tag) table_[i] = Entry{};
+    if (tag_of(table[i].load(std::memory_order_relaxed)) == p.tag) {
+      table[i].store(0, std::memory_order_relaxed);
+    }
   }
 }
 

@@ -1,21 +1,24 @@
-// What one worker remembers of the read-through keys it found cached: for each key that hit,
+// What the workers remember of the read-through keys they found cached: for each key that hit,
 // until when its value is known to last. It decides, per read of a lease policy, whether the read
 // also asks for the lease (and, for policies that keep their markers beside the key, for the
 // negative marker): a key expected to hit is read plainly (a hit costs Redis the least); any
-// other key, never seen, evicted from here, or past its known expiry, is read with its lease
-// attempt in the same round trip, so its miss goes to the database after one round trip.
+// other key, never seen, evicted from here, past its known expiry, or written through sidecache
+// since (PolicyChain forgets the keys of every write command), is read with its lease attempt
+// in the same round trip, so its miss goes to the database after one round trip.
 //
-// A guess, never a correctness matter: a wrong "hit" costs the miss a second round trip (the
-// lease asked after the read), a wrong "miss" costs the hit a lease attempt that writes nothing
-// (in the key) or that is released at once (beside the key).
+// A guess, never a correctness matter: a wrong "hit" (a key deleted behind sidecache's back)
+// costs the miss a second round trip (the lease asked after the read); a wrong "miss" costs the
+// hit a lease attempt that writes nothing (in the key) or that is released at once (beside it).
 //
-// Two-way set-associative table of 8-byte entries (a 32-bit key tag, the expiry in 16 ms ticks
-// since the table was made, rounded down); allocated at the first hit, 512 KiB per worker.
+// Shared by the workers, without a lock: a two-way set-associative table of 64-bit atomic
+// entries (a 32-bit key tag, the expiry in 16 ms ticks since the table was made, rounded down),
+// read and written with relaxed order (a torn guess is still only a guess). Allocated at the
+// first hit: 512 KiB.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <string_view>
 
 namespace sidecache::cache {
@@ -25,24 +28,31 @@ class RecentHits {
   using Clock = std::chrono::steady_clock;
   static constexpr std::size_t kEntries = 65536;
 
-  // True when `key` hit here and the value it found outlives `now`.
+  RecentHits();
+  ~RecentHits();
+  RecentHits(const RecentHits&) = delete;
+  RecentHits& operator=(const RecentHits&) = delete;
+
+  // A coarse clock (a few ms of resolution) that costs a fraction of Clock::now(): the entries
+  // count in 16 ms ticks anyway.
+  static Clock::time_point now();
+
+  // True when `key` hit and the value it found outlives `now`.
   bool expects_hit(std::string_view key, Clock::time_point now) const;
   // `key` hit: its value lasts `remaining_ms` more (negative: no expiry).
   void hit(std::string_view key, Clock::time_point now, std::int64_t remaining_ms);
-  // `key` was found absent (or written): the next read asks for its lease.
+  // `key` was found absent or written: the next read asks for its lease.
   void forget(std::string_view key);
+  // Whether anything was ever remembered (else forget() has nothing to do).
+  bool in_use() const { return table_.load(std::memory_order_relaxed) != nullptr; }
 
  private:
-  struct Entry {
-    std::uint32_t tag = 0;      // 0: empty
-    std::uint32_t expires = 0;  // ticks since epoch_, exclusive
-  };
   static constexpr std::int64_t kTickMs = 16;
 
   std::uint32_t ticks(Clock::time_point t) const;
 
-  std::unique_ptr<Entry[]> table_;
-  Clock::time_point epoch_{};
+  std::atomic<std::atomic<std::uint64_t>*> table_{nullptr};
+  const Clock::time_point epoch_;
 };
 
 }  // namespace sidecache::cache

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cache/policy.hpp"
+#include "cache/recent_hits.hpp"
 #include "cache/runtime.hpp"
 #include "cache/single_flight.hpp"
 #include "cache/stats.hpp"
@@ -42,6 +43,8 @@ class Shared {
   std::shared_ptr<const Snapshot> set_policies(const config::CacheConfig& cache);
 
   SingleFlight& flights() { return flights_; }
+  // The keys known to hit, shared by the workers (lease_in_read: auto).
+  RecentHits& recent_hits() { return recent_hits_; }
   CacheStats& stats() { return *stats_; }
   const std::shared_ptr<CacheStats>& stats_ptr() const { return stats_; }
   std::shared_ptr<DbRunner> db() const;
@@ -59,6 +62,7 @@ class Shared {
   std::atomic<std::uint64_t> generation_{0};
   std::shared_ptr<CacheStats> stats_;
   SingleFlight flights_;
+  RecentHits recent_hits_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::map<std::string, std::shared_ptr<Ewma>> load_ms_;

@@ -169,6 +169,12 @@ class CacheRoundTripsTest(unittest.TestCase):
         hit = self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),
                            self.holds("good:1", "lamp"))
         self.assertEqual(hit, {"get": 1, "pttl": 1})  # known to hit: the cheapest read
+        self.assertEqual(self.c.delete("good:1"), 1)  # a write through sidecache: forgotten
+        after_del = self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),
+                                 self.holds("good:1", "lamp"))
+        self.assertEqual(after_del, {"set": 1 + 1, "pttl": 1, "eval": 1, "get": 1})
+        self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),  # known again
+                     self.holds("good:1", "lamp"))
         self.r.delete("good:1")  # behind sidecache's back: its guess is wrong once
         again = self.counted(lambda: self.assertEqual(self.c.get("good:1"), "lamp"),
                              self.holds("good:1", "lamp"))

@@ -193,3 +193,23 @@ TEST_CASE("dispatcher: a request the chain takes went to the cache", "[cache][ch
   CHECK(unknown.info == nullptr);
   CHECK(unknown.where.outcome == dispatch::Outcome::kAnswered);
 }
+
+TEST_CASE("chain: a write command's keys are no longer known to hit", "[cache][chain]") {
+  Fixture f;
+  auto& known = f.shared->recent_hits();
+  const auto now = RecentHits::now();
+  for (const char* k : {"product:1", "product:2", "user:1", "other"}) known.hit(k, now, 60000);
+  CHECK(f.run({"GET", "product:1"}) == "<passed>");  // a read forgets nothing
+  CHECK(known.expects_hit("product:1", now));
+  CHECK(f.run({"DEL", "product:1", "other"}) == "<passed>");
+  CHECK_FALSE(known.expects_hit("product:1", now));
+  CHECK_FALSE(known.expects_hit("other", now));
+  CHECK(f.run({"MSET", "user:1", "a", "x", "b"}) == "<passed>");
+  CHECK_FALSE(known.expects_hit("user:1", now));
+  // Queued inside MULTI too (the chain is asked whether it refuses it).
+  CHECK(f.chain
+            .refusal_in_transaction(*resp::find_command("expire"),
+                                    std::vector<std::string_view>{"EXPIRE", "product:2", "1"})
+            .empty());
+  CHECK_FALSE(known.expects_hit("product:2", now));
+}
