@@ -29,40 +29,14 @@ def near_yaml(http_port):
             % http_port)
 
 
-def commandstat(redis_client, name):
-    info = redis_client.info("commandstats")
-    return info.get("cmdstat_%s" % name, {}).get("calls", 0)
 
 
-def tracking_ids(redis_client):
-    return [c["id"] for c in redis_client.client_list() if c.get("name") == "sidecache-l1-tracking"]
-
-
-class NearCacheHashTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="sidecache-nearh-")
-        cls.redis = harness.RedisServer(cls.tmp.name)
-        cls.direct = cls.redis.client()
-        cls.http_port = harness.free_port()
-        cls.sc = harness.Sidecache(cls.tmp.name, [("r1", cls.redis.port, 1)], workers=2,
-                                   top_extra=near_yaml(cls.http_port))
-        harness.wait_until(lambda: len(tracking_ids(cls.direct)) == 1, timeout=WAIT_S,
-                           what="tracking connection")
-        harness.wait_until(lambda: cls.metric("sidecache_l1_tracking_connected") == 1,
-                           timeout=WAIT_S, what="tracking connected")
+class NearCacheHashTest(harness.NearCacheFixture):
+    PREFIX = "sidecache-nearh-"
 
     @classmethod
-    def tearDownClass(cls):
-        problems = cls.sc.problems()
-        cls.sc.stop()
-        cls.redis.stop()
-        cls.tmp.cleanup()
-        assert problems is None, problems
-
-    @classmethod
-    def metric(cls, name, **labels):
-        return harness.metric(cls.http_port, name, **labels)
+    def near_yaml(cls, http_port):
+        return near_yaml(http_port)
 
     def conn(self, port, protocol):
         conn = harness.RespConnection(port)
@@ -105,10 +79,10 @@ class NearCacheHashTest(unittest.TestCase):
             # Only the reads of keys not cached reached Redis: h:none's 3 and s:str's 3 (the
             # string is not a hash entry; a missing hash is never stored), 3 times each, every
             # one an HGETALL for its fill too (HGETALL itself once).
-            self.assertEqual(commandstat(self.direct, "hget") +
-                             commandstat(self.direct, "hmget"), 3 * 4, protocol)
-            self.assertEqual(commandstat(self.direct, "hgetall"), 3 * 6, protocol)
-            self.assertEqual(commandstat(self.direct, "hexists") + commandstat(self.direct, "hlen"),
+            self.assertEqual(harness.commandstat(self.direct, "hget") +
+                             harness.commandstat(self.direct, "hmget"), 3 * 4, protocol)
+            self.assertEqual(harness.commandstat(self.direct, "hgetall"), 3 * 6, protocol)
+            self.assertEqual(harness.commandstat(self.direct, "hexists") + harness.commandstat(self.direct, "hlen"),
                              0, protocol)
             self.assertGreaterEqual(self.metric("sidecache_l1_hits_total") - hits, 3 * 8)
 
@@ -255,7 +229,7 @@ class NearCacheReadThroughTest(unittest.TestCase):
             self.direct.config_resetstat()
             for r in reads:
                 conn.command_raw(*r)
-            if sum(commandstat(self.direct, c) for c in commands) == 0:
+            if sum(harness.commandstat(self.direct, c) for c in commands) == 0:
                 return
             time.sleep(0.02)
         self.fail("reads of %r never all L1 hits" % (reads,))
@@ -276,9 +250,9 @@ class NearCacheReadThroughTest(unittest.TestCase):
             c = self.conn(self.sc.port, protocol)
             ref = self.conn(self.redis.port, protocol)
             want = ref.command_raw("GET", "product:1")
-            gets = commandstat(self.direct, "get")
+            gets = harness.commandstat(self.direct, "get")
             self.assertEqual([c.command_raw("GET", "product:1") for _ in range(5)], [want] * 5)
-            self.assertEqual(commandstat(self.direct, "get"), gets)
+            self.assertEqual(harness.commandstat(self.direct, "get"), gets)
         self.assertEqual(self.metric("sidecache_cache_hits_total", policy="products"), rt_hits)
         # The row changes: the L1 keeps the old value until the key is invalidated. A write
         # through sidecache drops it; read-through loads the new row.
@@ -326,7 +300,7 @@ class NearCacheReadThroughTest(unittest.TestCase):
         for protocol in (2, 3):
             c = self.conn(self.sc.port, protocol)
             got = [c.command_raw(*r) for r in reads]
-            self.assertEqual(sum(commandstat(self.direct, c)
+            self.assertEqual(sum(harness.commandstat(self.direct, c)
                                  for c in ("hget", "hmget", "hgetall", "hexists", "hlen")), 0,
                              protocol)
             ref = self.conn(self.redis.port, protocol)

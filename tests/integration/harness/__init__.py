@@ -40,6 +40,7 @@ from .redis_cluster import (Load, RedisCluster, cluster_node, cluster_sidecache,
                             raw)
 from .postgres import Postgres
 from .mysql import MariaDB
+from .near import NearCacheFixture, commandstat, tracking_ids
 
 __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PORT_LOCK_DIR",
            "PORT_RANGE", "Process", "free_port", "release_port", "reserved_ports",
@@ -52,4 +53,5 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
            "keys_on_nodes", "Sentinel", "SentinelGroup", "Load", "RedisCluster", "cluster_node",
-           "cluster_sidecache", "crc16", "key_slot", "raw", "Postgres", "MariaDB"]
+           "cluster_sidecache", "crc16", "key_slot", "raw", "Postgres", "MariaDB", "NearCacheFixture", "commandstat",
+           "tracking_ids"]
