@@ -45,11 +45,8 @@ runs, about a minute in all.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
-import random
-import signal
 import socket
 import statistics
 import subprocess
@@ -63,58 +60,9 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYS = 100_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-_children: list[subprocess.Popen] = []
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes
-
-
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: servers end if this script dies
-    except OSError:
-        pass
-
-
-def spawn(argv: list[str], log: Path, cpu: str | None) -> subprocess.Popen:
-    full = (["taskset", "-c", cpu] if cpu is not None else []) + argv
-    with open(log, "ab") as out:
-        p = subprocess.Popen(full, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             preexec_fn=_die_with_parent)
-    _children.append(p)
-    return p
-
-
-def stop_all() -> None:
-    for p in reversed(_children):
-        if p.poll() is None:
-            p.terminate()  # by PID
-    for p in reversed(_children):
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    _children.clear()
-
-
-def free_ports(count: int) -> list[int]:
-    """Free 127.0.0.1 ports below the ephemeral range (32768)."""
-    ports: list[int] = []
-    rng = random.Random()
-    while len(ports) < count:
-        port = rng.randrange(20000, 32000)
-        if port in ports:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
+# Processes: started pinned, stopped by PID, ended with this script (shared with bench.py).
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench import free_ports, spawn, stop_all  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
