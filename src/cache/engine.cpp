@@ -58,6 +58,7 @@ struct Engine::Read {
     bool read_again = false;  // Redis refused the lease attempt: read with the command
     // Markers beside the key: the read also asked for the negative marker and the lease.
     bool asked_beside = false;
+    RecentHits::Place place;  // lease_in_read: auto, computed by the read
     std::string cmd_reply;
     std::int64_t pttl = -2;
     int pending = 0;
@@ -75,6 +76,7 @@ struct Engine::Read {
   };
   State state = State::kReading;
   ReadOp op = ReadOp::kNone;
+  RecentHits::Clock::time_point now{};  // lease_in_read: auto, read once per request
   std::vector<std::string> args;
   ReplyTarget target;
   SnapPtr snap;
@@ -155,7 +157,7 @@ void Engine::read_key(const ReadPtr& r, std::size_t i) {
     return;
   }
   const auto& config = r->snap->policy(s.index).config;
-  const bool ask = asks_in_read(config, s.key);
+  const bool ask = asks_in_read(*r, i, config);
   s.lease_read = ask && s.in_key && config.lease && set_nx_get_ && !s.read_again;
   s.asked_beside = ask && !s.in_key && (config.lease || config.negative_ttl.count() > 0);
   std::string cmd;
@@ -193,7 +195,8 @@ bool Engine::guesses(const config::CachePolicy& config, bool in_key) {
          (config.lease || (!in_key && config.negative_ttl.count() > 0));
 }
 
-bool Engine::asks_in_read(const config::CachePolicy& config, std::string_view key) {
+bool Engine::asks_in_read(Read& r, std::size_t i, const config::CachePolicy& config) {
+  auto& s = r.slots[i];
   switch (config.lease_in_read) {
     case config::LeaseInRead::kNever:
       return false;
@@ -202,7 +205,10 @@ bool Engine::asks_in_read(const config::CachePolicy& config, std::string_view ke
     case config::LeaseInRead::kAuto:
       break;
   }
-  return !shared_->recent_hits().expects_hit(key, RecentHits::now());
+  if (!guesses(config, s.in_key)) return false;  // nothing to ask for
+  if (r.now == RecentHits::Clock::time_point{}) r.now = RecentHits::now();
+  s.place = RecentHits::place(s.key);
+  return !shared_->recent_hits().expects_hit(s.place, r.now);
 }
 
 // kReading, markers beside the key: the negative marker and the lease asked for with the read
@@ -295,7 +301,7 @@ void Engine::on_read(const ReadPtr& r, std::size_t i) {
   } else if (remaining > 0) {
     st.hits.add();
     if (guessing) {
-      shared_->recent_hits().hit(s.key, RecentHits::now(), pttl < 0 ? -1 : remaining);
+      shared_->recent_hits().hit(s.place, r->now, pttl < 0 ? -1 : remaining);
     }
     s.reply = std::string(reply);
     finish_slot(r, i);

@@ -88,7 +88,7 @@ class Engine : public ChainStep, public std::enable_shared_from_this<Engine> {
   void on_read(const ReadPtr& r, std::size_t i);
   void read_again(const ReadPtr& r, std::size_t i);
   // Whether a read of `key` asks for its lease (and markers beside it) in the same round trip.
-  bool asks_in_read(const config::CachePolicy& config, std::string_view key);
+  bool asks_in_read(Read& r, std::size_t i, const config::CachePolicy& config);
   // Whether lease_in_read: auto guesses for a policy (there is something to ask for).
   static bool guesses(const config::CachePolicy& config, bool in_key);
   void ask_beside(const ReadPtr& r, std::size_t i);

@@ -9,21 +9,16 @@
 namespace sidecache::cache {
 namespace {
 
-struct Place {
-  std::size_t set;    // index of the first of the set's two entries
-  std::uint32_t tag;  // never 0 (an empty entry)
-};
-
-Place place(std::string_view key) {
-  const std::uint64_t h = std::hash<std::string_view>{}(key)*0x9E3779B97F4A7C15ull;
-  const auto tag = static_cast<std::uint32_t>(h >> 32);
-  return {static_cast<std::size_t>(h) & (RecentHits::kEntries - 2), tag == 0 ? 1u : tag};
-}
-
 std::uint32_t tag_of(std::uint64_t entry) { return static_cast<std::uint32_t>(entry >> 32); }
 std::uint32_t expiry_of(std::uint64_t entry) { return static_cast<std::uint32_t>(entry); }
 
 }  // namespace
+
+RecentHits::Place RecentHits::place(std::string_view key) {
+  const std::uint64_t mixed = std::hash<std::string_view>{}(key)*0x9E3779B97F4A7C15ull;
+  const auto tag = static_cast<std::uint32_t>(mixed >> 32);
+  return {static_cast<std::size_t>(mixed) & (kEntries - 2), tag == 0 ? 1u : tag};
+}
 
 RecentHits::RecentHits() : epoch_(now()) {}
 
@@ -42,10 +37,9 @@ std::uint32_t RecentHits::ticks(Clock::time_point t) const {
       std::min<std::int64_t>(ms / kTickMs, std::numeric_limits<std::uint32_t>::max()));
 }
 
-bool RecentHits::expects_hit(std::string_view key, Clock::time_point now) const {
+bool RecentHits::expects_hit(Place p, Clock::time_point now) const {
   const auto* table = table_.load(std::memory_order_acquire);
   if (table == nullptr) return false;
-  const Place p = place(key);
   const std::uint32_t t = ticks(now);
   for (std::size_t i = p.set; i < p.set + 2; ++i) {
     const std::uint64_t e = table[i].load(std::memory_order_relaxed);
@@ -54,7 +48,7 @@ bool RecentHits::expects_hit(std::string_view key, Clock::time_point now) const 
   return false;
 }
 
-void RecentHits::hit(std::string_view key, Clock::time_point now, std::int64_t remaining_ms) {
+void RecentHits::hit(Place p, Clock::time_point now, std::int64_t remaining_ms) {
   auto* table = table_.load(std::memory_order_acquire);
   if (table == nullptr) {
     auto* made = new std::atomic<std::uint64_t>[kEntries]();
@@ -64,7 +58,6 @@ void RecentHits::hit(std::string_view key, Clock::time_point now, std::int64_t r
       delete[] made;  // another worker's table won
     }
   }
-  const Place p = place(key);
   // Rounded down: the entry never claims a value lasts longer than it does.
   const std::uint32_t expires = remaining_ms < 0
                                     ? std::numeric_limits<std::uint32_t>::max()

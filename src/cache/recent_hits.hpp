@@ -33,16 +33,30 @@ class RecentHits {
   RecentHits(const RecentHits&) = delete;
   RecentHits& operator=(const RecentHits&) = delete;
 
+  // Where a key's entry may be: computed once per read, used by its look-up and its hit.
+  struct Place {
+    std::size_t set = 0;    // index of the first of the set's two entries
+    std::uint32_t tag = 0;  // never 0 (an empty entry)
+  };
+  static Place place(std::string_view key);
+
   // A coarse clock (a few ms of resolution) that costs a fraction of Clock::now(): the entries
   // count in 16 ms ticks anyway.
   static Clock::time_point now();
 
-  // True when `key` hit and the value it found outlives `now`.
-  bool expects_hit(std::string_view key, Clock::time_point now) const;
-  // `key` hit: its value lasts `remaining_ms` more (negative: no expiry).
-  void hit(std::string_view key, Clock::time_point now, std::int64_t remaining_ms);
+  // True when the key at `place` hit and the value it found outlives `now`.
+  bool expects_hit(Place place, Clock::time_point now) const;
+  // The key at `place` hit: its value lasts `remaining_ms` more (negative: no expiry).
+  void hit(Place place, Clock::time_point now, std::int64_t remaining_ms);
   // `key` was found absent or written: the next read asks for its lease.
   void forget(std::string_view key);
+
+  bool expects_hit(std::string_view key, Clock::time_point now) const {
+    return expects_hit(place(key), now);
+  }
+  void hit(std::string_view key, Clock::time_point now, std::int64_t remaining_ms) {
+    hit(place(key), now, remaining_ms);
+  }
   // Whether anything was ever remembered (else forget() has nothing to do).
   bool in_use() const { return table_.load(std::memory_order_relaxed) != nullptr; }
 
