@@ -37,6 +37,7 @@ nearcache::NearSettings settings_of(const config::Config& config) {
   s.patterns = l1_patterns(config);
   s.max_ttl = config.near_cache.max_ttl;
   s.promote = config.near_cache.promote_hot.enabled;
+  s.flush_allowed = config.commands.allow_flush;
   return s;
 }
 

@@ -151,7 +151,8 @@ bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
     return hash_read(request, target);
   }
   if (&info == flushall_ || &info == flushdb_) {
-    near_->store().clear(InvalidationReason::kFlush);
+    // Refused by the dispatcher when not allowed: then nothing was flushed.
+    if (settings().flush_allowed) near_->store().clear(InvalidationReason::kFlush);
     return false;
   }
   if (info.has(resp::kFlagReadOnly)) return false;
@@ -161,7 +162,7 @@ bool NearStep::handle(ChainRequest& request, const ReplyTarget& target) {
 std::string NearStep::refusal_in_transaction(ChainRequest& request) {
   const resp::CommandInfo& info = request.info();
   if (&info == flushall_ || &info == flushdb_) {
-    near_->store().clear(InvalidationReason::kFlush);
+    if (settings().flush_allowed) near_->store().clear(InvalidationReason::kFlush);
   } else if (!info.has(resp::kFlagReadOnly)) {
     for (const auto& key : matching_keys(request)) {
       near_->store().invalidate(key, InvalidationReason::kWrite);

@@ -51,6 +51,9 @@ struct NearSettings {
   std::chrono::milliseconds max_ttl{10000};
   bool promote = false;  // near_cache.promote_hot.enabled: active promoted keys match too
   const Promotions* promoted = nullptr;  // set by NearCache when `promote`
+  // commands.allow_flush: FLUSHALL/FLUSHDB reach the nodes (and empty the L1); when false
+  // sidecache refuses them, and the L1 stays.
+  bool flush_allowed = true;
   // Whether `key` matches one of the patterns, or is an active promoted key.
   bool matches(std::string_view key) const;
 };

@@ -117,6 +117,14 @@ TEST_CASE("near step: writes and flushes drop keys", "[near]") {
   rig.run({"get", "user:2"});
   CHECK(rig.run({"strlen", "user:2"}).empty());
   CHECK(rig.near->store().stats().entries == 1);
+  // commands.allow_flush off: sidecache refuses FLUSHALL, so the L1 stays.
+  nearcache::NearSettings refused{{"user:*"}, std::chrono::milliseconds(10000)};
+  refused.flush_allowed = false;
+  rig.near->set_settings(refused);  // (a reload: empties the L1)
+  rig.run({"get", "user:2"});
+  CHECK(rig.run({"flushall"}).empty());
+  CHECK(rig.run({"flushdb"}).empty());
+  CHECK(rig.near->store().stats().entries == 1);
 }
 
 TEST_CASE("near step: MGET answers hits locally and reads misses", "[near]") {
