@@ -184,11 +184,7 @@ class NearCacheTest(harness.NearCacheFixture):
         self.direct.set("race:k", old)
         harness.wait_until(lambda: conn.command("GET", "race:k") == old, timeout=WAIT_S,
                            what="new value read")
-        harness.wait_until(lambda: harness.metric(http_port, "sidecache_l1_entries") >= 1,
-                           timeout=WAIT_S, what="stored")
-        gets = harness.commandstat(self.direct, "get")
-        self.assertEqual(conn.command("GET", "race:k"), old)
-        self.assertEqual(harness.commandstat(self.direct, "get"), gets)
+        harness.wait_served_from_l1(conn, "race:k", self.direct, old)
         self.assertIsNone(sc.problems())
 
     def test_info_section(self):
@@ -238,14 +234,7 @@ class NearCacheTest(harness.NearCacheFixture):
         for i in range(20):
             self.direct.set("cfg:kill:%d" % i, "old")
             conn.command("GET", "cfg:kill:%d" % i)
-
-        def cached():
-            # The push of the SET just before a read may land during it and keep its value
-            # out (the fill guard): such a read goes to Redis, the next one fills.
-            gets = harness.commandstat(self.direct, "get")
-            self.assertEqual(conn.command("GET", "cfg:kill:0"), b"old")
-            return harness.commandstat(self.direct, "get") == gets
-        harness.wait_until(cached, timeout=WAIT_S, what="cfg:kill:0 served from the L1")
+        harness.wait_served_from_l1(conn, "cfg:kill:0", self.direct, b"old")
         lost = self.metric("sidecache_l1_invalidations_total", reason="node_lost")
         for _ in range(3):
             (ident,) = harness.tracking_ids(self.direct)
@@ -411,9 +400,7 @@ class NearCacheRemapTest(unittest.TestCase):
             conn.command("GET", key)
             harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
                                what="cached from a")
-            gets = harness.commandstat(direct_a, "get")
-            self.assertEqual(conn.command("GET", key), b"a-old")
-            self.assertEqual(harness.commandstat(direct_a, "get"), gets)  # an L1 hit
+            harness.wait_served_from_l1(conn, key, direct_a, b"a-old")
 
             a.process.signal(signal.SIGSTOP)
             harness.wait_until(lambda: metric("sidecache_node_healthy", node="a") == 0,
@@ -431,9 +418,7 @@ class NearCacheRemapTest(unittest.TestCase):
             harness.wait_until(lambda: conn.command("GET", key) == b"b-new" and
                                metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
                                what="cached from b")
-            gets = harness.commandstat(direct_b, "get")
-            self.assertEqual(conn.command("GET", key), b"b-new")
-            self.assertEqual(harness.commandstat(direct_b, "get"), gets)  # an L1 hit
+            harness.wait_served_from_l1(conn, key, direct_b, b"b-new")
 
             # A reader hammers the key while a comes back: once it reads a's value, never
             # b's again.

@@ -40,7 +40,7 @@ from .redis_cluster import (Load, RedisCluster, cluster_node, cluster_sidecache,
                             raw)
 from .postgres import Postgres
 from .mysql import MariaDB
-from .near import NearCacheFixture, commandstat, tracking_ids
+from .near import NearCacheFixture, commandstat, tracking_ids, wait_served_from_l1
 
 __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PORT_LOCK_DIR",
            "PORT_RANGE", "Process", "free_port", "release_port", "reserved_ports",
@@ -54,4 +54,4 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
            "keys_on_nodes", "Sentinel", "SentinelGroup", "Load", "RedisCluster", "cluster_node",
            "cluster_sidecache", "crc16", "key_slot", "raw", "Postgres", "MariaDB", "NearCacheFixture", "commandstat",
-           "tracking_ids"]
+           "tracking_ids", "wait_served_from_l1"]

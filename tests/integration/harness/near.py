@@ -22,6 +22,17 @@ def tracking_ids(redis_client):
     return [c["id"] for c in redis_client.client_list() if c.get("name") == TRACKING_NAME]
 
 
+def wait_served_from_l1(conn, key, direct, value, timeout=WAIT_S):
+    """Reads `key` through sidecache (`conn`) until a read answers `value` without a GET
+    reaching the node (`direct`, a client of it). The push of a write made just before may
+    land during a read (the fill guard then keeps its value out) or just after it (dropping
+    the entry): either way a later read fills the L1 again."""
+    def served():
+        gets = commandstat(direct, "get")
+        return conn.command("GET", key) == value and commandstat(direct, "get") == gets
+    wait_until(served, timeout=timeout, what="%s served from the L1" % key)
+
+
 class NearCacheFixture(unittest.TestCase):
     """Subclasses say what the config adds (`near_yaml(http_port)`: the http and near_cache
     sections, and whatever else the tests need)."""
