@@ -397,10 +397,8 @@ class NearCacheRemapTest(unittest.TestCase):
                 if direct_a.get(key) == b"probe":
                     break
             direct_a.set(key, "a-old")
-            conn.command("GET", key)
-            harness.wait_until(lambda: metric("sidecache_l1_entries") == 1, timeout=WAIT_S,
-                               what="cached from a")
             harness.wait_served_from_l1(conn, key, direct_a, b"a-old")
+            self.assertEqual(metric("sidecache_l1_entries"), 1)
 
             a.process.signal(signal.SIGSTOP)
             harness.wait_until(lambda: metric("sidecache_node_healthy", node="a") == 0,
