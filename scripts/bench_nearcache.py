@@ -62,7 +62,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Processes: started pinned, stopped by PID, ended with this script (shared with bench.py).
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench import free_ports, spawn, stop_all  # noqa: E402
+from bench import free_ports, spawn, stop_all, wait_ready  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -134,21 +134,6 @@ class Resp:
         raise RuntimeError("unexpected reply %r" % line)
 
 
-def wait_ready(port: int, proc: subprocess.Popen, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode} (see its log)")
-        try:
-            with Resp(port, timeout=1) as r:
-                if r.call("PING") == "PONG":
-                    return
-        except (OSError, ConnectionError, RuntimeError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} on port {port} not ready after {timeout} s")
-
-
 def commandstats(port: int) -> dict[str, int]:
     with Resp(port) as r:
         text = r.call("INFO", "commandstats").decode()
@@ -190,7 +175,7 @@ class Setting:
         self.redis = spawn(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
                             "--save", "", "--appendonly", "no", "--dir", str(work),
                             "--daemonize", "no"], work / "redis.log", args.server_cpu)
-        wait_ready(redis_port, self.redis, "redis-server")
+        wait_ready(redis_port, self.redis, "redis-server", timeout=15)
         # Where Redis is reached: through the relay in the relay setting.
         self.backend_port = redis_port
         if name == "relay":
@@ -204,7 +189,7 @@ class Setting:
                 relay = spawn([args.relay, "--listen", str(relay_port), "--target",
                                f"127.0.0.1:{redis_port}", "--delay-ms", str(args.delay_ms)],
                               work / "relay.log", args.client_cpu)
-                wait_ready(relay_port, relay, "delay_relay")
+                wait_ready(relay_port, relay, "delay_relay", timeout=15)
             self.backend_port = relay_port
         conf = work / "sidecache.yaml"
         patterns = ", ".join(f'"nc{size}:*"' for size in args.sizes)
@@ -224,7 +209,7 @@ class Setting:
             "  shards: 16\n")
         self.side = spawn([args.sidecache, "-c", str(conf)], work / "sidecache.log",
                           args.server_cpu)
-        wait_ready(self.side_port, self.side, "sidecache")
+        wait_ready(self.side_port, self.side, "sidecache", timeout=15)
         for size in args.sizes:
             load_tool(args, ["--port", str(redis_port), "--keys", str(args.keys), "--prefix",
                              f"nc{size}:", "--preload", str(size)])
