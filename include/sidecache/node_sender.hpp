@@ -71,6 +71,9 @@ class NodeSender {
   // What a request whose keys span groups gets (the CROSSSLOT error's text; a ring says
   // "node", a cluster "slot"); empty: resp::errors::kCrossSlot.
   virtual std::string_view cross_group_error() const { return {}; }
+  // True when keys are placed by Redis Cluster slot (a cluster pool): the keys of one request,
+  // and of one script, must share a slot, and a slot may move to another node at any time.
+  virtual bool by_slot() const { return false; }
   // `request` is one or more complete RESP requests' bytes, copied before returning; exactly one
   // reply is delivered to `target` per call (the request must be a single command).
   virtual void send(std::uint32_t node, std::string_view request, ReplyTarget target) = 0;

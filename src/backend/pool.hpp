@@ -59,6 +59,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   std::string_view cross_group_error() const override {
     return slot_node_.empty() ? std::string_view() : resp::errors::kCrossSlotCluster;
   }
+  bool by_slot() const override { return !slot_node_.empty(); }
   // Cluster pools: a refreshed map over the same primaries (a slot moved between them).
   void set_slots(const route::ClusterSlots& slots);
   // After a reload or a topology change: requests being redirected continue on `next`. A

@@ -121,8 +121,8 @@ void validate_pool(const PoolConfig& pool, const Locations& locations) {
 }
 
 // A cluster pool places keys as Redis Cluster does and learns its primaries from the cluster:
-// the ring's options would be silently ignored, and what is not built for clusters yet would
-// misbehave, so both are errors at their key.
+// the ring's options would be silently ignored, and what is not built for clusters yet
+// (write-behind) would misbehave, so both are errors at their key.
 void validate_cluster(const Config& config, const Locations& locations) {
   const auto& pool = config.pool;
   if (pool.type != PoolType::kCluster) {
@@ -159,14 +159,15 @@ void validate_cluster(const Config& config, const Locations& locations) {
       }
     }
   }
-  if (!config.cache.policies.empty()) {
-    locations.fail("cache.policies",
-                   "cache policies (read-through, write modes) are not supported on a cluster "
-                   "pool yet (docs/cluster.md)");
-  }
-  if (!config.cache.invalidation_channel.empty()) {
-    locations.fail("cache.invalidation_channel",
-                   "not supported on a cluster pool yet (docs/cluster.md)");
+  // Read-through, write-through and invalidate keep their side keys in the key's slot; the
+  // write-behind queues are one per node, and a node's slots move.
+  for (std::size_t i = 0; i < config.cache.policies.size(); ++i) {
+    if (config.cache.policies[i].write == WriteMode::kBehind) {
+      locations.fail("cache.policies[" + std::to_string(i) + "].write",
+                     "write: behind is not supported on a cluster pool yet (its queues are one "
+                     "per node and do not follow a slot that moves; use through or invalidate; "
+                     "docs/cluster.md)");
+    }
   }
 }
 

@@ -35,8 +35,11 @@ else
 end
 return {1}
 )lua";
+  // Write-behind runs on ring and sentinel pools only (refused on a cluster pool at load): the
+  // side keys have their plain names there.
   std::vector<std::string> args{"EVAL", std::string(kScript), pending.empty() ? "2" : "3",
-                                std::string(key), cache::generation_key(key)};
+                                std::string(key),
+                                cache::generation_key(key, cache::SideKeys::kPlain)};
   if (!pending.empty()) args.emplace_back(pending);
   args.push_back(std::to_string(ttl_ms));
   args.emplace_back(miss ? "miss" : "refresh");

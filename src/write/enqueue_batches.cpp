@@ -40,7 +40,7 @@ void EnqueueBatches::add(std::uint32_t node, const KeyWrite& w, std::string_view
     batch->lane = lane;
   }
   // KEYS: the key, and its negative marker when on this node (the script deletes it).
-  const std::string neg = cache::negative_key(w.key);
+  const std::string neg = cache::negative_key(w.key, cache::side_keys_of(*nodes_));
   const bool with_neg = nodes_->node_for_key(neg) == node;
   resp::append_bulk(batch->keys, w.key);
   if (with_neg) resp::append_bulk(batch->keys, neg);

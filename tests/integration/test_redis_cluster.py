@@ -17,8 +17,9 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
 (g) a reload (SIGHUP) of a cluster pool asks the cluster again; keys keep working.
 (h) a primary added with redis-cli --cluster add-node takes a slot under load: zero client
     errors, the new node gets connections without a reload.
-(i) config errors: ring options (hash, hash_tag, weight, name), cache policies and
-    down_policy: remap on a cluster pool fail --check-config with file:line.
+(i) config errors: ring options (hash, hash_tag, weight, name), write: behind policies and
+    down_policy: remap on a cluster pool fail --check-config with file:line (read-through
+    policies pass: tests/integration/test_cluster_cache.py).
 """
 import os
 import signal
@@ -300,13 +301,15 @@ class ClusterConfigErrorTest(unittest.TestCase):
             self, "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\n"
             "  cluster:\n    read_from: replicas\n", "read_from", 5)
 
-    def test_cache_policies_rejected(self):
-        code, name, out = harness.check_config(
-            "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\ncache:\n"
-            "  database: {type: sqlite, path: /tmp/x.db}\n"
-            "  policies:\n    - {match: \"p:*\", table: t, key_column: id, value_column: v}\n")
-        self.assertNotEqual(code, 0, out)
-        self.assertIn("not supported on a cluster pool", out)
+    def test_cache_policies_but_write_behind(self):
+        head = ("pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\ncache:\n"
+                "  database: {type: sqlite, path: /tmp/x.db}\n  policies:\n"
+                "    - {match: \"p:*\", table: t, key_column: id, value_column: v}\n")
+        code, name, out = harness.check_config(head)
+        self.assertEqual(code, 0, out)  # read-through (test_cluster_cache.py runs it)
+        harness.assert_config_error(
+            self, head + "    - {match: \"q:*\", table: t, key_column: id, value_column: v,\n"
+            "       write: behind}\n", "write: behind is not supported on a cluster pool", 9)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+// Cache policies on a cluster pool: read-through, through, invalidate and the invalidation
+// channel load; write: behind is refused at its key.
+#include <catch2/catch.hpp>
+
+#include "config/config.hpp"
+#include "error_of.hpp"
+
+namespace sidecache::config {
+namespace {
+
+using testing::error_of;
+
+const std::string kCluster =
+    "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\ncache:\n"
+    "  database: {type: postgres, conninfo: \"host=db\"}\n";
+
+TEST_CASE("a cluster pool takes read-through and write-through policies", "[config][cluster]") {
+  const auto config = load_string(
+      kCluster +
+          "  invalidation_channel: keys\n  policies:\n"
+          "    - {match: \"p:*\", table: t, key_column: id, value_column: v, lease: true}\n"
+          "    - {match: \"u:*\", table: u, key_column: id, value_column: v, write: through}\n"
+          "    - {match: \"i:*\", table: i, key_column: id, value_column: v, "
+          "write: invalidate}\n",
+      "t.yaml");
+  CHECK(config.pool.type == PoolType::kCluster);
+  CHECK(config.cache.policies.size() == 3);
+  CHECK(config.cache.invalidation_channel == "keys");
+}
+
+TEST_CASE("write: behind is refused on a cluster pool at its key", "[config][cluster]") {
+  CHECK_THAT(
+      error_of(kCluster + "  policies:\n"
+                          "    - {match: \"p:*\", table: t, key_column: id, value_column: v}\n"
+                          "    - match: \"u:*\"\n      table: u\n      key_column: id\n"
+                          "      value_column: v\n      write: behind\n"),
+      Catch::StartsWith("t.yaml:12:14: cache.policies[1].write: write: behind is not "
+                        "supported on a cluster pool yet"));
+}
+
+}  // namespace
+}  // namespace sidecache::config
