@@ -10,6 +10,7 @@
 #include "cache/engine.hpp"
 #include "cache/generation.hpp"
 #include "resp/parser.hpp"
+#include "route/cluster_slots.hpp"
 #include "sidecache/util/text.hpp"
 #include "write/writer.hpp"
 
@@ -39,6 +40,8 @@ class Redis final : public NodeSender {
   std::function<std::string(const std::vector<std::string>&)> answer =
       [](const std::vector<std::string>&) { return std::string("+OK\r\n"); };
   std::vector<std::vector<std::string>> requests;
+  bool slotted = false;  // a Redis Cluster pool
+  bool by_slot() const override { return slotted; }
   std::uint32_t node_count() const override { return 1; }
   std::uint32_t node_for_key(std::string_view) const override { return 0; }
   const std::string& node_name(std::uint32_t) const override { return name_; }
@@ -210,6 +213,38 @@ TEST_CASE("through: the row first, then the cache with the policy TTL", "[write]
   CHECK(r[6] == "s");
   CHECK(std::stoll(r[7]) >= 54000);
   CHECK(r[8] == "x");
+}
+
+// Every script's keys in one slot (a cluster refuses others with -CROSSSLOT).
+bool one_slot(const std::vector<std::string>& r) {
+  if (r[0] != "EVAL") return true;
+  const std::size_t keys = std::stoul(r[2]);
+  for (std::size_t i = 4; i < 3 + keys; ++i) {
+    if (route::key_slot(r[i]) != route::key_slot(r[3])) return false;
+  }
+  return true;
+}
+
+TEST_CASE("through and invalidate on a cluster pool: generations in the key's slot",
+          "[write][writer][cluster]") {
+  for (const auto mode : {config::WriteMode::kThrough, config::WriteMode::kInvalidate}) {
+    Fixture f(mode);
+    f.redis.slotted = true;
+    for (const char* key : {"item:1", "item:{u}2", "item:}3"}) {
+      REQUIRE(f.send({"SET", key, "x"}));
+      f.loop.run();
+      const std::string gen = cache::generation_key(key, cache::SideKeys::kSlotTagged);
+      CHECK(route::key_slot(gen) == route::key_slot(key));
+      bool named = false;
+      for (const auto& r : f.redis.requests) {
+        CHECK(one_slot(r));
+        for (const auto& a : r) named = named || a == gen;
+        for (const auto& a : r) CHECK(a != "sidecache:gen:" + std::string(key));
+      }
+      CHECK(named);
+    }
+    CHECK(f.replies->got == std::vector<std::string>(3, "+OK\r\n"));
+  }
 }
 
 TEST_CASE("through: the generation taken is the one the cache write compares", "[write][writer]") {
