@@ -329,6 +329,7 @@ void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, c
     redis(node, std::move(requests[j]), false, 0,
           [self, stats, k, release](std::string_view reply) {
             if (resp::is_error_reply(reply)) {
+              stats->store_errors.add();
               spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
             } else if (k.lease_in_key && reply.starts_with(":0")) {
               stats->stores_superseded.add();
@@ -406,6 +407,7 @@ void Engine::store_stamped(const Policy& p, const std::shared_ptr<PolicyStats>& 
   redis(k.key, command(std::span<const std::string>(args)), false, 0,
         [self, stats, k, negative_after, negative_ms](std::string_view reply) {
           if (resp::is_error_reply(reply)) {
+            stats->store_errors.add();
             spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
           } else if (reply.starts_with(":0")) {
             stats->stores_superseded.add();

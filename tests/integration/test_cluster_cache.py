@@ -160,6 +160,7 @@ class ClusterCacheTest(unittest.TestCase):
         self.assertEqual(self.client.hget("user:{t}3", "name"), b"cy")
         self.assertEqual(self.owner("user:{t}3").hget("user:{t}3", "name"), b"cy")
         self.assertEqual(self.side_keys("lease", "user:1"), [])  # released once stored
+        self.assertEqual(harness.metric(self.http, "sidecache_cache_store_errors_total"), 0)
 
     def test_b_negative_markers_in_the_key_slot(self):
         self.assertIsNone(self.client.get("product:999"))
@@ -181,11 +182,16 @@ class ClusterCacheTest(unittest.TestCase):
         lease = "sidecache:lease:{%s}%s" % (slot_tag(key_slot(key)), key)
         owner = self.owner(key)
         self.assertTrue(owner.set(lease, "other-sidecar", px=5000))
+        waits = harness.metric(self.http, "sidecache_cache_lease_waits_total", policy="users")
         result = {}
         reader = threading.Thread(target=lambda: result.update(v=self.sc.client().hgetall(key)))
         reader.start()
-        # The holder stores its value and lets the lease go; the waiting reader takes it.
-        harness.wait_until(lambda: owner.pttl(lease) < 4900, timeout=5, what="time passing")
+        # The reader found the lease and waits; the holder stores its value and lets the lease
+        # go; the waiting reader takes it.
+        harness.wait_until(lambda: harness.metric(self.http, "sidecache_cache_lease_waits_total",
+                                                  policy="users") > waits,
+                           timeout=5, what="the reader waiting for the lease")
+        self.assertNotIn("v", result)
         owner.hset(key, mapping={"name": "from-holder", "plan": "x"})
         owner.pexpire(key, 60000)
         owner.delete(lease)
@@ -266,6 +272,8 @@ class ClusterCacheTest(unittest.TestCase):
             harness.wait_until(lambda: load.done > done + 300, timeout=20,
                                what="reads after the move")
         self.assertEqual(load.errors[:5], [])
+        # Every load's store (key, generation and markers in one slot) was taken, mid-move too.
+        self.assertEqual(harness.metric(self.http, "sidecache_cache_store_errors_total"), 0)
         self.assertEqual(self.cluster.owner(slot).port, target.port)
         self.assertEqual(source.client().execute_command("CLUSTER COUNTKEYSINSLOT", slot), 0)
         self.db.execute("UPDATE kv SET v = 'new' WHERE id = '{mig}0'")
