@@ -12,8 +12,10 @@ file, sidecache seeded with one node, a plain single-node redis-py client:
 (d) write: through (row, then the cache on the owner, the generation key in the key's slot),
     write: invalidate (row, then the key deleted on the owner), DEL with delete_row_on_del.
 (e) a slot migrated with real commands (every key of the slot moved, side keys included)
-    under a read-through load with a short TTL (misses while MIGRATING are stored on the
-    importing node through ASK): zero client errors and the right values.
+    under a read-through load with a short TTL, on keys whose loads store with one script
+    over the key and its write generation, and keys with the lease in the key (misses while
+    MIGRATING stored on the importing node through ASK): zero client errors, the right
+    values, no store refused.
 """
 import os
 import re
@@ -38,7 +40,9 @@ POLICIES = """    - {name: products, match: "product:*", table: products, key_co
     - {name: inv, match: "inv:*", table: items, key_column: id, value_column: v,
        write: invalidate}
     - {name: kv, match: "kv:*", table: kv, key_column: id, value_column: v, ttl: 1s,
-       ttl_jitter: 0, lease: true, write: invalidate}
+       ttl_jitter: 0, write: invalidate}
+    - {name: kl, match: "kl:*", table: kl, key_column: id, value_column: v, ttl: 1s,
+       ttl_jitter: 0, lease: true}
     - {name: swr, match: "swr:*", table: products, key_column: id, value_column: name,
        ttl_jitter: 0, stale_while_revalidate: 30s, lease: true, warm: {ids: ["5", "6", "7"]}}
 """
@@ -56,6 +60,29 @@ def crc16_table():
             c = ((c << 1) ^ 0x1021) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
         table.append(c)
     return table
+
+
+def crc16(data, table=crc16_table()):
+    c = 0
+    for ch in data:
+        c = ((c << 8) & 0xFFFF) ^ table[((c >> 8) ^ ch) & 0xFF]
+    return c
+
+
+def untagged_in_slot(prefix, slot, count):
+    """`count` keys "<prefix>x<n>" (no hash tag) that hash to `slot`: a plain side key name
+    of theirs would be in another slot."""
+    out, n = [], 0
+    while len(out) < count:
+        key = "%sx%d" % (prefix, n)
+        if crc16(key.encode()) % 16384 == slot:
+            out.append(key)
+        n += 1
+    return out
+
+
+# kv: keys with and without a hash tag of their own, all in the slot of "{mig}".
+MIGRATING = ["kv:{mig}%d" % i for i in range(20)] + untagged_in_slot("kv:", key_slot("mig"), 5)
 
 
 def slot_tag(slot):
@@ -101,14 +128,16 @@ class ClusterCacheTest(unittest.TestCase):
             CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, plan TEXT);
             CREATE TABLE items (id TEXT PRIMARY KEY, v TEXT);
             CREATE TABLE kv (id TEXT PRIMARY KEY, v TEXT);
+            CREATE TABLE kl (id TEXT PRIMARY KEY, v TEXT);
         """)
         cls.db.executemany("INSERT INTO products VALUES (?, ?)",
                            [(i, "name-%d" % i) for i in range(1, 101)])
         cls.db.executemany("INSERT INTO users VALUES (?, ?, ?)",
                            [("1", "ann", "pro"), ("2", "bob", "free"), ("{t}3", "cy", "pro")])
         cls.db.executemany("INSERT INTO items VALUES (?, ?)", [("1", "one"), ("2", "two")])
-        cls.db.executemany("INSERT INTO kv VALUES (?, ?)",
-                           [("{mig}%d" % i, "kv:{mig}%d" % i) for i in range(20)])
+        cls.db.executemany("INSERT INTO kv VALUES (?, ?)", [(k[3:], k) for k in MIGRATING])
+        cls.db.executemany("INSERT INTO kl VALUES (?, ?)",
+                           [("{mig}%d" % i, "kl:{mig}%d" % i) for i in range(20)])
         cls.db.commit()
         cls.cluster = CLUSTER
         cls.http = harness.free_port()
@@ -243,7 +272,9 @@ class ClusterCacheTest(unittest.TestCase):
                                                policy="swr", reason="swr"), 1)
 
     def test_e_slot_migrated_under_read_through_load(self):
-        keys = ["kv:{mig}%d" % i for i in range(20)]
+        # kv: each load reads the key's write generation first and stores with one script over
+        # the key and its generation; kl: the lease in the key, the store a script on the key.
+        keys = MIGRATING + ["kl:{mig}%d" % i for i in range(20)]
         slot = key_slot(keys[0])
         source = self.cluster.owner(slot)
         target = next(r for r in self.cluster.nodes if r is not source)
@@ -255,7 +286,9 @@ class ClusterCacheTest(unittest.TestCase):
                                             self.cluster.ids[source.port])
             source.client().execute_command("CLUSTER SETSLOT", slot, "MIGRATING",
                                             self.cluster.ids[target.port])
-            # Misses while the slot is MIGRATING are stored on the importing node (ASK).
+            # Misses while the slot is MIGRATING are stored on the importing node (ASK) when
+            # every key of their store is absent from the source (kl:*; a kv:* store waits
+            # with TRYAGAIN until its generation key has moved too).
             harness.wait_until(lambda: target.client().execute_command(
                 "CLUSTER COUNTKEYSINSLOT", slot) > 0, timeout=10, what="a load stored by ASK")
             for _ in range(200):  # loads keep storing keys of the slot while it moves
