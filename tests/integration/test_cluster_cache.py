@@ -146,7 +146,7 @@ class ClusterCacheTest(unittest.TestCase):
         def config(port):
             return ("listen: 127.0.0.1:%d\nworkers: 2\n"
                     "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
-                    "  request_timeout: 3s\n"
+                    "  request_timeout: 5s\n"
                     "  cluster: {refresh_interval: 60s, refresh_min_interval: 50ms}\n%s"
                     % (port, seed, harness.cache_yaml(
                         http, "    type: sqlite\n    path: %s" % dbpath, POLICIES,
