@@ -360,6 +360,9 @@ class ClusterInvalidationChannelTest(unittest.TestCase):
             cls.pg.close()
 
     def test_notify_deletes_on_the_current_owner(self):
+        # NOTIFYs sent before the listener's LISTEN are not delivered: wait for it.
+        harness.wait_until(lambda: "listening on PostgreSQL channel" in self.sc.process.output(),
+                           timeout=10, what="the invalidation listener")
         for key, first, second in (("item:1", "one", "uno"), ("item:{n}2", "two", "dos")):
             self.assertEqual(self.client.get(key), first.encode())
             owner = CLUSTER.owner(key_slot(key)).client()
