@@ -46,6 +46,11 @@ class SharedNode:
     def __getattr__(self, name):
         return getattr(self._server, name)
 
+    @property
+    def process(self):
+        skip("signalling a node (SIGSTOP, SIGKILL) would break the cluster the other tests "
+             "share")
+
     def stop(self, *_):
         skip("stopping a node would break the cluster the other tests share")
 
@@ -99,6 +104,16 @@ def shared():
         _shared = SharedCluster()
         atexit.register(_shared.stop)
     return _shared
+
+
+def serves(nodes):
+    """True when `nodes` ((name, port, weight) tuples) are the shared cluster's primaries: a
+    config for them gets a cluster pool; one for standalone servers a test started itself stays
+    a ring."""
+    if not enabled() or _shared is None or not nodes:
+        return False
+    ports = {r.port for r in _shared.primaries}
+    return all(port in ports for _, port, _ in nodes)
 
 
 def pool_yaml(nodes, pool_extra):

@@ -45,9 +45,10 @@ def node_yaml(nodes):
 def config_yaml(port, nodes, workers=1, pool_extra="", top_extra=""):
     """The config file Sidecache writes (tests that reload write new versions of it). With
     SIDECACHE_TEST_BACKEND=auth_tls the pool authenticates and uses TLS (secure_pool_yaml);
-    with SIDECACHE_TEST_BACKEND=cluster it is a cluster pool seeded with the nodes' addresses
-    (cluster_backend.pool_yaml: ring-only pool keys skip the test)."""
-    if cluster_backend.enabled():
+    with SIDECACHE_TEST_BACKEND=cluster, for the shared Redis Cluster's primaries, it is a
+    cluster pool seeded with their addresses (cluster_backend.pool_yaml: ring-only pool keys
+    skip the test)."""
+    if cluster_backend.serves(nodes):
         return "listen: 127.0.0.1:%d\nworkers: %d\n%s\n%s" % (
             port, workers, top_extra, cluster_backend.pool_yaml(nodes, pool_extra))
     security = tls.secure_pool_yaml() if env.BACKEND_MODE == "auth_tls" else ""
