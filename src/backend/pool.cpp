@@ -56,8 +56,12 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
                                config.max_connection_age,
                                false,
                                false};
-  // A sentinel pool's primary answering -READONLY was demoted: ask the Sentinels soon.
-  if (config.type == config::PoolType::kSentinel) options_.on_readonly = want_refresh_;
+  // A primary answering -READONLY was demoted: a sentinel pool asks the Sentinels soon, a
+  // cluster pool its slot map (a cluster node normally answers MOVED; a READONLY says the map
+  // is behind, e.g. a node turned into a replica by hand).
+  if (config.type == config::PoolType::kSentinel || config.type == config::PoolType::kCluster) {
+    options_.on_readonly = want_refresh_;
+  }
   const ConnectionOptions& options = options_;
   // Primaries (or ring nodes) first, then a cluster pool's replicas (read_from).
   const auto total = static_cast<std::uint32_t>(config.nodes.size() + config.replicas.size());
