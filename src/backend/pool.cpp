@@ -213,6 +213,24 @@ std::uint32_t Pool::find_node(std::string_view name) const {
   return static_cast<std::uint32_t>(nodes_.size());
 }
 
+std::uint32_t Pool::follow_redirect(bool ask, std::uint16_t slot, std::string_view target) {
+  if (slot_node_.empty()) return node_count();
+  // Asked either way: a MOVED says the map is stale; a target not known says a node is new.
+  if (!ask && want_refresh_) want_refresh_();
+  const auto node = find_node(target);
+  if (node >= node_count()) {
+    if (ask && want_refresh_) want_refresh_();
+    return node_count();
+  }
+  if (ask) {
+    worker_stats_.cluster_ask.add();
+  } else {
+    worker_stats_.cluster_moved.add();
+    slot_node_[slot] = static_cast<std::uint16_t>(node);
+  }
+  return node;
+}
+
 void Pool::send(std::uint32_t node, std::string_view request, ReplyTarget target) {
   send_to(node, request, std::move(target), false);
 }

@@ -267,6 +267,83 @@ class ClusterPoolTest(unittest.TestCase):
         self.assertEqual(self.client.get(keys[1]), keys[1].encode())
         self.sc.check()
 
+    def move_slot_behind_sidecache(self, key):
+        """Moves `key`'s slot (and the key) to another primary with direct commands, after
+        sidecache's last refresh (see followed_moved()): its map still names the old owner.
+        Returns the new owner."""
+        slot = self.cluster.keyslot(key)
+        source, target = self.migrate_prepare(slot)
+        self.migrate_keys(source, target, [key])
+        self.migrate_finish(slot, target)
+        return target
+
+    def followed_moved(self, run):
+        """Runs `run`, checks that sidecache followed a MOVED meanwhile, and waits for the
+        slot-map refresh that MOVED asked for (so that it cannot land after the next move)."""
+        moved = self.metric("sidecache_cluster_redirects_total", kind="moved")
+        refreshes = self.metric("sidecache_cluster_slot_map_refreshes_total")
+        run()
+        self.assertGreater(self.metric("sidecache_cluster_redirects_total", kind="moved"), moved)
+        harness.wait_until(
+            lambda: self.metric("sidecache_cluster_slot_map_refreshes_total") > refreshes,
+            timeout=5, what="the refresh asked for by MOVED")
+
+    def test_i_dedicated_sessions_follow_moved(self):
+        """WATCH, a pipelined MULTI/EXEC and BLPOP on a slot moved behind sidecache's back:
+        the dedicated connection is answered MOVED and follows it; the client sees no error
+        and the commands ran on the new owner."""
+        # WATCH first: the WATCH is redirected, then the transaction runs on the new owner.
+        self.client.set("{dw}:n", "1")
+        target = self.move_slot_behind_sidecache("{dw}:n")
+
+        def watched():
+            with self.client.pipeline() as p:
+                p.watch("{dw}:n")
+                value = int(p.get("{dw}:n"))
+                p.multi()
+                p.set("{dw}:n", value + 1)
+                p.set("{dw}:m", "x")
+                self.assertEqual(p.execute(), [True, True])
+        self.followed_moved(watched)
+        self.assertEqual(target.client().get("{dw}:n"), b"2")
+        self.assertEqual(target.client().get("{dw}:m"), b"x")
+        # MULTI with its commands pipelined: the first queued command is redirected, MULTI and
+        # it are sent again on the new owner, the rest follows there.
+        self.client.set("{dm}:n", "5")
+        target = self.move_slot_behind_sidecache("{dm}:n")
+
+        def pipelined():
+            p = self.client.pipeline(transaction=True)
+            p.incr("{dm}:n").incr("{dm}:n").get("{dm}:n")
+            self.assertEqual(p.execute(), [6, 7, b"7"])
+        self.followed_moved(pipelined)
+        self.assertEqual(target.client().get("{dm}:n"), b"7")
+        # A blocking command.
+        self.client.rpush("{db}:q", "a")
+        target = self.move_slot_behind_sidecache("{db}:q")
+        target.client().rpush("{db}:q", "b")
+        self.followed_moved(lambda: self.assertEqual(self.client.blpop(["{db}:q"], timeout=2),
+                                                     (b"{db}:q", b"a")))
+        self.assertEqual(target.client().lrange("{db}:q", 0, -1), [b"b"])
+        self.sc.check()
+
+    def test_j_blocking_command_follows_ask(self):
+        """BLPOP on a slot being migrated whose list is already on the importing node: the
+        source answers ASK; sidecache sends ASKING and the command there."""
+        key = "{bask}:q"
+        self.client.rpush(key, "x")
+        slot = self.cluster.keyslot(key)
+        ask_before = self.metric("sidecache_cluster_redirects_total", kind="ask")
+        source, target = self.migrate_prepare(slot)
+        try:
+            self.migrate_keys(source, target, [key])
+            self.assertEqual(self.client.blpop([key], timeout=2), (key.encode(), b"x"))
+            self.assertGreater(self.metric("sidecache_cluster_redirects_total", kind="ask"),
+                               ask_before)
+        finally:
+            self.migrate_finish(slot, target)
+        self.sc.check()
+
 
 class ClusterConfigErrorTest(unittest.TestCase):
     CASES = [
