@@ -17,7 +17,13 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
 (g) a reload (SIGHUP) of a cluster pool asks the cluster again; keys keep working.
 (h) a primary added with redis-cli --cluster add-node takes a slot under load: zero client
     errors, the new node gets connections without a reload.
-(i) config errors: ring options (hash, hash_tag, weight, name), cache policies and
+(i) WATCH / MULTI ... EXEC / BLPOP on a slot moved behind sidecache's back: the dedicated
+    connection follows MOVED (and BLPOP an ASK), no client error, run on the new owner.
+(k) sharded Pub/Sub: SSUBSCRIBE on each slot owner (RESP2, RESP3), SPUBLISH, CROSSSLOT,
+    PUBSUB SHARDNUMSUB / SHARDCHANNELS; a subscribed channel's slot moved: subscribed again on
+    the new owner, unseen by the client.
+(l) SUBSCRIBE + PSUBSCRIBE: each PUBLISH arrives once although the cluster broadcasts it.
+Config errors: ring options (hash, hash_tag, weight, name), cache policies and
     down_policy: remap on a cluster pool fail --check-config with file:line.
 """
 import os
@@ -342,6 +348,102 @@ class ClusterPoolTest(unittest.TestCase):
                                ask_before)
         finally:
             self.migrate_finish(slot, target)
+        self.sc.check()
+
+    def shard_channels(self):
+        """Channel names on three different primaries, {primary port: channel}."""
+        found = {}
+        for i in range(1000):
+            ch = "sch:%d" % i
+            found.setdefault(self.cluster.owner(self.cluster.keyslot(ch)).port, ch)
+            if len(found) == 3:
+                return found
+        self.fail("no channels on three primaries")
+
+    def test_k_sharded_pubsub(self):
+        """SSUBSCRIBE on each channel's slot owner (RESP2 and RESP3), SPUBLISH routed by slot,
+        CROSSSLOT for one SSUBSCRIBE across slots, PUBSUB SHARDNUMSUB / SHARDCHANNELS summed
+        over the primaries; a subscribed channel's slot moved behind sidecache's back: the
+        node's sunsubscribe is answered by subscribing again on the new owner, unseen by the
+        client, and messages flow again."""
+        channels = list(self.shard_channels().values())
+        sub = harness.RespConnection(self.sc.port, timeout=5)
+        sub3 = harness.RespConnection(self.sc.port, timeout=5)
+        try:
+            for i, ch in enumerate(channels):
+                self.assertEqual(sub.command("SSUBSCRIBE", ch), [b"ssubscribe", ch.encode(), i + 1])
+            self.assertEqual(sub.command("SSUBSCRIBE", channels[0], channels[1]), CROSSSLOT)
+            for ch in channels:  # each subscribed on its owner, the bad SSUBSCRIBE nowhere
+                owner = self.cluster.owner(self.cluster.keyslot(ch))
+                self.assertEqual(owner.client().execute_command("PUBSUB SHARDNUMSUB", ch),
+                                 [ch.encode(), 1])
+            self.assertEqual(self.client.execute_command("PUBSUB SHARDNUMSUB", *channels),
+                             [x for ch in channels for x in (ch.encode(), 1)])
+            self.assertCountEqual(self.client.execute_command("PUBSUB SHARDCHANNELS", "sch:*"),
+                                  [ch.encode() for ch in channels])
+            for ch in channels:
+                self.assertEqual(self.client.execute_command("SPUBLISH", ch, "m-" + ch), 1)
+            self.assertCountEqual([sub.read_reply() for _ in channels],
+                                  [[b"smessage", ch.encode(), ("m-" + ch).encode()]
+                                   for ch in channels])
+            # RESP3: confirmations and messages are pushes.
+            self.assertEqual(sub3.command("HELLO", "3")[b"proto"], 3)
+            reply = sub3.command("SSUBSCRIBE", channels[1])
+            self.assertIsInstance(reply, harness.Push)
+            self.assertEqual(list(reply), [b"ssubscribe", channels[1].encode(), 1])
+            self.assertEqual(self.client.execute_command("SPUBLISH", channels[1], "both"), 2)
+            self.assertEqual(sub.read_reply(), [b"smessage", channels[1].encode(), b"both"])
+            got = sub3.read_reply()
+            self.assertIsInstance(got, harness.Push)
+            self.assertEqual(list(got), [b"smessage", channels[1].encode(), b"both"])
+            # The slot of channels[1] moves (no keys in it); sidecache's map is stale.
+            moved = channels[1]
+            slot = self.cluster.keyslot(moved)
+            resubscribes = self.metric("sidecache_cluster_shard_resubscribes_total")
+            source, target = self.migrate_prepare(slot)
+            self.migrate_finish(slot, target)
+            harness.wait_until(
+                lambda: self.metric("sidecache_cluster_shard_resubscribes_total")
+                >= resubscribes + 2, timeout=5, what="both subscribers subscribed again")
+            harness.wait_until(
+                lambda: target.client().execute_command("PUBSUB SHARDNUMSUB", moved)
+                == [moved.encode(), 2], timeout=5, what="the subscriptions on the new owner")
+            self.assertEqual(self.client.execute_command("SPUBLISH", moved, "after"), 2)
+            # The next frame each client gets is the message: no sunsubscribe reached them.
+            self.assertEqual(sub.read_reply(), [b"smessage", moved.encode(), b"after"])
+            self.assertEqual(list(sub3.read_reply()), [b"smessage", moved.encode(), b"after"])
+            self.assertEqual(sub.command("SUNSUBSCRIBE", moved),
+                             [b"sunsubscribe", moved.encode(), 2])
+            self.assertEqual(target.client().execute_command("PUBSUB SHARDNUMSUB", moved),
+                             [moved.encode(), 1])
+        finally:
+            sub.close()
+            sub3.close()
+        self.sc.check()
+
+    def test_l_pubsub_messages_arrive_once(self):
+        """A cluster broadcasts every PUBLISH to all its nodes: a channel and a pattern
+        subscribed through sidecache still get each message once."""
+        sub = harness.RespConnection(self.sc.port, timeout=5)
+        try:
+            self.assertEqual(sub.command("SUBSCRIBE", "news"), [b"subscribe", b"news", 1])
+            self.assertEqual(sub.command("PSUBSCRIBE", "ne*"), [b"psubscribe", b"ne*", 2])
+            self.assertEqual(self.client.pubsub_numpat(), 1)
+            self.client.publish("news", "one")
+            self.client.publish("news", "two")
+            got = []
+            sub.sock.settimeout(0.5)
+            try:
+                while len(got) < 10:
+                    got.append(sub.read_reply())
+            except (OSError, TimeoutError):
+                pass
+            self.assertCountEqual(got, [[b"message", b"news", b"one"],
+                                        [b"pmessage", b"ne*", b"news", b"one"],
+                                        [b"message", b"news", b"two"],
+                                        [b"pmessage", b"ne*", b"news", b"two"]])
+        finally:
+            sub.close()
         self.sc.check()
 
 
