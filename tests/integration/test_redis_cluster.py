@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -416,6 +417,24 @@ class ClusterPoolTest(unittest.TestCase):
                              [b"sunsubscribe", moved.encode(), 2])
             self.assertEqual(target.client().execute_command("PUBSUB SHARDNUMSUB", moved),
                              [moved.encode(), 1])
+            # redis-py 4.3 (RESP2) has no ssubscribe(): its PubSub object sends the command and
+            # reads the frames (a plain subscription first, which its get_message() needs).
+            p = self.sc.client().pubsub()
+            p.subscribe("plain")
+            p.execute_command("SSUBSCRIBE", channels[0])
+            frames = []
+            harness.wait_until(lambda: frames.append(p.get_message(timeout=0.2)) or
+                               [f["type"] for f in frames if f] == ["subscribe", "ssubscribe"],
+                               timeout=5, what="redis-py's confirmations")
+            self.assertEqual(self.client.execute_command("SPUBLISH", channels[0], "py"), 2)
+            self.assertEqual(sub.read_reply(), [b"smessage", channels[0].encode(), b"py"])
+            message = None
+            deadline = time.monotonic() + 5
+            while message is None and time.monotonic() < deadline:
+                message = p.get_message(timeout=0.2)
+            self.assertEqual((message["type"], message["channel"], message["data"]),
+                             ("smessage", channels[0].encode(), b"py"))
+            p.close()
         finally:
             sub.close()
             sub3.close()
