@@ -1,6 +1,5 @@
 #include "server/pubsub.hpp"
 
-#include "dispatch/split.hpp"
 #include "resp/errors.hpp"
 #include "resp/writer.hpp"
 #include "server/pubsub_frames.hpp"
@@ -44,13 +43,7 @@ dispatch::Where PubSub::command(const resp::CommandInfo& info, const resp::Comma
       nodes.send(node, resp_form(command, raw, scratch_), target);
       return Where::at(node);
     }
-    case SessionRole::kPubsubNumpat:
-      if (!patterns_everywhere()) {  // a cluster: each pattern lives on one primary
-        dispatch::broadcast(dispatch::MergeKind::kSumIntegers, resp_form(command, raw, scratch_),
-                            nodes, target);
-        return Where::nodes();
-      }
-      // Every pattern is on every node: one node knows them all.
+    case SessionRole::kPubsubNumpat:  // every pattern is on every node: one node knows them all
       nodes.send(0, resp_form(command, raw, scratch_), target);
       return Where::at(0);
     case SessionRole::kPubsubChannels:
@@ -163,7 +156,7 @@ void PubSub::subscribe(Kind kind, const resp::Command& command, const ReplyTarge
   // refused connection changes nothing.
   std::vector<std::vector<std::string_view>> per_node(node_count);
   for (std::size_t i = 1; i < args.size(); ++i) {
-    if (kind == Kind::kPattern && patterns_everywhere()) {
+    if (kind == Kind::kPattern) {
       for (auto& list : per_node) list.push_back(args[i]);
     } else {
       per_node[nodes.node_for_key(args[i])].push_back(args[i]);
@@ -181,10 +174,10 @@ void PubSub::subscribe(Kind kind, const resp::Command& command, const ReplyTarge
   auto op = std::make_shared<Op>();
   op->target = target;
   auto& set = set_of(kind);
-  const char key_kind = kind == Kind::kShard ? 's' : kind == Kind::kPattern ? 'p' : 'c';
+  const char key_kind = kind == Kind::kShard ? 's' : 'c';
   for (std::size_t i = 1; i < args.size(); ++i) {
     const auto [it, added] = set.emplace(args[i]);
-    if (added && kind == Kind::kPattern && patterns_everywhere()) {
+    if (added && kind == Kind::kPattern) {
       for (auto* entry : entries) ++entry->subscriptions;
     } else if (added) {
       const std::uint32_t node = nodes.node_for_key(args[i]);
@@ -213,10 +206,10 @@ void PubSub::unsubscribe(Kind kind, const resp::Command& command, const ReplyTar
   const std::string_view type = kNames[static_cast<int>(kind)].unsubscribe;
   if (names.empty()) append_confirmation(op->reply, type, nullptr, count_for(kind));
   std::map<std::string, std::vector<std::string_view>> per_node;
-  const char key_kind = kind == Kind::kShard ? 's' : kind == Kind::kPattern ? 'p' : 'c';
+  const char key_kind = kind == Kind::kShard ? 's' : 'c';
   for (const auto& name : names) {
     if (set.erase(name) > 0) {
-      if (kind == Kind::kPattern && patterns_everywhere()) {
+      if (kind == Kind::kPattern) {
         for (auto& [node, entry] : links_) {
           if (!entry.link) continue;
           --entry.subscriptions;
@@ -242,6 +235,7 @@ void PubSub::unsubscribe(Kind kind, const resp::Command& command, const ReplyTar
 void PubSub::on_frame(const std::string& node, std::string_view frame) {
   if (frame[0] == '-') return confirmed(node, frame);
   const std::string_view type = pubsub_frame_type(frame);
+  if (type == "pmessage" && !pattern_copy_wanted(node, frame)) return;
   if (type == "message" || type == "pmessage" || type == "smessage") {
     ctx_.stats.pubsub_messages.add();
     ctx_.host.push(frame);
@@ -261,6 +255,14 @@ void PubSub::on_frame(const std::string& node, std::string_view frame) {
     if (type == names.subscribe || type == names.unsubscribe) return confirmed(node, {});
   }
   // Anything else (a PONG) is not for the client.
+}
+
+bool PubSub::pattern_copy_wanted(const std::string& node, std::string_view frame) {
+  auto& nodes = ctx_.nodes();
+  if (nodes.cross_group_error().empty()) return true;  // a ring: one node got the PUBLISH
+  // Every primary of a cluster delivers every PUBLISH: the copy of the node the PUBLISH of
+  // that channel goes to is the one kept.
+  return nodes.node_name(nodes.node_for_key(pubsub_frame_bulk(frame, 2))) == node;
 }
 
 void PubSub::deliver(const Op& op) {

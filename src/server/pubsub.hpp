@@ -1,7 +1,8 @@
 // Pub/Sub for one client. A channel lives on the node the ring gives its name
 // (node_for_key(channel)), so PUBLISH and SUBSCRIBE of one channel meet on one node; patterns
-// are subscribed on every node of a ring (a PUBLISH reaches exactly one node, so a message
-// arrives once) and on one primary of a cluster (which delivers a PUBLISH on every node).
+// are subscribed on every node (on a ring a PUBLISH reaches exactly one node, so a message
+// arrives once; a cluster delivers it on every node, and only the channel's node's copy is
+// passed on).
 // The client keeps one dedicated connection per node it has subscriptions on, speaking its
 // protocol (RESP3 clients get push frames), and receives every message on its one connection.
 // Confirmations are built here with the client's total subscription count, in argument order,
@@ -71,10 +72,10 @@ class PubSub {
   void subscribe(Kind kind, const resp::Command& command, const ReplyTarget& target);
   void unsubscribe(Kind kind, const resp::Command& command, const ReplyTarget& target);
   std::set<std::string>& set_of(Kind kind);
-  // A ring's PUBLISH reaches one standalone node, so a pattern is subscribed on every node.
-  // A cluster delivers every PUBLISH on every node: a pattern lives on one primary (its
-  // name's slot), or each message would arrive once per primary.
-  bool patterns_everywhere() const { return ctx_.nodes().cross_group_error().empty(); }
+  // A pmessage from `node` is passed on: always on a ring (a PUBLISH reaches one node); on a
+  // cluster, which delivers every PUBLISH on every primary, only the copy of the node the
+  // channel's PUBLISH goes to (so each message arrives once and PUBLISH counts the client).
+  bool pattern_copy_wanted(const std::string& node, std::string_view frame);
   std::size_t count_for(Kind kind) const;
   void append_confirmation(std::string& out, std::string_view type, const std::string* name,
                            std::size_t count) const;
