@@ -333,7 +333,13 @@ void PubSub::subscribe_shard_on(std::uint32_t index, const std::vector<std::stri
   if (names.empty()) return;
   auto& nodes = ctx_.nodes();
   NodeLink* entry = ensure_link(index, error_);
-  if (entry == nullptr) return drop_shard(names, true);
+  if (entry == nullptr) {
+    if (op->target.sink) {  // the client's SSUBSCRIBE: answered with the reason
+      op->reply.clear();
+      resp::append_error(op->reply, error_);
+    }
+    return drop_shard(names, !op->target.sink);
+  }
   for (const auto& name : names) {
     node_of_[node_key('s', name)] = nodes.node_name(index);
     ++entry->subscriptions;

@@ -86,7 +86,8 @@ class PubSub {
             const std::shared_ptr<Op>& op, Kind kind = Kind::kChannel, bool subscribing = true,
             std::uint32_t redirects = 0);
   // Shard channels `names` (subscribed, on no node now) subscribed on node `index` for `op`
-  // (its waiting count is raised); on failure the client gets sunsubscribe for them.
+  // (its waiting count is raised). When no connection can be had they are dropped: the
+  // client's SSUBSCRIBE answers the reason, a resubscription tells the client (sunsubscribe).
   void subscribe_shard_on(std::uint32_t index, const std::vector<std::string>& names,
                           const std::shared_ptr<Op>& op, std::uint32_t redirects);
   // `node` gave up shard channel `name` (its slot moved): subscribe it again.
