@@ -334,6 +334,28 @@ class ClusterPoolTest(unittest.TestCase):
         self.assertEqual(target.client().lrange("{db}:q", 0, -1), [b"b"])
         self.sc.check()
 
+    def test_i2_moved_after_queueing_aborts_the_transaction(self):
+        """A slot that moves after a transaction queued a command on its node: the later
+        command's MOVED reaches the client and EXEC is refused, nothing run, as with Redis."""
+        conn = harness.RespConnection(self.sc.port, timeout=5)
+        try:
+            self.client.set("{late}:a", "1")
+            self.assertEqual(conn.command("MULTI"), "OK")
+            self.assertEqual(conn.command("INCR", "{late}:a"), "QUEUED")
+            target = self.move_slot_behind_sidecache("{late}:a")
+            reply = conn.command("INCR", "{late}:a")
+            self.assertTrue(str(reply).startswith("MOVED %d 127.0.0.1:%d" % (
+                self.cluster.keyslot("{late}:a"), target.port)), reply)
+            # Redis 7.0 checks EXEC's queued keys again: the whole transaction is discarded
+            # with the MOVED (a node that flags it instead would answer EXECABORT).
+            reply = str(conn.command("EXEC"))
+            self.assertTrue(reply.startswith("MOVED") or reply.startswith("EXECABORT"), reply)
+            self.assertEqual(target.client().get("{late}:a"), b"1")  # nothing ran
+            self.assertEqual(conn.command("PING"), "PONG")  # out of the transaction
+        finally:
+            conn.close()
+        self.sc.check()
+
     def test_j_blocking_command_follows_ask(self):
         """BLPOP on a slot being migrated whose list is already on the importing node: the
         source answers ASK; sidecache sends ASKING and the command there."""
@@ -387,6 +409,18 @@ class ClusterPoolTest(unittest.TestCase):
             self.assertCountEqual([sub.read_reply() for _ in channels],
                                   [[b"smessage", ch.encode(), ("m-" + ch).encode()]
                                    for ch in channels])
+            # An SSUBSCRIBE to a slot moved behind sidecache's back: the node's MOVED is
+            # followed, the client sees the confirmation only.
+            late = "sch:late"
+            late_owner = self.cluster.owner(self.cluster.keyslot(late))
+            self.client.set(late, "x")  # a key of the slot, to move it with
+            target = self.move_slot_behind_sidecache(late)
+            self.assertNotEqual(target.port, late_owner.port)
+            self.assertEqual(sub.command("SSUBSCRIBE", late), [b"ssubscribe", late.encode(), 4])
+            self.assertEqual(target.client().execute_command("PUBSUB SHARDNUMSUB", late),
+                             [late.encode(), 1])
+            self.assertEqual(sub.command("SUNSUBSCRIBE", late),
+                             [b"sunsubscribe", late.encode(), 3])
             # RESP3: confirmations and messages are pushes.
             self.assertEqual(sub3.command("HELLO", "3")[b"proto"], 3)
             reply = sub3.command("SSUBSCRIBE", channels[1])
