@@ -28,7 +28,8 @@ dispatch::Where Blocking::run(const resp::CommandInfo& info, const resp::Command
   if (pool.type == config::PoolType::kCluster) {
     follower_ = std::make_shared<PinnedRedirect>(
         target, pool.cluster.max_redirects, true,
-        [this](const route::Redirect& redirect) { return follow(redirect); });
+        [this](const route::Redirect& redirect) { return follow(redirect); }, redirect_wait(ctx_),
+        pool.cluster.retry_delay);
     to = follower_->target();
   }
   if (!send_on(node, to, false)) return fail(error_);
@@ -57,17 +58,18 @@ bool Blocking::send_on(std::uint32_t node, const ReplyTarget& to, bool asking) {
 
 // The node refused the command without running it (MOVED, ASK): the same bytes go to the node
 // it named, on a dedicated connection there.
-bool Blocking::follow(const route::Redirect& redirect) {
+PinnedRedirect::Followed Blocking::follow(const route::Redirect& redirect) {
+  using Followed = PinnedRedirect::Followed;
   const bool ask = redirect.kind == route::Redirect::Kind::kAsk;
   auto& nodes = ctx_.nodes();
   const auto node = nodes.follow_redirect(ask, redirect.slot, redirect.target);
-  if (node >= nodes.node_count()) return false;  // not a primary known yet: the client sees it
+  if (node >= nodes.node_count()) return Followed::kLater;  // not a primary of the pool yet
   const ReplyTarget to = follower_->target();
-  if (send_on(node, to, ask)) return true;
+  if (send_on(node, to, ask)) return Followed::kYes;
   scratch_.clear();
   resp::append_error(scratch_, error_);
   follower_->finish(scratch_);
-  return true;
+  return Followed::kYes;
 }
 
 void Blocking::done() {

@@ -40,7 +40,7 @@ class Blocking {
   // Sends request_ on a new dedicated connection to `node` (ASKING first when `asking`),
   // replies to `to`; false with error_ set when no connection can be had.
   bool send_on(std::uint32_t node, const ReplyTarget& to, bool asking);
-  bool follow(const route::Redirect& redirect);
+  PinnedRedirect::Followed follow(const route::Redirect& redirect);
 
   ModeContext ctx_;
   std::shared_ptr<backend::Link> link_;

@@ -1,5 +1,6 @@
 #include "server/pinned_redirect.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace sidecache::server {
@@ -12,12 +13,30 @@ void PinnedRedirect::on_reply(std::uint64_t, std::string_view reply) {
     return finish(reply);
   }
   // The reply's bytes live only during this call, and following sends on other connections.
-  const std::string target(redirect.target);
-  const std::string copy(reply);
-  redirect.target = target;
+  target_.assign(redirect.target);
+  error_.assign(reply);
+  redirect_ = redirect;
+  redirect_.target = target_;
   ++followed_;
+  attempt();
+}
+
+void PinnedRedirect::attempt() {
   const Follow follow = follow_;  // may cancel() this sink
-  if (!follow(redirect)) finish(copy);
+  switch (follow(redirect_)) {
+    case Followed::kYes:
+      return;
+    case Followed::kNo:
+      return finish(error_);
+    case Followed::kLater:
+      break;
+  }
+  if (!wait_ || waits_ >= max_redirects_) return finish(error_);
+  const auto delay = retry_delay_ * (1u << std::min(waits_, 3u));
+  ++waits_;
+  wait_(delay, [self = shared_from_this()] {
+    if (self->follow_) self->attempt();  // cancelled meanwhile: the session is done with it
+  });
 }
 
 void PinnedRedirect::finish(std::string_view reply) {

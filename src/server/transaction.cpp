@@ -267,18 +267,20 @@ ReplyTarget Transaction::first_target(std::string_view request, const ReplyTarge
   if (follower_) follower_->cancel();
   follower_ = std::make_shared<PinnedRedirect>(
       target, pool.cluster.max_redirects, false,
-      [this](const route::Redirect& redirect) { return follow(redirect); });
+      [this](const route::Redirect& redirect) { return follow(redirect); }, redirect_wait(ctx_),
+      pool.cluster.retry_delay);
   hold_ = true;
   return follower_->target();
 }
 
 // The node refused the first command (MOVED): nothing of the transaction ran there. Leave that
 // node as it was and start again on the one named.
-bool Transaction::follow(const route::Redirect& redirect) {
-  if (!link_ || !follower_) return false;
+PinnedRedirect::Followed Transaction::follow(const route::Redirect& redirect) {
+  using Followed = PinnedRedirect::Followed;
+  if (!link_ || !follower_) return Followed::kNo;  // the connection was lost meanwhile
   auto& nodes = ctx_.nodes();
   const auto node = nodes.follow_redirect(false, redirect.slot, redirect.target);
-  if (node >= nodes.node_count()) return false;  // not a primary known yet: the client sees it
+  if (node >= nodes.node_count()) return Followed::kLater;  // not a primary of the pool yet
   const bool in_multi = multi_sent_;
   if (in_multi) link_->send_quiet(kDiscard);  // the MULTI opened there
   auto follower = std::move(follower_);       // release() must not cancel it
@@ -290,7 +292,7 @@ bool Transaction::follow(const route::Redirect& redirect) {
     scratch_.clear();
     resp::append_error(scratch_, error_);
     follower->finish(scratch_);
-    return true;
+    return Followed::kYes;
   }
   if (in_multi) {
     buffered_ = replay_;
@@ -299,7 +301,7 @@ bool Transaction::follow(const route::Redirect& redirect) {
     watching_ = true;
   }
   link_->send(first_, to);
-  return true;
+  return Followed::kYes;
 }
 
 bool Transaction::pin(std::uint32_t node, std::string& error) {

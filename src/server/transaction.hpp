@@ -69,7 +69,7 @@ class Transaction {
   // The first command on a just pinned link: its reply target (a PinnedRedirect on a cluster
   // pool, which remembers `request` and what MULTI replays, for follow()).
   ReplyTarget first_target(std::string_view request, const ReplyTarget& target);
-  bool follow(const route::Redirect& redirect);
+  PinnedRedirect::Followed follow(const route::Redirect& redirect);
 
   ModeContext ctx_;
   std::shared_ptr<backend::Link> link_;

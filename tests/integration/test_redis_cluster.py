@@ -17,8 +17,10 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
 (g) a reload (SIGHUP) of a cluster pool asks the cluster again; keys keep working.
 (h) a primary added with redis-cli --cluster add-node takes a slot under load: zero client
     errors, the new node gets connections without a reload.
+(h2) BLPOP on a slot moved to a primary sidecache has not heard of: waits for the refresh.
 (i) WATCH / MULTI ... EXEC / BLPOP on a slot moved behind sidecache's back: the dedicated
-    connection follows MOVED (and BLPOP an ASK), no client error, run on the new owner.
+    connection follows MOVED (and BLPOP an ASK), no client error, run on the new owner; a
+    MOVED after a command was queued reaches the client, nothing runs.
 (k) sharded Pub/Sub: SSUBSCRIBE on each slot owner (RESP2, RESP3), SPUBLISH, CROSSSLOT,
     PUBSUB SHARDNUMSUB / SHARDCHANNELS; a subscribed channel's slot moved: subscribed again on
     the new owner, unseen by the client.
@@ -234,6 +236,21 @@ class ClusterPoolTest(unittest.TestCase):
         self.assertEqual(self.client.mget(["{reload}:k", "other"]), [b"v", None])
         self.sc.check()
 
+    def add_empty_primary(self, via):
+        """A new node joined to the cluster (redis-cli --cluster add-node), no slots yet."""
+        new = harness.cluster_node(self.tmp)
+        self.cluster.nodes.append(new)  # stopped with the others
+        subprocess.run(["redis-cli", "--cluster", "add-node", "127.0.0.1:%d" % new.port,
+                        "127.0.0.1:%d" % via.port], check=True, capture_output=True, timeout=60)
+        self.cluster.ids[new.port] = raw(new).execute_command("CLUSTER MYID").decode()
+        known = "cluster_known_nodes:%d" % len(self.cluster.nodes)
+
+        def all_know_it():
+            return all(known in raw(r).execute_command("CLUSTER INFO").decode()
+                       for r in self.cluster.nodes) and self.cluster.ok()
+        harness.wait_until(all_know_it, timeout=20, what="the new node known by all")
+        return new
+
     def test_h_added_primary_gets_traffic_without_reload(self):
         """A 4th primary joins (redis-cli --cluster add-node) and takes one slot: the MOVED to a
         node sidecache does not know yet waits for the refresh, which adds the node through
@@ -243,18 +260,8 @@ class ClusterPoolTest(unittest.TestCase):
             self.client.set(k, k)
         slot = self.cluster.keyslot(keys[0])
         source = self.cluster.owner(slot)
-        new = harness.cluster_node(self.tmp)
-        self.cluster.nodes.append(new)  # stopped with the others
-        subprocess.run(["redis-cli", "--cluster", "add-node", "127.0.0.1:%d" % new.port,
-                        "127.0.0.1:%d" % source.port], check=True, capture_output=True,
-                       timeout=60)
-        new_id = raw(new).execute_command("CLUSTER MYID").decode()
-        self.cluster.ids[new.port] = new_id
-
-        def all_know_it():
-            return all("cluster_known_nodes:4" in raw(r).execute_command("CLUSTER INFO").decode()
-                       for r in self.cluster.nodes) and self.cluster.ok()
-        harness.wait_until(all_know_it, timeout=20, what="the new node known by all")
+        new = self.add_empty_primary(source)
+        new_id = self.cluster.ids[new.port]
         with Load(self.sc, keys, write=False) as load:
             raw(new).execute_command("CLUSTER SETSLOT", slot, "IMPORTING",
                                      self.cluster.ids[source.port])
@@ -332,6 +339,25 @@ class ClusterPoolTest(unittest.TestCase):
         self.followed_moved(lambda: self.assertEqual(self.client.blpop(["{db}:q"], timeout=2),
                                                      (b"{db}:q", b"a")))
         self.assertEqual(target.client().lrange("{db}:q", 0, -1), [b"b"])
+        self.sc.check()
+
+    def test_h2_dedicated_session_waits_for_a_new_primary(self):
+        """A slot moved to a primary sidecache has not heard of: the BLPOP's MOVED names a
+        node not in the pool; the session waits for the refresh that adds it, then follows."""
+        key = "{newp}:q"
+        self.client.rpush(key, "a")
+        source = self.cluster.owner(self.cluster.keyslot(key))
+        new = self.add_empty_primary(source)
+        slot = self.cluster.keyslot(key)
+        raw(new).execute_command("CLUSTER SETSLOT", slot, "IMPORTING",
+                                 self.cluster.ids[source.port])
+        raw(source).execute_command("CLUSTER SETSLOT", slot, "MIGRATING",
+                                    self.cluster.ids[new.port])
+        self.migrate_keys(source, new, [key])
+        self.migrate_finish(slot, new)
+        self.assertNotIn('node="127.0.0.1:%d"' % new.port, harness.metrics_text(self.http))
+        self.assertEqual(self.client.blpop([key], timeout=2), (key.encode(), b"a"))
+        self.assertIn('node="127.0.0.1:%d"' % new.port, harness.metrics_text(self.http))
         self.sc.check()
 
     def test_i2_moved_after_queueing_aborts_the_transaction(self):

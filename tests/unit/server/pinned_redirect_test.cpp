@@ -3,6 +3,8 @@
 #include "server/pinned_redirect.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,16 +25,24 @@ class Client final : public ReplySink {
 struct Fixture {
   std::shared_ptr<Client> client = std::make_shared<Client>();
   std::vector<std::string> followed;  // "kind slot target" per follow call
-  bool accept = true;
+  PinnedRedirect::Followed outcome = PinnedRedirect::Followed::kYes;
+  std::vector<std::function<void()>> waiting;  // what the fake wait holds
+  std::vector<long> delays;
   std::shared_ptr<PinnedRedirect> sink;
 
   Fixture(std::uint32_t max_redirects, bool follow_ask) {
     sink = std::make_shared<PinnedRedirect>(
-        ReplyTarget{client, 7, 1, 2}, max_redirects, follow_ask, [this](const Redirect& r) {
+        ReplyTarget{client, 7, 1, 2}, max_redirects, follow_ask,
+        [this](const Redirect& r) {
           followed.push_back(std::string(r.kind == Redirect::Kind::kAsk ? "ask " : "moved ") +
                              std::to_string(r.slot) + " " + std::string(r.target));
-          return accept;
-        });
+          return outcome;
+        },
+        [this](std::chrono::milliseconds delay, std::function<void()> then) {
+          delays.push_back(static_cast<long>(delay.count()));
+          waiting.push_back(std::move(then));
+        },
+        std::chrono::milliseconds(25));
   }
   void reply(std::string_view bytes) { sink->target().deliver(bytes); }
 };
@@ -66,7 +76,7 @@ TEST_CASE("pinned redirect: ASK only when the session can use it; max_redirects 
 
 TEST_CASE("pinned redirect: a redirect the session cannot follow, other errors, cancel") {
   Fixture refused(5, true);
-  refused.accept = false;  // e.g. a node not in the pool yet
+  refused.outcome = PinnedRedirect::Followed::kNo;
   refused.reply("-MOVED 1 h:9\r\n");
   CHECK(refused.client->replies == std::vector<std::string>{"-MOVED 1 h:9\r\n"});
 
@@ -80,6 +90,37 @@ TEST_CASE("pinned redirect: a redirect the session cannot follow, other errors, 
   cancelled.reply("-MOVED 1 h:9\r\n");
   CHECK(cancelled.followed.empty());
   CHECK(cancelled.client->replies == std::vector<std::string>{"-MOVED 1 h:9\r\n"});
+}
+
+TEST_CASE("pinned redirect: a node not in the pool yet is tried again after waits, bounded") {
+  Fixture f(3, true);
+  f.outcome = PinnedRedirect::Followed::kLater;
+  f.reply("-MOVED 5 h:new\r\n");
+  REQUIRE(f.waiting.size() == 1);
+  CHECK(f.client->replies.empty());
+  f.waiting.back()();  // still unknown: waits again, longer
+  f.waiting.back()();
+  CHECK(f.delays == std::vector<long>{25, 50, 100});
+  f.waiting.back()();  // max_redirects (3) waits: the client gets the MOVED
+  CHECK(f.followed.size() == 4);
+  CHECK(f.client->replies == std::vector<std::string>{"-MOVED 5 h:new\r\n"});
+
+  Fixture later(3, true);
+  later.outcome = PinnedRedirect::Followed::kLater;
+  later.reply("-MOVED 5 h:new\r\n");
+  later.outcome = PinnedRedirect::Followed::kYes;  // the refresh brought the node in
+  later.waiting.back()();
+  CHECK(later.followed.size() == 2);
+  later.reply(":1\r\n");
+  CHECK(later.client->replies == std::vector<std::string>{":1\r\n"});
+
+  Fixture cancelled(3, true);
+  cancelled.outcome = PinnedRedirect::Followed::kLater;
+  cancelled.reply("-MOVED 5 h:new\r\n");
+  cancelled.sink->cancel();  // the session left
+  cancelled.waiting.back()();
+  CHECK(cancelled.followed.size() == 1);
+  CHECK(cancelled.client->replies.empty());
 }
 
 TEST_CASE("pinned redirect: finish() answers the client itself") {
