@@ -87,6 +87,15 @@ class NodeSender {
     return lane;
   }
   virtual const std::string& node_name(std::uint32_t node) const = 0;
+  // A cluster node answered a request of a dedicated connection (a transaction, a blocking
+  // command, a shard subscription) with -MOVED / -ASK naming `target` ("host:port"), and the
+  // caller will resend it there: counts the redirect and, for MOVED, points `slot` at the node
+  // and asks for a slot-map refresh. Returns the node's index, or node_count() when `target`
+  // is not a primary of this pool (yet): then nothing is counted and the caller gives up.
+  virtual std::uint32_t follow_redirect(bool /*ask*/, std::uint16_t /*slot*/,
+                                        std::string_view /*target*/) {
+    return node_count();
+  }
   // False while the health checker has the node marked down.
   virtual bool node_up(std::uint32_t /*node*/) const { return true; }
   // How connections to `node` authenticate and encrypt (dedicated links open theirs with it);

@@ -21,14 +21,6 @@ import redis  # noqa: E402
 Push = harness.Push
 
 
-# Known bug, cluster pools only: sidecache sends PSUBSCRIBE to every primary (right for a ring)
-# while Redis Cluster's bus hands each PUBLISH to every node, so a pattern subscriber gets every
-# message once per primary (src/server/pubsub.cpp, PubSub::subscribe).
-PATTERN_BUG = ("cluster backend: known bug, a pattern subscriber gets each message once per "
-               "primary (PSUBSCRIBE sent to every node, PUBLISH reaches every node by the "
-               "cluster bus)")
-
-
 class Conn(harness.RespConnection):
     """RespConnection that can tell when nothing more arrives."""
 
@@ -97,8 +89,6 @@ class PubSub(unittest.TestCase):
                                what="node %d's subscriber connection to close" % node)
 
     def test_patterns_deliver_once(self):
-        if self.cluster.on_cluster:
-            self.skipTest(PATTERN_BUG)
         sub = self.raw()
         pub = self.raw()
         self.assertEqual(sub.command("PSUBSCRIBE", "ch*"), [b"psubscribe", b"ch*", 1])
