@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""The near cache (L1) on a cluster pool: a real 3-primary Redis Cluster, sidecache seeded with
+one node, `near_cache.patterns: ["user:*"]`, every primary tracked.
+
+(a) every primary gets a tracking connection; reads are served from the L1: the owner's
+    INFO commandstats does not grow for L1 hits (keys on all three primaries);
+(b) a write by another client on the owner invalidates: the next read sees it;
+(c) MGET of keys on several slots and nodes: misses read per slot (no CROSSSLOT), then hits;
+(d) a slot migrated (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) while its key is in the
+    L1, then written on its new owner: once the write is acknowledged no read returns the old
+    value; the key is then served from the L1 again, tracked on the new owner;
+(e) a read answered through ASK (the slot half-moved) is not stored: every read of it reaches
+    the importing node;
+(f) the invalidation-lag probe works per primary (its marker hashes to the node's own slot);
+(g) config: read_from other than primary is refused at its key.
+"""
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness.near import commandstat, tracking_ids  # noqa: E402
+
+WAIT_S = 10
+
+
+def served_from_l1(conn, key, node, value):
+    """True when a read of `key` through sidecache answers `value` with no GET reaching
+    `node` (a client of the key's owner)."""
+    gets = commandstat(node, "get")
+    return conn.get(key) == value and commandstat(node, "get") == gets
+
+
+class NearCacheClusterTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sidecache-near-cluster-")
+        cls.cluster = harness.RedisCluster(cls.tmp)
+        cls.http = harness.free_port()
+        seed = cls.cluster.nodes[1].port
+
+        def config(port):
+            return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
+                    "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
+                    "  cluster: {refresh_interval: 60s, refresh_min_interval: 50ms}\n"
+                    "near_cache:\n  enabled: true\n  patterns: [\"user:*\"]\n"
+                    "  lag_probe_interval: 200ms\n" % (port, cls.http, seed))
+        cls.sc = harness.Sidecache(cls.tmp, [], config_text=config)
+        cls.client = cls.sc.client()
+        try:
+            harness.wait_until(
+                lambda: cls.metric("sidecache_l1_tracking_connected") == 3,
+                timeout=WAIT_S, what="three tracking connections")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.sc.stop_checked()
+        finally:
+            cls.cluster.stop()
+
+    @classmethod
+    def metric(cls, name, **labels):
+        return harness.metric(cls.http, name, **labels)
+
+    def owner_client(self, key):
+        return self.cluster.owner(self.cluster.keyslot(key)).client()
+
+    def wait_l1(self, key, node, value):
+        harness.wait_until(lambda: served_from_l1(self.client, key, node, value),
+                           timeout=WAIT_S, what="%s served from the L1" % key)
+
+    def test_a_reads_served_from_the_l1(self):
+        for r in self.cluster.nodes:
+            self.assertEqual(len(tracking_ids(r.client())), 1, r.port)
+        keys = ["user:a%d" % i for i in range(30)]
+        owners = {self.cluster.owner(self.cluster.keyslot(k)).port for k in keys}
+        self.assertEqual(len(owners), 3)  # keys on every primary
+        for k in keys:
+            self.owner_client(k).set(k, "v-" + k)
+        for k in keys:
+            self.wait_l1(k, self.owner_client(k), ("v-" + k).encode())
+        calls = {r.port: commandstat(r.client(), "get") for r in self.cluster.nodes}
+        hits = self.metric("sidecache_l1_hits_total")
+        for _ in range(5):
+            for k in keys:
+                self.assertEqual(self.client.get(k), ("v-" + k).encode())
+        self.assertEqual({r.port: commandstat(r.client(), "get") for r in self.cluster.nodes},
+                         calls)
+        self.assertGreaterEqual(self.metric("sidecache_l1_hits_total"), hits + 150)
+
+    def test_b_write_on_the_owner_invalidates(self):
+        key = "user:b"
+        owner = self.owner_client(key)
+        owner.set(key, "one")
+        self.wait_l1(key, owner, b"one")
+        owner.set(key, "two")  # acknowledged: its push is on its way
+        harness.wait_until(lambda: self.client.get(key) == b"two", timeout=1,
+                           what="the write seen through sidecache")
+        self.wait_l1(key, owner, b"two")
+        owner.delete(key)
+        harness.wait_until(lambda: self.client.get(key) is None, timeout=1,
+                           what="the delete seen through sidecache")
+
+    def test_c_mget_across_slots(self):
+        keys = ["user:c%d" % i for i in range(12)]
+        slots = {self.cluster.keyslot(k) for k in keys}
+        self.assertGreater(len(slots), 3)
+        for k in keys:
+            self.owner_client(k).set(k, k)
+        want = [k.encode() for k in keys] + [None]
+        self.assertEqual(self.client.mget(keys + ["user:cmissing"]), want)
+        harness.wait_until(lambda: self.metric("sidecache_l1_entries") >= len(keys),
+                           timeout=WAIT_S, what="MGET's values stored")
+        calls = {r.port: commandstat(r.client(), "mget") for r in self.cluster.nodes}
+        self.assertEqual(self.client.mget(keys), want[:-1])
+        self.assertEqual({r.port: commandstat(r.client(), "mget") for r in self.cluster.nodes},
+                         calls)
+
+    def migrate(self, slot, keys):
+        """Moves `slot` (and `keys`) from its owner to another primary; returns (source,
+        target)."""
+        source = self.cluster.owner(slot)
+        target = next(r for r in self.cluster.nodes if r is not source)
+        self.migrate_prepare(slot, source, target)
+        source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                                        "KEYS", *keys)
+        self.migrate_finish(slot, target)
+        return source, target
+
+    def migrate_prepare(self, slot, source, target):
+        target.client().execute_command("CLUSTER SETSLOT", slot, "IMPORTING",
+                                        self.cluster.ids[source.port])
+        source.client().execute_command("CLUSTER SETSLOT", slot, "MIGRATING",
+                                        self.cluster.ids[target.port])
+
+    def migrate_finish(self, slot, target):
+        for r in [target] + [r for r in self.cluster.nodes if r is not target]:
+            r.client().execute_command("CLUSTER SETSLOT", slot, "NODE",
+                                       self.cluster.ids[target.port])
+
+    def test_d_slot_moved_then_written_on_its_new_owner(self):
+        key = "user:{moved}:1"
+        slot = self.cluster.keyslot(key)
+        source = self.cluster.owner(slot)
+        source.client().set(key, "old")
+        self.wait_l1(key, source.client(), b"old")
+        epoch = self.metric("sidecache_cluster_slot_map_epoch")
+        _, target = self.migrate(slot, [key])
+        target.client().set(key, "new")  # acknowledged by the new owner
+        # No read after the acknowledgement returns the old value (beyond the push's trip).
+        started = time.monotonic()
+        while self.client.get(key) != b"new":
+            self.assertLess(time.monotonic() - started, 0.25, "the old value after the write")
+        for _ in range(200):
+            self.assertEqual(self.client.get(key), b"new")
+        # The map follows (MOVED), and the key is cached again, tracked on its new owner.
+        harness.wait_until(lambda: self.metric("sidecache_cluster_slot_map_epoch") > epoch,
+                           timeout=WAIT_S, what="the slot map refreshed")
+        self.wait_l1(key, target.client(), b"new")
+        target.client().set(key, "newer")
+        harness.wait_until(lambda: self.client.get(key) == b"newer", timeout=1,
+                           what="a write on the new owner seen")
+
+    def test_e_a_read_through_ask_is_not_stored(self):
+        key = "user:{asked}:1"
+        slot = self.cluster.keyslot(key)
+        source = self.cluster.owner(slot)
+        target = next(r for r in self.cluster.nodes if r is not source)
+        source.client().set(key, "here")
+        self.migrate_prepare(slot, source, target)
+        try:
+            source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                                            "KEYS", key)
+            gets = commandstat(target.client(), "get")
+            for _ in range(5):
+                self.assertEqual(self.client.get(key), b"here")  # ASK, answered by the target
+            self.assertEqual(commandstat(target.client(), "get"), gets + 5)
+        finally:
+            self.migrate_finish(slot, target)
+        self.assertEqual(self.client.get(key), b"here")
+
+    def test_f_lag_probed_on_every_primary(self):
+        for r in self.cluster.primaries():
+            node = "127.0.0.1:%d" % r.port
+            harness.wait_until(
+                lambda: self.metric("sidecache_l1_invalidation_lag_seconds_count",
+                                    node=node) >= 2,
+                timeout=WAIT_S, what="lag probes of %s" % node)
+        self.sc.check()
+
+
+class NearCacheClusterConfigTest(unittest.TestCase):
+    def test_read_from_replicas_refused(self):
+        harness.assert_config_error(
+            self, "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\n"
+                  "  cluster: {read_from: replica}\n"
+                  "near_cache:\n  enabled: true\n  patterns: [\"user:*\"]\n",
+            "pool.cluster.read_from: the near cache on a cluster pool needs read_from: primary",
+            line=4)
+
+
+if __name__ == "__main__":
+    unittest.main()
