@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The near cache (L1) on a cluster pool: a real 3-primary Redis Cluster, sidecache seeded with
-one node, `near_cache.patterns: ["user:*"]`, every primary tracked.
+"""The near cache (L1) on a cluster pool: a real 3-primary Redis Cluster (one replica each),
+sidecache seeded with one node, `near_cache.patterns: ["user:*"]`, every primary tracked.
 
 (a) every primary gets a tracking connection; reads are served from the L1: the owner's
     INFO commandstats does not grow for L1 hits (keys on all three primaries);
@@ -12,6 +12,8 @@ one node, `near_cache.patterns: ["user:*"]`, every primary tracked.
 (e) a read answered through ASK (the slot half-moved) is not stored: every read of it reaches
     the importing node;
 (f) the invalidation-lag probe works per primary (its marker hashes to the node's own slot);
+(z) a graceful failover (CLUSTER FAILOVER) of a cached key's primary, then a write on the
+    promoted replica: no old value once it is acknowledged; the L1 follows the new primary;
 (g) config: read_from other than primary is refused at its key.
 """
 import os
@@ -22,6 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import raw  # noqa: E402
 from harness.near import commandstat, tracking_ids  # noqa: E402
 
 WAIT_S = 10
@@ -38,7 +41,7 @@ class NearCacheClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="sidecache-near-cluster-")
-        cls.cluster = harness.RedisCluster(cls.tmp)
+        cls.cluster = harness.RedisCluster(cls.tmp, primaries=3, replicas=1)
         cls.http = harness.free_port()
         seed = cls.cluster.nodes[1].port
 
@@ -77,7 +80,7 @@ class NearCacheClusterTest(unittest.TestCase):
                            timeout=WAIT_S, what="%s served from the L1" % key)
 
     def test_a_reads_served_from_the_l1(self):
-        for r in self.cluster.nodes:
+        for r in self.cluster.primaries():
             self.assertEqual(len(tracking_ids(r.client())), 1, r.port)
         keys = ["user:a%d" % i for i in range(30)]
         owners = {self.cluster.owner(self.cluster.keyslot(k)).port for k in keys}
@@ -127,12 +130,20 @@ class NearCacheClusterTest(unittest.TestCase):
         """Moves `slot` (and `keys`) from its owner to another primary; returns (source,
         target)."""
         source = self.cluster.owner(slot)
-        target = next(r for r in self.cluster.nodes if r is not source)
+        target = next(r for r in self.cluster.primaries() if r is not source)
         self.migrate_prepare(slot, source, target)
         source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
                                         "KEYS", *keys)
+        self.migrate_rest(slot, source, target)
         self.migrate_finish(slot, target)
         return source, target
+
+    def migrate_rest(self, slot, source, target):
+        """Other tests' keys that share the slot go too (SETSLOT NODE needs the slot empty)."""
+        rest = source.client().execute_command("CLUSTER GETKEYSINSLOT", slot, 1000)
+        if rest:
+            source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                                            "KEYS", *rest)
 
     def migrate_prepare(self, slot, source, target):
         target.client().execute_command("CLUSTER SETSLOT", slot, "IMPORTING",
@@ -141,7 +152,7 @@ class NearCacheClusterTest(unittest.TestCase):
                                         self.cluster.ids[target.port])
 
     def migrate_finish(self, slot, target):
-        for r in [target] + [r for r in self.cluster.nodes if r is not target]:
+        for r in [target] + [r for r in self.cluster.primaries() if r is not target]:
             r.client().execute_command("CLUSTER SETSLOT", slot, "NODE",
                                        self.cluster.ids[target.port])
 
@@ -172,7 +183,7 @@ class NearCacheClusterTest(unittest.TestCase):
         key = "user:{asked}:1"
         slot = self.cluster.keyslot(key)
         source = self.cluster.owner(slot)
-        target = next(r for r in self.cluster.nodes if r is not source)
+        target = next(r for r in self.cluster.primaries() if r is not source)
         source.client().set(key, "here")
         self.migrate_prepare(slot, source, target)
         try:
@@ -183,6 +194,7 @@ class NearCacheClusterTest(unittest.TestCase):
                 self.assertEqual(self.client.get(key), b"here")  # ASK, answered by the target
             self.assertEqual(commandstat(target.client(), "get"), gets + 5)
         finally:
+            self.migrate_rest(slot, source, target)
             self.migrate_finish(slot, target)
         self.assertEqual(self.client.get(key), b"here")
 
@@ -194,6 +206,38 @@ class NearCacheClusterTest(unittest.TestCase):
                                     node=node) >= 2,
                 timeout=WAIT_S, what="lag probes of %s" % node)
         self.sc.check()
+
+    def test_z_graceful_failover(self):
+        key = "user:{failover}:1"
+        old = self.cluster.owner(self.cluster.keyslot(key))
+        heir = self.cluster.replicas_of(old)[0]
+        old.client().set(key, "before")
+        old.client().execute_command("WAIT", 1, 5000)
+        self.wait_l1(key, old.client(), b"before")
+        raw(heir).execute_command("CLUSTER FAILOVER")
+        harness.wait_until(lambda: role(heir) == "master" and role(old) == "slave" and
+                           self.cluster.ok(), timeout=30, interval=0.01,
+                           what="the manual failover")
+        heir.client().set(key, "after")  # acknowledged by the new primary
+        started = time.monotonic()
+        while self.client.get(key) != b"after":
+            self.assertLess(time.monotonic() - started, 0.25, "the old value after the write")
+        for _ in range(200):
+            self.assertEqual(self.client.get(key), b"after")
+        # sidecache follows: the promoted replica tracked, the key cached from it again.
+        heir_name = "127.0.0.1:%d" % heir.port
+        harness.wait_until(
+            lambda: self.metric("sidecache_l1_tracking_connected", node=heir_name) == 1,
+            timeout=WAIT_S, what="the new primary tracked")
+        self.wait_l1(key, heir.client(), b"after")
+        heir.client().set(key, "again")
+        harness.wait_until(lambda: self.client.get(key) == b"again", timeout=1,
+                           what="a write on the new primary seen")
+
+
+def role(server):
+    info = raw(server).execute_command("INFO", "replication").decode()
+    return "master" if "role:master" in info else "slave"
 
 
 class NearCacheClusterConfigTest(unittest.TestCase):
