@@ -14,6 +14,8 @@ sidecache seeded with one node, `near_cache.patterns: ["user:*"]`, every primary
 (f) the invalidation-lag probe works per primary (its marker hashes to the node's own slot);
 (z) a graceful failover (CLUSTER FAILOVER) of a cached key's primary, then a write on the
     promoted replica: no old value once it is acknowledged; the L1 follows the new primary;
+    kill -9 of a cached key's primary: its entries dropped with its tracking connection, the old
+    value never served again, the promoted replica's value cached;
 (g) config: read_from other than primary is refused at its key.
 """
 import os
@@ -21,6 +23,8 @@ import sys
 import tempfile
 import time
 import unittest
+
+import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -233,6 +237,38 @@ class NearCacheClusterTest(unittest.TestCase):
         heir.client().set(key, "again")
         harness.wait_until(lambda: self.client.get(key) == b"again", timeout=1,
                            what="a write on the new primary seen")
+
+    def test_z2_primary_killed(self):
+        # A primary with its replica in sync (not the pair the graceful failover swapped).
+        for i in range(100):
+            key = "user:{killed%d}:1" % i
+            victim = self.cluster.owner(self.cluster.keyslot(key))
+            if self.cluster.replicas_of(victim):
+                break
+        heir = self.cluster.replicas_of(victim)[0]
+        victim.client().set(key, "before")
+        victim.client().execute_command("WAIT", 1, 5000)
+        self.wait_l1(key, victim.client(), b"before")
+        lost = self.metric("sidecache_l1_invalidations_total", reason="node_lost")
+        victim.kill9()
+        # The tracking connection's loss drops the node's entries: no read serves the old value.
+        harness.wait_until(
+            lambda: self.metric("sidecache_l1_invalidations_total", reason="node_lost") > lost,
+            timeout=WAIT_S, interval=0.01, what="the killed primary's entries dropped")
+        harness.wait_until(lambda: role(heir) == "master" and self.cluster.ok(), timeout=30,
+                           what="the replica promoted")
+        heir.client().set(key, "after")
+        started = time.monotonic()
+        while True:
+            try:
+                value = self.client.get(key)
+            except redis.ResponseError:  # until sidecache follows the new primary
+                value = None
+            self.assertNotEqual(value, b"before")
+            if value == b"after":
+                break
+            self.assertLess(time.monotonic() - started, WAIT_S, "the new primary's value")
+        self.wait_l1(key, heir.client(), b"after")
 
 
 def role(server):
