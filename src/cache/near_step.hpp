@@ -42,8 +42,8 @@
 // going down afterwards bumps the guard), and, on a cluster pool, only when its PTTL (sent
 // after the read, on the same connection) was answered by that node without a redirect: an
 // entry always comes from the node it is tagged with and tracked on. MGET misses are read one
-// request per group (a ring's node, a cluster's slot). Reads inside MULTI, scripts and blocking commands do
-// not come here as reads (the session runs them). Asio-free.
+// request per group (a ring's node, a cluster's slot). Reads inside MULTI, scripts and
+// blocking commands do not come here as reads (the session runs them). Asio-free.
 #pragma once
 
 #include <memory>
