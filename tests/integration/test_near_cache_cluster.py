@@ -6,6 +6,8 @@ sidecache seeded with one node, `near_cache.patterns: ["user:*"]`, every primary
     INFO commandstats does not grow for L1 hits (keys on all three primaries);
 (b) a write by another client on the owner invalidates: the next read sees it;
 (c) MGET of keys on several slots and nodes: misses read per slot (no CROSSSLOT), then hits;
+    hash reads from the L1 (HGETALL, HMGET) and a field write seen; an `l1: true` read-through
+    policy (SQLite) loaded, then served from the L1, then a direct write seen;
 (d) a slot migrated (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) while its key is in the
     L1, then written on its new owner: once the write is acknowledged no read returns the old
     value; the key is then served from the L1 again, tracked on the new owner;
@@ -19,6 +21,7 @@ sidecache seeded with one node, `near_cache.patterns: ["user:*"]`, every primary
 (g) config: read_from other than primary is refused at its key.
 """
 import os
+import sqlite3
 import sys
 import tempfile
 import time
@@ -49,12 +52,23 @@ class NearCacheClusterTest(unittest.TestCase):
         cls.http = harness.free_port()
         seed = cls.cluster.nodes[1].port
 
+        dbpath = os.path.join(cls.tmp, "app.db")
+        db = sqlite3.connect(dbpath)
+        db.executescript("CREATE TABLE prod (id TEXT PRIMARY KEY, name TEXT);"
+                         "INSERT INTO prod VALUES ('1', 'name-1');")
+        db.commit()
+        db.close()
+        cache = harness.cache_yaml(
+            cls.http, "    type: sqlite\n    path: %s" % dbpath,
+            "    - {name: prod, match: \"prod:*\", table: prod, key_column: id,\n"
+            "       value_column: name, ttl: 60s, l1: true}")
+
         def config(port):
-            return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
+            return ("listen: 127.0.0.1:%d\nworkers: 2\n"
                     "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
                     "  cluster: {refresh_interval: 60s, refresh_min_interval: 50ms}\n"
                     "near_cache:\n  enabled: true\n  patterns: [\"user:*\"]\n"
-                    "  lag_probe_interval: 200ms\n" % (port, cls.http, seed))
+                    "  lag_probe_interval: 200ms\n%s" % (port, seed, cache))
         cls.sc = harness.Sidecache(cls.tmp, [], config_text=config)
         cls.client = cls.sc.client()
         try:
@@ -129,6 +143,31 @@ class NearCacheClusterTest(unittest.TestCase):
         self.assertEqual(self.client.mget(keys), want[:-1])
         self.assertEqual({r.port: commandstat(r.client(), "mget") for r in self.cluster.nodes},
                          calls)
+
+    def test_c2_hash_reads(self):
+        key = "user:h"
+        owner = self.owner_client(key)
+        owner.hset(key, mapping={"name": "ann", "plan": "pro"})
+        self.assertEqual(self.client.hget(key, "name"), b"ann")
+
+        def hash_from_l1():
+            calls = commandstat(owner, "hgetall") + commandstat(owner, "hget")
+            ok = self.client.hgetall(key) == {b"name": b"ann", b"plan": b"pro"}
+            return ok and commandstat(owner, "hgetall") + commandstat(owner, "hget") == calls
+        harness.wait_until(hash_from_l1, timeout=WAIT_S, what="the hash served from the L1")
+        self.assertEqual(self.client.hmget(key, ["plan", "nope"]), [b"pro", None])
+        owner.hset(key, "plan", "free")
+        harness.wait_until(lambda: self.client.hget(key, "plan") == b"free", timeout=1,
+                           what="the field write seen")
+
+    def test_c3_l1_read_through_policy(self):
+        key = "prod:1"
+        self.assertEqual(self.client.get(key), b"name-1")  # loaded from the database
+        owner = self.owner_client(key)
+        self.wait_l1(key, owner, b"name-1")
+        owner.set(key, "changed")  # a write by another client on the owner
+        harness.wait_until(lambda: self.client.get(key) == b"changed", timeout=1,
+                           what="the write seen through the l1 policy")
 
     def migrate(self, slot, keys):
         """Moves `slot` (and `keys`) from its owner to another primary; returns (source,
