@@ -7,7 +7,8 @@ sidecache seeded with one node, `near_cache.patterns: ["user:*"]`, every primary
 (b) a write by another client on the owner invalidates: the next read sees it;
 (c) MGET of keys on several slots and nodes: misses read per slot (no CROSSSLOT), then hits;
     hash reads from the L1 (HGETALL, HMGET) and a field write seen; an `l1: true` read-through
-    policy (SQLite) loaded, then served from the L1, then a direct write seen;
+    policy (SQLite) loaded, then served from the L1, then a direct write seen; a hot key
+    matching no pattern promoted (acknowledged by every primary), served, invalidated;
 (d) a slot migrated (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) while its key is in the
     L1, then written on its new owner: once the write is acknowledged no read returns the old
     value; the key is then served from the L1 again, tracked on the new owner;
@@ -68,7 +69,9 @@ class NearCacheClusterTest(unittest.TestCase):
                     "pool:\n  type: cluster\n  nodes: [127.0.0.1:%d]\n"
                     "  cluster: {refresh_interval: 60s, refresh_min_interval: 50ms}\n"
                     "near_cache:\n  enabled: true\n  patterns: [\"user:*\"]\n"
-                    "  lag_probe_interval: 200ms\n%s" % (port, seed, cache))
+                    "  lag_probe_interval: 200ms\n"
+                    "  promote_hot: {enabled: true, min_rate: 50, max_keys: 16}\n"
+                    "hotkeys: {enabled: true, sample: 1}\n%s" % (port, seed, cache))
         cls.sc = harness.Sidecache(cls.tmp, [], config_text=config)
         cls.client = cls.sc.client()
         try:
@@ -168,6 +171,21 @@ class NearCacheClusterTest(unittest.TestCase):
         owner.set(key, "changed")  # a write by another client on the owner
         harness.wait_until(lambda: self.client.get(key) == b"changed", timeout=1,
                            what="the write seen through the l1 policy")
+
+    def test_c4_hot_key_promoted(self):
+        key = "hotp:1"  # matches no pattern
+        owner = self.owner_client(key)
+        owner.set(key, "v1")
+
+        def read_hot():
+            for _ in range(50):
+                self.assertEqual(self.client.get(key), b"v1")
+            return self.metric("sidecache_l1_promoted_keys") >= 1
+        harness.wait_until(read_hot, timeout=WAIT_S, what="%s promoted on every primary" % key)
+        self.wait_l1(key, owner, b"v1")
+        owner.set(key, "v2")
+        harness.wait_until(lambda: self.client.get(key) == b"v2", timeout=1,
+                           what="the promoted key's write seen")
 
     def migrate(self, slot, keys):
         """Moves `slot` (and `keys`) from its owner to another primary; returns (source,
