@@ -26,6 +26,9 @@ class ReplySink {
   virtual void hold(std::int64_t /*bytes*/) {}
   // True once nobody waits for the reply (the client is gone): parts need not be kept.
   virtual bool gone() const { return false; }
+  // A cluster pool resent the request to another node (a MOVED or ASK followed, a replica's
+  // read given to its primary): the reply will not come from the node it was sent to.
+  virtual void redirected() {}
 };
 
 // A sink for one reply, handed to a function (the first reply only; later ones are dropped).

@@ -98,6 +98,8 @@ class FakeRedis final : public NodeSender {
   // A Redis Cluster pool (by_slot): MULTI is refused (each request may be redirected on its
   // own) and so is an EVAL whose keys do not share a slot.
   bool slotted = false;
+  // Every reply comes as a cluster pool's after a MOVED: the sink is told it was redirected.
+  bool redirect = false;
   std::size_t refused = 0;  // requests refused so (a test expects none)
 
   bool by_slot() const override { return slotted; }
@@ -120,7 +122,10 @@ class FakeRedis final : public NodeSender {
       refused += reply.empty() ? 0 : 1;
       if (reply.empty()) reply = down ? "-ERR node fake is down\r\n" : execute(args);
     }
-    auto deliver = [target = std::move(target), reply] { target.deliver(reply); };
+    auto deliver = [target = std::move(target), reply, moved = redirect] {
+      if (moved) target.sink->redirected();
+      target.deliver(reply);
+    };
     if (hold) {
       held.push_back(std::move(deliver));
     } else {

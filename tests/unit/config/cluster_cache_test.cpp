@@ -38,5 +38,23 @@ TEST_CASE("write: behind is refused on a cluster pool at its key", "[config][clu
                         "supported on a cluster pool yet"));
 }
 
+TEST_CASE("the near cache loads on a cluster pool reading from primaries", "[config][cluster]") {
+  const auto config = load_string(
+      "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\n"
+      "near_cache:\n  enabled: true\n  patterns: [\"user:*\"]\n",
+      "t.yaml");
+  CHECK(config.near_cache.enabled);
+  CHECK(config.pool.cluster.read_from == ReadFrom::kPrimary);
+}
+
+TEST_CASE("the near cache is refused on a cluster pool reading from replicas",
+          "[config][cluster]") {
+  CHECK_THAT(error_of("pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\n"
+                      "  cluster:\n    read_from: prefer_replica\n"
+                      "near_cache:\n  enabled: true\n  patterns: [\"user:*\"]\n"),
+             Catch::StartsWith("t.yaml:5:16: pool.cluster.read_from: the near cache on a cluster "
+                               "pool needs read_from: primary"));
+}
+
 }  // namespace
 }  // namespace sidecache::config
