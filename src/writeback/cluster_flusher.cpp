@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "backend/blocking_client.hpp"
@@ -177,12 +178,21 @@ struct ClusterFlusher::Impl {
   bool pass() {
     bool worked = false;
     bool refresh = false;
+    // Nodes that could not be reached in this pass: their other slots wait for the next one
+    // (a dead primary costs one connect timeout per pass, not one per slot).
+    std::set<std::string> unreachable;
     for (auto it = queues.begin(); it != queues.end();) {
       if (past_deadline()) break;
       const std::uint16_t slot = it->first;
       Queue& q = it->second;
-      backend::BlockingClient* client = client_for(owner_of(slot));
+      const std::string node = owner_of(slot);
+      if (unreachable.contains(node)) {
+        ++it;
+        continue;
+      }
+      backend::BlockingClient* client = client_for(node);
       const Round r = client != nullptr ? q.flusher->round(*client) : Round::kFailed;
+      if (r == Round::kFailed) unreachable.insert(node);
       q.idle = r == Round::kWorked ? 0 : q.idle + 1;
       worked = worked || r == Round::kWorked;
       if (r == Round::kRedirected || r == Round::kFailed) {
