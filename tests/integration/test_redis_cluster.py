@@ -17,9 +17,9 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
 (g) a reload (SIGHUP) of a cluster pool asks the cluster again; keys keep working.
 (h) a primary added with redis-cli --cluster add-node takes a slot under load: zero client
     errors, the new node gets connections without a reload.
-(i) config errors: ring options (hash, hash_tag, weight, name), write: behind policies and
-    down_policy: remap on a cluster pool fail --check-config with file:line (read-through
-    policies pass: tests/integration/test_cluster_cache.py).
+(i) config errors: ring options (hash, hash_tag, weight, name) and down_policy: remap on a
+    cluster pool fail --check-config with file:line (read-through and write: behind policies
+    pass: tests/integration/test_cluster_cache.py, test_cluster_write_behind.py).
 """
 import os
 import signal
