@@ -159,16 +159,8 @@ void validate_cluster(const Config& config, const Locations& locations) {
       }
     }
   }
-  // Read-through, write-through and invalidate keep their side keys in the key's slot; the
-  // write-behind queues are one per node, and a node's slots move.
-  for (std::size_t i = 0; i < config.cache.policies.size(); ++i) {
-    if (config.cache.policies[i].write == WriteMode::kBehind) {
-      locations.fail("cache.policies[" + std::to_string(i) + "].write",
-                     "write: behind is not supported on a cluster pool yet (its queues are one "
-                     "per node and do not follow a slot that moves; use through or invalidate; "
-                     "docs/cluster.md)");
-    }
-  }
+  // Every write mode works: the side keys are in the key's slot, and write-behind has one
+  // queue per slot (write/queue_layout.hpp).
 }
 
 // A sentinel pool has one node, the primary the Sentinels name: nodes and ring options have no

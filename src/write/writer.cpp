@@ -444,7 +444,8 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
 void Writer::run_behind(const OpPtr& op, bool must_exist) {
   const KeyWrite& w = op->c.writes.front();
   const std::uint32_t node = nodes_->node_for_key(w.key);
-  if (node >= shared_->queues.size()) {
+  const std::uint32_t queue = shared_->queue_of(w.key, node);
+  if (queue >= shared_->queues.size()) {
     return finish(op, error_reply(errors::kNoBehindQueue));
   }
   static constexpr std::string_view kOps[] = {"set", "incr", "hset", "hincr", "del"};  // by Op
@@ -483,7 +484,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
     }
     self->finish(op, std::string(reply));
   };
-  batches_->add(node, w, kOps[static_cast<std::size_t>(w.op)], must_exist, lane,
+  batches_->add(node, queue, w, kOps[static_cast<std::size_t>(w.op)], must_exist, lane,
                 std::move(on_reply));
 }
 
@@ -591,18 +592,19 @@ void Writer::run_del(const OpPtr& op) {
       }
       const KeyWrite& w = op->c.writes[i];
       const std::uint32_t node = self->nodes_->node_for_key(key);
-      if (node >= self->shared_->queues.size()) {
+      const std::uint32_t queue = self->shared_->queue_of(key, node);
+      if (queue >= self->shared_->queues.size()) {
         on_reply(resp::errors::frame(errors::kNoBehindQueue));
         continue;
       }
       if (how == How::kKeepQueued) {
         self->redis_node(node,
                          cache::command({"EVAL", kDelUnlessQueuedScript, "2", key,
-                                         self->shared_->queues[node].pending, verb}),
+                                         self->shared_->queues[queue].pending, verb}),
                          op->target.lane, on_reply);
         continue;
       }
-      self->batches_->add(node, w, "del", false, op->target.lane,
+      self->batches_->add(node, queue, w, "del", false, op->target.lane,
                           [on_reply](std::string_view reply) {
                             if (script_error(reply, "SIDECACHE_FULL")) {
                               return on_reply(resp::errors::frame(errors::kBehindQueueFull));

@@ -25,9 +25,9 @@ the test, sidecache given one seed, and a plain single-node redis-py client:
     PUBSUB SHARDNUMSUB / SHARDCHANNELS; a subscribed channel's slot moved: subscribed again on
     the new owner, unseen by the client.
 (l) SUBSCRIBE + PSUBSCRIBE: each PUBLISH arrives once although the cluster broadcasts it.
-Config errors: ring options (hash, hash_tag, weight, name), write: behind policies and
-    down_policy: remap on a cluster pool fail --check-config with file:line (read-through
-    policies pass: tests/integration/test_cluster_cache.py).
+Config errors: ring options (hash, hash_tag, weight, name) and down_policy: remap on a
+    cluster pool fail --check-config with file:line (read-through and write: behind policies
+    pass: tests/integration/test_cluster_cache.py, test_cluster_write_behind.py).
 """
 import os
 import signal
@@ -559,15 +559,17 @@ class ClusterConfigErrorTest(unittest.TestCase):
             self, "pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\n"
             "  cluster:\n    read_from: replicas\n", "read_from", 5)
 
-    def test_cache_policies_but_write_behind(self):
+    def test_cache_policies_and_write_behind(self):
         head = ("pool:\n  type: cluster\n  nodes: [127.0.0.1:7000]\ncache:\n"
                 "  database: {type: sqlite, path: /tmp/x.db}\n  policies:\n"
                 "    - {match: \"p:*\", table: t, key_column: id, value_column: v}\n")
         code, name, out = harness.check_config(head)
         self.assertEqual(code, 0, out)  # read-through (test_cluster_cache.py runs it)
-        harness.assert_config_error(
-            self, head + "    - {match: \"q:*\", table: t, key_column: id, value_column: v,\n"
-            "       write: behind}\n", "write: behind is not supported on a cluster pool", 9)
+        # write: behind too (test_cluster_write_behind.py runs it).
+        code, name, out = harness.check_config(
+            head + "    - {match: \"q:*\", table: t, key_column: id, value_column: v,\n"
+            "       write: behind}\n")
+        self.assertEqual(code, 0, out)
 
 
 if __name__ == "__main__":
