@@ -81,6 +81,22 @@ void Daemon::refresh_sentinel(const char* why, const std::optional<config::Endpo
 }
 
 void Daemon::on_switch_master(const backend::SwitchMaster& event, const std::string& sentinel) {
+  if (config_->pool.sentinel_groups()) {
+    process_.sentinel_groups.of(event.master).switch_messages.fetch_add(1);
+    if (draining_) return;
+    const auto index = backend::group_of(config_->pool, event.master);
+    const auto current = backend::group_primary(config_->pool, index);
+    if (index == config_->pool.nodes.size() || (current && *current == event.to)) return;
+    spdlog::info("sentinel {}: +switch-master {} {} -> {}", sentinel, event.master,
+                 config::format_endpoint(event.from), config::format_endpoint(event.to));
+    const std::string why = "+switch-master from " + sentinel;
+    try {
+      refresh_groups(why.c_str(), &event.master, event.to);
+    } catch (const std::exception& e) {
+      spdlog::error("sentinel: following +switch-master failed: {}", e.what());
+    }
+    return;
+  }
   process_.sentinel.switch_messages.fetch_add(1, std::memory_order_relaxed);
   if (draining_ || config_->pool.type != config::PoolType::kSentinel) return;
   const auto current = backend::primary_of(config_->pool);
@@ -97,15 +113,19 @@ void Daemon::on_switch_master(const backend::SwitchMaster& event, const std::str
 
 void Daemon::update_sentinel_watch() {
   const auto& pool = config_->pool;
-  if (pool.type != config::PoolType::kSentinel) {
+  auto masters = backend::followed_masters(pool);
+  if (masters.empty()) {
     if (sentinel_watch_) sentinel_watch_->stop();
     sentinel_watch_.reset();
     return;
   }
-  if (sentinel_watch_ && sentinel_watch_->config() == pool.sentinel) return;
+  if (sentinel_watch_ && sentinel_watch_->config() == pool.sentinel &&
+      sentinel_watch_->masters() == masters) {
+    return;
+  }
   if (sentinel_watch_) sentinel_watch_->stop();
   sentinel_watch_ = std::make_shared<backend::SentinelWatch>(
-      control_, pool,
+      control_, pool, std::move(masters),
       [this](const backend::SwitchMaster& event, const std::string& sentinel) {
         on_switch_master(event, sentinel);
       },

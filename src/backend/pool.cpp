@@ -57,7 +57,9 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
                                false,
                                false};
   // A sentinel pool's primary answering -READONLY was demoted: ask the Sentinels soon.
-  if (config.type == config::PoolType::kSentinel) options_.on_readonly = want_refresh_;
+  if (config.type == config::PoolType::kSentinel || config.sentinel_groups()) {
+    options_.on_readonly = want_refresh_;
+  }
   const ConnectionOptions& options = options_;
   // Primaries (or ring nodes) first, then a cluster pool's replicas (read_from).
   const auto total = static_cast<std::uint32_t>(config.nodes.size() + config.replicas.size());
@@ -66,9 +68,16 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
   for (std::uint32_t i = 0; i < total; ++i) {
     auto address = pool_node_address(config, i);
     auto counters = std::make_shared<NodeStats>(address.name);
-    // A sentinel pool's stand-in for an unknown primary is never up and never connected.
-    const bool stand_in = !config.unresolved.empty();
-    Node n{address.name, {}, {}, {}, {}, !stand_in && (health_ ? health_->up(i) : true), counters};
+    // A sentinel pool's stand-in for an unknown primary, or a ring's Sentinel group without
+    // one, is never up and never connected.
+    const bool group_unresolved = i < config.nodes.size() && !config.nodes[i].unresolved.empty();
+    const bool stand_in = !config.unresolved.empty() || group_unresolved;
+    Node n{address.name, {}, {}, {}, {}, !stand_in && (health_ ? health_->up(i) : true),
+           counters,     {}};
+    if (group_unresolved) {
+      n.refusal = resp::errors::frame(
+          resp::errors::no_primary(config.nodes[i].master, config.nodes[i].unresolved));
+    }
     if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
     // A cluster primary whose connections fail may be being replaced by a replica: every
@@ -244,9 +253,10 @@ void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget tar
     // fail_fast, or remap with no node left up: say so at once. On a cluster pool the slot map
     // is asked for again (rate-limited) until it names another node for these slots.
     if (!slot_node_.empty() && want_refresh_) want_refresh_();
-    scratch_ = !refusal_.empty() ? refusal_
-               : auth_failing(n) ? auth_failed_reply(n.name)
-                                 : resp::errors::frame(resp::errors::node_down(n.name));
+    scratch_ = !refusal_.empty()    ? refusal_
+               : !n.refusal.empty() ? n.refusal
+               : auth_failing(n)    ? auth_failed_reply(n.name)
+                                    : resp::errors::frame(resp::errors::node_down(n.name));
     target.deliver(scratch_);
     return;
   }
@@ -259,6 +269,7 @@ void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget tar
 
 void Pool::set_node_up(std::uint32_t node, bool up) {
   if (node >= nodes_.size() || nodes_[node].up == up) return;
+  if (!nodes_[node].refusal.empty()) return;  // a group without a primary is never up
   nodes_[node].up = up;
   nodes_[node].stats->healthy.add(up ? 1 : -1);
   if (!up) nodes_[node].stats->ejections.add();

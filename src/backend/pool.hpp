@@ -91,6 +91,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
     NodeAddress address;
     bool up = true;
     std::shared_ptr<NodeStats> stats;
+    std::string refusal;  // a Sentinel group without a known primary: what its keys get
   };
 
   friend class ClusterRequest;

@@ -112,6 +112,11 @@ std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConf
 
 Resolution resolve_primary(const config::PoolConfig& pool,
                            const std::optional<config::Endpoint>& hint) {
+  return resolve_primary(pool, pool.sentinel.master, hint);
+}
+
+Resolution resolve_primary(const config::PoolConfig& pool, const std::string& master,
+                           const std::optional<config::Endpoint>& hint) {
   Resolution out;
   const auto& sentinel = pool.sentinel;
   // True when `address` answers ROLE master (out.primary is then set).
@@ -132,7 +137,7 @@ Resolution resolve_primary(const config::PoolConfig& pool,
   };
   if (hint && verify(*hint, "+switch-master")) return out;
   const auto security = sentinel_security(sentinel);
-  const std::string args[] = {"SENTINEL", "get-master-addr-by-name", sentinel.master};
+  const std::string args[] = {"SENTINEL", "get-master-addr-by-name", master};
   for (const auto& address : sentinel.sentinels) {
     const auto name = config::format_endpoint(address);
     BlockingClient client(NodeAddress{name, address.host, address.port, security},
@@ -150,7 +155,7 @@ Resolution resolve_primary(const config::PoolConfig& pool,
       continue;
     }
     if (!named) {
-      append(out.error, "Sentinel " + name + " does not know master '" + sentinel.master + "'");
+      append(out.error, "Sentinel " + name + " does not know master '" + master + "'");
       continue;
     }
     if (verify(*named, "Sentinel " + name)) return out;
@@ -182,6 +187,45 @@ std::optional<config::Endpoint> primary_of(const config::PoolConfig& pool) {
     return std::nullopt;
   }
   return pool.nodes[0].address;
+}
+
+void set_group_primary(config::PoolConfig& pool, std::size_t index,
+                       const config::Endpoint& primary) {
+  auto& node = pool.nodes.at(index);
+  node.address = primary;
+  node.unresolved.clear();
+}
+
+void clear_group_primary(config::PoolConfig& pool, std::size_t index, std::string why) {
+  auto& node = pool.nodes.at(index);
+  node.address = config::Endpoint{};
+  node.unresolved = why.empty() ? std::string("no Sentinel answered") : std::move(why);
+}
+
+std::optional<config::Endpoint> group_primary(const config::PoolConfig& pool, std::size_t index) {
+  if (index >= pool.nodes.size()) return std::nullopt;
+  const auto& node = pool.nodes[index];
+  if (node.master.empty() || !node.unresolved.empty() || node.address.port == 0) {
+    return std::nullopt;
+  }
+  return node.address;
+}
+
+std::size_t group_of(const config::PoolConfig& pool, const std::string& master) {
+  for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+    if (pool.nodes[i].master == master) return i;
+  }
+  return pool.nodes.size();
+}
+
+std::vector<std::string> followed_masters(const config::PoolConfig& pool) {
+  std::vector<std::string> out;
+  if (pool.type == config::PoolType::kSentinel) {
+    out.push_back(pool.sentinel.master);
+  } else if (pool.sentinel_groups()) {
+    for (const auto& node : pool.nodes) out.push_back(node.master);
+  }
+  return out;
 }
 
 }  // namespace sidecache::backend

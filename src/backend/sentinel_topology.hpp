@@ -47,6 +47,9 @@ struct Resolution {
 // ROLE goes over a connection opened like the pool's own (its credentials and TLS).
 Resolution resolve_primary(const config::PoolConfig& pool,
                            const std::optional<config::Endpoint>& hint);
+// The same for `master` (a ring of Sentinel groups: one node's master).
+Resolution resolve_primary(const config::PoolConfig& pool, const std::string& master,
+                           const std::optional<config::Endpoint>& hint);
 
 // AUTH for connections to the Sentinels (pool.sentinel's credentials; plain TCP, database 0).
 std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConfig& sentinel);
@@ -58,5 +61,18 @@ config::Config with_primary(const config::Config& config, const config::Endpoint
 config::Config without_primary(const config::Config& config, std::string why);
 // The primary a sentinel pool's config sends to; nullopt for the stand-in or another pool.
 std::optional<config::Endpoint> primary_of(const config::PoolConfig& pool);
+
+// A ring of Sentinel groups: node `index` (a group) with `primary` as its address, or without
+// one (`why`: the node then refuses its keys and gets no connections). The node keeps its
+// name, so the ring does not change.
+void set_group_primary(config::PoolConfig& pool, std::size_t index,
+                       const config::Endpoint& primary);
+void clear_group_primary(config::PoolConfig& pool, std::size_t index, std::string why);
+// The primary group node `index` sends to; nullopt while none is known.
+std::optional<config::Endpoint> group_primary(const config::PoolConfig& pool, std::size_t index);
+// The group node of `master`, or pool.nodes.size().
+std::size_t group_of(const config::PoolConfig& pool, const std::string& master);
+// The masters a pool follows: a sentinel pool's one, a ring's groups' (empty for others).
+std::vector<std::string> followed_masters(const config::PoolConfig& pool);
 
 }  // namespace sidecache::backend

@@ -19,10 +19,12 @@ constexpr std::string_view kChannel = "+switch-master";
 }  // namespace
 
 SentinelWatch::SentinelWatch(asio::io_context& io, const config::PoolConfig& pool,
-                             OnSwitch on_switch, std::function<void()> on_resubscribed,
+                             std::vector<std::string> masters, OnSwitch on_switch,
+                             std::function<void()> on_resubscribed,
                              std::atomic<std::int64_t>& subscribed)
     : io_(io),
       config_(pool.sentinel),
+      masters_(std::move(masters)),
       connect_timeout_(pool.connect_timeout),
       on_switch_(std::move(on_switch)),
       on_resubscribed_(std::move(on_resubscribed)),
@@ -135,7 +137,9 @@ asio::awaitable<std::string> SentinelWatch::listen(Link& link) {
                      reply.items[2].str);
         continue;
       }
-      if (event->master == config_.master && on_switch_) on_switch_(*event, link.address.name);
+      const bool ours =
+          std::find(masters_.begin(), masters_.end(), event->master) != masters_.end();
+      if (ours && on_switch_) on_switch_(*event, link.address.name);
       if (stopped_) co_return "stopped";
       continue;
     }

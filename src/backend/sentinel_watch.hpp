@@ -1,8 +1,9 @@
 // Subscriptions to +switch-master on every Sentinel of a sentinel pool, run as coroutines on
 // the daemon's control io_context (one connection per Sentinel, no thread of its own: the
 // control loop already runs the topology refreshes, and a subscription only waits). A lost
-// subscription is reopened with backoff; a message for the pool's master is handed to
-// `on_switch` on the control thread. stop() closes every connection; the coroutines end.
+// subscription is reopened with backoff; a message for one of the pool's masters (a sentinel
+// pool's one, or every group of a ring) is handed to `on_switch` on the control thread. stop()
+// closes every connection; the coroutines end.
 #pragma once
 
 #include <atomic>
@@ -24,7 +25,8 @@ class SentinelWatch : public std::enable_shared_from_this<SentinelWatch> {
   // `on_switch`: a +switch-master for our master, and which Sentinel sent it.
   using OnSwitch = std::function<void(const SwitchMaster&, const std::string& sentinel)>;
   // `on_resubscribed`: a subscription came back after it was lost (a switch may be missed).
-  SentinelWatch(asio::io_context& io, const config::PoolConfig& pool, OnSwitch on_switch,
+  SentinelWatch(asio::io_context& io, const config::PoolConfig& pool,
+                std::vector<std::string> masters, OnSwitch on_switch,
                 std::function<void()> on_resubscribed, std::atomic<std::int64_t>& subscribed);
   ~SentinelWatch();
   SentinelWatch(const SentinelWatch&) = delete;
@@ -33,6 +35,7 @@ class SentinelWatch : public std::enable_shared_from_this<SentinelWatch> {
   void start();
   void stop();
   const config::SentinelConfig& config() const { return config_; }
+  const std::vector<std::string>& masters() const { return masters_; }
 
  private:
   struct Link {
@@ -52,6 +55,7 @@ class SentinelWatch : public std::enable_shared_from_this<SentinelWatch> {
 
   asio::io_context& io_;
   config::SentinelConfig config_;
+  std::vector<std::string> masters_;
   std::chrono::milliseconds connect_timeout_;
   OnSwitch on_switch_;
   std::function<void()> on_resubscribed_;

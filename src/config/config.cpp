@@ -124,6 +124,8 @@ using Kind = SecretSource::Kind;
 constexpr Directive<NodeConfig> kNodeDirectives[] = {
     {"name", read_name, "hashed on the ring; default twemproxy's: host:port (host for 11211)"},
     {"address", read_endpoint<&NodeConfig::address>, "host:port or [v6]:port (required)"},
+    {"master", detail::read_string<&NodeConfig::master>,
+     "a ring with pool.sentinel: the Sentinel master name of this group (instead of address)"},
     {"weight", read_integer<&NodeConfig::weight, detail::kMinWeight, detail::kMaxWeight>,
      "share of the ring relative to the other nodes"},
     {"username", read_node_username, "ACL user for this node (overrides pool.username)"},
@@ -194,10 +196,14 @@ NodeConfig read_node(const Value& value) {
     }
   } else if (value.node().IsMap()) {
     detail::read_section(value, kNodeDirectives, node);
-    if (node.address.port == 0) value.fail("missing required key 'address'");
+    if (node.address.port == 0 && node.master.empty()) {
+      value.fail("missing required key 'address'");
+    }
   } else {
     value.fail("expected a map {name, address, weight} or a \"host:port:weight [name]\" string");
   }
+  // A Sentinel group is named by its master unless named: the ring keeps its place over failovers.
+  if (node.name.empty() && !node.master.empty()) node.name = node.master;
   // twemproxy's name for an unnamed server: "host:port", or "host" when the port is 11211.
   if (node.name.empty()) node.name = route::default_node_name(node.address.host, node.address.port);
   return node;

@@ -61,6 +61,11 @@ struct NodeConfig {
   std::string name;  // hashed on the ring; default "host:port" ("host" for 11211) like twemproxy
   Endpoint address;
   std::uint32_t weight = 1;
+  // A ring node that is a Sentinel group (pool.sentinel set): the name the Sentinels monitor it
+  // under. `address` is then its primary as the Sentinels name it (filled by the daemon) and
+  // `unresolved` says why none is known (the node refuses its keys meanwhile). Empty otherwise.
+  std::string master{};
+  std::string unresolved{};
   // Per-node credentials; unset: the pool's.
   std::optional<std::string> username{};
   SecretSource password{};
@@ -155,6 +160,10 @@ struct PoolConfig {
   SecretSource password;
   std::uint32_t db = 0;
   TlsConfig tls;
+  // A ring whose nodes are Sentinel groups ({name, master}), each following its own primary.
+  bool sentinel_groups() const {
+    return type == PoolType::kRing && !nodes.empty() && !nodes[0].master.empty();
+  }
 };
 
 // Commands that act on every node at once: off by default (commands:).

@@ -13,7 +13,7 @@
 (e) a Sentinel that is down at start is skipped; one that restarts is subscribed to again.
 (f) a master name no Sentinel knows: a clear log line, clients get a clear error, no crash.
 (g) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
-    pool.sentinel on a ring pool, with file:line.
+    pool.sentinel on a cluster pool, a plain node on a ring with pool.sentinel, with file:line.
 """
 import os
 import shutil
@@ -261,8 +261,13 @@ class SentinelConfigTest(unittest.TestCase):
 
     def test_sentinel_section_needs_sentinel_pool(self):
         harness.assert_config_error(
-            self, "pool:\n  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n"
-            "  nodes: [\"127.0.0.1:7000:1\"]\n", "only for a sentinel pool", 2)
+            self, "pool:\n  type: cluster\n  nodes: [\"127.0.0.1:7000\"]\n"
+            "  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n",
+            "only for a sentinel pool", 4)
+        # On a ring, pool.sentinel makes every node a Sentinel group ({name, master}).
+        harness.assert_config_error(
+            self, "pool:\n  sentinel: {sentinels: [127.0.0.1:26379]}\n"
+            "  nodes: [\"127.0.0.1:7000:1\"]\n", "has Sentinel groups as nodes", 3)
 
     def test_valid_without_contacting_sentinels(self):
         # Nothing listens on these ports: --check-config does not contact the Sentinels.

@@ -80,3 +80,36 @@ TEST_CASE("with_primary and without_primary shape a sentinel pool", "[sentinel]"
   config.pool.type = config::PoolType::kRing;
   CHECK_FALSE(backend::primary_of(backend::with_primary(config, {"h", 1}).pool));
 }
+
+TEST_CASE("a ring's Sentinel groups keep their names over a change of primary", "[sentinel]") {
+  config::PoolConfig pool;
+  pool.sentinel.sentinels = {{"127.0.0.1", 26379}};
+  for (const char* master : {"m-a", "m-b"}) {
+    config::NodeConfig node;
+    node.name = std::string("shard-") + master;
+    node.master = master;
+    pool.nodes.push_back(node);
+  }
+  CHECK(pool.sentinel_groups());
+  CHECK(backend::followed_masters(pool) == std::vector<std::string>{"m-a", "m-b"});
+  CHECK(backend::group_of(pool, "m-b") == 1);
+  CHECK(backend::group_of(pool, "other") == 2);
+  CHECK_FALSE(backend::group_primary(pool, 0));  // not asked yet
+  backend::set_group_primary(pool, 0, {"10.0.0.1", 6379});
+  CHECK(backend::group_primary(pool, 0) == config::Endpoint{"10.0.0.1", 6379});
+  CHECK(pool.nodes[0].name == "shard-m-a");
+  backend::clear_group_primary(pool, 0, "10.0.0.1:6379 answers ROLE as a replica");
+  CHECK_FALSE(backend::group_primary(pool, 0));
+  CHECK(pool.nodes[0].unresolved == "10.0.0.1:6379 answers ROLE as a replica");
+  CHECK(pool.nodes[0].name == "shard-m-a");
+  backend::clear_group_primary(pool, 1, "");
+  CHECK(pool.nodes[1].unresolved == "no Sentinel answered");
+  backend::set_group_primary(pool, 1, {"10.0.0.2", 6380});
+  CHECK(pool.nodes[1].unresolved.empty());
+  CHECK_FALSE(backend::group_primary(pool, 2));
+  config::PoolConfig sentinel_pool;
+  sentinel_pool.type = config::PoolType::kSentinel;
+  sentinel_pool.sentinel.master = "mymaster";
+  CHECK(backend::followed_masters(sentinel_pool) == std::vector<std::string>{"mymaster"});
+  CHECK(backend::followed_masters(config::PoolConfig{}).empty());
+}

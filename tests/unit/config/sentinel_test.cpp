@@ -79,12 +79,76 @@ TEST_CASE("sentinel pool errors name their key", "[config][sentinel]") {
           kHead + "  sentinel: {master: m, sentinels: [h:1]}\ncache:\n" +
           "  database: {type: postgres, conninfo: \"host=db\"}\n  invalidation_channel: keys\n"),
       Catch::Contains("cache.invalidation_channel: not supported on a sentinel pool"));
-  CHECK_THAT(error_of("pool:\n  nodes: [\"h:1:1\"]\n  sentinel: {master: m}\n"),
-             Catch::Contains("t.yaml:3:13: pool.sentinel: only for a sentinel pool"));
+  CHECK_THAT(error_of("pool:\n  type: cluster\n  nodes: [\"h:1\"]\n  sentinel: {master: m}\n"),
+             Catch::Contains("t.yaml:4:13: pool.sentinel: only for a sentinel pool"));
   CHECK_THAT(
       error_of("listen: 127.0.0.1:6380\n" + kHead +
                "  sentinel: {master: m, sentinels: [127.0.0.1:6380]}\n"),
       Catch::Contains("pool.sentinel.sentinels[0]: 127.0.0.1:6380 is sidecache's own listen"));
+}
+
+const std::string kRing =
+    "pool:\n"
+    "  sentinel: {sentinels: [127.0.0.1:26379, 127.0.0.1:26380]}\n"
+    "  nodes:\n";
+
+TEST_CASE("a ring's nodes may be Sentinel groups, named by their master", "[config][sentinel]") {
+  const auto config = load_string(kRing +
+                                      "    - {name: shard-a, master: mymaster-a, weight: 2}\n"
+                                      "    - {master: mymaster-b}\n",
+                                  "t.yaml");
+  const auto& pool = config.pool;
+  CHECK(pool.type == PoolType::kRing);
+  CHECK(pool.sentinel_groups());
+  CHECK(pool.sentinel.master.empty());
+  CHECK(pool.sentinel.sentinels.size() == 2);
+  REQUIRE(pool.nodes.size() == 2);
+  CHECK(pool.nodes[0].name == "shard-a");
+  CHECK(pool.nodes[0].master == "mymaster-a");
+  CHECK(pool.nodes[0].weight == 2);
+  CHECK(pool.nodes[0].address.port == 0);  // filled by the daemon from the Sentinels
+  CHECK(pool.nodes[1].name == "mymaster-b");
+  CHECK(pool.nodes[1].master == "mymaster-b");
+  const auto plain = load_string("pool:\n  nodes: [\"h:1:1\"]\n", "t.yaml");
+  CHECK_FALSE(plain.pool.sentinel_groups());
+}
+
+TEST_CASE("the ring-of-Sentinel-groups sample loads", "[config][samples][sentinel]") {
+  const auto config = load_file(SIDECACHE_SOURCE_DIR "/config/sentinel-ring.yaml");
+  CHECK(config.pool.sentinel_groups());
+  CHECK(config.pool.nodes.size() == 2);
+  CHECK(config.pool.sentinel.sentinels.size() == 3);
+}
+
+TEST_CASE("ring of Sentinel groups: errors name their key", "[config][sentinel]") {
+  CHECK(error_of(kRing + "    - {name: a, master: m-a}\n    - h:2:1\n") ==
+        "t.yaml:5:7: pool.nodes[1]: a ring with pool.sentinel has Sentinel groups as nodes: "
+        "{name, master} (one group: pool.type: sentinel)");
+  CHECK(error_of(kRing + "    - {name: a, master: m-a, address: h:1}\n") ==
+        "t.yaml:4:39: pool.nodes[0].address: a Sentinel group's address is its primary, asked "
+        "of the Sentinels (drop address or pool.sentinel)");
+  CHECK_THAT(error_of(kRing + "    - {name: a, master: m}\n    - {name: b, master: m}\n"),
+             Catch::Contains("t.yaml:5:25: pool.nodes[1].master: duplicate master 'm' (also "
+                             "pool.nodes[0])"));
+  CHECK_THAT(error_of(kRing + "    - {name: a, master: m}\n    - {name: a, master: n}\n"),
+             Catch::Contains("pool.nodes[1].name: duplicate node name 'a'"));
+  CHECK_THAT(error_of("pool:\n  nodes:\n    - {name: a, master: m}\n"),
+             Catch::Contains("t.yaml:3:25: pool.nodes[0].master: a Sentinel group needs "
+                             "pool.sentinel"));
+  CHECK_THAT(error_of("pool:\n  sentinel: {master: m, sentinels: [h:1]}\n  nodes:\n"
+                      "    - {master: m}\n"),
+             Catch::Contains("t.yaml:2:22: pool.sentinel.master: a ring names a master per node"));
+  CHECK_THAT(error_of("pool:\n  sentinel: {sentinels: []}\n  nodes:\n    - {master: m}\n"),
+             Catch::Contains("pool.sentinel.sentinels: at least one Sentinel address"));
+  CHECK_THAT(error_of("pool:\n  type: cluster\n  nodes:\n    - {address: h:1, master: m}\n"),
+             Catch::Contains("pool.nodes[0].master: Sentinel groups are nodes of a ring pool"));
+  CHECK_THAT(error_of("pool:\n  nodes:\n    - {name: a}\n"),
+             Catch::Contains("pool.nodes[0]: missing required key 'address'"));
+  CHECK_THAT(error_of(kRing + "    - {master: m}\ncache:\n" +
+                      "  database: {type: postgres, conninfo: \"host=db\"}\n"
+                      "  invalidation_channel: keys\n"),
+             Catch::Contains("cache.invalidation_channel: not supported on a ring of Sentinel "
+                             "groups"));
 }
 
 }  // namespace
