@@ -352,6 +352,9 @@ void Daemon::apply_config(std::shared_ptr<const config::Config> next) {
   if (health_) health_->stop();
   health_ = std::move(health);
   if (health_) health_->start();
+  // A sentinel pool's new primary: the write-behind flushers and the invalidation listener
+  // reconnect there (the queues were replicated to it).
+  if (writes_) writes_->follow(next->pool);
   config_ = next;
   process_.set_config(next);
 }

@@ -198,25 +198,6 @@ void validate_sentinel_list(const Config& config, const Locations& locations) {
   }
 }
 
-// What does not follow a new primary yet: the write-behind queues and the invalidation listener
-// stay on the first one after a failover.
-void reject_unfollowed(const Config& config, const Locations& locations, const char* pool_kind) {
-  for (std::size_t i = 0; i < config.cache.policies.size(); ++i) {
-    if (config.cache.policies[i].write == WriteMode::kBehind) {
-      locations.fail("cache.policies[" + std::to_string(i) + "].write",
-                     std::string("write: behind is not supported on ") + pool_kind +
-                         " yet (its queues would stay on the first primary after a failover; "
-                         "docs/cluster.md)");
-    }
-  }
-  if (!config.cache.invalidation_channel.empty()) {
-    locations.fail("cache.invalidation_channel",
-                   std::string("not supported on ") + pool_kind +
-                       " yet (its listener would keep deleting on the first primary after a "
-                       "failover; docs/cluster.md)");
-  }
-}
-
 // A ring whose nodes are Sentinel groups: pool.sentinel names the Sentinels (shared by every
 // group), each node names its master instead of an address.
 void validate_sentinel_ring(const Config& config, const Locations& locations) {
@@ -256,12 +237,10 @@ void validate_sentinel_ring(const Config& config, const Locations& locations) {
                    "is for pool.type: sentinel");
   }
   validate_sentinel_list(config, locations);
-  reject_unfollowed(config, locations, "a ring of Sentinel groups");
 }
 
 // A sentinel pool has one node, the primary the Sentinels name: nodes and ring options have no
-// meaning there, and the write-behind queues do not follow a new primary yet. A ring may have
-// Sentinel groups as nodes (validate_sentinel_ring).
+// meaning there. A ring may have Sentinel groups as nodes (validate_sentinel_ring).
 void validate_sentinel(const Config& config, const Locations& locations) {
   const auto& pool = config.pool;
   if (pool.type == PoolType::kRing) return validate_sentinel_ring(config, locations);
@@ -299,7 +278,6 @@ void validate_sentinel(const Config& config, const Locations& locations) {
                    "remap needs another node to move keys to: a sentinel pool has one (use "
                    "fail_fast)");
   }
-  reject_unfollowed(config, locations, "a sentinel pool");
 }
 
 // Input is buffered until a command is complete: a larger argument could never arrive.

@@ -131,7 +131,15 @@ struct Flusher::Impl {
   }
 
   bool connect() {
-    if (redis.connected()) return true;
+    // The node may have moved (a sentinel pool's failover): its queue is on the new primary.
+    const auto target = o.security->address(o.node);
+    if (redis.connected() && redis.at(target)) return true;
+    if (redis.connected()) {
+      spdlog::info("write-behind: node {}: now at {}: reconnecting", o.node_name,
+                   config::format_endpoint(target));
+      disconnect();
+    }
+    redis.set_address(target);
     redis.set_security(o.security->get(o.node));
     if (!redis.connect()) {
       if (!authenticated_logged || redis.last_failure() != backend::OpenFailure::kAuth) {

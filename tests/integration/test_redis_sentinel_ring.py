@@ -11,9 +11,15 @@ end: two primary+replica groups and three Sentinels that monitor both, started i
     master only.
 (c) a group whose master no Sentinel knows: its keys get a clear error, the other group's keys
     are served.
+(d) write: behind on a sentinel pool (pool.type: sentinel, one of the groups): writes queued
+    while the database is locked, a graceful SENTINEL FAILOVER, more writes after the switch;
+    every acknowledged write reaches SQLite (the flusher reconnects to the new primary, where
+    the queue was replicated) and the queue drains there.
 """
 import os
+import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -218,6 +224,82 @@ class SentinelRingTest(unittest.TestCase):
             sc.check()
         finally:
             sc.stop_checked()
+
+    def test_d_write_behind_follows_a_failover(self):
+        master = "group-b"
+        dbpath = os.path.join(self.tmp, "behind.db")
+        db = sqlite3.connect(dbpath)
+        db.executescript("CREATE TABLE kv (id TEXT PRIMARY KEY, v TEXT);")
+        db.close()
+        http = harness.free_port()
+        cache = harness.cache_yaml(
+            http, "    type: sqlite\n    path: %s\n    query_timeout: 300ms" % dbpath,
+            '    - {match: "kv:*", table: kv, key_column: id, value_column: v, write: behind}',
+            "  write_behind: {flush_interval: 20ms, claim_idle: 1s, backoff_min: 20ms, "
+            "backoff_max: 200ms}\n")
+
+        def config(port):
+            return ("listen: 127.0.0.1:%d\nworkers: 2\n%s"
+                    "pool:\n  type: sentinel\n  request_timeout: 1s\n"
+                    "  health: {interval: 200ms, timeout: 200ms, failure_threshold: 2}\n"
+                    "  sentinel:\n    master: %s\n    sentinels: [%s]\n"
+                    "    refresh_interval: 2s\n    refresh_min_interval: 200ms\n"
+                    % (port, cache, master, ", ".join(self.groups.addresses())))
+        sc = harness.Sidecache(self.tmp, [], config_text=config)
+        try:
+            c = sc.client(decode_responses=True)
+            old = self.primary(master)
+            new = self.groups.other(master, old.port)
+            # The database is locked: the writes stay queued in Redis.
+            lock = sqlite3.connect(dbpath, timeout=5, isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            try:
+                for i in range(50):
+                    self.assertTrue(c.set("kv:%d" % i, "before-%d" % i))
+                # Replicated before the switch (what a primary acknowledged but had not
+                # replicated is Redis' own loss, not what this test is about).
+                self.assertEqual(old.client().execute_command("WAIT", 1, 5000), 1)
+                self.assertEqual(self.groups.sentinels[0].command("SENTINEL", "FAILOVER", master),
+                                 "OK")
+                harness.wait_until(
+                    lambda: harness.metric(http, "sidecache_sentinel_primary_info", master=master,
+                                           address="127.0.0.1:%d" % new.port) == 1,
+                    timeout=15, interval=0.05, what="the sentinel pool following the failover")
+                for i in range(50, 100):
+                    self.assertTrue(c.set("kv:%d" % i, "after-%d" % i))
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+
+            def rows():
+                db = sqlite3.connect(dbpath, timeout=5)
+                try:
+                    return dict(db.execute("SELECT id, v FROM kv").fetchall())
+                finally:
+                    db.close()
+            # The row id is the key without the policy's prefix.
+            expected = {"%d" % i: ("before-%d" if i < 50 else "after-%d") % i
+                        for i in range(100)}
+            try:
+                harness.wait_until(lambda: rows() == expected, timeout=20, interval=0.1,
+                                   what="every acknowledged write in SQLite")
+            except TimeoutError:
+                got = rows()
+                missing = sorted(k for k in expected if got.get(k) != expected[k])
+                self.fail("%d writes missing or wrong in SQLite (%r...); log:\n%s"
+                          % (len(missing), missing[:5], sc.process.output()[-3000:]))
+            self.assertIn("now at 127.0.0.1:%d: reconnecting" % new.port, sc.process.output())
+            # Acknowledged on the new primary: its stream and pending set drain.
+            m = re.search(r"queue (\S+) \(pending (\S+),", sc.process.output())
+            self.assertIsNotNone(m)
+            r = new.client()
+            harness.wait_until(lambda: r.xlen(m.group(1)) == 0 and r.hlen(m.group(2)) == 0,
+                               timeout=10, what="the queue drained on the new primary")
+            sc.check()
+        finally:
+            sc.stop_checked()
+        # Leave the group settled for whatever runs next.
+        self.groups.wait_settled(master, new.port)
 
 
 if __name__ == "__main__":

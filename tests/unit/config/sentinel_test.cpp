@@ -74,11 +74,6 @@ TEST_CASE("sentinel pool errors name their key", "[config][sentinel]") {
              Catch::Contains("pool.hash_tag: hash_tag is a ring option"));
   CHECK_THAT(error_of(kHead + "  sentinel: {master: m, sentinels: [h:1]}\n  cluster: {}\n"),
              Catch::Contains("pool.cluster: only for a cluster pool"));
-  CHECK_THAT(
-      error_of(
-          kHead + "  sentinel: {master: m, sentinels: [h:1]}\ncache:\n" +
-          "  database: {type: postgres, conninfo: \"host=db\"}\n  invalidation_channel: keys\n"),
-      Catch::Contains("cache.invalidation_channel: not supported on a sentinel pool"));
   CHECK_THAT(error_of("pool:\n  type: cluster\n  nodes: [\"h:1\"]\n  sentinel: {master: m}\n"),
              Catch::Contains("t.yaml:4:13: pool.sentinel: only for a sentinel pool"));
   CHECK_THAT(
@@ -144,11 +139,26 @@ TEST_CASE("ring of Sentinel groups: errors name their key", "[config][sentinel]"
              Catch::Contains("pool.nodes[0].master: Sentinel groups are nodes of a ring pool"));
   CHECK_THAT(error_of("pool:\n  nodes:\n    - {name: a}\n"),
              Catch::Contains("pool.nodes[0]: missing required key 'address'"));
-  CHECK_THAT(error_of(kRing + "    - {master: m}\ncache:\n" +
-                      "  database: {type: postgres, conninfo: \"host=db\"}\n"
-                      "  invalidation_channel: keys\n"),
-             Catch::Contains("cache.invalidation_channel: not supported on a ring of Sentinel "
-                             "groups"));
+}
+
+// The write-behind flushers and the invalidation listener follow a new primary (the queues are
+// replicated to it), so both are accepted on a sentinel pool and on a ring of groups.
+TEST_CASE("write: behind and invalidation_channel on Sentinel-watched pools",
+          "[config][sentinel]") {
+  const std::string cache =
+      "cache:\n"
+      "  database: {type: postgres, conninfo: \"host=db\"}\n"
+      "  invalidation_channel: keys\n"
+      "  policies:\n"
+      "    - {match: \"kv:*\", table: kv, key_column: id, value_column: v, write: behind}\n";
+  const auto pool =
+      load_string(kHead + "  sentinel: {master: m, sentinels: [h:1]}\n" + cache, "t.yaml");
+  CHECK(pool.cache.invalidation_channel == "keys");
+  REQUIRE(pool.cache.policies.size() == 1);
+  CHECK(pool.cache.policies[0].write == WriteMode::kBehind);
+  const auto ring = load_string(kRing + "    - {master: m}\n" + cache, "t.yaml");
+  CHECK(ring.pool.sentinel_groups());
+  CHECK(ring.cache.invalidation_channel == "keys");
 }
 
 }  // namespace
