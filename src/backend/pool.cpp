@@ -14,10 +14,11 @@ NodeAddress pool_node_address(const config::PoolConfig& config, std::size_t inde
     const auto& n = config.nodes[index];
     return {n.name, n.address.host, n.address.port, make_node_security(config, index)};
   }
-  // A cluster replica: the pool's credentials (node 0's, as for every cluster node), READONLY.
+  // A replica: the pool's credentials (node 0's, as for every cluster node); READONLY on a
+  // cluster (a plain replica, a sentinel pool's, serves reads without it).
   const auto& n = config.replicas[index - config.nodes.size()];
   auto security = std::make_shared<NodeSecurity>(*make_node_security(config, 0));
-  security->readonly = true;
+  security->readonly = config.type == config::PoolType::kCluster;
   return {n.name, n.address.host, n.address.port, std::move(security)};
 }
 
@@ -112,6 +113,13 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
     replicas_.assign(config.nodes.size(), {});
     if (config.slots) set_slots(*config.slots);
   }
+  if (config.type == config::PoolType::kSentinel && !config.replicas.empty()) {
+    // A sentinel pool's replicas (read_from) all serve its one primary.
+    replicas_.assign(1, {});
+    for (auto r = static_cast<std::uint32_t>(config.nodes.size()); r < total; ++r) {
+      replicas_[0].push_back(r);
+    }
+  }
   const std::lock_guard lock(stats.nodes_mutex);
   stats.nodes = std::move(node_stats);
 }
@@ -200,7 +208,7 @@ std::uint32_t Pool::read_node(std::uint32_t primary, std::uint64_t lane) const {
   std::uint32_t up = 0;
   for (const auto r : list) up += nodes_[r].up ? 1 : 0;
   if (up == 0) {
-    return config_.cluster.read_from == config::ReadFrom::kPreferReplica
+    return read_from() == config::ReadFrom::kPreferReplica
                ? primary
                : list[lane % list.size()];  // kReplica: that replica's "down" error
   }
@@ -243,6 +251,8 @@ void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget tar
     redirecting->start(*this, node, std::move(fallback));
     return;
   }
+  // A sentinel pool's read-only requests may go to a replica the Sentinels list (read_from).
+  if (retryable && !replicas_.empty()) node = read_node(node, target.lane);
   send_on(node, request, std::move(target), retryable);
 }
 

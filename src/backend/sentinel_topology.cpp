@@ -1,7 +1,9 @@
 #include "backend/sentinel_topology.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
+#include <tuple>
 
 namespace sidecache::backend {
 namespace {
@@ -103,6 +105,34 @@ std::optional<config::Endpoint> parse_master_addr(const Reply& reply) {
   return config::Endpoint{reply.items[0].str, *port};
 }
 
+std::vector<config::Endpoint> parse_replicas(const Reply& reply) {
+  if (reply.is_error()) throw std::invalid_argument(reply.str);
+  if (reply.type != Reply::Type::kArray) throw std::invalid_argument("replicas: not an array");
+  std::vector<config::Endpoint> out;
+  for (const auto& entry : reply.items) {
+    if (entry.type != Reply::Type::kArray) throw std::invalid_argument("replicas: not a map");
+    std::string ip, port, flags;
+    for (std::size_t i = 0; i + 1 < entry.items.size(); i += 2) {
+      const auto& field = entry.items[i].str;
+      const auto& value = entry.items[i + 1].str;
+      if (field == "ip") ip = value;
+      if (field == "port") port = value;
+      if (field == "flags") flags = value;
+    }
+    const auto number = parse_port(port);
+    if (ip.empty() || !number) continue;
+    bool down = false;
+    for (const char* bad : {"s_down", "o_down", "disconnected"}) {
+      if (flags.find(bad) != std::string::npos) down = true;
+    }
+    if (!down) out.push_back(config::Endpoint{ip, *number});
+  }
+  std::sort(out.begin(), out.end(), [](const config::Endpoint& a, const config::Endpoint& b) {
+    return std::tie(a.host, a.port) < std::tie(b.host, b.port);
+  });
+  return out;
+}
+
 std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConfig& sentinel) {
   auto security = std::make_shared<NodeSecurity>();
   security->username = sentinel.username;
@@ -135,8 +165,28 @@ Resolution resolve_primary(const config::PoolConfig& pool, const std::string& ma
                                        : std::string("answers ROLE as a ") + role_name(role)));
     return false;
   };
-  if (hint && verify(*hint, "+switch-master")) return out;
   const auto security = sentinel_security(sentinel);
+  // The primary's replicas, from the first Sentinel that lists them (read_from only).
+  const auto with_replicas = [&]() -> Resolution& {
+    if (sentinel.read_from == config::ReadFrom::kPrimary || !out.primary) return out;
+    const std::string args[] = {"SENTINEL", "replicas", master};
+    for (const auto& address : sentinel.sentinels) {
+      const auto name = config::format_endpoint(address);
+      BlockingClient client(NodeAddress{name, address.host, address.port, security},
+                            pool.connect_timeout);
+      const auto reply = client.command(args);
+      if (!reply) continue;
+      try {
+        out.readable = parse_replicas(*reply);
+      } catch (const std::invalid_argument&) {
+        continue;
+      }
+      std::erase(out.readable, *out.primary);
+      break;
+    }
+    return out;
+  };
+  if (hint && verify(*hint, "+switch-master")) return with_replicas();
   const std::string args[] = {"SENTINEL", "get-master-addr-by-name", master};
   for (const auto& address : sentinel.sentinels) {
     const auto name = config::format_endpoint(address);
@@ -158,18 +208,33 @@ Resolution resolve_primary(const config::PoolConfig& pool, const std::string& ma
       append(out.error, "Sentinel " + name + " does not know master '" + master + "'");
       continue;
     }
-    if (verify(*named, "Sentinel " + name)) return out;
+    if (verify(*named, "Sentinel " + name)) return with_replicas();
   }
   return out;
 }
 
-config::Config with_primary(const config::Config& config, const config::Endpoint& primary) {
+config::Config with_primary(const config::Config& config, const config::Endpoint& primary,
+                            const std::vector<config::Endpoint>& replicas) {
   config::Config out = config;
   config::NodeConfig node;
   node.name = config::format_endpoint(primary);
   node.address = primary;
   out.pool.nodes.assign(1, std::move(node));
+  out.pool.replicas.clear();
+  for (const auto& address : replicas) {
+    config::NodeConfig replica;
+    replica.name = config::format_endpoint(address);
+    replica.address = address;
+    out.pool.replicas.push_back(std::move(replica));
+  }
   out.pool.unresolved.clear();
+  return out;
+}
+
+std::vector<config::Endpoint> replicas_of(const config::PoolConfig& pool) {
+  std::vector<config::Endpoint> out;
+  if (pool.type != config::PoolType::kSentinel) return out;
+  for (const auto& replica : pool.replicas) out.push_back(replica.address);
   return out;
 }
 
@@ -178,6 +243,7 @@ config::Config without_primary(const config::Config& config, std::string why) {
   config::NodeConfig node;
   node.name = config.pool.sentinel.master;
   out.pool.nodes.assign(1, std::move(node));
+  out.pool.replicas.clear();
   out.pool.unresolved = why.empty() ? std::string("no Sentinel answered") : std::move(why);
   return out;
 }

@@ -35,10 +35,18 @@ const char* role_name(Role role);
 // not monitor). Throws std::invalid_argument for an error reply or another shape.
 std::optional<config::Endpoint> parse_master_addr(const Reply& reply);
 
+// SENTINEL replicas <master>: the replicas' addresses, without those the Sentinel flags down
+// (s_down, o_down, disconnected). Throws std::invalid_argument for an error reply or another
+// shape.
+std::vector<config::Endpoint> parse_replicas(const Reply& reply);
+
 struct Resolution {
   std::optional<config::Endpoint> primary;  // an address that answered ROLE master
   // Addresses that were named as the primary but answered ROLE as a replica.
   std::vector<config::Endpoint> replicas;
+  // With pool.sentinel.read_from other than primary: the primary's replicas a Sentinel lists
+  // (up ones only), sorted; empty otherwise.
+  std::vector<config::Endpoint> readable;
   std::string error;  // without a primary: why, per Sentinel
 };
 
@@ -54,8 +62,12 @@ Resolution resolve_primary(const config::PoolConfig& pool, const std::string& ma
 // AUTH for connections to the Sentinels (pool.sentinel's credentials; plain TCP, database 0).
 std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConfig& sentinel);
 
-// `config` with `primary` as the pool's one node, named host:port.
-config::Config with_primary(const config::Config& config, const config::Endpoint& primary);
+// `config` with `primary` as the pool's one node, named host:port, and `replicas` (read_from)
+// as its replicas, named host:port.
+config::Config with_primary(const config::Config& config, const config::Endpoint& primary,
+                            const std::vector<config::Endpoint>& replicas = {});
+// The replicas a sentinel pool's config reads from.
+std::vector<config::Endpoint> replicas_of(const config::PoolConfig& pool);
 // `config` with the stand-in node (no connections, every request answered with an error that
 // names the master and `why`; the daemon gives it no health checker).
 config::Config without_primary(const config::Config& config, std::string why);

@@ -239,6 +239,12 @@ void read_read_from(ClusterConfig& cluster, const Value& value) {
                                                  : ReadFrom::kPrimary;
 }
 
+void read_sentinel_read_from(SentinelConfig& sentinel, const Value& value) {
+  ClusterConfig parsed;
+  read_read_from(parsed, value);
+  sentinel.read_from = parsed.read_from;
+}
+
 constexpr Directive<ClusterConfig> kClusterDirectives[] = {
     {"read_from", read_read_from,
      "read-only commands go to: primary, prefer_replica (a replica that is up, else the "
@@ -285,6 +291,9 @@ constexpr Directive<SentinelConfig> kSentinelDirectives[] = {
      "the Sentinels' password in the config itself (warned: prefer password_file)"},
     {"refresh_interval", read_duration<&SentinelConfig::refresh_interval, 100, kMaxTimeoutMs>,
      "ask the Sentinels for the primary (and check it with ROLE) this often"},
+    {"read_from", read_sentinel_read_from,
+     "read-only commands go to: primary, prefer_replica (a replica the Sentinels list that is "
+     "up, else the primary) or replica"},
     {"refresh_min_interval", read_duration<&SentinelConfig::refresh_min_interval, 0, kMaxTimeoutMs>,
      "asks after the primary is marked down or a failed ask: at most one per this interval"},
 };

@@ -119,6 +119,9 @@ struct SentinelConfig {
   SecretSource password;              // Sentinel AUTH; empty: none
   Millis refresh_interval{5000};      // ask the Sentinels (and ROLE the primary) this often
   Millis refresh_min_interval{1000};  // after a failed ask or the primary marked down: at most
+  // Where read-only commands go; the replicas are the ones the Sentinels list for the master
+  // (SENTINEL replicas), without those they mark down. Sentinel pools only.
+  ReadFrom read_from = ReadFrom::kPrimary;
   bool operator==(const SentinelConfig&) const = default;
 };
 
@@ -135,8 +138,8 @@ struct PoolConfig {
   // `slots` the map that places keys on them (null until the cluster answered).
   std::vector<NodeConfig> seeds;
   std::shared_ptr<const route::ClusterSlots> slots;
-  // A cluster pool with read_from other than primary: the primaries' replicas the cluster
-  // named (filled with `nodes`), named host:port. Empty otherwise.
+  // A cluster or sentinel pool with read_from other than primary: the primaries' replicas the
+  // cluster or the Sentinels named (filled with `nodes`), named host:port. Empty otherwise.
   std::vector<NodeConfig> replicas;
   route::HashKind hash = route::HashKind::kFnv1a64;
   route::HashTag hash_tag;  // "{}" by default; `hash_tag: ""` turns it off

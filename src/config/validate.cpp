@@ -237,6 +237,11 @@ void validate_sentinel_ring(const Config& config, const Locations& locations) {
                    "is for pool.type: sentinel");
   }
   validate_sentinel_list(config, locations);
+  if (locations.has("pool.sentinel.read_from") && pool.sentinel.read_from != ReadFrom::kPrimary) {
+    locations.fail("pool.sentinel.read_from",
+                   "replica reads are not supported on a ring of Sentinel groups yet (only on "
+                   "pool.type: sentinel)");
+  }
 }
 
 // A sentinel pool has one node, the primary the Sentinels name: nodes and ring options have no
@@ -277,6 +282,11 @@ void validate_sentinel(const Config& config, const Locations& locations) {
     locations.fail("pool.down_policy",
                    "remap needs another node to move keys to: a sentinel pool has one (use "
                    "fail_fast)");
+  }
+  if (sentinel.read_from != ReadFrom::kPrimary && config.near_cache.enabled) {
+    locations.fail("pool.sentinel.read_from",
+                   "replica reads and near_cache together are not supported yet (the near "
+                   "cache tracks the primary only)");
   }
 }
 

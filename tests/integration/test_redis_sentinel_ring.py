@@ -15,6 +15,9 @@ end: two primary+replica groups and three Sentinels that monitor both, started i
     while the database is locked, a graceful SENTINEL FAILOVER, more writes after the switch;
     every acknowledged write reaches SQLite (the flusher reconnects to the new primary, where
     the queue was replicated) and the queue drains there.
+(e) read_from: replica on a sentinel pool: reads are counted on the replica's INFO
+    commandstats (the one SENTINEL replicas lists), none on the primary; writes go to the
+    primary.
 """
 import os
 import re
@@ -300,6 +303,42 @@ class SentinelRingTest(unittest.TestCase):
             sc.stop_checked()
         # Leave the group settled for whatever runs next.
         self.groups.wait_settled(master, new.port)
+
+    def test_e_replica_reads(self):
+        master = "group-b"
+        primary = self.primary(master)
+        replica = self.groups.other(master, primary.port)
+        # After test_d's failover the old primary resyncs as a replica: wait until it is online
+        # and the Sentinels list it.
+        self.groups.wait_replicated(primary.port, timeout=20)
+        self.groups.wait_settled(master, primary.port)
+        http = harness.free_port()
+
+        def config(port):
+            return ("listen: 127.0.0.1:%d\nworkers: 2\nhttp: {listen: 127.0.0.1:%d}\n"
+                    "pool:\n  type: sentinel\n  request_timeout: 1s\n"
+                    "  sentinel:\n    master: %s\n    sentinels: [%s]\n"
+                    "    read_from: replica\n"
+                    % (port, http, master, ", ".join(self.groups.addresses())))
+        sc = harness.Sidecache(self.tmp, [], config_text=config)
+        try:
+            c = sc.client()
+            p, r = primary.client(), replica.client()
+            self.assertTrue(c.set("e:key", "v"))
+            self.assertEqual(p.get("e:key"), b"v")  # the write went to the primary
+            self.assertEqual(p.execute_command("WAIT", 1, 5000), 1)
+            gets = {"primary": harness.commandstat(p, "get"),
+                    "replica": harness.commandstat(r, "get")}
+            for _ in range(20):
+                self.assertEqual(c.get("e:key"), b"v")
+            self.assertEqual(harness.commandstat(r, "get"), gets["replica"] + 20)
+            self.assertEqual(harness.commandstat(p, "get"), gets["primary"])
+            self.assertGreaterEqual(harness.metric(
+                http, "sidecache_node_requests_total", node="127.0.0.1:%d" % replica.port), 20)
+            self.assertIn("replicas 127.0.0.1:%d" % replica.port, sc.process.output())
+            sc.check()
+        finally:
+            sc.stop_checked()
 
 
 if __name__ == "__main__":

@@ -146,6 +146,9 @@ class SentinelGroups:
     def wait_settled(self, master, primary, timeout=20):
         wait_settled(self.sentinels, master, primary, timeout)
 
+    def wait_replicated(self, primary, timeout=15):
+        wait_replicated(primary, timeout)
+
     def addresses(self):
         return ["127.0.0.1:%d" % s.port for s in self.sentinels]
 

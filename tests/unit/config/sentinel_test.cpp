@@ -34,6 +34,21 @@ TEST_CASE("a sentinel pool reads every key of pool.sentinel", "[config][sentinel
   CHECK(pool.sentinel.refresh_interval == 3s);
   CHECK(pool.sentinel.refresh_min_interval == 100ms);
   CHECK(pool.unresolved.empty());
+  CHECK(pool.sentinel.read_from == ReadFrom::kPrimary);
+}
+
+TEST_CASE("a sentinel pool may read from the replicas", "[config][sentinel]") {
+  const std::string head = kHead + "  sentinel: {master: m, sentinels: [h:1], read_from: ";
+  CHECK(load_string(head + "replica}\n", "t.yaml").pool.sentinel.read_from == ReadFrom::kReplica);
+  CHECK(load_string(head + "prefer_replica}\n", "t.yaml").pool.sentinel.read_from ==
+        ReadFrom::kPreferReplica);
+  CHECK_THAT(error_of(head + "any}\n"), Catch::Contains("pool.sentinel.read_from"));
+  CHECK_THAT(error_of(head + "replica}\nnear_cache: {enabled: true, patterns: [\"*\"]}\n"),
+             Catch::Contains("replica reads and near_cache together are not supported"));
+  CHECK_THAT(error_of("pool:\n  sentinel: {sentinels: [h:1], read_from: replica}\n  nodes:\n"
+                      "    - {master: m}\n"),
+             Catch::Contains("t.yaml:2:43: pool.sentinel.read_from: replica reads are not "
+                             "supported on a ring of Sentinel groups"));
 }
 
 TEST_CASE("the Sentinel sample watches three Sentinels", "[config][samples][sentinel]") {
