@@ -137,6 +137,15 @@ std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConf
   auto security = std::make_shared<NodeSecurity>();
   security->username = sentinel.username;
   security->password = sentinel.password;
+  if (sentinel.tls.enabled) {
+    security->server_name = sentinel.tls.server_name;
+    security->verify = sentinel.tls.verify;
+    try {
+      security->tls = make_tls_context(sentinel.tls, TlsRole::kClient);
+    } catch (const std::exception& e) {
+      security->tls_error = e.what();  // every connect to a Sentinel fails with it
+    }
+  }
   return security;
 }
 

@@ -59,7 +59,8 @@ Resolution resolve_primary(const config::PoolConfig& pool,
 Resolution resolve_primary(const config::PoolConfig& pool, const std::string& master,
                            const std::optional<config::Endpoint>& hint);
 
-// AUTH for connections to the Sentinels (pool.sentinel's credentials; plain TCP, database 0).
+// AUTH and TLS for connections to the Sentinels (pool.sentinel's credentials and tls; database
+// 0). A TLS context that cannot be built is kept as tls_error: every connect fails with it.
 std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConfig& sentinel);
 
 // `config` with `primary` as the pool's one node, named host:port, and `replicas` (read_from)

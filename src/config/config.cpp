@@ -166,6 +166,11 @@ constexpr Directive<TlsConfig> kTlsDirectives[] = {
     {"min_version", read_tls_min_version, "lowest TLS version: 1.2 or 1.3"},
 };
 
+void read_sentinel_tls(SentinelConfig& sentinel, const Value& value) {
+  sentinel.tls.enabled = true;  // as pool.tls: a section means TLS unless it says enabled: false
+  detail::read_section(value, kTlsDirectives, sentinel.tls);
+}
+
 void read_tls(PoolConfig& pool, const Value& value) {
   pool.tls.enabled = true;  // a tls: section means TLS unless it says enabled: false
   detail::read_section(value, kTlsDirectives, pool.tls);
@@ -291,6 +296,9 @@ constexpr Directive<SentinelConfig> kSentinelDirectives[] = {
      "the Sentinels' password in the config itself (warned: prefer password_file)"},
     {"refresh_interval", read_duration<&SentinelConfig::refresh_interval, 100, kMaxTimeoutMs>,
      "ask the Sentinels for the primary (and check it with ROLE) this often"},
+    {"tls", read_sentinel_tls,
+     "TLS to the Sentinels: {enabled, ca_file, cert_file, key_file, server_name, verify, "
+     "min_version}"},
     {"read_from", read_sentinel_read_from,
      "read-only commands go to: primary, prefer_replica (a replica the Sentinels list that is "
      "up, else the primary) or replica"},

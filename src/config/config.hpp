@@ -111,7 +111,7 @@ struct ClusterConfig {
 };
 
 // pool.sentinel: where a sentinel pool learns its primary. The pool's own credentials and TLS
-// are the data nodes'; these are Sentinel's (Sentinel is reached over plain TCP).
+// are the data nodes'; these are Sentinel's (plain TCP unless pool.sentinel.tls is set).
 struct SentinelConfig {
   std::string master;                 // the name the Sentinels monitor the group under
   std::vector<Endpoint> sentinels;    // asked in order; every one is watched for +switch-master
@@ -122,6 +122,7 @@ struct SentinelConfig {
   // Where read-only commands go; the replicas are the ones the Sentinels list for the master
   // (SENTINEL replicas), without those they mark down. Sentinel pools only.
   ReadFrom read_from = ReadFrom::kPrimary;
+  TlsConfig tls;  // TLS to the Sentinels (pool.sentinel.tls); off: plain TCP
   bool operator==(const SentinelConfig&) const = default;
 };
 

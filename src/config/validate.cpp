@@ -196,6 +196,7 @@ void validate_sentinel_list(const Config& config, const Locations& locations) {
     locations.fail("pool.sentinel.username",
                    "a username needs a password (password_file or password_env)");
   }
+  validate_tls(sentinel.tls, "pool.sentinel.tls", locations);
 }
 
 // A ring whose nodes are Sentinel groups: pool.sentinel names the Sentinels (shared by every

@@ -18,6 +18,8 @@ end: two primary+replica groups and three Sentinels that monitor both, started i
 (e) read_from: replica on a sentinel pool: reads are counted on the replica's INFO
     commandstats (the one SENTINEL replicas lists), none on the primary; writes go to the
     primary.
+(f) pool.sentinel.tls: a Sentinel reached over TLS only (its TLS port; certificates made for
+    the run) names the primary and is subscribed to.
 """
 import os
 import re
@@ -339,6 +341,37 @@ class SentinelRingTest(unittest.TestCase):
             sc.check()
         finally:
             sc.stop_checked()
+
+    def test_f_tls_to_the_sentinels(self):
+        master = "group-b"
+        certs = harness.secure_certs()
+        tls_port = harness.free_port()
+        tls = ("tls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\n"
+               "tls-auth-clients no\n"
+               % (tls_port, certs["server.crt"], certs["server.key"], certs["ca.crt"]))
+        primary = self.groups.primary_port(master)
+        sentinel = harness.Sentinel(self.tmp, None, masters={master: primary}, extra_conf=tls)
+        http = harness.free_port()
+
+        def config(port):
+            return ("listen: 127.0.0.1:%d\nworkers: 1\nhttp: {listen: 127.0.0.1:%d}\n"
+                    "pool:\n  type: sentinel\n"
+                    "  sentinel:\n    master: %s\n    sentinels: [127.0.0.1:%d]\n"
+                    "    tls: {ca_file: %s}\n"
+                    % (port, http, master, tls_port, certs["ca.crt"]))
+        try:
+            sc = harness.Sidecache(self.tmp, [], config_text=config)
+            try:
+                self.assertTrue(sc.client().set("f:key", "v"))
+                self.assertEqual(self.groups.server(master, primary).client().get("f:key"), b"v")
+                harness.wait_until(lambda: harness.metric(
+                    http, "sidecache_sentinel_subscriptions", master=master) == 1,
+                    timeout=5, what="the TLS Sentinel subscribed to")
+                sc.check()
+            finally:
+                sc.stop_checked()
+        finally:
+            sentinel.stop()
 
 
 if __name__ == "__main__":

@@ -21,12 +21,13 @@ def command(port, *args, timeout=2.0):
 
 class Sentinel:
     """One Sentinel process monitoring MASTER at `primary_port` (quorum 2), or every master of
-    `masters` ({name: primary port})."""
+    `masters` ({name: primary port}); `extra_conf` is appended to its config (a TLS port)."""
 
     def __init__(self, workdir, primary_port, down_after_ms=1000, failover_timeout_ms=5000,
-                 masters=None):
+                 masters=None, extra_conf=""):
         self.workdir = workdir
         self.masters = masters or {MASTER: primary_port}
+        self.extra_conf = extra_conf
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.process = None
@@ -47,6 +48,7 @@ class Sentinel:
                         "sentinel parallel-syncs %s 1\n"
                         % (name, primary, name, self.down_after_ms, name,
                            self.failover_timeout_ms, name))
+            f.write(self.extra_conf)
         self.start()
 
     def start(self):

@@ -37,6 +37,27 @@ TEST_CASE("a sentinel pool reads every key of pool.sentinel", "[config][sentinel
   CHECK(pool.sentinel.read_from == ReadFrom::kPrimary);
 }
 
+TEST_CASE("pool.sentinel.tls: TLS to the Sentinels, apart from the nodes'", "[config][sentinel]") {
+  const auto config = load_string(kHead +
+                                      "  sentinel:\n"
+                                      "    master: m\n"
+                                      "    sentinels: [h:1]\n"
+                                      "    tls: {server_name: sentinel.internal, verify: true}\n",
+                                  "t.yaml");
+  CHECK(config.pool.sentinel.tls.enabled);
+  CHECK(config.pool.sentinel.tls.server_name == "sentinel.internal");
+  CHECK_FALSE(config.pool.tls.enabled);  // the data nodes' stays off
+  const auto plain = load_string(kHead + "  sentinel: {master: m, sentinels: [h:1]}\n", "t.yaml");
+  CHECK_FALSE(plain.pool.sentinel.tls.enabled);
+  CHECK_THAT(error_of(kHead + "  sentinel:\n    master: m\n    sentinels: [h:1]\n"
+                              "    tls: {ca_file: /nonexistent/ca.crt}\n"),
+             Catch::Contains("t.yaml:6:20: pool.sentinel.tls.ca_file: cannot read "
+                             "/nonexistent/ca.crt"));
+  CHECK_THAT(error_of(kHead + "  sentinel:\n    master: m\n    sentinels: [h:1]\n"
+                              "    tls: {bogus: 1}\n"),
+             Catch::Contains("bogus"));
+}
+
 TEST_CASE("a sentinel pool may read from the replicas", "[config][sentinel]") {
   const std::string head = kHead + "  sentinel: {master: m, sentinels: [h:1], read_from: ";
   CHECK(load_string(head + "replica}\n", "t.yaml").pool.sentinel.read_from == ReadFrom::kReplica);
