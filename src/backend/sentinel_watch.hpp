@@ -2,8 +2,10 @@
 // the daemon's control io_context (one connection per Sentinel, no thread of its own: the
 // control loop already runs the topology refreshes, and a subscription only waits). A lost
 // subscription is reopened with backoff; a message for one of the pool's masters (a sentinel
-// pool's one, or every group of a ring) is handed to `on_switch` on the control thread. stop()
-// closes every connection; the coroutines end.
+// pool's one, or every group of a ring) is handed to `on_switch` on the control thread. A
+// subscribed connection is PINGed every second and closed after 3 s without a byte from the
+// Sentinel (the channel itself may be silent for days). stop() closes every connection; the
+// coroutines end.
 #pragma once
 
 #include <atomic>
@@ -42,15 +44,22 @@ class SentinelWatch : public std::enable_shared_from_this<SentinelWatch> {
     NodeAddress address;
     NodeStream stream;
     asio::steady_timer timer;
+    asio::steady_timer keepalive;  // PING while subscribed; silence closes the stream
+    std::uint64_t session = 0;     // bumped by each listen(): an older keepalive ends
+    std::chrono::steady_clock::time_point last_seen{};  // bytes last read from the Sentinel
     bool subscribed = false;
     std::string last_error;  // logged once per change
     Link(asio::io_context& io, NodeAddress a)
-        : address(std::move(a)), stream(io.get_executor()), timer(io) {}
+        : address(std::move(a)), stream(io.get_executor()), timer(io), keepalive(io) {}
   };
 
   asio::awaitable<void> follow(std::size_t index);
   // Subscribes and reads messages until the connection fails; returns why.
   asio::awaitable<std::string> listen(Link& link);
+  // While `session` is the link's: PINGs the subscribed connection every kPingInterval and
+  // closes it when nothing was read for kSilenceLimit (a Sentinel that hangs without closing
+  // the connection; listen() then returns and the link reconnects).
+  asio::awaitable<void> keep_alive(Link& link, std::uint64_t session);
   void set_subscribed(Link& link, bool subscribed);
 
   asio::io_context& io_;

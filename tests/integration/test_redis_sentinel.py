@@ -12,7 +12,8 @@
 (d) a reload (SIGHUP) asks the Sentinels again and keeps following the primary.
 (e) a Sentinel that is down at start is skipped; one that restarts is subscribed to again.
 (f) a master name no Sentinel knows: a clear log line, clients get a clear error, no crash.
-(g) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
+(g) a Sentinel that hangs (SIGSTOP) is left by the keepalive and subscribed to again after.
+(h) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
     pool.sentinel on a cluster pool, a plain node on a ring with pool.sentinel, with file:line.
 """
 import os
@@ -233,6 +234,23 @@ class SentinelPoolTest(unittest.TestCase):
             sc.check()
         finally:
             sc.stop_checked()
+
+    def test_g_hung_sentinel_is_left(self):
+        # A Sentinel that stops answering without closing the connection (SIGSTOP): the
+        # keepalive PING finds it silent and the subscription is dropped, then reopened.
+        sentinel = self.group.sentinels[2]
+        subscribed = lambda: self.metric("sidecache_sentinel_subscriptions")  # noqa: E731
+        harness.wait_until(lambda: subscribed() == 3, timeout=10, what="3 subscriptions")
+        sentinel.process.signal(signal.SIGSTOP)
+        try:
+            harness.wait_until(lambda: subscribed() == 2, timeout=8,
+                               what="the silent Sentinel's subscription dropped")
+        finally:
+            sentinel.process.signal(signal.SIGCONT)
+        harness.wait_until(lambda: subscribed() == 3, timeout=10,
+                           what="the Sentinel subscribed to again")
+        self.assertIn("sentinel 127.0.0.1:%d: nothing read for" % sentinel.port,
+                      self.sc.process.output())
 
 
 class SentinelConfigTest(unittest.TestCase):
