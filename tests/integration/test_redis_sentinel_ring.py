@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -153,6 +154,13 @@ class SentinelRingTest(unittest.TestCase):
                            timeout=5, what="3 subscriptions")
         for key in found["group-b"]:
             self.assertEqual(self.client.get(key), b"v")
+        # One family per series name, one series per master: a valid exposition.
+        promtool = shutil.which("promtool")
+        if promtool is not None:
+            out = subprocess.run([promtool, "check", "metrics"],
+                                 input=harness.metrics_text(self.http), capture_output=True,
+                                 text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
     def test_b_kill9_one_group_under_load(self):
         found = self.keys_by_group("b")
