@@ -1119,6 +1119,22 @@ def sidecache_error_counters(env: Env) -> list[str]:
     return bad
 
 
+def run_cluster_workloads(args: argparse.Namespace) -> int:
+    """--only cluster: GET/SET/MGET through a cluster pool against redis-benchmark --cluster on
+    a 3-primary Redis Cluster (another server layout: scripts/bench_cluster.py)."""
+    import bench_cluster
+    argv = ["--sidecache", args.sidecache]
+    if args.quick:
+        argv.append("--quick")
+    if args.repeat:
+        argv += ["--repeat", str(args.repeat)]
+    if args.requests:
+        argv += ["--requests", str(args.requests)]
+    if args.keep:
+        argv.append("--keep")
+    return bench_cluster.main(argv)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -1130,7 +1146,9 @@ def main() -> int:
     ap.add_argument("--duration", type=float,
                     help=f"seconds per run (default {FULL_DURATION_S:g}, "
                          f"--quick {QUICK_DURATION_S:g})")
-    ap.add_argument("--only", help="comma-separated workload ids to run (e.g. get-16-P16)")
+    ap.add_argument("--only", help="comma-separated workload ids to run (e.g. get-16-P16); "
+                    "`cluster`: the Redis Cluster workloads instead (scripts/bench_cluster.py: "
+                    "sidecache with a cluster pool vs redis-benchmark --cluster)")
     ap.add_argument("--write-docs", action="store_true",
                     help="replace the results block of docs/benchmarks.md")
     ap.add_argument("--label", help="heading of the results (default: full run / quick run)")
@@ -1151,6 +1169,8 @@ def main() -> int:
     ap.add_argument("--serve", action="store_true",
                     help="start the servers, populate, print their ports and wait (profiling)")
     args = ap.parse_args()
+    if args.only == "cluster":
+        return run_cluster_workloads(args)
 
     repeat = args.repeat or (1 if args.quick else 3)
     duration = args.duration or (QUICK_DURATION_S if args.quick else FULL_DURATION_S)

@@ -16,7 +16,8 @@
 #                    run takes --duration seconds, default 2.5)
 #   --write-docs     put the results into docs/benchmarks.md (between the bench:results markers)
 #   --label TEXT     heading of the results block
-#   --only IDS       comma-separated workloads (get-16-P1, set-1024-P16, mget10-16-P1, ...)
+#   --only IDS       comma-separated workloads (get-16-P1, set-1024-P16, mget10-16-P1, ...);
+#                    `--only cluster`: the Redis Cluster workloads (scripts/bench_cluster.py)
 #   --no-build       use the sidecache binary as it is (with --sidecache PATH to pick another)
 #   --compare REV    also build revision REV (any git revision: a commit, tag, HEAD~3) in
 #                    build/compare/ and run it as one more target, sidecache_base, interleaved

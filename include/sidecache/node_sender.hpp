@@ -26,6 +26,9 @@ class ReplySink {
   virtual void hold(std::int64_t /*bytes*/) {}
   // True once nobody waits for the reply (the client is gone): parts need not be kept.
   virtual bool gone() const { return false; }
+  // A cluster pool resent the request to another node (a MOVED or ASK followed, a replica's
+  // read given to its primary): the reply will not come from the node it was sent to.
+  virtual void redirected() {}
 };
 
 // A sink for one reply, handed to a function (the first reply only; later ones are dropped).
@@ -71,6 +74,9 @@ class NodeSender {
   // What a request whose keys span groups gets (the CROSSSLOT error's text; a ring says
   // "node", a cluster "slot"); empty: resp::errors::kCrossSlot.
   virtual std::string_view cross_group_error() const { return {}; }
+  // True when keys are placed by Redis Cluster slot (a cluster pool): the keys of one request,
+  // and of one script, must share a slot, and a slot may move to another node at any time.
+  virtual bool by_slot() const { return false; }
   // `request` is one or more complete RESP requests' bytes, copied before returning; exactly one
   // reply is delivered to `target` per call (the request must be a single command).
   virtual void send(std::uint32_t node, std::string_view request, ReplyTarget target) = 0;
@@ -84,6 +90,15 @@ class NodeSender {
     return lane;
   }
   virtual const std::string& node_name(std::uint32_t node) const = 0;
+  // A cluster node answered a request of a dedicated connection (a transaction, a blocking
+  // command, a shard subscription) with -MOVED / -ASK naming `target` ("host:port"), and the
+  // caller will resend it there: counts the redirect and, for MOVED, points `slot` at the node
+  // and asks for a slot-map refresh. Returns the node's index, or node_count() when `target`
+  // is not a primary of this pool (yet): then nothing is counted and the caller gives up.
+  virtual std::uint32_t follow_redirect(bool /*ask*/, std::uint16_t /*slot*/,
+                                        std::string_view /*target*/) {
+    return node_count();
+  }
   // False while the health checker has the node marked down.
   virtual bool node_up(std::uint32_t /*node*/) const { return true; }
   // How connections to `node` authenticate and encrypt (dedicated links open theirs with it);

@@ -100,9 +100,10 @@ struct WorkerStats {
   Counter pubsub_messages;       // Pub/Sub messages delivered to clients
 
   // Cluster pools (backend/pool.cpp): requests sent again after a node's redirect or retry.
-  Counter cluster_moved;  // -MOVED followed
-  Counter cluster_ask;    // -ASK followed (ASKING + the request)
-  Counter cluster_retry;  // -TRYAGAIN / -CLUSTERDOWN, sent again after a wait
+  Counter cluster_moved;       // -MOVED followed
+  Counter cluster_ask;         // -ASK followed (ASKING + the request)
+  Counter cluster_retry;       // -TRYAGAIN / -CLUSTERDOWN, sent again after a wait
+  Counter shard_resubscribes;  // shard channels a node gave up (slot moved), subscribed again
 
   // Node statistics of this worker's current pool. The list changes on reload (under the
   // mutex); the values are written by the worker without it.

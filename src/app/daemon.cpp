@@ -403,10 +403,22 @@ void Daemon::refresh_cluster(const char* why) {
                why, slots->nodes().size(), slots->covered());
   if (pool.slots && same_nodes(pool, next->pool)) {
     // Slots moved between the same primaries: the workers' maps change, connections stay.
+    const auto before = pool.slots;
     config_ = next;
     process_.set_config(next);
     const auto generation = generation_.load();
-    for (auto& w : workers_) w->set_slots(generation, slots);
+    // The L1 drops the moved slots' entries once every worker routes by the new map (dropped
+    // before, a read still routed by the old map could store the old owner's value after it).
+    auto left = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+    for (auto& w : workers_) {
+      std::function<void()> applied;
+      if (near_) {
+        applied = [this, left, before, slots] {
+          if (left->fetch_sub(1) == 1 && near_) near_->on_slots_changed(*before, *slots);
+        };
+      }
+      w->set_slots(generation, slots, std::move(applied));
+    }
     return;
   }
   // Other primaries: the same path as a reload (new nodes connected, removed ones drained).

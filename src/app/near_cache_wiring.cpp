@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nearcache/cluster_slots.hpp"
+
 namespace sidecache::app {
 namespace {
 
@@ -83,6 +85,13 @@ void NearCacheService::start_links(const config::Config& config) {
   backend::TrackingOptions options;
   options.lag_probe_interval = config.near_cache.lag_probe_interval;
   options.marker_prefix = marker_prefix_;
+  // A cluster primary's marker must hash to one of its own slots.
+  if (config.pool.type == config::PoolType::kCluster && config.pool.slots) {
+    for (std::uint32_t i = 0; i < config.pool.nodes.size(); ++i) {
+      options.marker_keys.push_back(
+          nearcache::cluster_marker_key(marker_prefix_, i, *config.pool.slots));
+    }
+  }
   // The marker's prefix is tracked beside the patterns' (merged with them when one covers it).
   auto patterns = l1_patterns(config);
   if (options.lag_probe_interval.count() > 0) patterns.push_back(marker_prefix_);
@@ -148,6 +157,17 @@ void NearCacheService::on_node_health(std::uint32_t node, bool up) {
     down_[node] = !up;
   }
   if (changed) cache_->store().clear(nearcache::InvalidationReason::kNodeLost);
+}
+
+void NearCacheService::on_slots_changed(const route::ClusterSlots& before,
+                                        const route::ClusterSlots& after) {
+  const auto moved = nearcache::moved_slots(before, after);
+  if (moved.none()) return;
+  const auto dropped = cache_->store().invalidate_if(
+      [&moved](std::string_view key, std::uint16_t) { return nearcache::in_slots(moved, key); },
+      nearcache::InvalidationReason::kSlotMoved);
+  spdlog::info("near cache: {} slot(s) changed owner, {} entr{} dropped", moved.count(), dropped,
+               dropped == 1 ? "y" : "ies");
 }
 
 void NearCacheService::on_up(std::uint32_t node, bool up) { cache_->set_node_up(node, up); }

@@ -34,6 +34,10 @@ class NearCacheService final : public backend::TrackingSink {
   // The health checker's verdict on a node. With pool.down_policy: remap, a node leaving or
   // rejoining the ring moves keys between nodes, so the L1 is emptied on each change.
   void on_node_health(std::uint32_t node, bool up);
+  // A cluster pool's new slot map between the same primaries (no reload of the connections):
+  // the entries of every slot whose owner changed are dropped (read from a node that no longer
+  // holds them). Call it once every worker routes by `after`; a fill in flight fails its guard.
+  void on_slots_changed(const route::ClusterSlots& before, const route::ClusterSlots& after);
 
   void on_up(std::uint32_t node, bool up) override;
   void on_invalidate(std::uint32_t node, std::string_view key) override;

@@ -72,6 +72,7 @@ void ClusterRequest::on_reply(std::uint64_t, std::string_view reply) {
   }
   if (attempts_ >= pool->config_.cluster.max_redirects) return client_.deliver(reply);
   ++attempts_;
+  client_.sink->redirected();
   fallback_.clear();  // redirected: the slot's owner changed, the fallback is stale
   target_.assign(redirect.target);
   asking_ = redirect.kind == route::Redirect::Kind::kAsk;
@@ -130,6 +131,7 @@ bool ClusterRequest::fall_back(std::string_view text) {
   if (!failed) return false;
   target_ = std::move(fallback_);
   fallback_.clear();
+  client_.sink->redirected();
   asking_ = false;
   resend();
   return true;

@@ -57,8 +57,11 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
                                config.max_connection_age,
                                false,
                                false};
-  // A sentinel pool's primary answering -READONLY was demoted: ask the Sentinels soon.
-  if (config.type == config::PoolType::kSentinel || config.sentinel_groups()) {
+  // A primary answering -READONLY was demoted: a sentinel pool (or a ring's Sentinel group)
+  // asks the Sentinels soon, a cluster pool its slot map (a cluster node normally answers
+  // MOVED; a READONLY says the map is behind, e.g. a node turned into a replica by hand).
+  if (config.type == config::PoolType::kSentinel || config.type == config::PoolType::kCluster ||
+      config.sentinel_groups()) {
     options_.on_readonly = want_refresh_;
   }
   const ConnectionOptions& options = options_;
@@ -224,6 +227,24 @@ std::uint32_t Pool::find_node(std::string_view name) const {
     if (nodes_[i].name == name) return i;
   }
   return static_cast<std::uint32_t>(nodes_.size());
+}
+
+std::uint32_t Pool::follow_redirect(bool ask, std::uint16_t slot, std::string_view target) {
+  if (slot_node_.empty()) return node_count();
+  // Asked either way: a MOVED says the map is stale; a target not known says a node is new.
+  if (!ask && want_refresh_) want_refresh_();
+  const auto node = find_node(target);
+  if (node >= node_count()) {
+    if (ask && want_refresh_) want_refresh_();
+    return node_count();
+  }
+  if (ask) {
+    worker_stats_.cluster_ask.add();
+  } else {
+    worker_stats_.cluster_moved.add();
+    slot_node_[slot] = static_cast<std::uint16_t>(node);
+  }
+  return node;
 }
 
 void Pool::send(std::uint32_t node, std::string_view request, ReplyTarget target) {

@@ -59,6 +59,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   std::string_view cross_group_error() const override {
     return slot_node_.empty() ? std::string_view() : resp::errors::kCrossSlotCluster;
   }
+  bool by_slot() const override { return !slot_node_.empty(); }
   // Cluster pools: a refreshed map over the same primaries (a slot moved between them).
   void set_slots(const route::ClusterSlots& slots);
   // After a reload or a topology change: requests being redirected continue on `next`. A
@@ -68,6 +69,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   void send(std::uint32_t node, std::string_view request, ReplyTarget target) override;
   void send_read(std::uint32_t node, std::string_view request, ReplyTarget target) override;
   const std::string& node_name(std::uint32_t node) const override { return nodes_[node].name; }
+  std::uint32_t follow_redirect(bool ask, std::uint16_t slot, std::string_view target) override;
 
   // A node's health changed (from the health checker, posted to this worker).
   void set_node_up(std::uint32_t node, bool up);

@@ -99,7 +99,9 @@ TrackingLinks::TrackingLinks(std::vector<NodeAddress> nodes, std::vector<std::st
     : prefixes_(std::move(prefixes)), sink_(sink), options_(options) {
   for (std::uint32_t i = 0; i < nodes.size(); ++i) {
     links_.push_back(std::make_unique<Link>(i, std::move(nodes[i]), io_));
-    links_.back()->marker = options_.marker_prefix + std::to_string(i);
+    links_.back()->marker = i < options_.marker_keys.size()
+                                ? options_.marker_keys[i]
+                                : options_.marker_prefix + std::to_string(i);
   }
 }
 

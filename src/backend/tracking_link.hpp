@@ -65,6 +65,9 @@ struct TrackingOptions {
   std::chrono::milliseconds heartbeat{1000};        // a PING this often; no reply in 3x: down
   std::chrono::milliseconds lag_probe_interval{0};  // 0: no probe
   std::string marker_prefix;  // the marker key of node i is marker_prefix + i; must be tracked
+  // When given, node i's marker key instead (a cluster node's must hash to one of its slots);
+  // each must start with marker_prefix.
+  std::vector<std::string> marker_keys;
   // How often the sink is asked for new promoted keys; 0: no promotion.
   std::chrono::milliseconds promotion_poll{0};
 };

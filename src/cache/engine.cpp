@@ -219,7 +219,7 @@ void Engine::ask_beside(const ReadPtr& r, std::size_t i) {
   auto self = shared_from_this();
   if (config.negative_ttl.count() > 0) {
     ++s.pending;
-    const std::string neg = negative_key(s.key);
+    const std::string neg = negative_key(s.key, side_keys());
     redis(neg, command({"EXISTS", neg}), true, r->target.lane,
           [self, r, i](std::string_view reply) {
             auto& slot = r->slots[i];
@@ -230,7 +230,7 @@ void Engine::ask_beside(const ReadPtr& r, std::size_t i) {
   if (config.lease) {
     ++s.pending;
     s.token = token();
-    const std::string lk = lease_key(s.key);
+    const std::string lk = lease_key(s.key, side_keys());
     const auto ttl = std::to_string(config.lease_ttl.count());
     redis(lk, command({"SET", lk, s.token, "NX", "PX", ttl}), false, 0,
           [self, r, i](std::string_view reply) {
@@ -369,7 +369,7 @@ void Engine::start_misses(const ReadPtr& r) {
   if (r->state == Read::State::kReading) r->state = Read::State::kProbing;
   r->probing = leases.size() + markers.size();
   for (const std::size_t i : markers) {
-    const std::string neg = negative_key(r->slots[i].key);
+    const std::string neg = negative_key(r->slots[i].key, side_keys());
     redis(neg, command({"EXISTS", neg}), true, r->target.lane,
           [self, r, i](std::string_view reply) {
             r->slots[i].negative = resp::integer_reply(reply).value_or(0) > 0;
@@ -387,7 +387,7 @@ void Engine::probe(const ReadPtr& r, const std::vector<std::size_t>& leases) {
     auto& s = r->slots[i];
     s.token = token();
     const bool in_key = s.in_key && s.absent;
-    const std::string lk = in_key ? s.key : lease_key(s.key);
+    const std::string lk = in_key ? s.key : lease_key(s.key, side_keys());
     const auto ttl = std::to_string(r->snap->policy(s.index).config.lease_ttl.count());
     redis(lk, command({"SET", lk, in_key ? lease_marker(s.token) : s.token, "NX", "PX", ttl}),
           false, 0, [self, r, i](std::string_view reply) {

@@ -15,7 +15,8 @@
 // lease_marker(token) with PX lease_ttl, taken by the read itself when it asks
 // (SET key <lease marker> NX GET PX lease_ttl, pipelined with PTTL), else right after it
 // (SET key <lease marker> NX PX lease_ttl). Hash policies and the policies a store hook takes
-// keep them beside the key: "sidecache:neg:<key>" and "sidecache:lease:<key>", asked for with
+// keep them beside the key: "sidecache:neg:<key>" and "sidecache:lease:<key>" (named in the
+// key's slot on a cluster pool: cache/side_keys.hpp), asked for with
 // EXISTS and SET NX PX pipelined with the read when it asks, else right after it. A read asks
 // per lease_in_read: always, never, or (auto) unless the key is known to hit (RecentHits).
 // Refreshes and warming take their lease beside the key for every policy (the key holds the

@@ -2,10 +2,8 @@
 
 namespace sidecache::cache {
 
-std::string generation_key(std::string_view key) {
-  std::string out = "sidecache:gen:";
-  out += key;
-  return out;
+std::string generation_key(std::string_view key, SideKeys layout) {
+  return side_key("sidecache:gen:", key, layout);
 }
 
 // The generation is read back with GET: a Lua number prints 16 digits in exponent form.

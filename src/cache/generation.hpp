@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include "cache/side_keys.hpp"
+
 namespace sidecache::cache {
 
 // How long a generation outlives the last event that touched it. A load that takes longer than
@@ -27,7 +29,8 @@ namespace sidecache::cache {
 // meanwhile. A write whose generation expired finds another value and deletes the key.
 inline constexpr std::chrono::milliseconds kGenerationTtl{10000};
 
-std::string generation_key(std::string_view key);  // "sidecache:gen:<key>"
+// "sidecache:gen:<key>", or in the key's slot on a cluster pool (cache/side_keys.hpp).
+std::string generation_key(std::string_view key, SideKeys layout);
 
 // KEYS generation [pending-hash key]; ARGV ttl_ms, "read" | "bump". Makes the generation when
 // absent, bumps it on "bump", and answers it (a bulk string). With a write-behind pending hash:

@@ -51,7 +51,7 @@ void Engine::start_load(const SnapPtr& snap, std::size_t index, std::vector<KeyL
   const auto ttl = std::to_string(p.config.lease_ttl.count());
   for (auto& k : keys) {
     k.token = token();
-    const std::string lk = lease_key(k.key);
+    const std::string lk = lease_key(k.key, side_keys());
     redis(lk, command({"SET", lk, k.token, "NX", "PX", ttl}), false, 0,
           [self, snap, index, state, k](std::string_view reply) mutable {
             if (reply.starts_with("+OK")) {
@@ -133,7 +133,7 @@ void Engine::poll_lease(const SnapPtr& snap, std::size_t index, KeyLoad key,
       done();
     });
     if (in_key) return;
-    const std::string neg = negative_key(key.key);
+    const std::string neg = negative_key(key.key, self->side_keys());
     self->redis(neg, command({"EXISTS", neg}), true, 0,
                 [seen, done](std::string_view reply) mutable {
                   seen->negative = resp::integer_reply(reply).value_or(0) > 0;
@@ -199,7 +199,7 @@ bool Engine::stamp(const SnapPtr& snap, std::size_t index, std::vector<KeyLoad>&
     k.stamped_at = runtime_->now();
     const std::string queue = hooked ? hook->pending_hash(*nodes_, k.key) : std::string();
     std::vector<std::string> args{"EVAL", std::string(kGenerationScript), queue.empty() ? "1" : "3",
-                                  generation_key(k.key)};
+                                  generation_key(k.key, side_keys())};
     if (!queue.empty()) args.insert(args.end(), {queue, k.key});
     args.insert(args.end(), {ttl, "read"});
     redis(k.key, command(std::span<const std::string>(args)), false, 0,
@@ -300,7 +300,8 @@ void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, c
   if (value) {
     const Millis ttl = jittered(p.ttl, p.config.ttl_jitter, rng_) + p.grace;
     requests = k.lease_in_key ? std::vector{store_if_leased(loaded->value.text, ttl.count())}
-                              : store_requests(k.key, loaded->value, ttl.count());
+                              : store_requests(k.key, loaded->value, ttl.count(),
+                                               side_keys() == SideKeys::kSlotTagged);
   } else if (in_key) {
     // The marker replaces a stale value of a row that is gone; no marker: the key goes.
     if (negative_ms > 0) {
@@ -314,7 +315,7 @@ void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, c
     // A stale value of a row that is gone goes too, so the negative marker is read next.
     redis(k.key, command({"DEL", k.key}), false, 0, [](std::string_view) {});
     if (negative_ms > 0) {
-      node = negative_key(k.key);
+      node = negative_key(k.key, side_keys());
       requests.push_back(
           command({"SET", node, "1", "PX", std::to_string(p.config.negative_ttl.count())}));
     }
@@ -328,6 +329,7 @@ void Engine::store(const Policy& p, const std::shared_ptr<PolicyStats>& stats, c
     redis(node, std::move(requests[j]), false, 0,
           [self, stats, k, release](std::string_view reply) {
             if (resp::is_error_reply(reply)) {
+              stats->store_errors.add();
               spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
             } else if (k.lease_in_key && reply.starts_with(":0")) {
               stats->stores_superseded.add();
@@ -358,7 +360,7 @@ void Engine::store_hooked(StoreHook& hook, const Policy& p,
                if (outcome.superseded) stats->stores_superseded.add();
                self->release_lease(k);
                if (outcome.stored && negative_ms > 0) {
-                 const std::string neg = negative_key(k.key);
+                 const std::string neg = negative_key(k.key, self->side_keys());
                  self->redis(neg, command({"SET", neg, "1", "PX", std::to_string(negative_ms)}),
                              false, 0, [](std::string_view) {});
                }
@@ -373,7 +375,7 @@ void Engine::store_stamped(const Policy& p, const std::shared_ptr<PolicyStats>& 
   const std::string stamp =
       runtime_->now() - k.stamped_at < kGenerationTtl / 2 ? k.stamp : std::string("0");
   const std::int64_t negative_ms = p.config.negative_ttl.count();
-  std::vector<std::string> keys{k.key, generation_key(k.key)};
+  std::vector<std::string> keys{k.key, generation_key(k.key, side_keys())};
   std::vector<std::string> argv{stamp};
   std::string negative_after;  // a hash policy's negative marker on another node
   if (loaded->kind == LoadResult::Kind::kValue) {
@@ -389,7 +391,7 @@ void Engine::store_stamped(const Policy& p, const std::shared_ptr<PolicyStats>& 
   } else {
     argv.insert(argv.end(), {"a", std::to_string(negative_ms)});
     if (p.is_hash() && negative_ms > 0) {
-      std::string neg = negative_key(k.key);
+      std::string neg = negative_key(k.key, side_keys());
       if (nodes_->node_for_key(neg) == nodes_->node_for_key(k.key)) {
         keys.push_back(std::move(neg));
       } else {
@@ -405,6 +407,7 @@ void Engine::store_stamped(const Policy& p, const std::shared_ptr<PolicyStats>& 
   redis(k.key, command(std::span<const std::string>(args)), false, 0,
         [self, stats, k, negative_after, negative_ms](std::string_view reply) {
           if (resp::is_error_reply(reply)) {
+            stats->store_errors.add();
             spdlog::debug("cache: storing {} failed: {}", k.key, reply.substr(1));
           } else if (reply.starts_with(":0")) {
             stats->stores_superseded.add();
@@ -426,7 +429,7 @@ void Engine::release_lease(const KeyLoad& key) {
           0, [](std::string_view) {});
     return;
   }
-  const std::string lk = lease_key(key.key);
+  const std::string lk = lease_key(key.key, side_keys());
   redis(lk, command({"EVAL", kReleaseScript, "1", lk, key.token}), false, 0,
         [](std::string_view) {});
 }

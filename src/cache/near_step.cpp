@@ -99,6 +99,25 @@ class FillOnReply final : public ReplySink {
   std::function<void(std::string_view)> fill_;
 };
 
+// A fill's PTTL reply, and whether a cluster pool redirected the PTTL: then the key was not
+// on the node it was read from and is tracked by (the read, sent before the PTTL on the same
+// connection, was redirected too, or the slot moved in between), and the fill is not stored.
+class PttlSink final : public ReplySink {
+ public:
+  explicit PttlSink(std::function<void(std::string_view, bool)> fn) : fn_(std::move(fn)) {}
+  void on_reply(std::uint64_t, std::string_view reply) override {
+    if (!fn_) return;
+    auto fn = std::move(fn_);
+    fn_ = nullptr;
+    fn(reply, redirected_);
+  }
+  void redirected() override { redirected_ = true; }
+
+ private:
+  std::function<void(std::string_view, bool)> fn_;
+  bool redirected_ = false;
+};
+
 }  // namespace
 
 struct NearStep::Fill {
@@ -233,7 +252,7 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
   m->target = target;
   m->replies.resize(args.size() - 1);
   const auto now = Clock::now();
-  // The misses by node, in argument order (few nodes: a linear search).
+  // The misses by group, in argument order (few groups: a linear search).
   std::vector<std::pair<std::uint32_t, std::vector<std::size_t>>> by_node;
   for (std::size_t i = 1; i < args.size(); ++i) {
     auto& out = m->replies[i - 1];
@@ -241,7 +260,8 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
         matches(args[i]) && near_->store().get(
                                 args[i], now, [&out](std::string_view v) { out.assign(v); }, '$');
     if (hit) continue;
-    const std::uint32_t node = nodes_->node_for_key(args[i]);
+    // By group: a ring's node, a cluster's slot (one MGET may not span slots).
+    const std::uint32_t node = nodes_->group_of_key(args[i]);
     auto it = std::find_if(by_node.begin(), by_node.end(),
                            [node](const auto& g) { return g.first == node; });
     if (it == by_node.end()) it = by_node.insert(by_node.end(), {node, {}});
@@ -252,7 +272,9 @@ bool NearStep::mget(ChainRequest& request, const ReplyTarget& target) {
     return true;
   }
   m->left = by_node.size();
-  for (const auto& [node, indexes] : by_node) read_misses(m, node, indexes, args);
+  for (const auto& [group, indexes] : by_node) {
+    read_misses(m, nodes_->node_of_group(group), indexes, args);
+  }
   return true;
 }
 
@@ -445,21 +467,20 @@ void NearStep::fill(std::string_view key, const ReplyTarget& target,
 
 void NearStep::store_after_pttl(const std::shared_ptr<Fill>& f, const ReplyTarget& target) {
   auto near = near_;
-  redis_node(
-      f->node, command({"PTTL", f->key}), true, target.lane,
-      [f, near](std::string_view reply) {
-        if (f->reply.empty()) return;
-        const std::int64_t pttl = resp::integer_reply(reply).value_or(-2);
-        if (pttl == -2) return;  // gone meanwhile
-        const std::int64_t left = pttl - f->grace.count();
-        if (pttl >= 0 && left <= 0) return;  // expiring now, or expired for read-through
-        const auto ttl =
-            pttl < 0 ? f->max_ttl : std::min(f->max_ttl, std::chrono::milliseconds(left));
-        const auto now = Clock::now();
-        near->store().finish_fill(f->token, f->key, f->reply, now + ttl,
-                                  static_cast<std::uint16_t>(f->node), now);
-      },
-      target.protocol);
+  auto on_pttl = [f, near](std::string_view reply, bool redirected) {
+    if (f->reply.empty() || redirected) return;
+    const std::int64_t pttl = resp::integer_reply(reply).value_or(-2);
+    if (pttl == -2) return;  // gone meanwhile
+    const std::int64_t left = pttl - f->grace.count();
+    if (pttl >= 0 && left <= 0) return;  // expiring now, or expired for read-through
+    const auto ttl = pttl < 0 ? f->max_ttl : std::min(f->max_ttl, std::chrono::milliseconds(left));
+    const auto now = Clock::now();
+    near->store().finish_fill(f->token, f->key, f->reply, now + ttl,
+                              static_cast<std::uint16_t>(f->node), now);
+  };
+  ReplyTarget to{std::make_shared<PttlSink>(std::move(on_pttl)), 0, target.lane};
+  to.protocol = static_cast<std::uint8_t>(target.protocol);
+  nodes_->send_read(f->node, command({"PTTL", f->key}), std::move(to));
 }
 
 }  // namespace sidecache::cache

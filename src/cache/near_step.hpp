@@ -37,10 +37,13 @@
 //                                          on another connection can leave the old value
 //   FLUSHALL / FLUSHDB                      everything dropped
 //
-// A fill is stored only through the store's fill guard (begin_fill before the GET is sent) and
+// A fill is stored only through the store's fill guard (begin_fill before the GET is sent),
 // only while the key's node has its tracking connection up (checked after begin_fill: a node
-// going down afterwards bumps the guard). Reads inside MULTI, scripts and blocking commands do
-// not come here as reads (the session runs them). Asio-free.
+// going down afterwards bumps the guard), and, on a cluster pool, only when its PTTL (sent
+// after the read, on the same connection) was answered by that node without a redirect: an
+// entry always comes from the node it is tagged with and tracked on. MGET misses are read one
+// request per group (a ring's node, a cluster's slot). Reads inside MULTI, scripts and
+// blocking commands do not come here as reads (the session runs them). Asio-free.
 #pragma once
 
 #include <memory>

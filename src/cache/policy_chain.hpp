@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cache/shared.hpp"
+#include "cache/side_keys.hpp"
 #include "resp/command_table.hpp"
 #include "sidecache/node_sender.hpp"
 
@@ -80,6 +81,8 @@ class ChainStep {
              std::function<void(std::string_view)> on_reply, int protocol = 2);
   void redis_node(std::uint32_t node, std::string request, bool read, std::uint64_t lane,
                   std::function<void(std::string_view)> on_reply, int protocol = 2);
+  // How the keys kept beside a user key are named on these nodes (cache/side_keys.hpp).
+  SideKeys side_keys() const { return side_keys_of(*nodes_); }
   // Whether a request this step took can be handed on later (resume()): the chain it is in
   // can route.
   bool can_resume() const;

@@ -34,6 +34,7 @@ struct PolicyStats {
   WorkerCounter stale_error;          // stale answers after a failed load (stale_if_error)
   WorkerCounter keys_warmed;
   WorkerCounter stores_superseded;  // loads not stored: a write came during the load
+  WorkerCounter store_errors;       // loads Redis refused to store (an error reply)
   WorkerCounter write_races;        // through writes that raced another write: key deleted
   std::array<WorkerCounter, kLoadErrorCount> load_errors;  // by LoadError
   // Load latency, with the buckets of sidecache::Histogram.
@@ -82,6 +83,10 @@ inline constexpr CacheCounterSpec kCacheCounters[] = {
      "Loaded values not stored because a write or invalidation of the key came during the load "
      "(it replaced the lease marker, or changed the key's write generation).",
      &PolicyStats::stores_superseded},
+    {"sidecache_cache_store_errors_total",
+     "Loaded values Redis answered an error to storing (a node down, -OOM, -CROSSSLOT, a "
+     "redirect not followed in time): the read was answered, the next read loads again.",
+     &PolicyStats::store_errors},
     {"sidecache_write_races_total",
      "Write-through cache writes that found another write of the key started or finished "
      "since their own started: the key was deleted instead (the next read loads the row).",

@@ -202,9 +202,22 @@ std::string command(std::span<const std::string> args) {
 }
 
 std::vector<std::string> store_requests(std::string_view key, const Value& value,
-                                        std::int64_t ttl_ms) {
+                                        std::int64_t ttl_ms, bool one_request) {
   const std::string ttl = std::to_string(ttl_ms);
   if (!value.is_hash) return {command({"SET", key, value.text, "PX", ttl})};
+  if (one_request) {
+    std::string eval;
+    resp::append_array_header(eval, 5 + value.fields.size() * 2);
+    for (const std::string_view a : {std::string_view("EVAL"), kStoreHashScript,
+                                     std::string_view("1"), key, std::string_view(ttl)}) {
+      resp::append_bulk(eval, a);
+    }
+    for (const auto& [f, v] : value.fields) {
+      resp::append_bulk(eval, f);
+      resp::append_bulk(eval, v);
+    }
+    return {std::move(eval)};
+  }
   std::string hset;
   resp::append_array_header(hset, 2 + value.fields.size() * 2);
   resp::append_bulk(hset, "HSET");
@@ -216,10 +229,6 @@ std::vector<std::string> store_requests(std::string_view key, const Value& value
   return {command({"MULTI"}), command({"DEL", key}), std::move(hset),
           command({"PEXPIRE", key, ttl}), command({"EXEC"})};
 }
-
-std::string negative_key(std::string_view key) { return "sidecache:neg:" + std::string(key); }
-
-std::string lease_key(std::string_view key) { return "sidecache:lease:" + std::string(key); }
 
 std::string lease_marker(std::string_view token) {
   std::string out(kLeaseMarker);

@@ -68,9 +68,15 @@ bool hash_fields(std::string_view reply, std::vector<std::pair<std::string, std:
 std::string command(std::initializer_list<std::string_view> args);
 std::string command(std::span<const std::string> args);
 // The requests that store `value` under `key` for `ttl_ms`: one SET .. PX, or MULTI, DEL,
-// HSET, PEXPIRE, EXEC (a hash). Each element is one request (one reply).
+// HSET, PEXPIRE, EXEC (a hash). Each element is one request (one reply). `one_request` (a
+// cluster pool, where each request may be redirected on its own and a MULTI would not follow
+// a moved slot): a hash is stored by one EVAL of kStoreHashScript instead.
 std::vector<std::string> store_requests(std::string_view key, const Value& value,
-                                        std::int64_t ttl_ms);
+                                        std::int64_t ttl_ms, bool one_request = false);
+// KEYS key; ARGV ttl_ms, then fields and values: replaces the hash and sets its expiry.
+inline constexpr std::string_view kStoreHashScript =
+    "redis.call('del', KEYS[1]) redis.call('hset', KEYS[1], unpack(ARGV, 2)) "
+    "return redis.call('pexpire', KEYS[1], ARGV[1])";
 
 // Markers kept in a string policy's key itself (see Engine: the policies whose markers are in
 // the key): the negative marker, and a load's lease (the prefix, then the holder's token). Both
@@ -87,10 +93,8 @@ enum class Marker { kNone, kNegative, kLease };
 // What a string value read from a policy key is: a value (kNone) or one of the markers.
 Marker marker_of(std::string_view payload);
 
-// Redis keys of the metadata kept beside a policy key (hash policies and the policies a store
-// hook takes; refresh and warming leases of every policy).
-std::string negative_key(std::string_view key);  // "sidecache:neg:<key>"
-std::string lease_key(std::string_view key);     // "sidecache:lease:<key>"
+// The Redis keys of the metadata kept beside a policy key (hash policies and the policies a
+// store hook takes; refresh and warming leases of every policy): cache/side_keys.hpp.
 // Deletes KEYS[1] only when it still holds ARGV[1] (the lease token, or the lease marker).
 inline constexpr std::string_view kReleaseScript =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "

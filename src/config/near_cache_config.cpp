@@ -65,9 +65,14 @@ void read_near_cache(Config& config, const Value& value) {
 }
 
 void validate_near_cache(const Config& config, const Locations& locations) {
-  if (config.near_cache.enabled && config.pool.type == PoolType::kCluster) {
-    locations.fail("near_cache.enabled",
-                   "the near cache is not supported on a cluster pool yet (pool.type: cluster)");
+  // On a cluster pool the primaries are tracked; a replica's values would need its own
+  // tracking connection (and lag behind the primary's pushes): refused until built.
+  if (config.near_cache.enabled && config.pool.type == PoolType::kCluster &&
+      config.pool.cluster.read_from != ReadFrom::kPrimary) {
+    locations.fail(
+        locations.has("pool.cluster.read_from") ? "pool.cluster.read_from" : "near_cache.enabled",
+        "the near cache on a cluster pool needs read_from: primary (reads from "
+        "replicas are not tracked yet)");
   }
   // The keys the L1 serves: the patterns, and the read-through policies with `l1: true`
   // (checked here, once the cache section is read too).

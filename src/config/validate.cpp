@@ -122,8 +122,8 @@ void validate_pool(const PoolConfig& pool, const Locations& locations) {
 }
 
 // A cluster pool places keys as Redis Cluster does and learns its primaries from the cluster:
-// the ring's options would be silently ignored, and what is not built for clusters yet would
-// misbehave, so both are errors at their key.
+// the ring's options would be silently ignored, and what is not built for clusters yet
+// (write-behind) would misbehave, so both are errors at their key.
 void validate_cluster(const Config& config, const Locations& locations) {
   const auto& pool = config.pool;
   if (pool.type != PoolType::kCluster) {
@@ -160,15 +160,8 @@ void validate_cluster(const Config& config, const Locations& locations) {
       }
     }
   }
-  if (!config.cache.policies.empty()) {
-    locations.fail("cache.policies",
-                   "cache policies (read-through, write modes) are not supported on a cluster "
-                   "pool yet (docs/cluster.md)");
-  }
-  if (!config.cache.invalidation_channel.empty()) {
-    locations.fail("cache.invalidation_channel",
-                   "not supported on a cluster pool yet (docs/cluster.md)");
-  }
+  // Every write mode works: the side keys are in the key's slot, and write-behind has one
+  // queue per slot (write/queue_layout.hpp).
 }
 
 // pool.sentinel's Sentinel list and AUTH, on a sentinel pool and on a ring of Sentinel groups.

@@ -263,7 +263,7 @@ void Dispatcher::split(const resp::CommandInfo& info, const resp::Command& comma
     return reply_error(target, errors::wrong_arity(info.name));
   }
   split_by_node(merge_kind(info.name), args, keys_, step, resp_form(command, raw), *nodes_, target,
-                split_scratch_);
+                split_scratch_, info.has(resp::kFlagReadOnly));
 }
 
 void Dispatcher::broadcast(const resp::CommandInfo& info, const resp::Command& command,

@@ -197,7 +197,12 @@ class Merge final : public ReplySink {
 
 void split_by_node(MergeKind kind, std::span<const std::string_view> args,
                    std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
-                   NodeSender& nodes, ReplyTarget target, SplitScratch& scratch) {
+                   NodeSender& nodes, ReplyTarget target, SplitScratch& scratch, bool read_only) {
+  const auto send = [&nodes, read_only](std::uint32_t node, std::string_view request,
+                                        ReplyTarget to) {
+    if (read_only) return nodes.send_read(node, request, std::move(to));
+    nodes.send(node, request, std::move(to));
+  };
   // Group of each key (a ring's node, a cluster's slot); part index per distinct group, in
   // order of first appearance. part_of_node stays all -1 between calls (reset below), so a
   // cluster's 16384 groups cost nothing per request.
@@ -218,7 +223,7 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
   for (const std::uint32_t group : part_nodes) part_of_node[group] = -1;
   for (auto& group : part_nodes) group = nodes.node_of_group(group);  // now the part's node
   if (part_nodes.size() == 1 && !raw.empty()) {
-    nodes.send(part_nodes.front(), raw, std::move(target));
+    send(part_nodes.front(), raw, std::move(target));
     return;
   }
 
@@ -240,7 +245,7 @@ void split_by_node(MergeKind kind, std::span<const std::string_view> args,
       if (key_part[i] != p) continue;
       for (int s = 0; s < step; ++s) resp::append_bulk(request, args[key_positions[i] + s]);
     }
-    nodes.send(part_nodes[p], request, ReplyTarget{merge, p, lane, protocol});
+    send(part_nodes[p], request, ReplyTarget{merge, p, lane, protocol});
   }
 }
 

@@ -35,10 +35,13 @@ struct SplitScratch {
 
 // Splits a multi-key command by node. `key_positions` index args; each key carries the
 // `step` - 1 arguments after it (MSET's value). Sends one request per node; if all keys share a
-// node, sends the client's raw bytes (`raw`, which must be RESP) unchanged instead.
+// node, sends the client's raw bytes (`raw`, which must be RESP) unchanged instead. `read_only`
+// (MGET, EXISTS, ...): every part is sent as a read (NodeSender::send_read), so it goes where a
+// single-key read of its keys would (a cluster pool's replica under read_from).
 void split_by_node(MergeKind kind, std::span<const std::string_view> args,
                    std::span<const std::uint32_t> key_positions, int step, std::string_view raw,
-                   NodeSender& nodes, ReplyTarget target, SplitScratch& scratch);
+                   NodeSender& nodes, ReplyTarget target, SplitScratch& scratch,
+                   bool read_only = false);
 
 // Sends the same request to every node and merges the replies.
 void broadcast(MergeKind kind, std::string_view request, NodeSender& nodes, ReplyTarget target);

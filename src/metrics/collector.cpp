@@ -386,10 +386,12 @@ void collect_cluster(const ProcessStats& process, std::vector<MetricFamily>& out
   std::uint64_t moved = 0;
   std::uint64_t ask = 0;
   std::uint64_t retry = 0;
+  std::uint64_t resubscribes = 0;
   for (const auto& w : process.workers) {
     moved += w->cluster_moved.get();
     ask += w->cluster_ask.get();
     retry += w->cluster_retry.get();
+    resubscribes += w->shard_resubscribes.get();
   }
   auto& redirects = add_family(out, "sidecache_cluster_redirects_total",
                                "Requests to a cluster pool sent again to the node a -MOVED or "
@@ -402,6 +404,11 @@ void collect_cluster(const ProcessStats& process, std::vector<MetricFamily>& out
                        "reply and a short wait.",
                        MetricType::Counter),
             static_cast<double>(retry));
+  add_value(add_family(out, "sidecache_cluster_shard_resubscribes_total",
+                       "Shard channel subscriptions a cluster node ended because the channel's "
+                       "slot moved (its sunsubscribe push), which sidecache subscribed again.",
+                       MetricType::Counter),
+            static_cast<double>(resubscribes));
   add_value(add_family(out, "sidecache_cluster_slot_map_refreshes_total",
                        "CLUSTER SLOTS answers received (startup, periodic, after a MOVED or a "
                        "node failure, reload).",

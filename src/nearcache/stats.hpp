@@ -13,14 +13,15 @@ namespace sidecache::nearcache {
 
 // Why entries were dropped on purpose (not evicted, not expired).
 enum class InvalidationReason : std::uint8_t {
-  kWrite,     // a write through sidecache
-  kTracking,  // a CLIENT TRACKING invalidation push
-  kFlush,     // FLUSHALL / FLUSHDB, the null invalidation message, reload
-  kNodeLost,  // the node's tracking connection was lost (or the node remapped / ejected)
+  kWrite,      // a write through sidecache
+  kTracking,   // a CLIENT TRACKING invalidation push
+  kFlush,      // FLUSHALL / FLUSHDB, the null invalidation message, reload
+  kNodeLost,   // the node's tracking connection was lost (or the node remapped / ejected)
+  kSlotMoved,  // a cluster slot's owner changed in a new slot map
   kCount
 };
-inline constexpr std::array<const char*, 4> kInvalidationReasonNames = {"write", "tracking",
-                                                                        "flush", "node_lost"};
+inline constexpr std::array<const char*, 5> kInvalidationReasonNames = {
+    "write", "tracking", "flush", "node_lost", "slot_moved"};
 
 struct ShardStats {
   Counter hits;

@@ -126,4 +126,12 @@ bool parse_redirect(std::string_view error, Redirect& out) {
   return !out.target.empty() && out.target.find(':') != std::string_view::npos;
 }
 
+bool follow_pinned_redirect(std::string_view reply, std::uint32_t followed,
+                            std::uint32_t max_redirects, bool follow_ask, Redirect& out) {
+  if (reply.size() < 2 || reply[0] != '-' || followed >= max_redirects) return false;
+  reply.remove_prefix(1);
+  if (!parse_redirect(reply, out)) return false;
+  return out.kind == Redirect::Kind::kMoved || follow_ask;
+}
+
 }  // namespace sidecache::route

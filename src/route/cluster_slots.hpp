@@ -83,4 +83,11 @@ struct Redirect {
 };
 bool parse_redirect(std::string_view error, Redirect& out);
 
+// A reply (RESP bytes) to the first command of a session pinned to one cluster node (WATCH, a
+// transaction's first queued command, a blocking command, SSUBSCRIBE): is it a redirect the
+// session follows to another node? MOVED while fewer than `max_redirects` were followed; ASK
+// too when `follow_ask` (the command can be sent alone after ASKING). `out` is set when true.
+bool follow_pinned_redirect(std::string_view reply, std::uint32_t followed,
+                            std::uint32_t max_redirects, bool follow_ask, Redirect& out);
+
 }  // namespace sidecache::route

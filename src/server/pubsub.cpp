@@ -2,6 +2,7 @@
 
 #include "resp/errors.hpp"
 #include "resp/writer.hpp"
+#include "server/pubsub_frames.hpp"
 #include "server/pubsub_query.hpp"
 
 namespace sidecache::server {
@@ -17,23 +18,6 @@ struct Names {
 
 constexpr Names kNames[] = {
     {"subscribe", "unsubscribe"}, {"psubscribe", "punsubscribe"}, {"ssubscribe", "sunsubscribe"}};
-
-// The message type of a Pub/Sub frame (first element of an array or push), or "".
-std::string_view frame_type(std::string_view frame) {
-  if (frame.empty() || (frame[0] != '*' && frame[0] != '>')) return {};
-  const auto eol = frame.find("\r\n");
-  if (eol == std::string_view::npos || eol + 2 >= frame.size() || frame[eol + 2] != '$') return {};
-  const auto rest = frame.substr(eol + 2);
-  const auto eol2 = rest.find("\r\n");
-  if (eol2 == std::string_view::npos) return {};
-  std::size_t length = 0;
-  for (std::size_t i = 1; i < eol2; ++i) {
-    if (rest[i] < '0' || rest[i] > '9') return {};
-    length = length * 10 + static_cast<std::size_t>(rest[i] - '0');
-  }
-  if (eol2 + 2 + length > rest.size()) return {};
-  return rest.substr(eol2 + 2, length);
-}
 
 std::string node_key(char kind, std::string_view name) {
   std::string key(1, kind);
@@ -138,7 +122,8 @@ PubSub::NodeLink* PubSub::ensure_link(std::uint32_t index, std::string& error) {
 }
 
 void PubSub::send(NodeLink& entry, std::string_view verb, const std::vector<std::string_view>& args,
-                  const std::shared_ptr<Op>& op) {
+                  const std::shared_ptr<Op>& op, Kind kind, bool subscribing,
+                  std::uint32_t redirects) {
   std::vector<std::string_view> words;
   words.reserve(args.size() + 1);
   words.push_back(verb);
@@ -146,7 +131,10 @@ void PubSub::send(NodeLink& entry, std::string_view verb, const std::vector<std:
   scratch_.clear();
   resp::append_command(scratch_, words);
   entry.link->send_unmatched(scratch_);
-  entry.expected.emplace_back(op, static_cast<std::uint32_t>(args.size()));
+  Pending pending{op, static_cast<std::uint32_t>(args.size()), {}, redirects};
+  if (kind == Kind::kShard && subscribing) pending.shard.assign(args.begin(), args.end());
+  if (kind == Kind::kShard && !subscribing) entry.unsubscribing.insert(args.begin(), args.end());
+  entry.expected.push_back(std::move(pending));
   ++op->waiting;
 }
 
@@ -154,6 +142,16 @@ void PubSub::subscribe(Kind kind, const resp::Command& command, const ReplyTarge
   const auto& args = command.args;
   auto& nodes = ctx_.nodes();
   const std::uint32_t node_count = nodes.node_count();
+  // A cluster node takes one slot's shard channels per SSUBSCRIBE: refused here as Redis does,
+  // before anything is subscribed. (A ring's nodes are standalone: any channels, per node.)
+  if (kind == Kind::kShard && !nodes.cross_group_error().empty()) {
+    const std::uint32_t group = nodes.group_of_key(args[1]);
+    for (std::size_t i = 2; i < args.size(); ++i) {
+      if (nodes.group_of_key(args[i]) != group) {
+        return reply_error(target, nodes.cross_group_error());
+      }
+    }
+  }
   // Which node each argument goes to (patterns: every node); connections first, so that a
   // refused connection changes nothing.
   std::vector<std::vector<std::string_view>> per_node(node_count);
@@ -190,7 +188,7 @@ void PubSub::subscribe(Kind kind, const resp::Command& command, const ReplyTarge
   }
   update_gauge();
   for (std::uint32_t n = 0; n < node_count; ++n) {
-    if (!per_node[n].empty()) send(*entries[n], args[0], per_node[n], op);
+    if (!per_node[n].empty()) send(*entries[n], args[0], per_node[n], op, kind);
   }
   if (op->waiting == 0) target.deliver(op->reply);
 }
@@ -229,17 +227,29 @@ void PubSub::unsubscribe(Kind kind, const resp::Command& command, const ReplyTar
     append_confirmation(op->reply, type, &name, count_for(kind));
   }
   update_gauge();
-  for (const auto& [node, list] : per_node) send(links_[node], command.args[0], list, op);
+  for (const auto& [node, list] : per_node)
+    send(links_[node], command.args[0], list, op, kind, false);
   if (op->waiting == 0) target.deliver(op->reply);
 }
 
 void PubSub::on_frame(const std::string& node, std::string_view frame) {
   if (frame[0] == '-') return confirmed(node, frame);
-  const std::string_view type = frame_type(frame);
+  const std::string_view type = pubsub_frame_type(frame);
+  if (type == "pmessage" && !pattern_copy_wanted(node, frame)) return;
   if (type == "message" || type == "pmessage" || type == "smessage") {
     ctx_.stats.pubsub_messages.add();
     ctx_.host.push(frame);
     return;
+  }
+  if (type == "sunsubscribe") {
+    const std::string_view name = pubsub_frame_bulk(frame, 1);
+    const auto found = links_.find(node);
+    if (found == links_.end()) return;
+    auto& owed = found->second.unsubscribing;
+    const auto it = owed.find(std::string(name));
+    if (it == owed.end()) return shard_moved_away(node, name);  // not asked for: the slot moved
+    owed.erase(it);
+    return confirmed(node, {});
   }
   for (const auto& names : kNames) {
     if (type == names.subscribe || type == names.unsubscribe) return confirmed(node, {});
@@ -247,23 +257,123 @@ void PubSub::on_frame(const std::string& node, std::string_view frame) {
   // Anything else (a PONG) is not for the client.
 }
 
+bool PubSub::pattern_copy_wanted(const std::string& node, std::string_view frame) {
+  auto& nodes = ctx_.nodes();
+  if (nodes.cross_group_error().empty()) return true;  // a ring: one node got the PUBLISH
+  // Every primary of a cluster delivers every PUBLISH: the copy of the node the PUBLISH of
+  // that channel goes to is the one kept.
+  return nodes.node_name(nodes.node_for_key(pubsub_frame_bulk(frame, 2))) == node;
+}
+
+void PubSub::deliver(const Op& op) {
+  if (op.target.sink) op.target.deliver(op.reply);  // none: sidecache's own resubscription
+}
+
 // One confirmation frame (or an error answering a whole request) from `node`.
 void PubSub::confirmed(const std::string& node, std::string_view error) {
   const auto found = links_.find(node);
   if (found == links_.end() || found->second.expected.empty()) return;
   NodeLink& entry = found->second;
-  auto& [op, frames] = entry.expected.front();
+  if (!error.empty() && !entry.expected.front().shard.empty()) {
+    if (follow_moved(node, entry, error)) return close_idle_links();
+    // The node refused the shard channels: not subscribed (the client sees the error, or is
+    // told it lost them when sidecache was subscribing them again).
+    const Pending& pending = entry.expected.front();
+    drop_shard(take_shard(node, entry, pending), !pending.op->target.sink);
+  }
+  auto& front = entry.expected.front();
   if (!error.empty()) {
-    op->reply.assign(error);  // the node refused: the client sees its error
-    frames = 1;
+    if (front.op->target.sink) front.op->reply.assign(error);  // the client sees its error
+    front.frames = 1;
   }
   std::shared_ptr<Op> done;
-  if (--frames == 0) {
-    if (--op->waiting == 0) done = op;
+  if (--front.frames == 0) {
+    if (--front.op->waiting == 0) done = front.op;
     entry.expected.pop_front();
   }
-  if (done) done->target.deliver(done->reply);
+  if (done) deliver(*done);
   close_idle_links();
+}
+
+std::vector<std::string> PubSub::take_shard(const std::string& node, NodeLink& entry,
+                                            const Pending& pending) {
+  std::vector<std::string> names;
+  for (const auto& name : pending.shard) {
+    const auto it = node_of_.find(node_key('s', name));
+    if (it == node_of_.end() || it->second != node || shard_.count(name) == 0) continue;
+    node_of_.erase(it);
+    if (entry.subscriptions > 0) --entry.subscriptions;
+    names.push_back(name);
+  }
+  return names;
+}
+
+bool PubSub::follow_moved(const std::string& node, NodeLink& entry, std::string_view error) {
+  const auto& pool = ctx_.config->pool;
+  route::Redirect redirect;
+  const Pending& front = entry.expected.front();
+  if (pool.type != config::PoolType::kCluster ||
+      !route::follow_pinned_redirect(error, front.redirects, pool.cluster.max_redirects, false,
+                                     redirect)) {
+    return false;
+  }
+  auto& nodes = ctx_.nodes();
+  const auto index = nodes.follow_redirect(false, redirect.slot, redirect.target);
+  if (index >= nodes.node_count()) return false;
+  Pending moved = std::move(entry.expected.front());
+  entry.expected.pop_front();
+  const auto names = take_shard(node, entry, moved);
+  subscribe_shard_on(index, names, moved.op, moved.redirects + 1);
+  if (--moved.op->waiting == 0) deliver(*moved.op);  // the refused request's share
+  return true;
+}
+
+void PubSub::subscribe_shard_on(std::uint32_t index, const std::vector<std::string>& names,
+                                const std::shared_ptr<Op>& op, std::uint32_t redirects) {
+  if (names.empty()) return;
+  auto& nodes = ctx_.nodes();
+  NodeLink* entry = ensure_link(index, error_);
+  if (entry == nullptr) {
+    if (op->target.sink) {  // the client's SSUBSCRIBE: answered with the reason
+      op->reply.clear();
+      resp::append_error(op->reply, error_);
+    }
+    return drop_shard(names, !op->target.sink);
+  }
+  for (const auto& name : names) {
+    node_of_[node_key('s', name)] = nodes.node_name(index);
+    ++entry->subscriptions;
+  }
+  const std::vector<std::string_view> args(names.begin(), names.end());
+  send(*entry, "SSUBSCRIBE", args, op, Kind::kShard, true, redirects);
+}
+
+void PubSub::shard_moved_away(const std::string& node, std::string_view name) {
+  const auto it = node_of_.find(node_key('s', name));
+  if (it == node_of_.end() || it->second != node || shard_.count(std::string(name)) == 0) return;
+  node_of_.erase(it);
+  const auto found = links_.find(node);
+  if (found != links_.end() && found->second.subscriptions > 0) --found->second.subscriptions;
+  ctx_.stats.shard_resubscribes.add();
+  // Where the worker's map says now; a node that no longer owns the slot answers MOVED.
+  auto& nodes = ctx_.nodes();
+  const std::vector<std::string> names{std::string(name)};
+  auto op = std::make_shared<Op>();  // no target: the confirmation is not the client's
+  subscribe_shard_on(nodes.node_for_key(name), names, op, 0);
+  close_idle_links();
+}
+
+void PubSub::drop_shard(const std::vector<std::string>& names, bool tell_client) {
+  for (const auto& name : names) {
+    shard_.erase(name);
+    node_of_.erase(node_key('s', name));
+    if (!tell_client) continue;
+    // What Redis sends when it drops a shard subscription: the client subscribes again.
+    scratch_.clear();
+    append_confirmation(scratch_, "sunsubscribe", &name, shard_.size());
+    ctx_.host.push(scratch_);
+  }
+  update_gauge();
 }
 
 void PubSub::close_idle_links() {
@@ -288,10 +398,10 @@ void PubSub::update_gauge() {
 void PubSub::reset() {
   std::vector<std::shared_ptr<Op>> owed;
   for (auto& [node, entry] : links_) {
-    for (auto& [op, frames] : entry.expected) {
-      if (op->waiting > 0) {
-        op->waiting = 0;
-        owed.push_back(op);
+    for (auto& pending : entry.expected) {
+      if (pending.op->waiting > 0) {
+        pending.op->waiting = 0;
+        owed.push_back(pending.op);
       }
     }
     entry.expected.clear();
@@ -303,7 +413,7 @@ void PubSub::reset() {
   shard_.clear();
   node_of_.clear();
   update_gauge();
-  for (const auto& op : owed) op->target.deliver(op->reply);
+  for (const auto& op : owed) deliver(*op);
 }
 
 }  // namespace sidecache::server

@@ -311,6 +311,7 @@ dispatch::Dispatched Session::handle(std::string_view raw, const ReplyTarget& ta
       role != resp::SessionRole::kQuit) {
     const auto done = transaction_.queue(resolved_, command_, raw, target);
     if (!transaction_.in_multi()) hold_ = true;  // EXEC or DISCARD: nothing overtakes them
+    if (transaction_.take_hold()) hold_ = true;  // a cluster node may redirect it
     return done;
   }
   dispatch::Dispatched done;
@@ -352,6 +353,7 @@ dispatch::Dispatched Session::session_command(const resp::CommandInfo& info, std
     case SessionRole::kDiscard:
     case SessionRole::kWatch:
       done.where = transaction_.command(info, command_, raw, target);
+      if (transaction_.take_hold()) hold_ = true;  // a cluster node may redirect it
       break;
     case SessionRole::kUnwatch:
       done.where = transaction_.command(info, command_, raw, target);

@@ -107,6 +107,15 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
   return link;
 }
 
+std::function<void(std::chrono::milliseconds, std::function<void()>)> redirect_wait(
+    const ModeContext& ctx) {
+  return [executor = ctx.executor](std::chrono::milliseconds delay, std::function<void()> then) {
+    auto timer = std::make_shared<asio::steady_timer>(executor, delay);
+    timer->async_wait(
+        [timer, then = std::move(then)](const boost::system::error_code&) { then(); });
+  };
+}
+
 bool keys_node(const ModeContext& ctx, const resp::CommandInfo& info,
                std::span<const std::string_view> args, std::uint32_t& node, bool& has_keys,
                std::string& error) {

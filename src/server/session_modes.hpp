@@ -3,7 +3,9 @@
 // client (unsolicited frames, closing it).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +51,10 @@ std::shared_ptr<backend::Link> open_link(const ModeContext& ctx, std::uint32_t n
 // busy work queues. Only for links the node holds no client state on.
 backend::Link::OnIdle keep_for_reuse();
 inline constexpr std::size_t kIdleLinksPerNode = 4;
+
+// A PinnedRedirect's wait: a timer on the session's executor.
+std::function<void(std::chrono::milliseconds, std::function<void()>)> redirect_wait(
+    const ModeContext& ctx);
 
 // The node all of a command's keys map to: true and `node` set; false with `error` set (a
 // malformed numkeys, or CROSSSLOT). `has_keys` false: the command has no keys (node unset).

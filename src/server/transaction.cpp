@@ -99,8 +99,10 @@ dispatch::Where Transaction::watch(const resp::CommandInfo& info, const resp::Co
     reply_error(target, error_);
     return Where::answered();
   }
+  const std::string_view request = resp_form(command, raw, scratch_);
+  const ReplyTarget to = watching_ ? target : first_target(request, target);
   watching_ = true;
-  link_->send(resp_form(command, raw, scratch_), target);
+  link_->send(request, to);
   return Where::at(node_);
 }
 
@@ -188,8 +190,11 @@ dispatch::Where Transaction::enqueue(bool keyed, std::uint32_t node, const resp:
     reply(target, kQueued);
     return Where::answered();
   }
+  // The first command on the node (no WATCH before it): a MOVED may still move the transaction.
+  const bool first = !multi_sent_ && !watching_;
+  if (first) replay_ = buffered_;
   send_multi();
-  link_->send(request, target);
+  link_->send(request, first ? first_target(request, target) : target);
   return Where::at(node_);
 }
 
@@ -255,6 +260,50 @@ dispatch::Where Transaction::discard(const ReplyTarget& target) {
   return Where::answered();
 }
 
+ReplyTarget Transaction::first_target(std::string_view request, const ReplyTarget& target) {
+  const auto& pool = ctx_.config->pool;
+  if (pool.type != config::PoolType::kCluster) return target;
+  first_.assign(request);
+  if (follower_) follower_->cancel();
+  follower_ = std::make_shared<PinnedRedirect>(
+      target, pool.cluster.max_redirects, false,
+      [this](const route::Redirect& redirect) { return follow(redirect); }, redirect_wait(ctx_),
+      pool.cluster.retry_delay);
+  hold_ = true;
+  return follower_->target();
+}
+
+// The node refused the first command (MOVED): nothing of the transaction ran there. Leave that
+// node as it was and start again on the one named.
+PinnedRedirect::Followed Transaction::follow(const route::Redirect& redirect) {
+  using Followed = PinnedRedirect::Followed;
+  if (!link_ || !follower_) return Followed::kNo;  // the connection was lost meanwhile
+  auto& nodes = ctx_.nodes();
+  const auto node = nodes.follow_redirect(false, redirect.slot, redirect.target);
+  if (node >= nodes.node_count()) return Followed::kLater;  // not a primary of the pool yet
+  const bool in_multi = multi_sent_;
+  if (in_multi) link_->send_quiet(kDiscard);  // the MULTI opened there
+  auto follower = std::move(follower_);       // release() must not cancel it
+  release(true);
+  follower_ = follower;
+  const ReplyTarget to = follower->target();
+  if (!pin(node, error_)) {
+    if (in_multi) flag();
+    scratch_.clear();
+    resp::append_error(scratch_, error_);
+    follower->finish(scratch_);
+    return Followed::kYes;
+  }
+  if (in_multi) {
+    buffered_ = replay_;
+    send_multi();
+  } else {
+    watching_ = true;
+  }
+  link_->send(first_, to);
+  return Followed::kYes;
+}
+
 bool Transaction::pin(std::uint32_t node, std::string& error) {
   link_ = open_link(ctx_, node, error);
   if (!link_) return false;
@@ -275,6 +324,10 @@ void Transaction::send_multi() {
 // Once EXEC's (DISCARD's, UNWATCH's) reply is in, the connection goes back to the worker's idle
 // cache (`reusable`: the node holds no WATCH or MULTI of this client) or closes.
 void Transaction::release(bool reusable) {
+  if (follower_) {
+    follower_->cancel();
+    follower_.reset();
+  }
   link_->set_handlers({}, {});
   link_->release(reusable ? keep_for_reuse() : backend::Link::OnIdle{});
   link_.reset();
@@ -294,6 +347,11 @@ void Transaction::on_link_lost() {
 }
 
 void Transaction::reset() {
+  if (follower_) {
+    follower_->cancel();
+    follower_.reset();
+  }
+  hold_ = false;
   if (link_) {
     link_->stop();
     link_.reset();

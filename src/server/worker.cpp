@@ -305,9 +305,11 @@ void Worker::apply_now(const std::shared_ptr<const config::Config>& config,
   old->retire();              // its connections close once their requests are answered
 }
 
-void Worker::set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots) {
-  asio::post(*io_, [this, generation, slots = std::move(slots)] {
+void Worker::set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots,
+                       std::function<void()> applied) {
+  asio::post(*io_, [this, generation, slots = std::move(slots), applied = std::move(applied)] {
     if (generation == generation_) pool_->set_slots(*slots);
+    if (applied) applied();
   });
 }
 

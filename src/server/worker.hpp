@@ -49,7 +49,9 @@ class Worker final : public SessionRegistry {
              std::function<void()> applied = {});
   // Cluster pools: a new slot map over the same primaries, for configuration `generation`
   // (from any thread). A map with other primaries comes as a new configuration (apply).
-  void set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots);
+  // `applied`, when given, runs on this worker once its pool took the map (or ignored it).
+  void set_slots(std::uint64_t generation, std::shared_ptr<const route::ClusterSlots> slots,
+                 std::function<void()> applied = {});
   // A node's health changed in configuration `generation` (from any thread). `applied`, when
   // given, runs on this worker once its pool took the change.
   void set_node_up(std::uint64_t generation, std::uint32_t node, bool up,

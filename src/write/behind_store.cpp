@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cache/generation.hpp"
+#include "route/cluster_slots.hpp"
 #include "sidecache/node_sender.hpp"
 
 namespace sidecache::write {
@@ -10,7 +11,8 @@ namespace sidecache::write {
 using cache::command;
 
 std::string guarded_store_request(std::string_view key, std::string_view pending, bool miss,
-                                  const Value* value, std::int64_t ttl_ms, std::string_view stamp) {
+                                  const Value* value, std::int64_t ttl_ms, std::string_view stamp,
+                                  cache::SideKeys layout) {
   static constexpr std::string_view kScript = R"lua(
 local k = KEYS[1]
 local queued = KEYS[3] ~= nil and redis.call('HEXISTS', KEYS[3], k) == 1
@@ -35,8 +37,10 @@ else
 end
 return {1}
 )lua";
+  // On a cluster pool the write generation and the pending hash are in the key's slot (slot
+  // tagged names), so the script's keys share a slot.
   std::vector<std::string> args{"EVAL", std::string(kScript), pending.empty() ? "2" : "3",
-                                std::string(key), cache::generation_key(key)};
+                                std::string(key), cache::generation_key(key, layout)};
   if (!pending.empty()) args.emplace_back(pending);
   args.push_back(std::to_string(ttl_ms));
   args.emplace_back(miss ? "miss" : "refresh");
@@ -83,9 +87,13 @@ std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash) 
   return out;
 }
 
+std::string_view BehindStore::pending_of(std::string_view key, std::uint32_t node) const {
+  const std::uint32_t queue = by_slot_ ? route::key_slot(key) : node;
+  return queue < pending_.size() ? std::string_view(pending_[queue]) : std::string_view();
+}
+
 std::string BehindStore::pending_hash(NodeSender& nodes, std::string_view key) const {
-  const std::uint32_t node = nodes.node_for_key(key);
-  return node < pending_.size() ? pending_[node] : std::string();
+  return std::string(pending_of(key, nodes.node_for_key(key)));
 }
 
 bool BehindStore::takes(const cache::Policy& policy) const {
@@ -95,12 +103,12 @@ bool BehindStore::takes(const cache::Policy& policy) const {
 void BehindStore::store(NodeSender& nodes, cache::StoreRequest request,
                         std::function<void(cache::StoreOutcome)> done) {
   const std::uint32_t node = nodes.node_for_key(request.key);
-  const std::string_view pending = node < pending_.size() ? pending_[node] : std::string_view{};
+  const std::string_view pending = pending_of(request.key, node);
   const auto& loaded = request.loaded;
   const bool has_value = loaded->kind == cache::LoadResult::Kind::kValue;
-  const std::string script = guarded_store_request(request.key, pending, request.miss,
-                                                   has_value ? &loaded->value : nullptr,
-                                                   request.ttl.count(), request.stamp);
+  const std::string script = guarded_store_request(
+      request.key, pending, request.miss, has_value ? &loaded->value : nullptr, request.ttl.count(),
+      request.stamp, cache::side_keys_of(nodes));
   const bool is_hash = request.hash;
   auto on_reply = [key = request.key, loaded, is_hash,
                    done = std::move(done)](std::string_view reply) {

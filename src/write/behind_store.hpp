@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/side_keys.hpp"
 #include "cache/store_hook.hpp"
 
 namespace sidecache::write {
@@ -27,7 +28,8 @@ using cache::Value;
 // value if any, else the loaded row.
 std::string guarded_store_request(std::string_view key, std::string_view pending, bool miss,
                                   const Value* value, std::int64_t ttl_ms,
-                                  std::string_view stamp = {});
+                                  std::string_view stamp = {},
+                                  cache::SideKeys layout = cache::SideKeys::kPlain);
 // What the guarded store did: stored the row, or kept the cached value (`kept`: nullopt when
 // the key is absent). Nullopt: an error reply or not the script's reply.
 struct GuardOutcome {
@@ -40,15 +42,21 @@ std::optional<GuardOutcome> guard_outcome(std::string_view reply, bool is_hash);
 
 class BehindStore final : public cache::StoreHook {
  public:
-  // `pending`: the name of each node's pending-count hash, by node index.
-  explicit BehindStore(std::vector<std::string> pending) : pending_(std::move(pending)) {}
+  // `pending`: the name of each queue's pending hash, by node index, or by slot when
+  // `by_slot` (a Redis Cluster pool: one queue per slot).
+  explicit BehindStore(std::vector<std::string> pending, bool by_slot = false)
+      : pending_(std::move(pending)), by_slot_(by_slot) {}
   bool takes(const cache::Policy& policy) const override;
   void store(NodeSender& nodes, cache::StoreRequest request,
              std::function<void(cache::StoreOutcome)> done) override;
   std::string pending_hash(NodeSender& nodes, std::string_view key) const override;
 
  private:
+  // The pending hash of `key`, placed on `node`; empty when none.
+  std::string_view pending_of(std::string_view key, std::uint32_t node) const;
+
   std::vector<std::string> pending_;
+  bool by_slot_ = false;
 };
 
 }  // namespace sidecache::write

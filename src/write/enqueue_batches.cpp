@@ -3,8 +3,13 @@
 #include "cache/value.hpp"
 #include "resp/reply.hpp"
 #include "resp/writer.hpp"
+#include "route/cluster_slots.hpp"
 
 namespace sidecache::write {
+
+std::uint32_t WriterShared::queue_of(std::string_view key, std::uint32_t node) const {
+  return by_slot ? route::key_slot(key) : node;
+}
 
 EnqueueBatches::EnqueueBatches(std::shared_ptr<const WriterShared> shared,
                                std::shared_ptr<cache::Runtime> runtime, NodeSender& nodes)
@@ -22,8 +27,8 @@ void EnqueueBatches::to_node(std::uint32_t node, std::string request, std::uint6
                ReplyTarget{std::make_shared<CallbackSink>(std::move(on_reply)), 0, lane});
 }
 
-void EnqueueBatches::add(std::uint32_t node, const KeyWrite& w, std::string_view op,
-                         bool must_exist, std::uint64_t lane, Reply on_reply) {
+void EnqueueBatches::add(std::uint32_t node, std::uint32_t queue, const KeyWrite& w,
+                         std::string_view op, bool must_exist, std::uint64_t lane, Reply on_reply) {
   // Writes per call, and arguments: the script unpacks its stream entry (about one field per
   // argument) and Lua's unpack takes a few thousand values at most.
   constexpr std::size_t kMaxWrites = 256;
@@ -31,16 +36,17 @@ void EnqueueBatches::add(std::uint32_t node, const KeyWrite& w, std::string_view
   const std::uint64_t connection = nodes_->connection_of(node, lane);
   Batch* batch = nullptr;
   for (auto& b : batches_) {
-    if (b.node == node && b.connection == connection) batch = &b;
+    if (b.node == node && b.connection == connection && b.queue == queue) batch = &b;
   }
   if (batch == nullptr) {
     batch = &batches_.emplace_back();
     batch->node = node;
+    batch->queue = queue;
     batch->connection = connection;
     batch->lane = lane;
   }
   // KEYS: the key, and its negative marker when on this node (the script deletes it).
-  const std::string neg = cache::negative_key(w.key);
+  const std::string neg = cache::negative_key(w.key, cache::side_keys_of(*nodes_));
   const bool with_neg = nodes_->node_for_key(neg) == node;
   resp::append_bulk(batch->keys, w.key);
   if (with_neg) resp::append_bulk(batch->keys, neg);
@@ -115,11 +121,16 @@ void EnqueueBatches::send(bool all) {
   posted_ = false;
   auto batches = std::move(batches_);
   batches_.clear();
-  for (auto& b : batches) {
-    if (all || in_flight(b.node, b.connection) == 0) {
-      send_batch(std::move(b));
+  // Decided before any is sent: the batches of one idle connection (one per queue) all go.
+  std::vector<bool> go(batches.size(), all);
+  for (std::size_t i = 0; i < batches.size() && !all; ++i) {
+    go[i] = in_flight(batches[i].node, batches[i].connection) == 0;
+  }
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (go[i]) {
+      send_batch(std::move(batches[i]));
     } else {
-      batches_.push_back(std::move(b));  // sent when the call in flight is answered
+      batches_.push_back(std::move(batches[i]));  // sent when the call in flight is answered
     }
   }
 }
@@ -128,20 +139,23 @@ void EnqueueBatches::call_done(std::uint32_t node, std::uint64_t connection) {
   auto& calls = in_flight(node, connection);
   if (calls > 0) --calls;
   if (calls != 0) return;
-  for (auto it = batches_.begin(); it != batches_.end(); ++it) {
+  std::vector<Batch> ready;
+  for (auto it = batches_.begin(); it != batches_.end();) {
     if (it->node == node && it->connection == connection) {
-      Batch b = std::move(*it);
-      batches_.erase(it);
-      return send_batch(std::move(b));
+      ready.push_back(std::move(*it));
+      it = batches_.erase(it);
+    } else {
+      ++it;
     }
   }
+  for (auto& b : ready) send_batch(std::move(b));
 }
 
 void EnqueueBatches::send_batch(Batch batch) {
   static const std::string kSha = script_sha1(kEnqueueScript);
   static const std::string kSetsSha = script_sha1(kEnqueueSetsScript);
   auto b = std::make_shared<Batch>(std::move(batch));
-  const NodeQueue* q = &shared_->queues[b->node];  // shared_ outlives the requests
+  const NodeQueue* q = &shared_->queues[b->queue];  // shared_ outlives the requests
   // EVALSHA|EVAL, sha|script, numkeys, stream, pending, count, the writes' keys, their
   // arguments.
   auto request = [b, q](std::string_view verb, std::string_view body) {
@@ -187,6 +201,9 @@ void EnqueueBatches::send_batch(Batch batch) {
     for (std::size_t i = 0; i < b->replies.size(); ++i) {
       b->replies[i](split ? parts[i] : ok ? std::string_view("+OK\r\n") : reply);
     }
+    // A cluster pool: the flusher learns that this slot's queue has writes (after the script
+    // ran, so it cannot look before they are there).
+    if (self->shared_->hints) self->shared_->hints->mark(static_cast<std::uint16_t>(b->queue));
     self->call_done(b->node, b->connection);
   };
   ++in_flight(b->node, b->connection);

@@ -17,6 +17,7 @@
 #include "sidecache/node_sender.hpp"
 #include "write/commands.hpp"
 #include "write/queue_layout.hpp"
+#include "write/slot_hints.hpp"
 #include "write/stats.hpp"
 
 namespace sidecache::write {
@@ -26,8 +27,16 @@ struct WriterShared {
   // The policies in force: the read-through engine's snapshot (swapped on reload).
   std::shared_ptr<cache::Shared> cache;
   std::shared_ptr<cache::DbRunner> db;  // the database threads (shared with the engine)
-  std::vector<NodeQueue> queues;        // by node index
+  // The queues: by node index on a ring or sentinel pool; on a Redis Cluster pool
+  // (`by_slot`) by slot, all 16384 (queue_layout.hpp's slot_queue), and `hints` marks the
+  // slots written to (for the flusher).
+  std::vector<NodeQueue> queues;
+  bool by_slot = false;
+  std::shared_ptr<SlotHints> hints;
   std::shared_ptr<WriteStats> stats;
+
+  // The index in `queues` of the queue of `key`, placed on `node` by the pool.
+  std::uint32_t queue_of(std::string_view key, std::uint32_t node) const;
 };
 
 class EnqueueBatches : public std::enable_shared_from_this<EnqueueBatches> {
@@ -37,9 +46,10 @@ class EnqueueBatches : public std::enable_shared_from_this<EnqueueBatches> {
                  std::shared_ptr<cache::Runtime> runtime, NodeSender& nodes);
 
   // Adds the write `w` (`op`: set | incr | hset | hincr | del) to the next enqueue script call
-  // of `node`; `on_reply` gets the write's own reply.
-  void add(std::uint32_t node, const KeyWrite& w, std::string_view op, bool must_exist,
-           std::uint64_t lane, Reply on_reply);
+  // of `node` and of the queue `queue` (WriterShared::queue_of); `on_reply` gets the write's
+  // own reply.
+  void add(std::uint32_t node, std::uint32_t queue, const KeyWrite& w, std::string_view op,
+           bool must_exist, std::uint64_t lane, Reply on_reply);
   // Whether some call waits to be sent.
   bool waiting() const { return !batches_.empty(); }
   // Sends the calls waiting to be sent: all of them before any other request leaves the
@@ -52,9 +62,11 @@ class EnqueueBatches : public std::enable_shared_from_this<EnqueueBatches> {
   void set_nodes(NodeSender& nodes);
 
  private:
-  // Writes waiting for one script call: those of one node and one node connection.
+  // Writes waiting for one script call: those of one node connection and one queue (on a
+  // cluster pool, one slot: a script's keys share a slot).
   struct Batch {
     std::uint32_t node = 0;
+    std::uint32_t queue = 0;
     std::uint64_t connection = 0;
     std::uint64_t lane = 0;
     std::string keys;  // the writes' KEYS as RESP bulks (after stream and pending)
@@ -79,7 +91,8 @@ class EnqueueBatches : public std::enable_shared_from_this<EnqueueBatches> {
   };
 
   void send_batch(Batch batch);
-  // A call of (node, connection) was answered: sends the batch waiting for it.
+  // A call of (node, connection) was answered: once none is in flight, sends the batches
+  // waiting for it (one per queue).
   void call_done(std::uint32_t node, std::uint64_t connection);
   std::uint32_t& in_flight(std::uint32_t node, std::uint64_t connection);
   void to_node(std::uint32_t node, std::string request, std::uint64_t lane, Reply on_reply);

@@ -2,6 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include "route/cluster_slots.hpp"
+#include "route/slot_tags.hpp"
+
 namespace sidecache::write {
 
 std::vector<NodeQueue> queue_names(
@@ -21,6 +24,34 @@ std::vector<NodeQueue> queue_names(
                    find("sidecache:wbdead:", n), find("sidecache:wbn:", n)});
   }
   return out;
+}
+
+NodeQueue slot_queue(std::uint16_t slot) {
+  auto name = [slot](std::string_view prefix) {
+    std::string out(prefix);
+    out += '{';
+    out += route::slot_tag(slot);
+    out += '}';
+    return out;
+  };
+  return {name("sidecache:wb:"), name("sidecache:wbp:"), name("sidecache:wbl:"),
+          name("sidecache:wbdead:"), name("sidecache:wbn:")};
+}
+
+std::vector<NodeQueue> slot_queues() {
+  std::vector<NodeQueue> out;
+  out.reserve(route::kClusterSlots);
+  for (std::uint32_t s = 0; s < route::kClusterSlots; ++s) {
+    out.push_back(slot_queue(static_cast<std::uint16_t>(s)));
+  }
+  return out;
+}
+
+int queue_stream_slot(std::string_view name) {
+  constexpr std::string_view kPrefix = "sidecache:wb:{";
+  if (!name.starts_with(kPrefix) || !name.ends_with('}')) return -1;
+  const std::uint16_t slot = route::key_slot(name);
+  return slot_queue(slot).stream == name ? slot : -1;
 }
 
 std::string script_sha1(std::string_view script) {

@@ -27,6 +27,18 @@ struct NodeQueue {
   std::string count;
 };
 
+// On a Redis Cluster pool (docs/cluster.md) a script's keys must share one slot and a slot's
+// keys move together, so the queue is one set of these names per slot, created on demand:
+// "sidecache:wb:{<tag>}", "sidecache:wbp:{<tag>}", ... with <tag> the slot's tag
+// (route/slot_tags.hpp). A key's writes go to the queue of its slot.
+NodeQueue slot_queue(std::uint16_t slot);
+// The queues of all 16384 slots, by slot.
+std::vector<NodeQueue> slot_queues();
+// The slot whose queue stream is `name`; -1 when `name` is not such a stream's name.
+int queue_stream_slot(std::string_view name);
+// The pattern that matches every slot's queue stream (SCAN MATCH), and only those.
+inline constexpr std::string_view kSlotStreamPattern = "sidecache:wb:{*}";
+
 // Finds, for each of `nodes` nodes, names that `node_for_key` places on that node. Deterministic:
 // the same routing gives the same names in every process and after restarts.
 std::vector<NodeQueue> queue_names(

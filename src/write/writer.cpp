@@ -281,8 +281,8 @@ void Writer::start(const OpPtr& op) {
   auto self = shared_from_this();
   const std::string ttl = std::to_string(cache::kGenerationTtl.count());
   redis(w.key,
-        cache::command(
-            {"EVAL", cache::kGenerationScript, "1", cache::generation_key(w.key), ttl, "bump"}),
+        cache::command({"EVAL", cache::kGenerationScript, "1",
+                        cache::generation_key(w.key, side_keys()), ttl, "bump"}),
         op->target.lane, [self, op, increment](std::string_view reply) {
           if (const auto g = cache::bulk_payload(reply)) op->generation = std::string(*g);
           increment ? self->run_increment(op) : self->run_database_first(op);
@@ -385,14 +385,14 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
   // The row exists now: a negative marker would hide it. A string policy keeps it in the key,
   // which the DEL or SET below replaces; a hash policy beside the key.
   if (p.is_hash()) {
-    const std::string neg = cache::negative_key(w.key);
+    const std::string neg = cache::negative_key(w.key, side_keys());
     redis(neg, cache::command({"DEL", neg}), lane, [](std::string_view) {});
   }
   auto self = shared_from_this();
   // A json value is the whole row as the database returns it: the next read loads it.
   if (p.config.write == WriteMode::kInvalidate || p.config.mapping == config::ValueMapping::kJson) {
-    const auto request = cache::command(
-        {"EVAL", cache::kDeleteBumpScript, "2", w.key, cache::generation_key(w.key), "DEL"});
+    const auto request = cache::command({"EVAL", cache::kDeleteBumpScript, "2", w.key,
+                                         cache::generation_key(w.key, side_keys()), "DEL"});
     redis(w.key, request, lane, [self, op, ok](std::string_view reply) {
       if (resp::is_error_reply(reply)) {
         self->shared_->stats->write_errors.add();
@@ -408,7 +408,7 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
                                 std::string(cache::kThroughFinishScript),
                                 "2",
                                 w.key,
-                                cache::generation_key(w.key),
+                                cache::generation_key(w.key, side_keys()),
                                 op->generation,
                                 w.op == Op::kSet ? "s" : "h"};
   if (w.op == Op::kSet) {
@@ -444,7 +444,8 @@ void Writer::after_database(const OpPtr& op, const db::Status& status) {
 void Writer::run_behind(const OpPtr& op, bool must_exist) {
   const KeyWrite& w = op->c.writes.front();
   const std::uint32_t node = nodes_->node_for_key(w.key);
-  if (node >= shared_->queues.size()) {
+  const std::uint32_t queue = shared_->queue_of(w.key, node);
+  if (queue >= shared_->queues.size()) {
     return finish(op, error_reply(errors::kNoBehindQueue));
   }
   static constexpr std::string_view kOps[] = {"set", "incr", "hset", "hincr", "del"};  // by Op
@@ -474,7 +475,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
     }
     if (script_error(reply, "SIDECACHE_MISS")) return self->load_then_enqueue(op);
     if (!resp::is_error_reply(reply)) {
-      const std::string neg = cache::negative_key(kw.key);
+      const std::string neg = cache::negative_key(kw.key, self->side_keys());
       if (self->nodes_->node_for_key(neg) != node) {  // else the script deleted it
         self->redis(neg, cache::command({"DEL", neg}), op->target.lane, [](std::string_view) {});
       }
@@ -483,7 +484,7 @@ void Writer::run_behind(const OpPtr& op, bool must_exist) {
     }
     self->finish(op, std::string(reply));
   };
-  batches_->add(node, w, kOps[static_cast<std::size_t>(w.op)], must_exist, lane,
+  batches_->add(node, queue, w, kOps[static_cast<std::size_t>(w.op)], must_exist, lane,
                 std::move(on_reply));
 }
 
@@ -581,7 +582,7 @@ void Writer::run_del(const OpPtr& op) {
         // load or a through write racing this delete must not cache the row it saw.
         self->redis(key,
                     cache::command({"EVAL", cache::kDeleteBumpScript, "2", key,
-                                    cache::generation_key(key), verb}),
+                                    cache::generation_key(key, self->side_keys()), verb}),
                     op->target.lane, on_reply);
         continue;
       }
@@ -591,18 +592,19 @@ void Writer::run_del(const OpPtr& op) {
       }
       const KeyWrite& w = op->c.writes[i];
       const std::uint32_t node = self->nodes_->node_for_key(key);
-      if (node >= self->shared_->queues.size()) {
+      const std::uint32_t queue = self->shared_->queue_of(key, node);
+      if (queue >= self->shared_->queues.size()) {
         on_reply(resp::errors::frame(errors::kNoBehindQueue));
         continue;
       }
       if (how == How::kKeepQueued) {
         self->redis_node(node,
                          cache::command({"EVAL", kDelUnlessQueuedScript, "2", key,
-                                         self->shared_->queues[node].pending, verb}),
+                                         self->shared_->queues[queue].pending, verb}),
                          op->target.lane, on_reply);
         continue;
       }
-      self->batches_->add(node, w, "del", false, op->target.lane,
+      self->batches_->add(node, queue, w, "del", false, op->target.lane,
                           [on_reply](std::string_view reply) {
                             if (script_error(reply, "SIDECACHE_FULL")) {
                               return on_reply(resp::errors::frame(errors::kBehindQueueFull));

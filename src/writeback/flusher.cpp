@@ -11,6 +11,7 @@
 
 #include "backend/blocking_client.hpp"
 #include "db/database.hpp"
+#include "route/cluster_slots.hpp"
 #include "writeback/security_book.hpp"
 
 namespace sidecache::writeback {
@@ -68,7 +69,8 @@ struct Flusher::Impl {
   std::condition_variable wake;
   std::atomic<bool> stopping{false};
   Clock::time_point drain_deadline{};
-  backend::BlockingClient redis;
+  backend::BlockingClient own_redis;  // node mode; a slot queue uses its primary's client
+  backend::BlockingClient* redis = &own_redis;
   bool authenticated_logged = false;  // an auth failure is logged once per streak
   std::unique_ptr<db::Database> db;
   std::mt19937_64 rng{std::random_device{}()};
@@ -81,11 +83,17 @@ struct Flusher::Impl {
   std::unordered_set<std::string> settled;
   config::WriteBehindQueueConfig queue_options;  // of the running config (refresh_options)
   std::set<std::string> retired_seen;            // policies logged as written after retirement
+  // A slot queue's round: Redis answered with a cluster redirect (the slot moved or is moving:
+  // MOVED, ASK, TRYAGAIN, CLUSTERDOWN); `moved_to` names the new owner of a MOVED.
+  bool redirected = false;
+  std::string moved_to;
+  std::int64_t depth = 0;  // the queue's gauges, last seen
+  std::int64_t oldest_age_ms = 0;
 
   explicit Impl(FlusherOptions options)
       : o(std::move(options)),
-        redis(backend::NodeAddress{o.node_name, o.address.host, o.address.port, nullptr},
-              o.redis_timeout) {
+        own_redis(backend::NodeAddress{o.node_name, o.address.host, o.address.port, nullptr},
+                  o.redis_timeout) {
     queue_options = o.book->queue_options();
   }
 
@@ -95,7 +103,7 @@ struct Flusher::Impl {
   ~Impl() { disconnect(); }
 
   void disconnect() {
-    redis.close();
+    redis->close();
     leader = false;
   }
 
@@ -110,55 +118,74 @@ struct Flusher::Impl {
   // One command; a read may wait up to the BLOCK of XREADGROUP (flush_interval) beyond the
   // Redis timeout.
   std::optional<Reply> command(const std::vector<std::string>& args) {
-    if (!redis.connected()) return std::nullopt;
-    auto r = redis.command(args, queue_options.flush_interval);
+    if (!redis->connected()) return std::nullopt;
+    auto r = redis->command(args, queue_options.flush_interval);
     if (!r) {
-      spdlog::warn("write-behind: node {}: redis error: {}", o.node_name, redis.error());
+      spdlog::warn("write-behind: node {}: redis error: {}", o.node_name, redis->error());
       disconnect();
     } else if (r->is_error() && r->str.starts_with("NOGROUP")) {
       // The stream or its group went away (Redis restarted without persistence, FLUSHALL):
       // make them again; the caller retries next round.
       create_group();
       return std::nullopt;
+    } else if (r->is_error() && o.slot_queue && is_cluster_redirect(r->str)) {
+      redirected = true;
+      route::Redirect to;
+      if (route::parse_redirect(r->str, to) && to.kind == route::Redirect::Kind::kMoved) {
+        moved_to = std::string(to.target);
+      }
+      return std::nullopt;
     }
     return r;
+  }
+
+  static bool is_cluster_redirect(std::string_view error) {
+    for (std::string_view prefix : {"MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"}) {
+      if (error.starts_with(prefix)) return true;
+    }
+    return false;
   }
 
   void create_group() {
     const std::vector<std::string> args{"XGROUP", "CREATE",  o.queue.stream, std::string(kGroup),
                                         "0",      "MKSTREAM"};
-    if (!redis.command(args)) disconnect();
+    if (!redis->command(args)) disconnect();
   }
 
   bool connect() {
-    // The node may have moved (a sentinel pool's failover): its queue is on the new primary.
-    const auto target = o.security->address(o.node);
-    if (redis.connected() && redis.at(target)) return true;
-    if (redis.connected()) {
-      spdlog::info("write-behind: node {}: now at {}: reconnecting", o.node_name,
-                   config::format_endpoint(target));
-      disconnect();
-    }
-    redis.set_address(target);
-    redis.set_security(o.security->get(o.node));
-    if (!redis.connect()) {
-      if (!authenticated_logged || redis.last_failure() != backend::OpenFailure::kAuth) {
-        spdlog::warn("write-behind: node {}: cannot connect: {}", o.node_name, redis.error());
+    // Node mode: the node may have moved (a sentinel pool's failover), its queue is on the new
+    // primary. (A slot queue's client is its slot owner's, kept by the caller.)
+    if (redis == &own_redis) {
+      const auto target = o.security->address(o.node);
+      if (redis->connected() && !redis->at(target)) {
+        spdlog::info("write-behind: node {}: now at {}: reconnecting", o.node_name,
+                     config::format_endpoint(target));
+        disconnect();
       }
-      authenticated_logged = redis.last_failure() == backend::OpenFailure::kAuth;
+      if (!redis->connected()) redis->set_address(target);
+    }
+    if (redis->connected()) return true;
+    redis->set_security(o.security->get(o.node));
+    if (!redis->connect()) {
+      if (!authenticated_logged || redis->last_failure() != backend::OpenFailure::kAuth) {
+        spdlog::warn("write-behind: node {}: cannot connect: {}", o.node_name, redis->error());
+      }
+      authenticated_logged = redis->last_failure() == backend::OpenFailure::kAuth;
       return false;
     }
     authenticated_logged = false;
     create_group();
-    return redis.connected();
+    return redis->connected();
   }
 
   bool take_lease() {
     const auto ttl = std::to_string(queue_options.claim_idle.count());
     auto r = command({"EVAL", std::string(kLeaseScript), "1", o.queue.lease, o.consumer, ttl});
     const bool held = r && r->type == Type::kInteger && r->integer == 1;
-    if (held && !leader)
-      spdlog::info("write-behind: node {}: flushing as {}", o.node_name, o.consumer);
+    if (held && !leader) {
+      spdlog::log(o.slot_queue ? spdlog::level::debug : spdlog::level::info,
+                  "write-behind: {}: flushing as {}", o.node_name, o.consumer);
+    }
     leader = held;
     return held;
   }
@@ -166,13 +193,14 @@ struct Flusher::Impl {
   void update_gauges() {
     if (Clock::now() - last_gauge < Millis(250)) return;
     last_gauge = Clock::now();
-    auto& g = *o.stats->nodes[o.node];
     // Queued writes: the counter, or (a queue of the previous layout, one write per entry)
     // the stream's length.
     if (auto r = command({"GET", o.queue.count}); r && r->type == Type::kString) {
-      g.depth.store(std::max<std::int64_t>(0, std::atoll(r->str.c_str())));
+      depth = std::max<std::int64_t>(0, std::atoll(r->str.c_str()));
     } else if (auto n = command({"XLEN", o.queue.stream}); n && n->type == Type::kInteger) {
-      g.depth.store(n->integer);
+      depth = n->integer;
+    } else if (r && r->type == Type::kNil) {
+      depth = 0;
     }
     std::int64_t age = 0;
     if (auto r = command({"XRANGE", o.queue.stream, "-", "+", "COUNT", "1"});
@@ -184,7 +212,13 @@ struct Flusher::Impl {
               .count();
       age = std::max<std::int64_t>(0, now - ms);
     }
-    g.oldest_age_ms.store(age);
+    oldest_age_ms = age;
+    if (o.slot_queue && o.on_gauges) o.on_gauges();
+    if (!o.slot_queue) {  // a slot queue's gauges are summed by its ClusterFlusher
+      auto& g = *o.stats->nodes[o.node];
+      g.depth.store(depth);
+      g.oldest_age_ms.store(age);
+    }
   }
 
   // Stream entries to read for `writes` more writes (a stream entry holds the writes of one
@@ -212,19 +246,21 @@ struct Flusher::Impl {
       parse_entries(*list, out, read);
       if (!read.empty()) return out;
     }
-    if (!redis.connected()) return out;
+    if (!redis->connected() || redirected) return out;
     // Entries pending on another (dead) consumer are older than anything new: wait for them.
     auto pending = command({"XPENDING", o.queue.stream, std::string(kGroup)});
     if (pending && pending->type == Type::kArray && !pending->items.empty() &&
         pending->items[0].type == Type::kInteger && pending->items[0].integer > 0) {
-      nap(Millis(50));
+      if (!o.slot_queue) nap(Millis(50));  // a slot queue: the other slots' turn meanwhile
       return out;
     }
+    if (redirected) return out;
     const auto first_deadline = Clock::now() + q.flush_interval;
-    while (out.size() < q.batch_size && redis.connected()) {
+    while (out.size() < q.batch_size && redis->connected()) {
       const auto left = std::chrono::duration_cast<Millis>(first_deadline - Clock::now());
       if (!out.empty() && left.count() <= 0) break;
-      const bool draining = stopping.load();
+      // A slot queue never blocks: one thread serves every slot queue in turn.
+      const bool draining = stopping.load() || o.slot_queue;
       std::vector<std::string> args{"XREADGROUP", "GROUP", std::string(kGroup),
                                     o.consumer,   "COUNT", read_count(q.batch_size - out.size())};
       if (!draining) {
@@ -239,6 +275,7 @@ struct Flusher::Impl {
         per_entry =
             std::max<std::size_t>(1, (out.size() - before) / (read.size() - entries_before));
       }
+      if (redirected) break;
       if (read.size() == entries_before && (draining || left.count() <= 0)) break;
       if (read.size() == entries_before && read.empty() && Clock::now() >= first_deadline) break;
     }
@@ -286,9 +323,16 @@ struct Flusher::Impl {
       args.push_back(std::to_string(k.writes));
     }
     auto r = command(args);
+    if (!r && redirected) {
+      spdlog::info(
+          "write-behind: {}: the slot moved before its batch was acknowledged: written again "
+          "from the new owner",
+          o.node_name);
+      return false;
+    }
     if (!r || r->is_error()) {
       spdlog::warn("write-behind: node {}: acknowledging failed: {}", o.node_name,
-                   r ? r->str : redis.error());
+                   r ? r->str : redis->error());
       return false;
     }
     o.stats->flushed.fetch_add(writes, std::memory_order_relaxed);
@@ -475,8 +519,8 @@ struct Flusher::Impl {
       if (stopping.load() && (past_deadline())) break;
       if (!connect() || !take_lease()) {
         if (stopping.load()) break;  // not the flusher (or no Redis): nothing of ours to drain
-        nap(!redis.connected() ? backoff(Millis(100), Millis(2000), failures++, 0.5)
-                               : std::min<Millis>(Millis(1000), queue_options.claim_idle / 3));
+        nap(!redis->connected() ? backoff(Millis(100), Millis(2000), failures++, 0.5)
+                                : std::min<Millis>(Millis(1000), queue_options.claim_idle / 3));
         continue;
       }
       failures = 0;
@@ -490,14 +534,40 @@ struct Flusher::Impl {
       }
       if (!flush(entries, read)) nap(Millis(10));
     }
-    if (redis.connected()) {
+    if (redis->connected()) {
       update_gauges();
-      command({"EVAL",
-               "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
-               "end return 0",
-               "1", o.queue.lease, o.consumer});
+      release_lease();
     }
     disconnect();
+  }
+
+  void release_lease() {
+    command({"EVAL",
+             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
+             "end return 0",
+             "1", o.queue.lease, o.consumer});
+  }
+
+  // One round of a slot queue on `client` (its slot's owner as last known).
+  Round slot_round(backend::BlockingClient& client) {
+    redis = &client;
+    redirected = false;
+    moved_to.clear();
+    if (!connect()) return Round::kFailed;
+    if (!take_lease()) {
+      if (redirected) return Round::kRedirected;
+      return redis->connected() ? Round::kNotLeader : Round::kFailed;
+    }
+    refresh_options();
+    update_gauges();
+    std::vector<StreamEntry> read;
+    auto entries = next_batch(read);
+    if (!read.empty()) flush(entries, read);
+    if (redirected) return Round::kRedirected;
+    if (!redis->connected()) return Round::kFailed;
+    if (read.empty()) return Round::kIdle;
+    update_gauges();
+    return Round::kWorked;
   }
 };
 
@@ -505,18 +575,47 @@ Flusher::Flusher(FlusherOptions options) : impl_(std::make_unique<Impl>(std::mov
 
 Flusher::~Flusher() { stop(std::chrono::milliseconds(0)); }
 
+Flusher::Round Flusher::round(backend::BlockingClient& client) { return impl_->slot_round(client); }
+
+const std::string& Flusher::moved_to() const { return impl_->moved_to; }
+std::int64_t Flusher::depth() const { return impl_->depth; }
+std::int64_t Flusher::oldest_age_ms() const { return impl_->oldest_age_ms; }
+
+bool Flusher::drop_if_empty(backend::BlockingClient& client) {
+  impl_->redis = &client;
+  const auto& q = impl_->o.queue;
+  auto r = impl_->command({"EVAL", std::string(kDropEmptyQueueScript), "4", q.stream, q.pending,
+                           q.count, q.lease, impl_->o.consumer});
+  if (r && r->type == Type::kInteger && r->integer == 1) {
+    impl_->depth = 0;
+    impl_->oldest_age_ms = 0;
+    impl_->leader = false;
+    return true;
+  }
+  return false;
+}
+
+void Flusher::release(backend::BlockingClient& client) {
+  impl_->redis = &client;
+  if (client.connected()) impl_->release_lease();
+}
+
+void Flusher::signal_stop(std::chrono::steady_clock::time_point deadline) {
+  {
+    const std::lock_guard lock(impl_->mutex);
+    impl_->drain_deadline = deadline;
+    impl_->stopping.store(true);
+  }
+  impl_->wake.notify_all();
+}
+
 void Flusher::start() {
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
 }
 
 void Flusher::stop(std::chrono::milliseconds drain) {
   if (!impl_->thread.joinable()) return;
-  {
-    const std::lock_guard lock(impl_->mutex);
-    impl_->drain_deadline = Clock::now() + drain;
-    impl_->stopping.store(true);
-  }
-  impl_->wake.notify_all();
+  signal_stop(Clock::now() + drain);
   impl_->thread.join();
 }
 

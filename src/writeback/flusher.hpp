@@ -24,6 +24,7 @@
 
 namespace sidecache::backend {
 struct NodeSecurity;
+class BlockingClient;
 }  // namespace sidecache::backend
 
 namespace sidecache::writeback {
@@ -44,6 +45,10 @@ struct FlusherOptions {
   std::chrono::milliseconds redis_timeout{2000};
   // TLS, AUTH and SELECT of the nodes, as the running config says (read at each connect).
   std::shared_ptr<const SecurityBook> security;
+  // The queue of one Redis Cluster slot: no thread of its own; a ClusterFlusher runs its
+  // rounds (round()) on the connection to the slot's owner, and its reads never block.
+  bool slot_queue = false;
+  std::function<void()> on_gauges;  // a slot queue: its gauges were read
 };
 
 class Flusher {
@@ -57,6 +62,27 @@ class Flusher {
   // Writes what it can within `drain` (what remains stays queued for the next flusher), then
   // stops and joins.
   void stop(std::chrono::milliseconds drain);
+
+  // A slot queue (FlusherOptions::slot_queue), on the thread of its ClusterFlusher.
+  enum class Round {
+    kWorked,      // flushed a batch (or tried to)
+    kIdle,        // nothing to read
+    kNotLeader,   // another sidecache holds the slot's lease
+    kRedirected,  // the slot moved or is moving (moved_to() names a MOVED's new owner)
+    kFailed,      // no connection
+  };
+  // Takes the lease, reads one batch, writes and acknowledges it, on `client`.
+  Round round(backend::BlockingClient& client);
+  const std::string& moved_to() const;
+  std::int64_t depth() const;  // queued writes and the oldest entry's age, last seen
+  std::int64_t oldest_age_ms() const;
+  // Deletes the queue when it is empty (its stream, counter and lease; not its dead letters),
+  // with its lease held. True when deleted.
+  bool drop_if_empty(backend::BlockingClient& client);
+  // Gives the lease back (at stop).
+  void release(backend::BlockingClient& client);
+  // Thread-safe: a database retry in progress ends at `deadline`; reads stop blocking.
+  void signal_stop(std::chrono::steady_clock::time_point deadline);
 
  private:
   struct Impl;

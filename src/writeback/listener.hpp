@@ -1,9 +1,11 @@
 // PostgreSQL LISTEN/NOTIFY invalidation: a thread LISTENs on the configured channel; each
-// notification's payload is a cache key, deleted from its node (backend::BlockingClient).
+// notification's payload is a cache key, deleted from its node (backend::BlockingClient): the
+// key's ring node, or on a cluster pool its slot's current owner (MOVED and ASK followed).
 // Reconnects with backoff. The trigger that sends the keys is in docs/write-modes.md.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,6 +26,8 @@ class Listener {
 
  private:
   void run();
+  // LISTENs (reconnecting) until stopped; `del` deletes one notified key.
+  void listen(const std::function<void(const std::string&)>& del);
 
   config::DatabaseConfig database_;
   std::string channel_;

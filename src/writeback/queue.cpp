@@ -308,4 +308,13 @@ end
 return 0
 )lua";
 
+const std::string_view kDropEmptyQueueScript = R"lua(
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) > 0 then return 0 end
+if redis.call('HLEN', KEYS[2]) > 0 then return 0 end
+if tonumber(redis.call('GET', KEYS[3]) or '0') ~= 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
+return 1
+)lua";
+
 }  // namespace sidecache::writeback

@@ -93,5 +93,11 @@ std::chrono::milliseconds backoff(std::chrono::milliseconds min, std::chrono::mi
 extern const std::string_view kDoneScript;
 // Lease: KEYS lease; ARGV owner, ttl_ms. 1 when the caller holds it (taken or renewed).
 extern const std::string_view kLeaseScript;
+// A cluster slot's queue, when empty: KEYS stream, pending, count, lease; ARGV owner. With the
+// lease held by `owner` and nothing queued (no stream entry, no pending field, the counter at
+// 0 or absent), deletes the stream (its consumer group too), the counter and the lease: 1;
+// else 0. The next enqueue makes the stream again; the flusher makes its group on NOGROUP
+// (from id 0: nothing is skipped).
+extern const std::string_view kDropEmptyQueueScript;
 
 }  // namespace sidecache::writeback

@@ -7,6 +7,7 @@
 #include "backend/node_stream.hpp"
 #include "route/ketama_ring.hpp"
 #include "write/behind_store.hpp"
+#include "writeback/cluster_flusher.hpp"
 #include "writeback/flusher.hpp"
 #include "writeback/listener.hpp"
 
@@ -55,12 +56,21 @@ Service::Service(const config::Config& config, std::shared_ptr<cache::Shared> ca
   shared_->db = std::make_shared<SharedRunner>(cache);
   shared_->stats = std::make_shared<WriteStats>();
   book_->set_queue_options(config.cache.write_behind);
-  const route::Router router(pool_.hash, pool_.hash_tag, route::ring_nodes(pool_.nodes));
-  shared_->queues = queue_names(static_cast<std::uint32_t>(pool_.nodes.size()),
-                                [&](std::string_view key) { return router.node_for_key(key); });
-  for (const auto& n : pool_.nodes) {
+  if (pool_.type == config::PoolType::kCluster) {
+    // One queue per slot, in its slot; the gauges sum them (node="cluster").
+    shared_->queues = write::slot_queues();
+    shared_->by_slot = true;
+    shared_->hints = std::make_shared<write::SlotHints>();
     shared_->stats->nodes.push_back(std::make_unique<NodeQueueStats>());
-    shared_->stats->nodes.back()->node = n.name;
+    shared_->stats->nodes.back()->node = "cluster";
+  } else {
+    const route::Router router(pool_.hash, pool_.hash_tag, route::ring_nodes(pool_.nodes));
+    shared_->queues = queue_names(static_cast<std::uint32_t>(pool_.nodes.size()),
+                                  [&](std::string_view key) { return router.node_for_key(key); });
+    for (const auto& n : pool_.nodes) {
+      shared_->stats->nodes.push_back(std::make_unique<NodeQueueStats>());
+      shared_->stats->nodes.back()->node = n.name;
+    }
   }
   if (!channel_.empty()) {
     listener_ = std::make_unique<Listener>(database_, channel_, pool_, security_, shared_->stats);
@@ -70,12 +80,24 @@ Service::Service(const config::Config& config, std::shared_ptr<cache::Shared> ca
 std::shared_ptr<cache::StoreHook> Service::store_hook() const {
   std::vector<std::string> pending;
   for (const auto& q : shared_->queues) pending.push_back(q.pending);
-  return std::make_shared<BehindStore>(std::move(pending));
+  return std::make_shared<BehindStore>(std::move(pending), shared_->by_slot);
 }
 
 Service::~Service() { stop(std::chrono::milliseconds(0)); }
 
 void Service::make_flushers() {
+  if (shared_->by_slot) {
+    ClusterFlusherOptions c;
+    c.pool = pool_;
+    c.hints = shared_->hints;
+    c.base.consumer = consumer_;
+    c.base.database = database_;
+    c.base.book = book_;
+    c.base.stats = shared_->stats;
+    c.base.security = security_;
+    cluster_flusher_ = std::make_unique<ClusterFlusher>(std::move(c));
+    return;
+  }
   for (std::uint32_t i = 0; i < pool_.nodes.size(); ++i) {
     FlusherOptions o;
     o.node = i;
@@ -118,17 +140,23 @@ void Service::apply(const config::Config& config) {
   if (!config.cache.database) {
     spdlog::warn("reload: cache.database removed: write modes need it; the running database stays");
   }
-  const bool same_nodes = follow(config.pool);  // new connections use reloaded TLS and AUTH
-  if (!same_nodes && modes[static_cast<std::size_t>(config::WriteMode::kBehind)] > 0) {
+  // Same layout: the flushers and the listener follow the nodes' addresses, TLS and AUTH. A
+  // cluster pool's nodes follow its topology; its queues are per slot, its security pool-wide
+  // (node 0's).
+  const bool same_nodes = follow(config.pool);
+  const bool cluster = shared_->by_slot;
+  if (!same_nodes && cluster) security_->set(config.pool);  // new connections: reloaded TLS, AUTH
+  if (!same_nodes && !cluster && modes[static_cast<std::size_t>(config::WriteMode::kBehind)] > 0) {
     spdlog::warn(
         "reload: pool.nodes changed: the write-behind queues and flushers keep the "
         "startup node list until a restart (drain the queues first)");
   }
   const std::lock_guard lock(mutex_);
-  if (stopped_ || !flushers_.empty() || !any_behind(*snap->set)) return;
+  if (stopped_ || !flushers_.empty() || cluster_flusher_ || !any_behind(*snap->set)) return;
   make_flushers();
   if (started_) {
     for (auto& f : flushers_) f->start();
+    if (cluster_flusher_) cluster_flusher_->start();
   }
 }
 
@@ -153,6 +181,7 @@ void Service::start() {
   if (started_ || stopped_) return;
   started_ = true;
   for (auto& f : flushers_) f->start();
+  if (cluster_flusher_) cluster_flusher_->start();
   if (listener_) listener_->start();
 }
 
@@ -166,6 +195,7 @@ void Service::stop(std::chrono::milliseconds drain) {
   for (auto& f : flushers_) {
     stoppers.emplace_back([&f, drain] { f->stop(drain); });
   }
+  if (cluster_flusher_) cluster_flusher_->stop(drain);
   for (auto& t : stoppers) t.join();
 }
 

@@ -1,8 +1,9 @@
 // The process-wide part of the write modes: the queue names, one write-behind flusher per
-// node, and the LISTEN/NOTIFY invalidation listener. Created by the daemon when a database is
-// configured. The policies come from the read-through engine's snapshot (cache::Shared), and
-// database calls go to its database threads: one policy set and one connection pool for reads
-// and writes; a reload changes both at once. Asio-free.
+// node (a cluster pool: one ClusterFlusher for the queues of all slots), and the LISTEN/NOTIFY
+// invalidation listener. Created by the daemon when a database is configured. The policies come
+// from the read-through engine's snapshot (cache::Shared), and database calls go to its database
+// threads: one policy set and one connection pool for reads and writes; a reload changes both at
+// once. Asio-free.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,7 @@
 
 namespace sidecache::writeback {
 
+class ClusterFlusher;
 class Flusher;
 class Listener;
 
@@ -63,6 +65,7 @@ class Service {
   std::string channel_;
   std::mutex mutex_;  // flushers_, started_, stopped_ (apply runs on the reload thread)
   std::vector<std::unique_ptr<Flusher>> flushers_;
+  std::unique_ptr<ClusterFlusher> cluster_flusher_;  // a cluster pool: one queue per slot
   std::unique_ptr<Listener> listener_;
   bool started_ = false;
   bool stopped_ = false;

@@ -209,8 +209,9 @@ class Cap(unittest.TestCase):
             c = cluster.sidecache.raw(timeout=5)
             conns.append(c)
             reply = c.command("BLPOP", keys[0][2], "0")
-            self.assertEqual(reply, "ERR sidecache: too many dedicated connections to node node0 "
-                                    "(pool.max_dedicated_connections=2)")
+            self.assertEqual(reply, "ERR sidecache: too many dedicated connections to node %s "
+                                    "(pool.max_dedicated_connections=2)"
+                             % cluster.node_name(0))
             # other nodes have their own budget; transactions share it
             self.assertIsNone(c.command("BLPOP", keys[1][0], "0.1"))
             self.assertEqual(c.command("MULTI"), "OK")

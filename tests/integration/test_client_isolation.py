@@ -295,8 +295,11 @@ class MemoryReturned(unittest.TestCase):
         self.wait_rss_below(bound)
         print("idle %.1f MB, peak +%.1f MB for a %d MB value, after DEL %.1f MB" %
               (idle / 2**20, peak / 2**20, size >> 20, self.rss() / 2**20), file=sys.stderr)
-        # two copies at most (the node's reply being framed, the client's being written)
-        self.assertLessEqual(peak, 2 * size + (16 << 20))
+        # two copies at most (the node's reply being framed, the client's being written); a
+        # cluster pool keeps one more, of the request, to resend it after a MOVED / ASK
+        # (docs/cluster.md, "Not built yet")
+        copies = 3 if self.cluster.on_cluster else 2
+        self.assertLessEqual(peak, copies * size + (16 << 20))
         self.assertLessEqual(self.rss(), bound)
 
 

@@ -75,9 +75,11 @@ class Drain(unittest.TestCase):
         payload = b"".join(harness.RespConnection.encode("SET", "k%d" % i, "v%d" % i)
                            for i in range(N))
         sock.sendall(payload)
+        # The signal must land while the pipeline is being answered, not before sidecache has
+        # read any of it (a loaded machine can delay the read): wait for the first reply.
+        data, reset = sock.recv(65536), None
         sent_at = time.monotonic()
         sc.process.signal(signal.SIGTERM)
-        data, reset = b"", None
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:

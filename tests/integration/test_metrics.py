@@ -165,7 +165,7 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(delta("sidecache_node_requests_total"), 1500)
         self.assertEqual(delta("sidecache_node_request_duration_seconds_count"), 1500)
         for i, d in enumerate(direct):
-            node = "node%d" % i
+            node = self.cluster.node_name(i)
             self.assertEqual(delta("sidecache_node_requests_total", node=node),
                              backend_calls(d, "set", "get") - backend_before[i], node)
             self.assertEqual(delta("sidecache_node_errors_total", node=node), 0)

@@ -94,7 +94,10 @@ class MultiKey(unittest.TestCase):
 
     def test_dbsize_is_the_sum_over_backends(self):
         self.r.mset({k: "v" for k in random_keys(self.rng, 150, "db")})
-        self.cluster.direct(0).set("only-on-node0", "x")  # not even on its ring node
+        # Not even on its ring node (a Redis Cluster node takes only keys of its own slots).
+        stray = (harness.keys_on_nodes(self.cluster, 1, "only")[0][0] if self.cluster.on_cluster
+                 else "only-on-node0")
+        self.cluster.direct(0).set(stray, "x")
         per_node = [self.cluster.direct(i).dbsize() for i in range(3)]
         self.assertTrue(all(n > 0 for n in per_node), per_node)
         self.assertEqual(self.r.dbsize(), sum(per_node))

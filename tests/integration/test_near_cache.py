@@ -612,10 +612,11 @@ class NearCacheConfigTest(unittest.TestCase):
         self.assertIn("%s:6:3: unknown key 'near_cache.max_mem'" % path, err)
         path, code, err = self.check(
             "listen: 127.0.0.1:6390\npool:\n  type: cluster\n  nodes: [127.0.0.1:7001]\n"
+            "  cluster: {read_from: prefer_replica}\n"
             "near_cache:\n  enabled: true\n  patterns: [\"a*\"]\n")
         self.assertNotEqual(code, 0)
-        self.assertIn("%s:6:12: near_cache.enabled: the near cache is not supported on a "
-                      "cluster pool" % path, err)
+        self.assertIn("%s:5:24: pool.cluster.read_from: the near cache on a cluster pool needs "
+                      "read_from: primary" % path, err)
         path, code, err = self.check(self.POOL + "near_cache:\n  enabled: true\n  patterns: "
                                      "[a]\n  promote_hot: {enabled: true}\n")
         self.assertNotEqual(code, 0)

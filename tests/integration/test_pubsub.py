@@ -115,7 +115,7 @@ class PubSub(unittest.TestCase):
                ("PUNSUBSCRIBE", "x*"), ("SUBSCRIBE", c), ("UNSUBSCRIBE", c),
                ("PUNSUBSCRIBE",), ("UNSUBSCRIBE",), ("UNSUBSCRIBE",), ("PUNSUBSCRIBE",),
                ("PING",)]
-        direct = self.raw(self.cluster.redis[0].port)
+        direct = self.raw(self.cluster.reference().port)
         proxied = self.raw()
         frames = {"SUBSCRIBE": None, "PSUBSCRIBE": None}
         for cmd in seq:

@@ -260,6 +260,15 @@ class ReplicaReadTest(ClusterCase):
         per_replica = [calls(r, "get") for r in replicas]
         self.assertEqual(sum(per_replica), 3 * len(keys))
         self.assertNotIn(0, per_replica)
+        # A split read: each slot's part goes where a GET of that slot went (a replica).
+        reset_stats(self.cluster.nodes)
+        self.assertEqual(c.mget(keys), [k.encode() for k in keys])
+        self.assertEqual(c.exists(*keys), len(keys))
+        slots = len({key_slot(k) for k in keys})
+        self.assertEqual([calls(p, "mget") + calls(p, "exists") for p in primaries], [0, 0, 0])
+        self.assertEqual(sum(calls(r, "mget") for r in replicas), slots)
+        self.assertEqual(sum(calls(r, "exists") for r in replicas), slots)
+        self.assertNotIn(0, [calls(r, "mget") for r in replicas])
         info = harness.metrics_text(self.http)
         for r in replicas:
             self.assertIn('node="127.0.0.1:%d"' % r.port, info)

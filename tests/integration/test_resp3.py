@@ -23,8 +23,10 @@ class Resp3(unittest.TestCase):
         cls.http_port = harness.free_port()
         cls.cluster = harness.Cluster(3, pool_extra="  connections_per_node: 2",
                                       top_extra="http:\n  listen: 127.0.0.1:%d\n" % cls.http_port)
-        # "{k}:h", "{k}:z", ... hash like k, which keys_on_nodes put on node i.
-        cls.keys = [["{%s}" % k[0]] for k in harness.keys_on_nodes(cls.cluster, 1, prefix="r3")]
+        # "{k}:h", "{k}:z", ... hash like k, which keys_on_nodes put on node i (on a Redis
+        # Cluster k carries its node's hash tag already).
+        cls.keys = [[k[0] if "{" in k[0] else "{%s}" % k[0]]
+                    for k in harness.keys_on_nodes(cls.cluster, 1, prefix="r3")]
         setup = cls.cluster.client()
         for node, (key,) in enumerate(cls.keys):
             setup.hset(key + ":h", mapping={"f1": "v1", "f2": "v2"})

@@ -79,7 +79,7 @@ class Transactions(harness.ClusterSessionTest):
         seq = [("EXEC",), ("DISCARD",), ("MULTI",), ("MULTI",), ("WATCH", "x"),
                ("SET", "{t}x", "1"), ("INCR", "{t}x"), ("LPUSH", "{t}x", "a"), ("EXEC",),
                ("UNWATCH",), ("MULTI",), ("DISCARD",), ("EXEC",)]
-        direct = harness.RespConnection(self.cluster.redis[0].port)
+        direct = harness.RespConnection(self.cluster.reference().port)
         self.conns.append(direct)
         c = self.raw()
         for cmd in seq:
@@ -310,6 +310,10 @@ class SessionMetrics(unittest.TestCase):
         cluster = harness.Cluster(3, workers=2, top_extra="http:\n  listen: 127.0.0.1:%d" %
                                   http_port)
         conns = []
+
+        def dedicated(samples, node):
+            return samples['sidecache_node_dedicated_connections{node="%s"}'
+                           % cluster.node_name(node)]
         try:
             keys = harness.keys_on_nodes(cluster, 2, prefix="m")
             c = cluster.sidecache.raw()
@@ -340,17 +344,17 @@ class SessionMetrics(unittest.TestCase):
             self.assertEqual(m["sidecache_blocking_commands"], 1)
             self.assertEqual(m["sidecache_pubsub_clients"], 1)
             self.assertEqual(m["sidecache_pubsub_messages_total"], 1)
-            self.assertEqual(m['sidecache_node_dedicated_connections{node="node2"}'], 1)
-            self.assertEqual(m['sidecache_node_dedicated_connections{node="node1"}'], 1)
+            self.assertEqual(dedicated(m, 2), 1)
+            self.assertEqual(dedicated(m, 1), 1)
             # node0: the transactions' connection, idle in the worker's cache for the next one
-            self.assertEqual(m['sidecache_node_dedicated_connections{node="node0"}'], 1)
+            self.assertEqual(dedicated(m, 0), 1)
             for x in conns:
                 x.close()
             conns = []
             harness.wait_until(
                 lambda: scrape(http_port)["sidecache_blocking_commands"] == 0 and
                 scrape(http_port)["sidecache_pubsub_clients"] == 0 and
-                scrape(http_port)['sidecache_node_dedicated_connections{node="node2"}'] == 0,
+                dedicated(scrape(http_port), 2) == 0,
                 timeout=5, what="the gauges to drop")
             direct.close()
         finally:

@@ -13,6 +13,8 @@ holding this package is on sys.path) and use the names below; the modules:
   redis        RedisServer
   sidecache    Sidecache, its config text, sanitizer checks, HTTP endpoint reads
   cluster      Cluster (sidecache over N nodes), keys per node, ClusterSessionTest
+  cluster_backend  the cluster backend mode (SIDECACHE_TEST_BACKEND=cluster): one Redis
+               Cluster per test process under every Cluster fixture
   sentinel     SentinelGroup (a primary, a replica and Sentinels watching them), SentinelGroups
   redis_cluster  RedisCluster (a real Redis Cluster, optionally with replicas), Load
   fault_proxy  FaultProxy (tests/tools/fault_proxy.py)

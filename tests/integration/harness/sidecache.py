@@ -3,7 +3,7 @@ of its HTTP endpoint (metrics, probes)."""
 import os
 import signal
 
-from . import env, tls
+from . import cluster_backend, env, tls
 from .processes import AddressInUse, Process, says_address_in_use, start_on_free_port, wait_until
 from .resp import RespConnection, ping
 
@@ -44,7 +44,13 @@ def node_yaml(nodes):
 
 def config_yaml(port, nodes, workers=1, pool_extra="", top_extra=""):
     """The config file Sidecache writes (tests that reload write new versions of it). With
-    SIDECACHE_TEST_BACKEND=auth_tls the pool authenticates and uses TLS (secure_pool_yaml)."""
+    SIDECACHE_TEST_BACKEND=auth_tls the pool authenticates and uses TLS (secure_pool_yaml);
+    with SIDECACHE_TEST_BACKEND=cluster, for the shared Redis Cluster's primaries, it is a
+    cluster pool seeded with their addresses (cluster_backend.pool_yaml: ring-only pool keys
+    skip the test)."""
+    if cluster_backend.serves(nodes):
+        return "listen: 127.0.0.1:%d\nworkers: %d\n%s\n%s" % (
+            port, workers, top_extra, cluster_backend.pool_yaml(nodes, pool_extra))
     security = tls.secure_pool_yaml() if env.BACKEND_MODE == "auth_tls" else ""
     return "listen: 127.0.0.1:%d\nworkers: %d\n%s\npool:\n%s  nodes:\n%s\n%s\n" % (
         port, workers, top_extra, security, node_yaml(nodes), pool_extra)

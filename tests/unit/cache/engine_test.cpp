@@ -852,3 +852,30 @@ TEST_CASE("markers: the lease read command, and what a read value is") {
   CHECK(marker_of(std::string_view("\0other", 6)) == Marker::kNone);
   CHECK(marker_of(std::string_view("sidecache:neg")) == Marker::kNone);  // no NUL: a value
 }
+
+TEST_CASE("engine: on a cluster pool the markers beside a key share its slot; no MULTI") {
+  auto p = item_policy();
+  p.lease = true;
+  Fixture f({p});
+  f.w.redis.slotted = true;  // MULTI and cross-slot scripts refused
+  const auto tagged = SideKeys::kSlotTagged;
+  CHECK(f.call({"HGETALL", "item:1"}).rfind("*4\r\n", 0) == 0);
+  CHECK(f.w.redis.count("EXISTS " + negative_key("item:1", tagged)) == 1);
+  CHECK(f.w.redis.count("SET " + lease_key("item:1", tagged) + " ") == 1);
+  CHECK(f.w.redis.count("MULTI") == 0);
+  CHECK(f.w.redis.count("EVAL " + std::string(kStoreHashScript)) == 1);
+  CHECK(f.w.redis.find(lease_key("item:1", tagged)) == nullptr);  // released once stored
+  CHECK(f.w.redis.find("sidecache:lease:item:1") == nullptr);
+  const auto fetches = f.db->fetches;
+  CHECK(f.call({"HGET", "item:1", "name"}) == "$4\r\nlamp\r\n");  // a hit
+  CHECK(f.db->fetches == fetches);
+  // Absent rows: the negative marker in the key's slot, keys with braces of their own too.
+  for (const std::string key : {"item:404", "item:{x}9", "item:}"}) {
+    CHECK(f.call({"HGETALL", key}) == "*0\r\n");
+    REQUIRE(f.w.redis.find(negative_key(key, tagged)) != nullptr);
+    CHECK(f.w.redis.find("sidecache:neg:" + key) == nullptr);
+  }
+  CHECK(f.call({"HGETALL", "item:404"}) == "*0\r\n");
+  CHECK(f.db->fetches == fetches + 3);  // the marker answered
+  CHECK(f.w.redis.refused == 0);
+}

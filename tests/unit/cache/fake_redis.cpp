@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "fakes.hpp"
+#include "route/cluster_slots.hpp"
 #include "sidecache/util/text.hpp"
 
 namespace sidecache::cache::test {
@@ -18,6 +19,18 @@ std::string integer(std::int64_t n) {
 }
 
 }  // namespace
+
+std::string FakeRedis::refusal_by_slot(const std::vector<std::string>& a) const {
+  if (iequals(a[0], "MULTI")) return "-ERR fake: MULTI on a cluster pool\r\n";
+  if (!iequals(a[0], "EVAL") || a.size() < 3) return {};
+  const std::size_t keys = std::stoul(a[2]);
+  for (std::size_t i = 4; i < 3 + keys && i < a.size(); ++i) {
+    if (route::key_slot(a[i]) != route::key_slot(a[3])) {
+      return "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+    }
+  }
+  return {};
+}
 
 std::string FakeRedis::execute(const std::vector<std::string>& a) {
   const std::string& cmd = a[0];
@@ -95,6 +108,13 @@ std::string FakeRedis::execute(const std::vector<std::string>& a) {
     auto& e = data[a[1]];
     for (std::size_t i = 2; i + 1 < a.size(); i += 2) e.fields.emplace_back(a[i], a[i + 1]);
     return integer(static_cast<std::int64_t>((a.size() - 2) / 2));
+  }
+  if (iequals(cmd, "EVAL") && a[1] == kStoreHashScript) {
+    data.erase(a[3]);
+    auto& e = data[a[3]];
+    for (std::size_t i = 5; i + 1 < a.size(); i += 2) e.fields.emplace_back(a[i], a[i + 1]);
+    e.expires = now + std::chrono::milliseconds(std::stoll(a[4]));
+    return integer(1);
   }
   if (iequals(cmd, "EVAL")) {  // the lease release script, the store if still leased
     Entry* e = find(a[3]);

@@ -95,6 +95,14 @@ class FakeRedis final : public NodeSender {
   // Not empty: the reply to SET .. GET (a Redis before 7.0, or one refusing writes).
   std::string set_get_error;
 
+  // A Redis Cluster pool (by_slot): MULTI is refused (each request may be redirected on its
+  // own) and so is an EVAL whose keys do not share a slot.
+  bool slotted = false;
+  // Every reply comes as a cluster pool's after a MOVED: the sink is told it was redirected.
+  bool redirect = false;
+  std::size_t refused = 0;  // requests refused so (a test expects none)
+
+  bool by_slot() const override { return slotted; }
   std::uint32_t node_count() const override { return 1; }
   std::uint32_t node_for_key(std::string_view) const override { return 0; }
   const std::string& node_name(std::uint32_t) const override { return name_; }
@@ -110,9 +118,14 @@ class FakeRedis final : public NodeSender {
       std::string line;
       for (const auto& a : args) line += (line.empty() ? "" : " ") + a;
       log.push_back(line);
-      reply = down ? "-ERR node fake is down\r\n" : execute(args);
+      if (slotted) reply = refusal_by_slot(args);
+      refused += reply.empty() ? 0 : 1;
+      if (reply.empty()) reply = down ? "-ERR node fake is down\r\n" : execute(args);
     }
-    auto deliver = [target = std::move(target), reply] { target.deliver(reply); };
+    auto deliver = [target = std::move(target), reply, moved = redirect] {
+      if (moved) target.sink->redirected();
+      target.deliver(reply);
+    };
     if (hold) {
       held.push_back(std::move(deliver));
     } else {
@@ -153,6 +166,7 @@ class FakeRedis final : public NodeSender {
 
  private:
   std::string execute(const std::vector<std::string>& a);
+  std::string refusal_by_slot(const std::vector<std::string>& a) const;
 
   ManualRuntime& runtime_;
   std::string name_ = "fake";

@@ -99,6 +99,24 @@ TEST_CASE("near step: no entry while the node's tracking connection is down", "[
   CHECK(rig.near->store().stats().entries == 0);
 }
 
+TEST_CASE("near step: a read a cluster pool redirected is not stored", "[near][cluster]") {
+  Rig rig;
+  rig.redis.data["user:1"].text = "v";
+  rig.redis.data["user:h"].fields = {{"f", "x"}};
+  rig.redis.redirect = true;
+  CHECK(rig.run({"get", "user:1"}) == "$1\r\nv\r\n");
+  CHECK(rig.run({"hget", "user:h", "f"}) == "$1\r\nx\r\n");
+  CHECK(rig.run({"mget", "user:1"}) == "*1\r\n$1\r\nv\r\n");
+  CHECK(rig.near->store().stats().entries == 0);
+  CHECK(rig.redis.count("PTTL") == 3);
+  // Answered by the node it was sent to: stored.
+  rig.redis.redirect = false;
+  CHECK(rig.run({"get", "user:1"}) == "$1\r\nv\r\n");
+  CHECK(rig.near->store().stats().entries == 1);
+  CHECK(rig.run({"get", "user:1"}) == "$1\r\nv\r\n");
+  CHECK(rig.redis.count("GET") == 2);
+}
+
 TEST_CASE("near step: writes and flushes drop keys", "[near]") {
   Rig rig;
   rig.redis.data["user:1"].text = "v";

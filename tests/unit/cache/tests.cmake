@@ -1,1 +1,1 @@
-sidecache_unit_test(cache LIBS sidecache_cache sidecache_dispatch)
+sidecache_unit_test(cache LIBS sidecache_cache sidecache_dispatch sidecache_route)

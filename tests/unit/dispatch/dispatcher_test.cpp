@@ -24,6 +24,7 @@ class FakeNodes final : public NodeSender {
     std::uint32_t node;
     std::string request;
     ReplyTarget target;
+    bool read = false;  // sent with send_read (may go to a replica)
   };
   std::map<std::string, std::uint32_t, std::less<>> placement;
   std::vector<Sent> sent;
@@ -35,6 +36,9 @@ class FakeNodes final : public NodeSender {
   }
   void send(std::uint32_t node, std::string_view request, ReplyTarget target) override {
     sent.push_back({node, std::string(request), std::move(target)});
+  }
+  void send_read(std::uint32_t node, std::string_view request, ReplyTarget target) override {
+    sent.push_back({node, std::string(request), std::move(target), true});
   }
   void answer(std::size_t i, std::string_view reply) { sent.at(i).target.deliver(reply); }
   const std::string& node_name(std::uint32_t) const override { return name_; }
@@ -128,6 +132,33 @@ TEST_CASE("MGET splits by node and merges in the client's key order") {
   CHECK(f.reply(tag) == "<none>");
   f.nodes.answer(0, "*2\r\n$1\r\nA\r\n$1\r\nC\r\n");
   CHECK(f.reply(tag) == "*4\r\n$1\r\nA\r\n$-1\r\n$1\r\nC\r\n$1\r\nD\r\n");
+}
+
+TEST_CASE("the parts of a split read are sent as reads, those of a split write are not") {
+  Fixture f;
+  f.nodes.placement = {{"a", 0}, {"b", 1}};
+  for (const char* name : {"MGET", "EXISTS", "TOUCH"}) {
+    f.nodes.sent.clear();
+    f.run({name, "a", "b"});
+    REQUIRE(f.nodes.sent.size() == 2);
+    CHECK(f.nodes.sent[0].read);
+    CHECK(f.nodes.sent[1].read);
+  }
+  for (const char* name : {"DEL", "UNLINK"}) {
+    f.nodes.sent.clear();
+    f.run({name, "a", "b"});
+    REQUIRE(f.nodes.sent.size() == 2);
+    CHECK_FALSE(f.nodes.sent[0].read);
+    CHECK_FALSE(f.nodes.sent[1].read);
+  }
+  f.nodes.sent.clear();
+  f.run({"MSET", "a", "1", "b", "2"});
+  REQUIRE(f.nodes.sent.size() == 2);
+  CHECK_FALSE(f.nodes.sent[0].read);
+  f.nodes.sent.clear();
+  f.run({"MGET", "a", "a"});  // one part: the client's bytes, still a read
+  REQUIRE(f.nodes.sent.size() == 1);
+  CHECK(f.nodes.sent[0].read);
 }
 
 TEST_CASE("a split command's parts count against its client until the merged reply") {

@@ -102,3 +102,24 @@ TEST_CASE("parse_redirect reads MOVED and ASK", "[cluster]") {
   CHECK_FALSE(parse_redirect("ERR MOVED 1 h:1", r));
   CHECK_FALSE(parse_redirect("TRYAGAIN Multiple keys request during rehashing of slot", r));
 }
+
+TEST_CASE("follow_pinned_redirect: MOVED within max_redirects, ASK only when asked", "[cluster]") {
+  Redirect r;
+  REQUIRE(follow_pinned_redirect("-MOVED 12 127.0.0.1:7002\r\n", 0, 5, false, r));
+  CHECK(r.kind == Redirect::Kind::kMoved);
+  CHECK(r.slot == 12);
+  CHECK(r.target == "127.0.0.1:7002");
+  CHECK(follow_pinned_redirect("-MOVED 12 127.0.0.1:7002\r\n", 4, 5, false, r));
+  CHECK_FALSE(follow_pinned_redirect("-MOVED 12 127.0.0.1:7002\r\n", 5, 5, false, r));
+  CHECK_FALSE(follow_pinned_redirect("-MOVED 12 127.0.0.1:7002\r\n", 0, 0, true, r));
+  CHECK_FALSE(follow_pinned_redirect("-ASK 12 127.0.0.1:7002\r\n", 0, 5, false, r));
+  REQUIRE(follow_pinned_redirect("-ASK 12 127.0.0.1:7002\r\n", 0, 5, true, r));
+  CHECK(r.kind == Redirect::Kind::kAsk);
+  // Anything else is the client's: successes, other errors, a malformed redirect, RESP3.
+  CHECK_FALSE(follow_pinned_redirect("+QUEUED\r\n", 0, 5, true, r));
+  CHECK_FALSE(follow_pinned_redirect("*2\r\n$5\r\nMOVED\r\n$1\r\nx\r\n", 0, 5, true, r));
+  CHECK_FALSE(follow_pinned_redirect("-CROSSSLOT Keys in request don't hash\r\n", 0, 5, true, r));
+  CHECK_FALSE(follow_pinned_redirect("-MOVED 99999 h:1\r\n", 0, 5, true, r));
+  CHECK_FALSE(follow_pinned_redirect("-", 0, 5, true, r));
+  CHECK_FALSE(follow_pinned_redirect("", 0, 5, true, r));
+}

@@ -1,3 +1,3 @@
 # unit_server: the session's reply queue (order, pushes, deferred requests, held bytes, write
-# slices, limits). The queue is a header-only, Asio-free template: no library to link.
-sidecache_unit_test(server)
+# slices, limits), a header-only, Asio-free template, and the Pub/Sub frame reader.
+sidecache_unit_test(server LIBS sidecache_server)

@@ -1,1 +1,1 @@
-sidecache_unit_test(write LIBS sidecache_write)
+sidecache_unit_test(write LIBS sidecache_write sidecache_route)

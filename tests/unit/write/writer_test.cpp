@@ -4,12 +4,14 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "cache/engine.hpp"
 #include "cache/generation.hpp"
 #include "resp/parser.hpp"
+#include "route/cluster_slots.hpp"
 #include "sidecache/util/text.hpp"
 #include "write/writer.hpp"
 
@@ -39,6 +41,8 @@ class Redis final : public NodeSender {
   std::function<std::string(const std::vector<std::string>&)> answer =
       [](const std::vector<std::string>&) { return std::string("+OK\r\n"); };
   std::vector<std::vector<std::string>> requests;
+  bool slotted = false;  // a Redis Cluster pool
+  bool by_slot() const override { return slotted; }
   std::uint32_t node_count() const override { return 1; }
   std::uint32_t node_for_key(std::string_view) const override { return 0; }
   const std::string& node_name(std::uint32_t) const override { return name_; }
@@ -132,13 +136,22 @@ struct Fixture {
     cache_shared->set_policies(policies(mode, config::OnFull::kError, std::move(table)));
   }
 
-  explicit Fixture(config::WriteMode mode, config::OnFull on_full = config::OnFull::kError) {
+  // `cluster`: a Redis Cluster pool (one queue per slot).
+  explicit Fixture(config::WriteMode mode, config::OnFull on_full = config::OnFull::kError,
+                   bool cluster = false) {
     auto shared = std::make_shared<WriterShared>();
+    redis.slotted = cluster;
     cache_shared = std::make_shared<cache::Shared>(db, std::make_shared<cache::CacheStats>());
     cache_shared->set_policies(policies(mode, on_full));
     shared->cache = cache_shared;
     shared->db = db;
     shared->queues = {{"s", "p", "l", "d", "n"}};
+    if (cluster) {
+      shared->queues = slot_queues();
+      shared->by_slot = true;
+      shared->hints = std::make_shared<SlotHints>();
+      hints = shared->hints;
+    }
     shared->stats = std::make_shared<WriteStats>();
     shared->stats->nodes.push_back(std::make_unique<NodeQueueStats>());
     stats = shared->stats;
@@ -146,6 +159,7 @@ struct Fixture {
                                       redis);
   }
   std::shared_ptr<WriteStats> stats;
+  std::shared_ptr<SlotHints> hints;
 
   // Through a chain of this one step, as a worker runs it. `writes_keys` is what the command
   // table says (kFlagWrite).
@@ -210,6 +224,38 @@ TEST_CASE("through: the row first, then the cache with the policy TTL", "[write]
   CHECK(r[6] == "s");
   CHECK(std::stoll(r[7]) >= 54000);
   CHECK(r[8] == "x");
+}
+
+// Every script's keys in one slot (a cluster refuses others with -CROSSSLOT).
+bool one_slot(const std::vector<std::string>& r) {
+  if (r[0] != "EVAL") return true;
+  const std::size_t keys = std::stoul(r[2]);
+  for (std::size_t i = 4; i < 3 + keys; ++i) {
+    if (route::key_slot(r[i]) != route::key_slot(r[3])) return false;
+  }
+  return true;
+}
+
+TEST_CASE("through and invalidate on a cluster pool: generations in the key's slot",
+          "[write][writer][cluster]") {
+  for (const auto mode : {config::WriteMode::kThrough, config::WriteMode::kInvalidate}) {
+    Fixture f(mode);
+    f.redis.slotted = true;
+    for (const char* key : {"item:1", "item:{u}2", "item:}3"}) {
+      REQUIRE(f.send({"SET", key, "x"}));
+      f.loop.run();
+      const std::string gen = cache::generation_key(key, cache::SideKeys::kSlotTagged);
+      CHECK(route::key_slot(gen) == route::key_slot(key));
+      bool named = false;
+      for (const auto& r : f.redis.requests) {
+        CHECK(one_slot(r));
+        for (const auto& a : r) named = named || a == gen;
+        for (const auto& a : r) CHECK(a != "sidecache:gen:" + std::string(key));
+      }
+      CHECK(named);
+    }
+    CHECK(f.replies->got == std::vector<std::string>(3, "+OK\r\n"));
+  }
 }
 
 TEST_CASE("through: the generation taken is the one the cache write compares", "[write][writer]") {
@@ -497,6 +543,58 @@ TEST_CASE("behind: writes of one loop turn share one script call, each gets its 
   CHECK(std::vector<std::string>(r.begin() + 18, r.end()) ==
         std::vector<std::string>{"2", "100000", "1", "items", "2", "incr", "1", "3"});
   CHECK(f.replies->got == std::vector<std::string>{"+OK\r\n", "-WRONGTYPE wrong kind\r\n"});
+}
+
+TEST_CASE("behind on a cluster pool: one call per slot, on that slot's queue",
+          "[write][writer][cluster]") {
+  Fixture f(config::WriteMode::kBehind, config::OnFull::kError, true);
+  f.redis.answer = [](const std::vector<std::string>& a) {
+    if (a[0] != "EVALSHA") return std::string("+OK\r\n");
+    return std::string(":") + std::to_string((std::stoul(a[2]) - 3) / 2) + "\r\n";
+  };
+  // Keys of three slots; two of them in one slot ({u}), with a stray brace too.
+  const std::vector<std::string> keys{"item:1", "item:{u}2", "item:}3", "item:{u}4"};
+  for (const auto& k : keys) REQUIRE(f.send({"SET", k, "v"}));
+  f.loop.run();
+  REQUIRE(f.redis.requests.size() == 3);
+  std::set<std::uint16_t> slots;
+  for (const auto& r : f.redis.requests) {
+    REQUIRE(r[0] == "EVALSHA");
+    CHECK(r[1] == script_sha1(kEnqueueSetsScript));
+    const std::uint16_t slot = route::key_slot(r[6]);  // the first write's key
+    slots.insert(slot);
+    const NodeQueue q = slot_queue(slot);
+    CHECK(std::vector<std::string>(r.begin() + 3, r.begin() + 6) ==
+          std::vector<std::string>{q.stream, q.pending, q.count});
+    const std::size_t nkeys = std::stoul(r[2]);
+    for (std::size_t i = 3; i < 3 + nkeys; ++i) CHECK(route::key_slot(r[i]) == slot);
+  }
+  CHECK(slots.size() == 3);
+  const auto& u = f.redis.requests[1];  // item:{u}2 and item:{u}4, in order
+  CHECK(u[6] == "item:{u}2");
+  CHECK(u[7] == "item:{u}4");
+  CHECK(f.replies->got == std::vector<std::string>(4, "+OK\r\n"));
+  // The flusher learns of the three slots (marked once the scripts answered).
+  const auto marked = f.hints->take();
+  CHECK(std::set<std::uint16_t>(marked.begin(), marked.end()) == slots);
+  CHECK(f.hints->take().empty());
+}
+
+TEST_CASE("behind on a cluster pool: a DEL keeps a queued value by the slot's pending hash",
+          "[write][writer][cluster]") {
+  Fixture f(config::WriteMode::kBehind, config::OnFull::kError, true);
+  f.redis.answer = [](const std::vector<std::string>&) { return std::string(":1\r\n"); };
+  REQUIRE(f.send({"DEL", "item:{u}9"}));
+  f.loop.run();
+  bool seen = false;
+  for (const auto& r : f.redis.requests) {
+    if (r[0] != "EVAL" || r[1] != kDelUnlessQueuedScript) continue;
+    seen = true;
+    CHECK(r[3] == "item:{u}9");
+    CHECK(r[4] == slot_queue(route::key_slot("u")).pending);
+  }
+  CHECK(seen);
+  CHECK(f.replies->got == std::vector<std::string>{":1\r\n"});
 }
 
 TEST_CASE("behind: a script call that fails answers each of its writes with the error",
