@@ -63,7 +63,8 @@ struct ProcessStats {
   std::atomic<std::uint64_t> cluster_epoch{0};
   // Also a sentinel pool's request for an early ask of the Sentinels (the primary marked down).
   std::atomic<bool> cluster_refresh_wanted{false};
-  SentinelStats sentinel;  // sentinel pools
+  SentinelStats sentinel;  // sentinel pools; its subscriptions also a ring's of Sentinel groups
+  SentinelGroupStats sentinel_groups;  // a ring of Sentinel groups, per master
   // Dedicated node connections of all workers, against pool.max_dedicated_connections.
   LinkLimiter dedicated_links;
 

@@ -5,6 +5,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
 
 namespace sidecache {
 
@@ -14,6 +18,23 @@ struct SentinelStats {
   std::atomic<std::uint64_t> resolve_errors{0};   // asks that found none
   std::atomic<std::uint64_t> switch_messages{0};  // +switch-master for our master received
   std::atomic<std::int64_t> subscriptions{0};     // Sentinels subscribed to now
+};
+
+// A ring of Sentinel groups: the same counters per group, by master name (subscriptions are
+// shared by the groups and stay in the process-wide SentinelStats). An entry is made on first
+// use and kept, so a reference stays valid for the process's life.
+class SentinelGroupStats {
+ public:
+  SentinelStats& of(const std::string& master) const {
+    const std::lock_guard lock(mutex_);
+    auto& slot = by_master_[master];
+    if (!slot) slot = std::make_unique<SentinelStats>();
+    return *slot;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, std::unique_ptr<SentinelStats>> by_master_;
 };
 
 struct SentinelCounterSpec {

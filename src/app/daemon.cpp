@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <stdexcept>
@@ -42,6 +43,15 @@ bool same_names(const std::vector<config::NodeConfig>& a,
     if (a[i].name != b[i].name) return false;
   }
   return true;
+}
+
+// Whether the node named `name` has another address in `after` than in `before`.
+bool moved(const std::vector<config::NodeConfig>& before,
+           const std::vector<config::NodeConfig>& after, const std::string& name) {
+  const auto named = [&](const config::NodeConfig& n) { return n.name == name; };
+  const auto a = std::find_if(before.begin(), before.end(), named);
+  const auto b = std::find_if(after.begin(), after.end(), named);
+  return a != before.end() && b != after.end() && !(a->address == b->address);
 }
 
 // Same nodes to connect to (a cluster pool's replicas included).
@@ -138,6 +148,9 @@ int Daemon::run() {
     process_.set_config(config_);
   } else if (config_->pool.type == config::PoolType::kSentinel) {
     config_ = std::make_shared<const config::Config>(with_sentinel_primary(*config_, nullptr));
+    process_.set_config(config_);
+  } else if (config_->pool.sentinel_groups()) {
+    config_ = std::make_shared<const config::Config>(with_group_primaries(*config_, nullptr));
     process_.set_config(config_);
   }
   const unsigned workers = worker_count(*config_);
@@ -298,6 +311,8 @@ void Daemon::reload(const char* why) {
     loaded = with_cluster_topology(std::move(loaded), config_.get());
   } else if (loaded.pool.type == config::PoolType::kSentinel) {
     loaded = with_sentinel_primary(std::move(loaded), config_.get());
+  } else if (loaded.pool.sentinel_groups()) {
+    loaded = with_group_primaries(std::move(loaded), config_.get());
   }
 
   auto next = std::make_shared<const config::Config>(std::move(loaded));
@@ -310,7 +325,12 @@ void Daemon::reload(const char* why) {
 }
 
 void Daemon::apply_config(std::shared_ptr<const config::Config> next) {
-  const auto down = health_ ? health_->down_names() : std::vector<std::string>{};
+  auto down = health_ ? health_->down_names() : std::vector<std::string>{};
+  // A node now at another address (a Sentinel group's new primary, a reload) starts up: the
+  // down state was the old server's.
+  std::erase_if(down, [&](const std::string& name) {
+    return moved(config_->pool.nodes, next->pool.nodes, name);
+  });
   const std::uint64_t generation = generation_.fetch_add(1) + 1;
   auto health = make_health(*next, down);
   // New patterns, or new nodes (a reload, a Sentinel switch): the L1 starts empty, every node
@@ -332,6 +352,9 @@ void Daemon::apply_config(std::shared_ptr<const config::Config> next) {
   if (health_) health_->stop();
   health_ = std::move(health);
   if (health_) health_->start();
+  // A sentinel pool's new primary: the write-behind flushers and the invalidation listener
+  // reconnect there (the queues were replicated to it).
+  if (writes_) writes_->follow(next->pool);
   config_ = next;
   process_.set_config(next);
 }
@@ -409,14 +432,16 @@ asio::awaitable<void> Daemon::watch_topology() {
   for (;;) {
     // A ring pool only checks, once a second, whether a reload made it follow a topology.
     const auto type = config_->pool.type;
-    const bool follows = type == config::PoolType::kCluster || type == config::PoolType::kSentinel;
+    const bool follows = type == config::PoolType::kCluster ||
+                         type == config::PoolType::kSentinel || config_->pool.sentinel_groups();
     timer.expires_after(std::chrono::milliseconds(follows ? 50 : 1000));
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     const auto& pool = config_->pool;
     const bool cluster = pool.type == config::PoolType::kCluster;
-    if (draining_ || (!cluster && pool.type != config::PoolType::kSentinel)) continue;
+    const bool groups = pool.sentinel_groups();
+    if (draining_ || (!cluster && !groups && pool.type != config::PoolType::kSentinel)) continue;
     const auto interval = cluster ? pool.cluster.refresh_interval : pool.sentinel.refresh_interval;
     const auto min_interval =
         cluster ? pool.cluster.refresh_min_interval : pool.sentinel.refresh_min_interval;
@@ -429,6 +454,8 @@ asio::awaitable<void> Daemon::watch_topology() {
     try {
       if (cluster) {
         refresh_cluster(wanted ? "after a redirect or a node failure" : "periodic");
+      } else if (groups) {
+        refresh_groups(wanted ? "after a failure" : "periodic");
       } else {
         refresh_sentinel(wanted ? "after a failure" : "periodic");
       }

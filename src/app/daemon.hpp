@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,16 @@ class Daemon {
   void refresh_sentinel(const char* why, const std::optional<config::Endpoint>& hint = {});
   void on_switch_master(const backend::SwitchMaster& event, const std::string& sentinel);
   void update_sentinel_watch();
+  // A ring of Sentinel groups (sentinel_ring_wiring.cpp). refresh_group: asks for node
+  // `index`'s primary (`hint` first) and updates it in `pool`; true when it changed.
+  // with_group_primaries: every group's primary asked now; a group none is found for keeps its
+  // primary of `known` (same name and master), else refuses its keys. refresh_groups: asks
+  // again for every group (or `master`'s); changes take effect through apply_config.
+  bool refresh_group(config::PoolConfig& pool, std::size_t index, const char* why,
+                     const std::optional<config::Endpoint>& hint);
+  config::Config with_group_primaries(config::Config config, const config::Config* known);
+  void refresh_groups(const char* why, const std::string* master = nullptr,
+                      const std::optional<config::Endpoint>& hint = {});
   // The read-through cache (cache_wiring.cpp). prepare_cache: database threads for `config`
   // (started once) and its policies validated against the database; an error names the
   // policy's file:line. apply_cache: the policies take effect; those with `warm:` are warmed.
@@ -102,6 +113,7 @@ class Daemon {
   FileStamp stamp_;
   std::shared_ptr<backend::SentinelWatch> sentinel_watch_;  // control thread only
   std::string sentinel_error_;  // the last failed ask's reason (logged once per change)
+  std::map<std::string, std::string> group_errors_;  // the same per group master
 };
 
 }  // namespace sidecache::app

@@ -10,6 +10,17 @@
 #include "backend/sentinel_topology.hpp"
 
 namespace sidecache::app {
+namespace {
+
+// ", replicas a, b" for a log line; empty without replicas.
+std::string replica_list(const std::vector<config::Endpoint>& replicas) {
+  std::string out;
+  for (const auto& r : replicas)
+    out += (out.empty() ? ", replicas " : ", ") + config::format_endpoint(r);
+  return out;
+}
+
+}  // namespace
 
 config::Config Daemon::with_sentinel_primary(config::Config config, const config::Config* known) {
   const auto& sentinel = config.pool.sentinel;
@@ -17,9 +28,9 @@ config::Config Daemon::with_sentinel_primary(config::Config config, const config
   if (found.primary) {
     process_.sentinel.resolves.fetch_add(1, std::memory_order_relaxed);
     sentinel_error_.clear();
-    spdlog::info("sentinel: master '{}': primary {}", sentinel.master,
-                 config::format_endpoint(*found.primary));
-    return backend::with_primary(config, *found.primary);
+    spdlog::info("sentinel: master '{}': primary {}{}", sentinel.master,
+                 config::format_endpoint(*found.primary), replica_list(found.readable));
+    return backend::with_primary(config, *found.primary, found.readable);
   }
   process_.sentinel.resolve_errors.fetch_add(1, std::memory_order_relaxed);
   process_.cluster_refresh_wanted.store(true, std::memory_order_relaxed);  // ask again soon
@@ -30,7 +41,10 @@ config::Config Daemon::with_sentinel_primary(config::Config config, const config
   if (previous) {
     spdlog::warn("sentinel: master '{}': no primary found ({}); keeping {}", sentinel.master,
                  found.error, config::format_endpoint(*previous));
-    return backend::with_primary(config, *previous);
+    const bool same_reads = known->pool.sentinel.read_from == sentinel.read_from;
+    return backend::with_primary(
+        config, *previous,
+        same_reads ? backend::replicas_of(known->pool) : std::vector<config::Endpoint>{});
   }
   spdlog::error(
       "sentinel: master '{}': no primary found ({}); requests are refused until one is "
@@ -71,16 +85,40 @@ void Daemon::refresh_sentinel(const char* why, const std::optional<config::Endpo
     spdlog::info("sentinel: master '{}': Sentinels answer again", master);
     sentinel_error_.clear();
   }
-  if (current && *current == *found.primary) return;
+  if (current && *current == *found.primary) {
+    // Same primary; the replicas read from (read_from) may have changed.
+    if (found.readable == backend::replicas_of(pool)) return;
+    spdlog::info("sentinel: master '{}': replicas now{} ({})", master,
+                 found.readable.empty() ? std::string(" none") : replica_list(found.readable), why);
+    apply_config(std::make_shared<const config::Config>(
+        backend::with_primary(*config_, *found.primary, found.readable)));
+    return;
+  }
   process_.sentinel.switches.fetch_add(1, std::memory_order_relaxed);
   spdlog::warn("sentinel: master '{}': primary {} -> {} ({}); moving every connection", master,
                current ? config::format_endpoint(*current) : std::string("(none)"),
                config::format_endpoint(*found.primary), why);
-  apply_config(
-      std::make_shared<const config::Config>(backend::with_primary(*config_, *found.primary)));
+  apply_config(std::make_shared<const config::Config>(
+      backend::with_primary(*config_, *found.primary, found.readable)));
 }
 
 void Daemon::on_switch_master(const backend::SwitchMaster& event, const std::string& sentinel) {
+  if (config_->pool.sentinel_groups()) {
+    process_.sentinel_groups.of(event.master).switch_messages.fetch_add(1);
+    if (draining_) return;
+    const auto index = backend::group_of(config_->pool, event.master);
+    const auto current = backend::group_primary(config_->pool, index);
+    if (index == config_->pool.nodes.size() || (current && *current == event.to)) return;
+    spdlog::info("sentinel {}: +switch-master {} {} -> {}", sentinel, event.master,
+                 config::format_endpoint(event.from), config::format_endpoint(event.to));
+    const std::string why = "+switch-master from " + sentinel;
+    try {
+      refresh_groups(why.c_str(), &event.master, event.to);
+    } catch (const std::exception& e) {
+      spdlog::error("sentinel: following +switch-master failed: {}", e.what());
+    }
+    return;
+  }
   process_.sentinel.switch_messages.fetch_add(1, std::memory_order_relaxed);
   if (draining_ || config_->pool.type != config::PoolType::kSentinel) return;
   const auto current = backend::primary_of(config_->pool);
@@ -97,15 +135,19 @@ void Daemon::on_switch_master(const backend::SwitchMaster& event, const std::str
 
 void Daemon::update_sentinel_watch() {
   const auto& pool = config_->pool;
-  if (pool.type != config::PoolType::kSentinel) {
+  auto masters = backend::followed_masters(pool);
+  if (masters.empty()) {
     if (sentinel_watch_) sentinel_watch_->stop();
     sentinel_watch_.reset();
     return;
   }
-  if (sentinel_watch_ && sentinel_watch_->config() == pool.sentinel) return;
+  if (sentinel_watch_ && sentinel_watch_->config() == pool.sentinel &&
+      sentinel_watch_->masters() == masters) {
+    return;
+  }
   if (sentinel_watch_) sentinel_watch_->stop();
   sentinel_watch_ = std::make_shared<backend::SentinelWatch>(
-      control_, pool,
+      control_, pool, std::move(masters),
       [this](const backend::SwitchMaster& event, const std::string& sentinel) {
         on_switch_master(event, sentinel);
       },

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/node_stream.hpp"
+#include "config/config.hpp"
 #include "resp/reply.hpp"
 #include "sidecache/util/asio.hpp"
 #include "sidecache/util/byte_buffer.hpp"
@@ -53,6 +54,15 @@ class BlockingClient {
   // TLS and AUTH for the next connect (a reload changed them); an open connection is kept.
   void set_security(std::shared_ptr<const NodeSecurity> security) {
     node_.security = std::move(security);
+  }
+  // Where the next connect goes (a sentinel pool's node moved to a new primary); an open
+  // connection is kept: close() it to move now.
+  void set_address(const config::Endpoint& address) {
+    node_.host = address.host;
+    node_.port = address.port;
+  }
+  bool at(const config::Endpoint& address) const {
+    return node_.host == address.host && node_.port == address.port;
   }
 
  private:

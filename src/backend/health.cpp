@@ -23,6 +23,8 @@ HealthChecker::~HealthChecker() { stop(); }
 
 void HealthChecker::start() {
   for (std::uint32_t i = 0; i < nodes_.size(); ++i) {
+    // No address (a Sentinel group without a known primary): nothing to probe.
+    if (nodes_[i]->address.port == 0) continue;
     asio::co_spawn(io_, probe_loop(i), [](std::exception_ptr e) {
       if (!e) return;
       try {

@@ -14,10 +14,11 @@ NodeAddress pool_node_address(const config::PoolConfig& config, std::size_t inde
     const auto& n = config.nodes[index];
     return {n.name, n.address.host, n.address.port, make_node_security(config, index)};
   }
-  // A cluster replica: the pool's credentials (node 0's, as for every cluster node), READONLY.
+  // A replica: the pool's credentials (node 0's, as for every cluster node); READONLY on a
+  // cluster (a plain replica, a sentinel pool's, serves reads without it).
   const auto& n = config.replicas[index - config.nodes.size()];
   auto security = std::make_shared<NodeSecurity>(*make_node_security(config, 0));
-  security->readonly = true;
+  security->readonly = config.type == config::PoolType::kCluster;
   return {n.name, n.address.host, n.address.port, std::move(security)};
 }
 
@@ -56,10 +57,11 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
                                config.max_connection_age,
                                false,
                                false};
-  // A primary answering -READONLY was demoted: a sentinel pool asks the Sentinels soon, a
-  // cluster pool its slot map (a cluster node normally answers MOVED; a READONLY says the map
-  // is behind, e.g. a node turned into a replica by hand).
-  if (config.type == config::PoolType::kSentinel || config.type == config::PoolType::kCluster) {
+  // A primary answering -READONLY was demoted: a sentinel pool (or a ring's Sentinel group)
+  // asks the Sentinels soon, a cluster pool its slot map (a cluster node normally answers
+  // MOVED; a READONLY says the map is behind, e.g. a node turned into a replica by hand).
+  if (config.type == config::PoolType::kSentinel || config.type == config::PoolType::kCluster ||
+      config.sentinel_groups()) {
     options_.on_readonly = want_refresh_;
   }
   const ConnectionOptions& options = options_;
@@ -70,9 +72,16 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
   for (std::uint32_t i = 0; i < total; ++i) {
     auto address = pool_node_address(config, i);
     auto counters = std::make_shared<NodeStats>(address.name);
-    // A sentinel pool's stand-in for an unknown primary is never up and never connected.
-    const bool stand_in = !config.unresolved.empty();
-    Node n{address.name, {}, {}, {}, {}, !stand_in && (health_ ? health_->up(i) : true), counters};
+    // A sentinel pool's stand-in for an unknown primary, or a ring's Sentinel group without
+    // one, is never up and never connected.
+    const bool group_unresolved = i < config.nodes.size() && !config.nodes[i].unresolved.empty();
+    const bool stand_in = !config.unresolved.empty() || group_unresolved;
+    Node n{address.name, {}, {}, {}, {}, !stand_in && (health_ ? health_->up(i) : true),
+           counters,     {}};
+    if (group_unresolved) {
+      n.refusal = resp::errors::frame(
+          resp::errors::no_primary(config.nodes[i].master, config.nodes[i].unresolved));
+    }
     if (!n.up) counters->healthy.add(-1);
     Connection::OnFailure on_failure;
     // A cluster primary whose connections fail may be being replaced by a replica: every
@@ -106,6 +115,13 @@ Pool::Pool(asio::io_context& io, const config::PoolConfig& config, WorkerStats& 
     slot_node_.assign(route::kClusterSlots, 0);
     replicas_.assign(config.nodes.size(), {});
     if (config.slots) set_slots(*config.slots);
+  }
+  if (config.type == config::PoolType::kSentinel && !config.replicas.empty()) {
+    // A sentinel pool's replicas (read_from) all serve its one primary.
+    replicas_.assign(1, {});
+    for (auto r = static_cast<std::uint32_t>(config.nodes.size()); r < total; ++r) {
+      replicas_[0].push_back(r);
+    }
   }
   const std::lock_guard lock(stats.nodes_mutex);
   stats.nodes = std::move(node_stats);
@@ -195,7 +211,7 @@ std::uint32_t Pool::read_node(std::uint32_t primary, std::uint64_t lane) const {
   std::uint32_t up = 0;
   for (const auto r : list) up += nodes_[r].up ? 1 : 0;
   if (up == 0) {
-    return config_.cluster.read_from == config::ReadFrom::kPreferReplica
+    return read_from() == config::ReadFrom::kPreferReplica
                ? primary
                : list[lane % list.size()];  // kReplica: that replica's "down" error
   }
@@ -256,6 +272,8 @@ void Pool::send_to(std::uint32_t node, std::string_view request, ReplyTarget tar
     redirecting->start(*this, node, std::move(fallback));
     return;
   }
+  // A sentinel pool's read-only requests may go to a replica the Sentinels list (read_from).
+  if (retryable && !replicas_.empty()) node = read_node(node, target.lane);
   send_on(node, request, std::move(target), retryable);
 }
 
@@ -266,9 +284,10 @@ void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget tar
     // fail_fast, or remap with no node left up: say so at once. On a cluster pool the slot map
     // is asked for again (rate-limited) until it names another node for these slots.
     if (!slot_node_.empty() && want_refresh_) want_refresh_();
-    scratch_ = !refusal_.empty() ? refusal_
-               : auth_failing(n) ? auth_failed_reply(n.name)
-                                 : resp::errors::frame(resp::errors::node_down(n.name));
+    scratch_ = !refusal_.empty()    ? refusal_
+               : !n.refusal.empty() ? n.refusal
+               : auth_failing(n)    ? auth_failed_reply(n.name)
+                                    : resp::errors::frame(resp::errors::node_down(n.name));
     target.deliver(scratch_);
     return;
   }
@@ -281,6 +300,7 @@ void Pool::send_on(std::uint32_t node, std::string_view request, ReplyTarget tar
 
 void Pool::set_node_up(std::uint32_t node, bool up) {
   if (node >= nodes_.size() || nodes_[node].up == up) return;
+  if (!nodes_[node].refusal.empty()) return;  // a group without a primary is never up
   nodes_[node].up = up;
   nodes_[node].stats->healthy.add(up ? 1 : -1);
   if (!up) nodes_[node].stats->ejections.add();

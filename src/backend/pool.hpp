@@ -93,6 +93,7 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
     NodeAddress address;
     bool up = true;
     std::shared_ptr<NodeStats> stats;
+    std::string refusal;  // a Sentinel group without a known primary: what its keys get
   };
 
   friend class ClusterRequest;
@@ -107,6 +108,10 @@ class Pool final : public NodeSender, public std::enable_shared_from_this<Pool> 
   // Where a read-only request for `primary` goes under cluster.read_from (a replica that is
   // up, spread by lane; else as read_from says).
   std::uint32_t read_node(std::uint32_t primary, std::uint64_t lane) const;
+  config::ReadFrom read_from() const {
+    return config_.type == config::PoolType::kSentinel ? config_.sentinel.read_from
+                                                       : config_.cluster.read_from;
+  }
   void rebuild_ring();
   bool auth_failing(const Node& node) const;  // its connections were refused at AUTH
   std::vector<std::shared_ptr<Connection>>& resp3_connections(Node& node);

@@ -1,7 +1,9 @@
 #include "backend/sentinel_topology.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
+#include <tuple>
 
 namespace sidecache::backend {
 namespace {
@@ -103,14 +105,56 @@ std::optional<config::Endpoint> parse_master_addr(const Reply& reply) {
   return config::Endpoint{reply.items[0].str, *port};
 }
 
+std::vector<config::Endpoint> parse_replicas(const Reply& reply) {
+  if (reply.is_error()) throw std::invalid_argument(reply.str);
+  if (reply.type != Reply::Type::kArray) throw std::invalid_argument("replicas: not an array");
+  std::vector<config::Endpoint> out;
+  for (const auto& entry : reply.items) {
+    if (entry.type != Reply::Type::kArray) throw std::invalid_argument("replicas: not a map");
+    std::string ip, port, flags;
+    for (std::size_t i = 0; i + 1 < entry.items.size(); i += 2) {
+      const auto& field = entry.items[i].str;
+      const auto& value = entry.items[i + 1].str;
+      if (field == "ip") ip = value;
+      if (field == "port") port = value;
+      if (field == "flags") flags = value;
+    }
+    const auto number = parse_port(port);
+    if (ip.empty() || !number) continue;
+    bool down = false;
+    for (const char* bad : {"s_down", "o_down", "disconnected"}) {
+      if (flags.find(bad) != std::string::npos) down = true;
+    }
+    if (!down) out.push_back(config::Endpoint{ip, *number});
+  }
+  std::sort(out.begin(), out.end(), [](const config::Endpoint& a, const config::Endpoint& b) {
+    return std::tie(a.host, a.port) < std::tie(b.host, b.port);
+  });
+  return out;
+}
+
 std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConfig& sentinel) {
   auto security = std::make_shared<NodeSecurity>();
   security->username = sentinel.username;
   security->password = sentinel.password;
+  if (sentinel.tls.enabled) {
+    security->server_name = sentinel.tls.server_name;
+    security->verify = sentinel.tls.verify;
+    try {
+      security->tls = make_tls_context(sentinel.tls, TlsRole::kClient);
+    } catch (const std::exception& e) {
+      security->tls_error = e.what();  // every connect to a Sentinel fails with it
+    }
+  }
   return security;
 }
 
 Resolution resolve_primary(const config::PoolConfig& pool,
+                           const std::optional<config::Endpoint>& hint) {
+  return resolve_primary(pool, pool.sentinel.master, hint);
+}
+
+Resolution resolve_primary(const config::PoolConfig& pool, const std::string& master,
                            const std::optional<config::Endpoint>& hint) {
   Resolution out;
   const auto& sentinel = pool.sentinel;
@@ -130,9 +174,29 @@ Resolution resolve_primary(const config::PoolConfig& pool,
                                        : std::string("answers ROLE as a ") + role_name(role)));
     return false;
   };
-  if (hint && verify(*hint, "+switch-master")) return out;
   const auto security = sentinel_security(sentinel);
-  const std::string args[] = {"SENTINEL", "get-master-addr-by-name", sentinel.master};
+  // The primary's replicas, from the first Sentinel that lists them (read_from only).
+  const auto with_replicas = [&]() -> Resolution& {
+    if (sentinel.read_from == config::ReadFrom::kPrimary || !out.primary) return out;
+    const std::string args[] = {"SENTINEL", "replicas", master};
+    for (const auto& address : sentinel.sentinels) {
+      const auto name = config::format_endpoint(address);
+      BlockingClient client(NodeAddress{name, address.host, address.port, security},
+                            pool.connect_timeout);
+      const auto reply = client.command(args);
+      if (!reply) continue;
+      try {
+        out.readable = parse_replicas(*reply);
+      } catch (const std::invalid_argument&) {
+        continue;
+      }
+      std::erase(out.readable, *out.primary);
+      break;
+    }
+    return out;
+  };
+  if (hint && verify(*hint, "+switch-master")) return with_replicas();
+  const std::string args[] = {"SENTINEL", "get-master-addr-by-name", master};
   for (const auto& address : sentinel.sentinels) {
     const auto name = config::format_endpoint(address);
     BlockingClient client(NodeAddress{name, address.host, address.port, security},
@@ -150,21 +214,36 @@ Resolution resolve_primary(const config::PoolConfig& pool,
       continue;
     }
     if (!named) {
-      append(out.error, "Sentinel " + name + " does not know master '" + sentinel.master + "'");
+      append(out.error, "Sentinel " + name + " does not know master '" + master + "'");
       continue;
     }
-    if (verify(*named, "Sentinel " + name)) return out;
+    if (verify(*named, "Sentinel " + name)) return with_replicas();
   }
   return out;
 }
 
-config::Config with_primary(const config::Config& config, const config::Endpoint& primary) {
+config::Config with_primary(const config::Config& config, const config::Endpoint& primary,
+                            const std::vector<config::Endpoint>& replicas) {
   config::Config out = config;
   config::NodeConfig node;
   node.name = config::format_endpoint(primary);
   node.address = primary;
   out.pool.nodes.assign(1, std::move(node));
+  out.pool.replicas.clear();
+  for (const auto& address : replicas) {
+    config::NodeConfig replica;
+    replica.name = config::format_endpoint(address);
+    replica.address = address;
+    out.pool.replicas.push_back(std::move(replica));
+  }
   out.pool.unresolved.clear();
+  return out;
+}
+
+std::vector<config::Endpoint> replicas_of(const config::PoolConfig& pool) {
+  std::vector<config::Endpoint> out;
+  if (pool.type != config::PoolType::kSentinel) return out;
+  for (const auto& replica : pool.replicas) out.push_back(replica.address);
   return out;
 }
 
@@ -173,6 +252,7 @@ config::Config without_primary(const config::Config& config, std::string why) {
   config::NodeConfig node;
   node.name = config.pool.sentinel.master;
   out.pool.nodes.assign(1, std::move(node));
+  out.pool.replicas.clear();
   out.pool.unresolved = why.empty() ? std::string("no Sentinel answered") : std::move(why);
   return out;
 }
@@ -182,6 +262,45 @@ std::optional<config::Endpoint> primary_of(const config::PoolConfig& pool) {
     return std::nullopt;
   }
   return pool.nodes[0].address;
+}
+
+void set_group_primary(config::PoolConfig& pool, std::size_t index,
+                       const config::Endpoint& primary) {
+  auto& node = pool.nodes.at(index);
+  node.address = primary;
+  node.unresolved.clear();
+}
+
+void clear_group_primary(config::PoolConfig& pool, std::size_t index, std::string why) {
+  auto& node = pool.nodes.at(index);
+  node.address = config::Endpoint{};
+  node.unresolved = why.empty() ? std::string("no Sentinel answered") : std::move(why);
+}
+
+std::optional<config::Endpoint> group_primary(const config::PoolConfig& pool, std::size_t index) {
+  if (index >= pool.nodes.size()) return std::nullopt;
+  const auto& node = pool.nodes[index];
+  if (node.master.empty() || !node.unresolved.empty() || node.address.port == 0) {
+    return std::nullopt;
+  }
+  return node.address;
+}
+
+std::size_t group_of(const config::PoolConfig& pool, const std::string& master) {
+  for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+    if (pool.nodes[i].master == master) return i;
+  }
+  return pool.nodes.size();
+}
+
+std::vector<std::string> followed_masters(const config::PoolConfig& pool) {
+  std::vector<std::string> out;
+  if (pool.type == config::PoolType::kSentinel) {
+    out.push_back(pool.sentinel.master);
+  } else if (pool.sentinel_groups()) {
+    for (const auto& node : pool.nodes) out.push_back(node.master);
+  }
+  return out;
 }
 
 }  // namespace sidecache::backend

@@ -35,10 +35,18 @@ const char* role_name(Role role);
 // not monitor). Throws std::invalid_argument for an error reply or another shape.
 std::optional<config::Endpoint> parse_master_addr(const Reply& reply);
 
+// SENTINEL replicas <master>: the replicas' addresses, without those the Sentinel flags down
+// (s_down, o_down, disconnected). Throws std::invalid_argument for an error reply or another
+// shape.
+std::vector<config::Endpoint> parse_replicas(const Reply& reply);
+
 struct Resolution {
   std::optional<config::Endpoint> primary;  // an address that answered ROLE master
   // Addresses that were named as the primary but answered ROLE as a replica.
   std::vector<config::Endpoint> replicas;
+  // With pool.sentinel.read_from other than primary: the primary's replicas a Sentinel lists
+  // (up ones only), sorted; empty otherwise.
+  std::vector<config::Endpoint> readable;
   std::string error;  // without a primary: why, per Sentinel
 };
 
@@ -47,16 +55,37 @@ struct Resolution {
 // ROLE goes over a connection opened like the pool's own (its credentials and TLS).
 Resolution resolve_primary(const config::PoolConfig& pool,
                            const std::optional<config::Endpoint>& hint);
+// The same for `master` (a ring of Sentinel groups: one node's master).
+Resolution resolve_primary(const config::PoolConfig& pool, const std::string& master,
+                           const std::optional<config::Endpoint>& hint);
 
-// AUTH for connections to the Sentinels (pool.sentinel's credentials; plain TCP, database 0).
+// AUTH and TLS for connections to the Sentinels (pool.sentinel's credentials and tls; database
+// 0). A TLS context that cannot be built is kept as tls_error: every connect fails with it.
 std::shared_ptr<const NodeSecurity> sentinel_security(const config::SentinelConfig& sentinel);
 
-// `config` with `primary` as the pool's one node, named host:port.
-config::Config with_primary(const config::Config& config, const config::Endpoint& primary);
+// `config` with `primary` as the pool's one node, named host:port, and `replicas` (read_from)
+// as its replicas, named host:port.
+config::Config with_primary(const config::Config& config, const config::Endpoint& primary,
+                            const std::vector<config::Endpoint>& replicas = {});
+// The replicas a sentinel pool's config reads from.
+std::vector<config::Endpoint> replicas_of(const config::PoolConfig& pool);
 // `config` with the stand-in node (no connections, every request answered with an error that
 // names the master and `why`; the daemon gives it no health checker).
 config::Config without_primary(const config::Config& config, std::string why);
 // The primary a sentinel pool's config sends to; nullopt for the stand-in or another pool.
 std::optional<config::Endpoint> primary_of(const config::PoolConfig& pool);
+
+// A ring of Sentinel groups: node `index` (a group) with `primary` as its address, or without
+// one (`why`: the node then refuses its keys and gets no connections). The node keeps its
+// name, so the ring does not change.
+void set_group_primary(config::PoolConfig& pool, std::size_t index,
+                       const config::Endpoint& primary);
+void clear_group_primary(config::PoolConfig& pool, std::size_t index, std::string why);
+// The primary group node `index` sends to; nullopt while none is known.
+std::optional<config::Endpoint> group_primary(const config::PoolConfig& pool, std::size_t index);
+// The group node of `master`, or pool.nodes.size().
+std::size_t group_of(const config::PoolConfig& pool, const std::string& master);
+// The masters a pool follows: a sentinel pool's one, a ring's groups' (empty for others).
+std::vector<std::string> followed_masters(const config::PoolConfig& pool);
 
 }  // namespace sidecache::backend

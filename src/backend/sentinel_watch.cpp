@@ -15,14 +15,18 @@ constexpr std::size_t kReadChunk = 4096;
 constexpr std::chrono::milliseconds kBackoffMin{100};
 constexpr std::chrono::milliseconds kBackoffMax{2000};
 constexpr std::string_view kChannel = "+switch-master";
+constexpr std::chrono::milliseconds kPingInterval{1000};
+constexpr std::chrono::milliseconds kSilenceLimit{3000};
 
 }  // namespace
 
 SentinelWatch::SentinelWatch(asio::io_context& io, const config::PoolConfig& pool,
-                             OnSwitch on_switch, std::function<void()> on_resubscribed,
+                             std::vector<std::string> masters, OnSwitch on_switch,
+                             std::function<void()> on_resubscribed,
                              std::atomic<std::int64_t>& subscribed)
     : io_(io),
       config_(pool.sentinel),
+      masters_(std::move(masters)),
       connect_timeout_(pool.connect_timeout),
       on_switch_(std::move(on_switch)),
       on_resubscribed_(std::move(on_resubscribed)),
@@ -56,6 +60,7 @@ void SentinelWatch::stop() {
   for (auto& link : links_) {
     link->stream.close();
     link->timer.cancel();
+    link->keepalive.cancel();
     set_subscribed(*link, false);
   }
 }
@@ -87,7 +92,28 @@ asio::awaitable<void> SentinelWatch::follow(std::size_t index) {
   }
 }
 
+asio::awaitable<void> SentinelWatch::keep_alive(Link& link, std::uint64_t session) {
+  const auto self = shared_from_this();
+  static const std::string ping = "*1\r\n$4\r\nPING\r\n";
+  for (;;) {
+    link.keepalive.expires_after(kPingInterval);
+    boost::system::error_code ec;
+    co_await link.keepalive.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_ || link.session != session || !link.stream.is_open()) co_return;
+    if (std::chrono::steady_clock::now() - link.last_seen > kSilenceLimit) {
+      spdlog::warn("sentinel {}: nothing read for {} ms; reconnecting", link.address.name,
+                   kSilenceLimit.count());
+      link.stream.close();
+      co_return;
+    }
+    co_await asio::async_write(link.stream, asio::buffer(ping),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
 asio::awaitable<std::string> SentinelWatch::listen(Link& link) {
+  const std::uint64_t session = ++link.session;
   ByteBuffer in(kReadChunk);
   const auto opened = co_await open_node(link.stream, link.address, false, connect_timeout_, in);
   if (stopped_) co_return "stopped";
@@ -99,6 +125,15 @@ asio::awaitable<std::string> SentinelWatch::listen(Link& link) {
   co_await asio::async_write(link.stream, asio::buffer(request),
                              asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return "write failed: " + ec.message();
+  link.last_seen = std::chrono::steady_clock::now();
+  asio::co_spawn(io_, keep_alive(link, session), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("sentinel: keepalive stopped: {}", ex.what());
+    }
+  });
   resp::ReplyFramer framer;
   for (;;) {
     std::size_t length = 0;
@@ -135,7 +170,9 @@ asio::awaitable<std::string> SentinelWatch::listen(Link& link) {
                      reply.items[2].str);
         continue;
       }
-      if (event->master == config_.master && on_switch_) on_switch_(*event, link.address.name);
+      const bool ours =
+          std::find(masters_.begin(), masters_.end(), event->master) != masters_.end();
+      if (ours && on_switch_) on_switch_(*event, link.address.name);
       if (stopped_) co_return "stopped";
       continue;
     }
@@ -149,6 +186,7 @@ asio::awaitable<std::string> SentinelWatch::listen(Link& link) {
       co_return ec == asio::error::eof ? std::string("closed by the Sentinel") : ec.message();
     }
     in.commit(n);
+    link.last_seen = std::chrono::steady_clock::now();
   }
 }
 

@@ -124,6 +124,8 @@ using Kind = SecretSource::Kind;
 constexpr Directive<NodeConfig> kNodeDirectives[] = {
     {"name", read_name, "hashed on the ring; default twemproxy's: host:port (host for 11211)"},
     {"address", read_endpoint<&NodeConfig::address>, "host:port or [v6]:port (required)"},
+    {"master", detail::read_string<&NodeConfig::master>,
+     "a ring with pool.sentinel: the Sentinel master name of this group (instead of address)"},
     {"weight", read_integer<&NodeConfig::weight, detail::kMinWeight, detail::kMaxWeight>,
      "share of the ring relative to the other nodes"},
     {"username", read_node_username, "ACL user for this node (overrides pool.username)"},
@@ -164,6 +166,11 @@ constexpr Directive<TlsConfig> kTlsDirectives[] = {
     {"min_version", read_tls_min_version, "lowest TLS version: 1.2 or 1.3"},
 };
 
+void read_sentinel_tls(SentinelConfig& sentinel, const Value& value) {
+  sentinel.tls.enabled = true;  // as pool.tls: a section means TLS unless it says enabled: false
+  detail::read_section(value, kTlsDirectives, sentinel.tls);
+}
+
 void read_tls(PoolConfig& pool, const Value& value) {
   pool.tls.enabled = true;  // a tls: section means TLS unless it says enabled: false
   detail::read_section(value, kTlsDirectives, pool.tls);
@@ -194,10 +201,14 @@ NodeConfig read_node(const Value& value) {
     }
   } else if (value.node().IsMap()) {
     detail::read_section(value, kNodeDirectives, node);
-    if (node.address.port == 0) value.fail("missing required key 'address'");
+    if (node.address.port == 0 && node.master.empty()) {
+      value.fail("missing required key 'address'");
+    }
   } else {
     value.fail("expected a map {name, address, weight} or a \"host:port:weight [name]\" string");
   }
+  // A Sentinel group is named by its master unless named: the ring keeps its place over failovers.
+  if (node.name.empty() && !node.master.empty()) node.name = node.master;
   // twemproxy's name for an unnamed server: "host:port", or "host" when the port is 11211.
   if (node.name.empty()) node.name = route::default_node_name(node.address.host, node.address.port);
   return node;
@@ -231,6 +242,12 @@ void read_read_from(ClusterConfig& cluster, const Value& value) {
   cluster.read_from = mode == "replica"          ? ReadFrom::kReplica
                       : mode == "prefer_replica" ? ReadFrom::kPreferReplica
                                                  : ReadFrom::kPrimary;
+}
+
+void read_sentinel_read_from(SentinelConfig& sentinel, const Value& value) {
+  ClusterConfig parsed;
+  read_read_from(parsed, value);
+  sentinel.read_from = parsed.read_from;
 }
 
 constexpr Directive<ClusterConfig> kClusterDirectives[] = {
@@ -279,6 +296,12 @@ constexpr Directive<SentinelConfig> kSentinelDirectives[] = {
      "the Sentinels' password in the config itself (warned: prefer password_file)"},
     {"refresh_interval", read_duration<&SentinelConfig::refresh_interval, 100, kMaxTimeoutMs>,
      "ask the Sentinels for the primary (and check it with ROLE) this often"},
+    {"tls", read_sentinel_tls,
+     "TLS to the Sentinels: {enabled, ca_file, cert_file, key_file, server_name, verify, "
+     "min_version}"},
+    {"read_from", read_sentinel_read_from,
+     "read-only commands go to: primary, prefer_replica (a replica the Sentinels list that is "
+     "up, else the primary) or replica"},
     {"refresh_min_interval", read_duration<&SentinelConfig::refresh_min_interval, 0, kMaxTimeoutMs>,
      "asks after the primary is marked down or a failed ask: at most one per this interval"},
 };

@@ -61,6 +61,11 @@ struct NodeConfig {
   std::string name;  // hashed on the ring; default "host:port" ("host" for 11211) like twemproxy
   Endpoint address;
   std::uint32_t weight = 1;
+  // A ring node that is a Sentinel group (pool.sentinel set): the name the Sentinels monitor it
+  // under. `address` is then its primary as the Sentinels name it (filled by the daemon) and
+  // `unresolved` says why none is known (the node refuses its keys meanwhile). Empty otherwise.
+  std::string master{};
+  std::string unresolved{};
   // Per-node credentials; unset: the pool's.
   std::optional<std::string> username{};
   SecretSource password{};
@@ -106,7 +111,7 @@ struct ClusterConfig {
 };
 
 // pool.sentinel: where a sentinel pool learns its primary. The pool's own credentials and TLS
-// are the data nodes'; these are Sentinel's (Sentinel is reached over plain TCP).
+// are the data nodes'; these are Sentinel's (plain TCP unless pool.sentinel.tls is set).
 struct SentinelConfig {
   std::string master;                 // the name the Sentinels monitor the group under
   std::vector<Endpoint> sentinels;    // asked in order; every one is watched for +switch-master
@@ -114,6 +119,10 @@ struct SentinelConfig {
   SecretSource password;              // Sentinel AUTH; empty: none
   Millis refresh_interval{5000};      // ask the Sentinels (and ROLE the primary) this often
   Millis refresh_min_interval{1000};  // after a failed ask or the primary marked down: at most
+  // Where read-only commands go; the replicas are the ones the Sentinels list for the master
+  // (SENTINEL replicas), without those they mark down. Sentinel pools only.
+  ReadFrom read_from = ReadFrom::kPrimary;
+  TlsConfig tls;  // TLS to the Sentinels (pool.sentinel.tls); off: plain TCP
   bool operator==(const SentinelConfig&) const = default;
 };
 
@@ -130,8 +139,8 @@ struct PoolConfig {
   // `slots` the map that places keys on them (null until the cluster answered).
   std::vector<NodeConfig> seeds;
   std::shared_ptr<const route::ClusterSlots> slots;
-  // A cluster pool with read_from other than primary: the primaries' replicas the cluster
-  // named (filled with `nodes`), named host:port. Empty otherwise.
+  // A cluster or sentinel pool with read_from other than primary: the primaries' replicas the
+  // cluster or the Sentinels named (filled with `nodes`), named host:port. Empty otherwise.
   std::vector<NodeConfig> replicas;
   route::HashKind hash = route::HashKind::kFnv1a64;
   route::HashTag hash_tag;  // "{}" by default; `hash_tag: ""` turns it off
@@ -155,6 +164,10 @@ struct PoolConfig {
   SecretSource password;
   std::uint32_t db = 0;
   TlsConfig tls;
+  // A ring whose nodes are Sentinel groups ({name, master}), each following its own primary.
+  bool sentinel_groups() const {
+    return type == PoolType::kRing && !nodes.empty() && !nodes[0].master.empty();
+  }
 };
 
 // Commands that act on every node at once: off by default (commands:).

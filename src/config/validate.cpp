@@ -58,6 +58,7 @@ void validate_nodes(const Config& config, const Locations& locations) {
     locations.fail("pool.nodes", "at least one node is required");
   }
   for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i].master.empty()) continue;  // a Sentinel group: its address comes from Sentinel
     const auto address = format_endpoint(nodes[i].address);
     if (listens_on(config.listen, nodes[i].address)) {
       locations.fail(node_path(i) + ".address", "node address " + address +
@@ -65,7 +66,7 @@ void validate_nodes(const Config& config, const Locations& locations) {
                                                     format_endpoint(config.listen) + ")");
     }
     for (std::size_t j = 0; j < i; ++j) {
-      if (same_address(nodes[j].address, nodes[i].address)) {
+      if (nodes[j].master.empty() && same_address(nodes[j].address, nodes[i].address)) {
         locations.fail(node_path(i) + ".address",
                        "duplicate node address " + address + " (also " + node_path(j) + ")");
       }
@@ -163,23 +164,9 @@ void validate_cluster(const Config& config, const Locations& locations) {
   // queue per slot (write/queue_layout.hpp).
 }
 
-// A sentinel pool has one node, the primary the Sentinels name: nodes and ring options have no
-// meaning there, and the write-behind queues do not follow a new primary yet.
-void validate_sentinel(const Config& config, const Locations& locations) {
-  const auto& pool = config.pool;
-  if (pool.type != PoolType::kSentinel) {
-    if (locations.has("pool.sentinel")) {
-      locations.fail("pool.sentinel", "only for a sentinel pool (pool.type: sentinel)");
-    }
-    return;
-  }
-  const auto& sentinel = pool.sentinel;
-  if (!locations.has("pool.sentinel")) {
-    locations.fail("pool.type",
-                   "a sentinel pool needs pool.sentinel: {master: <name>, sentinels: "
-                   "[host:port, ...]}");
-  }
-  if (sentinel.master.empty()) locations.fail("pool.sentinel", "missing required key 'master'");
+// pool.sentinel's Sentinel list and AUTH, on a sentinel pool and on a ring of Sentinel groups.
+void validate_sentinel_list(const Config& config, const Locations& locations) {
+  const auto& sentinel = config.pool.sentinel;
   if (sentinel.sentinels.empty()) {
     locations.fail(
         locations.has("pool.sentinel.sentinels") ? "pool.sentinel.sentinels" : "pool.sentinel",
@@ -202,6 +189,80 @@ void validate_sentinel(const Config& config, const Locations& locations) {
     locations.fail("pool.sentinel.username",
                    "a username needs a password (password_file or password_env)");
   }
+  validate_tls(sentinel.tls, "pool.sentinel.tls", locations);
+}
+
+// A ring whose nodes are Sentinel groups: pool.sentinel names the Sentinels (shared by every
+// group), each node names its master instead of an address.
+void validate_sentinel_ring(const Config& config, const Locations& locations) {
+  const auto& pool = config.pool;
+  const bool watched = locations.has("pool.sentinel");
+  for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+    const auto path = node_path(i);
+    const auto& node = pool.nodes[i];
+    if (!watched) {
+      if (!node.master.empty() || locations.has(path + ".master")) {
+        locations.fail(path + ".master",
+                       "a Sentinel group needs pool.sentinel: {sentinels: [host:port, ...]}");
+      }
+      continue;
+    }
+    if (node.master.empty()) {
+      locations.fail(locations.has(path + ".master") ? path + ".master" : path,
+                     "a ring with pool.sentinel has Sentinel groups as nodes: {name, master} (one "
+                     "group: pool.type: sentinel)");
+    }
+    if (locations.has(path + ".address")) {
+      locations.fail(path + ".address",
+                     "a Sentinel group's address is its primary, asked of the Sentinels (drop "
+                     "address or pool.sentinel)");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (pool.nodes[j].master == node.master) {
+        locations.fail(path + ".master",
+                       "duplicate master '" + node.master + "' (also " + node_path(j) + ")");
+      }
+    }
+  }
+  if (!watched) return;
+  if (locations.has("pool.sentinel.master")) {
+    locations.fail("pool.sentinel.master",
+                   "a ring names a master per node (pool.nodes[i].master); pool.sentinel.master "
+                   "is for pool.type: sentinel");
+  }
+  validate_sentinel_list(config, locations);
+  if (locations.has("pool.sentinel.read_from") && pool.sentinel.read_from != ReadFrom::kPrimary) {
+    locations.fail("pool.sentinel.read_from",
+                   "replica reads are not supported on a ring of Sentinel groups yet (only on "
+                   "pool.type: sentinel)");
+  }
+}
+
+// A sentinel pool has one node, the primary the Sentinels name: nodes and ring options have no
+// meaning there. A ring may have Sentinel groups as nodes (validate_sentinel_ring).
+void validate_sentinel(const Config& config, const Locations& locations) {
+  const auto& pool = config.pool;
+  if (pool.type == PoolType::kRing) return validate_sentinel_ring(config, locations);
+  if (pool.type != PoolType::kSentinel) {
+    if (locations.has("pool.sentinel")) {
+      locations.fail("pool.sentinel",
+                     "only for a sentinel pool (pool.type: sentinel) or a ring of Sentinel groups");
+    }
+    for (std::size_t i = 0; i < pool.nodes.size(); ++i) {
+      if (locations.has(node_path(i) + ".master")) {
+        locations.fail(node_path(i) + ".master", "Sentinel groups are nodes of a ring pool only");
+      }
+    }
+    return;
+  }
+  const auto& sentinel = pool.sentinel;
+  if (!locations.has("pool.sentinel")) {
+    locations.fail("pool.type",
+                   "a sentinel pool needs pool.sentinel: {master: <name>, sentinels: "
+                   "[host:port, ...]}");
+  }
+  if (sentinel.master.empty()) locations.fail("pool.sentinel", "missing required key 'master'");
+  validate_sentinel_list(config, locations);
   if (locations.has("pool.nodes")) {
     locations.fail("pool.nodes",
                    "a sentinel pool's node is the primary the Sentinels name; list the Sentinels "
@@ -216,17 +277,10 @@ void validate_sentinel(const Config& config, const Locations& locations) {
                    "remap needs another node to move keys to: a sentinel pool has one (use "
                    "fail_fast)");
   }
-  for (std::size_t i = 0; i < config.cache.policies.size(); ++i) {
-    if (config.cache.policies[i].write == WriteMode::kBehind) {
-      locations.fail("cache.policies[" + std::to_string(i) + "].write",
-                     "write: behind is not supported on a sentinel pool yet (its queues would "
-                     "stay on the first primary after a failover; docs/cluster.md)");
-    }
-  }
-  if (!config.cache.invalidation_channel.empty()) {
-    locations.fail("cache.invalidation_channel",
-                   "not supported on a sentinel pool yet (its listener would keep deleting on "
-                   "the first primary after a failover; docs/cluster.md)");
+  if (sentinel.read_from != ReadFrom::kPrimary && config.near_cache.enabled) {
+    locations.fail("pool.sentinel.read_from",
+                   "replica reads and near_cache together are not supported yet (the near "
+                   "cache tracks the primary only)");
   }
 }
 
@@ -298,6 +352,7 @@ void validate_listen_tls(const Config& config, const Locations& locations) {
 void warn_unresolved_nodes(const Config& config, Locations& locations) {
   const auto& nodes = config.pool.nodes;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i].master.empty()) continue;  // a Sentinel group: the Sentinels name its address
     const std::string error = resolve_error(nodes[i].address.host);
     if (error.empty()) continue;
     const std::string path = node_path(i) + ".address";

@@ -153,6 +153,17 @@ struct Flusher::Impl {
   }
 
   bool connect() {
+    // Node mode: the node may have moved (a sentinel pool's failover), its queue is on the new
+    // primary. (A slot queue's client is its slot owner's, kept by the caller.)
+    if (redis == &own_redis) {
+      const auto target = o.security->address(o.node);
+      if (redis->connected() && !redis->at(target)) {
+        spdlog::info("write-behind: node {}: now at {}: reconnecting", o.node_name,
+                     config::format_endpoint(target));
+        disconnect();
+      }
+      if (!redis->connected()) redis->set_address(target);
+    }
     if (redis->connected()) return true;
     redis->set_security(o.security->get(o.node));
     if (!redis->connect()) {

@@ -159,6 +159,11 @@ void Listener::run() {
           std::chrono::milliseconds(1000));
     }
     nodes[n]->set_security(security_->get(n));  // for its next connect
+    // The node may have moved (a sentinel pool's failover): delete on its new primary.
+    if (const auto target = security_->address(n); !nodes[n]->at(target)) {
+      nodes[n]->close();
+      nodes[n]->set_address(target);
+    }
     // The write generation goes up too: a load of a write policy that read the row before the
     // notified commit does not store it (cache/generation.hpp).
     const std::vector<std::string> args{"EVAL",

@@ -140,17 +140,12 @@ void Service::apply(const config::Config& config) {
   if (!config.cache.database) {
     spdlog::warn("reload: cache.database removed: write modes need it; the running database stays");
   }
-  bool same_nodes = config.pool.nodes.size() == pool_.nodes.size();
-  for (std::size_t i = 0; same_nodes && i < pool_.nodes.size(); ++i) {
-    const auto& a = config.pool.nodes[i];
-    const auto& b = pool_.nodes[i];
-    same_nodes =
-        a.name == b.name && a.address.host == b.address.host && a.address.port == b.address.port;
-  }
-  // A cluster pool's nodes follow its topology; its queues are per slot, its security
-  // pool-wide (node 0's).
+  // Same layout: the flushers and the listener follow the nodes' addresses, TLS and AUTH. A
+  // cluster pool's nodes follow its topology; its queues are per slot, its security pool-wide
+  // (node 0's).
+  const bool same_nodes = follow(config.pool);
   const bool cluster = shared_->by_slot;
-  if (same_nodes || cluster) security_->set(config.pool);  // new connections: reloaded TLS, AUTH
+  if (!same_nodes && cluster) security_->set(config.pool);  // new connections: reloaded TLS, AUTH
   if (!same_nodes && !cluster && modes[static_cast<std::size_t>(config::WriteMode::kBehind)] > 0) {
     spdlog::warn(
         "reload: pool.nodes changed: the write-behind queues and flushers keep the "
@@ -163,6 +158,22 @@ void Service::apply(const config::Config& config) {
     for (auto& f : flushers_) f->start();
     if (cluster_flusher_) cluster_flusher_->start();
   }
+}
+
+bool Service::follow(const config::PoolConfig& pool) {
+  if (pool.type != pool_.type || pool.nodes.size() != pool_.nodes.size()) return false;
+  for (std::size_t i = 0; i < pool_.nodes.size(); ++i) {
+    const auto& a = pool.nodes[i];
+    const auto& b = pool_.nodes[i];
+    // A sentinel pool's one node is whichever primary the Sentinels name (named host:port), a
+    // Sentinel group is its name and master: their queues are replicated to the new primary.
+    // A plain ring node is its name and address.
+    if (pool.type == config::PoolType::kSentinel) continue;
+    if (a.name != b.name || a.master != b.master) return false;
+    if (a.master.empty() && !(a.address == b.address)) return false;
+  }
+  security_->set(pool);
+  return true;
 }
 
 void Service::start() {

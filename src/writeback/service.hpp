@@ -43,6 +43,10 @@ class Service {
   // policy; once started they stay, to drain what is queued).
   void before_apply(const config::CacheConfig& next);
   void apply(const config::Config& config);
+  // The pool in force changed (a reload, or a sentinel pool's or Sentinel group's new primary):
+  // when it has the startup node layout, the flushers and the listener follow its addresses,
+  // TLS and AUTH from their next round. False (nothing followed) for another layout.
+  bool follow(const config::PoolConfig& pool);
 
   void start();
   // Flushers write what they can within `drain`; the rest stays queued in Redis.

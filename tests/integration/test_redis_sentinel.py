@@ -12,8 +12,9 @@
 (d) a reload (SIGHUP) asks the Sentinels again and keeps following the primary.
 (e) a Sentinel that is down at start is skipped; one that restarts is subscribed to again.
 (f) a master name no Sentinel knows: a clear log line, clients get a clear error, no crash.
-(g) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
-    pool.sentinel on a ring pool, with file:line.
+(g) a Sentinel that hangs (SIGSTOP) is left by the keepalive and subscribed to again after.
+(h) config errors: missing master, no Sentinels, nodes or ring options on a sentinel pool,
+    pool.sentinel on a cluster pool, a plain node on a ring with pool.sentinel, with file:line.
 """
 import os
 import shutil
@@ -234,6 +235,23 @@ class SentinelPoolTest(unittest.TestCase):
         finally:
             sc.stop_checked()
 
+    def test_g_hung_sentinel_is_left(self):
+        # A Sentinel that stops answering without closing the connection (SIGSTOP): the
+        # keepalive PING finds it silent and the subscription is dropped, then reopened.
+        sentinel = self.group.sentinels[2]
+        subscribed = lambda: self.metric("sidecache_sentinel_subscriptions")  # noqa: E731
+        harness.wait_until(lambda: subscribed() == 3, timeout=10, what="3 subscriptions")
+        sentinel.process.signal(signal.SIGSTOP)
+        try:
+            harness.wait_until(lambda: subscribed() == 2, timeout=8,
+                               what="the silent Sentinel's subscription dropped")
+        finally:
+            sentinel.process.signal(signal.SIGCONT)
+        harness.wait_until(lambda: subscribed() == 3, timeout=10,
+                           what="the Sentinel subscribed to again")
+        self.assertIn("sentinel 127.0.0.1:%d: nothing read for" % sentinel.port,
+                      self.sc.process.output())
+
 
 class SentinelConfigTest(unittest.TestCase):
     HEAD = "listen: 127.0.0.1:7777\npool:\n  type: sentinel\n"
@@ -261,8 +279,13 @@ class SentinelConfigTest(unittest.TestCase):
 
     def test_sentinel_section_needs_sentinel_pool(self):
         harness.assert_config_error(
-            self, "pool:\n  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n"
-            "  nodes: [\"127.0.0.1:7000:1\"]\n", "only for a sentinel pool", 2)
+            self, "pool:\n  type: cluster\n  nodes: [\"127.0.0.1:7000\"]\n"
+            "  sentinel: {master: m, sentinels: [127.0.0.1:26379]}\n",
+            "only for a sentinel pool", 4)
+        # On a ring, pool.sentinel makes every node a Sentinel group ({name, master}).
+        harness.assert_config_error(
+            self, "pool:\n  sentinel: {sentinels: [127.0.0.1:26379]}\n"
+            "  nodes: [\"127.0.0.1:7000:1\"]\n", "has Sentinel groups as nodes", 3)
 
     def test_valid_without_contacting_sentinels(self):
         # Nothing listens on these ports: --check-config does not contact the Sentinels.

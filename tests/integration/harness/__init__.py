@@ -15,7 +15,7 @@ holding this package is on sys.path) and use the names below; the modules:
   cluster      Cluster (sidecache over N nodes), keys per node, ClusterSessionTest
   cluster_backend  the cluster backend mode (SIDECACHE_TEST_BACKEND=cluster): one Redis
                Cluster per test process under every Cluster fixture
-  sentinel     SentinelGroup (a primary, a replica and Sentinels watching them)
+  sentinel     SentinelGroup (a primary, a replica and Sentinels watching them), SentinelGroups
   redis_cluster  RedisCluster (a real Redis Cluster, optionally with replicas), Load
   fault_proxy  FaultProxy (tests/tools/fault_proxy.py)
   postgres     Postgres
@@ -37,7 +37,7 @@ from .sidecache import (SANITIZER_MARKERS, Sidecache, assert_config_error, cache
 from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
-from .sentinel import Sentinel, SentinelGroup
+from .sentinel import Sentinel, SentinelGroup, SentinelGroups
 from .redis_cluster import (Load, RedisCluster, cluster_node, cluster_sidecache, crc16, key_slot,
                             raw)
 from .postgres import Postgres
@@ -54,6 +54,6 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "make_sample_db", "metric", "metrics_text", "node_yaml", "sample_config_yaml",
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
-           "keys_on_nodes", "Sentinel", "SentinelGroup", "Load", "RedisCluster", "cluster_node",
+           "keys_on_nodes", "Sentinel", "SentinelGroup", "SentinelGroups", "Load", "RedisCluster", "cluster_node",
            "cluster_sidecache", "crc16", "key_slot", "raw", "Postgres", "MariaDB", "NearCacheFixture", "commandstat",
            "tracking_ids", "wait_served_from_l1"]

@@ -20,11 +20,14 @@ def command(port, *args, timeout=2.0):
 
 
 class Sentinel:
-    """One Sentinel process monitoring MASTER at `primary_port` (quorum 2)."""
+    """One Sentinel process monitoring MASTER at `primary_port` (quorum 2), or every master of
+    `masters` ({name: primary port}); `extra_conf` is appended to its config (a TLS port)."""
 
-    def __init__(self, workdir, primary_port, down_after_ms=1000, failover_timeout_ms=5000):
+    def __init__(self, workdir, primary_port, down_after_ms=1000, failover_timeout_ms=5000,
+                 masters=None, extra_conf=""):
         self.workdir = workdir
-        self.primary_port = primary_port
+        self.masters = masters or {MASTER: primary_port}
+        self.extra_conf = extra_conf
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.process = None
@@ -37,12 +40,15 @@ class Sentinel:
         self.conf = os.path.join(self.dir, "sentinel.conf")
         with open(self.conf, "w") as f:
             f.write("port %d\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir %s\n"
-                    "sentinel monitor %s 127.0.0.1 %d 2\n"
-                    "sentinel down-after-milliseconds %s %d\n"
-                    "sentinel failover-timeout %s %d\n"
-                    "sentinel parallel-syncs %s 1\n"
-                    % (port, self.dir, MASTER, self.primary_port, MASTER, self.down_after_ms,
-                       MASTER, self.failover_timeout_ms, MASTER))
+                    % (port, self.dir))
+            for name, primary in self.masters.items():
+                f.write("sentinel monitor %s 127.0.0.1 %d 2\n"
+                        "sentinel down-after-milliseconds %s %d\n"
+                        "sentinel failover-timeout %s %d\n"
+                        "sentinel parallel-syncs %s 1\n"
+                        % (name, primary, name, self.down_after_ms, name,
+                           self.failover_timeout_ms, name))
+            f.write(self.extra_conf)
         self.start()
 
     def start(self):
@@ -60,14 +66,100 @@ class Sentinel:
     def command(self, *args):
         return command(self.port, *args)
 
-    def primary(self):
+    def primary(self, master=MASTER):
         """The primary's port this Sentinel names now (None when it names none)."""
-        reply = self.command("SENTINEL", "get-master-addr-by-name", MASTER)
+        reply = self.command("SENTINEL", "get-master-addr-by-name", master)
         return int(reply[1]) if reply else None
 
     def stop(self):
         if self.process:
             self.process.stop()
+
+
+def wait_replicated(primary, timeout=15):
+    """Until the primary on `primary` has an online replica."""
+    def synced():
+        try:
+            info = command(primary, "INFO", "replication")
+        except OSError:
+            return False
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        return "connected_slaves:1" in text and "state=online" in text
+    wait_until(synced, timeout=timeout, what="replica of %d online" % primary)
+
+
+def wait_settled(sentinels, master, primary, timeout=20):
+    """Until every Sentinel names `primary` for `master`, knows its replica and the other
+    Sentinels."""
+    others = len(sentinels) - 1
+
+    def settled():
+        for s in sentinels:
+            try:
+                if s.primary(master) != primary:
+                    return False
+                if len(s.command("SENTINEL", "replicas", master)) < 1:
+                    return False
+                if len(s.command("SENTINEL", "sentinels", master)) < others:
+                    return False
+            except (OSError, TypeError):
+                return False
+        return True
+    wait_until(settled, timeout=timeout, interval=0.1,
+               what="Sentinels agreeing on primary %d for %s" % (primary, master))
+
+
+class SentinelGroups:
+    """Several primary+replica groups (one per name of `masters`) and `n` Sentinels that each
+    monitor all of them: the nodes of a ring of Sentinel groups. `redis[name]` is the group's
+    [first primary, replica]."""
+
+    def __init__(self, workdir, masters, n=3, down_after_ms=1000, failover_timeout_ms=5000):
+        self.workdir = workdir
+        self.redis = {}
+        self.sentinels = []
+        try:
+            for name in masters:
+                primary = RedisServer(workdir, secure=False)
+                self.redis[name] = [primary]
+                self.redis[name].append(RedisServer(
+                    workdir, secure=False, extra=["--replicaof", "127.0.0.1", str(primary.port)]))
+            for name in masters:
+                wait_replicated(self.redis[name][0].port)
+            ports = {name: servers[0].port for name, servers in self.redis.items()}
+            for _ in range(n):
+                self.sentinels.append(Sentinel(workdir, None, down_after_ms, failover_timeout_ms,
+                                               masters=ports))
+            for name, port in ports.items():
+                self.wait_settled(name, port)
+        except BaseException:
+            self.stop()
+            raise
+
+    def primary_port(self, master):
+        return self.sentinels[0].primary(master)
+
+    def server(self, master, port):
+        return next(r for r in self.redis[master] if r.port == port)
+
+    def other(self, master, port):
+        return next(r for r in self.redis[master] if r.port != port)
+
+    def wait_settled(self, master, primary, timeout=20):
+        wait_settled(self.sentinels, master, primary, timeout)
+
+    def wait_replicated(self, primary, timeout=15):
+        wait_replicated(primary, timeout)
+
+    def addresses(self):
+        return ["127.0.0.1:%d" % s.port for s in self.sentinels]
+
+    def stop(self):
+        for s in self.sentinels:
+            s.stop()
+        for servers in self.redis.values():
+            for r in servers:
+                r.stop()
 
 
 class SentinelGroup:
@@ -97,33 +189,11 @@ class SentinelGroup:
 
     def wait_replicated(self, primary, timeout=15):
         """Until the primary on `primary` has the other server as an online replica."""
-        def synced():
-            try:
-                info = command(primary, "INFO", "replication")
-            except OSError:
-                return False
-            text = info.decode() if isinstance(info, bytes) else str(info)
-            return "connected_slaves:1" in text and "state=online" in text
-        wait_until(synced, timeout=timeout, what="replica of %d online" % primary)
+        wait_replicated(primary, timeout)
 
     def wait_settled(self, primary, timeout=20):
         """Until every Sentinel names `primary`, knows its replica and the other Sentinels."""
-        others = len(self.sentinels) - 1
-
-        def settled():
-            for s in self.sentinels:
-                try:
-                    if s.primary() != primary:
-                        return False
-                    if len(s.command("SENTINEL", "replicas", MASTER)) < 1:
-                        return False
-                    if len(s.command("SENTINEL", "sentinels", MASTER)) < others:
-                        return False
-                except (OSError, TypeError):
-                    return False
-            return True
-        wait_until(settled, timeout=timeout, interval=0.1,
-                   what="Sentinels agreeing on primary %d" % primary)
+        wait_settled(self.sentinels, MASTER, primary, timeout)
 
     def addresses(self):
         return ["127.0.0.1:%d" % s.port for s in self.sentinels]

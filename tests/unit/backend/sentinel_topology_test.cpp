@@ -80,3 +80,68 @@ TEST_CASE("with_primary and without_primary shape a sentinel pool", "[sentinel]"
   config.pool.type = config::PoolType::kRing;
   CHECK_FALSE(backend::primary_of(backend::with_primary(config, {"h", 1}).pool));
 }
+
+TEST_CASE("a ring's Sentinel groups keep their names over a change of primary", "[sentinel]") {
+  config::PoolConfig pool;
+  pool.sentinel.sentinels = {{"127.0.0.1", 26379}};
+  for (const char* master : {"m-a", "m-b"}) {
+    config::NodeConfig node;
+    node.name = std::string("shard-") + master;
+    node.master = master;
+    pool.nodes.push_back(node);
+  }
+  CHECK(pool.sentinel_groups());
+  CHECK(backend::followed_masters(pool) == std::vector<std::string>{"m-a", "m-b"});
+  CHECK(backend::group_of(pool, "m-b") == 1);
+  CHECK(backend::group_of(pool, "other") == 2);
+  CHECK_FALSE(backend::group_primary(pool, 0));  // not asked yet
+  backend::set_group_primary(pool, 0, {"10.0.0.1", 6379});
+  CHECK(backend::group_primary(pool, 0) == config::Endpoint{"10.0.0.1", 6379});
+  CHECK(pool.nodes[0].name == "shard-m-a");
+  backend::clear_group_primary(pool, 0, "10.0.0.1:6379 answers ROLE as a replica");
+  CHECK_FALSE(backend::group_primary(pool, 0));
+  CHECK(pool.nodes[0].unresolved == "10.0.0.1:6379 answers ROLE as a replica");
+  CHECK(pool.nodes[0].name == "shard-m-a");
+  backend::clear_group_primary(pool, 1, "");
+  CHECK(pool.nodes[1].unresolved == "no Sentinel answered");
+  backend::set_group_primary(pool, 1, {"10.0.0.2", 6380});
+  CHECK(pool.nodes[1].unresolved.empty());
+  CHECK_FALSE(backend::group_primary(pool, 2));
+  config::PoolConfig sentinel_pool;
+  sentinel_pool.type = config::PoolType::kSentinel;
+  sentinel_pool.sentinel.master = "mymaster";
+  CHECK(backend::followed_masters(sentinel_pool) == std::vector<std::string>{"mymaster"});
+  CHECK(backend::followed_masters(config::PoolConfig{}).empty());
+}
+
+TEST_CASE("parse_replicas keeps the replicas the Sentinel does not flag down", "[sentinel]") {
+  // Two fields of interest per replica among many (redis 7.0 sends ~40).
+  const std::string up =
+      "*8\r\n$4\r\nname\r\n$14\r\n127.0.0.1:6381\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"
+      "$4\r\nport\r\n$4\r\n6381\r\n$5\r\nflags\r\n$5\r\nslave\r\n";
+  const std::string down =
+      "*6\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n$4\r\n6380\r\n"
+      "$5\r\nflags\r\n$25\r\nslave,s_down,disconnected\r\n";
+  const std::string other =
+      "*6\r\n$5\r\nflags\r\n$5\r\nslave\r\n$2\r\nip\r\n$8\r\n10.0.0.9\r\n"
+      "$4\r\nport\r\n$4\r\n6379\r\n";
+  const auto replicas = backend::parse_replicas(decode_reply("*3\r\n" + up + down + other));
+  REQUIRE(replicas.size() == 2);
+  CHECK(replicas[0] == config::Endpoint{"10.0.0.9", 6379});  // sorted
+  CHECK(replicas[1] == config::Endpoint{"127.0.0.1", 6381});
+  CHECK(backend::parse_replicas(decode_reply("*0\r\n")).empty());
+  CHECK_THROWS_AS(backend::parse_replicas(decode_reply("-ERR No such master with that name\r\n")),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(backend::parse_replicas(decode_reply("$2\r\nno\r\n")), std::invalid_argument);
+}
+
+TEST_CASE("with_primary names a sentinel pool's replicas host:port", "[sentinel]") {
+  config::Config config;
+  config.pool.type = config::PoolType::kSentinel;
+  config.pool.sentinel.master = "mymaster";
+  const auto up = backend::with_primary(config, {"10.0.0.2", 6380}, {{"10.0.0.3", 6381}});
+  REQUIRE(up.pool.replicas.size() == 1);
+  CHECK(up.pool.replicas[0].name == "10.0.0.3:6381");
+  CHECK(backend::replicas_of(up.pool) == std::vector<config::Endpoint>{{"10.0.0.3", 6381}});
+  CHECK(backend::without_primary(up, "gone").pool.replicas.empty());
+}
