@@ -27,7 +27,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Load, key_slot  # noqa: E402
+from harness import Load, key_slot, slot_tag  # noqa: E402
 
 POLICIES = """    - {name: products, match: "product:*", table: products, key_column: id,
        value_column: name, ttl: 60s, ttl_jitter: 0, negative_ttl: 5s, lease: true}
@@ -49,33 +49,13 @@ POLICIES = """    - {name: products, match: "product:*", table: products, key_co
 # swr:* takes its TTL (1s) from a TTL rule.
 CACHE_EXTRA = "  ttl_rules:\n    - {match: \"swr:*\", ttl: 1s}\n"
 
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def crc16_table():
-    table = []
-    for i in range(256):
-        c = i << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x1021) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
-        table.append(c)
-    return table
-
-
-def crc16(data, table=crc16_table()):
-    c = 0
-    for ch in data:
-        c = ((c << 8) & 0xFFFF) ^ table[((c >> 8) ^ ch) & 0xFF]
-    return c
-
-
 def untagged_in_slot(prefix, slot, count):
     """`count` keys "<prefix>x<n>" (no hash tag) that hash to `slot`: a plain side key name
     of theirs would be in another slot."""
     out, n = [], 0
     while len(out) < count:
         key = "%sx%d" % (prefix, n)
-        if crc16(key.encode()) % 16384 == slot:
+        if key_slot(key) == slot:
             out.append(key)
         n += 1
     return out
@@ -83,25 +63,6 @@ def untagged_in_slot(prefix, slot, count):
 
 # kv: keys with and without a hash tag of their own, all in the slot of "{mig}".
 MIGRATING = ["kv:{mig}%d" % i for i in range(20)] + untagged_in_slot("kv:", key_slot("mig"), 5)
-
-
-def slot_tag(slot):
-    """The slot's tag as src/route/slot_tags.cpp finds it (its own search, written again)."""
-    table = crc16_table()
-    for length in (1, 2, 3):
-        def strings(prefix, n):
-            if n == 0:
-                yield prefix
-                return
-            for ch in ALPHABET:
-                yield from strings(prefix + ch, n - 1)
-        for s in strings("", length):
-            c = 0
-            for ch in s.encode():
-                c = ((c << 8) & 0xFFFF) ^ table[((c >> 8) ^ ch) & 0xFF]
-            if c % 16384 == slot:
-                return s
-    raise AssertionError("no tag for slot %d" % slot)
 
 
 CLUSTER = None  # one cluster for the file (setUpModule)

@@ -22,23 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import key_slot  # noqa: E402
-
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-TAGS = {}  # slot -> its tag, as src/route/slot_tags.cpp finds them (written again here)
-
-
-def slot_tag(slot):
-    """The first string of [0-9A-Za-z] (by length, then in ALPHABET's order) in `slot`."""
-    if not TAGS:
-        import itertools
-        for length in (1, 2, 3):
-            for chars in itertools.product(ALPHABET, repeat=length):
-                s = "".join(chars)
-                TAGS.setdefault(key_slot(s), s)
-            if len(TAGS) == 16384:
-                break
-    return TAGS[slot]
+from harness import key_slot, slot_tag  # noqa: E402
 
 POLICIES = """    - {name: kv, match: "kv:*", table: kv, key_column: id, value_column: v, ttl: 60s,
        write: behind}

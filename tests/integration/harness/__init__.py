@@ -38,8 +38,8 @@ from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
 from .sentinel import Sentinel, SentinelGroup, SentinelGroups
-from .redis_cluster import (Load, RedisCluster, cluster_node, cluster_sidecache, crc16, key_slot,
-                            raw)
+from .redis_cluster import Load, RedisCluster, cluster_node, cluster_sidecache, raw
+from .slots import crc16, key_slot, slot_tag
 from .postgres import Postgres
 from .mysql import MariaDB
 from .near import NearCacheFixture, commandstat, tracking_ids, wait_served_from_l1
@@ -55,5 +55,5 @@ __all__ = ["BACKEND_MODE", "BIN", "BUILD_DIR", "SOURCE_DIR", "AddressInUse", "PO
            "sanitized_build", "sanitizer_report", "FAULT_PROXY",
            "FaultProxy", "find_tool", "route_probe", "Cluster", "ClusterSessionTest",
            "keys_on_nodes", "Sentinel", "SentinelGroup", "SentinelGroups", "Load", "RedisCluster", "cluster_node",
-           "cluster_sidecache", "crc16", "key_slot", "raw", "Postgres", "MariaDB", "NearCacheFixture", "commandstat",
+           "cluster_sidecache", "crc16", "key_slot", "slot_tag", "raw", "Postgres", "MariaDB", "NearCacheFixture", "commandstat",
            "tracking_ids", "wait_served_from_l1"]

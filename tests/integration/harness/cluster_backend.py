@@ -17,6 +17,7 @@ import tempfile
 import unittest
 
 from . import env
+from .slots import key_slot  # noqa: F401  (re-exported)
 
 PRIMARIES = 3
 
@@ -123,27 +124,3 @@ def pool_yaml(nodes, pool_extra):
             skip("pool key '%s' is for ring pools only" % key.rstrip(":"))
     seeds = ", ".join("127.0.0.1:%d" % port for _, port, _ in nodes)
     return "pool:\n  type: cluster\n  nodes: [%s]\n%s\n" % (seeds, pool_extra)
-
-
-# Redis Cluster's CRC16 (XMODEM), table-driven: the families place thousands of keys.
-_TABLE = []
-for _byte in range(256):
-    _crc = _byte << 8
-    for _ in range(8):
-        _crc = ((_crc << 1) ^ 0x1021) if _crc & 0x8000 else _crc << 1
-    _TABLE.append(_crc & 0xFFFF)
-
-
-def key_slot(key):
-    """The slot of `key` (str or bytes), hash tags included, as CLUSTER KEYSLOT computes it."""
-    if isinstance(key, str):
-        key = key.encode()
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    crc = 0
-    for b in key:
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[((crc >> 8) ^ b) & 0xFF]
-    return crc % 16384

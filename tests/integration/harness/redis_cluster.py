@@ -7,6 +7,7 @@ import time
 from .processes import wait_until
 from .redis import RedisServer
 from .sidecache import Sidecache
+from .slots import crc16, key_slot, slot_tag  # noqa: F401  (re-exported)
 
 # repl-diskless-sync-delay 0: a replica's first sync starts at once (the default waits 5 s for
 # more replicas to join the transfer).
@@ -135,27 +136,6 @@ class RedisCluster:
     def stop(self):
         for r in self.nodes:
             r.stop()
-
-
-def crc16(data):
-    """Redis Cluster's CRC16 (XMODEM)."""
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
-def key_slot(key):
-    """The slot of `key` (str), hash tags included, as CLUSTER KEYSLOT computes it."""
-    start = key.find("{")
-    if start >= 0:
-        end = key.find("}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    return crc16(key.encode()) % 16384
 
 
 class Load:
