@@ -125,19 +125,20 @@ class ClusterDeleter {
   std::string error_;
 };
 
+// The notified key's delete. Its write generation goes up too: a load of a write policy that
+// read the row before the notified commit does not store it (cache/generation.hpp).
+std::vector<std::string> delete_and_bump(const std::string& key, cache::SideKeys layout) {
+  return {"EVAL", std::string(cache::kDeleteBumpScript), "2",
+          key,    cache::generation_key(key, layout),    "DEL"};
+}
+
 }  // namespace
 
 void Listener::run() {
   if (pool_.type == config::PoolType::kCluster) {
     ClusterDeleter deleter(pool_, security_);
     listen([&](const std::string& key) {
-      const std::vector<std::string> args{"EVAL",
-                                          std::string(cache::kDeleteBumpScript),
-                                          "2",
-                                          key,
-                                          cache::generation_key(key, cache::SideKeys::kSlotTagged),
-                                          "DEL"};
-      const auto reply = deleter.run(key, args);
+      const auto reply = deleter.run(key, delete_and_bump(key, cache::SideKeys::kSlotTagged));
       if (reply && !reply->is_error()) {
         stats_->invalidations.fetch_add(1, std::memory_order_relaxed);
         return;
@@ -164,14 +165,7 @@ void Listener::run() {
       nodes[n]->close();
       nodes[n]->set_address(target);
     }
-    // The write generation goes up too: a load of a write policy that read the row before the
-    // notified commit does not store it (cache/generation.hpp).
-    const std::vector<std::string> args{"EVAL",
-                                        std::string(cache::kDeleteBumpScript),
-                                        "2",
-                                        key,
-                                        cache::generation_key(key, cache::SideKeys::kPlain),
-                                        "DEL"};
+    const auto args = delete_and_bump(key, cache::SideKeys::kPlain);
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (nodes[n]->command(args)) {
         stats_->invalidations.fetch_add(1, std::memory_order_relaxed);
