@@ -17,11 +17,8 @@
     pool.sentinel on a cluster pool, a plain node on a ring with pool.sentinel, with file:line.
 """
 import os
-import shutil
 import signal
 import sys
-import tempfile
-import threading
 import time
 import unittest
 
@@ -42,66 +39,11 @@ def sentinel_config(http, sentinels, master="mymaster"):
     return config
 
 
-class WriteLoad:
-    """A client writing w:<n> = n through sidecache in a loop; every outcome is recorded with
-    its time (acked: (t, key); errors: (t, text))."""
-
-    def __init__(self, sc):
-        self.client = sc.client(socket_timeout=3)
-        self.acked, self.errors = [], []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.loop)
-
-    def loop(self):
-        n = 0
-        while not self.stop.is_set():
-            key = "w:%d" % n
-            try:
-                self.client.set(key, n)
-                self.acked.append((time.monotonic(), key))
-            except Exception as e:  # noqa: BLE001 - every client error counts
-                self.errors.append((time.monotonic(), repr(e)))
-                time.sleep(0.01)
-            n += 1
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=20)
-        return False
-
-
-class SentinelPoolTest(unittest.TestCase):
+class SentinelPoolTest(harness.SentinelSidecacheTest):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="sidecache-sentinel-")
-        started = time.monotonic()
-        cls.group = harness.SentinelGroup(cls.tmp)
-        print("sentinel group ready in %.1f s" % (time.monotonic() - started), flush=True)
-        cls.http = harness.free_port()
-        try:
-            cls.sc = harness.Sidecache(cls.tmp, [], config_text=sentinel_config(
-                cls.http, cls.group.addresses()))
-        except BaseException:
-            cls.group.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-        cls.client = cls.sc.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.sc.stop_checked()
-        finally:
-            cls.group.stop()
-            if not harness.env.keep_tmp():
-                shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def metric(self, name, **labels):
-        return harness.metric(self.http, name, **labels)
+        cls.start("sidecache-sentinel-", harness.SentinelGroup, sentinel_config)
+        cls.group = cls.servers
 
     def primary_port(self):
         return self.group.sentinels[0].primary()
@@ -148,7 +90,7 @@ class SentinelPoolTest(unittest.TestCase):
         new = next(r for r in self.group.redis if r.port != old_port)
         self.wait_following(old_port)
         switches = self.metric("sidecache_sentinel_switches_total")
-        with WriteLoad(self.sc) as load:
+        with harness.WriteLoad(self.sc) as load:
             time.sleep(0.3)
             killed = time.monotonic()
             old.kill9()
@@ -156,14 +98,14 @@ class SentinelPoolTest(unittest.TestCase):
             switched = time.monotonic()
             time.sleep(0.5)
         self.assertGreater(len(load.acked), 0)
-        before = [t for t, _ in load.errors if t < killed]
+        before = [e for e in load.errors if e[0] < killed]
         self.assertEqual(before, [], "errors before the kill: %r" % load.errors[:3])
         if load.errors:
             last_error = load.errors[-1][0]
             window = last_error - killed
             print("kill -9 failover: %d client errors over %.2f s after the kill; sidecache "
                   "switched %.2f s after the kill; first error: %s"
-                  % (len(load.errors), window, switched - killed, load.errors[0][1]), flush=True)
+                  % (len(load.errors), window, switched - killed, load.errors[0][2]), flush=True)
             self.assertLess(window, WINDOW_LIMIT_S)
             # Errors only during the window: nothing fails once the switch is made.
             self.assertLessEqual(last_error, switched + 0.5)

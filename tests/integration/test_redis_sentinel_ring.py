@@ -27,8 +27,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import unittest
 
@@ -54,67 +52,12 @@ def ring_config(http, sentinels, masters=("group-a", "group-b")):
     return config
 
 
-class RingLoad:
-    """A client setting `keys` round-robin through sidecache; outcomes with their time
-    (acked: (t, key); errors: (t, key, text))."""
-
-    def __init__(self, sc, keys):
-        self.client = sc.client(socket_timeout=3)
-        self.keys = keys
-        self.acked, self.errors = [], []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.loop)
-
-    def loop(self):
-        n = 0
-        while not self.stop.is_set():
-            key = self.keys[n % len(self.keys)]
-            try:
-                self.client.set(key, n)
-                self.acked.append((time.monotonic(), key))
-            except Exception as e:  # noqa: BLE001 - every client error counts
-                self.errors.append((time.monotonic(), key, repr(e)))
-                time.sleep(0.01)
-            n += 1
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=20)
-        return False
-
-
-class SentinelRingTest(unittest.TestCase):
+class SentinelRingTest(harness.SentinelSidecacheTest):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="sidecache-sentinel-ring-")
-        started = time.monotonic()
-        cls.groups = harness.SentinelGroups(cls.tmp, MASTERS)
-        print("two Sentinel groups ready in %.1f s" % (time.monotonic() - started), flush=True)
-        cls.http = harness.free_port()
-        try:
-            cls.sc = harness.Sidecache(cls.tmp, [], config_text=ring_config(
-                cls.http, cls.groups.addresses()))
-        except BaseException:
-            cls.groups.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
-        cls.client = cls.sc.client()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.sc.stop_checked()
-        finally:
-            cls.groups.stop()
-            if not harness.env.keep_tmp():
-                shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def metric(self, name, **labels):
-        return harness.metric(self.http, name, **labels)
+        cls.start("sidecache-sentinel-ring-", lambda tmp: harness.SentinelGroups(tmp, MASTERS),
+                  ring_config)
+        cls.groups = cls.servers
 
     def primary(self, master):
         port = self.groups.primary_port(master)
@@ -172,7 +115,7 @@ class SentinelRingTest(unittest.TestCase):
         self.wait_following(failed, old.port)
         switches = {m: self.metric("sidecache_sentinel_switches_total", master=m)
                     for m in MASTERS}
-        with RingLoad(self.sc, found[failed] + found[other]) as load:
+        with harness.WriteLoad(self.sc, found[failed] + found[other]) as load:
             time.sleep(0.3)
             killed = time.monotonic()
             old.kill9()

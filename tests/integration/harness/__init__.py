@@ -37,7 +37,7 @@ from .sidecache import (SANITIZER_MARKERS, Sidecache, assert_config_error, cache
 from .fault_proxy import FAULT_PROXY, FaultProxy
 from .tools import find_tool, route_probe
 from .cluster import Cluster, ClusterSessionTest, keys_on_nodes
-from .sentinel import Sentinel, SentinelGroup, SentinelGroups
+from .sentinel import Sentinel, SentinelGroup, SentinelGroups, SentinelSidecacheTest, WriteLoad
 from .redis_cluster import Load, RedisCluster, cluster_node, cluster_sidecache, raw
 from .slots import crc16, key_slot, slot_tag
 from .postgres import Postgres

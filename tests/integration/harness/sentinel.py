@@ -2,10 +2,18 @@
 (`redis-server sentinel.conf --sentinel`, each with its own writable config file), all plain
 TCP on reserved loopback ports, stopped by PID."""
 import os
+import shutil
+import tempfile
+import threading
+import time
+import unittest
 
-from .processes import AddressInUse, Process, says_address_in_use, start_on_free_port, wait_until
+from . import env
+from .processes import (AddressInUse, Process, free_port, says_address_in_use, start_on_free_port,
+                        wait_until)
 from .redis import RedisServer
 from .resp import RespConnection, ping
+from .sidecache import Sidecache, metric
 
 MASTER = "mymaster"
 
@@ -203,3 +211,71 @@ class SentinelGroup:
             s.stop()
         for r in self.redis:
             r.stop()
+
+
+class WriteLoad:
+    """A client setting keys through sidecache in a loop (`keys` round-robin, or w:<n> = n);
+    every outcome is recorded with its time (acked: (t, key); errors: (t, key, text))."""
+
+    def __init__(self, sc, keys=None):
+        self.client = sc.client(socket_timeout=3)
+        self.keys = keys
+        self.acked, self.errors = [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+
+    def loop(self):
+        n = 0
+        while not self.stop.is_set():
+            key = self.keys[n % len(self.keys)] if self.keys else "w:%d" % n
+            try:
+                self.client.set(key, n)
+                self.acked.append((time.monotonic(), key))
+            except Exception as e:  # noqa: BLE001 - every client error counts
+                self.errors.append((time.monotonic(), key, repr(e)))
+                time.sleep(0.01)
+            n += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=20)
+        return False
+
+
+class SentinelSidecacheTest(unittest.TestCase):
+    """A test class with Sentinel-watched servers and one sidecache over them for the class:
+    setUpClass calls `start(servers, config)` (`servers` has stop() and addresses();
+    `config(http_port, addresses)` is the sidecache's YAML)."""
+
+    @classmethod
+    def start(cls, prefix, make_servers, config):
+        cls.tmp = tempfile.mkdtemp(prefix=prefix)
+        started = time.monotonic()
+        cls.servers = make_servers(cls.tmp)
+        print("%s ready in %.1f s" % (type(cls.servers).__name__, time.monotonic() - started),
+              flush=True)
+        cls.http = free_port()
+        try:
+            cls.sc = Sidecache(cls.tmp, [], config_text=config(cls.http,
+                                                                cls.servers.addresses()))
+        except BaseException:
+            cls.servers.stop()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+        cls.client = cls.sc.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.sc.stop_checked()
+        finally:
+            cls.servers.stop()
+            if not env.keep_tmp():
+                shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def metric(self, name, **labels):
+        return metric(self.http, name, **labels)
