@@ -13,6 +13,9 @@ queue must stay filled.
     write still reaches SQLite, and the queue is drained on its new owner.
 (c) a sidecache killed (kill -9) with writes queued: a new one, on another port (another
     consumer; it finds the queues by SCAN), drains them.
+(d) two sidecaches share the slot queues: every key written four times, alternately through
+    each, while the database is locked; once it is free, both flushers drain the same queues
+    (one slot lease at a time) and each row holds the key's last acknowledged value.
 """
 import os
 import sqlite3
@@ -55,13 +58,20 @@ class ClusterWriteBehindTest(unittest.TestCase):
         db.commit()
         db.close()
         self.sc = None
+        self.others = []
         self.start()
 
     def tearDown(self):
+        for sc in self.others:
+            sc.stop_checked()
         if self.sc is not None and self.sc.process.alive():
             self.sc.stop_checked()
 
     def start(self):
+        self.sc = self.sidecache()
+        self.client = self.sc.client(decode_responses=True)
+
+    def sidecache(self):
         self.http = harness.free_port()
         seed, http, dbpath = self.cluster.nodes[1].port, self.http, self.dbpath
 
@@ -73,8 +83,7 @@ class ClusterWriteBehindTest(unittest.TestCase):
                     % (port, seed, harness.cache_yaml(
                         http, "    type: sqlite\n    path: %s\n    query_timeout: 300ms"
                         % dbpath, POLICIES, QUEUE)))
-        self.sc = harness.Sidecache(self.tmp, [], config_text=config)
-        self.client = self.sc.client(decode_responses=True)
+        return harness.Sidecache(self.tmp, [], config_text=config)
 
     def writes_blocked(self):
         """A RESERVED lock: the flusher's writes wait (and are retried), the queue stays."""
@@ -225,6 +234,27 @@ class ClusterWriteBehindTest(unittest.TestCase):
         self.start()  # another port: another consumer; it knows no slot but by SCAN
         self.wait_flushed(values, timeout=30)
         self.assert_drained(values)
+
+    def test_d_two_sidecaches_share_the_slot_queues(self):
+        other = self.sidecache()
+        self.others.append(other)
+        clients = [self.client, other.client(decode_responses=True)]
+        keys = ["kv:s%d" % i for i in range(60)] + ["kv:{s}%d" % i for i in range(10)]
+        lock = self.writes_blocked()
+        try:
+            for rnd in range(4):
+                for i, k in enumerate(keys):
+                    self.assertTrue(clients[(i + rnd) % 2].set(k, "%s.%d" % (k, rnd)))
+            for k in keys:  # read-your-writes through either
+                self.assertEqual(clients[0].get(k), "%s.3" % k)
+                self.assertEqual(clients[1].get(k), "%s.3" % k)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        last = {k: "%s.3" % k for k in keys}
+        self.wait_flushed(last, timeout=30)
+        self.assert_drained(keys)
+        self.assertEqual(self.rows(), {k.split(":", 1)[1]: v for k, v in last.items()})
 
 
 if __name__ == "__main__":
