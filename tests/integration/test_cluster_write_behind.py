@@ -16,6 +16,8 @@ queue must stay filled.
 (d) two sidecaches share the slot queues: every key written four times, alternately through
     each, while the database is locked; once it is free, both flushers drain the same queues
     (one slot lease at a time) and each row holds the key's last acknowledged value.
+(e) a primary killed with writes queued (and replicated): every one reaches SQLite from the
+    promoted replica (a cluster of its own, with replicas).
 """
 import os
 import sqlite3
@@ -46,9 +48,18 @@ def tearDownModule():
         CLUSTER.stop()
 
 
-class ClusterWriteBehindTest(unittest.TestCase):
+def role(server):
+    return server.client().execute_command("ROLE")[0].decode()
+
+
+class WriteBehindFixture(unittest.TestCase):
+    """One SQLite file and one sidecache per case over cluster_under_test()."""
+
+    def cluster_under_test(self):
+        return CLUSTER
+
     def setUp(self):
-        self.cluster = CLUSTER
+        self.cluster = self.cluster_under_test()
         for node in self.cluster.primaries():
             node.client().flushall()
         self.tmp = tempfile.mkdtemp(prefix="sidecache-clbehind-")
@@ -136,6 +147,8 @@ class ClusterWriteBehindTest(unittest.TestCase):
             self.assertGreater(self.owner(k).pttl(k), 0, k)  # the policy TTL back
             self.assertIn(self.owner(k).get(count), (None, "0"))
 
+
+class ClusterWriteBehindTest(WriteBehindFixture):
     def test_a_writes_queue_in_their_slot_then_flush(self):
         values = {"kv:%d" % i: "v%d" % i for i in range(150)}
         values.update({"kv:{t}%d" % i: "t%d" % i for i in range(10)})  # one slot, many keys
@@ -255,6 +268,44 @@ class ClusterWriteBehindTest(unittest.TestCase):
         self.wait_flushed(last, timeout=30)
         self.assert_drained(keys)
         self.assertEqual(self.rows(), {k.split(":", 1)[1]: v for k, v in last.items()})
+
+
+
+class ClusterWriteBehindFailoverTest(WriteBehindFixture):
+    """(e) a primary killed (kill -9) with writes queued and replicated: its replica is
+    promoted, and every acknowledged write reaches SQLite from the new primary."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.replicated = harness.RedisCluster(tempfile.mkdtemp(prefix="sidecache-clbehind-ha-"),
+                                              primaries=3, replicas=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.replicated.stop()
+
+    def cluster_under_test(self):
+        return self.replicated
+
+    def test_e_primary_killed_with_queued_writes(self):
+        values = {"kv:f%d" % i: "f%d" % i for i in range(60)}
+        victim = self.cluster.owner(key_slot("kv:f0"))
+        heir = self.cluster.replicas_of(victim)[0]
+        lock = self.writes_blocked()
+        try:
+            self.write(values)
+            for primary in self.cluster.primaries():  # acknowledged and on the replicas
+                self.assertGreaterEqual(primary.client().execute_command("WAIT", 1, 5000), 1)
+            victim.kill9()
+            harness.wait_until(lambda: role(heir) == "master", timeout=30, interval=0.05,
+                               what="the replica promoted")
+            harness.wait_until(self.cluster.ok, timeout=30, what="cluster_state:ok")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        self.wait_flushed(values, timeout=30)
+        for k, v in values.items():
+            self.assertEqual(self.client.get(k), v)
 
 
 if __name__ == "__main__":
